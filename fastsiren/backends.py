@@ -1,0 +1,151 @@
+"""One registry of compute backends.
+
+A backend is a module that implements the four network-level operations below on
+plain tensors. Every backend computes the same function; ``reference`` is the oracle.
+
+Backend module protocol (all tensors 2-D and contiguous on entry, validated upstream):
+
+``sine_linear(x, weight, bias, omega_0) -> y``
+    ``x`` (N, in), ``weight`` (out, in), ``bias`` (out,) or None -> ``sin(omega_0 (x W^T + b))``.
+``mlp_forward(x, weights, biases, omegas) -> y``
+    a whole MLP; ``omegas[i]`` is the sine frequency of layer i or ``None`` for a plain
+    linear layer. Differentiable, twice (double backward) w.r.t. ``x`` and parameters.
+``mlp_jet(x, weights, biases, omegas, order) -> Jet``
+    value (N, out), grad (N, out, D), laplacian (N, out); differentiable w.r.t. params.
+``mlp_infer(x, weights, biases, omegas, order) -> Jet``
+    no-grad inference (``render``); may use a fully fused kernel.
+
+``available(device) -> str | None`` returns None when the backend can run on ``device``
+and otherwise the reason it cannot.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Callable
+
+import torch
+
+BACKEND_ENV = "FASTSIREN_BACKEND"
+
+
+def _always(device: torch.device) -> str | None:
+    return None
+
+
+def _triton_available(device: torch.device) -> str | None:
+    try:
+        import triton  # noqa: F401
+    except Exception as exc:  # ImportError, or a broken install
+        return f"triton cannot be imported ({exc})"
+    interpret = os.environ.get("TRITON_INTERPRET", "0") == "1"
+    if device.type == "cuda":
+        return None
+    if device.type == "cpu" and interpret:
+        return None
+    if device.type == "cpu":
+        return "triton kernels need a CUDA device (CPU tensors run only under TRITON_INTERPRET=1)"
+    return f"triton kernels do not run on device type {device.type!r}"
+
+
+def _cuda_available(device: torch.device) -> str | None:
+    if device.type != "cuda":
+        return "the cuda backend needs CUDA tensors (got device %s)" % device
+    from fastsiren import cuda_ext
+
+    return cuda_ext.unavailable_reason()
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    name: str
+    module: str
+    available: Callable[[torch.device], str | None]
+    description: str
+
+    def load(self) -> ModuleType:
+        return importlib.import_module(self.module)
+
+
+_REGISTRY: dict[str, BackendSpec] = {
+    spec.name: spec
+    for spec in (
+        BackendSpec("reference", "fastsiren.reference", _always,
+                    "nn.Linear + torch.sin, derivatives by autograd (official style)"),
+        BackendSpec("torch", "fastsiren.jet", _always,
+                    "forward-mode jets in PyTorch ops with a hand-written backward"),
+        BackendSpec("triton", "fastsiren.kernels.backend", _triton_available,
+                    "fused Triton kernels"),
+        BackendSpec("cuda", "fastsiren.cuda_ext", _cuda_available,
+                    "fused CUDA kernels (torch custom ops)"),
+    )
+}
+
+# "auto" tries these in order on a CUDA device; on the CPU it is always "torch".
+_AUTO_CUDA_ORDER = ("cuda", "triton", "torch")
+
+
+def backend_names() -> list[str]:
+    """All registered backend names, available here or not."""
+    return list(_REGISTRY)
+
+
+def unavailable_reason(name: str, device: torch.device | str = "cpu") -> str | None:
+    """None when backend ``name`` can run on ``device``, else the reason it cannot."""
+    spec = _spec(name)
+    return spec.available(torch.device(device))
+
+
+def available_backends(device: torch.device | str | None = None) -> list[str]:
+    """Names of the backends that can run on ``device`` (default: CUDA if present, else CPU)."""
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    dev = torch.device(device)
+    return [n for n, s in _REGISTRY.items() if s.available(dev) is None]
+
+
+def _spec(name: str) -> BackendSpec:
+    if name not in _REGISTRY:
+        raise ValueError(
+            f"backend={name!r} is not a known backend; expected 'auto' or one of {backend_names()}"
+        )
+    return _REGISTRY[name]
+
+
+def resolve(name: str | None, device: torch.device | str) -> str:
+    """Turn a requested backend ("auto", None or a name) into a backend that runs on ``device``.
+
+    ``FASTSIREN_BACKEND`` overrides "auto". An automatic choice falls back quietly; a
+    backend asked for by name that cannot run raises with the reason.
+    """
+    dev = torch.device(device)
+    if name in (None, "auto"):
+        name = os.environ.get(BACKEND_ENV) or "auto"
+    if name == "auto":
+        if dev.type != "cuda":
+            return "torch"
+        for cand in _AUTO_CUDA_ORDER:
+            if _REGISTRY[cand].available(dev) is None:
+                return cand
+        return "torch"
+    reason = _spec(name).available(dev)
+    if reason is not None:
+        raise RuntimeError(
+            f"backend {name!r} cannot run on {dev}: {reason}. "
+            f"Available here: {available_backends(dev)}"
+        )
+    return name
+
+
+def get(name: str | None, device: torch.device | str) -> ModuleType:
+    """The implementation module of the backend ``resolve(name, device)`` picks."""
+    return _spec(resolve(name, device)).load()
+
+
+def check_name(name: str | None) -> None:
+    """Raise a clear error now (not at first use) for an unknown backend name."""
+    if name not in (None, "auto"):
+        _spec(name)

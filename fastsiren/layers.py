@@ -1,0 +1,336 @@
+"""SIREN modules (:class:`SineLayer`, :class:`Siren`) and same-interface baselines.
+
+Layer counting follows the official code: ``hidden_layers`` counts the hidden->hidden
+layers *after* the first layer, so a network has ``hidden_layers + 2`` linear layers
+(in -> hidden, ``hidden_layers`` x hidden -> hidden, hidden -> out).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from fastsiren import backends, functional
+from fastsiren.init import init_bias_, init_weight_
+from fastsiren.jet import Jet
+
+
+class SineLayer(nn.Module):
+    """``y = sin(omega_0 * (x W^T + b))`` with the paper's init; weight (out, in), bias (out,).
+
+    ``is_first`` selects the first-layer init (``first_init``), otherwise ``hidden_init``
+    scaled by ``init_scale``. The forward runs the fused op of ``backend``.
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True,
+                 omega_0: float = 30.0, is_first: bool = False, *, init: str = "paper",
+                 init_scale: float = 1.0, backend: str = "auto") -> None:
+        super().__init__()
+        _check_positive_int(in_features, "in_features")
+        _check_positive_int(out_features, "out_features")
+        if not omega_0 > 0:
+            raise ValueError(f"omega_0 must be > 0, got {omega_0}")
+        backends.check_name(backend)
+        self.in_features, self.out_features = in_features, out_features
+        self.omega_0, self.is_first, self.backend = float(omega_0), is_first, backend
+        self.init, self.init_scale = init, init_scale
+        self.weight = nn.Parameter(torch.empty(out_features, in_features))
+        self.bias = nn.Parameter(torch.empty(out_features)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        init_weight_(self.weight, self.init, first=self.is_first, omega_0=self.omega_0,
+                     scale=self.init_scale)
+        init_bias_(self.bias, self.in_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return functional.sine_linear(x, self.weight, self.bias, self.omega_0, backend=self.backend)
+
+    def extra_repr(self) -> str:
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"bias={self.bias is not None}, omega_0={self.omega_0}, is_first={self.is_first}")
+
+
+def _check_positive_int(v, name: str) -> None:
+    if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+
+
+class CoordinateMLP(nn.Module):
+    """Shared interface of every coordinate network: ``forward``, ``jet``, ``render``."""
+
+    in_features: int
+    out_features: int
+
+    def _flatten(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, ...]]:
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"x must be a torch.Tensor of coordinates, got {type(x).__name__}")
+        if not x.is_floating_point():
+            raise TypeError(f"x must be a floating-point tensor of coordinates, got dtype {x.dtype}")
+        if x.dim() < 1 or x.shape[-1] != self.in_features:
+            raise ValueError(
+                f"x must have shape (..., in_features={self.in_features}), got {tuple(x.shape)}")
+        lead = tuple(x.shape[:-1])
+        return x.reshape(-1, self.in_features), lead
+
+    def _jet_flat(self, x: torch.Tensor, order: int) -> Jet:
+        raise NotImplementedError
+
+    def jet(self, x: torch.Tensor, order: int = 2) -> Jet:
+        """Value, gradient (..., out, in) and Laplacian (..., out) of the network at ``x``."""
+        functional.check_order(order)
+        flat, lead = self._flatten(x)
+        return self._jet_flat(flat, order).reshape(lead)
+
+    def _infer_flat(self, x: torch.Tensor, order: int) -> Jet:
+        with torch.no_grad():
+            return self._jet_flat(x, order).detach()
+
+    @torch.no_grad()
+    def render(self, shape: Sequence[int], chunk: int | None = None, order: int = 0):
+        """Evaluate on the dense pixel-centre grid over [-1,1]^d of ``shape`` (any d).
+
+        Returns a tensor ``(*shape, out)`` for ``order=0``, else a :class:`Jet` whose fields
+        have the grid's shape in front. ``chunk`` bounds the points per pass (memory); None
+        picks 2^18 points on the CPU and the whole grid (fused kernel) on a GPU.
+        """
+        from fastsiren.data import grid
+
+        functional.check_order(order)
+        shape = tuple(int(s) for s in shape)
+        if len(shape) != self.in_features:
+            raise ValueError(f"shape must have in_features={self.in_features} entries, got {shape}")
+        p = next(self.parameters())
+        n = math.prod(shape)
+        if chunk is None:
+            chunk = n if p.device.type == "cuda" else 1 << 18
+        if chunk < 1:
+            raise ValueError(f"chunk must be >= 1, got {chunk}")
+        coords = grid(shape, device=p.device, dtype=p.dtype)
+        parts = [self._infer_flat(coords[i:i + chunk], order) for i in range(0, n, chunk)]
+        jet = Jet(*(torch.cat(f, 0) if f[0] is not None else None for f in zip(*parts)))
+        jet = jet.reshape(shape)
+        return jet.value if order == 0 else jet
+
+
+class Siren(CoordinateMLP):
+    """SIREN (Sitzmann et al. 2020) with fused kernels; layers in ``self.layers``.
+
+    in_features -> hidden_features (first sine layer, ``first_omega_0``), ``hidden_layers``
+    sine layers hidden -> hidden (``hidden_omega_0``), then hidden -> out_features (linear if
+    ``outermost_linear``, else a sine layer). ``first_init``/``hidden_init``/``init_scale``
+    pick the init schemes of :mod:`fastsiren.init`.
+    """
+
+    def __init__(self, in_features: int = 2, hidden_features: int = 256, hidden_layers: int = 3,
+                 out_features: int = 1, first_omega_0: float = 30.0, hidden_omega_0: float = 30.0,
+                 outermost_linear: bool = True, backend: str = "auto", *, first_init: str = "paper",
+                 hidden_init: str = "paper", init_scale: float = 1.0) -> None:
+        super().__init__()
+        if not isinstance(hidden_layers, int) or hidden_layers < 0:
+            raise ValueError(f"hidden_layers must be an integer >= 0, got {hidden_layers!r}")
+        backends.check_name(backend)
+        self.in_features, self.out_features = in_features, out_features
+        self.hidden_features, self.hidden_layers = hidden_features, hidden_layers
+        self.first_omega_0, self.hidden_omega_0 = float(first_omega_0), float(hidden_omega_0)
+        self.outermost_linear, self.backend = outermost_linear, backend
+        kw = dict(backend=backend, init_scale=init_scale)
+        layers: list[nn.Module] = [SineLayer(in_features, hidden_features, omega_0=first_omega_0,
+                                             is_first=True, init=first_init, **kw)]
+        for _ in range(hidden_layers):
+            layers.append(SineLayer(hidden_features, hidden_features, omega_0=hidden_omega_0,
+                                    init=hidden_init, **kw))
+        if outermost_linear:
+            final = nn.Linear(hidden_features, out_features)
+            init_weight_(final.weight, hidden_init, first=False, omega_0=hidden_omega_0, scale=init_scale)
+            init_bias_(final.bias, hidden_features)
+        else:
+            final = SineLayer(hidden_features, out_features, omega_0=hidden_omega_0,
+                              init=hidden_init, **kw)
+        layers.append(final)
+        self.layers = nn.ModuleList(layers)
+
+    def omegas(self) -> tuple[float | None, ...]:
+        """Per-layer sine frequency; None for the final linear layer."""
+        return tuple(getattr(layer, "omega_0", None) if isinstance(layer, SineLayer) else None
+                     for layer in self.layers)
+
+    def _params(self):
+        return [layer.weight for layer in self.layers], [layer.bias for layer in self.layers]
+
+    def _backend(self, x: torch.Tensor):
+        return backends.get(self.backend, x.device)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flat, lead = self._flatten(x)
+        w, b = self._params()
+        be = self._backend(flat)
+        if torch.is_grad_enabled() and (flat.requires_grad or any(p.requires_grad for p in w)):
+            y = be.mlp_forward(flat, w, b, self.omegas())
+        else:
+            y = be.mlp_infer(flat, w, b, self.omegas(), 0).value
+        return y.reshape(*lead, self.out_features)
+
+    def _jet_flat(self, x: torch.Tensor, order: int) -> Jet:
+        w, b = self._params()
+        return self._backend(x).mlp_jet(x, w, b, self.omegas(), order)
+
+    def _infer_flat(self, x: torch.Tensor, order: int) -> Jet:
+        w, b = self._params()
+        return self._backend(x).mlp_infer(x, w, b, self.omegas(), order)
+
+    def load_official_state_dict(self, state_dict: dict[str, torch.Tensor], strict: bool = True):
+        """Load a state dict of the official repo's network (any key prefix) into this model."""
+        return self.load_state_dict(convert_official_state_dict(state_dict, self), strict=strict)
+
+
+def convert_official_state_dict(state_dict: dict[str, torch.Tensor], model: Siren) -> dict:
+    """Map the official code's key names (``net.0.linear.weight``, ``net.net.0.0.weight``, ...)
+    to ours (``layers.0.weight``) by the order of the linear layers in the state dict."""
+    weights = [k for k, v in state_dict.items() if k.endswith("weight") and v.dim() == 2]
+    n = len(model.layers)
+    if len(weights) != n:
+        raise ValueError(f"state_dict has {len(weights)} linear weight matrices, the model has {n} layers")
+    out = {}
+    for i, key in enumerate(weights):
+        w = state_dict[key]
+        expect = tuple(model.layers[i].weight.shape)
+        if tuple(w.shape) != expect:
+            raise ValueError(f"state_dict[{key!r}] has shape {tuple(w.shape)}, layer {i} expects {expect}")
+        out[f"layers.{i}.weight"] = w
+        bkey = key[: -len("weight")] + "bias"
+        if bkey in state_dict:
+            out[f"layers.{i}.bias"] = state_dict[bkey]
+    return out
+
+
+class _AutogradMLP(CoordinateMLP):
+    """An MLP of ``nn.Linear`` + activation; jets by autograd (reference backend)."""
+
+    def __init__(self, in_features: int, hidden_features: int, hidden_layers: int,
+                 out_features: int, activation) -> None:
+        super().__init__()
+        for v, name in ((in_features, "in_features"), (hidden_features, "hidden_features"),
+                        (out_features, "out_features")):
+            _check_positive_int(v, name)
+        self.in_features, self.out_features = in_features, out_features
+        self.hidden_features, self.hidden_layers = hidden_features, hidden_layers
+        self.activation = activation
+        dims = [self.encoded_features()] + [hidden_features] * (hidden_layers + 1) + [out_features]
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
+
+    def encoded_features(self) -> int:
+        return self.in_features
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+    def _net(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.encode(x)
+        for layer in self.layers[:-1]:
+            h = self.activation(layer(h))
+        return self.layers[-1](h)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flat, lead = self._flatten(x)
+        return self._net(flat).reshape(*lead, self.out_features)
+
+    def _jet_flat(self, x: torch.Tensor, order: int) -> Jet:
+        from fastsiren.reference import jet_of
+
+        return jet_of(self._net, x, order)
+
+
+class ReluMLP(_AutogradMLP):
+    """ReLU MLP baseline, same layer counting as :class:`Siren`."""
+
+    def __init__(self, in_features: int = 2, hidden_features: int = 256, hidden_layers: int = 3,
+                 out_features: int = 1) -> None:
+        super().__init__(in_features, hidden_features, hidden_layers, out_features, F.relu)
+
+
+class TanhMLP(_AutogradMLP):
+    """tanh MLP baseline, same layer counting as :class:`Siren`."""
+
+    def __init__(self, in_features: int = 2, hidden_features: int = 256, hidden_layers: int = 3,
+                 out_features: int = 1) -> None:
+        super().__init__(in_features, hidden_features, hidden_layers, out_features, torch.tanh)
+
+
+def nyquist_frequencies(samples: int) -> int:
+    """Number of positional-encoding octaves for ``samples`` per side (official rule:
+    floor(log2(Nyquist rate)) with the grid spanning 2 units)."""
+    nyquist_rate = samples / 4.0
+    return max(1, int(math.floor(math.log2(nyquist_rate))))
+
+
+class PosEncMLP(_AutogradMLP):
+    """ReLU MLP on a NeRF positional encoding ``(x, sin(2^i pi x_j), cos(2^i pi x_j))``.
+
+    ``num_frequencies`` defaults to the official rule from ``sidelength`` (samples per side).
+    """
+
+    def __init__(self, in_features: int = 2, hidden_features: int = 256, hidden_layers: int = 3,
+                 out_features: int = 1, sidelength: int = 256, num_frequencies: int | None = None) -> None:
+        self.num_frequencies = num_frequencies or nyquist_frequencies(sidelength)
+        super().__init__(in_features, hidden_features, hidden_layers, out_features, F.relu)
+
+    def encoded_features(self) -> int:
+        return self.in_features * (1 + 2 * self.num_frequencies)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        freqs = (2.0 ** torch.arange(self.num_frequencies, device=x.device, dtype=x.dtype)) * math.pi
+        arg = x.unsqueeze(-2) * freqs.unsqueeze(-1)          # (N, F, D)
+        enc = torch.stack([torch.sin(arg), torch.cos(arg)], -2)  # (N, F, 2, D)
+        return torch.cat([x, enc.reshape(x.shape[0], -1)], -1)
+
+
+BASELINES = {"relu": ReluMLP, "tanh": TanhMLP, "relu-pe": PosEncMLP}
+MODEL_NAMES = ("siren", *BASELINES)
+
+
+def count_params(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def matched_baseline(siren: Siren, kind: str, **kwargs) -> CoordinateMLP:
+    """A baseline ``kind`` ("relu", "tanh", "relu-pe") with the same number of layers as
+    ``siren`` and the width whose parameter count is closest to it (within 1% or an error)."""
+    if kind not in BASELINES:
+        raise ValueError(f"kind={kind!r} is not a known baseline; expected one of {list(BASELINES)}")
+    cls = BASELINES[kind]
+    target = count_params(siren)
+
+    def build(width: int):
+        return cls(siren.in_features, width, siren.hidden_layers, siren.out_features, **kwargs)
+
+    enc = build(1).encoded_features()
+    L, o = siren.hidden_layers, siren.out_features
+
+    def n_params(w: int) -> int:  # (enc -> w) + L (w -> w) + (w -> out), with biases
+        return (enc + 1) * w + L * (w + 1) * w + (w + 1) * o
+
+    best = min(range(1, 4 * siren.hidden_features + 1), key=lambda w: abs(n_params(w) - target))
+    model = build(best)
+    if abs(count_params(model) - target) > 0.01 * target:
+        raise ValueError(f"cannot match {target} parameters with a {kind} MLP within 1%")
+    return model
+
+
+def build_model(name: str, *, in_features: int, out_features: int, hidden_features: int,
+                hidden_layers: int, backend: str = "auto", first_omega_0: float = 30.0,
+                hidden_omega_0: float = 30.0, sidelength: int = 256, **siren_kwargs) -> CoordinateMLP:
+    """Build ``name`` in :data:`MODEL_NAMES`; baselines match the SIREN's parameter count."""
+    if name not in MODEL_NAMES:
+        raise ValueError(f"model={name!r} is not a known model; expected one of {list(MODEL_NAMES)}")
+    siren = Siren(in_features, hidden_features, hidden_layers, out_features, first_omega_0,
+                  hidden_omega_0, backend=backend, **siren_kwargs)
+    if name == "siren":
+        return siren
+    kw = {"sidelength": sidelength} if name == "relu-pe" else {}
+    return matched_baseline(siren, name, **kw)

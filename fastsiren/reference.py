@@ -1,0 +1,76 @@
+"""The ``reference`` backend: written the way the official SIREN code is written.
+
+Layers are ``F.linear`` + ``torch.sin``; input derivatives come from autograd with
+``create_graph=True`` exactly like the official ``diff_operators.gradient/laplace``.
+It is the correctness oracle for every other backend and the speed baseline of the
+benchmarks ("x times faster than the official code" is measured against this file).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from fastsiren.jet import Jet
+
+
+def sine_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                omega_0: float) -> torch.Tensor:
+    """``sin(omega_0 * (x @ W.T + b))`` for x (N, in) -> (N, out)."""
+    return torch.sin(omega_0 * F.linear(x, weight, bias))
+
+
+def mlp_forward(x: torch.Tensor, weights: Sequence[torch.Tensor],
+                biases: Sequence[torch.Tensor | None],
+                omegas: Sequence[float | None]) -> torch.Tensor:
+    """Plain forward of a sine MLP; ``omegas[i] is None`` marks a linear layer."""
+    h = x
+    for w, b, om in zip(weights, biases, omegas):
+        h = F.linear(h, w, b) if om is None else sine_linear(h, w, b, om)
+    return h
+
+
+def gradient(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """d y / d x for y (N, out), x (N, D) -> (N, out, D), keeping the graph (official style)."""
+    cols = []
+    for o in range(y.shape[-1]):
+        (g,) = torch.autograd.grad(y[:, o].sum(), x, create_graph=True)
+        cols.append(g)
+    return torch.stack(cols, dim=1)
+
+
+def laplacian(grad: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Sum_k d2 y / d x_k^2 from grad (N, out, D) -> (N, out), keeping the graph."""
+    outs = []
+    for o in range(grad.shape[1]):
+        acc = torch.zeros_like(grad[:, o, 0])
+        for k in range(grad.shape[2]):
+            (g2,) = torch.autograd.grad(grad[:, o, k].sum(), x, create_graph=True)
+            acc = acc + g2[:, k]
+        outs.append(acc)
+    return torch.stack(outs, dim=1)
+
+
+def jet_of(fn, x: torch.Tensor, order: int) -> Jet:
+    """Jet of any differentiable map ``fn`` (N, D) -> (N, out) by autograd (used by baselines)."""
+    with torch.enable_grad():
+        xg = x if x.requires_grad else x.detach().requires_grad_(True)
+        value = fn(xg)
+        if order == 0:
+            return Jet(value, None, None)
+        grad = gradient(value, xg)
+        lap = laplacian(grad, xg) if order == 2 else None
+    return Jet(value, grad, lap)
+
+
+def mlp_jet(x, weights, biases, omegas, order: int) -> Jet:
+    """Jet of a sine MLP by autograd with ``create_graph=True`` (the official way)."""
+    return jet_of(lambda z: mlp_forward(z, weights, biases, omegas), x, order)
+
+
+def mlp_infer(x, weights, biases, omegas, order: int) -> Jet:
+    """No-grad inference: the same as :func:`mlp_jet`, detached."""
+    j = mlp_jet(x, weights, biases, omegas, order)
+    return j.detach()
