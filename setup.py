@@ -23,8 +23,8 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=["fastsiren", "fastsiren.tasks", "fastsiren.report", "fastsiren.kernels"],
-    package_dir={"fastsiren.kernels": "kernels"},
+    packages=["fastsiren", "fastsiren.tasks", "fastsiren.report", "fastsiren.kernels", "fastsiren.benchmarks"],
+    package_dir={"fastsiren.kernels": "kernels", "fastsiren.benchmarks": "benchmarks"},
     package_data={"fastsiren": ["csrc/*", "weights/*"], "fastsiren.report": ["*.typ"]},
     include_package_data=True,
     install_requires=[

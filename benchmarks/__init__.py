@@ -1,0 +1,1 @@
+"""Speed and memory benchmarks of fastsiren (installed as ``fastsiren.benchmarks``)."""

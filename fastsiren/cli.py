@@ -1,0 +1,59 @@
+"""The ``fastsiren`` command: one subcommand per task.
+
+Each subcommand lives in its own module exposing ``add_arguments(parser)`` and
+``main(args) -> int``; modules are imported only when their subcommand runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "fit": ("fastsiren.tasks.fit", "fit a network to an image (SIREN or a baseline)"),
+    "poisson": ("fastsiren.tasks.poisson", "reconstruct an image from its gradient or Laplacian"),
+    "compare": ("fastsiren.tasks.compare", "SIREN vs same-size ReLU / ReLU+PE / tanh MLPs"),
+    "ablate": ("fastsiren.tasks.ablate", "ablations: first-layer init, hidden init, omega_0"),
+    "sr": ("fastsiren.tasks.sr", "single-image super-resolution with SIREN and baselines"),
+    "vfi": ("fastsiren.tasks.vfi", "video frame interpolation with SIREN and baselines"),
+    "bench": ("fastsiren.benchmarks.cli", "speed and memory benchmarks of every backend"),
+    "report": ("fastsiren.report.build", "build docs/report.pdf from the results files"),
+}
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fastsiren", description="SIREN with fused kernels: tasks, benchmarks and the report.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_) in SUBCOMMANDS.items():
+        p = sub.add_parser(name, help=help_, description=help_,
+                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        if only == name:
+            importlib.import_module(module).add_arguments(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    command = next((a for a in argv if not a.startswith("-")), None)
+    if command not in SUBCOMMANDS:
+        parser = build_parser()
+        if command is None:
+            parser.print_help()
+            return 0 if argv and argv[0] in ("-h", "--help") else 2
+        parser.error(f"unknown command {command!r}; expected one of {list(SUBCOMMANDS)}")
+    args = build_parser(only=command).parse_args(argv)
+    try:
+        return int(importlib.import_module(SUBCOMMANDS[command][0]).main(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted: the last checkpoint of the run folder is kept; rerun with --resume",
+              file=sys.stderr)
+        return 130
+    except (ValueError, FileNotFoundError, TypeError, RuntimeError) as exc:
+        print(f"fastsiren {command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
