@@ -1,0 +1,108 @@
+"""Image and video metrics: PSNR, SSIM, Y-channel PSNR (SISR protocol), Middlebury IE/NIE.
+
+Every function takes NumPy arrays or tensors (H, W) or (H, W, C) and states its data range;
+nothing guesses the range of the data.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _np(a) -> np.ndarray:
+    if hasattr(a, "detach"):
+        a = a.detach().cpu().numpy()
+    return np.asarray(a, dtype=np.float64)
+
+
+def _same_shape(pred, target) -> tuple[np.ndarray, np.ndarray]:
+    p, t = _np(pred), _np(target)
+    if p.shape != t.shape:
+        raise ValueError(f"pred has shape {p.shape} but target has {t.shape}")
+    return p, t
+
+
+def mse(pred, target) -> float:
+    p, t = _same_shape(pred, target)
+    return float(np.mean((p - t) ** 2))
+
+
+def psnr(pred, target, data_range: float) -> float:
+    """Peak signal-to-noise ratio in dB, ``10 log10(data_range^2 / MSE)`` (inf if equal)."""
+    if not data_range > 0:
+        raise ValueError(f"data_range must be > 0, got {data_range}")
+    m = mse(pred, target)
+    return float("inf") if m == 0 else float(10 * np.log10(data_range ** 2 / m))
+
+
+def ssim(pred, target, data_range: float) -> float:
+    """SSIM (scikit-image, Gaussian-free 7x7 default), channels averaged for (H, W, C)."""
+    from skimage.metrics import structural_similarity
+
+    p, t = _same_shape(pred, target)
+    if p.ndim == 3 and p.shape[-1] == 1:
+        p, t = p[..., 0], t[..., 0]
+    kw = {"channel_axis": -1} if p.ndim == 3 else {}
+    return float(structural_similarity(p, t, data_range=data_range, **kw))
+
+
+def rgb_to_y(img) -> np.ndarray:
+    """ITU-R BT.601 luma of an RGB image in [0, 1] -> Y in [16, 235] / 255 (MATLAB rgb2ycbcr)."""
+    a = _np(img)
+    if a.ndim != 3 or a.shape[-1] != 3:
+        raise ValueError(f"rgb_to_y needs an (H, W, 3) image, got shape {a.shape}")
+    return (16.0 + a @ np.array([65.481, 128.553, 24.966])) / 255.0
+
+
+def _crop(a: np.ndarray, border: int) -> np.ndarray:
+    if border < 0:
+        raise ValueError(f"border must be >= 0, got {border}")
+    if border == 0:
+        return a
+    if 2 * border >= min(a.shape[:2]):
+        raise ValueError(f"border {border} leaves nothing of an image of shape {a.shape}")
+    return a[border:-border, border:-border]
+
+
+def psnr_y(pred, target, border: int = 0) -> float:
+    """PSNR on the Y channel (RGB in [0, 1]; gray images are used as they are) after cropping
+    ``border`` pixels on each side: the SISR benchmarks' protocol (data range 1)."""
+    p, t = _same_shape(pred, target)
+    if p.ndim == 3 and p.shape[-1] == 3:
+        p, t = rgb_to_y(p), rgb_to_y(t)
+    elif p.ndim == 3 and p.shape[-1] == 1:
+        p, t = p[..., 0], t[..., 0]
+    return psnr(_crop(p, border), _crop(t, border), 1.0)
+
+
+def ssim_y(pred, target, border: int = 0) -> float:
+    """SSIM on the Y channel with a border crop (SISR protocol; RGB in [0, 1])."""
+    p, t = _same_shape(pred, target)
+    if p.ndim == 3 and p.shape[-1] == 3:
+        p, t = rgb_to_y(p), rgb_to_y(t)
+    elif p.ndim == 3 and p.shape[-1] == 1:
+        p, t = p[..., 0], t[..., 0]
+    return ssim(_crop(p, border), _crop(t, border), 1.0)
+
+
+def _as_hwc(a: np.ndarray) -> np.ndarray:
+    return a[..., None] if a.ndim == 2 else a
+
+
+def interpolation_error(pred, target) -> float:
+    """Middlebury interpolation error: RMS over pixels of the colour difference's L2 norm
+    over channels. Use the data's own units (Middlebury: 8-bit values 0..255)."""
+    p, t = _same_shape(pred, target)
+    p, t = _as_hwc(p), _as_hwc(t)
+    return float(np.sqrt(np.mean(np.sum((p - t) ** 2, axis=-1))))
+
+
+def normalized_interpolation_error(pred, target, eps: float = 1.0) -> float:
+    """Middlebury normalized IE: RMS of ||pred - gt|| / sqrt(||grad gt||^2 + eps), the gradient
+    by central differences and its squared norm summed over channels (8-bit units, eps = 1)."""
+    p, t = _same_shape(pred, target)
+    p, t = _as_hwc(p), _as_hwc(t)
+    gy, gx = np.gradient(t, axis=(0, 1))
+    gnorm2 = np.sum(gx ** 2 + gy ** 2, axis=-1)
+    diff2 = np.sum((p - t) ** 2, axis=-1)
+    return float(np.sqrt(np.mean(diff2 / (gnorm2 + eps))))

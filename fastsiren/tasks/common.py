@@ -1,0 +1,327 @@
+"""What every task shares: run folders, atomic files, checkpoints with resume, the training
+loop with a progress bar, environment records, results documents and PNG figures.
+
+A run folder holds ``config.json`` (written first), ``checkpoint.pt`` (atomically replaced
+every ``checkpoint_every`` steps and on Ctrl-C), figures, and ``metrics.json`` written
+*last*: a folder without ``metrics.json`` is an unfinished run, never a finished one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import json
+import os
+import platform
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+PROFILES = ("quick", "cpu", "paper")
+
+
+# ---------------------------------------------------------------- files
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file + rename: never a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _json_default(o):
+    if isinstance(o, (np.floating, np.integer)):
+        return o.item()
+    if isinstance(o, Path):
+        return str(o)
+    if dataclasses.is_dataclass(o):
+        return dataclasses.asdict(o)
+    raise TypeError(f"cannot serialize {type(o).__name__}")
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    """Atomically write ``obj`` as indented JSON."""
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, default=_json_default) + "\n").encode())
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"results file not found: {path}")
+    return json.loads(path.read_text())
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
+    import io
+
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+# ---------------------------------------------------------------- environment
+
+def git_commit() -> str:
+    """The current git commit of the source tree (``unknown`` outside a checkout)."""
+    here = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
+                             text=True, timeout=10)
+        sha = out.stdout.strip()
+        if out.returncode == 0 and sha:
+            dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                                   capture_output=True, text=True, timeout=10).stdout.strip()
+            return sha + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return "unknown"
+
+
+def device_name(device: torch.device | str) -> str:
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return "cpu"
+
+
+def environment(device: torch.device | str = "cpu") -> dict[str, Any]:
+    """Device, versions, commit and date for every results file."""
+    try:
+        import triton
+
+        triton_version = triton.__version__
+    except Exception:
+        triton_version = None
+    return {
+        "device": device_name(device),
+        "torch": torch.__version__,
+        "triton": triton_version,
+        "cuda": torch.version.cuda,
+        "python": platform.python_version(),
+        "commit": git_commit(),
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def pick_device(name: str | None = None) -> torch.device:
+    """``cuda`` when available (or asked for), else ``cpu``."""
+    if name in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device='cuda' was asked for but no CUDA GPU is available")
+    return dev
+
+
+def seed_all(seed: int) -> None:
+    import random
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def results_doc(task: str, profile: str, rows: list[dict], *, backend: str, seconds: float,
+                device: torch.device | str = "cpu", **extra) -> dict[str, Any]:
+    """The one results shape of DESIGN.md: task, profile, device, backend, commit, date,
+    seconds, versions, then ``rows`` (flat dicts of scalars) and any extra keys."""
+    env = environment(device)
+    for i, row in enumerate(rows):
+        bad = {k: type(v).__name__ for k, v in row.items()
+               if not (v is None or isinstance(v, (str, int, float, bool, np.floating, np.integer)))}
+        if bad:
+            raise TypeError(f"rows[{i}] must hold scalars only, got {bad}")
+    return {"task": task, "profile": profile, "device": env["device"], "backend": backend,
+            "commit": env["commit"], "date": env["date"], "seconds": round(float(seconds), 3),
+            "versions": {k: env[k] for k in ("torch", "triton", "cuda", "python")},
+            **extra, "rows": rows}
+
+
+# ---------------------------------------------------------------- run folders
+
+class RunFolder:
+    """A task's output folder. ``config.json`` first, ``metrics.json`` last."""
+
+    def __init__(self, path: str | os.PathLike, config: Any, resume: bool = False) -> None:
+        self.path = Path(path)
+        cfg = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
+        if self.path.exists() and (self.path / "metrics.json").exists() and not resume:
+            raise FileExistsError(
+                f"out={self.path} already holds a finished run (metrics.json); "
+                "choose another --out or delete it")
+        if resume and (self.path / "config.json").exists():
+            old = read_json(self.path / "config.json")
+            diff = {k: (old.get(k), v) for k, v in cfg.items()
+                    if k not in ("resume", "out", "progress") and old.get(k) != v}
+            if diff:
+                raise ValueError(f"--resume with a different config than the saved run: {diff}")
+        self.path.mkdir(parents=True, exist_ok=True)
+        write_json(self.path / "config.json", cfg)
+        if resume:
+            (self.path / "metrics.json").unlink(missing_ok=True)
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    def finish(self, metrics: dict[str, Any]) -> dict[str, Any]:
+        write_json(self.path / "metrics.json", metrics)
+        return metrics
+
+
+# ---------------------------------------------------------------- training
+
+@dataclasses.dataclass
+class TrainState:
+    step: int = 0
+    seconds: float = 0.0
+    history: list[dict] = dataclasses.field(default_factory=list)
+
+
+def train(model: torch.nn.Module, loss_fn: Callable[[], torch.Tensor], *, steps: int, lr: float,
+          checkpoint: Path | None = None, checkpoint_every: int = 500, resume: bool = False,
+          log_every: int = 50, evaluate: Callable[[int], dict] | None = None,
+          desc: str = "train", progress: bool = True) -> TrainState:
+    """Adam on ``loss_fn()`` for ``steps`` full-batch steps.
+
+    Every ``log_every`` steps (and at the end) ``evaluate(step)`` returns a dict that is
+    appended to the history with the step, loss and training seconds (evaluation excluded).
+    The checkpoint (model, optimizer, RNG, history) is written atomically every
+    ``checkpoint_every`` steps and on Ctrl-C; ``resume`` continues from it.
+    """
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    if not lr > 0:
+        raise ValueError(f"lr must be > 0, got {lr}")
+    from tqdm.auto import tqdm
+
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    state = TrainState()
+    if resume and checkpoint is not None and checkpoint.exists():
+        ck = torch.load(checkpoint, map_location=next(model.parameters()).device, weights_only=False)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        state = TrainState(ck["step"], ck["seconds"], ck["history"])
+        torch.set_rng_state(ck["rng"])
+
+    def save() -> None:
+        if checkpoint is not None:
+            atomic_torch_save({"model": model.state_dict(), "optimizer": opt.state_dict(),
+                               "step": state.step, "seconds": state.seconds,
+                               "history": state.history, "rng": torch.get_rng_state()}, checkpoint)
+
+    dev = next(model.parameters()).device
+    bar = tqdm(total=steps, initial=state.step, desc=desc, disable=not progress, dynamic_ncols=True,
+               leave=False)
+    try:
+        while state.step < steps:
+            t0 = time.perf_counter()
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn()
+            loss.backward()
+            opt.step()
+            if dev.type == "cuda":
+                torch.cuda.synchronize(dev)
+            state.seconds += time.perf_counter() - t0
+            state.step += 1
+            bar.update(1)
+            if state.step % log_every == 0 or state.step == steps:
+                rec = {"step": state.step, "seconds": round(state.seconds, 4), "loss": float(loss.detach())}
+                if evaluate is not None:
+                    rec.update(evaluate(state.step))
+                state.history.append(rec)
+                bar.set_postfix({k: f"{v:.3g}" for k, v in rec.items() if k not in ("step", "seconds")})
+            if checkpoint is not None and state.step % checkpoint_every == 0:
+                save()
+    except KeyboardInterrupt:
+        save()
+        raise
+    finally:
+        bar.close()
+    save()
+    return state
+
+
+# ---------------------------------------------------------------- figures
+
+def to_uint8(img) -> np.ndarray:
+    """An image in [-1, 1] (tensor or array, (H, W) or (H, W, C)) -> uint8 (H, W[, 3])."""
+    a = img.detach().cpu().numpy() if hasattr(img, "detach") else np.asarray(img)
+    a = np.clip((a.astype(np.float64) + 1) / 2, 0, 1)
+    if a.ndim == 3 and a.shape[-1] == 1:
+        a = a[..., 0]
+    return np.round(a * 255).astype(np.uint8)
+
+
+def save_png(path: str | os.PathLike, img) -> None:
+    """Save an image in [-1, 1] as an 8-bit PNG (atomically)."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(to_uint8(img)).save(buf, format="PNG")
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def save_figure(fig, path: str | os.PathLike, dpi: int = 120) -> None:
+    """Save a matplotlib figure as PNG atomically and close it."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def plt_figure(*args, **kwargs):
+    """A matplotlib figure with the non-interactive Agg backend."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(*args, **kwargs)
+
+
+# ---------------------------------------------------------------- CLI
+
+def add_common_arguments(parser, *, image: str | None = "camera", default_out: str) -> None:
+    """The options every task shares (DESIGN.md's CLI conventions)."""
+    if image is not None:
+        parser.add_argument("--image", default=image,
+                            help="scikit-image image name (camera, astronaut, ...) or an image file path")
+    parser.add_argument("--out", default=default_out, help="run folder to write")
+    parser.add_argument("--profile", choices=PROFILES, default="cpu",
+                        help="quick = seconds (tests); cpu = minutes on 2 cores; paper = the paper's settings (GPU)")
+    parser.add_argument("--backend", default="auto",
+                        help="auto | reference | torch | triton | cuda (auto: cuda/triton on a GPU, torch on the CPU)")
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def positive(name: str, value, kind=float):
+    """Check a CLI/config number is > 0 before any training starts."""
+    if value is None:
+        return value
+    if not value > 0:
+        raise ValueError(f"{name} must be > 0, got {value}")
+    return kind(value)

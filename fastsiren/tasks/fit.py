@@ -1,0 +1,189 @@
+"""Image fitting: a coordinate network maps (row, col) in [-1,1]^2 to the pixel value.
+
+Network counting follows the official code: ``layers`` = hidden->hidden layers after the
+first, so the paper's network (``layers=3``) is in -> 256 -> 256 -> 256 -> 256 -> out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import torch
+
+from fastsiren import data, metrics
+from fastsiren.layers import MODEL_NAMES, build_model, count_params
+from fastsiren.tasks import common
+
+
+@dataclasses.dataclass
+class FitConfig:
+    """Settings of one fit; ``profile`` fills what is left as None."""
+
+    image: str = "camera"
+    size: int | None = None
+    steps: int | None = None
+    lr: float | None = None
+    hidden: int | None = None
+    layers: int | None = None
+    omega: float = 30.0
+    hidden_omega: float | None = None
+    model: str = "siren"
+    first_init: str = "paper"
+    hidden_init: str = "paper"
+    init_scale: float = 1.0
+    gray: bool | None = True
+    backend: str = "auto"
+    device: str = "auto"
+    seed: int = 0
+    out: str = "runs/fit"
+    profile: str = "cpu"
+    log_every: int | None = None
+    checkpoint_every: int = 500
+    resume: bool = False
+    progress: bool = True
+
+
+# per profile: size, steps, lr, hidden, layers, log_every
+PROFILE_DEFAULTS = {
+    "quick": dict(size=32, steps=60, lr=1e-3, hidden=32, layers=1, log_every=20),
+    "cpu": dict(size=128, steps=500, lr=1e-4, hidden=256, layers=3, log_every=25),
+    "paper": dict(size=512, steps=10000, lr=1e-4, hidden=256, layers=3, log_every=100),
+}
+
+
+def resolve(config: FitConfig) -> FitConfig:
+    """Fill profile defaults and validate every setting before any work starts."""
+    if config.profile not in PROFILE_DEFAULTS:
+        raise ValueError(f"profile={config.profile!r} is not known; expected one of {list(PROFILE_DEFAULTS)}")
+    filled = {k: (getattr(config, k) if getattr(config, k) is not None else v)
+              for k, v in PROFILE_DEFAULTS[config.profile].items()}
+    cfg = dataclasses.replace(config, **filled)
+    if cfg.hidden_omega is None:
+        cfg = dataclasses.replace(cfg, hidden_omega=cfg.omega)
+    if cfg.model not in MODEL_NAMES:
+        raise ValueError(f"model={cfg.model!r} is not known; expected one of {list(MODEL_NAMES)}")
+    for name in ("size", "steps", "hidden", "log_every", "checkpoint_every"):
+        common.positive(name, getattr(cfg, name), int)
+    for name in ("lr", "omega", "hidden_omega", "init_scale"):
+        common.positive(name, getattr(cfg, name))
+    if cfg.layers < 0:
+        raise ValueError(f"layers must be >= 0, got {cfg.layers}")
+    return cfg
+
+
+def load_target(image: str, size: int, gray: bool | None) -> torch.Tensor:
+    """The image (size, size, C) in [-1, 1]; an image smaller than ``size`` is an error."""
+    raw = data.read_image(image)
+    if min(raw.shape[:2]) < size:
+        raise ValueError(f"image {image!r} is {raw.shape[0]}x{raw.shape[1]}, smaller than the "
+                         f"profile's size {size}; pass a smaller --size")
+    return torch.from_numpy(data.load_image(image, size=size, gray=gray))
+
+
+def make_model(cfg: FitConfig, out_features: int, device: torch.device):
+    """The network of ``cfg`` (baselines matched to the SIREN's parameter count)."""
+    return build_model(cfg.model, in_features=2, out_features=out_features, hidden_features=cfg.hidden,
+                       hidden_layers=cfg.layers, backend=cfg.backend, first_omega_0=cfg.omega,
+                       hidden_omega_0=cfg.hidden_omega, sidelength=cfg.size, first_init=cfg.first_init,
+                       hidden_init=cfg.hidden_init, init_scale=cfg.init_scale).to(device)
+
+
+def network_description(cfg: FitConfig, model) -> str:
+    return (f"{cfg.model}: in 2 -> {getattr(model, 'hidden_features', cfg.hidden)} "
+            f"x {cfg.layers + 1} hidden activations -> out ({cfg.layers + 2} linear layers; "
+            f"layers={cfg.layers} counts hidden->hidden layers after the first, official counting)")
+
+
+def run(config: FitConfig) -> dict:
+    """Fit, write the run folder and return its metrics (the results-file shape)."""
+    cfg = resolve(config)
+    from fastsiren import backends
+
+    backends.check_name(cfg.backend)
+    device = common.pick_device(cfg.device)
+    target = load_target(cfg.image, cfg.size, cfg.gray).to(device)
+    folder = common.RunFolder(cfg.out, cfg, resume=cfg.resume)
+    common.seed_all(cfg.seed)
+    h, w, c = target.shape
+    model = make_model(cfg, c, device)
+    backend = backends.resolve(cfg.backend, device) if cfg.model == "siren" else "reference"
+    coords = data.grid((h, w), device=device)
+    pixels = target.reshape(-1, c)
+
+    def loss_fn() -> torch.Tensor:
+        return ((model(coords) - pixels) ** 2).mean()
+
+    def evaluate(step: int) -> dict:
+        with torch.no_grad():
+            pred = model(coords).reshape(h, w, c)
+        return {"psnr": metrics.psnr(pred, target, data_range=2.0)}
+
+    t0 = time.perf_counter()
+    state = common.train(model, loss_fn, steps=cfg.steps, lr=cfg.lr, checkpoint=folder.file("checkpoint.pt"),
+                         checkpoint_every=cfg.checkpoint_every, resume=cfg.resume, log_every=cfg.log_every,
+                         evaluate=evaluate, desc=f"fit {cfg.model}", progress=cfg.progress)
+    with torch.no_grad():
+        pred = model(coords).reshape(h, w, c)
+    psnr = metrics.psnr(pred, target, 2.0)
+    ssim = metrics.ssim(pred.clamp(-1, 1), target, 2.0)
+    common.save_png(folder.file("reconstruction.png"), pred.clamp(-1, 1))
+    common.save_png(folder.file("ground_truth.png"), target)
+    plot_curves(folder.file("psnr.png"), {cfg.model: state.history}, title=f"{cfg.image} {h}x{w}")
+    torch.save(model.state_dict(), folder.file("model.pt"))
+    row = {"method": cfg.model, "image": cfg.image, "size": h, "params": count_params(model),
+           "steps": cfg.steps, "lr": cfg.lr, "psnr": round(psnr, 4), "ssim": round(ssim, 5),
+           "seconds": round(state.seconds, 3)}
+    doc = common.results_doc("fit", cfg.profile, [row], backend=backend, device=device,
+                             seconds=time.perf_counter() - t0, network=network_description(cfg, model),
+                             history=state.history)
+    return folder.finish(doc)
+
+
+def plot_curves(path: Path, histories: dict[str, list[dict]], title: str = "") -> None:
+    """PSNR against steps and against training seconds, one line per method."""
+    fig, (ax1, ax2) = common.plt_figure(1, 2, figsize=(10, 3.6))
+    for name, hist in histories.items():
+        steps = [r["step"] for r in hist]
+        secs = [r["seconds"] for r in hist]
+        ps = [r["psnr"] for r in hist]
+        ax1.plot(steps, ps, label=name)
+        ax2.plot(secs, ps, label=name)
+    ax1.set(xlabel="step", ylabel="PSNR (dB)", title=title)
+    ax2.set(xlabel="training seconds", ylabel="PSNR (dB)")
+    for ax in (ax1, ax2):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    common.save_figure(fig, path)
+
+
+def add_arguments(parser) -> None:
+    common.add_common_arguments(parser, default_out="runs/fit")
+    parser.add_argument("--size", type=int, help="side of the square image grid (default: from the profile)")
+    parser.add_argument("--steps", type=int, help="full-image Adam steps (default: from the profile)")
+    parser.add_argument("--lr", type=float, help="Adam learning rate (default: from the profile)")
+    parser.add_argument("--hidden", type=int, help="hidden width (default: from the profile)")
+    parser.add_argument("--layers", type=int,
+                        help="hidden->hidden layers after the first (official counting; paper: 3)")
+    parser.add_argument("--omega", type=float, default=30.0, help="omega_0 of the first layer")
+    parser.add_argument("--hidden-omega", type=float, help="omega_0 of the hidden layers (default: --omega)")
+    parser.add_argument("--model", choices=MODEL_NAMES, default="siren",
+                        help="siren, or a baseline sized to the SIREN's parameter count")
+    parser.add_argument("--color", action="store_true", help="fit RGB instead of grayscale")
+    parser.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints")
+
+
+def main(args) -> int:
+    cfg = FitConfig(image=args.image, size=args.size, steps=args.steps, lr=args.lr, hidden=args.hidden,
+                    layers=args.layers, omega=args.omega, hidden_omega=args.hidden_omega, model=args.model,
+                    gray=None if args.color else True, backend=args.backend, device=args.device,
+                    seed=args.seed, out=args.out, profile=args.profile,
+                    checkpoint_every=args.checkpoint_every, resume=args.resume,
+                    progress=not args.no_progress)
+    res = run(cfg)
+    row = res["rows"][0]
+    print(f"{row['method']} on {row['image']}: PSNR {row['psnr']:.2f} dB, SSIM {row['ssim']:.4f}, "
+          f"{row['steps']} steps in {row['seconds']:.1f} s ({res['device']}, backend {res['backend']}) "
+          f"-> {cfg.out}")
+    return 0
