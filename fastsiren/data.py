@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import NamedTuple, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -193,47 +193,71 @@ def _decode_av(path: str) -> list[np.ndarray]:
 
 
 def _decode_yuv(path: str, width: int = 176, height: int = 144) -> list[np.ndarray]:
-    """Raw planar YUV 4:2:0 (the carphone reference clip is QCIF 176x144)."""
+    """Raw planar YUV 4:2:0 (I420; the classic carphone clip is QCIF 176x144), BT.601
+    studio range (Y in 16..235) like the sequences and PyAV's own YUV->RGB conversion:
+    the full-range formula was 8 levels off PyAV on the same frames, this one ~1."""
     raw = np.fromfile(path, dtype=np.uint8)
     fsize = width * height * 3 // 2
     if raw.size % fsize:
         raise ValueError(f"{path} is not a whole number of {width}x{height} YUV420 frames")
     out = []
     for f in raw.reshape(-1, fsize):
-        y = f[: width * height].reshape(height, width).astype(np.float64)
+        y = (f[: width * height].reshape(height, width).astype(np.float64) - 16) * (255 / 219)
         u = f[width * height: width * height * 5 // 4].reshape(height // 2, width // 2)
         v = f[width * height * 5 // 4:].reshape(height // 2, width // 2)
         u = np.repeat(np.repeat(u, 2, 0), 2, 1).astype(np.float64) - 128
         v = np.repeat(np.repeat(v, 2, 0), 2, 1).astype(np.float64) - 128
-        rgb = np.stack([y + 1.402 * v, y - 0.344136 * u - 0.714136 * v, y + 1.772 * u], -1)
-        out.append(np.clip(rgb, 0, 255).astype(np.uint8))
+        rgb = np.stack([y + 1.596027 * v, y - 0.391762 * u - 0.812968 * v, y + 2.017232 * u], -1)
+        out.append(np.round(np.clip(rgb, 0, 255)).astype(np.uint8))
     return out
 
 
-def read_video(source: str | os.PathLike) -> np.ndarray:
-    """All frames of a bundled clip name, a video file or a folder of frames, as uint8-range
-    float64 (T, H, W, 3) in [0, 1]."""
+def read_video(source: str | os.PathLike,
+               frames: Sequence[int] | Callable[[int], Sequence[int]] | None = None) -> np.ndarray:
+    """Frames of a bundled clip name, a video file or a folder of frames, as uint8-range
+    float64 (T, H, W, 3) in [0, 1].
+
+    ``frames`` keeps only some frames, in the order given: a sequence of indices, or a
+    function of the clip's length T returning them (one decode, and only the kept frames
+    are converted to float: all of bigbuckbunny is 2.9 GB as float64). None keeps all.
+    """
     src = str(source)
     path = Path(src)
     if src in VIDEO_CLIPS:
         p = video_path(src)
-        frames = _decode_yuv(p) if p.endswith(".yuv") else _decode_av(p)
-        return np.stack(frames).astype(np.float64) / 255.0
+        return _select_frames(_decode_yuv(p) if p.endswith(".yuv") else _decode_av(p), frames, src)
     if not path.exists():
         raise FileNotFoundError(f"video not found: {src} (bundled clips: {list(VIDEO_CLIPS)})")
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTS)
         if not files:
             raise ValueError(f"folder {src} holds no image frames ({', '.join(IMAGE_EXTS)})")
-        frames = [read_image(f) for f in files]
-        shapes = {f.shape[:2] for f in frames}
+        imgs = [read_image(f) for f in files]
+        shapes = {f.shape[:2] for f in imgs}
         if len(shapes) > 1:
             raise ValueError(f"frames in {src} have different sizes: {sorted(shapes)}")
-        frames = [np.repeat(f, 3, -1) if f.shape[-1] == 1 else f for f in frames]
-        return np.stack(frames)
+        imgs = [np.repeat(f, 3, -1) if f.shape[-1] == 1 else f for f in imgs]
+        return _select_frames(imgs, frames, src)
     if path.suffix.lower() == ".yuv":
-        return np.stack(_decode_yuv(str(path))).astype(np.float64) / 255.0
-    return np.stack(_decode_av(str(path))).astype(np.float64) / 255.0
+        return _select_frames(_decode_yuv(str(path)), frames, src)
+    return _select_frames(_decode_av(str(path)), frames, src)
+
+
+def _select_frames(decoded: list[np.ndarray], frames, src: str) -> np.ndarray:
+    """Stack the kept frames of ``decoded`` (uint8 or float in [0, 1]) as float64 in [0, 1]."""
+    if frames is None:
+        keep = range(len(decoded))
+    else:
+        keep = list(frames(len(decoded)) if callable(frames) else frames)
+        bad = [i for i in keep if not -len(decoded) <= i < len(decoded)]
+        if bad:
+            raise IndexError(f"frames {bad} are outside video {src} of {len(decoded)} frames")
+    out = [decoded[i] for i in keep]
+    if not out:
+        raise ValueError(f"no frames of video {src} were selected")
+    if out and out[0].dtype == np.uint8:
+        return np.stack(out).astype(np.float64) / 255.0
+    return np.stack(out).astype(np.float64)
 
 
 def image_to_tensor(img: np.ndarray, device=None) -> torch.Tensor:
