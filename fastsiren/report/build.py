@@ -1,0 +1,933 @@
+"""``fastsiren report``: build the PDF report from the results files, with Typst.
+
+The report is generated, never typed: every number in it comes from
+``docs/results/*.json`` (the results shape of :func:`fastsiren.tasks.common.results_doc`)
+or ``benchmarks/results/*.csv``. The builder
+
+1. reads the results files, groups them by task and variant (the file name without its
+   profile suffix: ``poisson-grad-cpu.json`` -> ``poisson-grad``) and keeps the best
+   profile of each (paper > cpu > quick, or the one ``--profile`` forces);
+2. turns them into tables (each naming its profile, device, backend and commit),
+   computed sentences (e.g. how many dB SIREN is above the best baseline) and summary
+   figures drawn with matplotlib into ``docs/figures/report-*.png``;
+3. writes all of that to one JSON document, copies it with the figures and the Typst
+   template (``report.typ``) into a temporary folder, and compiles the PDF there.
+
+A study without results is shown as such ("no results yet"), never filled in.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import datetime as _dt
+import json
+import math
+import re
+import shutil
+import sys
+import tempfile
+from collections import defaultdict
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterable
+
+from fastsiren.tasks import common
+
+PROFILE_ORDER = ("paper", "cpu", "quick")
+TASKS = ("fit", "poisson", "compare", "ablate", "sr", "vfi")
+METRICS = ("psnr", "psnr_y", "ssim", "ssim_y", "ie", "nie", "seconds", "params")
+# True: higher is better; False: lower is better; absent: neither (not ranked).
+HIGHER_IS_BETTER = {"psnr": True, "psnr_y": True, "ssim": True, "ssim_y": True,
+                    "ie": False, "nie": False, "seconds": False}
+METRIC_LABELS = {"psnr": "PSNR (dB)", "psnr_y": "PSNR-Y (dB)", "ssim": "SSIM", "ssim_y": "SSIM-Y",
+                 "ie": "IE", "nie": "NIE", "seconds": "train s", "params": "params"}
+DOC_META = ("task", "profile", "device", "backend", "commit", "date", "seconds", "versions", "rows")
+# Benchmark CSV columns that describe the run, not the measured case (kept for captions).
+BENCH_META = ("device", "commit", "date", "torch", "triton", "cuda", "python", "versions", "git_commit",
+              "timestamp", "host")
+# Figures made by the tasks are matched to a section by the start of their file name.
+FIGURE_PREFIXES = {"fit": "fit", "poisson": "poisson", "compare": "compare", "ablate": "ablate",
+                   "sr": "sr", "vfi": "vfi", "bench": "bench", "scaling": "bench"}
+MAX_TABLE_ROWS = 60
+
+
+# ---------------------------------------------------------------- loading
+
+@dataclasses.dataclass(frozen=True)
+class Result:
+    """One results file: ``doc`` has the DESIGN.md shape; ``variant`` names the study."""
+
+    path: Path
+    doc: dict
+    variant: str
+
+    @property
+    def task(self) -> str:
+        return str(self.doc["task"])
+
+    @property
+    def profile(self) -> str:
+        return str(self.doc.get("profile", "?"))
+
+    @property
+    def rows(self) -> list[dict]:
+        return self.doc["rows"]
+
+    def source(self) -> str:
+        """Where a table's numbers come from: profile, device, backend, commit, date, file."""
+        d = self.doc
+        return (f"profile {self.profile}, device {d.get('device', '?')}, backend {d.get('backend', '?')}, "
+                f"commit {str(d.get('commit', '?'))[:10]}, {str(d.get('date', '?'))[:10]}, "
+                f"file {self.path.name}")
+
+
+def _variant(path: Path, profile: str) -> str:
+    stem = path.stem
+    return stem[: -len(profile) - 1] if stem.endswith(f"-{profile}") else stem
+
+
+def load_results(results_dir: Path, profile: str | None = None) -> tuple[dict[str, list[Result]], list[str]]:
+    """Read every ``*.json`` under ``results_dir`` that has the results shape.
+
+    Returns ``({task: [Result, ...]}, skipped)``: one Result per (task, variant), at the best
+    profile available (paper > cpu > quick) or exactly ``profile`` when given; ``skipped``
+    lists the files that were not used, each with the reason.
+    """
+    if profile is not None and profile not in PROFILE_ORDER:
+        raise ValueError(f"profile={profile!r} is not known; expected one of {list(PROFILE_ORDER)}")
+    skipped: list[str] = []
+    groups: dict[tuple[str, str], list[Result]] = defaultdict(list)
+    if not results_dir.is_dir():
+        return {}, [f"{results_dir}: no such folder"]
+    for path in sorted(results_dir.glob("*.json")):
+        try:
+            doc = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            skipped.append(f"{path.name}: not readable JSON ({exc})")
+            continue
+        if not isinstance(doc, dict) or "task" not in doc or not isinstance(doc.get("rows"), list):
+            skipped.append(f"{path.name}: not a results document (needs 'task' and a 'rows' list)")
+            continue
+        if not all(isinstance(r, dict) for r in doc["rows"]):
+            skipped.append(f"{path.name}: 'rows' must be a list of dicts")
+            continue
+        prof = str(doc.get("profile", "?"))
+        if profile is not None and prof != profile:
+            skipped.append(f"{path.name}: profile {prof}, not the forced profile {profile}")
+            continue
+        groups[(str(doc["task"]), _variant(path, prof))].append(Result(path, doc, _variant(path, prof)))
+    rank = {p: i for i, p in enumerate(PROFILE_ORDER)}
+    chosen: dict[str, list[Result]] = defaultdict(list)
+    for (task, _), results in sorted(groups.items()):
+        results.sort(key=lambda r: (rank.get(r.profile, len(rank)), r.path.name))
+        chosen[task].append(results[0])
+        skipped.extend(f"{r.path.name}: superseded by {results[0].path.name} (profile {results[0].profile})"
+                       for r in results[1:])
+    return dict(chosen), skipped
+
+
+def _number(text: str):
+    """A CSV cell as int, float or the original string."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def load_bench(bench_dir: Path) -> list[dict]:
+    """Every row of every ``*.csv`` under ``bench_dir`` (cells parsed to numbers), with the
+    file name under ``_file``. Rows repeated by later runs (same case, same device) keep
+    only the last one, so the tables show the newest measurement of each case."""
+    if not bench_dir.is_dir():
+        return []
+    latest: dict[tuple, dict] = {}
+    for path in sorted(bench_dir.glob("*.csv")):
+        with path.open(newline="") as f:
+            for row in csv.DictReader(f):
+                row = {k: _number(v) for k, v in row.items() if k is not None and v not in (None, "")}
+                row["_file"] = path.name
+                case = tuple(sorted((k, str(v)) for k, v in row.items()
+                                    if k in ("suite", "provider", "device", "size", "case", "op", "points", "n",
+                                             "width", "hidden", "dim", "in_features", "order", "precision",
+                                             "dtype", "what", "pass", "mode", "_file")))
+                latest[case] = row
+    return list(latest.values())
+
+
+# ---------------------------------------------------------------- formatting
+
+def fmt(key: str, value: Any) -> str:
+    """A cell: metrics with their usual precision, parameter counts with separators."""
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}" if key in ("params", "points", "n") or abs(value) >= 100_000 else str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "n/a"
+        if math.isinf(value):
+            return "∞" if value > 0 else "-∞"
+        if key.startswith("psnr"):
+            return f"{value:.2f}"
+        if key.startswith("ssim") or key == "nie":
+            return f"{value:.4f}"
+        if key == "ie":
+            return f"{value:.3f}"
+        if key == "params":
+            return f"{int(round(value)):,}"
+        if value != 0 and (abs(value) >= 1e5 or abs(value) < 1e-3):
+            return f"{value:.3g}"
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _label(key: str) -> str:
+    return METRIC_LABELS.get(key, key)
+
+
+def _is_metric(key: str) -> bool:
+    return key in METRICS
+
+
+def is_siren(method: Any) -> bool:
+    """SIREN variants carry "siren" in their method name; everything else is a baseline."""
+    return "siren" in str(method).lower()
+
+
+def _mean(values: Iterable[float]) -> float | None:
+    vals = [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)
+            and math.isfinite(float(v))]
+    return sum(vals) / len(vals) if vals else None
+
+
+def _present(rows: list[dict], keys: Iterable[str]) -> list[str]:
+    return [k for k in keys if any(k in r for r in rows)]
+
+
+def _varying(rows: list[dict], keys: Iterable[str]) -> list[str]:
+    return [k for k in keys if len({repr(r.get(k)) for r in rows}) > 1]
+
+
+def _ordered_keys(rows: list[dict]) -> list[str]:
+    seen: dict[str, None] = {}
+    for r in rows:
+        for k in r:
+            seen.setdefault(k, None)
+    return list(seen)
+
+
+def _value_order(values: Iterable[Any]) -> list[Any]:
+    """Distinct values, numbers sorted, strings in order of first appearance."""
+    distinct = list(dict.fromkeys(values))
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in distinct):
+        return sorted(distinct)
+    return distinct
+
+
+def cell(text: str, best: bool = False) -> dict:
+    return {"t": text, "b": best}
+
+
+def table(caption: str, columns: list[str], rows: list[list[dict]], *, lead: int = 1,
+          source: str = "", notes: Iterable[str] = ()) -> dict:
+    """A table for the template: ``lead`` text columns on the left, numbers on the right."""
+    width = len(columns)
+    if any(len(r) != width for r in rows):
+        raise ValueError(f"every table row needs {width} cells")
+    return {"caption": caption, "columns": columns, "rows": rows, "lead": lead, "source": source,
+            "notes": list(notes), "small": width > 7 or len(rows) > 25}
+
+
+def rows_table(result: Result, rows: list[dict], caption: str, *, exclude: Iterable[str] = ()) -> dict:
+    """Every row as it is: varying settings, method, metrics; constant settings go to a note.
+
+    The best value of each ranked metric (``HIGHER_IS_BETTER``) is bold when the table
+    compares methods on one setting.
+    """
+    exclude = set(exclude)
+    keys = [k for k in _ordered_keys(rows) if k not in exclude]
+    settings = [k for k in keys if not _is_metric(k) and k != "method"]
+    varying = _varying(rows, settings)
+    fixed = [k for k in settings if k not in varying]
+    metrics = [k for k in METRICS if k in keys]
+    columns = varying + (["method"] if "method" in keys else []) + metrics
+    shown = rows[:MAX_TABLE_ROWS]
+    best = {}
+    if not varying:
+        for m in metrics:
+            if m in HIGHER_IS_BETTER:
+                vals = [r[m] for r in shown if isinstance(r.get(m), (int, float)) and math.isfinite(r[m])]
+                if len(vals) > 1:
+                    best[m] = max(vals) if HIGHER_IS_BETTER[m] else min(vals)
+    body = [[cell(fmt(k, r.get(k)), k in best and r.get(k) == best[k]) for k in columns] for r in shown]
+    notes = []
+    if fixed:
+        notes.append("Same in every row: " + ", ".join(f"{k} = {fmt(k, rows[0].get(k))}" for k in fixed) + ".")
+    if len(rows) > len(shown):
+        notes.append(f"First {len(shown)} of {len(rows)} rows; the file holds all of them.")
+    return table(caption, [_label(c) for c in columns], body, lead=len(varying) + ("method" in keys),
+                 source=result.source(), notes=notes)
+
+
+def pivot_table(result: Result, rows: list[dict], index: str, column: str, value: str, caption: str,
+                *, mean_column: bool = True) -> dict:
+    """Mean of ``value`` for each (``index``, ``column``) pair; best per column in bold."""
+    idx = _value_order(r.get(index) for r in rows)
+    cols = _value_order(r.get(column) for r in rows)
+    cells: dict[tuple, float | None] = {}
+    counts = set()
+    for i in idx:
+        for c in cols:
+            sel = [r.get(value) for r in rows if r.get(index) == i and r.get(column) == c]
+            counts.add(len(sel))
+            cells[(i, c)] = _mean(sel)
+    means = {i: _mean(cells[(i, c)] for c in cols if cells[(i, c)] is not None) for i in idx}
+    higher = HIGHER_IS_BETTER.get(value)
+
+    def best_of(vals: list[float | None]) -> float | None:
+        vals = [v for v in vals if v is not None]
+        if higher is None or len(vals) < 2:
+            return None
+        return max(vals) if higher else min(vals)
+
+    best_col = {c: best_of([cells[(i, c)] for i in idx]) for c in cols}
+    best_mean = best_of(list(means.values()))
+    add_mean = mean_column and len(cols) > 1
+    body = []
+    for i in idx:
+        row = [cell(fmt(index, i))]
+        row += [cell(fmt(value, cells[(i, c)]), cells[(i, c)] is not None and cells[(i, c)] == best_col[c])
+                for c in cols]
+        if add_mean:
+            row.append(cell(fmt(value, means[i]), means[i] is not None and means[i] == best_mean))
+        body.append(row)
+    counts.discard(0)
+    notes = []
+    if counts and max(counts) > 1:
+        notes.append(f"Each cell is the mean of {', '.join(map(str, sorted(counts)))} rows "
+                     f"(over the settings not shown).")
+    head = [index] + [f"{column} {fmt(column, c)}" for c in cols] + (["mean"] if add_mean else [])
+    return table(f"{caption} ({_label(value)})", head, body, source=result.source(), notes=notes)
+
+
+# ---------------------------------------------------------------- comparisons
+
+@dataclasses.dataclass
+class Comparison:
+    """Best SIREN method against the best baseline on one group of settings."""
+
+    group: str
+    metric: str
+    siren: str
+    siren_value: float
+    baseline: str
+    baseline_value: float
+    n: int
+
+    @property
+    def gain(self) -> float:
+        """Positive when SIREN is better (in the metric's own direction)."""
+        d = self.siren_value - self.baseline_value
+        return d if HIGHER_IS_BETTER.get(self.metric, True) else -d
+
+    def sentence(self) -> str:
+        unit = " dB" if self.metric.startswith("psnr") else ""
+        where = f"{self.group}: " if self.group else ""
+        word = "better" if self.gain > 0 else "worse"
+        avg = f" (mean over {self.n} cases)" if self.n > 1 else ""
+        if self.metric.startswith("psnr"):
+            word = "above" if self.gain > 0 else "below"
+            return (f"{where}{self.siren} reaches {fmt(self.metric, self.siren_value)} dB{avg}, "
+                    f"{abs(self.siren_value - self.baseline_value):.2f}{unit} {word} the best baseline "
+                    f"({self.baseline}, {fmt(self.metric, self.baseline_value)} dB).")
+        return (f"{where}{self.siren} has {_label(self.metric)} {fmt(self.metric, self.siren_value)}{avg}, "
+                f"{word} than the best baseline ({self.baseline}, {fmt(self.metric, self.baseline_value)}).")
+
+
+def compare_methods(rows: list[dict], metric: str, by: list[str], *, agg: str = "mean") -> list[Comparison]:
+    """For each group of ``by`` values: each method's ``agg`` ("mean" or "best") of ``metric``
+    over the group's rows, then the best SIREN method against the best baseline."""
+    higher = HIGHER_IS_BETTER.get(metric, True)
+    groups: dict[tuple, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for r in rows:
+        v = r.get(metric)
+        if "method" in r and isinstance(v, (int, float)) and math.isfinite(v):
+            groups[tuple(r.get(k) for k in by)][str(r["method"])].append(float(v))
+    out = []
+    for key, per_method in groups.items():
+        def score(vals: list[float]) -> float:
+            if agg == "best":
+                return max(vals) if higher else min(vals)
+            return sum(vals) / len(vals)
+
+        scored = {m: score(v) for m, v in per_method.items()}
+        sirens = {m: s for m, s in scored.items() if is_siren(m)}
+        bases = {m: s for m, s in scored.items() if not is_siren(m)}
+        if not sirens or not bases:
+            continue
+        pick = max if higher else min
+        s_name = pick(sirens, key=sirens.get)
+        b_name = pick(bases, key=bases.get)
+        n = len(per_method[s_name]) if agg == "mean" else 1
+        group = ", ".join(f"{k} {fmt(k, v)}" for k, v in zip(by, key))
+        out.append(Comparison(group, metric, s_name, sirens[s_name], b_name, bases[b_name], n))
+    return out
+
+
+def first_metric(rows: list[dict], prefs: Iterable[str]) -> str | None:
+    for m in prefs:
+        if any(isinstance(r.get(m), (int, float)) for r in rows):
+            return m
+    return None
+
+
+# ---------------------------------------------------------------- figures
+
+def grouped_bars(path: Path, groups: list[str], series: dict[str, list[float | None]], ylabel: str,
+                 title: str) -> Path:
+    """Bars of ``series[name][i]`` for each group ``i`` (a missing value leaves a gap)."""
+    fig, ax = common.plt_figure(1, 1, figsize=(min(9.0, 0.9 * len(groups) * max(len(series), 1) ** 0.5 + 3), 2.8))
+    n = max(len(series), 1)
+    width = 0.8 / n
+    for j, (name, vals) in enumerate(series.items()):
+        xs = [i + (j - (n - 1) / 2) * width for i, v in enumerate(vals) if v is not None]
+        ys = [v for v in vals if v is not None]
+        ax.bar(xs, ys, width=width, label=name)
+    long = sum(map(len, groups)) > 60
+    ax.set_xticks(range(len(groups)), groups, rotation=20 if long else 0, fontsize=8)
+    ax.set(ylabel=ylabel, title=title)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=7, ncol=min(n, 4))
+    values = [v for vals in series.values() for v in vals if v is not None]
+    if values and min(values) > 0 and ylabel.startswith("PSNR"):
+        ax.set_ylim(max(0.0, min(values) - 5), max(values) + 2)
+    common.save_figure(fig, path)
+    return path
+
+
+def summary_bars(path: Path, rows: list[dict], metric: str, group_keys: list[str], title: str,
+                 *, agg: str = "mean") -> Path | None:
+    """The mean (or, with ``agg="best"``, the best) ``metric`` per method (bars) for each group
+    of ``group_keys`` values."""
+    rows = [r for r in rows if isinstance(r.get(metric), (int, float)) and math.isfinite(r[metric])]
+    if not rows or not any("method" in r for r in rows):
+        return None
+    keys = [tuple(r.get(k) for k in group_keys) for r in rows]
+    groups = list(dict.fromkeys(keys))
+    methods = list(dict.fromkeys(str(r.get("method")) for r in rows))
+    pick = max if HIGHER_IS_BETTER.get(metric, True) else min
+
+    def score(vals: list[float]) -> float | None:
+        if not vals:
+            return None
+        return pick(vals) if agg == "best" else _mean(vals)
+
+    series = {m: [score([r[metric] for r, k in zip(rows, keys) if k == g and str(r.get("method")) == m])
+                  for g in groups] for m in methods}
+    labels = [", ".join(fmt(k, v) for k, v in zip(group_keys, g)) or "all" for g in groups]
+    return grouped_bars(path, labels, series, _label(metric), title)
+
+
+def history_figure(path: Path, results: list[Result]) -> Path | None:
+    """PSNR against step and against training seconds from the ``history`` of fit runs."""
+    curves = []
+    for res in results:
+        hist = res.doc.get("history")
+        if isinstance(hist, list) and hist and all(isinstance(h, dict) and "psnr" in h for h in hist):
+            method = res.rows[0].get("method", res.variant) if res.rows else res.variant
+            curves.append((f"{method} ({res.variant})", hist))
+    if not curves:
+        return None
+    fig, (ax1, ax2) = common.plt_figure(1, 2, figsize=(9, 3.2))
+    for name, hist in curves:
+        ax1.plot([h.get("step") for h in hist], [h["psnr"] for h in hist], label=name)
+        if all("seconds" in h for h in hist):
+            ax2.plot([h["seconds"] for h in hist], [h["psnr"] for h in hist], label=name)
+    ax1.set(xlabel="step", ylabel="PSNR (dB)")
+    ax2.set(xlabel="training seconds", ylabel="PSNR (dB)")
+    for ax in (ax1, ax2):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    common.save_figure(fig, path)
+    return path
+
+
+def value_curves(path: Path, rows: list[dict], metric: str, title: str) -> Path | None:
+    """``metric`` against the ablation ``value``, one line per (study, method, other setting)."""
+    rows = [r for r in rows if "value" in r and isinstance(r.get(metric), (int, float))]
+    if not rows:
+        return None
+    numeric = all(isinstance(r["value"], (int, float)) and r["value"] > 0 for r in rows)
+    other = [k for k in _varying(rows, [k for k in _ordered_keys(rows)
+                                         if k not in ("value", "seed") and not _is_metric(k)])]
+    lines: dict[str, list[tuple]] = defaultdict(list)
+    for r in rows:
+        name = ", ".join(f"{fmt(k, r.get(k))}" for k in other) or str(r.get("method", metric))
+        lines[name].append((r["value"], r[metric]))
+    fig, ax = common.plt_figure(1, 1, figsize=(6, 3.2))
+    order = _value_order(r["value"] for r in rows)
+    for name, pts in lines.items():
+        pts = sorted(pts, key=lambda p: order.index(p[0]))
+        xs = [p[0] if numeric else order.index(p[0]) for p in pts]
+        ax.plot(xs, [p[1] for p in pts], marker="o", label=name)
+    if numeric:
+        ax.set_xscale("log")
+    else:
+        ax.set_xticks(range(len(order)), [str(v) for v in order], rotation=25, fontsize=7)
+    ax.set(xlabel="value", ylabel=_label(metric), title=title)
+    ax.grid(alpha=0.3)
+    if len(lines) > 1:
+        ax.legend(fontsize=7)
+    common.save_figure(fig, path)
+    return path
+
+
+# ---------------------------------------------------------------- sections
+
+@dataclasses.dataclass
+class Section:
+    """What the template shows for one experiment."""
+
+    key: str
+    results: list[Result]
+    tables: list[dict] = dataclasses.field(default_factory=list)
+    figures: list[dict] = dataclasses.field(default_factory=list)
+    setup: list[str] = dataclasses.field(default_factory=list)
+    findings: list[str] = dataclasses.field(default_factory=list)
+    comparisons: list[Comparison] = dataclasses.field(default_factory=list)
+
+    def to_json(self, missing: str) -> dict:
+        return {"available": bool(self.results), "missing": missing, "tables": self.tables,
+                "figures": self.figures, "setup": self.setup, "findings": self.findings}
+
+
+def figure(path: Path, caption: str, width: float = 0.7) -> dict:
+    return {"file": path.name, "caption": caption, "width": width}
+
+
+def describe(result: Result) -> str:
+    """One sentence of setup from the results document: profile, device, time, extras."""
+    d = result.doc
+    extra = [f"{k}: {v}" for k, v in d.items()
+             if k not in DOC_META and isinstance(v, (str, int, float)) and not isinstance(v, bool)]
+    secs = d.get("seconds")
+    time_ = f", {fmt('seconds', float(secs))} s in all" if isinstance(secs, (int, float)) else ""
+    base = (f"{result.variant}: profile {result.profile} on {d.get('device', '?')} with backend "
+            f"{d.get('backend', '?')}{time_}; {len(result.rows)} rows.")
+    return base + (" " + "; ".join(extra) + "." if extra else "")
+
+
+class Builder:
+    """Turns the loaded results into the report's JSON and the summary figures."""
+
+    def __init__(self, results: dict[str, list[Result]], bench: list[dict], figures_dir: Path):
+        self.results, self.bench, self.figures_dir = results, bench, figures_dir
+        self.used_figures: list[Path] = []
+
+    # -- helpers
+    def _fig(self, path: Path | None, caption: str, width: float = 0.7) -> dict | None:
+        if path is None:
+            return None
+        self.used_figures.append(path)
+        return figure(path, caption, width)
+
+    def _task_figures(self, key: str) -> list[dict]:
+        """The PNGs the tasks wrote under the figures folder for ``key`` (by file name)."""
+        out = []
+        if not self.figures_dir.is_dir():
+            return out
+        for p in sorted(self.figures_dir.glob("*.png")):
+            if p.name.startswith("report-"):
+                continue
+            prefix = re.split(r"[-_.]", p.name, maxsplit=1)[0]
+            if FIGURE_PREFIXES.get(prefix) == key:
+                out.append(self._fig(p, f"{p.stem} (written by the {key} task).", 0.9))
+        return out
+
+    def _generic(self, sec: Section, title: str) -> None:
+        for res in sec.results:
+            sec.setup.append(describe(res))
+            sec.tables.append(rows_table(res, res.rows, f"{title}: {res.variant}"))
+
+    # -- experiments
+    def fit(self) -> Section:
+        sec = Section("fit", self.results.get("fit", []))
+        for res in sec.results:
+            sec.setup.append(describe(res))
+            sec.tables.append(rows_table(res, res.rows, f"Image fitting: {res.variant}",
+                                         exclude=("lr",) if _varying(res.rows, ["lr"]) == [] else ()))
+            for r in res.rows:
+                if isinstance(r.get("psnr"), (int, float)):
+                    size = f" at {r['size']}x{r['size']}" if "size" in r else ""
+                    steps = f" after {r['steps']} steps" if "steps" in r else ""
+                    secs = (f" ({fmt('seconds', float(r['seconds']))} s of training)"
+                            if isinstance(r.get("seconds"), (int, float)) else "")
+                    ssim = f", SSIM {fmt('ssim', r['ssim'])}" if "ssim" in r else ""
+                    sec.findings.append(f"{r.get('method', '?')} fits {r.get('image', 'the image')}{size} to "
+                                        f"{fmt('psnr', r['psnr'])} dB PSNR{ssim}{steps}{secs} on "
+                                        f"{res.doc.get('device', '?')} (profile {res.profile}).")
+            sec.comparisons += compare_methods(res.rows, "psnr", _varying(res.rows, ["image", "size"]))
+        fig = self._fig(history_figure(self.figures_dir / "report-fit.png", sec.results),
+                        "PSNR during training against step and against training seconds (fit results).")
+        sec.figures += [f for f in [fig] if f] + self._task_figures("fit")
+        sec.findings += [c.sentence() for c in sec.comparisons]
+        return sec
+
+    def poisson(self) -> Section:
+        sec = Section("poisson", self.results.get("poisson", []))
+        for res in sec.results:
+            sec.setup.append(describe(res))
+            sec.tables.append(rows_table(res, res.rows, f"Poisson reconstruction: {res.variant}"))
+            metric = first_metric(res.rows, ("psnr",))
+            if metric is None:
+                continue
+            by = _varying(res.rows, ["supervision", "image"])
+            comps = compare_methods(res.rows, metric, by, agg="best")
+            sec.comparisons += comps
+            for r in res.rows:
+                if is_siren(r.get("method", "siren")) and isinstance(r.get(metric), (int, float)):
+                    sup = r.get("supervision", res.variant)
+                    sec.findings.append(f"{r.get('method', 'siren')} reconstructs {r.get('image', 'the image')} "
+                                        f"from its {sup} at {fmt(metric, r[metric])} dB PSNR "
+                                        f"(profile {res.profile}).")
+        rows = [dict(r, variant=res.variant) for res in sec.results for r in res.rows]
+        if len({str(r.get("method")) for r in rows}) > 1:
+            fig = summary_bars(self.figures_dir / "report-poisson.png", rows, "psnr",
+                               _varying(rows, ["variant", "supervision"]) or ["variant"],
+                               "Poisson reconstruction")
+            sec.figures += [f for f in [self._fig(fig, "PSNR of the Poisson reconstructions per method.")] if f]
+        sec.figures += self._task_figures("poisson")
+        sec.findings += [c.sentence() for c in sec.comparisons]
+        return sec
+
+    def compare(self) -> Section:
+        sec = Section("compare", self.results.get("compare", []))
+        self._generic(sec, "SIREN against same-size baselines")
+        rows = [dict(r, variant=res.variant) for res in sec.results for r in res.rows]
+        metric = first_metric(rows, ("psnr", "psnr_y"))
+        if metric:
+            by = _varying(rows, ["variant", "task", "supervision", "image"])
+            sec.comparisons = compare_methods(rows, metric, by, agg="best")
+            fig = summary_bars(self.figures_dir / "report-compare.png", rows, metric, by or ["variant"],
+                               "SIREN vs baselines (best setting of each method)", agg="best")
+            sec.figures += [f for f in [self._fig(fig, f"{_label(metric)} per method, each method at its best "
+                                                       "setting (e.g. learning rate) in the results.")] if f]
+            for res in sec.results:
+                if any("params" in r for r in res.rows):
+                    counts = {str(r.get("method")): r["params"] for r in res.rows if "params" in r}
+                    lo, hi = min(counts.values()), max(counts.values())
+                    sec.findings.append(f"{res.variant}: parameter counts range from {fmt('params', lo)} to "
+                                        f"{fmt('params', hi)} ({100 * (hi - lo) / max(lo, 1):.2f} % apart).")
+        sec.figures += self._task_figures("compare")
+        sec.findings += [c.sentence() for c in sec.comparisons]
+        return sec
+
+    def ablate(self) -> Section:
+        sec = Section("ablate", self.results.get("ablate", []))
+        for res in sec.results:
+            sec.setup.append(describe(res))
+            studies = _value_order(r.get("study", res.variant) for r in res.rows)
+            for study in studies:
+                rows = [r for r in res.rows if r.get("study", res.variant) == study]
+                metric = first_metric(rows, ("psnr", "psnr_y"))
+                sec.tables.append(rows_table(res, rows, f"Ablation {study}", exclude=("study",)))
+                if metric is None:
+                    continue
+                slug = re.sub(r"[^A-Za-z0-9]+", "-", f"{res.variant}-{study}").strip("-")
+                fig = value_curves(self.figures_dir / f"report-ablate-{slug}.png", rows, metric, str(study))
+                f = self._fig(fig, f"Ablation {study}: {_label(metric)} against the varied value.", 0.75)
+                if f:
+                    sec.figures.append(f)
+                sec.findings += self._ablation_findings(str(study), rows, metric)
+        sec.figures += self._task_figures("ablate")
+        return sec
+
+    @staticmethod
+    def _ablation_findings(study: str, rows: list[dict], metric: str) -> list[str]:
+        """Best and worst value of the ablation, per group of the other varying settings
+        (e.g. omega_0 of the first layer and of the hidden layers separately)."""
+        scored = [r for r in rows if isinstance(r.get(metric), (int, float)) and math.isfinite(r[metric])]
+        others = _varying(scored, [k for k in _ordered_keys(scored)
+                                   if not _is_metric(k) and k not in ("study", "seed", "value")])
+        groups: dict[tuple, list[dict]] = defaultdict(list)
+        for r in scored:
+            groups[tuple(r.get(k) for k in others)].append(r)
+        out = []
+        for key, rs in groups.items():
+            best = max(rs, key=lambda r: r[metric])
+            worst = min(rs, key=lambda r: r[metric])
+            where = ", ".join(f"{k} {fmt(k, v)}" for k, v in zip(others, key))
+            what = f"value {fmt('value', best.get('value'))}" if "value" in best else "the only setting"
+            out.append(f"Ablation {study}{' (' + where + ')' if where else ''}: the best setting ({what}) reaches "
+                       f"{fmt(metric, best[metric])} dB and the worst (value {fmt('value', worst.get('value'))}) "
+                       f"{fmt(metric, worst[metric])} dB, a spread of {best[metric] - worst[metric]:.2f} dB "
+                       f"over {len(rs)} settings.")
+        return out
+
+    def sr(self) -> Section:
+        sec = Section("sr", self.results.get("sr", []))
+        for res in sec.results:
+            sec.setup.append(describe(res))
+            metric = first_metric(res.rows, ("psnr_y", "psnr"))
+            if metric and "scale" in _present(res.rows, ["scale"]) and "method" in _ordered_keys(res.rows):
+                sec.tables.append(pivot_table(res, res.rows, "method", "scale", metric,
+                                              "Super-resolution, mean over images"))
+                if "ssim_y" in _ordered_keys(res.rows) or "ssim" in _ordered_keys(res.rows):
+                    sm = "ssim_y" if "ssim_y" in _ordered_keys(res.rows) else "ssim"
+                    sec.tables.append(pivot_table(res, res.rows, "method", "scale", sm,
+                                                  "Super-resolution, mean over images"))
+                if "image" in _ordered_keys(res.rows):
+                    for scale in _value_order(r.get("scale") for r in res.rows):
+                        rows = [r for r in res.rows if r.get("scale") == scale]
+                        sec.tables.append(pivot_table(res, rows, "method", "image", metric,
+                                                      f"Super-resolution x{fmt('scale', scale)} per image",
+                                                      mean_column=True))
+                comps = compare_methods(res.rows, metric, ["scale"])
+                sec.comparisons += comps
+                sec.findings += self._sr_findings(res.rows, metric)
+                fig = summary_bars(self.figures_dir / "report-sr.png", res.rows, metric, ["scale"],
+                                   "Super-resolution (mean over images)")
+                f = self._fig(fig, f"Mean {_label(metric)} per method and scale ({res.source()}).")
+                if f:
+                    sec.figures.append(f)
+            else:
+                sec.tables.append(rows_table(res, res.rows, f"Super-resolution: {res.variant}"))
+        sec.figures += self._task_figures("sr")
+        sec.findings += [c.sentence() for c in sec.comparisons]
+        return sec
+
+    @staticmethod
+    def _sr_findings(rows: list[dict], metric: str) -> list[str]:
+        """Each SIREN method against bicubic: mean gain per scale and on how many images it wins."""
+        out = []
+        methods = list(dict.fromkeys(str(r.get("method")) for r in rows))
+        bicubic = next((m for m in methods if "bicubic" in m.lower()), None)
+        if bicubic is None:
+            return out
+        for m in (m for m in methods if is_siren(m)):
+            for scale in _value_order(r.get("scale") for r in rows):
+                ref = {r.get("image"): r[metric] for r in rows
+                       if r.get("scale") == scale and str(r.get("method")) == bicubic and metric in r}
+                own = {r.get("image"): r[metric] for r in rows
+                       if r.get("scale") == scale and str(r.get("method")) == m and metric in r}
+                common_imgs = [i for i in own if i in ref]
+                if not common_imgs:
+                    continue
+                gains = [own[i] - ref[i] for i in common_imgs]
+                wins = sum(g > 0 for g in gains)
+                out.append(f"x{fmt('scale', scale)}: {m} is {sum(gains) / len(gains):+.2f} dB against {bicubic} "
+                           f"on average ({_label(metric)}), better on {wins} of {len(gains)} images.")
+        return out
+
+    def vfi(self) -> Section:
+        sec = Section("vfi", self.results.get("vfi", []))
+        for res in sec.results:
+            sec.setup.append(describe(res))
+            rows = res.rows
+            keys = _ordered_keys(rows)
+            groups = _varying(rows, ["video", "clip", "gap"])
+            for metric in _present(rows, ["ie", "psnr"]):
+                if "method" in keys and groups:
+                    rows_g = [dict(r, setting=" ".join(fmt(k, r.get(k)) for k in groups)) for r in rows]
+                    sec.tables.append(pivot_table(res, rows_g, "method", "setting", metric,
+                                                  "Frame interpolation, mean over frames"))
+                elif "method" in keys:
+                    sec.tables.append(rows_table(res, rows, f"Frame interpolation: {res.variant}"))
+            if not _present(rows, ["ie", "psnr"]):
+                sec.tables.append(rows_table(res, rows, f"Frame interpolation: {res.variant}"))
+            for metric in _present(rows, ["ie", "psnr"]):
+                sec.comparisons += compare_methods(rows, metric, groups)
+            metric = first_metric(rows, ("ie", "psnr"))
+            if metric:
+                fig = summary_bars(self.figures_dir / "report-vfi.png", rows, metric, groups or ["method"],
+                                   "Frame interpolation (mean over frames)")
+                f = self._fig(fig, f"Mean {_label(metric)} per method ({res.source()}).")
+                if f:
+                    sec.figures.append(f)
+        sec.figures += self._task_figures("vfi")
+        sec.findings += [c.sentence() for c in sec.comparisons]
+        return sec
+
+    def speed(self) -> Section:
+        """Benchmark tables per (device, suite) and speedup figures, from the CSV rows."""
+        sec = Section("bench", [])
+        rows = self.bench
+        if not rows:
+            sec.figures += self._task_figures("bench")
+            return sec
+        by_dev_suite: dict[tuple, list[dict]] = defaultdict(list)
+        for r in rows:
+            by_dev_suite[(str(r.get("device", "?")), str(r.get("suite", r["_file"])))].append(r)
+        speed_col = next((k for k in _ordered_keys(rows) if "speedup" in k.lower()), None)
+        for (dev, suite), rs in sorted(by_dev_suite.items()):
+            keys = [k for k in _ordered_keys(rs) if k not in BENCH_META and k not in ("_file", "suite")]
+            shown = _varying(rs, keys)
+            constant = [k for k in keys if k not in shown]
+            lead = [k for k in shown if not all(isinstance(r.get(k), float) for r in rs)]
+            cols = lead + [k for k in shown if k not in lead]
+            body = [[cell(fmt(k, r.get(k))) for k in cols] for r in rs[:MAX_TABLE_ROWS]]
+            meta = {k: rs[0].get(k) for k in BENCH_META if k in rs[0]}
+            source = (f"device {dev}; " + ", ".join(f"{k} {str(v)[:19]}" for k, v in meta.items() if k != "device")
+                      + f"; file {rs[0]['_file']}")
+            notes = ["Same in every row: " + ", ".join(f"{k} = {fmt(k, rs[0].get(k))}" for k in constant) + "."] \
+                if constant else []
+            if len(rs) > MAX_TABLE_ROWS:
+                notes.append(f"First {MAX_TABLE_ROWS} of {len(rs)} rows.")
+            sec.tables.append(table(f"Benchmark suite {suite} on {dev}", cols, body, lead=len(lead),
+                                    source=source, notes=notes))
+            if speed_col:
+                sec.findings += self._speed_findings(dev, suite, rs, speed_col)
+        if speed_col:
+            for dev in sorted({d for d, _ in by_dev_suite}):
+                dev_rows = [dict(r, suite=str(r.get("suite", "?"))) for r in rows if str(r.get("device", "?")) == dev]
+                dev_rows = [dict(r, method=str(r.get("provider", "?"))) for r in dev_rows]
+                slug = re.sub(r"[^A-Za-z0-9]+", "-", dev).strip("-").lower()
+                fig = summary_bars(self.figures_dir / f"report-bench-{slug}.png",
+                                   [r for r in dev_rows if isinstance(r.get(speed_col), (int, float))],
+                                   speed_col, ["suite"], f"speedup over reference on {dev}")
+                f = self._fig(fig, f"Mean {speed_col} per provider and suite on {dev} (mean over sizes).")
+                if f:
+                    sec.figures.append(f)
+        sec.figures += self._task_figures("bench")
+        return sec
+
+    @staticmethod
+    def _speed_findings(dev: str, suite: str, rows: list[dict], speed_col: str) -> list[str]:
+        best = [r for r in rows if isinstance(r.get(speed_col), (int, float))
+                and str(r.get("provider", "")).lower() != "reference"]
+        if not best:
+            return []
+        top = max(best, key=lambda r: r[speed_col])
+        low = min(best, key=lambda r: r[speed_col])
+        size = next((f" at {k} {fmt(k, top[k])}" for k in ("size", "points", "n") if k in top), "")
+        return [f"On {dev}, suite {suite}: the fastest case is {top.get('provider', '?')}{size}, "
+                f"{top[speed_col]:.2f}x the reference; the slowest non-reference case runs at "
+                f"{low[speed_col]:.2f}x ({low.get('provider', '?')})."]
+
+    # -- the whole document
+    def inventory(self, skipped: list[str]) -> dict:
+        body = []
+        for task in sorted(self.results):
+            for res in self.results[task]:
+                d = res.doc
+                secs = d.get("seconds")
+                body.append([cell(res.path.name), cell(task), cell(res.profile), cell(str(d.get("device", "?"))),
+                             cell(str(d.get("backend", "?"))), cell(str(d.get("commit", "?"))[:10]),
+                             cell(str(d.get("date", "?"))[:10]),
+                             cell(fmt("seconds", float(secs)) if isinstance(secs, (int, float)) else "–")])
+        return table("Results files the report is built from", ["file", "task", "profile", "device", "backend",
+                                                                "commit", "date", "seconds"],
+                     body, lead=7, notes=[f"Not used: {s}" for s in skipped])
+
+    def build(self, skipped: list[str], forced: str | None) -> dict:
+        sections = {"fit": self.fit(), "poisson": self.poisson(), "compare": self.compare(),
+                    "ablate": self.ablate(), "sr": self.sr(), "vfi": self.vfi(), "bench": self.speed()}
+        missing = {k: f"No {k} results yet: no results file with task \"{k}\""
+                      + (f" at profile {forced}" if forced else "") + " was found, so this study is not reported."
+                   for k in TASKS}
+        missing["bench"] = "No benchmark results yet: no CSV file was found under the benchmark results folder."
+        comps = [c for s in sections.values() for c in s.comparisons]
+        worked = [f"{s.key} – {c.sentence()}" for s in sections.values() for c in s.comparisons if c.gain > 0]
+        lost = [f"{s.key} – {c.sentence()}" for s in sections.values() for c in s.comparisons if c.gain <= 0]
+        profiles = sorted({r.profile for rs in self.results.values() for r in rs},
+                          key=lambda p: PROFILE_ORDER.index(p) if p in PROFILE_ORDER else 9)
+        devices = sorted({str(r.doc.get("device", "?")) for rs in self.results.values() for r in rs}
+                         | {str(r.get("device")) for r in self.bench if "device" in r})
+        absent = [k for k in TASKS if not sections[k].results] + ([] if self.bench else ["bench"])
+        limits = []
+        if absent:
+            limits.append("Studies without results in this build: " + ", ".join(absent) + ".")
+        if profiles and "paper" not in profiles:
+            limits.append("No study ran at the paper profile: every number here comes from the reduced "
+                          f"{' and '.join(profiles)} profile(s), with smaller images and fewer steps than the paper.")
+        summary = []
+        if comps:
+            wins = sum(c.gain > 0 for c in comps)
+            summary.append(f"Across {len(comps)} comparisons of the best SIREN variant with the best baseline, "
+                           f"SIREN is better in {wins} and worse in {len(comps) - wins}.")
+        psnr_gains = [c.gain for c in comps if c.metric.startswith("psnr")]
+        if psnr_gains:
+            summary.append(f"Its PSNR margin ranges from {min(psnr_gains):+.2f} dB to {max(psnr_gains):+.2f} dB.")
+        return {
+            "generated": {"date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                          "commit": common.git_commit()[:12], "profiles": profiles, "devices": devices,
+                          "forced": forced or "", "files": sum(len(v) for v in self.results.values()),
+                          "bench_rows": len(self.bench)},
+            "sections": {k: s.to_json(missing[k]) for k, s in sections.items()},
+            "discussion": {"worked": worked, "lost": lost, "limits": limits, "summary": summary},
+            "inventory": self.inventory(skipped),
+        }
+
+
+# ---------------------------------------------------------------- compile
+
+def template_text() -> str:
+    """The Typst template shipped with the package (``fastsiren/report/report.typ``)."""
+    return resources.files("fastsiren.report").joinpath("report.typ").read_text(encoding="utf-8")
+
+
+def referenced_figures(data: dict) -> list[str]:
+    """File names of every figure the report data references."""
+    return [f["file"] for s in data["sections"].values() for f in s["figures"]]
+
+
+def compile_pdf(data: dict, figures_dir: Path, out: Path) -> None:
+    """Compile ``report.typ`` with ``data`` and the referenced figures into ``out``.
+
+    Everything is staged in a temporary folder that is the Typst root, so the compiler
+    reads nothing else; only the fonts embedded in the typst wheel are used, so the PDF
+    is the same on every machine.
+    """
+    import typst
+
+    with tempfile.TemporaryDirectory(prefix="fastsiren-report-") as tmp:
+        root = Path(tmp)
+        (root / "figures").mkdir()
+        for name in referenced_figures(data):
+            src = figures_dir / name
+            if not src.exists():
+                raise FileNotFoundError(f"figure {src} is referenced by the report but does not exist")
+            shutil.copyfile(src, root / "figures" / name)
+        (root / "data.json").write_text(json.dumps(data, indent=1, default=str))
+        (root / "report.typ").write_text(template_text(), encoding="utf-8")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        pdf = typst.compile(str(root / "report.typ"), root=str(root), ignore_system_fonts=True)
+        common.atomic_write_bytes(out, pdf)
+
+
+def build(results_dir: Path, bench_dir: Path, figures_dir: Path, out: Path,
+          profile: str | None = None) -> dict:
+    """Build the report; returns the data it was compiled from (with ``out``)."""
+    results, skipped = load_results(results_dir, profile)
+    bench = load_bench(bench_dir)
+    figures_dir.mkdir(parents=True, exist_ok=True)
+    data = Builder(results, bench, figures_dir).build(skipped, profile)
+    compile_pdf(data, figures_dir, out)
+    data["out"] = str(out)
+    return data
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--results", default="docs/results", help="folder of results JSON files")
+    parser.add_argument("--bench", default="benchmarks/results", help="folder of benchmark CSV files")
+    parser.add_argument("--figures", default="docs/figures",
+                        help="folder of the tasks' figures; the report's own figures are written here too")
+    parser.add_argument("--out", default="docs/report.pdf", help="PDF to write")
+    parser.add_argument("--profile", choices=PROFILE_ORDER, default=None,
+                        help="use only results of this profile (default: the best per study, paper > cpu > quick)")
+
+
+def main(args) -> int:
+    data = build(Path(args.results), Path(args.bench), Path(args.figures), Path(args.out), args.profile)
+    have = [k for k, s in data["sections"].items() if s["available"]]
+    print(f"report -> {args.out}: {data['generated']['files']} results files, "
+          f"{data['generated']['bench_rows']} benchmark rows, {len(referenced_figures(data))} figures; "
+          f"studies with results: {', '.join(have) or 'none'}", file=sys.stderr)
+    return 0

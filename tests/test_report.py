@@ -1,0 +1,229 @@
+"""The report builds from quick-profile results: every section is in the PDF's text, every
+figure it references exists, a study without results says so, and numbers come from the files.
+
+The results are one real ``fit`` quick run plus small synthetic files of the other tasks in
+the results shape (written only inside the test's tmp dir). The PDF's text is read back with
+a small extractor for the PDFs Typst writes (Flate streams, Type0 fonts with ToUnicode maps),
+so no PDF library is needed.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import zlib
+from pathlib import Path
+
+import pytest
+
+from fastsiren.report import build as report
+from fastsiren.tasks import common
+
+SECTIONS = ("Introduction", "Related work", "Method", "Experiments", "Discussion", "Conclusion", "References")
+SUBSECTIONS = ("Image fitting", "Poisson reconstruction", "Ablations", "Single-image super-resolution",
+               "Video frame interpolation", "Speed and memory")
+
+
+# ---------------------------------------------------------------- PDF text
+
+_OBJ = re.compile(rb"(\d+) 0 obj\s*(.*?)\s*endobj", re.S)
+_ESCAPES = {ord("n"): 10, ord("r"): 13, ord("t"): 9, ord("b"): 8, ord("f"): 12}
+
+
+def _stream(obj: bytes) -> bytes:
+    m = re.search(rb"stream\r?\n(.*)\r?\nendstream", obj, re.S)
+    if m is None:
+        return b""
+    return zlib.decompress(m.group(1)) if b"/FlateDecode" in obj[:m.start()] else m.group(1)
+
+
+def _to_unicode(cmap: bytes) -> dict[int, str]:
+    table = {}
+    for block in re.findall(rb"beginbfchar(.*?)endbfchar", cmap, re.S):
+        for src, dst in re.findall(rb"<([0-9A-Fa-f]+)>\s*<([0-9A-Fa-f]+)>", block):
+            table[int(src, 16)] = bytes.fromhex(dst.decode()).decode("utf-16-be", "replace")
+    for block in re.findall(rb"beginbfrange(.*?)endbfrange", cmap, re.S):
+        for lo, hi, dst in re.findall(rb"<([0-9A-Fa-f]+)>\s*<([0-9A-Fa-f]+)>\s*<([0-9A-Fa-f]+)>", block):
+            for i, code in enumerate(range(int(lo, 16), int(hi, 16) + 1)):
+                table[code] = chr(int(dst, 16) + i)
+    return table
+
+
+def _literal(data: bytes, i: int) -> tuple[bytes, int]:
+    """The PDF literal string whose '(' is at ``i - 1``; returns (bytes, index after ')')."""
+    out, depth = bytearray(), 1
+    while i < len(data):
+        c = data[i]
+        if c == 0x5C:  # backslash
+            m = re.match(rb"[0-7]{1,3}", data[i + 1:i + 4])
+            if m:
+                out.append(int(m.group(0), 8) & 255)
+                i += 1 + len(m.group(0))
+            else:
+                out.append(_ESCAPES.get(data[i + 1], data[i + 1]))
+                i += 2
+            continue
+        depth += c == 0x28
+        depth -= c == 0x29
+        if depth == 0:
+            return bytes(out), i + 1
+        out.append(c)
+        i += 1
+    raise ValueError("unterminated PDF string")
+
+
+def pdf_text(path: Path) -> str:
+    """The text of a Typst PDF, page by page, with glyph codes mapped through ToUnicode."""
+    pdf = path.read_bytes()
+    objs = {int(m.group(1)): m.group(2) for m in _OBJ.finditer(pdf)}
+    cmaps = {}
+    for num, obj in objs.items():
+        m = re.search(rb"/ToUnicode (\d+) 0 R", obj)
+        if m and b"/Type/Font" in obj:
+            cmaps[num] = _to_unicode(_stream(objs[int(m.group(1))]))
+    pages = []
+    for obj in objs.values():
+        if not re.search(rb"/Type/Page\b", obj):
+            continue
+        res = re.search(rb"/Resources (\d+) 0 R", obj)
+        res_obj = objs[int(res.group(1))] if res else obj
+        fonts = {name: cmaps.get(int(ref), {}) for name, ref in re.findall(rb"/(\w+) (\d+) 0 R", res_obj)}
+        content = b"".join(_stream(objs[int(n)]) for n in re.findall(rb"/Contents (\d+) 0 R", obj))
+        text, font, i = [], {}, 0
+        while i < len(content):
+            m = re.compile(rb"/(\w+) [\d.]+ Tf").match(content, i)
+            if m:
+                font = fonts.get(m.group(1), {})
+                i = m.end()
+            elif content[i] == 0x28:
+                raw, i = _literal(content, i + 1)
+                text.append("".join(font.get(int.from_bytes(raw[k:k + 2], "big"), "")
+                                    for k in range(0, len(raw) - 1, 2)))
+            elif content[i:i + 2] == b"ET":
+                text.append(" ")
+                i += 2
+            else:
+                i += 1
+        pages.append("".join(text))
+    return re.sub(r"\s+", " ", " ".join(pages))
+
+
+# ---------------------------------------------------------------- fixtures
+
+def _write(folder: Path, name: str, task: str, rows: list[dict], **extra) -> None:
+    common.write_json(folder / name, common.results_doc(task, "quick", rows, backend="torch", seconds=1.0, **extra))
+
+
+@pytest.fixture(scope="module")
+def quick_results(tmp_path_factory) -> dict[str, Path]:
+    """A real ``fit --profile quick`` run plus synthetic results of the other studies."""
+    from fastsiren.tasks import fit
+
+    tmp = tmp_path_factory.mktemp("report")
+    results, bench, figures = tmp / "results", tmp / "bench", tmp / "figures"
+    results.mkdir()
+    figures.mkdir()
+    run = fit.run(fit.FitConfig(profile="quick", size=16, steps=20, hidden=16, out=str(tmp / "fit"),
+                                progress=False))
+    common.write_json(results / "fit-quick.json", run)
+    (figures / "fit-camera-psnr.png").write_bytes((tmp / "fit" / "psnr.png").read_bytes())
+    _write(results, "poisson-grad-quick.json", "poisson",
+           [{"method": "siren", "supervision": "grad", "image": "camera", "psnr": 31.25},
+            {"method": "tanh", "supervision": "grad", "image": "camera", "psnr": 24.5}],
+           note="a constant offset is removed before the PSNR")
+    _write(results, "compare-quick.json", "compare",
+           [{"method": m, "image": "camera", "params": p, "psnr": v}
+            for m, p, v in [("siren", 1000, 40.5), ("relu", 1004, 22.0), ("relu_pe", 998, 28.25)]])
+    _write(results, "ablate-omega0-quick.json", "ablate",
+           [{"method": "siren", "study": "omega0", "layer": layer, "value": v, "psnr": 20.0 + v / 10}
+            for layer in ("first", "hidden") for v in (1, 10, 30)])
+    _write(results, "sr-quick.json", "sr",
+           [{"method": m, "image": img, "scale": s, "psnr_y": 30.0 + off - s, "ssim_y": 0.8}
+            for img in ("camera", "astronaut") for s in (2, 4)
+            for m, off in [("bicubic", 0.0), ("siren-consistent", 0.5)]])
+    # vfi has no results: the report must say so.
+    bench.mkdir()
+    with (bench / "layer.csv").open("w", newline="") as f:
+        w = csv.DictWriter(f, ["suite", "provider", "size", "device", "median_ms", "speedup"])
+        w.writeheader()
+        for p, sp in [("reference", 1.0), ("torch", 2.75)]:
+            w.writerow({"suite": "layer", "provider": p, "size": 4096, "device": "cpu", "median_ms": 8 / sp,
+                        "speedup": sp})
+    out = tmp / "report.pdf"
+    rc = report.main(_args(results, bench, figures, out))
+    assert rc == 0
+    return {"results": results, "bench": bench, "figures": figures, "out": out, "fit": run}
+
+
+def _args(results: Path, bench: Path, figures: Path, out: Path, profile: str | None = None):
+    import argparse
+
+    p = argparse.ArgumentParser()
+    report.add_arguments(p)
+    argv = ["--results", str(results), "--bench", str(bench), "--figures", str(figures), "--out", str(out)]
+    return p.parse_args(argv + (["--profile", profile] if profile else []))
+
+
+# ---------------------------------------------------------------- tests
+
+def test_every_section_is_in_the_pdf_text(quick_results):
+    text = pdf_text(quick_results["out"])
+    assert quick_results["out"].read_bytes().startswith(b"%PDF")
+    for heading in SECTIONS + SUBSECTIONS:
+        assert heading in text, f"section {heading!r} missing from the PDF text"
+
+
+def test_numbers_come_from_the_results_files(quick_results):
+    text = pdf_text(quick_results["out"])
+    fit_psnr = quick_results["fit"]["rows"][0]["psnr"]
+    assert f"{fit_psnr:.2f}" in text  # the real quick fit's PSNR, formatted by the builder
+    assert "31.25" in text and "28.25" in text  # synthetic poisson / compare rows
+    assert "12.25 dB above the best baseline" in text  # 40.5 - 28.25, computed, not typed
+    assert "2.75" in text  # the benchmark speedup
+    assert "profile quick" in text and "device cpu" in text
+
+
+def test_a_study_without_results_says_so(quick_results):
+    text = pdf_text(quick_results["out"])
+    assert "No vfi results yet" in text
+    assert "No fit results yet" not in text
+
+
+def test_every_referenced_figure_exists(quick_results):
+    results, _ = report.load_results(quick_results["results"])
+    data = report.Builder(results, report.load_bench(quick_results["bench"]), quick_results["figures"]).build([], None)
+    names = report.referenced_figures(data)
+    assert "fit-camera-psnr.png" in names and "report-compare.png" in names and "report-sr.png" in names
+    for name in names:
+        assert (quick_results["figures"] / name).is_file(), name
+
+
+def test_best_profile_is_chosen_and_profile_can_be_forced(tmp_path):
+    _write(tmp_path, "compare-quick.json", "compare", [{"method": "siren", "psnr": 1.0}])
+    doc = common.results_doc("compare", "cpu", [{"method": "siren", "psnr": 2.0}], backend="torch", seconds=1.0)
+    common.write_json(tmp_path / "compare-cpu.json", doc)
+    (tmp_path / "notes.json").write_text("[1, 2]")
+    chosen, skipped = report.load_results(tmp_path)
+    assert [r.profile for r in chosen["compare"]] == ["cpu"]
+    assert any("superseded" in s for s in skipped) and any("notes.json" in s for s in skipped)
+    forced, _ = report.load_results(tmp_path, profile="quick")
+    assert forced["compare"][0].rows[0]["psnr"] == 1.0
+    with pytest.raises(ValueError, match="profile='fast'"):
+        report.load_results(tmp_path, profile="fast")
+
+
+def test_empty_results_still_build(tmp_path):
+    out = tmp_path / "empty.pdf"
+    assert report.main(_args(tmp_path / "none", tmp_path / "nobench", tmp_path / "fig", out)) == 0
+    text = pdf_text(out)
+    for task in report.TASKS:
+        assert f"No {task} results yet" in text
+    assert "No benchmark results yet" in text
+
+
+def test_comparison_direction_follows_the_metric():
+    rows = [{"method": "siren", "ie": 4.0}, {"method": "blend", "ie": 5.0}, {"method": "flow", "ie": 3.5}]
+    (c,) = report.compare_methods(rows, "ie", [])
+    assert (c.siren, c.baseline) == ("siren", "flow") and c.gain == pytest.approx(-0.5)
+    (p,) = report.compare_methods([{"method": "siren", "psnr": 30.0}, {"method": "relu", "psnr": 20.0}], "psnr", [])
+    assert p.gain == pytest.approx(10.0) and "10.00 dB above" in p.sentence()
