@@ -1,0 +1,316 @@
+// Torch custom ops of the CUDA backend (namespace fastsiren_cuda), compiled by the host
+// compiler: argument checks with clear messages, the stacked GEMMs through ATen (cuBLAS),
+// and the launches of the fused kernels declared in fastsiren.h.
+//
+//   mlp_fwd(x, weights, biases, omegas, order, save) -> (out, saved)
+//   mlp_bwd(x, weights, biases, omegas, order, saved, gout, need_x) -> (x_grad, w_grads, b_grads)
+//   mlp_infer(x, weights, biases, omegas, order) -> out
+//
+// x (N, D); weights[i] (F_i, F_{i-1}); biases[i] (F_i) or None; omegas[i] > 0 a sine layer,
+// <= 0 a linear one. out (S, N, F_last) holds the output streams (value, D derivatives,
+// Laplacian; S = 1, 1 + D, 2 + D for orders 0, 1, 2). saved[i] is what the backward needs
+// of layer i (an empty tensor where it needs nothing): the pre streams without bias of a
+// sine layer, the post streams of a linear hidden layer, nothing for the fused first layer
+// (recomputed from x) or a linear last layer. fastsiren/cuda_ext.py's fake implementations
+// mirror these shapes; keep both in step.
+// Per-operator ATen headers instead of <ATen/ATen.h>: halves the host compile time.
+#define TORCH_ASSERT_ONLY_METHOD_OPERATORS
+#include <ATen/Dispatch.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/empty_like.h>
+#include <ATen/ops/mm.h>
+#include <ATen/ops/zeros_like.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#include <torch/library.h>
+
+#include <optional>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "fastsiren.h"
+
+namespace fastsiren {
+namespace {
+
+using OptTensor = std::optional<at::Tensor>;
+using BiasList = c10::List<OptTensor>;
+
+void check_launch(cudaError_t err, const char* what) {
+  TORCH_CHECK(err == cudaSuccess, "fastsiren CUDA kernel ", what, " failed: ", cudaGetErrorString(err));
+}
+
+bool is_sine(double omega) { return omega > 0.0; }
+
+std::optional<at::Tensor> bias_at(const BiasList& biases, size_t i) {
+  OptTensor b = biases.get(i);
+  if (b.has_value() && !b->defined()) return std::nullopt;
+  return b;
+}
+
+void check_tensor(const at::Tensor& t, const std::string& name, const at::Tensor& x) {
+  TORCH_CHECK(t.is_cuda(), name, " must be a CUDA tensor, got device ", t.device());
+  TORCH_CHECK(t.device() == x.device(), name, " is on ", t.device(), " but x is on ", x.device(),
+              "; use one device");
+  TORCH_CHECK(t.scalar_type() == x.scalar_type(), name, " has dtype ", t.scalar_type(), " but x has ",
+              x.scalar_type(), "; use one dtype");
+  TORCH_CHECK(t.is_contiguous(), name, " must be contiguous (call .contiguous() first)");
+}
+
+// The whole network's arguments, checked once at the boundary.
+void check_net(const at::Tensor& x, at::TensorList weights, const BiasList& biases,
+               at::ArrayRef<double> omegas, int64_t order) {
+  TORCH_CHECK(x.is_cuda(), "x must be a CUDA tensor, got device ", x.device());
+  TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble,
+              "x must be float32 or float64, got ", x.scalar_type());
+  TORCH_CHECK(x.dim() == 2, "x must have shape (N, in_features), got ", x.sizes());
+  TORCH_CHECK(x.is_contiguous(), "x must be contiguous (call .contiguous() first)");
+  TORCH_CHECK(order >= 0 && order <= 2, "order must be 0, 1 or 2, got ", order);
+  TORCH_CHECK(!weights.empty() && weights.size() == biases.size() && weights.size() == omegas.size(),
+              "weights, biases and omegas must be non-empty and of equal length, got ", weights.size(), ", ",
+              biases.size(), ", ", omegas.size());
+  const int64_t dim = x.size(1);
+  TORCH_CHECK(order == 0 || (dim >= 1 && dim <= kMaxJetDim), "jets (order >= 1) of the cuda backend need ",
+              "1 <= in_features <= ", kMaxJetDim, ", got in_features=", dim);
+  int64_t fan = dim;
+  for (size_t i = 0; i < weights.size(); ++i) {
+    const std::string wi = "weights[" + std::to_string(i) + "]";
+    const at::Tensor& w = weights[i];
+    check_tensor(w, wi, x);
+    TORCH_CHECK(w.dim() == 2 && w.size(1) == fan && w.size(0) >= 1, wi, " must have shape (out, ", fan,
+                "), got ", w.sizes());
+    OptTensor b = bias_at(biases, i);
+    if (b.has_value()) {
+      const std::string bi = "biases[" + std::to_string(i) + "]";
+      check_tensor(*b, bi, x);
+      TORCH_CHECK(b->dim() == 1 && b->size(0) == w.size(0), bi, " must have shape (", w.size(0), ",), got ",
+                  b->sizes());
+    }
+    fan = w.size(0);
+  }
+}
+
+template <typename T>
+const T* ptr_or_null(const OptTensor& t) {
+  return t.has_value() ? t->data_ptr<T>() : nullptr;
+}
+
+// Layer 0 runs the fused first-layer kernels when the input is narrow enough for registers;
+// otherwise (order 0 only, checked above) it is an ordinary GEMM + epilogue layer.
+bool fused_first(int64_t dim) { return dim <= kMaxJetDim; }
+
+at::Tensor placeholder(const at::Tensor& x) { return at::empty({0}, x.options()); }
+
+struct Ctx {
+  const at::Tensor& x;
+  at::TensorList weights;
+  const BiasList& biases;
+  at::ArrayRef<double> omegas;
+  int order;
+  int dim;
+  int64_t n;
+  int s;
+  cudaStream_t stream;
+};
+
+at::Tensor first_post(const Ctx& c) {
+  const at::Tensor& w = c.weights[0];
+  OptTensor b = bias_at(c.biases, 0);
+  at::Tensor post = at::empty({c.s, c.n, w.size(0)}, c.x.options());
+  AT_DISPATCH_FLOATING_TYPES(c.x.scalar_type(), "fastsiren_first_layer_fwd", [&] {
+    check_launch(first_layer_fwd<scalar_t>(c.x.data_ptr<scalar_t>(), w.data_ptr<scalar_t>(),
+                                           ptr_or_null<scalar_t>(b), static_cast<scalar_t>(c.omegas[0]), c.n,
+                                           c.dim, static_cast<int>(w.size(0)), c.order,
+                                           post.data_ptr<scalar_t>(), c.stream),
+                 "first_layer_fwd");
+  });
+  return post;
+}
+
+// Post streams of sine layer i from its pre streams (into `post`, which may be `pre`).
+void sine_post(const Ctx& c, size_t i, const at::Tensor& pre, at::Tensor& post) {
+  OptTensor b = bias_at(c.biases, i);
+  AT_DISPATCH_FLOATING_TYPES(c.x.scalar_type(), "fastsiren_sine_fwd", [&] {
+    check_launch(sine_fwd<scalar_t>(pre.data_ptr<scalar_t>(), ptr_or_null<scalar_t>(b),
+                                    static_cast<scalar_t>(c.omegas[i]), c.n, static_cast<int>(pre.size(2)), c.dim,
+                                    c.order, post.data_ptr<scalar_t>(), c.stream),
+                 "sine_fwd");
+  });
+}
+
+// The input streams of layer i (S, N, F_{i-1}): x for layer 0 (order 0), else layer i-1's
+// post streams recomputed from what the forward saved.
+at::Tensor layer_input(const Ctx& c, size_t i, at::TensorList saved) {
+  if (i == 0) return c.x.unsqueeze(0);
+  const size_t j = i - 1;
+  if (j == 0 && fused_first(c.dim)) return first_post(c);
+  if (!is_sine(c.omegas[j])) return saved[j];
+  at::Tensor post = at::empty_like(saved[j]);
+  sine_post(c, j, saved[j], post);
+  return post;
+}
+
+std::tuple<at::Tensor, std::vector<at::Tensor>> mlp_fwd(const at::Tensor& x, at::TensorList weights,
+                                                        const BiasList& biases, at::ArrayRef<double> omegas,
+                                                        int64_t order, bool save) {
+  check_net(x, weights, biases, omegas, order);
+  const c10::cuda::CUDAGuard guard(x.device());
+  const int dim = static_cast<int>(x.size(1));
+  const Ctx c{x, weights, biases, omegas, static_cast<int>(order), dim, x.size(0),
+              num_streams(static_cast<int>(order), dim), c10::cuda::getCurrentCUDAStream().stream()};
+  const size_t layers = weights.size();
+  std::vector<at::Tensor> saved;
+  at::Tensor h;
+  for (size_t i = 0; i < layers; ++i) {
+    const at::Tensor& w = weights[i];
+    const bool last = i + 1 == layers;
+    if (i == 0 && fused_first(dim)) {
+      h = first_post(c);
+      saved.push_back(placeholder(x));
+      continue;
+    }
+    const at::Tensor in = i == 0 ? x.unsqueeze(0) : h;
+    // One GEMM for every stream: (S*N, K) x (K, F).
+    at::Tensor pre = at::mm(in.reshape({-1, w.size(1)}), w.t()).view({c.s, c.n, w.size(0)});
+    if (is_sine(omegas[i])) {
+      at::Tensor post = save ? at::empty_like(pre) : pre;
+      sine_post(c, i, pre, post);
+      saved.push_back(save ? pre : placeholder(x));
+      h = post;
+    } else {
+      OptTensor b = bias_at(biases, i);
+      if (b.has_value()) pre.select(0, 0).add_(*b);
+      saved.push_back(save && !last ? pre : placeholder(x));
+      h = pre;
+    }
+  }
+  if (!save) saved.clear();
+  return {h, saved};
+}
+
+std::tuple<at::Tensor, std::vector<at::Tensor>, std::vector<at::Tensor>> mlp_bwd(
+    const at::Tensor& x, at::TensorList weights, const BiasList& biases, at::ArrayRef<double> omegas,
+    int64_t order, at::TensorList saved, const at::Tensor& gout, bool need_x) {
+  check_net(x, weights, biases, omegas, order);
+  const c10::cuda::CUDAGuard guard(x.device());
+  const int dim = static_cast<int>(x.size(1));
+  const Ctx c{x, weights, biases, omegas, static_cast<int>(order), dim, x.size(0),
+              num_streams(static_cast<int>(order), dim), c10::cuda::getCurrentCUDAStream().stream()};
+  const size_t layers = weights.size();
+  TORCH_CHECK(saved.size() == layers, "saved must hold one tensor per layer (", layers, "), got ",
+              saved.size());
+  const std::vector<int64_t> gshape{c.s, c.n, weights.back().size(0)};
+  check_tensor(gout, "gout", x);
+  TORCH_CHECK(gout.sizes() == at::IntArrayRef(gshape), "gout must have shape ", at::IntArrayRef(gshape),
+              ", got ", gout.sizes());
+
+  std::vector<at::Tensor> w_grads(layers), b_grads(layers);
+  at::Tensor x_grad = placeholder(x);
+  at::Tensor gbar = gout;
+  bool owned = false;  // gbar is our own buffer (a GEMM output): the adjoint may overwrite it
+  for (size_t step = 0; step < layers; ++step) {
+    const size_t i = layers - 1 - step;
+    const at::Tensor& w = weights[i];
+    OptTensor b = bias_at(biases, i);
+    const int f = static_cast<int>(w.size(0));
+    if (i == 0 && fused_first(dim)) {
+      at::Tensor wbar = at::zeros_like(w);
+      at::Tensor bbar = b.has_value() ? at::zeros_like(*b) : placeholder(x);
+      at::Tensor zbar = need_x ? at::empty({c.n, f}, x.options()) : at::Tensor();
+      AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "fastsiren_first_layer_bwd", [&] {
+        check_launch(first_layer_bwd<scalar_t>(x.data_ptr<scalar_t>(), w.data_ptr<scalar_t>(),
+                                               ptr_or_null<scalar_t>(b), gbar.data_ptr<scalar_t>(),
+                                               static_cast<scalar_t>(omegas[0]), c.n, dim, f, c.order,
+                                               need_x ? zbar.data_ptr<scalar_t>() : nullptr,
+                                               wbar.data_ptr<scalar_t>(),
+                                               b.has_value() ? bbar.data_ptr<scalar_t>() : nullptr, c.stream),
+                     "first_layer_bwd");
+      });
+      if (need_x) x_grad = at::mm(zbar, w);
+      w_grads[0] = wbar;
+      b_grads[0] = bbar;
+      break;
+    }
+    at::Tensor pbar;
+    at::Tensor bbar = placeholder(x);
+    if (is_sine(omegas[i])) {
+      pbar = owned ? gbar : at::empty_like(gbar);
+      if (b.has_value()) bbar = at::zeros_like(*b);
+      const at::Tensor& pre = saved[i];
+      AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "fastsiren_sine_bwd", [&] {
+        check_launch(sine_bwd<scalar_t>(pre.data_ptr<scalar_t>(), ptr_or_null<scalar_t>(b),
+                                        gbar.data_ptr<scalar_t>(), static_cast<scalar_t>(omegas[i]), c.n, f, dim,
+                                        c.order, pbar.data_ptr<scalar_t>(),
+                                        b.has_value() ? bbar.data_ptr<scalar_t>() : nullptr, c.stream),
+                     "sine_bwd");
+      });
+    } else {
+      pbar = gbar;
+      if (b.has_value()) bbar = pbar.select(0, 0).sum(0);
+    }
+    const at::Tensor in = layer_input(c, i, saved);
+    const at::Tensor pflat = pbar.reshape({-1, f});
+    // Wbar = sum over every stream and point of pbar h^T: one GEMM over the stacked streams.
+    w_grads[i] = at::mm(pflat.t(), in.reshape({-1, w.size(1)}));
+    b_grads[i] = bbar;
+    if (i > 0) {
+      gbar = at::mm(pflat, w).view({c.s, c.n, w.size(1)});
+      owned = true;
+    } else if (need_x) {
+      x_grad = at::mm(pbar.select(0, 0), w);
+    }
+  }
+  return {x_grad, w_grads, b_grads};
+}
+
+at::Tensor mlp_infer(const at::Tensor& x, at::TensorList weights, const BiasList& biases,
+                     at::ArrayRef<double> omegas, int64_t order) {
+  check_net(x, weights, biases, omegas, order);
+  const c10::cuda::CUDAGuard guard(x.device());
+  const int dim = static_cast<int>(x.size(1));
+  const int64_t layers = static_cast<int64_t>(weights.size());
+  at::Tensor out =
+      at::empty({num_streams(static_cast<int>(order), dim), x.size(0), weights.back().size(0)}, x.options());
+  bool launched = false;
+  if (layers <= kMaxRenderLayers && dim <= kMaxJetDim) {
+    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "fastsiren_render_fused", [&] {
+      RenderNet<scalar_t> net{};
+      net.n_layers = static_cast<int>(layers);
+      net.dim = dim;
+      net.order = static_cast<int>(order);
+      net.widths[0] = dim;
+      for (int64_t i = 0; i < layers; ++i) {
+        OptTensor b = bias_at(biases, static_cast<size_t>(i));
+        net.widths[i + 1] = static_cast<int>(weights[i].size(0));
+        net.weights[i] = weights[i].data_ptr<scalar_t>();
+        net.biases[i] = ptr_or_null<scalar_t>(b);
+        net.omegas[i] = static_cast<scalar_t>(omegas[i]);
+      }
+      check_launch(render_fused<scalar_t>(net, x.data_ptr<scalar_t>(), x.size(0), out.data_ptr<scalar_t>(),
+                                          &launched, c10::cuda::getCurrentCUDAStream().stream()),
+                   "render_fused");
+    });
+  }
+  if (launched) return out;
+  // Too wide/deep for the fused kernel: the layer-wise path without saving anything.
+  return std::get<0>(mlp_fwd(x, weights, biases, omegas, order, false));
+}
+
+}  // namespace
+}  // namespace fastsiren
+
+TORCH_LIBRARY(fastsiren_cuda, m) {
+  m.def("mlp_fwd(Tensor x, Tensor[] weights, Tensor?[] biases, float[] omegas, int order, bool save) "
+        "-> (Tensor, Tensor[])");
+  m.def("mlp_bwd(Tensor x, Tensor[] weights, Tensor?[] biases, float[] omegas, int order, Tensor[] saved, "
+        "Tensor gout, bool need_x) -> (Tensor, Tensor[], Tensor[])");
+  m.def("mlp_infer(Tensor x, Tensor[] weights, Tensor?[] biases, float[] omegas, int order) -> Tensor");
+}
+
+TORCH_LIBRARY_IMPL(fastsiren_cuda, CUDA, m) {
+  m.impl("mlp_fwd", &fastsiren::mlp_fwd);
+  m.impl("mlp_bwd", &fastsiren::mlp_bwd);
+  m.impl("mlp_infer", &fastsiren::mlp_infer);
+}

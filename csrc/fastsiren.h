@@ -1,0 +1,89 @@
+// Launcher API of the fastsiren CUDA kernels: plain pointers, no torch headers.
+//
+// The kernels (csrc/*.cu) are compiled by nvcc without any torch header so that
+// `nvcc -c` of each file takes seconds; the torch-facing code (op registration, checks,
+// cuBLAS GEMMs through ATen) lives in csrc/bindings.cpp, compiled by the host compiler.
+//
+// Layout: a jet of N points with F features is stored as *streams* (S, N, F), row-major,
+// F fastest: stream 0 the value, streams 1..D the input derivatives, stream D+1 the
+// Laplacian (S = 1, 1 + D, 2 + D for orders 0, 1, 2). A layer's "pre" streams are
+// (z - b, a_1..a_D, l): the GEMM output before the bias, which goes to stream 0 only.
+// An omega <= 0 marks a plain linear layer (the Python side uses None for it).
+// Every launcher returns the CUDA error of its launch (cudaSuccess when fine).
+#pragma once
+
+#include <cstdint>
+
+#include <cuda_runtime_api.h>
+
+namespace fastsiren {
+
+// The first layer's fused kernels keep the D columns of W in registers.
+constexpr int kMaxJetDim = 16;
+// The fused render kernel: layers it can hold, widest layer, threads per block.
+constexpr int kMaxRenderLayers = 16;
+constexpr int kMaxRenderWidth = 256;
+
+#if defined(__CUDACC__)
+#define FASTSIREN_HOST_DEVICE __host__ __device__
+#else
+#define FASTSIREN_HOST_DEVICE
+#endif
+
+// Streams per point for a jet of `order` in `dim` input dimensions (1, 1 + D, 2 + D).
+FASTSIREN_HOST_DEVICE inline int num_streams(int order, int dim) {
+  return order == 0 ? 1 : (order == 1 ? 1 + dim : 2 + dim);
+}
+
+// First layer (h = x, J_k = e_k, L = 0), fused: z = x W^T + b is computed in registers
+// (dim <= kMaxJetDim), so no GEMM and nothing is saved for the backward.
+//   x (N, D), w (F, D), b (F) or null  ->  post (S, N, F)
+template <typename T>
+cudaError_t first_layer_fwd(const T* x, const T* w, const T* b, T omega, int64_t n, int dim,
+                            int features, int order, T* post, cudaStream_t stream);
+
+// Backward of first_layer_fwd given the adjoint of its post streams gbar (S, N, F):
+//   zbar (N, F) or null (only needed for the gradient w.r.t. x),
+//   wbar (F, D) and bbar (F) or null: *accumulated* (atomics): zero them first.
+template <typename T>
+cudaError_t first_layer_bwd(const T* x, const T* w, const T* b, const T* gbar, T omega, int64_t n,
+                            int dim, int features, int order, T* zbar, T* wbar, T* bbar,
+                            cudaStream_t stream);
+
+// Sine epilogue of a layer whose GEMM gave pre (S, N, F): post = (y, G, M) of DESIGN.md.
+// sin and cos are computed once per (point, feature); every stream is read and written once.
+// post may alias pre.
+template <typename T>
+cudaError_t sine_fwd(const T* pre, const T* b, T omega, int64_t n, int features, int dim, int order,
+                     T* post, cudaStream_t stream);
+
+// Adjoint epilogue: pbar (S, N, F) = adjoint of the pre streams from gbar, the adjoint of the
+// post streams; pbar may alias gbar (in place). bbar (F) or null is *accumulated* (atomics).
+template <typename T>
+cudaError_t sine_bwd(const T* pre, const T* b, const T* gbar, T omega, int64_t n, int features,
+                     int dim, int order, T* pbar, T* bbar, cudaStream_t stream);
+
+// A whole network for the fused render kernel (passed by value as a kernel argument).
+template <typename T>
+struct RenderNet {
+  int n_layers;
+  int dim;                                 // in_features = D
+  int order;                               // 0, 1 or 2
+  int widths[kMaxRenderLayers + 1];        // widths[0] = D, widths[i + 1] = out of layer i
+  const T* weights[kMaxRenderLayers];      // (widths[i + 1], widths[i]) row-major
+  const T* biases[kMaxRenderLayers];       // (widths[i + 1]) or null
+  T omegas[kMaxRenderLayers];              // <= 0: linear layer
+};
+
+// Inference of the whole network in one kernel: a block keeps a tile of points' streams in
+// shared memory through every layer and streams each layer's weights through shared memory
+// in K-chunks; only x and the output streams touch device memory.
+//   x (N, D) -> out (S, N, widths[n_layers]).
+// Sets *launched = false (and launches nothing) when the network does not fit the kernel
+// (too many layers, a layer wider than kMaxRenderWidth, D > kMaxJetDim, or not enough
+// shared memory on this device): the caller then runs the layer-by-layer path.
+template <typename T>
+cudaError_t render_fused(const RenderNet<T>& net, const T* x, int64_t n, T* out, bool* launched,
+                         cudaStream_t stream);
+
+}  // namespace fastsiren

@@ -1,0 +1,134 @@
+// Fused first layer. Its input streams are known in closed form (h = x, J_k = e_k, L = 0),
+// so z = x W^T + b takes D FMAs per (point, feature) in registers, a_k = W[:, k] and l = 0
+// need no GEMM, and the backward recomputes z instead of saving anything. The backward
+// reduces W's and b's gradients over the points in the same pass:
+//   Wbar[f, k] = sum_n (zbar x_k + abar_k),   bbar[f] = sum_n zbar.
+#include "epilogue_common.cuh"
+#include "fastsiren.h"
+#include "jet_math.cuh"
+
+namespace fastsiren {
+namespace {
+
+// Column f of W (a_k of the first layer) in registers, zero-padded to MAXD, and q = sum a_k^2.
+template <int MAXD, typename T>
+__device__ __forceinline__ T load_wrow(const T* w, int f, int dim, T (&wrow)[MAXD]) {
+  T q = T(0);
+#pragma unroll
+  for (int k = 0; k < MAXD; ++k) {
+    wrow[k] = k < dim ? w[static_cast<int64_t>(f) * dim + k] : T(0);
+    q += wrow[k] * wrow[k];
+  }
+  return q;
+}
+
+template <int MAXD, typename T>
+__device__ __forceinline__ T first_z(const T* x, int64_t row, int dim, T bias, const T (&wrow)[MAXD]) {
+  T z = bias;
+#pragma unroll
+  for (int k = 0; k < MAXD; ++k)
+    if (k < dim) z += wrow[k] * x[row * dim + k];
+  return z;
+}
+
+template <int MAXD, typename T>
+__global__ void first_fwd_kernel(const T* __restrict__ x, const T* __restrict__ w, const T* __restrict__ b,
+                                 T omega, int64_t n, int dim, int features, int order,
+                                 T* __restrict__ post) {
+  const int f = blockIdx.y * epi::kLanes + threadIdx.x;
+  if (f >= features) return;
+  T wrow[MAXD];
+  const T q = load_wrow<MAXD>(w, f, dim, wrow);
+  const T bias = b != nullptr ? b[f] : T(0);
+  const int64_t stride = n * features;
+  const int64_t row0 = static_cast<int64_t>(blockIdx.x) * epi::kRowsPerBlock;
+  for (int r = threadIdx.y; r < epi::kRowsPerBlock; r += epi::kGroups) {
+    const int64_t row = row0 + r;
+    if (row >= n) break;
+    jet::first_fwd<MAXD>(first_z<MAXD>(x, row, dim, bias, wrow), wrow, q, omega, order, dim,
+                         post + row * features + f, stride);
+  }
+}
+
+template <int MAXD, typename T>
+__global__ void first_bwd_kernel(const T* __restrict__ x, const T* __restrict__ w, const T* __restrict__ b,
+                                 const T* __restrict__ gbar, T omega, int64_t n, int dim, int features,
+                                 int order, T* __restrict__ zbar_out, T* wbar, T* bbar) {
+  __shared__ T red[epi::kGroups][epi::kLanes + 1];
+  const int f = blockIdx.y * epi::kLanes + threadIdx.x;
+  const bool active = f < features;
+  T wacc[MAXD];
+#pragma unroll
+  for (int k = 0; k < MAXD; ++k) wacc[k] = T(0);
+  T bacc = T(0);
+  if (active) {
+    T wrow[MAXD];
+    const T q = load_wrow<MAXD>(w, f, dim, wrow);
+    const T bias = b != nullptr ? b[f] : T(0);
+    const int64_t stride = n * features;
+    const int64_t row0 = static_cast<int64_t>(blockIdx.x) * epi::kRowsPerBlock;
+    for (int r = threadIdx.y; r < epi::kRowsPerBlock; r += epi::kGroups) {
+      const int64_t row = row0 + r;
+      if (row >= n) break;
+      const int64_t off = row * features + f;
+      T abar[MAXD];
+      const T zbar = jet::first_bwd<MAXD>(first_z<MAXD>(x, row, dim, bias, wrow), wrow, q, gbar + off, stride,
+                                          omega, order, dim, abar);
+      if (zbar_out != nullptr) zbar_out[off] = zbar;
+      bacc += zbar;
+#pragma unroll
+      for (int k = 0; k < MAXD; ++k)
+        if (k < dim) wacc[k] += zbar * x[row * dim + k] + abar[k];
+    }
+  }
+  // The loop bounds are uniform over the block, so every thread reaches each barrier.
+#pragma unroll
+  for (int k = 0; k < MAXD; ++k)
+    if (k < dim) epi::block_accumulate(wacc[k], wbar + (active ? static_cast<int64_t>(f) * dim + k : 0),
+                                       active, red);
+  if (bbar != nullptr) epi::block_accumulate(bacc, bbar + (active ? f : 0), active, red);
+}
+
+}  // namespace
+
+template <typename T>
+cudaError_t first_layer_fwd(const T* x, const T* w, const T* b, T omega, int64_t n, int dim, int features,
+                            int order, T* post, cudaStream_t stream) {
+  if (n == 0 || features == 0) return cudaSuccess;
+  if (dim < 1 || dim > kMaxJetDim) return cudaErrorInvalidValue;
+  const dim3 grid = epi::grid_for(n, features), block = epi::block_dims();
+  // Two register budgets: the usual coordinate inputs (D <= 4) and the general case.
+  if (dim <= 4)
+    first_fwd_kernel<4, T><<<grid, block, 0, stream>>>(x, w, b, omega, n, dim, features, order, post);
+  else
+    first_fwd_kernel<kMaxJetDim, T><<<grid, block, 0, stream>>>(x, w, b, omega, n, dim, features, order,
+                                                                 post);
+  return cudaGetLastError();
+}
+
+template <typename T>
+cudaError_t first_layer_bwd(const T* x, const T* w, const T* b, const T* gbar, T omega, int64_t n, int dim,
+                            int features, int order, T* zbar, T* wbar, T* bbar, cudaStream_t stream) {
+  if (n == 0 || features == 0) return cudaSuccess;
+  if (dim < 1 || dim > kMaxJetDim) return cudaErrorInvalidValue;
+  const dim3 grid = epi::grid_for(n, features), block = epi::block_dims();
+  if (dim <= 4)
+    first_bwd_kernel<4, T><<<grid, block, 0, stream>>>(x, w, b, gbar, omega, n, dim, features, order, zbar,
+                                                        wbar, bbar);
+  else
+    first_bwd_kernel<kMaxJetDim, T><<<grid, block, 0, stream>>>(x, w, b, gbar, omega, n, dim, features,
+                                                                 order, zbar, wbar, bbar);
+  return cudaGetLastError();
+}
+
+template cudaError_t first_layer_fwd<float>(const float*, const float*, const float*, float, int64_t, int,
+                                            int, int, float*, cudaStream_t);
+template cudaError_t first_layer_fwd<double>(const double*, const double*, const double*, double, int64_t,
+                                             int, int, int, double*, cudaStream_t);
+template cudaError_t first_layer_bwd<float>(const float*, const float*, const float*, const float*, float,
+                                            int64_t, int, int, int, float*, float*, float*, cudaStream_t);
+template cudaError_t first_layer_bwd<double>(const double*, const double*, const double*, const double*,
+                                             double, int64_t, int, int, int, double*, double*, double*,
+                                             cudaStream_t);
+
+}  // namespace fastsiren

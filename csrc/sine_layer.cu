@@ -1,0 +1,80 @@
+// Fused epilogue kernels of a hidden/last layer: the GEMM (cuBLAS, in bindings.cpp) gives
+// the pre-activation streams; one kernel reads them once and writes every post stream
+// (forward), or reads (pre, gbar) once and writes every pre-stream adjoint plus the bias
+// gradient (backward). sin/cos are computed once per (point, feature). Outputs may alias
+// inputs (post = pre for inference, pbar = gbar in the backward), hence no __restrict__ there.
+#include "epilogue_common.cuh"
+#include "fastsiren.h"
+#include "jet_math.cuh"
+
+namespace fastsiren {
+namespace {
+
+template <typename T>
+__global__ void sine_fwd_kernel(const T* pre, const T* __restrict__ b, T omega, int64_t n,
+                                int features, int dim, int order, T* post) {
+  const int f = blockIdx.y * epi::kLanes + threadIdx.x;
+  if (f >= features) return;
+  const T bias = b != nullptr ? b[f] : T(0);
+  const int64_t stride = n * features;
+  const int64_t row0 = static_cast<int64_t>(blockIdx.x) * epi::kRowsPerBlock;
+  for (int r = threadIdx.y; r < epi::kRowsPerBlock; r += epi::kGroups) {
+    const int64_t row = row0 + r;
+    if (row >= n) break;
+    const int64_t off = row * features + f;
+    jet::layer_fwd(pre + off, stride, bias, omega, order, dim, post + off, stride);
+  }
+}
+
+template <typename T>
+__global__ void sine_bwd_kernel(const T* __restrict__ pre, const T* __restrict__ b, const T* gbar,
+                                T omega, int64_t n, int features, int dim, int order, T* pbar, T* bbar) {
+  __shared__ T red[epi::kGroups][epi::kLanes + 1];
+  const int f = blockIdx.y * epi::kLanes + threadIdx.x;
+  const bool active = f < features;
+  T zsum = T(0);
+  if (active) {
+    const T bias = b != nullptr ? b[f] : T(0);
+    const int64_t stride = n * features;
+    const int64_t row0 = static_cast<int64_t>(blockIdx.x) * epi::kRowsPerBlock;
+    for (int r = threadIdx.y; r < epi::kRowsPerBlock; r += epi::kGroups) {
+      const int64_t row = row0 + r;
+      if (row >= n) break;
+      const int64_t off = row * features + f;
+      zsum += jet::layer_bwd(pre + off, stride, bias, gbar + off, stride, omega, order, dim, pbar + off,
+                             stride);
+    }
+  }
+  if (bbar != nullptr) epi::block_accumulate(zsum, bbar + (active ? f : 0), active, red);
+}
+
+}  // namespace
+
+template <typename T>
+cudaError_t sine_fwd(const T* pre, const T* b, T omega, int64_t n, int features, int dim, int order,
+                     T* post, cudaStream_t stream) {
+  if (n == 0 || features == 0) return cudaSuccess;
+  sine_fwd_kernel<T><<<epi::grid_for(n, features), epi::block_dims(), 0, stream>>>(
+      pre, b, omega, n, features, dim, order, post);
+  return cudaGetLastError();
+}
+
+template <typename T>
+cudaError_t sine_bwd(const T* pre, const T* b, const T* gbar, T omega, int64_t n, int features, int dim,
+                     int order, T* pbar, T* bbar, cudaStream_t stream) {
+  if (n == 0 || features == 0) return cudaSuccess;
+  sine_bwd_kernel<T><<<epi::grid_for(n, features), epi::block_dims(), 0, stream>>>(
+      pre, b, gbar, omega, n, features, dim, order, pbar, bbar);
+  return cudaGetLastError();
+}
+
+template cudaError_t sine_fwd<float>(const float*, const float*, float, int64_t, int, int, int, float*,
+                                     cudaStream_t);
+template cudaError_t sine_fwd<double>(const double*, const double*, double, int64_t, int, int, int,
+                                      double*, cudaStream_t);
+template cudaError_t sine_bwd<float>(const float*, const float*, const float*, float, int64_t, int, int,
+                                     int, float*, float*, cudaStream_t);
+template cudaError_t sine_bwd<double>(const double*, const double*, const double*, double, int64_t, int,
+                                      int, int, double*, double*, cudaStream_t);
+
+}  // namespace fastsiren

@@ -1,0 +1,324 @@
+"""The ``cuda`` backend: the fused CUDA kernels of ``csrc/`` as torch custom ops.
+
+Nothing here compiles or loads native code at import time. The first use of the backend
+(:func:`unavailable_reason`, called by the registry in :mod:`fastsiren.backends`, or any
+op) loads the extension: a prebuilt ``fastsiren._C`` if ``FASTSIREN_BUILD_CUDA=1 pip install
+--no-build-isolation -e .`` made one, else a just-in-time build with ninja
+(``torch.utils.cpp_extension.load``, cached under ``~/.cache/torch_extensions``) for the
+architectures of ``FASTSIREN_CUDA_ARCH`` (default: the current device's). A failed load is
+remembered and reported as the reason the backend is unavailable (with one warning), so
+"auto" falls back to triton.
+
+Ops (namespace ``fastsiren_cuda``, defined in ``csrc/bindings.cpp``, fake implementations
+below so ``torch.compile`` traces them); ``out`` is the stack of output streams
+(S, N, out) = (value, D derivatives, Laplacian), S = 1, 1 + D, 2 + D for orders 0, 1, 2:
+
+- ``mlp_fwd(x, weights, biases, omegas, order, save) -> (out, saved)``
+- ``mlp_bwd(x, weights, biases, omegas, order, saved, gout, need_x) -> (x_grad, w_grads, b_grads)``
+- ``mlp_infer(x, weights, biases, omegas, order) -> out`` (one fused kernel where it fits)
+
+``omegas`` are floats there, ``<= 0`` marking a linear layer (``None`` on the Python side).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import warnings
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from fastsiren.jet import Jet, _double_backward_fallback, num_streams
+
+ARCH_ENV = "FASTSIREN_CUDA_ARCH"
+VERBOSE_ENV = "FASTSIREN_CUDA_VERBOSE"
+# Must equal kMaxJetDim in csrc/fastsiren.h (tests/test_cuda_compile.py checks): jets of
+# wider inputs are computed by the "torch" backend (coordinate networks have D <= 4).
+MAX_JET_DIM = 16
+OPS_NAMESPACE = "fastsiren_cuda"
+OP_NAMES = ("mlp_fwd", "mlp_bwd", "mlp_infer")
+
+_state: dict[str, object] = {"loaded": False, "error": None, "warned": False}
+
+
+def csrc_dir() -> Path:
+    """The folder of the CUDA sources: next to the package (installed) or the repo root."""
+    here = Path(__file__).resolve().parent
+    for cand in (here / "csrc", here.parent / "csrc"):
+        if (cand / "bindings.cpp").is_file():
+            return cand
+    raise FileNotFoundError(f"the CUDA sources (csrc/bindings.cpp) are neither in {here / 'csrc'} "
+                            f"nor in {here.parent / 'csrc'}")
+
+
+def source_files() -> list[Path]:
+    """Every source of the extension: the kernels (*.cu), then the bindings (*.cpp)."""
+    src = csrc_dir()
+    return sorted(src.glob("*.cu")) + sorted(src.glob("*.cpp"))
+
+
+def parse_arch_list(spec: str) -> list[str]:
+    """``"80;90"``, ``"8.0,9.0"``, ``"sm_80 sm_90a"`` -> ``["80", "90"]`` / ``["80", "90a"]``."""
+    archs = []
+    for tok in re.split(r"[;,\s]+", spec.strip()):
+        if not tok:
+            continue
+        m = re.fullmatch(r"(?:sm_|compute_)?(\d+)\.?(\d)([af]?)(?:\+PTX)?", tok)
+        if m is None:
+            raise ValueError(f"{ARCH_ENV} entry {tok!r} is not an architecture like '80', '8.0' or 'sm_90a'")
+        archs.append(m.group(1) + m.group(2) + m.group(3))
+    if not archs:
+        raise ValueError(f"{ARCH_ENV}={spec!r} names no architecture")
+    return sorted(set(archs))
+
+
+def cuda_archs() -> list[str]:
+    """Architectures to build for: ``FASTSIREN_CUDA_ARCH``, else the current device's, else
+    ``TORCH_CUDA_ARCH_LIST``, else A100 and H100 (80, 90)."""
+    spec = os.environ.get(ARCH_ENV)
+    if spec:
+        return parse_arch_list(spec)
+    if torch.cuda.is_available():
+        major, minor = torch.cuda.get_device_capability()
+        return [f"{major}{minor}"]
+    spec = os.environ.get("TORCH_CUDA_ARCH_LIST")
+    return parse_arch_list(spec) if spec else ["80", "90"]
+
+
+def nvcc_flags(archs: Sequence[str]) -> list[str]:
+    """nvcc flags: optimisation, SASS for each architecture and PTX of the newest (JIT-able on
+    later GPUs). Passing -gencode stops torch from adding its own architecture flags."""
+    flags = ["-O3"]
+    for a in archs:
+        flags.append(f"-gencode=arch=compute_{a},code=sm_{a}")
+    newest = max(archs, key=lambda a: int(re.sub(r"\D", "", a)))
+    flags.append(f"-gencode=arch=compute_{newest},code=compute_{newest}")
+    return flags
+
+
+def _load_prebuilt() -> bool:
+    spec = importlib.util.find_spec("fastsiren._C")
+    if spec is None or spec.origin is None:
+        return False
+    torch.ops.load_library(spec.origin)
+    return True
+
+
+def _build_jit() -> None:
+    from torch.utils import cpp_extension
+
+    if cpp_extension.CUDA_HOME is None:
+        raise RuntimeError("no CUDA toolkit found (nvcc; set CUDA_HOME) to build it just in time")
+    if not cpp_extension.is_ninja_available():
+        raise RuntimeError("ninja is not installed (pip install ninja) to build it just in time")
+    archs = cuda_archs()
+    cpp_extension.load(
+        name="fastsiren_cuda_sm" + "_".join(archs),
+        sources=[str(p) for p in source_files()],
+        extra_include_paths=[str(csrc_dir())],
+        extra_cflags=["-O3"],
+        extra_cuda_cflags=nvcc_flags(archs),
+        is_python_module=False,
+        verbose=os.environ.get(VERBOSE_ENV) == "1",
+    )
+
+
+def _ensure_loaded() -> None:
+    """Load the extension once (prebuilt, else JIT); re-raise the first failure afterwards."""
+    if _state["loaded"]:
+        return
+    if _state["error"] is not None:
+        raise RuntimeError(_state["error"])
+    try:
+        try:
+            prebuilt = _load_prebuilt()
+        except OSError as exc:  # e.g. built against another torch: rebuild just in time
+            warnings.warn(f"fastsiren: the prebuilt CUDA extension does not load ({exc}); "
+                          "building it just in time", stacklevel=3)
+            prebuilt = False
+        if not prebuilt:
+            _build_jit()
+        _register_fakes()
+    except Exception as exc:
+        _state["error"] = f"{type(exc).__name__}: {exc}"
+        raise RuntimeError(_state["error"]) from exc
+    _state["loaded"] = True
+
+
+def unavailable_reason() -> str | None:
+    """None when the CUDA extension can run here (building/loading it on first call), else why not."""
+    if not torch.cuda.is_available():
+        return "no CUDA device is visible to torch"
+    if torch.version.cuda is None:
+        return "this torch build has no CUDA support"
+    try:
+        _ensure_loaded()
+    except RuntimeError as exc:
+        reason = f"the fastsiren CUDA extension could not be built or loaded ({exc})"
+        if not _state["warned"]:
+            _state["warned"] = True
+            warnings.warn(f"fastsiren: {reason}; the 'auto' backend falls back to triton. "
+                          f"Set {VERBOSE_ENV}=1 to see the build log.", stacklevel=2)
+        return reason
+    return None
+
+
+def _ops():
+    _ensure_loaded()
+    return getattr(torch.ops, OPS_NAMESPACE)
+
+
+def _saved_shapes(n, dim: int, widths: Sequence[int], omegas: Sequence[float], order: int) -> list[tuple]:
+    """Shapes of what ``mlp_fwd`` saves per layer (mirrors csrc/bindings.cpp)."""
+    s = num_streams(order, dim)
+    shapes = []
+    for i, (f, om) in enumerate(zip(widths, omegas)):
+        last = i == len(widths) - 1
+        if i == 0 and dim <= MAX_JET_DIM:
+            shapes.append((0,))  # the fused first layer is recomputed from x
+        elif om > 0 or not last:
+            shapes.append((s, n, f))  # sine: pre streams; linear hidden: post streams
+        else:
+            shapes.append((0,))  # a linear last layer's backward needs nothing
+    return shapes
+
+
+def _register_fakes() -> None:
+    """Meta implementations (shapes only) so torch.compile / FakeTensor can trace the ops."""
+    if _state.get("fakes"):
+        return
+    ns = OPS_NAMESPACE
+
+    @torch.library.register_fake(f"{ns}::mlp_fwd")
+    def _mlp_fwd_fake(x, weights, biases, omegas, order, save):
+        n, dim = x.shape
+        out = x.new_empty((num_streams(order, dim), n, weights[-1].shape[0]))
+        if not save:
+            return out, []
+        shapes = _saved_shapes(n, dim, [w.shape[0] for w in weights], omegas, order)
+        return out, [x.new_empty(sh) for sh in shapes]
+
+    @torch.library.register_fake(f"{ns}::mlp_bwd")
+    def _mlp_bwd_fake(x, weights, biases, omegas, order, saved, gout, need_x):
+        x_grad = x.new_empty(x.shape) if need_x else x.new_empty((0,))
+        w_grads = [w.new_empty(w.shape) for w in weights]
+        b_grads = [b.new_empty(b.shape) if b is not None else x.new_empty((0,)) for b in biases]
+        return x_grad, w_grads, b_grads
+
+    @torch.library.register_fake(f"{ns}::mlp_infer")
+    def _mlp_infer_fake(x, weights, biases, omegas, order):
+        n, dim = x.shape
+        return x.new_empty((num_streams(order, dim), n, weights[-1].shape[0]))
+
+    _state["fakes"] = True
+
+
+def _op_omegas(omegas: Sequence[float | None]) -> list[float]:
+    return [float(om) if om is not None else 0.0 for om in omegas]
+
+
+def _split(out: torch.Tensor, order: int, dim: int):
+    """(S, N, out) streams -> value (N, out), grad (N, out, D) or None, Laplacian (N, out) or None."""
+    value = out[0]
+    grad = out[1:1 + dim].permute(1, 2, 0).contiguous() if order >= 1 else None
+    lap = out[1 + dim] if order == 2 else None
+    return value, grad, lap
+
+
+class _MLPJetFunction(torch.autograd.Function):
+    """Whole-network jet through the fused ops; backward by ``mlp_bwd`` (DESIGN.md's adjoint).
+
+    The argument layout (x, order, omegas, n_layers, *weights, *biases) and the ctx fields
+    match fastsiren.jet's Function, so its ``_double_backward_fallback`` serves
+    ``create_graph=True``.
+    """
+
+    @staticmethod
+    def forward(ctx, x, order, omegas, n_layers, *params):
+        weights, biases = list(params[:n_layers]), list(params[n_layers:])
+        out, saved = _ops().mlp_fwd(x, weights, biases, _op_omegas(omegas), order, True)
+        ctx.order, ctx.omegas, ctx.n_layers, ctx.dim = order, omegas, n_layers, x.shape[1]
+        ctx.has_bias = tuple(b is not None for b in biases)
+        ctx.save_for_backward(x, *weights, *[b for b in biases if b is not None], *saved)
+        return _split(out, order, x.shape[1])
+
+    @staticmethod
+    def backward(ctx, g_value, g_grad, g_lap):
+        order, n, dim = ctx.order, ctx.n_layers, ctx.dim
+        saved = ctx.saved_tensors
+        x, weights = saved[0], list(saved[1:1 + n])
+        nb = sum(ctx.has_bias)
+        bias_iter = iter(saved[1 + n:1 + n + nb])
+        biases = [next(bias_iter) if hb else None for hb in ctx.has_bias]
+        if torch.is_grad_enabled():
+            # create_graph=True: differentiable gradients by autograd over the reference ops.
+            return _double_backward_fallback(ctx, x, weights, biases, g_value, g_grad, g_lap)
+        out_features = weights[-1].shape[0]
+        gout = x.new_zeros((num_streams(order, dim), x.shape[0], out_features))
+        if g_value is not None:
+            gout[0] = g_value
+        if order >= 1 and g_grad is not None:
+            gout[1:1 + dim] = g_grad.permute(2, 0, 1)
+        if order == 2 and g_lap is not None:
+            gout[1 + dim] = g_lap
+        need_x = bool(ctx.needs_input_grad[0])
+        x_grad, w_grads, b_grads = _ops().mlp_bwd(x, weights, biases, _op_omegas(ctx.omegas), order,
+                                                  list(saved[1 + n + nb:]), gout, need_x)
+        b_out = [g if b is not None else None for g, b in zip(b_grads, biases)]
+        return (x_grad if need_x else None, None, None, None, *w_grads, *b_out)
+
+
+def _params(weights, biases):
+    return [w.contiguous() for w in weights], [None if b is None else b.contiguous() for b in biases]
+
+
+def _needs_graph(x: torch.Tensor, weights, biases) -> bool:
+    return torch.is_grad_enabled() and any(
+        t is not None and t.requires_grad for t in (x, *weights, *biases))
+
+
+def mlp_jet(x: torch.Tensor, weights: Sequence[torch.Tensor], biases: Sequence[torch.Tensor | None],
+            omegas: Sequence[float | None], order: int) -> Jet:
+    """Jet (value (N, out), grad (N, out, D), Laplacian (N, out)) of a sine MLP at x (N, D);
+    differentiable (twice) w.r.t. x and every parameter."""
+    dim = x.shape[1]
+    if order >= 1 and dim > MAX_JET_DIM:
+        from fastsiren import jet  # the fused first layer holds at most MAX_JET_DIM columns
+
+        return jet.mlp_jet(x, weights, biases, omegas, order)
+    weights, biases = _params(weights, biases)
+    if _needs_graph(x, weights, biases):
+        value, grad, lap = _MLPJetFunction.apply(x, order, tuple(omegas), len(weights), *weights, *biases)
+        return Jet(value, grad, lap)
+    out, _ = _ops().mlp_fwd(x, weights, biases, _op_omegas(omegas), order, False)
+    return Jet(*_split(out, order, dim))
+
+
+def mlp_forward(x: torch.Tensor, weights: Sequence[torch.Tensor], biases: Sequence[torch.Tensor | None],
+                omegas: Sequence[float | None]) -> torch.Tensor:
+    """Plain forward x (N, in) -> (N, out); double backward through the reference ops."""
+    return mlp_jet(x, weights, biases, omegas, 0).value
+
+
+def sine_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                omega_0: float) -> torch.Tensor:
+    """``sin(omega_0 (x W^T + b))`` for x (N, in) -> (N, out): a one-layer network."""
+    return mlp_forward(x, [weight], [bias], [omega_0])
+
+
+def mlp_infer(x: torch.Tensor, weights: Sequence[torch.Tensor], biases: Sequence[torch.Tensor | None],
+              omegas: Sequence[float | None], order: int) -> Jet:
+    """No-grad inference (render): every layer in one fused kernel where the network fits it
+    (<= 16 layers, widths <= 256, shared memory), else the layer-wise kernels."""
+    dim = x.shape[1]
+    if order >= 1 and dim > MAX_JET_DIM:
+        from fastsiren import jet
+
+        return jet.mlp_infer(x, weights, biases, omegas, order)
+    weights, biases = _params(weights, biases)
+    with torch.no_grad():
+        out = _ops().mlp_infer(x, weights, biases, _op_omegas(omegas), order)
+    return Jet(*_split(out, order, dim))
