@@ -277,7 +277,7 @@ def rows_table(result: Result, rows: list[dict], caption: str, *, exclude: Itera
 
 
 def pivot_table(result: Result, rows: list[dict], index: str, column: str, value: str, caption: str,
-                *, mean_column: bool = True) -> dict:
+                *, mean_column: bool = True, column_label: str | None = None) -> dict:
     """Mean of ``value`` for each (``index``, ``column``) pair; best per column in bold."""
     idx = _value_order(r.get(index) for r in rows)
     cols = _value_order(r.get(column) for r in rows)
@@ -313,7 +313,8 @@ def pivot_table(result: Result, rows: list[dict], index: str, column: str, value
     if counts and max(counts) > 1:
         notes.append(f"Each cell is the mean of {', '.join(map(str, sorted(counts)))} rows "
                      f"(over the settings not shown).")
-    head = [index] + [f"{column} {fmt(column, c)}" for c in cols] + (["mean"] if add_mean else [])
+    label = column if column_label is None else column_label
+    head = [index] + [f"{label} {fmt(column, c)}".strip() for c in cols] + (["mean"] if add_mean else [])
     return table(f"{caption} ({_label(value)})", head, body, source=result.source(), notes=notes)
 
 
@@ -538,8 +539,9 @@ class Builder:
         self.used_figures.append(path)
         return figure(path, caption, width)
 
-    def _task_figures(self, key: str) -> list[dict]:
-        """The PNGs the tasks wrote under the figures folder for ``key`` (by file name)."""
+    def _task_figures(self, key: str | None) -> list[dict]:
+        """The PNGs the tasks wrote under the figures folder for section ``key`` (matched by
+        the start of the file name); ``None``: those that match no section."""
         out = []
         if not self.figures_dir.is_dir():
             return out
@@ -548,7 +550,8 @@ class Builder:
                 continue
             prefix = re.split(r"[-_.]", p.name, maxsplit=1)[0]
             if FIGURE_PREFIXES.get(prefix) == key:
-                out.append(self._fig(p, f"{p.stem} (written by the {key} task).", 0.9))
+                who = f"the {key} task" if key else "a task"
+                out.append(self._fig(p, f"{p.stem} (written by {who}).", 0.9))
         return out
 
     def _generic(self, sec: Section, title: str) -> None:
@@ -735,9 +738,11 @@ class Builder:
             groups = _varying(rows, ["video", "clip", "gap"])
             for metric in _present(rows, ["ie", "psnr"]):
                 if "method" in keys and groups:
-                    rows_g = [dict(r, setting=" ".join(fmt(k, r.get(k)) for k in groups)) for r in rows]
+                    rows_g = [dict(r, setting=", ".join(fmt(k, r.get(k)) if isinstance(r.get(k), str)
+                                                        else f"{k} {fmt(k, r.get(k))}" for k in groups))
+                              for r in rows]
                     sec.tables.append(pivot_table(res, rows_g, "method", "setting", metric,
-                                                  "Frame interpolation, mean over frames"))
+                                                  "Frame interpolation, mean over frames", column_label=""))
                 elif "method" in keys:
                     sec.tables.append(rows_table(res, rows, f"Frame interpolation: {res.variant}"))
             if not _present(rows, ["ie", "psnr"]):
@@ -863,6 +868,7 @@ class Builder:
             "sections": {k: s.to_json(missing[k]) for k, s in sections.items()},
             "discussion": {"worked": worked, "lost": lost, "limits": limits, "summary": summary},
             "inventory": self.inventory(skipped),
+            "other_figures": self._task_figures(None),
         }
 
 
@@ -875,7 +881,8 @@ def template_text() -> str:
 
 def referenced_figures(data: dict) -> list[str]:
     """File names of every figure the report data references."""
-    return [f["file"] for s in data["sections"].values() for f in s["figures"]]
+    return [f["file"] for s in data["sections"].values() for f in s["figures"]] + \
+        [f["file"] for f in data.get("other_figures", [])]
 
 
 def compile_pdf(data: dict, figures_dir: Path, out: Path) -> None:
