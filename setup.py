@@ -11,6 +11,10 @@ from setuptools import setup
 
 cmdclass, ext_modules = {}, []
 if os.environ.get("FASTSIREN_BUILD_CUDA") == "1":
+    import sys
+
+    # setuptools.build_meta does not put the project on sys.path (only its legacy backend does)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from csrc_build import cuda_extension  # noqa: E402  (only with the flag: needs torch + nvcc)
 
     ext, build_ext = cuda_extension()

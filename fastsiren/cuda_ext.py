@@ -231,15 +231,15 @@ def _split(out: torch.Tensor, order: int, dim: int):
 class _MLPJetFunction(torch.autograd.Function):
     """Whole-network jet through the fused ops; backward by ``mlp_bwd`` (DESIGN.md's adjoint).
 
-    The argument layout (x, order, omegas, n_layers, *weights, *biases) and the ctx fields
-    match fastsiren.jet's Function, so its ``_double_backward_fallback`` serves
+    The argument layout (x, order, omegas, n_layers, save, *weights, *biases) and the ctx
+    fields match fastsiren.jet's Function, so its ``_double_backward_fallback`` serves
     ``create_graph=True``.
     """
 
     @staticmethod
-    def forward(ctx, x, order, omegas, n_layers, *params):
+    def forward(ctx, x, order, omegas, n_layers, save, *params):
         weights, biases = list(params[:n_layers]), list(params[n_layers:])
-        out, saved = _ops().mlp_fwd(x, weights, biases, _op_omegas(omegas), order, True)
+        out, saved = _ops().mlp_fwd(x, weights, biases, _op_omegas(omegas), order, save)
         ctx.order, ctx.omegas, ctx.n_layers, ctx.dim = order, omegas, n_layers, x.shape[1]
         ctx.has_bias = tuple(b is not None for b in biases)
         ctx.save_for_backward(x, *weights, *[b for b in biases if b is not None], *saved)
@@ -268,7 +268,7 @@ class _MLPJetFunction(torch.autograd.Function):
         x_grad, w_grads, b_grads = _ops().mlp_bwd(x, weights, biases, _op_omegas(ctx.omegas), order,
                                                   list(saved[1 + n + nb:]), gout, need_x)
         b_out = [g if b is not None else None for g, b in zip(b_grads, biases)]
-        return (x_grad if need_x else None, None, None, None, *w_grads, *b_out)
+        return (x_grad if need_x else None, None, None, None, None, *w_grads, *b_out)
 
 
 def _params(weights, biases):
@@ -291,7 +291,8 @@ def mlp_jet(x: torch.Tensor, weights: Sequence[torch.Tensor], biases: Sequence[t
         return jet.mlp_jet(x, weights, biases, omegas, order)
     weights, biases = _params(weights, biases)
     if _needs_graph(x, weights, biases):
-        value, grad, lap = _MLPJetFunction.apply(x, order, tuple(omegas), len(weights), *weights, *biases)
+        value, grad, lap = _MLPJetFunction.apply(x, order, tuple(omegas), len(weights), True, *weights,
+                                                 *biases)
         return Jet(value, grad, lap)
     out, _ = _ops().mlp_fwd(x, weights, biases, _op_omegas(omegas), order, False)
     return Jet(*_split(out, order, dim))

@@ -1,0 +1,256 @@
+"""GPU tier of the cuda backend (``pytest -m gpu``; skipped without CUDA, see conftest.py).
+
+Every check is against the ``reference`` backend in float64: values, jets of order 0/1/2,
+the gradient of a fixed random loss w.r.t. x and every parameter, double backward, the
+fused render kernel (and its layer-wise fallback), bad inputs, and that torch.compile
+traces the custom ops (their fake implementations). Shapes are awkward on purpose:
+N = 37 and 1003 (not multiples of the 128-point blocks), widths 24, 40 and 256, D = 1, 2, 3.
+
+Tolerances, stated once (errors scaled by the largest magnitude of the reference tensor):
+float64 kernels 1e-9; float32 kernels 1e-4 (cuBLAS fp32 GEMMs with TF32 off, float atomics
+for the bias and first-layer gradients).
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+import fastsiren as fs
+from fastsiren import backends, cuda_ext, reference
+
+pytestmark = pytest.mark.gpu
+
+TOL = {torch.float64: 1e-9, torch.float32: 1e-4}
+N_CASES = (37, 1003)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _cuda_ext_built():
+    """Build/load the extension once; a failed build fails the tier with its reason."""
+    torch.backends.cuda.matmul.allow_tf32 = False
+    reason = cuda_ext.unavailable_reason()
+    assert reason is None, reason
+
+
+def scaled_err(a: torch.Tensor, b: torch.Tensor) -> float:
+    """max |a - b| / max(1e-3, max |b|), in float64."""
+    a, b = a.detach().double(), b.detach().double()
+    return ((a - b).abs().max() / b.abs().max().clamp_min(1e-3)).item()
+
+
+def assert_close(a, b, tol: float, what: str) -> None:
+    assert a is not None and b is not None, what
+    assert a.shape == b.shape, f"{what}: shape {tuple(a.shape)} != {tuple(b.shape)}"
+    err = scaled_err(a, b)
+    assert err <= tol, f"{what}: scaled error {err:.3g} > {tol:.1g}"
+
+
+def make_net(dim: int, width: int, hidden: int, out: int, last_sine: bool, dtype=torch.float64,
+             bias_everywhere: bool = True):
+    """Weights of dim -> width (x hidden+1 sine layers) -> out; hidden omega kept small so the
+    float64 Laplacian stays O(1e3). With bias_everywhere=False the second layer has no bias."""
+    dims = [dim] + [width] * (hidden + 1) + [out]
+    gen = torch.Generator().manual_seed(1234)
+    ws, bs = [], []
+    for i, (a, b) in enumerate(zip(dims[:-1], dims[1:])):
+        ws.append((torch.randn(b, a, generator=gen, dtype=dtype) / math.sqrt(a)).cuda().requires_grad_())
+        bias = (0.1 * torch.randn(b, generator=gen, dtype=dtype)).cuda().requires_grad_()
+        bs.append(None if (i == 1 and not bias_everywhere) else bias)
+    oms = [30.0] + [3.5] * hidden + [2.0 if last_sine else None]
+    return ws, bs, oms
+
+
+def coords(n: int, dim: int, dtype=torch.float64, requires_grad=True):
+    x = torch.rand(n, dim, dtype=dtype, generator=torch.Generator().manual_seed(7)) * 2 - 1
+    return x.cuda().requires_grad_(requires_grad)
+
+
+def jet_and_grads(mod, x, ws, bs, oms, order):
+    """The jet by backend module ``mod`` and the gradients of a fixed random loss on it."""
+    jet = mod.mlp_jet(x, ws, bs, oms, order)
+    outs = [t for t in jet if t is not None]
+    gen = torch.Generator().manual_seed(3)
+    cots = [torch.randn(t.shape, generator=gen, dtype=torch.float64).to(t) for t in outs]
+    params = [x, *ws, *[b for b in bs if b is not None]]
+    return jet, torch.autograd.grad(outs, params, cots)
+
+
+def check_against_reference(x, ws, bs, oms, order, tol, what):
+    jet, grads = jet_and_grads(cuda_ext, x, ws, bs, oms, order)
+    x64 = x.detach().double().requires_grad_()
+    ws64 = [w.detach().double().requires_grad_() for w in ws]
+    bs64 = [None if b is None else b.detach().double().requires_grad_() for b in bs]
+    ref, ref_grads = jet_and_grads(reference, x64, ws64, bs64, oms, order)
+    for name, a, b in zip(("value", "grad", "laplacian"), jet, ref):
+        if b is None:
+            assert a is None, f"{what}: {name} should be None at order {order}"
+        else:
+            assert a.dtype == x.dtype
+            assert_close(a, b, tol, f"{what} {name}")
+    names = ["x"] + [f"W{i}" for i in range(len(ws))] + [f"b{i}" for i, b in enumerate(bs) if b is not None]
+    for name, a, b in zip(names, grads, ref_grads):
+        assert_close(a, b, tol, f"{what} d loss / d {name}")
+
+
+@pytest.mark.parametrize("n", N_CASES)
+@pytest.mark.parametrize("fan_in,width", [(2, 24), (40, 256), (3, 40)])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_sine_linear_and_gradients(n, fan_in, width, dtype):
+    # fan_in=40 > MAX_JET_DIM takes the GEMM + epilogue path for the first layer too.
+    ws, bs, oms = make_net(fan_in, width, 0, 1, False, dtype=dtype)
+    x = coords(n, fan_in, dtype)
+    y = fs.functional.sine_linear(x, ws[0], bs[0], 30.0, backend="cuda")
+    ref = reference.sine_linear(x.double(), ws[0].double(), bs[0].double(), 30.0)
+    assert_close(y, ref, TOL[dtype], "sine_linear value")
+    g = torch.randn_like(y)
+    got = torch.autograd.grad(y, [x, ws[0], bs[0]], g)
+    want = torch.autograd.grad(ref, [x, ws[0], bs[0]], g.double())
+    for name, a, b in zip(("x", "W", "b"), got, want):
+        assert_close(a, b, TOL[dtype], f"sine_linear d/d{name}")
+
+
+@pytest.mark.parametrize("order", [0, 1, 2])
+@pytest.mark.parametrize("dim", [1, 2, 3])
+@pytest.mark.parametrize("width", [24, 40, 256])
+@pytest.mark.parametrize("n", N_CASES)
+def test_jet_and_every_gradient_float64(order, dim, width, n):
+    last_sine = (dim + width) % 2 == 1  # both final-layer kinds over the grid of cases
+    ws, bs, oms = make_net(dim, width, 2, 3, last_sine, bias_everywhere=width != 40)
+    check_against_reference(coords(n, dim), ws, bs, oms, order, TOL[torch.float64],
+                            f"D={dim} width={width} N={n} order={order}")
+
+
+@pytest.mark.parametrize("order", [0, 1, 2])
+def test_jet_and_every_gradient_float32(order):
+    ws, bs, oms = make_net(2, 256, 3, 1, False, dtype=torch.float32)
+    check_against_reference(coords(1003, 2, torch.float32), ws, bs, oms, order, TOL[torch.float32],
+                            f"float32 order={order}")
+
+
+def test_linear_hidden_layer_and_one_layer_network():
+    ws, bs, oms = make_net(2, 40, 1, 2, True)
+    oms = [30.0, None, 2.0]  # a linear hidden layer: its post streams are saved, not recomputed
+    check_against_reference(coords(37, 2), ws, bs, oms, 2, TOL[torch.float64], "linear hidden")
+    ws, bs, _ = make_net(3, 24, -1, 24, True)  # hidden=-1: dims [3, 24], a single sine layer
+    check_against_reference(coords(37, 3), ws, bs, [30.0], 2, TOL[torch.float64], "one layer")
+
+
+def test_wide_input_jets_fall_back_to_torch_backend():
+    ws, bs, oms = make_net(cuda_ext.MAX_JET_DIM + 1, 24, 0, 1, False)
+    check_against_reference(coords(37, cuda_ext.MAX_JET_DIM + 1), ws, bs, oms, 1, TOL[torch.float64],
+                            "D > MAX_JET_DIM")
+
+
+def test_siren_module_and_double_backward():
+    torch.manual_seed(0)
+    model = fs.Siren(2, 40, 2, 1, backend="cuda").cuda().double()
+    ref = fs.Siren(2, 40, 2, 1, backend="reference").cuda().double()
+    ref.load_state_dict(model.state_dict())
+    x = coords(1003, 2)
+    losses = []
+    for m in (model, ref):
+        y = m(x)
+        # the official repo's gradient(): create_graph through the fused forward
+        (g,) = torch.autograd.grad(y.sum(), x, create_graph=True)
+        loss = (g ** 2).sum() + y.square().mean()
+        losses.append((y, g, torch.autograd.grad(loss, list(m.parameters()))))
+    (y, g, pg), (ry, rg, rpg) = losses
+    assert_close(y, ry, 1e-9, "Siren forward")
+    assert_close(g, rg, 1e-9, "Siren input gradient")
+    for i, (a, b) in enumerate(zip(pg, rpg)):
+        assert_close(a, b, 1e-9, f"double backward param {i}")
+
+
+@pytest.mark.parametrize("order", [0, 1, 2])
+@pytest.mark.parametrize("width,dtype", [(24, torch.float64), (256, torch.float64), (256, torch.float32),
+                                         (40, torch.float32)])
+def test_render_fused_matches_reference(order, width, dtype):
+    ws, bs, oms = make_net(2, width, 3, 3, False, dtype=dtype)
+    x = coords(1003, 2, dtype, requires_grad=False)
+    jet = cuda_ext.mlp_infer(x, ws, bs, oms, order)
+    ref = reference.mlp_infer(x.double(), [w.double() for w in ws], [b.double() for b in bs], oms, order)
+    for name, a, b in zip(("value", "grad", "laplacian"), jet, ref):
+        if b is not None:
+            assert a.dtype == dtype and not a.requires_grad
+            assert_close(a, b, TOL[dtype], f"render width={width} {dtype} {name}")
+
+
+def test_render_falls_back_for_networks_it_cannot_fuse():
+    # width 300 > kMaxRenderWidth and 20 layers > kMaxRenderLayers: the layer-wise kernels
+    for width, hidden in ((300, 1), (24, 19)):
+        ws, bs, oms = make_net(2, width, hidden, 1, False)
+        x = coords(37, 2, requires_grad=False)
+        jet = cuda_ext.mlp_infer(x, ws, bs, oms, 2)
+        ref = reference.mlp_infer(x, ws, bs, oms, 2)
+        for a, b in zip(jet, ref):
+            assert_close(a, b, 1e-9, f"render fallback width={width} layers={hidden + 2}")
+
+
+def test_model_render_and_auto_backend():
+    assert backends.resolve("auto", "cuda") == "cuda"
+    model = fs.Siren(2, 64, 2, 3).cuda()
+    ref = fs.Siren(2, 64, 2, 3, backend="reference").cuda()
+    ref.load_state_dict(model.state_dict())
+    img = model.render((37, 45))
+    assert img.shape == (37, 45, 3)
+    assert_close(img, ref.render((37, 45)), TOL[torch.float32], "Siren.render")
+
+
+def test_bad_inputs_have_clear_errors():
+    ops = torch.ops.fastsiren_cuda
+    ws, bs, oms = make_net(2, 24, 0, 1, False)
+    w = [t.detach() for t in ws]
+    b = [t.detach() for t in bs]
+    x = coords(37, 2, requires_grad=False)
+    with pytest.raises(RuntimeError, match="x must be a CUDA tensor"):
+        ops.mlp_fwd(x.cpu(), w, b, [30.0, 0.0], 0, False)
+    with pytest.raises(RuntimeError, match=r"weights\[1\] has dtype Float but x has Double"):
+        ops.mlp_fwd(x, [w[0], w[1].float()], b, [30.0, 0.0], 0, False)
+    with pytest.raises(RuntimeError, match=r"weights\[0\] must be contiguous"):
+        ops.mlp_fwd(x, [w[0].t().contiguous().t(), w[1]], b, [30.0, 0.0], 0, False)
+    with pytest.raises(RuntimeError, match=r"weights\[1\] must have shape \(out, 24\)"):
+        ops.mlp_fwd(x, [w[0], w[1][:, :5].contiguous()], b, [30.0, 0.0], 0, False)
+    with pytest.raises(RuntimeError, match="x must be float32 or float64"):
+        ops.mlp_infer(x.half(), [t.half() for t in w], [t.half() for t in b], [30.0, 0.0], 0)
+    with pytest.raises(RuntimeError, match="order must be 0, 1 or 2"):
+        ops.mlp_infer(x, w, b, [30.0, 0.0], 3)
+    with pytest.raises(RuntimeError, match="in_features <= 16"):
+        ops.mlp_fwd(coords(5, 17, requires_grad=False), [torch.ones(3, 17, dtype=x.dtype, device="cuda")],
+                    [None], [30.0], 1, False)
+    with pytest.raises(RuntimeError, match="needs CUDA tensors"):
+        fs.Siren(2, 8, 0, 1, backend="cuda")(torch.zeros(4, 2))
+
+
+def test_ops_pass_opcheck():
+    """Schema, fake (meta) implementation and dispatch consistency of each custom op."""
+    ws, bs, oms = make_net(2, 24, 1, 1, False)
+    w = [t.detach() for t in ws]
+    b = [t.detach() for t in bs]
+    om = cuda_ext._op_omegas(oms)
+    x = coords(37, 2, requires_grad=False)
+    ops = torch.ops.fastsiren_cuda
+    out, saved = ops.mlp_fwd(x, w, b, om, 2, True)
+    torch.library.opcheck(ops.mlp_fwd.default, (x, w, b, om, 2, True))
+    torch.library.opcheck(ops.mlp_infer.default, (x, w, b, om, 1))
+    torch.library.opcheck(ops.mlp_bwd.default, (x, w, b, om, 2, saved, torch.randn_like(out), True))
+
+
+def test_torch_compile_traces_the_ops():
+    ws, bs, oms = make_net(2, 40, 1, 1, False)
+    x = coords(1003, 2)
+
+    def loss_fn(x, ws, bs):
+        jet = cuda_ext.mlp_jet(x, ws, bs, oms, 2)
+        return jet.value.square().mean() + jet.laplacian.square().mean() + jet.grad.square().mean()
+
+    compiled = torch.compile(loss_fn, backend="aot_eager", fullgraph=True)
+    got = compiled(x, ws, bs)
+    want = loss_fn(x, ws, bs)
+    assert_close(got, want, 1e-12, "compiled loss")
+    g1 = torch.autograd.grad(got, ws)
+    g2 = torch.autograd.grad(want, ws)
+    for a, b in zip(g1, g2):
+        assert_close(a, b, 1e-9, "compiled gradient")
