@@ -227,3 +227,16 @@ def test_comparison_direction_follows_the_metric():
     assert (c.siren, c.baseline) == ("siren", "flow") and c.gain == pytest.approx(-0.5)
     (p,) = report.compare_methods([{"method": "siren", "psnr": 30.0}, {"method": "relu", "psnr": 20.0}], "psnr", [])
     assert p.gain == pytest.approx(10.0) and "10.00 dB above" in p.sentence()
+
+
+def test_bench_keeps_the_newest_row_of_each_case(tmp_path):
+    with (tmp_path / "fit.csv").open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["suite", "provider", "points", "device", "median_ms", "commit"])
+        w.writerow(["fit", "torch", 1000, "cpu", 1.5, "a"])
+        w.writerow(["fit", "torch", 2000, "cpu", 2.5, "a"])
+        w.writerow(["fit", "torch", 1000, "NVIDIA H100", 0.1, "a"])
+        w.writerow(["fit", "torch", 1000, "cpu", 1.25, "b"])  # a later run of the first case
+    rows = report.load_bench(tmp_path)
+    got = sorted((r["device"], r["points"], r["median_ms"]) for r in rows)
+    assert got == [("NVIDIA H100", 1000, 0.1), ("cpu", 1000, 1.25), ("cpu", 2000, 2.5)]

@@ -141,8 +141,9 @@ def _number(text: str):
 
 def load_bench(bench_dir: Path) -> list[dict]:
     """Every row of every ``*.csv`` under ``bench_dir`` (cells parsed to numbers), with the
-    file name under ``_file``. Rows repeated by later runs (same case, same device) keep
-    only the last one, so the tables show the newest measurement of each case."""
+    file name under ``_file``. Rows repeated by later runs (same case on the same device: the
+    same cells apart from run metadata and float measurements) keep only the last one, so the
+    tables show the newest measurement of each case."""
     if not bench_dir.is_dir():
         return []
     latest: dict[tuple, dict] = {}
@@ -151,10 +152,10 @@ def load_bench(bench_dir: Path) -> list[dict]:
             for row in csv.DictReader(f):
                 row = {k: _number(v) for k, v in row.items() if k is not None and v not in (None, "")}
                 row["_file"] = path.name
+                # The case is every cell that is not run metadata and not a float measurement:
+                # an unknown column then keeps rows apart rather than hiding a distinct case.
                 case = tuple(sorted((k, str(v)) for k, v in row.items()
-                                    if k in ("suite", "provider", "device", "size", "case", "op", "points", "n",
-                                             "width", "hidden", "dim", "in_features", "order", "precision",
-                                             "dtype", "what", "pass", "mode", "_file")))
+                                    if (k == "device" or k not in BENCH_META) and not isinstance(v, float)))
                 latest[case] = row
     return list(latest.values())
 
