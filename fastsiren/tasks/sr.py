@@ -1,0 +1,422 @@
+"""Single-image super-resolution (SISR) with SIREN, and the classical and learned baselines.
+
+The network maps pixel-centre coordinates in [-1, 1]^2 to colour; LR and HR grids cover the
+same extent, so the LR pixel ``i`` of ``n`` and HR pixel ``j`` of ``m`` sit where the
+MATLAB ``imresize`` mapping puts them (:mod:`fastsiren.sr_ops`).
+
+Methods
+-------
+- ``nearest``, ``bicubic``, ``lanczos3``: MATLAB ``imresize`` upsampling.
+- ``srcnn``: SRCNN 9-1-5 on the bicubic luma, weights trained by :mod:`fastsiren.tasks.sr_train`.
+- ``siren-naive``: fit the LR pixels at their pixel-centre coordinates, render the HR grid.
+- ``siren-consistent``: render the HR grid, downsample it with the *same* operator that made
+  the LR image, match the LR image (Deep Image Prior's and WIRE's SISR recipe), plus a
+  total-variation prior computed from the network's analytic gradient (``model.jet(order=1)``)
+  on a random subset of HR points each step. Stopping rule (never looks at the ground truth):
+  the discrepancy principle (stop once the LR residual RMS falls to the 8-bit quantisation
+  noise of the LR image, 1/(255 sqrt 12)), a plateau test on the objective, or the budget.
+
+Rules that set the SIREN per scale (not per image): ``omega_0 = omega_per_px * n_lr`` with
+``n_lr`` the LR image's longer side, so the network's first-layer bandwidth per LR pixel is
+the same at every scale and size; the step budget grows with the scale
+(``steps * (1 + (scale - 2) / 4)``) because larger scales leave more of the HR grid to fill.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from fastsiren import data, metrics
+from fastsiren.layers import Siren, count_params
+from fastsiren.sr_ops import SRCNN, imresize, quantize, resize_matrix
+from fastsiren.tasks import common
+
+BASELINES = ("nearest", "bicubic", "lanczos3", "srcnn")
+SIREN_METHODS = ("siren-naive", "siren-consistent")
+METHODS = BASELINES + SIREN_METHODS
+WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "srcnn_y.pt"
+RULES = ("omega_0 = omega_per_px x (LR longer side in px); hidden omega_0 = 30; steps = steps x (1 + (scale - 2) / 4), "
+         "Adam with cosine decay; consistent fit stops at the discrepancy principle (LR residual RMS <= 8-bit "
+         "quantisation RMS), a 1% plateau of the data term over 100 steps, or the budget")
+QUANT_RMS = 1.0 / (255.0 * math.sqrt(12.0))  # RMS of 8-bit rounding noise, data range 1
+
+
+@dataclasses.dataclass
+class SRConfig:
+    """Settings of one SR run; ``profile`` fills what is left as None."""
+
+    image: str = "camera"
+    scale: float = 2.0
+    upscale: bool = False
+    crop: int | None = None
+    steps: int | None = None
+    lr: float | None = None
+    hidden: int | None = None
+    layers: int | None = None
+    omega_per_px: float | None = None
+    tv: float | None = None
+    tv_points: int | None = None
+    methods: tuple[str, ...] = METHODS
+    backend: str = "auto"
+    device: str = "auto"
+    seed: int = 0
+    out: str = "runs/sr"
+    profile: str = "cpu"
+    render_chunk: int | None = None
+    progress: bool = True
+
+
+# crop: HR centre-crop side in evaluate mode (0 = whole image); steps: SIREN Adam steps at x2
+PROFILE_DEFAULTS = {
+    "quick": dict(crop=24, steps=30, lr=1e-3, hidden=16, layers=1, omega_per_px=0.5, tv=2e-3,
+                  tv_points=256),
+    "cpu": dict(crop=120, steps=300, lr=1e-3, hidden=64, layers=2, omega_per_px=0.5, tv=2e-3,
+                tv_points=2048),
+    "paper": dict(crop=0, steps=2000, lr=2e-4, hidden=256, layers=3, omega_per_px=0.5, tv=2e-3,
+                  tv_points=16384),
+}
+
+
+def resolve(config: SRConfig) -> SRConfig:
+    """Fill profile defaults and validate every setting before any work starts."""
+    if config.profile not in PROFILE_DEFAULTS:
+        raise ValueError(f"profile={config.profile!r} is not known; expected one of {list(PROFILE_DEFAULTS)}")
+    filled = {k: (getattr(config, k) if getattr(config, k) is not None else v)
+              for k, v in PROFILE_DEFAULTS[config.profile].items()}
+    cfg = dataclasses.replace(config, **filled)
+    if not (isinstance(cfg.scale, (int, float)) and math.isfinite(cfg.scale) and cfg.scale >= 1):
+        raise ValueError(f"scale must be a number >= 1, got {cfg.scale!r}")
+    for name in ("steps", "hidden", "tv_points"):
+        common.positive(name, getattr(cfg, name), int)
+    for name in ("lr", "omega_per_px"):
+        common.positive(name, getattr(cfg, name))
+    if cfg.tv < 0:
+        raise ValueError(f"tv must be >= 0, got {cfg.tv}")
+    if cfg.crop < 0:
+        raise ValueError(f"crop must be >= 0 (0 = whole image), got {cfg.crop}")
+    if cfg.layers < 0:
+        raise ValueError(f"layers must be >= 0, got {cfg.layers}")
+    unknown = [m for m in cfg.methods if m not in METHODS]
+    if unknown or not cfg.methods:
+        raise ValueError(f"methods {unknown or '[]'} not known; expected a subset of {list(METHODS)}")
+    if cfg.upscale and "siren-consistent" not in cfg.methods:
+        raise ValueError("--upscale writes the siren-consistent result; keep it in --methods")
+    return cfg
+
+
+# ---------------------------------------------------------------- data
+
+def sizes_for(hr_shape: tuple[int, int], scale: float, crop: int) -> tuple[tuple[int, int], tuple[int, int]]:
+    """HR and LR sizes of the evaluate protocol: the HR image is centre-cropped to ``crop``
+    (0 = whole), then to ``n_lr * s`` with ``n_lr`` the largest LR size (within 8 below
+    ``floor(n / s)``) for which ``n_lr * s`` is an integer: the benchmarks' modcrop for integer
+    scales, and even LR sizes for x2.5. A scale with no such size rounds ``n_lr * s``; the
+    resize operator then uses the exact size ratio, so LR and HR grids still align."""
+    h, w = hr_shape
+    if crop:
+        h, w = min(h, crop), min(w, crop)
+
+    def lr_side(n: int) -> int:
+        top = int(math.floor(n / scale + 1e-9))
+        for k in range(top, max(top - 8, 1), -1):
+            if abs(k * scale - round(k * scale)) < 1e-6:
+                return k
+        return top
+
+    lr = (lr_side(h), lr_side(w))
+    if min(lr) < 2:
+        raise ValueError(f"an HR image of {h}x{w} is too small for scale {scale}: the LR image would be "
+                         f"{lr[0]}x{lr[1]}; use an image of at least {math.ceil(2 * scale)} pixels a side")
+    hr = (int(round(lr[0] * scale)), int(round(lr[1] * scale)))
+    return hr, lr
+
+
+def center_crop(img: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    h, w = img.shape[:2]
+    top, left = (h - shape[0]) // 2, (w - shape[1]) // 2
+    return img[top:top + shape[0], left:left + shape[1]]
+
+
+def degrade(hr: np.ndarray, lr_shape: tuple[int, int]) -> np.ndarray:
+    """The benchmark LR image: MATLAB bicubic antialiased downsampling, rounded to 8 bits."""
+    return quantize(imresize(hr, lr_shape, "cubic", antialias=True))
+
+
+# ---------------------------------------------------------------- baselines
+
+def upsample(lr: np.ndarray, hr_shape: tuple[int, int], method: str) -> np.ndarray:
+    """``nearest`` / ``bicubic`` / ``lanczos3`` upsampling (MATLAB ``imresize``) in [0, 1]."""
+    kernel = {"nearest": "box", "bicubic": "cubic", "lanczos3": "lanczos3"}[method]
+    return np.clip(imresize(lr, hr_shape, kernel, antialias=method != "nearest"), 0, 1)
+
+
+def load_srcnn(path: Path = WEIGHTS) -> SRCNN:
+    """The committed SRCNN weights (trained by ``python -m fastsiren.tasks.sr_train``)."""
+    if not path.exists():
+        raise FileNotFoundError(f"SRCNN weights not found at {path}; train them with "
+                                "`python -m fastsiren.tasks.sr_train`")
+    ck = torch.load(path, map_location="cpu", weights_only=True)
+    net = SRCNN(int(ck["f1"]), int(ck["f2"]))
+    net.load_state_dict(ck["state_dict"])
+    return net.eval()
+
+
+def srcnn_upsample(lr: np.ndarray, hr_shape: tuple[int, int], net: SRCNN) -> np.ndarray:
+    """SRCNN on the luma of the bicubic upsampling; chroma stays bicubic (the paper's protocol)."""
+    bic = upsample(lr, hr_shape, "bicubic")
+    if bic.shape[-1] == 3:
+        y = metrics.rgb_to_y(bic)
+        cb = (128.0 + bic @ np.array([-37.797, -74.203, 112.0])) / 255.0
+        cr = (128.0 + bic @ np.array([112.0, -93.786, -18.214])) / 255.0
+    else:
+        y = bic[..., 0]
+    with torch.no_grad():
+        y_sr = net(torch.from_numpy(y).float()[None, None])[0, 0].double().numpy()
+    if bic.shape[-1] == 1:
+        return np.clip(y_sr, 0, 1)[..., None]
+    return np.clip(ycbcr_to_rgb(y_sr, cb, cr), 0, 1)
+
+
+def ycbcr_to_rgb(y: np.ndarray, cb: np.ndarray, cr: np.ndarray) -> np.ndarray:
+    """Inverse of MATLAB ``rgb2ycbcr`` (BT.601, studio range), all in [0, 1] units."""
+    ycc = np.stack([y * 255 - 16, cb * 255 - 128, cr * 255 - 128], -1)
+    inv = np.linalg.inv(np.array([[65.481, 128.553, 24.966], [-37.797, -74.203, 112.0],
+                                  [112.0, -93.786, -18.214]]))
+    return ycc @ inv.T
+
+
+# ---------------------------------------------------------------- SIREN
+
+def siren_rules(cfg: SRConfig, lr_shape: tuple[int, int], scale: float) -> tuple[float, int]:
+    """``omega_0`` and the step budget for one image and scale, by the rules of the module doc."""
+    omega = cfg.omega_per_px * max(lr_shape)
+    steps = int(round(cfg.steps * (1 + (scale - 2) / 4)))
+    return omega, max(1, steps)
+
+
+def make_siren(cfg: SRConfig, channels: int, omega: float, device: torch.device) -> Siren:
+    return Siren(2, cfg.hidden, cfg.layers, channels, first_omega_0=omega, hidden_omega_0=30.0,
+                 backend=cfg.backend).to(device)
+
+
+def _optimize(model, loss_fn, steps: int, lr: float, stop=None, desc: str = "", progress: bool = True):
+    """Adam with cosine decay of the learning rate; ``stop(loss_terms) -> reason | None`` ends early.
+
+    :func:`fastsiren.tasks.common.train` runs a fixed number of steps; the consistent SIREN
+    needs a stopping rule on its own residual, hence this loop. Returns (steps run, reason).
+    """
+    from tqdm.auto import tqdm
+
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps, eta_min=lr * 0.05)
+    reason, step = "budget", 0
+    with tqdm(total=steps, desc=desc, disable=not progress, leave=False, dynamic_ncols=True) as bar:
+        for step in range(1, steps + 1):
+            opt.zero_grad(set_to_none=True)
+            loss, terms = loss_fn()
+            loss.backward()
+            opt.step()
+            sched.step()
+            bar.update(1)
+            if stop is not None:
+                why = stop(step, terms)
+                if why:
+                    reason = why
+                    break
+    return step, reason
+
+
+def siren_naive(lr_img: np.ndarray, hr_shape: tuple[int, int], cfg: SRConfig, omega: float, steps: int,
+                device: torch.device) -> tuple[np.ndarray, dict]:
+    """Fit the LR pixels at their pixel-centre coordinates, render the HR grid (model.render)."""
+    h, w, c = lr_img.shape
+    model = make_siren(cfg, c, omega, device)
+    coords = data.grid((h, w), device=device)
+    target = data.image_to_tensor(lr_img * 2 - 1, device)
+
+    def loss_fn():
+        loss = ((model(coords) - target) ** 2).mean()
+        return loss, {"data": loss.detach()}
+
+    run, reason = _optimize(model, loss_fn, steps, cfg.lr, desc="siren-naive", progress=cfg.progress)
+    out = model.render(hr_shape, chunk=cfg.render_chunk)
+    sr = ((out.double().cpu().numpy() + 1) / 2).clip(0, 1)
+    return sr, {"steps": run, "stop": reason, "params": count_params(model), "omega": omega}
+
+
+def siren_consistent(lr_img: np.ndarray, hr_shape: tuple[int, int], cfg: SRConfig, omega: float,
+                     steps: int, device: torch.device) -> tuple[np.ndarray, dict]:
+    """Render the HR grid, downsample with the LR operator, match the LR image; TV prior on the
+    analytic gradient (``model.jet(order=1)``) at ``tv_points`` random HR points per step.
+
+    Shapes: ``lr_img`` (h, w, C) in [0, 1]; returns the HR image (H, W, C) in [0, 1].
+    """
+    h, w, c = lr_img.shape
+    H, W = hr_shape
+    model = make_siren(cfg, c, omega, device)
+    hr_coords = data.grid((H, W), device=device)
+    dh = resize_matrix(H, h, "cubic", True, device=device)
+    dw = resize_matrix(W, w, "cubic", True, device=device)
+    target = torch.from_numpy(lr_img * 2 - 1).float().to(device)  # network range [-1, 1]
+    # d/d(HR pixel) = (2/n) d/dx; the 0.5 maps the [-1, 1] output range back to [0, 1] units
+    px = torch.tensor([2.0 / H, 2.0 / W], device=device) * 0.5
+    gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
+    n_tv = min(cfg.tv_points, H * W)
+    history: list[float] = []
+
+    def loss_fn():
+        hr = model(hr_coords).reshape(H, W, c)
+        lr_pred = torch.einsum("ih,hwc,jw->ijc", dh, hr, dw)
+        data_term = ((lr_pred - target) ** 2).mean()
+        loss = data_term
+        if cfg.tv > 0:
+            idx = torch.randint(0, H * W, (n_tv,), generator=gen).to(device)
+            g = model.jet(hr_coords[idx], order=1).grad * px          # (n, C, 2), [0,1] units per HR px
+            tv = torch.sqrt((g ** 2).sum(-1) + 1e-8).mean()
+            loss = loss + cfg.tv * tv
+        return loss, {"data": data_term.detach()}
+
+    def stop(step: int, terms: dict):
+        rms = float(terms["data"].sqrt()) / 2  # [-1, 1] -> [0, 1] units
+        history.append(float(terms["data"]))
+        if rms <= QUANT_RMS:
+            return "discrepancy"
+        # plateau: the data term improved by < 1% over the last 100 steps (noise-averaged)
+        if step >= 200 and np.mean(history[-20:]) > 0.99 * np.mean(history[-120:-100]):
+            return "plateau"
+        return None
+
+    run, reason = _optimize(model, loss_fn, steps, cfg.lr, stop, desc="siren-consistent", progress=cfg.progress)
+    out = model.render(hr_shape, chunk=cfg.render_chunk)
+    sr = ((out.double().cpu().numpy() + 1) / 2).clip(0, 1)
+    lr_rms = float(np.sqrt(np.mean((imresize(sr, (h, w)) - lr_img) ** 2)))
+    return sr, {"steps": run, "stop": reason, "params": count_params(model), "omega": omega,
+                "lr_residual_rms": lr_rms}
+
+
+# ---------------------------------------------------------------- runs
+
+def super_resolve(method: str, lr_img: np.ndarray, hr_shape: tuple[int, int], cfg: SRConfig, scale: float,
+                  device: torch.device, srcnn: SRCNN | None = None) -> tuple[np.ndarray, dict]:
+    """One method on one LR image (h, w, C) in [0, 1] -> (HR image (H, W, C) in [0, 1], info)."""
+    if method in ("nearest", "bicubic", "lanczos3"):
+        return upsample(lr_img, hr_shape, method), {}
+    if method == "srcnn":
+        return srcnn_upsample(lr_img, hr_shape, srcnn if srcnn is not None else load_srcnn()), {}
+    omega, steps = siren_rules(cfg, lr_img.shape[:2], scale)
+    common.seed_all(cfg.seed)
+    fn = siren_naive if method == "siren-naive" else siren_consistent
+    return fn(lr_img, hr_shape, cfg, omega, steps, device)
+
+
+def evaluate_image(hr: np.ndarray, cfg: SRConfig, device: torch.device, srcnn: SRCNN | None = None):
+    """The evaluate protocol on one HR image: crop, degrade, run every method, score on Y
+    (border = ceil(scale)) and RGB after 8-bit rounding. Returns (lr, {method: (sr, row)})."""
+    hr_shape, lr_shape = sizes_for(hr.shape[:2], cfg.scale, cfg.crop)
+    hr = center_crop(hr, hr_shape)
+    lr_img = degrade(hr, lr_shape)
+    border = int(math.ceil(cfg.scale))
+    results = {}
+    for method in cfg.methods:
+        t0 = time.perf_counter()
+        sr, info = super_resolve(method, lr_img, hr_shape, cfg, cfg.scale, device, srcnn)
+        seconds = time.perf_counter() - t0
+        sr = quantize(sr)
+        row = {"method": method, "scale": cfg.scale, "hr_h": hr_shape[0], "hr_w": hr_shape[1],
+               "psnr_y": round(metrics.psnr_y(sr, hr, border), 4),
+               "ssim_y": round(metrics.ssim_y(sr, hr, border), 5),
+               "psnr": round(metrics.psnr(sr, hr, 1.0), 4), "ssim": round(metrics.ssim(sr, hr, 1.0), 5),
+               "seconds": round(seconds, 3), **info}
+        results[method] = (sr, row)
+    return hr, lr_img, results
+
+
+def _to_pm1(img: np.ndarray) -> np.ndarray:
+    return img * 2 - 1
+
+
+def run(config: SRConfig) -> dict:
+    """Evaluate (default) or upscale; writes the run folder and returns its metrics document."""
+    cfg = resolve(config)
+    from fastsiren import backends
+
+    backends.check_name(cfg.backend)
+    device = common.pick_device(cfg.device)
+    img = data.read_image(cfg.image)
+    t0 = time.perf_counter()
+    if cfg.upscale:
+        lr_img = img
+        hr_shape = (int(round(img.shape[0] * cfg.scale)), int(round(img.shape[1] * cfg.scale)))
+        folder = common.RunFolder(cfg.out, cfg)
+        sr, info = super_resolve("siren-consistent", lr_img, hr_shape, cfg, cfg.scale, device)
+        common.save_png(folder.file("sr.png"), _to_pm1(sr))
+        row = {"method": "siren-consistent", "image": str(cfg.image), "scale": cfg.scale,
+               "lr_h": img.shape[0], "lr_w": img.shape[1], "hr_h": hr_shape[0], "hr_w": hr_shape[1],
+               "seconds": round(time.perf_counter() - t0, 3), **info}
+        doc = common.results_doc("sr", cfg.profile, [row], backend=backends.resolve(cfg.backend, device),
+                                 device=device, seconds=time.perf_counter() - t0, mode="upscale")
+        return folder.finish(doc)
+    folder = common.RunFolder(cfg.out, cfg)
+    hr, lr_img, results = evaluate_image(img, cfg, device)
+    common.save_png(folder.file("lr.png"), _to_pm1(lr_img))
+    common.save_png(folder.file("hr.png"), _to_pm1(hr))
+    for method, (sr, _) in results.items():
+        common.save_png(folder.file(f"{method}.png"), _to_pm1(sr))
+    main_method = "siren-consistent" if "siren-consistent" in results else list(results)[-1]
+    common.save_png(folder.file("sr.png"), _to_pm1(results[main_method][0]))
+    if "bicubic" not in results:
+        common.save_png(folder.file("bicubic.png"), _to_pm1(upsample(lr_img, hr.shape[:2], "bicubic")))
+    rows = [{**row, "image": str(cfg.image)} for _, row in results.values()]
+    doc = common.results_doc("sr", cfg.profile, rows, backend=backends.resolve(cfg.backend, device),
+                             device=device, seconds=time.perf_counter() - t0, mode="evaluate",
+                             sr_method=main_method, protocol=PROTOCOL)
+    return folder.finish(doc)
+
+
+PROTOCOL = ("HR centre-cropped to the profile's crop and to a multiple of the scale; LR = MATLAB "
+            "imresize bicubic (Keys a=-0.5, antialiased) rounded to 8 bits; outputs rounded to 8 bits; "
+            "psnr_y/ssim_y on BT.601 Y with a border crop of ceil(scale) px; psnr/ssim on RGB, no crop")
+
+
+def add_arguments(parser) -> None:
+    common.add_common_arguments(parser, default_out="runs/sr")
+    parser.add_argument("--scale", type=float, default=2.0, help="upscaling factor, any real number >= 1")
+    parser.add_argument("--upscale", action="store_true",
+                        help="the image is the LR input: write DIR/sr.png only (default: evaluate, the image "
+                             "is the HR ground truth)")
+    parser.add_argument("--crop", type=int, help="evaluate: HR centre crop side, 0 = whole image (default: profile)")
+    parser.add_argument("--steps", type=int, help="SIREN Adam steps at x2 (default: profile; grows with the scale)")
+    parser.add_argument("--lr", type=float, help="Adam learning rate (default: profile)")
+    parser.add_argument("--hidden", type=int, help="SIREN hidden width (default: profile)")
+    parser.add_argument("--layers", type=int, help="SIREN hidden->hidden layers after the first (default: profile)")
+    parser.add_argument("--omega-per-px", type=float,
+                        help="omega_0 = this x the LR image's longer side (default: profile)")
+    parser.add_argument("--tv", type=float, help="weight of the total-variation prior (default: profile)")
+    parser.add_argument("--methods", default=",".join(METHODS),
+                        help=f"comma-separated subset of {', '.join(METHODS)} (evaluate mode)")
+    parser.add_argument("--render-chunk", type=int, help="points per render pass (default: 2^18 on the CPU)")
+
+
+def main(args) -> int:
+    methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
+    cfg = SRConfig(image=args.image, scale=args.scale, upscale=args.upscale, crop=args.crop, steps=args.steps,
+                   lr=args.lr, hidden=args.hidden, layers=args.layers, omega_per_px=args.omega_per_px,
+                   tv=args.tv, methods=methods, backend=args.backend, device=args.device, seed=args.seed,
+                   out=args.out, profile=args.profile, render_chunk=args.render_chunk,
+                   progress=not args.no_progress)
+    res = run(cfg)
+    for row in res["rows"]:
+        if "psnr_y" in row:
+            print(f"{row['method']:>17} x{row['scale']:g} {row['image']}: PSNR-Y {row['psnr_y']:.2f} dB, "
+                  f"SSIM-Y {row['ssim_y']:.4f}, {row['seconds']:.1f} s")
+        else:
+            print(f"{row['method']} x{row['scale']:g}: {row['lr_h']}x{row['lr_w']} -> {row['hr_h']}x{row['hr_w']} "
+                  f"in {row['seconds']:.1f} s")
+    print(f"-> {cfg.out}")
+    return 0

@@ -1,0 +1,160 @@
+"""The SR evaluation table: every method on the bundled images at x2, x3 and x4.
+
+    python -m fastsiren.tasks.sr_table --profile cpu [--images camera,astronaut] [--scales 2,3,4]
+
+Writes ``docs/results/sr-<profile>.json`` (the results shape of DESIGN.md, rewritten atomically
+after every image so an interrupted table keeps what it measured) and, under
+``docs/figures/``, the crops of one region for every method and the error maps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from fastsiren import backends, data, metrics
+from fastsiren.tasks import common, sr
+from fastsiren.tasks.sr_train import EVAL_IMAGES
+
+# Published PSNR-Y (dB) on Set5 / Set14 (other data: other images, other training sets), from
+# the tables of EDSR (Lim et al., CVPRW 2017, Table 6: bicubic, SRCNN, EDSR) and SwinIR
+# (Liang et al., ICCVW 2021, Table 2, DIV2K-trained classical SR). Context only.
+PUBLISHED = [
+    {"method": m, "dataset": d, "scale": s, "psnr_y": v}
+    for m, d, vals in [
+        ("bicubic", "Set5", (33.66, 30.39, 28.42)), ("bicubic", "Set14", (30.24, 27.55, 26.00)),
+        ("SRCNN", "Set5", (36.66, 32.75, 30.48)), ("SRCNN", "Set14", (32.42, 29.28, 27.49)),
+        ("EDSR", "Set5", (38.11, 34.65, 32.46)), ("EDSR", "Set14", (33.92, 30.52, 28.80)),
+        ("SwinIR", "Set5", (38.35, 34.89, 32.72)), ("SwinIR", "Set14", (34.14, 30.77, 28.94)),
+    ]
+    for s, v in zip((2, 3, 4), vals)
+]
+
+
+def summarize(rows: list[dict]) -> list[dict]:
+    """Per scale and method: mean PSNR-Y / SSIM-Y / seconds, and for siren-consistent the mean
+    gain over bicubic, lanczos3 and srcnn with the number of images where it wins."""
+    out = []
+    by = {(r["scale"], r["method"], r["image"]): r for r in rows}
+    for scale in sorted({r["scale"] for r in rows}):
+        images = sorted({r["image"] for r in rows if r["scale"] == scale})
+        for method in sr.METHODS:
+            got = [by[(scale, method, i)] for i in images if (scale, method, i) in by]
+            if not got:
+                continue
+            rec = {"scale": scale, "method": method, "images": len(got),
+                   "psnr_y": round(float(np.mean([r["psnr_y"] for r in got])), 4),
+                   "ssim_y": round(float(np.mean([r["ssim_y"] for r in got])), 5),
+                   "seconds": round(float(np.mean([r["seconds"] for r in got])), 3)}
+            if method == "siren-consistent":
+                for ref in ("bicubic", "lanczos3", "srcnn", "siren-naive"):
+                    pairs = [(by[(scale, method, i)]["psnr_y"], by[(scale, ref, i)]["psnr_y"])
+                             for i in images if (scale, method, i) in by and (scale, ref, i) in by]
+                    if pairs:
+                        rec[f"gain_vs_{ref}"] = round(float(np.mean([a - b for a, b in pairs])), 4)
+                        rec[f"wins_vs_{ref}"] = f"{sum(a > b for a, b in pairs)}/{len(pairs)}"
+            out.append(rec)
+    return out
+
+
+def crop_figure(path: Path, hr: np.ndarray, lr: np.ndarray, outputs: dict[str, np.ndarray], scale: float,
+                title: str) -> None:
+    """The same centre region of HR, the (nearest-enlarged) LR and every method (titled with its
+    PSNR-Y), then the absolute Y error maps of bicubic and siren-consistent on the whole image
+    with the region outlined. Images (H, W, C) in [0, 1]."""
+    from matplotlib.patches import Rectangle
+
+    h, w = hr.shape[:2]
+    side = max(16, min(h, w) // 2)
+    top, left = (h - side) // 2, (w - side) // 2
+    panels = {"HR": hr, "LR (nearest)": sr.upsample(lr, (h, w), "nearest"), **outputs}
+    errs = [m for m in ("bicubic", "siren-consistent") if m in outputs]
+    cols = -(-(len(panels) + len(errs)) // 2)
+    fig, axes = common.plt_figure(2, cols, figsize=(2.3 * cols, 5.0))
+    axes = axes.ravel()
+    gray = hr.shape[-1] == 1
+    border = int(np.ceil(scale))
+    for ax, (name, img) in zip(axes, panels.items()):
+        c = img[top:top + side, left:left + side]
+        ax.imshow(c[..., 0] if gray else c, cmap="gray" if gray else None, vmin=0, vmax=1,
+                  interpolation="nearest")
+        label = f"{name}\n{metrics.psnr_y(img, hr, border):.2f} dB" if name in outputs else name
+        ax.set_title(label, fontsize=8)
+    y_hr = hr[..., 0] if gray else metrics.rgb_to_y(hr)
+    for ax, name in zip(axes[len(panels):], errs):
+        img = outputs[name]
+        err = np.abs((img[..., 0] if gray else metrics.rgb_to_y(img)) - y_hr)
+        im = ax.imshow(err, cmap="inferno", vmin=0, vmax=0.15)
+        ax.add_patch(Rectangle((left - 0.5, top - 0.5), side, side, fill=False, ec="cyan", lw=0.8))
+        ax.set_title(f"|Y error| {name}", fontsize=8)
+        fig.colorbar(im, ax=ax, fraction=0.046)
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for ax in axes[len(panels) + len(errs):]:
+        ax.axis("off")
+    fig.suptitle(title, fontsize=9)
+    common.save_figure(fig, path)
+
+
+def run_table(profile: str, images: tuple[str, ...], scales: tuple[float, ...], results: Path, figures: Path,
+              figure_images: tuple[str, ...] = ("astronaut", "camera"), progress: bool = False) -> dict:
+    """Evaluate every method on every image and scale; returns the results document."""
+    device = common.pick_device("auto")
+    srcnn = sr.load_srcnn()
+    rows: list[dict] = []
+    t0 = time.perf_counter()
+    base = sr.resolve(sr.SRConfig(profile=profile, progress=progress))
+    doc: dict = {}
+    for name in images:
+        hr_full = data.read_image(name)
+        for scale in scales:
+            cfg = dataclasses.replace(base, scale=float(scale), image=name)
+            hr, lr, res = sr.evaluate_image(hr_full, cfg, device, srcnn)
+            rows += [{**row, "image": name} for _, row in res.values()]
+            line = "  ".join(f"{m} {row['psnr_y']:.2f}" for m, (_, row) in res.items())
+            print(f"{name} x{scale:g} [{time.perf_counter() - t0:.0f} s]: {line}", flush=True)
+            if name in figure_images:
+                crop_figure(figures / f"sr-{profile}-{name}-x{scale:g}.png", hr, lr,
+                            {m: s for m, (s, _) in res.items()}, scale, f"{name}, x{scale:g} ({profile} profile)")
+        settings = {k: v for k, v in dataclasses.asdict(base).items()
+                    if k in ("crop", "steps", "lr", "hidden", "layers", "omega_per_px", "tv", "tv_points")}
+        doc = common.results_doc(
+            "sr", profile, rows, backend=backends.resolve(base.backend, device), device=device,
+            seconds=time.perf_counter() - t0, threads=torch.get_num_threads(), protocol=sr.PROTOCOL,
+            siren_settings=settings, siren_rules=sr.RULES, summary=summarize(rows),
+            published_other_data=PUBLISHED,
+            srcnn_training=common.read_json(sr.WEIGHTS.with_suffix(".json")))
+        common.write_json(results, doc)
+    return doc
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--profile", choices=common.PROFILES, default="cpu")
+    p.add_argument("--images", default=",".join(EVAL_IMAGES), help="comma-separated image names")
+    p.add_argument("--scales", default="2,3,4", help="comma-separated scales")
+    p.add_argument("--results", help="results file (default: docs/results/sr-<profile>.json)")
+    p.add_argument("--figures", default="docs/figures", help="figure folder")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    p.add_argument("--progress", action="store_true", help="show progress bars")
+    a = p.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    images = tuple(s.strip() for s in a.images.split(",") if s.strip())
+    scales = tuple(float(s) for s in a.scales.split(",") if s.strip())
+    results = Path(a.results or f"docs/results/sr-{a.profile}.json")
+    doc = run_table(a.profile, images, scales, results, Path(a.figures), progress=a.progress)
+    for rec in doc["summary"]:
+        extra = "  ".join(f"{k} {v}" for k, v in rec.items() if k.startswith(("gain", "wins")))
+        print(f"x{rec['scale']:g} {rec['method']:>17}: PSNR-Y {rec['psnr_y']:.2f}  SSIM-Y {rec['ssim_y']:.4f}  {extra}")
+    print(f"{doc['seconds']:.0f} s -> {results}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

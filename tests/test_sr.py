@@ -1,0 +1,211 @@
+"""Super-resolution: the MATLAB-style resize operator, the Y-channel protocol, the SR command in
+both modes (quick profile, tiny images) and its bad inputs."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from fastsiren import cli, metrics
+from fastsiren.sr_ops import imresize, quantize, resize, resize_matrix
+from fastsiren.tasks import sr
+
+# ---------------------------------------------------------------- resize operator
+
+
+def test_x2_downsampling_weights_by_hand():
+    # x0.5 antialiased: output pixel centre u = 2k + 1.5 (1-based), kernel 0.5 * cubic(0.5 d) at
+    # distances d = 0.5, 1.5, 2.5, 3.5 -> 0.5 * cubic(0.25, 0.75, 1.25, 1.75) with a = -0.5
+    half = np.array([0.8671875, 0.2265625, -0.0703125, -0.0234375]) * 0.5
+    expect = np.concatenate([half[::-1], half])
+    m = resize_matrix(16, 8, dtype=torch.float64).numpy()
+    # output row 3 (0-based) is centred between input pixels 6 and 7: taps on pixels 3..10
+    np.testing.assert_allclose(m[3, 3:11], expect, atol=1e-15)
+    assert np.count_nonzero(m[3]) == 8
+    # at the border the taps at pixels 0, -1, -2 are mirrored onto pixels 1, 2, 3
+    h0, h1, h2, h3 = half
+    np.testing.assert_allclose(m[0, :6], [h0 + h1, h0 + h2, h1 + h3, h2, h3, 0.0], atol=1e-15)
+
+
+@pytest.mark.parametrize("kernel", ["cubic", "lanczos3", "box"])
+@pytest.mark.parametrize("sizes", [(16, 8), (8, 16), (12, 5), (7, 17), (10, 25)])
+def test_constant_image_stays_constant(kernel, sizes):
+    n, m = sizes
+    img = torch.full((n, n + 3, 2), 0.37, dtype=torch.float64)
+    out = resize(img, (m, m + 1), kernel, antialias=kernel != "box")
+    assert out.shape == (m, m + 1, 2)
+    torch.testing.assert_close(out, torch.full_like(out, 0.37), atol=1e-14, rtol=0)
+
+
+def test_linear_ramp_preserved_away_from_borders():
+    ramp = np.add.outer(np.arange(40.0), 0.5 * np.arange(36.0))[..., None] / 60
+    for size in [(20, 18), (80, 72), (100, 90)]:
+        out = imresize(ramp, size)
+        si, sj = size[0] / 40, size[1] / 36
+        # the value at output pixel centre i sits at input position (i + 0.5) / s - 0.5
+        ii = (np.arange(size[0]) + 0.5) / si - 0.5
+        jj = (np.arange(size[1]) + 0.5) / sj - 0.5
+        expect = np.add.outer(ii, 0.5 * jj)[..., None] / 60
+        b = 6
+        np.testing.assert_allclose(out[b:-b, b:-b], expect[b:-b, b:-b], atol=1e-12)
+
+
+@pytest.mark.parametrize("size", [(40, 48), (10, 12), (50, 60)])
+def test_matches_pil_bicubic_in_the_interior(size):
+    # PIL's BICUBIC is Keys a=-0.5 with the same pixel-centre mapping and antialiased
+    # shrinking; it renormalises at the borders instead of mirroring, so compare inside
+    rng = np.random.default_rng(1)
+    x = rng.random((20, 24))
+    pil = np.asarray(Image.fromarray(x.astype(np.float32), "F").resize(size[::-1], Image.BICUBIC))
+    ours = imresize(x[..., None], size)[..., 0]
+    b = 6
+    np.testing.assert_allclose(ours[b:-b, b:-b], pil[b:-b, b:-b], atol=1e-6)
+
+
+def test_downsample_after_exact_upsample_is_near_identity():
+    yy, xx = np.meshgrid(np.linspace(0, 1, 32), np.linspace(0, 1, 32), indexing="ij")
+    smooth = (0.5 + 0.3 * np.sin(2 * np.pi * 1.5 * xx) * np.cos(2 * np.pi * yy))[..., None]
+    for s in (2, 3, 4):
+        back = imresize(imresize(smooth, (32 * s, 32 * s)), (32, 32))
+        assert np.abs(back - smooth).max() < 5e-3, s
+
+
+def test_resize_is_differentiable_as_its_transpose():
+    img = torch.randn(9, 7, 1, dtype=torch.float64, requires_grad=True)
+    out = resize(img, (4, 3))
+    g = torch.randn_like(out)
+    (out * g).sum().backward()
+    rh = resize_matrix(9, 4, dtype=torch.float64)
+    rw = resize_matrix(7, 3, dtype=torch.float64)
+    torch.testing.assert_close(img.grad[..., 0], rh.T @ g[..., 0] @ rw)
+
+
+def test_resize_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="out_size"):
+        resize_matrix(8, 0)
+    with pytest.raises(ValueError, match="kernel"):
+        resize_matrix(8, 4, kernel="spline")
+    with pytest.raises(ValueError, match=r"\(H, W, C\)"):
+        resize(torch.zeros(4, 4), (2, 2))
+
+
+# ---------------------------------------------------------------- protocol
+
+
+def test_y_psnr_with_border_crop():
+    rng = np.random.default_rng(0)
+    hr = rng.random((20, 22, 3))
+    pred = hr.copy()
+    pred[:3] = 0.0  # errors only inside a 3-px border
+    assert metrics.psnr_y(pred, hr, border=3) == float("inf")
+    assert np.isfinite(metrics.psnr_y(pred, hr, border=2))
+    # a uniform RGB offset d moves Y by d * (65.481 + 128.553 + 24.966) / 255
+    d = 0.01
+    dy = d * 219.0 / 255
+    assert metrics.psnr_y(np.clip(hr, 0, 0.98) + d, np.clip(hr, 0, 0.98), border=2) == pytest.approx(
+        10 * np.log10(1 / dy ** 2), abs=1e-9)
+
+
+def test_evaluate_protocol_sizes_and_degradation():
+    assert sr.sizes_for((120, 130), 3, 0) == ((120, 129), (40, 43))
+    assert sr.sizes_for((512, 512), 4, 96) == ((96, 96), (24, 24))
+    assert sr.sizes_for((24, 30), 2.5, 0) == ((20, 30), (8, 12))  # x2.5: even LR sides
+    hr = np.random.default_rng(2).random((24, 24, 3))
+    lr = sr.degrade(hr, (12, 12))
+    np.testing.assert_array_equal(lr, quantize(lr))  # 8-bit values
+    np.testing.assert_allclose(lr, imresize(hr, (12, 12)).clip(0, 1), atol=0.5 / 255 + 1e-12)
+
+
+def test_ycbcr_round_trip():
+    rgb = np.random.default_rng(3).random((5, 6, 3))
+    cb = (128.0 + rgb @ np.array([-37.797, -74.203, 112.0])) / 255.0
+    cr = (128.0 + rgb @ np.array([112.0, -93.786, -18.214])) / 255.0
+    np.testing.assert_allclose(sr.ycbcr_to_rgb(metrics.rgb_to_y(rgb), cb, cr), rgb, atol=1e-12)
+
+
+# ---------------------------------------------------------------- the command
+
+
+def _write(path, arr):
+    Image.fromarray(arr).save(path)
+    return str(path)
+
+
+@pytest.fixture
+def color_png(tmp_path):
+    yy, xx = np.mgrid[0:30, 0:26] / 30.0
+    rgb = np.stack([np.sin(6 * xx) * 0.4 + 0.5, yy, 0.5 + 0.4 * np.cos(5 * (xx + yy))], -1)
+    return _write(tmp_path / "tiny.png", np.round(rgb * 255).astype(np.uint8))
+
+
+def test_cli_evaluate_quick(tmp_path, color_png):
+    out = tmp_path / "run"
+    rc = cli.main(["sr", "--image", color_png, "--scale", "2", "--profile", "quick", "--out", str(out),
+                   "--no-progress"])
+    assert rc == 0
+    for name in ("lr.png", "sr.png", "bicubic.png", "metrics.json"):
+        assert (out / name).exists(), name
+    assert Image.open(out / "lr.png").size == (12, 12)      # HR crop 24x24 (quick profile) / 2
+    assert Image.open(out / "sr.png").size == (24, 24)
+    assert Image.open(out / "bicubic.png").mode == "RGB"
+    doc = json.loads((out / "metrics.json").read_text())
+    assert doc["task"] == "sr" and doc["mode"] == "evaluate"
+    rows = {r["method"]: r for r in doc["rows"]}
+    assert set(rows) == set(sr.METHODS)
+    for r in rows.values():
+        assert 10 < r["psnr_y"] < 60 and 0 < r["ssim_y"] <= 1 and np.isfinite(r["psnr"])
+    # bicubic.png holds exactly the bicubic row's image: recompute its PSNR-Y from the files
+    hr = np.asarray(Image.open(out / "hr.png"), dtype=np.float64) / 255
+    bic = np.asarray(Image.open(out / "bicubic.png"), dtype=np.float64) / 255
+    assert metrics.psnr_y(bic, hr, border=2) == pytest.approx(rows["bicubic"]["psnr_y"], abs=1e-3)
+    assert rows["siren-consistent"]["stop"] in ("budget", "plateau", "discrepancy")
+
+
+def test_cli_upscale_gray_real_scale(tmp_path):
+    img = np.round(np.outer(np.linspace(0, 1, 10), np.linspace(0.2, 1, 12)) * 255).astype(np.uint8)
+    path = _write(tmp_path / "g.png", img)
+    out = tmp_path / "up"
+    assert cli.main(["sr", "--image", path, "--scale", "2.5", "--upscale", "--profile", "quick",
+                     "--out", str(out), "--no-progress"]) == 0
+    assert Image.open(out / "sr.png").size == (30, 25)
+    assert Image.open(out / "sr.png").mode == "L"
+    assert not (out / "lr.png").exists() and not (out / "bicubic.png").exists()
+    assert json.loads((out / "metrics.json").read_text())["mode"] == "upscale"
+
+
+def test_alpha_and_16bit_inputs_are_read(tmp_path, color_png):
+    rgb = np.asarray(Image.open(color_png))
+    rgba = np.concatenate([rgb, np.full(rgb.shape[:2] + (1,), 255, np.uint8)], -1)
+    p_rgba = _write(tmp_path / "a.png", rgba)
+    np.testing.assert_allclose(sr.data.read_image(p_rgba), rgb / 255.0)
+    gray16 = (np.arange(30 * 26).reshape(30, 26) * 80).astype(np.uint16)
+    p16 = str(tmp_path / "g16.png")
+    Image.fromarray(gray16).save(p16)
+    np.testing.assert_allclose(sr.data.read_image(p16)[..., 0], gray16 / 65535.0)
+    out = tmp_path / "run16"
+    assert cli.main(["sr", "--image", p16, "--scale", "3", "--profile", "quick", "--out", str(out),
+                     "--methods", "bicubic,siren-naive", "--no-progress"]) == 0
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--scale", "0.5"], "scale must be a number >= 1"),
+    (["--scale", "0"], "scale must be a number >= 1"),
+    (["--scale", "12"], "too small for scale 12"),
+    (["--methods", "bicubic,magic"], "magic"),
+])
+def test_bad_inputs(tmp_path, color_png, capsys, args, message):
+    rc = cli.main(["sr", "--image", color_png, "--profile", "quick", "--out", str(tmp_path / "x"),
+                   "--no-progress", *args])
+    assert rc == 2
+    assert message in capsys.readouterr().err
+
+
+def test_missing_and_unreadable_files(tmp_path, capsys):
+    assert cli.main(["sr", "--image", str(tmp_path / "nope.png"), "--out", str(tmp_path / "x")]) == 2
+    assert "not found" in capsys.readouterr().err
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not a png")
+    assert cli.main(["sr", "--image", str(bad), "--out", str(tmp_path / "y")]) == 2
+    assert "cannot read image" in capsys.readouterr().err
