@@ -1,0 +1,53 @@
+"""The ``triton`` backend of the registry (:mod:`fastsiren.backends`).
+
+``sine_linear``, ``mlp_forward`` and ``mlp_jet`` run :class:`jet_layer.MLPJetFunction`
+(per-layer fused kernels with the hand-written backward; a single sine layer is a one-layer
+network of order 0). Their gradients are differentiable again (``create_graph=True``,
+gradgradcheck) through :func:`fastsiren.jet._double_backward_fallback`, which recomputes by
+autograd over the reference ops. ``mlp_infer`` (``Siren.render`` and the no-grad forward)
+runs the fully fused kernel of :mod:`render` where the network allows it.
+
+Inputs are 2-D and validated upstream (:mod:`fastsiren.functional`); the launchers check
+devices, dtypes and contiguity again, so a direct call gets the same clear errors. The
+precision is set in :mod:`config` (``set_precision``/``precision``).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+from fastsiren.jet import Jet
+
+from .jet_layer import MLPJetFunction
+from .render import mlp_infer as _fused_infer
+
+
+def mlp_jet(x: torch.Tensor, weights: Sequence[torch.Tensor], biases: Sequence[torch.Tensor | None],
+            omegas: Sequence[float | None], order: int) -> Jet:
+    """Jet (value (N, out), grad (N, out, D), Laplacian (N, out)) of a sine MLP at x (N, D);
+    every field is differentiable w.r.t. x and the parameters."""
+    save = torch.is_grad_enabled() and any(
+        t is not None and t.requires_grad for t in (x, *weights, *biases))
+    value, grad, lap = MLPJetFunction.apply(x, order, tuple(omegas), len(weights), save, *weights, *biases)
+    return Jet(value, grad, lap)
+
+
+def mlp_forward(x: torch.Tensor, weights: Sequence[torch.Tensor], biases: Sequence[torch.Tensor | None],
+                omegas: Sequence[float | None]) -> torch.Tensor:
+    """Plain forward x (N, in) -> (N, out); differentiable twice."""
+    return mlp_jet(x, weights, biases, omegas, 0).value
+
+
+def sine_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                omega_0: float) -> torch.Tensor:
+    """``sin(omega_0 (x W^T + b))`` for x (N, in), weight (out, in) -> (N, out), fused; the
+    backward fuses the cosine adjoint into the prologues of its input and weight GEMMs."""
+    return mlp_forward(x, [weight], [bias], [omega_0])
+
+
+def mlp_infer(x: torch.Tensor, weights: Sequence[torch.Tensor], biases: Sequence[torch.Tensor | None],
+              omegas: Sequence[float | None], order: int) -> Jet:
+    """No-grad jet for rendering: one fused launch where possible (see :mod:`render`)."""
+    return _fused_infer(x, weights, biases, omegas, order)

@@ -1,0 +1,175 @@
+"""Launch configurations and the precision option of the Triton kernels.
+
+Precision (what ``tl.dot`` does with fp32 operands):
+
+``ieee``    full fp32 products (FMA or 3-pass-free fp32 MMA); the reference accuracy.
+``tf32x3``  three TF32 MMAs per product (split hi/lo): close to fp32, about 3x the TF32 cost.
+``tf32``    one TF32 MMA: 10-bit mantissa inputs. A sine layer multiplies every
+            pre-activation error by omega_0 (30), so this is the risky one.
+``fp16`` / ``bf16``  inference only (``render`` / no-grad forward): operands rounded to half
+            precision, accumulation and the sine epilogue in fp32.
+
+float64 networks always run ``ieee`` (TF32 does not apply to fp64 operands).
+
+The default is ``ieee``: ``benchmarks/precision.py`` measures the error of every precision
+against float64 (values, jets, the PSNR a fit reaches) and prints the precision its rule
+picks; that measurement has not run on a GPU yet, so the default stays on the exact side
+until it does. ``FASTSIREN_TRITON_PRECISION`` (training) and
+``FASTSIREN_TRITON_INFER_PRECISION`` (inference) override it, as do :func:`set_precision`
+and the :func:`precision` context manager.
+
+Launch settings come from the plain functions below (no autotuning: it cannot run under
+the interpreter, and the same function must serve the CPU tests and the GPU).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+from typing import Iterator
+
+import torch
+
+PRECISIONS = ("ieee", "tf32x3", "tf32")
+INFER_PRECISIONS = PRECISIONS + ("fp16", "bf16")
+DEFAULT_PRECISION = "ieee"
+DEFAULT_INFER_PRECISION = "ieee"
+PRECISION_ENV = "FASTSIREN_TRITON_PRECISION"
+INFER_PRECISION_ENV = "FASTSIREN_TRITON_INFER_PRECISION"
+
+_chosen: dict[str, str | None] = {"train": None, "infer": None}
+
+
+def _check(value: str | None, allowed: tuple[str, ...], name: str) -> None:
+    if value is not None and value not in allowed:
+        raise ValueError(f"{name}={value!r} is not a Triton precision; expected one of {list(allowed)}")
+
+
+def set_precision(train: str | None = None, infer: str | None = None) -> None:
+    """Set the precision of training kernels (``train``) and of inference (``infer``).
+
+    None leaves a setting unchanged. See the module docstring for the choices.
+    """
+    _check(train, PRECISIONS, "train")
+    _check(infer, INFER_PRECISIONS, "infer")
+    if train is not None:
+        _chosen["train"] = train
+    if infer is not None:
+        _chosen["infer"] = infer
+
+
+@contextlib.contextmanager
+def precision(train: str | None = None, infer: str | None = None) -> Iterator[None]:
+    """Context manager form of :func:`set_precision`; restores the previous settings."""
+    saved = dict(_chosen)
+    set_precision(train, infer)
+    try:
+        yield
+    finally:
+        _chosen.update(saved)
+
+
+def train_precision(dtype: torch.dtype) -> str:
+    """The ``tl.dot`` input precision for the training kernels on ``dtype`` operands."""
+    if dtype == torch.float64:
+        return "ieee"
+    p = _chosen["train"] or os.environ.get(PRECISION_ENV) or DEFAULT_PRECISION
+    _check(p, PRECISIONS, PRECISION_ENV)
+    return p
+
+
+def infer_precision(dtype: torch.dtype) -> str:
+    """The precision of inference kernels (one of :data:`INFER_PRECISIONS`) on ``dtype``."""
+    if dtype == torch.float64:
+        return "ieee"
+    p = _chosen["infer"] or os.environ.get(INFER_PRECISION_ENV) or DEFAULT_INFER_PRECISION
+    _check(p, INFER_PRECISIONS, INFER_PRECISION_ENV)
+    return p
+
+
+def interpreting() -> bool:
+    """True when Triton kernels run under the CPU interpreter (``TRITON_INTERPRET=1``)."""
+    return os.environ.get("TRITON_INTERPRET", "0") == "1"
+
+
+def stream_pad(streams: int) -> int:
+    """Streams padded to a power of two: the stream axis of a tile (S_PAD, BLOCK_N, F)."""
+    return 1 << max(0, (streams - 1).bit_length())
+
+
+def _pow2_at_least(v: int, lo: int) -> int:
+    return max(lo, 1 << max(0, (v - 1).bit_length()))
+
+
+@dataclass(frozen=True)
+class GemmConfig:
+    """Tile of a stacked-stream GEMM: ``rows = S_PAD * block_n`` rows (the streams of
+    ``block_n`` points), ``block_f`` output columns, ``block_k`` of the reduction per step."""
+
+    block_n: int
+    block_f: int
+    block_k: int
+    num_warps: int
+    num_stages: int
+    split: int = 1
+
+
+def gemm_config(n: int, k: int, f: int, s_pad: int, dtype: torch.dtype, split_n: bool = False) -> GemmConfig:
+    """Tiles for a GEMM over ``s_pad`` stacked streams of ``n`` points, reduction ``k``,
+    output width ``f``. ``split_n`` (weight gradients, which reduce over the points) also
+    picks how many programs share the point range so the grid fills the GPU."""
+    if interpreting():
+        # The interpreter runs programs one after another: few, large tiles are fastest.
+        rows = 128
+        block_f, block_k, warps, stages = _pow2_at_least(min(f, 64), 16), _pow2_at_least(min(k, 64), 16), 4, 1
+    elif dtype == torch.float64:
+        rows, block_f, block_k, warps, stages = 64, 32, 16, 4, 2
+    else:
+        rows, block_f, block_k, warps, stages = 128, 64, 32, 4, 3
+        block_f = min(block_f, _pow2_at_least(f, 16))
+        block_k = min(block_k, _pow2_at_least(k, 16))
+    # Every tile has ``rows`` = S_PAD * block_n rows (>= 16, as tl.dot needs).
+    block_n = max(1, rows // s_pad)
+    split = 1
+    n_blocks = -(-n // block_n)
+    if split_n and interpreting():
+        # Two partial sums whenever there are two point blocks, so the CPU tests cover the
+        # split reduction the GPU relies on.
+        split = min(2, n_blocks)
+    elif split_n:
+        tiles = -(-f // block_f) * -(-k // block_k)
+        # About 4 programs per SM on a 132-SM H100, each with at least 8 point blocks.
+        split = max(1, min(528 // max(tiles, 1), n_blocks // 8))
+    return GemmConfig(block_n, block_f, block_k, warps, stages, split)
+
+
+@dataclass(frozen=True)
+class RenderConfig:
+    """Tile of the fused render kernel: ``block_n`` points, hidden width padded to
+    ``width_pad`` and held as ``chunks`` register tiles of ``width_pad // chunks`` columns."""
+
+    block_n: int
+    width_pad: int
+    chunks: int
+    num_warps: int
+
+
+# The fused render kernel keeps a whole hidden activation of its points in registers as at
+# most four column chunks; wider networks fall back to the per-layer kernels.
+MAX_FUSED_WIDTH = 512
+
+
+def render_config(width: int, s_pad: int, precision: str) -> RenderConfig | None:
+    """Tiles of the fused render kernel, or None if ``width`` cannot be fused."""
+    if width > MAX_FUSED_WIDTH:
+        return None
+    width_pad = _pow2_at_least(width, 16)
+    chunks = min(4, width_pad // 16)
+    if interpreting():
+        return RenderConfig(max(16, 128 // s_pad), width_pad, chunks, 4)
+    half = precision in ("fp16", "bf16")
+    # Rows of the register tile (streams x points); wide layers and fp32 take fewer rows so
+    # the activations plus one weight chunk stay in registers.
+    rows = 64 if width_pad <= 128 or half else 32
+    return RenderConfig(max(16, rows // s_pad), width_pad, chunks, 8 if width_pad >= 256 else 4)

@@ -1,0 +1,468 @@
+"""Per-layer fused jet kernels (orders 0, 1, 2), forward and backward, and the network op.
+
+Layout: a layer's streams are one contiguous (S, N, F) tensor (stream 0 value, 1..D the
+derivatives, D+1 the Laplacian; S = 1, 1+D, 2+D for orders 0, 1, 2). A program owns the
+streams of BLOCK_N points, i.e. the rows ``S_PAD * BLOCK_N`` of one GEMM tile, so the jet
+epilogue (which mixes streams: ``q = sum_k a_k^2``) runs in registers after the GEMM.
+
+Kernels (all three are GEMMs over the stacked streams with a fused pro-/epilogue):
+
+``_jet_fwd_kernel``    ``p = h W^T + b`` (bias on the value stream), then ``y = epilogue(p)``.
+                       First layer of a jet: only z needs the GEMM; ``a_k = W[:, k]``, ``l = 0``.
+``_jet_dgrad_kernel``  ``out = adjoint_this(adjoint_up(g) W)``: the input gradient of layer
+                       i+1 with the adjoint of layer i fused as the epilogue (and, for the top
+                       layer only, the adjoint of layer i+1 as the prologue of its A tiles).
+``_jet_wgrad_kernel``  ``Wbar = sum_{s,n} pbar h^T`` and ``bbar = sum_n pbar[0]``, where
+                       ``h = epilogue(p_prev)`` is recomputed from the previous layer's
+                       pre-activations while loading the B tiles.
+
+Memory (the choice DESIGN.md leaves to the kernels): the forward keeps only the
+pre-activation streams ``p`` of every layer, (S, N, F) each, and for the first layer of a jet
+only z, (1, N, F), since its ``a_k`` are columns of W and ``l = 0``. The post-activations
+are never kept: the weight-gradient kernel recomputes them (one sin and cos per element of
+``p_prev``, repeated for each of the ``F / BLOCK_F`` output-column blocks, about 4 for width
+256), against the (S, N, F) tensor per layer that keeping them would cost. The adjoint of
+layer i is written once (by the dgrad kernel of layer i+1) and read by two GEMMs.
+"""
+
+from __future__ import annotations
+
+import inspect
+import types
+from typing import Sequence
+
+import torch
+import triton
+import triton.language as tl
+
+from fastsiren.jet import num_streams
+
+from .config import gemm_config, interpreting, stream_pad, train_precision
+from .jet_math import (
+    jet_adjoint,
+    jet_epilogue,
+    join_omega,
+    load_pre,
+    load_streams,
+    store_streams,
+    stream_sum,
+)
+
+# Reductions this short run as FMA loops, not tl.dot: tl.dot would pad them to 16 and,
+# under tf32, round the first layer's inputs, whose error omega_0 = 30 then multiplies.
+SMALL_K_MAX = 8
+
+
+@triton.jit
+def _stacked_gemm(a_ptr, apre_ptr, w0_ptr, w_ptr, sid, offs_n, offs_f, N, omega,
+                  S: tl.constexpr, K: tl.constexpr, F: tl.constexpr, D: tl.constexpr,
+                  STRIDE_WK: tl.constexpr, STRIDE_WF: tl.constexpr, ORDER: tl.constexpr,
+                  PRO_ADJ: tl.constexpr, PRO_FIRST: tl.constexpr, SMALL_K: tl.constexpr,
+                  PRECISION: tl.constexpr, S_PAD: tl.constexpr, BLOCK_N: tl.constexpr,
+                  BLOCK_F: tl.constexpr, BLOCK_K: tl.constexpr):
+    """(S_PAD, BLOCK_N, BLOCK_F) tile of ``A @ B`` for A (S, N, K) and B[k, f] at
+    ``w_ptr + k * STRIDE_WK + f * STRIDE_WF``. ``PRO_ADJ``: A holds adjoints of a sine
+    layer's outputs; the adjoint (with that layer's pre-activations) is applied per tile."""
+    dt = a_ptr.dtype.element_ty
+    f_mask = offs_f < F
+    if SMALL_K:
+        acc3 = tl.zeros((S_PAD, BLOCK_N, BLOCK_F), dtype=dt)
+        for k in range(K):
+            offs_k = k + tl.arange(0, 1)
+            a = load_streams(a_ptr, sid, offs_n, offs_k, S, N, K)
+            if PRO_ADJ:
+                pre = load_pre(apre_ptr, w0_ptr, sid, offs_n, offs_k, S, N, K, D, PRO_FIRST)
+                a = jet_adjoint(pre, a, sid, omega, D, ORDER)
+            b = tl.load(w_ptr + k * STRIDE_WK + offs_f * STRIDE_WF, mask=f_mask, other=0.0)
+            acc3 += a * b[None, None, :]
+        return acc3
+    acc = tl.zeros((S_PAD * BLOCK_N, BLOCK_F), dtype=dt)
+    for k0 in range(0, K, BLOCK_K):
+        offs_k = k0 + tl.arange(0, BLOCK_K)
+        a = load_streams(a_ptr, sid, offs_n, offs_k, S, N, K)
+        if PRO_ADJ:
+            pre = load_pre(apre_ptr, w0_ptr, sid, offs_n, offs_k, S, N, K, D, PRO_FIRST)
+            a = jet_adjoint(pre, a, sid, omega, D, ORDER)
+        b = tl.load(w_ptr + offs_k[:, None] * STRIDE_WK + offs_f[None, :] * STRIDE_WF,
+                    mask=(offs_k[:, None] < K) & f_mask[None, :], other=0.0)
+        acc = tl.dot(tl.reshape(a, (S_PAD * BLOCK_N, BLOCK_K)), b, acc, input_precision=PRECISION, out_dtype=dt)
+    return tl.reshape(acc, (S_PAD, BLOCK_N, BLOCK_F))
+
+
+@triton.jit
+def _jet_fwd_kernel(h_ptr, w_ptr, b_ptr, y_ptr, pre_ptr, N, omega_hi, omega_lo,
+                    K: tl.constexpr, F: tl.constexpr, D: tl.constexpr, S: tl.constexpr,
+                    S_IN: tl.constexpr, ORDER: tl.constexpr, FIRST: tl.constexpr,
+                    SINE: tl.constexpr, STORE_PRE: tl.constexpr, HAS_BIAS: tl.constexpr,
+                    SMALL_K: tl.constexpr, PRECISION: tl.constexpr, S_PAD: tl.constexpr,
+                    BLOCK_N: tl.constexpr, BLOCK_F: tl.constexpr, BLOCK_K: tl.constexpr):
+    offs_n = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
+    offs_f = tl.program_id(1) * BLOCK_F + tl.arange(0, BLOCK_F)
+    sid = tl.arange(0, S_PAD)[:, None, None]
+    omega = join_omega(omega_hi, omega_lo, y_ptr)
+    p = _stacked_gemm(h_ptr, h_ptr, w_ptr, w_ptr, sid, offs_n, offs_f, N, omega, S_IN, K, F, D,
+                      1, K, ORDER, False, False, SMALL_K, PRECISION, S_PAD, BLOCK_N, BLOCK_F, BLOCK_K)
+    if HAS_BIAS:
+        bias = tl.load(b_ptr + offs_f, mask=offs_f < F, other=0.0)
+        p += tl.where(sid == 0, bias[None, None, :], 0.0)
+    if FIRST:
+        f3 = offs_f[None, None, :]
+        wcol = tl.load(w_ptr + f3 * K + (sid - 1), mask=(sid >= 1) & (sid <= D) & (f3 < F), other=0.0)
+        p = tl.where(sid == 0, p, wcol)
+    if STORE_PRE:
+        store_streams(pre_ptr, p, sid, offs_n, offs_f, S_IN, N, F)
+    if SINE:
+        p = jet_epilogue(p, sid, omega, D, ORDER)
+    store_streams(y_ptr, p, sid, offs_n, offs_f, S, N, F)
+
+
+@triton.jit
+def _jet_dgrad_kernel(g_ptr, gpre_ptr, w0_ptr, w_ptr, pre_ptr, out_ptr, N,
+                      omega_up_hi, omega_up_lo, omega_hi, omega_lo,
+                      FU: tl.constexpr, F: tl.constexpr, D: tl.constexpr, S: tl.constexpr,
+                      S_OUT: tl.constexpr, ORDER: tl.constexpr, PRO_ADJ: tl.constexpr,
+                      PRO_FIRST: tl.constexpr, EPI_ADJ: tl.constexpr, EPI_FIRST: tl.constexpr,
+                      SMALL_K: tl.constexpr, PRECISION: tl.constexpr, S_PAD: tl.constexpr,
+                      BLOCK_N: tl.constexpr, BLOCK_F: tl.constexpr, BLOCK_K: tl.constexpr):
+    offs_n = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
+    offs_f = tl.program_id(1) * BLOCK_F + tl.arange(0, BLOCK_F)
+    sid = tl.arange(0, S_PAD)[:, None, None]
+    omega_up = join_omega(omega_up_hi, omega_up_lo, out_ptr)
+    t = _stacked_gemm(g_ptr, gpre_ptr, w0_ptr, w_ptr, sid, offs_n, offs_f, N, omega_up, S, FU, F, D,
+                      F, 1, ORDER, PRO_ADJ, PRO_FIRST, SMALL_K, PRECISION, S_PAD, BLOCK_N, BLOCK_F,
+                      BLOCK_K)
+    if EPI_ADJ:
+        omega = join_omega(omega_hi, omega_lo, out_ptr)
+        pre = load_pre(pre_ptr, w0_ptr, sid, offs_n, offs_f, S, N, F, D, EPI_FIRST)
+        t = jet_adjoint(pre, t, sid, omega, D, ORDER)
+    store_streams(out_ptr, t, sid, offs_n, offs_f, S_OUT, N, F)
+
+
+@triton.jit
+def _jet_wgrad_kernel(g_ptr, gpre_ptr, w0_ptr, h_ptr, wpart_ptr, bpart_ptr, N,
+                      omega_g_hi, omega_g_lo, omega_h_hi, omega_h_lo,
+                      F: tl.constexpr, K: tl.constexpr, D: tl.constexpr, S: tl.constexpr,
+                      ORDER: tl.constexpr, PRO_ADJ: tl.constexpr, PRO_FIRST: tl.constexpr,
+                      H_JET_INPUT: tl.constexpr, H_FIRST: tl.constexpr, H_SINE: tl.constexpr,
+                      HAS_BIAS: tl.constexpr, PRECISION: tl.constexpr, S_PAD: tl.constexpr,
+                      BLOCK_N: tl.constexpr, BLOCK_F: tl.constexpr, BLOCK_K: tl.constexpr,
+                      ITERS: tl.constexpr):
+    pid_f, pid_k, pid_s = tl.program_id(0), tl.program_id(1), tl.program_id(2)
+    offs_f = pid_f * BLOCK_F + tl.arange(0, BLOCK_F)
+    offs_k = pid_k * BLOCK_K + tl.arange(0, BLOCK_K)
+    sid = tl.arange(0, S_PAD)[:, None, None]
+    dt = wpart_ptr.dtype.element_ty
+    omega_g = join_omega(omega_g_hi, omega_g_lo, wpart_ptr)
+    omega_h = join_omega(omega_h_hi, omega_h_lo, wpart_ptr)
+    acc = tl.zeros((BLOCK_F, BLOCK_K), dtype=dt)
+    bacc = tl.zeros((BLOCK_F,), dtype=dt)
+    # A constexpr trip count (not a loop to N): each program reduces ITERS point blocks and
+    # writes a partial sum; the launcher adds the partials.
+    for it in range(ITERS):
+        offs_n = (pid_s * ITERS + it) * BLOCK_N + tl.arange(0, BLOCK_N)
+        g = load_streams(g_ptr, sid, offs_n, offs_f, S, N, F)
+        if PRO_ADJ:
+            pre = load_pre(gpre_ptr, w0_ptr, sid, offs_n, offs_f, S, N, F, D, PRO_FIRST)
+            g = jet_adjoint(pre, g, sid, omega_g, D, ORDER)
+        if H_JET_INPUT:
+            # The network input as a jet: h = x, J_k = e_k, L = 0.
+            x = load_streams(h_ptr, sid, offs_n, offs_k, 1, N, K)
+            k3 = offs_k[None, None, :]
+            h = tl.where(sid == 0, x, tl.where((sid >= 1) & (sid <= D) & (k3 == sid - 1), 1.0, 0.0))
+        else:
+            h = load_pre(h_ptr, w0_ptr, sid, offs_n, offs_k, S, N, K, D, H_FIRST)
+            if H_SINE:
+                h = jet_epilogue(h, sid, omega_h, D, ORDER)
+        g2 = tl.reshape(g, (S_PAD * BLOCK_N, BLOCK_F))
+        h2 = tl.reshape(h.to(dt), (S_PAD * BLOCK_N, BLOCK_K))
+        acc = tl.dot(tl.trans(g2), h2, acc, input_precision=PRECISION, out_dtype=dt)
+        if HAS_BIAS:
+            bacc += tl.sum(stream_sum(g, sid, 0), axis=0)
+    f_mask = offs_f < F
+    out = wpart_ptr + pid_s * F * K + offs_f[:, None] * K + offs_k[None, :]
+    tl.store(out, acc, mask=f_mask[:, None] & (offs_k[None, :] < K))
+    if HAS_BIAS:
+        tl.store(bpart_ptr + pid_s * F + offs_f, bacc, mask=f_mask & (pid_k == 0))
+
+
+# ----------------------------------------------------------------------------- launchers
+
+
+def check_tensor(t: torch.Tensor, name: str, dtype: torch.dtype | None = None,
+                 device: torch.device | None = None) -> torch.Tensor:
+    """Validate one kernel operand and return it contiguous (a copy only when it is not)."""
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+    if t.device.type != "cuda" and not (t.device.type == "cpu" and interpreting()):
+        raise RuntimeError(f"{name} is on {t.device}: the triton kernels need CUDA tensors "
+                           "(CPU tensors run only under TRITON_INTERPRET=1)")
+    if device is not None and t.device != device:
+        raise ValueError(f"{name} is on {t.device} but the input is on {device}; use one device")
+    if dtype is not None and t.dtype != dtype:
+        raise TypeError(f"{name} has dtype {t.dtype} but the input has {dtype}; use one dtype")
+    if t.dtype not in (torch.float32, torch.float64):
+        raise TypeError(f"{name} must be float32 or float64 for the triton training kernels, "
+                        f"got {t.dtype} (half precision is an inference option: kernels.config)")
+    return t.contiguous()
+
+
+def omega_halves(omega: float | None) -> tuple[float, float]:
+    """omega as two float32-representable parts (hi, lo) with hi + lo = omega to ~48 bits."""
+    if omega is None:
+        return 0.0, 0.0
+    hi = float(torch.tensor(omega, dtype=torch.float32))
+    return hi, float(omega) - hi
+
+
+def jet_layer_forward(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                      omega: float | None, order: int, dim: int, first: bool,
+                      store_pre: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """One layer on stacked streams.
+
+    h: (S, N, K) input streams, or (1, N, D) coordinates when ``first`` (the first layer of a
+    jet of order >= 1). weight (F, K), bias (F,) or None, omega None for a linear layer.
+    Returns y (S, N, F) and the pre-activations kept for the backward when ``store_pre``:
+    (S, N, F), or (1, N, F) when ``first``; None otherwise (for a linear layer y is its own
+    pre-activation and is returned in both places).
+    """
+    h = check_tensor(h, "h")
+    weight = check_tensor(weight, "weight", h.dtype, h.device)
+    if bias is not None:
+        bias = check_tensor(bias, "bias", h.dtype, h.device)
+    s = num_streams(order, dim)
+    s_in, n, k = h.shape
+    f = weight.shape[0]
+    if weight.shape[1] != k or s_in != (1 if first else s):
+        raise ValueError(f"h {tuple(h.shape)} and weight {tuple(weight.shape)} do not match a "
+                         f"layer of order {order} in {dim} dimensions (first={first})")
+    sine = omega is not None
+    y = h.new_empty(s, n, f)
+    keep = store_pre and sine
+    pre = h.new_empty(s_in, n, f) if keep else None
+    s_pad = stream_pad(s)
+    cfg = gemm_config(n, k, f, s_pad, h.dtype)
+    grid = (triton.cdiv(n, cfg.block_n), triton.cdiv(f, cfg.block_f))
+    _jet_fwd_kernel[grid](
+        h, weight, bias if bias is not None else weight, y, pre if keep else y, n, *omega_halves(omega),
+        K=k, F=f, D=dim, S=s, S_IN=s_in, ORDER=order, FIRST=first, SINE=sine, STORE_PRE=keep,
+        HAS_BIAS=bias is not None, SMALL_K=k <= SMALL_K_MAX, PRECISION=train_precision(h.dtype),
+        S_PAD=s_pad, BLOCK_N=cfg.block_n, BLOCK_F=cfg.block_f, BLOCK_K=cfg.block_k,
+        num_warps=cfg.num_warps, num_stages=cfg.num_stages)
+    if store_pre and not sine:
+        pre = y
+    return y, pre
+
+
+def jet_layer_dgrad(g: torch.Tensor, weight_up: torch.Tensor, order: int, dim: int, *,
+                    omega_up: float | None = None, pre_up: torch.Tensor | None = None,
+                    first_up: bool = False, omega: float | None = None,
+                    pre: torch.Tensor | None = None, first: bool = False,
+                    w0: torch.Tensor | None = None, out_streams: int | None = None) -> torch.Tensor:
+    """Adjoint streams of layer i from those of layer i+1 ("up", weight (FU, F)).
+
+    g: (S, N, FU) adjoints of the *pre*-activations of layer i+1, or, when ``omega_up`` is
+    given, of its post-activations (its adjoint is then applied in the GEMM prologue, with
+    ``pre_up``). With ``omega`` the result is the adjoint of layer i's pre-activations
+    (fused epilogue, using ``pre``), otherwise of its outputs. ``first``/``first_up`` mark
+    pre-activations kept as z only (first layer of a jet); ``w0`` is that layer's weight.
+    ``out_streams`` < S keeps only the leading streams (1: the gradient w.r.t. x).
+    Returns (out_streams, N, F).
+    """
+    g = check_tensor(g, "g")
+    weight_up = check_tensor(weight_up, "weight_up", g.dtype, g.device)
+    s, n, fu = g.shape
+    f = weight_up.shape[1]
+    if weight_up.shape[0] != fu or s != num_streams(order, dim):
+        raise ValueError(f"g {tuple(g.shape)} does not match weight_up {tuple(weight_up.shape)} "
+                         f"at order {order} in {dim} dimensions")
+    pre_up = check_tensor(pre_up, "pre_up", g.dtype, g.device) if omega_up is not None else g
+    pre = check_tensor(pre, "pre", g.dtype, g.device) if omega is not None else g
+    w0 = check_tensor(w0, "w0", g.dtype, g.device) if w0 is not None else weight_up
+    s_out = s if out_streams is None else out_streams
+    out = g.new_empty(s_out, n, f)
+    s_pad = stream_pad(s)
+    cfg = gemm_config(n, fu, f, s_pad, g.dtype)
+    grid = (triton.cdiv(n, cfg.block_n), triton.cdiv(f, cfg.block_f))
+    _jet_dgrad_kernel[grid](
+        g, pre_up, w0, weight_up, pre, out, n, *omega_halves(omega_up), *omega_halves(omega),
+        FU=fu, F=f, D=dim, S=s, S_OUT=s_out, ORDER=order, PRO_ADJ=omega_up is not None,
+        PRO_FIRST=first_up, EPI_ADJ=omega is not None, EPI_FIRST=first, SMALL_K=fu <= SMALL_K_MAX,
+        PRECISION=train_precision(g.dtype), S_PAD=s_pad, BLOCK_N=cfg.block_n, BLOCK_F=cfg.block_f,
+        BLOCK_K=cfg.block_k, num_warps=cfg.num_warps, num_stages=cfg.num_stages)
+    return out
+
+
+def jet_layer_wgrad(g: torch.Tensor, h: torch.Tensor, order: int, dim: int, *, has_bias: bool,
+                    omega: float | None = None, pre: torch.Tensor | None = None,
+                    first: bool = False, h_omega: float | None = None, h_first: bool = False,
+                    h_is_input: bool = False, w0: torch.Tensor | None = None
+                    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Weight (F, K) and bias (F,) gradients of a layer from its adjoint streams.
+
+    g: (S, N, F) adjoints of the layer's pre-activations, or of its outputs when ``omega`` is
+    given (adjoint fused into the tile loads, using ``pre``/``first``). h: the layer's
+    input: the previous layer's pre-activations (S, N, K) (or (1, N, K) if ``h_first``),
+    turned into its outputs with ``h_omega`` unless that is None; or with ``h_is_input``
+    the coordinates (N, D), whose jet is (x, e_k, 0).
+    """
+    g = check_tensor(g, "g")
+    h = check_tensor(h, "h", g.dtype, g.device)
+    s, n, f = g.shape
+    jet_input = h_is_input and order >= 1
+    if h_is_input and order == 0:
+        h = h.reshape(1, n, -1)
+    k = h.shape[-1]
+    pre = check_tensor(pre, "pre", g.dtype, g.device) if omega is not None else g
+    w0 = check_tensor(w0, "w0", g.dtype, g.device) if w0 is not None else g
+    s_pad = stream_pad(s)
+    cfg = gemm_config(n, k, f, s_pad, g.dtype, split_n=True)
+    n_blocks = triton.cdiv(n, cfg.block_n)
+    iters = triton.cdiv(n_blocks, cfg.split)
+    # Power-of-two trip counts keep the number of compiled variants small.
+    iters = 1 << max(0, (iters - 1).bit_length())
+    split = triton.cdiv(n_blocks, iters)
+    wpart = g.new_empty(split, f, k)
+    bpart = g.new_empty(split, f) if has_bias else wpart
+    grid = (triton.cdiv(f, cfg.block_f), triton.cdiv(k, cfg.block_k), split)
+    _jet_wgrad_kernel[grid](
+        g, pre, w0, h, wpart, bpart, n, *omega_halves(omega), *omega_halves(h_omega),
+        F=f, K=k, D=dim, S=s, ORDER=order, PRO_ADJ=omega is not None, PRO_FIRST=first,
+        H_JET_INPUT=jet_input, H_FIRST=h_first, H_SINE=h_omega is not None, HAS_BIAS=has_bias,
+        PRECISION=train_precision(g.dtype), S_PAD=s_pad, BLOCK_N=cfg.block_n, BLOCK_F=cfg.block_f,
+        BLOCK_K=cfg.block_k, ITERS=iters, num_warps=cfg.num_warps, num_stages=cfg.num_stages)
+    wgrad = wpart[0] if split == 1 else wpart.sum(0)
+    bgrad = None if not has_bias else (bpart[0] if split == 1 else bpart.sum(0))
+    return wgrad, bgrad
+
+
+# --------------------------------------------------------------------------- network op
+
+
+def mlp_streams_forward(x: torch.Tensor, weights: Sequence[torch.Tensor],
+                        biases: Sequence[torch.Tensor | None], omegas: Sequence[float | None],
+                        order: int, keep: bool) -> tuple[torch.Tensor, list[torch.Tensor | None]]:
+    """Jet of a whole network with the per-layer kernels.
+
+    x (N, D) -> output streams (S, N, out) and, with ``keep``, every layer's pre-activations
+    (the first layer's as z only when order >= 1).
+    """
+    dim = x.shape[1]
+    h = x.unsqueeze(0)
+    pres: list[torch.Tensor | None] = []
+    for i, (w, b, om) in enumerate(zip(weights, biases, omegas)):
+        h, pre = jet_layer_forward(h, w, b, om, order, dim, first=(i == 0 and order >= 1), store_pre=keep)
+        pres.append(pre)
+    return h, pres
+
+
+def mlp_streams_backward(x: torch.Tensor, weights: Sequence[torch.Tensor],
+                         biases: Sequence[torch.Tensor | None], omegas: Sequence[float | None],
+                         order: int, pres: Sequence[torch.Tensor], gbar: torch.Tensor,
+                         need_x: bool, need_w: Sequence[bool], need_b: Sequence[bool]):
+    """Gradients (x, [W_i], [b_i]) from the adjoints ``gbar`` (S, N, out) of the output
+    streams, with the kept pre-activations ``pres``. Entries not needed are None."""
+    n_layers, dim = len(weights), x.shape[1]
+    # Layer 0 of a jet keeps only z when it is a sine layer (see jet_layer_forward).
+    z_only = order >= 1 and omegas[0] is not None
+    w_grads: list[torch.Tensor | None] = [None] * n_layers
+    b_grads: list[torch.Tensor | None] = [None] * n_layers
+    x_grad = None
+    g = gbar
+    # The top layer's adjoint is fused into the prologues of its two GEMMs; below it, every
+    # layer's adjoint is the epilogue of the dgrad kernel that produces it.
+    g_omega = omegas[-1]
+    for i in range(n_layers - 1, -1, -1):
+        if need_w[i] or need_b[i]:
+            if i == 0:
+                h_kw = dict(h_is_input=True)
+            else:
+                h_kw = dict(h_omega=omegas[i - 1], h_first=(i == 1 and z_only))
+            wg, bg = jet_layer_wgrad(g, x if i == 0 else pres[i - 1], order, dim,
+                                     has_bias=biases[i] is not None, omega=g_omega, pre=pres[i],
+                                     first=(i == 0 and z_only), w0=weights[0], **h_kw)
+            w_grads[i] = wg if need_w[i] else None
+            b_grads[i] = bg if need_b[i] else None
+        if i > 0:
+            g = jet_layer_dgrad(g, weights[i], order, dim, omega_up=g_omega, pre_up=pres[i],
+                                omega=omegas[i - 1], pre=pres[i - 1], first=(i == 1 and z_only),
+                                w0=weights[0])
+            g_omega = None
+        elif need_x:
+            # Only the value stream depends on x (J = e_k and L = 0 are constants).
+            x_grad = jet_layer_dgrad(g, weights[0], order, dim, omega_up=g_omega, pre_up=pres[0],
+                                     first_up=z_only, w0=weights[0], out_streams=1)[0]
+    return x_grad, w_grads, b_grads
+
+
+def split_streams(h: torch.Tensor, order: int, dim: int):
+    """(S, N, out) output streams -> value (N, out), grad (N, out, D), Laplacian (N, out)."""
+    value = h[0]
+    grad = h[1:1 + dim].permute(1, 2, 0).contiguous() if order >= 1 else None
+    lap = h[1 + dim] if order == 2 else None
+    return value, grad, lap
+
+
+class MLPJetFunction(torch.autograd.Function):
+    """Jet of a sine MLP with the Triton kernels; same signature as the torch backend's
+    Function so :func:`fastsiren.jet._double_backward_fallback` serves its double backward.
+
+    ``apply(x, order, omegas, n_layers, save, *weights, *biases)`` -> (value, grad, laplacian);
+    ``save``: keep the pre-activations for a backward (False: inference, nothing kept).
+    """
+
+    @staticmethod
+    def forward(ctx, x, order, omegas, n_layers, save, *params):
+        weights, biases = params[:n_layers], params[n_layers:]
+        keep = bool(save)
+        h, pres = mlp_streams_forward(x, weights, biases, omegas, order, keep)
+        ctx.order, ctx.omegas, ctx.n_layers, ctx.dim = order, omegas, n_layers, x.shape[1]
+        ctx.has_bias = tuple(b is not None for b in biases)
+        if keep:
+            ctx.save_for_backward(x, *weights, *[b for b in biases if b is not None],
+                                  *[p for p in pres])
+        return split_streams(h, order, x.shape[1])
+
+    @staticmethod
+    def backward(ctx, g_value, g_grad, g_lap):
+        order, omegas, n, dim = ctx.order, ctx.omegas, ctx.n_layers, ctx.dim
+        saved = ctx.saved_tensors
+        x, weights = saved[0], saved[1:1 + n]
+        nb = sum(ctx.has_bias)
+        b_iter = iter(saved[1 + n:1 + n + nb])
+        biases = [next(b_iter) if hb else None for hb in ctx.has_bias]
+        pres = saved[1 + n + nb:]
+        if torch.is_grad_enabled():
+            # create_graph=True: differentiable gradients by autograd over the reference ops.
+            return _double_backward(ctx, x, weights, biases, g_value, g_grad, g_lap)
+        out = weights[-1].shape[0]
+        gbar = x.new_zeros(num_streams(order, dim), x.shape[0], out)
+        if g_value is not None:
+            gbar[0] = g_value
+        if order >= 1 and g_grad is not None:
+            gbar[1:1 + dim] = g_grad.permute(2, 0, 1)
+        if order == 2 and g_lap is not None:
+            gbar[1 + dim] = g_lap
+        need_w = [ctx.needs_input_grad[5 + i] for i in range(n)]
+        need_b = [ctx.needs_input_grad[5 + n + i] and ctx.has_bias[i] for i in range(n)]
+        x_grad, w_grads, b_grads = mlp_streams_backward(
+            x, weights, biases, omegas, order, pres, gbar, ctx.needs_input_grad[0], need_w, need_b)
+        return (x_grad, None, None, None, None, *w_grads, *b_grads)
+
+
+def _double_backward(ctx, x, weights, biases, g_value, g_grad, g_lap):
+    """:func:`fastsiren.jet._double_backward_fallback` for this Function's arguments.
+
+    The fallback reads ``ctx.needs_input_grad`` and returns gradients in the argument layout
+    of the torch backend's Function, whose leading non-tensor arguments may differ from ours
+    (``x, order, omegas, n_layers, save``); translate both ways instead of copying it.
+    """
+    from fastsiren import jet
+
+    n = ctx.n_layers
+    params = inspect.signature(jet._MLPJetFunction.forward).parameters.values()
+    lead = sum(p.kind == p.POSITIONAL_OR_KEYWORD for p in params) - 1  # without ctx
+    ours = ctx.needs_input_grad
+    need = (ours[0], *([False] * (lead - 1)), *ours[5:5 + 2 * n])
+    view = types.SimpleNamespace(order=ctx.order, omegas=ctx.omegas, n_layers=n, needs_input_grad=need)
+    res = jet._double_backward_fallback(view, x, weights, biases, g_value, g_grad, g_lap)
+    return (res[0], None, None, None, None, *res[lead:lead + 2 * n])

@@ -1,0 +1,118 @@
+"""Device-side jet math shared by every Triton kernel (``@triton.jit`` helpers only).
+
+Tiles are 3-D ``(S_PAD, BLOCK_N, BLOCK_F)``: the streams of a block of points (stream 0 the
+value, 1..D the derivatives, D+1 the Laplacian; rows ``>= S`` are padding and loaded as 0),
+so the epilogue can reduce over streams (``q = sum_k a_k^2``) inside one program. ``sid``
+is the stream index ``tl.arange(0, S_PAD)[:, None, None]``. Formulas: DESIGN.md.
+"""
+
+from __future__ import annotations
+
+import triton
+import triton.language as tl
+
+
+@triton.jit
+def join_omega(omega_hi, omega_lo, ptr):
+    """omega in the element type of ``ptr``: kernels take omega as two fp32 halves (Triton
+    passes Python floats as fp32), so a float64 network sees omega to ~48 bits, not 24."""
+    return tl.cast(omega_hi, ptr.dtype.element_ty) + tl.cast(omega_lo, ptr.dtype.element_ty)
+
+
+@triton.jit
+def sin_cos(x):
+    """sin(x), cos(x). fp32 arguments are reduced to [-pi, pi] first (Cody-Waite, 2*pi in
+    three parts): a GPU may lower ``tl.sin`` to the approximate instruction, which is only
+    accurate near zero, while omega_0 * z reaches hundreds."""
+    if x.dtype == tl.float32:
+        k = tl.floor(x * 0.15915494309189535 + 0.5)
+        r = x - k * 6.28125
+        r = r - k * 0.0019353071693331003
+        r = r - k * 1.0253131677018246e-11
+    else:
+        r = x
+    return tl.sin(r), tl.cos(r)
+
+
+@triton.jit
+def stream_sum(t, sid, which):
+    """Row ``which`` of the stream axis of ``t`` (S_PAD, BN, BF) -> (BN, BF)."""
+    return tl.sum(tl.where(sid == which, t, 0.0), axis=0)
+
+
+@triton.jit
+def jet_epilogue(p, sid, omega, D, ORDER: tl.constexpr):
+    """Post-activation streams (y, G, M) of a sine layer from pre-activations (z, a, l)."""
+    z = stream_sum(p, sid, 0)
+    s, c = sin_cos(omega * z)
+    if ORDER == 0:
+        y = tl.where(sid == 0, s[None, :, :], 0.0)
+    else:
+        wc = omega * c
+        y = tl.where(sid == 0, s[None, :, :], wc[None, :, :] * p)
+        if ORDER == 2:
+            a = tl.where((sid >= 1) & (sid <= D), p, 0.0)
+            q = tl.sum(a * a, axis=0)
+            lap = stream_sum(p, sid, D + 1)
+            m = wc * lap - (omega * omega) * s * q
+            y = tl.where(sid == D + 1, m[None, :, :], y)
+    return y
+
+
+@triton.jit
+def jet_adjoint(p, g, sid, omega, D, ORDER: tl.constexpr):
+    """Adjoints of the pre-activation streams from those (``g``) of the post-activations."""
+    z = stream_sum(p, sid, 0)
+    s, c = sin_cos(omega * z)
+    wc = omega * c
+    ybar = stream_sum(g, sid, 0)
+    if ORDER == 0:
+        out = tl.where(sid == 0, (wc * ybar)[None, :, :], 0.0)
+    else:
+        is_a = (sid >= 1) & (sid <= D)
+        a = tl.where(is_a, p, 0.0)
+        w2s = (omega * omega) * s
+        zbar = wc * ybar - w2s * tl.sum(a * g, axis=0)
+        abar = wc[None, :, :] * g
+        if ORDER == 2:
+            mbar = stream_sum(g, sid, D + 1)
+            lap = stream_sum(p, sid, D + 1)
+            q = tl.sum(a * a, axis=0)
+            zbar = zbar - (w2s * lap + (omega * omega * omega) * c * q) * mbar
+            abar = abar - 2.0 * (w2s * mbar)[None, :, :] * a
+            abar = tl.where(sid == D + 1, (wc * mbar)[None, :, :], abar)
+        out = tl.where(sid == 0, zbar[None, :, :], abar)
+    return out
+
+
+@triton.jit
+def load_streams(ptr, sid, offs_n, offs_f, S, N, F):
+    """Tile (S_PAD, BN, BF) of a contiguous (S, N, F) tensor; padding and edges read 0."""
+    n = offs_n.to(tl.int64)[None, :, None]
+    f = offs_f[None, None, :]
+    mask = (sid < S) & (n < N) & (f < F)
+    return tl.load(ptr + sid.to(tl.int64) * N * F + n * F + f, mask=mask, other=0.0)
+
+
+@triton.jit
+def store_streams(ptr, t, sid, offs_n, offs_f, S, N, F):
+    """Store the first S streams of tile ``t`` into a contiguous (S, N, F) tensor."""
+    n = offs_n.to(tl.int64)[None, :, None]
+    f = offs_f[None, None, :]
+    mask = (sid < S) & (n < N) & (f < F)
+    tl.store(ptr + sid.to(tl.int64) * N * F + n * F + f, t, mask=mask)
+
+
+@triton.jit
+def load_pre(pre_ptr, w0_ptr, sid, offs_n, offs_f, S, N, F, D, FIRST: tl.constexpr):
+    """Pre-activation streams of a layer. ``FIRST``: the first layer of a jet keeps only z
+    (N, F) in memory; its a_k is column k of W0 (F, D) for every point and l = 0."""
+    if FIRST:
+        z = load_streams(pre_ptr, sid, offs_n, offs_f, 1, N, F)
+        f = offs_f[None, None, :]
+        is_a = (sid >= 1) & (sid <= D) & (f < F)
+        wcol = tl.load(w0_ptr + f * D + (sid - 1), mask=is_a, other=0.0)
+        p = tl.where(sid == 0, z, wcol)
+    else:
+        p = load_streams(pre_ptr, sid, offs_n, offs_f, S, N, F)
+    return p

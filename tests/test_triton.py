@@ -1,0 +1,386 @@
+"""The triton backend against the reference backend.
+
+CPU tier: the kernels run under the Triton interpreter (tests/conftest.py sets
+TRITON_INTERPRET=1 before triton is imported when there is no CUDA). The interpreter
+computes ``tl.dot`` in the operands' dtype and supports float64, so the training kernels are
+checked in float64 against the float64 reference; the fused render kernel is float32-only
+and is checked against a float64 reference. Every interpreted launch costs about half a
+second here, so shapes are tiny and each test checks many things per launch.
+
+GPU tier (``-m gpu``): width-256 networks on the GPU, per precision, and large sine
+arguments (``tl.sin`` may lower to an approximate instruction).
+
+Tolerances, stated once (errors are scaled by the largest magnitude of the reference tensor):
+float64 kernels: 1e-9; float32 (interpreter or ieee): 2e-5; tf32x3: 1e-4; tf32, bf16, fp16:
+no worse than twice PyTorch's own error at that precision (plus 1e-6).
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+import fastsiren as fs
+from fastsiren import backends, reference
+from fastsiren.jet import Jet
+
+triton = pytest.importorskip("triton")
+tl = pytest.importorskip("triton.language")
+
+from fastsiren.kernels import backend as tb  # noqa: E402
+from fastsiren.kernels import config, jet_layer, render  # noqa: E402
+from fastsiren.kernels.jet_math import sin_cos  # noqa: E402
+
+TOL = {"float64": 1e-9, "ieee": 2e-5, "tf32x3": 1e-4}
+DEV = "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def scaled_err(a: torch.Tensor, b: torch.Tensor) -> float:
+    """max |a - b| / max(1e-3, max |b|), computed in float64."""
+    a, b = a.detach().double(), b.detach().double()
+    return ((a - b).abs().max() / b.abs().max().clamp_min(1e-3)).item()
+
+
+def assert_close(a, b, tol: float, what: str = "") -> None:
+    assert a.shape == b.shape, f"{what}: shape {tuple(a.shape)} != {tuple(b.shape)}"
+    err = scaled_err(a, b)
+    assert err <= tol, f"{what}: scaled error {err:.3g} > {tol:.1g}"
+
+
+def make_net(dim: int, widths: list[int], out: int, last_sine: bool, dtype=torch.float64,
+             device=DEV, first_omega: float = 30.0, hidden_omega: float = 3.5):
+    """Random weights of a sine MLP dim -> widths... -> out (hidden omega kept small so the
+    float64 Laplacian stays O(1e3) and errors are readable)."""
+    dims = [dim] + widths + [out]
+    gen = torch.Generator().manual_seed(1234)
+    ws, bs = [], []
+    for a, b in zip(dims[:-1], dims[1:]):
+        ws.append((torch.randn(b, a, generator=gen, dtype=dtype) / math.sqrt(a)).to(device).requires_grad_())
+        bs.append((0.1 * torch.randn(b, generator=gen, dtype=dtype)).to(device).requires_grad_())
+    oms = [first_omega] + [hidden_omega] * (len(widths) - 1) + [2.0 if last_sine else None]
+    return ws, bs, oms
+
+
+def coords(n: int, dim: int, dtype=torch.float64, device=DEV, requires_grad=True):
+    x = torch.rand(n, dim, dtype=dtype, generator=torch.Generator().manual_seed(7)) * 2 - 1
+    return x.to(device).requires_grad_(requires_grad)
+
+
+def jet_and_grads(fn, x, ws, bs, order):
+    """The jet of ``fn`` and the gradients of a fixed random loss on it w.r.t. x and params."""
+    jet = fn(x, ws, bs, order)
+    gen = torch.Generator().manual_seed(3)
+    outs = [t for t in jet if t is not None]
+    cots = [torch.randn(t.shape, generator=gen, dtype=t.dtype).to(t.device) for t in outs]
+    grads = torch.autograd.grad(outs, [x, *ws, *bs], cots)
+    return jet, grads
+
+
+# ------------------------------------------------------------------------- CPU tier
+
+
+def test_sine_linear_matches_reference_float64():
+    ws, bs, _ = make_net(24, [], 40, last_sine=True)
+    x = coords(37, 24)
+    y = fs.functional.sine_linear(x, ws[0], bs[0], 30.0, backend="triton")
+    y_ref = reference.sine_linear(x, ws[0], bs[0], 30.0)
+    assert_close(y, y_ref, TOL["float64"], "value")
+    g = torch.randn_like(y)
+    got = torch.autograd.grad(y, [x, ws[0], bs[0]], g)
+    want = torch.autograd.grad(y_ref, [x, ws[0], bs[0]], g)
+    for a, b, name in zip(got, want, ("x", "weight", "bias")):
+        assert_close(a, b, TOL["float64"], f"grad {name}")
+    # The module calls the same op.
+    layer = fs.SineLayer(24, 40, omega_0=30.0, backend="triton").double().to(DEV)
+    with torch.no_grad():
+        layer.weight.copy_(ws[0])
+        layer.bias.copy_(bs[0])
+    assert_close(layer(x), y_ref, TOL["float64"], "SineLayer")
+
+
+def test_sine_linear_gradcheck():
+    ws, bs, _ = make_net(3, [], 4, last_sine=True)
+    x = coords(5, 3)
+    assert torch.autograd.gradcheck(
+        lambda a, w, b: tb.sine_linear(a, w, b, 30.0), (x, ws[0], bs[0]), fast_mode=True)
+
+
+# (dim, order, last layer is a sine layer): every order and dimension, both last layers.
+JET_CASES = [(1, 2, True), (2, 2, False), (3, 2, False), (2, 1, True), (3, 1, False), (1, 0, False),
+             (3, 0, True)]
+
+
+@pytest.mark.parametrize("dim,order,last_sine", JET_CASES)
+def test_mlp_jet_and_every_gradient_match_reference_float64(dim, order, last_sine):
+    # Widths 24 and 40 (not powers of two), N = 37 (not a multiple of any block).
+    ws, bs, oms = make_net(dim, [24, 40], 2, last_sine)
+    x = coords(37, dim)
+    jet, grads = jet_and_grads(lambda *a: tb.mlp_jet(*a[:3], oms, a[3]), x, ws, bs, order)
+    jet_ref, grads_ref = jet_and_grads(lambda *a: reference.mlp_jet(*a[:3], oms, a[3]), x, ws, bs, order)
+    for a, b, name in zip(jet, jet_ref, Jet._fields):
+        assert (a is None) == (b is None), name
+        if a is not None:
+            assert_close(a, b, TOL["float64"], name)
+    names = ["x"] + [f"weight{i}" for i in range(3)] + [f"bias{i}" for i in range(3)]
+    for a, b, name in zip(grads, grads_ref, names):
+        assert_close(a, b, TOL["float64"], f"d loss / d {name}")
+
+
+def test_layer_kernels_keep_only_z_for_the_first_jet_layer():
+    ws, bs, oms = make_net(2, [24], 1, last_sine=False)
+    x = coords(37, 2, requires_grad=False)
+    h, pres = jet_layer.mlp_streams_forward(x.detach(), [w.detach() for w in ws], [b.detach() for b in bs],
+                                            oms, 2, keep=True)
+    assert h.shape == (4, 37, 1)
+    assert pres[0].shape == (1, 37, 24), "first sine layer of a jet keeps z only"
+    assert pres[1] is h, "a linear layer's output is its own pre-activation"
+
+
+def test_siren_triton_trains_like_reference():
+    torch.manual_seed(0)
+    model = fs.Siren(2, 24, 1, 3, backend="triton").double().to(DEV)
+    ref = fs.Siren(2, 24, 1, 3, backend="reference").double().to(DEV)
+    ref.load_state_dict(model.state_dict())
+    x = coords(37, 2, requires_grad=False)
+    target = torch.rand(37, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(5)).to(DEV)
+    for m in (model, ref):
+        opt = torch.optim.SGD(m.parameters(), lr=1e-2)
+        loss = ((m(x) - target) ** 2).mean()
+        loss.backward()
+        opt.step()
+    for (name, p), q in zip(model.named_parameters(), ref.parameters()):
+        assert_close(p, q, TOL["float64"], name)
+    # Jet with parameter gradients (a Poisson-style loss on the Laplacian).
+    jet = model.jet(x, order=2)
+    jet_ref = ref.jet(x, order=2)
+    assert_close(jet.laplacian, jet_ref.laplacian, TOL["float64"], "laplacian")
+    # The last bias does not reach the Laplacian: its gradient is zero (materialized).
+    g = torch.autograd.grad(jet.laplacian.square().mean(), list(model.parameters()), materialize_grads=True)
+    g_ref = torch.autograd.grad(jet_ref.laplacian.square().mean(), list(ref.parameters()),
+                                materialize_grads=True)
+    for a, b in zip(g, g_ref):
+        assert_close(a, b, TOL["float64"], "d |laplacian|^2 / d params")
+
+
+def test_double_backward_through_plain_forward():
+    """The official repo's gradient(model(x), x) with create_graph=True, then a loss on it."""
+    model = fs.Siren(2, 6, 0, 1, backend="triton").double().to(DEV)
+    ref = fs.Siren(2, 6, 0, 1, backend="reference").double().to(DEV)
+    ref.load_state_dict(model.state_dict())
+    x = coords(7, 2)
+    (gx,) = torch.autograd.grad(model(x).sum(), x, create_graph=True)
+    (gx_ref,) = torch.autograd.grad(ref(x).sum(), x, create_graph=True)
+    assert_close(gx, gx_ref, TOL["float64"], "d y / d x")
+    gw = torch.autograd.grad(gx.square().sum(), model.layers[0].weight)[0]
+    gw_ref = torch.autograd.grad(gx_ref.square().sum(), ref.layers[0].weight)[0]
+    assert_close(gw, gw_ref, TOL["float64"], "d |dy/dx|^2 / d W0")
+    assert torch.autograd.gradgradcheck(lambda a: model(a), (x[:3].detach().requires_grad_(),), fast_mode=True)
+
+
+def test_render_fused_matches_reference_float32():
+    """One launch for all layers: values (width 40: four column chunks) and jets (width 24:
+    two chunks, order 2), against float64; the no-grad forward and render use it."""
+    model = fs.Siren(2, 40, 2, 1, backend="triton").to(DEV)
+    img = model.render((5, 7))
+    ref64 = fs.Siren(2, 40, 2, 1, backend="reference").double().to(DEV)
+    ref64.load_state_dict(model.state_dict())
+    assert img.shape == (5, 7, 1)
+    assert_close(img, ref64.render((5, 7)), TOL["ieee"], "render value")
+    model = fs.Siren(2, 24, 1, 2, outermost_linear=False, backend="triton").to(DEV)
+    ref64 = fs.Siren(2, 24, 1, 2, outermost_linear=False, backend="reference").double().to(DEV)
+    ref64.load_state_dict(model.state_dict())
+    x = coords(37, 2, dtype=torch.float32, requires_grad=False)
+    jet = tb.mlp_infer(x, *model._params(), model.omegas(), 2)
+    jet_ref = ref64.jet(x.double(), order=2)
+    for a, b, name in zip(jet, jet_ref, Jet._fields):
+        assert_close(a, b, TOL["ieee"], f"fused {name}")
+    with torch.no_grad():
+        assert_close(model(x), jet_ref.value, TOL["ieee"], "no-grad forward")
+
+
+@pytest.mark.parametrize("half", ["bf16", "fp16"])
+def test_render_half_precision_no_worse_than_torch(half):
+    model = fs.Siren(2, 24, 1, 1, backend="triton").to(DEV)
+    x = coords(37, 2, dtype=torch.float32, requires_grad=False)
+    ws, bs = model._params()
+    exact = reference.mlp_forward(x.double(), [w.double() for w in ws], [b.double() for b in bs], model.omegas())
+    dt = {"bf16": torch.bfloat16, "fp16": torch.float16}[half]
+    torch_err = scaled_err(reference.mlp_forward(x.to(dt), [w.to(dt) for w in ws], [b.to(dt) for b in bs],
+                                                 model.omegas()), exact)
+    with config.precision(infer=half):
+        ours = tb.mlp_infer(x, ws, bs, model.omegas(), 0).value
+    err = scaled_err(ours, exact)
+    assert 0 < err <= 2 * torch_err + 1e-6, f"{half}: error {err:.3g}, PyTorch's own {torch_err:.3g}"
+
+
+def test_render_falls_back_for_widths_it_cannot_fuse(monkeypatch):
+    monkeypatch.setattr(render, "MAX_FUSED_WIDTH", 16)
+    model = fs.Siren(1, 24, 0, 1, backend="triton").to(DEV)
+    ref64 = fs.Siren(1, 24, 0, 1, backend="reference").double().to(DEV)
+    ref64.load_state_dict(model.state_dict())
+    with pytest.warns(UserWarning, match="fused render kernel not used: hidden width 24"):
+        img = model.render((19,))
+    assert_close(img, ref64.render((19,)), TOL["ieee"], "per-layer fallback render")
+
+
+def test_render_fused_rejects_what_it_cannot_run():
+    ws, bs, oms = make_net(2, [24], 1, last_sine=False, dtype=torch.float32)
+    with pytest.raises(ValueError, match="single layer"):
+        render.render_fused(coords(4, 2, torch.float32), ws[:1], bs[:1], oms[:1], 0)
+    with pytest.raises(ValueError, match="no bias"):
+        render.render_fused(coords(4, 2, torch.float32), ws, [bs[0], None], oms, 0)
+
+
+@triton.jit
+def _sin_cos_probe(x_ptr, s_ptr, c_ptr, n, BLOCK: tl.constexpr):
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < n
+    s, c = sin_cos(tl.load(x_ptr + offs, mask=mask, other=0.0))
+    tl.store(s_ptr + offs, s, mask=mask)
+    tl.store(c_ptr + offs, c, mask=mask)
+
+
+def sin_cos_error(x: torch.Tensor) -> float:
+    s, c = torch.empty_like(x), torch.empty_like(x)
+    _sin_cos_probe[(triton.cdiv(x.numel(), 1024),)](x, s, c, x.numel(), BLOCK=1024)
+    xd = x.double()
+    return max((s.double() - xd.sin()).abs().max().item(), (c.double() - xd.cos()).abs().max().item())
+
+
+def test_sin_cos_range_reduction_is_accurate_for_large_arguments():
+    # omega_0 * z reaches hundreds; the fp32 reduction keeps the error near fp32 rounding of x.
+    x = torch.linspace(-3000.0, 3000.0, 1000, dtype=torch.float32, device=DEV)
+    assert sin_cos_error(x) < 5e-6
+
+
+def test_precision_option():
+    with pytest.raises(ValueError, match="not a Triton precision"):
+        config.set_precision(train="fp8")
+    with pytest.raises(ValueError, match="not a Triton precision"):
+        config.set_precision(train="bf16")  # half precision is inference only
+    before = config.train_precision(torch.float32)
+    with config.precision(train="tf32", infer="bf16"):
+        assert config.train_precision(torch.float32) == "tf32"
+        assert config.infer_precision(torch.float32) == "bf16"
+        assert config.train_precision(torch.float64) == "ieee"
+    assert config.train_precision(torch.float32) == before
+
+
+def test_bad_inputs(monkeypatch):
+    # Mixed dtypes: a clear error naming the tensor.
+    model = fs.Siren(2, 8, 0, 1, backend="triton")
+    with pytest.raises(TypeError, match="dtype"):
+        model(coords(4, 2, torch.float64))
+    # Half precision is an inference option, not a training dtype.
+    with pytest.raises(TypeError, match="float32 or float64"):
+        jet_layer.check_tensor(torch.zeros(2, 2, dtype=torch.float16, device=DEV), "h")
+    # Non-contiguous inputs are made contiguous, never read wrongly.
+    ws, bs, oms = make_net(2, [24], 1, last_sine=False)
+    base = torch.rand(2, 37, dtype=torch.float64, generator=torch.Generator().manual_seed(2)).to(DEV)
+    x_t = base.t()
+    assert not x_t.is_contiguous()
+    with torch.no_grad():
+        assert_close(tb.mlp_forward(x_t, ws, bs, oms), reference.mlp_forward(x_t, ws, bs, oms),
+                     TOL["float64"], "non-contiguous x")
+    # CPU tensors outside the interpreter: the registry refuses with the reason, and so do
+    # the launchers when called directly.
+    monkeypatch.setenv("TRITON_INTERPRET", "0")
+    with pytest.raises(RuntimeError, match="CUDA"):
+        backends.resolve("triton", "cpu")
+    with pytest.raises(RuntimeError, match="CUDA"):
+        jet_layer.check_tensor(torch.zeros(2, 2), "h")
+
+
+# ------------------------------------------------------------------------- GPU tier
+
+GPU_PRECISIONS = ["ieee", "tf32x3", "tf32"]
+
+
+def _torch_tf32_err(fn, exact):
+    saved = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = True
+    try:
+        return scaled_err(fn(), exact)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = saved
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("precision", GPU_PRECISIONS)
+@pytest.mark.parametrize("order", [0, 1, 2])
+def test_gpu_jet_and_gradients_per_precision(precision, order):
+    ws64, bs64, oms = make_net(2, [256] * 4, 1, last_sine=False, device="cuda", hidden_omega=30.0)
+    with torch.no_grad():  # the paper's init for hidden layers: U(+-sqrt(6/fan_in)/omega)
+        for w in ws64[1:]:
+            w.uniform_(-math.sqrt(6 / 256) / 30, math.sqrt(6 / 256) / 30)
+    ws = [w.detach().float().requires_grad_() for w in ws64]
+    bs = [b.detach().float().requires_grad_() for b in bs64]
+    x = coords(4099, 2, torch.float32, "cuda")
+    x64 = x.detach().double().requires_grad_()
+    jet_ref, grads_ref = jet_and_grads(lambda *a: reference.mlp_jet(*a[:3], oms, a[3]), x64, ws64, bs64, order)
+    with config.precision(train=precision):
+        jet, grads = jet_and_grads(lambda *a: tb.mlp_jet(*a[:3], oms, a[3]), x, ws, bs, order)
+    pairs = [(a, b, n) for a, b, n in zip(jet, jet_ref, Jet._fields) if a is not None]
+    pairs += [(a, b, f"grad{i}") for i, (a, b) in enumerate(zip(grads[1:], grads_ref[1:]))]
+    for a, b, name in pairs:
+        err = scaled_err(a, b)
+        if precision in TOL:
+            assert err <= TOL[precision], f"{precision} {name}: {err:.3g}"
+    if precision == "tf32":
+        field = 0 if order == 0 else 1  # the value, or the gradient of a jet
+        torch_err = _torch_tf32_err(lambda: reference.mlp_jet(x, ws, bs, oms, order)[field], jet_ref[field])
+        err = scaled_err(jet[field], jet_ref[field])
+        assert err <= 2 * torch_err + 1e-6, f"tf32: {err:.3g} vs PyTorch's {torch_err:.3g}"
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("precision", ["ieee", "tf32x3", "tf32", "bf16", "fp16"])
+def test_gpu_render_fused_per_precision(precision):
+    model = fs.Siren(2, 256, 3, 3, backend="triton").cuda()
+    ref64 = fs.Siren(2, 256, 3, 3, backend="reference").double().cuda()
+    ref64.load_state_dict(model.state_dict())
+    x = coords(5000, 2, torch.float32, "cuda", requires_grad=False)
+    exact = ref64.jet(x.double(), order=2)
+    with config.precision(infer=precision):
+        jet = tb.mlp_infer(x, *model._params(), model.omegas(), 2)
+    for a, b, name in zip(jet, exact, Jet._fields):
+        err = scaled_err(a, b)
+        if precision in TOL:
+            assert err <= TOL[precision], f"{precision} {name}: {err:.3g}"
+    if precision in ("bf16", "fp16"):
+        dt = {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+        ws, bs = model._params()
+        torch_err = scaled_err(reference.mlp_forward(x.to(dt), [w.to(dt) for w in ws], [b.to(dt) for b in bs],
+                                                     model.omegas()), exact.value)
+        assert scaled_err(jet.value, exact.value) <= 2 * torch_err + 1e-6
+
+
+@pytest.mark.gpu
+def test_gpu_render_peak_memory_is_output_plus_weights():
+    model = fs.Siren(2, 256, 3, 1, backend="triton").cuda()
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    base = torch.cuda.memory_allocated()
+    img = model.render((2048, 2048))
+    peak = torch.cuda.max_memory_allocated() - base
+    coords_bytes = 2048 * 2048 * 2 * 4  # the coordinate grid Siren.render builds
+    assert peak <= 1.2 * (img.numel() * 4) + coords_bytes, f"peak {peak / 2**20:.1f} MiB"
+
+
+@pytest.mark.gpu
+def test_gpu_sin_cos_large_arguments():
+    x = torch.linspace(-3000.0, 3000.0, 1 << 20, dtype=torch.float32, device="cuda")
+    assert sin_cos_error(x) < 5e-6
+
+
+@pytest.mark.gpu
+def test_gpu_cpu_tensors_rejected_with_a_clear_error():
+    with pytest.raises(RuntimeError, match="CUDA"):
+        jet_layer.check_tensor(torch.zeros(2, 2), "h")
+    ws, bs, oms = make_net(2, [24], 1, last_sine=False, dtype=torch.float32, device="cuda")
+    with pytest.raises((RuntimeError, ValueError), match="cpu"):
+        jet_layer.jet_layer_forward(torch.zeros(1, 4, 2, device="cuda"), ws[0].detach().cpu(), None,
+                                    30.0, 0, 2, False, False)
+
