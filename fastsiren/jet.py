@@ -9,10 +9,11 @@ Per sine layer with frequency w (DESIGN.md):
     z = W h + b      a_k = W J_k      l = W L
     y = sin(w z)     G_k = w c a_k    M = w c l - w^2 s q,   s, c = sin, cos(w z), q = sum a_k^2
 
-The backward below is written by hand (not autograd through these ops). It keeps only the
-pre-activation streams ``(z, a, l)`` of every layer and recomputes the post-activation
-streams it needs (elementwise) in the backward: memory is one (S, N, F) tensor per layer
-instead of the dozen intermediates autograd would keep.
+The backward below is written by hand (not autograd through these ops). Per layer it keeps
+the pre-activation streams ``(a, l)``, the post-activation streams and ``cos(w z)``: about
+2S + 1 (N, F) tensors per layer, fewer than autograd's graph. On the CPU, recomputing the
+post-activations would cost two more transcendental passes per layer (measured slower);
+the fused kernels recompute instead, since there it is free in registers.
 """
 
 from __future__ import annotations
@@ -51,98 +52,134 @@ def num_streams(order: int, dim: int) -> int:
     return (1, 1 + dim, 2 + dim)[order]
 
 
-def sine_epilogue(p: torch.Tensor, omega: float | None, order: int, dim: int) -> torch.Tensor:
-    """Post-activation streams (y, G, M) from pre-activation streams (z, a, l), both (S, N, F).
+class _Layer(NamedTuple):
+    """What the backward of one layer needs: pre-activation streams ``p`` (the first layer
+    keeps only z; its derivative streams are the columns of W), post-activation streams
+    ``h``, ``c = cos(w z)`` and ``q = sum_k a_k^2`` (None where unused)."""
 
-    ``omega=None`` is a linear layer (identity). The first layer's ``a`` may be (D, 1, F).
+    p: torch.Tensor
+    h: torch.Tensor
+    c: torch.Tensor | None
+    q: torch.Tensor | None
+
+
+def _scaled(w: torch.Tensor, b: torch.Tensor | None, omega: float | None):
+    """Fold omega into the layer: ``omega (W h + b) = (omega W) h + omega b`` costs a pass over
+    the (small) weights instead of one over the (N, F) activations."""
+    if omega is None:
+        return w, b
+    return w * omega, (None if b is None else b * omega)
+
+
+def _layer_forward(h_in: torch.Tensor | None, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None,
+                   omega: float | None, order: int, dim: int, need_c: bool) -> _Layer:
+    """One layer: the stacked GEMM (bias on the value stream only) and the jet epilogue.
+
+    Works on pre-activations scaled by omega (``z' = omega z``, ``a' = omega a``, ...), where
+    the epilogue reads ``y = sin z'``, ``G = c a'``, ``M = c l' - s q'``. ``h_in=None`` marks
+    the first layer: h = x, J_k = e_k, L = 0, so a'_k is column k of omega W (a (D, 1, F)
+    view, no GEMM) and l' = 0.
+    """
+    n_pts, fo = x.shape[0], w.shape[0]
+    s_count = num_streams(order, dim)
+    first = h_in is None
+    ws, bs = _scaled(w, b, omega)
+    if first:
+        z = torch.addmm(bs, x, ws.t()) if bs is not None else x @ ws.t()
+        p = z.unsqueeze(0)
+        a = ws.t().unsqueeze(1) if order >= 1 else None  # (D, 1, F)
+        lap_in = None
+    else:
+        p = torch.empty(s_count, n_pts, fo, dtype=x.dtype, device=x.device)
+        if bs is not None:
+            torch.addmm(bs, h_in[0], ws.t(), out=p[0])
+        else:
+            torch.mm(h_in[0], ws.t(), out=p[0])
+        if s_count > 1:
+            torch.mm(h_in[1:].reshape(-1, h_in.shape[-1]), ws.t(), out=p[1:].view(-1, fo))
+        z = p[0]
+        a = p[1:1 + dim] if order >= 1 else None
+        lap_in = p[1 + dim] if order == 2 else None
+    if omega is None:  # linear layer: the streams pass through
+        if first and order >= 1:
+            full = [z.unsqueeze(0), a.expand(dim, n_pts, fo)]
+            if order == 2:
+                full.append(torch.zeros_like(z).unsqueeze(0))
+            return _Layer(p, torch.cat(full, 0), None, None)
+        return _Layer(p, p, None, None)
+    h = torch.empty(s_count, n_pts, fo, dtype=x.dtype, device=x.device)
+    torch.sin(z, out=h[0])
+    c = torch.cos(z) if (need_c or order >= 1) else None
+    q = None
+    if order >= 1:
+        torch.mul(a, c, out=h[1:1 + dim])
+    if order == 2:
+        q = (a * a).sum(0)
+        lap = h[1 + dim]
+        if first:  # l' = 0: M = -s q'
+            torch.mul(h[0], q, out=lap).neg_()
+        else:
+            torch.mul(c, lap_in, out=lap)
+            lap.addcmul_(h[0], q, value=-1.0)
+    return _Layer(p, h, c, q)
+
+
+def _layer_adjoint(layer: _Layer, a_first: torch.Tensor | None, gbar: torch.Tensor, omega: float | None,
+                   order: int, dim: int) -> torch.Tensor:
+    """Adjoints of the scaled pre-activation streams (z', a', l') from those of the outputs.
+
+    With z' = omega z etc. (so DESIGN.md's omega factors fold into the weights):
+    zbar' = c ybar - s sum_k a'_k Gbar_k - (s l' + c q') Mbar
+    abar'_k = c Gbar_k - 2 s a'_k Mbar;   lbar' = c Mbar
     """
     if omega is None:
-        return p
-    z = p[0]
-    s = torch.sin(omega * z)
-    if order == 0:
-        return s.unsqueeze(0)
-    c = torch.cos(omega * z)
-    wc = omega * c
-    a = p[1:1 + dim]
-    g = wc * a
-    if order == 1:
-        return torch.cat([s.unsqueeze(0), g.expand(dim, *z.shape)], 0)
-    q = (a * a).sum(0)
-    lap = wc * p[1 + dim] - (omega * omega) * s * q
-    return torch.cat([s.unsqueeze(0), g.expand(dim, *z.shape), lap.unsqueeze(0)], 0)
-
-
-def sine_adjoint(p: torch.Tensor, gbar: torch.Tensor, omega: float | None, order: int,
-                 dim: int) -> torch.Tensor:
-    """Adjoints of the pre-activation streams from those of the post-activation streams."""
-    if omega is None:
         return gbar
-    z = p[0]
-    wz = omega * z
-    s, c = torch.sin(wz), torch.cos(wz)
-    wc = omega * c
-    ybar = gbar[0]
+    c = layer.c
+    pbar = torch.empty_like(gbar)
+    torch.mul(gbar[0], c, out=pbar[0])
     if order == 0:
-        return (wc * ybar).unsqueeze(0)
-    a = p[1:1 + dim]
+        return pbar
+    a = a_first if a_first is not None else layer.p[1:1 + dim]
     big = gbar[1:1 + dim]
-    w2s = (omega * omega) * s
-    zbar = wc * ybar - w2s * (a * big).sum(0)
-    abar = wc * big
-    if order == 1:
-        return torch.cat([zbar.unsqueeze(0), abar], 0)
-    mbar = gbar[1 + dim]
-    q = (a * a).sum(0)
-    lap_in = p[1 + dim]
-    zbar = zbar - (w2s * lap_in + (omega ** 3) * c * q) * mbar
-    abar = abar - 2.0 * w2s * a * mbar
-    lbar = wc * mbar
-    return torch.cat([zbar.unsqueeze(0), abar, lbar.unsqueeze(0)], 0)
-
-
-def first_layer_pre(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, order: int) -> torch.Tensor:
-    """Pre-activation streams of the first layer: h = x, J_k = e_k, L = 0 (no GEMM for J, L)."""
-    z = torch.nn.functional.linear(x, w, b)
-    if order == 0:
-        return z.unsqueeze(0)
-    dim = x.shape[1]
-    a = w.t().unsqueeze(1).expand(dim, x.shape[0], w.shape[0])
-    parts = [z.unsqueeze(0), a]
+    s = layer.h[0]
+    pbar[0].addcmul_(s, (a * big).sum(0), value=-1.0)
+    torch.mul(big, c, out=pbar[1:1 + dim])
     if order == 2:
-        parts.append(torch.zeros_like(z).unsqueeze(0))
-    return torch.cat(parts, 0)
-
-
-def _stacked_linear(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
-    """One GEMM over all streams; the bias goes to the value stream only."""
-    p = torch.matmul(h, w.t())
-    if b is not None:
-        p[0] += b
-    return p
+        mbar = gbar[1 + dim]
+        if a_first is None:
+            coef = s * layer.p[1 + dim]
+            coef.addcmul_(c, layer.q)
+        else:  # first layer: l' = 0
+            coef = c * layer.q
+        pbar[0].addcmul_(coef, mbar, value=-1.0)
+        pbar[1:1 + dim].addcmul_(a, s * mbar, value=-2.0)
+        torch.mul(mbar, c, out=pbar[1 + dim])
+    return pbar
 
 
 class _MLPJetFunction(torch.autograd.Function):
     """Whole-network jet with the hand-written backward of DESIGN.md."""
 
     @staticmethod
-    def forward(ctx, x, order, omegas, n_layers, *params):
+    def forward(ctx, x, order, omegas, n_layers, save, *params):
         weights = params[:n_layers]
         biases = params[n_layers:]
         dim = x.shape[1]
-        pres = []
+        layers: list[_Layer] = []
         h = None
-        for i, (w, b, om) in enumerate(zip(weights, biases, omegas)):
-            p = first_layer_pre(x, w, b, order) if i == 0 else _stacked_linear(h, w, b)
-            pres.append(p)
-            h = sine_epilogue(p, om, order, dim)
+        for w, b, om in zip(weights, biases, omegas):
+            layer = _layer_forward(h, x, w, b, om, order, dim, need_c=save)
+            layers.append(layer)
+            h = layer.h
         ctx.order, ctx.omegas, ctx.n_layers, ctx.dim = order, omegas, n_layers, dim
         ctx.has_bias = tuple(b is not None for b in biases)
-        ctx.save_for_backward(x, *weights, *[b for b in biases if b is not None], *pres)
+        if save:
+            ctx.layers = layers  # plain tensors created inside forward: not graph inputs/outputs
+        ctx.save_for_backward(x, *weights, *[b for b in biases if b is not None])
         value = h[0]
         grad = h[1:1 + dim].permute(1, 2, 0).contiguous() if order >= 1 else None
-        lap = h[1 + dim] if order == 2 else None
-        return value, grad, lap
+        lap = h[1 + dim].clone() if order == 2 else None
+        return value.clone() if value._base is not None else value, grad, lap
 
     @staticmethod
     def backward(ctx, g_value, g_grad, g_lap):
@@ -150,16 +187,15 @@ class _MLPJetFunction(torch.autograd.Function):
         saved = ctx.saved_tensors
         x = saved[0]
         weights = saved[1:1 + n]
-        nb = sum(ctx.has_bias)
-        bias_iter = iter(saved[1 + n:1 + n + nb])
+        bias_iter = iter(saved[1 + n:])
         biases = [next(bias_iter) if hb else None for hb in ctx.has_bias]
-        pres = saved[1 + n + nb:]
 
         if torch.is_grad_enabled():
             # Double backward (create_graph=True): differentiate a recomputation by autograd.
             return _double_backward_fallback(ctx, x, weights, biases, g_value, g_grad, g_lap)
 
-        n_pts, out = pres[-1].shape[1], pres[-1].shape[2]
+        layers = ctx.layers
+        n_pts, out = x.shape[0], weights[-1].shape[0]
         gbar = torch.zeros(num_streams(order, dim), n_pts, out, dtype=x.dtype, device=x.device)
         if g_value is not None:
             gbar[0] = g_value
@@ -172,23 +208,117 @@ class _MLPJetFunction(torch.autograd.Function):
         b_grads: list[torch.Tensor | None] = [None] * n
         x_grad = None
         for i in range(n - 1, -1, -1):
-            w = weights[i]
-            pbar = sine_adjoint(pres[i], gbar, omegas[i], order, dim)
-            if biases[i] is not None and ctx.needs_input_grad[4 + n + i]:
-                b_grads[i] = pbar[0].sum(0)
+            om = omegas[i]
+            scale = 1.0 if om is None else om
+            ws = weights[i] if om is None else weights[i] * om
+            a_first = ws.t().unsqueeze(1) if (i == 0 and order >= 1) else None
+            pbar = _layer_adjoint(layers[i], a_first, gbar, om, order, dim)
+            if biases[i] is not None and ctx.needs_input_grad[5 + n + i]:
+                b_grads[i] = pbar[0].sum(0).mul_(scale)
             if i == 0:
                 wg = pbar[0].t() @ x
                 if order >= 1:
-                    wg = wg + pbar[1:1 + dim].sum(1).t()
-                w_grads[0] = wg
+                    wg += pbar[1:1 + dim].sum(1).t()
+                w_grads[0] = wg.mul_(scale)
                 if ctx.needs_input_grad[0]:
-                    x_grad = pbar[0] @ w
+                    x_grad = pbar[0] @ ws
             else:
-                h = sine_epilogue(pres[i - 1], omegas[i - 1], order, dim)
-                s_, n_, fo = pbar.shape
-                w_grads[i] = pbar.reshape(s_ * n_, fo).t() @ h.reshape(s_ * n_, -1)
-                gbar = torch.matmul(pbar, w)
-        return (x_grad, None, None, None, *w_grads, *b_grads)
+                h = layers[i - 1].h
+                fo = pbar.shape[-1]
+                w_grads[i] = (pbar.reshape(-1, fo).t() @ h.reshape(-1, h.shape[-1])).mul_(scale)
+                gbar = torch.mm(pbar.reshape(-1, fo), ws).view(pbar.shape[0], n_pts, -1)
+        return (x_grad, None, None, None, None, *w_grads, *b_grads)
+
+
+class _MLPGradFunction(torch.autograd.Function):
+    """Value and input gradient (order 1) by a hand-written reverse pass, differentiated by hand.
+
+    Forward mode carries 1 + D streams (3 (1 + D) GEMMs per layer with the backward);
+    a reverse pass carries one stream per output channel O (3 + 3 O GEMMs). With fewer
+    outputs than input dimensions (a gray image in 2-D: O = 1 < D = 2) reverse is cheaper,
+    and :func:`mlp_jet` picks it. Reverse pass: ``delta_i = r_i * w c_i``,
+    ``r_{i-1} = delta_i W_i``, ``r_L = e_o``; the gradient is ``r_0``.
+    """
+
+    @staticmethod
+    def forward(ctx, x, order, omegas, n_layers, save, *params):
+        weights, biases = params[:n_layers], params[n_layers:]
+        n_pts, n_out = x.shape[0], weights[-1].shape[0]
+        hs, cs = [x], []
+        h = x
+        for w, b, om in zip(weights, biases, omegas):
+            ws, bs = _scaled(w, b, om)
+            z = torch.addmm(bs, h, ws.t()) if bs is not None else h @ ws.t()
+            if om is None:
+                h, c = z, None
+            else:
+                h, c = torch.sin(z), torch.cos(z).mul_(om)  # c holds omega cos(omega z)
+            hs.append(h)
+            cs.append(c)
+        r = torch.eye(n_out, dtype=x.dtype, device=x.device).unsqueeze(1).expand(n_out, n_pts, n_out)
+        deltas, rs = [None] * n_layers, [None] * n_layers
+        for i in range(n_layers - 1, -1, -1):
+            rs[i] = r
+            delta = r if omegas[i] is None else r * cs[i]
+            deltas[i] = delta
+            r = torch.matmul(delta, weights[i])
+        ctx.omegas, ctx.n_layers, ctx.order = omegas, n_layers, order
+        ctx.has_bias = tuple(b is not None for b in biases)
+        if save:
+            ctx.cache = (hs, cs, deltas, rs)
+        ctx.save_for_backward(x, *weights, *[b for b in biases if b is not None])
+        value = hs[-1]
+        return (value.clone() if value is x else value), r.permute(1, 0, 2).contiguous(), None
+
+    @staticmethod
+    def backward(ctx, g_value, g_grad, g_lap):
+        omegas, n = ctx.omegas, ctx.n_layers
+        saved = ctx.saved_tensors
+        x, weights = saved[0], saved[1:1 + n]
+        bias_iter = iter(saved[1 + n:])
+        biases = [next(bias_iter) if hb else None for hb in ctx.has_bias]
+        if torch.is_grad_enabled():
+            return _double_backward_fallback(ctx, x, weights, biases, g_value, g_grad, g_lap)
+        hs, cs, deltas, rs = ctx.cache
+        w_grads = [torch.zeros_like(w) for w in weights]
+        z_extra: list[torch.Tensor | None] = [None] * n
+        if g_grad is not None:
+            rbar = g_grad.permute(1, 0, 2)  # (O, N, D): adjoint of r_0
+            for i in range(n):  # the adjoint of the reverse pass runs first layer -> last
+                w, om = weights[i], omegas[i]
+                fo, fi = w.shape
+                dbar = torch.matmul(rbar, w.t())
+                w_grads[i] += deltas[i].reshape(-1, fo).t() @ rbar.reshape(-1, fi)
+                if om is None:
+                    rbar = dbar
+                    continue
+                z_extra[i] = (rs[i] * dbar).sum(0).mul_(hs[i + 1]).mul_(-om * om)
+                rbar = dbar * cs[i]
+        hbar = g_value
+        b_grads: list[torch.Tensor | None] = [None] * n
+        x_grad = None
+        for i in range(n - 1, -1, -1):  # the adjoint of the forward pass
+            om = omegas[i]
+            if hbar is None:
+                zbar = z_extra[i]
+            else:
+                zbar = hbar if om is None else hbar * cs[i]
+                if z_extra[i] is not None:
+                    zbar = zbar + z_extra[i]
+            if zbar is None:
+                hbar = None
+                continue
+            w_grads[i] += zbar.t() @ hs[i]
+            if biases[i] is not None:
+                b_grads[i] = zbar.sum(0)
+            if i > 0 or ctx.needs_input_grad[0]:
+                hbar = zbar @ weights[i]
+        if ctx.needs_input_grad[0]:
+            x_grad = hbar
+        for i, b in enumerate(biases):
+            if b is not None and b_grads[i] is None:
+                b_grads[i] = torch.zeros_like(b)
+        return (x_grad, None, None, None, None, *w_grads, *b_grads)
 
 
 def _double_backward_fallback(ctx, x, weights, biases, g_value, g_grad, g_lap):
@@ -202,8 +332,8 @@ def _double_backward_fallback(ctx, x, weights, biases, g_value, g_grad, g_lap):
     order, omegas, n = ctx.order, ctx.omegas, ctx.n_layers
     inputs = [x, *weights, *[b for b in biases if b is not None]]
     need = [x.requires_grad and ctx.needs_input_grad[0]]
-    need += [ctx.needs_input_grad[4 + i] for i in range(n)]
-    need += [ctx.needs_input_grad[4 + n + i] for i, b in enumerate(biases) if b is not None]
+    need += [ctx.needs_input_grad[5 + i] for i in range(n)]
+    need += [ctx.needs_input_grad[5 + n + i] for i, b in enumerate(biases) if b is not None]
     jet = reference.mlp_jet(x, weights, biases, omegas, order)
     outs, grads_out = [], []
     for t, g in zip(jet, (g_value, g_grad, g_lap)):
@@ -217,13 +347,18 @@ def _double_backward_fallback(ctx, x, weights, biases, g_value, g_grad, g_lap):
     w_grads = res[1:1 + n]
     b_iter = iter(res[1 + n:])
     b_grads = [next(b_iter) if b is not None else None for b in biases]
-    return (x_grad, None, None, None, *w_grads, *b_grads)
+    return (x_grad, None, None, None, None, *w_grads, *b_grads)
 
 
 def mlp_jet(x: torch.Tensor, weights: Sequence[torch.Tensor], biases: Sequence[torch.Tensor | None],
             omegas: Sequence[float | None], order: int) -> Jet:
     """Jet of a sine MLP by forward-mode streams; differentiable w.r.t. x and every parameter."""
-    value, grad, lap = _MLPJetFunction.apply(x, order, tuple(omegas), len(weights), *weights, *biases)
+    save = torch.is_grad_enabled() and (x.requires_grad or any(
+        t is not None and t.requires_grad for t in (*weights, *biases)))
+    fn = _MLPJetFunction
+    if order == 1 and weights[-1].shape[0] < x.shape[1]:
+        fn = _MLPGradFunction  # fewer outputs than input dims: reverse mode needs fewer GEMMs
+    value, grad, lap = fn.apply(x, order, tuple(omegas), len(weights), save, *weights, *biases)
     return Jet(value, grad, lap)
 
 
