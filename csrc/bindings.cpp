@@ -103,6 +103,16 @@ bool fused_first(int64_t dim) { return dim <= kMaxJetDim; }
 
 at::Tensor placeholder(const at::Tensor& x) { return at::empty({0}, x.options()); }
 
+// What mlp_fwd saved for layer i, handed back to mlp_bwd: checked before a kernel reads it.
+const at::Tensor& checked_saved(at::TensorList saved, size_t i, const at::Tensor& x, int64_t s, int64_t n,
+                                int64_t f) {
+  const std::string name = "saved[" + std::to_string(i) + "]";
+  check_tensor(saved[i], name, x);
+  TORCH_CHECK(saved[i].dim() == 3 && saved[i].size(0) == s && saved[i].size(1) == n && saved[i].size(2) == f,
+              name, " must have shape (", s, ", ", n, ", ", f, ") as mlp_fwd saved it, got ", saved[i].sizes());
+  return saved[i];
+}
+
 struct Ctx {
   const at::Tensor& x;
   at::TensorList weights;
@@ -146,9 +156,10 @@ at::Tensor layer_input(const Ctx& c, size_t i, at::TensorList saved) {
   if (i == 0) return c.x.unsqueeze(0);
   const size_t j = i - 1;
   if (j == 0 && fused_first(c.dim)) return first_post(c);
-  if (!is_sine(c.omegas[j])) return saved[j];
-  at::Tensor post = at::empty_like(saved[j]);
-  sine_post(c, j, saved[j], post);
+  const at::Tensor& kept = checked_saved(saved, j, c.x, c.s, c.n, c.weights[j].size(0));
+  if (!is_sine(c.omegas[j])) return kept;
+  at::Tensor post = at::empty_like(kept);
+  sine_post(c, j, kept, post);
   return post;
 }
 
@@ -238,7 +249,7 @@ std::tuple<at::Tensor, std::vector<at::Tensor>, std::vector<at::Tensor>> mlp_bwd
     if (is_sine(omegas[i])) {
       pbar = owned ? gbar : at::empty_like(gbar);
       if (b.has_value()) bbar = at::zeros_like(*b);
-      const at::Tensor& pre = saved[i];
+      const at::Tensor& pre = checked_saved(saved, i, x, c.s, c.n, f);
       AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "fastsiren_sine_bwd", [&] {
         check_launch(sine_bwd<scalar_t>(pre.data_ptr<scalar_t>(), ptr_or_null<scalar_t>(b),
                                         gbar.data_ptr<scalar_t>(), static_cast<scalar_t>(omegas[i]), c.n, f, dim,
@@ -310,6 +321,14 @@ TORCH_LIBRARY(fastsiren_cuda, m) {
 }
 
 TORCH_LIBRARY_IMPL(fastsiren_cuda, CUDA, m) {
+  m.impl("mlp_fwd", &fastsiren::mlp_fwd);
+  m.impl("mlp_bwd", &fastsiren::mlp_bwd);
+  m.impl("mlp_infer", &fastsiren::mlp_infer);
+}
+
+// CPU tensors reach the same entry points so that the argument checks answer with
+// "x must be a CUDA tensor" instead of the dispatcher's generic "could not run" error.
+TORCH_LIBRARY_IMPL(fastsiren_cuda, CPU, m) {
   m.impl("mlp_fwd", &fastsiren::mlp_fwd);
   m.impl("mlp_bwd", &fastsiren::mlp_bwd);
   m.impl("mlp_infer", &fastsiren::mlp_infer);

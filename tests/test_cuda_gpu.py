@@ -220,6 +220,11 @@ def test_bad_inputs_have_clear_errors():
     with pytest.raises(RuntimeError, match="in_features <= 16"):
         ops.mlp_fwd(coords(5, 17, requires_grad=False), [torch.ones(3, 17, dtype=x.dtype, device="cuda")],
                     [None], [30.0], 1, False)
+    with pytest.raises(RuntimeError, match="x must be a CUDA tensor"):  # all-CPU: the CPU registration
+        ops.mlp_infer(x.cpu(), [t.cpu() for t in w], [t.cpu() for t in b], [30.0, 0.0], 0)
+    out, saved = ops.mlp_fwd(x, w, b, [30.0, 3.0], 1, True)
+    with pytest.raises(RuntimeError, match=r"saved\[1\] must have shape \(3, 37, 1\)"):
+        ops.mlp_bwd(x, w, b, [30.0, 3.0], 1, [saved[0], saved[1][:, :5].contiguous()], out, True)
     with pytest.raises(RuntimeError, match="needs CUDA tensors"):
         fs.Siren(2, 8, 0, 1, backend="cuda")(torch.zeros(4, 2))
 
