@@ -1,0 +1,685 @@
+"""Video frame interpolation: predict frame K from frames K-G and K+G.
+
+Methods (every one sees the same downscaled frames; none sees frame K):
+
+``blend``
+    Linear blending ``(I0 + I1) / 2``.
+``tvl1``
+    Classical optical flow: scikit-image's TV-L1 flows F01 and F10 between the gray
+    frames, the intermediate flows of Super SloMo at t = 1/2 (``F_t0 = (F10 - F01) / 4``,
+    ``F_t1 = -F_t0``) and both frames backward-warped to the middle and blended with the
+    occlusion weights below.
+``siren``
+    Space-time SIREN: a SIREN of (t, y, x) -> RGB fitted to the given frames (with
+    ``--context C``, also frames K +- 3G, ... at their own times) and evaluated at t = K.
+    Time and space share the pixel-centre grid of :func:`fastsiren.data.grid`: the given
+    frames are rows of a (4C - 1, H, W) grid whose middle row is frame K, so
+    ``model.render`` of that grid returns the prediction. The time coordinate is scaled by
+    ``time_scale`` (< 1) so the network is smooth in time between the samples: with the
+    first layer's omega_0 = 30 on t the fit oscillates between the two frames.
+``siren-flow``
+    Motion-aware SIREN: a SIREN m(y, x) -> (dy, dx) is the *symmetric* motion field at the
+    middle time, so that the middle frame is ``I0(p - m(p)) ~ I1(p + m(p))``. It is fitted
+    by a photometric Charbonnier loss between those two backward warps (bilinear
+    ``grid_sample``) on colour and on image gradients, coarse to fine (the frames are
+    Gaussian-blurred with a sigma annealed from ``blur`` pixels to 0, which widens the basin
+    of the warp), plus a smoothness prior on the field's analytic Jacobian from
+    ``model.jet(order=1)``. Fitting the field at the middle time avoids the Super SloMo
+    approximation the classical baseline needs (flow at t=0 re-used at t=1/2, which smears
+    motion boundaries), and the SIREN's smooth sinusoidal basis is itself a regulariser.
+    The last layer starts at zero, so the fit starts from "no motion" (= blending).
+
+Occlusion: the two warps disagree where a pixel is visible in one frame only. Both flow
+methods blend the warps with weights ``w_i ~ exp(-|I_i(p -+ m) - I_blend|^2 / s^2)``... no:
+with two frames alone nothing tells which side is right, so the weights favour the warp
+whose *local* photometric consistency (the other frame warped by the flow of the
+neighbourhood) is better: ``w_0 ~ exp(-e_0 / s)`` with ``e_0`` the blurred error of
+frame 0's warp against frame 1's warp with the flow doubled (frame 0 warped all the way to
+frame 1 over ``2 m``), likewise ``e_1``; this is a forward-backward photometric check.
+
+Metrics are computed on 8-bit images (the prediction rounded to 0..255) against the
+downscaled ground truth: the Middlebury interpolation error (IE), its normalised form
+(NIE), PSNR and SSIM (:mod:`fastsiren.metrics`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from fastsiren import data, metrics
+from fastsiren.layers import Siren
+from fastsiren.tasks import common
+
+METHODS = ("blend", "tvl1", "siren", "siren-flow")
+
+
+@dataclasses.dataclass
+class VfiConfig:
+    """Settings of one interpolation; ``profile`` fills what is left as None."""
+
+    video: str = "carphone"
+    frame: int = 10
+    gap: int = 1
+    context: int = 1
+    size: int | None = None
+    steps: int | None = None
+    lr: float | None = None
+    hidden: int | None = None
+    layers: int | None = None
+    batch: int | None = None
+    omega: float = 30.0
+    time_scale: float | None = None
+    flow_steps: int | None = None
+    flow_lr: float | None = None
+    flow_hidden: int | None = None
+    flow_layers: int | None = None
+    flow_batch: int | None = None
+    flow_omega: float | None = None
+    smooth: float | None = None
+    blur: float | None = None
+    backend: str = "auto"
+    device: str = "auto"
+    seed: int = 0
+    out: str = "runs/vfi"
+    profile: str = "cpu"
+    progress: bool = True
+
+
+# size = long side of the processed frames in pixels; batch = points per Adam step
+PROFILE_DEFAULTS = {
+    "quick": dict(size=32, steps=30, lr=1e-3, hidden=32, layers=1, batch=1024, time_scale=0.05,
+                  flow_steps=30, flow_lr=1e-3, flow_hidden=32, flow_layers=1, flow_batch=512,
+                  flow_omega=10.0, smooth=0.01, blur=2.0),
+    "cpu": dict(size=128, steps=300, lr=1e-3, hidden=128, layers=2, batch=4096, time_scale=0.05,
+                flow_steps=300, flow_lr=1e-3, flow_hidden=64, flow_layers=2, flow_batch=2048,
+                flow_omega=10.0, smooth=0.01, blur=4.0),
+    "paper": dict(size=512, steps=3000, lr=1e-4, hidden=256, layers=3, batch=65536, time_scale=0.05,
+                  flow_steps=2000, flow_lr=1e-4, flow_hidden=128, flow_layers=3, flow_batch=65536,
+                  flow_omega=10.0, smooth=0.01, blur=8.0),
+}
+
+
+def resolve(config: VfiConfig) -> VfiConfig:
+    """Fill profile defaults and validate every setting before any work starts."""
+    if config.profile not in PROFILE_DEFAULTS:
+        raise ValueError(f"profile={config.profile!r} is not known; expected one of {list(PROFILE_DEFAULTS)}")
+    filled = {k: (getattr(config, k) if getattr(config, k) is not None else v)
+              for k, v in PROFILE_DEFAULTS[config.profile].items()}
+    cfg = dataclasses.replace(config, **filled)
+    if not isinstance(cfg.gap, int) or cfg.gap < 1:
+        raise ValueError(f"--gap must be an integer >= 1, got {cfg.gap!r}")
+    if not isinstance(cfg.context, int) or cfg.context < 1:
+        raise ValueError(f"--context must be an integer >= 1 (frames used on each side), got {cfg.context!r}")
+    if not isinstance(cfg.frame, int) or cfg.frame < 0:
+        raise ValueError(f"--frame must be a frame index >= 0, got {cfg.frame!r}")
+    for name in ("size", "steps", "hidden", "batch", "flow_steps", "flow_hidden", "flow_batch"):
+        common.positive(name, getattr(cfg, name), int)
+    for name in ("lr", "omega", "time_scale", "flow_lr", "flow_omega"):
+        common.positive(name, getattr(cfg, name))
+    for name in ("layers", "flow_layers", "smooth", "blur"):
+        if getattr(cfg, name) < 0:
+            raise ValueError(f"{name} must be >= 0, got {getattr(cfg, name)}")
+    return cfg
+
+
+# ---------------------------------------------------------------- frames
+
+def frame_offsets(n_frames: int, frame: int, gap: int, context: int = 1) -> list[int]:
+    """Offsets (in units of ``gap``) of the frames given to the methods for target ``frame``.
+
+    The neighbours K -+ G are offsets -+1; ``context`` C adds -+3, -+5, ... up to C frames a
+    side, dropping those outside the clip. The neighbours themselves must lie in the clip.
+    """
+    if n_frames < 3:
+        raise ValueError(f"--video must have at least 3 frames to interpolate one, it has {n_frames}")
+    if gap < 1:
+        raise ValueError(f"--gap must be >= 1, got {gap}")
+    if context < 1:
+        raise ValueError(f"--context must be >= 1, got {context}")
+    lo, hi = frame - gap, frame + gap
+    if lo < 0 or hi >= n_frames:
+        raise ValueError(f"--frame {frame} with --gap {gap} needs frames {lo} and {hi}, but the clip has "
+                         f"frames 0..{n_frames - 1}; choose --frame in {gap}..{n_frames - 1 - gap}")
+    offs = [s * (2 * j - 1) for j in range(1, context + 1) for s in (-1, 1)]
+    return sorted(o for o in offs if 0 <= frame + o * gap < n_frames)
+
+
+def resize_frames(frames: np.ndarray, size: int) -> np.ndarray:
+    """(T, H, W, 3) in [0, 1] -> long side at most ``size`` pixels (anti-aliased, aspect kept)."""
+    from skimage.transform import resize
+
+    t, h, w, c = frames.shape
+    scale = size / max(h, w)
+    if scale >= 1:
+        return frames
+    shape = (max(1, round(h * scale)), max(1, round(w * scale)), c)
+    return np.stack([np.clip(resize(f, shape, order=3, anti_aliasing=True, mode="reflect"), 0, 1)
+                     for f in frames])
+
+
+def load_frames(video: str, frame: int, gap: int, context: int, size: int) -> tuple[np.ndarray, list[int]]:
+    """The target frame and the given frames of ``video``, downscaled: ((T', H, W, 3), offsets).
+
+    Row ``offsets.index(0)`` of the result is the ground truth; the other rows are the frames
+    at ``frame + offset * gap``.
+    """
+    chosen: list[int] = []
+
+    def select(n: int) -> list[int]:
+        chosen.extend(sorted(frame_offsets(n, frame, gap, context) + [0]))
+        return [frame + o * gap for o in chosen]
+
+    try:
+        raw = data.read_video(video, frames=select)
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(f"--video: {exc}") from exc
+    except ValueError as exc:
+        if str(exc).startswith("--"):
+            raise
+        raise ValueError(f"--video {video}: {exc}") from exc
+    return resize_frames(raw, size), chosen
+
+
+# ---------------------------------------------------------------- warping and blending
+
+def to_image_tensor(img: np.ndarray | torch.Tensor, device=None) -> torch.Tensor:
+    """(H, W, C) -> (1, C, H, W) float32 tensor."""
+    t = torch.as_tensor(np.ascontiguousarray(img) if isinstance(img, np.ndarray) else img,
+                        dtype=torch.float32, device=device)
+    return t.permute(2, 0, 1).unsqueeze(0)
+
+
+def sample(img: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """Bilinear samples of ``img`` (1, C, H, W) at grid coordinates ``points`` (N, 2) = (y, x)
+    in the pixel-centre convention of :func:`fastsiren.data.grid` -> (N, C); border padding."""
+    g = points.flip(-1).reshape(1, 1, -1, 2)  # grid_sample wants (x, y)
+    out = F.grid_sample(img, g, mode="bilinear", padding_mode="border", align_corners=False)
+    return out[0, :, 0].T
+
+
+def gaussian_blur(img: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of (1, C, H, W) with ``sigma`` pixels (reflect padding)."""
+    if sigma < 0.3:
+        return img
+    r = max(1, math.ceil(3 * sigma))
+    r = min(r, img.shape[-1] - 1, img.shape[-2] - 1)
+    k = torch.exp(-0.5 * (torch.arange(-r, r + 1, dtype=img.dtype, device=img.device) / sigma) ** 2)
+    k = k / k.sum()
+    c = img.shape[1]
+    out = F.conv2d(F.pad(img, (r, r, 0, 0), mode="reflect"), k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    return F.conv2d(F.pad(out, (0, 0, r, r), mode="reflect"), k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+
+
+def occlusion_weights(jac0: torch.Tensor, jac1: torch.Tensor, sharpness: float = 4.0) -> torch.Tensor:
+    """Weight of warp 0 per pixel from the Jacobians (N, 2, 2) of the maps p -> source in
+    frame 0 and frame 1: a map that compresses (det < 1, many middle pixels drawn from one
+    source patch) is drawing from a region being covered, so its warp is trusted less.
+    Returns (N, 1) in (0, 1); equal Jacobians give 1/2."""
+    d0 = torch.linalg.det(jac0).clamp(0.05, 20.0)
+    d1 = torch.linalg.det(jac1).clamp(0.05, 20.0)
+    return torch.sigmoid(sharpness * (d0.log() - d1.log())).unsqueeze(-1)
+
+
+def synthesize(f0: torch.Tensor, f1: torch.Tensor, points: torch.Tensor, to0: torch.Tensor,
+               to1: torch.Tensor, jac0: torch.Tensor | None = None,
+               jac1: torch.Tensor | None = None) -> torch.Tensor:
+    """The middle frame at ``points`` (N, 2) from frames (1, C, H, W) backward-warped by the
+    displacements ``to0``/``to1`` (N, 2, grid units), blended by :func:`occlusion_weights`
+    (equal weights without Jacobians) -> (N, C)."""
+    a, b = sample(f0, points + to0), sample(f1, points + to1)
+    if jac0 is None:
+        return 0.5 * (a + b)
+    w = occlusion_weights(jac0, jac1)
+    return w * a + (1 - w) * b
+
+
+def blend(f0: np.ndarray, f1: np.ndarray) -> np.ndarray:
+    """Linear blending of two frames (H, W, C)."""
+    return 0.5 * (f0 + f1)
+
+
+def _identity_plus(grad: torch.Tensor, sign: float) -> torch.Tensor:
+    eye = torch.eye(2, dtype=grad.dtype, device=grad.device)
+    return eye + sign * grad
+
+
+def tvl1_interpolate(f0: np.ndarray, f1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Classical baseline: TV-L1 flows both ways, Super SloMo's intermediate flows at t=1/2,
+    both frames warped to the middle and blended -> (frame (H, W, C), flow F_t1 (H, W, 2) px)."""
+    from skimage.color import rgb2gray
+    from skimage.registration import optical_flow_tvl1
+
+    g0, g1 = rgb2gray(f0), rgb2gray(f1)
+    f01 = np.stack(optical_flow_tvl1(g0, g1), -1)  # g0(p) ~ g1(p + f01(p)), (dy, dx) pixels
+    f10 = np.stack(optical_flow_tvl1(g1, g0), -1)
+    ft0 = 0.25 * (f10 - f01)
+    h, w = g0.shape
+    units = np.array([2.0 / h, 2.0 / w])  # pixels -> grid units
+    to0 = torch.from_numpy((ft0 * units).reshape(-1, 2)).float()
+    # Jacobian of p -> p + F_t0(p) in grid units: d(F * units)/d(p px * units) = d F / d p (px)
+    dy, dx = np.gradient(ft0, axis=(0, 1))
+    grad0 = torch.from_numpy(np.stack([dy, dx], -1).reshape(-1, 2, 2)).float()
+    points = data.grid((h, w))
+    pred = synthesize(to_image_tensor(f0), to_image_tensor(f1), points, to0, -to0,
+                      _identity_plus(grad0, 1.0), _identity_plus(grad0, -1.0))
+    return pred.reshape(h, w, -1).numpy().astype(np.float64), -ft0
+
+
+# ---------------------------------------------------------------- SIREN methods
+
+def _predict_chunks(model, coords: torch.Tensor, chunk: int = 1 << 16) -> torch.Tensor:
+    with torch.no_grad():
+        return torch.cat([model(coords[i:i + chunk]) for i in range(0, coords.shape[0], chunk)])
+
+
+def spacetime_siren(given: np.ndarray, offsets: list[int], cfg: VfiConfig, device,
+                    history: list | None = None) -> np.ndarray:
+    """Fit a SIREN (t, y, x) -> RGB to the ``given`` frames (T, H, W, 3) in [0, 1] at time
+    ``offsets`` (units of the gap) and evaluate it at offset 0 -> (H, W, 3)."""
+    t_given, h, w, _ = given.shape
+    span = max(abs(o) for o in offsets)
+    rows = 2 * span + 1  # offsets -span..span on the grid's time axis; the middle row is frame K
+    coords = data.grid((rows, h, w), device=device).reshape(rows, h * w, 3)
+    coords[..., 0] *= cfg.time_scale
+    x = torch.cat([coords[o + span] for o in offsets])
+    y = torch.from_numpy(given.reshape(-1, 3) * 2 - 1).float().to(device)
+    model = Siren(3, cfg.hidden, cfg.layers, 3, cfg.omega, cfg.omega, backend=cfg.backend).to(device)
+    gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
+    n = x.shape[0]
+
+    def loss_fn() -> torch.Tensor:
+        if cfg.batch >= n:
+            return ((model(x) - y) ** 2).mean()
+        idx = torch.randint(n, (cfg.batch,), generator=gen).to(device)
+        return ((model(x[idx]) - y[idx]) ** 2).mean()
+
+    state = common.train(model, loss_fn, steps=cfg.steps, lr=cfg.lr, log_every=max(1, cfg.steps // 10),
+                         desc="space-time siren", progress=cfg.progress)
+    if history is not None:
+        history.extend(state.history)
+    pred = _predict_chunks(model, coords[span]).reshape(h, w, 3)
+    return ((pred.cpu().double().numpy() + 1) / 2).clip(0, 1)
+
+
+def _image_gradients(img: torch.Tensor) -> torch.Tensor:
+    """(1, C, H, W) -> (1, 2C, H, W) central differences along y and x (replicate edges)."""
+    p = F.pad(img, (1, 1, 1, 1), mode="replicate")
+    gy = 0.5 * (p[..., 2:, 1:-1] - p[..., :-2, 1:-1])
+    gx = 0.5 * (p[..., 1:-1, 2:] - p[..., 1:-1, :-2])
+    return torch.cat([gy, gx], 1)
+
+
+def flow_siren(f0: np.ndarray, f1: np.ndarray, cfg: VfiConfig, device,
+               history: list | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Motion-aware SIREN: fit the symmetric middle-time motion field m (see the module
+    docstring) to frames (H, W, 3) in [0, 1] -> (middle frame (H, W, 3), m (H, W, 2) pixels)."""
+    h, w, _ = f0.shape
+    img0, img1 = to_image_tensor(f0, device), to_image_tensor(f1, device)
+    model = Siren(2, cfg.flow_hidden, cfg.flow_layers, 2, cfg.flow_omega, cfg.flow_omega,
+                  backend=cfg.backend).to(device)
+    with torch.no_grad():  # start from zero motion: the first fit is the blend
+        model.layers[-1].weight.zero_()
+        model.layers[-1].bias.zero_()
+    points = data.grid((h, w), device=device)
+    gen = torch.Generator(device="cpu").manual_seed(cfg.seed + 1)
+    step = [0]
+    pyramid: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+    px = torch.tensor([h / 2.0, w / 2.0], device=device)  # grid units -> pixels
+
+    def features(level: int) -> tuple[torch.Tensor, torch.Tensor]:
+        # blur annealed in 4 levels: sigma = blur, blur/2, blur/4, 0 over the steps
+        if level not in pyramid:
+            sigma = cfg.blur / 2 ** level if level < 3 else 0.0
+            out = []
+            for img in (img0, img1):
+                b = gaussian_blur(img, sigma)
+                out.append(torch.cat([b, 4.0 * _image_gradients(b)], 1))
+            pyramid[level] = (out[0], out[1])
+        return pyramid[level]
+
+    def charbonnier(r: torch.Tensor) -> torch.Tensor:
+        return torch.sqrt(r * r + 1e-6)
+
+    def loss_fn() -> torch.Tensor:
+        level = min(3, 4 * step[0] // cfg.flow_steps)
+        step[0] += 1
+        a, b = features(level)
+        n = min(cfg.flow_batch, points.shape[0])
+        idx = torch.randint(points.shape[0], (n,), generator=gen).to(device)
+        p = points[idx] + (torch.rand(n, 2, generator=gen).to(device) - 0.5) * (2 / px)
+        jet = model.jet(p, order=1)
+        m = jet.value
+        photo = charbonnier(sample(a, p - m) - sample(b, p + m)).sum(-1).mean()
+        # smoothness of the field in pixels per pixel: grid-unit Jacobian is already unitless
+        smooth = charbonnier(jet.grad).sum((-1, -2)).mean()
+        return photo + cfg.smooth * smooth
+
+    state = common.train(model, loss_fn, steps=cfg.flow_steps, lr=cfg.flow_lr,
+                         log_every=max(1, cfg.flow_steps // 10), desc="flow siren", progress=cfg.progress)
+    if history is not None:
+        history.extend(state.history)
+    with torch.no_grad():
+        jet = model.render((h, w), order=1)
+        m = jet.value.reshape(-1, 2)
+        grad = jet.grad.reshape(-1, 2, 2)
+        pred = synthesize(img0, img1, points, -m, m, _identity_plus(grad, -1.0), _identity_plus(grad, 1.0))
+    flow_px = (m * px).reshape(h, w, 2).cpu().double().numpy()
+    return pred.reshape(h, w, 3).cpu().double().numpy().clip(0, 1), flow_px
+
+
+# ---------------------------------------------------------------- evaluation
+
+def quantize(img: np.ndarray) -> np.ndarray:
+    """[0, 1] -> 8-bit values 0..255 as float64 (the Middlebury protocol's units)."""
+    return np.round(np.clip(img, 0, 1) * 255.0)
+
+
+def score(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
+    """IE, NIE, PSNR and SSIM of a prediction (H, W, 3) in [0, 1] against the ground truth,
+    both rounded to 8 bits first."""
+    p, t = quantize(pred), quantize(gt)
+    return {"ie": round(metrics.interpolation_error(p, t), 4),
+            "nie": round(metrics.normalized_interpolation_error(p, t), 4),
+            "psnr": round(metrics.psnr(p, t, 255.0), 4),
+            "ssim": round(metrics.ssim(p, t, 255.0), 5)}
+
+
+def interpolate(frames: np.ndarray, offsets: list[int], cfg: VfiConfig, device,
+                methods=METHODS) -> dict[str, dict]:
+    """Every method on one triplet: ``frames`` (T', H, W, 3) in [0, 1] at ``offsets``
+    (0 = the ground truth) -> {method: {"pred": (H, W, 3), "seconds": s, "history": [...]}}."""
+    gt_row = offsets.index(0)
+    given = np.delete(frames, gt_row, axis=0)
+    given_offsets = [o for o in offsets if o != 0]
+    f0, f1 = frames[offsets.index(-1)], frames[offsets.index(1)]
+    out: dict[str, dict] = {}
+    for method in methods:
+        common.seed_all(cfg.seed)
+        hist: list = []
+        t0 = time.perf_counter()
+        extra = None
+        if method == "blend":
+            pred = blend(f0, f1)
+        elif method == "tvl1":
+            pred, extra = tvl1_interpolate(f0, f1)
+        elif method == "siren":
+            pred = spacetime_siren(given, given_offsets, cfg, device, hist)
+        elif method == "siren-flow":
+            pred, extra = flow_siren(f0, f1, cfg, device, hist)
+        else:
+            raise ValueError(f"method {method!r} is not known; expected one of {list(METHODS)}")
+        out[method] = {"pred": pred, "seconds": round(time.perf_counter() - t0, 3), "history": hist,
+                       "flow": extra}
+    return out
+
+
+# ---------------------------------------------------------------- figures
+
+LABELS = {"blend": "linear blend", "tvl1": "TV-L1 flow", "siren": "space-time SIREN",
+          "siren-flow": "motion SIREN", "gt": "ground truth"}
+
+
+def error_map(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """Per-pixel colour error ||pred - gt|| in 8-bit units (H, W)."""
+    return np.sqrt(((quantize(pred) - quantize(gt)) ** 2).sum(-1))
+
+
+def crop_box(err: np.ndarray, frac: float = 0.4) -> tuple[int, int, int, int]:
+    """The (top, left, height, width) window of ``frac`` of each side with the largest summed
+    error of ``err`` (H, W): where the methods differ most, the blend's error is large."""
+    from scipy.ndimage import uniform_filter
+
+    h, w = err.shape
+    ch, cw = max(4, int(h * frac)), max(4, int(w * frac))
+    s = uniform_filter(err, size=(ch, cw), mode="constant")
+    cy, cx = np.unravel_index(np.argmax(s[ch // 2:h - ch // 2 + 1, cw // 2:w - cw // 2 + 1]), (
+        max(1, h - 2 * (ch // 2) + 1), max(1, w - 2 * (cw // 2) + 1)))
+    return int(cy), int(cx), ch, cw
+
+
+def plot_triplet(path: Path, preds: dict[str, np.ndarray], gt: np.ndarray, scores: dict[str, dict],
+                 title: str) -> None:
+    """One figure: every method's prediction and the ground truth, their crops (the box of
+    largest blend error) and error maps in 8-bit units, with each method's IE in the title."""
+    from matplotlib.patches import Rectangle
+
+    names = list(preds) + ["gt"]
+    top, left, ch, cw = crop_box(error_map(preds["blend"], gt) if "blend" in preds else np.zeros(gt.shape[:2]))
+    emax = max(float(error_map(p, gt).max()) for p in preds.values()) or 1.0
+    h, w = gt.shape[:2]
+    fig, axes = common.plt_figure(3, len(names), figsize=(2.6 * len(names), 2.2 * (3 * h / w) + 0.8),
+                                  squeeze=False)
+    for j, name in enumerate(names):
+        img = gt if name == "gt" else preds[name]
+        axes[0, j].imshow(np.clip(img, 0, 1))
+        axes[0, j].add_patch(Rectangle((left - 0.5, top - 0.5), cw, ch, fill=False, edgecolor="yellow",
+                                       linewidth=1))
+        sub = "" if name == "gt" else f"\nIE {scores[name]['ie']:.2f}  PSNR {scores[name]['psnr']:.1f}"
+        axes[0, j].set_title(LABELS.get(name, name) + sub, fontsize=8)
+        axes[1, j].imshow(np.clip(img[top:top + ch, left:left + cw], 0, 1), interpolation="nearest")
+        if name == "gt":
+            axes[2, j].axis("off")
+        else:
+            im = axes[2, j].imshow(error_map(img, gt), cmap="inferno", vmin=0, vmax=emax)
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[1, 0].set_ylabel("crop", fontsize=8)
+    axes[2, 0].set_ylabel("|error| (8-bit)", fontsize=8)
+    fig.colorbar(im, ax=list(axes[2, :-1]), shrink=0.8)
+    fig.suptitle(title, fontsize=9)
+    common.save_figure(fig, path)
+
+
+def plot_flow(path: Path, flows: dict[str, np.ndarray], title: str) -> None:
+    """Colour-coded motion fields (H, W, 2) in pixels (hue = direction, value = magnitude)."""
+    from matplotlib.colors import hsv_to_rgb
+
+    fig, axes = common.plt_figure(1, len(flows), figsize=(3.2 * len(flows), 2.6), squeeze=False)
+    vmax = max(float(np.hypot(f[..., 0], f[..., 1]).max()) for f in flows.values()) or 1.0
+    for ax, (name, f) in zip(axes[0], flows.items()):
+        mag = np.hypot(f[..., 0], f[..., 1])
+        hsv = np.stack([(np.arctan2(f[..., 0], f[..., 1]) / (2 * np.pi)) % 1, np.ones_like(mag),
+                        np.clip(mag / vmax, 0, 1)], -1)
+        ax.imshow(hsv_to_rgb(hsv))
+        ax.set_title(f"{LABELS.get(name, name)}: middle->frame 1\nmax {mag.max():.1f} px", fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(title, fontsize=9)
+    common.save_figure(fig, path)
+
+
+# ---------------------------------------------------------------- one run
+
+def _row(method: str, video: str, frame: int, gap: int, s: dict, seconds: float) -> dict:
+    return {"method": method, "video": video, "frame": frame, "gap": gap, **s, "seconds": seconds}
+
+
+def run(config: VfiConfig) -> dict:
+    """Interpolate one frame with every method, write the run folder, return its metrics."""
+    cfg = resolve(config)
+    from fastsiren import backends
+
+    backends.check_name(cfg.backend)
+    device = common.pick_device(cfg.device)
+    frames, offsets = load_frames(cfg.video, cfg.frame, cfg.gap, cfg.context, cfg.size)
+    folder = common.RunFolder(cfg.out, cfg)
+    t0 = time.perf_counter()
+    out = interpolate(frames, offsets, cfg, device)
+    gt = frames[offsets.index(0)]
+    scores = {m: score(r["pred"], gt) for m, r in out.items()}
+    for m, r in out.items():
+        common.save_png(folder.file(f"pred_{m}.png"), r["pred"] * 2 - 1)
+    common.save_png(folder.file("pred.png"), out["siren-flow"]["pred"] * 2 - 1)
+    common.save_png(folder.file("blend.png"), out["blend"]["pred"] * 2 - 1)
+    common.save_png(folder.file("gt.png"), gt * 2 - 1)
+    title = f"{cfg.video} frame {cfg.frame}, gap {cfg.gap} ({gt.shape[1]}x{gt.shape[0]})"
+    plot_triplet(folder.file("comparison.png"), {m: r["pred"] for m, r in out.items()}, gt, scores, title)
+    plot_flow(folder.file("flow.png"), {m: r["flow"] for m, r in out.items() if r["flow"] is not None}, title)
+    rows = [_row(m, cfg.video, cfg.frame, cfg.gap, scores[m], out[m]["seconds"]) for m in out]
+    backend = backends.resolve(cfg.backend, device)
+    doc = common.results_doc("vfi", cfg.profile, rows, backend=backend, device=device,
+                             seconds=time.perf_counter() - t0, size=list(gt.shape[:2]),
+                             given_frames=[cfg.frame + o * cfg.gap for o in offsets if o != 0],
+                             pred="siren-flow", settings=dataclasses.asdict(cfg),
+                             history={m: r["history"] for m, r in out.items() if r["history"]})
+    return folder.finish(doc)
+
+
+# ---------------------------------------------------------------- evaluation table
+
+def table_frames(n_frames: int, triplets: int, gaps) -> list[int]:
+    """``triplets`` target frames evenly spread over a clip of ``n_frames``, each valid for every gap."""
+    margin = max(gaps)
+    if n_frames < 2 * margin + 1:
+        raise ValueError(f"--video has {n_frames} frames, too few for gap {margin}")
+    return sorted({int(round(k)) for k in np.linspace(margin, n_frames - 1 - margin, triplets)})
+
+
+def summarize(rows: list[dict]) -> list[dict]:
+    """Mean IE / NIE / PSNR / SSIM / seconds per (video, gap, method), and per (video, method)
+    over all gaps (gap 0)."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["video"], r["gap"], r["method"]), []).append(r)
+        groups.setdefault((r["video"], 0, r["method"]), []).append(r)
+    out = []
+    for (video, gap, method), rs in sorted(groups.items()):
+        out.append({"video": video, "gap": gap, "method": method, "n": len(rs),
+                    **{k: round(float(np.mean([r[k] for r in rs])), 4)
+                       for k in ("ie", "nie", "psnr", "ssim", "seconds")}})
+    return out
+
+
+def plot_summary(path: Path, summary: list[dict]) -> None:
+    """Bar chart of the mean IE per clip and gap, one bar per method."""
+    keys = sorted({(s["video"], s["gap"]) for s in summary if s["gap"] > 0})
+    methods = [m for m in METHODS if any(s["method"] == m for s in summary)]
+    fig, ax = common.plt_figure(figsize=(1.6 * len(keys) + 2, 3.2))
+    ax = ax if not isinstance(ax, np.ndarray) else ax.ravel()[0]
+    width = 0.8 / len(methods)
+    for i, m in enumerate(methods):
+        vals = [next((s["ie"] for s in summary if (s["video"], s["gap"], s["method"]) == (*k, m)), np.nan)
+                for k in keys]
+        ax.bar(np.arange(len(keys)) + i * width, vals, width, label=LABELS.get(m, m))
+    ax.set_xticks(np.arange(len(keys)) + 0.4 - width / 2, [f"{v}\ngap {g}" for v, g in keys], fontsize=8)
+    ax.set_ylabel("mean IE (8-bit, lower is better)")
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    common.save_figure(fig, path)
+
+
+def run_table(cfg: VfiConfig, out: Path, figures: Path, clips=data.VIDEO_CLIPS, triplets: int = 10,
+              gaps=(1, 2), methods=METHODS) -> dict:
+    """Every method on ``triplets`` frames x ``gaps`` of every clip: the results document
+    (rewritten after every triplet, ``complete`` False until the end) and figures."""
+    cfg = resolve(cfg)
+    device = common.pick_device(cfg.device)
+    from fastsiren import backends
+
+    backend = backends.resolve(cfg.backend, device)
+    rows: list[dict] = []
+    t0 = time.perf_counter()
+    figures.mkdir(parents=True, exist_ok=True)
+
+    def write(complete: bool) -> dict:
+        summary = summarize(rows)
+        doc = common.results_doc("vfi", cfg.profile, rows, backend=backend, device=device,
+                                 seconds=time.perf_counter() - t0, complete=complete, summary=summary,
+                                 settings=dataclasses.asdict(cfg), published=PUBLISHED)
+        common.write_json(out, doc)
+        return doc
+
+    for clip in clips:
+        ks: list[int] = []
+
+        def select(n: int, ks=ks) -> list[int]:
+            ks.extend(table_frames(n, triplets, gaps))
+            return sorted({k + s * g for k in ks for g in gaps for s in (-1, 0, 1)})
+
+        raw = data.read_video(clip, frames=select)
+        index = sorted({k + s * g for k in ks for g in gaps for s in (-1, 0, 1)})
+        frames = dict(zip(index, resize_frames(raw, cfg.size)))
+        del raw
+        worst: tuple[float, dict] | None = None
+        for k in ks:
+            for g in gaps:
+                trip = np.stack([frames[k - g], frames[k], frames[k + g]])
+                res = interpolate(trip, [-1, 0, 1], dataclasses.replace(cfg, frame=k, gap=g), device, methods)
+                scores = {m: score(r["pred"], trip[1]) for m, r in res.items()}
+                rows.extend(_row(m, clip, k, g, scores[m], res[m]["seconds"]) for m in res)
+                print(f"{clip} frame {k} gap {g}: " + ", ".join(f"{m} IE {s['ie']:.2f}" for m, s in scores.items()),
+                      flush=True)
+                write(False)
+                key = scores["blend"]["ie"] if "blend" in scores else 0.0
+                if g == max(gaps) and (worst is None or key > worst[0]):
+                    worst = (key, {"res": res, "scores": scores, "gt": trip[1], "k": k, "g": g})
+        if worst is not None:
+            w = worst[1]
+            h, wd = w["gt"].shape[:2]
+            title = f"{clip} frame {w['k']}, gap {w['g']} ({wd}x{h}, {cfg.profile} profile)"
+            plot_triplet(figures / f"vfi-{clip}.png", {m: r["pred"] for m, r in w["res"].items()}, w["gt"],
+                         w["scores"], title)
+            flows = {m: r["flow"] for m, r in w["res"].items() if r["flow"] is not None}
+            if flows:
+                plot_flow(figures / f"vfi-{clip}-flow.png", flows, title)
+    doc = write(True)
+    plot_summary(figures / f"vfi-ie-{cfg.profile}.png", doc["summary"])
+    return doc
+
+
+# Other data, for context only (not measured here): Middlebury "Evaluation" set average IE.
+PUBLISHED = [{"method": "DAIN", "dataset": "Middlebury evaluation", "ie": 4.86,
+              "source": "Bao et al., CVPR 2019 (Papers with Code leaderboard)"}]
+
+
+# ---------------------------------------------------------------- CLI
+
+def add_arguments(parser) -> None:
+    common.add_common_arguments(parser, image=None, default_out="runs/vfi")
+    parser.add_argument("--video", default="carphone",
+                        help=f"bundled clip ({', '.join(data.VIDEO_CLIPS)}), a video file or a folder of frames")
+    parser.add_argument("--frame", type=int, default=10, help="index K of the frame to predict")
+    parser.add_argument("--gap", type=int, default=1, help="G: predict frame K from frames K-G and K+G")
+    parser.add_argument("--context", type=int, default=1,
+                        help="C: frames given a side (K -+ G, K -+ 3G, ...; the space-time SIREN uses them)")
+    parser.add_argument("--size", type=int, help="long side of the processed frames in pixels (default: profile)")
+    parser.add_argument("--steps", type=int, help="Adam steps of the space-time SIREN (default: profile)")
+    parser.add_argument("--flow-steps", type=int, help="Adam steps of the motion SIREN (default: profile)")
+    parser.add_argument("--hidden", type=int, help="hidden width of the space-time SIREN (default: profile)")
+    parser.add_argument("--time-scale", type=float, help="factor on the time coordinate (default: profile)")
+    parser.add_argument("--smooth", type=float, help="weight of the motion field's Jacobian prior")
+    parser.add_argument("--table", action="store_true",
+                        help="evaluate every method on --triplets frames x gaps 1, 2 of every bundled clip; "
+                             "--out is then the results JSON (default docs/results/vfi-PROFILE.json)")
+    parser.add_argument("--triplets", type=int, default=10, help="frames per clip in --table mode")
+    parser.add_argument("--figures", default="docs/figures", help="figure folder in --table mode")
+
+
+def main(args) -> int:
+    cfg = VfiConfig(video=args.video, frame=args.frame, gap=args.gap, context=args.context, size=args.size,
+                    steps=args.steps, flow_steps=args.flow_steps, hidden=args.hidden, time_scale=args.time_scale,
+                    smooth=args.smooth, backend=args.backend, device=args.device, seed=args.seed,
+                    out=args.out, profile=args.profile, progress=not args.no_progress)
+    if args.table:
+        common.positive("--triplets", args.triplets, int)
+        out = Path(args.out if args.out != "runs/vfi" else f"docs/results/vfi-{args.profile}.json")
+        doc = run_table(cfg, out, Path(args.figures), triplets=args.triplets)
+        for s in doc["summary"]:
+            if s["gap"] == 0:
+                print(f"{s['video']:>13} {s['method']:>10}: mean IE {s['ie']:.3f} over {s['n']} triplets")
+        print(f"-> {out}")
+        return 0
+    res = run(cfg)
+    for row in res["rows"]:
+        print(f"{row['method']:>10}: IE {row['ie']:.3f}  NIE {row['nie']:.3f}  PSNR {row['psnr']:.2f} dB  "
+              f"SSIM {row['ssim']:.4f}  ({row['seconds']:.1f} s)")
+    print(f"-> {cfg.out}")
+    return 0
