@@ -1,0 +1,179 @@
+"""Video frame interpolation: the IE metric, frame selection, warping, the CLI, bad inputs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from fastsiren import cli, data, metrics
+from fastsiren.tasks import vfi
+
+
+def _moving_square(n: int = 5, h: int = 24, w: int = 32) -> np.ndarray:
+    """(n, h, w, 3) uint8 frames: a bright square moving 2 px right per frame on a ramp."""
+    frames = np.zeros((n, h, w, 3), np.uint8)
+    frames[..., 0] = np.linspace(20, 120, w, dtype=np.uint8)[None, None]
+    frames[..., 2] = 60
+    for t in range(n):
+        frames[t, 8:16, 4 + 2 * t:12 + 2 * t] = (230, 200, 40)
+    return frames
+
+
+def _write_mp4(path, frames: np.ndarray) -> None:
+    import av
+
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("mpeg4", rate=10)
+        stream.width, stream.height = frames.shape[2], frames.shape[1]
+        stream.pix_fmt = "yuv420p"
+        for f in frames:
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")))
+        out.mux(stream.encode())
+
+
+def _write_folder(folder, frames: np.ndarray) -> None:
+    from PIL import Image
+
+    folder.mkdir()
+    for i, f in enumerate(frames):
+        Image.fromarray(f).save(folder / f"frame_{i:03d}.png")
+
+
+def _cli(args, capsys) -> tuple[int, str]:
+    rc = cli.main(["vfi", *map(str, args), "--profile", "quick", "--no-progress", "--device", "cpu"])
+    cap = capsys.readouterr()
+    return rc, cap.out + cap.err
+
+
+# ---------------------------------------------------------------- metric
+
+def test_interpolation_error_hand_computed():
+    gt = np.zeros((2, 2, 3))
+    pred = gt.copy()
+    pred[0, 0] = (3, 4, 0)  # one pixel off by a colour difference of norm 5
+    pred[1, 1] = (0, 0, 1)  # another off by norm 1
+    # RMS over the 4 pixels of the norms: sqrt((25 + 1) / 4)
+    assert metrics.interpolation_error(pred, gt) == pytest.approx(np.sqrt(26 / 4))
+    # a flat ground truth has zero gradient, so NIE = RMS of ||diff|| / sqrt(0 + 1) = IE
+    assert metrics.normalized_interpolation_error(pred, gt) == pytest.approx(np.sqrt(26 / 4))
+
+
+def test_score_uses_8bit_units():
+    gt = np.full((8, 8, 3), 0.5)
+    pred = gt + 10 / 255  # every channel 10 levels off -> ||(10, 10, 10)|| per pixel
+    s = vfi.score(pred, gt)
+    assert s["ie"] == pytest.approx(np.sqrt(300), abs=1e-3)
+    assert s["psnr"] == pytest.approx(10 * np.log10(255 ** 2 / 100), abs=1e-3)
+
+
+# ---------------------------------------------------------------- frame selection
+
+def test_frame_offsets_inside_and_at_edges():
+    assert vfi.frame_offsets(10, 1, 1) == [-1, 1]
+    assert vfi.frame_offsets(10, 8, 1) == [-1, 1]
+    assert vfi.frame_offsets(10, 5, 2) == [-1, 1]
+    # context 2 adds -+3G where it fits: at frame 2 only +3 fits, at frame 5 both do
+    assert vfi.frame_offsets(10, 2, 1, context=2) == [-1, 1, 3]
+    assert vfi.frame_offsets(10, 5, 1, context=2) == [-3, -1, 1, 3]
+    for frame, gap in ((0, 1), (9, 1), (1, 2), (8, 2)):
+        with pytest.raises(ValueError, match="--frame"):
+            vfi.frame_offsets(10, frame, gap)
+    with pytest.raises(ValueError, match="--gap"):
+        vfi.frame_offsets(10, 5, 0)
+    with pytest.raises(ValueError, match="at least 3 frames"):
+        vfi.frame_offsets(2, 1, 1)
+
+
+def test_table_frames_are_valid_for_every_gap():
+    ks = vfi.table_frames(120, 5, (1, 2))
+    assert len(ks) == 5 and ks[0] == 2 and ks[-1] == 117
+    for k in ks:
+        for g in (1, 2):
+            vfi.frame_offsets(120, k, g)
+
+
+# ---------------------------------------------------------------- warping
+
+def test_sample_and_synthesize_undo_a_known_shift():
+    rng = np.random.default_rng(0)
+    h, w = 12, 16
+    img = rng.random((h, w, 3))
+    points = data.grid((h, w))
+    t = vfi.to_image_tensor(img)
+    # sampling at the pixel centres returns the image itself
+    assert torch.allclose(vfi.sample(t, points).reshape(h, w, 3), t[0].permute(1, 2, 0), atol=1e-6)
+    # frame 0 shifted 1 px left and frame 1 shifted 1 px right of the middle: m = +1 px in x
+    f0, f1 = np.roll(img, -1, axis=1), np.roll(img, 1, axis=1)
+    m = torch.tensor([0.0, 2.0 / w]).expand(h * w, 2)
+    mid = vfi.synthesize(vfi.to_image_tensor(f0), vfi.to_image_tensor(f1), points, -m, m).reshape(h, w, 3)
+    assert np.allclose(mid.numpy()[:, 1:-1], img[:, 1:-1], atol=1e-5)
+
+
+# ---------------------------------------------------------------- CLI
+
+def _check_run(out, n_methods: int = 4) -> dict:
+    for name in ("pred.png", "gt.png", "blend.png", "comparison.png", "metrics.json", "config.json"):
+        assert (out / name).exists(), name
+    doc = json.loads((out / "metrics.json").read_text())
+    assert doc["task"] == "vfi" and doc["profile"] == "quick"
+    rows = {r["method"]: r for r in doc["rows"]}
+    assert sorted(rows) == sorted(vfi.METHODS)
+    for r in rows.values():
+        assert np.isfinite([r["ie"], r["nie"], r["psnr"], r["ssim"]]).all()
+    return rows
+
+
+def test_cli_on_a_video_file(tmp_path, capsys):
+    frames = _moving_square()
+    video = tmp_path / "clip.mp4"
+    _write_mp4(video, frames)
+    assert data.read_video(video).shape == (5, 24, 32, 3)
+    rc, text = _cli(["--video", video, "--frame", 2, "--out", tmp_path / "run"], capsys)
+    assert rc == 0, text
+    rows = _check_run(tmp_path / "run")
+    # the square moves 2 px a frame: the blend ghosts it, a flow method must do better
+    assert min(rows["tvl1"]["ie"], rows["siren-flow"]["ie"]) < rows["blend"]["ie"]
+
+
+def test_cli_on_a_folder_of_frames(tmp_path, capsys):
+    _write_folder(tmp_path / "frames", _moving_square())
+    rc, text = _cli(["--video", tmp_path / "frames", "--frame", 2, "--gap", 2, "--context", 2,
+                     "--out", tmp_path / "run"], capsys)
+    assert rc == 0, text
+    doc = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert doc["given_frames"] == [0, 4]  # context 2 asks for -+6 too, outside the clip
+    _check_run(tmp_path / "run")
+
+
+# ---------------------------------------------------------------- bad input
+
+def test_bad_inputs_name_the_argument(tmp_path, capsys):
+    frames = _moving_square()
+    _write_folder(tmp_path / "ok", frames)
+    rc, text = _cli(["--video", tmp_path / "ok", "--frame", 4, "--out", tmp_path / "a"], capsys)
+    assert rc == 2 and "--frame 4" in text and "0..4" in text
+    rc, text = _cli(["--video", tmp_path / "ok", "--frame", 2, "--gap", 0, "--out", tmp_path / "b"], capsys)
+    assert rc == 2 and "--gap" in text
+
+    _write_folder(tmp_path / "two", frames[:2])
+    rc, text = _cli(["--video", tmp_path / "two", "--frame", 1, "--out", tmp_path / "c"], capsys)
+    assert rc == 2 and "--video" in text and "at least 3 frames" in text
+
+    _write_folder(tmp_path / "mixed", frames)
+    from PIL import Image
+
+    Image.fromarray(frames[0][:20]).save(tmp_path / "mixed" / "frame_002.png")
+    rc, text = _cli(["--video", tmp_path / "mixed", "--frame", 2, "--out", tmp_path / "d"], capsys)
+    assert rc == 2 and "--video" in text and "different sizes" in text
+
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"this is not a video" * 10)
+    rc, text = _cli(["--video", bad, "--frame", 1, "--out", tmp_path / "e"], capsys)
+    assert rc == 2 and "--video" in text and "cannot decode" in text
+
+    rc, text = _cli(["--video", tmp_path / "missing.mp4", "--frame", 1, "--out", tmp_path / "f"], capsys)
+    assert rc == 2 and "--video" in text and "not found" in text
+    assert not any((tmp_path / x).exists() for x in "abcdef")  # nothing written before the checks
