@@ -11,8 +11,10 @@ GPU tier (``-m gpu``): width-256 networks on the GPU, per precision, and large s
 arguments (``tl.sin`` may lower to an approximate instruction).
 
 Tolerances, stated once (errors are scaled by the largest magnitude of the reference tensor):
-float64 kernels: 1e-9; float32 (interpreter or ieee): 2e-5; tf32x3: 1e-4; tf32, bf16, fp16:
-no worse than twice PyTorch's own error at that precision (plus 1e-6).
+CPU: float64 kernels 1e-9; the float32 fused render kernel 2e-5. GPU (errors against float64,
+relative to PyTorch's own error when the reference backend runs at that precision, plus
+1e-6): ieee <= 2x PyTorch fp32, tf32x3 <= 4x PyTorch fp32, tf32 <= 2x PyTorch tf32,
+bf16/fp16 (inference) <= 2x PyTorch at that dtype.
 """
 
 from __future__ import annotations
@@ -33,7 +35,10 @@ from fastsiren.kernels import backend as tb  # noqa: E402
 from fastsiren.kernels import config, jet_layer, render  # noqa: E402
 from fastsiren.kernels.jet_math import sin_cos  # noqa: E402
 
-TOL = {"float64": 1e-9, "ieee": 2e-5, "tf32x3": 1e-4}
+TOL = {"float64": 1e-9, "ieee": 2e-5}
+# GPU: allowed multiple of PyTorch's own error, and the PyTorch setting it is measured at.
+GPU_RULE = {"ieee": (2.0, "fp32"), "tf32x3": (4.0, "fp32"), "tf32": (2.0, "tf32"),
+            "bf16": (2.0, "bf16"), "fp16": (2.0, "fp16")}
 DEV = "cuda" if torch.cuda.is_available() else "cpu"
 
 
@@ -295,20 +300,35 @@ def test_bad_inputs(monkeypatch):
 
 # ------------------------------------------------------------------------- GPU tier
 
-GPU_PRECISIONS = ["ieee", "tf32x3", "tf32"]
-
-
-def _torch_tf32_err(fn, exact):
+def torch_jet(setting: str, x, ws, bs, oms, order, grads: bool):
+    """The reference backend's jet (and parameter gradients) at a PyTorch precision setting."""
+    dt = {"fp32": torch.float32, "tf32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[setting]
     saved = torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cuda.matmul.allow_tf32 = setting == "tf32"
     try:
-        return scaled_err(fn(), exact)
+        xs = x.detach().to(dt).requires_grad_()
+        wl = [w.detach().to(dt).requires_grad_() for w in ws]
+        bl = [b.detach().to(dt).requires_grad_() for b in bs]
+        fn = lambda *a: reference.mlp_jet(*a[:3], oms, a[3])
+        if grads:
+            return jet_and_grads(fn, xs, wl, bl, order)
+        return fn(xs, wl, bl, order), ()
     finally:
         torch.backends.cuda.matmul.allow_tf32 = saved
 
 
+def assert_like_torch(precision: str, got, torch_got, exact, what: str) -> None:
+    factor, setting = GPU_RULE[precision]
+    for i, (a, t, e) in enumerate(zip(got, torch_got, exact)):
+        if a is None:
+            continue
+        err, terr = scaled_err(a, e), scaled_err(t, e)
+        assert err <= factor * terr + 1e-6, (
+            f"{precision} {what}[{i}]: error {err:.3g} > {factor} x PyTorch {setting} error {terr:.3g}")
+
+
 @pytest.mark.gpu
-@pytest.mark.parametrize("precision", GPU_PRECISIONS)
+@pytest.mark.parametrize("precision", ["ieee", "tf32x3", "tf32"])
 @pytest.mark.parametrize("order", [0, 1, 2])
 def test_gpu_jet_and_gradients_per_precision(precision, order):
     ws64, bs64, oms = make_net(2, [256] * 4, 1, last_sine=False, device="cuda", hidden_omega=30.0)
@@ -317,44 +337,27 @@ def test_gpu_jet_and_gradients_per_precision(precision, order):
             w.uniform_(-math.sqrt(6 / 256) / 30, math.sqrt(6 / 256) / 30)
     ws = [w.detach().float().requires_grad_() for w in ws64]
     bs = [b.detach().float().requires_grad_() for b in bs64]
-    x = coords(4099, 2, torch.float32, "cuda")
+    x = coords(4099, 2, torch.float32, "cuda")  # not a multiple of any block
     x64 = x.detach().double().requires_grad_()
-    jet_ref, grads_ref = jet_and_grads(lambda *a: reference.mlp_jet(*a[:3], oms, a[3]), x64, ws64, bs64, order)
+    exact, exact_grads = jet_and_grads(lambda *a: reference.mlp_jet(*a[:3], oms, a[3]), x64, ws64, bs64, order)
     with config.precision(train=precision):
         jet, grads = jet_and_grads(lambda *a: tb.mlp_jet(*a[:3], oms, a[3]), x, ws, bs, order)
-    pairs = [(a, b, n) for a, b, n in zip(jet, jet_ref, Jet._fields) if a is not None]
-    pairs += [(a, b, f"grad{i}") for i, (a, b) in enumerate(zip(grads[1:], grads_ref[1:]))]
-    for a, b, name in pairs:
-        err = scaled_err(a, b)
-        if precision in TOL:
-            assert err <= TOL[precision], f"{precision} {name}: {err:.3g}"
-    if precision == "tf32":
-        field = 0 if order == 0 else 1  # the value, or the gradient of a jet
-        torch_err = _torch_tf32_err(lambda: reference.mlp_jet(x, ws, bs, oms, order)[field], jet_ref[field])
-        err = scaled_err(jet[field], jet_ref[field])
-        assert err <= 2 * torch_err + 1e-6, f"tf32: {err:.3g} vs PyTorch's {torch_err:.3g}"
+    t_jet, t_grads = torch_jet(GPU_RULE[precision][1], x, ws, bs, oms, order, grads=True)
+    assert_like_torch(precision, jet, t_jet, exact, "jet")
+    assert_like_torch(precision, grads, t_grads, exact_grads, "grads")
 
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("precision", ["ieee", "tf32x3", "tf32", "bf16", "fp16"])
 def test_gpu_render_fused_per_precision(precision):
     model = fs.Siren(2, 256, 3, 3, backend="triton").cuda()
-    ref64 = fs.Siren(2, 256, 3, 3, backend="reference").double().cuda()
-    ref64.load_state_dict(model.state_dict())
+    ws, bs = model._params()
     x = coords(5000, 2, torch.float32, "cuda", requires_grad=False)
-    exact = ref64.jet(x.double(), order=2)
+    exact = reference.mlp_infer(x.double(), [w.double() for w in ws], [b.double() for b in bs], model.omegas(), 2)
     with config.precision(infer=precision):
-        jet = tb.mlp_infer(x, *model._params(), model.omegas(), 2)
-    for a, b, name in zip(jet, exact, Jet._fields):
-        err = scaled_err(a, b)
-        if precision in TOL:
-            assert err <= TOL[precision], f"{precision} {name}: {err:.3g}"
-    if precision in ("bf16", "fp16"):
-        dt = {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
-        ws, bs = model._params()
-        torch_err = scaled_err(reference.mlp_forward(x.to(dt), [w.to(dt) for w in ws], [b.to(dt) for b in bs],
-                                                     model.omegas()), exact.value)
-        assert scaled_err(jet.value, exact.value) <= 2 * torch_err + 1e-6
+        jet = tb.mlp_infer(x, ws, bs, model.omegas(), 2)
+    t_jet, _ = torch_jet(GPU_RULE[precision][1], x, ws, bs, model.omegas(), 2, grads=False)
+    assert_like_torch(precision, jet, t_jet, exact, "fused render jet")
 
 
 @pytest.mark.gpu
