@@ -1,0 +1,281 @@
+"""Ablations of SIREN's design on image fitting, one study per run.
+
+- ``first-init``: the first layer's init (:data:`fastsiren.init.FIRST_SCHEMES`: the paper's
+  U(-1/n, 1/n), the hidden scheme, PyTorch's default, Xavier, a normal of the paper's variance).
+- ``hidden-init``: the hidden layers' init (:data:`fastsiren.init.HIDDEN_SCHEMES`) and the
+  paper's bound sqrt(6/n)/omega_0 scaled by ``scales`` (0.1, 0.5, 2, 10 by default).
+- ``omega0``: omega_0 of the first layer (hidden layers at 30) and of the hidden layers
+  (first layer at 30) over ``omegas``.
+
+Each study trains the basic SIREN (``layers=1`` in the official counting: in -> 256 ->
+256 -> out) with everything else fixed, and writes a PSNR table (rows) and figure. The init
+studies also plot each sine layer's pre-activations ``omega_0 (W h + b)`` and activations at
+initialization on a deeper probe network of the same init (``probe_layers`` hidden->hidden
+layers), against the paper's prediction: standard-normal pre-activations and arcsine-
+distributed activations through depth.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from fastsiren import backends, data
+from fastsiren.init import FIRST_SCHEMES, HIDDEN_SCHEMES
+from fastsiren.layers import SineLayer, Siren, count_params
+from fastsiren.tasks import common, fit
+from fastsiren.tasks.poisson import Problem, train_problem
+
+STUDIES = ("first-init", "hidden-init", "omega0")
+
+
+@dataclasses.dataclass
+class AblateConfig:
+    """Settings of one ablation study; ``profile`` fills what is left as None."""
+
+    study: str = "omega0"
+    image: str = "camera"
+    size: int | None = None
+    steps: int | None = None
+    lr: float | None = None
+    hidden: int | None = None
+    layers: int | None = None
+    omegas: tuple[float, ...] | None = None
+    scales: tuple[float, ...] | None = None
+    probe_layers: int | None = None
+    backend: str = "auto"
+    device: str = "auto"
+    seed: int = 0
+    out: str = "runs/ablate"
+    profile: str = "cpu"
+    log_every: int | None = None
+    resume: bool = False
+    progress: bool = True
+
+
+_OMEGAS = (1.0, 3.0, 10.0, 30.0, 60.0, 100.0, 300.0)
+_SCALES = (0.1, 0.5, 2.0, 10.0)
+# per profile: size, steps, lr, hidden, layers, omegas, scales, probe_layers, log_every
+PROFILE_DEFAULTS = {
+    "quick": dict(size=24, steps=30, lr=1e-3, hidden=32, layers=1, omegas=(3.0, 30.0), scales=(0.1,),
+                  probe_layers=2, log_every=10),
+    "cpu": dict(size=64, steps=200, lr=1e-4, hidden=256, layers=1, omegas=_OMEGAS, scales=_SCALES,
+                probe_layers=5, log_every=25),
+    "paper": dict(size=256, steps=2000, lr=1e-4, hidden=256, layers=1, omegas=_OMEGAS, scales=_SCALES,
+                  probe_layers=5, log_every=100),
+}
+
+
+def resolve(config: AblateConfig) -> AblateConfig:
+    """Fill profile defaults and validate every setting before any work starts."""
+    if config.profile not in PROFILE_DEFAULTS:
+        raise ValueError(f"profile={config.profile!r} is not known; expected one of {list(PROFILE_DEFAULTS)}")
+    if config.study not in STUDIES:
+        raise ValueError(f"study={config.study!r} is not known; expected one of {list(STUDIES)}")
+    filled = {k: (getattr(config, k) if getattr(config, k) is not None else v)
+              for k, v in PROFILE_DEFAULTS[config.profile].items()}
+    cfg = dataclasses.replace(config, **filled)
+    cfg = dataclasses.replace(cfg, omegas=tuple(float(x) for x in cfg.omegas),
+                              scales=tuple(float(x) for x in cfg.scales))
+    for name in ("size", "steps", "hidden", "log_every", "probe_layers"):
+        common.positive(name, getattr(cfg, name), int)
+    common.positive("lr", cfg.lr)
+    for w in cfg.omegas:
+        common.positive("omega_0 (omegas entry)", w)
+    for s in cfg.scales:
+        common.positive("init scale (scales entry)", s)
+    if cfg.layers < 0:
+        raise ValueError(f"layers must be >= 0, got {cfg.layers}")
+    return cfg
+
+
+def cases(cfg: AblateConfig) -> list[dict]:
+    """The study's cases: each a label, Siren keyword arguments and the row keys naming it."""
+    out = []
+    if cfg.study == "first-init":
+        for s in FIRST_SCHEMES:
+            out.append({"label": s, "siren": {"first_init": s}, "row": {"value": s}})
+    elif cfg.study == "hidden-init":
+        for s in HIDDEN_SCHEMES:
+            out.append({"label": s, "siren": {"hidden_init": s}, "row": {"value": s, "scale": 1.0}})
+        for c in cfg.scales:
+            out.append({"label": f"paper x{c:g}", "siren": {"hidden_init": "paper", "init_scale": c},
+                        "row": {"value": f"paper x{c:g}", "scale": c}})
+    else:
+        for layer, key in (("first", "first_omega_0"), ("hidden", "hidden_omega_0")):
+            for w in cfg.omegas:
+                kw = {"first_omega_0": 30.0, "hidden_omega_0": 30.0, key: w}
+                out.append({"label": f"{layer} omega_0={w:g}", "siren": kw,
+                            "row": {"value": w, "layer": layer, "first_omega_0": kw["first_omega_0"],
+                                    "hidden_omega_0": kw["hidden_omega_0"]}})
+    return out
+
+
+def build_siren(cfg: AblateConfig, siren_kwargs: dict, hidden_layers: int | None = None) -> Siren:
+    """The study's SIREN with one case's settings (``hidden_layers`` overrides the depth)."""
+    kw = {"first_omega_0": 30.0, "hidden_omega_0": 30.0, **siren_kwargs}
+    fcfg = fit.FitConfig(model="siren", size=cfg.size, hidden=cfg.hidden,
+                         layers=cfg.layers if hidden_layers is None else hidden_layers,
+                         omega=kw["first_omega_0"], hidden_omega=kw["hidden_omega_0"], backend=cfg.backend,
+                         first_init=kw.get("first_init", "paper"), hidden_init=kw.get("hidden_init", "paper"),
+                         init_scale=kw.get("init_scale", 1.0))
+    return fit.make_model(fcfg, 1, torch.device("cpu"))
+
+
+@torch.no_grad()
+def init_activations(model: Siren, x: torch.Tensor) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per sine layer, the pre-activations ``omega_0 (W h + b)`` and activations ``sin(.)``
+    at the points ``x`` (N, in), each flattened to (N * width,) float64."""
+    out, h = [], x
+    for layer in model.layers:
+        if not isinstance(layer, SineLayer):
+            break
+        pre = layer.omega_0 * F.linear(h, layer.weight, layer.bias)
+        h = torch.sin(pre)
+        out.append((pre.double().flatten().numpy(), h.double().flatten().numpy()))
+    return out
+
+
+def run(config: AblateConfig) -> dict:
+    """Run every case of the study, write the run folder (table, figures), return its metrics."""
+    cfg = resolve(config)
+    backends.check_name(cfg.backend)
+    device = common.pick_device(cfg.device)
+    target = fit.load_target(cfg.image, cfg.size, True).to(device)
+    folder = common.RunFolder(cfg.out, cfg, resume=cfg.resume)
+    problem = Problem(target, "value")
+    t0 = time.perf_counter()
+    rows, histories, done = [], {}, {}
+    for case in cases(cfg):
+        sig = tuple(sorted(case["siren"].items()))
+        if sig in done:  # omega0: (30, 30) is in both sweeps; the same seed gives the same run
+            final, seconds, params = done[sig]
+        else:
+            common.seed_all(cfg.seed)
+            model = build_siren(cfg, case["siren"]).to(device)
+            state, final = train_problem(model, problem, steps=cfg.steps, lr=cfg.lr, log_every=cfg.log_every,
+                                         checkpoint=folder.file(f"checkpoint-{_slug(case['label'])}.pt"),
+                                         resume=cfg.resume, progress=cfg.progress,
+                                         desc=f"{cfg.study} {case['label']}")
+            seconds, params = round(state.seconds, 3), count_params(model)
+            done[sig] = (final, seconds, params)
+            histories[case["label"]] = state.history
+        rows.append({"method": "siren", "study": cfg.study, **case["row"], "image": cfg.image,
+                     "size": cfg.size, "params": params, "steps": cfg.steps, "lr": cfg.lr, **final,
+                     "seconds": seconds})
+    plot_study(folder.file(f"ablate-{cfg.study}.png"), cfg, rows, histories)
+    extra = {}
+    if cfg.study != "omega0":
+        extra["init_distributions"] = plot_init_distributions(folder.file(f"ablate-{cfg.study}-init.png"), cfg)
+        extra["probe_network"] = (f"siren in 2 -> {cfg.hidden} x {cfg.probe_layers + 1} sine layers, "
+                                  f"inputs: the {cfg.size}x{cfg.size} pixel grid, at initialization")
+    net = (f"siren: in 2 -> {cfg.hidden} x {cfg.layers + 1} hidden activations -> out ({cfg.layers + 2} "
+           f"linear layers; layers={cfg.layers} counts hidden->hidden layers after the first, official counting)")
+    doc = common.results_doc("ablate", cfg.profile, rows, backend=backends.resolve(cfg.backend, device),
+                             device=device, seconds=time.perf_counter() - t0, study=cfg.study, network=net,
+                             **extra, histories=histories)
+    return folder.finish(doc)
+
+
+def _slug(label: str) -> str:
+    return "".join(c if c.isalnum() or c in ".-" else "_" for c in label)
+
+
+def plot_study(path, cfg: AblateConfig, rows: list[dict], histories: dict[str, list[dict]]) -> None:
+    """Left: final PSNR per case (omega0: against omega_0, log axis, first vs hidden layers);
+    right: PSNR against steps for every case."""
+    fig, (ax1, ax2) = common.plt_figure(1, 2, figsize=(11, 3.8))
+    if cfg.study == "omega0":
+        for layer in ("first", "hidden"):
+            sel = [r for r in rows if r["layer"] == layer]
+            ax1.plot([r["value"] for r in sel], [r["psnr"] for r in sel], "o-", label=f"{layer} layer(s)")
+        ax1.set(xscale="log", xlabel="omega_0 (the other layers at 30)", ylabel="PSNR (dB)")
+        ax1.legend()
+    else:
+        labels = [str(r["value"]) for r in rows]
+        ax1.barh(labels, [r["psnr"] for r in rows], color="tab:blue")
+        for i, r in enumerate(rows):
+            ax1.text(r["psnr"], i, f" {r['psnr']:.1f}", va="center", fontsize=8)
+        ax1.invert_yaxis()
+        ax1.set(xlabel="PSNR (dB)")
+    ax1.set_title(f"{cfg.study}: {cfg.image} {cfg.size}x{cfg.size}, {cfg.steps} steps, lr {cfg.lr:g}", fontsize=9)
+    for label, hist in histories.items():
+        ax2.plot([h["step"] for h in hist], [h["psnr"] for h in hist], label=label)
+    ax2.set(xlabel="step", ylabel="PSNR (dB)")
+    ax2.legend(fontsize=7, ncol=2)
+    for ax in (ax1, ax2):
+        ax.grid(alpha=0.3)
+    common.save_figure(fig, path)
+
+
+def plot_init_distributions(path, cfg: AblateConfig) -> list[dict]:
+    """Histograms of every sine layer's pre-activations (blue, with the standard normal) and
+    activations (orange, with the arcsine density 1/(pi sqrt(1-y^2))) at init, one row per
+    case, on the probe network. Returns per-layer statistics (scalars) for the results."""
+    x = data.grid((cfg.size, cfg.size))
+    all_cases = cases(cfg)
+    n_layers = cfg.probe_layers + 1
+    fig, axes = common.plt_figure(len(all_cases), 2 * n_layers,
+                                  figsize=(1.7 * 2 * n_layers, 1.35 * len(all_cases)), squeeze=False)
+    z = np.linspace(-4, 4, 200)
+    y = np.linspace(-0.995, 0.995, 200)
+    stats = []
+    for i, case in enumerate(all_cases):
+        common.seed_all(cfg.seed)
+        acts = init_activations(build_siren(cfg, case["siren"], cfg.probe_layers), x)
+        for k, (pre, act) in enumerate(acts):
+            a_pre, a_act = axes[i, 2 * k], axes[i, 2 * k + 1]
+            lim = max(4.0, float(np.percentile(np.abs(pre), 99)))
+            a_pre.hist(pre, bins=80, range=(-lim, lim), density=True, color="tab:blue", alpha=0.8)
+            a_pre.plot(z, np.exp(-z ** 2 / 2) / np.sqrt(2 * np.pi), "k", lw=0.8)
+            a_act.hist(act, bins=60, range=(-1, 1), density=True, color="tab:orange", alpha=0.8)
+            a_act.plot(y, 1 / (np.pi * np.sqrt(1 - y ** 2)), "k", lw=0.8)
+            a_act.set_ylim(0, 3)
+            for ax in (a_pre, a_act):
+                ax.set_yticks([])
+                ax.tick_params(labelsize=6)
+            if i == 0:
+                a_pre.set_title(f"layer {k + 1} pre-act", fontsize=7)
+                a_act.set_title(f"layer {k + 1} act", fontsize=7)
+            if k == 0:
+                a_pre.set_ylabel(case["label"], fontsize=7)
+            stats.append({"case": case["label"], "layer": k + 1, "pre_mean": round(float(pre.mean()), 4),
+                          "pre_std": round(float(pre.std()), 4), "act_std": round(float(act.std()), 4)})
+    fig.suptitle("at initialization: pre-activations (blue; black: N(0,1)) and activations "
+                 "(orange; black: arcsine)", fontsize=9)
+    common.save_figure(fig, path)
+    return stats
+
+
+def add_arguments(parser) -> None:
+    common.add_common_arguments(parser, default_out="runs/ablate")
+    parser.add_argument("--study", required=True, help=f"one of {list(STUDIES)}")
+    parser.add_argument("--size", type=int, help="side of the square image grid (default: from the profile)")
+    parser.add_argument("--steps", type=int, help="full-image Adam steps per case (default: from the profile)")
+    parser.add_argument("--lr", type=float, help="Adam learning rate (default: from the profile)")
+    parser.add_argument("--hidden", type=int, help="hidden width (default: from the profile)")
+    parser.add_argument("--layers", type=int, help="hidden->hidden layers after the first (official counting; "
+                        "default 1: in -> 256 -> 256 -> out)")
+    parser.add_argument("--omegas", help="omega0 study: comma-separated omega_0 values (default: profile)")
+    parser.add_argument("--scales", help="hidden-init study: comma-separated factors on the paper's bound")
+    parser.add_argument("--probe-layers", type=int, help="init studies: hidden->hidden layers of the probe network")
+
+
+def main(args) -> int:
+    from fastsiren.tasks.compare import parse_floats
+
+    cfg = AblateConfig(study=args.study, image=args.image, size=args.size, steps=args.steps, lr=args.lr,
+                       hidden=args.hidden, layers=args.layers, omegas=parse_floats(args.omegas, "--omegas"),
+                       scales=parse_floats(args.scales, "--scales"), probe_layers=args.probe_layers,
+                       backend=args.backend, device=args.device, seed=args.seed, out=args.out,
+                       profile=args.profile, resume=args.resume, progress=not args.no_progress)
+    res = run(cfg)
+    for row in res["rows"]:
+        what = f"{row['layer']} omega_0={row['value']:g}" if cfg.study == "omega0" else row["value"]
+        print(f"{cfg.study:12s} {what:22s} PSNR {row['psnr']:.2f} dB, SSIM {row['ssim']:.4f}")
+    print(f"({res['device']}, backend {res['backend']}) -> {cfg.out}")
+    return 0

@@ -1,0 +1,208 @@
+"""A fair comparison: SIREN vs ReLU vs ReLU + positional encoding vs tanh.
+
+Every network has the same number of layers as the SIREN and its parameter count within
+1% (:func:`fastsiren.layers.matched_baseline` picks the width; counts are in the rows).
+Every method trains on the same problem, with the same steps and the same learning-rate
+policy (constant-LR full-batch Adam), at every learning rate of a small stated sweep; the
+rows hold every run and mark each method's best learning rate (``best_lr``), and the curves
+show each method at its best. Problems: image fitting (value supervision) and Poisson
+gradient supervision (where a ReLU network's gradient is piecewise constant and its
+Laplacian zero).
+
+The network is the basic SIREN with 2 hidden activations: ``layers=1`` in the official
+counting (hidden->hidden layers after the first), i.e. in -> 256 -> 256 -> out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+import torch
+
+from fastsiren import backends
+from fastsiren.layers import MODEL_NAMES, count_params
+from fastsiren.tasks import common, fit
+from fastsiren.tasks.poisson import REMOVED, Problem, fit_config, train_problem
+
+# study name -> the Problem supervision it trains
+PROBLEMS = {"fit": "value", "poisson-grad": "grad"}
+METHODS = ("siren", "relu", "relu-pe", "tanh")
+
+
+@dataclasses.dataclass
+class CompareConfig:
+    """Settings of the comparison; ``profile`` fills what is left as None."""
+
+    image: str = "camera"
+    size: int | None = None
+    steps: int | None = None
+    poisson_steps: int | None = None
+    lrs: tuple[float, ...] | None = None
+    hidden: int | None = None
+    layers: int | None = None
+    omega: float = 30.0
+    problems: tuple[str, ...] = tuple(PROBLEMS)
+    methods: tuple[str, ...] = METHODS
+    backend: str = "auto"
+    device: str = "auto"
+    seed: int = 0
+    out: str = "runs/compare"
+    profile: str = "cpu"
+    log_every: int | None = None
+    resume: bool = False
+    progress: bool = True
+
+
+# per profile: size, steps (fit), poisson_steps, lrs (the sweep), hidden, layers, log_every
+PROFILE_DEFAULTS = {
+    "quick": dict(size=32, steps=100, poisson_steps=40, lrs=(1e-3,), hidden=32, layers=1, log_every=20),
+    "cpu": dict(size=64, steps=300, poisson_steps=200, lrs=(1e-4, 1e-3), hidden=256, layers=1, log_every=25),
+    "paper": dict(size=256, steps=2000, poisson_steps=2000, lrs=(1e-4, 3e-4, 1e-3), hidden=256, layers=1,
+                  log_every=50),
+}
+
+
+def resolve(config: CompareConfig) -> CompareConfig:
+    """Fill profile defaults and validate every setting before any work starts."""
+    if config.profile not in PROFILE_DEFAULTS:
+        raise ValueError(f"profile={config.profile!r} is not known; expected one of {list(PROFILE_DEFAULTS)}")
+    filled = {k: (getattr(config, k) if getattr(config, k) is not None else v)
+              for k, v in PROFILE_DEFAULTS[config.profile].items()}
+    cfg = dataclasses.replace(config, **filled)
+    cfg = dataclasses.replace(cfg, lrs=tuple(float(x) for x in cfg.lrs), problems=tuple(cfg.problems),
+                              methods=tuple(cfg.methods))
+    for p in cfg.problems:
+        if p not in PROBLEMS:
+            raise ValueError(f"problems holds {p!r}; expected names from {list(PROBLEMS)}")
+    for m in cfg.methods:
+        if m not in MODEL_NAMES:
+            raise ValueError(f"methods holds {m!r}; expected names from {list(MODEL_NAMES)}")
+    if not cfg.problems or not cfg.methods or not cfg.lrs:
+        raise ValueError("problems, methods and lrs must each name at least one entry")
+    for name in ("size", "steps", "poisson_steps", "hidden", "log_every"):
+        common.positive(name, getattr(cfg, name), int)
+    common.positive("omega", cfg.omega)
+    for lr in cfg.lrs:
+        common.positive("lrs entry", lr)
+    if cfg.layers < 0:
+        raise ValueError(f"layers must be >= 0, got {cfg.layers}")
+    if cfg.size < 8:
+        raise ValueError(f"size must be >= 8, got {cfg.size}")
+    return cfg
+
+
+def run(config: CompareConfig) -> dict:
+    """Train every (problem, method, learning rate), write the run folder, return its metrics."""
+    cfg = resolve(config)
+    backends.check_name(cfg.backend)
+    device = common.pick_device(cfg.device)
+    target = fit.load_target(cfg.image, cfg.size, True).to(device)
+    folder = common.RunFolder(cfg.out, cfg, resume=cfg.resume)
+    t0 = time.perf_counter()
+    rows, histories, networks = [], {}, {}
+    for pname in cfg.problems:
+        problem = Problem(target, PROBLEMS[pname])
+        steps = cfg.steps if pname == "fit" else cfg.poisson_steps
+        best: dict[str, tuple[float, dict, np.ndarray]] = {}
+        for method in cfg.methods:
+            for lr in cfg.lrs:
+                common.seed_all(cfg.seed)
+                fcfg = fit_config(cfg, method)
+                model = fit.make_model(fcfg, 1, device)
+                key = f"{pname}/{method}/lr={lr:g}"
+                state, final = train_problem(
+                    model, problem, steps=steps, lr=lr, log_every=cfg.log_every,
+                    checkpoint=folder.file(f"checkpoint-{pname}-{method}-lr{lr:g}.pt"), resume=cfg.resume,
+                    progress=cfg.progress, desc=key)
+                histories[key], networks[method] = state.history, fit.network_description(fcfg, model)
+                rows.append({"method": method, "task": pname, "supervision": problem.supervision,
+                             "image": cfg.image, "size": cfg.size, "params": count_params(model),
+                             "width": model.hidden_features, "steps": steps, "lr": lr, **final,
+                             "seconds": round(state.seconds, 3)})
+                if method not in best or final["psnr"] > best[method][0]:
+                    best[method] = (final["psnr"], {"key": key, "history": state.history},
+                                    problem.reconstruction(model))
+        for row in rows:
+            if row["task"] == pname:
+                row["best_lr"] = best[row["method"]][1]["key"] == f"{pname}/{row['method']}/lr={row['lr']:g}"
+        fit.plot_curves(folder.file(f"compare-{pname}.png"),
+                        {f"{m} (lr {b[1]['key'].split('=')[1]})": b[1]["history"] for m, b in best.items()},
+                        title=f"{cfg.image} {cfg.size}x{cfg.size}, {pname}, best lr each")
+        plot_reconstructions(folder.file(f"compare-{pname}-images.png"), target,
+                             {m: (b[2], b[0]) for m, b in best.items()}, title=pname)
+    check_params(rows)
+    backend = backends.resolve(cfg.backend, device)
+    doc = common.results_doc(
+        "compare", cfg.profile, rows, backend=backend, device=device, seconds=time.perf_counter() - t0,
+        networks=networks, lr_sweep=list(cfg.lrs),
+        lr_policy="constant-LR full-batch Adam, same steps for every method; best = highest final psnr",
+        removed={p: REMOVED[PROBLEMS[p]] for p in cfg.problems},
+        baselines_backend="reference (autograd jets)", histories=histories)
+    return folder.finish(doc)
+
+
+def check_params(rows: list[dict]) -> None:
+    """Every method's parameter count within 1% of the SIREN's (the fairness contract)."""
+    siren = {r["params"] for r in rows if r["method"] == "siren"}
+    if not siren:
+        return
+    ref = siren.pop()
+    for r in rows:
+        if abs(r["params"] - ref) > 0.01 * ref:
+            raise RuntimeError(f"{r['method']} has {r['params']} parameters, not within 1% of SIREN's {ref}")
+
+
+def plot_reconstructions(path, target: torch.Tensor, recs: dict[str, tuple[np.ndarray, float]],
+                         title: str = "") -> None:
+    """Ground truth and each method's best reconstruction (H, W, 1) with its PSNR."""
+    fig, axes = common.plt_figure(1, len(recs) + 1, figsize=(2.6 * (len(recs) + 1), 2.9))
+    panels = [("ground truth", target[..., 0].cpu().numpy())]
+    panels += [(f"{m}: {p:.2f} dB", rec[..., 0]) for m, (rec, p) in recs.items()]
+    for ax, (name, img) in zip(np.atleast_1d(axes), panels):
+        ax.imshow(img, cmap="gray", vmin=-1, vmax=1)
+        ax.set_title(name, fontsize=9)
+        ax.axis("off")
+    fig.suptitle(title)
+    common.save_figure(fig, path)
+
+
+def add_arguments(parser) -> None:
+    common.add_common_arguments(parser, default_out="runs/compare")
+    parser.add_argument("--size", type=int, help="side of the square image grid (default: from the profile)")
+    parser.add_argument("--steps", type=int, help="Adam steps of the image fit (default: from the profile)")
+    parser.add_argument("--poisson-steps", type=int, help="Adam steps of the Poisson runs (default: profile)")
+    parser.add_argument("--lrs", help="comma-separated learning-rate sweep, e.g. 1e-4,1e-3 (default: profile)")
+    parser.add_argument("--hidden", type=int, help="SIREN hidden width; baselines match its parameters")
+    parser.add_argument("--layers", type=int, help="hidden->hidden layers after the first (official counting; "
+                        "default 1: in -> 256 -> 256 -> out)")
+    parser.add_argument("--omega", type=float, default=30.0, help="SIREN omega_0")
+    parser.add_argument("--problems", default=",".join(PROBLEMS), help=f"comma-separated, from {list(PROBLEMS)}")
+    parser.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated, from {list(MODEL_NAMES)}")
+
+
+def parse_floats(text: str | None, name: str) -> tuple[float, ...] | None:
+    """``"1e-4,1e-3"`` -> (1e-4, 1e-3); None stays None (the profile decides)."""
+    if text is None:
+        return None
+    try:
+        return tuple(float(x) for x in text.split(",") if x)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be comma-separated numbers, got {text!r}") from exc
+
+
+def main(args) -> int:
+    cfg = CompareConfig(image=args.image, size=args.size, steps=args.steps, poisson_steps=args.poisson_steps,
+                        lrs=parse_floats(args.lrs, "--lrs"), hidden=args.hidden, layers=args.layers,
+                        omega=args.omega, problems=tuple(p for p in args.problems.split(",") if p),
+                        methods=tuple(m for m in args.methods.split(",") if m), backend=args.backend,
+                        device=args.device, seed=args.seed, out=args.out, profile=args.profile,
+                        resume=args.resume, progress=not args.no_progress)
+    res = run(cfg)
+    for row in res["rows"]:
+        if row["best_lr"]:
+            print(f"{row['task']:13s} {row['method']:8s} {row['params']:7d} params, lr {row['lr']:g}: "
+                  f"PSNR {row['psnr']:.2f} dB, SSIM {row['ssim']:.4f}, {row['seconds']:.1f} s")
+    print(f"({res['device']}, backend {res['backend']}) -> {cfg.out}")
+    return 0

@@ -1,0 +1,329 @@
+"""Poisson image reconstruction: fit a network's gradient or Laplacian, recover the image.
+
+Targets are the official code's (scipy Sobel x10 per axis, scipy Laplace x1e4, made by
+:func:`fastsiren.data.poisson_targets`), converted from Sobel/stencil pixel units to the
+grid's coordinate units (the grid spans 2 units over the image), so the reconstruction
+comes out at the image's own scale with no fitted gain. Training supervises the network's
+jet (``model.jet(coords, order=1|2)``: the torch backend's fused forward-mode jets).
+
+The supervision cannot see part of the image, and the PSNR removes exactly that part by a
+least-squares fit of the reconstruction to the ground truth: the constant for gradient
+supervision; for Laplacian supervision a plane (``psnr``: 3 terms), and, reported beside it,
+the harmonic polynomials up to ``harmonic_degree`` (``psnr_harmonic``: Re/Im (x0 + i x1)^k,
+k <= degree, 2*degree + 1 terms), all of which have zero Laplacian.
+
+:class:`Problem` also serves value supervision (image fitting) so that ``compare`` and
+``ablate`` train every case through the same code.
+
+Network counting follows the official code (``layers`` = hidden->hidden layers after the
+first); the paper's network is ``layers=3`` (in -> 256 -> 256 -> 256 -> 256 -> out).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from fastsiren import data, metrics
+from fastsiren.layers import MODEL_NAMES, count_params
+from fastsiren.tasks import common, fit
+
+SUPERVISIONS = ("grad", "laplacian")
+ORDERS = {"value": 0, "grad": 1, "laplacian": 2}
+REMOVED = {
+    "value": "nothing",
+    "grad": "the best-fit constant (the gradient cannot see an offset)",
+    "laplacian": "the best-fit plane a + b x0 + c x1 for psnr; the best-fit harmonic polynomials "
+                 "Re/Im (x0 + i x1)^k, k <= harmonic_degree, for psnr_harmonic (the Laplacian cannot see them)",
+}
+
+
+# ---------------------------------------------------------------- what the supervision cannot see
+
+def harmonic_basis(shape: tuple[int, int], degree: int) -> np.ndarray:
+    """Harmonic polynomials on the pixel-centre grid of ``shape``: (H*W, 2*degree + 1) float64.
+
+    Columns: 1, then Re and Im of (x0 + i x1)^k for k = 1..degree (degree 1 = a plane).
+    Every column has zero Laplacian, so Laplacian supervision cannot see any of them.
+    """
+    if degree < 0:
+        raise ValueError(f"degree must be >= 0, got {degree}")
+    xy = data.grid(shape, dtype=torch.float64).numpy()
+    z = xy[:, 0] + 1j * xy[:, 1]
+    cols = [np.ones(len(z))]
+    for k in range(1, degree + 1):
+        zk = z ** k
+        cols += [zk.real, zk.imag]
+    return np.stack(cols, 1)
+
+
+def remove_unseen(pred, target, degree: int | None) -> np.ndarray:
+    """``pred`` (H, W[, 1]) plus the least-squares fit of ``target - pred`` over the harmonic
+    basis of ``degree`` (None: nothing removed; 0: a constant; 1: a plane). Returns float64
+    with ``pred``'s shape."""
+    p = metrics._np(pred)
+    t = metrics._np(target)
+    if p.shape != t.shape:
+        raise ValueError(f"pred has shape {p.shape} but target has {t.shape}")
+    if degree is None:
+        return p
+    basis = harmonic_basis(p.shape[:2], degree)
+    coef, *_ = np.linalg.lstsq(basis, (t - p).reshape(len(basis), -1), rcond=None)
+    return p + (basis @ coef).reshape(p.shape)
+
+
+# ---------------------------------------------------------------- one supervised problem
+
+class Problem:
+    """Supervise a coordinate network by one jet field of a gray image.
+
+    ``target``: (H, W, 1) in [-1, 1]. ``supervision``: ``value`` (image fitting), ``grad``
+    (coordinate-unit Sobel gradient, (H*W, 1, 2)) or ``laplacian`` (coordinate-unit
+    Laplacian, (H*W, 1)). ``loss(model)`` is the MSE of the supervised field; ``evaluate``
+    and ``final`` score the reconstruction after :func:`remove_unseen`.
+    """
+
+    def __init__(self, target: torch.Tensor, supervision: str, harmonic_degree: int = 3) -> None:
+        if supervision not in ORDERS:
+            raise ValueError(f"supervision={supervision!r} is not known; expected one of {list(ORDERS)}")
+        if target.dim() != 3 or target.shape[-1] != 1:
+            raise ValueError(f"target must be a gray image (H, W, 1), got shape {tuple(target.shape)}")
+        self.supervision, self.order = supervision, ORDERS[supervision]
+        self.harmonic_degree = harmonic_degree
+        self.target = target
+        self.shape = tuple(target.shape[:2])
+        dev = target.device
+        self.coords = data.grid(self.shape, device=dev)
+        self.targets = data.poisson_targets(target.cpu().numpy())
+        if supervision == "value":
+            self.field = target.reshape(-1, 1)
+        elif supervision == "grad":
+            self.field = torch.from_numpy(self.targets.grad).to(dev).reshape(-1, 1, 2)
+        else:
+            self.field = torch.from_numpy(self.targets.lap).to(dev).reshape(-1, 1)
+
+    @property
+    def degree(self) -> int | None:
+        """Harmonic degree removed for ``psnr`` (None: nothing)."""
+        return {"value": None, "grad": 0, "laplacian": 1}[self.supervision]
+
+    def loss(self, model) -> torch.Tensor:
+        if self.order == 0:
+            pred = model(self.coords)  # the plain forward: no jet streams to carry
+        else:
+            jet = model.jet(self.coords, order=self.order)
+            pred = jet.grad if self.order == 1 else jet.laplacian
+        return ((pred - self.field) ** 2).mean()
+
+    def reconstruction(self, model, degree: int | None = -1) -> np.ndarray:
+        """The network's image (H, W, 1), float64, after removing what ``degree`` names
+        (default: this supervision's own :attr:`degree`)."""
+        pred = model.render(self.shape)
+        return remove_unseen(pred, self.target, self.degree if degree == -1 else degree)
+
+    def evaluate(self, model) -> dict[str, float]:
+        """PSNR (data range 2) of the aligned reconstruction; Laplacian runs add ``psnr_harmonic``."""
+        out = {"psnr": metrics.psnr(self.reconstruction(model), self.target, 2.0)}
+        if self.supervision == "laplacian":
+            out["psnr_harmonic"] = metrics.psnr(self.reconstruction(model, self.harmonic_degree),
+                                                self.target, 2.0)
+        return out
+
+    def final(self, model) -> dict[str, float]:
+        """Every metric of a finished run: psnr, ssim, psnr_raw (nothing removed) and more."""
+        rec = self.reconstruction(model)
+        out = {**self.evaluate(model), "ssim": metrics.ssim(np.clip(rec, -1, 1), self.target, 2.0)}
+        if self.supervision != "value":
+            out["psnr_raw"] = metrics.psnr(self.reconstruction(model, None), self.target, 2.0)
+        return {k: round(v, 5) for k, v in out.items()}
+
+
+def train_problem(model, problem: Problem, *, steps: int, lr: float, log_every: int,
+                  checkpoint: Path | None = None, resume: bool = False, progress: bool = True,
+                  desc: str = "train") -> tuple[common.TrainState, dict[str, float]]:
+    """Adam on ``problem.loss`` (common.train: progress bar, checkpoint, resume); returns the
+    training state (history with PSNR every ``log_every`` steps) and the final metrics."""
+    state = common.train(model, lambda: problem.loss(model), steps=steps, lr=lr, checkpoint=checkpoint,
+                         checkpoint_every=max(steps, 1), resume=resume, log_every=log_every,
+                         evaluate=lambda step: problem.evaluate(model), desc=desc, progress=progress)
+    return state, problem.final(model)
+
+
+# ---------------------------------------------------------------- the task
+
+@dataclasses.dataclass
+class PoissonConfig:
+    """Settings of a Poisson run; ``profile`` fills what is left as None."""
+
+    supervision: str = "grad"
+    image: str = "camera"
+    size: int | None = None
+    steps: int | None = None
+    lr: float | None = None
+    hidden: int | None = None
+    layers: int | None = None
+    omega: float = 30.0
+    baselines: tuple[str, ...] | None = None
+    harmonic_degree: int = 3
+    backend: str = "auto"
+    device: str = "auto"
+    seed: int = 0
+    out: str = "runs/poisson"
+    profile: str = "cpu"
+    log_every: int | None = None
+    resume: bool = False
+    progress: bool = True
+
+
+# per profile: size, steps, lr, hidden, layers (the paper's network: 3), log_every
+PROFILE_DEFAULTS = {
+    "quick": dict(size=24, steps=40, lr=1e-3, hidden=32, layers=1, log_every=20),
+    "cpu": dict(size=64, steps=300, lr=1e-4, hidden=256, layers=3, log_every=25),
+    "paper": dict(size=256, steps=10000, lr=1e-4, hidden=256, layers=3, log_every=250),
+}
+# baselines trained beside SIREN unless --baselines says otherwise: a ReLU network's Laplacian
+# is 0 everywhere (the point of the Laplacian experiment); the paper's gradient table has tanh
+# and ReLU+PE, which the cpu profile leaves to `fastsiren compare` (same study, basic network).
+DEFAULT_BASELINES = {
+    ("grad", "quick"): (), ("grad", "cpu"): (), ("grad", "paper"): ("tanh", "relu-pe"),
+    ("laplacian", "quick"): ("relu",), ("laplacian", "cpu"): ("relu",), ("laplacian", "paper"): ("relu",),
+}
+
+
+def resolve(config: PoissonConfig) -> PoissonConfig:
+    """Fill profile defaults and validate every setting before any work starts."""
+    if config.profile not in PROFILE_DEFAULTS:
+        raise ValueError(f"profile={config.profile!r} is not known; expected one of {list(PROFILE_DEFAULTS)}")
+    if config.supervision not in SUPERVISIONS:
+        raise ValueError(f"supervision={config.supervision!r} is not known; expected one of {list(SUPERVISIONS)}")
+    filled = {k: (getattr(config, k) if getattr(config, k) is not None else v)
+              for k, v in PROFILE_DEFAULTS[config.profile].items()}
+    cfg = dataclasses.replace(config, **filled)
+    if cfg.baselines is None:
+        cfg = dataclasses.replace(cfg, baselines=DEFAULT_BASELINES[cfg.supervision, cfg.profile])
+    cfg = dataclasses.replace(cfg, baselines=tuple(cfg.baselines))
+    for b in cfg.baselines:
+        if b not in MODEL_NAMES or b == "siren":
+            raise ValueError(f"baselines holds {b!r}; expected names from {list(MODEL_NAMES[1:])}")
+    for name in ("size", "steps", "hidden", "log_every"):
+        common.positive(name, getattr(cfg, name), int)
+    for name in ("lr", "omega"):
+        common.positive(name, getattr(cfg, name))
+    if cfg.layers < 0:
+        raise ValueError(f"layers must be >= 0, got {cfg.layers}")
+    if cfg.harmonic_degree < 1:
+        raise ValueError(f"harmonic_degree must be >= 1, got {cfg.harmonic_degree}")
+    if cfg.size < 8:
+        raise ValueError(f"size must be >= 8 for a 3x3 Sobel/Laplace stencil to mean anything, got {cfg.size}")
+    return cfg
+
+
+def fit_config(cfg, method: str, **overrides) -> fit.FitConfig:
+    """The :class:`fit.FitConfig` that :func:`fit.make_model` builds ``method`` from."""
+    return fit.FitConfig(model=method, size=cfg.size, hidden=cfg.hidden, layers=cfg.layers, omega=cfg.omega,
+                         hidden_omega=getattr(cfg, "hidden_omega", None) or cfg.omega, backend=cfg.backend,
+                         **overrides)
+
+
+def run(config: PoissonConfig) -> dict:
+    """Train SIREN (and the baselines) on the supervision, write the run folder, return its metrics."""
+    cfg = resolve(config)
+    from fastsiren import backends
+
+    backends.check_name(cfg.backend)
+    device = common.pick_device(cfg.device)
+    target = fit.load_target(cfg.image, cfg.size, True).to(device)
+    folder = common.RunFolder(cfg.out, cfg, resume=cfg.resume)
+    problem = Problem(target, cfg.supervision, cfg.harmonic_degree)
+    t0 = time.perf_counter()
+    rows, histories, networks = [], {}, {}
+    for method in ("siren", *cfg.baselines):
+        common.seed_all(cfg.seed)
+        fcfg = fit_config(cfg, method)
+        model = fit.make_model(fcfg, 1, device)
+        state, final = train_problem(model, problem, steps=cfg.steps, lr=cfg.lr, log_every=cfg.log_every,
+                                     checkpoint=folder.file(f"checkpoint-{method}.pt"), resume=cfg.resume,
+                                     progress=cfg.progress, desc=f"poisson {cfg.supervision} {method}")
+        torch.save(model.state_dict(), folder.file(f"model-{method}.pt"))
+        plot_jets(folder.file(f"poisson-{cfg.supervision}-{method}.png"), model, problem,
+                  title=f"{method}, {cfg.supervision} supervision, {final['psnr']:.2f} dB")
+        common.save_png(folder.file(f"reconstruction-{method}.png"),
+                        np.clip(problem.reconstruction(model), -1, 1))
+        histories[method], networks[method] = state.history, fit.network_description(fcfg, model)
+        rows.append({"method": method, "image": cfg.image, "size": cfg.size, "supervision": cfg.supervision,
+                     "params": count_params(model), "steps": cfg.steps, "lr": cfg.lr, **final,
+                     "harmonic_degree": cfg.harmonic_degree if cfg.supervision == "laplacian" else None,
+                     "seconds": round(state.seconds, 3)})
+    common.save_png(folder.file("ground_truth.png"), target)
+    fit.plot_curves(folder.file("psnr.png"), histories,
+                    title=f"{cfg.image} {cfg.size}x{cfg.size}, {cfg.supervision} supervision")
+    backend = backends.resolve(cfg.backend, device)
+    doc = common.results_doc("poisson", cfg.profile, rows, backend=backend, device=device,
+                             seconds=time.perf_counter() - t0, supervision=cfg.supervision,
+                             removed=REMOVED[cfg.supervision], networks=networks,
+                             baselines_backend="reference (autograd jets)", histories=histories)
+    return folder.finish(doc)
+
+
+def plot_jets(path: Path, model, problem: Problem, title: str = "") -> None:
+    """Targets (top) beside the network's (bottom): image, gradient magnitude, Laplacian,
+    all rendered from the network's jets (``model.render(shape, order=2)``)."""
+    jet = model.render(problem.shape, order=2)
+    rec = problem.reconstruction(model)[..., 0]
+    net_grad = np.linalg.norm(jet.grad[..., 0, :].cpu().numpy(), axis=-1)
+    net_lap = jet.laplacian[..., 0].cpu().numpy()
+    tgt_grad = np.linalg.norm(problem.targets.grad, axis=-1)
+    tgt_lap = problem.targets.lap
+    gmax = float(np.percentile(tgt_grad, 99.5)) or 1.0
+    lmax = float(np.percentile(np.abs(tgt_lap), 99.5)) or 1.0
+    fig, axes = common.plt_figure(2, 3, figsize=(10, 6.8))
+    panels = [
+        (problem.target[..., 0].cpu().numpy(), "ground truth", "gray", -1, 1),
+        (tgt_grad, "target |grad|", "viridis", 0, gmax),
+        (tgt_lap, "target Laplacian", "RdBu_r", -lmax, lmax),
+        (rec, "reconstruction (unseen part removed)", "gray", -1, 1),
+        (net_grad, "network |grad|", "viridis", 0, gmax),
+        (net_lap, "network Laplacian", "RdBu_r", -lmax, lmax),
+    ]
+    for ax, (img, name, cmap, lo, hi) in zip(axes.flat, panels):
+        ax.imshow(img, cmap=cmap, vmin=lo, vmax=hi)
+        ax.set_title(name, fontsize=9)
+        ax.axis("off")
+    fig.suptitle(title)
+    common.save_figure(fig, path)
+
+
+def add_arguments(parser) -> None:
+    common.add_common_arguments(parser, default_out="runs/poisson")
+    parser.add_argument("--supervision", required=True, help="grad | laplacian: the jet field to fit")
+    parser.add_argument("--size", type=int, help="side of the square image grid (default: from the profile)")
+    parser.add_argument("--steps", type=int, help="full-image Adam steps (default: from the profile)")
+    parser.add_argument("--lr", type=float, help="Adam learning rate (default: from the profile)")
+    parser.add_argument("--hidden", type=int, help="hidden width (default: from the profile)")
+    parser.add_argument("--layers", type=int,
+                        help="hidden->hidden layers after the first (official counting; paper: 3)")
+    parser.add_argument("--omega", type=float, default=30.0, help="omega_0 of every sine layer")
+    parser.add_argument("--baselines", help="comma-separated baselines trained beside SIREN "
+                        "(relu, tanh, relu-pe; '' for none; default: from the supervision and profile)")
+    parser.add_argument("--harmonic-degree", type=int, default=3,
+                        help="Laplacian runs: highest harmonic degree removed for psnr_harmonic")
+
+
+def main(args) -> int:
+    baselines = None if args.baselines is None else tuple(b for b in args.baselines.split(",") if b)
+    cfg = PoissonConfig(supervision=args.supervision, image=args.image, size=args.size, steps=args.steps,
+                        lr=args.lr, hidden=args.hidden, layers=args.layers, omega=args.omega,
+                        baselines=baselines, harmonic_degree=args.harmonic_degree, backend=args.backend,
+                        device=args.device, seed=args.seed, out=args.out, profile=args.profile,
+                        resume=args.resume, progress=not args.no_progress)
+    res = run(cfg)
+    for row in res["rows"]:
+        print(f"{row['method']} from its {row['supervision']}: PSNR {row['psnr']:.2f} dB "
+              f"(raw {row['psnr_raw']:.2f}), SSIM {row['ssim']:.4f}, {row['steps']} steps in "
+              f"{row['seconds']:.1f} s")
+    print(f"({res['device']}, backend {res['backend']}; removed: {res['removed']}) -> {cfg.out}")
+    return 0
