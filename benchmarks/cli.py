@@ -1,0 +1,123 @@
+"""``fastsiren bench`` / ``python -m benchmarks``: run the suites or the scaling sweeps.
+
+Examples::
+
+    fastsiren bench --suite poisson-laplacian --provider torch          # torch vs reference
+    fastsiren bench --suite all --size default                          # every suite and provider
+    fastsiren bench --scaling --suite fit --sweep points --max-points 100000
+    fastsiren bench --merge gpu_out/results                             # import a GPU run's CSVs
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+from .harness import DTYPES, PROVIDERS, ProviderUnavailable, resolve_providers, run_suite
+from .records import RESULTS_DIR, append_rows, environment, merge_results, new_run_id, result_rows, results_file
+from .suites import SIZES, SUITES
+
+DEFAULT_FIGURES = Path(__file__).resolve().parent.parent / "docs" / "figures"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--suite", action="append", metavar="NAME",
+                        help=f"suite to run, repeatable: {', '.join(SUITES)} or all (default: all)")
+    parser.add_argument("--provider", action="append", metavar="NAME",
+                        help=f"provider, repeatable: {', '.join(PROVIDERS)} or all (default: all); "
+                             "reference always runs (oracle and speed baseline)")
+    parser.add_argument("--size", default="default", help=f"problem sizes: {', '.join(SIZES)}")
+    parser.add_argument("--dtype", default="float32", help=f"one of {', '.join(DTYPES)}")
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="timed rounds per provider (default 5 on the CPU, 20 on a GPU)")
+    parser.add_argument("--block", type=float, default=None,
+                        help="seconds per timed block (default 0.2 CPU, 0.05 GPU)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--tol", type=float, default=None,
+                        help="fixed relative tolerance of the check instead of 2x reference's own error")
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="folder of the results CSV files")
+    parser.add_argument("--no-save", action="store_true", help="print only, append nothing")
+    parser.add_argument("--scaling", action="store_true",
+                        help="run the scaling sweeps (time vs points, width, input dimension) instead")
+    parser.add_argument("--sweep", action="append", metavar="VAR",
+                        help="scaling sweep, repeatable: points, width, dim (default: all three)")
+    parser.add_argument("--max-points", type=float, default=None,
+                        help="scaling: largest number of points (default 1e7 on a GPU, 3e4 on the CPU)")
+    parser.add_argument("--figures", type=Path, default=DEFAULT_FIGURES, help="scaling: folder of the plots")
+    parser.add_argument("--merge", type=Path, default=None, metavar="DIR",
+                        help="append the result CSVs of DIR (e.g. a GPU run) to --out, skipping known rows")
+
+
+def _suites(names: list[str] | None) -> list[str]:
+    if not names or "all" in names:
+        return list(SUITES)
+    for n in names:
+        if n not in SUITES:
+            raise ValueError(f"--suite {n!r} is not a benchmark suite; expected one of {list(SUITES)} or all")
+    return list(dict.fromkeys(names))
+
+
+def _device(name: str | None) -> torch.device:
+    if name is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
+        raise ValueError(f"--device must be cpu or cuda, got {name!r}")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("--device cuda asked for, but torch sees no CUDA device")
+    return torch.device(name)
+
+
+def check_alone(providers: list[str] | None, device: torch.device) -> None:
+    """A provider asked for alone (besides the reference) must run here: error otherwise."""
+    named = [p for p in (providers or []) if p not in ("all", "reference")]
+    if len(named) != 1:
+        return
+    (p,) = resolve_providers(named)[1:]
+    try:
+        p.load(device)
+    except ProviderUnavailable as exc:
+        raise RuntimeError(f"provider {p.name!r} cannot run on {device}: {exc}") from exc
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.merge is not None:
+        added = merge_results(args.merge, args.out)
+        for name, n in added.items():
+            print(f"{name}: {n} new rows -> {args.out / name}")
+        return 0
+    if args.size not in SIZES:
+        raise ValueError(f"--size {args.size!r} is not a benchmark size; expected one of {list(SIZES)}")
+    if args.dtype not in DTYPES:
+        raise ValueError(f"--dtype {args.dtype!r} is not supported; expected one of {list(DTYPES)}")
+    suites = _suites(args.suite)
+    resolve_providers(args.provider)  # unknown names fail before anything runs
+    device = _device(args.device)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    check_alone(args.provider, device)
+    rounds = args.repeats or (20 if device.type == "cuda" else 5)
+    if args.scaling:
+        from .scaling import run_sweeps
+
+        run_sweeps(suites, args.provider, device, DTYPES[args.dtype], sweeps=args.sweep,
+                   max_points=args.max_points, rounds=args.repeats, out_dir=None if args.no_save else args.out,
+                   figures=args.figures, block_s=args.block)
+        return 0
+    run_id, env = new_run_id(), environment(device)
+    print(f"run {run_id} on {env['device']} (torch {env['torch']}, triton {env['triton'] or '-'}, "
+          f"CUDA {env['cuda'] or '-'}, commit {env['commit'] or '-'})")
+    failed = False
+    for name in suites:
+        res = run_suite(name, args.provider, size=args.size, device=device, dtype=DTYPES[args.dtype],
+                        rounds=rounds, block_s=args.block, tol=args.tol)
+        failed |= any(r.status in ("mismatch", "error") for r in res.rows)
+        if not args.no_save:
+            path = append_rows(results_file(args.out, name), result_rows(res, run_id, env, args.size))
+            print(f"  -> {path}")
+    if failed:
+        print("some providers disagree with the reference or failed: see the rows above", file=sys.stderr)
+    return 1 if failed else 0

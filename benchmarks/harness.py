@@ -1,0 +1,489 @@
+"""One harness for every suite: providers, correctness check, interleaved timing, memory.
+
+Protocol per suite and phase (DESIGN.md, Benchmarks):
+
+1. one :class:`~.suites.Case` (inputs, initial parameters) shared by every provider;
+2. each provider's outputs (loss and every parameter gradient, or the layer/render output)
+   are checked against the oracle, the ``reference`` provider run in float64 on the same
+   case: a provider passes when, for every output, its error is at most twice the error of
+   ``reference`` at the benchmark dtype, or under a per-dtype floor (STYLE.md: "no worse
+   than 2x PyTorch's own error at that precision"). Errors are ``max|a - b| / max|b|``;
+3. providers that pass are warmed up, then timed *interleaved*: every round times one block
+   of each provider (and of the GEMM floor), in a rotating order, so load drift on a shared
+   machine hits all of them alike. CPU blocks with ``torch.utils.benchmark.Timer``, GPU
+   blocks with CUDA events around back-to-back calls;
+4. peak memory of one more step: CUDA ``max_memory_allocated`` above what was allocated
+   before the step; CPU the peak of live tensor bytes created during the step, tracked
+   per ATen op with a dispatch mode (tracemalloc does not see torch's allocator and RSS
+   does not go down when torch frees). The CPU method does not see ``torch.compile``'s
+   inductor buffers, so it is not reported for that provider.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Callable, Sequence
+
+import torch
+
+from fastsiren import backends, reference
+from fastsiren.jet import Jet
+
+from .suites import Case, Runner, Shape, Suite, default_shape, floor_runner, get_suite, total_flops
+
+# Error floors per dtype (relative to the output's max): below these a difference is noise.
+ERROR_FLOOR = {torch.float64: 1e-9, torch.float32: 1e-5, torch.bfloat16: 2e-2, torch.float16: 5e-3}
+ERROR_FACTOR = 2.0
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16,
+          "float16": torch.float16}
+
+
+class ProviderUnavailable(RuntimeError):
+    """A provider cannot run on this machine (the message says why)."""
+
+
+@dataclass(frozen=True)
+class Provider:
+    """A named way to run the backend-module ops; ``load(device)`` returns the ops object.
+
+    ``optional`` providers (``reference+compile``) are *skipped* with the reason when they
+    fail on a suite instead of being reported as broken.
+    """
+
+    name: str
+    load: Callable[[torch.device], object]
+    optional: bool = False
+
+
+def _backend_loader(name: str) -> Callable[[torch.device], object]:
+    def load(device: torch.device):
+        reason = backends.unavailable_reason(name, device)
+        if reason is not None:
+            raise ProviderUnavailable(reason)
+        try:
+            return backends.get(name, device)
+        except ImportError as exc:  # a backend registered but not importable here
+            raise ProviderUnavailable(f"cannot import the {name} backend ({exc})") from exc
+
+    return load
+
+
+def compiled_reference(device: torch.device | None = None) -> SimpleNamespace:
+    """The reference ops with their forwards under ``torch.compile`` (autograd still does the
+    derivatives, as the official code would if compiled)."""
+    fwd = torch.compile(reference.mlp_forward, dynamic=False)
+    layer = torch.compile(reference.sine_linear, dynamic=False)
+
+    def mlp_jet(x, weights, biases, omegas, order):
+        return reference.jet_of(lambda z: fwd(z, weights, biases, omegas), x, order)
+
+    def mlp_infer(x, weights, biases, omegas, order):
+        if order == 0:
+            with torch.no_grad():
+                return Jet(fwd(x, weights, biases, omegas), None, None)
+        return mlp_jet(x, weights, biases, omegas, order).detach()
+
+    return SimpleNamespace(sine_linear=layer, mlp_forward=fwd, mlp_jet=mlp_jet, mlp_infer=mlp_infer)
+
+
+PROVIDERS: dict[str, Provider] = {
+    p.name: p
+    for p in (
+        Provider("reference", _backend_loader("reference")),
+        Provider("reference+compile", compiled_reference, optional=True),
+        Provider("torch", _backend_loader("torch")),
+        Provider("triton", _backend_loader("triton")),
+        Provider("cuda", _backend_loader("cuda")),
+    )
+}
+BASELINE = "reference"
+
+
+def resolve_providers(names: Sequence[str | Provider] | None, baseline: bool = True) -> list[Provider]:
+    """Provider objects for ``names`` ("all" or None = every provider); reference first unless
+    ``baseline`` is False (it is the oracle and the speed baseline)."""
+    if not names or "all" in names:
+        names = list(PROVIDERS)
+    out: list[Provider] = [PROVIDERS[BASELINE]] if baseline else []
+    for n in names:
+        if isinstance(n, Provider):
+            p = n
+        elif n in PROVIDERS:
+            p = PROVIDERS[n]
+        else:
+            raise ValueError(f"provider={n!r} is not a benchmark provider; expected one of {list(PROVIDERS)} or 'all'")
+        if p.name not in {q.name for q in out}:
+            out.append(p)
+    return out
+
+
+# ---------------------------------------------------------------- results
+
+
+@dataclass
+class Row:
+    """One measured (or skipped) provider on one suite phase. Times in milliseconds."""
+
+    suite: str
+    phase: str
+    provider: str
+    status: str  # ok | skipped | mismatch | error | oom
+    reason: str = ""
+    median_ms: float = math.nan
+    q10_ms: float = math.nan
+    q90_ms: float = math.nan
+    rounds: int = 0
+    iters: int = 0
+    speedup: float = math.nan
+    gflop: float = math.nan
+    tflops: float = math.nan
+    floor_ms: float = math.nan
+    floor_frac: float = math.nan
+    peak_mb: float = math.nan
+    max_err: float = math.nan
+    ref_err: float = math.nan
+    extra: dict = field(default_factory=dict)
+
+
+def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
+    """``max|a - b| / max|b|`` in float64 (``b`` the oracle); inf for a shape mismatch or NaN."""
+    if a.shape != b.shape:
+        return math.inf
+    a64, b64 = a.detach().double(), b.detach().double()
+    scale = b64.abs().max().item() or 1.0
+    err = (a64 - b64).abs().max().item() / scale
+    return err if math.isfinite(err) else math.inf
+
+
+@dataclass
+class Check:
+    ok: bool
+    max_err: float
+    ref_err: float
+    detail: str
+
+
+def check_outputs(got: dict[str, torch.Tensor], oracle: dict[str, torch.Tensor],
+                  ref_same_dtype: dict[str, torch.Tensor], dtype: torch.dtype, tol: float | None = None) -> Check:
+    """Compare a provider's outputs with the float64 oracle (rule in the module docstring).
+
+    ``tol`` replaces the rule by a fixed relative tolerance (e.g. for tf32 kernels).
+    """
+    if set(got) != set(oracle):
+        return Check(False, math.inf, math.nan, f"outputs {sorted(got)} != expected {sorted(oracle)}")
+    worst, worst_ref, bad = 0.0, 0.0, []
+    for k, want in oracle.items():
+        err = relative_error(got[k], want)
+        ref = relative_error(ref_same_dtype[k], want)
+        allowed = tol if tol is not None else max(ERROR_FACTOR * ref, ERROR_FLOOR.get(dtype, 1e-5))
+        worst, worst_ref = max(worst, err), max(worst_ref, ref)
+        if not err <= allowed:
+            bad.append(f"{k}: error {err:.3g} > allowed {allowed:.3g} (reference's own error {ref:.3g})")
+    return Check(not bad, worst, worst_ref, "; ".join(bad))
+
+
+# ---------------------------------------------------------------- timing and memory
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_block(fn: Callable[[], object], iters: int, device: torch.device) -> float:
+    """Seconds per call of ``fn`` over ``iters`` back-to-back calls."""
+    if device.type == "cuda":
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        _sync(device)
+        start.record()
+        for _ in range(iters):
+            fn()
+        end.record()
+        end.synchronize()
+        return start.elapsed_time(end) / 1e3 / iters
+    from torch.utils.benchmark import Timer
+
+    timer = Timer(stmt="fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
+    return timer.timeit(iters).mean
+
+
+def interleaved_times(fns: dict[str, Callable[[], object]], device: torch.device, rounds: int,
+                      block_s: float, warmup: int = 1) -> tuple[dict[str, list[float]], dict[str, int]]:
+    """Per-round seconds per call of each function, timed in a rotating interleaved order.
+
+    Each function is warmed up ``warmup`` times, then calibrated so one block lasts about
+    ``block_s`` seconds (at least one call).
+    """
+    iters = {}
+    for name, fn in fns.items():
+        for _ in range(warmup):
+            fn()
+        _sync(device)
+        t = time_block(fn, 1, device)
+        iters[name] = max(1, int(block_s / max(t, 1e-9)))
+    names = list(fns)
+    times: dict[str, list[float]] = {n: [] for n in names}
+    for r in range(rounds):
+        for n in names[r % len(names):] + names[:r % len(names)]:
+            times[n].append(time_block(fns[n], iters[n], device))
+    return times, iters
+
+
+def quantile(xs: Sequence[float], q: float) -> float:
+    """Linear-interpolation quantile of a non-empty sequence."""
+    s = sorted(xs)
+    pos = q * (len(s) - 1)
+    lo, hi = math.floor(pos), math.ceil(pos)
+    return s[lo] + (s[hi] - s[lo]) * (pos - lo)
+
+
+class LiveTensorBytes:
+    """Peak bytes of tensor storages created while active (CPU memory measurement).
+
+    A ``TorchDispatchMode`` sees every ATen op, autograd's backward included; each new
+    output storage is counted until it is freed (checked through a weak reference at the
+    next op). Storages alive before entering are not counted.
+    """
+
+    def __init__(self) -> None:
+        self.peak = 0
+
+    def __enter__(self) -> "LiveTensorBytes":
+        from torch.multiprocessing.reductions import StorageWeakRef
+        from torch.utils._python_dispatch import TorchDispatchMode
+        from torch.utils._pytree import tree_flatten
+
+        tracker = self
+        live: dict[int, tuple[object, int]] = {}
+        current = [0]
+
+        class _Mode(TorchDispatchMode):
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+                out = func(*args, **(kwargs or {}))
+                for key in [k for k, (ref, _) in live.items() if ref.expired()]:
+                    current[0] -= live.pop(key)[1]
+                inputs = {t.untyped_storage().data_ptr() for t in tree_flatten((args, kwargs))[0]
+                          if isinstance(t, torch.Tensor)}
+                for t in tree_flatten(out)[0]:
+                    if not isinstance(t, torch.Tensor):
+                        continue
+                    st = t.untyped_storage()
+                    key = st.data_ptr()
+                    if key in inputs or key in live:
+                        continue  # a view or an in-place result: no new memory
+                    live[key] = (StorageWeakRef(st), st.nbytes())
+                    current[0] += st.nbytes()
+                tracker.peak = max(tracker.peak, current[0])
+                return out
+
+        self._mode = _Mode()
+        self._mode.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._mode.__exit__(*exc)
+
+
+def peak_memory_mb(step: Callable[[], object], device: torch.device) -> float:
+    """Peak extra memory of one call of ``step`` in MiB (method in the module docstring)."""
+    gc.collect()
+    if device.type == "cuda":
+        _sync(device)
+        base = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        step()
+        _sync(device)
+        return (torch.cuda.max_memory_allocated(device) - base) / 2**20
+    with LiveTensorBytes() as live:
+        step()
+    return live.peak / 2**20
+
+
+def memory_method(device: torch.device) -> str:
+    return ("cuda max_memory_allocated above the pre-step allocation" if device.type == "cuda"
+            else "peak live tensor bytes created during the step (ATen dispatch tracking)")
+
+
+def is_oom(exc: BaseException) -> bool:
+    msg = str(exc).lower()
+    return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in msg or "can't allocate memory" in msg
+
+
+def _free(device: torch.device) -> None:
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+# ---------------------------------------------------------------- one suite
+
+
+@dataclass
+class SuiteResult:
+    suite: str
+    shape: Shape
+    dtype: torch.dtype
+    device: torch.device
+    rows: list[Row]
+
+
+def run_suite(suite: str | Suite, providers: Sequence[str | Provider] | None = None, size: str = "default",
+              device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32, rounds: int = 5,
+              block_s: float | None = None, shape: Shape | None = None, tol: float | None = None,
+              check: bool = True, memory: bool = True, baseline: bool = True,
+              log: Callable[[str], None] = print) -> SuiteResult:
+    """Check and time every provider of one suite on one shared case; one :class:`Row` per
+    (phase, provider). ``shape`` overrides the ``size`` preset (scaling sweeps).
+
+    A provider that cannot run here gets a ``skipped`` row with the reason; a provider
+    whose outputs disagree with the oracle gets a ``mismatch`` row and is not timed.
+    ``baseline=False`` leaves the reference out (scaling past its memory): no check, no speedup.
+    """
+    suite = get_suite(suite) if isinstance(suite, str) else suite
+    device = torch.device(device)
+    if rounds < 1:
+        raise ValueError(f"rounds must be >= 1, got {rounds}")
+    shape = shape or default_shape(suite.name, size, device.type)
+    if block_s is None:
+        block_s = 0.05 if device.type == "cuda" else 0.2
+    provs = resolve_providers(providers, baseline)
+    check = check and baseline
+    log(f"[{suite.name}] {shape.describe()}, {str(dtype).replace('torch.', '')} on {device}")
+    case = suite.make_case(shape, device, dtype)
+    oracle_case = case.to(torch.float64) if check else None
+
+    loaded: dict[str, object] = {}
+    skipped: dict[str, Row] = {}
+    for p in provs:
+        try:
+            loaded[p.name] = p.load(device)
+        except ProviderUnavailable as exc:
+            skipped[p.name] = Row(suite.name, "", p.name, "skipped", str(exc))
+        except Exception as exc:  # an optional provider that cannot even be set up
+            status = "skipped" if p.optional else "error"
+            skipped[p.name] = Row(suite.name, "", p.name, status, _short(exc))
+    if baseline and BASELINE not in loaded:
+        raise RuntimeError(f"the {BASELINE} provider cannot run on {device}: {skipped[BASELINE].reason}")
+
+    rows: list[Row] = []
+    for phase in suite.phases:
+        rows.extend(_run_phase(suite, phase, case, oracle_case, provs, loaded, skipped, device, rounds, block_s,
+                               tol, memory, log))
+    del case, oracle_case
+    _free(device)
+    return SuiteResult(suite.name, shape, dtype, device, rows)
+
+
+def _short(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}".strip()
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return first[:300]
+
+
+def _run_phase(suite: Suite, phase: str, case: Case, oracle_case: Case | None, provs: list[Provider],
+               loaded: dict[str, object], skipped: dict[str, Row], device: torch.device, rounds: int,
+               block_s: float, tol: float | None, memory: bool, log) -> list[Row]:
+    rows: dict[str, Row] = {}
+    runners: dict[str, Runner] = {}
+    oracle = ref_same = None
+    if oracle_case is not None and BASELINE in loaded:
+        oracle = suite.bind(oracle_case, phase, loaded[BASELINE]).outputs()
+    for p in provs:
+        if p.name in skipped:
+            base = skipped[p.name]
+            rows[p.name] = Row(suite.name, phase, p.name, base.status, base.reason)
+            continue
+        try:
+            runner = suite.bind(case, phase, loaded[p.name])
+            got = runner.outputs()
+            if oracle is not None:
+                if p.name == BASELINE:
+                    ref_same = got
+                verdict = check_outputs(got, oracle, ref_same, case.dtype, tol)
+                if not verdict.ok:
+                    rows[p.name] = Row(suite.name, phase, p.name, "mismatch", verdict.detail,
+                                       max_err=verdict.max_err, ref_err=verdict.ref_err)
+                    continue
+                rows[p.name] = Row(suite.name, phase, p.name, "ok", max_err=verdict.max_err,
+                                   ref_err=verdict.ref_err)
+            else:
+                rows[p.name] = Row(suite.name, phase, p.name, "ok")
+            del got
+            runners[p.name] = runner
+        except Exception as exc:
+            status = "oom" if is_oom(exc) else ("skipped" if p.optional else "error")
+            rows[p.name] = Row(suite.name, phase, p.name, status, _short(exc))
+            _free(device)
+    del oracle, ref_same
+    _free(device)
+
+    gemms = suite.gemms(case, phase)
+    flops = total_flops(gemms)
+    fns: dict[str, Callable[[], object]] = {n: r.step for n, r in runners.items()}
+    try:
+        fns["__floor__"] = floor_runner(gemms, device, case.dtype)
+    except Exception as exc:  # e.g. out of memory for the floor's buffers: report without it
+        log(f"  floor not measured: {_short(exc)}")
+    times: dict[str, list[float]] = {}
+    iters: dict[str, int] = {}
+    # Timing runs everything in one loop; a provider failing here (out of memory at a size
+    # its check passed) is removed and the rest are timed again.
+    while fns:
+        try:
+            times, iters = interleaved_times(fns, device, rounds, block_s)
+            break
+        except Exception as exc:
+            culprit = _find_failing(fns, device)
+            if culprit is None:
+                raise
+            status = "oom" if is_oom(exc) else "error"
+            if culprit != "__floor__":
+                rows[culprit].status, rows[culprit].reason = status, _short(exc)
+                runners.pop(culprit, None)
+            fns.pop(culprit)
+            _free(device)
+    floor_s = quantile(times["__floor__"], 0.5) if "__floor__" in times else math.nan
+    for name, runner in runners.items():
+        ts = times[name]
+        row = rows[name]
+        row.median_ms, row.q10_ms, row.q90_ms = (quantile(ts, q) * 1e3 for q in (0.5, 0.1, 0.9))
+        row.rounds, row.iters = len(ts), iters[name]
+        row.gflop = flops / 1e9
+        row.tflops = flops / quantile(ts, 0.5) / 1e12
+        row.floor_ms = floor_s * 1e3
+        row.floor_frac = floor_s / quantile(ts, 0.5)
+        if memory and not (device.type == "cpu" and name == "reference+compile"):
+            try:
+                row.peak_mb = peak_memory_mb(runner.step, device)
+            except Exception as exc:
+                row.extra["memory_error"] = _short(exc)
+    base = rows.get(BASELINE)
+    for row in rows.values():
+        if row.status == "ok" and base is not None and base.status == "ok":
+            row.speedup = base.median_ms / row.median_ms
+        row.phase = phase
+        if row.status == "ok":
+            log(f"  {phase:>16} {row.provider:<18} {row.median_ms:10.3f} ms  [{row.q10_ms:.3f}, {row.q90_ms:.3f}]"
+                f"  x{row.speedup:5.2f}  {row.tflops * 1e3:8.2f} GFLOP/s  floor {row.floor_frac:5.2f}"
+                f"  peak {row.peak_mb:9.1f} MiB  err {row.max_err:.2g}")
+        else:
+            log(f"  {phase:>16} {row.provider:<18} {row.status}: {row.reason}")
+    runners.clear()
+    fns.clear()
+    _free(device)
+    return [rows[p.name] for p in provs]
+
+
+def _find_failing(fns: dict[str, Callable[[], object]], device: torch.device) -> str | None:
+    for name, fn in fns.items():
+        try:
+            fn()
+            _sync(device)
+        except Exception:
+            _free(device)
+            return name
+    return None

@@ -1,0 +1,222 @@
+"""Generate the README's performance section from ``benchmarks/results/*.csv``.
+
+Nothing in that section is typed by hand: this module rewrites the block between
+``<!-- perf:start -->`` and ``<!-- perf:end -->`` of README.md (the rest of the README is
+left untouched). Run ``python -m benchmarks.readme_tables`` after a benchmark run, or with
+``--print`` to see the markdown. Each table names its device; for each (device, size,
+dtype) and suite the latest run is shown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from .records import REPO_ROOT, RESULTS_DIR, read_rows
+from .scaling import SCALING_FILE, device_tag, figure_name, summarize
+
+START, END = "<!-- perf:start -->", "<!-- perf:end -->"
+SUITE_ORDER = ("layer", "fit", "poisson-grad", "poisson-laplacian", "render")
+# Issue 2's targets for the torch backend against reference (defined on the 2-core CPU).
+TARGETS = {"fit": 1.0, "poisson-grad": 1.5, "poisson-laplacian": 1.8}
+
+
+def load_results(results_dir: Path = RESULTS_DIR) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """(suite rows, scaling rows) of every CSV in ``results_dir``."""
+    suite_rows, scaling_rows = [], []
+    for path in sorted(Path(results_dir).glob("*.csv")):
+        rows = read_rows(path)
+        (scaling_rows if path.name == SCALING_FILE else suite_rows).extend(rows)
+    return suite_rows, scaling_rows
+
+
+def latest(rows: Sequence[dict[str, str]], key: Sequence[str]) -> list[dict[str, str]]:
+    """Rows of the most recent run (by date) within each group of ``key`` columns."""
+    best: dict[tuple, tuple[str, str]] = {}
+    for r in rows:
+        k = tuple(r.get(c, "") for c in key)
+        stamp = (r.get("date", ""), r.get("run_id", ""))
+        if k not in best or stamp > best[k]:
+            best[k] = stamp
+    return [r for r in rows if (r.get("date", ""), r.get("run_id", "")) == best[tuple(r.get(c, "") for c in key)]]
+
+
+def _num(v: str) -> float:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _f(v: str, spec: str = ".3g") -> str:
+    x = _num(v)
+    return "–" if math.isnan(x) else format(x, spec)
+
+
+def _device_title(r: dict[str, str]) -> str:
+    if r["device_type"] == "cuda":
+        return f"{r['device']} (CUDA {r['cuda']})"
+    threads = r.get("threads") or "?"
+    return f"{r['device']}, {threads} thread{'s' if threads != '1' else ''}"
+
+
+def _problem(r: dict[str, str]) -> str:
+    if r["suite"] == "layer":
+        return f"N={int(_num(r['points'])):,}, {r['hidden']}->{r['hidden']}"
+    return f"N={int(_num(r['points'])):,}, D={r['in_features']}, {r['layers']}x{r['hidden']}"
+
+
+def suite_tables(rows: Sequence[dict[str, str]]) -> str:
+    """One markdown table per (device, threads, size, dtype) of the latest run of each suite."""
+    rows = [r for r in latest(rows, ("device", "threads", "size", "dtype", "suite")) if r.get("sweep", "") == ""]
+    groups: dict[tuple, list[dict[str, str]]] = {}
+    for r in rows:
+        groups.setdefault((r["device_type"] != "cuda", r["device"], r.get("threads", ""), r["size"], r["dtype"]),
+                          []).append(r)
+    parts = []
+    for key in sorted(groups):
+        rs = sorted(groups[key], key=lambda r: (_suite_index(r["suite"]), r["phase"]))
+        first = rs[0]
+        gpu = first["device_type"] == "cuda"
+        unit, scale = ("TFLOP/s", 1.0) if gpu else ("GFLOP/s", 1e3)
+        parts.append(f"#### {_device_title(first)} — size `{first['size']}`, {first['dtype']}\n")
+        commits = sorted({r["commit"] for r in rs if r["commit"]})
+        dates = sorted({r["date"][:10] for r in rs})
+        parts.append(f"torch {first['torch']}, triton {first['triton'] or '–'}; commit {', '.join(commits) or '–'}; "
+                     f"{', '.join(dates)}. Median of {first['rounds'] or '?'} interleaved rounds.\n")
+        parts.append(f"| suite | phase | problem | provider | median ms | q10–q90 ms | vs reference | {unit} "
+                     "| floor fraction | peak MiB |")
+        parts.append("|---|---|---|---|---:|---:|---:|---:|---:|---:|")
+        not_timed = []
+        for r in rs:
+            if r["status"] != "ok":
+                not_timed.append(f"{r['provider']} on {r['suite']}/{r['phase']} ({r['status']}: {r['reason']})")
+                continue
+            tput = _num(r["tflops"]) * scale
+            parts.append(
+                f"| {r['suite']} | {r['phase']} | {_problem(r)} | {r['provider']} | {_f(r['median_ms'], '.4g')} "
+                f"| {_f(r['q10_ms'], '.4g')}–{_f(r['q90_ms'], '.4g')} | {_f(r['speedup'], '.2f')}x "
+                f"| {'–' if math.isnan(tput) else format(tput, '.3g')} | {_f(r['floor_frac'], '.2f')} "
+                f"| {_f(r['peak_mb'], '.4g')} |")
+        parts.append("")
+        if not_timed:
+            parts.append("Not timed: " + "; ".join(_dedupe(not_timed)) + ".\n")
+        if not gpu:
+            parts.append(target_lines(rs))
+    return "\n".join(parts)
+
+
+def _dedupe(items: list[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def _suite_index(name: str) -> int:
+    return SUITE_ORDER.index(name) if name in SUITE_ORDER else len(SUITE_ORDER)
+
+
+def target_lines(rows: Sequence[dict[str, str]]) -> str:
+    """Issue 2's torch-vs-reference targets, met or missed, from the rows of one table."""
+    lines = []
+    for suite, target in TARGETS.items():
+        r = next((r for r in rows if r["suite"] == suite and r["provider"] == "torch" and r["status"] == "ok"), None)
+        if r is None:
+            continue
+        got = _num(r["speedup"])
+        verdict = "met" if got >= target else "**missed**"
+        lines.append(f"- {suite}: torch {got:.2f}x reference (target >= {target:g}x): {verdict}")
+    if not lines:
+        return ""
+    return "Targets of the torch backend (issue 2):\n\n" + "\n".join(lines) + "\n"
+
+
+def scaling_tables(rows: Sequence[dict[str, str]], figures_rel: str = "docs/figures") -> str:
+    """Per device and suite: growth exponents, where memory ran out, and the plots."""
+    rows = latest(rows, ("device", "threads", "suite", "sweep", "dtype"))
+    by_device: dict[tuple, list[dict[str, str]]] = {}
+    for r in rows:
+        by_device.setdefault((r["device_type"] != "cuda", r["device"], r.get("threads", "")), []).append(r)
+    parts = []
+    for key in sorted(by_device):
+        rs = by_device[key]
+        first = rs[0]
+        parts.append(f"#### Scaling on {_device_title(first)}\n")
+        parts.append("Exponent = slope of log(time) vs log(variable) (points: over the largest three sizes). "
+                     "Bytes/point = peak memory / N at the largest size run.\n")
+        parts.append("| suite | sweep | provider | range run | time at ends (ms) | exponent | bytes/point "
+                     "| stopped at |")
+        parts.append("|---|---|---|---|---|---:|---:|---|")
+        summary = sorted(summarize(rs), key=lambda s: (_suite_index(s["suite"]), s["sweep"], s["provider"]))
+        figures = []
+        for s in summary:
+            if s["first"] is None:
+                rng = times = "–"
+            else:
+                rng = f"{s['first'][0]:g}–{s['last'][0]:g}"
+                times = f"{s['first'][1]:.3g} – {s['last'][1]:.3g}"
+            bpp = "–" if math.isnan(s["bytes_per_point"]) else f"{s['bytes_per_point']:,.0f}"
+            exp = "–" if math.isnan(s["exponent"]) else f"{s['exponent']:.2f}"
+            parts.append(f"| {s['suite']} | {s['sweep']} | {s['provider']} | {rng} | {times} | {exp} | {bpp} "
+                         f"| {s['stopped'] or '–'} |")
+            fig = f"{figures_rel}/{figure_name(device_tag(first['device_type'], first['device']), s['suite'], s['sweep'])}"
+            if fig not in figures and (REPO_ROOT / fig).exists():
+                figures.append(fig)
+        parts.append("")
+        parts.extend(f"![{Path(f).stem}]({f})" for f in figures)
+        parts.append("")
+    return "\n".join(parts)
+
+
+def render_section(results_dir: Path = RESULTS_DIR) -> str:
+    """The markdown of the whole performance block."""
+    suite_rows, scaling_rows = load_results(results_dir)
+    head = ("<!-- generated by `python -m benchmarks.readme_tables` from benchmarks/results/*.csv: "
+            "do not edit by hand -->\n"
+            "Times are per call (a training step includes the backward and the Adam step). Throughput counts "
+            "matrix-product FLOPs of the jet algorithm only (benchmarks/suites.py); the floor fraction is the "
+            "time of those products alone through `torch.matmul` divided by the provider's time. Every "
+            "provider was checked against the float64 reference before it was timed.\n")
+    body = suite_tables(suite_rows) if suite_rows else "_No benchmark results yet._\n"
+    scal = scaling_tables(scaling_rows) if scaling_rows else ""
+    return "\n".join(p for p in (head, body, scal) if p).rstrip() + "\n"
+
+
+def update_readme(readme: Path, section: str) -> bool:
+    """Replace the text between the perf markers of ``readme``; True when the file changed."""
+    text = readme.read_text(encoding="utf-8")
+    if START not in text or END not in text or text.index(START) > text.index(END):
+        raise ValueError(f"{readme} has no '{START}' ... '{END}' block; add both markers where the "
+                         "performance section belongs")
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    new = f"{head}{START}\n{section}{END}{tail}"
+    if new == text:
+        return False
+    readme.write_text(new, encoding="utf-8")
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.readme_tables", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--results", type=Path, default=RESULTS_DIR, help="folder of the results CSV files")
+    parser.add_argument("--readme", type=Path, default=REPO_ROOT / "README.md", help="README to update")
+    parser.add_argument("--print", action="store_true", help="print the markdown instead of writing the README")
+    args = parser.parse_args(argv)
+    section = render_section(args.results)
+    if args.print:
+        print(section)
+        return 0
+    try:
+        changed = update_readme(args.readme, section)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"readme_tables: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{args.readme}: performance section {'updated' if changed else 'unchanged'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,235 @@
+"""Scaling sweeps: time (and peak memory) of every provider against the number of points,
+the width and the input dimension; rows in ``results/scaling.csv``, log-log plots under
+``docs/figures/``.
+
+How a provider's cost grows is summarised by the slope of log(time) against log(variable)
+(the *exponent*: 1 = linear in the points, 2 = quadratic in the width, ...), fitted over the
+largest three points of the points sweep (where fixed overheads no longer matter) and over
+the whole width and dimension sweeps. Where a provider runs out of memory is recorded as
+an ``oom`` row (GPU, caught) or, before a run that would exceed the free memory by a
+linear extrapolation of its measured peak (CPU, where the kernel would kill the process
+instead of raising), as a ``skipped`` row saying so; larger sizes of that provider are not
+tried.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from .harness import BASELINE, resolve_providers, run_suite
+from .records import append_rows, environment, new_run_id, result_rows
+from .suites import Shape, get_suite
+
+SWEEPS = ("points", "width", "dim")
+POINTS = (1e3, 3e3, 1e4, 3e4, 1e5, 3e5, 1e6, 3e6, 1e7)
+WIDTHS = (64, 128, 256, 512)
+DIMS = (1, 2, 3)
+# Points of the width and dimension sweeps.
+FIXED_POINTS = {"cpu": 4096, "cuda": 1 << 16}
+DEFAULT_MAX_POINTS = {"cpu": 3e4, "cuda": 1e7}
+SCALING_FILE = "scaling.csv"
+
+
+def device_tag(device_type: str, name: str) -> str:
+    """A file-name tag for a device: "cpu" or e.g. "nvidia-h100-80gb-hbm3"."""
+    if device_type != "cuda":
+        return "cpu"
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "gpu"
+
+
+def figure_name(tag: str, suite: str, sweep: str) -> str:
+    return f"scaling-{tag}-{suite}-{sweep}.png"
+
+
+def sweep_shapes(suite: str, sweep: str, device_type: str, max_points: float | None = None) -> list[tuple[int, Shape]]:
+    """(value, shape) pairs of one sweep: the 3x256 SIREN, D=2, varying one variable."""
+    if sweep not in SWEEPS:
+        raise ValueError(f"sweep={sweep!r} is not a scaling sweep; expected one of {list(SWEEPS)}")
+    dev = "cuda" if device_type == "cuda" else "cpu"
+    fixed = FIXED_POINTS[dev]
+    layer = suite == "layer"
+    if sweep == "points":
+        cap = max_points or DEFAULT_MAX_POINTS[dev]
+        vals = [int(n) for n in POINTS if n <= cap]
+        return [(n, _shape(layer, n, 256, 2)) for n in vals]
+    if sweep == "width":
+        return [(w, _shape(layer, fixed, w, 2)) for w in WIDTHS]
+    if layer:
+        return []  # a hidden layer has no input dimension of its own
+    return [(d, _shape(layer, fixed, 256, d)) for d in DIMS]
+
+
+def _shape(layer: bool, n: int, width: int, dim: int) -> Shape:
+    if layer:
+        return Shape(points=n, in_features=width, hidden=width, hidden_layers=0, out_features=width)
+    return Shape(points=n, in_features=dim, hidden=width, hidden_layers=3, out_features=1)
+
+
+def exponent(xs: Sequence[float], ts: Sequence[float]) -> float:
+    """Least-squares slope of log t against log x (nan with fewer than two points)."""
+    pts = [(math.log(x), math.log(t)) for x, t in zip(xs, ts) if x > 0 and t > 0 and math.isfinite(t)]
+    if len(pts) < 2:
+        return math.nan
+    mx = sum(p[0] for p in pts) / len(pts)
+    my = sum(p[1] for p in pts) / len(pts)
+    sxx = sum((p[0] - mx) ** 2 for p in pts)
+    return sum((p[0] - mx) * (p[1] - my) for p in pts) / sxx if sxx else math.nan
+
+
+def available_bytes(device: torch.device) -> float:
+    """Memory a run may still take: free GPU memory, or half of MemAvailable (shared CPU host)."""
+    if device.type == "cuda":
+        return float(torch.cuda.mem_get_info(device)[0])
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable"):
+                return int(line.split()[1]) * 1024 / 2
+    except OSError:
+        pass
+    return math.inf
+
+
+def run_sweeps(suites: Sequence[str], providers: Sequence[str] | None, device: torch.device, dtype: torch.dtype,
+               sweeps: Sequence[str] | None = None, max_points: float | None = None, rounds: int | None = None,
+               out_dir: Path | None = None, figures: Path | None = None, block_s: float | None = None,
+               log=print) -> list[dict[str, str]]:
+    """Run the sweeps of every suite; append rows to ``out_dir/scaling.csv`` and draw the plots.
+
+    Returns the CSV rows. Only the first size of each sweep is checked against the oracle
+    (the suites check at their own sizes); every size is timed interleaved as in the suites.
+    """
+    sweeps = list(dict.fromkeys(sweeps or SWEEPS))
+    for s in sweeps:
+        if s not in SWEEPS:
+            raise ValueError(f"--sweep {s!r} is not a scaling sweep; expected one of {list(SWEEPS)}")
+    rounds = rounds or (10 if device.type == "cuda" else 3)
+    run_id, env = new_run_id(), environment(device)
+    all_rows: list[dict[str, str]] = []
+    for suite in suites:
+        get_suite(suite)
+        for sweep in sweeps:
+            rows = _one_sweep(suite, sweep, providers, device, dtype, max_points, rounds, block_s, run_id, env, log)
+            all_rows += rows
+            if out_dir is not None and rows:
+                append_rows(Path(out_dir) / SCALING_FILE, rows)
+            if figures is not None and rows:
+                path = plot_sweep(rows, Path(figures) / figure_name(device_tag(env["device_type"], env["device"]), suite, sweep))
+                log(f"  -> {path}")
+    return all_rows
+
+
+def _one_sweep(suite, sweep, providers, device, dtype, max_points, rounds, block_s, run_id, env, log):
+    names = [p.name for p in resolve_providers(providers)]
+    stopped: dict[str, str] = {}  # provider -> why larger sizes are not tried
+    last_peak: dict[str, tuple[int, float]] = {}
+    rows: list[dict[str, str]] = []
+    for i, (value, shape) in enumerate(sweep_shapes(suite, sweep, device.type, max_points)):
+        run_names, skipped_rows = [], []
+        for n in names:
+            why = stopped.get(n) or _projected_oom(last_peak.get(n), shape.points, device)
+            if why:
+                stopped.setdefault(n, why)
+                skipped_rows.append((n, why))
+            else:
+                run_names.append(n)
+        if not run_names:
+            break
+        log(f"[scaling {suite} {sweep}={value}]")
+        res = run_suite(suite, run_names, device=device, dtype=dtype, rounds=rounds, block_s=block_s, shape=shape,
+                        check=(i == 0 and BASELINE in run_names), baseline=BASELINE in run_names, log=log)
+        for row in res.rows:
+            if row.status == "oom":
+                stopped[row.provider] = f"out of memory at {sweep}={value}"
+            elif row.status == "ok" and math.isfinite(row.peak_mb):
+                last_peak[row.provider] = (shape.points, row.peak_mb)
+        csv_rows = result_rows(res, run_id, env, "scaling", sweep, str(value))
+        for n, why in skipped_rows:
+            status = "oom" if why.startswith("out of memory") or why.startswith("projected") else "skipped"
+            csv_rows.append({**csv_rows[0], "provider": n, "status": status, "reason": why,
+                             **{k: "" for k in ("median_ms", "q10_ms", "q90_ms", "rounds", "iters", "speedup",
+                                                "tflops", "floor_frac", "peak_mb", "max_err", "ref_err")}})
+        rows += csv_rows
+    return rows
+
+
+def _projected_oom(last: tuple[int, float] | None, points: int, device: torch.device) -> str | None:
+    """On the CPU, refuse a size whose peak, extrapolated linearly in the points from the last
+    measured one, exceeds the memory available (an OOM there kills instead of raising)."""
+    if last is None or device.type == "cuda":
+        return None
+    n0, mb0 = last
+    need = mb0 * 2**20 * points / n0
+    have = available_bytes(device)
+    if need > have:
+        return f"projected {need / 2**30:.1f} GiB > {have / 2**30:.1f} GiB available"
+    return None
+
+
+def summarize(rows: Sequence[dict[str, str]]) -> list[dict[str, object]]:
+    """Per (suite, sweep, provider): exponent, largest value run, where memory ran out,
+    and bytes per point at the largest run."""
+    groups: dict[tuple[str, str, str], list[dict[str, str]]] = {}
+    for r in rows:
+        groups.setdefault((r["suite"], r["sweep"], r["provider"]), []).append(r)
+    out = []
+    for (suite, sweep, provider), rs in groups.items():
+        ok = sorted(((float(r["sweep_value"]), float(r["median_ms"]), r) for r in rs
+                     if r["status"] == "ok" and r["median_ms"]), key=lambda t: t[0])
+        fails = [r for r in rs if r["status"] in ("oom", "skipped", "error", "mismatch")]
+        xs, ts = [t[0] for t in ok], [t[1] for t in ok]
+        fit_from = max(0, len(xs) - 3) if sweep == "points" else 0
+        last = ok[-1][2] if ok else None
+        per_point = (float(last["peak_mb"]) * 2**20 / float(last["points"])
+                     if last is not None and last.get("peak_mb") else math.nan)
+        out.append({"suite": suite, "sweep": sweep, "provider": provider,
+                    "exponent": exponent(xs[fit_from:], ts[fit_from:]),
+                    "first": (xs[0], ts[0]) if ok else None, "last": (xs[-1], ts[-1]) if ok else None,
+                    "stopped": next((f"{r['sweep_value']}: {r['reason']}" for r in fails), ""),
+                    "bytes_per_point": per_point})
+    return out
+
+
+def plot_sweep(rows: Sequence[dict[str, str]], path: Path) -> Path:
+    """Log-log plot of median time (with the q10-q90 band) against the swept variable."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    suite, sweep, device = rows[0]["suite"], rows[0]["sweep"], rows[0]["device"]
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    by_provider: dict[str, list[dict[str, str]]] = {}
+    for r in rows:
+        by_provider.setdefault(r["provider"], []).append(r)
+    for provider, rs in by_provider.items():
+        ok = sorted((r for r in rs if r["status"] == "ok" and r["median_ms"]), key=lambda r: float(r["sweep_value"]))
+        if not ok:
+            continue
+        xs = [float(r["sweep_value"]) for r in ok]
+        med = [float(r["median_ms"]) for r in ok]
+        (line,) = ax.plot(xs, med, marker="o", label=provider)
+        ax.fill_between(xs, [float(r["q10_ms"]) for r in ok], [float(r["q90_ms"]) for r in ok],
+                        color=line.get_color(), alpha=0.2)
+        stop = next((r for r in rs if r["status"] == "oom"), None)
+        if stop is not None:
+            ax.annotate("OOM", (xs[-1], med[-1]), textcoords="offset points", xytext=(4, 4), fontsize=8,
+                        color=line.get_color())
+    ax.set_xscale("log", base=2 if sweep != "points" else 10)
+    ax.set_yscale("log")
+    ax.set_xlabel({"points": "points N", "width": "width (hidden features)", "dim": "input dimension D"}[sweep])
+    ax.set_ylabel("median time per call (ms)")
+    if sweep == "dim":
+        ax.set_xticks([1, 2, 3], ["1", "2", "3"])
+    ax.set_title(f"{suite}: time vs {sweep}\n{device}", fontsize=9)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,211 @@
+"""The benchmark harness on the quick size with the providers that run on the CPU."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from fastsiren import jet, reference
+from fastsiren.benchmarks import cli, readme_tables, records, scaling
+from fastsiren.benchmarks.harness import (
+    Provider,
+    check_outputs,
+    interleaved_times,
+    quantile,
+    relative_error,
+    resolve_providers,
+    run_suite,
+)
+from fastsiren.benchmarks.suites import SUITES, Gemm, default_shape, get_suite, network_gemms, total_flops
+from fastsiren.jet import Jet
+
+FAST = dict(size="quick", rounds=2, block_s=1e-3)
+
+
+def _broken_torch(_device) -> SimpleNamespace:
+    """The torch backend with a 0.5% error in every output: the check must catch it."""
+
+    def mlp_jet(x, w, b, om, order):
+        j = jet.mlp_jet(x, w, b, om, order)
+        return Jet(*(None if t is None else t * 1.005 for t in j))
+
+    return SimpleNamespace(
+        sine_linear=lambda x, w, b, om: jet.sine_linear(x, w, b, om) * 1.005,
+        mlp_forward=lambda x, w, b, om: jet.mlp_forward(x, w, b, om) * 1.005,
+        mlp_jet=mlp_jet,
+        mlp_infer=lambda x, w, b, om, order: mlp_jet(x, w, b, om, order).detach(),
+    )
+
+
+BROKEN = Provider("broken", _broken_torch)
+
+
+@pytest.mark.parametrize("suite", list(SUITES))
+def test_quick_suite_checks_and_times_reference_and_torch(suite):
+    res = run_suite(suite, ["torch", "cuda"], log=lambda s: None, **FAST)
+    by = {(r.phase, r.provider): r for r in res.rows}
+    for phase in SUITES[suite].phases:
+        ref, tor = by[(phase, "reference")], by[(phase, "torch")]
+        assert ref.status == tor.status == "ok", (ref.reason, tor.reason)
+        assert ref.speedup == pytest.approx(1.0)
+        for r in (ref, tor):
+            assert r.median_ms > 0 and r.q10_ms <= r.median_ms <= r.q90_ms
+            assert r.rounds == 2 and r.iters >= 1
+            assert r.gflop > 0 and r.tflops > 0 and r.floor_ms > 0 and r.floor_frac > 0
+            assert r.peak_mb > 0
+            assert r.max_err < 1e-4
+        assert tor.speedup == pytest.approx(ref.median_ms / tor.median_ms)
+        cuda = by[(phase, "cuda")]
+        assert cuda.status == "skipped" and "CUDA" in cuda.reason and math.isnan(cuda.median_ms)
+
+
+@pytest.mark.parametrize("suite", ["fit", "poisson-laplacian", "layer"])
+def test_a_wrong_provider_is_detected_and_not_timed(suite):
+    res = run_suite(suite, ["torch", BROKEN], log=lambda s: None, **FAST)
+    broken = [r for r in res.rows if r.provider == "broken"]
+    assert broken and all(r.status == "mismatch" for r in broken)
+    assert all(math.isnan(r.median_ms) and r.max_err > 1e-3 for r in broken)
+    assert "allowed" in broken[0].reason
+    assert all(r.status == "ok" for r in res.rows if r.provider == "torch")
+
+
+def test_check_rule_uses_reference_error_and_floor():
+    want = {"a": torch.tensor([1.0, -2.0], dtype=torch.float64)}
+    ref32 = {"a": torch.tensor([1.0, -2.0 + 1e-6])}
+    assert check_outputs({"a": torch.tensor([1.0, -2.0 + 2e-6])}, want, ref32, torch.float32).ok
+    bad = check_outputs({"a": torch.tensor([1.0, -2.02])}, want, ref32, torch.float32)
+    assert not bad.ok and bad.max_err == pytest.approx(0.01, rel=1e-5)
+    assert check_outputs({"a": torch.tensor([1.0, -2.02])}, want, ref32, torch.float32, tol=0.02).ok
+    assert not check_outputs({"b": want["a"]}, want, ref32, torch.float32).ok
+    assert relative_error(torch.ones(2), torch.ones(3)) == math.inf
+    assert relative_error(torch.tensor([float("nan")]), torch.ones(1)) == math.inf
+
+
+def test_flop_count_by_hand():
+    # 2 -> 4 -> 4 -> 1 with S = 3 streams and N = 10 points.
+    fwd = network_gemms([2, 4, 4, 1], 10, 3, backward=False)
+    assert total_flops(fwd) == 2 * 10 * 2 * 4 + 2 * 30 * 4 * 4 + 2 * 30 * 4 * 1
+    both = network_gemms([2, 4, 4, 1], 10, 3, backward=True)
+    assert total_flops(both) == total_flops(fwd) + 2 * 4 * 10 * 2 + 2 * (2 * 30 * 4 * 4 + 2 * 30 * 4 * 1)
+    assert Gemm(2, 3, 4, count=5).flops == 240
+    case = get_suite("render").make_case(default_shape("render", "quick", "cpu"), "cpu", torch.float32)
+    n = case.shape.points
+    assert total_flops(get_suite("render").gemms(case, "infer")) == 2 * n * (2 * 32 + 32 * 32 + 32 * 1)
+
+
+def test_interleaved_times_and_quantiles():
+    calls = {"a": 0, "b": 0}
+
+    def bump(k):
+        calls[k] += 1
+
+    times, iters = interleaved_times({"a": lambda: bump("a"), "b": lambda: bump("b")}, torch.device("cpu"),
+                                     rounds=3, block_s=1e-4)
+    assert len(times["a"]) == len(times["b"]) == 3 and all(t > 0 for t in times["a"])
+    assert calls["a"] >= 3 * iters["a"] + 2
+    assert quantile([1.0, 2.0, 3.0, 4.0], 0.5) == 2.5 and quantile([5.0], 0.9) == 5.0
+
+
+def test_bad_names_raise_clear_errors():
+    with pytest.raises(ValueError, match="suite='nope'"):
+        run_suite("nope")
+    with pytest.raises(ValueError, match="provider='nope'"):
+        resolve_providers(["nope"])
+    with pytest.raises(ValueError, match="size='huge'"):
+        default_shape("fit", "huge", "cpu")
+    with pytest.raises(ValueError, match="sweep='depth'"):
+        scaling.sweep_shapes("fit", "depth", "cpu")
+    with pytest.raises(RuntimeError, match="provider 'cuda' cannot run on cpu"):
+        cli.check_alone(["cuda"], torch.device("cpu"))
+    cli.check_alone(["cuda", "torch"], torch.device("cpu"))  # not alone: skipped in the table instead
+
+
+def _args(tmp_path, **kw):
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    argv = ["--out", str(tmp_path / "results"), "--size", "quick", "--repeats", "2", "--block", "0.001"]
+    for k, v in kw.items():
+        for item in v if isinstance(v, list) else [v]:
+            argv += [f"--{k}", str(item)]
+    return parser.parse_args(argv)
+
+
+def test_cli_writes_csv_rows_with_run_fields(tmp_path):
+    args = _args(tmp_path, suite="layer", provider=["torch", "cuda"])
+    assert cli.main(args) == 0
+    assert cli.main(args) == 0  # appends a second run under the same header
+    path = tmp_path / "results" / "layer.csv"
+    with path.open(newline="") as f:
+        reader = csv.DictReader(f)
+        assert tuple(reader.fieldnames) == records.COLUMNS
+        rows = list(reader)
+    assert len(rows) == 2 * 2 * 3 and len({r["run_id"] for r in rows}) == 2
+    ok = [r for r in rows if r["status"] == "ok"]
+    assert {r["provider"] for r in ok} == {"reference", "torch"}
+    r = ok[0]
+    assert r["device_type"] == "cpu" and r["device"] and r["torch"] == torch.__version__
+    assert r["date"].startswith("20") and r["size"] == "quick" and r["dtype"] == "float32"
+    assert float(r["median_ms"]) > 0 and float(r["gflop"]) > 0 and r["mem_method"]
+    skipped = [x for x in rows if x["provider"] == "cuda"]
+    assert skipped and all(x["status"] == "skipped" and x["reason"] for x in skipped)
+    for bad in (dict(suite="nope"), dict(size="huge"), dict(dtype="int8"), dict(provider="nope")):
+        with pytest.raises(ValueError):
+            cli.main(_args(tmp_path, **{"suite": "layer", **bad}))
+
+
+def test_merge_skips_known_rows_and_widens_old_files(tmp_path):
+    src, dst = tmp_path / "gpu", tmp_path / "repo"
+    row = {c: "" for c in records.COLUMNS} | {"run_id": "r1", "suite": "fit", "phase": "step",
+                                              "provider": "torch", "status": "ok"}
+    records.append_rows(src / "fit.csv", [row])
+    assert records.merge_results(src, dst) == {"fit.csv": 1}
+    assert records.merge_results(src, dst) == {"fit.csv": 0}
+    old = dst / "layer.csv"
+    old.write_text("run_id,suite,provider\nr0,layer,torch\n")
+    records.append_rows(old, [row | {"suite": "layer"}])
+    rows = records.read_rows(old)
+    assert len(rows) == 2 and rows[0]["run_id"] == "r0" and rows[0]["status"] == ""
+
+
+def test_readme_block_is_generated_from_results(tmp_path):
+    res = run_suite("poisson-laplacian", ["torch"], log=lambda s: None, **FAST)
+    env = records.environment(torch.device("cpu"))
+    results = tmp_path / "results"
+    records.append_rows(results / "poisson-laplacian.csv", records.result_rows(res, "run1", env, "quick"))
+    section = readme_tables.render_section(results)
+    assert env["device"] in section and "| poisson-laplacian | step |" in section
+    assert "torch" in section and "target >= 1.8x" in section
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n\nintro\n{readme_tables.START}\nold\n{readme_tables.END}\n\nrest\n")
+    assert readme_tables.update_readme(readme, section)
+    text = readme.read_text()
+    assert text.startswith("# x\n\nintro\n") and text.endswith("\nrest\n") and "old" not in text
+    assert not readme_tables.update_readme(readme, section)
+    readme.write_text("# no markers\n")
+    with pytest.raises(ValueError, match="perf:start"):
+        readme_tables.update_readme(readme, section)
+
+
+def test_scaling_sweep_rows_plot_and_exponent(tmp_path):
+    rows = scaling.run_sweeps(["fit"], ["torch"], torch.device("cpu"), torch.float32, sweeps=["points"],
+                              max_points=3000, rounds=1, out_dir=tmp_path, figures=tmp_path / "fig",
+                              block_s=1e-3, log=lambda s: None)
+    ok = [r for r in rows if r["status"] == "ok"]
+    assert {r["sweep_value"] for r in ok} == {"1000", "3000"} and {r["provider"] for r in ok} == {"reference", "torch"}
+    assert (tmp_path / scaling.SCALING_FILE).exists()
+    png = tmp_path / "fig" / scaling.figure_name("cpu", "fit", "points")
+    assert png.exists() and png.stat().st_size > 1000
+    summary = {s["provider"]: s for s in scaling.summarize(rows)}
+    assert math.isfinite(summary["torch"]["exponent"]) and summary["torch"]["bytes_per_point"] > 0
+    assert scaling.exponent([1, 10, 100], [2, 20, 200]) == pytest.approx(1.0)
+    assert scaling.exponent([1, 2], [3, 12]) == pytest.approx(2.0)
+
+
+def test_reference_provider_is_the_reference_backend():
+    (p,) = resolve_providers(["reference"])
+    assert p.load(torch.device("cpu")) is reference
