@@ -31,7 +31,7 @@ from typing import Sequence
 
 import torch
 
-from fastsiren.jet import Jet, _double_backward_fallback, num_streams
+from fastsiren.jet import Jet, double_backward_fallback, num_streams, split_streams, stack_adjoints
 
 ARCH_ENV = "FASTSIREN_CUDA_ARCH"
 VERBOSE_ENV = "FASTSIREN_CUDA_VERBOSE"
@@ -220,19 +220,11 @@ def _op_omegas(omegas: Sequence[float | None]) -> list[float]:
     return [float(om) if om is not None else 0.0 for om in omegas]
 
 
-def _split(out: torch.Tensor, order: int, dim: int):
-    """(S, N, out) streams -> value (N, out), grad (N, out, D) or None, Laplacian (N, out) or None."""
-    value = out[0]
-    grad = out[1:1 + dim].permute(1, 2, 0).contiguous() if order >= 1 else None
-    lap = out[1 + dim] if order == 2 else None
-    return value, grad, lap
-
-
 class _MLPJetFunction(torch.autograd.Function):
     """Whole-network jet through the fused ops; backward by ``mlp_bwd`` (DESIGN.md's adjoint).
 
     The argument layout (x, order, omegas, n_layers, save, *weights, *biases) and the ctx
-    fields match fastsiren.jet's Function, so its ``_double_backward_fallback`` serves
+    fields match fastsiren.jet's Function, so its ``double_backward_fallback`` serves
     ``create_graph=True``.
     """
 
@@ -243,11 +235,11 @@ class _MLPJetFunction(torch.autograd.Function):
         ctx.order, ctx.omegas, ctx.n_layers, ctx.dim = order, omegas, n_layers, x.shape[1]
         ctx.has_bias = tuple(b is not None for b in biases)
         ctx.save_for_backward(x, *weights, *[b for b in biases if b is not None], *saved)
-        return _split(out, order, x.shape[1])
+        return split_streams(out, order, x.shape[1])
 
     @staticmethod
     def backward(ctx, g_value, g_grad, g_lap):
-        order, n, dim = ctx.order, ctx.n_layers, ctx.dim
+        order, n = ctx.order, ctx.n_layers
         saved = ctx.saved_tensors
         x, weights = saved[0], list(saved[1:1 + n])
         nb = sum(ctx.has_bias)
@@ -255,15 +247,8 @@ class _MLPJetFunction(torch.autograd.Function):
         biases = [next(bias_iter) if hb else None for hb in ctx.has_bias]
         if torch.is_grad_enabled():
             # create_graph=True: differentiable gradients by autograd over the reference ops.
-            return _double_backward_fallback(ctx, x, weights, biases, g_value, g_grad, g_lap)
-        out_features = weights[-1].shape[0]
-        gout = x.new_zeros((num_streams(order, dim), x.shape[0], out_features))
-        if g_value is not None:
-            gout[0] = g_value
-        if order >= 1 and g_grad is not None:
-            gout[1:1 + dim] = g_grad.permute(2, 0, 1)
-        if order == 2 and g_lap is not None:
-            gout[1 + dim] = g_lap
+            return double_backward_fallback(ctx, x, weights, biases, g_value, g_grad, g_lap)
+        gout = stack_adjoints(g_value, g_grad, g_lap, order, x, weights[-1].shape[0])
         need_x = bool(ctx.needs_input_grad[0])
         x_grad, w_grads, b_grads = _ops().mlp_bwd(x, weights, biases, _op_omegas(ctx.omegas), order,
                                                   list(saved[1 + n + nb:]), gout, need_x)
@@ -295,7 +280,7 @@ def mlp_jet(x: torch.Tensor, weights: Sequence[torch.Tensor], biases: Sequence[t
                                                  *biases)
         return Jet(value, grad, lap)
     out, _ = _ops().mlp_fwd(x, weights, biases, _op_omegas(omegas), order, False)
-    return Jet(*_split(out, order, dim))
+    return Jet(*split_streams(out, order, dim))
 
 
 def mlp_forward(x: torch.Tensor, weights: Sequence[torch.Tensor], biases: Sequence[torch.Tensor | None],
@@ -322,4 +307,4 @@ def mlp_infer(x: torch.Tensor, weights: Sequence[torch.Tensor], biases: Sequence
     weights, biases = _params(weights, biases)
     with torch.no_grad():
         out = _ops().mlp_infer(x, weights, biases, _op_omegas(omegas), order)
-    return Jet(*_split(out, order, dim))
+    return Jet(*split_streams(out, order, dim))

@@ -52,6 +52,27 @@ def num_streams(order: int, dim: int) -> int:
     return (1, 1 + dim, 2 + dim)[order]
 
 
+def split_streams(h: torch.Tensor, order: int, dim: int):
+    """(S, N, out) output streams -> value (N, out), grad (N, out, D), Laplacian (N, out)."""
+    value = h[0]
+    grad = h[1:1 + dim].permute(1, 2, 0).contiguous() if order >= 1 else None
+    lap = h[1 + dim].clone() if order == 2 else None
+    return (value.clone() if value._base is not None else value), grad, lap
+
+
+def stack_adjoints(g_value, g_grad, g_lap, order: int, x: torch.Tensor, out: int) -> torch.Tensor:
+    """Adjoints of (value, grad, Laplacian) -> (S, N, out) stream adjoints (None -> zeros)."""
+    dim = x.shape[1]
+    gbar = x.new_zeros(num_streams(order, dim), x.shape[0], out)
+    if g_value is not None:
+        gbar[0] = g_value
+    if order >= 1 and g_grad is not None:
+        gbar[1:1 + dim] = g_grad.permute(2, 0, 1)
+    if order == 2 and g_lap is not None:
+        gbar[1 + dim] = g_lap
+    return gbar
+
+
 class _Layer(NamedTuple):
     """What the backward of one layer needs: pre-activation streams ``p`` (the first layer
     keeps only z; its derivative streams are the columns of W), post-activation streams
@@ -176,10 +197,7 @@ class _MLPJetFunction(torch.autograd.Function):
         if save:
             ctx.layers = layers  # plain tensors created inside forward: not graph inputs/outputs
         ctx.save_for_backward(x, *weights, *[b for b in biases if b is not None])
-        value = h[0]
-        grad = h[1:1 + dim].permute(1, 2, 0).contiguous() if order >= 1 else None
-        lap = h[1 + dim].clone() if order == 2 else None
-        return value.clone() if value._base is not None else value, grad, lap
+        return split_streams(h, order, dim)
 
     @staticmethod
     def backward(ctx, g_value, g_grad, g_lap):
@@ -192,17 +210,11 @@ class _MLPJetFunction(torch.autograd.Function):
 
         if torch.is_grad_enabled():
             # Double backward (create_graph=True): differentiate a recomputation by autograd.
-            return _double_backward_fallback(ctx, x, weights, biases, g_value, g_grad, g_lap)
+            return double_backward_fallback(ctx, x, weights, biases, g_value, g_grad, g_lap)
 
         layers = ctx.layers
-        n_pts, out = x.shape[0], weights[-1].shape[0]
-        gbar = torch.zeros(num_streams(order, dim), n_pts, out, dtype=x.dtype, device=x.device)
-        if g_value is not None:
-            gbar[0] = g_value
-        if order >= 1 and g_grad is not None:
-            gbar[1:1 + dim] = g_grad.permute(2, 0, 1)
-        if order == 2 and g_lap is not None:
-            gbar[1 + dim] = g_lap
+        n_pts = x.shape[0]
+        gbar = stack_adjoints(g_value, g_grad, g_lap, order, x, weights[-1].shape[0])
 
         w_grads: list[torch.Tensor | None] = [None] * n
         b_grads: list[torch.Tensor | None] = [None] * n
@@ -278,7 +290,7 @@ class _MLPGradFunction(torch.autograd.Function):
         bias_iter = iter(saved[1 + n:])
         biases = [next(bias_iter) if hb else None for hb in ctx.has_bias]
         if torch.is_grad_enabled():
-            return _double_backward_fallback(ctx, x, weights, biases, g_value, g_grad, g_lap)
+            return double_backward_fallback(ctx, x, weights, biases, g_value, g_grad, g_lap)
         hs, cs, deltas, rs = ctx.cache
         w_grads = [torch.zeros_like(w) for w in weights]
         z_extra: list[torch.Tensor | None] = [None] * n
@@ -321,8 +333,12 @@ class _MLPGradFunction(torch.autograd.Function):
         return (x_grad, None, None, None, None, *w_grads, *b_grads)
 
 
-def _double_backward_fallback(ctx, x, weights, biases, g_value, g_grad, g_lap):
+def double_backward_fallback(ctx, x, weights, biases, g_value, g_grad, g_lap):
     """Gradients that are themselves differentiable: autograd over the reference ops.
+
+    Serves every backend's network Function, all with the argument layout
+    ``(x, order, omegas, n_layers, save, *weights, *biases)`` and ctx fields ``order``,
+    ``omegas``, ``n_layers``; returns gradients in that layout.
 
     Used only when a caller asks for ``create_graph=True`` through a fused forward (e.g. the
     official repo's ``gradient(model(x), x)``); a single backward never takes this path.

@@ -3,7 +3,7 @@
 ``sine_linear``, ``mlp_forward`` and ``mlp_jet`` run :class:`jet_layer.MLPJetFunction`
 (per-layer fused kernels with the hand-written backward; a single sine layer is a one-layer
 network of order 0). Their gradients are differentiable again (``create_graph=True``,
-gradgradcheck) through :func:`fastsiren.jet._double_backward_fallback`, which recomputes by
+gradgradcheck) through :func:`fastsiren.jet.double_backward_fallback`, which recomputes by
 autograd over the reference ops. ``mlp_infer`` (``Siren.render`` and the no-grad forward)
 runs the fully fused kernel of :mod:`render` where the network allows it.
 

@@ -27,15 +27,13 @@ layer i is written once (by the dgrad kernel of layer i+1) and read by two GEMMs
 
 from __future__ import annotations
 
-import inspect
-import types
 from typing import Sequence
 
 import torch
 import triton
 import triton.language as tl
 
-from fastsiren.jet import num_streams
+from fastsiren.jet import double_backward_fallback, num_streams, split_streams, stack_adjoints
 
 from .config import gemm_config, interpreting, stream_pad, train_precision
 from .jet_math import (
@@ -394,17 +392,9 @@ def mlp_streams_backward(x: torch.Tensor, weights: Sequence[torch.Tensor],
     return x_grad, w_grads, b_grads
 
 
-def split_streams(h: torch.Tensor, order: int, dim: int):
-    """(S, N, out) output streams -> value (N, out), grad (N, out, D), Laplacian (N, out)."""
-    value = h[0]
-    grad = h[1:1 + dim].permute(1, 2, 0).contiguous() if order >= 1 else None
-    lap = h[1 + dim] if order == 2 else None
-    return value, grad, lap
-
-
 class MLPJetFunction(torch.autograd.Function):
     """Jet of a sine MLP with the Triton kernels; same signature as the torch backend's
-    Function so :func:`fastsiren.jet._double_backward_fallback` serves its double backward.
+    Function so :func:`fastsiren.jet.double_backward_fallback` serves its double backward.
 
     ``apply(x, order, omegas, n_layers, save, *weights, *biases)`` -> (value, grad, laplacian);
     ``save``: keep the pre-activations for a backward (False: inference, nothing kept).
@@ -424,7 +414,7 @@ class MLPJetFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, g_value, g_grad, g_lap):
-        order, omegas, n, dim = ctx.order, ctx.omegas, ctx.n_layers, ctx.dim
+        order, omegas, n = ctx.order, ctx.omegas, ctx.n_layers
         saved = ctx.saved_tensors
         x, weights = saved[0], saved[1:1 + n]
         nb = sum(ctx.has_bias)
@@ -433,36 +423,10 @@ class MLPJetFunction(torch.autograd.Function):
         pres = saved[1 + n + nb:]
         if torch.is_grad_enabled():
             # create_graph=True: differentiable gradients by autograd over the reference ops.
-            return _double_backward(ctx, x, weights, biases, g_value, g_grad, g_lap)
-        out = weights[-1].shape[0]
-        gbar = x.new_zeros(num_streams(order, dim), x.shape[0], out)
-        if g_value is not None:
-            gbar[0] = g_value
-        if order >= 1 and g_grad is not None:
-            gbar[1:1 + dim] = g_grad.permute(2, 0, 1)
-        if order == 2 and g_lap is not None:
-            gbar[1 + dim] = g_lap
+            return double_backward_fallback(ctx, x, weights, biases, g_value, g_grad, g_lap)
+        gbar = stack_adjoints(g_value, g_grad, g_lap, order, x, weights[-1].shape[0])
         need_w = [ctx.needs_input_grad[5 + i] for i in range(n)]
         need_b = [ctx.needs_input_grad[5 + n + i] and ctx.has_bias[i] for i in range(n)]
         x_grad, w_grads, b_grads = mlp_streams_backward(
             x, weights, biases, omegas, order, pres, gbar, ctx.needs_input_grad[0], need_w, need_b)
         return (x_grad, None, None, None, None, *w_grads, *b_grads)
-
-
-def _double_backward(ctx, x, weights, biases, g_value, g_grad, g_lap):
-    """:func:`fastsiren.jet._double_backward_fallback` for this Function's arguments.
-
-    The fallback reads ``ctx.needs_input_grad`` and returns gradients in the argument layout
-    of the torch backend's Function, whose leading non-tensor arguments may differ from ours
-    (``x, order, omegas, n_layers, save``); translate both ways instead of copying it.
-    """
-    from fastsiren import jet
-
-    n = ctx.n_layers
-    params = inspect.signature(jet._MLPJetFunction.forward).parameters.values()
-    lead = sum(p.kind == p.POSITIONAL_OR_KEYWORD for p in params) - 1  # without ctx
-    ours = ctx.needs_input_grad
-    need = (ours[0], *([False] * (lead - 1)), *ours[5:5 + 2 * n])
-    view = types.SimpleNamespace(order=ctx.order, omegas=ctx.omegas, n_layers=n, needs_input_grad=need)
-    res = jet._double_backward_fallback(view, x, weights, biases, g_value, g_grad, g_lap)
-    return (res[0], None, None, None, None, *res[lead:lead + 2 * n])

@@ -1,0 +1,284 @@
+"""The torch backend against the reference backend in float64, modules, init, registry."""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+import fastsiren as fs
+from fastsiren import backends, functional
+from fastsiren.jet import Jet
+
+ATOL, RTOL = 1e-9, 1e-7  # float64 vs float64: only summation order differs
+
+
+def _set_backend(model, name):
+    for m in model.modules():
+        if hasattr(m, "backend"):
+            m.backend = name
+
+
+def _jet_and_grads(model, x, order, backend, seed=1):
+    _set_backend(model, backend)
+    jet = model.jet(x, order)
+    gen = torch.Generator().manual_seed(seed)
+    loss = sum((t * torch.randn(t.shape, generator=gen, dtype=t.dtype)).sum() for t in jet if t is not None)
+    params = [p for p in model.parameters()]
+    grads = torch.autograd.grad(loss, params, allow_unused=True)
+    return jet, [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
+
+
+CASES = [  # (D, hidden width, hidden_layers, out, first omega, hidden omega, outermost_linear)
+    (1, 24, 0, 1, 30.0, 30.0, True),
+    (2, 37, 1, 1, 30.0, 30.0, True),
+    (2, 24, 2, 3, 10.0, 25.0, True),
+    (3, 40, 1, 1, 5.0, 30.0, False),
+    (3, 17, 3, 2, 30.0, 1.0, True),
+    (2, 33, 1, 4, 60.0, 30.0, True),
+]
+
+
+@pytest.mark.parametrize("order", [0, 1, 2])
+@pytest.mark.parametrize("case", CASES, ids=[f"D{c[0]}-w{c[1]}-L{c[2]}-o{c[3]}" for c in CASES])
+def test_torch_jet_matches_reference(case, order):
+    d, width, layers, out, w0, w1, lin = case
+    model = fs.Siren(d, width, layers, out, w0, w1, outermost_linear=lin).double()
+    x = torch.rand(53, d, dtype=torch.float64) * 2 - 1
+    ref_jet, ref_grads = _jet_and_grads(model, x, order, "reference")
+    jet, grads = _jet_and_grads(model, x, order, "torch")
+    for name, a, b in zip(Jet._fields, ref_jet, jet):
+        assert (a is None) == (b is None), name
+        if a is not None:
+            assert a.shape == b.shape, name
+            torch.testing.assert_close(b, a, atol=ATOL, rtol=RTOL, msg=f"{name} differs")
+    for (pname, _), a, b in zip(model.named_parameters(), ref_grads, grads):
+        torch.testing.assert_close(b, a, atol=1e-8, rtol=1e-7, msg=f"d loss / d {pname} differs")
+
+
+def test_jet_shapes_and_leading_dims():
+    model = fs.Siren(3, 16, 1, 2)
+    x = torch.rand(4, 5, 3)
+    j = model.jet(x, order=2)
+    assert j.value.shape == (4, 5, 2) and j.grad.shape == (4, 5, 2, 3) and j.laplacian.shape == (4, 5, 2)
+    j1 = model.jet(x, order=1)
+    assert j1.laplacian is None
+    assert model.jet(x, order=0).grad is None
+    torch.testing.assert_close(j.value, model(x))
+
+
+@pytest.mark.parametrize("order,out", [(1, 1), (1, 3), (2, 1), (0, 2)])
+def test_gradcheck_torch_jet_function(order, out):
+    """gradcheck of the hand-written backward (order 1 with out < D takes the reverse path)."""
+    w = [torch.randn(5, 2, dtype=torch.float64) * 0.5, torch.randn(4, 5, dtype=torch.float64) * 0.3,
+         torch.randn(out, 4, dtype=torch.float64) * 0.3]
+    b = [torch.randn(t.shape[0], dtype=torch.float64) * 0.1 for t in w]
+    params = [t.requires_grad_() for t in (*w, *b)]
+    x = (torch.rand(6, 2, dtype=torch.float64) * 2 - 1).requires_grad_()
+
+    def f(x, *ps):
+        j = functional.siren_jet(x, ps[:3], ps[3:], (3.0, 2.0, None), order=order, backend="torch")
+        return tuple(t for t in j if t is not None)
+
+    assert torch.autograd.gradcheck(f, (x, *params), atol=1e-6)
+
+
+@pytest.mark.parametrize("backend", ["reference", "torch"])
+def test_double_backward_plain_forward(backend):
+    """The official repo's `gradient(model(x), x)` then `loss.backward()` works and agrees."""
+    torch.manual_seed(3)
+    model = fs.Siren(2, 21, 1, 1, backend=backend).double()
+    ref = fs.Siren(2, 21, 1, 1, backend="reference").double()
+    ref.load_state_dict(model.state_dict())
+    x = torch.rand(19, 2, dtype=torch.float64) * 2 - 1
+    out = []
+    for m in (model, ref):
+        xi = x.clone().requires_grad_()
+        (g,) = torch.autograd.grad(m(xi).sum(), xi, create_graph=True)
+        loss = g.pow(2).sum()
+        out.append(torch.autograd.grad(loss, list(m.parameters()), allow_unused=True))
+    for a, b in zip(*out):
+        assert (a is None) == (b is None) or (a if b is None else b).abs().max() == 0
+        if a is not None and b is not None:
+            torch.testing.assert_close(a, b)
+
+
+def test_gradgradcheck_sine_linear():
+    x = torch.rand(7, 3, dtype=torch.float64, requires_grad=True)
+    w = (torch.randn(5, 3, dtype=torch.float64) * 0.3).requires_grad_()
+    b = (torch.randn(5, dtype=torch.float64) * 0.1).requires_grad_()
+    for be in ("reference", "torch"):
+        f = lambda x, w, b, be=be: functional.sine_linear(x, w, b, 3.0, backend=be)
+        assert torch.autograd.gradgradcheck(f, (x, w, b))
+
+
+def test_functional_equals_module_and_reference():
+    layer = fs.SineLayer(5, 7, omega_0=12.0).double()
+    x = torch.randn(3, 4, 5, dtype=torch.float64)
+    expect = torch.sin(12.0 * (x @ layer.weight.T + layer.bias))
+    for be in ("reference", "torch"):
+        layer.backend = be
+        torch.testing.assert_close(layer(x), expect)
+        torch.testing.assert_close(functional.sine_linear(x, layer.weight, layer.bias, 12.0, backend=be), expect)
+
+
+def test_siren_structure_and_init_bounds():
+    m = fs.Siren(2, 256, 3, 1, first_omega_0=30.0, hidden_omega_0=30.0)
+    assert len(m.layers) == 5 and m.omegas() == (30.0, 30.0, 30.0, 30.0, None)
+    assert isinstance(m.layers[-1], nn.Linear)
+    assert m.layers[0].weight.abs().max() <= 1 / 2
+    bound = math.sqrt(6 / 256) / 30
+    for layer in m.layers[1:]:
+        assert layer.weight.abs().max() <= bound
+        assert layer.weight.abs().max() > 0.9 * bound  # the whole range is used
+    assert fs.count_params(m) == 2 * 256 + 256 + 3 * (256 * 256 + 256) + 256 + 1
+
+
+@pytest.mark.parametrize("first,hidden,scale", [("hidden", "paper", 2.0), ("pytorch", "xavier", 1.0),
+                                                ("xavier", "normal", 0.5), ("normal", "pytorch", 1.0)])
+def test_init_schemes_by_name(first, hidden, scale):
+    m = fs.Siren(2, 64, 1, 1, first_init=first, hidden_init=hidden, init_scale=scale)
+    w1 = m.layers[1].weight
+    if hidden == "paper":
+        assert w1.abs().max() <= scale * math.sqrt(6 / 64) / 30
+        assert w1.abs().max() > 0.9 * scale * math.sqrt(6 / 64) / 30
+    if hidden == "normal":
+        assert abs(w1.std().item() - scale * math.sqrt(2 / 64) / 30) < 0.1 * scale * math.sqrt(2 / 64) / 30
+    if first == "pytorch":  # Kaiming uniform a=sqrt(5): bound 1/sqrt(fan_in)
+        assert m.layers[0].weight.abs().max() <= 1 / math.sqrt(2)
+
+
+def test_hidden_init_bound_first_layer_variant():
+    m = fs.Siren(2, 64, 1, 1, first_omega_0=30.0, first_init="hidden")
+    assert m.layers[0].weight.abs().max() <= math.sqrt(6 / 2) / 30
+    m2 = fs.Siren(2, 64, 1, 1, first_init="paper")
+    assert m2.layers[0].weight.abs().max() > math.sqrt(6 / 2) / 30  # 1/2 > 0.058: a different scheme
+
+
+def test_preactivations_standard_normal_through_depth():
+    """The paper's claim (Sec. 3.2): omega_0 W h is ~N(0, 1), sin of it arcsine (std 1/sqrt 2)."""
+    torch.manual_seed(0)
+    m = fs.Siren(1, 1024, 5, 1).double()
+    h = torch.linspace(-1, 1, 4096, dtype=torch.float64)[:, None]
+    with torch.no_grad():
+        h = m.layers[0](h)
+        for layer in m.layers[1:-1]:
+            pre = layer.omega_0 * (h @ layer.weight.T)
+            assert abs(pre.std().item() - 1.0) < 0.08
+            assert abs(pre.mean().item()) < 0.08
+            h = layer(h)
+            assert abs(h.std().item() - 1 / math.sqrt(2)) < 0.08
+            # arcsine-like (U-shaped) activations: for the arcsine law P(|h| > 0.9) = 0.29 and
+            # P(|h| < 0.1) = 0.06; a bell-shaped law would reverse the order.
+            assert (h.abs() > 0.9).double().mean() > 2.5 * (h.abs() < 0.1).double().mean()
+
+
+class _OfficialSineLayer(nn.Module):
+    """The official repo's layer shape: `self.linear` inside a module."""
+
+    def __init__(self, i, o, omega_0=30.0):
+        super().__init__()
+        self.omega_0, self.linear = omega_0, nn.Linear(i, o)
+
+    def forward(self, x):
+        return torch.sin(self.omega_0 * self.linear(x))
+
+
+class _OfficialSiren(nn.Module):
+    def __init__(self, i, hid, layers, o):
+        super().__init__()
+        net = [_OfficialSineLayer(i, hid)] + [_OfficialSineLayer(hid, hid) for _ in range(layers)]
+        net.append(nn.Linear(hid, o))
+        self.net = nn.Sequential(*net)
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def test_load_official_state_dict():
+    off = _OfficialSiren(2, 32, 2, 3).double()
+    assert "net.0.linear.weight" in off.state_dict() and "net.3.weight" in off.state_dict()
+    m = fs.Siren(2, 32, 2, 3).double()
+    m.load_official_state_dict(off.state_dict())
+    x = torch.rand(10, 2, dtype=torch.float64) * 2 - 1
+    torch.testing.assert_close(m(x), off(x))
+    with pytest.raises(ValueError, match="linear weight matrices"):
+        fs.Siren(2, 32, 1, 3).load_official_state_dict(off.state_dict())
+
+
+@pytest.mark.parametrize("kind", ["relu", "tanh", "relu-pe"])
+@pytest.mark.parametrize("layers", [1, 3])
+def test_matched_baseline_same_layers_and_params(kind, layers):
+    siren = fs.Siren(2, 256, layers, 1)
+    kw = {"sidelength": 256} if kind == "relu-pe" else {}
+    base = fs.matched_baseline(siren, kind, **kw)
+    assert len(base.layers) == len(siren.layers)
+    assert abs(fs.count_params(base) - fs.count_params(siren)) <= 0.01 * fs.count_params(siren)
+    x = torch.rand(9, 2) * 2 - 1
+    j = base.jet(x, 2)
+    assert j.value.shape == (9, 1) and j.grad.shape == (9, 1, 2) and j.laplacian.shape == (9, 1)
+
+
+def test_posenc_frequencies_official_rule():
+    # official: floor(log2(samples / 4)) octaves; 256 samples -> 6
+    assert fs.PosEncMLP(2, 16, 1, 1, sidelength=256).num_frequencies == 6
+    assert fs.PosEncMLP(2, 16, 1, 1, sidelength=512).encoded_features() == 2 * (1 + 2 * 7)
+
+
+def test_relu_laplacian_is_zero():
+    m = fs.ReluMLP(2, 16, 1, 1).double()
+    j = m.jet(torch.rand(8, 2, dtype=torch.float64), 2)
+    assert torch.all(j.laplacian == 0)
+
+
+def test_render_matches_forward_and_chunks():
+    m = fs.Siren(2, 16, 1, 2).double()
+    img = m.render((5, 7))
+    from fastsiren.data import grid
+
+    torch.testing.assert_close(img, m(grid((5, 7), dtype=torch.float64)).reshape(5, 7, 2))
+    torch.testing.assert_close(m.render((5, 7), chunk=4), img)
+    jet = m.render((5, 7), order=2, chunk=6)
+    assert jet.laplacian.shape == (5, 7, 2) and jet.grad.shape == (5, 7, 2, 2)
+    m3 = fs.Siren(3, 8, 0, 1)
+    assert m3.render((2, 3, 4)).shape == (2, 3, 4, 1)
+
+
+def test_registry_and_env_override(monkeypatch):
+    assert {"reference", "torch"} <= set(fs.available_backends("cpu"))
+    assert backends.resolve("auto", "cpu") == "torch"
+    monkeypatch.setenv("FASTSIREN_BACKEND", "reference")
+    assert backends.resolve("auto", "cpu") == "reference"
+    assert backends.resolve(None, "cpu") == "reference"
+    with pytest.raises(RuntimeError, match="cuda.*cannot run"):
+        backends.resolve("cuda", "cpu")
+
+
+def test_triton_on_cpu_without_interpreter_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("TRITON_INTERPRET", "0")
+    with pytest.raises(RuntimeError, match="TRITON_INTERPRET"):
+        backends.resolve("triton", "cpu")
+
+
+def test_bad_inputs():
+    m = fs.Siren(2, 8, 1, 1)
+    with pytest.raises(ValueError, match="in_features=2"):
+        m(torch.rand(4, 3))
+    with pytest.raises(TypeError, match="floating"):
+        m(torch.ones(4, 2, dtype=torch.long))
+    with pytest.raises(ValueError, match="order"):
+        m.jet(torch.rand(4, 2), order=3)
+    with pytest.raises(ValueError, match="backend='nope'"):
+        fs.Siren(2, 8, 1, 1, backend="nope")
+    with pytest.raises(ValueError, match="first_init='bad'"):
+        fs.Siren(2, 8, 1, 1, first_init="bad")
+    with pytest.raises(ValueError, match="hidden_init='bad'"):
+        fs.Siren(2, 8, 1, 1, hidden_init="bad")
+    with pytest.raises(ValueError, match="model='mlp'"):
+        fs.build_model("mlp", in_features=2, out_features=1, hidden_features=8, hidden_layers=1)
+    with pytest.raises(ValueError, match="omega_0 must be > 0"):
+        fs.SineLayer(2, 3, omega_0=0)
+    with pytest.raises(TypeError, match="dtype"):
+        functional.sine_linear(torch.rand(3, 2, dtype=torch.float64), torch.rand(4, 2), None, 30.0)
+    with pytest.raises(ValueError, match="shape"):
+        m.render((4,))
