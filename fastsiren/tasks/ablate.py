@@ -129,14 +129,14 @@ def build_siren(cfg: AblateConfig, siren_kwargs: dict, hidden_layers: int | None
 @torch.no_grad()
 def init_activations(model: Siren, x: torch.Tensor) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per sine layer, the pre-activations ``omega_0 (W h + b)`` and activations ``sin(.)``
-    at the points ``x`` (N, in), each flattened to (N * width,) float64."""
+    at the points ``x`` (N, in), each (N, width) float64."""
     out, h = [], x
     for layer in model.layers:
         if not isinstance(layer, SineLayer):
             break
         pre = layer.omega_0 * F.linear(h, layer.weight, layer.bias)
         h = torch.sin(pre)
-        out.append((pre.double().flatten().numpy(), h.double().flatten().numpy()))
+        out.append((pre.double().numpy(), h.double().numpy()))
     return out
 
 
@@ -227,7 +227,8 @@ def plot_init_distributions(path, cfg: AblateConfig) -> list[dict]:
     for i, case in enumerate(all_cases):
         common.seed_all(cfg.seed)
         acts = init_activations(build_siren(cfg, case["siren"], cfg.probe_layers), x)
-        for k, (pre, act) in enumerate(acts):
+        for k, (pre2d, act2d) in enumerate(acts):
+            pre, act = pre2d.ravel(), act2d.ravel()
             a_pre, a_act = axes[i, 2 * k], axes[i, 2 * k + 1]
             lim = max(4.0, float(np.percentile(np.abs(pre), 99)))
             a_pre.hist(pre, bins=80, range=(-lim, lim), density=True, color="tab:blue", alpha=0.8)
@@ -243,8 +244,11 @@ def plot_init_distributions(path, cfg: AblateConfig) -> list[dict]:
                 a_act.set_title(f"layer {k + 1} act", fontsize=7)
             if k == 0:
                 a_pre.set_ylabel(case["label"], fontsize=7)
+            # act_signal: how much a unit's output still varies with the input (mean over units of
+            # the std across points); the paper's init keeps it, a too-small bound lets it die
             stats.append({"case": case["label"], "layer": k + 1, "pre_mean": round(float(pre.mean()), 4),
-                          "pre_std": round(float(pre.std()), 4), "act_std": round(float(act.std()), 4)})
+                          "pre_std": round(float(pre.std()), 4), "act_std": round(float(act.std()), 4),
+                          "act_signal": round(float(act2d.std(0).mean()), 4)})
     fig.suptitle("at initialization: pre-activations (blue; black: N(0,1)) and activations "
                  "(orange; black: arcsine)", fontsize=9)
     common.save_figure(fig, path)

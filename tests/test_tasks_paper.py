@@ -1,0 +1,194 @@
+"""The paper-experiment tasks (poisson, compare, ablate) on the quick profile, the Poisson
+handling of what a supervision cannot see, and bad inputs failing before any training."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from fastsiren import cli, data
+from fastsiren.tasks import ablate, common, compare, poisson
+
+
+class _Fixed:
+    """A stand-in network whose render is a fixed image (H, W, 1)."""
+
+    def __init__(self, img: torch.Tensor) -> None:
+        self.img = img
+
+    def render(self, shape, order=0):
+        assert tuple(shape) == tuple(self.img.shape[:2]) and order == 0
+        return self.img
+
+
+def _image(n=16):
+    return torch.from_numpy(data.load_image("camera", size=n, gray=True))
+
+
+def _forbid_training(monkeypatch):
+    def fail(*a, **k):
+        raise AssertionError("training started before the bad input was reported")
+
+    monkeypatch.setattr(common, "train", fail)
+
+
+# ---------------------------------------------------------------- what the supervision cannot see
+
+def test_harmonic_basis_has_zero_laplacian():
+    # the 5-point stencil is exact for polynomials of degree <= 3, so every column of the
+    # degree-3 basis must have zero discrete Laplacian in the interior
+    b = poisson.harmonic_basis((9, 11), 3).reshape(9, 11, -1)
+    assert b.shape[-1] == 7
+    h0, h1 = 2 / 9, 2 / 11  # grid spacing along each axis
+    lap = ((b[2:, 1:-1] + b[:-2, 1:-1] - 2 * b[1:-1, 1:-1]) / h0 ** 2
+           + (b[1:-1, 2:] + b[1:-1, :-2] - 2 * b[1:-1, 1:-1]) / h1 ** 2)
+    np.testing.assert_allclose(lap, 0, atol=1e-9)
+
+
+def test_remove_unseen_hand_made():
+    gt = _image(16).double()
+    xy = data.grid((16, 16), dtype=torch.float64).reshape(16, 16, 2)
+    plane = 0.2 - 0.3 * xy[..., :1] + 0.1 * xy[..., 1:]
+    saddle = 0.25 * (xy[..., :1] ** 2 - xy[..., 1:] ** 2)
+    # a constant offset is exactly what gradient supervision cannot see
+    np.testing.assert_allclose(poisson.remove_unseen(gt + 0.37, gt, 0), gt.numpy(), atol=1e-12)
+    # a plane is removed by degree 1 but not by a constant alone
+    np.testing.assert_allclose(poisson.remove_unseen(gt + plane, gt, 1), gt.numpy(), atol=1e-12)
+    assert np.abs(poisson.remove_unseen(gt + plane, gt, 0) - gt.numpy()).max() > 0.1
+    # x0^2 - x1^2 is harmonic of degree 2: degree 1 leaves it, degree 2 removes it
+    assert np.abs(poisson.remove_unseen(gt + saddle, gt, 1) - gt.numpy()).max() > 0.05
+    np.testing.assert_allclose(poisson.remove_unseen(gt + saddle, gt, 2), gt.numpy(), atol=1e-12)
+    # None removes nothing
+    np.testing.assert_allclose(poisson.remove_unseen(gt + 0.37, gt, None), gt.numpy() + 0.37, atol=1e-6)
+
+
+def test_problem_psnr_removes_exactly_the_unseen_part():
+    gt = _image(16)
+    xy = data.grid((16, 16)).reshape(16, 16, 2)
+    noise = 0.01 * torch.randn(16, 16, 1)
+    raw = poisson.Problem(gt, "value").evaluate(_Fixed(gt + noise))["psnr"]
+    grad = poisson.Problem(gt, "grad")
+    lap = poisson.Problem(gt, "laplacian", harmonic_degree=2)
+    # offset removed for gradients: same PSNR as the noise alone (the noise's mean is refitted too)
+    assert grad.evaluate(_Fixed(gt + noise + 0.5))["psnr"] == pytest.approx(raw, abs=0.2)
+    # a plane offset is not invisible to the gradient: the PSNR must drop
+    assert grad.evaluate(_Fixed(gt + noise + 0.3 * xy[..., :1]))["psnr"] < raw - 10
+    # for the Laplacian a plane is removed, the harmonic saddle only by psnr_harmonic
+    res = lap.evaluate(_Fixed(gt + noise + 0.3 * xy[..., :1] + 0.2 * xy[..., 1:2] * xy[..., :1]))
+    assert res["psnr_harmonic"] == pytest.approx(raw, abs=0.3)
+    assert res["psnr"] < raw - 10
+    assert lap.evaluate(_Fixed(gt + noise - 0.4 + 0.3 * xy[..., 1:]))["psnr"] == pytest.approx(raw, abs=0.3)
+
+
+# ---------------------------------------------------------------- the tasks, quick profile
+
+def test_poisson_quick_grad(tmp_path):
+    res = poisson.run(poisson.PoissonConfig(supervision="grad", profile="quick", out=str(tmp_path / "g"),
+                                            progress=False))
+    for name in ("metrics.json", "config.json", "psnr.png", "ground_truth.png", "poisson-grad-siren.png",
+                 "reconstruction-siren.png", "model-siren.pt", "checkpoint-siren.pt"):
+        assert (tmp_path / "g" / name).exists(), name
+    assert json.loads((tmp_path / "g" / "metrics.json").read_text())["rows"] == res["rows"]
+    (row,) = res["rows"]
+    assert row["method"] == "siren" and row["supervision"] == "grad" and res["backend"] == "torch"
+    # the offset fit can only help, and the run learns something at the image's own scale
+    assert row["psnr"] >= row["psnr_raw"] and 12 < row["psnr"] < 60
+    hist = res["histories"]["siren"]
+    assert hist[-1]["loss"] < 0.5 * hist[0]["loss"]
+
+
+def test_poisson_quick_laplacian_siren_learns_relu_cannot(tmp_path):
+    res = poisson.run(poisson.PoissonConfig(supervision="laplacian", profile="quick", out=str(tmp_path / "l"),
+                                            progress=False))
+    rows = {r["method"]: r for r in res["rows"]}
+    assert set(rows) == {"siren", "relu"} and "plane" in res["removed"]
+    assert (tmp_path / "l" / "poisson-laplacian-relu.png").exists()
+    for r in rows.values():
+        assert r["psnr_harmonic"] >= r["psnr"] >= r["psnr_raw"] - 1e-9
+    siren, relu = res["histories"]["siren"], res["histories"]["relu"]
+    assert siren[-1]["loss"] < 0.5 * siren[0]["loss"]
+    # a ReLU network's Laplacian is 0: the loss cannot move
+    assert relu[-1]["loss"] == pytest.approx(relu[0]["loss"], rel=1e-6)
+
+
+def test_compare_quick_siren_beats_baselines(tmp_path):
+    res = compare.run(compare.CompareConfig(profile="quick", out=str(tmp_path / "c"), progress=False))
+    for name in ("compare-fit.png", "compare-poisson-grad.png", "compare-fit-images.png", "metrics.json"):
+        assert (tmp_path / "c" / name).exists(), name
+    rows = res["rows"]
+    assert {(r["task"], r["method"]) for r in rows} == {(t, m) for t in compare.PROBLEMS for m in compare.METHODS}
+    siren_params = next(r["params"] for r in rows if r["method"] == "siren")
+    assert all(abs(r["params"] - siren_params) <= 0.01 * siren_params for r in rows)
+    fit = {r["method"]: r["psnr"] for r in rows if r["task"] == "fit" and r["best_lr"]}
+    assert fit["siren"] > 25
+    for m in ("relu", "relu-pe", "tanh"):
+        assert fit["siren"] > fit[m] + 5, (m, fit)
+
+
+def test_ablate_quick_studies(tmp_path):
+    res = ablate.run(ablate.AblateConfig(study="omega0", profile="quick", out=str(tmp_path / "o"), progress=False))
+    rows = res["rows"]
+    assert [(r["layer"], r["value"]) for r in rows] == [("first", 3.0), ("first", 30.0),
+                                                        ("hidden", 3.0), ("hidden", 30.0)]
+    # (30, 30) is the same run in both sweeps, trained once
+    assert rows[1]["psnr"] == rows[3]["psnr"] and len(res["histories"]) == 3
+    assert (tmp_path / "o" / "ablate-omega0.png").exists()
+    res = ablate.run(ablate.AblateConfig(study="first-init", profile="quick", out=str(tmp_path / "f"),
+                                         progress=False))
+    assert [r["value"] for r in res["rows"]] == list(ablate.FIRST_SCHEMES)
+    assert all(np.isfinite(r["psnr"]) and r["psnr"] > 10 for r in res["rows"])
+    assert (tmp_path / "f" / "ablate-first-init-init.png").exists()
+    assert len(res["init_distributions"]) == len(ablate.FIRST_SCHEMES) * 3
+
+
+def test_paper_init_gives_arcsine_activations_through_depth():
+    # the paper's argument: with its init every sine layer's output is arcsine-distributed on
+    # [-1, 1], whose standard deviation is 1/sqrt(2)
+    cfg = ablate.resolve(ablate.AblateConfig(study="hidden-init", profile="cpu"))
+    common.seed_all(0)
+    acts = ablate.init_activations(ablate.build_siren(cfg, {}, hidden_layers=3), data.grid((32, 32)))
+    assert len(acts) == 4
+    for pre, act in acts[1:]:
+        assert pre.shape == act.shape == (32 * 32, 256)
+        assert abs(act.std() - 2 ** -0.5) < 0.03
+        assert 0.8 < pre.std() < 2.0  # unit variance from W h, plus the official omega_0-scaled bias
+        assert act.std(0).mean() > 0.3  # each unit still depends on the input at depth 4
+    common.seed_all(0)
+    small = ablate.init_activations(ablate.build_siren(cfg, {"init_scale": 0.1}, hidden_layers=3),
+                                    data.grid((32, 32)))
+    # a 10x smaller bound: the input's signal dies with depth, units become constants
+    assert small[-1][1].std(0).mean() < 0.05
+
+
+# ---------------------------------------------------------------- bad inputs, before any training
+
+@pytest.mark.parametrize("make, match", [
+    (lambda o: poisson.PoissonConfig(supervision="grad", profile="quick", size=1024, out=o), "smaller than"),
+    (lambda o: poisson.PoissonConfig(supervision="curl", profile="quick", out=o), "supervision='curl'"),
+    (lambda o: poisson.PoissonConfig(supervision="grad", profile="quick", omega=0.0, out=o), "omega must be > 0"),
+    (lambda o: poisson.PoissonConfig(supervision="grad", profile="quick", steps=0, out=o), "steps must be > 0"),
+    (lambda o: compare.CompareConfig(profile="quick", size=600, out=o), "smaller than"),
+    (lambda o: compare.CompareConfig(profile="quick", omega=-30.0, out=o), "omega must be > 0"),
+    (lambda o: compare.CompareConfig(profile="quick", poisson_steps=-1, out=o), "poisson_steps must be > 0"),
+    (lambda o: ablate.AblateConfig(study="depth", profile="quick", out=o), "study='depth'"),
+    (lambda o: ablate.AblateConfig(study="omega0", profile="quick", omegas=(30.0, 0.0), out=o), "omega_0"),
+    (lambda o: ablate.AblateConfig(study="first-init", profile="quick", steps=0, out=o), "steps must be > 0"),
+])
+def test_bad_inputs_fail_before_training(tmp_path, monkeypatch, make, match):
+    _forbid_training(monkeypatch)
+    cfg = make(str(tmp_path / "run"))
+    task = {poisson.PoissonConfig: poisson, compare.CompareConfig: compare, ablate.AblateConfig: ablate}[type(cfg)]
+    with pytest.raises(ValueError, match=match):
+        task.run(cfg)
+    assert not (tmp_path / "run").exists()
+
+
+def test_cli_reports_bad_names(tmp_path, capsys, monkeypatch):
+    _forbid_training(monkeypatch)
+    assert cli.main(["poisson", "--supervision", "curl", "--profile", "quick", "--out", str(tmp_path)]) == 2
+    assert "supervision='curl'" in capsys.readouterr().err
+    assert cli.main(["ablate", "--study", "width", "--profile", "quick", "--out", str(tmp_path)]) == 2
+    assert "study='width'" in capsys.readouterr().err
+    assert cli.main(["compare", "--lrs", "1e-3,fast", "--profile", "quick", "--out", str(tmp_path)]) == 2
+    assert "--lrs" in capsys.readouterr().err
