@@ -82,6 +82,15 @@ def test_resize_is_differentiable_as_its_transpose():
     torch.testing.assert_close(img.grad[..., 0], rh.T @ g[..., 0] @ rw)
 
 
+def test_tile_support_is_exact():
+    m = resize_matrix(60, 20, dtype=torch.float64)
+    x = torch.randn(60, 3, dtype=torch.float64)
+    for lo, hi in [(0, 5), (7, 13), (15, 20)]:
+        a, b = sr.hr_support(m, lo, hi)
+        assert b - a < 60
+        torch.testing.assert_close(m[lo:hi, a:b] @ x[a:b], m[lo:hi] @ x, atol=1e-14, rtol=0)
+
+
 def test_resize_rejects_bad_arguments():
     with pytest.raises(ValueError, match="out_size"):
         resize_matrix(8, 0)

@@ -62,6 +62,7 @@ class SRConfig:
     omega_per_px: float | None = None
     tv: float | None = None
     tv_points: int | None = None
+    tile: int | None = None
     methods: tuple[str, ...] = METHODS
     backend: str = "auto"
     device: str = "auto"
@@ -72,14 +73,15 @@ class SRConfig:
     progress: bool = True
 
 
-# crop: HR centre-crop side in evaluate mode (0 = whole image); steps: SIREN Adam steps at x2
+# crop: HR centre-crop side in evaluate mode (0 = whole image); steps: SIREN Adam steps at x2;
+# tile: LR tile side of one consistent-fit step (0 = the whole LR image)
 PROFILE_DEFAULTS = {
-    "quick": dict(crop=24, steps=30, lr=1e-3, hidden=16, layers=1, omega_per_px=0.5, tv=2e-3,
-                  tv_points=256),
-    "cpu": dict(crop=120, steps=300, lr=1e-3, hidden=64, layers=2, omega_per_px=0.5, tv=2e-3,
-                tv_points=2048),
+    "quick": dict(crop=24, steps=60, lr=5e-3, hidden=32, layers=1, omega_per_px=0.5, tv=2e-3,
+                  tv_points=256, tile=32),
+    "cpu": dict(crop=96, steps=300, lr=2e-3, hidden=64, layers=2, omega_per_px=0.5, tv=2e-3,
+                tv_points=2048, tile=64),
     "paper": dict(crop=0, steps=2000, lr=2e-4, hidden=256, layers=3, omega_per_px=0.5, tv=2e-3,
-                  tv_points=16384),
+                  tv_points=16384, tile=0),
 }
 
 
@@ -98,6 +100,8 @@ def resolve(config: SRConfig) -> SRConfig:
         common.positive(name, getattr(cfg, name))
     if cfg.tv < 0:
         raise ValueError(f"tv must be >= 0, got {cfg.tv}")
+    if cfg.tile < 0:
+        raise ValueError(f"tile must be >= 0 (0 = whole LR image per step), got {cfg.tile}")
     if cfg.crop < 0:
         raise ValueError(f"crop must be >= 0 (0 = whole image), got {cfg.crop}")
     if cfg.layers < 0:
@@ -130,10 +134,13 @@ def sizes_for(hr_shape: tuple[int, int], scale: float, crop: int) -> tuple[tuple
         return top
 
     lr = (lr_side(h), lr_side(w))
-    if min(lr) < 2:
-        raise ValueError(f"an HR image of {h}x{w} is too small for scale {scale}: the LR image would be "
-                         f"{lr[0]}x{lr[1]}; use an image of at least {math.ceil(2 * scale)} pixels a side")
     hr = (int(round(lr[0] * scale)), int(round(lr[1] * scale)))
+    # the scores crop ceil(scale) px per side and SSIM needs a 7x7 window in what is left
+    need = max(2 * math.ceil(scale) + 7, math.ceil(2 * scale))
+    if min(lr) < 2 or min(hr) < need:
+        raise ValueError(f"an HR image of {h}x{w} is too small for scale {scale}: the LR image would be "
+                         f"{lr[0]}x{lr[1]}; evaluating needs an HR image (after --crop) of at least "
+                         f"{need} pixels a side")
     return hr, lr
 
 
@@ -250,34 +257,50 @@ def siren_naive(lr_img: np.ndarray, hr_shape: tuple[int, int], cfg: SRConfig, om
     return sr, {"steps": run, "stop": reason, "params": count_params(model), "omega": omega}
 
 
+def hr_support(mat: torch.Tensor, lo: int, hi: int) -> tuple[int, int]:
+    """The HR index range ``[a, b)`` that rows ``lo:hi`` of a downsampling matrix (n_lr, n_hr)
+    touch: ``mat[lo:hi] @ x == mat[lo:hi, a:b] @ x[a:b]`` for any ``x``."""
+    nz = (mat[lo:hi] != 0).any(0).nonzero()
+    return int(nz.min()), int(nz.max()) + 1
+
+
 def siren_consistent(lr_img: np.ndarray, hr_shape: tuple[int, int], cfg: SRConfig, omega: float,
                      steps: int, device: torch.device) -> tuple[np.ndarray, dict]:
     """Render the HR grid, downsample with the LR operator, match the LR image; TV prior on the
     analytic gradient (``model.jet(order=1)``) at ``tv_points`` random HR points per step.
 
+    With ``cfg.tile`` smaller than the LR image, each step takes a random LR tile and renders
+    only the HR rows/columns its downsampling rows touch: the same loss restricted to that
+    tile (exact, not approximate), so the memory of a step is bounded for any image size.
     Shapes: ``lr_img`` (h, w, C) in [0, 1]; returns the HR image (H, W, C) in [0, 1].
     """
     h, w, c = lr_img.shape
     H, W = hr_shape
     model = make_siren(cfg, c, omega, device)
-    hr_coords = data.grid((H, W), device=device)
     dh = resize_matrix(H, h, "cubic", True, device=device)
     dw = resize_matrix(W, w, "cubic", True, device=device)
+    ax_h, ax_w = data.axis_coords(H, device=device), data.axis_coords(W, device=device)
     target = torch.from_numpy(lr_img * 2 - 1).float().to(device)  # network range [-1, 1]
     # d/d(HR pixel) = (2/n) d/dx; the 0.5 maps the [-1, 1] output range back to [0, 1] units
     px = torch.tensor([2.0 / H, 2.0 / W], device=device) * 0.5
     gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
-    n_tv = min(cfg.tv_points, H * W)
+    th, tw = (min(cfg.tile, h), min(cfg.tile, w)) if cfg.tile else (h, w)
     history: list[float] = []
 
+    def randint(n: int) -> int:
+        return int(torch.randint(0, n, (1,), generator=gen)) if n > 1 else 0
+
     def loss_fn():
-        hr = model(hr_coords).reshape(H, W, c)
-        lr_pred = torch.einsum("ih,hwc,jw->ijc", dh, hr, dw)
-        data_term = ((lr_pred - target) ** 2).mean()
+        i0, j0 = randint(h - th + 1), randint(w - tw + 1)
+        (a, b), (p, q) = hr_support(dh, i0, i0 + th), hr_support(dw, j0, j0 + tw)
+        coords = torch.stack(torch.meshgrid(ax_h[a:b], ax_w[p:q], indexing="ij"), -1).reshape(-1, 2)
+        hr = model(coords).reshape(b - a, q - p, c)
+        lr_pred = torch.einsum("ih,hwc,jw->ijc", dh[i0:i0 + th, a:b], hr, dw[j0:j0 + tw, p:q])
+        data_term = ((lr_pred - target[i0:i0 + th, j0:j0 + tw]) ** 2).mean()
         loss = data_term
         if cfg.tv > 0:
-            idx = torch.randint(0, H * W, (n_tv,), generator=gen).to(device)
-            g = model.jet(hr_coords[idx], order=1).grad * px          # (n, C, 2), [0,1] units per HR px
+            idx = torch.randint(0, len(coords), (min(cfg.tv_points, len(coords)),), generator=gen).to(device)
+            g = model.jet(coords[idx], order=1).grad * px          # (n, C, 2), [0,1] units per HR px
             tv = torch.sqrt((g ** 2).sum(-1) + 1e-8).mean()
             loss = loss + cfg.tv * tv
         return loss, {"data": data_term.detach()}
@@ -352,6 +375,8 @@ def run(config: SRConfig) -> dict:
     t0 = time.perf_counter()
     if cfg.upscale:
         lr_img = img
+        if min(img.shape[:2]) < 2:
+            raise ValueError(f"image {cfg.image} is {img.shape[0]}x{img.shape[1]}; upscaling needs at least 2x2")
         hr_shape = (int(round(img.shape[0] * cfg.scale)), int(round(img.shape[1] * cfg.scale)))
         folder = common.RunFolder(cfg.out, cfg)
         sr, info = super_resolve("siren-consistent", lr_img, hr_shape, cfg, cfg.scale, device)
@@ -397,6 +422,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--layers", type=int, help="SIREN hidden->hidden layers after the first (default: profile)")
     parser.add_argument("--omega-per-px", type=float,
                         help="omega_0 = this x the LR image's longer side (default: profile)")
+    parser.add_argument("--tile", type=int, help="LR tile side per consistent-fit step, 0 = whole (default: profile)")
     parser.add_argument("--tv", type=float, help="weight of the total-variation prior (default: profile)")
     parser.add_argument("--methods", default=",".join(METHODS),
                         help=f"comma-separated subset of {', '.join(METHODS)} (evaluate mode)")
@@ -407,8 +433,8 @@ def main(args) -> int:
     methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
     cfg = SRConfig(image=args.image, scale=args.scale, upscale=args.upscale, crop=args.crop, steps=args.steps,
                    lr=args.lr, hidden=args.hidden, layers=args.layers, omega_per_px=args.omega_per_px,
-                   tv=args.tv, methods=methods, backend=args.backend, device=args.device, seed=args.seed,
-                   out=args.out, profile=args.profile, render_chunk=args.render_chunk,
+                   tv=args.tv, tile=args.tile, methods=methods, backend=args.backend, device=args.device,
+                   seed=args.seed, out=args.out, profile=args.profile, render_chunk=args.render_chunk,
                    progress=not args.no_progress)
     res = run(cfg)
     for row in res["rows"]:

