@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted: the last checkpoint of the run folder is kept; rerun with --resume",
               file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError, TypeError, RuntimeError) as exc:
+    except (ValueError, OSError, TypeError, RuntimeError) as exc:
         print(f"fastsiren {command}: error: {exc}", file=sys.stderr)
         return 2
 

@@ -1,0 +1,94 @@
+"""`fastsiren fit` end to end on the quick profile: run folder, resume, bad inputs."""
+
+import json
+
+import pytest
+import torch
+
+from fastsiren import cli
+from fastsiren.tasks import common, fit
+
+
+def test_fit_quick_writes_a_complete_run_folder(tmp_path):
+    out = tmp_path / "run"
+    assert cli.main(["fit", "--profile", "quick", "--out", str(out), "--no-progress"]) == 0
+    for name in ("config.json", "metrics.json", "checkpoint.pt", "model.pt", "reconstruction.png",
+                 "ground_truth.png", "psnr.png"):
+        assert (out / name).exists(), name
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["task"] == "fit" and m["profile"] == "quick" and m["device"] == "cpu" and m["backend"] == "torch"
+    row = m["rows"][0]
+    assert row["method"] == "siren" and row["params"] > 0 and row["steps"] == 60
+    assert row["psnr"] > 25 and 0 < row["ssim"] <= 1
+    assert [h["step"] for h in m["history"]] == [20, 40, 60]
+    assert m["history"][-1]["psnr"] > m["history"][0]["psnr"]
+    assert "commit" in m and "torch" in m["versions"]
+    # a finished run is never overwritten silently
+    assert cli.main(["fit", "--profile", "quick", "--out", str(out), "--no-progress"]) == 2
+
+
+def test_resume_continues_from_the_checkpoint(tmp_path):
+    out = tmp_path / "run"
+    cfg = fit.FitConfig(profile="quick", out=str(out), steps=40, checkpoint_every=20, progress=False)
+    calls = {"n": 0}
+    real_train = common.train
+
+    def interrupted(*args, **kwargs):  # simulate Ctrl-C after the step-20 checkpoint
+        kwargs["steps"] = 20
+        real_train(*args, **kwargs)
+        calls["n"] += 1
+        raise KeyboardInterrupt
+
+    fit.common.train = interrupted
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            fit.run(cfg)
+    finally:
+        fit.common.train = real_train
+    assert not (out / "metrics.json").exists()  # unfinished: no metrics
+    ck = torch.load(out / "checkpoint.pt", weights_only=False)
+    assert ck["step"] == 20
+    res = fit.run(fit.FitConfig(profile="quick", out=str(out), steps=40, checkpoint_every=20,
+                                progress=False, resume=True))
+    steps = [h["step"] for h in res["history"]]
+    assert steps == [20, 40]
+    with pytest.raises(ValueError, match="different config"):
+        fit.run(fit.FitConfig(profile="quick", out=str(out), steps=50, progress=False, resume=True))
+
+
+@pytest.fixture(scope="module")
+def siren_quick(tmp_path_factory):
+    return fit.run(fit.FitConfig(profile="quick", out=str(tmp_path_factory.mktemp("s") / "s"), progress=False))
+
+
+@pytest.mark.parametrize("model", ["relu", "relu-pe", "tanh"])
+def test_siren_beats_baselines_on_quick_fit(tmp_path, model, siren_quick):
+    base = fit.run(fit.FitConfig(profile="quick", out=str(tmp_path / model), model=model, progress=False))
+    siren = siren_quick
+    assert siren["rows"][0]["psnr"] > base["rows"][0]["psnr"] + 5
+    assert abs(base["rows"][0]["params"] - siren["rows"][0]["params"]) <= 0.01 * siren["rows"][0]["params"]
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["--image", "/nonexistent/x.png"], "not found"),
+    (["--image", "no_such_name"], "bundled"),
+    (["--steps", "0"], "steps must be > 0"),
+    (["--omega", "-1"], "omega must be > 0"),
+    (["--backend", "bogus"], "backend='bogus'"),
+    (["--size", "1024"], "smaller than"),
+])
+def test_bad_inputs_fail_before_training(tmp_path, capsys, args, msg):
+    out = tmp_path / "bad"
+    assert cli.main(["fit", "--profile", "quick", "--out", str(out), "--no-progress", *args]) == 2
+    assert msg in capsys.readouterr().err
+    assert not (out / "metrics.json").exists()
+
+
+def test_cli_help_lists_every_task(capsys):
+    assert cli.main(["--help"]) == 0
+    text = capsys.readouterr().out
+    for name in cli.SUBCOMMANDS:
+        assert name in text
+    with pytest.raises(SystemExit):
+        cli.main(["fit", "--help"])
+    assert "--profile" in capsys.readouterr().out

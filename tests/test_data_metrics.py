@@ -1,0 +1,138 @@
+"""Data loading, Poisson target units and metrics against hand-computed values."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from fastsiren import data, metrics
+
+
+def test_grid_is_pixel_centred_in_axis_order():
+    g = data.grid((2, 4))
+    assert g.shape == (8, 2)
+    torch.testing.assert_close(g[:4, 1], torch.tensor([-0.75, -0.25, 0.25, 0.75]))
+    torch.testing.assert_close(g[::4, 0], torch.tensor([-0.5, 0.5]))
+    assert data.grid((3,)).shape == (3, 1) and data.grid((2, 2, 2)).shape == (8, 3)
+    with pytest.raises(ValueError, match="shape"):
+        data.grid((0, 3))
+
+
+def test_load_bundled_image_range_and_size():
+    img = data.load_image("camera")
+    assert img.shape == (512, 512, 1) and img.dtype == np.float32
+    assert -1 <= img.min() < -0.9 and 0.9 < img.max() <= 1
+    small = data.load_image("astronaut", size=64)
+    assert small.shape == (64, 64, 3)
+    assert data.load_image("astronaut", size=(32, 48), gray=True).shape == (32, 48, 1)
+
+
+def test_image_files_alpha_and_16bit(tmp_path):
+    from PIL import Image
+
+    rgba = np.zeros((8, 8, 4), np.uint8)
+    rgba[..., 0] = 255
+    rgba[..., 3] = 0  # fully transparent: composited over white
+    Image.fromarray(rgba).save(tmp_path / "a.png")
+    img = data.read_image(tmp_path / "a.png")
+    assert img.shape == (8, 8, 3) and np.allclose(img, 1.0)
+    arr16 = np.full((5, 6), 65535 // 2, np.uint16)
+    Image.fromarray(arr16).save(tmp_path / "b.png")
+    assert abs(data.read_image(tmp_path / "b.png").max() - 0.5) < 1e-3
+
+
+def test_bad_image_inputs(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not found"):
+        data.read_image(tmp_path / "missing.png")
+    (tmp_path / "junk.png").write_bytes(b"not an image")
+    with pytest.raises(ValueError, match="cannot read image"):
+        data.read_image(tmp_path / "junk.png")
+    with pytest.raises(ValueError, match="bundled"):
+        data.read_image("no_such_image_name")
+
+
+def test_poisson_targets_in_coordinate_units():
+    n = 32
+    i = np.arange(n, dtype=np.float64)[:, None] * np.ones((1, n))
+    ramp = 0.01 * i  # per-pixel step 0.01 along axis 0
+    t = data.poisson_targets(ramp)
+    inner = (slice(2, -2), slice(2, -2))
+    # official: Sobel (8x the per-pixel difference) x10
+    assert np.allclose(t.grad_official[inner][..., 0], 0.01 * 8 * 10)
+    # coordinate units: pixel spacing 2/n -> d/dx = 0.01 / (2/n)
+    assert np.allclose(t.grad[inner][..., 0], 0.01 * n / 2, rtol=1e-5)
+    assert np.allclose(t.grad[inner][..., 1], 0, atol=1e-6)
+    quad = 0.001 * i ** 2  # second difference 0.002 per pixel^2
+    tq = data.poisson_targets(quad)
+    assert np.allclose(tq.lap_official[inner], 0.002 * 1e4, rtol=1e-4)
+    assert np.allclose(tq.lap[inner], 0.002 * (n / 2) ** 2, rtol=1e-4)
+
+
+def test_poisson_targets_match_an_analytic_function():
+    """For f = sin(pi x0) on the grid, the coordinate-unit targets approach f's derivatives."""
+    n = 256
+    g = data.grid((n, n), dtype=torch.float64).numpy().reshape(n, n, 2)
+    f = np.sin(np.pi * g[..., 0])
+    t = data.poisson_targets(f)
+    inner = (slice(4, -4), slice(4, -4))
+    assert np.abs(t.grad[inner][..., 0] - np.pi * np.cos(np.pi * g[..., 0])[inner]).max() < 0.01
+    assert np.abs(t.lap[inner] + np.pi ** 2 * f[inner]).max() < 0.01
+
+
+def test_psnr_ssim_by_hand():
+    a = np.zeros((4, 4))
+    b = a + 0.1
+    assert metrics.psnr(b, a, data_range=1.0) == pytest.approx(20.0)
+    assert metrics.psnr(b, a, data_range=2.0) == pytest.approx(20 + 20 * math.log10(2))
+    assert metrics.psnr(a, a, 1.0) == float("inf")
+    rng = np.random.default_rng(0)
+    img = rng.random((32, 32))
+    assert metrics.ssim(img, img, 1.0) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="shape"):
+        metrics.psnr(a, np.zeros((3, 3)), 1.0)
+    with pytest.raises(ValueError, match="data_range"):
+        metrics.psnr(a, b, 0)
+
+
+def test_y_channel_and_border_crop():
+    white = np.ones((10, 10, 3))
+    assert np.allclose(metrics.rgb_to_y(white), 235 / 255)
+    assert np.allclose(metrics.rgb_to_y(np.zeros((2, 2, 3))), 16 / 255)
+    gt = np.zeros((10, 10, 3))
+    pred = gt.copy()
+    pred[0, :, :] = 1.0  # error only in the border row
+    assert metrics.psnr_y(pred, gt, border=1) == float("inf")
+    assert metrics.psnr_y(pred, gt, border=0) < 30
+    with pytest.raises(ValueError, match="border"):
+        metrics.psnr_y(pred, gt, border=5)
+
+
+def test_interpolation_error_by_hand():
+    gt = np.zeros((2, 2, 3))
+    pred = gt.copy()
+    pred[0, 0] = [3.0, 4.0, 0.0]  # colour difference norm 5 at one of 4 pixels
+    assert metrics.interpolation_error(pred, gt) == pytest.approx(math.sqrt(25 / 4))
+    # flat ground truth: gradient 0, so NIE = sqrt(mean(d^2 / 1))
+    assert metrics.normalized_interpolation_error(pred, gt) == pytest.approx(math.sqrt(25 / 4))
+    gt2 = np.arange(16.0).reshape(4, 4)  # gradient (4, 1) everywhere -> |grad|^2 = 17
+    assert metrics.normalized_interpolation_error(gt2 + 1, gt2) == pytest.approx(math.sqrt(1 / 18))
+
+
+def test_read_bundled_video_and_frame_folder(tmp_path):
+    v = data.read_video("bikes")
+    assert v.ndim == 4 and v.shape[-1] == 3 and v.shape[0] >= 3 and 0 <= v.min() and v.max() <= 1
+    from PIL import Image
+
+    for k in range(3):
+        Image.fromarray(np.full((6, 8, 3), 40 * k, np.uint8)).save(tmp_path / f"f{k:02d}.png")
+    frames = data.read_video(tmp_path)
+    assert frames.shape == (3, 6, 8, 3)
+    Image.fromarray(np.zeros((5, 8, 3), np.uint8)).save(tmp_path / "f99.png")
+    with pytest.raises(ValueError, match="different sizes"):
+        data.read_video(tmp_path)
+    with pytest.raises(FileNotFoundError, match="not found"):
+        data.read_video(tmp_path / "nope.mp4")
+    (tmp_path / "bad.mp4").write_bytes(b"garbage")
+    with pytest.raises(ValueError, match="cannot decode"):
+        data.read_video(tmp_path / "bad.mp4")
