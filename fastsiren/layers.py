@@ -90,31 +90,16 @@ class CoordinateMLP(nn.Module):
         with torch.no_grad():
             return self._jet_flat(x, order).detach()
 
-    @torch.no_grad()
     def render(self, shape: Sequence[int], chunk: int | None = None, order: int = 0):
         """Evaluate on the dense pixel-centre grid over [-1,1]^d of ``shape`` (any d).
 
         Returns a tensor ``(*shape, out)`` for ``order=0``, else a :class:`Jet` whose fields
-        have the grid's shape in front. ``chunk`` bounds the points per pass (memory); None
-        picks 2^18 points on the CPU and the whole grid (fused kernel) on a GPU.
+        have the grid's shape in front. ``chunk`` bounds the points per pass (memory); see
+        :func:`fastsiren.render.render`.
         """
-        from fastsiren.data import grid
+        from fastsiren.render import render
 
-        functional.check_order(order)
-        shape = tuple(int(s) for s in shape)
-        if len(shape) != self.in_features:
-            raise ValueError(f"shape must have in_features={self.in_features} entries, got {shape}")
-        p = next(self.parameters())
-        n = math.prod(shape)
-        if chunk is None:
-            chunk = n if p.device.type == "cuda" else 1 << 18
-        if chunk < 1:
-            raise ValueError(f"chunk must be >= 1, got {chunk}")
-        coords = grid(shape, device=p.device, dtype=p.dtype)
-        parts = [self._infer_flat(coords[i:i + chunk], order) for i in range(0, n, chunk)]
-        jet = Jet(*(torch.cat(f, 0) if f[0] is not None else None for f in zip(*parts)))
-        jet = jet.reshape(shape)
-        return jet.value if order == 0 else jet
+        return render(self, shape, chunk=chunk, order=order)
 
 
 class Siren(CoordinateMLP):

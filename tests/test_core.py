@@ -282,3 +282,13 @@ def test_bad_inputs():
         functional.sine_linear(torch.rand(3, 2, dtype=torch.float64), torch.rand(4, 2), None, 30.0)
     with pytest.raises(ValueError, match="shape"):
         m.render((4,))
+
+
+def test_grid_chunk_equals_rows_of_the_grid():
+    from fastsiren.data import grid
+    from fastsiren.render import grid_chunk
+
+    for shape in [(5, 7), (3, 4, 5), (9,)]:
+        g = grid(shape)
+        assert torch.equal(grid_chunk(shape, 0, g.shape[0]), g)
+        assert torch.equal(grid_chunk(shape, 3, 8), g[3:8])
