@@ -64,25 +64,25 @@ def _crop(a: np.ndarray, border: int) -> np.ndarray:
     return a[border:-border, border:-border]
 
 
-def psnr_y(pred, target, border: int = 0) -> float:
-    """PSNR on the Y channel (RGB in [0, 1]; gray images are used as they are) after cropping
-    ``border`` pixels on each side: the SISR benchmarks' protocol (data range 1)."""
+def _y_cropped(pred, target, border: int) -> tuple[np.ndarray, np.ndarray]:
+    """Y channels (RGB in [0, 1]; gray used as it is) with ``border`` pixels cropped per side."""
     p, t = _same_shape(pred, target)
     if p.ndim == 3 and p.shape[-1] == 3:
         p, t = rgb_to_y(p), rgb_to_y(t)
     elif p.ndim == 3 and p.shape[-1] == 1:
         p, t = p[..., 0], t[..., 0]
-    return psnr(_crop(p, border), _crop(t, border), 1.0)
+    return _crop(p, border), _crop(t, border)
+
+
+def psnr_y(pred, target, border: int = 0) -> float:
+    """PSNR on the Y channel after cropping ``border`` pixels on each side: the SISR
+    benchmarks' protocol (RGB in [0, 1], data range 1)."""
+    return psnr(*_y_cropped(pred, target, border), 1.0)
 
 
 def ssim_y(pred, target, border: int = 0) -> float:
     """SSIM on the Y channel with a border crop (SISR protocol; RGB in [0, 1])."""
-    p, t = _same_shape(pred, target)
-    if p.ndim == 3 and p.shape[-1] == 3:
-        p, t = rgb_to_y(p), rgb_to_y(t)
-    elif p.ndim == 3 and p.shape[-1] == 1:
-        p, t = p[..., 0], t[..., 0]
-    return ssim(_crop(p, border), _crop(t, border), 1.0)
+    return ssim(*_y_cropped(pred, target, border), 1.0)
 
 
 def _as_hwc(a: np.ndarray) -> np.ndarray:
