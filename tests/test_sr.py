@@ -152,7 +152,7 @@ def color_png(tmp_path):
 def test_cli_evaluate_quick(tmp_path, color_png):
     out = tmp_path / "run"
     rc = cli.main(["sr", "--image", color_png, "--scale", "2", "--profile", "quick", "--out", str(out),
-                   "--no-progress"])
+                   "--steps", "30", "--no-progress"])
     assert rc == 0
     for name in ("lr.png", "sr.png", "bicubic.png", "metrics.json"):
         assert (out / name).exists(), name
@@ -177,7 +177,7 @@ def test_cli_upscale_gray_real_scale(tmp_path):
     path = _write(tmp_path / "g.png", img)
     out = tmp_path / "up"
     assert cli.main(["sr", "--image", path, "--scale", "2.5", "--upscale", "--profile", "quick",
-                     "--out", str(out), "--no-progress"]) == 0
+                     "--steps", "20", "--out", str(out), "--no-progress"]) == 0
     assert Image.open(out / "sr.png").size == (30, 25)
     assert Image.open(out / "sr.png").mode == "L"
     assert not (out / "lr.png").exists() and not (out / "bicubic.png").exists()
@@ -195,7 +195,7 @@ def test_alpha_and_16bit_inputs_are_read(tmp_path, color_png):
     np.testing.assert_allclose(sr.data.read_image(p16)[..., 0], gray16 / 65535.0)
     out = tmp_path / "run16"
     assert cli.main(["sr", "--image", p16, "--scale", "3", "--profile", "quick", "--out", str(out),
-                     "--methods", "bicubic,siren-naive", "--no-progress"]) == 0
+                     "--methods", "bicubic,siren-naive", "--steps", "10", "--no-progress"]) == 0
 
 
 @pytest.mark.parametrize("args, message", [
