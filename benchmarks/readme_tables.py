@@ -160,7 +160,8 @@ def scaling_tables(rows: Sequence[dict[str, str]], figures_rel: str = "docs/figu
             exp = "–" if math.isnan(s["exponent"]) else f"{s['exponent']:.2f}"
             parts.append(f"| {s['suite']} | {s['sweep']} | {s['provider']} | {rng} | {times} | {exp} | {bpp} "
                          f"| {s['stopped'] or '–'} |")
-            fig = f"{figures_rel}/{figure_name(device_tag(first['device_type'], first['device']), s['suite'], s['sweep'])}"
+            tag = device_tag(first["device_type"], first["device"])
+            fig = f"{figures_rel}/{figure_name(tag, s['suite'], s['sweep'])}"
             if fig not in figures and (REPO_ROOT / fig).exists():
                 figures.append(fig)
         parts.append("")

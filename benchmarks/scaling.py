@@ -118,7 +118,8 @@ def run_sweeps(suites: Sequence[str], providers: Sequence[str] | None, device: t
             if out_dir is not None and rows:
                 append_rows(Path(out_dir) / SCALING_FILE, rows)
             if figures is not None and rows:
-                path = plot_sweep(rows, Path(figures) / figure_name(device_tag(env["device_type"], env["device"]), suite, sweep))
+                tag = device_tag(env["device_type"], env["device"])
+                path = plot_sweep(rows, Path(figures) / figure_name(tag, suite, sweep))
                 log(f"  -> {path}")
     return all_rows
 

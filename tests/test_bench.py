@@ -9,8 +9,6 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-
-from fastsiren import jet, reference
 from fastsiren.benchmarks import cli, readme_tables, records, scaling
 from fastsiren.benchmarks.harness import (
     Provider,
@@ -22,6 +20,8 @@ from fastsiren.benchmarks.harness import (
     run_suite,
 )
 from fastsiren.benchmarks.suites import SUITES, Gemm, default_shape, get_suite, network_gemms, total_flops
+
+from fastsiren import jet, reference
 from fastsiren.jet import Jet
 
 FAST = dict(size="quick", rounds=2, block_s=1e-3)
@@ -191,12 +191,13 @@ def test_readme_block_is_generated_from_results(tmp_path):
         readme_tables.update_readme(readme, section)
 
 
-def test_scaling_sweep_rows_plot_and_exponent(tmp_path):
+def test_scaling_sweep_rows_plot_and_exponent(tmp_path, monkeypatch):
+    monkeypatch.setattr(scaling, "POINTS", (100, 300, 1000))
     rows = scaling.run_sweeps(["fit"], ["torch"], torch.device("cpu"), torch.float32, sweeps=["points"],
-                              max_points=3000, rounds=1, out_dir=tmp_path, figures=tmp_path / "fig",
+                              max_points=300, rounds=1, out_dir=tmp_path, figures=tmp_path / "fig",
                               block_s=1e-3, log=lambda s: None)
     ok = [r for r in rows if r["status"] == "ok"]
-    assert {r["sweep_value"] for r in ok} == {"1000", "3000"} and {r["provider"] for r in ok} == {"reference", "torch"}
+    assert {r["sweep_value"] for r in ok} == {"100", "300"} and {r["provider"] for r in ok} == {"reference", "torch"}
     assert (tmp_path / scaling.SCALING_FILE).exists()
     png = tmp_path / "fig" / scaling.figure_name("cpu", "fit", "points")
     assert png.exists() and png.stat().st_size > 1000

@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# One prepared check for a GPU machine (H100, torch 2.11, triton 3.6, no internet).
+#
+#   bash benchmarks/gpu_check.sh            # from the repo root; everything lands in $OUT
+#
+# Steps, each logged with its exit code and seconds, none aborting the others:
+#   env        nvidia-smi, Python / torch / triton / CUDA versions, git commit
+#   wheels     pip install --no-index from ./wheels or ./.whl (PyAV, scikit-video, ...) if present
+#   install    pip install --no-deps --no-build-isolation -e .   (fastsiren.kernels / .benchmarks)
+#   cuda       the CUDA extension: ahead of time with FASTSIREN_BUILD_CUDA=1, else the JIT build
+#              that the first use of the "cuda" backend triggers; a failure is recorded, not fatal
+#   pytest     python -m pytest -q -m gpu tests                     (the GPU tier)
+#   bench      every suite at --size default for every provider      (results/*.csv, bench.txt)
+#   scaling    time vs points / width / D for fit and poisson-laplacian, if time is left
+#   task-*     `fastsiren <task> --profile paper` for each task whose --help works, if time is left
+#
+# The whole script stays under GPU_CHECK_BUDGET seconds (default 460, i.e. under 8 minutes):
+# each step runs under `timeout` with min(its own limit, time left - reserve for packing).
+# What comes back (at most 8 files, per the device machine's rules): manifest.json (steps,
+# rc, seconds, versions), gpu_check.log, env.txt, pytest_gpu.txt, bench.txt, bench.md (the
+# README tables of this run) and bundle.tgz (results CSVs, figures, run folders, step logs).
+# Import the numbers here with:  tar xzf bundle.tgz && fastsiren bench --merge work/results
+#
+# Environment: OUT (default ./gpu_out), PYTHON (default python3), GPU_CHECK_BUDGET,
+# FASTSIREN_BUILD_CUDA=1, BENCH_PROVIDERS (default all), BENCH_ARGS (extra bench options,
+# e.g. "--tol 1e-2"), GPU_CHECK_TASKS (default "fit poisson compare ablate sr vfi"),
+# GPU_CHECK_SKIP (step names to skip, e.g. "install cuda" on a rerun).
+
+set -u
+
+OUT=${OUT:-./gpu_out}
+PY=${PYTHON:-python3}
+BUDGET=${GPU_CHECK_BUDGET:-460}
+RESERVE=25          # seconds kept for the manifest and the bundle
+MIN_STEP=15         # a step with less time than this left is skipped, not started
+START=$(date +%s)
+DEADLINE=$((START + BUDGET))
+
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+WORK="$OUT/work"
+mkdir -p "$WORK/logs" "$WORK/results" "$WORK/figures" "$WORK/runs"
+LOG="$OUT/gpu_check.log"
+STEPS="$WORK/steps.tsv"
+: >"$LOG"
+: >"$STEPS"
+export PYTHONUNBUFFERED=1 MPLBACKEND=Agg MAX_JOBS=${MAX_JOBS:-16}
+unset TRITON_INTERPRET
+
+say() { echo "[gpu_check $(($(date +%s) - START))s] $*" | tee -a "$LOG"; }
+left() { echo $((DEADLINE - $(date +%s) - RESERVE)); }
+
+# step NAME LIMIT_SECONDS COMMAND...  (the command runs in bash -c; output to logs/NAME.log)
+step() {
+    local name=$1 limit=$2
+    shift 2
+    local rem
+    rem=$(left)
+    case " ${GPU_CHECK_SKIP:-} " in *" $name "*)
+        say "SKIP $name: in GPU_CHECK_SKIP"
+        printf '%s\tskipped\t0\t%s\n' "$name" "in GPU_CHECK_SKIP" >>"$STEPS"
+        return 0 ;;
+    esac
+    if [ "$rem" -lt "$MIN_STEP" ]; then
+        say "SKIP $name: ${rem}s left"
+        printf '%s\tskipped\t0\t%s\n' "$name" "only ${rem}s left" >>"$STEPS"
+        return 0
+    fi
+    [ "$limit" -gt "$rem" ] && limit=$rem
+    say "START $name (limit ${limit}s): $*"
+    local t0 rc
+    t0=$(date +%s)
+    timeout -k 10 "$limit" bash -c "$*" >"$WORK/logs/$name.log" 2>&1
+    rc=$?
+    local dt=$(($(date +%s) - t0))
+    tail -n 15 "$WORK/logs/$name.log" | sed "s/^/    $name| /" | tee -a "$LOG"
+    local note=""
+    [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ] && note="timed out after ${limit}s"
+    say "END $name rc=$rc ${dt}s $note"
+    printf '%s\t%s\t%s\t%s\n' "$name" "$rc" "$dt" "$note" >>"$STEPS"
+    return 0
+}
+
+# ---------------------------------------------------------------- environment
+step env 30 "nvidia-smi; echo; $PY -c 'import sys, torch; print(\"python\", sys.version.split()[0]); \
+print(\"torch\", torch.__version__, \"cuda\", torch.version.cuda, \"gpu\", torch.cuda.is_available() \
+and torch.cuda.get_device_name()); import triton; print(\"triton\", triton.__version__)'; \
+echo commit \$(git rev-parse --short=10 HEAD 2>/dev/null); nvcc --version | tail -n 2"
+cp "$WORK/logs/env.log" "$OUT/env.txt" 2>/dev/null
+
+# ---------------------------------------------------------------- packages
+WHEELS=""
+for d in wheels .whl; do [ -d "$d" ] && ls "$d"/*.whl >/dev/null 2>&1 && WHEELS="$WHEELS $d"; done
+if [ -n "$WHEELS" ]; then
+    FIND=""
+    for d in $WHEELS; do FIND="$FIND --find-links $d"; done
+    step wheels 90 "$PY -m pip install -q --no-index --no-deps $FIND $(for d in $WHEELS; do ls "$d"/*.whl; done | tr '\n' ' ')"
+else
+    printf '%s\tskipped\t0\t%s\n' wheels "no ./wheels or ./.whl folder" >>"$STEPS"
+fi
+step install 90 "$PY -m pip install -q --no-deps --no-build-isolation -e . && $PY -c 'import fastsiren, \
+fastsiren.kernels, fastsiren.benchmarks; print(fastsiren.available_backends(\"cuda\"))'"
+
+if [ "${FASTSIREN_BUILD_CUDA:-0}" = "1" ]; then
+    step cuda 200 "FASTSIREN_BUILD_CUDA=1 $PY -m pip install --no-deps --no-build-isolation -e . && \
+$PY -c 'from fastsiren.backends import unavailable_reason as u; r = u(\"cuda\", \"cuda\"); \
+print(r or \"cuda backend loaded\"); raise SystemExit(0 if r is None else 1)'"
+else
+    step cuda 200 "$PY -c 'from fastsiren.backends import unavailable_reason as u; r = u(\"cuda\", \"cuda\"); \
+print(r or \"cuda backend loaded (JIT)\"); raise SystemExit(0 if r is None else 1)'"
+fi
+
+# ---------------------------------------------------------------- tests and benchmarks
+step pytest 120 "$PY -m pytest -q -m gpu tests -p no:cacheprovider -rs"
+cp "$WORK/logs/pytest.log" "$OUT/pytest_gpu.txt" 2>/dev/null
+
+PROVIDER_ARGS=""
+for p in ${BENCH_PROVIDERS:-all}; do PROVIDER_ARGS="$PROVIDER_ARGS --provider $p"; done
+# Most important first: a timeout still leaves the finished suites' rows in results/.
+step bench 170 "$PY -m benchmarks --size default --out $WORK/results $PROVIDER_ARGS ${BENCH_ARGS:-} \
+--suite poisson-laplacian --suite poisson-grad --suite fit --suite render --suite layer"
+cp "$WORK/logs/bench.log" "$OUT/bench.txt" 2>/dev/null
+
+step scaling 100 "$PY -m benchmarks --scaling --suite poisson-laplacian --suite fit --repeats 5 \
+--out $WORK/results --figures $WORK/figures $PROVIDER_ARGS ${BENCH_ARGS:-}"
+
+# ---------------------------------------------------------------- paper-profile experiments
+for task in ${GPU_CHECK_TASKS:-fit poisson compare ablate sr vfi}; do
+    if [ "$(left)" -lt 60 ]; then
+        printf '%s\tskipped\t0\t%s\n' "task-$task" "less than 60s left" >>"$STEPS"
+        continue
+    fi
+    if ! timeout 60 "$PY" -m fastsiren.cli "$task" --help >/dev/null 2>&1; then
+        printf '%s\tskipped\t0\t%s\n' "task-$task" "fastsiren $task --help failed (task not there yet)" >>"$STEPS"
+        continue
+    fi
+    step "task-$task" 240 "$PY -m fastsiren.cli $task --profile paper --out $WORK/runs/$task"
+done
+
+# ---------------------------------------------------------------- manifest and bundle
+$PY -m benchmarks.readme_tables --results "$WORK/results" --print >"$OUT/bench.md" 2>>"$LOG" ||
+    echo "readme_tables failed" >>"$LOG"
+END=$(date +%s)
+$PY - "$OUT" "$STEPS" "$START" "$END" <<'EOF' 2>>"$LOG" || cp "$STEPS" "$OUT/manifest.tsv"
+import json, subprocess, sys
+from pathlib import Path
+
+out, steps, start, end = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+rows = []
+for line in steps.read_text().splitlines():
+    name, rc, secs, note = (line.split("\t") + [""] * 4)[:4]
+    rows.append({"step": name, "rc": None if rc == "skipped" else int(rc), "status":
+                 "skipped" if rc == "skipped" else ("ok" if rc == "0" else "failed"),
+                 "seconds": int(secs), "note": note, "log": f"work/logs/{name}.log"})
+info = {}
+try:
+    import torch
+    info = {"torch": torch.__version__, "cuda": torch.version.cuda,
+            "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "no CUDA device"}
+    import triton
+    info["triton"] = triton.__version__
+except Exception as exc:
+    info["error"] = str(exc)
+commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+manifest = {"script": "benchmarks/gpu_check.sh", "commit": commit, "started": start, "seconds": end - start,
+            **info, "steps": rows, "files": files}
+(out / "manifest.json").write_text(json.dumps(manifest, indent=1))
+print(json.dumps({k: v for k, v in manifest.items() if k != "files"}, indent=1))
+EOF
+tar czf "$OUT/bundle.tgz" -C "$OUT" work 2>>"$LOG" && rm -rf "$WORK"
+say "done in $(($(date +%s) - START))s; files in $OUT: $(ls "$OUT" | tr '\n' ' ')"
+exit 0
