@@ -56,6 +56,13 @@ def _f(v: str, spec: str = ".3g") -> str:
     return "–" if math.isnan(x) else format(x, spec)
 
 
+def _ms(v: str) -> str:
+    x = _num(v)
+    if math.isnan(x):
+        return "–"
+    return f"{x:,.0f}" if x >= 1000 else f"{x:.3g}"
+
+
 def _device_title(r: dict[str, str]) -> str:
     if r["device_type"] == "cuda":
         return f"{r['device']} (CUDA {r['cuda']})"
@@ -90,20 +97,22 @@ def suite_tables(rows: Sequence[dict[str, str]]) -> str:
         parts.append(f"| suite | phase | problem | provider | median ms | q10–q90 ms | vs reference | {unit} "
                      "| floor fraction | peak MiB |")
         parts.append("|---|---|---|---|---:|---:|---:|---:|---:|---:|")
-        not_timed = []
+        not_timed: dict[tuple[str, str, str], list[str]] = {}
         for r in rs:
             if r["status"] != "ok":
-                not_timed.append(f"{r['provider']} on {r['suite']}/{r['phase']} ({r['status']}: {r['reason']})")
+                not_timed.setdefault((r["provider"], r["status"], r["reason"]), []).append(r["suite"])
                 continue
             tput = _num(r["tflops"]) * scale
             parts.append(
-                f"| {r['suite']} | {r['phase']} | {_problem(r)} | {r['provider']} | {_f(r['median_ms'], '.4g')} "
-                f"| {_f(r['q10_ms'], '.4g')}–{_f(r['q90_ms'], '.4g')} | {_f(r['speedup'], '.2f')}x "
+                f"| {r['suite']} | {r['phase']} | {_problem(r)} | {r['provider']} | {_ms(r['median_ms'])} "
+                f"| {_ms(r['q10_ms'])}–{_ms(r['q90_ms'])} | {_f(r['speedup'], '.2f')}x "
                 f"| {'–' if math.isnan(tput) else format(tput, '.3g')} | {_f(r['floor_frac'], '.2f')} "
                 f"| {_f(r['peak_mb'], '.4g')} |")
         parts.append("")
         if not_timed:
-            parts.append("Not timed: " + "; ".join(_dedupe(not_timed)) + ".\n")
+            parts.append("Not timed: " + "; ".join(
+                f"{prov} on {', '.join(_dedupe(suites))} ({status}: {reason})"
+                for (prov, status, reason), suites in not_timed.items()) + ".\n")
         if not gpu:
             parts.append(target_lines(rs))
     return "\n".join(parts)
@@ -145,9 +154,9 @@ def scaling_tables(rows: Sequence[dict[str, str]], figures_rel: str = "docs/figu
         parts.append(f"#### Scaling on {_device_title(first)}\n")
         parts.append("Exponent = slope of log(time) vs log(variable) (points: over the largest three sizes). "
                      "Bytes/point = peak memory / N at the largest size run.\n")
-        parts.append("| suite | sweep | provider | range run | time at ends (ms) | exponent | bytes/point "
-                     "| stopped at |")
-        parts.append("|---|---|---|---|---|---:|---:|---|")
+        parts.append("| suite | sweep | provider | range run | time at ends (ms) | vs reference (min–max) "
+                     "| exponent | bytes/point | stopped at |")
+        parts.append("|---|---|---|---|---|---|---:|---:|---|")
         summary = sorted(summarize(rs), key=lambda s: (_suite_index(s["suite"]), s["sweep"], s["provider"]))
         figures = []
         for s in summary:
@@ -158,8 +167,9 @@ def scaling_tables(rows: Sequence[dict[str, str]], figures_rel: str = "docs/figu
                 times = f"{s['first'][1]:.3g} – {s['last'][1]:.3g}"
             bpp = "–" if math.isnan(s["bytes_per_point"]) else f"{s['bytes_per_point']:,.0f}"
             exp = "–" if math.isnan(s["exponent"]) else f"{s['exponent']:.2f}"
-            parts.append(f"| {s['suite']} | {s['sweep']} | {s['provider']} | {rng} | {times} | {exp} | {bpp} "
-                         f"| {s['stopped'] or '–'} |")
+            spd = "–" if s["speedup"] is None else f"{s['speedup'][0]:.2f}x–{s['speedup'][1]:.2f}x"
+            parts.append(f"| {s['suite']} | {s['sweep']} | {s['provider']} | {rng} | {times} | {spd} | {exp} "
+                         f"| {bpp} | {s['stopped'] or '–'} |")
             tag = device_tag(first["device_type"], first["device"])
             fig = f"{figures_rel}/{figure_name(tag, s['suite'], s['sweep'])}"
             if fig not in figures and (REPO_ROOT / fig).exists():

@@ -172,8 +172,8 @@ def _projected_oom(last: tuple[int, float] | None, points: int, device: torch.de
 
 
 def summarize(rows: Sequence[dict[str, str]]) -> list[dict[str, object]]:
-    """Per (suite, sweep, provider): exponent, largest value run, where memory ran out,
-    and bytes per point at the largest run."""
+    """Per (suite, sweep, provider): exponent, speedup over reference (min, max over the
+    sizes), largest value run, where memory ran out, and bytes per point at the largest run."""
     groups: dict[tuple[str, str, str], list[dict[str, str]]] = {}
     for r in rows:
         groups.setdefault((r["suite"], r["sweep"], r["provider"]), []).append(r)
@@ -187,7 +187,9 @@ def summarize(rows: Sequence[dict[str, str]]) -> list[dict[str, object]]:
         last = ok[-1][2] if ok else None
         per_point = (float(last["peak_mb"]) * 2**20 / float(last["points"])
                      if last is not None and last.get("peak_mb") else math.nan)
+        speedups = [float(t[2]["speedup"]) for t in ok if t[2].get("speedup")]
         out.append({"suite": suite, "sweep": sweep, "provider": provider,
+                    "speedup": (min(speedups), max(speedups)) if speedups else None,
                     "exponent": exponent(xs[fit_from:], ts[fit_from:]),
                     "first": (xs[0], ts[0]) if ok else None, "last": (xs[-1], ts[-1]) if ok else None,
                     "stopped": next((f"{r['sweep_value']}: {r['reason']}" for r in fails), ""),

@@ -64,7 +64,7 @@ def test_quick_suite_checks_and_times_reference_and_torch(suite):
         assert cuda.status == "skipped" and "CUDA" in cuda.reason and math.isnan(cuda.median_ms)
 
 
-@pytest.mark.parametrize("suite", ["fit", "poisson-laplacian", "layer"])
+@pytest.mark.parametrize("suite", ["fit", "poisson-laplacian"])
 def test_a_wrong_provider_is_detected_and_not_timed(suite):
     res = run_suite(suite, ["torch", BROKEN], log=lambda s: None, **FAST)
     broken = [r for r in res.rows if r.provider == "broken"]
