@@ -58,8 +58,9 @@ class CompareConfig:
 # per profile: size, steps (fit), poisson_steps, lrs (the sweep), hidden, layers, log_every
 PROFILE_DEFAULTS = {
     "quick": dict(size=32, steps=100, poisson_steps=40, lrs=(1e-3,), hidden=32, layers=1, log_every=20),
-    "cpu": dict(size=64, steps=300, poisson_steps=200, lrs=(1e-4, 1e-3), hidden=256, layers=1, log_every=25),
-    "paper": dict(size=256, steps=2000, poisson_steps=2000, lrs=(1e-4, 3e-4, 1e-3), hidden=256, layers=1,
+    "cpu": dict(size=64, steps=300, poisson_steps=200, lrs=(1e-4, 1e-3, 1e-2), hidden=256, layers=1,
+                log_every=25),
+    "paper": dict(size=256, steps=2000, poisson_steps=2000, lrs=(1e-4, 3e-4, 1e-3, 3e-3), hidden=256, layers=1,
                   log_every=50),
 }
 
