@@ -178,17 +178,20 @@ def load_srcnn(path: Path = WEIGHTS) -> SRCNN:
 def srcnn_upsample(lr: np.ndarray, hr_shape: tuple[int, int], net: SRCNN) -> np.ndarray:
     """SRCNN on the luma of the bicubic upsampling; chroma stays bicubic (the paper's protocol)."""
     bic = upsample(lr, hr_shape, "bicubic")
+    y = luma(bic)
     if bic.shape[-1] == 3:
-        y = metrics.rgb_to_y(bic)
         cb = (128.0 + bic @ np.array([-37.797, -74.203, 112.0])) / 255.0
         cr = (128.0 + bic @ np.array([112.0, -93.786, -18.214])) / 255.0
-    else:
-        y = bic[..., 0]
     with torch.no_grad():
         y_sr = net(torch.from_numpy(y).float()[None, None])[0, 0].double().numpy()
     if bic.shape[-1] == 1:
         return np.clip(y_sr, 0, 1)[..., None]
     return np.clip(ycbcr_to_rgb(y_sr, cb, cr), 0, 1)
+
+
+def luma(img: np.ndarray) -> np.ndarray:
+    """(H, W, 3|1) in [0, 1] -> (H, W): BT.601 Y of a colour image, the channel of a gray one."""
+    return metrics.rgb_to_y(img) if img.shape[-1] == 3 else img[..., 0]
 
 
 def ycbcr_to_rgb(y: np.ndarray, cb: np.ndarray, cr: np.ndarray) -> np.ndarray:

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fastsiren import data, metrics
+from fastsiren import data
 from fastsiren.sr_ops import SRCNN
 from fastsiren.tasks import common, sr
 
@@ -50,10 +50,6 @@ def training_images(frames_per_clip: int = 6) -> list[tuple[str, np.ndarray]]:
     return out
 
 
-def luma(img: np.ndarray) -> np.ndarray:
-    return metrics.rgb_to_y(img) if img.shape[-1] == 3 else img[..., 0]
-
-
 def make_pairs(images: list[tuple[str, np.ndarray]]) -> list[tuple[np.ndarray, np.ndarray]]:
     """(bicubic luma, HR luma) float32 pairs (H, W) for every image and scale."""
     pairs = []
@@ -62,7 +58,7 @@ def make_pairs(images: list[tuple[str, np.ndarray]]) -> list[tuple[np.ndarray, n
             hr_shape, lr_shape = sr.sizes_for(img.shape[:2], s, 0)
             hr = sr.center_crop(img, hr_shape)
             bic = sr.upsample(sr.degrade(hr, lr_shape), hr_shape, "bicubic")
-            pairs.append((luma(bic).astype(np.float32), luma(hr).astype(np.float32)))
+            pairs.append((sr.luma(bic).astype(np.float32), sr.luma(hr).astype(np.float32)))
     return pairs
 
 
