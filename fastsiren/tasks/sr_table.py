@@ -1,6 +1,6 @@
-"""The SR evaluation table: every method on the bundled images at x2, x3 and x4.
+"""The SR evaluation table: every method on the bundled images at x2, x2.5, x3 and x4.
 
-    python -m fastsiren.tasks.sr_table --profile cpu [--images camera,astronaut] [--scales 2,3,4]
+    python -m fastsiren.tasks.sr_table --profile cpu [--images camera,astronaut] [--scales 2,2.5,3,4]
 
 Writes ``docs/results/sr-<profile>.json`` (the results shape of DESIGN.md, rewritten atomically
 after every image so an interrupted table keeps what it measured) and, under
@@ -123,7 +123,7 @@ def run_table(profile: str, images: tuple[str, ...], scales: tuple[float, ...], 
                 crop_figure(figures / f"sr-{profile}-{name}-x{scale:g}.png", hr, lr,
                             {m: s for m, (s, _) in res.items()}, scale, f"{name}, x{scale:g} ({profile} profile)")
         settings = {k: v for k, v in dataclasses.asdict(base).items()
-                    if k in ("crop", "steps", "lr", "hidden", "layers", "omega_per_px", "tv", "tv_points")}
+                    if k in ("crop", "steps", "lr", "hidden", "layers", "omega_per_px", "tv", "tv_points", "tile")}
         doc = common.results_doc(
             "sr", profile, rows, backend=backends.resolve(base.backend, device), device=device,
             seconds=time.perf_counter() - t0, threads=torch.get_num_threads(), protocol=sr.PROTOCOL,
@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--profile", choices=common.PROFILES, default="cpu")
     p.add_argument("--images", default=",".join(EVAL_IMAGES), help="comma-separated image names")
-    p.add_argument("--scales", default="2,3,4", help="comma-separated scales")
+    p.add_argument("--scales", default="2,2.5,3,4", help="comma-separated scales (any real >= 1)")
     p.add_argument("--results", help="results file (default: docs/results/sr-<profile>.json)")
     p.add_argument("--figures", default="docs/figures", help="figure folder")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
