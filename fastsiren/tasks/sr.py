@@ -21,6 +21,9 @@ Rules that set the SIREN per scale (not per image): ``omega_0 = omega_per_px * n
 ``n_lr`` the LR image's longer side, so the network's first-layer bandwidth per LR pixel is
 the same at every scale and size; the step budget grows with the scale
 (``steps * (1 + (scale - 2) / 4)``) because larger scales leave more of the HR grid to fill.
+
+The fits take seconds to minutes and keep no checkpoint: ``--resume`` reruns into a finished
+run folder of the same configuration.
 """
 
 from __future__ import annotations
@@ -71,6 +74,7 @@ class SRConfig:
     out: str = "runs/sr"
     profile: str = "cpu"
     render_chunk: int | None = None
+    resume: bool = False
     progress: bool = True
 
 
@@ -345,7 +349,10 @@ def super_resolve(method: str, lr_img: np.ndarray, hr_shape: tuple[int, int], cf
 
 def evaluate_image(hr: np.ndarray, cfg: SRConfig, device: torch.device, srcnn: SRCNN | None = None):
     """The evaluate protocol on one HR image: crop, degrade, run every method, score on Y
-    (border = ceil(scale)) and RGB after 8-bit rounding. Returns (lr, {method: (sr, row)})."""
+    (border = ceil(scale)) and RGB after 8-bit rounding.
+
+    Returns ``(hr, lr, {method: (sr, row)})``: the cropped HR (H, W, C), the LR (h, w, C) and
+    each method's 8-bit-rounded output (H, W, C), all in [0, 1], with its results row."""
     hr_shape, lr_shape = sizes_for(hr.shape[:2], cfg.scale, cfg.crop)
     hr = center_crop(hr, hr_shape)
     lr_img = degrade(hr, lr_shape)
@@ -383,7 +390,7 @@ def run(config: SRConfig) -> dict:
         if min(img.shape[:2]) < 2:
             raise ValueError(f"image {cfg.image} is {img.shape[0]}x{img.shape[1]}; upscaling needs at least 2x2")
         hr_shape = (int(round(img.shape[0] * cfg.scale)), int(round(img.shape[1] * cfg.scale)))
-        folder = common.RunFolder(cfg.out, cfg)
+        folder = common.RunFolder(cfg.out, cfg, resume=cfg.resume)
         sr, info = super_resolve("siren-consistent", lr_img, hr_shape, cfg, cfg.scale, device)
         common.save_png(folder.file("sr.png"), _to_pm1(sr))
         row = {"method": "siren-consistent", "image": str(cfg.image), "scale": cfg.scale,
@@ -392,7 +399,7 @@ def run(config: SRConfig) -> dict:
         doc = common.results_doc("sr", cfg.profile, [row], backend=backends.resolve(cfg.backend, device),
                                  device=device, seconds=time.perf_counter() - t0, mode="upscale")
         return folder.finish(doc)
-    folder = common.RunFolder(cfg.out, cfg)
+    folder = common.RunFolder(cfg.out, cfg, resume=cfg.resume)
     hr, lr_img, results = evaluate_image(img, cfg, device)
     common.save_png(folder.file("lr.png"), _to_pm1(lr_img))
     common.save_png(folder.file("hr.png"), _to_pm1(hr))
@@ -440,6 +447,7 @@ def main(args) -> int:
                    lr=args.lr, hidden=args.hidden, layers=args.layers, omega_per_px=args.omega_per_px,
                    tv=args.tv, tile=args.tile, methods=methods, backend=args.backend, device=args.device,
                    seed=args.seed, out=args.out, profile=args.profile, render_chunk=args.render_chunk,
+                   resume=args.resume,
                    progress=not args.no_progress)
     res = run(cfg)
     for row in res["rows"]:
