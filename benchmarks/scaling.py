@@ -30,7 +30,7 @@ POINTS = (1e3, 3e3, 1e4, 3e4, 1e5, 3e5, 1e6, 3e6, 1e7)
 WIDTHS = (64, 128, 256, 512)
 DIMS = (1, 2, 3)
 # Points of the width and dimension sweeps.
-FIXED_POINTS = {"cpu": 4096, "cuda": 1 << 16}
+FIXED_POINTS = {"cpu": 2048, "cuda": 1 << 16}
 DEFAULT_MAX_POINTS = {"cpu": 3e4, "cuda": 1e7}
 SCALING_FILE = "scaling.csv"
 
