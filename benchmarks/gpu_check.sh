@@ -11,6 +11,7 @@
 #              that the first use of the "cuda" backend triggers; a failure is recorded, not fatal
 #   pytest     python -m pytest -q -m gpu tests                     (the GPU tier)
 #   bench      every suite at --size default for every provider      (results/*.csv, bench.txt)
+#   precision  benchmarks/precision.py: each Triton precision's error vs float64 (results/precision-gpu.json)
 #   scaling    time vs points / width / D for fit and poisson-laplacian, if time is left
 #   task-*     `fastsiren <task> --profile paper` for each task whose --help works, if time is left
 #
@@ -120,6 +121,9 @@ for p in ${BENCH_PROVIDERS:-all}; do PROVIDER_ARGS="$PROVIDER_ARGS --provider $p
 step bench 170 "$PY -m benchmarks --size default --out $WORK/results $PROVIDER_ARGS ${BENCH_ARGS:-} \
 --suite poisson-laplacian --suite poisson-grad --suite fit --suite render --suite layer"
 cp "$WORK/logs/bench.log" "$OUT/bench.txt" 2>/dev/null
+
+# The Triton precisions' accuracy against float64 (picks the training default; see kernels/config.py).
+step precision 90 "$PY -m benchmarks.precision --out $WORK/results/precision-gpu.json"
 
 step scaling 100 "$PY -m benchmarks --scaling --suite poisson-laplacian --suite fit --repeats 5 \
 --out $WORK/results --figures $WORK/figures $PROVIDER_ARGS ${BENCH_ARGS:-}"
