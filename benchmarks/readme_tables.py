@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .records import REPO_ROOT, RESULTS_DIR, read_rows
-from .scaling import SCALING_FILE, device_tag, figure_name, summarize
+from .scaling import SCALING_FILE, SWEEPS, device_tag, figure_name, summarize
 
 START, END = "<!-- perf:start -->", "<!-- perf:end -->"
 SUITE_ORDER = ("layer", "fit", "poisson-grad", "poisson-laplacian", "render")
@@ -56,7 +56,7 @@ def _f(v: str, spec: str = ".3g") -> str:
     return "–" if math.isnan(x) else format(x, spec)
 
 
-def _ms(v: str) -> str:
+def _ms(v: str | float) -> str:
     x = _num(v)
     if math.isnan(x):
         return "–"
@@ -157,14 +157,15 @@ def scaling_tables(rows: Sequence[dict[str, str]], figures_rel: str = "docs/figu
         parts.append("| suite | sweep | provider | range run | time at ends (ms) | vs reference (min–max) "
                      "| exponent | bytes/point | stopped at |")
         parts.append("|---|---|---|---|---|---|---:|---:|---|")
-        summary = sorted(summarize(rs), key=lambda s: (_suite_index(s["suite"]), s["sweep"], s["provider"]))
+        summary = sorted(summarize(rs), key=lambda s: (_suite_index(s["suite"]), SWEEPS.index(s["sweep"])
+                                                       if s["sweep"] in SWEEPS else len(SWEEPS), s["provider"]))
         figures = []
         for s in summary:
             if s["first"] is None:
                 rng = times = "–"
             else:
                 rng = f"{s['first'][0]:g}–{s['last'][0]:g}"
-                times = f"{s['first'][1]:.3g} – {s['last'][1]:.3g}"
+                times = f"{_ms(s['first'][1])} – {_ms(s['last'][1])}"
             bpp = "–" if math.isnan(s["bytes_per_point"]) else f"{s['bytes_per_point']:,.0f}"
             exp = "–" if math.isnan(s["exponent"]) else f"{s['exponent']:.2f}"
             spd = "–" if s["speedup"] is None else f"{s['speedup'][0]:.2f}x–{s['speedup'][1]:.2f}x"
