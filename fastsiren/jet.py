@@ -78,7 +78,7 @@ class _Layer(NamedTuple):
     keeps only z; its derivative streams are the columns of W), post-activation streams
     ``h``, ``c = cos(w z)`` and ``q = sum_k a_k^2`` (None where unused)."""
 
-    p: torch.Tensor
+    p: torch.Tensor | None
     h: torch.Tensor
     c: torch.Tensor | None
     q: torch.Tensor | None
@@ -142,7 +142,7 @@ def _layer_forward(h_in: torch.Tensor | None, x: torch.Tensor, w: torch.Tensor, 
         else:
             torch.mul(c, lap_in, out=lap)
             lap.addcmul_(h[0], q, value=-1.0)
-    return _Layer(p, h, c, q)
+    return _Layer(p if order else None, h, c, q)  # order 0: the adjoint needs only c and h
 
 
 def _layer_adjoint(layer: _Layer, a_first: torch.Tensor | None, gbar: torch.Tensor, omega: float | None,
