@@ -76,13 +76,9 @@ PROFILE_DEFAULTS = {
 
 def resolve(config: AblateConfig) -> AblateConfig:
     """Fill profile defaults and validate every setting before any work starts."""
-    if config.profile not in PROFILE_DEFAULTS:
-        raise ValueError(f"profile={config.profile!r} is not known; expected one of {list(PROFILE_DEFAULTS)}")
     if config.study not in STUDIES:
         raise ValueError(f"study={config.study!r} is not known; expected one of {list(STUDIES)}")
-    filled = {k: (getattr(config, k) if getattr(config, k) is not None else v)
-              for k, v in PROFILE_DEFAULTS[config.profile].items()}
-    cfg = dataclasses.replace(config, **filled)
+    cfg = common.fill_profile(config, PROFILE_DEFAULTS)
     cfg = dataclasses.replace(cfg, omegas=tuple(float(x) for x in cfg.omegas),
                               scales=tuple(float(x) for x in cfg.scales))
     for name in ("size", "steps", "hidden", "log_every", "probe_layers"):

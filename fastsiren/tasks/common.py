@@ -318,6 +318,16 @@ def add_common_arguments(parser, *, image: str | None = "camera", default_out: s
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
+def fill_profile(config, defaults: dict[str, dict[str, Any]]):
+    """``config`` (a dataclass with a ``profile`` field) with every None field that
+    ``defaults[profile]`` names filled from it; an unknown profile is a clear error."""
+    if config.profile not in defaults:
+        raise ValueError(f"profile={config.profile!r} is not known; expected one of {list(defaults)}")
+    filled = {k: (getattr(config, k) if getattr(config, k) is not None else v)
+              for k, v in defaults[config.profile].items()}
+    return dataclasses.replace(config, **filled)
+
+
 def positive(name: str, value, kind=float):
     """Check a CLI/config number is > 0 before any training starts."""
     if value is None:

@@ -55,11 +55,7 @@ PROFILE_DEFAULTS = {
 
 def resolve(config: FitConfig) -> FitConfig:
     """Fill profile defaults and validate every setting before any work starts."""
-    if config.profile not in PROFILE_DEFAULTS:
-        raise ValueError(f"profile={config.profile!r} is not known; expected one of {list(PROFILE_DEFAULTS)}")
-    filled = {k: (getattr(config, k) if getattr(config, k) is not None else v)
-              for k, v in PROFILE_DEFAULTS[config.profile].items()}
-    cfg = dataclasses.replace(config, **filled)
+    cfg = common.fill_profile(config, PROFILE_DEFAULTS)
     if cfg.hidden_omega is None:
         cfg = dataclasses.replace(cfg, hidden_omega=cfg.omega)
     if cfg.model not in MODEL_NAMES:

@@ -196,13 +196,9 @@ DEFAULT_BASELINES = {
 
 def resolve(config: PoissonConfig) -> PoissonConfig:
     """Fill profile defaults and validate every setting before any work starts."""
-    if config.profile not in PROFILE_DEFAULTS:
-        raise ValueError(f"profile={config.profile!r} is not known; expected one of {list(PROFILE_DEFAULTS)}")
     if config.supervision not in SUPERVISIONS:
         raise ValueError(f"supervision={config.supervision!r} is not known; expected one of {list(SUPERVISIONS)}")
-    filled = {k: (getattr(config, k) if getattr(config, k) is not None else v)
-              for k, v in PROFILE_DEFAULTS[config.profile].items()}
-    cfg = dataclasses.replace(config, **filled)
+    cfg = common.fill_profile(config, PROFILE_DEFAULTS)
     if cfg.baselines is None:
         cfg = dataclasses.replace(cfg, baselines=DEFAULT_BASELINES[cfg.supervision, cfg.profile])
     cfg = dataclasses.replace(cfg, baselines=tuple(cfg.baselines))

@@ -92,11 +92,7 @@ PROFILE_DEFAULTS = {
 
 def resolve(config: SRConfig) -> SRConfig:
     """Fill profile defaults and validate every setting before any work starts."""
-    if config.profile not in PROFILE_DEFAULTS:
-        raise ValueError(f"profile={config.profile!r} is not known; expected one of {list(PROFILE_DEFAULTS)}")
-    filled = {k: (getattr(config, k) if getattr(config, k) is not None else v)
-              for k, v in PROFILE_DEFAULTS[config.profile].items()}
-    cfg = dataclasses.replace(config, **filled)
+    cfg = common.fill_profile(config, PROFILE_DEFAULTS)
     if not (isinstance(cfg.scale, (int, float)) and math.isfinite(cfg.scale) and cfg.scale >= 1):
         raise ValueError(f"scale must be a number >= 1, got {cfg.scale!r}")
     for name in ("steps", "hidden", "tv_points"):
