@@ -36,12 +36,18 @@ from fastsiren.tasks import common
 
 PROFILE_ORDER = ("paper", "cpu", "quick")
 TASKS = ("fit", "poisson", "compare", "ablate", "sr", "vfi")
-METRICS = ("psnr", "psnr_y", "ssim", "ssim_y", "ie", "nie", "seconds", "params")
+METRICS = ("psnr", "psnr_heldout", "psnr_harmonic", "psnr_raw", "psnr_y", "ssim", "ssim_y", "ie", "nie",
+           "lr_residual_rms", "seconds", "params")
 # True: higher is better; False: lower is better; absent: neither (not ranked).
 HIGHER_IS_BETTER = {"psnr": True, "psnr_y": True, "ssim": True, "ssim_y": True,
                     "ie": False, "nie": False, "seconds": False}
-METRIC_LABELS = {"psnr": "PSNR (dB)", "psnr_y": "PSNR-Y (dB)", "ssim": "SSIM", "ssim_y": "SSIM-Y",
-                 "ie": "IE", "nie": "NIE", "seconds": "train s", "params": "params"}
+METRIC_LABELS = {"psnr": "PSNR (dB)", "psnr_heldout": "held-out PSNR (dB)",
+                 "psnr_harmonic": "PSNR, harmonic part removed (dB)", "psnr_raw": "raw PSNR (dB)",
+                 "psnr_y": "PSNR-Y (dB)", "ssim": "SSIM", "ssim_y": "SSIM-Y", "ie": "IE", "nie": "NIE",
+                 "lr_residual_rms": "LR residual RMS", "seconds": "train s", "params": "params"}
+# The benchmark columns a reader needs, in order (the CSVs hold more: versions, run ids, errors).
+BENCH_COLUMNS = ("phase", "size", "sweep", "sweep_value", "points", "hidden", "provider", "median_ms",
+                 "q10_ms", "q90_ms", "speedup", "tflops", "floor_frac", "peak_mb")
 DOC_META = ("task", "profile", "device", "backend", "commit", "date", "seconds", "versions", "rows")
 # Benchmark CSV columns that describe the run, not the measured case (kept for captions).
 BENCH_META = ("device", "commit", "date", "torch", "triton", "cuda", "python", "versions", "git_commit",
@@ -650,6 +656,8 @@ class Builder:
                 if f:
                     sec.figures.append(f)
                 sec.findings += self._ablation_findings(str(study), rows, metric)
+                if any("psnr_heldout" in r for r in rows):  # between the training pixels
+                    sec.findings += self._ablation_findings(str(study), rows, "psnr_heldout")
         sec.figures += self._task_figures("ablate")
         return sec
 
@@ -658,8 +666,17 @@ class Builder:
         """Best and worst value of the ablation, per group of the other varying settings
         (e.g. omega_0 of the first layer and of the hidden layers separately)."""
         scored = [r for r in rows if isinstance(r.get(metric), (int, float)) and math.isfinite(r[metric])]
-        others = _varying(scored, [k for k in _ordered_keys(scored)
-                                   if not _is_metric(k) and k not in ("study", "seed", "value")])
+        candidates = _varying(scored, [k for k in _ordered_keys(scored)
+                                       if not _is_metric(k) and k not in ("study", "seed", "value")])
+        # group only by settings that keep two or more rows per group (``scale`` or
+        # ``first_omega_0`` move with the value itself and would make every group a singleton)
+        others: list[str] = []
+        for k in candidates:
+            sizes = defaultdict(int)
+            for r in scored:
+                sizes[tuple(r.get(c) for c in (*others, k))] += 1
+            if min(sizes.values()) >= 2:
+                others.append(k)
         groups: dict[tuple, list[dict]] = defaultdict(list)
         for r in scored:
             groups[tuple(r.get(k) for k in others)].append(r)
@@ -669,7 +686,8 @@ class Builder:
             worst = min(rs, key=lambda r: r[metric])
             where = ", ".join(f"{k} {fmt(k, v)}" for k, v in zip(others, key))
             what = f"value {fmt('value', best.get('value'))}" if "value" in best else "the only setting"
-            out.append(f"Ablation {study}{' (' + where + ')' if where else ''}: the best setting ({what}) reaches "
+            out.append(f"Ablation {study}{' (' + where + ')' if where else ''}, {_label(metric)}: the best "
+                       f"setting ({what}) reaches "
                        f"{fmt(metric, best[metric])} dB and the worst (value {fmt('value', worst.get('value'))}) "
                        f"{fmt(metric, worst[metric])} dB, a spread of {best[metric] - worst[metric]:.2f} dB "
                        f"over {len(rs)} settings.")
@@ -772,8 +790,11 @@ class Builder:
         for r in rows:
             by_dev_suite[(str(r.get("device", "?")), str(r.get("suite", r["_file"])))].append(r)
         speed_col = next((k for k in _ordered_keys(rows) if "speedup" in k.lower()), None)
-        for (dev, suite), rs in sorted(by_dev_suite.items()):
-            keys = [k for k in _ordered_keys(rs) if k not in BENCH_META and k not in ("_file", "suite")]
+        for (dev, suite), all_rs in sorted(by_dev_suite.items()):
+            rs = [r for r in all_rs if r.get("status", "ok") == "ok"] or all_rs
+            skipped = sorted({(str(r.get("provider")), str(r.get("reason"))) for r in all_rs
+                              if r.get("status", "ok") != "ok"})
+            keys = [k for k in BENCH_COLUMNS if any(k in r for r in rs)]
             shown = _varying(rs, keys)
             constant = [k for k in keys if k not in shown]
             lead = [k for k in shown if not all(isinstance(r.get(k), float) for r in rs)]
@@ -786,6 +807,8 @@ class Builder:
                 if constant else []
             if len(rs) > MAX_TABLE_ROWS:
                 notes.append(f"First {MAX_TABLE_ROWS} of {len(rs)} rows.")
+            if skipped:
+                notes.append("Not timed: " + "; ".join(f"{p} ({why})" for p, why in skipped) + ".")
             sec.tables.append(table(f"Benchmark suite {suite} on {dev}", cols, body, lead=len(lead),
                                     source=source, notes=notes))
             if speed_col:
