@@ -128,9 +128,12 @@ def _layer_forward(h_in: torch.Tensor | None, x: torch.Tensor, w: torch.Tensor, 
                 full.append(torch.zeros_like(z).unsqueeze(0))
             return _Layer(p, torch.cat(full, 0), None, None)
         return _Layer(p, p, None, None)
+    if order == 0:  # the backward keeps only cos(z') and h: sin in the GEMM output's memory
+        c = torch.cos(z) if need_c else None
+        return _Layer(None, p.sin_(), c, None)
     h = torch.empty(s_count, n_pts, fo, dtype=x.dtype, device=x.device)
     torch.sin(z, out=h[0])
-    c = torch.cos(z) if (need_c or order >= 1) else None
+    c = torch.cos(z)
     q = None
     if order >= 1:
         torch.mul(a, c, out=h[1:1 + dim])
@@ -142,7 +145,7 @@ def _layer_forward(h_in: torch.Tensor | None, x: torch.Tensor, w: torch.Tensor, 
         else:
             torch.mul(c, lap_in, out=lap)
             lap.addcmul_(h[0], q, value=-1.0)
-    return _Layer(p if order else None, h, c, q)  # order 0: the adjoint needs only c and h
+    return _Layer(p, h, c, q)
 
 
 def _layer_adjoint(layer: _Layer, a_first: torch.Tensor | None, gbar: torch.Tensor, omega: float | None,
@@ -264,7 +267,9 @@ class _MLPGradFunction(torch.autograd.Function):
         for w, b, om in zip(weights, biases, omegas):
             ws, bs = _scaled(w, b, om)
             z = torch.addmm(bs, h, ws.t()) if bs is not None else h @ ws.t()
-            h, c = (z, None) if om is None else (torch.sin(z), torch.cos(z))
+            h, c = (z, None) if om is None else (None, torch.cos(z))
+            if h is None:
+                h = z.sin_()  # z is not needed once cos(z) is taken: reuse its memory
             hs.append(h)
             cs.append(c)
             wss.append(ws)
@@ -311,16 +316,17 @@ class _MLPGradFunction(torch.autograd.Function):
                     rbar = dbar
                     continue
                 t_extra[i] = rs[i][0] * dbar[0] if rs[i].shape[0] == 1 else (rs[i] * dbar).sum(0)
-                rbar = dbar * cs[i]
+                rbar = dbar.mul_(cs[i])  # dbar is ours and no longer needed: in place
         hbar = g_value
         b_grads: list[torch.Tensor | None] = [None] * n
         for i in range(n - 1, -1, -1):  # the adjoint of the forward pass
             if hbar is None and t_extra[i] is None:
                 continue
             if hbar is None:
-                zbar = (hs[i + 1] * t_extra[i]).neg_()
+                zbar = t_extra[i].mul_(hs[i + 1]).neg_()
             else:
-                zbar = hbar if cs[i] is None else hbar * cs[i]
+                # hbar is ours below the last layer (a GEMM output): scale it in place
+                zbar = hbar if cs[i] is None else (hbar.mul_(cs[i]) if i < n - 1 else hbar * cs[i])
                 if t_extra[i] is not None:
                     zbar.addcmul_(hs[i + 1], t_extra[i], value=-1.0)
             if w_grads[i] is None:
