@@ -288,8 +288,9 @@ class _MLPGradFunction(torch.autograd.Function):
         if save:
             ctx.cache = (hs, cs, wss, deltas, rs)
         ctx.save_for_backward(x, *weights, *[b for b in biases if b is not None])
-        value = hs[-1]
-        return (value.clone() if value is x else value), r.permute(1, 0, 2).contiguous(), None
+        # A fresh output: returning hs[-1], which ctx.cache holds, would make a reference cycle
+        # (output -> grad_fn -> ctx -> output) that only the garbage collector frees.
+        return hs[-1].clone(), r.permute(1, 0, 2).clone(), None
 
     @staticmethod
     def backward(ctx, g_value, g_grad, g_lap):
