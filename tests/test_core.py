@@ -292,3 +292,24 @@ def test_grid_chunk_equals_rows_of_the_grid():
         g = grid(shape)
         assert torch.equal(grid_chunk(shape, 0, g.shape[0]), g)
         assert torch.equal(grid_chunk(shape, 3, 8), g[3:8])
+
+
+@pytest.mark.parametrize("order,out", [(0, 1), (1, 1), (1, 3), (2, 1)])
+def test_no_reference_cycles(order, out):
+    """A training step's graph is freed by reference counting, not left to the gc."""
+    import gc
+    import weakref
+
+    model = fs.Siren(2, 16, 1, out, backend="torch")
+    x = torch.rand(32, 2)
+    gc.collect()
+    gc.disable()
+    try:
+        jet = model.jet(x, order)
+        field = jet.value if order == 0 else (jet.grad if order == 1 else jet.laplacian)
+        ref = weakref.ref(field)
+        field.square().mean().backward()
+        del jet, field
+        assert ref() is None
+    finally:
+        gc.enable()
