@@ -34,6 +34,14 @@ Methods (every one sees the same downscaled frames; none sees frame K):
     0.15): 4.72 and 9.94; hidden 256 at lr 3e-3, lr 5e-3, or lr 3e-3 without decay:
     diverged. None beat the blend, so the target "siren beats blend" is not met.
 
+    Evaluation (``fastsiren vfi --table --profile cpu --triplets 5``, 5 frames x gaps 1 and
+    2 per clip, docs/results/vfi-cpu.json), mean IE blend / siren (former profile):
+    bigbuckbunny 7.25 / 7.91 (11.97), carphone 14.17 / 14.52 (18.44), bikes 24.73 / 29.52
+    (27.33). The siren beats the blend on 6 of the 30 triplets, not on average. Bikes got
+    worse: across its scene cut (frame 186) 77.6 and 80.1 (blend 62.6 and 65.0), and on
+    frame 124, gap 2 17.66 (blend 4.91) although the given frames were fitted to a loss of
+    6e-5 (48 dB): with an unscaled, learned time axis the middle is not tied to the blend.
+
     Why it does not: on the same dev runs the middle frame matched the blend of the
     network's own fits at t = -+1 (IE 4.86 vs 4.86 and 9.56 vs 9.64). Time enters a SIREN
     only through phase shifts of the first layer's plane waves, which are global; after a
