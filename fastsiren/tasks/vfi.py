@@ -141,11 +141,7 @@ PROFILE_DEFAULTS = {
 
 def resolve(config: VfiConfig) -> VfiConfig:
     """Fill profile defaults and validate every setting before any work starts."""
-    if config.profile not in PROFILE_DEFAULTS:
-        raise ValueError(f"profile={config.profile!r} is not known; expected one of {list(PROFILE_DEFAULTS)}")
-    filled = {k: (getattr(config, k) if getattr(config, k) is not None else v)
-              for k, v in PROFILE_DEFAULTS[config.profile].items()}
-    cfg = dataclasses.replace(config, **filled)
+    cfg = common.fill_profile(config, PROFILE_DEFAULTS)
     if not isinstance(cfg.gap, int) or cfg.gap < 1:
         raise ValueError(f"--gap must be an integer >= 1, got {cfg.gap!r}")
     if not isinstance(cfg.context, int) or cfg.context < 1:
