@@ -270,10 +270,7 @@ def plot_init_distributions(path, cfg: AblateConfig) -> list[dict]:
 def add_arguments(parser) -> None:
     common.add_common_arguments(parser, default_out="runs/ablate")
     parser.add_argument("--study", required=True, help=f"one of {list(STUDIES)}")
-    parser.add_argument("--size", type=int, help="side of the square image grid (default: from the profile)")
-    parser.add_argument("--steps", type=int, help="full-image Adam steps per case (default: from the profile)")
-    parser.add_argument("--lr", type=float, help="Adam learning rate (default: from the profile)")
-    parser.add_argument("--hidden", type=int, help="hidden width (default: from the profile)")
+    common.add_network_arguments(parser, layers=False)
     parser.add_argument("--layers", type=int, help="hidden->hidden layers after the first (official counting; "
                         "default 1: in -> 256 -> 256 -> out)")
     parser.add_argument("--omegas", help="omega0 study: comma-separated omega_0 values (default: profile)")

@@ -318,6 +318,18 @@ def add_common_arguments(parser, *, image: str | None = "camera", default_out: s
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
+def add_network_arguments(parser, *, layers: bool = True) -> None:
+    """``--size --steps --lr --hidden [--layers]``: the grid and network options of the image
+    tasks, each defaulting to its profile's value."""
+    parser.add_argument("--size", type=int, help="side of the square image grid (default: from the profile)")
+    parser.add_argument("--steps", type=int, help="full-image Adam steps (default: from the profile)")
+    parser.add_argument("--lr", type=float, help="Adam learning rate (default: from the profile)")
+    parser.add_argument("--hidden", type=int, help="hidden width (default: from the profile)")
+    if layers:
+        parser.add_argument("--layers", type=int,
+                            help="hidden->hidden layers after the first (official counting; paper: 3)")
+
+
 def fill_profile(config, defaults: dict[str, dict[str, Any]]):
     """``config`` (a dataclass with a ``profile`` field) with every None field that
     ``defaults[profile]`` names filled from it; an unknown profile is a clear error."""

@@ -156,12 +156,7 @@ def plot_curves(path: Path, histories: dict[str, list[dict]], title: str = "") -
 
 def add_arguments(parser) -> None:
     common.add_common_arguments(parser, default_out="runs/fit")
-    parser.add_argument("--size", type=int, help="side of the square image grid (default: from the profile)")
-    parser.add_argument("--steps", type=int, help="full-image Adam steps (default: from the profile)")
-    parser.add_argument("--lr", type=float, help="Adam learning rate (default: from the profile)")
-    parser.add_argument("--hidden", type=int, help="hidden width (default: from the profile)")
-    parser.add_argument("--layers", type=int,
-                        help="hidden->hidden layers after the first (official counting; paper: 3)")
+    common.add_network_arguments(parser)
     parser.add_argument("--omega", type=float, default=30.0, help="omega_0 of the first layer")
     parser.add_argument("--hidden-omega", type=float, help="omega_0 of the hidden layers (default: --omega)")
     parser.add_argument("--model", choices=MODEL_NAMES, default="siren",

@@ -296,12 +296,7 @@ def plot_jets(path: Path, model, problem: Problem, title: str = "") -> None:
 def add_arguments(parser) -> None:
     common.add_common_arguments(parser, default_out="runs/poisson")
     parser.add_argument("--supervision", required=True, help="grad | laplacian: the jet field to fit")
-    parser.add_argument("--size", type=int, help="side of the square image grid (default: from the profile)")
-    parser.add_argument("--steps", type=int, help="full-image Adam steps (default: from the profile)")
-    parser.add_argument("--lr", type=float, help="Adam learning rate (default: from the profile)")
-    parser.add_argument("--hidden", type=int, help="hidden width (default: from the profile)")
-    parser.add_argument("--layers", type=int,
-                        help="hidden->hidden layers after the first (official counting; paper: 3)")
+    common.add_network_arguments(parser)
     parser.add_argument("--omega", type=float, default=30.0, help="omega_0 of every sine layer")
     parser.add_argument("--baselines", help="comma-separated baselines trained beside SIREN "
                         "(relu, tanh, relu-pe; '' for none; default: from the supervision and profile)")
