@@ -27,11 +27,9 @@ import time
 from pathlib import Path
 
 import torch
-import triton
-import triton.language as tl
 from fastsiren.kernels import backend as tb
 from fastsiren.kernels import config
-from fastsiren.kernels.jet_math import sin_cos
+from fastsiren.kernels.jet_math import sin_cos_error
 
 import fastsiren as fs
 from fastsiren import metrics, reference
@@ -94,22 +92,9 @@ def fit(image: torch.Tensor, width: int, hidden: int, steps: int, backend: str, 
     return model, metrics.psnr(pred.cpu().numpy(), image.double().cpu().numpy(), data_range=2.0), per_step
 
 
-@triton.jit
-def _sin_cos_probe(x_ptr, s_ptr, c_ptr, n, BLOCK: tl.constexpr):
-    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-    mask = offs < n
-    s, c = sin_cos(tl.load(x_ptr + offs, mask=mask, other=0.0))
-    tl.store(s_ptr + offs, s, mask=mask)
-    tl.store(c_ptr + offs, c, mask=mask)
-
-
 def sin_error(device: torch.device) -> float:
     """Max error of the kernels' sin/cos over [-3000, 3000] (float32) against float64."""
-    x = torch.linspace(-3000.0, 3000.0, 1 << 16, device=device)
-    s, c = torch.empty_like(x), torch.empty_like(x)
-    _sin_cos_probe[(triton.cdiv(x.numel(), 1024),)](x, s, c, x.numel(), BLOCK=1024)
-    return max((s.double() - x.double().sin()).abs().max().item(),
-               (c.double() - x.double().cos()).abs().max().item())
+    return sin_cos_error(torch.linspace(-3000.0, 3000.0, 1 << 16, device=device))
 
 
 def recommend(rows: list[dict], psnr_slack: float, jet_tol: float) -> str:

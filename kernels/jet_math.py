@@ -1,4 +1,5 @@
-"""Device-side jet math shared by every Triton kernel (``@triton.jit`` helpers only).
+"""Device-side jet math shared by every Triton kernel (``@triton.jit`` helpers), and a
+probe of its sin/cos accuracy.
 
 Tiles are 3-D ``(S_PAD, BLOCK_N, BLOCK_F)``: the streams of a block of points (stream 0 the
 value, 1..D the derivatives, D+1 the Laplacian; rows ``>= S`` are padding and loaded as 0),
@@ -8,6 +9,7 @@ is the stream index ``tl.arange(0, S_PAD)[:, None, None]``. Formulas: DESIGN.md.
 
 from __future__ import annotations
 
+import torch
 import triton
 import triton.language as tl
 
@@ -116,3 +118,22 @@ def load_pre(pre_ptr, w0_ptr, sid, offs_n, offs_f, S, N, F, D, FIRST: tl.constex
     else:
         p = load_streams(pre_ptr, sid, offs_n, offs_f, S, N, F)
     return p
+
+
+@triton.jit
+def _sin_cos_probe_kernel(x_ptr, s_ptr, c_ptr, n, BLOCK: tl.constexpr):
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < n
+    s, c = sin_cos(tl.load(x_ptr + offs, mask=mask, other=0.0))
+    tl.store(s_ptr + offs, s, mask=mask)
+    tl.store(c_ptr + offs, c, mask=mask)
+
+
+def sin_cos_error(x: torch.Tensor) -> float:
+    """Max abs error of the kernels' :func:`sin_cos` at ``x`` (1-D, contiguous) against float64
+    ``torch.sin``/``torch.cos``: the check that range reduction holds for large arguments."""
+    s, c = torch.empty_like(x), torch.empty_like(x)
+    _sin_cos_probe_kernel[(triton.cdiv(x.numel(), 1024),)](x, s, c, x.numel(), BLOCK=1024)
+    xd = x.double()
+    return max((s.double() - xd.sin()).abs().max().item(), (c.double() - xd.cos()).abs().max().item())
+
