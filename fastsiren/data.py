@@ -8,7 +8,6 @@ frames are float32 arrays (H, W, C) with values in [-1, 1].
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 from typing import Callable, NamedTuple, Sequence
@@ -264,7 +263,3 @@ def image_to_tensor(img: np.ndarray, device=None) -> torch.Tensor:
     """(…, C) array -> (prod(…), C) float32 tensor, the pixel order of :func:`grid`."""
     arr = np.ascontiguousarray(img, dtype=np.float32)
     return torch.from_numpy(arr.reshape(-1, arr.shape[-1])).to(device)
-
-
-def num_pixels(shape: Sequence[int]) -> int:
-    return math.prod(shape)

@@ -122,6 +122,15 @@ def test_functional_equals_module_and_reference():
         torch.testing.assert_close(functional.sine_linear(x, layer.weight, layer.bias, 12.0, backend=be), expect)
 
 
+def test_functional_siren_forward_and_jet_equal_the_module():
+    m = fs.Siren(2, 16, 1, 3).double()
+    x = torch.rand(9, 2, dtype=torch.float64) * 2 - 1
+    w, b = m._params()
+    torch.testing.assert_close(functional.siren_forward(x, w, b, m.omegas(), backend="torch"), m(x))
+    torch.testing.assert_close(functional.siren_jet(x, w, b, m.omegas(), 2, backend="torch").laplacian,
+                               m.jet(x, 2).laplacian)
+
+
 def test_siren_structure_and_init_bounds():
     m = fs.Siren(2, 256, 3, 1, first_omega_0=30.0, hidden_omega_0=30.0)
     assert len(m.layers) == 5 and m.omegas() == (30.0, 30.0, 30.0, 30.0, None)
