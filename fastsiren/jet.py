@@ -73,6 +73,18 @@ def stack_adjoints(g_value, g_grad, g_lap, order: int, x: torch.Tensor, out: int
     return gbar
 
 
+def outer_sum(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``a.t() @ b`` for (N, F) x (N, K) -> (F, K), a weight gradient summed over N points.
+
+    With a narrow ``b`` (the first layer's D inputs) MKL's (F, N) x (N, K) product is about
+    4x slower on a CPU than the transposed (K, N) x (N, F) one (14 vs 3 ms at N = 16384,
+    F = 256, K = 2, one thread): compute that and transpose the small result.
+    """
+    if b.shape[-1] < a.shape[-1] and b.shape[-1] <= 16:
+        return (b.t() @ a).t()
+    return a.t() @ b
+
+
 class _Layer(NamedTuple):
     """What the backward of one layer needs: pre-activation streams ``p`` (the first layer
     keeps only z; its derivative streams are the columns of W), post-activation streams
@@ -231,7 +243,7 @@ class _MLPJetFunction(torch.autograd.Function):
             if biases[i] is not None and ctx.needs_input_grad[5 + n + i]:
                 b_grads[i] = pbar[0].sum(0).mul_(scale)
             if i == 0:
-                wg = pbar[0].t() @ x
+                wg = outer_sum(pbar[0], x)
                 if order >= 1:
                     wg += pbar[1:1 + dim].sum(1).t()
                 w_grads[0] = wg.mul_(scale)
@@ -312,7 +324,7 @@ class _MLPGradFunction(torch.autograd.Function):
                 if i == n - 1 and cs[i] is None:  # d = e_o: row o of the gradient is sum_n rbar_o
                     w_grads[i] = rbar.sum(1)
                 else:
-                    w_grads[i] = deltas[i].reshape(-1, fo).t() @ rbar.reshape(-1, fi)
+                    w_grads[i] = outer_sum(deltas[i].reshape(-1, fo), rbar.reshape(-1, fi))
                 if cs[i] is None:
                     rbar = dbar
                     continue
@@ -330,10 +342,8 @@ class _MLPGradFunction(torch.autograd.Function):
                 zbar = hbar if cs[i] is None else (hbar.mul_(cs[i]) if i < n - 1 else hbar * cs[i])
                 if t_extra[i] is not None:
                     zbar.addcmul_(hs[i + 1], t_extra[i], value=-1.0)
-            if w_grads[i] is None:
-                w_grads[i] = zbar.t() @ hs[i]
-            else:
-                w_grads[i].addmm_(zbar.t(), hs[i])
+            wg = outer_sum(zbar, hs[i])
+            w_grads[i] = wg if w_grads[i] is None else w_grads[i].add_(wg)
             if biases[i] is not None:
                 b_grads[i] = zbar.sum(0)
             hbar = zbar @ wss[i] if (i > 0 or ctx.needs_input_grad[0]) else None
