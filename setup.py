@@ -27,9 +27,12 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=["fastsiren", "fastsiren.tasks", "fastsiren.report", "fastsiren.kernels", "fastsiren.benchmarks"],
-    package_dir={"fastsiren.kernels": "kernels", "fastsiren.benchmarks": "benchmarks"},
-    package_data={"fastsiren": ["csrc/*", "weights/*"], "fastsiren.report": ["*.typ"]},
+    packages=["fastsiren", "fastsiren.tasks", "fastsiren.report", "fastsiren.kernels", "fastsiren.benchmarks",
+              "fastsiren.csrc"],
+    # csrc/ ships as fastsiren/csrc (data only), where fastsiren.cuda_ext.csrc_dir() finds it
+    package_dir={"fastsiren.kernels": "kernels", "fastsiren.benchmarks": "benchmarks", "fastsiren.csrc": "csrc"},
+    package_data={"fastsiren": ["weights/*"], "fastsiren.report": ["*.typ"],
+                  "fastsiren.csrc": ["*.cu", "*.cuh", "*.h", "*.cpp", "README.md"]},
     include_package_data=True,
     install_requires=[
         "torch>=2.11",

@@ -274,6 +274,7 @@ def mlp_jet(x: torch.Tensor, weights: Sequence[torch.Tensor], biases: Sequence[t
         from fastsiren import jet  # the fused first layer holds at most MAX_JET_DIM columns
 
         return jet.mlp_jet(x, weights, biases, omegas, order)
+    x = x.contiguous()  # Siren._flatten's reshape may hand over a strided view
     weights, biases = _params(weights, biases)
     if _needs_graph(x, weights, biases):
         value, grad, lap = _MLPJetFunction.apply(x, order, tuple(omegas), len(weights), True, *weights,
@@ -304,6 +305,7 @@ def mlp_infer(x: torch.Tensor, weights: Sequence[torch.Tensor], biases: Sequence
         from fastsiren import jet
 
         return jet.mlp_infer(x, weights, biases, omegas, order)
+    x = x.contiguous()
     weights, biases = _params(weights, biases)
     with torch.no_grad():
         out = _ops().mlp_infer(x, weights, biases, _op_omegas(omegas), order)
