@@ -160,12 +160,15 @@ def scaling_tables(rows: Sequence[dict[str, str]], figures_rel: str = "docs/figu
         summary = sorted(summarize(rs), key=lambda s: (_suite_index(s["suite"]), SWEEPS.index(s["sweep"])
                                                        if s["sweep"] in SWEEPS else len(SWEEPS), s["provider"]))
         figures = []
+        # a provider that ran at no size here (e.g. triton on a CPU) gets one line, not a row per sweep
+        not_run: dict[str, str] = {}
         for s in summary:
             if s["first"] is None:
-                rng = times = "–"
-            else:
-                rng = f"{s['first'][0]:g}–{s['last'][0]:g}"
-                times = f"{_ms(s['first'][1])} – {_ms(s['last'][1])}"
+                reason = (s["stopped"] or "").split(": ", 1)[-1]
+                not_run.setdefault(s["provider"], reason)
+                continue
+            rng = f"{s['first'][0]:g}–{s['last'][0]:g}"
+            times = f"{_ms(s['first'][1])} – {_ms(s['last'][1])}"
             bpp = "–" if math.isnan(s["bytes_per_point"]) else f"{s['bytes_per_point']:,.0f}"
             exp = "–" if math.isnan(s["exponent"]) else f"{s['exponent']:.2f}"
             spd = "–" if s["speedup"] is None else f"{s['speedup'][0]:.2f}x–{s['speedup'][1]:.2f}x"
@@ -176,6 +179,9 @@ def scaling_tables(rows: Sequence[dict[str, str]], figures_rel: str = "docs/figu
             if fig not in figures and (REPO_ROOT / fig).exists():
                 figures.append(fig)
         parts.append("")
+        if not_run:
+            parts.append("Not run here: " + "; ".join(f"{p} ({r})" if r else p for p, r in sorted(not_run.items()))
+                         + ".\n")
         parts.extend(f"![{Path(f).stem}]({f})" for f in figures)
         parts.append("")
     return "\n".join(parts)
