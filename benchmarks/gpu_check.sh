@@ -11,7 +11,7 @@
 #              or, if that fails, symlinks fastsiren/kernels and fastsiren/benchmarks in the tree
 #   cuda       the CUDA extension: ahead of time with FASTSIREN_BUILD_CUDA=1, else the JIT build
 #              that the first use of the "cuda" backend triggers; a failure is recorded, not fatal
-#   pytest     python -m pytest -q -m gpu tests                     (the GPU tier)
+#   pytest     python -m pytest -q -m gpu tests -n 8                (the GPU tier; xdist if present)
 #   bench      every suite at --size default for every provider      (results/*.csv, bench.txt)
 #   precision  benchmarks/precision.py: each Triton precision's error vs float64 (results/precision-gpu.json)
 #   scaling    time vs points / width / D for fit and poisson-laplacian, if time is left
@@ -121,7 +121,10 @@ print(r or \"cuda backend loaded (JIT)\"); raise SystemExit(0 if r is None else 
 fi
 
 # ---------------------------------------------------------------- tests and benchmarks
-step pytest 120 "$PY -m pytest -q -m gpu tests -p no:cacheprovider -rs"
+# The GPU tier compiles about 100 Triton specializations (about 5 s each, one at a time):
+# pytest-xdist (in the GPU image) spreads them over 8 workers sharing triton's cache.
+XDIST=$($PY -c 'import xdist' 2>/dev/null && echo "-n ${GPU_CHECK_WORKERS:-8}")
+step pytest 200 "$PY -m pytest -q -m gpu tests -p no:cacheprovider -rs $XDIST"
 cp "$WORK/logs/pytest.log" "$OUT/pytest_gpu.txt" 2>/dev/null
 
 PROVIDER_ARGS=""

@@ -2,7 +2,8 @@
 
 Precision (what ``tl.dot`` does with fp32 operands):
 
-``ieee``    full fp32 products (FMA or 3-pass-free fp32 MMA); the reference accuracy.
+``ieee``    full fp32 products; the reference accuracy. Hopper has no fp32 tensor-core
+            instruction, so these compile to FMA loops (no tensor cores): the slow path.
 ``tf32x3``  three TF32 MMAs per product (split hi/lo): close to fp32, about 3x the TF32 cost.
 ``tf32``    one TF32 MMA: 10-bit mantissa inputs. A sine layer multiplies every
             pre-activation error by omega_0 (30), so this is the risky one.
@@ -126,7 +127,9 @@ def gemm_config(n: int, k: int, f: int, s_pad: int, dtype: torch.dtype, split_n:
     elif dtype == torch.float64:
         rows, block_f, block_k, warps, stages = 64, 32, 16, 4, 2
     else:
-        rows, block_f, block_k, warps, stages = 128, 64, 32, 4, 3
+        # jet tiles (s_pad > 1) keep about 8 (rows, block_f) fp32 tiles alive in the epilogue:
+        # with 4 warps ptxas spills 1-4.6 KB a thread at width 256 (sm_90, offline compile), 8 warps 0-0.6 KB
+        rows, block_f, block_k, warps, stages = 128, 64, 32, (8 if s_pad > 1 else 4), 3
         block_f = min(block_f, _pow2_at_least(f, 16))
         block_k = min(block_k, _pow2_at_least(k, 16))
     # Every tile has ``rows`` = S_PAD * block_n rows (>= 16, as tl.dot needs).
@@ -156,8 +159,10 @@ class RenderConfig:
 
 
 # The fused render kernel keeps a whole hidden activation of its points in registers as at
-# most four column chunks; wider networks fall back to the per-layer kernels.
-MAX_FUSED_WIDTH = 512
+# most four column chunks; wider networks fall back to the per-layer kernels. At width 512
+# the fp32 kernel spills 72-171 KB a thread on sm_90 (offline ptxas), reserving 5-11 GB of
+# local memory: 256 is the widest that pays.
+MAX_FUSED_WIDTH = 256
 
 
 def render_config(width: int, s_pad: int, precision: str) -> RenderConfig | None:
@@ -168,8 +173,16 @@ def render_config(width: int, s_pad: int, precision: str) -> RenderConfig | None
     chunks = min(4, width_pad // 16)
     if interpreting():
         return RenderConfig(max(16, 128 // s_pad), width_pad, chunks, 4)
-    half = precision in ("fp16", "bf16")
-    # Rows of the register tile (streams x points); wide layers and fp32 take fewer rows so
-    # the activations plus one weight chunk stay in registers.
-    rows = 64 if width_pad <= 128 or half else 32
-    return RenderConfig(max(16, rows // s_pad), width_pad, chunks, 8 if width_pad >= 256 else 4)
+    # Rows of the register tile (streams x points), the fewest spills per precision in an
+    # offline sm_90 compile at widths 128/256 (ptxas -v): the FMA dot of ``ieee`` holds
+    # operands per thread that grow with the rows (16 rows: 2 KB spill at order 2, 64 rows:
+    # 45 KB); wgmma (tf32, half) wants 64 rows for one stream and 32 for jets; tf32x3 16.
+    if precision == "ieee":
+        rows = 16
+    elif s_pad == 1:
+        rows = 64
+    else:
+        rows = 16 if precision == "tf32x3" else 32
+    # only the tile's rows, s_pad * block_n, must reach 16 (tl.dot), not block_n itself
+    block_n = max(-(-16 // s_pad), rows // s_pad)
+    return RenderConfig(block_n, width_pad, chunks, 8 if width_pad >= 256 else 4)

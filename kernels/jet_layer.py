@@ -136,8 +136,8 @@ def _jet_dgrad_kernel(g_ptr, gpre_ptr, w0_ptr, w_ptr, pre_ptr, out_ptr, N,
     store_streams(out_ptr, t, sid, offs_n, offs_f, S_OUT, N, F)
 
 
-@triton.jit
-def _jet_wgrad_kernel(g_ptr, gpre_ptr, w0_ptr, h_ptr, wpart_ptr, bpart_ptr, N,
+@triton.jit(do_not_specialize=["iters"])
+def _jet_wgrad_kernel(g_ptr, gpre_ptr, w0_ptr, h_ptr, wpart_ptr, bpart_ptr, N, iters,
                       omega_g_hi, omega_g_lo, omega_h_hi, omega_h_lo,
                       F: tl.constexpr, K: tl.constexpr, D: tl.constexpr, S: tl.constexpr,
                       ORDER: tl.constexpr, PRO_ADJ: tl.constexpr, PRO_FIRST: tl.constexpr,
@@ -154,10 +154,12 @@ def _jet_wgrad_kernel(g_ptr, gpre_ptr, w0_ptr, h_ptr, wpart_ptr, bpart_ptr, N,
     omega_h = join_omega(omega_h_hi, omega_h_lo, wpart_ptr)
     acc = tl.zeros((BLOCK_F, BLOCK_K), dtype=dt)
     bacc = tl.zeros((BLOCK_F,), dtype=dt)
-    # A constexpr trip count (not a loop to N): each program reduces ITERS point blocks and
-    # writes a partial sum; the launcher adds the partials.
-    for it in range(ITERS):
-        offs_n = (pid_s * ITERS + it) * BLOCK_N + tl.arange(0, BLOCK_N)
+    # Each program reduces n_it point blocks and writes a partial sum; the launcher adds them.
+    # On a GPU the trip count is a runtime int (one compiled variant for every N); the 3.6
+    # interpreter cannot loop to a runtime int (int() of a 1-element numpy array): ITERS > 0 there.
+    n_it = ITERS if ITERS > 0 else iters
+    for it in range(0, ITERS if ITERS > 0 else iters):
+        offs_n = (pid_s * n_it + it) * BLOCK_N + tl.arange(0, BLOCK_N)
         g = load_streams(g_ptr, sid, offs_n, offs_f, S, N, F)
         if PRO_ADJ:
             pre = load_pre(gpre_ptr, w0_ptr, sid, offs_n, offs_f, S, N, F, D, PRO_FIRST)
@@ -323,11 +325,11 @@ def jet_layer_wgrad(g: torch.Tensor, h: torch.Tensor, order: int, dim: int, *, h
     bpart = g.new_empty(split, f) if has_bias else wpart
     grid = (triton.cdiv(f, cfg.block_f), triton.cdiv(k, cfg.block_k), split)
     _jet_wgrad_kernel[grid](
-        g, pre, w0, h, wpart, bpart, n, *omega_halves(omega), *omega_halves(h_omega),
+        g, pre, w0, h, wpart, bpart, n, iters, *omega_halves(omega), *omega_halves(h_omega),
         F=f, K=k, D=dim, S=s, ORDER=order, PRO_ADJ=omega is not None, PRO_FIRST=first,
         H_JET_INPUT=jet_input, H_FIRST=h_first, H_SINE=h_omega is not None, HAS_BIAS=has_bias,
         PRECISION=train_precision(g.dtype), S_PAD=s_pad, BLOCK_N=cfg.block_n, BLOCK_F=cfg.block_f,
-        BLOCK_K=cfg.block_k, ITERS=iters, num_warps=cfg.num_warps, num_stages=cfg.num_stages)
+        BLOCK_K=cfg.block_k, ITERS=iters if interpreting() else 0, num_warps=cfg.num_warps, num_stages=cfg.num_stages)
     wgrad = wpart[0] if split == 1 else wpart.sum(0)
     bgrad = None if not has_bias else (bpart[0] if split == 1 else bpart.sum(0))
     return wgrad, bgrad
