@@ -58,6 +58,9 @@ class Provider:
     name: str
     load: Callable[[torch.device], object]
     optional: bool = False
+    # called before every check and timed call of this provider: a setting that must hold
+    # through the backward too (a triton precision is read when each kernel launches)
+    setup: Callable[[], None] | None = None
 
 
 def _backend_loader(name: str) -> Callable[[torch.device], object]:
@@ -91,13 +94,30 @@ def compiled_reference(device: torch.device | None = None) -> SimpleNamespace:
     return SimpleNamespace(sine_linear=layer, mlp_forward=fwd, mlp_jet=mlp_jet, mlp_infer=mlp_infer)
 
 
+def _triton_precision(name: str | None) -> Callable[[], None]:
+    """Setup of a triton provider: training and inference kernels at precision ``name``
+    (None: the defaults, so the plain provider is not left at another one's setting)."""
+
+    def setup() -> None:
+        from fastsiren.kernels import config
+
+        if name is None:
+            config.reset_precision()
+        else:
+            config.set_precision(train=name, infer=name)
+
+    return setup
+
+
 PROVIDERS: dict[str, Provider] = {
     p.name: p
     for p in (
         Provider("reference", _backend_loader("reference")),
         Provider("reference+compile", compiled_reference, optional=True),
         Provider("torch", _backend_loader("torch")),
-        Provider("triton", _backend_loader("triton")),
+        Provider("triton", _backend_loader("triton"), setup=_triton_precision(None)),
+        # the candidate default on Hopper (fp32 "ieee" has no tensor-core instruction there)
+        Provider("triton+tf32x3", _backend_loader("triton"), optional=True, setup=_triton_precision("tf32x3")),
         Provider("cuda", _backend_loader("cuda")),
     )
 }
@@ -402,6 +422,8 @@ def _run_phase(suite: Suite, phase: str, case: Case, oracle_case: Case | None, p
             continue
         try:
             runner = suite.bind(case, phase, loaded[p.name])
+            if p.setup is not None:
+                runner = _with_setup(runner, p.setup)
             got = runner.outputs()
             if oracle is not None:
                 if p.name == BASELINE:
@@ -479,6 +501,18 @@ def _run_phase(suite: Suite, phase: str, case: Case, oracle_case: Case | None, p
     fns.clear()
     _free(device, collect=device.type == "cuda")
     return [rows[p.name] for p in provs]
+
+
+def _with_setup(runner: Runner, setup: Callable[[], None]) -> Runner:
+    def outputs():
+        setup()
+        return runner.outputs()
+
+    def step():
+        setup()
+        return runner.step()
+
+    return Runner(outputs, step)
 
 
 def _find_failing(fns: dict[str, Callable[[], object]], device: torch.device) -> str | None:

@@ -60,6 +60,11 @@ def set_precision(train: str | None = None, infer: str | None = None) -> None:
         _chosen["infer"] = infer
 
 
+def reset_precision() -> None:
+    """Back to the defaults (the environment variables, else :data:`DEFAULT_PRECISION`)."""
+    _chosen["train"] = _chosen["infer"] = None
+
+
 @contextlib.contextmanager
 def precision(train: str | None = None, infer: str | None = None) -> Iterator[None]:
     """Context manager form of :func:`set_precision`; restores the previous settings."""

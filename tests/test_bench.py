@@ -241,3 +241,35 @@ def test_gpu_check_script_plumbing_on_the_cpu(tmp_path):
     with tarfile.open(out / "bundle.tgz") as tar:
         names = tar.getnames()
     assert "work/steps.tsv" in names and "work/results" in names
+
+
+def test_provider_setup_holds_through_every_checked_and_timed_call():
+    """A provider's setup (the triton precision) runs before its check and every timed step,
+    so interleaving with other providers never leaves it at their settings."""
+    from fastsiren.benchmarks import harness
+    from fastsiren.kernels import config
+
+    state = {"setting": None, "steps": 0, "wrong": 0}
+    ops = jet  # the torch backend module, run under a recorded "setting"
+
+    class Checked:
+        def __getattr__(self, name):
+            fn = getattr(ops, name)
+
+            def run(*a, **k):
+                state["steps"] += 1
+                state["wrong"] += state["setting"] != "mine"
+                state["setting"] = "other"  # what another provider would leave behind
+                return fn(*a, **k)
+
+            return run
+
+    prov = Provider("with-setup", lambda _d: Checked(), setup=lambda: state.update(setting="mine"))
+    res = run_suite("fit", ["torch", prov], log=lambda s: None, **FAST)
+    assert all(r.status == "ok" for r in res.rows), [(r.provider, r.reason) for r in res.rows]
+    assert state["steps"] > 2 and state["wrong"] == 0
+    # the real setups: a variant sets both precisions, the plain provider restores the defaults
+    harness.PROVIDERS["triton+tf32x3"].setup()
+    assert (config.train_precision(torch.float32), config.infer_precision(torch.float32)) == ("tf32x3", "tf32x3")
+    harness.PROVIDERS["triton"].setup()
+    assert config._chosen == {"train": None, "infer": None}
