@@ -17,7 +17,7 @@
 #   scaling    time vs points / width / D for fit and poisson-laplacian, if time is left
 #   task-*     `fastsiren <task> --profile paper` for each task whose --help works, if time is left
 #
-# The whole script stays under GPU_CHECK_BUDGET seconds (default 460, i.e. under 8 minutes):
+# The whole script stays under GPU_CHECK_BUDGET seconds (default 470, i.e. under 8 minutes):
 # each step runs under `timeout` with min(its own limit, time left - reserve for packing).
 # What comes back (at most 8 files, per the device machine's rules): manifest.json (steps,
 # rc, seconds, versions), gpu_check.log, env.txt, pytest_gpu.txt, bench.txt, bench.md (the
@@ -33,7 +33,7 @@ set -u
 
 OUT=${OUT:-./gpu_out}
 PY=${PYTHON:-python3}
-BUDGET=${GPU_CHECK_BUDGET:-460}
+BUDGET=${GPU_CHECK_BUDGET:-470}
 RESERVE=25          # seconds kept for the manifest and the bundle
 MIN_STEP=15         # a step with less time than this left is skipped, not started
 START=$(date +%s)
@@ -124,13 +124,13 @@ fi
 # The GPU tier compiles about 100 Triton specializations (about 5 s each, one at a time):
 # pytest-xdist (in the GPU image) spreads them over 8 workers sharing triton's cache.
 XDIST=$($PY -c 'import xdist' 2>/dev/null && echo "-n ${GPU_CHECK_WORKERS:-8}")
-step pytest 200 "$PY -m pytest -q -m gpu tests -p no:cacheprovider -rs $XDIST"
+step pytest 180 "$PY -m pytest -q -m gpu tests -p no:cacheprovider -rs $XDIST"
 cp "$WORK/logs/pytest.log" "$OUT/pytest_gpu.txt" 2>/dev/null
 
 PROVIDER_ARGS=""
 for p in ${BENCH_PROVIDERS:-all}; do PROVIDER_ARGS="$PROVIDER_ARGS --provider $p"; done
 # Most important first: a timeout still leaves the finished suites' rows in results/.
-step bench 170 "$PY -m benchmarks --size default --out $WORK/results $PROVIDER_ARGS ${BENCH_ARGS:-} \
+step bench 200 "$PY -m benchmarks --size default --out $WORK/results $PROVIDER_ARGS ${BENCH_ARGS:-} \
 --suite poisson-laplacian --suite poisson-grad --suite fit --suite render --suite layer"
 cp "$WORK/logs/bench.log" "$OUT/bench.txt" 2>/dev/null
 
