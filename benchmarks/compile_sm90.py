@@ -393,9 +393,12 @@ def main():
             print(f"ok   {head}\n     regs={r.get('regs')} spill_st={r.get('spill_st')} "
                   f"spill_ld={r.get('spill_ld')} stack={r.get('stack')}"
                   f" smem={r['shared']} mma={r['mma']} sin_approx={r['sin_approx']}{flag}")
-    print(f"{len(results)} compiled, {bad} failed")
+    over = sum(1 for r in results if r["ok"] and r["over_smem"])
+    print(f"{len(results)} compiled, {bad} failed, {over} over the shared-memory limit")
     if a.json:
         json.dump(results, open(a.json, "w"), indent=1, default=str)
+    # a failed compile, or shared memory a launch would refuse, fails the run (CI test)
+    raise SystemExit(1 if bad or over else 0)
 
 
 if __name__ == "__main__":
