@@ -15,7 +15,7 @@ or registers x threads exceed the 64K-register file.
 
 Run (fastsiren and fastsiren.kernels are imported from --repo, whatever is installed):
 
-    python compile_sm90.py [--repo /work/main] [--only all|layer|render|gpu-tier]
+    python benchmarks/compile_sm90.py [--repo DIR] [--only all|layer|render|gpu-tier]
                            [--kernel REGEX] [--where K=V,...] [--set num_stages=1 ...]
                            [--jobs 2] [--json out.json] [--list] [--prewarm]
 
@@ -34,13 +34,16 @@ kernels 15-40 s): --only all is ~30 min on 2 cores, a filtered run well under a 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
+import io
 import json
 import os
 import re
 import sys
 import traceback
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 os.environ.pop("TRITON_INTERPRET", None)
 # Recompile even when ~/.triton/cache has the kernel: the ptxas log (registers, spills) is only
@@ -288,8 +291,6 @@ def compile_key(item):
     res["grids"] = sorted(entry["grids"])[:4]
     try:
         sig, cexp, attrs, options = bind(fn, args, kwargs)
-        import contextlib
-        import io
         triton.knobs.nvidia.dump_ptxas_log = True  # triton's own `ptxas -v` log: registers, spills
         log = io.StringIO()
         with contextlib.redirect_stdout(log):
@@ -329,13 +330,15 @@ def matches(entry, where: str) -> bool:
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--repo", default="/work/main")
+    ap.add_argument("--repo", default=str(Path(__file__).resolve().parents[1]),
+                    help="tree to compile (default: the one holding this script)")
     ap.add_argument("--only", default="all", choices=("all", "render", "layer", "gpu-tier"))
     ap.add_argument("--prewarm", action="store_true",
                     help="on the GPU machine: compile into triton's cache (no forced recompiles), so the "
                          "JIT launches of the same specializations hit the cache; use --jobs 16")
     ap.add_argument("--jobs", type=int, default=2)
-    ap.add_argument("--json", default=None)
+    ap.add_argument("--json", default=None, help="write the per-specialization results (with the commit, "
+                    "triton version and target) to this file")
     ap.add_argument("--kernel", default="", help="regex: compile only kernels whose name matches")
     ap.add_argument("--where", default="", help="e.g. 'W=256,ORDER=2,HALF=none': only matching constexprs")
     ap.add_argument("--set", action="append", default=[], help="override a launch kwarg, e.g. num_stages=1")
@@ -396,7 +399,17 @@ def main():
     over = sum(1 for r in results if r["ok"] and r["over_smem"])
     print(f"{len(results)} compiled, {bad} failed, {over} over the shared-memory limit")
     if a.json:
-        json.dump(results, open(a.json, "w"), indent=1, default=str)
+        import triton
+
+        try:
+            from fastsiren.benchmarks.records import git_commit
+            commit = git_commit(Path(a.repo))
+        except ImportError:  # a tree that is not installed: no benchmarks package
+            commit = ""
+        doc = {"script": "benchmarks/compile_sm90.py", "argv": sys.argv[1:], "commit": commit,
+               "triton": triton.__version__, "target": "cuda sm_90 (GPUTarget('cuda', 90, 32)), no device",
+               "smem_limit": SMEM_LIMIT, "results": results}
+        Path(a.json).write_text(json.dumps(doc, indent=1, default=str))
     # a failed compile, or shared memory a launch would refuse, fails the run (CI test)
     raise SystemExit(1 if bad or over else 0)
 
