@@ -121,8 +121,9 @@ print(r or \"cuda backend loaded (JIT)\"); raise SystemExit(0 if r is None else 
 fi
 
 # ---------------------------------------------------------------- tests and benchmarks
-# The GPU tier compiles about 100 Triton specializations (about 5 s each, one at a time):
-# pytest-xdist (in the GPU image) spreads them over 8 workers sharing triton's cache.
+# The GPU tier compiles about 100 Triton specializations, one at a time
+# (benchmarks/results/compile-sm90-gpu-tier.json lists them): pytest-xdist (in the GPU
+# image) spreads them over 8 workers sharing triton's cache.
 XDIST=$($PY -c 'import xdist' 2>/dev/null && echo "-n ${GPU_CHECK_WORKERS:-8}")
 step pytest 180 "$PY -m pytest -q -m gpu tests -p no:cacheprovider -rs $XDIST"
 cp "$WORK/logs/pytest.log" "$OUT/pytest_gpu.txt" 2>/dev/null

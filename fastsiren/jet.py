@@ -76,9 +76,9 @@ def stack_adjoints(g_value, g_grad, g_lap, order: int, x: torch.Tensor, out: int
 def outer_sum(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """``a.t() @ b`` for (N, F) x (N, K) -> (F, K), a weight gradient summed over N points.
 
-    With a narrow ``b`` (the first layer's D inputs) MKL's (F, N) x (N, K) product is about
-    4x slower on a CPU than the transposed (K, N) x (N, F) one (14 vs 3 ms at N = 16384,
-    F = 256, K = 2, one thread): compute that and transpose the small result.
+    With a narrow ``b`` (the first layer's D inputs) MKL's (F, N) x (N, K) product is several
+    times slower on a CPU than the transposed (K, N) x (N, F) one (seen in a torch.profiler
+    trace of the Poisson-gradient step): compute that and transpose the small result.
     """
     if b.shape[-1] < a.shape[-1] and b.shape[-1] <= 16:
         return (b.t() @ a).t()

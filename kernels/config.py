@@ -133,7 +133,7 @@ def gemm_config(n: int, k: int, f: int, s_pad: int, dtype: torch.dtype, split_n:
         rows, block_f, block_k, warps, stages = 64, 32, 16, 4, 2
     else:
         # jet tiles (s_pad > 1) keep about 8 (rows, block_f) fp32 tiles alive in the epilogue:
-        # with 4 warps ptxas spills 1-4.6 KB a thread at width 256 (sm_90, offline compile), 8 warps 0-0.6 KB
+        # with 4 warps ptxas spills registers at width 256, 8 warps much less (benchmarks/compile_sm90.py)
         rows, block_f, block_k, warps, stages = 128, 64, 32, (8 if s_pad > 1 else 4), 3
         block_f = min(block_f, _pow2_at_least(f, 16))
         block_k = min(block_k, _pow2_at_least(k, 16))
@@ -165,8 +165,8 @@ class RenderConfig:
 
 # The fused render kernel keeps a whole hidden activation of its points in registers as at
 # most four column chunks; wider networks fall back to the per-layer kernels. At width 512
-# the fp32 kernel spills 72-171 KB a thread on sm_90 (offline ptxas), reserving 5-11 GB of
-# local memory: 256 is the widest that pays.
+# the fp32 kernel spills tens of KB a thread on sm_90 (benchmarks/compile_sm90.py), and the
+# stack it needs reserves GBs of local memory: 256 is the widest that pays.
 MAX_FUSED_WIDTH = 256
 
 
@@ -179,9 +179,9 @@ def render_config(width: int, s_pad: int, precision: str) -> RenderConfig | None
     if interpreting():
         return RenderConfig(max(16, 128 // s_pad), width_pad, chunks, 4)
     # Rows of the register tile (streams x points), the fewest spills per precision in an
-    # offline sm_90 compile at widths 128/256 (ptxas -v): the FMA dot of ``ieee`` holds
-    # operands per thread that grow with the rows (16 rows: 2 KB spill at order 2, 64 rows:
-    # 45 KB); wgmma (tf32, half) wants 64 rows for one stream and 32 for jets; tf32x3 16.
+    # offline sm_90 compile at widths 128/256 (benchmarks/compile_sm90.py): the FMA dot of
+    # ``ieee`` holds operands per thread that grow with the rows, so it takes 16; wgmma (tf32,
+    # half) wants 64 rows for one stream and 32 for jets; tf32x3 16.
     if precision == "ieee":
         rows = 16
     elif s_pad == 1:

@@ -182,8 +182,8 @@ def test_render_falls_back_for_networks_it_cannot_fuse():
     # width 300 > kMaxRenderWidth and 20 layers > kMaxRenderLayers: the layer-wise kernels
     for width, hidden in ((300, 1), (24, 19)):
         ws, bs, oms = make_net(2, width, hidden, 1, False)
-        # 20 hidden layers at omega 3.5 are chaotic (|grad| ~ 1e9, |Laplacian| ~ 1e18): rounding
-        # differences of 1 ulp grow to ~1e-7. At 1.5 the deep jet stays well conditioned.
+        # 20 hidden layers at omega 3.5 are chaotic (the jet grows by orders of magnitude per
+        # layer): 1-ulp rounding differences outgrow the tolerance. At 1.5 it stays well conditioned.
         if hidden > 1:
             oms = [30.0] + [1.5] * hidden + [None]
         x = coords(37, 2, requires_grad=False)

@@ -49,18 +49,17 @@ Methods (every one sees the same downscaled frames; none sees frame K):
     error. The intensity-only fit has no notion of correspondence; the motion SIREN is the
     design that carries the motion.
 
-    A transport prior does not rescue it either (session 2, same dev subset, taking the
-    motion SIREN's field m as the velocity, so not kept as a method): (i) the residual of
-    ``I_t + v . grad I = 0`` from the space-time SIREN's own jet (D = 3, 1024 random
-    points a step, Charbonnier) added to the fit with weight 0.1 / 1.0 gave mean IE 5.21 /
-    9.58 (bigbuckbunny) and 9.54 / 25.39 (carphone): the prior fights the fit. (ii) I = B +
-    S with B the linear-in-time blend of the two frames and S a space-time SIREN (zero at
-    the frames, free in between) trained on the transport residual alone stayed at the
-    blend (frame 50: IE 4.6044 vs 4.6045, largest change 4e-4 for weights 10 and 1000):
-    for motions of a few pixels the blend already satisfies the linearised transport
-    equation at t = 0 (``I1 - I0 ~ 2 m . grad I``), so a first-order PDE prior cannot tell
-    the ghosted blend from the motion-compensated frame; that takes the finite
-    displacement of a warp, as ``siren-flow`` does.
+    A transport prior did not rescue it either (session 2, ad-hoc dev runs on the same dev
+    subset, not committed results, so no numbers here; the motion SIREN's field m as the
+    velocity): (i) the residual of ``I_t + v . grad I = 0`` from the space-time SIREN's own
+    jet added to the fit made the mean IE worse on both clips, more so with a larger weight:
+    the prior fights the fit; (ii) I = B + S with B the linear-in-time blend of the two
+    frames and S a space-time SIREN (zero at the frames, free in between) trained on the
+    transport residual alone stayed on the blend, whatever the weight. For motions of a few
+    pixels the blend already satisfies the linearised transport equation at t = 0
+    (``I1 - I0 ~ 2 m . grad I``), so a first-order PDE prior cannot tell the ghosted blend
+    from the motion-compensated frame; that takes the finite displacement of a warp, as
+    ``siren-flow`` does.
 ``siren-flow``
     Motion-aware SIREN: a SIREN m(y, x) -> (dy, dx) is the *symmetric* motion field at the
     middle time, so that the middle frame is ``I0(p - m(p)) ~ I1(p + m(p))``. It is fitted
