@@ -126,10 +126,45 @@ def test_spacetime_siren_static_clip_predicts_the_frame():
     cfg = vfi.resolve(vfi.VfiConfig(profile="quick", steps=200, lr=3e-3, time_scale=1.0, progress=False))
     torch.manual_seed(0)
     hist: list = []
-    pred = vfi.spacetime_siren(np.stack([frame, frame]), [-1, 1], cfg, torch.device("cpu"), hist)
-    assert pred.shape == frame.shape
-    assert vfi.score(pred, frame)["ie"] < 1.0
+    pred, raw = vfi.spacetime_siren(np.stack([frame, frame]), [-1, 1], cfg, torch.device("cpu"), hist)
+    assert pred.shape == raw.shape == frame.shape
+    assert vfi.score(raw, frame)["ie"] < 1.0 and vfi.score(pred, frame)["ie"] < 1.0
     assert hist[-1]["step"] == 200 and hist[-1]["loss"] < hist[0]["loss"]
+
+
+def test_spacetime_siren_carries_the_fit_residuals_to_the_middle():
+    """After 3 steps the network is still about one image at every t (zero time init), far
+    from both frames: the raw sample is poor, and the residual-corrected prediction
+    f(0) + mean(I -+ 1 - f(-+1)) is the blend up to f's tiny time dependence."""
+    rng = np.random.default_rng(1)
+    f0, f1 = rng.random((10, 12, 3)), rng.random((10, 12, 3))
+    cfg = vfi.resolve(vfi.VfiConfig(profile="quick", steps=3, prior=0.0, progress=False))
+    pred, raw = vfi.spacetime_siren(np.stack([f0, f1]), [-1, 1], cfg, torch.device("cpu"))
+    blend = vfi.blend(f0, f1)
+    assert np.abs(raw - blend).max() > 0.2
+    assert np.abs(pred - blend.clip(0, 1)).max() < 0.02
+
+
+def test_gradient_sparsity_prefers_one_edge_to_its_ghost():
+    """One edge of contrast 1 (one pixel with gradient 1) against the blend's two copies of
+    contrast 1/2 (two pixels with 1/2): with alpha = 1/2 the edge costs 1 and the ghost
+    2 (1/2)^(1/2) (plus eps terms), while a quadratic cost (1 vs 1/2) prefers the ghost."""
+    one = torch.tensor([[1.0, 0.0], [0, 0], [0, 0], [0, 0]])
+    ghost = torch.tensor([[0.5, 0.0], [0.5, 0], [0, 0], [0, 0]])
+    e = vfi.PRIOR_EPS ** (vfi.PRIOR_ALPHA / 2)
+    a = vfi.PRIOR_ALPHA
+    assert torch.isclose(vfi.gradient_sparsity(one), torch.tensor(((1 + vfi.PRIOR_EPS) ** (a / 2) + 3 * e) / 4))
+    assert vfi.gradient_sparsity(ghost) > vfi.gradient_sparsity(one)
+    assert (ghost ** 2).sum() < (one ** 2).sum()
+
+
+def test_dev_frames_are_disjoint_from_the_table():
+    for clip, ks in vfi.DEV_FRAMES.items():
+        n: list[int] = []
+        data.read_video(clip, frames=lambda count, n=n: n.append(count) or [0])
+        table = vfi.table_frames(n[0], 5, (1, 2))
+        used = {k + s * g for k in table for g in (1, 2) for s in (-1, 0, 1)}
+        assert not used & {k + s for k in ks for s in (-1, 0, 1)}, clip
 
 
 # ---------------------------------------------------------------- CLI

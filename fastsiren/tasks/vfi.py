@@ -11,55 +11,47 @@ Methods (every one sees the same downscaled frames; none sees frame K):
     occlusion weights below.
 ``siren``
     Space-time SIREN: a SIREN of (t, y, x) -> RGB fitted to the given frames (with
-    ``--context C``, also frames K +- 3G, ... at their own times) and evaluated at t = K.
+    ``--context C``, also frames K +- 3G, ... at their own times) and sampled at t = K.
     Time and space share the pixel-centre grid of :func:`fastsiren.data.grid`: the given
-    frames are rows of a (4C - 1, H, W) grid whose middle row is frame K, and the model
-    evaluated on that row is the prediction (``time_scale`` multiplies t; 1 by default).
-    The first layer's time weights start at zero, so the initial network is one image at
-    every t and all time dependence is learned from the differences between the frames;
-    with the paper's random init on t the two frames get unrelated features and the middle
-    is noise. The fit uses Adam with a cosine-decayed lr (3e-3 -> 0 over 900 steps in the
-    cpu profile), because the prediction is about the blend of the two fits (below) and
-    every bit of fit error adds to the interpolation error.
+    frames are rows of a (4C - 1, H, W) grid whose middle row is frame K (``time_scale``
+    multiplies t; 1 by default).
 
-    How these settings were chosen (stated honestly): on a dev subset disjoint from the
-    evaluation frames (bigbuckbunny frames 18, 50, 113 and carphone 16, 45, 74, gap 1,
-    128 px, one thread; blend mean IE 4.20 and 8.66), the space-time SIREN's mean IE on
-    the two clips was: former cpu profile (300 steps, lr 1e-3, time scale 0.05, paper
-    init) 9.76 and 15.56; + lr 3e-3 with cosine decay 8.16 and 13.96; 900 steps, zero
-    time init, time scale 1 (kept) 4.86 and 9.56, fit PSNR on the given frames 42.7 and
-    37.6 dB, about 28 s a triplet; the same with time scale 0.3: 4.80 and 9.60; with the
-    paper time init and scale 0.05: 5.24 and 10.00; context 2 (frames K -+ 3 as well):
-    5.67 and 9.78; one hidden layer of 192: 7.10 and 11.67; first omega 60 (time scale
-    0.15): 4.72 and 9.94; hidden 256 at lr 3e-3, lr 5e-3, or lr 3e-3 without decay:
-    diverged. None beat the blend, so the target "siren beats blend" is not met.
+    *Zero time init.* The first layer's time weights start at zero, so the initial network
+    is one image at every t and all time dependence is learned from the differences between
+    the frames; with the paper's random init on t the two frames get unrelated features and
+    the middle is noise. Adam with a cosine-decayed lr: the fit must be near-exact, and a
+    constant lr high enough to get there in the budget diverges.
 
-    Evaluation (``fastsiren vfi --table --profile cpu --triplets 5``, 5 frames x gaps 1 and
-    2 per clip, docs/results/vfi-cpu.json), mean IE blend / siren (former profile):
-    bigbuckbunny 7.25 / 7.91 (11.97), carphone 14.17 / 14.52 (18.44), bikes 24.73 / 29.52
-    (27.33). The siren beats the blend on 6 of the 30 triplets, not on average. Bikes got
-    worse: across its scene cut (frame 186) 77.6 and 80.1 (blend 62.6 and 65.0), and on
-    frame 124, gap 2 17.66 (blend 4.91) although the given frames were fitted to a loss of
-    6e-5 (48 dB): with an unscaled, learned time axis the middle is not tied to the blend.
+    *Residual-corrected sampling.* What the network failed to fit at the two neighbours is
+    known, so it is carried to the middle: the prediction is
+    ``f(K) + ((I(K-G) - f(K-G)) + (I(K+G) - f(K+G))) / 2``, which is the same as
+    ``blend + (f(K) - (f(K-G) + f(K+G)) / 2)``: the blend plus the part of the network's
+    time dependence that is not linear in t. The raw sample ``f(K)`` (reported as
+    ``siren-raw``, from the same fit) carries the fitting error of both neighbours, a few
+    8-bit levels at the cpu profile, which is larger than what the network's curvature in t
+    gains over the blend; the correction removes that error and keeps the gain. With the
+    time weights at zero and no time dependence learned the prediction is exactly the blend.
 
-    Why it does not: on the same dev runs the middle frame matched the blend of the
-    network's own fits at t = -+1 (IE 4.86 vs 4.86 and 9.56 vs 9.64). Time enters a SIREN
-    only through phase shifts of the first layer's plane waves, which are global; after a
-    smooth-in-t fit of two samples the middle is their average, i.e. the blend plus the fit
-    error. The intensity-only fit has no notion of correspondence; the motion SIREN is the
-    design that carries the motion.
+    *Optional sparse-gradient prior* (``--prior``, weight ``prior``; 0 in every profile):
+    the mean of ``(|grad_p I|^2 + eps)^(alpha / 2)``, alpha = 1/2, over random pixels at
+    random times between the neighbours, the spatial gradient (value units per pixel) from
+    the network's analytic jet (``model.jet(order=1)``). A ghost is two half-contrast copies
+    of a moving edge; for alpha < 1 they cost more than the edge (``2 (c / 2)^alpha >
+    c^alpha``), so the prior prefers moving an edge to fading it, where a convex prior
+    (alpha >= 1) does not. On the dev subset it changed the mean IE by less than the
+    differences between weights, so it is off by default.
 
-    A transport prior did not rescue it either (session 2, ad-hoc dev runs on the same dev
-    subset, not committed results, so no numbers here; the motion SIREN's field m as the
-    velocity): (i) the residual of ``I_t + v . grad I = 0`` from the space-time SIREN's own
-    jet added to the fit made the mean IE worse on both clips, more so with a larger weight:
-    the prior fights the fit; (ii) I = B + S with B the linear-in-time blend of the two
-    frames and S a space-time SIREN (zero at the frames, free in between) trained on the
-    transport residual alone stayed on the blend, whatever the weight. For motions of a few
-    pixels the blend already satisfies the linearised transport equation at t = 0
-    (``I1 - I0 ~ 2 m . grad I``), so a first-order PDE prior cannot tell the ghosted blend
-    from the motion-compensated frame; that takes the finite displacement of a warp, as
-    ``siren-flow`` does.
+    The settings were chosen once, on a dev subset disjoint from the evaluation frames
+    (:data:`DEV_FRAMES`; ``fastsiren vfi --dev --profile cpu`` writes
+    docs/results/vfi-dev-cpu.json), not per clip or frame.
+
+    Tried before and not kept (ad-hoc dev runs, not committed results): a transport prior
+    ``I_t + v . grad I = 0`` with the motion SIREN's field as the velocity, added to the fit
+    or on a residual over the blend, made the mean IE worse or stayed on the blend: for
+    motions of a few pixels the blend already satisfies the linearised transport equation at
+    the middle time, so a first-order PDE prior cannot tell it from the motion-compensated
+    frame. Context frames, a smaller network, a larger first omega, a smaller time scale or
+    twice the steps did not change the picture.
 ``siren-flow``
     Motion-aware SIREN: a SIREN m(y, x) -> (dy, dx) is the *symmetric* motion field at the
     middle time, so that the middle frame is ``I0(p - m(p)) ~ I1(p + m(p))``. It is fitted
@@ -102,7 +94,13 @@ from fastsiren import data, metrics
 from fastsiren.layers import Siren
 from fastsiren.tasks import common
 
-METHODS = ("blend", "tvl1", "siren", "siren-flow")
+METHODS = ("blend", "tvl1", "siren", "siren-raw", "siren-flow")
+
+# the sparse-gradient prior on intermediate frames: mean of (|grad_p I|^2 + eps)^(alpha / 2) per
+# channel, with the spatial gradient in value units ([-1, 1]) per pixel; alpha < 1 is the
+# heavy-tailed (hyper-Laplacian) law of natural-image gradients
+PRIOR_ALPHA = 0.5
+PRIOR_EPS = 1e-4
 
 
 @dataclasses.dataclass
@@ -121,6 +119,7 @@ class VfiConfig:
     batch: int | None = None
     omega: float = 30.0
     time_scale: float | None = None
+    prior: float | None = None
     flow_steps: int | None = None
     flow_lr: float | None = None
     flow_hidden: int | None = None
@@ -139,13 +138,13 @@ class VfiConfig:
 
 # size = long side of the processed frames in pixels; batch = points per Adam step
 PROFILE_DEFAULTS = {
-    "quick": dict(size=32, steps=30, lr=1e-3, hidden=32, layers=1, batch=1024, time_scale=1.0,
+    "quick": dict(size=32, steps=30, lr=1e-3, hidden=32, layers=1, batch=1024, time_scale=1.0, prior=0.0,
                   flow_steps=30, flow_lr=1e-3, flow_hidden=32, flow_layers=1, flow_batch=512,
                   flow_omega=10.0, smooth=0.01, blur=2.0),
-    "cpu": dict(size=128, steps=900, lr=3e-3, hidden=128, layers=2, batch=4096, time_scale=1.0,
+    "cpu": dict(size=128, steps=900, lr=3e-3, hidden=128, layers=2, batch=4096, time_scale=1.0, prior=0.0,
                 flow_steps=300, flow_lr=1e-3, flow_hidden=64, flow_layers=2, flow_batch=2048,
                 flow_omega=10.0, smooth=0.01, blur=4.0),
-    "paper": dict(size=512, steps=3000, lr=1e-4, hidden=256, layers=3, batch=65536, time_scale=1.0,
+    "paper": dict(size=512, steps=3000, lr=1e-4, hidden=256, layers=3, batch=65536, time_scale=1.0, prior=0.0,
                   flow_steps=2000, flow_lr=1e-4, flow_hidden=128, flow_layers=3, flow_batch=65536,
                   flow_omega=10.0, smooth=0.01, blur=8.0),
 }
@@ -164,7 +163,7 @@ def resolve(config: VfiConfig) -> VfiConfig:
         common.positive(name, getattr(cfg, name), int)
     for name in ("lr", "omega", "time_scale", "flow_lr", "flow_omega"):
         common.positive(name, getattr(cfg, name))
-    for name in ("layers", "flow_layers", "smooth", "blur"):
+    for name in ("layers", "flow_layers", "smooth", "blur", "prior"):
         if getattr(cfg, name) < 0:
             raise ValueError(f"{name} must be >= 0, got {getattr(cfg, name)}")
     return cfg
@@ -320,10 +319,18 @@ def _predict_chunks(model, coords: torch.Tensor, chunk: int = 1 << 16) -> torch.
         return torch.cat([model(coords[i:i + chunk]) for i in range(0, coords.shape[0], chunk)])
 
 
+def gradient_sparsity(grad: torch.Tensor) -> torch.Tensor:
+    """The sparse-gradient prior: mean of ``(|g|^2 + eps)^(alpha / 2)`` over the spatial
+    gradients ``grad`` (..., 2) (value units per pixel); see the module docstring."""
+    return ((grad * grad).sum(-1) + PRIOR_EPS).pow(PRIOR_ALPHA / 2).mean()
+
+
 def spacetime_siren(given: np.ndarray, offsets: list[int], cfg: VfiConfig, device,
-                    history: list | None = None) -> np.ndarray:
+                    history: list | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Fit a SIREN (t, y, x) -> RGB to the ``given`` frames (T, H, W, 3) in [0, 1] at time
-    ``offsets`` (units of the gap) and evaluate it at offset 0 -> (H, W, 3)."""
+    ``offsets`` (units of the gap), with the sparse-gradient prior on the frames between the
+    neighbours, and sample it at offset 0 -> (residual-corrected prediction, raw sample),
+    both (H, W, 3); see the module docstring."""
     t_given, h, w, _ = given.shape
     span = max(abs(o) for o in offsets)
     rows = 2 * span + 1  # offsets -span..span on the grid's time axis; the middle row is frame K
@@ -339,9 +346,18 @@ def spacetime_siren(given: np.ndarray, offsets: list[int], cfg: VfiConfig, devic
         model.layers[0].weight[:, 0] = 0.0
     gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
     n = x.shape[0]
-    # own loop for the cosine schedule: the fit must be near-exact (the middle frame is about
-    # the blend of the two fits, so fit error adds to the interpolation error) and a constant
-    # lr high enough to get there in the budget diverges (3e-3 without decay: IE 15-57)
+    t_lo, t_hi = float(coords[span - 1, 0, 0]), float(coords[span + 1, 0, 0])  # the neighbours' times
+    per_px = torch.tensor([2.0 / h, 2.0 / w], device=device)  # d/d(grid unit) -> d/d(pixel)
+    n_prior = max(1, cfg.batch // 2)
+
+    def prior() -> torch.Tensor:
+        # random pixels at random times between the neighbours; spatial gradient from the jet
+        p = coords[span][torch.randint(h * w, (n_prior,), generator=gen).to(device)].clone()
+        p[:, 0] = t_lo + (t_hi - t_lo) * torch.rand(n_prior, generator=gen).to(device)
+        return gradient_sparsity(model.jet(p, order=1).grad[..., 1:] * per_px)
+
+    # own loop for the cosine schedule: the fit must be near-exact and a constant lr high
+    # enough to get there in the budget diverges
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.steps)
     log_every = max(1, cfg.steps // 10)
@@ -351,19 +367,28 @@ def spacetime_siren(given: np.ndarray, offsets: list[int], cfg: VfiConfig, devic
     for step in tqdm(range(1, cfg.steps + 1), desc="space-time siren", disable=not cfg.progress, leave=False):
         t0 = time.perf_counter()
         if cfg.batch >= n:
-            loss = ((model(x) - y) ** 2).mean()
+            fit = ((model(x) - y) ** 2).mean()
         else:
             idx = torch.randint(n, (cfg.batch,), generator=gen).to(device)
-            loss = ((model(x[idx]) - y[idx]) ** 2).mean()
+            fit = ((model(x[idx]) - y[idx]) ** 2).mean()
+        loss = fit + cfg.prior * prior() if cfg.prior > 0 else fit
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         sched.step()
         seconds += time.perf_counter() - t0
         if history is not None and (step % log_every == 0 or step == cfg.steps):
-            history.append({"step": step, "seconds": round(seconds, 4), "loss": float(loss.detach())})
-    pred = _predict_chunks(model, coords[span]).reshape(h, w, 3)
-    return ((pred.cpu().double().numpy() + 1) / 2).clip(0, 1)
+            history.append({"step": step, "seconds": round(seconds, 4), "loss": float(loss.detach()),
+                            "fit": float(fit.detach())})
+
+    def at(row: int) -> np.ndarray:
+        out = _predict_chunks(model, coords[row]).reshape(h, w, 3)
+        return (out.cpu().double().numpy() + 1) / 2
+
+    raw = at(span)
+    # what the fit missed at the two neighbours, carried to the middle
+    miss = 0.5 * sum(given[offsets.index(o)] - at(span + o) for o in (-1, 1))
+    return (raw + miss).clip(0, 1), raw.clip(0, 1)
 
 
 def _image_gradients(img: torch.Tensor) -> torch.Tensor:
@@ -458,6 +483,7 @@ def interpolate(frames: np.ndarray, offsets: list[int], cfg: VfiConfig, device,
     given_offsets = [o for o in offsets if o != 0]
     f0, f1 = frames[offsets.index(-1)], frames[offsets.index(1)]
     out: dict[str, dict] = {}
+    fits: dict = {}
     for method in methods:
         common.seed_all(cfg.seed)
         hist: list = []
@@ -467,8 +493,11 @@ def interpolate(frames: np.ndarray, offsets: list[int], cfg: VfiConfig, device,
             pred = blend(f0, f1)
         elif method == "tvl1":
             pred, extra = tvl1_interpolate(f0, f1)
-        elif method == "siren":
-            pred = spacetime_siren(given, given_offsets, cfg, device, hist)
+        elif method in ("siren", "siren-raw"):
+            if not fits:  # one fit gives both samples; both report its time and history
+                fits["siren"], fits["siren-raw"] = spacetime_siren(given, given_offsets, cfg, device, hist)
+                fits.update(seconds=time.perf_counter() - t0, history=hist)
+            pred, hist, t0 = fits[method], fits["history"], time.perf_counter() - fits["seconds"]
         elif method == "siren-flow":
             pred, extra = flow_siren(f0, f1, cfg, device, hist)
         else:
@@ -481,6 +510,7 @@ def interpolate(frames: np.ndarray, offsets: list[int], cfg: VfiConfig, device,
 # ---------------------------------------------------------------- figures
 
 LABELS = {"blend": "linear blend", "tvl1": "TV-L1 flow", "siren": "space-time SIREN",
+          "siren-raw": "space-time SIREN (raw)",
           "siren-flow": "motion SIREN", "gt": "ground truth"}
 
 
@@ -701,6 +731,53 @@ def run_table(cfg: VfiConfig, out: Path, figures: Path, clips=data.VIDEO_CLIPS, 
     return doc
 
 
+# The dev subset the space-time SIREN's settings were chosen on: gap 1, target frames (and
+# their neighbours) disjoint from those of the evaluation table (``table_frames(n, 5, (1, 2))``).
+DEV_FRAMES = {"bigbuckbunny": (18, 50, 113), "carphone": (16, 45, 74)}
+
+
+def run_dev(cfg: VfiConfig, out: Path, priors, frames=None) -> dict:
+    """The space-time SIREN on the dev subset (``frames``: {clip: targets}, default
+    :data:`DEV_FRAMES`) at every prior weight in ``priors``, with the blend for reference: a
+    results document whose methods name the weight (``siren prior=W``), rewritten after
+    every triplet."""
+    cfg = resolve(cfg)
+    priors = [float(p) for p in priors]
+    for p in priors:
+        if p < 0:
+            raise ValueError(f"--dev-priors must be >= 0, got {p}")
+    device = common.pick_device(cfg.device)
+    from fastsiren import backends
+
+    backend = backends.resolve(cfg.backend, device)
+    rows: list[dict] = []
+    t0 = time.perf_counter()
+
+    def write(complete: bool) -> dict:
+        doc = common.results_doc("vfi", cfg.profile, rows, backend=backend, device=device,
+                                 seconds=time.perf_counter() - t0, complete=complete, summary=summarize(rows),
+                                 settings=dataclasses.asdict(cfg), dev_frames=frames or DEV_FRAMES,
+                                 priors=priors)
+        common.write_json(out, doc)
+        return doc
+
+    for clip, ks in (frames or DEV_FRAMES).items():
+        for k in ks:
+            trip, offsets = load_frames(clip, k, 1, cfg.context, cfg.size)
+            gt = trip[offsets.index(0)]
+            for i, prior in enumerate(priors):
+                methods = ("blend", "siren", "siren-raw") if i == 0 else ("siren", "siren-raw")
+                res = interpolate(trip, offsets, dataclasses.replace(cfg, prior=prior, frame=k, gap=1), device,
+                                  methods)
+                for m, r in res.items():
+                    name = m if m == "blend" else f"{m} prior={prior:g}"
+                    rows.append(_row(name, clip, k, 1, score(r["pred"], gt), r["seconds"]))
+                print(f"dev {clip} frame {k} prior {prior:g}: "
+                      + ", ".join(f"{m} IE {score(r['pred'], gt)['ie']:.2f}" for m, r in res.items()), flush=True)
+                write(False)
+    return write(True)
+
+
 # Other data, for context only (not measured here): Middlebury "Evaluation" set average IE.
 PUBLISHED = [{"method": "DAIN", "dataset": "Middlebury evaluation", "ie": 4.86,
               "source": "Bao et al., CVPR 2019 (Papers with Code leaderboard)"}]
@@ -722,19 +799,39 @@ def add_arguments(parser) -> None:
     parser.add_argument("--hidden", type=int, help="hidden width of the space-time SIREN (default: profile)")
     parser.add_argument("--time-scale", type=float,
                         help="factor on the time coordinate of the space-time SIREN (default: profile)")
+    parser.add_argument("--prior", type=float,
+                        help="weight of the space-time SIREN's sparse-gradient prior on the frames between "
+                             "the neighbours (0 = none; default: profile)")
     parser.add_argument("--smooth", type=float, help="weight of the motion field's Jacobian prior")
     parser.add_argument("--table", action="store_true",
                         help="evaluate every method on --triplets frames x gaps 1, 2 of every bundled clip; "
                              "--out is then the results JSON (default docs/results/vfi-PROFILE.json)")
     parser.add_argument("--triplets", type=int, default=10, help="frames per clip in --table mode")
+    parser.add_argument("--dev", action="store_true",
+                        help="tuning run: the space-time SIREN at every weight of --dev-priors on the dev subset "
+                             f"({'; '.join(f'{c} {list(k)}' for c, k in DEV_FRAMES.items())}, gap 1: frames the "
+                             "table never uses); --out is then the results JSON (default "
+                             "docs/results/vfi-dev-PROFILE.json)")
+    parser.add_argument("--dev-priors", default="0,1e-4,3e-4",
+                        help="comma-separated prior weights for --dev")
     parser.add_argument("--figures", default="docs/figures", help="figure folder in --table mode")
 
 
 def main(args) -> int:
     cfg = VfiConfig(video=args.video, frame=args.frame, gap=args.gap, context=args.context, size=args.size,
                     steps=args.steps, flow_steps=args.flow_steps, hidden=args.hidden, time_scale=args.time_scale,
-                    smooth=args.smooth, backend=args.backend, device=args.device, seed=args.seed,
+                    prior=args.prior, smooth=args.smooth, backend=args.backend, device=args.device, seed=args.seed,
                     out=args.out, profile=args.profile, progress=not args.no_progress)
+    if args.dev:
+        from fastsiren.tasks.compare import parse_floats
+
+        out = Path(args.out if args.out != "runs/vfi" else f"docs/results/vfi-dev-{args.profile}.json")
+        doc = run_dev(cfg, out, parse_floats(args.dev_priors, "--dev-priors"))
+        for s in doc["summary"]:
+            if s["gap"] == 0:
+                print(f"{s['video']:>13} {s['method']:>22}: mean IE {s['ie']:.3f} over {s['n']} triplets")
+        print(f"-> {out}")
+        return 0
     if args.table:
         common.positive("--triplets", args.triplets, int)
         out = Path(args.out if args.out != "runs/vfi" else f"docs/results/vfi-{args.profile}.json")
