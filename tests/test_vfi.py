@@ -132,30 +132,43 @@ def test_spacetime_siren_static_clip_predicts_the_frame():
     assert hist[-1]["step"] == 200 and hist[-1]["loss"] < hist[0]["loss"]
 
 
-def test_spacetime_siren_carries_the_fit_residuals_to_the_middle():
-    """After 3 steps the network is still about one image at every t (zero time init), far
-    from both frames: the raw sample is poor, and the residual-corrected prediction
-    f(0) + mean(I -+ 1 - f(-+1)) is the blend up to f's tiny time dependence."""
+def test_spacetime_siren_without_time_dependence_is_the_blend():
+    """After 3 steps each network is still about one image at every t (zero time init), far
+    from both frames: the raw sample is poor, while the prediction, the blend plus each
+    fit's curvature in t, is the blend up to f's tiny time dependence."""
     rng = np.random.default_rng(1)
     f0, f1 = rng.random((10, 12, 3)), rng.random((10, 12, 3))
-    cfg = vfi.resolve(vfi.VfiConfig(profile="quick", steps=3, prior=0.0, progress=False))
-    pred, raw = vfi.spacetime_siren(np.stack([f0, f1]), [-1, 1], cfg, torch.device("cpu"))
+    cfg = vfi.resolve(vfi.VfiConfig(profile="quick", steps=3, progress=False))
+    hist: list = []
+    pred, raw = vfi.spacetime_siren(np.stack([f0, f1]), [-1, 1], cfg, torch.device("cpu"), hist)
     blend = vfi.blend(f0, f1)
     assert np.abs(raw - blend).max() > 0.2
-    assert np.abs(pred - blend.clip(0, 1)).max() < 0.02
+    assert np.abs(pred - blend).max() < 0.02
+    assert sorted({h["seed"] for h in hist}) == [cfg.seed, cfg.seed + 1]  # cfg.fits = 2 fits
 
 
-def test_gradient_sparsity_prefers_one_edge_to_its_ghost():
-    """One edge of contrast 1 (one pixel with gradient 1) against the blend's two copies of
-    contrast 1/2 (two pixels with 1/2): with alpha = 1/2 the edge costs 1 and the ghost
-    2 (1/2)^(1/2) (plus eps terms), while a quadratic cost (1 vs 1/2) prefers the ghost."""
-    one = torch.tensor([[1.0, 0.0], [0, 0], [0, 0], [0, 0]])
-    ghost = torch.tensor([[0.5, 0.0], [0.5, 0], [0, 0], [0, 0]])
-    e = vfi.PRIOR_EPS ** (vfi.PRIOR_ALPHA / 2)
-    a = vfi.PRIOR_ALPHA
-    assert torch.isclose(vfi.gradient_sparsity(one), torch.tensor(((1 + vfi.PRIOR_EPS) ** (a / 2) + 3 * e) / 4))
-    assert vfi.gradient_sparsity(ghost) > vfi.gradient_sparsity(one)
-    assert (ghost ** 2).sum() < (one ** 2).sum()
+def test_curvature_weight_keeps_what_the_fits_agree_on():
+    rng = np.random.default_rng(2)
+    c = rng.normal(size=(9, 11, 3))
+    assert np.allclose(vfi.curvature_weight([c]), 1.0)  # one fit: no shrinkage
+    assert np.allclose(vfi.curvature_weight([c, c], sigma=0.0), 1.0)  # agreement: all signal
+    assert np.allclose(vfi.curvature_weight([c, -c], sigma=0.0), 0.0)  # opposite: no signal
+    # hand-computed for two fits: signal c0 c1, noise of the mean (c0 - c1)^2 / 4
+    c0, c1 = np.full((1, 1, 1), 3.0), np.full((1, 1, 1), 1.0)
+    assert np.allclose(vfi.curvature_weight([c0, c1], sigma=0.0), 3.0 / (3.0 + 1.0))
+    noisy = vfi.curvature_weight([c, c + rng.normal(size=c.shape)], sigma=2.0)
+    assert ((noisy > 0) & (noisy < 1)).all()
+
+
+def test_spacetime_predict_is_blend_plus_weighted_curvature_limited_to_the_neighbours():
+    prev, nxt = np.full((4, 5, 3), 0.2), np.full((4, 5, 3), 0.6)
+    f = np.stack([prev, np.full_like(prev, 0.5), nxt])  # curvature term 0.5 - 0.4 = 0.1
+    assert np.allclose(vfi.spacetime_predict([f], prev, nxt, None, False), 0.5)
+    big = np.stack([prev, np.full_like(prev, 0.9), nxt])  # 0.4 + 0.5 leaves [0.2, 0.6]
+    assert np.allclose(vfi.spacetime_predict([big], prev, nxt, None, True), 0.6)
+    assert np.allclose(vfi.spacetime_predict([big], prev, nxt, None, False), 0.9)
+    flat = np.stack([prev, 0.5 * (prev + nxt), nxt])
+    assert np.allclose(vfi.spacetime_predict([flat, flat], prev, nxt), vfi.blend(prev, nxt))
 
 
 def test_dev_frames_are_disjoint_from_the_table():
@@ -164,7 +177,7 @@ def test_dev_frames_are_disjoint_from_the_table():
         data.read_video(clip, frames=lambda count, n=n: n.append(count) or [0])
         table = vfi.table_frames(n[0], 5, (1, 2))
         used = {k + s * g for k in table for g in (1, 2) for s in (-1, 0, 1)}
-        assert not used & {k + s for k in ks for s in (-1, 0, 1)}, clip
+        assert not used & {k + s * g for k in ks for g in (1, 2) for s in (-1, 0, 1)}, clip
 
 
 # ---------------------------------------------------------------- CLI

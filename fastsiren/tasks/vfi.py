@@ -22,36 +22,42 @@ Methods (every one sees the same downscaled frames; none sees frame K):
     the middle is noise. Adam with a cosine-decayed lr: the fit must be near-exact, and a
     constant lr high enough to get there in the budget diverges.
 
-    *Residual-corrected sampling.* What the network failed to fit at the two neighbours is
-    known, so it is carried to the middle: the prediction is
-    ``f(K) + ((I(K-G) - f(K-G)) + (I(K+G) - f(K+G))) / 2``, which is the same as
-    ``blend + (f(K) - (f(K-G) + f(K+G)) / 2)``: the blend plus the part of the network's
-    time dependence that is not linear in t. The raw sample ``f(K)`` (reported as
-    ``siren-raw``, from the same fit) carries the fitting error of both neighbours, a few
-    8-bit levels at the cpu profile, which is larger than what the network's curvature in t
-    gains over the blend; the correction removes that error and keeps the gain. With the
-    time weights at zero and no time dependence learned the prediction is exactly the blend.
+    *Sampling: the blend plus the network's curvature in time.* Each fit f gives
+    ``f(K) - (f(K-G) + f(K+G)) / 2``, the part of its time dependence that is not linear in
+    t, and the prediction is the blend of the two neighbours plus that term: the same as the
+    sample f(K) with the network's fitting residuals at the neighbours carried to the middle.
+    Why the term helps: a moving edge makes the blend err by about half its second time
+    derivative, and a first-layer sine feature with a time weight is a travelling plane wave
+    whose curvature in t is fixed by the phase shift the two frames show, so the fit predicts
+    the blend's error where motions are small against the features' wavelengths. The raw
+    sample f(K) (reported as ``siren-raw``) also carries the fitting error of both
+    neighbours, a few 8-bit levels at the cpu profile, more than the term gains.
 
-    *Optional sparse-gradient prior* (``--prior``, weight ``prior``; 0 in every profile):
-    the mean of ``(|grad_p I|^2 + eps)^(alpha / 2)``, alpha = 1/2, over random pixels at
-    random times between the neighbours, the spatial gradient (value units per pixel) from
-    the network's analytic jet (``model.jet(order=1)``). A ghost is two half-contrast copies
-    of a moving edge; for alpha < 1 they cost more than the edge (``2 (c / 2)^alpha >
-    c^alpha``), so the prior prefers moving an edge to fading it, where a convex prior
-    (alpha >= 1) does not. On the dev subset it changed the mean IE by less than the
-    differences between weights, so it is off by default.
+    *Two fits and a per-pixel weight.* Where motion is large the term is unreliable, and it
+    varies with the init. ``fits`` (2) networks from different seeds give terms c_i; their
+    mean is weighted per pixel by signal / (signal + noise), the signal power from the cross
+    products c_i c_j and the noise of the mean from their spread, both averaged over a
+    Gaussian window of :data:`SHRINK_SIGMA` pixels (an empirical-Bayes shrinkage: where the
+    fits disagree, the blend is kept).
 
-    The settings were chosen once, on a dev subset disjoint from the evaluation frames
-    (:data:`DEV_FRAMES`; ``fastsiren vfi --dev --profile cpu`` writes
-    docs/results/vfi-dev-cpu.json), not per clip or frame.
+    *Limiter.* The prediction is clipped per pixel and channel to the range of the two
+    neighbours (no new temporal extremum, as in monotone cubic interpolation): an edge that
+    passes a pixel between the frames leaves it between its two values. With no time
+    dependence learned the prediction is exactly the blend.
 
-    Tried before and not kept (ad-hoc dev runs, not committed results): a transport prior
-    ``I_t + v . grad I = 0`` with the motion SIREN's field as the velocity, added to the fit
-    or on a residual over the blend, made the mean IE worse or stayed on the blend: for
-    motions of a few pixels the blend already satisfies the linearised transport equation at
-    the middle time, so a first-order PDE prior cannot tell it from the motion-compensated
-    frame. Context frames, a smaller network, a larger first omega, a smaller time scale or
-    twice the steps did not change the picture.
+    Settings were chosen once, on a dev subset disjoint from the evaluation frames
+    (:data:`DEV_FRAMES`, gaps 1 and 2; ``fastsiren vfi --dev --profile cpu`` writes every
+    variant, one fit or two, with or without the weight or the limiter, and the window
+    sizes :data:`DEV_SIGMAS`, to docs/results/vfi-dev-cpu.json), not per clip or frame.
+
+    Tried and not kept (ad-hoc dev runs, not committed results): a sparse-gradient
+    (hyper-Laplacian) prior on the frames between the neighbours from the network's jet
+    (ghosts are two half-contrast edges, which such a prior charges more than one edge)
+    changed the mean IE by less than the spread between inits; a transport prior
+    ``I_t + v . grad I = 0`` with the motion SIREN's field as the velocity made the mean IE
+    worse or stayed on the blend (for motions of a few pixels the blend already satisfies the
+    linearised transport equation at the middle time); a third hidden layer diverged at the
+    cpu profile's lr; twice the steps or half the time scale changed little.
 ``siren-flow``
     Motion-aware SIREN: a SIREN m(y, x) -> (dy, dx) is the *symmetric* motion field at the
     middle time, so that the middle frame is ``I0(p - m(p)) ~ I1(p + m(p))``. It is fitted
@@ -96,11 +102,8 @@ from fastsiren.tasks import common
 
 METHODS = ("blend", "tvl1", "siren", "siren-raw", "siren-flow")
 
-# the sparse-gradient prior on intermediate frames: mean of (|grad_p I|^2 + eps)^(alpha / 2) per
-# channel, with the spatial gradient in value units ([-1, 1]) per pixel; alpha < 1 is the
-# heavy-tailed (hyper-Laplacian) law of natural-image gradients
-PRIOR_ALPHA = 0.5
-PRIOR_EPS = 1e-4
+# Gaussian sigma (pixels) of the local statistics of the curvature shrinkage (module docstring)
+SHRINK_SIGMA = 2.0
 
 
 @dataclasses.dataclass
@@ -119,7 +122,7 @@ class VfiConfig:
     batch: int | None = None
     omega: float = 30.0
     time_scale: float | None = None
-    prior: float | None = None
+    fits: int | None = None
     flow_steps: int | None = None
     flow_lr: float | None = None
     flow_hidden: int | None = None
@@ -138,13 +141,13 @@ class VfiConfig:
 
 # size = long side of the processed frames in pixels; batch = points per Adam step
 PROFILE_DEFAULTS = {
-    "quick": dict(size=32, steps=30, lr=1e-3, hidden=32, layers=1, batch=1024, time_scale=1.0, prior=0.0,
+    "quick": dict(size=32, steps=30, lr=1e-3, hidden=32, layers=1, batch=1024, time_scale=1.0, fits=2,
                   flow_steps=30, flow_lr=1e-3, flow_hidden=32, flow_layers=1, flow_batch=512,
                   flow_omega=10.0, smooth=0.01, blur=2.0),
-    "cpu": dict(size=128, steps=900, lr=3e-3, hidden=128, layers=2, batch=4096, time_scale=1.0, prior=0.0,
+    "cpu": dict(size=128, steps=900, lr=3e-3, hidden=128, layers=2, batch=4096, time_scale=1.0, fits=2,
                 flow_steps=300, flow_lr=1e-3, flow_hidden=64, flow_layers=2, flow_batch=2048,
                 flow_omega=10.0, smooth=0.01, blur=4.0),
-    "paper": dict(size=512, steps=3000, lr=1e-4, hidden=256, layers=3, batch=65536, time_scale=1.0, prior=0.0,
+    "paper": dict(size=512, steps=3000, lr=1e-4, hidden=256, layers=3, batch=65536, time_scale=1.0, fits=2,
                   flow_steps=2000, flow_lr=1e-4, flow_hidden=128, flow_layers=3, flow_batch=65536,
                   flow_omega=10.0, smooth=0.01, blur=8.0),
 }
@@ -159,11 +162,11 @@ def resolve(config: VfiConfig) -> VfiConfig:
         raise ValueError(f"--context must be an integer >= 1 (frames used on each side), got {cfg.context!r}")
     if not isinstance(cfg.frame, int) or cfg.frame < 0:
         raise ValueError(f"--frame must be a frame index >= 0, got {cfg.frame!r}")
-    for name in ("size", "steps", "hidden", "batch", "flow_steps", "flow_hidden", "flow_batch"):
+    for name in ("size", "steps", "hidden", "batch", "fits", "flow_steps", "flow_hidden", "flow_batch"):
         common.positive(name, getattr(cfg, name), int)
     for name in ("lr", "omega", "time_scale", "flow_lr", "flow_omega"):
         common.positive(name, getattr(cfg, name))
-    for name in ("layers", "flow_layers", "smooth", "blur", "prior"):
+    for name in ("layers", "flow_layers", "smooth", "blur"):
         if getattr(cfg, name) < 0:
             raise ValueError(f"{name} must be >= 0, got {getattr(cfg, name)}")
     return cfg
@@ -319,18 +322,11 @@ def _predict_chunks(model, coords: torch.Tensor, chunk: int = 1 << 16) -> torch.
         return torch.cat([model(coords[i:i + chunk]) for i in range(0, coords.shape[0], chunk)])
 
 
-def gradient_sparsity(grad: torch.Tensor) -> torch.Tensor:
-    """The sparse-gradient prior: mean of ``(|g|^2 + eps)^(alpha / 2)`` over the spatial
-    gradients ``grad`` (..., 2) (value units per pixel); see the module docstring."""
-    return ((grad * grad).sum(-1) + PRIOR_EPS).pow(PRIOR_ALPHA / 2).mean()
-
-
-def spacetime_siren(given: np.ndarray, offsets: list[int], cfg: VfiConfig, device,
-                    history: list | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Fit a SIREN (t, y, x) -> RGB to the ``given`` frames (T, H, W, 3) in [0, 1] at time
-    ``offsets`` (units of the gap), with the sparse-gradient prior on the frames between the
-    neighbours, and sample it at offset 0 -> (residual-corrected prediction, raw sample),
-    both (H, W, 3); see the module docstring."""
+def spacetime_fit(given: np.ndarray, offsets: list[int], cfg: VfiConfig, device, seed: int,
+                  history: list | None = None) -> np.ndarray:
+    """Fit one SIREN (t, y, x) -> RGB to the ``given`` frames (T, H, W, 3) in [0, 1] at time
+    ``offsets`` (units of the gap) from the init of ``seed``; returns its samples at offsets
+    -1, 0, +1 as (3, H, W, 3) in [0, 1] units (not clipped)."""
     t_given, h, w, _ = given.shape
     span = max(abs(o) for o in offsets)
     rows = 2 * span + 1  # offsets -span..span on the grid's time axis; the middle row is frame K
@@ -338,24 +334,15 @@ def spacetime_siren(given: np.ndarray, offsets: list[int], cfg: VfiConfig, devic
     coords[..., 0] *= cfg.time_scale
     x = torch.cat([coords[o + span] for o in offsets])
     y = torch.from_numpy(given.reshape(-1, 3) * 2 - 1).float().to(device)
+    common.seed_all(seed)
     model = Siren(3, cfg.hidden, cfg.layers, 3, cfg.omega, cfg.omega, backend=cfg.backend).to(device)
     with torch.no_grad():
         # time weights start at zero: the initial fit is the same image at every t, and the
         # time dependence is learned from the frames' differences only (a random time init
         # makes the two frames' features independent, so the middle is noise)
         model.layers[0].weight[:, 0] = 0.0
-    gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
+    gen = torch.Generator(device="cpu").manual_seed(seed)
     n = x.shape[0]
-    t_lo, t_hi = float(coords[span - 1, 0, 0]), float(coords[span + 1, 0, 0])  # the neighbours' times
-    per_px = torch.tensor([2.0 / h, 2.0 / w], device=device)  # d/d(grid unit) -> d/d(pixel)
-    n_prior = max(1, cfg.batch // 2)
-
-    def prior() -> torch.Tensor:
-        # random pixels at random times between the neighbours; spatial gradient from the jet
-        p = coords[span][torch.randint(h * w, (n_prior,), generator=gen).to(device)].clone()
-        p[:, 0] = t_lo + (t_hi - t_lo) * torch.rand(n_prior, generator=gen).to(device)
-        return gradient_sparsity(model.jet(p, order=1).grad[..., 1:] * per_px)
-
     # own loop for the cosine schedule: the fit must be near-exact and a constant lr high
     # enough to get there in the budget diverges
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
@@ -367,11 +354,10 @@ def spacetime_siren(given: np.ndarray, offsets: list[int], cfg: VfiConfig, devic
     for step in tqdm(range(1, cfg.steps + 1), desc="space-time siren", disable=not cfg.progress, leave=False):
         t0 = time.perf_counter()
         if cfg.batch >= n:
-            fit = ((model(x) - y) ** 2).mean()
+            loss = ((model(x) - y) ** 2).mean()
         else:
             idx = torch.randint(n, (cfg.batch,), generator=gen).to(device)
-            fit = ((model(x[idx]) - y[idx]) ** 2).mean()
-        loss = fit + cfg.prior * prior() if cfg.prior > 0 else fit
+            loss = ((model(x[idx]) - y[idx]) ** 2).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -379,16 +365,56 @@ def spacetime_siren(given: np.ndarray, offsets: list[int], cfg: VfiConfig, devic
         seconds += time.perf_counter() - t0
         if history is not None and (step % log_every == 0 or step == cfg.steps):
             history.append({"step": step, "seconds": round(seconds, 4), "loss": float(loss.detach()),
-                            "fit": float(fit.detach())})
+                            "seed": seed})
+    out = [_predict_chunks(model, coords[span + o]).reshape(h, w, 3) for o in (-1, 0, 1)]
+    return (torch.stack(out).cpu().double().numpy() + 1) / 2
 
-    def at(row: int) -> np.ndarray:
-        out = _predict_chunks(model, coords[row]).reshape(h, w, 3)
-        return (out.cpu().double().numpy() + 1) / 2
 
-    raw = at(span)
-    # what the fit missed at the two neighbours, carried to the middle
-    miss = 0.5 * sum(given[offsets.index(o)] - at(span + o) for o in (-1, 1))
-    return (raw + miss).clip(0, 1), raw.clip(0, 1)
+def curvature_weight(curv: list[np.ndarray], sigma: float = SHRINK_SIGMA) -> np.ndarray:
+    """Per-pixel weight in [0, 1] of the mean of the curvature terms ``curv`` (each (H, W, C),
+    one per independently initialised fit): signal / (signal + noise of the mean), with the
+    signal power from the fits' cross products and the noise from their spread, both
+    averaged over a Gaussian window of ``sigma`` pixels. One fit: weight 1."""
+    k = len(curv)
+    if k < 2:
+        return np.ones_like(curv[0])
+    from scipy.ndimage import gaussian_filter
+
+    def local(a: np.ndarray) -> np.ndarray:
+        return gaussian_filter(a, (sigma, sigma, 0)) if sigma > 0 else a
+
+    c = np.stack(curv)
+    mean = c.mean(0)
+    cross = (c.sum(0) ** 2 - (c ** 2).sum(0)) / (k * (k - 1))  # mean of c_i c_j, i != j
+    signal = np.maximum(local(cross), 0.0)
+    noise = local(((c - mean) ** 2).sum(0) / (k - 1)) / k  # variance of the mean of k fits
+    return signal / (signal + noise + 1e-12)
+
+
+def spacetime_predict(samples: list[np.ndarray], prev: np.ndarray, nxt: np.ndarray,
+                      sigma: float | None = SHRINK_SIGMA, limit: bool = True) -> np.ndarray:
+    """The space-time SIREN's prediction from the samples (3, H, W, 3) of one or more fits
+    (:func:`spacetime_fit`) and the neighbours ``prev``/``nxt`` (H, W, 3): the blend plus the
+    fits' mean curvature term ``f(0) - (f(-1) + f(+1)) / 2``, weighted by
+    :func:`curvature_weight` (``sigma`` None: weight 1), then limited per pixel to the
+    neighbours' range (``limit``)."""
+    curv = [f[1] - 0.5 * (f[0] + f[2]) for f in samples]
+    weight = 1.0 if sigma is None else curvature_weight(curv, sigma)
+    pred = blend(prev, nxt) + weight * np.mean(curv, axis=0)
+    if limit:
+        pred = np.clip(pred, np.minimum(prev, nxt), np.maximum(prev, nxt))
+    return pred.clip(0, 1)
+
+
+def spacetime_siren(given: np.ndarray, offsets: list[int], cfg: VfiConfig, device,
+                    history: list | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The space-time SIREN method: ``cfg.fits`` fits of the ``given`` frames (T, H, W, 3)
+    at ``offsets`` from seeds ``cfg.seed``, ``cfg.seed + 1``, ... -> (prediction, the fits'
+    mean raw sample at offset 0), both (H, W, 3) in [0, 1]; see the module docstring."""
+    samples = [spacetime_fit(given, offsets, cfg, device, cfg.seed + i, history) for i in range(cfg.fits)]
+    prev, nxt = given[offsets.index(-1)], given[offsets.index(1)]
+    raw = np.mean([f[1] for f in samples], axis=0).clip(0, 1)
+    return spacetime_predict(samples, prev, nxt), raw
 
 
 def _image_gradients(img: torch.Tensor) -> torch.Tensor:
@@ -731,49 +757,65 @@ def run_table(cfg: VfiConfig, out: Path, figures: Path, clips=data.VIDEO_CLIPS, 
     return doc
 
 
-# The dev subset the space-time SIREN's settings were chosen on: gap 1, target frames (and
-# their neighbours) disjoint from those of the evaluation table (``table_frames(n, 5, (1, 2))``).
-DEV_FRAMES = {"bigbuckbunny": (18, 50, 113), "carphone": (16, 45, 74)}
+# The dev subset the space-time SIREN's settings were chosen on (gaps 1 and 2): target frames,
+# and their neighbours, disjoint from those of the evaluation table (``table_frames(n, 5, (1, 2))``).
+DEV_FRAMES = {"bigbuckbunny": (18, 50, 113), "carphone": (16, 45, 74), "bikes": (33, 94, 155, 216)}
+DEV_SIGMAS = (0.0, 1.0, 2.0, 4.0)
 
 
-def run_dev(cfg: VfiConfig, out: Path, priors, frames=None) -> dict:
-    """The space-time SIREN on the dev subset (``frames``: {clip: targets}, default
-    :data:`DEV_FRAMES`) at every prior weight in ``priors``, with the blend for reference: a
-    results document whose methods name the weight (``siren prior=W``), rewritten after
-    every triplet."""
+def dev_variants(samples: list[np.ndarray], prev: np.ndarray, nxt: np.ndarray) -> dict[str, np.ndarray]:
+    """The ways of turning the fits' samples into a prediction that the dev run compares."""
+    out = {"siren-raw": np.mean([f[1] for f in samples], axis=0).clip(0, 1),
+           "1 fit: corrected": spacetime_predict(samples[:1], prev, nxt, None, False),
+           "1 fit: corrected, limited": spacetime_predict(samples[:1], prev, nxt, None, True),
+           f"{len(samples)} fits: corrected": spacetime_predict(samples, prev, nxt, None, False),
+           f"{len(samples)} fits: corrected, limited": spacetime_predict(samples, prev, nxt, None, True)}
+    for sigma in DEV_SIGMAS:
+        out[f"{len(samples)} fits: weighted (sigma {sigma:g}), limited"] = spacetime_predict(samples, prev, nxt,
+                                                                                            sigma, True)
+    return out
+
+
+def run_dev(cfg: VfiConfig, out: Path, frames=None, gaps=(1, 2)) -> dict:
+    """The dev run: on the dev subset (``frames``: {clip: targets}, default :data:`DEV_FRAMES`)
+    x ``gaps``, ``cfg.fits`` space-time SIREN fits per triplet and every variant of
+    :func:`dev_variants` from them, with the blend; a results document rewritten after every
+    triplet."""
     cfg = resolve(cfg)
-    priors = [float(p) for p in priors]
-    for p in priors:
-        if p < 0:
-            raise ValueError(f"--dev-priors must be >= 0, got {p}")
+    if cfg.fits < 2:
+        raise ValueError(f"--fits must be >= 2 for --dev (the weighted variants need two fits), got {cfg.fits}")
     device = common.pick_device(cfg.device)
     from fastsiren import backends
 
     backend = backends.resolve(cfg.backend, device)
+    frames = frames or DEV_FRAMES
     rows: list[dict] = []
     t0 = time.perf_counter()
 
     def write(complete: bool) -> dict:
         doc = common.results_doc("vfi", cfg.profile, rows, backend=backend, device=device,
                                  seconds=time.perf_counter() - t0, complete=complete, summary=summarize(rows),
-                                 settings=dataclasses.asdict(cfg), dev_frames=frames or DEV_FRAMES,
-                                 priors=priors)
+                                 settings=dataclasses.asdict(cfg), dev_frames=frames, gaps=list(gaps),
+                                 shrink_sigma=SHRINK_SIGMA)
         common.write_json(out, doc)
         return doc
 
-    for clip, ks in (frames or DEV_FRAMES).items():
+    for clip, ks in frames.items():
         for k in ks:
-            trip, offsets = load_frames(clip, k, 1, cfg.context, cfg.size)
-            gt = trip[offsets.index(0)]
-            for i, prior in enumerate(priors):
-                methods = ("blend", "siren", "siren-raw") if i == 0 else ("siren", "siren-raw")
-                res = interpolate(trip, offsets, dataclasses.replace(cfg, prior=prior, frame=k, gap=1), device,
-                                  methods)
-                for m, r in res.items():
-                    name = m if m == "blend" else f"{m} prior={prior:g}"
-                    rows.append(_row(name, clip, k, 1, score(r["pred"], gt), r["seconds"]))
-                print(f"dev {clip} frame {k} prior {prior:g}: "
-                      + ", ".join(f"{m} IE {score(r['pred'], gt)['ie']:.2f}" for m, r in res.items()), flush=True)
+            for g in gaps:
+                trip, offsets = load_frames(clip, k, g, cfg.context, cfg.size)
+                gt = trip[offsets.index(0)]
+                given = np.delete(trip, offsets.index(0), axis=0)
+                given_offsets = [o for o in offsets if o != 0]
+                prev, nxt = given[given_offsets.index(-1)], given[given_offsets.index(1)]
+                t1 = time.perf_counter()
+                samples = [spacetime_fit(given, given_offsets, cfg, device, cfg.seed + i) for i in range(cfg.fits)]
+                seconds = round(time.perf_counter() - t1, 3)
+                preds = {"blend": blend(prev, nxt), **dev_variants(samples, prev, nxt)}
+                scores = {m: score(p, gt) for m, p in preds.items()}
+                rows.extend(_row(m, clip, k, g, sc, 0.0 if m == "blend" else seconds) for m, sc in scores.items())
+                print(f"dev {clip} frame {k} gap {g}: blend IE {scores['blend']['ie']:.2f}, "
+                      + ", ".join(f"{m} {sc['ie']:.2f}" for m, sc in scores.items() if m != "blend"), flush=True)
                 write(False)
     return write(True)
 
@@ -799,37 +841,31 @@ def add_arguments(parser) -> None:
     parser.add_argument("--hidden", type=int, help="hidden width of the space-time SIREN (default: profile)")
     parser.add_argument("--time-scale", type=float,
                         help="factor on the time coordinate of the space-time SIREN (default: profile)")
-    parser.add_argument("--prior", type=float,
-                        help="weight of the space-time SIREN's sparse-gradient prior on the frames between "
-                             "the neighbours (0 = none; default: profile)")
+    parser.add_argument("--fits", type=int,
+                        help="independently initialised space-time SIREN fits per triplet (default: profile)")
     parser.add_argument("--smooth", type=float, help="weight of the motion field's Jacobian prior")
     parser.add_argument("--table", action="store_true",
                         help="evaluate every method on --triplets frames x gaps 1, 2 of every bundled clip; "
                              "--out is then the results JSON (default docs/results/vfi-PROFILE.json)")
     parser.add_argument("--triplets", type=int, default=10, help="frames per clip in --table mode")
     parser.add_argument("--dev", action="store_true",
-                        help="tuning run: the space-time SIREN at every weight of --dev-priors on the dev subset "
-                             f"({'; '.join(f'{c} {list(k)}' for c, k in DEV_FRAMES.items())}, gap 1: frames the "
-                             "table never uses); --out is then the results JSON (default "
+                        help="tuning run: the space-time SIREN's sampling variants on the dev subset "
+                             f"({'; '.join(f'{c} {list(k)}' for c, k in DEV_FRAMES.items())}, gaps 1 and 2: frames "
+                             "the table never uses); --out is then the results JSON (default "
                              "docs/results/vfi-dev-PROFILE.json)")
-    parser.add_argument("--dev-priors", default="0,1e-4,3e-4",
-                        help="comma-separated prior weights for --dev")
-    parser.add_argument("--figures", default="docs/figures", help="figure folder in --table mode")
 
 
 def main(args) -> int:
     cfg = VfiConfig(video=args.video, frame=args.frame, gap=args.gap, context=args.context, size=args.size,
                     steps=args.steps, flow_steps=args.flow_steps, hidden=args.hidden, time_scale=args.time_scale,
-                    prior=args.prior, smooth=args.smooth, backend=args.backend, device=args.device, seed=args.seed,
+                    fits=args.fits, smooth=args.smooth, backend=args.backend, device=args.device, seed=args.seed,
                     out=args.out, profile=args.profile, progress=not args.no_progress)
     if args.dev:
-        from fastsiren.tasks.compare import parse_floats
-
         out = Path(args.out if args.out != "runs/vfi" else f"docs/results/vfi-dev-{args.profile}.json")
-        doc = run_dev(cfg, out, parse_floats(args.dev_priors, "--dev-priors"))
+        doc = run_dev(cfg, out)
         for s in doc["summary"]:
             if s["gap"] == 0:
-                print(f"{s['video']:>13} {s['method']:>22}: mean IE {s['ie']:.3f} over {s['n']} triplets")
+                print(f"{s['video']:>13} {s['method']:>40}: mean IE {s['ie']:.3f} over {s['n']} triplets")
         print(f"-> {out}")
         return 0
     if args.table:
