@@ -240,3 +240,17 @@ def test_bench_keeps_the_newest_row_of_each_case(tmp_path):
     rows = report.load_bench(tmp_path)
     got = sorted((r["device"], r["points"], r["median_ms"]) for r in rows)
     assert got == [("NVIDIA H100", 1000, 0.1), ("cpu", 1000, 1.25), ("cpu", 2000, 2.5)]
+
+
+def test_a_vfi_dev_run_gets_its_own_table_and_no_findings(tmp_path):
+    rows = [{"method": m, "video": v, "gap": 1, "ie": ie} for v in ("carphone", "bikes")
+            for m, ie in (("blend", 5.0), ("siren", 4.0))]
+    _write(tmp_path, "vfi-quick.json", "vfi", rows)
+    _write(tmp_path, "vfi-dev-quick.json", "vfi", [dict(r, ie=r["ie"] + 2 * (r["method"] == "siren")) for r in rows],
+           dev_frames={"carphone": [3]})
+    results, _ = report.load_results(tmp_path)
+    sec = report.Builder(results, [], tmp_path / "fig").vfi()
+    captions = [t["caption"] for t in sec.tables]
+    assert sum("dev subset" in c for c in captions) == 1 and len(captions) == 2
+    assert sec.comparisons and all(c.gain == pytest.approx(1.0) for c in sec.comparisons)  # the table's only
+    assert {p.name for p in (tmp_path / "fig").glob("report-vfi*.png")} == {"report-vfi.png", "report-vfi-dev.png"}

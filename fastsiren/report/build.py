@@ -755,23 +755,26 @@ class Builder:
             rows = res.rows
             keys = _ordered_keys(rows)
             groups = _varying(rows, ["video", "clip", "gap"])
+            # a tuning run on frames the evaluation never uses: its table, no findings
+            dev = "dev_frames" in res.doc
+            title = ("Frame interpolation on the dev subset (tuning; frames the evaluation never uses), mean over "
+                     "frames" if dev else "Frame interpolation, mean over frames")
             for metric in _present(rows, ["ie", "psnr"]):
                 if "method" in keys and groups:
                     rows_g = [dict(r, setting=", ".join(fmt(k, r.get(k)) if isinstance(r.get(k), str)
                                                         else f"{k} {fmt(k, r.get(k))}" for k in groups))
                               for r in rows]
-                    sec.tables.append(pivot_table(res, rows_g, "method", "setting", metric,
-                                                  "Frame interpolation, mean over frames", column_label=""))
+                    sec.tables.append(pivot_table(res, rows_g, "method", "setting", metric, title, column_label=""))
                 elif "method" in keys:
-                    sec.tables.append(rows_table(res, rows, f"Frame interpolation: {res.variant}"))
+                    sec.tables.append(rows_table(res, rows, title if dev else f"Frame interpolation: {res.variant}"))
             if not _present(rows, ["ie", "psnr"]):
-                sec.tables.append(rows_table(res, rows, f"Frame interpolation: {res.variant}"))
-            for metric in _present(rows, ["ie", "psnr"]):
+                sec.tables.append(rows_table(res, rows, title if dev else f"Frame interpolation: {res.variant}"))
+            for metric in _present(rows, ["ie", "psnr"]) if not dev else []:
                 sec.comparisons += compare_methods(rows, metric, groups)
             metric = first_metric(rows, ("ie", "psnr"))
             if metric:
-                fig = summary_bars(self.figures_dir / "report-vfi.png", rows, metric, groups or ["method"],
-                                   "Frame interpolation (mean over frames)")
+                fig = summary_bars(self.figures_dir / f"report-{res.variant}.png", rows, metric,
+                                   groups or ["method"], title.replace(", mean over frames", " (mean over frames)"))
                 f = self._fig(fig, f"Mean {_label(metric)} per method ({res.source()}).")
                 if f:
                     sec.figures.append(f)
