@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -245,3 +246,24 @@ def test_bad_inputs_name_the_argument(tmp_path, capsys):
     rc, text = _cli(["--video", tmp_path / "missing.mp4", "--frame", 1, "--out", tmp_path / "f"], capsys)
     assert rc == 2 and "--video" in text and "not found" in text
     assert not any((tmp_path / x).exists() for x in "abcdef")  # nothing written before the checks
+
+
+def test_cli_table_and_dev_modes_reach_their_runs(tmp_path, capsys, monkeypatch):
+    """The --table and --dev wiring (the runs themselves take the bundled clips for minutes)."""
+    seen = {}
+
+    def fake_table(cfg, out, figures, triplets):
+        seen["table"] = (cfg.fits, out, figures, triplets)
+        return {"summary": [{"gap": 0, "video": "bikes", "method": "blend", "ie": 1.0, "n": 2}]}
+
+    def fake_dev(cfg, out):
+        seen["dev"] = (cfg.fits, out)
+        return {"summary": []}
+
+    monkeypatch.setattr(vfi, "run_table", fake_table)
+    monkeypatch.setattr(vfi, "run_dev", fake_dev)
+    rc, text = _cli(["--table", "--triplets", 3, "--fits", 3, "--figures", tmp_path / "f"], capsys)
+    assert rc == 0 and "bikes" in text, text
+    assert seen["table"] == (3, Path("docs/results/vfi-quick.json"), tmp_path / "f", 3)
+    rc, text = _cli(["--dev", "--out", tmp_path / "dev.json"], capsys)
+    assert rc == 0 and seen["dev"] == (None, tmp_path / "dev.json")

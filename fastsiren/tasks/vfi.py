@@ -848,6 +848,7 @@ def add_arguments(parser) -> None:
                         help="evaluate every method on --triplets frames x gaps 1, 2 of every bundled clip; "
                              "--out is then the results JSON (default docs/results/vfi-PROFILE.json)")
     parser.add_argument("--triplets", type=int, default=10, help="frames per clip in --table mode")
+    parser.add_argument("--figures", default="docs/figures", help="figure folder in --table mode")
     parser.add_argument("--dev", action="store_true",
                         help="tuning run: the space-time SIREN's sampling variants on the dev subset "
                              f"({'; '.join(f'{c} {list(k)}' for c, k in DEV_FRAMES.items())}, gaps 1 and 2: frames "
