@@ -40,11 +40,12 @@ METRICS = ("psnr", "psnr_heldout", "psnr_harmonic", "psnr_raw", "psnr_y", "ssim"
            "lr_residual_rms", "seconds", "params")
 # True: higher is better; False: lower is better; absent: neither (not ranked).
 HIGHER_IS_BETTER = {"psnr": True, "psnr_y": True, "ssim": True, "ssim_y": True,
-                    "ie": False, "nie": False, "seconds": False}
+                    "ie": False, "nie": False, "seconds": False, "ie_vs_blend": False}
 METRIC_LABELS = {"psnr": "PSNR (dB)", "psnr_heldout": "held-out PSNR (dB)",
                  "psnr_harmonic": "PSNR, harmonic part removed (dB)", "psnr_raw": "raw PSNR (dB)",
                  "psnr_y": "PSNR-Y (dB)", "ssim": "SSIM", "ssim_y": "SSIM-Y", "ie": "IE", "nie": "NIE",
-                 "lr_residual_rms": "LR residual RMS", "seconds": "train s", "params": "params"}
+                 "lr_residual_rms": "LR residual RMS", "seconds": "train s", "params": "params",
+                 "ie_vs_blend": "IE - blend IE (lower is better)"}
 # The benchmark columns a reader needs, in order (the CSVs hold more: versions, run ids, errors).
 BENCH_COLUMNS = ("phase", "size", "sweep", "sweep_value", "points", "hidden", "provider", "median_ms",
                  "q10_ms", "q90_ms", "speedup", "tflops", "floor_frac", "peak_mb")
@@ -412,12 +413,25 @@ def grouped_bars(path: Path, groups: list[str], series: dict[str, list[float | N
     ax.set_xticks(range(len(groups)), groups, rotation=20 if long else 0, fontsize=8)
     ax.set(ylabel=ylabel, title=title)
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=7, ncol=min(n, 4))
+    if n > 5:  # many series: the legend goes below the axes, clear of the bars
+        ax.legend(fontsize=7, ncol=min(n, 3), loc="upper center", bbox_to_anchor=(0.5, -0.3 if long else -0.15))
+    else:
+        ax.legend(fontsize=7, ncol=min(n, 4))
     values = [v for vals in series.values() for v in vals if v is not None]
     if values and min(values) > 0 and ylabel.startswith("PSNR"):
         ax.set_ylim(max(0.0, min(values) - 5), max(values) + 2)
     common.save_figure(fig, path)
     return path
+
+
+def _minus_blend(rows: list[dict]) -> list[dict]:
+    """VFI rows -> rows of ``ie_vs_blend`` = IE - the blend's IE on the same triplet (no blend rows)."""
+    def key(r):
+        return r.get("video"), r.get("frame"), r.get("gap")
+
+    blend = {key(r): r["ie"] for r in rows if r.get("method") == "blend"}
+    return [dict(r, ie_vs_blend=r["ie"] - blend[key(r)]) for r in rows
+            if r.get("method") != "blend" and key(r) in blend]
 
 
 def summary_bars(path: Path, rows: list[dict], metric: str, group_keys: list[str], title: str,
@@ -772,6 +786,8 @@ class Builder:
             for metric in _present(rows, ["ie", "psnr"]) if not dev else []:
                 sec.comparisons += compare_methods(rows, metric, groups)
             metric = first_metric(rows, ("ie", "psnr"))
+            if dev and metric == "ie":  # the variants differ by little: plot each against the blend
+                rows, metric = _minus_blend(rows), "ie_vs_blend"
             if metric:
                 fig = summary_bars(self.figures_dir / f"report-{res.variant}.png", rows, metric,
                                    groups or ["method"], title.replace(", mean over frames", " (mean over frames)"))
