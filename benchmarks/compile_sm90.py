@@ -402,8 +402,8 @@ def main():
         import triton
 
         try:
-            from fastsiren.benchmarks.records import git_commit
-            commit = git_commit(Path(a.repo))
+            from fastsiren.tasks.common import git_commit
+            commit = git_commit(Path(a.repo), length=10)
         except ImportError:  # a tree that is not installed: no benchmarks package
             commit = ""
         doc = {"script": "benchmarks/compile_sm90.py", "argv": sys.argv[1:], "commit": commit,

@@ -13,13 +13,14 @@ import datetime as _dt
 import math
 import os
 import platform
-import subprocess
 import uuid
 from dataclasses import asdict
 from pathlib import Path
 from typing import Iterable
 
 import torch
+
+from fastsiren.tasks.common import git_commit
 
 from .harness import SuiteResult, memory_method
 
@@ -33,18 +34,6 @@ COLUMNS = (
     "median_ms", "q10_ms", "q90_ms", "rounds", "iters", "speedup", "gflop", "tflops",
     "floor_ms", "floor_frac", "peak_mb", "mem_method", "max_err", "ref_err",
 )
-
-
-def git_commit(root: Path = REPO_ROOT) -> str:
-    """Short commit of ``root`` with ``+dirty`` when tracked files differ from it; "" outside git."""
-    try:
-        sha = subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], cwd=root, capture_output=True,
-                             text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return ""
-    return sha + ("+dirty" if sha and dirty else "")
 
 
 def cpu_name() -> str:
@@ -75,7 +64,7 @@ def environment(device: torch.device) -> dict[str, str]:
         triton_version = ""
     return {
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "commit": git_commit(),
+        "commit": git_commit(REPO_ROOT, length=10),
         "device": device_name(device),
         "device_type": device.type,
         "threads": str(torch.get_num_threads()) if device.type == "cpu" else "",

@@ -118,3 +118,26 @@ def test_sigterm_keeps_the_checkpoint(tmp_path):
     ck = torch.load(out / "checkpoint.pt", weights_only=False)
     assert 5 <= ck["step"] < 100000
     assert not (out / "metrics.json").exists()
+
+
+def test_git_commit_marks_source_changes_not_generated_results(tmp_path):
+    import subprocess
+
+    from fastsiren.tasks.common import git_commit
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "docs" / "results").mkdir(parents=True)
+    (tmp_path / "src.py").write_text("a = 1\n")
+    (tmp_path / "docs" / "results" / "fit-cpu.json").write_text("{}\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+    sha = git_commit(tmp_path)
+    assert len(sha) == 40 and not sha.endswith("-dirty") and git_commit(tmp_path, length=10) == sha[:10]
+    (tmp_path / "docs" / "results" / "fit-cpu.json").write_text('{"rows": []}\n')  # what a run writes
+    assert git_commit(tmp_path) == sha
+    (tmp_path / "src.py").write_text("a = 2\n")
+    assert git_commit(tmp_path) == sha + "-dirty"
+    assert git_commit(tmp_path.parent / "no-such-dir") == "unknown"

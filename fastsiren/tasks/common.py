@@ -76,16 +76,22 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
 
 # ---------------------------------------------------------------- environment
 
-def git_commit() -> str:
-    """The current git commit of the source tree (``unknown`` outside a checkout)."""
-    here = Path(__file__).resolve().parent
+# what the runs write: a change there does not make the code that wrote it "dirty"
+GENERATED_PATHS = ("docs/results", "docs/figures", "docs/report.pdf", "benchmarks/results")
+
+
+def git_commit(root: str | os.PathLike | None = None, length: int | None = None) -> str:
+    """The git commit of the checkout holding ``root`` (default: this source tree), cut to
+    ``length`` hex digits, with ``-dirty`` when tracked source files differ from it (the
+    generated :data:`GENERATED_PATHS` do not count); ``unknown`` outside a checkout."""
+    where = Path(root) if root is not None else Path(__file__).resolve().parent
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
-                             text=True, timeout=10)
-        sha = out.stdout.strip()
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=10)
+        sha = out.stdout.strip()[:length]
         if out.returncode == 0 and sha:
-            dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
-                                   capture_output=True, text=True, timeout=10).stdout.strip()
+            spec = [":(top)", *(f":(top,exclude){p}" for p in GENERATED_PATHS)]
+            dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", *spec],
+                                   cwd=where, capture_output=True, text=True, timeout=10).stdout.strip()
             return sha + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         pass
