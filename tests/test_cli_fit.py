@@ -141,3 +141,8 @@ def test_git_commit_marks_source_changes_not_generated_results(tmp_path):
     (tmp_path / "src.py").write_text("a = 2\n")
     assert git_commit(tmp_path) == sha + "-dirty"
     assert git_commit(tmp_path.parent / "no-such-dir") == "unknown"
+
+
+def test_a_long_run_keeps_the_commit_it_started_from():
+    doc = common.results_doc("fit", "quick", [], backend="torch", seconds=1.0, commit="abc123")
+    assert doc["commit"] == "abc123" and list(doc)[:5] == ["task", "profile", "device", "backend", "commit"]

@@ -145,7 +145,8 @@ def seed_all(seed: int) -> None:
 def results_doc(task: str, profile: str, rows: list[dict], *, backend: str, seconds: float,
                 device: torch.device | str = "cpu", **extra) -> dict[str, Any]:
     """The one results shape of DESIGN.md: task, profile, device, backend, commit, date,
-    seconds, versions, then ``rows`` (flat dicts of scalars) and any extra keys."""
+    seconds, versions, then ``rows`` (flat dicts of scalars) and any extra keys. A long run
+    that rewrites its document passes ``commit=`` as taken when it started."""
     env = environment(device)
     for i, row in enumerate(rows):
         bad = {k: type(v).__name__ for k, v in row.items()

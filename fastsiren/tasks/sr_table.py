@@ -109,6 +109,7 @@ def run_table(profile: str, images: tuple[str, ...], scales: tuple[float, ...], 
     srcnn = sr.load_srcnn()
     rows: list[dict] = []
     t0 = time.perf_counter()
+    commit = common.git_commit()  # the code that ran, not what HEAD is at the last rewrite
     base = sr.resolve(sr.SRConfig(profile=profile, progress=progress))
     doc: dict = {}
     for name in images:
@@ -126,7 +127,7 @@ def run_table(profile: str, images: tuple[str, ...], scales: tuple[float, ...], 
                     if k in ("crop", "steps", "lr", "hidden", "layers", "omega_per_px", "tv", "tv_points", "tile")}
         doc = common.results_doc(
             "sr", profile, rows, backend=backends.resolve(base.backend, device), device=device,
-            seconds=time.perf_counter() - t0, threads=torch.get_num_threads(), protocol=sr.PROTOCOL,
+            seconds=time.perf_counter() - t0, commit=commit, threads=torch.get_num_threads(), protocol=sr.PROTOCOL,
             siren_settings=settings, siren_rules=sr.RULES, summary=summarize(rows),
             published_other_data=PUBLISHED,
             srcnn_training=common.read_json(sr.WEIGHTS.with_suffix(".json")))

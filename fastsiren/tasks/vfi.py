@@ -713,11 +713,13 @@ def run_table(cfg: VfiConfig, out: Path, figures: Path, clips=data.VIDEO_CLIPS, 
     rows: list[dict] = []
     t0 = time.perf_counter()
     figures.mkdir(parents=True, exist_ok=True)
+    commit = common.git_commit()  # the code that ran, not what HEAD is at the last rewrite
 
     def write(complete: bool) -> dict:
         summary = summarize(rows)
         doc = common.results_doc("vfi", cfg.profile, rows, backend=backend, device=device,
-                                 seconds=time.perf_counter() - t0, complete=complete, summary=summary,
+                                 seconds=time.perf_counter() - t0, commit=commit, complete=complete,
+                                 summary=summary,
                                  settings=dataclasses.asdict(cfg), published=PUBLISHED)
         common.write_json(out, doc)
         return doc
@@ -791,10 +793,12 @@ def run_dev(cfg: VfiConfig, out: Path, frames=None, gaps=(1, 2)) -> dict:
     frames = frames or DEV_FRAMES
     rows: list[dict] = []
     t0 = time.perf_counter()
+    commit = common.git_commit()  # the code that ran, not what HEAD is at the last rewrite
 
     def write(complete: bool) -> dict:
         doc = common.results_doc("vfi", cfg.profile, rows, backend=backend, device=device,
-                                 seconds=time.perf_counter() - t0, complete=complete, summary=summarize(rows),
+                                 seconds=time.perf_counter() - t0, commit=commit, complete=complete,
+                                 summary=summarize(rows),
                                  settings=dataclasses.asdict(cfg), dev_frames=frames, gaps=list(gaps),
                                  shrink_sigma=SHRINK_SIGMA)
         common.write_json(out, doc)
