@@ -771,8 +771,10 @@ class Builder:
             groups = _varying(rows, ["video", "clip", "gap"])
             # a tuning run on frames the evaluation never uses: its table, no findings
             dev = "dev_frames" in res.doc
-            title = ("Frame interpolation on the dev subset (tuning; frames the evaluation never uses), mean over "
-                     "frames" if dev else "Frame interpolation, mean over frames")
+            name = ("Frame interpolation on the dev subset (tuning; frames the evaluation never uses)" if dev
+                    else "Frame interpolation")
+            title = f"{name}, mean over frames"
+            rows_caption = title if dev else f"{name}: {res.variant}"
             for metric in _present(rows, ["ie", "psnr"]):
                 if "method" in keys and groups:
                     rows_g = [dict(r, setting=", ".join(fmt(k, r.get(k)) if isinstance(r.get(k), str)
@@ -780,17 +782,18 @@ class Builder:
                               for r in rows]
                     sec.tables.append(pivot_table(res, rows_g, "method", "setting", metric, title, column_label=""))
                 elif "method" in keys:
-                    sec.tables.append(rows_table(res, rows, title if dev else f"Frame interpolation: {res.variant}"))
+                    sec.tables.append(rows_table(res, rows, rows_caption))
             if not _present(rows, ["ie", "psnr"]):
-                sec.tables.append(rows_table(res, rows, title if dev else f"Frame interpolation: {res.variant}"))
-            for metric in _present(rows, ["ie", "psnr"]) if not dev else []:
-                sec.comparisons += compare_methods(rows, metric, groups)
+                sec.tables.append(rows_table(res, rows, rows_caption))
+            if not dev:
+                for metric in _present(rows, ["ie", "psnr"]):
+                    sec.comparisons += compare_methods(rows, metric, groups)
             metric = first_metric(rows, ("ie", "psnr"))
             if dev and metric == "ie":  # the variants differ by little: plot each against the blend
                 rows, metric = _minus_blend(rows), "ie_vs_blend"
             if metric:
                 fig = summary_bars(self.figures_dir / f"report-{res.variant}.png", rows, metric,
-                                   groups or ["method"], title.replace(", mean over frames", " (mean over frames)"))
+                                   groups or ["method"], f"{name} (mean over frames)")
                 f = self._fig(fig, f"Mean {_label(metric)} per method ({res.source()}).")
                 if f:
                     sec.figures.append(f)

@@ -105,8 +105,8 @@ def device_name(device: torch.device | str) -> str:
     return "cpu"
 
 
-def environment(device: torch.device | str = "cpu") -> dict[str, Any]:
-    """Device, versions, commit and date for every results file."""
+def environment(device: torch.device | str = "cpu", commit: str | None = None) -> dict[str, Any]:
+    """Device, versions, commit (:func:`git_commit` unless given) and date for every results file."""
     try:
         import triton
 
@@ -119,7 +119,7 @@ def environment(device: torch.device | str = "cpu") -> dict[str, Any]:
         "triton": triton_version,
         "cuda": torch.version.cuda,
         "python": platform.python_version(),
-        "commit": git_commit(),
+        "commit": git_commit() if commit is None else commit,
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
 
@@ -143,11 +143,11 @@ def seed_all(seed: int) -> None:
 
 
 def results_doc(task: str, profile: str, rows: list[dict], *, backend: str, seconds: float,
-                device: torch.device | str = "cpu", **extra) -> dict[str, Any]:
+                device: torch.device | str = "cpu", commit: str | None = None, **extra) -> dict[str, Any]:
     """The one results shape of DESIGN.md: task, profile, device, backend, commit, date,
     seconds, versions, then ``rows`` (flat dicts of scalars) and any extra keys. A long run
     that rewrites its document passes ``commit=`` as taken when it started."""
-    env = environment(device)
+    env = environment(device, commit)  # a given commit spares the git calls on every rewrite
     for i, row in enumerate(rows):
         bad = {k: type(v).__name__ for k, v in row.items()
                if not (v is None or isinstance(v, (str, int, float, bool, np.floating, np.integer)))}

@@ -406,15 +406,24 @@ def spacetime_predict(samples: list[np.ndarray], prev: np.ndarray, nxt: np.ndarr
     return pred.clip(0, 1)
 
 
+def spacetime_samples(given: np.ndarray, offsets: list[int], cfg: VfiConfig, device,
+                      history: list | None = None) -> list[np.ndarray]:
+    """``cfg.fits`` fits (:func:`spacetime_fit`) from seeds ``cfg.seed``, ``cfg.seed + 1``, ..."""
+    return [spacetime_fit(given, offsets, cfg, device, cfg.seed + i, history) for i in range(cfg.fits)]
+
+
+def raw_sample(samples: list[np.ndarray]) -> np.ndarray:
+    """The fits' mean plain sample f(K) (H, W, 3) in [0, 1]: ``siren-raw``."""
+    return np.mean([f[1] for f in samples], axis=0).clip(0, 1)
+
+
 def spacetime_siren(given: np.ndarray, offsets: list[int], cfg: VfiConfig, device,
                     history: list | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """The space-time SIREN method: ``cfg.fits`` fits of the ``given`` frames (T, H, W, 3)
-    at ``offsets`` from seeds ``cfg.seed``, ``cfg.seed + 1``, ... -> (prediction, the fits'
-    mean raw sample at offset 0), both (H, W, 3) in [0, 1]; see the module docstring."""
-    samples = [spacetime_fit(given, offsets, cfg, device, cfg.seed + i, history) for i in range(cfg.fits)]
+    """The space-time SIREN method on the ``given`` frames (T, H, W, 3) at ``offsets`` ->
+    (prediction, :func:`raw_sample`), both (H, W, 3) in [0, 1]; see the module docstring."""
+    samples = spacetime_samples(given, offsets, cfg, device, history)
     prev, nxt = given[offsets.index(-1)], given[offsets.index(1)]
-    raw = np.mean([f[1] for f in samples], axis=0).clip(0, 1)
-    return spacetime_predict(samples, prev, nxt), raw
+    return spacetime_predict(samples, prev, nxt), raw_sample(samples)
 
 
 def _image_gradients(img: torch.Tensor) -> torch.Tensor:
@@ -500,14 +509,19 @@ def score(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
             "ssim": round(metrics.ssim(p, t, 255.0), 5)}
 
 
+def split_frames(frames: np.ndarray, offsets: list[int]):
+    """Frames (T', H, W, 3) at ``offsets`` (0 = the ground truth) -> (ground truth, the given
+    frames, their offsets, the neighbour before, the neighbour after)."""
+    given = np.delete(frames, offsets.index(0), axis=0)
+    return (frames[offsets.index(0)], given, [o for o in offsets if o != 0],
+            frames[offsets.index(-1)], frames[offsets.index(1)])
+
+
 def interpolate(frames: np.ndarray, offsets: list[int], cfg: VfiConfig, device,
                 methods=METHODS) -> dict[str, dict]:
     """Every method on one triplet: ``frames`` (T', H, W, 3) in [0, 1] at ``offsets``
     (0 = the ground truth) -> {method: {"pred": (H, W, 3), "seconds": s, "history": [...]}}."""
-    gt_row = offsets.index(0)
-    given = np.delete(frames, gt_row, axis=0)
-    given_offsets = [o for o in offsets if o != 0]
-    f0, f1 = frames[offsets.index(-1)], frames[offsets.index(1)]
+    _, given, given_offsets, f0, f1 = split_frames(frames, offsets)
     out: dict[str, dict] = {}
     fits: dict = {}
     for method in methods:
@@ -767,7 +781,7 @@ DEV_SIGMAS = (0.0, 1.0, 2.0, 4.0)
 
 def dev_variants(samples: list[np.ndarray], prev: np.ndarray, nxt: np.ndarray) -> dict[str, np.ndarray]:
     """The ways of turning the fits' samples into a prediction that the dev run compares."""
-    out = {"siren-raw": np.mean([f[1] for f in samples], axis=0).clip(0, 1),
+    out = {"siren-raw": raw_sample(samples),
            "1 fit: corrected": spacetime_predict(samples[:1], prev, nxt, None, False),
            "1 fit: corrected, limited": spacetime_predict(samples[:1], prev, nxt, None, True),
            f"{len(samples)} fits: corrected": spacetime_predict(samples, prev, nxt, None, False),
@@ -807,13 +821,9 @@ def run_dev(cfg: VfiConfig, out: Path, frames=None, gaps=(1, 2)) -> dict:
     for clip, ks in frames.items():
         for k in ks:
             for g in gaps:
-                trip, offsets = load_frames(clip, k, g, cfg.context, cfg.size)
-                gt = trip[offsets.index(0)]
-                given = np.delete(trip, offsets.index(0), axis=0)
-                given_offsets = [o for o in offsets if o != 0]
-                prev, nxt = given[given_offsets.index(-1)], given[given_offsets.index(1)]
+                gt, given, given_offsets, prev, nxt = split_frames(*load_frames(clip, k, g, cfg.context, cfg.size))
                 t1 = time.perf_counter()
-                samples = [spacetime_fit(given, given_offsets, cfg, device, cfg.seed + i) for i in range(cfg.fits)]
+                samples = spacetime_samples(given, given_offsets, cfg, device)
                 seconds = round(time.perf_counter() - t1, 3)
                 preds = {"blend": blend(prev, nxt), **dev_variants(samples, prev, nxt)}
                 scores = {m: score(p, gt) for m, p in preds.items()}
@@ -863,6 +873,13 @@ def add_arguments(parser) -> None:
                              "docs/results/vfi-dev-PROFILE.json)")
 
 
+def _print_summary(doc: dict, out: Path, width: int) -> None:
+    for s in doc["summary"]:
+        if s["gap"] == 0:
+            print(f"{s['video']:>13} {s['method']:>{width}}: mean IE {s['ie']:.3f} over {s['n']} triplets")
+    print(f"-> {out}")
+
+
 def main(args) -> int:
     cfg = VfiConfig(video=args.video, frame=args.frame, gap=args.gap, context=args.context, size=args.size,
                     steps=args.steps, flow_steps=args.flow_steps, hidden=args.hidden, time_scale=args.time_scale,
@@ -870,20 +887,12 @@ def main(args) -> int:
                     out=args.out, profile=args.profile, progress=not args.no_progress)
     if args.dev:
         out = Path(args.out if args.out != "runs/vfi" else f"docs/results/vfi-dev-{args.profile}.json")
-        doc = run_dev(cfg, out)
-        for s in doc["summary"]:
-            if s["gap"] == 0:
-                print(f"{s['video']:>13} {s['method']:>40}: mean IE {s['ie']:.3f} over {s['n']} triplets")
-        print(f"-> {out}")
+        _print_summary(run_dev(cfg, out), out, 40)
         return 0
     if args.table:
         common.positive("--triplets", args.triplets, int)
         out = Path(args.out if args.out != "runs/vfi" else f"docs/results/vfi-{args.profile}.json")
-        doc = run_table(cfg, out, Path(args.figures), triplets=args.triplets)
-        for s in doc["summary"]:
-            if s["gap"] == 0:
-                print(f"{s['video']:>13} {s['method']:>10}: mean IE {s['ie']:.3f} over {s['n']} triplets")
-        print(f"-> {out}")
+        _print_summary(run_table(cfg, out, Path(args.figures), triplets=args.triplets), out, 10)
         return 0
     res = run(cfg)
     for row in res["rows"]:
