@@ -21,6 +21,8 @@ from typing import Sequence
 
 import torch
 
+from fastsiren.tasks import common
+
 from .harness import BASELINE, resolve_providers, run_suite
 from .records import append_rows, environment, new_run_id, result_rows
 from .suites import Shape, get_suite
@@ -233,6 +235,8 @@ def plot_sweep(rows: Sequence[dict[str, str]], path: Path) -> Path:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    what = {"points": "the number of points", "width": "the hidden width", "dim": "the input dimension"}[sweep]
+    common.save_figure(fig, path, dpi=110, caption=(
+        f"Scaling of the {suite} benchmark on {device}: median time per call against {what}, one line per "
+        "provider, with the 10-90 % band of the rounds; log axes (OOM marks where a provider ran out of memory)."))
     return path

@@ -214,8 +214,9 @@ def test_reference_provider_is_the_reference_backend():
 
 
 def test_gpu_check_script_plumbing_on_the_cpu(tmp_path):
-    """benchmarks/gpu_check.sh with every step skipped: the manifest, README tables and bundle
-    still come back, so a GPU run never loses its results to the packing code."""
+    """benchmarks/gpu_check.sh with every GPU step skipped and one quick experiment: the
+    manifest, README tables and bundle still come back with the published results, so a GPU
+    run never loses its results to the packing code."""
     import json
     import os
     import shutil
@@ -227,7 +228,8 @@ def test_gpu_check_script_plumbing_on_the_cpu(tmp_path):
         pytest.skip("bash is not on PATH")
     root = Path(__file__).resolve().parents[1]
     out = tmp_path / "out"
-    env = dict(os.environ, OUT=str(out), PYTHON=sys.executable, GPU_CHECK_TASKS="", GPU_CHECK_BUDGET="120",
+    env = dict(os.environ, OUT=str(out), PYTHON=sys.executable, GPU_CHECK_TASKS="fit nosuch", GPU_CHECK_BUDGET="180",
+               GPU_CHECK_PROFILE="quick",
                GPU_CHECK_SITE=str(tmp_path / "site"),
                GPU_CHECK_SKIP="env wheels install cuda pytest bench precision scaling")
     proc = subprocess.run(["bash", str(root / "benchmarks" / "gpu_check.sh")], cwd=root, env=env,
@@ -236,11 +238,14 @@ def test_gpu_check_script_plumbing_on_the_cpu(tmp_path):
     manifest = json.loads((out / "manifest.json").read_text())
     steps = {s["step"]: s["status"] for s in manifest["steps"]}
     assert steps["bench"] == "skipped" and steps["pytest"] == "skipped"
+    assert steps["task-fit"] == "ok" and steps["task-nosuch"] == "skipped"
     assert manifest["commit"] and "torch" in manifest
     assert (out / "bench.md").exists()
     with tarfile.open(out / "bundle.tgz") as tar:
         names = tar.getnames()
     assert "work/steps.tsv" in names and "work/results" in names
+    # the experiment published where `cp -r work/docs/. docs/` imports it, figures captioned
+    assert {"work/docs/results/fit-quick.json", "work/docs/figures/fit-quick.png"} <= set(names)
 
 
 def test_provider_setup_holds_through_every_checked_and_timed_call():

@@ -146,3 +146,33 @@ def test_git_commit_marks_source_changes_not_generated_results(tmp_path):
 def test_a_long_run_keeps_the_commit_it_started_from():
     doc = common.results_doc("fit", "quick", [], backend="torch", seconds=1.0, commit="abc123")
     assert doc["commit"] == "abc123" and list(doc)[:5] == ["task", "profile", "device", "backend", "commit"]
+
+
+def test_publish_copies_the_results_and_only_captioned_figures(tmp_path):
+    out, res, figs = tmp_path / "run", tmp_path / "results", tmp_path / "figures"
+    assert cli.main(["fit", "--profile", "quick", "--out", str(out), "--no-progress", "--publish",
+                     "--results-dir", str(res), "--figures-dir", str(figs)]) == 0
+    assert [p.name for p in res.iterdir()] == ["fit-quick.json"]
+    assert json.loads((res / "fit-quick.json").read_text()) == json.loads((out / "metrics.json").read_text())
+    # reconstruction.png and ground_truth.png are raw outputs (no caption): not figures
+    assert sorted(p.name for p in figs.iterdir()) == ["fit-quick-psnr.png", "fit-quick.png"]
+    assert "gradient magnitude and Laplacian" in common.figure_caption(figs / "fit-quick.png")
+    assert common.figure_caption(out / "reconstruction.png") is None
+    (out / "metrics.json").unlink()
+    with pytest.raises(FileNotFoundError, match="run_dir=.*no metrics.json"):
+        common.publish(out, "fit", results_dir=res, figures_dir=figs)
+
+
+def test_publish_names_figures_by_study_and_profile(tmp_path):
+    run = tmp_path / "run"
+    common.write_json(run / "metrics.json", common.results_doc("poisson", "cpu", [], backend="torch", seconds=1.0))
+    for name in ("poisson-grad-siren", "psnr"):
+        fig, _ = common.plt_figure()
+        common.save_figure(fig, run / f"{name}.png", caption=f"caption of {name}")
+    written = common.publish(run, "poisson-grad", results_dir=tmp_path / "r", figures_dir=tmp_path / "f")
+    assert sorted(p.name for p in written) == ["poisson-grad-cpu-psnr.png", "poisson-grad-cpu-siren.png",
+                                               "poisson-grad-cpu.json"]
+    assert common.figure_caption(tmp_path / "f" / "poisson-grad-cpu-siren.png") == "caption of poisson-grad-siren"
+    (tmp_path / "junk.png").write_text("not an image")
+    assert common.figure_caption(tmp_path / "junk.png") is None
+    assert common.figure_caption(tmp_path / "missing.png") is None

@@ -181,6 +181,7 @@ def test_numbers_come_from_the_results_files(quick_results):
     assert "12.25 dB above the best baseline" in text  # 40.5 - 28.25, computed, not typed
     assert "2.75" in text  # the benchmark speedup
     assert "profile quick" in text and "device cpu" in text
+    assert "PSNR of the siren fit of camera" in text  # the caption the fit task stored in its figure
 
 
 def test_a_study_without_results_says_so(quick_results):
@@ -210,6 +211,20 @@ def test_best_profile_is_chosen_and_profile_can_be_forced(tmp_path):
     assert forced["compare"][0].rows[0]["psnr"] == 1.0
     with pytest.raises(ValueError, match="profile='fast'"):
         report.load_results(tmp_path, profile="fast")
+
+
+def test_an_interrupted_table_yields_to_a_complete_one(tmp_path):
+    """A paper-profile table that timed out (``complete`` false) does not hide the complete
+    cpu one; alone, it is still shown."""
+    _write(tmp_path, "vfi-quick.json", "vfi", [{"method": "blend", "ie": 2.0}], complete=True)
+    doc = common.results_doc("vfi", "paper", [{"method": "blend", "ie": 1.0}], backend="torch", seconds=1.0,
+                             complete=False)
+    common.write_json(tmp_path / "vfi-paper.json", doc)
+    chosen, _ = report.load_results(tmp_path)
+    assert [r.profile for r in chosen["vfi"]] == ["quick"]
+    (tmp_path / "vfi-quick.json").unlink()
+    chosen, _ = report.load_results(tmp_path)
+    assert [r.profile for r in chosen["vfi"]] == ["paper"]
 
 
 def test_empty_results_still_build(tmp_path):

@@ -98,8 +98,9 @@ def load_results(results_dir: Path, profile: str | None = None) -> tuple[dict[st
     """Read every ``*.json`` under ``results_dir`` that has the results shape.
 
     Returns ``({task: [Result, ...]}, skipped)``: one Result per (task, variant), at the best
-    profile available (paper > cpu > quick) or exactly ``profile`` when given; ``skipped``
-    lists the files that were not used, each with the reason.
+    profile available (paper > cpu > quick) or exactly ``profile`` when given; a table that
+    an interrupted run left (``"complete": false``) yields to a complete one of any profile.
+    ``skipped`` lists the files that were not used, each with the reason.
     """
     if profile is not None and profile not in PROFILE_ORDER:
         raise ValueError(f"profile={profile!r} is not known; expected one of {list(PROFILE_ORDER)}")
@@ -127,7 +128,7 @@ def load_results(results_dir: Path, profile: str | None = None) -> tuple[dict[st
     rank = {p: i for i, p in enumerate(PROFILE_ORDER)}
     chosen: dict[str, list[Result]] = defaultdict(list)
     for (task, _), results in sorted(groups.items()):
-        results.sort(key=lambda r: (rank.get(r.profile, len(rank)), r.path.name))
+        results.sort(key=lambda r: (r.doc.get("complete") is False, rank.get(r.profile, len(rank)), r.path.name))
         chosen[task].append(results[0])
         skipped.extend(f"{r.path.name}: superseded by {results[0].path.name} (profile {results[0].profile})"
                        for r in results[1:])
@@ -572,7 +573,8 @@ class Builder:
             prefix = re.split(r"[-_.]", p.name, maxsplit=1)[0]
             if FIGURE_PREFIXES.get(prefix) == key:
                 who = f"the {key} task" if key else "a task"
-                out.append(self._fig(p, f"{p.stem} (written by {who}).", 0.9))
+                caption = common.figure_caption(p) or f"{p.stem} (written by {who})."
+                out.append(self._fig(p, caption, 0.9))
         return out
 
     def _generic(self, sec: Section, title: str) -> None:

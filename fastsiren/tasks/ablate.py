@@ -35,6 +35,8 @@ from fastsiren.tasks import common, fit
 from fastsiren.tasks.poisson import Problem, train_problem
 
 STUDIES = ("first-init", "hidden-init", "omega0")
+STUDY_TOPICS = {"first-init": "the first layer's initialization", "hidden-init": "the hidden layers' initialization",
+                "omega0": "omega_0, of the first layer and of the hidden layers, each swept with the other at 30"}
 
 
 @dataclasses.dataclass
@@ -221,7 +223,11 @@ def plot_study(path, cfg: AblateConfig, rows: list[dict], histories: dict[str, l
     ax2.legend(fontsize=7, ncol=2)
     for ax in (ax1, ax2):
         ax.grid(alpha=0.3)
-    common.save_figure(fig, path)
+    common.save_figure(fig, path, caption=(
+        f"Ablation of {STUDY_TOPICS[cfg.study]} ({cfg.image} {cfg.size}x{cfg.size}, {cfg.steps} steps, "
+        f"profile {cfg.profile}): "
+        f"final PSNR on the training pixels and on a held-out {2 * cfg.size}x{2 * cfg.size} grid (left), "
+        "PSNR against steps for every case (right)."))
 
 
 def plot_init_distributions(path, cfg: AblateConfig) -> list[dict]:
@@ -263,7 +269,11 @@ def plot_init_distributions(path, cfg: AblateConfig) -> list[dict]:
                           "act_signal": round(float(act2d.std(0).mean()), 4)})
     fig.suptitle("at initialization: pre-activations (blue; black: N(0,1)) and activations "
                  "(orange; black: arcsine)", fontsize=9)
-    common.save_figure(fig, path)
+    common.save_figure(fig, path, caption=(
+        f"Distributions at initialization for each case of the {cfg.study} ablation (one row each), per sine "
+        f"layer of a {cfg.probe_layers + 1}-layer probe network on the pixel grid: pre-activations against "
+        "the standard normal and activations against the arcsine density that the paper's initialization "
+        "keeps through depth."))
     return stats
 
 
@@ -276,6 +286,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--omegas", help="omega0 study: comma-separated omega_0 values (default: profile)")
     parser.add_argument("--scales", help="hidden-init study: comma-separated factors on the paper's bound")
     parser.add_argument("--probe-layers", type=int, help="init studies: hidden->hidden layers of the probe network")
+    common.add_publish_arguments(parser)
 
 
 def main(args) -> int:
@@ -287,6 +298,7 @@ def main(args) -> int:
                        backend=args.backend, device=args.device, seed=args.seed, out=args.out,
                        profile=args.profile, resume=args.resume, progress=not args.no_progress)
     res = run(cfg)
+    common.publish_if_asked(args, f"ablate-{cfg.study}")
     for row in res["rows"]:
         what = f"{row['layer']} omega_0={row['value']:g}" if cfg.study == "omega0" else row["value"]
         print(f"{cfg.study:12s} {what:22s} PSNR {row['psnr']:.2f} dB (held-out {row['psnr_heldout']:.2f}), "

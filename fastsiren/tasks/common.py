@@ -285,16 +285,64 @@ def save_png(path: str | os.PathLike, img) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
-def save_figure(fig, path: str | os.PathLike, dpi: int = 120) -> None:
-    """Save a matplotlib figure as PNG atomically and close it."""
+CAPTION_KEY = "Description"  # the PNG text chunk that carries a figure's caption
+
+
+def save_figure(fig, path: str | os.PathLike, dpi: int = 120, caption: str | None = None) -> None:
+    """Save a matplotlib figure as PNG atomically and close it. ``caption`` (what the figure
+    shows, in a sentence or two) travels inside the PNG, where the report and
+    :func:`publish` find it: a figure that says what it is, wherever it is copied."""
     import io
 
     import matplotlib.pyplot as plt
 
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight",
+                metadata={CAPTION_KEY: caption} if caption else None)
     plt.close(fig)
     atomic_write_bytes(path, buf.getvalue())
+
+
+def figure_caption(path: str | os.PathLike) -> str | None:
+    """The caption :func:`save_figure` stored in a PNG, or None (no caption, not a PNG)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            text = getattr(im, "text", {}) or {}
+    except (OSError, UnidentifiedImageError):
+        return None
+    return text.get(CAPTION_KEY) or None
+
+
+def publish(run_dir: str | os.PathLike, variant: str, *, results_dir: str | os.PathLike = "docs/results",
+            figures_dir: str | os.PathLike = "docs/figures") -> list[Path]:
+    """Copy a finished run into the report's inputs: ``metrics.json`` becomes
+    ``results_dir/<variant>-<profile>.json`` and every captioned figure of the run
+    (raw image outputs have no caption) ``figures_dir/<variant>-<profile>[-<name>].png``,
+    where ``<name>`` is the file's stem without a leading ``<variant>-``. Returns the paths
+    written; an unfinished run (no ``metrics.json``) is an error, never half published."""
+    run_dir = Path(run_dir)
+    metrics_path = run_dir / "metrics.json"
+    if not metrics_path.is_file():
+        raise FileNotFoundError(f"run_dir={run_dir} holds no metrics.json: not a finished run, nothing to publish")
+    doc = read_json(metrics_path)
+    profile = doc.get("profile")
+    if profile not in PROFILES:
+        raise ValueError(f"{metrics_path} has profile={profile!r}; expected one of {list(PROFILES)}")
+    stem = f"{variant}-{profile}"
+    written = []
+    for fig in sorted(run_dir.glob("*.png")):
+        if figure_caption(fig) is None:
+            continue
+        name = fig.stem[len(variant) + 1:] if fig.stem.startswith(f"{variant}-") else fig.stem
+        name = "" if name == variant else name
+        dst = Path(figures_dir) / (f"{stem}-{name}.png" if name else f"{stem}.png")
+        atomic_write_bytes(dst, fig.read_bytes())
+        written.append(dst)
+    dst = Path(results_dir) / f"{stem}.json"
+    atomic_write_bytes(dst, metrics_path.read_bytes())  # last: the results name the finished run
+    return written + [dst]
 
 
 def plt_figure(*args, **kwargs):
@@ -323,6 +371,22 @@ def add_common_arguments(parser, *, image: str | None = "camera", default_out: s
     parser.add_argument("--seed", type=int, default=0, help="random seed")
     parser.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def add_publish_arguments(parser) -> None:
+    """``--publish [--results-dir --figures-dir]``: copy the finished run where the report reads."""
+    parser.add_argument("--publish", action="store_true",
+                        help="after the run, copy metrics.json to RESULTS_DIR/<study>-<profile>.json and its "
+                             "figures to FIGURES_DIR, where `fastsiren report` reads them")
+    parser.add_argument("--results-dir", default="docs/results", help="results folder of --publish")
+    parser.add_argument("--figures-dir", default="docs/figures", help="figure folder of --publish")
+
+
+def publish_if_asked(args, variant: str) -> None:
+    """What a task's ``main`` calls after a finished run: :func:`publish` when ``--publish``."""
+    if getattr(args, "publish", False):
+        for path in publish(args.out, variant, results_dir=args.results_dir, figures_dir=args.figures_dir):
+            print(f"published {path}")
 
 
 def add_network_arguments(parser, *, layers: bool = True) -> None:

@@ -120,15 +120,22 @@ def run(config: CompareConfig) -> dict:
                              "seconds": round(state.seconds, 3)})
                 if method not in best or final["psnr"] > best[method][0]:
                     best[method] = (final["psnr"], {"key": key, "history": state.history},
-                                    problem.reconstruction(model))
+                                    problem.reconstruction(model), jet_images(model, problem.shape))
         for row in rows:
             if row["task"] == pname:
                 row["best_lr"] = best[row["method"]][1]["key"] == f"{pname}/{row['method']}/lr={row['lr']:g}"
+        what = f"{cfg.image} {cfg.size}x{cfg.size}, {pname} ({problem.supervision} supervision)"
         fit.plot_curves(folder.file(f"compare-{pname}.png"),
                         {f"{m} (lr {b[1]['key'].split('=')[1]})": b[1]["history"] for m, b in best.items()},
-                        title=f"{cfg.image} {cfg.size}x{cfg.size}, {pname}, best lr each")
+                        title=f"{cfg.image} {cfg.size}x{cfg.size}, {pname}, best lr each",
+                        caption=f"PSNR against steps and training seconds of every method at its best learning "
+                                f"rate: {what}, networks of the same depth and parameter count.")
         plot_reconstructions(folder.file(f"compare-{pname}-images.png"), target,
-                             {m: (b[2], b[0]) for m, b in best.items()}, title=pname)
+                             {m: (b[2], b[0], b[3]) for m, b in best.items()}, title=pname,
+                             caption=f"Every method at its best learning rate, {what}: the reconstruction "
+                                     "(top), and the gradient magnitude (middle) and Laplacian (bottom) of the "
+                                     "fitted network from its jets, as in the SIREN paper's first figure; the "
+                                     "left column shows the target's, by finite differences.")
     check_params(rows)
     backend = backends.resolve(cfg.backend, device)
     doc = common.results_doc(
@@ -151,18 +158,36 @@ def check_params(rows: list[dict]) -> None:
             raise RuntimeError(f"{r['method']} has {r['params']} parameters, not within 1% of SIREN's {ref}")
 
 
-def plot_reconstructions(path, target: torch.Tensor, recs: dict[str, tuple[np.ndarray, float]],
-                         title: str = "") -> None:
-    """Ground truth and each method's best reconstruction (H, W, 1) with its PSNR."""
-    fig, axes = common.plt_figure(1, len(recs) + 1, figsize=(2.6 * (len(recs) + 1), 2.9))
-    panels = [("ground truth", target[..., 0].cpu().numpy())]
-    panels += [(f"{m}: {p:.2f} dB", rec[..., 0]) for m, (rec, p) in recs.items()]
-    for ax, (name, img) in zip(np.atleast_1d(axes), panels):
-        ax.imshow(img, cmap="gray", vmin=-1, vmax=1)
-        ax.set_title(name, fontsize=9)
-        ax.axis("off")
+def jet_images(model, shape) -> tuple[np.ndarray, np.ndarray]:
+    """Gradient magnitude and Laplacian (H, W) of a one-channel network on the pixel grid."""
+    jet = model.render(shape, order=2)
+    return (np.linalg.norm(jet.grad[..., 0, :].cpu().numpy(), axis=-1), jet.laplacian[..., 0].cpu().numpy())
+
+
+def plot_reconstructions(path, target: torch.Tensor,
+                         recs: dict[str, tuple[np.ndarray, float, tuple[np.ndarray, np.ndarray]]],
+                         title: str = "", caption: str | None = None) -> None:
+    """One column per method (first: the target), rows: image with its PSNR, gradient
+    magnitude, Laplacian; the derivative rows share the target's colour scale."""
+    tgt = target[..., 0].cpu().numpy()
+    gy, gx = np.gradient(tgt, 2.0 / tgt.shape[0], 2.0 / tgt.shape[1])  # per unit of the [-1, 1] grid
+    lap = (np.gradient(gy, 2.0 / tgt.shape[0], axis=0) + np.gradient(gx, 2.0 / tgt.shape[1], axis=1))
+    cols = [("target", tgt, (np.hypot(gx, gy), lap))]
+    cols += [(f"{m}: {p:.2f} dB", rec[..., 0], jets) for m, (rec, p, jets) in recs.items()]
+    gmax = float(np.percentile(cols[0][2][0], 99.5)) or 1.0
+    lmax = float(np.percentile(np.abs(cols[0][2][1]), 99.5)) or 1.0
+    fig, axes = common.plt_figure(3, len(cols), figsize=(2.4 * len(cols), 7.4), squeeze=False)
+    for j, (name, img, (grad, lp)) in enumerate(cols):
+        for i, (a, cmap, lo, hi) in enumerate([(img, "gray", -1, 1), (grad, "viridis", 0, gmax),
+                                               (lp, "RdBu_r", -lmax, lmax)]):
+            axes[i, j].imshow(a, cmap=cmap, vmin=lo, vmax=hi)
+            axes[i, j].set_xticks([])
+            axes[i, j].set_yticks([])
+        axes[0, j].set_title(name, fontsize=9)
+    for i, row in enumerate(("image", "|grad|", "Laplacian")):
+        axes[i, 0].set_ylabel(row, fontsize=9)
     fig.suptitle(title)
-    common.save_figure(fig, path)
+    common.save_figure(fig, path, caption=caption)
 
 
 def add_arguments(parser) -> None:
@@ -177,6 +202,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--omega", type=float, default=30.0, help="SIREN omega_0")
     parser.add_argument("--problems", default=",".join(PROBLEMS), help=f"comma-separated, from {list(PROBLEMS)}")
     parser.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated, from {list(MODEL_NAMES)}")
+    common.add_publish_arguments(parser)
 
 
 def parse_floats(text: str | None, name: str) -> tuple[float, ...] | None:
@@ -197,6 +223,7 @@ def main(args) -> int:
                         device=args.device, seed=args.seed, out=args.out, profile=args.profile,
                         resume=args.resume, progress=not args.no_progress)
     res = run(cfg)
+    common.publish_if_asked(args, "compare")
     for row in res["rows"]:
         if row["best_lr"]:
             print(f"{row['task']:13s} {row['method']:8s} {row['params']:7d} params, lr {row['lr']:g}: "

@@ -10,6 +10,7 @@ import dataclasses
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from fastsiren import data, metrics
@@ -126,7 +127,10 @@ def run(config: FitConfig) -> dict:
     ssim = metrics.ssim(pred.clamp(-1, 1), target, 2.0)
     common.save_png(folder.file("reconstruction.png"), pred.clamp(-1, 1))
     common.save_png(folder.file("ground_truth.png"), target)
-    plot_curves(folder.file("psnr.png"), {cfg.model: state.history}, title=f"{cfg.image} {h}x{w}")
+    plot_curves(folder.file("psnr.png"), {cfg.model: state.history}, title=f"{cfg.image} {h}x{w}",
+                caption=f"PSNR of the {cfg.model} fit of {cfg.image} ({h}x{w}) against Adam steps (left) and "
+                        f"training seconds (right), profile {cfg.profile}.")
+    plot_fit(folder.file("fit.png"), model, target, cfg)
     torch.save(model.state_dict(), folder.file("model.pt"))
     row = {"method": cfg.model, "image": cfg.image, "size": h, "params": count_params(model),
            "steps": cfg.steps, "lr": cfg.lr, "psnr": round(psnr, 4), "ssim": round(ssim, 5),
@@ -137,7 +141,37 @@ def run(config: FitConfig) -> dict:
     return folder.finish(doc)
 
 
-def plot_curves(path: Path, histories: dict[str, list[dict]], title: str = "") -> None:
+def plot_fit(path: Path, model, target: torch.Tensor, cfg: FitConfig) -> None:
+    """The paper's first figure for one network: ground truth, the fit, its error, and the
+    gradient magnitude and Laplacian of the fitted network (from its jets on the grid:
+    what the image supervision never saw, and where a ReLU network's Laplacian is zero)."""
+    h, w, c = target.shape
+    jet = model.render((h, w), order=2)
+    pred = jet.value.reshape(h, w, c)
+    err = (pred - target).abs().mean(-1).cpu().numpy()
+    grad = torch.linalg.vector_norm(jet.grad, dim=-1).mean(-1).cpu().numpy()  # |grad|, mean over channels
+    lap = jet.laplacian.mean(-1).cpu().numpy()
+    gray = c == 1
+    show = (lambda t: t[..., 0].cpu().numpy()) if gray else (lambda t: ((t.clamp(-1, 1) + 1) / 2).cpu().numpy())
+    gmax = float(np.percentile(grad, 99.5)) or 1.0
+    lmax = float(np.percentile(np.abs(lap), 99.5)) or 1.0
+    emax = float(np.percentile(err, 99.5)) or 1.0
+    psnr = metrics.psnr(pred, target, 2.0)
+    panels = [(show(target), "ground truth", "gray", -1, 1), (show(pred), f"{cfg.model}: {psnr:.2f} dB", "gray", -1, 1),
+              (err, "|error|", "magma", 0, emax), (grad, "network |grad|", "viridis", 0, gmax),
+              (lap, "network Laplacian", "RdBu_r", -lmax, lmax)]
+    fig, axes = common.plt_figure(1, len(panels), figsize=(2.6 * len(panels), 3.0))
+    for ax, (img, name, cmap, lo, hi) in zip(axes, panels):
+        ax.imshow(img, cmap=cmap, vmin=lo, vmax=hi)
+        ax.set_title(name, fontsize=9)
+        ax.axis("off")
+    common.save_figure(fig, path, caption=(
+        f"The {cfg.model} fit of {cfg.image} ({h}x{w}, {cfg.steps} steps, profile {cfg.profile}): ground truth, "
+        "the network, its absolute error, and the gradient magnitude and Laplacian of the fitted network, "
+        "computed from its jets on the pixel grid; only the values were supervised."))
+
+
+def plot_curves(path: Path, histories: dict[str, list[dict]], title: str = "", caption: str | None = None) -> None:
     """PSNR against steps and against training seconds, one line per method."""
     fig, (ax1, ax2) = common.plt_figure(1, 2, figsize=(10, 3.6))
     for name, hist in histories.items():
@@ -151,12 +185,13 @@ def plot_curves(path: Path, histories: dict[str, list[dict]], title: str = "") -
     for ax in (ax1, ax2):
         ax.grid(alpha=0.3)
         ax.legend()
-    common.save_figure(fig, path)
+    common.save_figure(fig, path, caption=caption)
 
 
 def add_arguments(parser) -> None:
     common.add_common_arguments(parser, default_out="runs/fit")
     common.add_network_arguments(parser)
+    common.add_publish_arguments(parser)
     parser.add_argument("--omega", type=float, default=30.0, help="omega_0 of the first layer")
     parser.add_argument("--hidden-omega", type=float, help="omega_0 of the hidden layers (default: --omega)")
     parser.add_argument("--model", choices=MODEL_NAMES, default="siren",
@@ -173,6 +208,7 @@ def main(args) -> int:
                     checkpoint_every=args.checkpoint_every, resume=args.resume,
                     progress=not args.no_progress)
     res = run(cfg)
+    common.publish_if_asked(args, "fit")
     row = res["rows"][0]
     print(f"{row['method']} on {row['image']}: PSNR {row['psnr']:.2f} dB, SSIM {row['ssim']:.4f}, "
           f"{row['steps']} steps in {row['seconds']:.1f} s ({res['device']}, backend {res['backend']}) "

@@ -246,7 +246,11 @@ def run(config: PoissonConfig) -> dict:
                                      progress=cfg.progress, desc=f"poisson {cfg.supervision} {method}")
         torch.save(model.state_dict(), folder.file(f"model-{method}.pt"))
         plot_jets(folder.file(f"poisson-{cfg.supervision}-{method}.png"), model, problem,
-                  title=f"{method}, {cfg.supervision} supervision, {final['psnr']:.2f} dB")
+                  title=f"{method}, {cfg.supervision} supervision, {final['psnr']:.2f} dB",
+                  caption=f"{method} trained on the {cfg.supervision} of {cfg.image} ({cfg.size}x{cfg.size}, "
+                          f"{cfg.steps} steps, profile {cfg.profile}) only. Top: the image and the targets; "
+                          "bottom: the reconstruction (with what the supervision cannot see removed) and the "
+                          "network's gradient magnitude and Laplacian from its jets.")
         common.save_png(folder.file(f"reconstruction-{method}.png"),
                         np.clip(problem.reconstruction(model), -1, 1))
         histories[method], networks[method] = state.history, fit.network_description(fcfg, model)
@@ -256,7 +260,10 @@ def run(config: PoissonConfig) -> dict:
                      "seconds": round(state.seconds, 3)})
     common.save_png(folder.file("ground_truth.png"), target)
     fit.plot_curves(folder.file("psnr.png"), histories,
-                    title=f"{cfg.image} {cfg.size}x{cfg.size}, {cfg.supervision} supervision")
+                    title=f"{cfg.image} {cfg.size}x{cfg.size}, {cfg.supervision} supervision",
+                    caption=f"PSNR of the reconstruction from the {cfg.supervision} against Adam steps and "
+                            f"training seconds, per method ({cfg.image} {cfg.size}x{cfg.size}, "
+                            f"profile {cfg.profile}).")
     backend = backends.resolve(cfg.backend, device)
     doc = common.results_doc("poisson", cfg.profile, rows, backend=backend, device=device,
                              seconds=time.perf_counter() - t0, supervision=cfg.supervision,
@@ -265,7 +272,7 @@ def run(config: PoissonConfig) -> dict:
     return folder.finish(doc)
 
 
-def plot_jets(path: Path, model, problem: Problem, title: str = "") -> None:
+def plot_jets(path: Path, model, problem: Problem, title: str = "", caption: str | None = None) -> None:
     """Targets (top) beside the network's (bottom): image, gradient magnitude, Laplacian,
     all rendered from the network's jets (``model.render(shape, order=2)``)."""
     jet = model.render(problem.shape, order=2)
@@ -290,13 +297,14 @@ def plot_jets(path: Path, model, problem: Problem, title: str = "") -> None:
         ax.set_title(name, fontsize=9)
         ax.axis("off")
     fig.suptitle(title)
-    common.save_figure(fig, path)
+    common.save_figure(fig, path, caption=caption)
 
 
 def add_arguments(parser) -> None:
     common.add_common_arguments(parser, default_out="runs/poisson")
     parser.add_argument("--supervision", required=True, help="grad | laplacian: the jet field to fit")
     common.add_network_arguments(parser)
+    common.add_publish_arguments(parser)
     parser.add_argument("--omega", type=float, default=30.0, help="omega_0 of every sine layer")
     parser.add_argument("--baselines", help="comma-separated baselines trained beside SIREN "
                         "(relu, tanh, relu-pe; '' for none; default: from the supervision and profile)")
@@ -312,6 +320,7 @@ def main(args) -> int:
                         device=args.device, seed=args.seed, out=args.out, profile=args.profile,
                         resume=args.resume, progress=not args.no_progress)
     res = run(cfg)
+    common.publish_if_asked(args, f"poisson-{cfg.supervision}")
     for row in res["rows"]:
         print(f"{row['method']} from its {row['supervision']}: PSNR {row['psnr']:.2f} dB "
               f"(raw {row['psnr_raw']:.2f}), SSIM {row['ssim']:.4f}, {row['steps']} steps in "

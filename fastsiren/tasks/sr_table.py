@@ -3,7 +3,7 @@
     python -m fastsiren.tasks.sr_table --profile cpu [--images camera,astronaut] [--scales 2,2.5,3,4]
 
 Writes ``docs/results/sr-<profile>.json`` (the results shape of DESIGN.md, rewritten atomically
-after every image so an interrupted table keeps what it measured) and, under
+after every image so an interrupted table keeps what it measured, ``complete`` False until the end) and, under
 ``docs/figures/``, the crops of one region for every method and the error maps.
 """
 
@@ -99,7 +99,10 @@ def crop_figure(path: Path, hr: np.ndarray, lr: np.ndarray, outputs: dict[str, n
     for ax in axes[len(panels) + len(errs):]:
         ax.axis("off")
     fig.suptitle(title, fontsize=9)
-    common.save_figure(fig, path)
+    common.save_figure(fig, path, caption=(
+        f"Super-resolution, {title}: the same central region of the ground truth, the low-resolution input "
+        "and every method (with its PSNR-Y on the whole image), then the absolute Y error of bicubic and of "
+        "the degradation-consistent SIREN on the whole image, the region outlined."))
 
 
 def run_table(profile: str, images: tuple[str, ...], scales: tuple[float, ...], results: Path, figures: Path,
@@ -112,7 +115,7 @@ def run_table(profile: str, images: tuple[str, ...], scales: tuple[float, ...], 
     commit = common.git_commit()  # the code that ran, not what HEAD is at the last rewrite
     base = sr.resolve(sr.SRConfig(profile=profile, progress=progress))
     doc: dict = {}
-    for name in images:
+    for i, name in enumerate(images):
         hr_full = data.read_image(name)
         for scale in scales:
             cfg = dataclasses.replace(base, scale=float(scale), image=name)
@@ -127,7 +130,8 @@ def run_table(profile: str, images: tuple[str, ...], scales: tuple[float, ...], 
                     if k in ("crop", "steps", "lr", "hidden", "layers", "omega_per_px", "tv", "tv_points", "tile")}
         doc = common.results_doc(
             "sr", profile, rows, backend=backends.resolve(base.backend, device), device=device,
-            seconds=time.perf_counter() - t0, commit=commit, threads=torch.get_num_threads(), protocol=sr.PROTOCOL,
+            seconds=time.perf_counter() - t0, commit=commit, complete=i == len(images) - 1,
+            threads=torch.get_num_threads(), protocol=sr.PROTOCOL,
             siren_settings=settings, siren_rules=sr.RULES, summary=summarize(rows),
             published_other_data=PUBLISHED,
             srcnn_training=common.read_json(sr.WEIGHTS.with_suffix(".json")))

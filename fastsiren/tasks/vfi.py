@@ -603,7 +603,10 @@ def plot_triplet(path: Path, preds: dict[str, np.ndarray], gt: np.ndarray, score
     axes[2, 0].set_ylabel("|error| (8-bit)", fontsize=8)
     fig.colorbar(im, ax=list(axes[2, :-1]), shrink=0.8)
     fig.suptitle(title, fontsize=9, y=1.02)
-    common.save_figure(fig, path)
+    common.save_figure(fig, path, caption=(
+        f"Frame interpolation, {title}: every method's prediction of the middle frame beside the true one "
+        "(top, with IE and PSNR), a crop of the region where the linear blend errs most (middle) and the "
+        "absolute error in 8-bit units (bottom)."))
 
 
 def plot_flow(path: Path, flows: dict[str, np.ndarray], title: str) -> None:
@@ -621,7 +624,9 @@ def plot_flow(path: Path, flows: dict[str, np.ndarray], title: str) -> None:
         ax.set_xticks([])
         ax.set_yticks([])
     fig.suptitle(title, fontsize=9)
-    common.save_figure(fig, path)
+    common.save_figure(fig, path, caption=(
+        f"Motion fields from the middle frame to the first one, {title}: hue is the direction, "
+        "brightness the magnitude (common scale), for each motion-compensated method."))
 
 
 # ---------------------------------------------------------------- one run
@@ -701,7 +706,8 @@ def plot_summary(path: Path, summary: list[dict]) -> None:
     ax.set_ylabel("mean IE (8-bit, lower is better)")
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
-    common.save_figure(fig, path)
+    common.save_figure(fig, path, caption="Mean interpolation error per clip and gap, one bar per method "
+                                          "(8-bit units, lower is better).")
 
 
 def triplet_figures(stem: Path, video: str, frame: int, gap: int, res: dict, scores: dict, gt: np.ndarray,
