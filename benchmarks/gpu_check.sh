@@ -28,16 +28,13 @@
 #
 # Environment: OUT (default ./gpu_out), PYTHON (default python3), GPU_CHECK_BUDGET,
 # FASTSIREN_BUILD_CUDA=1, BENCH_PROVIDERS (default all), BENCH_ARGS (extra bench options,
-# e.g. "--tol 1e-2"), GPU_CHECK_TASKS (paper-profile experiments in order, from fit, poisson-grad,
-# poisson-laplacian, compare, ablate-first-init, ablate-hidden-init, ablate-omega0, sr-table,
-# vfi-table; default: all of them, as time allows; "" runs none), GPU_CHECK_TASK_LIMIT (seconds
+# e.g. "--tol 1e-2"), GPU_CHECK_TASKS (paper-profile experiments in order, names from
+# `fastsiren experiments --list`; default: all of them, as time allows; "" runs none), GPU_CHECK_TASK_LIMIT (seconds
 # per task, default 240), GPU_CHECK_PROFILE (their profile, default paper; quick tests the plumbing
 # on a CPU), GPU_CHECK_SKIP (step names to skip, e.g. "install cuda pytest bench
 # precision scaling" for a second call that only runs experiments).
 
 set -u
-DEFAULT_TASKS="fit poisson-grad poisson-laplacian compare ablate-omega0 ablate-first-init ablate-hidden-init \
-sr-table vfi-table"
 
 OUT=${OUT:-./gpu_out}
 PY=${PYTHON:-python3}
@@ -150,37 +147,24 @@ step scaling 100 "$PY -m benchmarks --scaling --suite poisson-laplacian --suite 
 --out $WORK/results --figures $WORK/figures $PROVIDER_ARGS ${BENCH_ARGS:-}"
 
 # ---------------------------------------------------------------- paper-profile experiments
-# Each task publishes its results file and captioned figures into work/docs/{results,figures},
-# the layout of this repo's docs/: importing them is one copy (see the header).
+# `fastsiren experiments` (one place for their command lines) runs each and publishes its
+# results file and captioned figures into work/docs/{results,figures}, the layout of this
+# repo's docs/: importing them is one copy (see the header).
 DOCS="$WORK/docs"
 mkdir -p "$DOCS/results" "$DOCS/figures"
 PROFILE=${GPU_CHECK_PROFILE:-paper}
-PUB="--publish --results-dir $DOCS/results --figures-dir $DOCS/figures --no-progress"
-task_cmd() {  # the command line of one task name, or nothing for an unknown name
-    case $1 in
-        fit) echo "-m fastsiren.cli fit --profile $PROFILE --out $WORK/runs/fit $PUB" ;;
-        poisson-grad|poisson-laplacian)
-            echo "-m fastsiren.cli poisson --supervision ${1#poisson-} --profile $PROFILE --out $WORK/runs/$1 $PUB" ;;
-        compare) echo "-m fastsiren.cli compare --profile $PROFILE --out $WORK/runs/compare $PUB" ;;
-        ablate-first-init|ablate-hidden-init|ablate-omega0)
-            echo "-m fastsiren.cli ablate --study ${1#ablate-} --profile $PROFILE --out $WORK/runs/$1 $PUB" ;;
-        sr-table) echo "-m fastsiren.tasks.sr_table --profile $PROFILE --results $DOCS/results/sr-$PROFILE.json \
---figures $DOCS/figures" ;;
-        vfi-table) echo "-m fastsiren.cli vfi --table --profile $PROFILE --out $DOCS/results/vfi-$PROFILE.json \
---figures $DOCS/figures --no-progress" ;;
+EXP_ARGS="--profile $PROFILE --runs $WORK/runs --results-dir $DOCS/results --figures-dir $DOCS/figures --no-progress"
+KNOWN=" $($PY -m fastsiren.cli experiments --list 2>/dev/null | cut -d' ' -f1 | tr '\n' ' ') "
+for task in ${GPU_CHECK_TASKS-$KNOWN}; do
+    case $KNOWN in *" $task "*) ;; *)
+        printf '%s\tskipped\t0\t%s\n' "task-$task" "not a name of fastsiren experiments --list" >>"$STEPS"
+        continue ;;
     esac
-}
-for task in ${GPU_CHECK_TASKS-$DEFAULT_TASKS}; do
-    cmd=$(task_cmd "$task")
-    if [ -z "$cmd" ]; then
-        printf '%s\tskipped\t0\t%s\n' "task-$task" "unknown task name" >>"$STEPS"
-        continue
-    fi
     if [ "$(left)" -lt 60 ]; then
         printf '%s\tskipped\t0\t%s\n' "task-$task" "less than 60s left" >>"$STEPS"
         continue
     fi
-    step "task-$task" "${GPU_CHECK_TASK_LIMIT:-240}" "$PY $cmd"
+    step "task-$task" "${GPU_CHECK_TASK_LIMIT:-240}" "$PY -m fastsiren.cli experiments --only $task $EXP_ARGS"
 done
 
 # ---------------------------------------------------------------- manifest and bundle

@@ -18,6 +18,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "ablate": ("fastsiren.tasks.ablate", "ablations: first-layer init, hidden init, omega_0"),
     "sr": ("fastsiren.tasks.sr", "single-image super-resolution with SIREN and baselines"),
     "vfi": ("fastsiren.tasks.vfi", "video frame interpolation with SIREN and baselines"),
+    "experiments": ("fastsiren.tasks.experiments", "run every experiment of the report at one profile, published"),
     "bench": ("fastsiren.benchmarks.cli", "speed and memory benchmarks of every backend"),
     "report": ("fastsiren.report.build", "build docs/report.pdf from the results files"),
 }

@@ -176,3 +176,22 @@ def test_publish_names_figures_by_study_and_profile(tmp_path):
     (tmp_path / "junk.png").write_text("not an image")
     assert common.figure_caption(tmp_path / "junk.png") is None
     assert common.figure_caption(tmp_path / "missing.png") is None
+
+
+def test_experiments_lists_validates_and_runs_by_name(tmp_path, capsys):
+    from fastsiren.tasks import experiments
+
+    assert cli.main(["experiments", "--list"]) == 0
+    listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert listed == list(experiments.EXPERIMENTS) and "sr-table" in listed and "vfi-table" in listed
+    assert cli.main(["experiments", "--only", "fit,nosuch"]) == 2
+    assert "unknown experiment(s) ['nosuch']" in capsys.readouterr().err
+    res, figs = tmp_path / "results", tmp_path / "figures"
+    assert cli.main(["experiments", "--profile", "quick", "--only", "fit", "--runs", str(tmp_path / "runs"),
+                     "--results-dir", str(res), "--figures-dir", str(figs), "--no-progress"]) == 0
+    assert (res / "fit-quick.json").is_file() and (figs / "fit-quick.png").is_file()
+    assert (tmp_path / "runs" / "fit" / "metrics.json").is_file()
+    # a second run into the same folders refuses to overwrite the finished run: reported, exit 1
+    assert cli.main(["experiments", "--profile", "quick", "--only", "fit", "--runs", str(tmp_path / "runs"),
+                     "--results-dir", str(res), "--figures-dir", str(figs), "--no-progress"]) == 1
+    assert "failed (exit 2)" in capsys.readouterr().out

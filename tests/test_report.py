@@ -227,6 +227,17 @@ def test_an_interrupted_table_yields_to_a_complete_one(tmp_path):
     assert [r.profile for r in chosen["vfi"]] == ["paper"]
 
 
+def test_figures_of_a_superseded_profile_are_left_out(tmp_path):
+    results, figures = tmp_path / "results", tmp_path / "figures"
+    _write(results, "fit-quick.json", "fit", [{"method": "siren", "psnr": 30.0}])
+    for name in ("fit-quick.png", "fit-quick-psnr.png", "fit-paper.png", "fit-paper-psnr.png", "fit-camera.png"):
+        fig, _ = common.plt_figure()
+        common.save_figure(fig, figures / name, caption=f"caption {name}")
+    chosen, _ = report.load_results(results)
+    shown = [f["caption"] for f in report.Builder(chosen, [], figures)._task_figures("fit")]
+    assert shown == ["caption fit-camera.png", "caption fit-quick-psnr.png", "caption fit-quick.png"]
+
+
 def test_empty_results_still_build(tmp_path):
     out = tmp_path / "empty.pdf"
     assert report.main(_args(tmp_path / "none", tmp_path / "nobench", tmp_path / "fig", out)) == 0

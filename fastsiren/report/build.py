@@ -571,11 +571,21 @@ class Builder:
             if p.name.startswith("report-"):
                 continue
             prefix = re.split(r"[-_.]", p.name, maxsplit=1)[0]
-            if FIGURE_PREFIXES.get(prefix) == key:
+            if FIGURE_PREFIXES.get(prefix) == key and not self._superseded(p.stem, key):
                 who = f"the {key} task" if key else "a task"
                 caption = common.figure_caption(p) or f"{p.stem} (written by {who})."
                 out.append(self._fig(p, caption, 0.9))
         return out
+
+    def _superseded(self, stem: str, key: str | None) -> bool:
+        """A figure named ``<variant>-<profile>[-...]`` of a study whose table comes from
+        another profile (the cpu figures once paper results exist): left out."""
+        for res in self.results.get(key or "", []):
+            for prof in PROFILE_ORDER:
+                own = f"{res.variant}-{prof}"
+                if prof != res.profile and (stem == own or stem.startswith(own + "-")):
+                    return True
+        return False
 
     def _generic(self, sec: Section, title: str) -> None:
         for res in sec.results:

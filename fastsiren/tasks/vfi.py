@@ -772,10 +772,10 @@ def run_table(cfg: VfiConfig, out: Path, figures: Path, clips=data.VIDEO_CLIPS, 
                     shown = (key, {"res": res, "scores": scores, "gt": trip[1], "k": k, "g": g})
         if shown is not None:
             w = shown[1]
-            triplet_figures(figures / f"vfi-{clip}", clip, w["k"], w["g"], w["res"], w["scores"], w["gt"],
+            triplet_figures(figures / f"vfi-{cfg.profile}-{clip}", clip, w["k"], w["g"], w["res"], w["scores"], w["gt"],
                             cfg.profile)
     doc = write(True)
-    plot_summary(figures / f"vfi-ie-{cfg.profile}.png", doc["summary"])
+    plot_summary(figures / f"vfi-{cfg.profile}-ie.png", doc["summary"])
     return doc
 
 
