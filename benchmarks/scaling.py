@@ -199,6 +199,26 @@ def summarize(rows: Sequence[dict[str, str]]) -> list[dict[str, object]]:
     return out
 
 
+def replot(results_dir: Path, figures: Path) -> list[Path]:
+    """Redraw every scaling figure from ``results_dir/scaling.csv`` without timing anything:
+    per device, suite and sweep, the rows of its latest run."""
+    import csv
+
+    path = Path(results_dir) / SCALING_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"no scaling results to plot: {path} does not exist")
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    groups: dict[tuple[str, str, str], list[dict[str, str]]] = {}
+    for r in rows:
+        groups.setdefault((device_tag(r["device_type"], r["device"]), r["suite"], r["sweep"]), []).append(r)
+    out = []
+    for (tag, suite, sweep), rs in sorted(groups.items()):
+        latest = max(rs, key=lambda r: r["date"])["run_id"]
+        out.append(plot_sweep([r for r in rs if r["run_id"] == latest], Path(figures) / figure_name(tag, suite, sweep)))
+    return out
+
+
 def plot_sweep(rows: Sequence[dict[str, str]], path: Path) -> Path:
     """Log-log plot of median time (with the q10-q90 band) against the swept variable."""
     import matplotlib

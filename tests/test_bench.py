@@ -24,6 +24,7 @@ from fastsiren.benchmarks.suites import SUITES, Gemm, default_shape, get_suite, 
 
 from fastsiren import jet, reference
 from fastsiren.jet import Jet
+from fastsiren.tasks import common
 
 FAST = dict(size="quick", rounds=2, block_s=1e-3)
 
@@ -202,6 +203,11 @@ def test_scaling_sweep_rows_plot_and_exponent(tmp_path, monkeypatch):
     assert (tmp_path / scaling.SCALING_FILE).exists()
     png = tmp_path / "fig" / scaling.figure_name("cpu", "fit", "points")
     assert png.exists() and png.stat().st_size > 1000
+    assert "time per call against the number of points" in common.figure_caption(png)
+    png.unlink()  # --replot draws it again from the CSV alone
+    assert scaling.replot(tmp_path, tmp_path / "fig") == [png] and png.exists()
+    with pytest.raises(FileNotFoundError, match="no scaling results"):
+        scaling.replot(tmp_path / "none", tmp_path / "fig")
     summary = {s["provider"]: s for s in scaling.summarize(rows)}
     assert math.isfinite(summary["torch"]["exponent"]) and summary["torch"]["bytes_per_point"] > 0
     assert scaling.exponent([1, 10, 100], [2, 20, 200]) == pytest.approx(1.0)
