@@ -195,3 +195,8 @@ def test_experiments_lists_validates_and_runs_by_name(tmp_path, capsys):
     assert cli.main(["experiments", "--profile", "quick", "--only", "fit", "--runs", str(tmp_path / "runs"),
                      "--results-dir", str(res), "--figures-dir", str(figs), "--no-progress"]) == 1
     assert "failed (exit 2)" in capsys.readouterr().out
+    # --resume continues the run folder instead (here: from its last checkpoint, and republishes)
+    (res / "fit-quick.json").unlink()
+    assert cli.main(["experiments", "--profile", "quick", "--only", "fit", "--runs", str(tmp_path / "runs"),
+                     "--results-dir", str(res), "--figures-dir", str(figs), "--no-progress", "--resume"]) == 0
+    assert (res / "fit-quick.json").is_file()

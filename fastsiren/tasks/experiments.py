@@ -31,7 +31,8 @@ EXPERIMENTS: dict[str, tuple[str, list[str]]] = {
 }
 
 
-def _argv(name: str, profile: str, runs: Path, results: Path, figures: Path, progress: bool) -> list[str]:
+def _argv(name: str, profile: str, runs: Path, results: Path, figures: Path, progress: bool,
+          resume: bool = False) -> list[str]:
     base = EXPERIMENTS[name][1]
     if name == "sr-table":
         return ["--profile", profile, "--results", str(results / f"sr-{profile}.json"), "--figures", str(figures)] \
@@ -41,7 +42,7 @@ def _argv(name: str, profile: str, runs: Path, results: Path, figures: Path, pro
         return [*base, "--profile", profile, "--out", str(results / f"vfi-{profile}.json"),
                 "--figures", str(figures), *quiet]
     return [*base, "--profile", profile, "--out", str(runs / name), "--publish", "--results-dir", str(results),
-            "--figures-dir", str(figures), *quiet]
+            "--figures-dir", str(figures), *quiet, *(["--resume"] if resume else [])]
 
 
 def parse_names(text: str | None) -> list[str]:
@@ -55,9 +56,10 @@ def parse_names(text: str | None) -> list[str]:
     return names
 
 
-def run_one(name: str, profile: str, runs: Path, results: Path, figures: Path, progress: bool = False) -> int:
+def run_one(name: str, profile: str, runs: Path, results: Path, figures: Path, progress: bool = False,
+            resume: bool = False) -> int:
     """Run one experiment in this process; its exit status (0: finished and published)."""
-    argv = _argv(name, profile, runs, results, figures, progress)
+    argv = _argv(name, profile, runs, results, figures, progress, resume)
     if name == "sr-table":
         from fastsiren.tasks import sr_table
 
@@ -78,6 +80,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--figures-dir", default="docs/figures", help="where the figures go")
     parser.add_argument("--list", action="store_true", help="print the experiment names and what each is, then exit")
     parser.add_argument("--no-progress", action="store_true", help="hide the tasks' progress bars")
+    parser.add_argument("--resume", action="store_true",
+                        help="training tasks continue from their run folders' checkpoints (after Ctrl-C or a "
+                             "timeout); the tables start again")
 
 
 def main(args) -> int:
@@ -92,7 +97,7 @@ def main(args) -> int:
         print(f"== {name}: {EXPERIMENTS[name][0]} (profile {args.profile})", flush=True)
         t0 = time.perf_counter()
         rc = run_one(name, args.profile, runs, Path(args.results_dir), Path(args.figures_dir),
-                     progress=not args.no_progress)
+                     progress=not args.no_progress, resume=args.resume)
         done.append((name, rc, time.perf_counter() - t0))
         if rc == 130:  # Ctrl-C: the task kept its checkpoint; stop here
             break
