@@ -255,17 +255,21 @@ def test_comparison_direction_follows_the_metric():
     assert p.gain == pytest.approx(10.0) and "10.00 dB above" in p.sentence()
 
 
-def test_bench_keeps_the_newest_row_of_each_case(tmp_path):
+def test_bench_keeps_the_latest_run_of_each_device_suite_and_size(tmp_path):
+    """Tables and findings come from one run per (device, suite, size, ...): an older run's
+    rows (old code) never mix with a newer run's, even for cases the newer run did not time."""
     with (tmp_path / "fit.csv").open("w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["suite", "provider", "points", "device", "median_ms", "commit"])
-        w.writerow(["fit", "torch", 1000, "cpu", 1.5, "a"])
-        w.writerow(["fit", "torch", 2000, "cpu", 2.5, "a"])
-        w.writerow(["fit", "torch", 1000, "NVIDIA H100", 0.1, "a"])
-        w.writerow(["fit", "torch", 1000, "cpu", 1.25, "b"])  # a later run of the first case
+        w.writerow(["run_id", "date", "suite", "size", "provider", "points", "device", "median_ms"])
+        w.writerow(["r1", "2026-11-01", "fit", "default", "torch", 1000, "cpu", 1.5])
+        w.writerow(["r1", "2026-11-01", "fit", "default", "torch", 2000, "cpu", 2.5])
+        w.writerow(["r1", "2026-11-01", "fit", "quick", "torch", 10, "cpu", 0.5])
+        w.writerow(["r2", "2026-11-01", "fit", "default", "torch", 1000, "NVIDIA H100", 0.1])
+        w.writerow(["r3", "2026-11-02", "fit", "default", "torch", 1000, "cpu", 1.25])  # a later run
     rows = report.load_bench(tmp_path)
-    got = sorted((r["device"], r["points"], r["median_ms"]) for r in rows)
-    assert got == [("NVIDIA H100", 1000, 0.1), ("cpu", 1000, 1.25), ("cpu", 2000, 2.5)]
+    got = sorted((r["device"], r["size"], r["points"], r["median_ms"]) for r in rows)
+    assert got == [("NVIDIA H100", "default", 1000, 0.1), ("cpu", "default", 1000, 1.25),
+                   ("cpu", "quick", 10, 0.5)]
 
 
 def test_a_vfi_dev_run_gets_its_own_table_and_no_findings(tmp_path):

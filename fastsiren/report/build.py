@@ -148,24 +148,22 @@ def _number(text: str):
 
 
 def load_bench(bench_dir: Path) -> list[dict]:
-    """Every row of every ``*.csv`` under ``bench_dir`` (cells parsed to numbers), with the
-    file name under ``_file``. Rows repeated by later runs (same case on the same device: the
-    same cells apart from run metadata and float measurements) keep only the last one, so the
-    tables show the newest measurement of each case."""
+    """The rows of the latest run (the README's rule: by date) of each device, thread count,
+    suite, size, sweep and dtype in every ``*.csv`` under ``bench_dir``, cells parsed to
+    numbers, with the file name under ``_file``: a table and its findings come from one run,
+    never a mix of old and new code."""
+    from fastsiren.benchmarks.readme_tables import latest
+
     if not bench_dir.is_dir():
         return []
-    latest: dict[tuple, dict] = {}
+    rows = []
     for path in sorted(bench_dir.glob("*.csv")):
         with path.open(newline="") as f:
             for row in csv.DictReader(f):
                 row = {k: _number(v) for k, v in row.items() if k is not None and v not in (None, "")}
                 row["_file"] = path.name
-                # The case is every cell that is not run metadata and not a float measurement:
-                # an unknown column then keeps rows apart rather than hiding a distinct case.
-                case = tuple(sorted((k, str(v)) for k, v in row.items()
-                                    if (k == "device" or k not in BENCH_META) and not isinstance(v, float)))
-                latest[case] = row
-    return list(latest.values())
+                rows.append(row)
+    return latest(rows, ("device", "threads", "suite", "size", "sweep", "dtype"))
 
 
 # ---------------------------------------------------------------- formatting
