@@ -668,6 +668,9 @@ def run(config: VfiConfig) -> dict:
 
 # ---------------------------------------------------------------- evaluation table
 
+TABLE_TRIPLETS = 5  # target frames per clip of the table (x gaps 1, 2): held out from DEV_FRAMES
+
+
 def table_frames(n_frames: int, triplets: int, gaps) -> list[int]:
     """``triplets`` target frames evenly spread over a clip of ``n_frames``, each valid for every gap."""
     margin = max(gaps)
@@ -721,10 +724,22 @@ def triplet_figures(stem: Path, video: str, frame: int, gap: int, res: dict, sco
         plot_flow(stem.with_name(stem.name + "-flow.png"), flows, title)
 
 
-def run_table(cfg: VfiConfig, out: Path, figures: Path, clips=data.VIDEO_CLIPS, triplets: int = 10,
+def triplet_frames(targets, gaps) -> set[int]:
+    """Every frame the triplets of ``targets`` x ``gaps`` read or predict."""
+    return {k + s * g for k in targets for g in gaps for s in (-1, 0, 1)}
+
+
+def dev_overlap(clip: str, targets, gaps) -> list[int]:
+    """Frames that the table's triplets share with the dev subset of ``clip`` (must be none)."""
+    return sorted(triplet_frames(targets, gaps) & triplet_frames(DEV_FRAMES.get(clip, ()), (1, 2)))
+
+
+def run_table(cfg: VfiConfig, out: Path, figures: Path, clips=data.VIDEO_CLIPS, triplets: int = TABLE_TRIPLETS,
               gaps=(1, 2), methods=METHODS) -> dict:
     """Every method on ``triplets`` frames x ``gaps`` of every clip: the results document
-    (rewritten after every triplet, ``complete`` False until the end) and figures."""
+    (rewritten after every triplet, ``complete`` False until the end) and figures. A count of
+    triplets whose frames would touch the dev subset (the frames the method was tuned on) is
+    refused before anything runs: the table is a held-out evaluation."""
     cfg = resolve(cfg)
     device = common.pick_device(cfg.device)
     from fastsiren import backends
@@ -747,12 +762,17 @@ def run_table(cfg: VfiConfig, out: Path, figures: Path, clips=data.VIDEO_CLIPS, 
     for clip in clips:
         ks: list[int] = []
 
-        def select(n: int, ks=ks) -> list[int]:
+        def select(n: int, ks=ks, clip=clip) -> list[int]:
             ks.extend(table_frames(n, triplets, gaps))
-            return sorted({k + s * g for k in ks for g in gaps for s in (-1, 0, 1)})
+            shared = dev_overlap(clip, ks, gaps)
+            if shared:
+                raise ValueError(f"triplets={triplets} puts the {clip} table on frames {shared}, which the dev "
+                                 f"subset (DEV_FRAMES, used to tune the method) also uses; the table must be held "
+                                 f"out: use triplets={TABLE_TRIPLETS}")
+            return sorted(triplet_frames(ks, gaps))
 
         raw = data.read_video(clip, frames=select)
-        index = sorted({k + s * g for k in ks for g in gaps for s in (-1, 0, 1)})
+        index = sorted(triplet_frames(ks, gaps))
         frames = dict(zip(index, resize_frames(raw, cfg.size)))
         del raw
         shown: tuple[float, dict] | None = None
@@ -870,7 +890,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--table", action="store_true",
                         help="evaluate every method on --triplets frames x gaps 1, 2 of every bundled clip; "
                              "--out is then the results JSON (default docs/results/vfi-PROFILE.json)")
-    parser.add_argument("--triplets", type=int, default=10, help="frames per clip in --table mode")
+    parser.add_argument("--triplets", type=int, default=TABLE_TRIPLETS,
+                        help="frames per clip in --table mode (x 2 gaps = triplets per clip); a count whose "
+                             "frames touch the dev subset is refused")
     parser.add_argument("--figures", default="docs/figures", help="figure folder in --table mode")
     parser.add_argument("--dev", action="store_true",
                         help="tuning run: the space-time SIREN's sampling variants on the dev subset "
