@@ -61,9 +61,15 @@ def run_one(name: str, profile: str, runs: Path, results: Path, figures: Path, p
     """Run one experiment in this process; its exit status (0: finished and published)."""
     argv = _argv(name, profile, runs, results, figures, progress, resume)
     if name == "sr-table":
+        import torch
+
         from fastsiren.tasks import sr_table
 
-        return sr_table.main(argv)
+        threads = torch.get_num_threads()
+        try:
+            return sr_table.main(argv)  # it sets its own thread count (--threads)
+        finally:
+            torch.set_num_threads(threads)  # ... which must not carry over to the next experiment
     from fastsiren import cli
 
     return cli.main(argv)
