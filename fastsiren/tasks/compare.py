@@ -120,7 +120,7 @@ def run(config: CompareConfig) -> dict:
                              "seconds": round(state.seconds, 3)})
                 if method not in best or final["psnr"] > best[method][0]:
                     best[method] = (final["psnr"], {"key": key, "history": state.history},
-                                    problem.reconstruction(model), jet_images(model, problem.shape))
+                                    problem.reconstruction(model), fit.jet_images(model, problem.shape)[1:])
         for row in rows:
             if row["task"] == pname:
                 row["best_lr"] = best[row["method"]][1]["key"] == f"{pname}/{row['method']}/lr={row['lr']:g}"
@@ -156,12 +156,6 @@ def check_params(rows: list[dict]) -> None:
     for r in rows:
         if abs(r["params"] - ref) > 0.01 * ref:
             raise RuntimeError(f"{r['method']} has {r['params']} parameters, not within 1% of SIREN's {ref}")
-
-
-def jet_images(model, shape) -> tuple[np.ndarray, np.ndarray]:
-    """Gradient magnitude and Laplacian (H, W) of a one-channel network on the pixel grid."""
-    jet = model.render(shape, order=2)
-    return (np.linalg.norm(jet.grad[..., 0, :].cpu().numpy(), axis=-1), jet.laplacian[..., 0].cpu().numpy())
 
 
 def plot_reconstructions(path, target: torch.Tensor,

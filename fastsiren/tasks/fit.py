@@ -141,16 +141,21 @@ def run(config: FitConfig) -> dict:
     return folder.finish(doc)
 
 
+def jet_images(model, shape) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+    """A network on the pixel grid of ``shape`` from its jets: the values (H, W, C), and the
+    gradient magnitude and the Laplacian (H, W), each averaged over the channels."""
+    jet = model.render(shape, order=2)
+    grad = torch.linalg.vector_norm(jet.grad, dim=-1).mean(-1)
+    return jet.value, grad.cpu().numpy(), jet.laplacian.mean(-1).cpu().numpy()
+
+
 def plot_fit(path: Path, model, target: torch.Tensor, cfg: FitConfig) -> None:
     """The paper's first figure for one network: ground truth, the fit, its error, and the
     gradient magnitude and Laplacian of the fitted network (from its jets on the grid:
     what the image supervision never saw, and where a ReLU network's Laplacian is zero)."""
     h, w, c = target.shape
-    jet = model.render((h, w), order=2)
-    pred = jet.value.reshape(h, w, c)
+    pred, grad, lap = jet_images(model, (h, w))
     err = (pred - target).abs().mean(-1).cpu().numpy()
-    grad = torch.linalg.vector_norm(jet.grad, dim=-1).mean(-1).cpu().numpy()  # |grad|, mean over channels
-    lap = jet.laplacian.mean(-1).cpu().numpy()
     gray = c == 1
     show = (lambda t: t[..., 0].cpu().numpy()) if gray else (lambda t: ((t.clamp(-1, 1) + 1) / 2).cpu().numpy())
     gmax = float(np.percentile(grad, 99.5)) or 1.0

@@ -274,11 +274,9 @@ def run(config: PoissonConfig) -> dict:
 
 def plot_jets(path: Path, model, problem: Problem, title: str = "", caption: str | None = None) -> None:
     """Targets (top) beside the network's (bottom): image, gradient magnitude, Laplacian,
-    all rendered from the network's jets (``model.render(shape, order=2)``)."""
-    jet = model.render(problem.shape, order=2)
+    all rendered from the network's jets (:func:`fastsiren.tasks.fit.jet_images`)."""
+    _, net_grad, net_lap = fit.jet_images(model, problem.shape)
     rec = problem.reconstruction(model)[..., 0]
-    net_grad = np.linalg.norm(jet.grad[..., 0, :].cpu().numpy(), axis=-1)
-    net_lap = jet.laplacian[..., 0].cpu().numpy()
     tgt_grad = np.linalg.norm(problem.targets.grad, axis=-1)
     tgt_lap = problem.targets.lap
     gmax = float(np.percentile(tgt_grad, 99.5)) or 1.0
