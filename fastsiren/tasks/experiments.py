@@ -7,8 +7,9 @@
 Each experiment is one task command line (below: the single place they are written down).
 The training tasks run in ``RUNS/<name>`` and publish their results file and captioned
 figures into ``--results-dir`` / ``--figures-dir`` (``docs/results``, ``docs/figures``: what
-``fastsiren report`` reads); the SR and VFI tables write there directly. A failed experiment
-is reported and the next one runs; the exit status says whether all of them finished.
+``fastsiren report`` reads); the SR and VFI tables and the VFI dev run write there
+directly. A failed experiment is reported and the next one runs; the exit status says
+whether all of them finished.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ EXPERIMENTS: dict[str, tuple[str, list[str]]] = {
     "ablate-hidden-init": ("ablation of the hidden layers' init", ["ablate", "--study", "hidden-init"]),
     "sr-table": ("super-resolution table over the bundled images", ["sr-table"]),
     "vfi-table": ("frame-interpolation table over the bundled clips", ["vfi", "--table"]),
+    "vfi-dev": ("the space-time SIREN's sampling variants on the VFI dev subset", ["vfi", "--dev"]),
 }
 
 
@@ -41,6 +43,8 @@ def _argv(name: str, profile: str, runs: Path, results: Path, figures: Path, pro
     if name == "vfi-table":
         return [*base, "--profile", profile, "--out", str(results / f"vfi-{profile}.json"),
                 "--figures", str(figures), *quiet]
+    if name == "vfi-dev":
+        return [*base, "--profile", profile, "--out", str(results / f"vfi-dev-{profile}.json"), *quiet]
     return [*base, "--profile", profile, "--out", str(runs / name), "--publish", "--results-dir", str(results),
             "--figures-dir", str(figures), *quiet, *(["--resume"] if resume else [])]
 
