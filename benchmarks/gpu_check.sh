@@ -29,10 +29,10 @@
 # Environment: OUT (default ./gpu_out), PYTHON (default python3), GPU_CHECK_BUDGET,
 # FASTSIREN_BUILD_CUDA=1, BENCH_PROVIDERS (default all), BENCH_ARGS (extra bench options,
 # e.g. "--tol 1e-2"), GPU_CHECK_TASKS (paper-profile experiments in order, names from
-# `fastsiren experiments --list`; default: all of them, as time allows; "" runs none), GPU_CHECK_TASK_LIMIT (seconds
-# per task, default 240), GPU_CHECK_PROFILE (their profile, default paper; quick tests the plumbing
-# on a CPU), GPU_CHECK_SKIP (step names to skip, e.g. "install cuda pytest bench
-# precision scaling" for a second call that only runs experiments).
+# `fastsiren experiments --list`; default: all of them, as time allows; "" runs none),
+# GPU_CHECK_TASK_LIMIT (seconds per task, default 240), GPU_CHECK_PROFILE (their profile,
+# default paper; quick tests the plumbing on a CPU), GPU_CHECK_SKIP (step names to skip, e.g.
+# "install cuda pytest bench precision scaling" for a second call that only runs experiments).
 
 set -u
 

@@ -17,8 +17,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-# name -> (what it is, the task's argv before the shared options). The tables take their
-# own output options; the training tasks take --out/--publish (see _argv).
+# name -> (what it is, the `fastsiren` argv before the shared options; the SR table is its own
+# module, fastsiren.tasks.sr_table). The tables take their own output options; the training
+# tasks take --out/--publish (see _argv).
 EXPERIMENTS: dict[str, tuple[str, list[str]]] = {
     "fit": ("SIREN fit of cameraman", ["fit"]),
     "poisson-grad": ("Poisson reconstruction from the gradient", ["poisson", "--supervision", "grad"]),
@@ -27,7 +28,7 @@ EXPERIMENTS: dict[str, tuple[str, list[str]]] = {
     "ablate-omega0": ("ablation of omega_0", ["ablate", "--study", "omega0"]),
     "ablate-first-init": ("ablation of the first layer's init", ["ablate", "--study", "first-init"]),
     "ablate-hidden-init": ("ablation of the hidden layers' init", ["ablate", "--study", "hidden-init"]),
-    "sr-table": ("super-resolution table over the bundled images", ["sr-table"]),
+    "sr-table": ("super-resolution table over the bundled images", []),
     "vfi-table": ("frame-interpolation table over the bundled clips", ["vfi", "--table"]),
     "vfi-dev": ("the space-time SIREN's sampling variants on the VFI dev subset", ["vfi", "--dev"]),
 }
