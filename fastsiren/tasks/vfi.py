@@ -741,6 +741,14 @@ def run_table(cfg: VfiConfig, out: Path, figures: Path, clips=data.VIDEO_CLIPS, 
     triplets whose frames would touch the dev subset (the frames the method was tuned on) is
     refused before anything runs: the table is a held-out evaluation."""
     cfg = resolve(cfg)
+    for clip in clips:  # every clip's frame count first (one decoded frame each): refuse before any fit
+        counts: list[int] = []
+        data.read_video(clip, frames=lambda n, counts=counts: counts.append(n) or [0])
+        shared = dev_overlap(clip, table_frames(counts[0], triplets, gaps), gaps)
+        if shared:
+            raise ValueError(f"triplets={triplets} puts the {clip} table on frames {shared}, which the dev subset "
+                             f"(DEV_FRAMES, used to tune the method) also uses; the table must be held out: use "
+                             f"triplets={TABLE_TRIPLETS}")
     device = common.pick_device(cfg.device)
     from fastsiren import backends
 
@@ -762,13 +770,8 @@ def run_table(cfg: VfiConfig, out: Path, figures: Path, clips=data.VIDEO_CLIPS, 
     for clip in clips:
         ks: list[int] = []
 
-        def select(n: int, ks=ks, clip=clip) -> list[int]:
+        def select(n: int, ks=ks) -> list[int]:
             ks.extend(table_frames(n, triplets, gaps))
-            shared = dev_overlap(clip, ks, gaps)
-            if shared:
-                raise ValueError(f"triplets={triplets} puts the {clip} table on frames {shared}, which the dev "
-                                 f"subset (DEV_FRAMES, used to tune the method) also uses; the table must be held "
-                                 f"out: use triplets={TABLE_TRIPLETS}")
             return sorted(triplet_frames(ks, gaps))
 
         raw = data.read_video(clip, frames=select)
