@@ -198,7 +198,34 @@ def render_section(results_dir: Path = RESULTS_DIR) -> str:
             "provider was checked against the float64 reference before it was timed.\n")
     body = suite_tables(suite_rows) if suite_rows else "_No benchmark results yet._\n"
     scal = scaling_tables(scaling_rows) if scaling_rows else ""
-    return "\n".join(p for p in (head, body, scal) if p).rstrip() + "\n"
+    gemm = gemm_table(Path(results_dir) / GEMM_FILE)
+    return "\n".join(p for p in (head, body, gemm, scal) if p).rstrip() + "\n"
+
+
+GEMM_FILE = "gemm-count.json"
+
+
+def gemm_table(path: Path) -> str:
+    """From benchmarks/gemm_count.py's file: the matrix products each provider executes per
+    step and the speedup they alone allow (empty without the file)."""
+    import json
+
+    if not path.is_file():
+        return ""
+    doc = json.loads(path.read_text())
+    by = {(r["suite"], r["in_features"], r["provider"]): r for r in doc["rows"]}
+    keys = sorted({(r["suite"], r["in_features"]) for r in doc["rows"]}, key=lambda k: (_suite_index(k[0]), k[1]))
+    lines = [f"#### Matrix products per training step (`python -m benchmarks.gemm_count`, commit {doc['commit']})\n",
+             f"Counted with `{doc['counter']}`, {doc['rows'][0]['points']:,} points, {doc['network']}. The ratio is "
+             "the speedup of the torch backend if the products took all of the step's time: the ceiling where "
+             "they dominate, as on this CPU.\n",
+             "| suite | D | reference GFLOP | torch GFLOP | ratio |", "|---|---:|---:|---:|---:|"]
+    for suite, d in keys:
+        ref, tor = by.get((suite, d, "reference")), by.get((suite, d, "torch"))
+        if ref and tor:
+            lines.append(f"| {suite} | {d} | {ref['gemm_gflop']:.3g} | {tor['gemm_gflop']:.3g} "
+                         f"| {tor['reference_over_this']:.2f} |")
+    return "\n".join(lines) + "\n"
 
 
 def update_readme(readme: Path, section: str) -> bool:

@@ -284,3 +284,18 @@ def test_provider_setup_holds_through_every_checked_and_timed_call():
     assert (config.train_precision(torch.float32), config.infer_precision(torch.float32)) == ("tf32x3", "tf32x3")
     harness.PROVIDERS["triton"].setup()
     assert config._chosen == {"train": None, "infer": None}
+
+
+def test_gemm_count_and_its_readme_table(tmp_path):
+    """The executed matrix products per step: the same for fit, fewer for the torch Laplacian."""
+    import json
+
+    from fastsiren.benchmarks import gemm_count
+
+    assert gemm_count.main(["--points", "64", "--hidden", "16", "--out", str(tmp_path / "gemm-count.json")]) == 0
+    doc = json.loads((tmp_path / "gemm-count.json").read_text())
+    ratio = {(r["suite"], r["in_features"]): r["reference_over_this"] for r in doc["rows"] if r["provider"] == "torch"}
+    assert ratio[("fit", 2)] == 1.0 and ratio[("poisson-laplacian", 1)] < ratio[("poisson-laplacian", 3)]
+    assert all(r["gemm_gflop"] > 0 for r in doc["rows"])
+    table = readme_tables.gemm_table(tmp_path / "gemm-count.json")
+    assert "| poisson-laplacian | 2 |" in table and readme_tables.gemm_table(tmp_path / "none.json") == ""
