@@ -149,6 +149,9 @@ def quick_results(tmp_path_factory) -> dict[str, Path]:
         for p, sp in [("reference", 1.0), ("torch", 2.75)]:
             w.writerow({"suite": "layer", "provider": p, "size": 4096, "device": "cpu", "median_ms": 8 / sp,
                         "speedup": sp})
+    common.write_json(bench / "gemm-count.json", {"commit": "abc", "counter": "FlopCounterMode", "rows": [
+        {"suite": "poisson-laplacian", "in_features": 2, "points": 64, "provider": p, "gemm_gflop": g,
+         "reference_over_this": r} for p, g, r in [("reference", 1.5, 1.0), ("torch", 1.0, 1.5)]]})
     out = tmp / "report.pdf"
     rc = report.main(_args(results, bench, figures, out))
     assert rc == 0
@@ -180,6 +183,7 @@ def test_numbers_come_from_the_results_files(quick_results):
     assert "31.25" in text and "28.25" in text  # synthetic poisson / compare rows
     assert "12.25 dB above the best baseline" in text  # 40.5 - 28.25, computed, not typed
     assert "2.75" in text  # the benchmark speedup
+    assert "the reference executes 1.50x the matrix-product FLOPs" in text  # gemm-count.json
     assert "profile quick" in text and "device cpu" in text
     assert "PSNR of the siren fit of camera" in text  # the caption the fit task stored in its figure
 

@@ -548,8 +548,9 @@ def describe(result: Result) -> str:
 class Builder:
     """Turns the loaded results into the report's JSON and the summary figures."""
 
-    def __init__(self, results: dict[str, list[Result]], bench: list[dict], figures_dir: Path):
-        self.results, self.bench, self.figures_dir = results, bench, figures_dir
+    def __init__(self, results: dict[str, list[Result]], bench: list[dict], figures_dir: Path,
+                 gemm: dict | None = None):
+        self.results, self.bench, self.figures_dir, self.gemm = results, bench, figures_dir, gemm
         self.used_figures: list[Path] = []
 
     # -- helpers
@@ -814,6 +815,7 @@ class Builder:
     def speed(self) -> Section:
         """Benchmark tables per (device, suite) and speedup figures, from the CSV rows."""
         sec = Section("bench", [])
+        self._gemm(sec)
         rows = self.bench
         if not rows:
             sec.figures += self._task_figures("bench")
@@ -858,6 +860,33 @@ class Builder:
                     sec.figures.append(f)
         sec.figures += self._task_figures("bench")
         return sec
+
+    def _gemm(self, sec: Section) -> None:
+        """The matrix products each provider executes per step (benchmarks/gemm_count.py)."""
+        doc = self.gemm
+        if not doc or not doc.get("rows"):
+            return
+        by = {(r["suite"], r["in_features"], r["provider"]): r for r in doc["rows"]}
+        keys = sorted({(r["suite"], r["in_features"]) for r in doc["rows"]})
+        body, ratios, dims = [], defaultdict(list), sorted({d for _, d in keys})
+        for suite, d in keys:
+            ref, tor = by.get((suite, d, "reference")), by.get((suite, d, "torch"))
+            if ref and tor:
+                body.append([cell(suite), cell(str(d)), cell(fmt("gflop", ref["gemm_gflop"])),
+                             cell(fmt("gflop", tor["gemm_gflop"])), cell(f"{tor['reference_over_this']:.2f}")])
+                ratios[suite].append(tor["reference_over_this"])
+        if not body:
+            return
+        sec.tables.append(table(
+            "Matrix-product GFLOP per training step, reference and torch, and their ratio: the torch backend's "
+            "speedup if the products took all of the step's time", ["suite", "D", "reference", "torch", "ratio"],
+            body, lead=2, source=f"{doc.get('counter', '?')}; {doc['rows'][0]['points']} points; "
+                                 f"commit {str(doc.get('commit', '?'))[:10]}; file gemm-count.json"))
+        for suite, rs in sorted(ratios.items()):
+            lo, hi = f"{min(rs):.2f}x", f"{max(rs):.2f}x"
+            sec.findings.append(f"Suite {suite}: the reference executes {lo if lo == hi else f'{lo} to {hi}'} the "
+                                f"matrix-product FLOPs of the torch backend per step (D = {dims[0]} to {dims[-1]}); "
+                                "a speedup beyond that comes from less elementwise work or faster products.")
 
     @staticmethod
     def _speed_findings(dev: str, suite: str, rows: list[dict], speed_col: str) -> list[str]:
@@ -970,8 +999,10 @@ def build(results_dir: Path, bench_dir: Path, figures_dir: Path, out: Path,
     """Build the report; returns the data it was compiled from (with ``out``)."""
     results, skipped = load_results(results_dir, profile)
     bench = load_bench(bench_dir)
+    gemm_path = bench_dir / "gemm-count.json"
+    gemm = json.loads(gemm_path.read_text()) if gemm_path.is_file() else None
     figures_dir.mkdir(parents=True, exist_ok=True)
-    data = Builder(results, bench, figures_dir).build(skipped, profile)
+    data = Builder(results, bench, figures_dir, gemm).build(skipped, profile)
     compile_pdf(data, figures_dir, out)
     data["out"] = str(out)
     return data
