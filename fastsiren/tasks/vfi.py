@@ -741,14 +741,22 @@ def run_table(cfg: VfiConfig, out: Path, figures: Path, clips=data.VIDEO_CLIPS, 
     triplets whose frames would touch the dev subset (the frames the method was tuned on) is
     refused before anything runs: the table is a held-out evaluation."""
     cfg = resolve(cfg)
-    for clip in clips:  # every clip's frame count first (one decoded frame each): refuse before any fit
-        counts: list[int] = []
-        data.read_video(clip, frames=lambda n, counts=counts: counts.append(n) or [0])
-        shared = dev_overlap(clip, table_frames(counts[0], triplets, gaps), gaps)
-        if shared:
-            raise ValueError(f"triplets={triplets} puts the {clip} table on frames {shared}, which the dev subset "
-                             f"(DEV_FRAMES, used to tune the method) also uses; the table must be held out: use "
-                             f"triplets={TABLE_TRIPLETS}")
+    loaded: dict[str, tuple[list[int], dict[int, np.ndarray]]] = {}
+    for clip in clips:  # every clip decoded (once) and checked before the first fit
+        ks: list[int] = []
+
+        def select(n: int, ks=ks, clip=clip) -> list[int]:
+            ks.extend(table_frames(n, triplets, gaps))
+            shared = dev_overlap(clip, ks, gaps)
+            if shared:
+                raise ValueError(f"triplets={triplets} puts the {clip} table on frames {shared}, which the dev "
+                                 f"subset (DEV_FRAMES, used to tune the method) also uses; the table must be held "
+                                 f"out: use triplets={TABLE_TRIPLETS}")
+            return sorted(triplet_frames(ks, gaps))
+
+        raw = data.read_video(clip, frames=select)
+        loaded[clip] = (ks, dict(zip(sorted(triplet_frames(ks, gaps)), resize_frames(raw, cfg.size))))
+        del raw
     device = common.pick_device(cfg.device)
     from fastsiren import backends
 
@@ -768,16 +776,7 @@ def run_table(cfg: VfiConfig, out: Path, figures: Path, clips=data.VIDEO_CLIPS, 
         return doc
 
     for clip in clips:
-        ks: list[int] = []
-
-        def select(n: int, ks=ks) -> list[int]:
-            ks.extend(table_frames(n, triplets, gaps))
-            return sorted(triplet_frames(ks, gaps))
-
-        raw = data.read_video(clip, frames=select)
-        index = sorted(triplet_frames(ks, gaps))
-        frames = dict(zip(index, resize_frames(raw, cfg.size)))
-        del raw
+        ks, frames = loaded.pop(clip)
         shown: tuple[float, dict] | None = None
         for k in ks:
             for g in gaps:
