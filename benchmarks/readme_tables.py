@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from .records import REPO_ROOT, RESULTS_DIR, read_rows
+from .records import REPO_ROOT, RESULTS_DIR, latest, read_rows
 from .scaling import SCALING_FILE, SWEEPS, device_tag, figure_name, summarize
 
 START, END = "<!-- perf:start -->", "<!-- perf:end -->"
@@ -31,17 +31,6 @@ def load_results(results_dir: Path = RESULTS_DIR) -> tuple[list[dict[str, str]],
         rows = read_rows(path)
         (scaling_rows if path.name == SCALING_FILE else suite_rows).extend(rows)
     return suite_rows, scaling_rows
-
-
-def latest(rows: Sequence[dict[str, str]], key: Sequence[str]) -> list[dict[str, str]]:
-    """Rows of the most recent run (by date) within each group of ``key`` columns."""
-    best: dict[tuple, tuple[str, str]] = {}
-    for r in rows:
-        k = tuple(r.get(c, "") for c in key)
-        stamp = (r.get("date", ""), r.get("run_id", ""))
-        if k not in best or stamp > best[k]:
-            best[k] = stamp
-    return [r for r in rows if (r.get("date", ""), r.get("run_id", "")) == best[tuple(r.get(c, "") for c in key)]]
 
 
 def _num(v: str) -> float:

@@ -16,7 +16,7 @@ import platform
 import uuid
 from dataclasses import asdict
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import torch
 
@@ -153,3 +153,14 @@ def merge_results(src: Path, dst: Path = RESULTS_DIR) -> dict[str, int]:
             append_rows(target, new)
         added[f.name] = len(new)
     return added
+
+
+def latest(rows: Sequence[dict[str, str]], key: Sequence[str]) -> list[dict[str, str]]:
+    """Rows of the most recent run (by date) within each group of ``key`` columns."""
+    best: dict[tuple, tuple[str, str]] = {}
+    for r in rows:
+        k = tuple(r.get(c, "") for c in key)
+        stamp = (r.get("date", ""), r.get("run_id", ""))
+        if k not in best or stamp > best[k]:
+            best[k] = stamp
+    return [r for r in rows if (r.get("date", ""), r.get("run_id", "")) == best[tuple(r.get(c, "") for c in key)]]

@@ -24,7 +24,7 @@ import torch
 from fastsiren.tasks import common
 
 from .harness import BASELINE, resolve_providers, run_suite
-from .records import append_rows, environment, new_run_id, result_rows
+from .records import append_rows, environment, latest, new_run_id, result_rows
 from .suites import Shape, get_suite
 
 SWEEPS = ("points", "width", "dim")
@@ -214,8 +214,7 @@ def replot(results_dir: Path, figures: Path) -> list[Path]:
         groups.setdefault((device_tag(r["device_type"], r["device"]), r["suite"], r["sweep"]), []).append(r)
     out = []
     for (tag, suite, sweep), rs in sorted(groups.items()):
-        latest = max(rs, key=lambda r: r["date"])["run_id"]
-        out.append(plot_sweep([r for r in rs if r["run_id"] == latest], Path(figures) / figure_name(tag, suite, sweep)))
+        out.append(plot_sweep(latest(rs, ()), Path(figures) / figure_name(tag, suite, sweep)))
     return out
 
 

@@ -152,7 +152,7 @@ def load_bench(bench_dir: Path) -> list[dict]:
     suite, size, sweep and dtype in every ``*.csv`` under ``bench_dir``, cells parsed to
     numbers, with the file name under ``_file``: a table and its findings come from one run,
     never a mix of old and new code."""
-    from fastsiren.benchmarks.readme_tables import latest
+    from fastsiren.benchmarks.records import latest
 
     if not bench_dir.is_dir():
         return []
