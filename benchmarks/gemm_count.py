@@ -27,6 +27,16 @@ from .suites import Shape, _bind_training, _make_training, get_suite
 
 SUITES = {"fit": 0, "poisson-grad": 1, "poisson-laplacian": 2}
 PROVIDERS = ("reference", "torch")
+GEMM_FILE = "gemm-count.json"
+
+
+def pairs(doc: dict) -> list[tuple[str, int, dict, dict]]:
+    """(suite, D, reference row, torch row) of a results document of this script, in the
+    order it wrote them; a case missing either provider is left out."""
+    by = {(r["suite"], r["in_features"], r["provider"]): r for r in doc.get("rows", [])}
+    keys = dict.fromkeys((r["suite"], r["in_features"]) for r in doc.get("rows", []))
+    return [(s, d, by[(s, d, "reference")], by[(s, d, "torch")]) for s, d in keys
+            if (s, d, "reference") in by and (s, d, "torch") in by]
 
 
 def count(suite: str, dim: int, points: int, hidden: int, provider: str) -> int:
@@ -62,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--points", type=int, default=2048, help="points per step")
     p.add_argument("--hidden", type=int, default=256, help="hidden width")
-    p.add_argument("--out", type=Path, default=RESULTS_DIR / "gemm-count.json", help="results file")
+    p.add_argument("--out", type=Path, default=RESULTS_DIR / GEMM_FILE, help="results file")
     a = p.parse_args(argv)
     common.positive("--points", a.points, int)
     common.positive("--hidden", a.hidden, int)

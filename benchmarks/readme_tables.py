@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from .gemm_count import GEMM_FILE, pairs
 from .records import REPO_ROOT, RESULTS_DIR, latest, read_rows
 from .scaling import SCALING_FILE, SWEEPS, device_tag, figure_name, summarize
 
@@ -191,8 +192,6 @@ def render_section(results_dir: Path = RESULTS_DIR) -> str:
     return "\n".join(p for p in (head, body, gemm, scal) if p).rstrip() + "\n"
 
 
-GEMM_FILE = "gemm-count.json"
-
 
 def gemm_table(path: Path) -> str:
     """From benchmarks/gemm_count.py's file: the matrix products each provider executes per
@@ -202,18 +201,14 @@ def gemm_table(path: Path) -> str:
     if not path.is_file():
         return ""
     doc = json.loads(path.read_text())
-    by = {(r["suite"], r["in_features"], r["provider"]): r for r in doc["rows"]}
-    keys = sorted({(r["suite"], r["in_features"]) for r in doc["rows"]}, key=lambda k: (_suite_index(k[0]), k[1]))
     lines = [f"#### Matrix products per training step (`python -m benchmarks.gemm_count`, commit {doc['commit']})\n",
              f"Counted with `{doc['counter']}`, {doc['rows'][0]['points']:,} points, {doc['network']}. The ratio is "
              "the speedup of the torch backend if the products took all of the step's time: the ceiling where "
              "they dominate, as on this CPU.\n",
              "| suite | D | reference GFLOP | torch GFLOP | ratio |", "|---|---:|---:|---:|---:|"]
-    for suite, d in keys:
-        ref, tor = by.get((suite, d, "reference")), by.get((suite, d, "torch"))
-        if ref and tor:
-            lines.append(f"| {suite} | {d} | {ref['gemm_gflop']:.3g} | {tor['gemm_gflop']:.3g} "
-                         f"| {tor['reference_over_this']:.2f} |")
+    for suite, d, ref, tor in pairs(doc):
+        lines.append(f"| {suite} | {d} | {ref['gemm_gflop']:.3g} | {tor['gemm_gflop']:.3g} "
+                     f"| {tor['reference_over_this']:.2f} |")
     return "\n".join(lines) + "\n"
 
 

@@ -866,15 +866,13 @@ class Builder:
         doc = self.gemm
         if not doc or not doc.get("rows"):
             return
-        by = {(r["suite"], r["in_features"], r["provider"]): r for r in doc["rows"]}
-        keys = sorted({(r["suite"], r["in_features"]) for r in doc["rows"]})
-        body, ratios, dims = [], defaultdict(list), sorted({d for _, d in keys})
-        for suite, d in keys:
-            ref, tor = by.get((suite, d, "reference")), by.get((suite, d, "torch"))
-            if ref and tor:
-                body.append([cell(suite), cell(str(d)), cell(fmt("gflop", ref["gemm_gflop"])),
-                             cell(fmt("gflop", tor["gemm_gflop"])), cell(f"{tor['reference_over_this']:.2f}")])
-                ratios[suite].append(tor["reference_over_this"])
+        from fastsiren.benchmarks.gemm_count import pairs
+
+        body, ratios, dims = [], defaultdict(list), sorted({r["in_features"] for r in doc["rows"]})
+        for suite, d, ref, tor in pairs(doc):
+            body.append([cell(suite), cell(str(d)), cell(fmt("gflop", ref["gemm_gflop"])),
+                         cell(fmt("gflop", tor["gemm_gflop"])), cell(f"{tor['reference_over_this']:.2f}")])
+            ratios[suite].append(tor["reference_over_this"])
         if not body:
             return
         sec.tables.append(table(
@@ -999,7 +997,9 @@ def build(results_dir: Path, bench_dir: Path, figures_dir: Path, out: Path,
     """Build the report; returns the data it was compiled from (with ``out``)."""
     results, skipped = load_results(results_dir, profile)
     bench = load_bench(bench_dir)
-    gemm_path = bench_dir / "gemm-count.json"
+    from fastsiren.benchmarks.gemm_count import GEMM_FILE
+
+    gemm_path = bench_dir / GEMM_FILE
     gemm = json.loads(gemm_path.read_text()) if gemm_path.is_file() else None
     figures_dir.mkdir(parents=True, exist_ok=True)
     data = Builder(results, bench, figures_dir, gemm).build(skipped, profile)
