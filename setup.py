@@ -32,7 +32,7 @@ setup(
     # csrc/ ships as fastsiren/csrc (data only), where fastsiren.cuda_ext.csrc_dir() finds it
     package_dir={"fastsiren.kernels": "kernels", "fastsiren.benchmarks": "benchmarks", "fastsiren.csrc": "csrc"},
     package_data={"fastsiren": ["weights/*"], "fastsiren.report": ["*.typ"],
-                  "fastsiren.csrc": ["*.cu", "*.cuh", "*.h", "*.cpp", "README.md"]},
+                  "fastsiren.csrc": ["*.cu", "*.cuh", "*.h", "*.cpp", "emulation/*.h", "README.md"]},
     include_package_data=True,
     install_requires=[
         "torch>=2.11",

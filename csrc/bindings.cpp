@@ -13,6 +13,10 @@
 // sine layer, the post streams of a linear hidden layer, nothing for the fused first layer
 // (recomputed from x) or a linear last layer. fastsiren/cuda_ext.py's fake implementations
 // mirror these shapes; keep both in step.
+//
+// Built with -DFASTSIREN_CUDA_EMULATION (fastsiren/cuda_ext.py, FASTSIREN_CUDA_EMULATE=1), the
+// same ops take CPU tensors, registered as namespace fastsiren_cuda_emu, and the kernels run
+// in the CPU emulation of csrc/emulation/: the CPU test tier of this backend.
 // Per-operator ATen headers instead of <ATen/ATen.h>: halves the host compile time.
 #define TORCH_ASSERT_ONLY_METHOD_OPERATORS
 #include <ATen/Dispatch.h>
@@ -21,9 +25,11 @@
 #include <ATen/ops/empty_like.h>
 #include <ATen/ops/mm.h>
 #include <ATen/ops/zeros_like.h>
+#include <torch/library.h>
+#if !defined(FASTSIREN_CUDA_EMULATION)
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
-#include <torch/library.h>
+#endif
 
 #include <optional>
 #include <string>
@@ -50,8 +56,26 @@ std::optional<at::Tensor> bias_at(const BiasList& biases, size_t i) {
   return b;
 }
 
+#if defined(FASTSIREN_CUDA_EMULATION)
+constexpr const char* kDeviceWanted = "a CPU tensor (the CUDA emulation runs on the CPU)";
+bool on_kernel_device(const at::Tensor& t) { return t.is_cpu(); }
+// Device and stream of the kernels' launches.
+struct DeviceScope {
+  explicit DeviceScope(const at::Tensor&) {}
+  cudaStream_t stream() const { return nullptr; }
+};
+#else
+constexpr const char* kDeviceWanted = "a CUDA tensor";
+bool on_kernel_device(const at::Tensor& t) { return t.is_cuda(); }
+struct DeviceScope {
+  c10::cuda::CUDAGuard guard;
+  explicit DeviceScope(const at::Tensor& x) : guard(x.device()) {}
+  cudaStream_t stream() const { return c10::cuda::getCurrentCUDAStream().stream(); }
+};
+#endif
+
 void check_tensor(const at::Tensor& t, const std::string& name, const at::Tensor& x) {
-  TORCH_CHECK(t.is_cuda(), name, " must be a CUDA tensor, got device ", t.device());
+  TORCH_CHECK(on_kernel_device(t), name, " must be ", kDeviceWanted, ", got device ", t.device());
   TORCH_CHECK(t.device() == x.device(), name, " is on ", t.device(), " but x is on ", x.device(),
               "; use one device");
   TORCH_CHECK(t.scalar_type() == x.scalar_type(), name, " has dtype ", t.scalar_type(), " but x has ",
@@ -62,7 +86,7 @@ void check_tensor(const at::Tensor& t, const std::string& name, const at::Tensor
 // The whole network's arguments, checked once at the boundary.
 void check_net(const at::Tensor& x, at::TensorList weights, const BiasList& biases,
                at::ArrayRef<double> omegas, int64_t order) {
-  TORCH_CHECK(x.is_cuda(), "x must be a CUDA tensor, got device ", x.device());
+  TORCH_CHECK(on_kernel_device(x), "x must be ", kDeviceWanted, ", got device ", x.device());
   TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble,
               "x must be float32 or float64, got ", x.scalar_type());
   TORCH_CHECK(x.dim() == 2, "x must have shape (N, in_features), got ", x.sizes());
@@ -167,10 +191,10 @@ std::tuple<at::Tensor, std::vector<at::Tensor>> mlp_fwd(const at::Tensor& x, at:
                                                         const BiasList& biases, at::ArrayRef<double> omegas,
                                                         int64_t order, bool save) {
   check_net(x, weights, biases, omegas, order);
-  const c10::cuda::CUDAGuard guard(x.device());
+  const DeviceScope scope(x);
   const int dim = static_cast<int>(x.size(1));
   const Ctx c{x, weights, biases, omegas, static_cast<int>(order), dim, x.size(0),
-              num_streams(static_cast<int>(order), dim), c10::cuda::getCurrentCUDAStream().stream()};
+              num_streams(static_cast<int>(order), dim), scope.stream()};
   const size_t layers = weights.size();
   std::vector<at::Tensor> saved;
   at::Tensor h;
@@ -205,10 +229,10 @@ std::tuple<at::Tensor, std::vector<at::Tensor>, std::vector<at::Tensor>> mlp_bwd
     const at::Tensor& x, at::TensorList weights, const BiasList& biases, at::ArrayRef<double> omegas,
     int64_t order, at::TensorList saved, const at::Tensor& gout, bool need_x) {
   check_net(x, weights, biases, omegas, order);
-  const c10::cuda::CUDAGuard guard(x.device());
+  const DeviceScope scope(x);
   const int dim = static_cast<int>(x.size(1));
   const Ctx c{x, weights, biases, omegas, static_cast<int>(order), dim, x.size(0),
-              num_streams(static_cast<int>(order), dim), c10::cuda::getCurrentCUDAStream().stream()};
+              num_streams(static_cast<int>(order), dim), scope.stream()};
   const size_t layers = weights.size();
   TORCH_CHECK(saved.size() == layers, "saved must hold one tensor per layer (", layers, "), got ",
               saved.size());
@@ -279,7 +303,7 @@ std::tuple<at::Tensor, std::vector<at::Tensor>, std::vector<at::Tensor>> mlp_bwd
 at::Tensor mlp_infer(const at::Tensor& x, at::TensorList weights, const BiasList& biases,
                      at::ArrayRef<double> omegas, int64_t order) {
   check_net(x, weights, biases, omegas, order);
-  const c10::cuda::CUDAGuard guard(x.device());
+  const DeviceScope scope(x);
   const int dim = static_cast<int>(x.size(1));
   const int64_t layers = static_cast<int64_t>(weights.size());
   at::Tensor out =
@@ -300,7 +324,7 @@ at::Tensor mlp_infer(const at::Tensor& x, at::TensorList weights, const BiasList
         net.omegas[i] = static_cast<scalar_t>(omegas[i]);
       }
       check_launch(render_fused<scalar_t>(net, x.data_ptr<scalar_t>(), x.size(0), out.data_ptr<scalar_t>(),
-                                          &launched, c10::cuda::getCurrentCUDAStream().stream()),
+                                          &launched, scope.stream()),
                    "render_fused");
     });
   }
@@ -309,10 +333,7 @@ at::Tensor mlp_infer(const at::Tensor& x, at::TensorList weights, const BiasList
   return std::get<0>(mlp_fwd(x, weights, biases, omegas, order, false));
 }
 
-}  // namespace
-}  // namespace fastsiren
-
-TORCH_LIBRARY(fastsiren_cuda, m) {
+void define_ops(torch::Library& m) {
   m.def("mlp_fwd(Tensor x, Tensor[] weights, Tensor?[] biases, float[] omegas, int order, bool save) "
         "-> (Tensor, Tensor[])");
   m.def("mlp_bwd(Tensor x, Tensor[] weights, Tensor?[] biases, float[] omegas, int order, Tensor[] saved, "
@@ -320,16 +341,22 @@ TORCH_LIBRARY(fastsiren_cuda, m) {
   m.def("mlp_infer(Tensor x, Tensor[] weights, Tensor?[] biases, float[] omegas, int order) -> Tensor");
 }
 
-TORCH_LIBRARY_IMPL(fastsiren_cuda, CUDA, m) {
-  m.impl("mlp_fwd", &fastsiren::mlp_fwd);
-  m.impl("mlp_bwd", &fastsiren::mlp_bwd);
-  m.impl("mlp_infer", &fastsiren::mlp_infer);
+void impl_ops(torch::Library& m) {
+  m.impl("mlp_fwd", &mlp_fwd);
+  m.impl("mlp_bwd", &mlp_bwd);
+  m.impl("mlp_infer", &mlp_infer);
 }
 
+}  // namespace
+}  // namespace fastsiren
+
+#if defined(FASTSIREN_CUDA_EMULATION)
+TORCH_LIBRARY(fastsiren_cuda_emu, m) { fastsiren::define_ops(m); }
+TORCH_LIBRARY_IMPL(fastsiren_cuda_emu, CPU, m) { fastsiren::impl_ops(m); }
+#else
+TORCH_LIBRARY(fastsiren_cuda, m) { fastsiren::define_ops(m); }
+TORCH_LIBRARY_IMPL(fastsiren_cuda, CUDA, m) { fastsiren::impl_ops(m); }
 // CPU tensors reach the same entry points so that the argument checks answer with
 // "x must be a CUDA tensor" instead of the dispatcher's generic "could not run" error.
-TORCH_LIBRARY_IMPL(fastsiren_cuda, CPU, m) {
-  m.impl("mlp_fwd", &fastsiren::mlp_fwd);
-  m.impl("mlp_bwd", &fastsiren::mlp_bwd);
-  m.impl("mlp_infer", &fastsiren::mlp_infer);
-}
+TORCH_LIBRARY_IMPL(fastsiren_cuda, CPU, m) { fastsiren::impl_ops(m); }
+#endif

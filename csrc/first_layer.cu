@@ -6,6 +6,7 @@
 #include "epilogue_common.cuh"
 #include "fastsiren.h"
 #include "jet_math.cuh"
+#include "launch.cuh"
 
 namespace fastsiren {
 namespace {
@@ -99,10 +100,10 @@ cudaError_t first_layer_fwd(const T* x, const T* w, const T* b, T omega, int64_t
   const dim3 grid = epi::grid_for(n, features), block = epi::block_dims();
   // Two register budgets: the usual coordinate inputs (D <= 4) and the general case.
   if (dim <= 4)
-    first_fwd_kernel<4, T><<<grid, block, 0, stream>>>(x, w, b, omega, n, dim, features, order, post);
+    FASTSIREN_LAUNCH(grid, block, 0, stream, first_fwd_kernel<4, T>)(x, w, b, omega, n, dim, features, order, post);
   else
-    first_fwd_kernel<kMaxJetDim, T><<<grid, block, 0, stream>>>(x, w, b, omega, n, dim, features, order,
-                                                                 post);
+    FASTSIREN_LAUNCH(grid, block, 0, stream, first_fwd_kernel<kMaxJetDim, T>)(x, w, b, omega, n, dim, features,
+                                                                             order, post);
   return cudaGetLastError();
 }
 
@@ -113,11 +114,11 @@ cudaError_t first_layer_bwd(const T* x, const T* w, const T* b, const T* gbar, T
   if (dim < 1 || dim > kMaxJetDim) return cudaErrorInvalidValue;
   const dim3 grid = epi::grid_for(n, features), block = epi::block_dims();
   if (dim <= 4)
-    first_bwd_kernel<4, T><<<grid, block, 0, stream>>>(x, w, b, gbar, omega, n, dim, features, order, zbar,
-                                                        wbar, bbar);
+    FASTSIREN_LAUNCH(grid, block, 0, stream, first_bwd_kernel<4, T>)(x, w, b, gbar, omega, n, dim, features, order,
+                                                                     zbar, wbar, bbar);
   else
-    first_bwd_kernel<kMaxJetDim, T><<<grid, block, 0, stream>>>(x, w, b, gbar, omega, n, dim, features,
-                                                                 order, zbar, wbar, bbar);
+    FASTSIREN_LAUNCH(grid, block, 0, stream, first_bwd_kernel<kMaxJetDim, T>)(x, w, b, gbar, omega, n, dim, features,
+                                                                             order, zbar, wbar, bbar);
   return cudaGetLastError();
 }
 

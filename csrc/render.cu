@@ -12,6 +12,7 @@
 
 #include "fastsiren.h"
 #include "jet_math.cuh"
+#include "launch.cuh"
 
 namespace fastsiren {
 namespace {
@@ -25,7 +26,7 @@ __global__ void __launch_bounds__(kThreads)
     render_kernel(const RenderNet<T> net, const T* __restrict__ x, int64_t n, int points, int ld, int ldw,
                   T* __restrict__ out) {
   constexpr int kRows = 8 * TM;
-  extern __shared__ __align__(16) unsigned char smem_raw[];
+  FASTSIREN_DYNAMIC_SHARED(unsigned char, smem_raw, 16);
   T* buf_in = reinterpret_cast<T*>(smem_raw);
   T* buf_out = buf_in + kRows * ld;
   T* wt = buf_out + kRows * ld;
@@ -140,8 +141,8 @@ cudaError_t launch(const RenderNet<T>& net, const T* x, int64_t n, T* out, int l
                                          static_cast<int>(bytes));
   if (err != cudaSuccess) return err;
   const int64_t blocks = (n + points - 1) / points;
-  render_kernel<T, TM><<<static_cast<unsigned>(blocks), kThreads, bytes, stream>>>(net, x, n, points, ld,
-                                                                                   ldw, out);
+  FASTSIREN_LAUNCH(static_cast<unsigned>(blocks), kThreads, bytes, stream, render_kernel<T, TM>)(net, x, n, points,
+                                                                                               ld, ldw, out);
   return cudaGetLastError();
 }
 

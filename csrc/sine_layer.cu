@@ -6,6 +6,7 @@
 #include "epilogue_common.cuh"
 #include "fastsiren.h"
 #include "jet_math.cuh"
+#include "launch.cuh"
 
 namespace fastsiren {
 namespace {
@@ -54,7 +55,7 @@ template <typename T>
 cudaError_t sine_fwd(const T* pre, const T* b, T omega, int64_t n, int features, int dim, int order,
                      T* post, cudaStream_t stream) {
   if (n == 0 || features == 0) return cudaSuccess;
-  sine_fwd_kernel<T><<<epi::grid_for(n, features), epi::block_dims(), 0, stream>>>(
+  FASTSIREN_LAUNCH(epi::grid_for(n, features), epi::block_dims(), 0, stream, sine_fwd_kernel<T>)(
       pre, b, omega, n, features, dim, order, post);
   return cudaGetLastError();
 }
@@ -63,7 +64,7 @@ template <typename T>
 cudaError_t sine_bwd(const T* pre, const T* b, const T* gbar, T omega, int64_t n, int features, int dim,
                      int order, T* pbar, T* bbar, cudaStream_t stream) {
   if (n == 0 || features == 0) return cudaSuccess;
-  sine_bwd_kernel<T><<<epi::grid_for(n, features), epi::block_dims(), 0, stream>>>(
+  FASTSIREN_LAUNCH(epi::grid_for(n, features), epi::block_dims(), 0, stream, sine_bwd_kernel<T>)(
       pre, b, gbar, omega, n, features, dim, order, pbar, bbar);
   return cudaGetLastError();
 }

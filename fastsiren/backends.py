@@ -52,10 +52,14 @@ def _triton_available(device: torch.device) -> str | None:
 
 
 def _cuda_available(device: torch.device) -> str | None:
-    if device.type != "cuda":
-        return "the cuda backend needs CUDA tensors (got device %s)" % device
     from fastsiren import cuda_ext
 
+    if cuda_ext.emulating():  # FASTSIREN_CUDA_EMULATE=1: the same kernels, emulated on CPU tensors
+        if device.type != "cpu":
+            return (f"under {cuda_ext.EMULATE_ENV}=1 the cuda backend runs its CPU emulation and needs CPU "
+                    f"tensors (got device {device})")
+    elif device.type != "cuda":
+        return "the cuda backend needs CUDA tensors (got device %s)" % device
     return cuda_ext.unavailable_reason()
 
 

@@ -18,13 +18,25 @@ below so ``torch.compile`` traces them); ``out`` is the stack of output streams
 - ``mlp_infer(x, weights, biases, omegas, order) -> out`` (one fused kernel where it fits)
 
 ``omegas`` are floats there, ``<= 0`` marking a linear layer (``None`` on the Python side).
+
+**CPU emulation.** With ``FASTSIREN_CUDA_EMULATE=1`` the backend takes CPU tensors instead:
+the same ``csrc/`` sources are compiled by the host C++ compiler against the emulated CUDA
+runtime of ``csrc/emulation/`` (blocks run one after another, the threads of a block as
+fibers that meet at ``__syncthreads``), cached by content under ``~/.cache/fastsiren``
+(``FASTSIREN_CACHE_DIR``), and registered as namespace ``fastsiren_cuda_emu``. It is slow and
+meant for tests and debugging, as ``TRITON_INTERPRET=1`` is for the Triton kernels: the CPU
+test tier runs every correctness check of the GPU tier through it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 import re
+import shutil
+import subprocess
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Sequence
@@ -40,8 +52,27 @@ VERBOSE_ENV = "FASTSIREN_CUDA_VERBOSE"
 MAX_JET_DIM = 16
 OPS_NAMESPACE = "fastsiren_cuda"
 OP_NAMES = ("mlp_fwd", "mlp_bwd", "mlp_infer")
+EMULATE_ENV = "FASTSIREN_CUDA_EMULATE"
+EMU_NAMESPACE = "fastsiren_cuda_emu"
+CACHE_ENV = "FASTSIREN_CACHE_DIR"
 
-_state: dict[str, object] = {"loaded": False, "error": None, "warned": False}
+# Load state of the real extension (False) and of the CPU emulation (True).
+_states: dict[bool, dict[str, object]] = {
+    emu: {"loaded": False, "error": None, "warned": False, "fakes": False} for emu in (False, True)}
+
+
+def emulating() -> bool:
+    """True under ``FASTSIREN_CUDA_EMULATE=1``: the backend runs its kernels on CPU tensors."""
+    return os.environ.get(EMULATE_ENV, "0") == "1"
+
+
+def namespace() -> str:
+    """The ``torch.ops`` namespace of the ops in use (the real or the emulated extension)."""
+    return EMU_NAMESPACE if emulating() else OPS_NAMESPACE
+
+
+def _state() -> dict[str, object]:
+    return _states[emulating()]
 
 
 def csrc_dir() -> Path:
@@ -126,40 +157,109 @@ def _build_jit() -> None:
     )
 
 
-def _ensure_loaded() -> None:
-    """Load the extension once (prebuilt, else JIT); re-raise the first failure afterwards."""
-    if _state["loaded"]:
-        return
-    if _state["error"] is not None:
-        raise RuntimeError(_state["error"])
+def _emulation_flags(cxx: str) -> list[str]:
+    from torch.utils.cpp_extension import include_paths
+
+    src = csrc_dir()
+    return [cxx, "-std=c++20", "-O2", "-fPIC", "-Wno-unknown-pragmas", "-DFASTSIREN_CUDA_EMULATION",
+            f"-D_GLIBCXX_USE_CXX11_ABI={int(torch._C._GLIBCXX_USE_CXX11_ABI)}",
+            f"-I{src / 'emulation'}", f"-I{src}", *[a for p in include_paths() for a in ("-isystem", p)]]
+
+
+def emulation_library() -> Path:
+    """Build the CPU-emulated extension (once per content of csrc/, torch and compiler: cached
+    under ``$FASTSIREN_CACHE_DIR`` or ``~/.cache/fastsiren``) and return its shared library."""
+    from torch.utils.cpp_extension import library_paths
+
+    cxx = os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++")
+    if cxx is None:
+        raise RuntimeError("no C++ compiler found (set CXX) to build the CUDA emulation")
+    flags = _emulation_flags(cxx)
+    src = csrc_dir()
+    digest = hashlib.sha256(" ".join(flags + [torch.__version__]).encode())
+    for path in sorted(src.rglob("*")):
+        if path.suffix in (".cu", ".cuh", ".h", ".cpp"):
+            digest.update(path.relative_to(src).as_posix().encode() + path.read_bytes())
+    root = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "fastsiren") / "cuda-emulation"
+    final = root / digest.hexdigest()[:16]
+    lib = final / f"{EMU_NAMESPACE}.so"
+    if lib.is_file():
+        return lib
+    root.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="build-", dir=root))
     try:
+        objs, procs = [], []
+        for source in source_files():  # the .cu files are plain C++ against the emulated runtime
+            obj = work / (source.name + ".o")
+            objs.append(obj)
+            cmd = [*flags, "-x", "c++", "-c", str(source), "-o", str(obj)]
+            procs.append((source, subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                                   text=True)))
+        for source, proc in procs:
+            out, _ = proc.communicate()
+            if proc.returncode != 0:
+                raise RuntimeError(f"compiling {source.name} for the CUDA emulation failed:\n{out[-4000:]}")
+        libdir = library_paths()[0]
+        link = [cxx, "-shared", "-o", str(work / lib.name), *map(str, objs), f"-L{libdir}", "-lc10",
+                "-ltorch_cpu", f"-Wl,-rpath,{libdir}"]
+        res = subprocess.run(link, capture_output=True, text=True)
+        if res.returncode != 0:
+            raise RuntimeError(f"linking the CUDA emulation failed:\n{(res.stdout + res.stderr)[-4000:]}")
+        for obj in objs:
+            obj.unlink()
         try:
-            prebuilt = _load_prebuilt()
-        except OSError as exc:  # e.g. built against another torch: rebuild just in time
-            warnings.warn(f"fastsiren: the prebuilt CUDA extension does not load ({exc}); "
-                          "building it just in time", stacklevel=3)
-            prebuilt = False
-        if not prebuilt:
-            _build_jit()
-        _register_fakes()
+            work.rename(final)  # atomic: a concurrent build of the same content may have won
+        except OSError:
+            if not lib.is_file():
+                raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return lib
+
+
+def _ensure_loaded() -> None:
+    """Load the extension once (prebuilt, else JIT; or the CPU emulation under
+    ``FASTSIREN_CUDA_EMULATE=1``); re-raise the first failure afterwards."""
+    state = _state()
+    if state["loaded"]:
+        return
+    if state["error"] is not None:
+        raise RuntimeError(state["error"])
+    try:
+        if emulating():
+            torch.ops.load_library(str(emulation_library()))
+        else:
+            try:
+                prebuilt = _load_prebuilt()
+            except OSError as exc:  # e.g. built against another torch: rebuild just in time
+                warnings.warn(f"fastsiren: the prebuilt CUDA extension does not load ({exc}); "
+                              "building it just in time", stacklevel=3)
+                prebuilt = False
+            if not prebuilt:
+                _build_jit()
+        _register_fakes(namespace(), state)
     except Exception as exc:
-        _state["error"] = f"{type(exc).__name__}: {exc}"
-        raise RuntimeError(_state["error"]) from exc
-    _state["loaded"] = True
+        state["error"] = f"{type(exc).__name__}: {exc}"
+        raise RuntimeError(state["error"]) from exc
+    state["loaded"] = True
 
 
 def unavailable_reason() -> str | None:
-    """None when the CUDA extension can run here (building/loading it on first call), else why not."""
-    if not torch.cuda.is_available():
-        return "no CUDA device is visible to torch"
-    if torch.version.cuda is None:
-        return "this torch build has no CUDA support"
+    """None when the CUDA extension can run here (building/loading it on first call), else why
+    not. Under ``FASTSIREN_CUDA_EMULATE=1`` no GPU is needed: the emulation is built instead."""
+    state = _state()
+    if not emulating():
+        if not torch.cuda.is_available():
+            return "no CUDA device is visible to torch"
+        if torch.version.cuda is None:
+            return "this torch build has no CUDA support"
     try:
         _ensure_loaded()
     except RuntimeError as exc:
-        reason = f"the fastsiren CUDA extension could not be built or loaded ({exc})"
-        if not _state["warned"]:
-            _state["warned"] = True
+        what = "CPU emulation of the fastsiren CUDA extension" if emulating() else "fastsiren CUDA extension"
+        reason = f"the {what} could not be built or loaded ({exc})"
+        if not state["warned"]:
+            state["warned"] = True
             warnings.warn(f"fastsiren: {reason}; the 'auto' backend falls back to triton. "
                           f"Set {VERBOSE_ENV}=1 to see the build log.", stacklevel=2)
         return reason
@@ -168,7 +268,7 @@ def unavailable_reason() -> str | None:
 
 def _ops():
     _ensure_loaded()
-    return getattr(torch.ops, OPS_NAMESPACE)
+    return getattr(torch.ops, namespace())
 
 
 def _saved_shapes(n, dim: int, widths: Sequence[int], omegas: Sequence[float], order: int) -> list[tuple]:
@@ -186,11 +286,10 @@ def _saved_shapes(n, dim: int, widths: Sequence[int], omegas: Sequence[float], o
     return shapes
 
 
-def _register_fakes() -> None:
+def _register_fakes(ns: str, state: dict[str, object]) -> None:
     """Meta implementations (shapes only) so torch.compile / FakeTensor can trace the ops."""
-    if _state.get("fakes"):
+    if state["fakes"]:
         return
-    ns = OPS_NAMESPACE
 
     @torch.library.register_fake(f"{ns}::mlp_fwd")
     def _mlp_fwd_fake(x, weights, biases, omegas, order, save):
@@ -213,7 +312,7 @@ def _register_fakes() -> None:
         n, dim = x.shape
         return x.new_empty((num_streams(order, dim), n, weights[-1].shape[0]))
 
-    _state["fakes"] = True
+    state["fakes"] = True
 
 
 def _op_omegas(omegas: Sequence[float | None]) -> list[float]:

@@ -1,10 +1,18 @@
-"""GPU tier of the cuda backend (``pytest -m gpu``; skipped without CUDA, see conftest.py).
+"""The cuda backend against the ``reference`` backend in float64, in two tiers:
 
-Every check is against the ``reference`` backend in float64: values, jets of order 0/1/2,
-the gradient of a fixed random loss w.r.t. x and every parameter, double backward, the
-fused render kernel (and its layer-wise fallback), bad inputs, and that torch.compile
-traces the custom ops (their fake implementations). Shapes are awkward on purpose:
-N = 37 and 1003 (not multiples of the 128-point blocks), widths 24, 40 and 256, D = 1, 2, 3.
+* **gpu** (``pytest -m gpu``; skipped without CUDA, see conftest.py): the real extension on a GPU.
+* **emulated** (the default CPU tier): the same ``csrc/`` kernels compiled by the host compiler
+  against the CUDA emulation of ``csrc/emulation/`` (``FASTSIREN_CUDA_EMULATE=1``), on CPU
+  tensors, as the Triton tests use ``TRITON_INTERPRET=1``. It checks the kernels' indexing,
+  tiling, barriers, atomics and jet math; it cannot check speed, fp32 rounding of the GPU's
+  instructions or races the serial block order hides.
+
+Every check: values, jets of order 0/1/2, the gradient of a fixed random loss w.r.t. x and
+every parameter, double backward, the fused render kernel (and its layer-wise fallback), bad
+inputs, and that torch.compile traces the custom ops (their fake implementations). Shapes are
+awkward on purpose: N = 37 and 1003 on the GPU, 37 and 131 emulated (not multiples of the
+128-point blocks), widths 24, 40 and 256 (not multiples of the 32-feature tiles or wider
+than one), D = 1, 2, 3.
 
 Tolerances, stated once (errors scaled by the largest magnitude of the reference tensor):
 float64 kernels 1e-9; float32 kernels 1e-4 (cuBLAS fp32 GEMMs with TF32 off, float atomics
@@ -21,18 +29,29 @@ import torch
 import fastsiren as fs
 from fastsiren import backends, cuda_ext, reference
 
-pytestmark = pytest.mark.gpu
-
 TOL = {torch.float64: 1e-9, torch.float32: 1e-4}
-N_CASES = (37, 1003)
+# Point counts per tier: "small" fits one 128-row block, "large" spans several.
+N_CASES = {"cuda": {"small": 37, "large": 1003}, "cpu": {"small": 37, "large": 131}}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _cuda_ext_built():
-    """Build/load the extension once; a failed build fails the tier with its reason."""
-    torch.backends.cuda.matmul.allow_tf32 = False
-    reason = cuda_ext.unavailable_reason()
-    assert reason is None, reason
+@pytest.fixture(scope="module", params=[pytest.param("cuda", marks=pytest.mark.gpu, id="gpu"),
+                                        pytest.param("cpu", id="emulated")])
+def dev(request):
+    """The tier's device, with the extension built/loaded once (a failed build fails the tier
+    with its reason); the emulated tier runs with FASTSIREN_CUDA_EMULATE=1."""
+    with pytest.MonkeyPatch.context() as mp:
+        if request.param == "cpu":
+            mp.setenv(cuda_ext.EMULATE_ENV, "1")
+        else:
+            mp.delenv(cuda_ext.EMULATE_ENV, raising=False)
+            torch.backends.cuda.matmul.allow_tf32 = False
+        reason = cuda_ext.unavailable_reason()
+        assert reason is None, reason
+        yield request.param
+
+
+def ops():
+    return getattr(torch.ops, cuda_ext.namespace())
 
 
 def scaled_err(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -48,7 +67,7 @@ def assert_close(a, b, tol: float, what: str) -> None:
     assert err <= tol, f"{what}: scaled error {err:.3g} > {tol:.1g}"
 
 
-def make_net(dim: int, width: int, hidden: int, out: int, last_sine: bool, dtype=torch.float64,
+def make_net(dev: str, dim: int, width: int, hidden: int, out: int, last_sine: bool, dtype=torch.float64,
              bias_everywhere: bool = True):
     """Weights of dim -> width (x hidden+1 sine layers) -> out; hidden omega kept small so the
     float64 Laplacian stays O(1e3). With bias_everywhere=False the second layer has no bias."""
@@ -56,16 +75,16 @@ def make_net(dim: int, width: int, hidden: int, out: int, last_sine: bool, dtype
     gen = torch.Generator().manual_seed(1234)
     ws, bs = [], []
     for i, (a, b) in enumerate(zip(dims[:-1], dims[1:])):
-        ws.append((torch.randn(b, a, generator=gen, dtype=dtype) / math.sqrt(a)).cuda().requires_grad_())
-        bias = (0.1 * torch.randn(b, generator=gen, dtype=dtype)).cuda().requires_grad_()
+        ws.append((torch.randn(b, a, generator=gen, dtype=dtype) / math.sqrt(a)).to(dev).requires_grad_())
+        bias = (0.1 * torch.randn(b, generator=gen, dtype=dtype)).to(dev).requires_grad_()
         bs.append(None if (i == 1 and not bias_everywhere) else bias)
     oms = [30.0] + [3.5] * hidden + [2.0 if last_sine else None]
     return ws, bs, oms
 
 
-def coords(n: int, dim: int, dtype=torch.float64, requires_grad=True):
+def coords(dev: str, n: int, dim: int, dtype=torch.float64, requires_grad=True):
     x = torch.rand(n, dim, dtype=dtype, generator=torch.Generator().manual_seed(7)) * 2 - 1
-    return x.cuda().requires_grad_(requires_grad)
+    return x.to(dev).requires_grad_(requires_grad)
 
 
 def jet_and_grads(mod, x, ws, bs, oms, order):
@@ -95,13 +114,14 @@ def check_against_reference(x, ws, bs, oms, order, tol, what):
         assert_close(a, b, tol, f"{what} d loss / d {name}")
 
 
-@pytest.mark.parametrize("n", N_CASES)
+@pytest.mark.parametrize("size", ["small", "large"])
 @pytest.mark.parametrize("fan_in,width", [(2, 24), (40, 256), (3, 40)])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-def test_sine_linear_and_gradients(n, fan_in, width, dtype):
+def test_sine_linear_and_gradients(dev, size, fan_in, width, dtype):
+    n = N_CASES[dev][size]
     # fan_in=40 > MAX_JET_DIM takes the GEMM + epilogue path for the first layer too.
-    ws, bs, oms = make_net(fan_in, width, 0, 1, False, dtype=dtype)
-    x = coords(n, fan_in, dtype)
+    ws, bs, oms = make_net(dev, fan_in, width, 0, 1, False, dtype=dtype)
+    x = coords(dev, n, fan_in, dtype)
     y = fs.functional.sine_linear(x, ws[0], bs[0], 30.0, backend="cuda")
     ref = reference.sine_linear(x.double(), ws[0].double(), bs[0].double(), 30.0)
     assert_close(y, ref, TOL[dtype], "sine_linear value")
@@ -115,41 +135,42 @@ def test_sine_linear_and_gradients(n, fan_in, width, dtype):
 @pytest.mark.parametrize("order", [0, 1, 2])
 @pytest.mark.parametrize("dim", [1, 2, 3])
 @pytest.mark.parametrize("width", [24, 40, 256])
-@pytest.mark.parametrize("n", N_CASES)
-def test_jet_and_every_gradient_float64(order, dim, width, n):
+@pytest.mark.parametrize("size", ["small", "large"])
+def test_jet_and_every_gradient_float64(dev, order, dim, width, size):
+    n = N_CASES[dev][size]
     last_sine = (dim + width) % 2 == 1  # both final-layer kinds over the grid of cases
-    ws, bs, oms = make_net(dim, width, 2, 3, last_sine, bias_everywhere=width != 40)
-    check_against_reference(coords(n, dim), ws, bs, oms, order, TOL[torch.float64],
+    ws, bs, oms = make_net(dev, dim, width, 2, 3, last_sine, bias_everywhere=width != 40)
+    check_against_reference(coords(dev, n, dim), ws, bs, oms, order, TOL[torch.float64],
                             f"D={dim} width={width} N={n} order={order}")
 
 
 @pytest.mark.parametrize("order", [0, 1, 2])
-def test_jet_and_every_gradient_float32(order):
-    ws, bs, oms = make_net(2, 256, 3, 1, False, dtype=torch.float32)
-    check_against_reference(coords(1003, 2, torch.float32), ws, bs, oms, order, TOL[torch.float32],
-                            f"float32 order={order}")
+def test_jet_and_every_gradient_float32(dev, order):
+    ws, bs, oms = make_net(dev, 2, 256, 3, 1, False, dtype=torch.float32)
+    x = coords(dev, N_CASES[dev]["large"], 2, torch.float32)
+    check_against_reference(x, ws, bs, oms, order, TOL[torch.float32], f"float32 order={order}")
 
 
-def test_linear_hidden_layer_and_one_layer_network():
-    ws, bs, oms = make_net(2, 40, 1, 2, True)
+def test_linear_hidden_layer_and_one_layer_network(dev):
+    ws, bs, oms = make_net(dev, 2, 40, 1, 2, True)
     oms = [30.0, None, 2.0]  # a linear hidden layer: its post streams are saved, not recomputed
-    check_against_reference(coords(37, 2), ws, bs, oms, 2, TOL[torch.float64], "linear hidden")
-    ws, bs, _ = make_net(3, 24, -1, 24, True)  # hidden=-1: dims [3, 24], a single sine layer
-    check_against_reference(coords(37, 3), ws, bs, [30.0], 2, TOL[torch.float64], "one layer")
+    check_against_reference(coords(dev, 37, 2), ws, bs, oms, 2, TOL[torch.float64], "linear hidden")
+    ws, bs, _ = make_net(dev, 3, 24, -1, 24, True)  # hidden=-1: dims [3, 24], a single sine layer
+    check_against_reference(coords(dev, 37, 3), ws, bs, [30.0], 2, TOL[torch.float64], "one layer")
 
 
-def test_wide_input_jets_fall_back_to_torch_backend():
-    ws, bs, oms = make_net(cuda_ext.MAX_JET_DIM + 1, 24, 0, 1, False)
-    check_against_reference(coords(37, cuda_ext.MAX_JET_DIM + 1), ws, bs, oms, 1, TOL[torch.float64],
+def test_wide_input_jets_fall_back_to_torch_backend(dev):
+    ws, bs, oms = make_net(dev, cuda_ext.MAX_JET_DIM + 1, 24, 0, 1, False)
+    check_against_reference(coords(dev, 37, cuda_ext.MAX_JET_DIM + 1), ws, bs, oms, 1, TOL[torch.float64],
                             "D > MAX_JET_DIM")
 
 
-def test_siren_module_and_double_backward():
+def test_siren_module_and_double_backward(dev):
     torch.manual_seed(0)
-    model = fs.Siren(2, 40, 2, 1, backend="cuda").cuda().double()
-    ref = fs.Siren(2, 40, 2, 1, backend="reference").cuda().double()
+    model = fs.Siren(2, 40, 2, 1, backend="cuda").to(dev).double()
+    ref = fs.Siren(2, 40, 2, 1, backend="reference").to(dev).double()
     ref.load_state_dict(model.state_dict())
-    x = coords(1003, 2)
+    x = coords(dev, N_CASES[dev]["large"], 2)
     losses = []
     for m in (model, ref):
         y = m(x)
@@ -167,9 +188,9 @@ def test_siren_module_and_double_backward():
 @pytest.mark.parametrize("order", [0, 1, 2])
 @pytest.mark.parametrize("width,dtype", [(24, torch.float64), (256, torch.float64), (256, torch.float32),
                                          (40, torch.float32)])
-def test_render_fused_matches_reference(order, width, dtype):
-    ws, bs, oms = make_net(2, width, 3, 3, False, dtype=dtype)
-    x = coords(1003, 2, dtype, requires_grad=False)
+def test_render_fused_matches_reference(dev, order, width, dtype):
+    ws, bs, oms = make_net(dev, 2, width, 3, 3, False, dtype=dtype)
+    x = coords(dev, N_CASES[dev]["large"], 2, dtype, requires_grad=False)
     jet = cuda_ext.mlp_infer(x, ws, bs, oms, order)
     ref = reference.mlp_infer(x.double(), [w.double() for w in ws], [b.double() for b in bs], oms, order)
     for name, a, b in zip(("value", "grad", "laplacian"), jet, ref):
@@ -178,78 +199,82 @@ def test_render_fused_matches_reference(order, width, dtype):
             assert_close(a, b, TOL[dtype], f"render width={width} {dtype} {name}")
 
 
-def test_render_falls_back_for_networks_it_cannot_fuse():
+def test_render_falls_back_for_networks_it_cannot_fuse(dev):
     # width 300 > kMaxRenderWidth and 20 layers > kMaxRenderLayers: the layer-wise kernels
     for width, hidden in ((300, 1), (24, 19)):
-        ws, bs, oms = make_net(2, width, hidden, 1, False)
+        ws, bs, oms = make_net(dev, 2, width, hidden, 1, False)
         # 20 hidden layers at omega 3.5 are chaotic (the jet grows by orders of magnitude per
         # layer): 1-ulp rounding differences outgrow the tolerance. At 1.5 it stays well conditioned.
         if hidden > 1:
             oms = [30.0] + [1.5] * hidden + [None]
-        x = coords(37, 2, requires_grad=False)
+        x = coords(dev, 37, 2, requires_grad=False)
         jet = cuda_ext.mlp_infer(x, ws, bs, oms, 2)
         ref = reference.mlp_infer(x, ws, bs, oms, 2)
         for a, b in zip(jet, ref):
             assert_close(a, b, 1e-9, f"render fallback width={width} layers={hidden + 2}")
 
 
-def test_model_render_and_auto_backend():
-    assert backends.resolve("auto", "cuda") == "cuda"
-    model = fs.Siren(2, 64, 2, 3).cuda()
-    ref = fs.Siren(2, 64, 2, 3, backend="reference").cuda()
+def test_model_render_and_auto_backend(dev):
+    # "auto" picks cuda on a GPU; the emulation is never an automatic choice
+    assert backends.resolve("auto", dev) == ("cuda" if dev == "cuda" else "torch")
+    model = fs.Siren(2, 64, 2, 3, backend="cuda" if dev == "cpu" else "auto").to(dev)
+    ref = fs.Siren(2, 64, 2, 3, backend="reference").to(dev)
     ref.load_state_dict(model.state_dict())
     img = model.render((37, 45))
     assert img.shape == (37, 45, 3)
     assert_close(img, ref.render((37, 45)), TOL[torch.float32], "Siren.render")
 
 
-def test_bad_inputs_have_clear_errors():
-    ops = torch.ops.fastsiren_cuda
-    ws, bs, oms = make_net(2, 24, 0, 1, False)
+def test_bad_inputs_have_clear_errors(dev):
+    op = ops()
+    ws, bs, oms = make_net(dev, 2, 24, 0, 1, False)
     w = [t.detach() for t in ws]
     b = [t.detach() for t in bs]
-    x = coords(37, 2, requires_grad=False)
-    with pytest.raises(RuntimeError, match="x must be a CUDA tensor"):
-        ops.mlp_fwd(x.cpu(), w, b, [30.0, 0.0], 0, False)
+    x = coords(dev, 37, 2, requires_grad=False)
+    if dev == "cuda":
+        with pytest.raises(RuntimeError, match="x must be a CUDA tensor"):
+            op.mlp_fwd(x.cpu(), w, b, [30.0, 0.0], 0, False)
+        with pytest.raises(RuntimeError, match="x must be a CUDA tensor"):  # all-CPU: the CPU registration
+            op.mlp_infer(x.cpu(), [t.cpu() for t in w], [t.cpu() for t in b], [30.0, 0.0], 0)
+        with pytest.raises(RuntimeError, match="needs CUDA tensors"):
+            fs.Siren(2, 8, 0, 1, backend="cuda")(torch.zeros(4, 2))
+    else:  # no tensor of another device reaches the CPU registration: the registry answers instead
+        assert "needs CPU tensors" in backends.unavailable_reason("cuda", "meta")
     with pytest.raises(RuntimeError, match=r"weights\[1\] has dtype Float but x has Double"):
-        ops.mlp_fwd(x, [w[0], w[1].float()], b, [30.0, 0.0], 0, False)
+        op.mlp_fwd(x, [w[0], w[1].float()], b, [30.0, 0.0], 0, False)
     with pytest.raises(RuntimeError, match=r"weights\[0\] must be contiguous"):
-        ops.mlp_fwd(x, [w[0].t().contiguous().t(), w[1]], b, [30.0, 0.0], 0, False)
+        op.mlp_fwd(x, [w[0].t().contiguous().t(), w[1]], b, [30.0, 0.0], 0, False)
     with pytest.raises(RuntimeError, match=r"weights\[1\] must have shape \(out, 24\)"):
-        ops.mlp_fwd(x, [w[0], w[1][:, :5].contiguous()], b, [30.0, 0.0], 0, False)
+        op.mlp_fwd(x, [w[0], w[1][:, :5].contiguous()], b, [30.0, 0.0], 0, False)
     with pytest.raises(RuntimeError, match="x must be float32 or float64"):
-        ops.mlp_infer(x.half(), [t.half() for t in w], [t.half() for t in b], [30.0, 0.0], 0)
+        op.mlp_infer(x.half(), [t.half() for t in w], [t.half() for t in b], [30.0, 0.0], 0)
     with pytest.raises(RuntimeError, match="order must be 0, 1 or 2"):
-        ops.mlp_infer(x, w, b, [30.0, 0.0], 3)
+        op.mlp_infer(x, w, b, [30.0, 0.0], 3)
     with pytest.raises(RuntimeError, match="in_features <= 16"):
-        ops.mlp_fwd(coords(5, 17, requires_grad=False), [torch.ones(3, 17, dtype=x.dtype, device="cuda")],
+        op.mlp_fwd(coords(dev, 5, 17, requires_grad=False), [torch.ones(3, 17, dtype=x.dtype, device=dev)],
                     [None], [30.0], 1, False)
-    with pytest.raises(RuntimeError, match="x must be a CUDA tensor"):  # all-CPU: the CPU registration
-        ops.mlp_infer(x.cpu(), [t.cpu() for t in w], [t.cpu() for t in b], [30.0, 0.0], 0)
-    out, saved = ops.mlp_fwd(x, w, b, [30.0, 3.0], 1, True)
+    out, saved = op.mlp_fwd(x, w, b, [30.0, 3.0], 1, True)
     with pytest.raises(RuntimeError, match=r"saved\[1\] must have shape \(3, 37, 1\)"):
-        ops.mlp_bwd(x, w, b, [30.0, 3.0], 1, [saved[0], saved[1][:, :5].contiguous()], out, True)
-    with pytest.raises(RuntimeError, match="needs CUDA tensors"):
-        fs.Siren(2, 8, 0, 1, backend="cuda")(torch.zeros(4, 2))
+        op.mlp_bwd(x, w, b, [30.0, 3.0], 1, [saved[0], saved[1][:, :5].contiguous()], out, True)
 
 
-def test_ops_pass_opcheck():
+def test_ops_pass_opcheck(dev):
     """Schema, fake (meta) implementation and dispatch consistency of each custom op."""
-    ws, bs, oms = make_net(2, 24, 1, 1, False)
+    ws, bs, oms = make_net(dev, 2, 24, 1, 1, False)
     w = [t.detach() for t in ws]
     b = [t.detach() for t in bs]
     om = cuda_ext._op_omegas(oms)
-    x = coords(37, 2, requires_grad=False)
-    ops = torch.ops.fastsiren_cuda
-    out, saved = ops.mlp_fwd(x, w, b, om, 2, True)
-    torch.library.opcheck(ops.mlp_fwd.default, (x, w, b, om, 2, True))
-    torch.library.opcheck(ops.mlp_infer.default, (x, w, b, om, 1))
-    torch.library.opcheck(ops.mlp_bwd.default, (x, w, b, om, 2, saved, torch.randn_like(out), True))
+    x = coords(dev, 37, 2, requires_grad=False)
+    op = ops()
+    out, saved = op.mlp_fwd(x, w, b, om, 2, True)
+    torch.library.opcheck(op.mlp_fwd.default, (x, w, b, om, 2, True))
+    torch.library.opcheck(op.mlp_infer.default, (x, w, b, om, 1))
+    torch.library.opcheck(op.mlp_bwd.default, (x, w, b, om, 2, saved, torch.randn_like(out), True))
 
 
-def test_torch_compile_traces_the_ops():
-    ws, bs, oms = make_net(2, 40, 1, 1, False)
-    x = coords(1003, 2)
+def test_torch_compile_traces_the_ops(dev):
+    ws, bs, oms = make_net(dev, 2, 40, 1, 1, False)
+    x = coords(dev, N_CASES[dev]["large"], 2)
 
     def loss_fn(x, ws, bs):
         jet = cuda_ext.mlp_jet(x, ws, bs, oms, 2)
@@ -265,11 +290,11 @@ def test_torch_compile_traces_the_ops():
         assert_close(a, b, 1e-9, "compiled gradient")
 
 
-def test_strided_coordinates_are_accepted():
+def test_strided_coordinates_are_accepted(dev):
     """Siren flattens x with reshape, which may hand over a strided view: same result as torch."""
     torch.manual_seed(0)
-    model = fs.Siren(2, 40, 1, 1, backend="torch").cuda().double()
-    x = torch.rand(2, 50, device="cuda", dtype=torch.float64).t()  # (50, 2), not contiguous
+    model = fs.Siren(2, 40, 1, 1, backend="torch").to(dev).double()
+    x = torch.rand(2, 50, device=dev, dtype=torch.float64).t()  # (50, 2), not contiguous
     want_value, want_lap = model(x), model.jet(x, order=2).laplacian
     model.backend = "cuda"
     assert_close(model(x), want_value, TOL[torch.float64], "strided x, forward")
