@@ -9,7 +9,8 @@
 // threads of a block are fibers (ucontext) scheduled cooperatively. __syncthreads() yields
 // to the scheduler, which resumes every fiber once per barrier phase, so a phase ends only
 // when each live thread of the block has reached the barrier (a thread that has returned
-// no longer counts, as on current GPUs). __shared__ variables are function statics: shared
+// no longer counts, as on current GPUs). Phases alternate forward and reverse thread order,
+// so a missing barrier changes the result whichever way round the hazard lies. __shared__ variables are function statics: shared
 // by the threads of a block, and safe because blocks never overlap. Dynamic shared memory
 // is filled with 0xff bytes (NaN) at every block start, so a read of a slot no thread wrote
 // shows up in the results. Launch limits are checked as the runtime does (threads per block,
@@ -150,10 +151,14 @@ inline cudaError_t run(dim3 grid, dim3 block_dim, size_t smem_bytes, const void*
           f.ctx.uc_link = nullptr;
           makecontext(&f.ctx, fiber_entry, 0);
         }
-        // One pass per barrier phase: every live fiber runs to its next barrier or its end.
-        for (bool live = true; live;) {
+        // One pass per barrier phase: every live fiber runs to its next barrier or its end,
+        // in thread order on even phases and in reverse on odd ones, so that a missing
+        // barrier shows whichever thread of a pair runs first on the GPU.
+        bool reverse = false;
+        for (bool live = true; live; reverse = !reverse) {
           live = false;
-          for (uint64_t t = 0; t < threads; ++t) {
+          for (uint64_t i = 0; i < threads; ++i) {
+            const uint64_t t = reverse ? threads - 1 - i : i;
             if (b.fibers[t].done) continue;
             b.current = t;
             swapcontext(&b.scheduler, &b.fibers[t].ctx);
