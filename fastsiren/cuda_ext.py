@@ -75,8 +75,18 @@ def _state() -> dict[str, object]:
     return _states[emulating()]
 
 
+CSRC_ENV = "FASTSIREN_CSRC_DIR"
+
+
 def csrc_dir() -> Path:
-    """The folder of the CUDA sources: next to the package (installed) or the repo root."""
+    """The folder of the CUDA sources: ``$FASTSIREN_CSRC_DIR`` if set (another copy of them,
+    e.g. a mutant of benchmarks/cuda_mutations.py), else next to the package (installed) or
+    the repo root."""
+    override = os.environ.get(CSRC_ENV)
+    if override:
+        if not (Path(override) / "bindings.cpp").is_file():
+            raise FileNotFoundError(f"{CSRC_ENV}={override!r} holds no bindings.cpp")
+        return Path(override).resolve()
     here = Path(__file__).resolve().parent
     for cand in (here / "csrc", here.parent / "csrc"):
         if (cand / "bindings.cpp").is_file():

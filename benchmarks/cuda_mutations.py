@@ -1,0 +1,176 @@
+"""How much the CPU emulation of the CUDA kernels can see: a mutation check.
+
+    python -m benchmarks.cuda_mutations            # writes benchmarks/results/cuda-mutations.json
+    python -m benchmarks.cuda_mutations --list     # the mutants, without running them
+
+Each mutant is a copy of ``csrc/`` with one deliberate defect: every ``__syncthreads()`` of the
+kernels removed in turn, and a hand-picked set of indexing, reduction and jet-math slips. For
+each, the emulated extension is built from the copy (``FASTSIREN_CSRC_DIR``, into a temporary
+cache) and the emulated tier of ``tests/test_cuda_kernels.py`` runs until its first failure.
+A mutant is *caught* when that tier fails. The unmutated sources run first and must pass.
+Some defects are invisible to the emulation by design (it runs blocks one after another, so
+a lost atomic update between blocks cannot happen there); they are listed with that reason,
+not left out. A run takes about 30 s per mutant on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from fastsiren import cuda_ext
+from fastsiren.tasks import common
+
+from .records import REPO_ROOT, RESULTS_DIR, environment
+
+MUTATIONS_FILE = "cuda-mutations.json"
+TESTS = REPO_ROOT / "tests" / "test_cuda_kernels.py"
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    file: str  # relative to csrc/
+    old: str
+    new: str
+    occurrence: int  # which occurrence of `old` to replace (0-based)
+    what: str
+    blind_spot: str = ""  # why the emulation cannot see it, when that is expected
+
+
+BARRIER = "__syncthreads();"
+
+HAND_PICKED = (
+    Mutant("reduction-drops-a-row-group", "epilogue_common.cuh", "g < kGroups;", "g < kGroups - 1;", 0,
+           "the block reduction of bias/weight gradients skips the last row group"),
+    Mutant("grid-drops-tail-rows", "epilogue_common.cuh", "(n + kRowsPerBlock - 1) / kRowsPerBlock",
+           "n / kRowsPerBlock", 0, "the launch grid rounds the number of row blocks down"),
+    Mutant("first-layer-drops-abar", "first_layer.cu", "wacc[k] += zbar * x[row * dim + k] + abar[k];",
+           "wacc[k] += zbar * x[row * dim + k];", 0,
+           "the first layer's weight gradient forgets the derivative streams' adjoint"),
+    Mutant("laplacian-adjoint-sign", "jet_math.cuh", "pbar[k * bs] = wc * g - T(2) * w2s * a * mbar;",
+           "pbar[k * bs] = wc * g + T(2) * w2s * a * mbar;", 0,
+           "a sign slip in the hidden layers' derivative-stream adjoint"),
+    Mutant("epilogue-bias-twice", "jet_math.cuh", "const T z = pre[0] + bias;",
+           "const T z = pre[0] + bias * T(2);", 0, "the epilogue adds the bias twice"),
+    Mutant("render-weight-tile-stride", "render.cu", "wt[kk * ldw + o] = w[", "wt[kk * ld + o] = w[", 0,
+           "the fused render stages W with the activation stride instead of its own"),
+    Mutant("atomic-as-plain-add", "epilogue_common.cuh", "atomicAdd(dst, sum);", "*dst += sum;", 0,
+           "the cross-block gradient sum loses atomicity",
+           blind_spot="blocks run one after another in the emulation, so no update is ever lost"),
+)
+
+
+def mutants(csrc: Path) -> list[Mutant]:
+    """Every barrier removed in turn, then the hand-picked defects."""
+    out = []
+    for path in sorted(csrc.glob("*.cu")) + sorted(csrc.glob("*.cuh")):
+        text = path.read_text()
+        for i in range(text.count(BARRIER)):
+            line = _line_of(text, BARRIER, i)
+            out.append(Mutant(f"no-barrier-{path.stem}-{line}", path.name, BARRIER, "", i,
+                              f"the __syncthreads() at {path.name}:{line} removed"))
+    return out + list(HAND_PICKED)
+
+
+def _line_of(text: str, old: str, occurrence: int) -> int:
+    pos = -1
+    for _ in range(occurrence + 1):
+        pos = text.index(old, pos + 1)
+    return text.count("\n", 0, pos) + 1
+
+
+def apply(src: Path, dst: Path, m: Mutant | None) -> None:
+    """Copy the sources ``src`` to ``dst`` with mutant ``m`` applied (None: unchanged)."""
+    shutil.copytree(src, dst)
+    if m is None:
+        return
+    path = dst / m.file
+    text = path.read_text()
+    if text.count(m.old) <= m.occurrence:
+        raise ValueError(f"mutant {m.name}: {m.old!r} does not occur {m.occurrence + 1} time(s) in {m.file}")
+    pos = -1
+    for _ in range(m.occurrence + 1):
+        pos = text.index(m.old, pos + 1)
+    path.write_text(text[:pos] + m.new + text[pos + len(m.old):])
+
+
+def run_tier(csrc: Path, cache: Path, timeout: float) -> tuple[bool, str, float]:
+    """Run the emulated tier against the sources in ``csrc``: (passed, summary, seconds)."""
+    env = dict(os.environ, **{cuda_ext.CSRC_ENV: str(csrc), cuda_ext.CACHE_ENV: str(cache)})
+    env.pop(cuda_ext.EMULATE_ENV, None)  # the tier's fixture sets it
+    cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", str(TESTS), "-k", "emulated"]
+    t0 = time.perf_counter()
+    try:
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO_ROOT, env=env)
+    except subprocess.TimeoutExpired:
+        return False, f"timed out after {timeout:.0f} s (a hang counts as caught)", time.perf_counter() - t0
+    lines = res.stdout.strip().splitlines()
+    failed = [ln for ln in lines if ln.startswith(("FAILED", "ERROR"))]
+    summary = failed[0] if failed else (lines[-1] if lines else res.stderr.strip()[-300:])
+    return res.returncode == 0, summary, time.perf_counter() - t0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--only", default="", help="comma-separated mutant names (default: all)")
+    p.add_argument("--list", action="store_true", help="print the mutants and exit")
+    p.add_argument("--timeout", type=float, default=600.0, help="seconds per mutant before it counts as a hang")
+    p.add_argument("--out", type=Path, default=RESULTS_DIR / MUTATIONS_FILE, help="results file")
+    a = p.parse_args(argv)
+    src = cuda_ext.csrc_dir()
+    todo = mutants(src)
+    if a.list:
+        for m in todo:
+            print(f"{m.name:40s} {m.what}")
+        return 0
+    if a.only:
+        names = {m.name for m in todo}
+        wanted = [n.strip() for n in a.only.split(",") if n.strip()]
+        unknown = sorted(set(wanted) - names)
+        if unknown:
+            p.error(f"--only: unknown mutant(s) {unknown}; see --list")
+        todo = [m for m in todo if m.name in wanted]
+    if not TESTS.is_file():
+        p.error(f"the emulated tier {TESTS} is not here: run this from a checkout of the repository")
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="fastsiren-mutants-") as tmp:
+        tmp = Path(tmp)
+        cache = tmp / "cache"
+        base = tmp / "base"
+        apply(src, base, None)
+        ok, summary, secs = run_tier(base, cache, a.timeout)
+        print(f"{'unmutated':40s} {'passes' if ok else 'FAILS'} ({secs:.0f} s) {summary}", flush=True)
+        if not ok:
+            print("the unmutated sources fail the emulated tier: fix that first", file=sys.stderr)
+            return 1
+        for i, m in enumerate(todo):
+            work = tmp / f"m{i}"
+            apply(src, work, m)
+            passed, summary, secs = run_tier(work, cache, a.timeout)
+            caught = not passed
+            rows.append({"name": m.name, "file": m.file, "what": m.what, "caught": caught,
+                         "blind_spot": m.blind_spot, "evidence": summary, "seconds": round(secs, 1)})
+            print(f"{m.name:40s} {'caught' if caught else 'MISSED'} ({secs:.0f} s) {summary}", flush=True)
+            shutil.rmtree(work, ignore_errors=True)
+    env = environment(torch.device("cpu"))
+    doc = {"script": "benchmarks/cuda_mutations.py", **{k: env[k] for k in ("date", "commit", "torch", "python")},
+           "tier": "tests/test_cuda_kernels.py -k emulated (FASTSIREN_CUDA_EMULATE=1)", "complete": not a.only,
+           "caught": sum(r["caught"] for r in rows), "mutants": len(rows), "rows": rows}
+    common.write_json(a.out, doc)
+    print(f"caught {doc['caught']} of {doc['mutants']} -> {a.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
