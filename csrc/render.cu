@@ -62,7 +62,8 @@ __global__ void __launch_bounds__(kThreads)
         jet::first_fwd<kMaxJetDim>(z, wrow, q, net.omegas[0], order, dim, out + row * f0 + o, out_stride);
     }
   }
-  __syncthreads();
+  // No barrier needed here: the next layer first stages W (a disjoint region), and the barrier
+  // after that staging orders these writes before any read of the tile.
 
   for (int l = 1; l < net.n_layers; ++l) {
     const int k_in = net.widths[l], f = net.widths[l + 1];
@@ -121,7 +122,8 @@ __global__ void __launch_bounds__(kThreads)
         if (row < n) jet::layer_fwd(e, tile_stride, bias, omega, order, dim, out + row * f + o, out_stride);
       }
     }
-    __syncthreads();
+    // No barrier needed here either: the next layer reads this tile only after its first
+    // W-staging barrier, and writes the other tile only after its last K-chunk's barrier.
     T* tmp = buf_in;
     buf_in = buf_out;
     buf_out = tmp;

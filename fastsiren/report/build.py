@@ -549,8 +549,9 @@ class Builder:
     """Turns the loaded results into the report's JSON and the summary figures."""
 
     def __init__(self, results: dict[str, list[Result]], bench: list[dict], figures_dir: Path,
-                 gemm: dict | None = None):
+                 gemm: dict | None = None, mutations: dict | None = None):
         self.results, self.bench, self.figures_dir, self.gemm = results, bench, figures_dir, gemm
+        self.mutations = mutations
         self.used_figures: list[Path] = []
 
     # -- helpers
@@ -886,6 +887,31 @@ class Builder:
                                 f"matrix-product FLOPs of the torch backend per step (D = {dims[0]} to {dims[-1]}); "
                                 "a speedup beyond that comes from less elementwise work or faster products.")
 
+    def verify(self) -> Section:
+        """The mutation check of the CUDA kernels' emulated test tier (benchmarks/cuda_mutations.py)."""
+        from fastsiren.benchmarks.cuda_mutations import MUTATIONS_FILE
+
+        sec = Section("verify", [])
+        doc = self.mutations
+        if not doc or not doc.get("rows"):
+            return sec
+        rows = doc["rows"]
+        body = [[cell(r["name"]), cell(r["what"]), cell("caught" if r["caught"] else "missed"),
+                 cell(r.get("blind_spot") or "")] for r in rows]
+        sec.tables.append(table(
+            "Mutants of the CUDA sources and whether the emulated test tier fails on them",
+            ["mutant", "defect", "tier", "blind spot"], body, lead=1,
+            source=f"{doc.get('tier', '?')}; commit {str(doc.get('commit', '?'))[:10]}; file {MUTATIONS_FILE}"))
+        barriers = [r for r in rows if r["name"].startswith("no-barrier-")]
+        caught = [r for r in rows if r["caught"]]
+        sec.findings.append(f"The emulated tier failed on {len(caught)} of {len(rows)} mutants, among them "
+                            f"{sum(r['caught'] for r in barriers)} of the {len(barriers)} with one barrier removed.")
+        for r in rows:
+            if not r["caught"]:
+                why = f" ({r['blind_spot']})" if r.get("blind_spot") else ""
+                sec.findings.append(f"Missed: {r['name']}, {r['what']}{why}.")
+        return sec
+
     @staticmethod
     def _speed_findings(dev: str, suite: str, rows: list[dict], speed_col: str) -> list[str]:
         best = [r for r in rows if isinstance(r.get(speed_col), (int, float))
@@ -916,11 +942,16 @@ class Builder:
 
     def build(self, skipped: list[str], forced: str | None) -> dict:
         sections = {"fit": self.fit(), "poisson": self.poisson(), "compare": self.compare(),
-                    "ablate": self.ablate(), "sr": self.sr(), "vfi": self.vfi(), "bench": self.speed()}
+                    "ablate": self.ablate(), "sr": self.sr(), "vfi": self.vfi(), "bench": self.speed(),
+                    "verify": self.verify()}
         missing = {k: f"No {k} results yet: no results file with task \"{k}\""
                       + (f" at profile {forced}" if forced else "") + " was found, so this study is not reported."
                    for k in TASKS}
         missing["bench"] = "No benchmark results yet: no CSV file was found under the benchmark results folder."
+        from fastsiren.benchmarks.cuda_mutations import MUTATIONS_FILE
+
+        missing["verify"] = (f"No mutation check yet: no {MUTATIONS_FILE} was found under the benchmark results "
+                             "folder (python -m benchmarks.cuda_mutations writes it).")
         comps = [c for s in sections.values() for c in s.comparisons]
         worked = [f"{s.key} – {c.sentence()}" for s in sections.values() for c in s.comparisons if c.gain > 0]
         lost = [f"{s.key} – {c.sentence()}" for s in sections.values() for c in s.comparisons if c.gain <= 0]
@@ -997,12 +1028,15 @@ def build(results_dir: Path, bench_dir: Path, figures_dir: Path, out: Path,
     """Build the report; returns the data it was compiled from (with ``out``)."""
     results, skipped = load_results(results_dir, profile)
     bench = load_bench(bench_dir)
+    from fastsiren.benchmarks.cuda_mutations import MUTATIONS_FILE
     from fastsiren.benchmarks.gemm_count import GEMM_FILE
 
-    gemm_path = bench_dir / GEMM_FILE
-    gemm = json.loads(gemm_path.read_text()) if gemm_path.is_file() else None
+    def doc(name: str) -> dict | None:
+        path = bench_dir / name
+        return json.loads(path.read_text()) if path.is_file() else None
+
     figures_dir.mkdir(parents=True, exist_ok=True)
-    data = Builder(results, bench, figures_dir, gemm).build(skipped, profile)
+    data = Builder(results, bench, figures_dir, doc(GEMM_FILE), doc(MUTATIONS_FILE)).build(skipped, profile)
     compile_pdf(data, figures_dir, out)
     data["out"] = str(out)
     return data
