@@ -22,7 +22,7 @@ from fastsiren.benchmarks.harness import (
 )
 from fastsiren.benchmarks.suites import SUITES, Gemm, default_shape, get_suite, network_gemms, total_flops
 
-from fastsiren import jet, reference
+from fastsiren import cuda_ext, jet, reference
 from fastsiren.jet import Jet
 from fastsiren.tasks import common
 
@@ -64,6 +64,19 @@ def test_quick_suite_checks_and_times_reference_and_torch(suite):
         assert tor.speedup == pytest.approx(ref.median_ms / tor.median_ms)
         cuda = by[(phase, "cuda")]
         assert cuda.status == "skipped" and "CUDA" in cuda.reason and math.isnan(cuda.median_ms)
+
+
+def test_cuda_provider_checked_and_timed_through_the_cuda_emulation(monkeypatch):
+    """The cuda provider's path through the harness (what gpu_check.sh times on a GPU), here on
+    the CPU emulation of the CUDA kernels: every suite's output passes the check and is timed."""
+    monkeypatch.setenv(cuda_ext.EMULATE_ENV, "1")
+    for suite in SUITES:
+        res = run_suite(suite, ["cuda"], log=lambda s: None, **FAST)
+        rows = [r for r in res.rows if r.provider == "cuda"]
+        assert [r.phase for r in rows] == list(SUITES[suite].phases)
+        for r in rows:
+            assert r.status == "ok", (suite, r.phase, r.reason)
+            assert r.max_err < 1e-4 and r.median_ms > 0
 
 
 @pytest.mark.parametrize("suite", ["fit", "poisson-laplacian"])
