@@ -191,11 +191,15 @@ def emulation_library() -> Path:
         if path.suffix in (".cu", ".cuh", ".h", ".cpp"):
             digest.update(path.relative_to(src).as_posix().encode() + path.read_bytes())
     root = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "fastsiren") / "cuda-emulation"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError:  # a read-only home: build under the temporary folder instead
+        root = Path(tempfile.gettempdir()) / "fastsiren-cache" / "cuda-emulation"
+        root.mkdir(parents=True, exist_ok=True)
     final = root / digest.hexdigest()[:16]
     lib = final / f"{EMU_NAMESPACE}.so"
     if lib.is_file():
         return lib
-    root.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="build-", dir=root))
     try:
         objs, procs = [], []

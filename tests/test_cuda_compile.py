@@ -156,3 +156,18 @@ def test_import_is_lazy_and_reason_is_clear_without_gpu():
 
         with pytest.raises(RuntimeError, match="cuda.*no CUDA device|needs CUDA tensors"):
             backends.resolve("cuda", "cpu")
+
+
+def test_emulation_switch_and_source_override(monkeypatch, tmp_path):
+    from fastsiren import backends
+
+    monkeypatch.delenv(cuda_ext.EMULATE_ENV, raising=False)
+    assert not cuda_ext.emulating() and cuda_ext.namespace() == cuda_ext.OPS_NAMESPACE
+    monkeypatch.setenv(cuda_ext.EMULATE_ENV, "1")
+    assert cuda_ext.emulating() and cuda_ext.namespace() == cuda_ext.EMU_NAMESPACE
+    # The emulation takes CPU tensors only, and never becomes the automatic choice.
+    assert "needs CPU tensors" in backends.unavailable_reason("cuda", "meta")
+    assert backends.resolve("auto", "cpu") == "torch"
+    monkeypatch.setenv(cuda_ext.CSRC_ENV, str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="FASTSIREN_CSRC_DIR.*holds no bindings.cpp"):
+        cuda_ext.csrc_dir()
