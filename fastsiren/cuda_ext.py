@@ -25,7 +25,10 @@ runtime of ``csrc/emulation/`` (blocks run one after another, the threads of a b
 fibers that meet at ``__syncthreads``), cached by content under ``~/.cache/fastsiren``
 (``FASTSIREN_CACHE_DIR``), and registered as namespace ``fastsiren_cuda_emu``. It is slow and
 meant for tests and debugging, as ``TRITON_INTERPRET=1`` is for the Triton kernels: the CPU
-test tier runs every correctness check of the GPU tier through it.
+test tier runs every correctness check of the GPU tier through it. ``FASTSIREN_CUDA_EMULATE=asan``
+builds it with AddressSanitizer, which then reports every out-of-bounds access of the kernels;
+the process must start with the sanitizer's runtime preloaded (:func:`asan_preload_hint`).
+One emulation mode per process.
 """
 
 from __future__ import annotations
@@ -56,14 +59,51 @@ EMULATE_ENV = "FASTSIREN_CUDA_EMULATE"
 EMU_NAMESPACE = "fastsiren_cuda_emu"
 CACHE_ENV = "FASTSIREN_CACHE_DIR"
 
-# Load state of the real extension (False) and of the CPU emulation (True).
-_states: dict[bool, dict[str, object]] = {
-    emu: {"loaded": False, "error": None, "warned": False, "fakes": False} for emu in (False, True)}
+EMULATE_MODES = ("1", "asan")
+
+# Load state of the real extension ("") and of the CPU emulation, plain ("1") or with ASan.
+_states: dict[str, dict[str, object]] = {
+    mode: {"loaded": False, "error": None, "warned": False, "fakes": False} for mode in ("",) + EMULATE_MODES}
+
+
+def emulation_mode() -> str:
+    """``FASTSIREN_CUDA_EMULATE``: "" (the real extension), "1" (CPU emulation) or "asan"
+    (CPU emulation under AddressSanitizer)."""
+    mode = os.environ.get(EMULATE_ENV, "0")
+    if mode in ("", "0"):
+        return ""
+    if mode not in EMULATE_MODES:
+        raise ValueError(f"{EMULATE_ENV}={mode!r}: expected 0, 1 (CPU emulation) or asan (with AddressSanitizer)")
+    return mode
 
 
 def emulating() -> bool:
-    """True under ``FASTSIREN_CUDA_EMULATE=1``: the backend runs its kernels on CPU tensors."""
-    return os.environ.get(EMULATE_ENV, "0") == "1"
+    """True under ``FASTSIREN_CUDA_EMULATE=1`` or ``asan``: the backend runs on CPU tensors."""
+    return emulation_mode() != ""
+
+
+def asan_environment() -> dict[str, str]:
+    """Environment variables that start a Python process in which the ASan emulation can load:
+    AddressSanitizer's runtime preloaded (and the C++ runtime with it, so the sanitizer's
+    exception interceptor finds it), leak checks off (the interpreter's own would swamp them)."""
+    cxx = os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++") or "c++"
+    libs = [subprocess.run([cxx, f"-print-file-name={name}"], capture_output=True, text=True).stdout.strip()
+            for name in ("libasan.so", "libstdc++.so")]
+    return {"LD_PRELOAD": " ".join(libs), "ASAN_OPTIONS": "detect_leaks=0", EMULATE_ENV: "asan"}
+
+
+def asan_preload_hint() -> str:
+    """How to start a process in which the ASan emulation can load."""
+    return ("LD_PRELOAD=\"$(c++ -print-file-name=libasan.so) $(c++ -print-file-name=libstdc++.so)\" "
+            "ASAN_OPTIONS=detect_leaks=0 (AddressSanitizer must be loaded before Python starts; "
+            "cuda_ext.asan_environment() gives these)")
+
+
+def _asan_loaded() -> bool:
+    try:
+        return "libasan" in Path("/proc/self/maps").read_text()
+    except OSError:
+        return False
 
 
 def namespace() -> str:
@@ -72,7 +112,7 @@ def namespace() -> str:
 
 
 def _state() -> dict[str, object]:
-    return _states[emulating()]
+    return _states[emulation_mode()]
 
 
 CSRC_ENV = "FASTSIREN_CSRC_DIR"
@@ -167,24 +207,26 @@ def _build_jit() -> None:
     )
 
 
-def _emulation_flags(cxx: str) -> list[str]:
+def _emulation_flags(cxx: str, asan: bool) -> list[str]:
     from torch.utils.cpp_extension import include_paths
 
     src = csrc_dir()
-    return [cxx, "-std=c++20", "-O2", "-fPIC", "-Wno-unknown-pragmas", "-DFASTSIREN_CUDA_EMULATION",
+    opt = ["-O1", "-g", "-fsanitize=address", "-fno-omit-frame-pointer"] if asan else ["-O2"]
+    return [cxx, "-std=c++20", *opt, "-fPIC", "-Wno-unknown-pragmas", "-DFASTSIREN_CUDA_EMULATION",
             f"-D_GLIBCXX_USE_CXX11_ABI={int(torch._C._GLIBCXX_USE_CXX11_ABI)}",
             f"-I{src / 'emulation'}", f"-I{src}", *[a for p in include_paths() for a in ("-isystem", p)]]
 
 
-def emulation_library() -> Path:
-    """Build the CPU-emulated extension (once per content of csrc/, torch and compiler: cached
-    under ``$FASTSIREN_CACHE_DIR`` or ``~/.cache/fastsiren``) and return its shared library."""
+def emulation_library(asan: bool = False) -> Path:
+    """Build the CPU-emulated extension (once per content of csrc/, torch, compiler and flags:
+    cached under ``$FASTSIREN_CACHE_DIR`` or ``~/.cache/fastsiren``) and return its shared
+    library; ``asan``: instrumented with AddressSanitizer."""
     from torch.utils.cpp_extension import library_paths
 
     cxx = os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++")
     if cxx is None:
         raise RuntimeError("no C++ compiler found (set CXX) to build the CUDA emulation")
-    flags = _emulation_flags(cxx)
+    flags = _emulation_flags(cxx, asan)
     src = csrc_dir()
     digest = hashlib.sha256(" ".join(flags + [torch.__version__]).encode())
     for path in sorted(src.rglob("*")):
@@ -214,8 +256,8 @@ def emulation_library() -> Path:
             if proc.returncode != 0:
                 raise RuntimeError(f"compiling {source.name} for the CUDA emulation failed:\n{out[-4000:]}")
         libdir = library_paths()[0]
-        link = [cxx, "-shared", "-o", str(work / lib.name), *map(str, objs), f"-L{libdir}", "-lc10",
-                "-ltorch_cpu", f"-Wl,-rpath,{libdir}"]
+        link = [cxx, "-shared", *(["-fsanitize=address"] if asan else []), "-o", str(work / lib.name),
+                *map(str, objs), f"-L{libdir}", "-lc10", "-ltorch_cpu", f"-Wl,-rpath,{libdir}"]
         res = subprocess.run(link, capture_output=True, text=True)
         if res.returncode != 0:
             raise RuntimeError(f"linking the CUDA emulation failed:\n{(res.stdout + res.stderr)[-4000:]}")
@@ -241,7 +283,11 @@ def _ensure_loaded() -> None:
         raise RuntimeError(state["error"])
     try:
         if emulating():
-            torch.ops.load_library(str(emulation_library()))
+            asan = emulation_mode() == "asan"
+            if asan and not _asan_loaded():
+                raise RuntimeError(f"{EMULATE_ENV}=asan needs AddressSanitizer's runtime in the process: "
+                                   f"start it with {asan_preload_hint()}")
+            torch.ops.load_library(str(emulation_library(asan)))
         else:
             try:
                 prebuilt = _load_prebuilt()

@@ -1,12 +1,17 @@
 """The CPU emulation of the CUDA runtime (csrc/emulation/) on its own: a small kernel program
 compiled with the host compiler shows that the emulation keeps barrier semantics, catches a
 missing barrier, sums atomics, lets threads return early, and refuses launches the device
-would refuse. tests/test_cuda_kernels.py then runs the real kernels through it."""
+would refuse; built with AddressSanitizer it runs clean and reports an out-of-bounds read of
+shared memory. tests/test_cuda_kernels.py runs the real kernels through the emulation, and
+the last test here runs that whole tier again under AddressSanitizer."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -44,7 +49,22 @@ __global__ void early_exit(float* sum, int* phases) {
 
 __global__ void noop() {}
 
-int main() {
+// Reads one float past the end of its dynamic shared memory.
+__global__ void past_the_end(float* out, int n) {
+  FASTSIREN_DYNAMIC_SHARED(float, buf, 16);
+  const int t = threadIdx.x;
+  buf[t] = 1.0f;
+  __syncthreads();
+  out[t] = buf[t + 1 == n ? n : t + 1];
+}
+
+int main(int argc, char**) {
+  if (argc > 1) {  // "oob": the out-of-bounds read, for the AddressSanitizer build
+    float out[32];
+    FASTSIREN_LAUNCH(1, 32, 32 * sizeof(float), nullptr, past_the_end)(out, 32);
+    std::printf("past_the_end out=%g\n", out[31]);
+    return 0;
+  }
   const int n = 64, blocks = 3;
   float in[n * blocks], out[n * blocks];
   for (int i = 0; i < n * blocks; ++i) in[i] = static_cast<float>(i);
@@ -71,16 +91,21 @@ int main() {
 """
 
 
-@pytest.mark.skipif(CXX is None, reason="no host C++ compiler")
-def test_emulated_runtime_semantics(tmp_path):
+def build_program(tmp_path: Path, *flags: str) -> Path:
     src = tmp_path / "emu_check.cpp"
     src.write_text(PROGRAM)
     exe = tmp_path / "emu_check"
     csrc = cuda_ext.csrc_dir()
-    build = subprocess.run([CXX, "-std=c++20", "-O1", "-Wall", "-Wextra", "-Werror", "-Wno-unknown-pragmas",
+    build = subprocess.run([CXX, "-std=c++20", "-O1", "-Wall", "-Wextra", "-Werror", "-Wno-unknown-pragmas", *flags,
                             "-DFASTSIREN_CUDA_EMULATION", f"-I{csrc / 'emulation'}", f"-I{csrc}", str(src),
                             "-o", str(exe)], capture_output=True, text=True)
     assert build.returncode == 0, build.stdout + build.stderr
+    return exe
+
+
+@pytest.mark.skipif(CXX is None, reason="no host C++ compiler")
+def test_emulated_runtime_semantics(tmp_path):
+    exe = build_program(tmp_path)
     run = subprocess.run([str(exe)], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     lines = dict(line.split(" ", 1) for line in run.stdout.strip().splitlines())
@@ -92,3 +117,32 @@ def test_emulated_runtime_semantics(tmp_path):
     assert lines["threads1025"] == "err=9"  # cudaErrorInvalidConfiguration
     assert lines["smem64k"] == "err=1"  # over 48 KiB without the opt-in: cudaErrorInvalidValue
     assert lines["smem64k_optin"] == "set=0 err=0"
+
+
+@pytest.mark.skipif(CXX is None, reason="no host C++ compiler")
+def test_address_sanitizer_sees_through_the_fibers(tmp_path):
+    exe = build_program(tmp_path, "-g", "-fsanitize=address", "-fno-omit-frame-pointer")
+    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0")
+    clean = subprocess.run([str(exe)], capture_output=True, text=True, timeout=120, env=env)
+    if "AddressSanitizer" in clean.stderr and "ERROR" not in clean.stderr:
+        pytest.skip(f"AddressSanitizer does not run here: {clean.stderr[:300]}")
+    # The fiber switches are announced to ASan: the correct program runs without a report.
+    assert clean.returncode == 0 and "ERROR: AddressSanitizer" not in clean.stderr, clean.stderr[-2000:]
+    oob = subprocess.run([str(exe), "oob"], capture_output=True, text=True, timeout=120, env=env)
+    assert oob.returncode != 0
+    assert "ERROR: AddressSanitizer: heap-buffer-overflow" in oob.stderr, oob.stderr[-2000:]
+    assert "past_the_end" in oob.stderr  # the report names the kernel
+
+
+@pytest.mark.skipif(CXX is None or sys.platform != "linux", reason="needs a host C++ compiler with ASan on Linux")
+def test_cuda_kernel_tier_under_address_sanitizer():
+    """Every emulated check of tests/test_cuda_kernels.py again, with the kernels built with
+    AddressSanitizer: any out-of-bounds access to a tensor, to shared memory or to a stack fails it."""
+    env = dict(os.environ, **cuda_ext.asan_environment())
+    tier = Path(__file__).with_name("test_cuda_kernels.py")
+    res = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", str(tier),
+                          "-k", "emulated"], capture_output=True, text=True, env=env, timeout=1800)
+    report = res.stdout[-3000:] + res.stderr[-6000:]
+    assert res.returncode == 0, report
+    assert "ERROR: AddressSanitizer" not in res.stderr, report
+    assert " passed" in res.stdout.strip().splitlines()[-1]

@@ -40,8 +40,8 @@ def dev(request):
     """The tier's device, with the extension built/loaded once (a failed build fails the tier
     with its reason); the emulated tier runs with FASTSIREN_CUDA_EMULATE=1."""
     with pytest.MonkeyPatch.context() as mp:
-        if request.param == "cpu":
-            mp.setenv(cuda_ext.EMULATE_ENV, "1")
+        if request.param == "cpu":  # FASTSIREN_CUDA_EMULATE=asan (set by the caller) is kept
+            mp.setenv(cuda_ext.EMULATE_ENV, cuda_ext.emulation_mode() or "1")
         else:
             mp.delenv(cuda_ext.EMULATE_ENV, raising=False)
             torch.backends.cuda.matmul.allow_tf32 = False

@@ -17,9 +17,17 @@
 // grid size, dynamic shared memory above 48 KiB only after cudaFuncSetAttribute), and the
 // error is returned by cudaGetLastError(). The emulated device has an H100's shared memory.
 // Not emulated: warps (no warp intrinsics are used), streams (a launch is synchronous), timing.
+//
+// Built with -fsanitize=address (FASTSIREN_CUDA_EMULATE=asan), every fiber switch is announced
+// to AddressSanitizer, which then reports any out-of-bounds access of the kernels: to tensors,
+// to shared memory, to their own stacks.
 #pragma once
 
 #include <ucontext.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/common_interface_defs.h>
+#endif
 
 #include <algorithm>
 #include <cmath>
@@ -75,6 +83,8 @@ struct Fiber {
   ucontext_t ctx;
   dim3 tid;
   bool done = false;
+  void* stack = nullptr;
+  void* fake_stack = nullptr;  // AddressSanitizer's bookkeeping of a switched-out stack
 };
 
 struct Block {
@@ -84,7 +94,27 @@ struct Block {
   dim3 block_idx, block_dim, grid_dim;
   unsigned char* smem = nullptr;
   const std::function<void()>* body = nullptr;
+  void* scheduler_fake_stack = nullptr;
+  const void* scheduler_stack = nullptr;
+  size_t scheduler_stack_size = 0;
 };
+
+// Announce a switch to the stack [bottom, bottom + size) (fake == nullptr: the current fiber
+// ends), and complete one on arrival, to AddressSanitizer; nothing without it.
+inline void switch_start(void** fake, const void* bottom, size_t size) {
+#if defined(__SANITIZE_ADDRESS__)
+  __sanitizer_start_switch_fiber(fake, bottom, size);
+#else
+  (void)fake, (void)bottom, (void)size;
+#endif
+}
+inline void switch_finish(void* fake, const void** bottom_old, size_t* size_old) {
+#if defined(__SANITIZE_ADDRESS__)
+  __sanitizer_finish_switch_fiber(fake, bottom_old, size_old);
+#else
+  (void)fake, (void)bottom_old, (void)size_old;
+#endif
+}
 
 inline thread_local Block* g_block = nullptr;
 inline thread_local cudaError_t g_last_error = cudaSuccess;
@@ -99,14 +129,32 @@ inline unsigned char* dynamic_shared() { return block().smem; }
 
 inline void fiber_entry() {
   Block& b = block();
+  switch_finish(nullptr, &b.scheduler_stack, &b.scheduler_stack_size);
   (*b.body)();
   b.fibers[b.current].done = true;
-  swapcontext(&b.fibers[b.current].ctx, &b.scheduler);  // never resumed
+  switch_start(nullptr, b.scheduler_stack, b.scheduler_stack_size);  // this fiber's stack is done
+  swapcontext(&b.fibers[b.current].ctx, &b.scheduler);              // never resumed
 }
 
 inline void syncthreads() {
   Block& b = block();
-  swapcontext(&b.fibers[b.current].ctx, &b.scheduler);
+  Fiber& f = b.fibers[b.current];
+  switch_start(&f.fake_stack, b.scheduler_stack, b.scheduler_stack_size);
+  swapcontext(&f.ctx, &b.scheduler);
+  switch_finish(f.fake_stack, &b.scheduler_stack, &b.scheduler_stack_size);
+}
+
+// A fresh context that starts fiber_entry on `stack`. Kept out of line: getcontext returns
+// twice, which would make the compiler distrust every local of the caller.
+[[gnu::noinline]] inline void init_fiber(Fiber& f, void* stack) {
+  f.done = false;
+  f.stack = stack;
+  f.fake_stack = nullptr;
+  getcontext(&f.ctx);
+  f.ctx.uc_stack.ss_sp = stack;
+  f.ctx.uc_stack.ss_size = kStackBytes;
+  f.ctx.uc_link = nullptr;
+  makecontext(&f.ctx, fiber_entry, 0);
 }
 
 // Fiber stacks, reused across launches on this OS thread.
@@ -144,12 +192,7 @@ inline cudaError_t run(dim3 grid, dim3 block_dim, size_t smem_bytes, const void*
           Fiber& f = b.fibers[t];
           f.tid = dim3(static_cast<unsigned>(t % block_dim.x), static_cast<unsigned>(t / block_dim.x % block_dim.y),
                        static_cast<unsigned>(t / (uint64_t(block_dim.x) * block_dim.y)));
-          f.done = false;
-          getcontext(&f.ctx);
-          f.ctx.uc_stack.ss_sp = pool[t].get();
-          f.ctx.uc_stack.ss_size = kStackBytes;
-          f.ctx.uc_link = nullptr;
-          makecontext(&f.ctx, fiber_entry, 0);
+          init_fiber(f, pool[t].get());
         }
         // One pass per barrier phase: every live fiber runs to its next barrier or its end,
         // in thread order on even phases and in reverse on odd ones, so that a missing
@@ -161,7 +204,9 @@ inline cudaError_t run(dim3 grid, dim3 block_dim, size_t smem_bytes, const void*
             const uint64_t t = reverse ? threads - 1 - i : i;
             if (b.fibers[t].done) continue;
             b.current = t;
+            switch_start(&b.scheduler_fake_stack, b.fibers[t].stack, kStackBytes);
             swapcontext(&b.scheduler, &b.fibers[t].ctx);
+            switch_finish(b.scheduler_fake_stack, nullptr, nullptr);
             live = live || !b.fibers[t].done;
           }
         }
