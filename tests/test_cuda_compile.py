@@ -149,7 +149,7 @@ def test_arch_parsing():
 def test_import_is_lazy_and_reason_is_clear_without_gpu():
     import torch
 
-    assert cuda_ext._states[False]["loaded"] is False or torch.cuda.is_available()
+    assert cuda_ext._states[""]["loaded"] is False or torch.cuda.is_available()
     if not torch.cuda.is_available():
         assert cuda_ext.unavailable_reason() == "no CUDA device is visible to torch"
         from fastsiren import backends
