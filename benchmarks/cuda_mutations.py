@@ -4,13 +4,15 @@
     python -m benchmarks.cuda_mutations --list     # the mutants, without running them
 
 Each mutant is a copy of ``csrc/`` with one deliberate defect: every ``__syncthreads()`` of the
-kernels removed in turn, and a hand-picked set of indexing, reduction and jet-math slips. For
-each, the emulated extension is built from the copy (``FASTSIREN_CSRC_DIR``, into a temporary
-cache) and the emulated tier of ``tests/test_cuda_kernels.py`` runs until its first failure.
-A mutant is *caught* when that tier fails. The unmutated sources run first and must pass.
-Some defects are invisible to the emulation by design (it runs blocks one after another, so
-a lost atomic update between blocks cannot happen there); they are listed with that reason,
-not left out. A run takes about 30 s per mutant on 2 cores.
+kernels removed in turn, and a hand-picked set of indexing, bounds, reduction and jet-math
+slips. For each, the emulated extension is built from the copy (``FASTSIREN_CSRC_DIR``, into a
+temporary cache) and the emulated tier of ``tests/test_cuda_kernels.py`` runs until its first
+failure; a mutant that tier misses runs again with the kernels built with AddressSanitizer
+(``FASTSIREN_CUDA_EMULATE=asan``), which reports out-of-bounds accesses whose values never
+reach a result. A mutant is *caught* when the tier fails. The unmutated sources run first,
+in both modes, and must pass. Some defects are invisible to the emulation by design (it runs
+blocks one after another, so a lost atomic update between blocks cannot happen there); they
+are listed with that reason, not left out. About 30 s per mutant on 2 cores (ASan runs 60 s).
 """
 
 from __future__ import annotations
@@ -64,6 +66,12 @@ HAND_PICKED = (
            "const T z = pre[0] + bias * T(2);", 0, "the epilogue adds the bias twice"),
     Mutant("render-weight-tile-stride", "render.cu", "wt[kk * ldw + o] = w[", "wt[kk * ld + o] = w[", 0,
            "the fused render stages W with the activation stride instead of its own"),
+    Mutant("epilogue-no-tail-check", "sine_layer.cu", "    if (row >= n) break;\n", "", 0,
+           "the forward epilogue's last row block runs past the N points"),
+    Mutant("render-stages-one-too-many", "render.cu", "idx < kc * f;", "idx <= kc * f;", 0,
+           "the fused render stages one element past its W slice (read and shared-memory write)"),
+    Mutant("render-no-tail-check", "render.cu", "if (row < n) jet::layer_fwd(", "jet::layer_fwd(", 0,
+           "the fused render writes the output streams of points past N"),
     Mutant("atomic-as-plain-add", "epilogue_common.cuh", "atomicAdd(dst, sum);", "*dst += sum;", 0,
            "the cross-block gradient sum loses atomicity",
            blind_spot="blocks run one after another in the emulation, so no update is ever lost"),
@@ -104,10 +112,13 @@ def apply(src: Path, dst: Path, m: Mutant | None) -> None:
     path.write_text(text[:pos] + m.new + text[pos + len(m.old):])
 
 
-def run_tier(csrc: Path, cache: Path, timeout: float) -> tuple[bool, str, float]:
-    """Run the emulated tier against the sources in ``csrc``: (passed, summary, seconds)."""
+def run_tier(csrc: Path, cache: Path, timeout: float, asan: bool = False) -> tuple[bool, str, float]:
+    """Run the emulated tier against the sources in ``csrc`` (``asan``: built with
+    AddressSanitizer): (passed, summary, seconds)."""
     env = dict(os.environ, **{cuda_ext.CSRC_ENV: str(csrc), cuda_ext.CACHE_ENV: str(cache)})
     env.pop(cuda_ext.EMULATE_ENV, None)  # the tier's fixture sets it
+    if asan:
+        env.update(cuda_ext.asan_environment())
     cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", str(TESTS), "-k", "emulated"]
     t0 = time.perf_counter()
     try:
@@ -116,7 +127,8 @@ def run_tier(csrc: Path, cache: Path, timeout: float) -> tuple[bool, str, float]
         return False, f"timed out after {timeout:.0f} s (a hang counts as caught)", time.perf_counter() - t0
     lines = res.stdout.strip().splitlines()
     failed = [ln for ln in lines if ln.startswith(("FAILED", "ERROR"))]
-    summary = failed[0] if failed else (lines[-1] if lines else res.stderr.strip()[-300:])
+    sanitizer = [ln.strip() for ln in res.stderr.splitlines() if "ERROR: AddressSanitizer" in ln]
+    summary = (sanitizer or failed or lines[-1:] or [res.stderr.strip()[-300:]])[0]
     return res.returncode == 0, summary, time.perf_counter() - t0
 
 
@@ -149,26 +161,36 @@ def main(argv: list[str] | None = None) -> int:
         cache = tmp / "cache"
         base = tmp / "base"
         apply(src, base, None)
-        ok, summary, secs = run_tier(base, cache, a.timeout)
-        print(f"{'unmutated':40s} {'passes' if ok else 'FAILS'} ({secs:.0f} s) {summary}", flush=True)
-        if not ok:
-            print("the unmutated sources fail the emulated tier: fix that first", file=sys.stderr)
-            return 1
+        for asan in (False, True):
+            ok, summary, secs = run_tier(base, cache, a.timeout, asan)
+            mode = "with ASan" if asan else "plain"
+            print(f"{'unmutated, ' + mode:40s} {'passes' if ok else 'FAILS'} ({secs:.0f} s) {summary}", flush=True)
+            if not ok:
+                print(f"the unmutated sources fail the emulated tier ({mode}): fix that first", file=sys.stderr)
+                return 1
         for i, m in enumerate(todo):
             work = tmp / f"m{i}"
             apply(src, work, m)
             passed, summary, secs = run_tier(work, cache, a.timeout)
-            caught = not passed
-            rows.append({"name": m.name, "file": m.file, "what": m.what, "caught": caught,
-                         "blind_spot": m.blind_spot, "evidence": summary, "seconds": round(secs, 1)})
-            print(f"{m.name:40s} {'caught' if caught else 'MISSED'} ({secs:.0f} s) {summary}", flush=True)
+            plain = not passed
+            with_asan = plain
+            if not plain:  # a wrong result fails both modes alike: ASan only matters for a miss
+                passed, asan_summary, asan_secs = run_tier(work, cache, a.timeout, asan=True)
+                with_asan, secs = not passed, secs + asan_secs
+                summary = asan_summary if with_asan else summary
+            rows.append({"name": m.name, "file": m.file, "what": m.what, "caught_plain": plain,
+                         "caught": with_asan, "blind_spot": m.blind_spot, "evidence": summary,
+                         "seconds": round(secs, 1)})
+            verdict = "caught" if plain else ("caught by ASan" if with_asan else "MISSED")
+            print(f"{m.name:40s} {verdict} ({secs:.0f} s) {summary}", flush=True)
             shutil.rmtree(work, ignore_errors=True)
     env = environment(torch.device("cpu"))
     doc = {"script": "benchmarks/cuda_mutations.py", **{k: env[k] for k in ("date", "commit", "torch", "python")},
-           "tier": "tests/test_cuda_kernels.py -k emulated (FASTSIREN_CUDA_EMULATE=1)", "complete": not a.only,
+           "tier": "tests/test_cuda_kernels.py -k emulated (FASTSIREN_CUDA_EMULATE=1, then =asan for a miss)",
+           "complete": not a.only, "caught_plain": sum(r["caught_plain"] for r in rows),
            "caught": sum(r["caught"] for r in rows), "mutants": len(rows), "rows": rows}
     common.write_json(a.out, doc)
-    print(f"caught {doc['caught']} of {doc['mutants']} -> {a.out}")
+    print(f"caught {doc['caught_plain']} of {doc['mutants']} plain, {doc['caught']} with ASan -> {a.out}")
     return 0
 
 

@@ -896,16 +896,26 @@ class Builder:
         if not doc or not doc.get("rows"):
             return sec
         rows = doc["rows"]
-        body = [[cell(r["name"]), cell(r["what"]), cell("caught" if r["caught"] else "missed"),
-                 cell(r.get("blind_spot") or "")] for r in rows]
+
+        def plain(r: dict) -> bool:
+            return r.get("caught_plain", r["caught"])
+
+        def verdict(r: dict) -> str:
+            return "caught" if plain(r) else ("caught by ASan" if r["caught"] else "missed")
+
+        body = [[cell(r["name"]), cell(r["what"]), cell(verdict(r)), cell(r.get("blind_spot") or "")] for r in rows]
         sec.tables.append(table(
             "Mutants of the CUDA sources and whether the emulated test tier fails on them",
             ["mutant", "defect", "tier", "blind spot"], body, lead=1,
             source=f"{doc.get('tier', '?')}; commit {str(doc.get('commit', '?'))[:10]}; file {MUTATIONS_FILE}"))
         barriers = [r for r in rows if r["name"].startswith("no-barrier-")]
         caught = [r for r in rows if r["caught"]]
+        by_asan = [r for r in caught if not plain(r)]
+        names = ", ".join(r["name"] for r in by_asan)
         sec.findings.append(f"The emulated tier failed on {len(caught)} of {len(rows)} mutants, among them "
-                            f"{sum(r['caught'] for r in barriers)} of the {len(barriers)} with one barrier removed.")
+                            f"{sum(r['caught'] for r in barriers)} of the {len(barriers)} with one barrier removed"
+                            + (f"; {len(by_asan)} of those only with AddressSanitizer ({names})" if by_asan else "")
+                            + ".")
         for r in rows:
             if not r["caught"]:
                 why = f" ({r['blind_spot']})" if r.get("blind_spot") else ""
