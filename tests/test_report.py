@@ -153,9 +153,9 @@ def quick_results(tmp_path_factory) -> dict[str, Path]:
         {"suite": "poisson-laplacian", "in_features": 2, "points": 64, "provider": p, "gemm_gflop": g,
          "reference_over_this": r} for p, g, r in [("reference", 1.5, 1.0), ("torch", 1.0, 1.5)]]})
     common.write_json(bench / "cuda-mutations.json", {"commit": "abc", "tier": "emulated", "rows": [
-        {"name": n, "what": n.replace("-", " "), "caught": c, "blind_spot": b}
+        {"name": n, "what": n.replace("-", " "), "caught_plain": c and n != "oob-read", "caught": c, "blind_spot": b}
         for n, c, b in [("no-barrier-render-7", True, ""), ("no-barrier-render-9", False, ""),
-                        ("sign-slip", True, ""), ("lost-atomic", False, "serial blocks")]]})
+                        ("sign-slip", True, ""), ("oob-read", True, ""), ("lost-atomic", False, "serial blocks")]]})
     out = tmp / "report.pdf"
     rc = report.main(_args(results, bench, figures, out))
     assert rc == 0
@@ -189,7 +189,8 @@ def test_numbers_come_from_the_results_files(quick_results):
     assert "2.75" in text  # the benchmark speedup
     assert "the reference executes 1.50x the matrix-product FLOPs" in text  # gemm-count.json
     squashed = " ".join(text.split())  # cuda-mutations.json: counted, not typed
-    assert "failed on 2 of 4 mutants, among them 1 of the 2 with one barrier removed" in squashed
+    assert ("failed on 3 of 5 mutants, among them 1 of the 2 with one barrier removed; 1 of those only with "
+            "AddressSanitizer (oob-read)") in squashed
     assert "Missed: lost-atomic, lost atomic (serial blocks)" in squashed
     assert "profile quick" in text and "device cpu" in text
     assert "PSNR of the siren fit of camera" in text  # the caption the fit task stored in its figure
