@@ -119,7 +119,8 @@ def run_tier(csrc: Path, cache: Path, timeout: float, asan: bool = False) -> tup
     env.pop(cuda_ext.EMULATE_ENV, None)  # the tier's fixture sets it
     if asan:
         env.update(cuda_ext.asan_environment())
-    cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", str(TESTS), "-k", "emulated"]
+    # -s: a sanitizer report or a crash inside a test must reach stderr, not pytest's capture
+    cmd = [sys.executable, "-m", "pytest", "-q", "-s", "-x", "-p", "no:cacheprovider", str(TESTS), "-k", "emulated"]
     t0 = time.perf_counter()
     try:
         res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO_ROOT, env=env)
@@ -128,7 +129,8 @@ def run_tier(csrc: Path, cache: Path, timeout: float, asan: bool = False) -> tup
     lines = res.stdout.strip().splitlines()
     failed = [ln for ln in lines if ln.startswith(("FAILED", "ERROR"))]
     sanitizer = [ln.strip() for ln in res.stderr.splitlines() if "ERROR: AddressSanitizer" in ln]
-    summary = (sanitizer or failed or lines[-1:] or [res.stderr.strip()[-300:]])[0]
+    crashed = [f"the test process died of signal {-res.returncode}"] if res.returncode < 0 else []
+    summary = (sanitizer or failed or crashed or lines[-1:] or [res.stderr.strip()[-300:]])[0]
     return res.returncode == 0, summary, time.perf_counter() - t0
 
 

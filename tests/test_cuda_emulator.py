@@ -140,7 +140,8 @@ def test_cuda_kernel_tier_under_address_sanitizer():
     AddressSanitizer: any out-of-bounds access to a tensor, to shared memory or to a stack fails it."""
     env = dict(os.environ, **cuda_ext.asan_environment())
     tier = Path(__file__).with_name("test_cuda_kernels.py")
-    res = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", str(tier),
+    # -s: a sanitizer report inside a test must reach stderr, not pytest's capture
+    res = subprocess.run([sys.executable, "-m", "pytest", "-q", "-s", "-x", "-p", "no:cacheprovider", str(tier),
                           "-k", "emulated"], capture_output=True, text=True, env=env, timeout=1800)
     report = res.stdout[-3000:] + res.stderr[-6000:]
     assert res.returncode == 0, report

@@ -17,6 +17,7 @@
 // grid size, dynamic shared memory above 48 KiB only after cudaFuncSetAttribute), and the
 // error is returned by cudaGetLastError(). The emulated device has an H100's shared memory.
 // Not emulated: warps (no warp intrinsics are used), streams (a launch is synchronous), timing.
+// Launches from several OS threads take turns (the __shared__ statics are process-wide).
 //
 // Built with -fsanitize=address (FASTSIREN_CUDA_EMULATE=asan), every fiber switch is announced
 // to AddressSanitizer, which then reports any out-of-bounds access of the kernels: to tensors,
@@ -38,6 +39,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 struct dim3 {
@@ -119,6 +121,8 @@ inline void switch_finish(void* fake, const void** bottom_old, size_t* size_old)
 inline thread_local Block* g_block = nullptr;
 inline thread_local cudaError_t g_last_error = cudaSuccess;
 inline std::map<const void*, size_t> g_smem_limit;  // cudaFuncSetAttribute's dynamic shared memory
+// __shared__ statics are process-wide: launches from several OS threads take turns.
+inline std::mutex g_launch_mutex;
 
 inline Block& block() {
   if (g_block == nullptr) std::abort();  // device code called outside an emulated launch
@@ -170,9 +174,10 @@ inline cudaError_t run(dim3 grid, dim3 block_dim, size_t smem_bytes, const void*
   if (threads == 0 || threads > 1024 || block_dim.z > 64 || grid.x == 0 || grid.y == 0 || grid.z == 0 ||
       grid.x > 2147483647u || grid.y > 65535u || grid.z > 65535u)
     return cudaErrorInvalidConfiguration;
+  if (g_block != nullptr) return cudaErrorInvalidConfiguration;  // no dynamic parallelism
+  const std::lock_guard<std::mutex> lock(g_launch_mutex);
   auto lim = g_smem_limit.find(kernel);
   if (smem_bytes > (lim != g_smem_limit.end() ? lim->second : kSmemDefault)) return cudaErrorInvalidValue;
-  if (g_block != nullptr) return cudaErrorInvalidConfiguration;  // no dynamic parallelism
 
   std::vector<unsigned char> smem(std::max<size_t>(smem_bytes, 16));
   auto& pool = stacks(threads);
@@ -286,6 +291,7 @@ template <typename... P>
 inline cudaError_t cudaFuncSetAttribute(void (*kernel)(P...), cudaFuncAttribute attr, int value) {
   if (attr != cudaFuncAttributeMaxDynamicSharedMemorySize || value < 0 || value > ::fastsiren_emu::kSmemOptin)
     return cudaErrorInvalidValue;
+  const std::lock_guard<std::mutex> lock(::fastsiren_emu::g_launch_mutex);
   ::fastsiren_emu::g_smem_limit[reinterpret_cast<const void*>(kernel)] = static_cast<size_t>(value);
   return cudaSuccess;
 }
