@@ -147,3 +147,26 @@ def test_cuda_kernel_tier_under_address_sanitizer():
     assert res.returncode == 0, report
     assert "ERROR: AddressSanitizer" not in res.stderr, report
     assert " passed" in res.stdout.strip().splitlines()[-1]
+
+
+@pytest.mark.skipif(CXX is None, reason="no host C++ compiler")
+@pytest.mark.parametrize("task", [["fit"], ["poisson", "--supervision", "laplacian"]])
+def test_tasks_train_through_the_emulated_cuda_backend_like_torch(tmp_path, monkeypatch, task):
+    """The task layer on backend="cuda" (the path a GPU run's "auto" takes), here emulated:
+    the quick fit and the Laplacian-supervised Poisson run reach the torch backend's PSNR."""
+    import json
+
+    from fastsiren import cli
+
+    psnr = {}
+    for backend in ("torch", "cuda"):
+        if backend == "cuda":
+            monkeypatch.setenv(cuda_ext.EMULATE_ENV, "1")
+        out = tmp_path / backend
+        assert cli.main([*task, "--profile", "quick", "--backend", backend, "--out", str(out), "--no-progress"]) == 0
+        doc = json.loads((out / "metrics.json").read_text())
+        assert doc["backend"] == backend
+        rows = doc.get("rows") or [doc]
+        psnr[backend] = [r["psnr"] for r in rows if r.get("method", "siren") == "siren"]
+        assert psnr[backend], f"no SIREN PSNR in {out / 'metrics.json'}"
+    assert psnr["cuda"] == pytest.approx(psnr["torch"], abs=0.02)
