@@ -2,8 +2,9 @@
 compiled with the host compiler shows that the emulation keeps barrier semantics, catches a
 missing barrier, sums atomics, lets threads return early, and refuses launches the device
 would refuse; built with AddressSanitizer it runs clean and reports an out-of-bounds read of
-shared memory. tests/test_cuda_kernels.py runs the real kernels through the emulation, and
-the last test here runs that whole tier again under AddressSanitizer."""
+shared memory. tests/test_cuda_kernels.py runs the real kernels through the emulation; here
+that whole tier runs again under AddressSanitizer, and two quick tasks train through the
+emulated cuda backend to the torch backend's PSNR."""
 
 from __future__ import annotations
 

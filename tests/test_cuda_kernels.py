@@ -165,6 +165,24 @@ def test_wide_input_jets_fall_back_to_torch_backend(dev):
                             "D > MAX_JET_DIM")
 
 
+@pytest.mark.parametrize("order,out", [(0, 2), (1, 1), (1, 3), (2, 1)])
+def test_gradcheck_and_gradgradcheck(dev, order, out):
+    """Finite differences against the fused backward (gradcheck) and through it (gradgradcheck:
+    create_graph=True takes the reference ops), in float64 on a tiny network."""
+    w = [torch.randn(5, 2, dtype=torch.float64) * 0.5, torch.randn(4, 5, dtype=torch.float64) * 0.3,
+         torch.randn(out, 4, dtype=torch.float64) * 0.3]
+    b = [torch.randn(t.shape[0], dtype=torch.float64) * 0.1 for t in w]
+    params = [t.to(dev).requires_grad_() for t in (*w, *b)]
+    x = (torch.rand(6, 2, dtype=torch.float64) * 2 - 1).to(dev).requires_grad_()
+
+    def f(x, *ps):
+        j = fs.functional.siren_jet(x, ps[:3], ps[3:], (3.0, 2.0, None), order=order, backend="cuda")
+        return tuple(t for t in j if t is not None)
+
+    assert torch.autograd.gradcheck(f, (x, *params), atol=1e-6)
+    assert torch.autograd.gradgradcheck(lambda x, *ps: f(x, *ps)[0], (x, *params), atol=1e-6)
+
+
 def test_siren_module_and_double_backward(dev):
     torch.manual_seed(0)
     model = fs.Siren(2, 40, 2, 1, backend="cuda").to(dev).double()
