@@ -171,3 +171,22 @@ def test_emulation_switch_and_source_override(monkeypatch, tmp_path):
     monkeypatch.setenv(cuda_ext.CSRC_ENV, str(tmp_path))
     with pytest.raises(FileNotFoundError, match="FASTSIREN_CSRC_DIR.*holds no bindings.cpp"):
         cuda_ext.csrc_dir()
+
+
+def test_a_failed_build_is_the_reason_with_one_warning(monkeypatch, tmp_path):
+    """Issue 4's rule, on the emulated build (the only one a CPU machine can attempt): a build
+    that fails is remembered, reported as the reason the backend is unavailable, warned about
+    once, and the registry refuses the backend by name with that reason."""
+    from fastsiren import backends
+
+    monkeypatch.setenv(cuda_ext.EMULATE_ENV, "1")
+    monkeypatch.setenv(cuda_ext.CACHE_ENV, str(tmp_path / "cache"))  # nothing cached: it must build
+    monkeypatch.setenv("CXX", str(tmp_path / "no-such-compiler"))
+    monkeypatch.setitem(cuda_ext._states, "1", {"loaded": False, "error": None, "warned": False, "fakes": False})
+    with pytest.warns(UserWarning, match="could not be built or loaded"):
+        reason = cuda_ext.unavailable_reason()
+    assert "CPU emulation of the fastsiren CUDA extension could not be built" in reason
+    assert "no-such-compiler" in reason
+    assert cuda_ext.unavailable_reason() == reason  # remembered, not rebuilt, no second warning
+    with pytest.raises(RuntimeError, match="backend 'cuda' cannot run on cpu.*could not be built"):
+        backends.resolve("cuda", "cpu")
