@@ -270,7 +270,7 @@ def test_bad_inputs_have_clear_errors(dev):
         op.mlp_infer(x, w, b, [30.0, 0.0], 3)
     with pytest.raises(RuntimeError, match="in_features <= 16"):
         op.mlp_fwd(coords(dev, 5, 17, requires_grad=False), [torch.ones(3, 17, dtype=x.dtype, device=dev)],
-                    [None], [30.0], 1, False)
+                   [None], [30.0], 1, False)
     out, saved = op.mlp_fwd(x, w, b, [30.0, 3.0], 1, True)
     with pytest.raises(RuntimeError, match=r"saved\[1\] must have shape \(3, 37, 1\)"):
         op.mlp_bwd(x, w, b, [30.0, 3.0], 1, [saved[0], saved[1][:, :5].contiguous()], out, True)
