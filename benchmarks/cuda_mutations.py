@@ -12,7 +12,7 @@ failure; a mutant that tier misses runs again with the kernels built with Addres
 reach a result. A mutant is *caught* when the tier fails. The unmutated sources run first,
 in both modes, and must pass. Some defects are invisible to the emulation by design (it runs
 blocks one after another, so a lost atomic update between blocks cannot happen there); they
-are listed with that reason, not left out. About 30 s per mutant on 2 cores (ASan runs 60 s).
+are listed with that reason, not left out. The results file records each mutant's seconds.
 """
 
 from __future__ import annotations
@@ -90,11 +90,16 @@ def mutants(csrc: Path) -> list[Mutant]:
     return out + list(HAND_PICKED)
 
 
-def _line_of(text: str, old: str, occurrence: int) -> int:
+def _position(text: str, old: str, occurrence: int) -> int:
+    """Index of occurrence number ``occurrence`` (0-based) of ``old`` in ``text``."""
     pos = -1
     for _ in range(occurrence + 1):
         pos = text.index(old, pos + 1)
-    return text.count("\n", 0, pos) + 1
+    return pos
+
+
+def _line_of(text: str, old: str, occurrence: int) -> int:
+    return text.count("\n", 0, _position(text, old, occurrence)) + 1
 
 
 def apply(src: Path, dst: Path, m: Mutant | None) -> None:
@@ -106,9 +111,7 @@ def apply(src: Path, dst: Path, m: Mutant | None) -> None:
     text = path.read_text()
     if text.count(m.old) <= m.occurrence:
         raise ValueError(f"mutant {m.name}: {m.old!r} does not occur {m.occurrence + 1} time(s) in {m.file}")
-    pos = -1
-    for _ in range(m.occurrence + 1):
-        pos = text.index(m.old, pos + 1)
+    pos = _position(text, m.old, m.occurrence)
     path.write_text(text[:pos] + m.new + text[pos + len(m.old):])
 
 

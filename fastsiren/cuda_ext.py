@@ -61,9 +61,18 @@ CACHE_ENV = "FASTSIREN_CACHE_DIR"
 
 EMULATE_MODES = ("1", "asan")
 
+def fresh_state() -> dict[str, object]:
+    """The load state of an extension nothing has tried to load yet."""
+    return {"loaded": False, "error": None, "warned": False, "fakes": False}
+
+
 # Load state of the real extension ("") and of the CPU emulation, plain ("1") or with ASan.
-_states: dict[str, dict[str, object]] = {
-    mode: {"loaded": False, "error": None, "warned": False, "fakes": False} for mode in ("",) + EMULATE_MODES}
+_states: dict[str, dict[str, object]] = {mode: fresh_state() for mode in ("",) + EMULATE_MODES}
+
+
+def host_compiler() -> str | None:
+    """The host C++ compiler of the emulation: ``$CXX``, else ``c++`` or ``g++`` on the PATH."""
+    return os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++")
 
 
 def emulation_mode() -> str:
@@ -86,7 +95,7 @@ def asan_environment() -> dict[str, str]:
     """Environment variables that start a Python process in which the ASan emulation can load:
     AddressSanitizer's runtime preloaded (and the C++ runtime with it, so the sanitizer's
     exception interceptor finds it), leak checks off (the interpreter's own would swamp them)."""
-    cxx = os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++") or "c++"
+    cxx = host_compiler() or "c++"
     libs = [subprocess.run([cxx, f"-print-file-name={name}"], capture_output=True, text=True).stdout.strip()
             for name in ("libasan.so", "libstdc++.so")]
     return {"LD_PRELOAD": " ".join(libs), "ASAN_OPTIONS": "detect_leaks=0", EMULATE_ENV: "asan"}
@@ -223,7 +232,7 @@ def emulation_library(asan: bool = False) -> Path:
     library; ``asan``: instrumented with AddressSanitizer."""
     from torch.utils.cpp_extension import library_paths
 
-    cxx = os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++")
+    cxx = host_compiler()
     if cxx is None:
         raise RuntimeError("no C++ compiler found (set CXX) to build the CUDA emulation")
     flags = _emulation_flags(cxx, asan)

@@ -182,7 +182,7 @@ def test_a_failed_build_is_the_reason_with_one_warning(monkeypatch, tmp_path):
     monkeypatch.setenv(cuda_ext.EMULATE_ENV, "1")
     monkeypatch.setenv(cuda_ext.CACHE_ENV, str(tmp_path / "cache"))  # nothing cached: it must build
     monkeypatch.setenv("CXX", str(tmp_path / "no-such-compiler"))
-    monkeypatch.setitem(cuda_ext._states, "1", {"loaded": False, "error": None, "warned": False, "fakes": False})
+    monkeypatch.setitem(cuda_ext._states, "1", cuda_ext.fresh_state())
     with pytest.warns(UserWarning, match="could not be built or loaded"):
         reason = cuda_ext.unavailable_reason()
     assert "CPU emulation of the fastsiren CUDA extension could not be built" in reason

@@ -9,7 +9,6 @@ emulated cuda backend to the torch backend's PSNR."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +17,7 @@ import pytest
 
 from fastsiren import cuda_ext
 
-CXX = shutil.which("c++") or shutil.which("g++")
+CXX = cuda_ext.host_compiler()
 
 PROGRAM = r"""
 #include <cstdio>

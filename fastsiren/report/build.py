@@ -32,6 +32,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable
 
+from fastsiren.benchmarks.cuda_mutations import MUTATIONS_FILE
+from fastsiren.benchmarks.gemm_count import GEMM_FILE
 from fastsiren.tasks import common
 
 PROFILE_ORDER = ("paper", "cpu", "quick")
@@ -889,8 +891,6 @@ class Builder:
 
     def verify(self) -> Section:
         """The mutation check of the CUDA kernels' emulated test tier (benchmarks/cuda_mutations.py)."""
-        from fastsiren.benchmarks.cuda_mutations import MUTATIONS_FILE
-
         sec = Section("verify", [])
         doc = self.mutations
         if not doc or not doc.get("rows"):
@@ -958,8 +958,6 @@ class Builder:
                       + (f" at profile {forced}" if forced else "") + " was found, so this study is not reported."
                    for k in TASKS}
         missing["bench"] = "No benchmark results yet: no CSV file was found under the benchmark results folder."
-        from fastsiren.benchmarks.cuda_mutations import MUTATIONS_FILE
-
         missing["verify"] = (f"No mutation check yet: no {MUTATIONS_FILE} was found under the benchmark results "
                              "folder (python -m benchmarks.cuda_mutations writes it).")
         comps = [c for s in sections.values() for c in s.comparisons]
@@ -1038,9 +1036,6 @@ def build(results_dir: Path, bench_dir: Path, figures_dir: Path, out: Path,
     """Build the report; returns the data it was compiled from (with ``out``)."""
     results, skipped = load_results(results_dir, profile)
     bench = load_bench(bench_dir)
-    from fastsiren.benchmarks.cuda_mutations import MUTATIONS_FILE
-    from fastsiren.benchmarks.gemm_count import GEMM_FILE
-
     def doc(name: str) -> dict | None:
         path = bench_dir / name
         return json.loads(path.read_text()) if path.is_file() else None
