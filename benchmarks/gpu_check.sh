@@ -11,8 +11,13 @@
 #              or, if that fails, symlinks fastsiren/kernels and fastsiren/benchmarks in the tree
 #   cuda       the CUDA extension: ahead of time with FASTSIREN_BUILD_CUDA=1, else the JIT build
 #              that the first use of the "cuda" backend triggers; a failure is recorded, not fatal
+#   pytest-focus  the GPU tests matching GPU_CHECK_FOCUS (a -k expression) alone, without xdist,
+#              with faulthandler; if they crash, once more under cuda-gdb for a native backtrace
 #   pytest     python -m pytest -q -m gpu tests -n 8                (the GPU tier; xdist if present)
-#   bench      every suite at --size default for every provider      (results/*.csv, bench.txt)
+#   bench      the BENCH_SUITES at --size default for every provider (results/*.csv, bench.txt)
+#   profile    benchmarks/profile_step.py: each provider's kernels per step (results/profile-gpu.json)
+#   tune       benchmarks/triton_tune.py: the Triton fp32 GEMM tiles swept on whole training steps
+#              (results/triton-tune-gpu.json), with the time left before the experiments
 #   precision  benchmarks/precision.py: each Triton precision's error vs float64 (results/precision-gpu.json)
 #   scaling    time vs points / width / D for fit and poisson-laplacian, if time is left
 #   task-*     the paper-profile experiments of GPU_CHECK_TASKS, if time is left, each publishing into
@@ -27,7 +32,8 @@
 #   tar xzf bundle.tgz && fastsiren bench --merge work/results && cp -r work/docs/. docs/
 #
 # Environment: OUT (default ./gpu_out), PYTHON (default python3), GPU_CHECK_BUDGET,
-# FASTSIREN_BUILD_CUDA=1, BENCH_PROVIDERS (default all), BENCH_ARGS (extra bench options,
+# FASTSIREN_BUILD_CUDA=1, GPU_CHECK_FOCUS (see pytest-focus), BENCH_SUITES (default
+# "poisson-laplacian poisson-grad fit render layer"), BENCH_PROVIDERS (default all), BENCH_ARGS (extra bench options,
 # e.g. "--tol 1e-2"), GPU_CHECK_TASKS (paper-profile experiments in order, names from
 # `fastsiren experiments --list`; default: all of them, as time allows; "" runs none),
 # GPU_CHECK_TASK_LIMIT (seconds per task, default 240), GPU_CHECK_PROFILE (their profile,
@@ -130,15 +136,31 @@ fi
 # (benchmarks/results/compile-sm90-gpu-tier.json lists them): pytest-xdist (in the GPU
 # image) spreads them over 8 workers sharing triton's cache.
 XDIST=$($PY -c 'import xdist' 2>/dev/null && echo "-n ${GPU_CHECK_WORKERS:-8}")
+if [ -n "${GPU_CHECK_FOCUS:-}" ]; then
+    FOCUS="-m gpu tests -p no:cacheprovider -p no:xdist -rs -k '$GPU_CHECK_FOCUS'"
+    step pytest-focus 120 "$PY -X faulthandler -m pytest -q $FOCUS; rc=\$?; if [ \$rc -gt 1 ] && \
+command -v cuda-gdb >/dev/null; then echo '--- native backtrace (cuda-gdb)'; cuda-gdb -batch -ex run -ex bt \
+--args $PY -m pytest -q $FOCUS 2>&1 | grep -v '^\[New Thread' | tail -n 80; fi; exit \$rc"
+fi
 step pytest 180 "$PY -m pytest -q -m gpu tests -p no:cacheprovider -rs $XDIST"
 cp "$WORK/logs/pytest.log" "$OUT/pytest_gpu.txt" 2>/dev/null
 
 PROVIDER_ARGS=""
 for p in ${BENCH_PROVIDERS:-all}; do PROVIDER_ARGS="$PROVIDER_ARGS --provider $p"; done
 # Most important first: a timeout still leaves the finished suites' rows in results/.
-step bench 200 "$PY -m benchmarks --size default --out $WORK/results $PROVIDER_ARGS ${BENCH_ARGS:-} \
---suite poisson-laplacian --suite poisson-grad --suite fit --suite render --suite layer"
+SUITE_ARGS=""
+for s in ${BENCH_SUITES:-poisson-laplacian poisson-grad fit render layer}; do SUITE_ARGS="$SUITE_ARGS --suite $s"; done
+step bench 200 "$PY -m benchmarks --size default --out $WORK/results $PROVIDER_ARGS ${BENCH_ARGS:-} $SUITE_ARGS"
 cp "$WORK/logs/bench.log" "$OUT/bench.txt" 2>/dev/null
+
+# Where each provider's step time goes (kernel by kernel), then the Triton GEMM tiles swept.
+step profile 60 "$PY -m benchmarks.profile_step --out $WORK/results/profile-gpu.json \
+${PROFILE_ARGS:---suite poisson-laplacian --suite fit --suite render}"
+TUNE_LIMIT=${GPU_CHECK_TUNE_LIMIT:-150}
+TUNE_BUDGET=$(($(left) < TUNE_LIMIT ? $(left) : TUNE_LIMIT))
+# the sweep stops starting configurations 20 s before its step's limit (results kept per suite)
+step tune "$TUNE_LIMIT" "$PY -m benchmarks.triton_tune --out $WORK/results/triton-tune-gpu.json \
+--budget $((TUNE_BUDGET > 40 ? TUNE_BUDGET - 20 : 20)) ${TUNE_ARGS:-}"
 
 # The Triton precisions' accuracy against float64 (picks the training default; see kernels/config.py).
 step precision 90 "$PY -m benchmarks.precision --out $WORK/results/precision-gpu.json"

@@ -116,8 +116,8 @@ PROVIDERS: dict[str, Provider] = {
         Provider("reference+compile", compiled_reference, optional=True),
         Provider("torch", _backend_loader("torch")),
         Provider("triton", _backend_loader("triton"), setup=_triton_precision(None)),
-        # the candidate default on Hopper (fp32 "ieee" has no tensor-core instruction there)
-        Provider("triton+tf32x3", _backend_loader("triton"), optional=True, setup=_triton_precision("tf32x3")),
+        # the exact fp32 path beside the default (tf32x3, kernels/config.py): FMA loops on Hopper
+        Provider("triton+ieee", _backend_loader("triton"), optional=True, setup=_triton_precision("ieee")),
         Provider("cuda", _backend_loader("cuda")),
     )
 }

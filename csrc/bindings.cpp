@@ -74,6 +74,14 @@ struct DeviceScope {
 };
 #endif
 
+// "(a, b, c)": shapes in messages are formatted here, not by streaming an IntArrayRef (that
+// segfaulted in the JIT-built extension on an H200 with torch 2.11, tests/test_cuda_kernels.py).
+std::string shape_str(at::IntArrayRef sizes) {
+  std::string out = "(";
+  for (size_t i = 0; i < sizes.size(); ++i) out += (i ? ", " : "") + std::to_string(sizes[i]);
+  return out + (sizes.size() == 1 ? ",)" : ")");
+}
+
 void check_tensor(const at::Tensor& t, const std::string& name, const at::Tensor& x) {
   TORCH_CHECK(on_kernel_device(t), name, " must be ", kDeviceWanted, ", got device ", t.device());
   TORCH_CHECK(t.device() == x.device(), name, " is on ", t.device(), " but x is on ", x.device(),
@@ -89,7 +97,7 @@ void check_net(const at::Tensor& x, at::TensorList weights, const BiasList& bias
   TORCH_CHECK(on_kernel_device(x), "x must be ", kDeviceWanted, ", got device ", x.device());
   TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble,
               "x must be float32 or float64, got ", x.scalar_type());
-  TORCH_CHECK(x.dim() == 2, "x must have shape (N, in_features), got ", x.sizes());
+  TORCH_CHECK(x.dim() == 2, "x must have shape (N, in_features), got ", shape_str(x.sizes()));
   TORCH_CHECK(x.is_contiguous(), "x must be contiguous (call .contiguous() first)");
   TORCH_CHECK(order >= 0 && order <= 2, "order must be 0, 1 or 2, got ", order);
   TORCH_CHECK(!weights.empty() && weights.size() == biases.size() && weights.size() == omegas.size(),
@@ -104,13 +112,13 @@ void check_net(const at::Tensor& x, at::TensorList weights, const BiasList& bias
     const at::Tensor& w = weights[i];
     check_tensor(w, wi, x);
     TORCH_CHECK(w.dim() == 2 && w.size(1) == fan && w.size(0) >= 1, wi, " must have shape (out, ", fan,
-                "), got ", w.sizes());
+                "), got ", shape_str(w.sizes()));
     OptTensor b = bias_at(biases, i);
     if (b.has_value()) {
       const std::string bi = "biases[" + std::to_string(i) + "]";
       check_tensor(*b, bi, x);
       TORCH_CHECK(b->dim() == 1 && b->size(0) == w.size(0), bi, " must have shape (", w.size(0), ",), got ",
-                  b->sizes());
+                  shape_str(b->sizes()));
     }
     fan = w.size(0);
   }
@@ -133,7 +141,8 @@ const at::Tensor& checked_saved(at::TensorList saved, size_t i, const at::Tensor
   const std::string name = "saved[" + std::to_string(i) + "]";
   check_tensor(saved[i], name, x);
   TORCH_CHECK(saved[i].dim() == 3 && saved[i].size(0) == s && saved[i].size(1) == n && saved[i].size(2) == f,
-              name, " must have shape (", s, ", ", n, ", ", f, ") as mlp_fwd saved it, got ", saved[i].sizes());
+              name, " must have shape (", s, ", ", n, ", ", f, ") as mlp_fwd saved it, got ",
+              shape_str(saved[i].sizes()));
   return saved[i];
 }
 
@@ -238,8 +247,8 @@ std::tuple<at::Tensor, std::vector<at::Tensor>, std::vector<at::Tensor>> mlp_bwd
               saved.size());
   const std::vector<int64_t> gshape{c.s, c.n, weights.back().size(0)};
   check_tensor(gout, "gout", x);
-  TORCH_CHECK(gout.sizes() == at::IntArrayRef(gshape), "gout must have shape ", at::IntArrayRef(gshape),
-              ", got ", gout.sizes());
+  TORCH_CHECK(gout.sizes() == at::IntArrayRef(gshape), "gout must have shape ", shape_str(gshape),
+              ", got ", shape_str(gout.sizes()));
 
   std::vector<at::Tensor> w_grads(layers), b_grads(layers);
   at::Tensor x_grad = placeholder(x);

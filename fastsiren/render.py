@@ -21,13 +21,22 @@ CPU_CHUNK = 1 << 16  # activations of a 256-wide layer: 64 MB per stream in fp32
 
 
 def grid_chunk(shape: Sequence[int], start: int, stop: int, device=None, dtype=torch.float32) -> torch.Tensor:
-    """Rows ``start:stop`` of :func:`fastsiren.data.grid` (pixel centres, axis order), (stop-start, d)."""
-    idx = torch.arange(start, stop, device=device, dtype=torch.int64)
-    cols = []
-    for size in reversed(shape):
-        cols.append(((idx % size).to(torch.float64) * 2 + 1) / size - 1)
-        idx = idx // size
-    return torch.stack(cols[::-1], -1).to(dtype)
+    """Rows ``start:stop`` of :func:`fastsiren.data.grid` (pixel centres, axis order), (stop-start, d).
+
+    Each axis is computed in float64 (so the centres round exactly as the grid's do) one column
+    at a time, in place: besides the result, a chunk holds its indices and one float64 column
+    (a GPU render's peak is the output plus a few chunk-sized buffers; tests/test_triton.py).
+    """
+    idx = torch.arange(start, stop, device=device, dtype=torch.int32 if stop < 2**31 else torch.int64)
+    out = torch.empty(stop - start, len(shape), device=device, dtype=dtype)
+    for axis in range(len(shape) - 1, -1, -1):
+        size = shape[axis]
+        col = torch.remainder(idx, size).to(torch.float64)
+        out[:, axis] = col.mul_(2).add_(1).div_(size).sub_(1)
+        del col
+        if axis:
+            idx.div_(size, rounding_mode="floor")
+    return out
 
 
 @torch.no_grad()

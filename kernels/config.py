@@ -12,15 +12,20 @@ Precision (what ``tl.dot`` does with fp32 operands):
 
 float64 networks always run ``ieee`` (TF32 does not apply to fp64 operands).
 
-The default is ``ieee``: ``benchmarks/precision.py`` measures the error of every precision
-against float64 (values, jets, the PSNR a fit reaches) and prints the precision its rule
-picks; that measurement has not run on a GPU yet, so the default stays on the exact side
-until it does. ``FASTSIREN_TRITON_PRECISION`` (training) and
+The training default is ``tf32x3``: ``benchmarks/precision.py`` measures the error of every
+precision against float64 (values, jets, the PSNR a fit reaches) and picks the fastest that
+keeps the PSNR within 0.1 dB of float64 and the fitted jets' error under 1e-3. On an H200
+(``benchmarks/results/precision-gpu.json``) that was ``tf32x3``: the same errors as ``ieee``
+and a faster step. Inference takes the same default (its value error is the training
+kernels' value error above); the benchmarks time ``ieee`` beside it as ``triton+ieee``.
+``FASTSIREN_TRITON_PRECISION`` (training) and
 ``FASTSIREN_TRITON_INFER_PRECISION`` (inference) override it, as do :func:`set_precision`
 and the :func:`precision` context manager.
 
 Launch settings come from the plain functions below (no autotuning: it cannot run under
 the interpreter, and the same function must serve the CPU tests and the GPU).
+``FASTSIREN_TRITON_GEMM_TILES="rows,block_f,block_k,warps,stages"`` replaces the fp32 GEMM
+tiles on a GPU: ``benchmarks/triton_tune.py`` sweeps it and times whole training steps.
 """
 
 from __future__ import annotations
@@ -34,9 +39,10 @@ import torch
 
 PRECISIONS = ("ieee", "tf32x3", "tf32")
 INFER_PRECISIONS = PRECISIONS + ("fp16", "bf16")
-DEFAULT_PRECISION = "ieee"
-DEFAULT_INFER_PRECISION = "ieee"
+DEFAULT_PRECISION = "tf32x3"
+DEFAULT_INFER_PRECISION = "tf32x3"
 PRECISION_ENV = "FASTSIREN_TRITON_PRECISION"
+GEMM_TILES_ENV = "FASTSIREN_TRITON_GEMM_TILES"
 INFER_PRECISION_ENV = "FASTSIREN_TRITON_INFER_PRECISION"
 
 _chosen: dict[str, str | None] = {"train": None, "infer": None}
@@ -121,6 +127,22 @@ class GemmConfig:
     split: int = 1
 
 
+def gemm_tiles_override() -> tuple[int, int, int, int, int] | None:
+    """``(rows, block_f, block_k, num_warps, num_stages)`` from :data:`GEMM_TILES_ENV`, if set."""
+    raw = os.environ.get(GEMM_TILES_ENV, "").strip()
+    if not raw:
+        return None
+    try:
+        rows, block_f, block_k, warps, stages = (int(v) for v in raw.split(","))
+    except ValueError:
+        raise ValueError(f"{GEMM_TILES_ENV}={raw!r}: expected five integers 'rows,block_f,block_k,warps,stages'") \
+            from None
+    if any(v < 1 or v & (v - 1) for v in (rows, block_f, block_k, warps)) or rows < 16 or block_k < 16 or stages < 1:
+        raise ValueError(f"{GEMM_TILES_ENV}={raw!r}: rows, block_f, block_k and warps must be powers of two "
+                         "(rows and block_k >= 16), stages >= 1")
+    return rows, block_f, block_k, warps, stages
+
+
 def gemm_config(n: int, k: int, f: int, s_pad: int, dtype: torch.dtype, split_n: bool = False) -> GemmConfig:
     """Tiles for a GEMM over ``s_pad`` stacked streams of ``n`` points, reduction ``k``,
     output width ``f``. ``split_n`` (weight gradients, which reduce over the points) also
@@ -135,6 +157,7 @@ def gemm_config(n: int, k: int, f: int, s_pad: int, dtype: torch.dtype, split_n:
         # jet tiles (s_pad > 1) keep about 8 (rows, block_f) fp32 tiles alive in the epilogue:
         # with 4 warps ptxas spills registers at width 256, 8 warps much less (benchmarks/compile_sm90.py)
         rows, block_f, block_k, warps, stages = 128, 64, 32, (8 if s_pad > 1 else 4), 3
+        rows, block_f, block_k, warps, stages = gemm_tiles_override() or (rows, block_f, block_k, warps, stages)
         block_f = min(block_f, _pow2_at_least(f, 16))
         block_k = min(block_k, _pow2_at_least(k, 16))
     # Every tile has ``rows`` = S_PAD * block_n rows (>= 16, as tl.dot needs).

@@ -293,8 +293,8 @@ def test_provider_setup_holds_through_every_checked_and_timed_call():
     assert all(r.status == "ok" for r in res.rows), [(r.provider, r.reason) for r in res.rows]
     assert state["steps"] > 2 and state["wrong"] == 0
     # the real setups: a variant sets both precisions, the plain provider restores the defaults
-    harness.PROVIDERS["triton+tf32x3"].setup()
-    assert (config.train_precision(torch.float32), config.infer_precision(torch.float32)) == ("tf32x3", "tf32x3")
+    harness.PROVIDERS["triton+ieee"].setup()
+    assert (config.train_precision(torch.float32), config.infer_precision(torch.float32)) == ("ieee", "ieee")
     harness.PROVIDERS["triton"].setup()
     assert config._chosen == {"train": None, "infer": None}
 

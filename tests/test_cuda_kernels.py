@@ -262,7 +262,7 @@ def test_bad_inputs_have_clear_errors(dev):
         op.mlp_fwd(x, [w[0], w[1].float()], b, [30.0, 0.0], 0, False)
     with pytest.raises(RuntimeError, match=r"weights\[0\] must be contiguous"):
         op.mlp_fwd(x, [w[0].t().contiguous().t(), w[1]], b, [30.0, 0.0], 0, False)
-    with pytest.raises(RuntimeError, match=r"weights\[1\] must have shape \(out, 24\)"):
+    with pytest.raises(RuntimeError, match=r"weights\[1\] must have shape \(out, 24\), got \(1, 5\)"):
         op.mlp_fwd(x, [w[0], w[1][:, :5].contiguous()], b, [30.0, 0.0], 0, False)
     with pytest.raises(RuntimeError, match="x must be float32 or float64"):
         op.mlp_infer(x.half(), [t.half() for t in w], [t.half() for t in b], [30.0, 0.0], 0)
@@ -272,7 +272,8 @@ def test_bad_inputs_have_clear_errors(dev):
         op.mlp_fwd(coords(dev, 5, 17, requires_grad=False), [torch.ones(3, 17, dtype=x.dtype, device=dev)],
                    [None], [30.0], 1, False)
     out, saved = op.mlp_fwd(x, w, b, [30.0, 3.0], 1, True)
-    with pytest.raises(RuntimeError, match=r"saved\[1\] must have shape \(3, 37, 1\)"):
+    with pytest.raises(RuntimeError, match=r"saved\[1\] must have shape \(3, 37, 1\) as mlp_fwd saved it, got "
+                       r"\(3, 5, 1\)"):
         op.mlp_bwd(x, w, b, [30.0, 3.0], 1, [saved[0], saved[1][:, :5].contiguous()], out, True)
 
 

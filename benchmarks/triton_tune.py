@@ -1,0 +1,167 @@
+"""Sweep the fp32 GEMM tiles of the Triton kernels on a GPU and time whole training steps.
+
+Each candidate ``(rows, block_f, block_k, num_warps, num_stages)`` is set through
+``FASTSIREN_TRITON_GEMM_TILES`` (:func:`fastsiren.kernels.config.gemm_tiles_override`); the
+harness then checks the triton provider against the reference (float64 oracle) and times it
+beside the reference and the GEMM floor, as ``fastsiren bench`` does, at ``--size``. The
+first row of every suite is the built-in tiles (``default``).
+
+Triton compiles a few kernels per configuration, seconds each: ``--warm-jobs`` processes
+compile the candidates in parallel first (Triton's on-disk cache), so the one timing process
+only loads them. Results are rewritten after every suite, so a run stopped by a time limit
+keeps what it measured:
+
+    python -m benchmarks.triton_tune --out benchmarks/results/triton-tune-gpu.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from fastsiren.tasks.common import results_doc, write_json
+
+from .harness import run_suite
+from .suites import default_shape, get_suite
+
+ENV = "FASTSIREN_TRITON_GEMM_TILES"
+# (rows = streams x points of a tile, block_f, block_k, num_warps, num_stages)
+CANDIDATES = (
+    (128, 64, 32, 4, 3), (128, 128, 32, 8, 3), (128, 128, 64, 8, 3), (64, 128, 32, 4, 3),
+    (64, 64, 64, 4, 4), (256, 64, 32, 8, 3), (256, 128, 32, 8, 3), (128, 64, 64, 8, 2),
+    (128, 256, 32, 8, 3), (64, 256, 32, 8, 3), (256, 64, 64, 8, 2), (128, 64, 32, 8, 4),
+)
+SUITES = ("fit", "poisson-laplacian", "poisson-grad")
+
+
+def tiles_str(tiles: tuple[int, ...] | None) -> str:
+    return "default" if tiles is None else ",".join(str(v) for v in tiles)
+
+
+def warm(suites: list[str], size: str, device: torch.device) -> None:
+    """One training step of each suite (compiles this process's tiles)."""
+    from .harness import PROVIDERS
+
+    ops = PROVIDERS["triton"].load(device)
+    for name in suites:
+        suite = get_suite(name)
+        case = suite.make_case(default_shape(name, size, device.type), device, torch.float32)
+        suite.bind(case, "step", ops).step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def warm_all(candidates: list[tuple[int, ...]], suites: list[str], size: str, device: torch.device, jobs: int,
+             limit_s: float) -> dict:
+    """Compile every candidate in ``jobs`` parallel subprocesses; returns {tiles: rc or 'timeout'}."""
+    pending = list(candidates)
+    running: dict[tuple[int, ...], tuple[subprocess.Popen, float]] = {}
+    status: dict[str, object] = {}
+    deadline = time.monotonic() + limit_s
+    while pending or running:
+        while pending and len(running) < jobs:
+            t = pending.pop(0)
+            cmd = [sys.executable, "-m", f"{__package__}.triton_tune", "--warm-one", "--size", size,
+                   "--device", device.type]
+            for s in suites:
+                cmd += ["--suite", s]
+            env = dict(os.environ, **{ENV: tiles_str(t)})
+            running[t] = (subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE),
+                          time.monotonic())
+        for t, (proc, _) in list(running.items()):
+            if proc.poll() is not None:
+                status[tiles_str(t)] = proc.returncode
+                if proc.returncode:
+                    print(f"  warm {tiles_str(t)} failed: {proc.stderr.read().decode()[-400:]}", flush=True)
+                del running[t]
+            elif time.monotonic() > deadline:
+                proc.kill()
+                status[tiles_str(t)] = "timeout"
+                del running[t]
+        if time.monotonic() > deadline:
+            for t in pending:
+                status[tiles_str(t)] = "not compiled (time)"
+            pending = []
+        time.sleep(0.2)
+    return status
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.triton_tune", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results" / "triton-tune-gpu.json",
+                    help="results JSON (rewritten after each suite)")
+    ap.add_argument("--suite", action="append", choices=SUITES, help="training suites to time (default: all three)")
+    ap.add_argument("--size", default="default", choices=("quick", "default", "large"), help="problem size preset")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds per configuration")
+    ap.add_argument("--warm-jobs", type=int, default=8, help="parallel compile processes (0: compile while timing)")
+    ap.add_argument("--warm-limit", type=float, default=90.0, help="seconds for the parallel compile phase")
+    ap.add_argument("--max-configs", type=int, default=len(CANDIDATES), help="candidates to try, in listed order")
+    ap.add_argument("--budget", type=float, default=float("inf"),
+                    help="stop starting new configurations after this many seconds")
+    ap.add_argument("--device", default="cuda", choices=("cuda", "cpu"),
+                    help="cuda; cpu only checks the plumbing (TRITON_INTERPRET=1 ignores the tiles)")
+    ap.add_argument("--warm-one", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    suites = args.suite or list(SUITES)
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("benchmarks.triton_tune needs a CUDA device (the tiles only apply to compiled kernels)")
+    if args.warm_one:
+        warm(suites, args.size, device)
+        return 0
+    t0 = time.monotonic()
+    candidates = list(CANDIDATES[:args.max_configs])
+    warm_status = {}
+    if args.warm_jobs:
+        warm_status = warm_all(candidates, suites, args.size, device, args.warm_jobs, args.warm_limit)
+    print(f"compiled {len(warm_status)} configurations in {time.monotonic() - t0:.0f}s", flush=True)
+    rows: list[dict] = []
+    commit = None
+    for name in suites:
+        for tiles in [None, *candidates]:
+            if time.monotonic() - t0 > args.budget:
+                break
+            if tiles is None:
+                os.environ.pop(ENV, None)
+            else:
+                os.environ[ENV] = tiles_str(tiles)
+            try:
+                res = run_suite(name, ["triton"], size=args.size, device=device, rounds=args.rounds, memory=False,
+                                log=lambda s: None)
+            except Exception as exc:  # a configuration that cannot compile or launch
+                rows.append({"suite": name, "tiles": tiles_str(tiles), "status": "error",
+                             "reason": f"{type(exc).__name__}: {exc}"[:300]})
+                continue
+            finally:
+                os.environ.pop(ENV, None)
+            by = {r.provider: r for r in res.rows}
+            tr, ref = by["triton"], by["reference"]
+            rows.append({"suite": name, "tiles": tiles_str(tiles), "status": tr.status, "reason": tr.reason,
+                         "median_ms": tr.median_ms, "reference_ms": ref.median_ms, "speedup": tr.speedup,
+                         "floor_frac": tr.floor_frac, "max_err": tr.max_err})
+            print(f"{name:18s} {tiles_str(tiles):18s} {tr.status:8s} {tr.median_ms:9.3f} ms  x{tr.speedup:.2f}"
+                  f"  floor {tr.floor_frac:.2f}", flush=True)
+        best = {}
+        for s in suites:
+            ok = [r for r in rows if r["suite"] == s and r["status"] == "ok"]
+            if ok:
+                b = min(ok, key=lambda r: r["median_ms"])
+                best[s] = {"tiles": b["tiles"], "median_ms": b["median_ms"], "speedup": b["speedup"]}
+        doc = results_doc("triton-tune", args.size, rows, backend="triton", seconds=time.monotonic() - t0,
+                          device=device, commit=commit, candidates=[tiles_str(t) for t in candidates],
+                          warm=warm_status, best=best)
+        commit = doc["commit"]
+        write_json(args.out, doc)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
