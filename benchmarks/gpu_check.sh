@@ -31,7 +31,11 @@
 # Import the numbers here with:
 #   tar xzf bundle.tgz && fastsiren bench --merge work/results && cp -r work/docs/. docs/
 #
-# Environment: OUT (default ./gpu_out), PYTHON (default python3), GPU_CHECK_BUDGET,
+# The copy of the tree on the GPU machine may carry a stale .git (on 2026-11-28 it kept the
+# session's first commit): pass the commit in, as FASTSIREN_COMMIT=<sha> (computed here, typed
+# into the device command), and every results file and the manifest record it.
+#
+# Environment: OUT (default ./gpu_out), PYTHON (default python3), GPU_CHECK_BUDGET, FASTSIREN_COMMIT,
 # FASTSIREN_BUILD_CUDA=1, GPU_CHECK_FOCUS (see pytest-focus), BENCH_SUITES (default
 # "poisson-laplacian poisson-grad fit render layer"), BENCH_PROVIDERS (default all), BENCH_ARGS (extra bench options,
 # e.g. "--tol 1e-2"), GPU_CHECK_TASKS (paper-profile experiments in order, names from
@@ -99,7 +103,7 @@ step() {
 step env 30 "nvidia-smi; echo; $PY -c 'import sys, torch; print(\"python\", sys.version.split()[0]); \
 print(\"torch\", torch.__version__, \"cuda\", torch.version.cuda, \"gpu\", torch.cuda.is_available() \
 and torch.cuda.get_device_name()); import triton; print(\"triton\", triton.__version__)'; \
-echo commit \$(git rev-parse --short=10 HEAD 2>/dev/null); nvcc --version | tail -n 2"
+echo commit \${FASTSIREN_COMMIT:-\$(git rev-parse --short=10 HEAD 2>/dev/null)}; nvcc --version | tail -n 2"
 cp "$WORK/logs/env.log" "$OUT/env.txt" 2>/dev/null
 
 # ---------------------------------------------------------------- packages
@@ -194,7 +198,7 @@ $PY -m benchmarks.readme_tables --results "$WORK/results" --print >"$OUT/bench.m
     echo "readme_tables failed" >>"$LOG"
 END=$(date +%s)
 $PY - "$OUT" "$STEPS" "$START" "$END" <<'EOF' 2>>"$LOG" || cp "$STEPS" "$OUT/manifest.tsv"
-import json, subprocess, sys
+import json, os, subprocess, sys
 from pathlib import Path
 
 out, steps, start, end = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
@@ -213,7 +217,8 @@ try:
     info["triton"] = triton.__version__
 except Exception as exc:
     info["error"] = str(exc)
-commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+commit = os.environ.get("FASTSIREN_COMMIT") or subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True,
+                                                              text=True).stdout.strip()
 files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
 manifest = {"script": "benchmarks/gpu_check.sh", "commit": commit, "started": start, "seconds": end - start,
             **info, "steps": rows, "files": files}

@@ -74,8 +74,14 @@ struct DeviceScope {
 };
 #endif
 
-// "(a, b, c)": shapes in messages are formatted here, not by streaming an IntArrayRef (that
-// segfaulted in the JIT-built extension on an H200 with torch 2.11, tests/test_cuda_kernels.py).
+// Error messages hold strings only. Streaming a number into TORCH_CHECK's message (an integer
+// through std::ostream's num_put facet) segfaulted inside the JIT-built extension on an H200
+// (torch 2.11, CUDA 13; a cuda-gdb backtrace, benchmarks/results/gpu-check/2026-11-28-h200-2),
+// while string pieces were fine: numbers go through std::to_string, shapes through shape_str,
+// devices and dtypes through their names.
+std::string num(int64_t v) { return std::to_string(v); }
+
+// "(a, b, c)"
 std::string shape_str(at::IntArrayRef sizes) {
   std::string out = "(";
   for (size_t i = 0; i < sizes.size(); ++i) out += (i ? ", " : "") + std::to_string(sizes[i]);
@@ -83,41 +89,41 @@ std::string shape_str(at::IntArrayRef sizes) {
 }
 
 void check_tensor(const at::Tensor& t, const std::string& name, const at::Tensor& x) {
-  TORCH_CHECK(on_kernel_device(t), name, " must be ", kDeviceWanted, ", got device ", t.device());
-  TORCH_CHECK(t.device() == x.device(), name, " is on ", t.device(), " but x is on ", x.device(),
+  TORCH_CHECK(on_kernel_device(t), name, " must be ", kDeviceWanted, ", got device ", t.device().str());
+  TORCH_CHECK(t.device() == x.device(), name, " is on ", t.device().str(), " but x is on ", x.device().str(),
               "; use one device");
-  TORCH_CHECK(t.scalar_type() == x.scalar_type(), name, " has dtype ", t.scalar_type(), " but x has ",
-              x.scalar_type(), "; use one dtype");
+  TORCH_CHECK(t.scalar_type() == x.scalar_type(), name, " has dtype ", c10::toString(t.scalar_type()), " but x has ",
+              c10::toString(x.scalar_type()), "; use one dtype");
   TORCH_CHECK(t.is_contiguous(), name, " must be contiguous (call .contiguous() first)");
 }
 
 // The whole network's arguments, checked once at the boundary.
 void check_net(const at::Tensor& x, at::TensorList weights, const BiasList& biases,
                at::ArrayRef<double> omegas, int64_t order) {
-  TORCH_CHECK(on_kernel_device(x), "x must be ", kDeviceWanted, ", got device ", x.device());
+  TORCH_CHECK(on_kernel_device(x), "x must be ", kDeviceWanted, ", got device ", x.device().str());
   TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble,
-              "x must be float32 or float64, got ", x.scalar_type());
+              "x must be float32 or float64, got ", c10::toString(x.scalar_type()));
   TORCH_CHECK(x.dim() == 2, "x must have shape (N, in_features), got ", shape_str(x.sizes()));
   TORCH_CHECK(x.is_contiguous(), "x must be contiguous (call .contiguous() first)");
-  TORCH_CHECK(order >= 0 && order <= 2, "order must be 0, 1 or 2, got ", order);
+  TORCH_CHECK(order >= 0 && order <= 2, "order must be 0, 1 or 2, got ", num(order));
   TORCH_CHECK(!weights.empty() && weights.size() == biases.size() && weights.size() == omegas.size(),
-              "weights, biases and omegas must be non-empty and of equal length, got ", weights.size(), ", ",
-              biases.size(), ", ", omegas.size());
+              "weights, biases and omegas must be non-empty and of equal length, got ", num(weights.size()), ", ",
+              num(biases.size()), ", ", num(omegas.size()));
   const int64_t dim = x.size(1);
   TORCH_CHECK(order == 0 || (dim >= 1 && dim <= kMaxJetDim), "jets (order >= 1) of the cuda backend need ",
-              "1 <= in_features <= ", kMaxJetDim, ", got in_features=", dim);
+              "1 <= in_features <= ", num(kMaxJetDim), ", got in_features=", num(dim));
   int64_t fan = dim;
   for (size_t i = 0; i < weights.size(); ++i) {
     const std::string wi = "weights[" + std::to_string(i) + "]";
     const at::Tensor& w = weights[i];
     check_tensor(w, wi, x);
-    TORCH_CHECK(w.dim() == 2 && w.size(1) == fan && w.size(0) >= 1, wi, " must have shape (out, ", fan,
+    TORCH_CHECK(w.dim() == 2 && w.size(1) == fan && w.size(0) >= 1, wi, " must have shape (out, ", num(fan),
                 "), got ", shape_str(w.sizes()));
     OptTensor b = bias_at(biases, i);
     if (b.has_value()) {
       const std::string bi = "biases[" + std::to_string(i) + "]";
       check_tensor(*b, bi, x);
-      TORCH_CHECK(b->dim() == 1 && b->size(0) == w.size(0), bi, " must have shape (", w.size(0), ",), got ",
+      TORCH_CHECK(b->dim() == 1 && b->size(0) == w.size(0), bi, " must have shape (", num(w.size(0)), ",), got ",
                   shape_str(b->sizes()));
     }
     fan = w.size(0);
@@ -141,7 +147,7 @@ const at::Tensor& checked_saved(at::TensorList saved, size_t i, const at::Tensor
   const std::string name = "saved[" + std::to_string(i) + "]";
   check_tensor(saved[i], name, x);
   TORCH_CHECK(saved[i].dim() == 3 && saved[i].size(0) == s && saved[i].size(1) == n && saved[i].size(2) == f,
-              name, " must have shape (", s, ", ", n, ", ", f, ") as mlp_fwd saved it, got ",
+              name, " must have shape (", num(s), ", ", num(n), ", ", num(f), ") as mlp_fwd saved it, got ",
               shape_str(saved[i].sizes()));
   return saved[i];
 }
@@ -243,8 +249,8 @@ std::tuple<at::Tensor, std::vector<at::Tensor>, std::vector<at::Tensor>> mlp_bwd
   const Ctx c{x, weights, biases, omegas, static_cast<int>(order), dim, x.size(0),
               num_streams(static_cast<int>(order), dim), scope.stream()};
   const size_t layers = weights.size();
-  TORCH_CHECK(saved.size() == layers, "saved must hold one tensor per layer (", layers, "), got ",
-              saved.size());
+  TORCH_CHECK(saved.size() == layers, "saved must hold one tensor per layer (", num(layers), "), got ",
+              num(saved.size()));
   const std::vector<int64_t> gshape{c.s, c.n, weights.back().size(0)};
   check_tensor(gout, "gout", x);
   TORCH_CHECK(gout.sizes() == at::IntArrayRef(gshape), "gout must have shape ", shape_str(gshape),

@@ -32,10 +32,11 @@ from typing import Sequence
 import torch
 import triton
 import triton.language as tl
+from triton.runtime.errors import OutOfResources
 
 from fastsiren.jet import double_backward_fallback, num_streams, split_streams, stack_adjoints
 
-from .config import gemm_config, interpreting, stream_pad, train_precision
+from .config import GemmConfig, gemm_config, interpreting, stream_pad, train_precision
 from .jet_math import (
     jet_adjoint,
     jet_epilogue,
@@ -187,6 +188,32 @@ def _jet_wgrad_kernel(g_ptr, gpre_ptr, w0_ptr, h_ptr, wpart_ptr, bpart_ptr, N, i
 
 # ----------------------------------------------------------------------------- launchers
 
+# Pipeline stages that fit, per kernel and constexpr specialization, found at first launch.
+_STAGES: dict[tuple, int] = {}
+
+
+def launch(kernel, grid, cfg: GemmConfig, *args, **constexprs) -> None:
+    """``kernel[grid](*args, **constexprs)`` with ``cfg``'s warps and pipeline stages.
+
+    A specialization that needs more shared memory than the device has (Triton raises
+    ``OutOfResources`` when it loads the compiled kernel, before anything runs) is launched
+    again with one stage fewer, down to one, and the stages that fit are remembered. Seen on
+    an H200: the tf32x3 weight gradient of a layer fed by raw inputs wanted 256 KiB at three
+    stages (``benchmarks/results/layer.csv``).
+    """
+    key = (getattr(getattr(kernel, "fn", kernel), "__name__", repr(kernel)), cfg, tuple(sorted(constexprs.items())))
+    stages = _STAGES.get(key, cfg.num_stages)
+    while True:
+        try:
+            kernel[grid](*args, **constexprs, num_warps=cfg.num_warps, num_stages=stages)
+            return
+        except OutOfResources:
+            if stages <= 1:
+                raise
+            stages -= 1
+            _STAGES[key] = stages
+
+
 
 def check_tensor(t: torch.Tensor, name: str, dtype: torch.dtype | None = None,
                  device: torch.device | None = None) -> torch.Tensor:
@@ -242,12 +269,11 @@ def jet_layer_forward(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor 
     s_pad = stream_pad(s)
     cfg = gemm_config(n, k, f, s_pad, h.dtype)
     grid = (triton.cdiv(n, cfg.block_n), triton.cdiv(f, cfg.block_f))
-    _jet_fwd_kernel[grid](
+    launch(_jet_fwd_kernel, grid, cfg,
         h, weight, bias if bias is not None else weight, y, pre if keep else y, n, *omega_halves(omega),
         K=k, F=f, D=dim, S=s, S_IN=s_in, ORDER=order, FIRST=first, SINE=sine, STORE_PRE=keep,
         HAS_BIAS=bias is not None, SMALL_K=k <= SMALL_K_MAX, PRECISION=train_precision(h.dtype),
-        S_PAD=s_pad, BLOCK_N=cfg.block_n, BLOCK_F=cfg.block_f, BLOCK_K=cfg.block_k,
-        num_warps=cfg.num_warps, num_stages=cfg.num_stages)
+        S_PAD=s_pad, BLOCK_N=cfg.block_n, BLOCK_F=cfg.block_f, BLOCK_K=cfg.block_k)
     if store_pre and not sine:
         pre = y
     return y, pre
@@ -283,12 +309,12 @@ def jet_layer_dgrad(g: torch.Tensor, weight_up: torch.Tensor, order: int, dim: i
     s_pad = stream_pad(s)
     cfg = gemm_config(n, fu, f, s_pad, g.dtype)
     grid = (triton.cdiv(n, cfg.block_n), triton.cdiv(f, cfg.block_f))
-    _jet_dgrad_kernel[grid](
+    launch(_jet_dgrad_kernel, grid, cfg,
         g, pre_up, w0, weight_up, pre, out, n, *omega_halves(omega_up), *omega_halves(omega),
         FU=fu, F=f, D=dim, S=s, S_OUT=s_out, ORDER=order, PRO_ADJ=omega_up is not None,
         PRO_FIRST=first_up, EPI_ADJ=omega is not None, EPI_FIRST=first, SMALL_K=fu <= SMALL_K_MAX,
         PRECISION=train_precision(g.dtype), S_PAD=s_pad, BLOCK_N=cfg.block_n, BLOCK_F=cfg.block_f,
-        BLOCK_K=cfg.block_k, num_warps=cfg.num_warps, num_stages=cfg.num_stages)
+        BLOCK_K=cfg.block_k)
     return out
 
 
@@ -324,12 +350,12 @@ def jet_layer_wgrad(g: torch.Tensor, h: torch.Tensor, order: int, dim: int, *, h
     wpart = g.new_empty(split, f, k)
     bpart = g.new_empty(split, f) if has_bias else wpart
     grid = (triton.cdiv(f, cfg.block_f), triton.cdiv(k, cfg.block_k), split)
-    _jet_wgrad_kernel[grid](
+    launch(_jet_wgrad_kernel, grid, cfg,
         g, pre, w0, h, wpart, bpart, n, iters, *omega_halves(omega), *omega_halves(h_omega),
         F=f, K=k, D=dim, S=s, ORDER=order, PRO_ADJ=omega is not None, PRO_FIRST=first,
         H_JET_INPUT=jet_input, H_FIRST=h_first, H_SINE=h_omega is not None, HAS_BIAS=has_bias,
         PRECISION=train_precision(g.dtype), S_PAD=s_pad, BLOCK_N=cfg.block_n, BLOCK_F=cfg.block_f,
-        BLOCK_K=cfg.block_k, ITERS=iters if interpreting() else 0, num_warps=cfg.num_warps, num_stages=cfg.num_stages)
+        BLOCK_K=cfg.block_k, ITERS=iters if interpreting() else 0)
     wgrad = wpart[0] if split == 1 else wpart.sum(0)
     bgrad = None if not has_bias else (bpart[0] if split == 1 else bpart.sum(0))
     return wgrad, bgrad

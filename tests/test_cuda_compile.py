@@ -190,3 +190,44 @@ def test_a_failed_build_is_the_reason_with_one_warning(monkeypatch, tmp_path):
     assert cuda_ext.unavailable_reason() == reason  # remembered, not rebuilt, no second warning
     with pytest.raises(RuntimeError, match="backend 'cuda' cannot run on cpu.*could not be built"):
         backends.resolve("cuda", "cpu")
+
+
+def _call_args(src: str, start: int) -> list[str]:
+    """Top-level comma-separated arguments of the call whose '(' is at ``start``."""
+    depth, args, cur, i, quote = 0, [], "", start + 1, False
+    while i < len(src):
+        ch = src[i]
+        if quote:
+            cur += ch
+            if ch == "\\":
+                cur += src[i + 1]
+                i += 1
+            elif ch == '"':
+                quote = False
+        elif ch == '"':
+            quote, cur = True, cur + ch
+        elif ch in "([{":
+            depth, cur = depth + 1, cur + ch
+        elif ch in ")]}":
+            if depth == 0:
+                return args + [cur.strip()]
+            depth, cur = depth - 1, cur + ch
+        elif ch == "," and depth == 0:
+            args, cur = args + [cur.strip()], ""
+        else:
+            cur += ch
+        i += 1
+    raise AssertionError("unbalanced call")
+
+
+def test_error_messages_stream_strings_only():
+    """A number streamed into a TORCH_CHECK message segfaulted in the JIT-built extension on an
+    H200 (benchmarks/results/gpu-check/2026-11-28-h200-2): every message piece is a string."""
+    src = (cuda_ext.csrc_dir() / "bindings.cpp").read_text()
+    src = re.sub(r"//[^\n]*", "", src)
+    allowed = re.compile(r'^("([^"\\]|\\.)*"\s*)+$|^(num|shape_str|c10::toString|cudaGetErrorString)\(.*\)$'
+                         r"|\.str\(\)$|^(name|wi|bi|what|kDeviceWanted)$", re.S)
+    checks = [m.start() + len("TORCH_CHECK") for m in re.finditer(r"\bTORCH_CHECK\(", src)]
+    assert len(checks) > 10
+    bad = [a for pos in checks for a in _call_args(src, pos)[1:] if not allowed.search(a)]
+    assert not bad, f"message pieces that are not strings: {bad}"

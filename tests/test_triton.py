@@ -370,3 +370,49 @@ def test_gpu_cpu_tensors_rejected_with_a_clear_error():
         jet_layer.jet_layer_forward(torch.zeros(1, 4, 2, device="cuda"), ws[0].detach().cpu(), None,
                                     30.0, 0, 2, False, False)
 
+
+
+def test_launch_retries_with_fewer_stages_when_shared_memory_runs_out(monkeypatch):
+    """A specialization over the device's shared memory is launched again with fewer pipeline
+    stages (remembered), and gives up with Triton's error at one stage."""
+    from triton.runtime.errors import OutOfResources
+
+    calls = []
+
+    class FakeKernel:
+        def __init__(self, fits_at):
+            self.fits_at = fits_at
+            self.fn = self
+
+        def __getitem__(self, grid):
+            def run(*args, num_warps, num_stages, **constexprs):
+                calls.append(num_stages)
+                if num_stages > self.fits_at:
+                    raise OutOfResources(262144, 232448, "shared memory")
+            return run
+
+    monkeypatch.setattr(jet_layer, "_STAGES", {})
+    cfg = config.GemmConfig(32, 64, 32, 8, 3)
+    k = FakeKernel(fits_at=1)
+    k.__name__ = "fake"
+    jet_layer.launch(k, (1,), cfg, 0, A=1)
+    assert calls == [3, 2, 1]
+    jet_layer.launch(k, (1,), cfg, 0, A=1)  # remembered: straight to one stage
+    assert calls == [3, 2, 1, 1]
+    jet_layer.launch(k, (1,), cfg, 0, A=2)  # another specialization starts over
+    assert calls[4:] == [3, 2, 1]
+    never = FakeKernel(fits_at=0)
+    never.__name__ = "never"
+    with pytest.raises(OutOfResources):
+        jet_layer.launch(never, (1,), cfg, 0, A=1)
+
+
+def test_gemm_tiles_override_from_the_environment(monkeypatch):
+    monkeypatch.delenv(config.GEMM_TILES_ENV, raising=False)
+    assert config.gemm_tiles_override() is None
+    monkeypatch.setenv(config.GEMM_TILES_ENV, "64,128,32,4,2")
+    assert config.gemm_tiles_override() == (64, 128, 32, 4, 2)
+    for bad in ("64,128,32,4", "64,100,32,4,2", "8,64,32,4,2", "a,b,c,d,e"):
+        monkeypatch.setenv(config.GEMM_TILES_ENV, bad)
+        with pytest.raises(ValueError, match=config.GEMM_TILES_ENV):
+            config.gemm_tiles_override()

@@ -83,7 +83,14 @@ GENERATED_PATHS = ("docs/results", "docs/figures", "docs/report.pdf", "benchmark
 def git_commit(root: str | os.PathLike | None = None, length: int | None = None) -> str:
     """The git commit of the checkout holding ``root`` (default: this source tree), cut to
     ``length`` hex digits, with ``-dirty`` when tracked source files differ from it (the
-    generated :data:`GENERATED_PATHS` do not count); ``unknown`` outside a checkout."""
+    generated :data:`GENERATED_PATHS` do not count); ``unknown`` outside a checkout.
+
+    ``FASTSIREN_COMMIT`` overrides it: a copy of the tree whose ``.git`` is not its own (the
+    GPU machine's copy kept the session's first commit) is told its commit by the caller.
+    """
+    given = os.environ.get("FASTSIREN_COMMIT", "").strip()
+    if given:
+        return given[:length]
     where = Path(root) if root is not None else Path(__file__).resolve().parent
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=10)
