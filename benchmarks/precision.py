@@ -37,6 +37,7 @@ from fastsiren.data import grid, load_image
 from fastsiren.tasks.common import results_doc, seed_all, train, write_json
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+GPU_FILE = "precision-gpu.json"  # the run that sets the default (gpu_check.sh writes it)
 
 PROFILES = {
     # image side, width, hidden layers, fit steps, jet points

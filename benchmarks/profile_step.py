@@ -22,6 +22,8 @@ from fastsiren.tasks.common import results_doc, write_json
 from .harness import PROVIDERS, ProviderUnavailable, _with_setup
 from .suites import SUITES, default_shape, get_suite
 
+PROFILE_FILE = "profile-gpu.json"
+
 
 def _device_time_us(evt, device: torch.device) -> float:
     attrs = ("self_device_time_total", "self_cuda_time_total") if device.type == "cuda" else ("self_cpu_time_total",)
@@ -67,7 +69,7 @@ def profile_provider(suite_name: str, provider: str, size: str, steps: int, top:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.profile_step", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results" / "profile-gpu.json",
+    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results" / PROFILE_FILE,
                     help="results JSON (rewritten after each suite)")
     ap.add_argument("--suite", action="append", choices=list(SUITES), help="suites (default: all)")
     ap.add_argument("--provider", action="append", choices=list(PROVIDERS),

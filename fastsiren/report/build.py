@@ -34,6 +34,8 @@ from typing import Any, Iterable
 
 from fastsiren.benchmarks.cuda_mutations import MUTATIONS_FILE
 from fastsiren.benchmarks.gemm_count import GEMM_FILE
+from fastsiren.benchmarks.precision import GPU_FILE as PRECISION_FILE
+from fastsiren.benchmarks.profile_step import PROFILE_FILE
 from fastsiren.tasks import common
 
 PROFILE_ORDER = ("paper", "cpu", "quick")
@@ -551,9 +553,10 @@ class Builder:
     """Turns the loaded results into the report's JSON and the summary figures."""
 
     def __init__(self, results: dict[str, list[Result]], bench: list[dict], figures_dir: Path,
-                 gemm: dict | None = None, mutations: dict | None = None):
+                 gemm: dict | None = None, mutations: dict | None = None, profile: dict | None = None,
+                 precision: dict | None = None):
         self.results, self.bench, self.figures_dir, self.gemm = results, bench, figures_dir, gemm
-        self.mutations = mutations
+        self.mutations, self.profile, self.precision = mutations, profile, precision
         self.used_figures: list[Path] = []
 
     # -- helpers
@@ -861,8 +864,51 @@ class Builder:
                 f = self._fig(fig, f"Mean {speed_col} per provider and suite on {dev} (mean over sizes).")
                 if f:
                     sec.figures.append(f)
+        self._profile(sec)
+        self._precision(sec)
         sec.figures += self._task_figures("bench")
         return sec
+
+    def _profile(self, sec: Section) -> None:
+        """Device time per step and its largest kernel, per suite and provider (benchmarks/profile_step.py)."""
+        doc = self.profile
+        if not doc or not doc.get("rows"):
+            return
+        first: dict[tuple[str, str], dict] = {}
+        for r in doc["rows"]:
+            first.setdefault((r["suite"], r["provider"]), r)  # rows come largest kernel first
+
+        def short(name: str) -> str:
+            name = re.sub(r"^void\s+", "", name).replace("(anonymous namespace)::", "")
+            return re.split(r"[<(]", name)[0].split("::")[-1][:40] or name[:40]
+
+        body = [[cell(s), cell(p), cell(f"{r['provider_total_ms']:.3g}"), cell(short(r["kernel"])),
+                 cell(f"{100 * r['share']:.0f}%")] for (s, p), r in first.items()]
+        sec.tables.append(table(
+            f"Where a step's device time goes on {doc['device']}: the kernels' total per step and the largest kernel",
+            ["suite", "provider", "device ms per step", "largest kernel", "its share"], body, lead=2,
+            source=f"torch.profiler, size {doc.get('profile', '?')}; commit {str(doc.get('commit', '?'))[:10]}; "
+                   f"file {PROFILE_FILE}"))
+        for (s, p), r in first.items():
+            if p == "triton" and r["share"] >= 0.4:
+                sec.findings.append(f"Suite {s} on {doc['device']}: the Triton step spends {100 * r['share']:.0f}% "
+                                    f"of its device time in {short(r['kernel'])}.")
+
+    def _precision(self, sec: Section) -> None:
+        """Each Triton precision's error against float64 and the fit it reaches (benchmarks/precision.py)."""
+        doc = self.precision
+        if not doc or not doc.get("rows"):
+            return
+        cols = ["precision", "training", "init_value_err", "fitted_value_err", "fitted_grad_err", "fitted_lap_err",
+                "psnr", "step_ms"]
+        body = [[cell(fmt(k, r.get(k)) if r.get(k) is not None else "") for k in cols] for r in doc["rows"]]
+        sec.tables.append(table(
+            f"Triton matmul precisions against float64 on {doc['device']}: scaled errors of the value, gradient and "
+            f"Laplacian, and the PSNR of a fit trained at that precision", cols, body, lead=1,
+            source=f"{doc.get('image', '?')} {doc.get('size', '?')}px, width {doc.get('width', '?')}, "
+                   f"{doc.get('steps', '?')} steps; commit {str(doc.get('commit', '?'))[:10]}; file {PRECISION_FILE}"))
+        sec.findings.append(f"The rule '{doc.get('rule', '?')}' picks {doc.get('recommended_default', '?')} as the "
+                            f"default training precision on {doc['device']}.")
 
     def _gemm(self, sec: Section) -> None:
         """The matrix products each provider executes per step (benchmarks/gemm_count.py)."""
@@ -1041,7 +1087,8 @@ def build(results_dir: Path, bench_dir: Path, figures_dir: Path, out: Path,
         return json.loads(path.read_text()) if path.is_file() else None
 
     figures_dir.mkdir(parents=True, exist_ok=True)
-    data = Builder(results, bench, figures_dir, doc(GEMM_FILE), doc(MUTATIONS_FILE)).build(skipped, profile)
+    data = Builder(results, bench, figures_dir, doc(GEMM_FILE), doc(MUTATIONS_FILE), doc(PROFILE_FILE),
+                   doc(PRECISION_FILE)).build(skipped, profile)
     compile_pdf(data, figures_dir, out)
     data["out"] = str(out)
     return data
