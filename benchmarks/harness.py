@@ -61,6 +61,9 @@ class Provider:
     # called before every check and timed call of this provider: a setting that must hold
     # through the backward too (a triton precision is read when each kernel launches)
     setup: Callable[[], None] | None = None
+    # the suites this variant means something for (None: all); elsewhere it is left out of
+    # "all" and skipped with a reason when asked for by name
+    suites: tuple[str, ...] | None = None
 
 
 def _backend_loader(name: str) -> Callable[[torch.device], object]:
@@ -94,9 +97,10 @@ def compiled_reference(device: torch.device | None = None) -> SimpleNamespace:
     return SimpleNamespace(sine_linear=layer, mlp_forward=fwd, mlp_jet=mlp_jet, mlp_infer=mlp_infer)
 
 
-def _triton_precision(name: str | None) -> Callable[[], None]:
+def _triton_precision(name: str | None, fused: bool | None = None) -> Callable[[], None]:
     """Setup of a triton provider: training and inference kernels at precision ``name``
-    (None: the defaults, so the plain provider is not left at another one's setting)."""
+    (None: the defaults, so the plain provider is not left at another one's setting) and
+    the inference path ``fused`` (:func:`fastsiren.backends.set_fused_inference`)."""
 
     def setup() -> None:
         from fastsiren.kernels import config
@@ -105,8 +109,14 @@ def _triton_precision(name: str | None) -> Callable[[], None]:
             config.reset_precision()
         else:
             config.set_precision(train=name, infer=name)
+        backends.set_fused_inference(fused)
 
     return setup
+
+
+def _inference_path(fused: bool | None) -> Callable[[], None]:
+    """Setup of a cuda provider: the fused or the per-layer inference path (None: the default)."""
+    return lambda: backends.set_fused_inference(fused)
 
 
 PROVIDERS: dict[str, Provider] = {
@@ -118,7 +128,12 @@ PROVIDERS: dict[str, Provider] = {
         Provider("triton", _backend_loader("triton"), setup=_triton_precision(None)),
         # the exact fp32 path beside the default (tf32x3, kernels/config.py): FMA loops on Hopper
         Provider("triton+ieee", _backend_loader("triton"), optional=True, setup=_triton_precision("ieee")),
-        Provider("cuda", _backend_loader("cuda")),
+        Provider("cuda", _backend_loader("cuda"), setup=_inference_path(None)),
+        # dense-grid inference through the per-layer kernels instead of the fused one
+        Provider("triton+layers", _backend_loader("triton"), optional=True,
+                 setup=_triton_precision(None, fused=False), suites=("render",)),
+        Provider("cuda+layers", _backend_loader("cuda"), optional=True, setup=_inference_path(False),
+                 suites=("render",)),
     )
 }
 BASELINE = "reference"
@@ -374,6 +389,8 @@ def run_suite(suite: str | Suite, providers: Sequence[str | Provider] | None = N
     if block_s is None:
         block_s = 0.05 if device.type == "cuda" else 0.2
     provs = resolve_providers(providers, baseline)
+    everything = not providers or "all" in providers
+    provs = [p for p in provs if not (everything and p.suites and suite.name not in p.suites)]
     check = check and baseline
     log(f"[{suite.name}] {shape.describe()}, {str(dtype).replace('torch.', '')} on {device}")
     case = suite.make_case(shape, device, dtype)
@@ -382,6 +399,10 @@ def run_suite(suite: str | Suite, providers: Sequence[str | Provider] | None = N
     loaded: dict[str, object] = {}
     skipped: dict[str, Row] = {}
     for p in provs:
+        if p.suites and suite.name not in p.suites:
+            skipped[p.name] = Row(suite.name, "", p.name, "skipped",
+                                  f"{p.name} measures only the suites {', '.join(p.suites)}")
+            continue
         try:
             loaded[p.name] = p.load(device)
         except ProviderUnavailable as exc:

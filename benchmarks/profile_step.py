@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from fastsiren.tasks.common import results_doc, write_json
+from fastsiren.tasks.common import git_commit, results_doc, write_json
 
 from .harness import PROVIDERS, ProviderUnavailable, _with_setup
 from .suites import SUITES, default_shape, get_suite
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.monotonic()
     rows: list[dict] = []
     skipped: list[dict] = []
-    commit = None
+    commit = git_commit()  # once: the documents are rewritten as the run goes
     for s in suites:
         for p in providers:
             try:
@@ -107,7 +107,6 @@ def main(argv: list[str] | None = None) -> int:
                   + "; ".join(f"{r['kernel'][:50]} {r['ms_per_step']:.3f}" for r in got[:4]), flush=True)
         doc = results_doc("profile-step", args.size, rows, backend="all", seconds=time.monotonic() - t0,
                           device=device, commit=commit, skipped=skipped)
-        commit = doc["commit"]
         write_json(args.out, doc)
     print(f"wrote {args.out}")
     return 0

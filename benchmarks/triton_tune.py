@@ -1,10 +1,12 @@
 """Sweep the fp32 GEMM tiles of the Triton kernels on a GPU and time whole training steps.
 
 Each candidate ``(rows, block_f, block_k, num_warps, num_stages)`` is set through
-``FASTSIREN_TRITON_GEMM_TILES`` (:func:`fastsiren.kernels.config.gemm_tiles_override`); the
-harness then checks the triton provider against the reference (float64 oracle) and times it
-beside the reference and the GEMM floor, as ``fastsiren bench`` does, at ``--size``. The
-first row of every suite is the built-in tiles (``default``).
+``FASTSIREN_TRITON_WGRAD_TILES`` (the weight-gradient kernel alone, which took most of a Triton
+step on an H200: ``results/profile-gpu.json``) or ``FASTSIREN_TRITON_GEMM_TILES`` (every GEMM
+kernel), see :func:`fastsiren.kernels.config.gemm_tiles_override`. The harness then checks
+the triton provider against the reference (float64 oracle) and times it beside the reference
+and the GEMM floor, as ``fastsiren bench`` does, at ``--size``. The first row of every suite
+is the built-in tiles (``default``).
 
 Triton compiles a few kernels per configuration, seconds each: ``--warm-jobs`` processes
 compile the candidates in parallel first (Triton's on-disk cache), so the one timing process
@@ -25,23 +27,42 @@ from pathlib import Path
 
 import torch
 
-from fastsiren.tasks.common import results_doc, write_json
+from fastsiren.tasks.common import git_commit, results_doc, write_json
 
 from .harness import run_suite
 from .suites import default_shape, get_suite
 
-ENV = "FASTSIREN_TRITON_GEMM_TILES"
-# (rows = streams x points of a tile, block_f, block_k, num_warps, num_stages)
+# (environment variable, (rows = streams x points of a tile, block_f, block_k, num_warps, num_stages)),
+# most promising first. The weight gradient re-reads its adjoint streams once per K tile and its
+# inputs once per F tile (and recomputes their sines each time), so wider tiles there come first.
+WGRAD = "FASTSIREN_TRITON_WGRAD_TILES"
+ALL = "FASTSIREN_TRITON_GEMM_TILES"
 CANDIDATES = (
-    (128, 64, 32, 4, 3), (128, 128, 32, 8, 3), (128, 128, 64, 8, 3), (64, 128, 32, 4, 3),
-    (64, 64, 64, 4, 4), (256, 64, 32, 8, 3), (256, 128, 32, 8, 3), (128, 64, 64, 8, 2),
-    (128, 256, 32, 8, 3), (64, 256, 32, 8, 3), (256, 64, 64, 8, 2), (128, 64, 32, 8, 4),
+    (WGRAD, (128, 128, 128, 8, 2)), (WGRAD, (64, 128, 128, 8, 2)), (WGRAD, (128, 64, 128, 8, 2)),
+    (WGRAD, (128, 128, 64, 8, 3)), (WGRAD, (64, 256, 64, 8, 2)), (WGRAD, (128, 256, 128, 8, 1)),
+    (ALL, (128, 128, 64, 8, 3)), (ALL, (64, 128, 32, 4, 3)), (ALL, (256, 64, 32, 8, 3)),
+    (ALL, (128, 64, 32, 4, 3)), (ALL, (128, 128, 32, 8, 3)), (ALL, (128, 64, 64, 8, 2)),
 )
+ENVS = (WGRAD, ALL)
 SUITES = ("fit", "poisson-laplacian", "poisson-grad")
 
 
 def tiles_str(tiles: tuple[int, ...] | None) -> str:
     return "default" if tiles is None else ",".join(str(v) for v in tiles)
+
+
+def label(cand: tuple[str, tuple[int, ...]] | None) -> str:
+    """``default``, ``wgrad=...`` or ``all=...``."""
+    if cand is None:
+        return "default"
+    return f"{'wgrad' if cand[0] == WGRAD else 'all'}={tiles_str(cand[1])}"
+
+
+def set_candidate(cand: tuple[str, tuple[int, ...]] | None) -> None:
+    for name in ENVS:
+        os.environ.pop(name, None)
+    if cand is not None:
+        os.environ[cand[0]] = tiles_str(cand[1])
 
 
 def warm(suites: list[str], size: str, device: torch.device) -> None:
@@ -57,11 +78,11 @@ def warm(suites: list[str], size: str, device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def warm_all(candidates: list[tuple[int, ...]], suites: list[str], size: str, device: torch.device, jobs: int,
-             limit_s: float) -> dict:
-    """Compile every candidate in ``jobs`` parallel subprocesses; returns {tiles: rc or 'timeout'}."""
+def warm_all(candidates: list[tuple[str, tuple[int, ...]]], suites: list[str], size: str, device: torch.device,
+             jobs: int, limit_s: float) -> dict:
+    """Compile every candidate in ``jobs`` parallel subprocesses; returns {label: rc or 'timeout'}."""
     pending = list(candidates)
-    running: dict[tuple[int, ...], tuple[subprocess.Popen, float]] = {}
+    running: dict[tuple, tuple[subprocess.Popen, float]] = {}
     status: dict[str, object] = {}
     deadline = time.monotonic() + limit_s
     while pending or running:
@@ -71,22 +92,23 @@ def warm_all(candidates: list[tuple[int, ...]], suites: list[str], size: str, de
                    "--device", device.type]
             for s in suites:
                 cmd += ["--suite", s]
-            env = dict(os.environ, **{ENV: tiles_str(t)})
+            env = {k: v for k, v in os.environ.items() if k not in ENVS}
+            env[t[0]] = tiles_str(t[1])
             running[t] = (subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE),
                           time.monotonic())
         for t, (proc, _) in list(running.items()):
             if proc.poll() is not None:
-                status[tiles_str(t)] = proc.returncode
+                status[label(t)] = proc.returncode
                 if proc.returncode:
-                    print(f"  warm {tiles_str(t)} failed: {proc.stderr.read().decode()[-400:]}", flush=True)
+                    print(f"  warm {label(t)} failed: {proc.stderr.read().decode()[-400:]}", flush=True)
                 del running[t]
             elif time.monotonic() > deadline:
                 proc.kill()
-                status[tiles_str(t)] = "timeout"
+                status[label(t)] = "timeout"
                 del running[t]
         if time.monotonic() > deadline:
             for t in pending:
-                status[tiles_str(t)] = "not compiled (time)"
+                status[label(t)] = "not compiled (time)"
             pending = []
         time.sleep(0.2)
     return status
@@ -123,30 +145,27 @@ def main(argv: list[str] | None = None) -> int:
         warm_status = warm_all(candidates, suites, args.size, device, args.warm_jobs, args.warm_limit)
     print(f"compiled {len(warm_status)} configurations in {time.monotonic() - t0:.0f}s", flush=True)
     rows: list[dict] = []
-    commit = None
+    commit = git_commit()  # once: the documents are rewritten as the run goes
     for name in suites:
         for tiles in [None, *candidates]:
             if time.monotonic() - t0 > args.budget:
                 break
-            if tiles is None:
-                os.environ.pop(ENV, None)
-            else:
-                os.environ[ENV] = tiles_str(tiles)
+            set_candidate(tiles)
             try:
                 res = run_suite(name, ["triton"], size=args.size, device=device, rounds=args.rounds, memory=False,
                                 log=lambda s: None)
             except Exception as exc:  # a configuration that cannot compile or launch
-                rows.append({"suite": name, "tiles": tiles_str(tiles), "status": "error",
+                rows.append({"suite": name, "tiles": label(tiles), "status": "error",
                              "reason": f"{type(exc).__name__}: {exc}"[:300]})
                 continue
             finally:
-                os.environ.pop(ENV, None)
+                set_candidate(None)
             by = {r.provider: r for r in res.rows}
             tr, ref = by["triton"], by["reference"]
-            rows.append({"suite": name, "tiles": tiles_str(tiles), "status": tr.status, "reason": tr.reason,
+            rows.append({"suite": name, "tiles": label(tiles), "status": tr.status, "reason": tr.reason,
                          "median_ms": tr.median_ms, "reference_ms": ref.median_ms, "speedup": tr.speedup,
                          "floor_frac": tr.floor_frac, "max_err": tr.max_err})
-            print(f"{name:18s} {tiles_str(tiles):18s} {tr.status:8s} {tr.median_ms:9.3f} ms  x{tr.speedup:.2f}"
+            print(f"{name:18s} {label(tiles):24s} {tr.status:8s} {tr.median_ms:9.3f} ms  x{tr.speedup:.2f}"
                   f"  floor {tr.floor_frac:.2f}", flush=True)
         best = {}
         for s in suites:
@@ -155,9 +174,8 @@ def main(argv: list[str] | None = None) -> int:
                 b = min(ok, key=lambda r: r["median_ms"])
                 best[s] = {"tiles": b["tiles"], "median_ms": b["median_ms"], "speedup": b["speedup"]}
         doc = results_doc("triton-tune", args.size, rows, backend="triton", seconds=time.monotonic() - t0,
-                          device=device, commit=commit, candidates=[tiles_str(t) for t in candidates],
+                          device=device, commit=commit, candidates=[label(t) for t in candidates],
                           warm=warm_status, best=best)
-        commit = doc["commit"]
         write_json(args.out, doc)
     print(f"wrote {args.out}")
     return 0

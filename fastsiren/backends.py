@@ -153,3 +153,34 @@ def check_name(name: str | None) -> None:
     """Raise a clear error now (not at first use) for an unknown backend name."""
     if name not in (None, "auto"):
         _spec(name)
+
+
+# ----------------------------------------------------------------------------- inference path
+
+FUSED_INFER_ENV = "FASTSIREN_FUSED_INFER"
+_fused_infer: bool | None = None
+
+
+def set_fused_inference(enabled: bool | None) -> None:
+    """Whether no-grad inference (``Siren.render``, no-grad ``forward``) on the triton and cuda
+    backends runs the fully fused kernel (True, the default) or the per-layer kernels (False);
+    None goes back to :data:`FUSED_INFER_ENV` ("0" turns fusion off), else the default.
+
+    The fused kernel keeps memory at the output plus the weights; on an H200 at width 256 the
+    per-layer path's GEMMs were faster (benchmarks/results/render.csv), which the benchmarks'
+    ``+layers`` providers measure side by side.
+    """
+    global _fused_infer
+    if enabled is not None and not isinstance(enabled, bool):
+        raise TypeError(f"enabled must be True, False or None, got {enabled!r}")
+    _fused_infer = enabled
+
+
+def fused_inference() -> bool:
+    """The current choice of :func:`set_fused_inference`."""
+    if _fused_infer is not None:
+        return _fused_infer
+    raw = os.environ.get(FUSED_INFER_ENV, "1").strip()
+    if raw not in ("0", "1"):
+        raise ValueError(f"{FUSED_INFER_ENV}={raw!r}: expected 0 or 1")
+    return raw == "1"

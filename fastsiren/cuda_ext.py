@@ -467,7 +467,8 @@ def sine_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
 def mlp_infer(x: torch.Tensor, weights: Sequence[torch.Tensor], biases: Sequence[torch.Tensor | None],
               omegas: Sequence[float | None], order: int) -> Jet:
     """No-grad inference (render): every layer in one fused kernel where the network fits it
-    (<= 16 layers, widths <= 256, shared memory), else the layer-wise kernels."""
+    (<= 16 layers, widths <= 256, shared memory) and :func:`fastsiren.backends.fused_inference`
+    allows, else the layer-wise kernels."""
     dim = x.shape[1]
     if order >= 1 and dim > MAX_JET_DIM:
         from fastsiren import jet
@@ -475,6 +476,11 @@ def mlp_infer(x: torch.Tensor, weights: Sequence[torch.Tensor], biases: Sequence
         return jet.mlp_infer(x, weights, biases, omegas, order)
     x = x.contiguous()
     weights, biases = _params(weights, biases)
+    from fastsiren.backends import fused_inference
+
     with torch.no_grad():
-        out = _ops().mlp_infer(x, weights, biases, _op_omegas(omegas), order)
+        if fused_inference():
+            out = _ops().mlp_infer(x, weights, biases, _op_omegas(omegas), order)
+        else:
+            out = _ops().mlp_fwd(x, weights, biases, _op_omegas(omegas), order, False)[0]
     return Jet(*split_streams(out, order, dim))

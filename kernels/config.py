@@ -25,7 +25,9 @@ and the :func:`precision` context manager.
 Launch settings come from the plain functions below (no autotuning: it cannot run under
 the interpreter, and the same function must serve the CPU tests and the GPU).
 ``FASTSIREN_TRITON_GEMM_TILES="rows,block_f,block_k,warps,stages"`` replaces the fp32 GEMM
-tiles on a GPU: ``benchmarks/triton_tune.py`` sweeps it and times whole training steps.
+tiles on a GPU, ``FASTSIREN_TRITON_WGRAD_TILES`` those of the weight-gradient kernel alone (it
+took most of a Triton training step on an H200, ``benchmarks/results/profile-gpu.json``):
+``benchmarks/triton_tune.py`` sweeps both and times whole training steps.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ DEFAULT_PRECISION = "tf32x3"
 DEFAULT_INFER_PRECISION = "tf32x3"
 PRECISION_ENV = "FASTSIREN_TRITON_PRECISION"
 GEMM_TILES_ENV = "FASTSIREN_TRITON_GEMM_TILES"
+WGRAD_TILES_ENV = "FASTSIREN_TRITON_WGRAD_TILES"
 INFER_PRECISION_ENV = "FASTSIREN_TRITON_INFER_PRECISION"
 
 _chosen: dict[str, str | None] = {"train": None, "infer": None}
@@ -127,18 +130,20 @@ class GemmConfig:
     split: int = 1
 
 
-def gemm_tiles_override() -> tuple[int, int, int, int, int] | None:
-    """``(rows, block_f, block_k, num_warps, num_stages)`` from :data:`GEMM_TILES_ENV`, if set."""
-    raw = os.environ.get(GEMM_TILES_ENV, "").strip()
+def gemm_tiles_override(wgrad: bool = False) -> tuple[int, int, int, int, int] | None:
+    """``(rows, block_f, block_k, num_warps, num_stages)`` from :data:`GEMM_TILES_ENV`, or for the
+    weight-gradient kernel (``wgrad``) from :data:`WGRAD_TILES_ENV` first; None if unset."""
+    names = (WGRAD_TILES_ENV, GEMM_TILES_ENV) if wgrad else (GEMM_TILES_ENV,)
+    name, raw = next(((n, os.environ.get(n, "").strip()) for n in names if os.environ.get(n, "").strip()),
+                     (None, ""))
     if not raw:
         return None
     try:
         rows, block_f, block_k, warps, stages = (int(v) for v in raw.split(","))
     except ValueError:
-        raise ValueError(f"{GEMM_TILES_ENV}={raw!r}: expected five integers 'rows,block_f,block_k,warps,stages'") \
-            from None
+        raise ValueError(f"{name}={raw!r}: expected five integers 'rows,block_f,block_k,warps,stages'") from None
     if any(v < 1 or v & (v - 1) for v in (rows, block_f, block_k, warps)) or rows < 16 or block_k < 16 or stages < 1:
-        raise ValueError(f"{GEMM_TILES_ENV}={raw!r}: rows, block_f, block_k and warps must be powers of two "
+        raise ValueError(f"{name}={raw!r}: rows, block_f, block_k and warps must be powers of two "
                          "(rows and block_k >= 16), stages >= 1")
     return rows, block_f, block_k, warps, stages
 
@@ -155,9 +160,11 @@ def gemm_config(n: int, k: int, f: int, s_pad: int, dtype: torch.dtype, split_n:
         rows, block_f, block_k, warps, stages = 64, 32, 16, 4, 2
     else:
         # jet tiles (s_pad > 1) keep about 8 (rows, block_f) fp32 tiles alive in the epilogue:
-        # with 4 warps ptxas spills registers at width 256, 8 warps much less (benchmarks/compile_sm90.py)
-        rows, block_f, block_k, warps, stages = 128, 64, 32, (8 if s_pad > 1 else 4), 3
-        rows, block_f, block_k, warps, stages = gemm_tiles_override() or (rows, block_f, block_k, warps, stages)
+        # with 4 warps ptxas spills registers at width 256, 8 warps much less (benchmarks/compile_sm90.py).
+        # The weight gradient (split_n) spills at 4 warps even for one stream (tf32x3, width 256:
+        # benchmarks/results/compile-sm90-wgrad-w4.json) and not at 8 (compile-sm90-wgrad.json).
+        rows, block_f, block_k, warps, stages = 128, 64, 32, (8 if s_pad > 1 or split_n else 4), 3
+        rows, block_f, block_k, warps, stages = gemm_tiles_override(split_n) or (rows, block_f, block_k, warps, stages)
         block_f = min(block_f, _pow2_at_least(f, 16))
         block_k = min(block_k, _pow2_at_least(k, 16))
     # Every tile has ``rows`` = S_PAD * block_n rows (>= 16, as tl.dot needs).

@@ -28,6 +28,7 @@ import torch
 import triton
 import triton.language as tl
 
+from fastsiren.backends import fused_inference
 from fastsiren.jet import Jet, num_streams
 
 from .config import (
@@ -230,14 +231,15 @@ def render_fused(x: torch.Tensor, weights: Sequence[torch.Tensor], biases: Seque
 
 def mlp_infer(x: torch.Tensor, weights: Sequence[torch.Tensor], biases: Sequence[torch.Tensor | None],
               omegas: Sequence[float | None], order: int) -> Jet:
-    """No-grad jet of a network: the fused kernel where it applies, else the per-layer kernels.
+    """No-grad jet of a network: the fused kernel where it applies (and
+    :func:`fastsiren.backends.fused_inference` allows), else the per-layer kernels.
 
     Networks too wide to fuse warn once and run the per-layer kernels at the training
     precision; float64 networks always run the per-layer kernels (the fused kernel is fp32).
     """
     with torch.no_grad():
         reason = fusable(weights, biases, omegas)
-        if reason is None and x.dtype == torch.float32:
+        if reason is None and x.dtype == torch.float32 and fused_inference():
             return render_fused(x, weights, biases, omegas, order)
         if reason is not None and reason.startswith("hidden width"):
             warnings.warn(f"fused render kernel not used: {reason}; running the per-layer kernels "

@@ -312,3 +312,15 @@ def test_gemm_count_and_its_readme_table(tmp_path):
     assert all(r["gemm_gflop"] > 0 for r in doc["rows"])
     table = readme_tables.gemm_table(tmp_path / "gemm-count.json")
     assert "| poisson-laplacian | 2 |" in table and readme_tables.gemm_table(tmp_path / "none.json") == ""
+
+
+def test_render_path_variants_join_only_the_render_suite():
+    """triton+layers / cuda+layers (per-layer inference) are part of "all" on render only, and
+    named on another suite they are skipped with the reason."""
+    fit = run_suite("fit", ["all"], log=lambda s: None, **FAST)
+    assert not {"triton+layers", "cuda+layers"} & {r.provider for r in fit.rows}
+    rend = run_suite("render", ["all"], log=lambda s: None, **FAST)
+    assert {"triton+layers", "cuda+layers"} <= {r.provider for r in rend.rows}
+    named = run_suite("fit", ["torch", "cuda+layers"], log=lambda s: None, **FAST)
+    row = next(r for r in named.rows if r.provider == "cuda+layers")
+    assert row.status == "skipped" and "only the suites render" in row.reason

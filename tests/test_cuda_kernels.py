@@ -217,6 +217,31 @@ def test_render_fused_matches_reference(dev, order, width, dtype):
             assert_close(a, b, TOL[dtype], f"render width={width} {dtype} {name}")
 
 
+def test_render_through_the_layer_kernels_when_fusion_is_off(dev, monkeypatch):
+    ws, bs, oms = make_net(dev, 2, 40, 2, 1, False, dtype=torch.float32)
+    x = coords(dev, 37, 2, torch.float32, requires_grad=False)
+    fused = cuda_ext.mlp_infer(x, ws, bs, oms, 2)
+    calls = []
+    real = cuda_ext._ops
+
+    class Spy:
+        def __getattr__(self, name):
+            calls.append(name)
+            return getattr(real(), name)
+
+    monkeypatch.setattr(cuda_ext, "_ops", Spy)
+    backends.set_fused_inference(False)
+    try:
+        layered = cuda_ext.mlp_infer(x, ws, bs, oms, 2)
+    finally:
+        backends.set_fused_inference(None)
+    assert calls == ["mlp_fwd"]
+    ref = reference.mlp_infer(x.double(), [w.double() for w in ws], [b.double() for b in bs], oms, 2)
+    for name, a, b, c in zip(("value", "grad", "laplacian"), layered, fused, ref):
+        assert_close(a, c, TOL[torch.float32], f"layer-wise render {name}")
+        assert_close(a, b, TOL[torch.float32], f"layer-wise vs fused render {name}")
+
+
 def test_render_falls_back_for_networks_it_cannot_fuse(dev):
     # width 300 > kMaxRenderWidth and 20 layers > kMaxRenderLayers: the layer-wise kernels
     for width, hidden in ((300, 1), (24, 19)):

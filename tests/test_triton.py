@@ -229,6 +229,41 @@ def test_render_falls_back_for_widths_it_cannot_fuse(monkeypatch):
     assert_close(img, ref64.render((19,)), TOL["ieee"], "per-layer fallback render")
 
 
+def test_render_through_the_per_layer_kernels_when_fusion_is_off(monkeypatch):
+    """set_fused_inference(False) (or FASTSIREN_FUSED_INFER=0) keeps the fused kernel out of
+    render and the no-grad forward; the per-layer path gives the same jets."""
+    model = fs.Siren(2, 24, 1, 1, backend="triton").to(DEV)
+    ref64 = fs.Siren(2, 24, 1, 1, backend="reference").double().to(DEV)
+    ref64.load_state_dict(model.state_dict())
+    x = coords(37, 2, dtype=torch.float32, requires_grad=False)
+    fused = tb.mlp_infer(x, *model._params(), model.omegas(), 2)
+
+    def no_fused(*a, **k):
+        raise AssertionError("the fused kernel ran with fusion off")
+
+    monkeypatch.setattr(render, "render_fused", no_fused)
+    try:
+        backends.set_fused_inference(False)
+        layered = tb.mlp_infer(x, *model._params(), model.omegas(), 2)
+        img = model.render((5, 7))
+    finally:
+        backends.set_fused_inference(None)
+    for a, b, c, name in zip(layered, fused, ref64.jet(x.double(), order=2), Jet._fields):
+        assert_close(a, c, TOL["ieee"], f"per-layer {name}")
+        assert_close(a, b, TOL["ieee"], f"per-layer vs fused {name}")
+    assert_close(img, ref64.render((5, 7)), TOL["ieee"], "per-layer render")
+    monkeypatch.setenv(backends.FUSED_INFER_ENV, "0")
+    tb.mlp_infer(x, *model._params(), model.omegas(), 0)  # the environment turns fusion off
+    monkeypatch.setenv(backends.FUSED_INFER_ENV, "1")
+    with pytest.raises(AssertionError, match="fusion off"):
+        tb.mlp_infer(x, *model._params(), model.omegas(), 0)
+    monkeypatch.setenv(backends.FUSED_INFER_ENV, "yes")
+    with pytest.raises(ValueError, match=backends.FUSED_INFER_ENV):
+        tb.mlp_infer(x, *model._params(), model.omegas(), 0)
+    with pytest.raises(TypeError, match="enabled"):
+        backends.set_fused_inference("no")
+
+
 def test_render_fused_rejects_what_it_cannot_run():
     ws, bs, oms = make_net(2, [24], 1, last_sine=False, dtype=torch.float32)
     with pytest.raises(ValueError, match="single layer"):
@@ -409,9 +444,14 @@ def test_launch_retries_with_fewer_stages_when_shared_memory_runs_out(monkeypatc
 
 def test_gemm_tiles_override_from_the_environment(monkeypatch):
     monkeypatch.delenv(config.GEMM_TILES_ENV, raising=False)
-    assert config.gemm_tiles_override() is None
+    monkeypatch.delenv(config.WGRAD_TILES_ENV, raising=False)
+    assert config.gemm_tiles_override() is None and config.gemm_tiles_override(wgrad=True) is None
     monkeypatch.setenv(config.GEMM_TILES_ENV, "64,128,32,4,2")
+    assert config.gemm_tiles_override() == config.gemm_tiles_override(wgrad=True) == (64, 128, 32, 4, 2)
+    monkeypatch.setenv(config.WGRAD_TILES_ENV, "128,128,128,8,2")  # the weight gradient's own, first
+    assert config.gemm_tiles_override(wgrad=True) == (128, 128, 128, 8, 2)
     assert config.gemm_tiles_override() == (64, 128, 32, 4, 2)
+    monkeypatch.delenv(config.WGRAD_TILES_ENV)
     for bad in ("64,128,32,4", "64,100,32,4,2", "8,64,32,4,2", "a,b,c,d,e"):
         monkeypatch.setenv(config.GEMM_TILES_ENV, bad)
         with pytest.raises(ValueError, match=config.GEMM_TILES_ENV):
