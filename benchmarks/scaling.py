@@ -100,7 +100,8 @@ def run_sweeps(suites: Sequence[str], providers: Sequence[str] | None, device: t
                sweeps: Sequence[str] | None = None, max_points: float | None = None, rounds: int | None = None,
                out_dir: Path | None = None, figures: Path | None = None, block_s: float | None = None,
                log=print) -> list[dict[str, str]]:
-    """Run the sweeps of every suite; append rows to ``out_dir/scaling.csv`` and draw the plots.
+    """Run the sweeps of every suite; append rows to ``out_dir/scaling.csv`` as each size is
+    measured (a run stopped by a time limit keeps them) and draw the plots.
 
     Returns the CSV rows. Only the first size of each sweep is checked against the oracle
     (the suites check at their own sizes); every size is timed interleaved as in the suites.
@@ -115,10 +116,9 @@ def run_sweeps(suites: Sequence[str], providers: Sequence[str] | None, device: t
     for suite in suites:
         get_suite(suite)
         for sweep in sweeps:
-            rows = _one_sweep(suite, sweep, providers, device, dtype, max_points, rounds, block_s, run_id, env, log)
+            rows = _one_sweep(suite, sweep, providers, device, dtype, max_points, rounds, block_s, run_id, env, log,
+                              None if out_dir is None else Path(out_dir) / SCALING_FILE)
             all_rows += rows
-            if out_dir is not None and rows:
-                append_rows(Path(out_dir) / SCALING_FILE, rows)
             if figures is not None and rows:
                 tag = device_tag(env["device_type"], env["device"])
                 path = plot_sweep(rows, Path(figures) / figure_name(tag, suite, sweep))
@@ -126,7 +126,7 @@ def run_sweeps(suites: Sequence[str], providers: Sequence[str] | None, device: t
     return all_rows
 
 
-def _one_sweep(suite, sweep, providers, device, dtype, max_points, rounds, block_s, run_id, env, log):
+def _one_sweep(suite, sweep, providers, device, dtype, max_points, rounds, block_s, run_id, env, log, out=None):
     names = [p.name for p in resolve_providers(providers)]
     stopped: dict[str, str] = {}  # provider -> why larger sizes are not tried
     last_peak: dict[str, tuple[int, float]] = {}
@@ -157,6 +157,8 @@ def _one_sweep(suite, sweep, providers, device, dtype, max_points, rounds, block
                              **{k: "" for k in ("median_ms", "q10_ms", "q90_ms", "rounds", "iters", "speedup",
                                                 "tflops", "floor_frac", "peak_mb", "max_err", "ref_err")}})
         rows += csv_rows
+        if out is not None:
+            append_rows(out, csv_rows)
     return rows
 
 

@@ -34,16 +34,22 @@ from .suites import default_shape, get_suite
 
 # (environment variable, (rows = streams x points of a tile, block_f, block_k, num_warps, num_stages)),
 # most promising first. The weight gradient re-reads its adjoint streams once per K tile and its
-# inputs once per F tile (and recomputes their sines each time), so wider tiles there come first.
+# inputs once per F tile (and recomputes their sines each time), so wider tiles there come first,
+# among those an offline sm_90 compile of the width-256 training specializations found without
+# heavy register spills or shared-memory overflow (``--offline`` wrote
+# benchmarks/results/triton-tune-offline.json, with the tiles dropped from here: 128x64x64,
+# 64x128x128 and 128x128x128 for wgrad, 128x128x64 and 256x64x32 for every kernel, which spilled
+# 290 to 2700 bytes a thread or needed 256 KiB of shared memory).
 WGRAD = "FASTSIREN_TRITON_WGRAD_TILES"
 ALL = "FASTSIREN_TRITON_GEMM_TILES"
 CANDIDATES = (
-    (WGRAD, (128, 128, 128, 8, 2)), (WGRAD, (64, 128, 128, 8, 2)), (WGRAD, (128, 64, 128, 8, 2)),
-    (WGRAD, (128, 128, 64, 8, 3)), (WGRAD, (64, 256, 64, 8, 2)), (WGRAD, (128, 256, 128, 8, 1)),
-    (ALL, (128, 128, 64, 8, 3)), (ALL, (64, 128, 32, 4, 3)), (ALL, (256, 64, 32, 8, 3)),
-    (ALL, (128, 64, 32, 4, 3)), (ALL, (128, 128, 32, 8, 3)), (ALL, (128, 64, 64, 8, 2)),
+    (WGRAD, (64, 128, 64, 8, 2)), (WGRAD, (64, 64, 64, 8, 3)), (WGRAD, (32, 64, 64, 4, 3)),
+    (WGRAD, (64, 64, 128, 8, 2)), (WGRAD, (64, 64, 64, 4, 3)),
+    (ALL, (64, 128, 64, 8, 2)), (ALL, (64, 64, 64, 8, 3)),
 )
 ENVS = (WGRAD, ALL)
+# the specializations --offline compiles: the training suites' width-256 layers at the default precision
+WHERE = "PRECISION=tf32x3,K=256,F=256,D=2"
 SUITES = ("fit", "poisson-laplacian", "poisson-grad")
 
 
@@ -114,11 +120,54 @@ def warm_all(candidates: list[tuple[str, tuple[int, ...]]], suites: list[str], s
     return status
 
 
+def offline(candidates: list[tuple[str, tuple[int, ...]]], out: Path, jobs: int) -> int:
+    """Compile each candidate's weight-gradient (or every GEMM) specializations of the training
+    suites for sm_90 with ``benchmarks/compile_sm90.py`` (no GPU) and record registers, spills and
+    shared memory per candidate."""
+    import json
+    import tempfile
+
+    script = Path(__file__).resolve().parent / "compile_sm90.py"
+    repo = script.parent.parent
+    rows: list[dict] = []
+    t0 = time.monotonic()
+    for cand in [None, *candidates]:
+        env = {k: v for k, v in os.environ.items() if k not in ENVS and k != "TRITON_INTERPRET"}
+        if cand is not None:
+            env[cand[0]] = tiles_str(cand[1])
+        kernel = "_jet_wgrad_kernel" if cand is None or cand[0] == WGRAD else "_jet_(fwd|dgrad|wgrad)_kernel"
+        with tempfile.TemporaryDirectory() as tmp:
+            js = Path(tmp) / "c.json"
+            cmd = [sys.executable, str(script), "--repo", str(repo), "--only", "all", "--kernel", kernel,
+                   "--where", WHERE, "--jobs", str(jobs), "--json", str(js)]
+            proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1800)
+            if not js.is_file():  # (a nonzero exit with the file written means some went over a limit)
+                rows.append({"tiles": label(cand), "status": "error", "reason": (proc.stdout + proc.stderr)[-300:]})
+                continue
+            res = json.loads(js.read_text())["results"]
+        ok = [r for r in res if r.get("ok")]
+        rows.append({"tiles": label(cand), "status": "ok", "kernels": kernel, "specializations": len(res),
+                     "compiled": len(ok), "max_regs": max((r["regs"] for r in ok), default=None),
+                     "max_spill_st": max((r["spill_st"] for r in ok), default=None),
+                     "spilling": sum(r["spill_st"] > 0 for r in ok),
+                     "max_shared": max((r["shared"] for r in ok), default=None),
+                     "over_smem": sum(r["shared"] > 232448 for r in ok)})
+        r = rows[-1]
+        print(f"{label(cand):24s} regs<={r['max_regs']} spills<={r['max_spill_st']} B in {r['spilling']} of "
+              f"{r['compiled']}; smem<={r['max_shared']} ({r['over_smem']} over)", flush=True)
+    write_json(out, results_doc("triton-tune-offline", "sm_90", rows, backend="triton", seconds=time.monotonic() - t0,
+                                device="cpu", commit=git_commit(), where=WHERE,
+                                compiler="benchmarks/compile_sm90.py (triton's bundled ptxas, no GPU)"))
+    print(f"wrote {out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.triton_tune", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results" / "triton-tune-gpu.json",
-                    help="results JSON (rewritten after each suite)")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="results JSON, rewritten after each suite (default: benchmarks/results/triton-tune-gpu.json, "
+                         "with --offline triton-tune-offline.json)")
     ap.add_argument("--suite", action="append", choices=SUITES, help="training suites to time (default: all three)")
     ap.add_argument("--size", default="default", choices=("quick", "default", "large"), help="problem size preset")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds per configuration")
@@ -129,9 +178,17 @@ def main(argv: list[str] | None = None) -> int:
                     help="stop starting new configurations after this many seconds")
     ap.add_argument("--device", default="cuda", choices=("cuda", "cpu"),
                     help="cuda; cpu only checks the plumbing (TRITON_INTERPRET=1 ignores the tiles)")
+    ap.add_argument("--offline", action="store_true",
+                    help="no GPU: compile every candidate for sm_90 and record registers, spills and shared memory "
+                         "(to benchmarks/results/triton-tune-offline.json unless --out is given)")
     ap.add_argument("--warm-one", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     suites = args.suite or list(SUITES)
+    results = Path(__file__).resolve().parent / "results"
+    if args.offline:
+        return offline(list(CANDIDATES[:args.max_configs]), args.out or results / "triton-tune-offline.json",
+                       max(1, args.warm_jobs))
+    args.out = args.out or results / "triton-tune-gpu.json"
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise SystemExit("benchmarks.triton_tune needs a CUDA device (the tiles only apply to compiled kernels)")

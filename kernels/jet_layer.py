@@ -214,7 +214,6 @@ def launch(kernel, grid, cfg: GemmConfig, *args, **constexprs) -> None:
             _STAGES[key] = stages
 
 
-
 def check_tensor(t: torch.Tensor, name: str, dtype: torch.dtype | None = None,
                  device: torch.device | None = None) -> torch.Tensor:
     """Validate one kernel operand and return it contiguous (a copy only when it is not)."""

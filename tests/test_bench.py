@@ -225,6 +225,22 @@ def test_scaling_sweep_rows_plot_and_exponent(tmp_path, monkeypatch):
     assert math.isfinite(summary["torch"]["exponent"]) and summary["torch"]["bytes_per_point"] > 0
     assert scaling.exponent([1, 10, 100], [2, 20, 200]) == pytest.approx(1.0)
     assert scaling.exponent([1, 2], [3, 12]) == pytest.approx(2.0)
+    assert len(records.read_rows(tmp_path / scaling.SCALING_FILE)) == len(rows)
+    # each size is written as it is measured: a run stopped in the middle keeps the sizes before
+    real, calls = scaling.run_suite, []
+
+    def stop_at_second(*a, **k):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(scaling, "run_suite", stop_at_second)
+    with pytest.raises(KeyboardInterrupt):
+        scaling.run_sweeps(["fit"], ["torch"], torch.device("cpu"), torch.float32, sweeps=["points"], max_points=300,
+                           rounds=1, out_dir=tmp_path / "cut", block_s=1e-3, log=lambda s: None)
+    kept = records.read_rows(tmp_path / "cut" / scaling.SCALING_FILE)
+    assert {r["sweep_value"] for r in kept} == {"100"}
 
 
 def test_reference_provider_is_the_reference_backend():
@@ -324,3 +340,26 @@ def test_render_path_variants_join_only_the_render_suite():
     named = run_suite("fit", ["torch", "cuda+layers"], log=lambda s: None, **FAST)
     row = next(r for r in named.rows if r.provider == "cuda+layers")
     assert row.status == "skipped" and "only the suites render" in row.reason
+
+
+def test_profile_and_tile_sweep_scripts_on_the_cpu(tmp_path, monkeypatch):
+    """The GPU scripts' plumbing: profile_step profiles operators on the CPU, triton_tune sweeps
+    under the interpreter (where the tiles do not apply) and writes its results document."""
+    import json
+    import os
+
+    from fastsiren.benchmarks import profile_step, triton_tune
+
+    assert profile_step.main(["--device", "cpu", "--size", "quick", "--suite", "fit", "--provider", "torch",
+                              "--steps", "1", "--top", "3", "--out", str(tmp_path / "p.json")]) == 0
+    doc = json.loads((tmp_path / "p.json").read_text())
+    assert doc["task"] == "profile-step" and len(doc["rows"]) == 4  # top 3 + (other)
+    assert sum(r["share"] for r in doc["rows"]) == pytest.approx(1.0, abs=1e-3)
+    pytest.importorskip("triton")
+    assert triton_tune.main(["--device", "cpu", "--size", "quick", "--suite", "fit", "--max-configs", "1",
+                             "--warm-jobs", "0", "--rounds", "1", "--out", str(tmp_path / "t.json")]) == 0
+    doc = json.loads((tmp_path / "t.json").read_text())
+    assert [r["tiles"] for r in doc["rows"]] == ["default", triton_tune.label(triton_tune.CANDIDATES[0])]
+    assert all(r["status"] == "ok" for r in doc["rows"]) and set(doc["best"]) == {"fit"}
+    for name in triton_tune.ENVS:
+        assert name not in os.environ
