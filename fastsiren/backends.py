@@ -167,8 +167,9 @@ def set_fused_inference(enabled: bool | None) -> None:
     None goes back to :data:`FUSED_INFER_ENV` ("0" turns fusion off), else the default.
 
     The fused kernel keeps memory at the output plus the weights; on an H200 at width 256 the
-    per-layer path's GEMMs were faster (benchmarks/results/render.csv), which the benchmarks'
-    ``+layers`` providers measure side by side.
+    GEMM-based torch and reference backends rendered faster than both fused kernels
+    (benchmarks/results/render.csv). The benchmarks' ``+layers`` providers time the per-layer
+    path beside the fused one.
     """
     global _fused_infer
     if enabled is not None and not isinstance(enabled, bool):
