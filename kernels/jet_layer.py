@@ -199,10 +199,13 @@ def launch(kernel, grid, cfg: GemmConfig, *args, **constexprs) -> None:
     ``OutOfResources`` when it loads the compiled kernel, before anything runs) is launched
     again with one stage fewer, down to one, and the stages that fit are remembered. Seen on
     an H200: the tf32x3 weight gradient of a layer fed by raw inputs wanted 256 KiB at three
-    stages (``benchmarks/results/layer.csv``).
+    stages (``benchmarks/results/layer.csv``); at two it fits (an offline sm_90 compile,
+    ``benchmarks/results/compile-sm90-layer-wgrad-2stages.json``).
     """
-    key = (getattr(getattr(kernel, "fn", kernel), "__name__", repr(kernel)), cfg, tuple(sorted(constexprs.items())))
-    stages = _STAGES.get(key, cfg.num_stages)
+    def key() -> tuple:  # built only once some specialization has needed fewer stages (hot path)
+        return getattr(getattr(kernel, "fn", kernel), "__name__", repr(kernel)), cfg, tuple(sorted(constexprs.items()))
+
+    stages = _STAGES.get(key(), cfg.num_stages) if _STAGES else cfg.num_stages
     while True:
         try:
             kernel[grid](*args, **constexprs, num_warps=cfg.num_warps, num_stages=stages)
@@ -211,7 +214,7 @@ def launch(kernel, grid, cfg: GemmConfig, *args, **constexprs) -> None:
             if stages <= 1:
                 raise
             stages -= 1
-            _STAGES[key] = stages
+            _STAGES[key()] = stages
 
 
 def check_tensor(t: torch.Tensor, name: str, dtype: torch.dtype | None = None,
