@@ -192,7 +192,6 @@ def render_section(results_dir: Path = RESULTS_DIR) -> str:
     return "\n".join(p for p in (head, body, gemm, scal) if p).rstrip() + "\n"
 
 
-
 def gemm_table(path: Path) -> str:
     """From benchmarks/gemm_count.py's file: the matrix products each provider executes per
     step and the speedup they alone allow (empty without the file)."""

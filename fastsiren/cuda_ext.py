@@ -46,6 +46,7 @@ from typing import Sequence
 
 import torch
 
+from fastsiren.backends import fused_inference
 from fastsiren.jet import Jet, double_backward_fallback, num_streams, split_streams, stack_adjoints
 
 ARCH_ENV = "FASTSIREN_CUDA_ARCH"
@@ -60,6 +61,7 @@ EMU_NAMESPACE = "fastsiren_cuda_emu"
 CACHE_ENV = "FASTSIREN_CACHE_DIR"
 
 EMULATE_MODES = ("1", "asan")
+
 
 def fresh_state() -> dict[str, object]:
     """The load state of an extension nothing has tried to load yet."""
@@ -476,8 +478,6 @@ def mlp_infer(x: torch.Tensor, weights: Sequence[torch.Tensor], biases: Sequence
         return jet.mlp_infer(x, weights, biases, omegas, order)
     x = x.contiguous()
     weights, biases = _params(weights, biases)
-    from fastsiren.backends import fused_inference
-
     with torch.no_grad():
         if fused_inference():
             out = _ops().mlp_infer(x, weights, biases, _op_omegas(omegas), order)

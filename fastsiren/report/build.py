@@ -172,6 +172,11 @@ def load_bench(bench_dir: Path) -> list[dict]:
 
 # ---------------------------------------------------------------- formatting
 
+def _commit(doc: dict) -> str:
+    """The commit of a results document, as the tables' sources print it."""
+    return str(doc.get("commit", "?"))[:10]
+
+
 def fmt(key: str, value: Any) -> str:
     """A cell: metrics with their usual precision, parameter counts with separators."""
     if value is None:
@@ -887,7 +892,7 @@ class Builder:
         sec.tables.append(table(
             f"Where a step's device time goes on {doc['device']}: the kernels' total per step and the largest kernel",
             ["suite", "provider", "device ms per step", "largest kernel", "its share"], body, lead=2,
-            source=f"torch.profiler, size {doc.get('profile', '?')}; commit {str(doc.get('commit', '?'))[:10]}; "
+            source=f"torch.profiler, size {doc.get('profile', '?')}; commit {_commit(doc)}; "
                    f"file {PROFILE_FILE}"))
         for (s, p), r in first.items():
             if p == "triton" and r["share"] >= 0.4:
@@ -906,7 +911,7 @@ class Builder:
             f"Triton matmul precisions against float64 on {doc['device']}: scaled errors of the value, gradient and "
             f"Laplacian, and the PSNR of a fit trained at that precision", cols, body, lead=1,
             source=f"{doc.get('image', '?')} {doc.get('size', '?')}px, width {doc.get('width', '?')}, "
-                   f"{doc.get('steps', '?')} steps; commit {str(doc.get('commit', '?'))[:10]}; file {PRECISION_FILE}"))
+                   f"{doc.get('steps', '?')} steps; commit {_commit(doc)}; file {PRECISION_FILE}"))
         sec.findings.append(f"The rule '{doc.get('rule', '?')}' picks {doc.get('recommended_default', '?')} as the "
                             f"default training precision on {doc['device']}.")
 
@@ -928,7 +933,7 @@ class Builder:
             "Matrix-product GFLOP per training step, reference and torch, and their ratio: the torch backend's "
             "speedup if the products took all of the step's time", ["suite", "D", "reference", "torch", "ratio"],
             body, lead=2, source=f"{doc.get('counter', '?')}; {doc['rows'][0]['points']} points; "
-                                 f"commit {str(doc.get('commit', '?'))[:10]}; file gemm-count.json"))
+                                 f"commit {_commit(doc)}; file {GEMM_FILE}"))
         for suite, rs in sorted(ratios.items()):
             lo, hi = f"{min(rs):.2f}x", f"{max(rs):.2f}x"
             sec.findings.append(f"Suite {suite}: the reference executes {lo if lo == hi else f'{lo} to {hi}'} the "
@@ -953,7 +958,7 @@ class Builder:
         sec.tables.append(table(
             "Mutants of the CUDA sources and whether the emulated test tier fails on them",
             ["mutant", "defect", "tier", "blind spot"], body, lead=1,
-            source=f"{doc.get('tier', '?')}; commit {str(doc.get('commit', '?'))[:10]}; file {MUTATIONS_FILE}"))
+            source=f"{doc.get('tier', '?')}; commit {_commit(doc)}; file {MUTATIONS_FILE}"))
         barriers = [r for r in rows if r["name"].startswith("no-barrier-")]
         caught = [r for r in rows if r["caught"]]
         by_asan = [r for r in caught if not plain(r)]
