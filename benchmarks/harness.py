@@ -97,10 +97,24 @@ def compiled_reference(device: torch.device | None = None) -> SimpleNamespace:
     return SimpleNamespace(sine_linear=layer, mlp_forward=fwd, mlp_jet=mlp_jet, mlp_infer=mlp_infer)
 
 
-def _triton_precision(name: str | None, fused: bool | None = None) -> Callable[[], None]:
+def _paths(fused: bool | None = None, reverse: bool | None = None) -> Callable[[], None]:
+    """Setup of a provider: the inference path ``fused``
+    (:func:`fastsiren.backends.set_fused_inference`) and the gradient mode ``reverse``
+    (:func:`fastsiren.backends.set_reverse_grad`); None: the defaults, so a plain provider is not
+    left at a variant's setting."""
+
+    def setup() -> None:
+        backends.set_fused_inference(fused)
+        backends.set_reverse_grad(reverse)
+
+    return setup
+
+
+def _triton_precision(name: str | None, fused: bool | None = None, reverse: bool | None = None
+                      ) -> Callable[[], None]:
     """Setup of a triton provider: training and inference kernels at precision ``name``
-    (None: the defaults, so the plain provider is not left at another one's setting) and
-    the inference path ``fused`` (:func:`fastsiren.backends.set_fused_inference`)."""
+    (None: the defaults) and the paths of :func:`_paths`."""
+    paths = _paths(fused, reverse)
 
     def setup() -> None:
         from fastsiren.kernels import config
@@ -109,14 +123,9 @@ def _triton_precision(name: str | None, fused: bool | None = None) -> Callable[[
             config.reset_precision()
         else:
             config.set_precision(train=name, infer=name)
-        backends.set_fused_inference(fused)
+        paths()
 
     return setup
-
-
-def _inference_path(fused: bool | None) -> Callable[[], None]:
-    """Setup of a cuda provider: the fused or the per-layer inference path (None: the default)."""
-    return lambda: backends.set_fused_inference(fused)
 
 
 PROVIDERS: dict[str, Provider] = {
@@ -124,16 +133,23 @@ PROVIDERS: dict[str, Provider] = {
     for p in (
         Provider("reference", _backend_loader("reference")),
         Provider("reference+compile", compiled_reference, optional=True),
-        Provider("torch", _backend_loader("torch")),
+        Provider("torch", _backend_loader("torch"), setup=_paths()),
         Provider("triton", _backend_loader("triton"), setup=_triton_precision(None)),
         # the exact fp32 path beside the default (tf32x3, kernels/config.py): FMA loops on Hopper
         Provider("triton+ieee", _backend_loader("triton"), optional=True, setup=_triton_precision("ieee")),
-        Provider("cuda", _backend_loader("cuda"), setup=_inference_path(None)),
+        Provider("cuda", _backend_loader("cuda"), setup=_paths()),
         # dense-grid inference through the per-layer kernels instead of the fused one
         Provider("triton+layers", _backend_loader("triton"), optional=True,
                  setup=_triton_precision(None, fused=False), suites=("render",)),
-        Provider("cuda+layers", _backend_loader("cuda"), optional=True, setup=_inference_path(False),
+        Provider("cuda+layers", _backend_loader("cuda"), optional=True, setup=_paths(fused=False),
                  suites=("render",)),
+        # order-1 jets of a gray image by forward-mode streams instead of the reverse-mode gradient
+        Provider("torch+fwd", _backend_loader("torch"), optional=True, setup=_paths(reverse=False),
+                 suites=("poisson-grad",)),
+        Provider("triton+fwd", _backend_loader("triton"), optional=True,
+                 setup=_triton_precision(None, reverse=False), suites=("poisson-grad",)),
+        Provider("cuda+fwd", _backend_loader("cuda"), optional=True, setup=_paths(reverse=False),
+                 suites=("poisson-grad",)),
     )
 }
 BASELINE = "reference"
@@ -380,7 +396,17 @@ def run_suite(suite: str | Suite, providers: Sequence[str | Provider] | None = N
     A provider that cannot run here gets a ``skipped`` row with the reason; a provider
     whose outputs disagree with the oracle gets a ``mismatch`` row and is not timed.
     ``baseline=False`` leaves the reference out (scaling past its memory): no check, no speedup.
+    The path switches a variant's setup sets (:func:`_paths`) are back at their defaults after.
     """
+    try:
+        return _run_suite(suite, providers, size, device, dtype, rounds, block_s, shape, tol, check, memory,
+                          baseline, log)
+    finally:
+        _paths()()
+
+
+def _run_suite(suite, providers, size, device, dtype, rounds, block_s, shape, tol, check, memory, baseline,
+               log) -> SuiteResult:
     suite = get_suite(suite) if isinstance(suite, str) else suite
     device = torch.device(device)
     if rounds < 1:

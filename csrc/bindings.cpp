@@ -5,6 +5,9 @@
 //   mlp_fwd(x, weights, biases, omegas, order, save) -> (out, saved)
 //   mlp_bwd(x, weights, biases, omegas, order, saved, gout, need_x) -> (x_grad, w_grads, b_grads)
 //   mlp_infer(x, weights, biases, omegas, order) -> out
+//   grad_sin_cos(z) -> (h, c); grad_reverse_adjoint(r, dbar, c) -> (t, rbar);
+//   grad_forward_adjoint(hbar?, c, h, t?) -> zbar: the elementwise steps of the reverse-mode
+//   gradient (csrc/grad_ops.cu, fastsiren/jet.py reverse_grad_function)
 //
 // x (N, D); weights[i] (F_i, F_{i-1}); biases[i] (F_i) or None; omegas[i] > 0 a sine layer,
 // <= 0 a linear one. out (S, N, F_last) holds the output streams (value, D derivatives,
@@ -348,18 +351,96 @@ at::Tensor mlp_infer(const at::Tensor& x, at::TensorList weights, const BiasList
   return std::get<0>(mlp_fwd(x, weights, biases, omegas, order, false));
 }
 
+// ------------------------------------------------------------- reverse-mode gradient steps
+
+// An (N, F) operand of the gradient steps, on the device and of the dtype of `like`.
+void check_plane(const at::Tensor& t, const std::string& name, const at::Tensor& like) {
+  TORCH_CHECK(on_kernel_device(t), name, " must be ", kDeviceWanted, ", got device ", t.device().str());
+  TORCH_CHECK(t.scalar_type() == at::kFloat || t.scalar_type() == at::kDouble, name,
+              " must be float32 or float64, got ", c10::toString(t.scalar_type()));
+  check_tensor(t, name, like);
+  TORCH_CHECK(t.dim() == 2 && t.sizes() == like.sizes(), name, " must have shape ", shape_str(like.sizes()),
+              " (N, F), got ", shape_str(t.sizes()));
+}
+
+std::tuple<at::Tensor, at::Tensor> grad_sin_cos_op(const at::Tensor& z) {
+  TORCH_CHECK(z.dim() == 2, "z must have shape (N, F), got ", shape_str(z.sizes()));
+  check_plane(z, "z", z);
+  const DeviceScope scope(z);
+  at::Tensor h = at::empty_like(z), c = at::empty_like(z);
+  AT_DISPATCH_FLOATING_TYPES(z.scalar_type(), "fastsiren_grad_sin_cos", [&] {
+    check_launch(grad_sin_cos<scalar_t>(z.data_ptr<scalar_t>(), z.size(0), static_cast<int>(z.size(1)),
+                                        h.data_ptr<scalar_t>(), c.data_ptr<scalar_t>(), scope.stream()),
+                 "grad_sin_cos");
+  });
+  return {h, c};
+}
+
+std::tuple<at::Tensor, at::Tensor> grad_reverse_adjoint_op(const at::Tensor& r, const at::Tensor& dbar,
+                                                        const at::Tensor& c) {
+  TORCH_CHECK(c.dim() == 2, "c must have shape (N, F), got ", shape_str(c.sizes()));
+  check_plane(c, "c", c);
+  check_tensor(dbar, "dbar", c);
+  TORCH_CHECK(dbar.dim() == 3 && dbar.size(1) == c.size(0) && dbar.size(2) == c.size(1),
+              "dbar must have shape (O, ", num(c.size(0)), ", ", num(c.size(1)), "), got ", shape_str(dbar.sizes()));
+  // r may be a broadcast (zero strides over N or O); features must be its unit-stride axis.
+  TORCH_CHECK(on_kernel_device(r) && r.device() == c.device() && r.scalar_type() == c.scalar_type(),
+              "r must be a tensor on ", c.device().str(), " of dtype ", c10::toString(c.scalar_type()));
+  TORCH_CHECK(r.sizes() == dbar.sizes(), "r must have the shape of dbar ", shape_str(dbar.sizes()), ", got ",
+              shape_str(r.sizes()));
+  TORCH_CHECK(r.stride(2) == 1, "r must have unit stride over its last axis (call .contiguous() first)");
+  const DeviceScope scope(c);
+  at::Tensor t = at::empty_like(c), rbar = at::empty_like(dbar);
+  AT_DISPATCH_FLOATING_TYPES(c.scalar_type(), "fastsiren_grad_reverse_adjoint", [&] {
+    check_launch(grad_reverse_adjoint<scalar_t>(r.data_ptr<scalar_t>(), r.stride(0), r.stride(1),
+                                                dbar.data_ptr<scalar_t>(), c.data_ptr<scalar_t>(), c.size(0),
+                                                static_cast<int>(c.size(1)), static_cast<int>(dbar.size(0)),
+                                                t.data_ptr<scalar_t>(), rbar.data_ptr<scalar_t>(), scope.stream()),
+                 "grad_reverse_adjoint");
+  });
+  return {t, rbar};
+}
+
+at::Tensor grad_forward_adjoint_op(const OptTensor& hbar, const at::Tensor& c, const at::Tensor& h,
+                                const OptTensor& t) {
+  TORCH_CHECK(c.dim() == 2, "c must have shape (N, F), got ", shape_str(c.sizes()));
+  check_plane(c, "c", c);
+  check_plane(h, "h", c);
+  const bool has_hbar = hbar.has_value() && hbar->defined(), has_t = t.has_value() && t->defined();
+  TORCH_CHECK(has_hbar || has_t, "grad_forward_adjoint needs hbar or t");
+  if (has_hbar) check_plane(*hbar, "hbar", c);
+  if (has_t) check_plane(*t, "t", c);
+  const DeviceScope scope(c);
+  at::Tensor zbar = at::empty_like(c);
+  AT_DISPATCH_FLOATING_TYPES(c.scalar_type(), "fastsiren_grad_forward_adjoint", [&] {
+    check_launch(grad_forward_adjoint<scalar_t>(has_hbar ? hbar->data_ptr<scalar_t>() : nullptr,
+                                                c.data_ptr<scalar_t>(), h.data_ptr<scalar_t>(),
+                                                has_t ? t->data_ptr<scalar_t>() : nullptr, c.size(0),
+                                                static_cast<int>(c.size(1)), zbar.data_ptr<scalar_t>(),
+                                                scope.stream()),
+                 "grad_forward_adjoint");
+  });
+  return zbar;
+}
+
 void define_ops(torch::Library& m) {
   m.def("mlp_fwd(Tensor x, Tensor[] weights, Tensor?[] biases, float[] omegas, int order, bool save) "
         "-> (Tensor, Tensor[])");
   m.def("mlp_bwd(Tensor x, Tensor[] weights, Tensor?[] biases, float[] omegas, int order, Tensor[] saved, "
         "Tensor gout, bool need_x) -> (Tensor, Tensor[], Tensor[])");
   m.def("mlp_infer(Tensor x, Tensor[] weights, Tensor?[] biases, float[] omegas, int order) -> Tensor");
+  m.def("grad_sin_cos(Tensor z) -> (Tensor, Tensor)");
+  m.def("grad_reverse_adjoint(Tensor r, Tensor dbar, Tensor c) -> (Tensor, Tensor)");
+  m.def("grad_forward_adjoint(Tensor? hbar, Tensor c, Tensor h, Tensor? t) -> Tensor");
 }
 
 void impl_ops(torch::Library& m) {
   m.impl("mlp_fwd", &mlp_fwd);
   m.impl("mlp_bwd", &mlp_bwd);
   m.impl("mlp_infer", &mlp_infer);
+  m.impl("grad_sin_cos", &grad_sin_cos_op);
+  m.impl("grad_reverse_adjoint", &grad_reverse_adjoint_op);
+  m.impl("grad_forward_adjoint", &grad_forward_adjoint_op);
 }
 
 }  // namespace

@@ -63,6 +63,20 @@ template <typename T>
 cudaError_t sine_bwd(const T* pre, const T* b, const T* gbar, T omega, int64_t n, int features,
                      int dim, int order, T* pbar, T* bbar, cudaStream_t stream);
 
+// Elementwise steps of the reverse-mode gradient (grad_ops.cu), on (N, F) tensors, row-major:
+//   h = sin z, c = cos z;
+//   t = sum_o r_o dbar_o and rbar = dbar c, for o < outs, r[o][row][f] at r + o*r_so + row*r_sn + f
+//     (r_sn = 0: a row broadcast), dbar and rbar (outs, N, F);
+//   zbar = hbar c - h t, where a null hbar or t drops its term.
+template <typename T>
+cudaError_t grad_sin_cos(const T* z, int64_t n, int features, T* h, T* c, cudaStream_t stream);
+template <typename T>
+cudaError_t grad_reverse_adjoint(const T* r, int64_t r_so, int64_t r_sn, const T* dbar, const T* c, int64_t n,
+                                 int features, int outs, T* t, T* rbar, cudaStream_t stream);
+template <typename T>
+cudaError_t grad_forward_adjoint(const T* hbar, const T* c, const T* h, const T* t, int64_t n, int features,
+                                 T* zbar, cudaStream_t stream);
+
 // A whole network for the fused render kernel (passed by value as a kernel argument).
 template <typename T>
 struct RenderNet {

@@ -155,10 +155,34 @@ def check_name(name: str | None) -> None:
         _spec(name)
 
 
-# ----------------------------------------------------------------------------- inference path
+# ----------------------------------------------------------------------------- path switches
+
+
+class _Switch:
+    """A boolean setting: the value set in code, else the environment variable ``env`` ("0"
+    or "1"), else True."""
+
+    def __init__(self, env: str):
+        self.env, self.value = env, None
+
+    def set(self, enabled: bool | None) -> None:
+        if enabled is not None and not isinstance(enabled, bool):
+            raise TypeError(f"enabled must be True, False or None, got {enabled!r}")
+        self.value = enabled
+
+    def get(self) -> bool:
+        if self.value is not None:
+            return self.value
+        raw = os.environ.get(self.env, "1").strip()
+        if raw not in ("0", "1"):
+            raise ValueError(f"{self.env}={raw!r}: expected 0 or 1")
+        return raw == "1"
+
 
 FUSED_INFER_ENV = "FASTSIREN_FUSED_INFER"
-_fused_infer: bool | None = None
+REVERSE_GRAD_ENV = "FASTSIREN_REVERSE_GRAD"
+_FUSED_INFER = _Switch(FUSED_INFER_ENV)
+_REVERSE_GRAD = _Switch(REVERSE_GRAD_ENV)
 
 
 def set_fused_inference(enabled: bool | None) -> None:
@@ -171,17 +195,24 @@ def set_fused_inference(enabled: bool | None) -> None:
     (benchmarks/results/render.csv). The benchmarks' ``+layers`` providers time the per-layer
     path beside the fused one.
     """
-    global _fused_infer
-    if enabled is not None and not isinstance(enabled, bool):
-        raise TypeError(f"enabled must be True, False or None, got {enabled!r}")
-    _fused_infer = enabled
+    _FUSED_INFER.set(enabled)
 
 
 def fused_inference() -> bool:
     """The current choice of :func:`set_fused_inference`."""
-    if _fused_infer is not None:
-        return _fused_infer
-    raw = os.environ.get(FUSED_INFER_ENV, "1").strip()
-    if raw not in ("0", "1"):
-        raise ValueError(f"{FUSED_INFER_ENV}={raw!r}: expected 0 or 1")
-    return raw == "1"
+    return _FUSED_INFER.get()
+
+
+def set_reverse_grad(enabled: bool | None) -> None:
+    """Whether order-1 jets with fewer outputs than input dimensions (the Poisson gradient loss
+    of a gray image) take the reverse-mode gradient (True, the default: 6 GEMMs per hidden
+    layer and training step against forward mode's 3 (1 + D)) or forward-mode streams
+    (False), on every backend; None goes back to :data:`REVERSE_GRAD_ENV` ("0" turns it off),
+    else the default. The benchmarks' ``+fwd`` providers time forward mode beside it.
+    """
+    _REVERSE_GRAD.set(enabled)
+
+
+def reverse_grad() -> bool:
+    """The current choice of :func:`set_reverse_grad`."""
+    return _REVERSE_GRAD.get()

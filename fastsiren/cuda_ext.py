@@ -16,6 +16,9 @@ below so ``torch.compile`` traces them); ``out`` is the stack of output streams
 - ``mlp_fwd(x, weights, biases, omegas, order, save) -> (out, saved)``
 - ``mlp_bwd(x, weights, biases, omegas, order, saved, gout, need_x) -> (x_grad, w_grads, b_grads)``
 - ``mlp_infer(x, weights, biases, omegas, order) -> out`` (one fused kernel where it fits)
+- ``grad_sin_cos``, ``grad_reverse_adjoint``, ``grad_forward_adjoint``: the elementwise steps
+  of the reverse-mode gradient (:class:`CudaGradOps`), which order-1 jets with fewer outputs
+  than input dimensions take, with cuBLAS GEMMs (:func:`fastsiren.jet.reverse_grad_function`)
 
 ``omegas`` are floats there, ``<= 0`` marking a linear layer (``None`` on the Python side).
 
@@ -47,7 +50,15 @@ from typing import Sequence
 import torch
 
 from fastsiren.backends import fused_inference
-from fastsiren.jet import Jet, double_backward_fallback, num_streams, split_streams, stack_adjoints
+from fastsiren.jet import (
+    Jet,
+    double_backward_fallback,
+    num_streams,
+    reverse_grad_function,
+    split_streams,
+    stack_adjoints,
+    use_reverse_grad,
+)
 
 ARCH_ENV = "FASTSIREN_CUDA_ARCH"
 VERBOSE_ENV = "FASTSIREN_CUDA_VERBOSE"
@@ -55,7 +66,7 @@ VERBOSE_ENV = "FASTSIREN_CUDA_VERBOSE"
 # wider inputs are computed by the "torch" backend (coordinate networks have D <= 4).
 MAX_JET_DIM = 16
 OPS_NAMESPACE = "fastsiren_cuda"
-OP_NAMES = ("mlp_fwd", "mlp_bwd", "mlp_infer")
+OP_NAMES = ("mlp_fwd", "mlp_bwd", "mlp_infer", "grad_sin_cos", "grad_reverse_adjoint", "grad_forward_adjoint")
 EMULATE_ENV = "FASTSIREN_CUDA_EMULATE"
 EMU_NAMESPACE = "fastsiren_cuda_emu"
 CACHE_ENV = "FASTSIREN_CACHE_DIR"
@@ -383,6 +394,18 @@ def _register_fakes(ns: str, state: dict[str, object]) -> None:
         n, dim = x.shape
         return x.new_empty((num_streams(order, dim), n, weights[-1].shape[0]))
 
+    @torch.library.register_fake(f"{ns}::grad_sin_cos")
+    def _grad_sin_cos_fake(z):
+        return torch.empty_like(z), torch.empty_like(z)
+
+    @torch.library.register_fake(f"{ns}::grad_reverse_adjoint")
+    def _grad_reverse_adjoint_fake(r, dbar, c):
+        return torch.empty_like(c), torch.empty_like(dbar)
+
+    @torch.library.register_fake(f"{ns}::grad_forward_adjoint")
+    def _grad_forward_adjoint_fake(hbar, c, h, t):
+        return torch.empty_like(c)
+
     state["fakes"] = True
 
 
@@ -426,6 +449,32 @@ class _MLPJetFunction(torch.autograd.Function):
         return (x_grad if need_x else None, None, None, None, None, *w_grads, *b_out)
 
 
+class CudaGradOps:
+    """:class:`fastsiren.jet.GradOps` through the ``grad_*`` ops (csrc/grad_ops.cu); every
+    result is a fresh tensor."""
+
+    @staticmethod
+    def sin_cos(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h, c = _ops().grad_sin_cos(z.contiguous())
+        return h, c
+
+    @staticmethod
+    def reverse_adjoint(r: torch.Tensor, dbar: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if r.stride(2) != 1:  # a broadcast over N or O keeps its zero strides
+            r = r.contiguous()
+        t, rbar = _ops().grad_reverse_adjoint(r, dbar.contiguous(), c.contiguous())
+        return t, rbar
+
+    @staticmethod
+    def forward_adjoint(hbar: torch.Tensor | None, c: torch.Tensor, h: torch.Tensor, t: torch.Tensor | None,
+                        own_hbar: bool) -> torch.Tensor:
+        return _ops().grad_forward_adjoint(None if hbar is None else hbar.contiguous(), c.contiguous(),
+                                           h.contiguous(), t)
+
+
+CudaGradFunction = reverse_grad_function(CudaGradOps, "CudaGradFunction")
+
+
 def _params(weights, biases):
     return [w.contiguous() for w in weights], [None if b is None else b.contiguous() for b in biases]
 
@@ -446,6 +495,10 @@ def mlp_jet(x: torch.Tensor, weights: Sequence[torch.Tensor], biases: Sequence[t
         return jet.mlp_jet(x, weights, biases, omegas, order)
     x = x.contiguous()  # Siren._flatten's reshape may hand over a strided view
     weights, biases = _params(weights, biases)
+    if use_reverse_grad(order, weights[-1].shape[0], dim):
+        value, grad, lap = CudaGradFunction.apply(x, order, tuple(omegas), len(weights),
+                                                  _needs_graph(x, weights, biases), *weights, *biases)
+        return Jet(value, grad, lap)
     if _needs_graph(x, weights, biases):
         value, grad, lap = _MLPJetFunction.apply(x, order, tuple(omegas), len(weights), True, *weights,
                                                  *biases)

@@ -22,6 +22,8 @@ from typing import NamedTuple, Sequence
 
 import torch
 
+from fastsiren.backends import reverse_grad
+
 
 class Jet(NamedTuple):
     """Value and input derivatives of a network at N points.
@@ -257,103 +259,152 @@ class _MLPJetFunction(torch.autograd.Function):
         return (x_grad, None, None, None, None, *w_grads, *b_grads)
 
 
-class _MLPGradFunction(torch.autograd.Function):
-    """Value and input gradient (order 1) by a hand-written reverse pass, differentiated by hand.
+class GradOps:
+    """The elementwise steps of the reverse-mode gradient (:func:`reverse_grad_function`) as
+    torch ops. The triton and cuda backends pass fused kernels with the same contracts; the
+    GEMMs stay ``torch.matmul`` (cuBLAS on a GPU) in every backend.
+
+    ``r`` (O, N, F) may be a broadcast view (stride 0 over N) with unit stride over F; every
+    other argument is contiguous. A function may overwrite the arguments it says it may.
+    """
+
+    @staticmethod
+    def sin_cos(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(sin z, cos z)`` of the scaled pre-activations z (N, F); may reuse z's memory."""
+        c = torch.cos(z)
+        return z.sin_(), c
+
+    @staticmethod
+    def reverse_adjoint(r: torch.Tensor, dbar: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``t = sum_o r_o dbar_o`` (N, F) and ``rbar = dbar c`` (O, N, F); may overwrite dbar."""
+        t = r[0] * dbar[0] if r.shape[0] == 1 else (r * dbar).sum(0)
+        return t, dbar.mul_(c)
+
+    @staticmethod
+    def forward_adjoint(hbar: torch.Tensor | None, c: torch.Tensor, h: torch.Tensor, t: torch.Tensor | None,
+                        own_hbar: bool) -> torch.Tensor:
+        """``zbar = hbar c - h t`` (N, F), a term left out where its tensor is None (not both);
+        may overwrite t, and hbar when ``own_hbar``."""
+        if hbar is None:
+            return t.mul_(h).neg_()
+        zbar = hbar.mul_(c) if own_hbar else hbar * c
+        return zbar if t is None else zbar.addcmul_(h, t, value=-1.0)
+
+
+def _grad_forward(ctx, ops, x, order, omegas, n_layers, save, params):
+    weights, biases = params[:n_layers], params[n_layers:]
+    n_pts, n_out = x.shape[0], weights[-1].shape[0]
+    hs, cs, wss = [x], [], []
+    h = x
+    for w, b, om in zip(weights, biases, omegas):
+        ws, bs = _scaled(w, b, om)
+        z = torch.addmm(bs, h, ws.t()) if bs is not None else h @ ws.t()
+        h, c = (z, None) if om is None else ops.sin_cos(z)
+        hs.append(h)
+        cs.append(c)
+        wss.append(ws)
+    eye = torch.eye(n_out, dtype=x.dtype, device=x.device).unsqueeze(1)
+    r = eye.expand(n_out, n_pts, n_out)
+    deltas, rs = [None] * n_layers, [None] * n_layers
+    for i in range(n_layers - 1, -1, -1):
+        rs[i] = r
+        deltas[i] = r if cs[i] is None else r * cs[i]
+        if i == n_layers - 1 and cs[i] is None:  # e_o W' is row o of W': a broadcast, no GEMM
+            r = wss[i].unsqueeze(1).expand(n_out, n_pts, wss[i].shape[1])
+        else:
+            r = torch.matmul(deltas[i], wss[i])
+    ctx.omegas, ctx.n_layers, ctx.order = omegas, n_layers, order
+    ctx.has_bias = tuple(b is not None for b in biases)
+    if save:
+        ctx.cache = (hs, cs, wss, deltas, rs)
+    ctx.save_for_backward(x, *weights, *[b for b in biases if b is not None])
+    # A fresh output: returning hs[-1], which ctx.cache holds, would make a reference cycle
+    # (output -> grad_fn -> ctx -> output) that only the garbage collector frees.
+    return hs[-1].clone(), r.permute(1, 0, 2).clone(), None
+
+
+def _grad_backward(ctx, ops, g_value, g_grad, g_lap):
+    omegas, n = ctx.omegas, ctx.n_layers
+    saved = ctx.saved_tensors
+    x, weights = saved[0], saved[1:1 + n]
+    bias_iter = iter(saved[1 + n:])
+    biases = [next(bias_iter) if hb else None for hb in ctx.has_bias]
+    if torch.is_grad_enabled():
+        return double_backward_fallback(ctx, x, weights, biases, g_value, g_grad, g_lap)
+    hs, cs, wss, deltas, rs = ctx.cache
+    w_grads: list[torch.Tensor | None] = [None] * n
+    t_extra: list[torch.Tensor | None] = [None] * n  # sum_o r_i dbar_i: z' gets -sin(z') t
+    if g_grad is not None:
+        rbar = g_grad.permute(1, 0, 2)  # (O, N, D): adjoint of r_0
+        for i in range(n):  # the adjoint of the reverse pass runs first layer -> last
+            fo, fi = weights[i].shape
+            dbar = torch.matmul(rbar, wss[i].t())
+            if i == n - 1 and cs[i] is None:  # d = e_o: row o of the gradient is sum_n rbar_o
+                w_grads[i] = rbar.sum(1)
+            else:
+                w_grads[i] = outer_sum(deltas[i].reshape(-1, fo), rbar.reshape(-1, fi))
+            if cs[i] is None:
+                rbar = dbar
+                continue
+            t_extra[i], rbar = ops.reverse_adjoint(rs[i], dbar, cs[i])
+    hbar = g_value
+    b_grads: list[torch.Tensor | None] = [None] * n
+    for i in range(n - 1, -1, -1):  # the adjoint of the forward pass
+        if hbar is None and t_extra[i] is None:
+            continue
+        if cs[i] is None:
+            zbar = hbar
+        else:  # hbar is ours below the last layer (a GEMM output)
+            zbar = ops.forward_adjoint(hbar, cs[i], hs[i + 1], t_extra[i], own_hbar=i < n - 1)
+        wg = outer_sum(zbar, hs[i])
+        w_grads[i] = wg if w_grads[i] is None else w_grads[i].add_(wg)
+        if biases[i] is not None:
+            b_grads[i] = zbar.sum(0)
+        hbar = zbar @ wss[i] if (i > 0 or ctx.needs_input_grad[0]) else None
+    for i, om in enumerate(omegas):  # back from the scaled weights W' = omega W
+        scale = 1.0 if om is None else om
+        w_grads[i] = torch.zeros_like(weights[i]) if w_grads[i] is None else w_grads[i].mul_(scale)
+        if biases[i] is not None:
+            b_grads[i] = torch.zeros_like(biases[i]) if b_grads[i] is None else b_grads[i].mul_(scale)
+    x_grad = hbar if ctx.needs_input_grad[0] else None
+    return (x_grad, None, None, None, None, *w_grads, *b_grads)
+
+
+def reverse_grad_function(ops, name: str) -> type[torch.autograd.Function]:
+    """Value and input gradient (order 1) by a hand-written reverse pass, differentiated by hand,
+    with the elementwise steps of ``ops`` (:class:`GradOps` or a backend's fused kernels).
 
     Forward mode carries 1 + D streams (3 (1 + D) GEMMs per layer with the backward);
     a reverse pass carries one stream per output channel O (3 + 3 O GEMMs). With fewer
     outputs than input dimensions (a gray image in 2-D: O = 1 < D = 2) reverse is cheaper,
-    and :func:`mlp_jet` picks it. With scaled pre-activations ``z' = omega (W h + b)`` and
-    ``W' = omega W``: ``h = sin z'``; reverse pass ``d_i = r_i cos z'_i``,
-    ``r_{i-1} = d_i W'_i``, ``r_L = e_o``; the gradient is ``r_0``. Per hidden layer the
-    backward makes 4 GEMMs and 4 elementwise passes (autograd's double backward: 4 GEMMs and
-    about twice the passes, which is the whole difference on a CPU).
+    and every backend's ``mlp_jet`` picks it (:func:`use_reverse_grad`). With scaled
+    pre-activations ``z' = omega (W h + b)`` and ``W' = omega W``: ``h = sin z'``; reverse pass
+    ``d_i = r_i cos z'_i``, ``r_{i-1} = d_i W'_i``, ``r_L = e_o``; the gradient is ``r_0``. Per
+    hidden layer the backward makes 4 GEMMs and 3 elementwise steps (``ops``) besides the
+    product ``d_i``; autograd's double backward makes the same 4 GEMMs and about twice the
+    elementwise passes, which is the whole difference on a CPU.
+
+    ``apply(x, order, omegas, n_layers, save, *weights, *biases)`` -> (value, grad, None), the
+    layout of :func:`double_backward_fallback`, which serves ``create_graph=True``.
     """
-
-    @staticmethod
     def forward(ctx, x, order, omegas, n_layers, save, *params):
-        weights, biases = params[:n_layers], params[n_layers:]
-        n_pts, n_out = x.shape[0], weights[-1].shape[0]
-        hs, cs, wss = [x], [], []
-        h = x
-        for w, b, om in zip(weights, biases, omegas):
-            ws, bs = _scaled(w, b, om)
-            z = torch.addmm(bs, h, ws.t()) if bs is not None else h @ ws.t()
-            h, c = (z, None) if om is None else (None, torch.cos(z))
-            if h is None:
-                h = z.sin_()  # z is not needed once cos(z) is taken: reuse its memory
-            hs.append(h)
-            cs.append(c)
-            wss.append(ws)
-        eye = torch.eye(n_out, dtype=x.dtype, device=x.device).unsqueeze(1)
-        r = eye.expand(n_out, n_pts, n_out)
-        deltas, rs = [None] * n_layers, [None] * n_layers
-        for i in range(n_layers - 1, -1, -1):
-            rs[i] = r
-            deltas[i] = r if cs[i] is None else r * cs[i]
-            if i == n_layers - 1 and cs[i] is None:  # e_o W' is row o of W': a broadcast, no GEMM
-                r = wss[i].unsqueeze(1).expand(n_out, n_pts, wss[i].shape[1])
-            else:
-                r = torch.matmul(deltas[i], wss[i])
-        ctx.omegas, ctx.n_layers, ctx.order = omegas, n_layers, order
-        ctx.has_bias = tuple(b is not None for b in biases)
-        if save:
-            ctx.cache = (hs, cs, wss, deltas, rs)
-        ctx.save_for_backward(x, *weights, *[b for b in biases if b is not None])
-        # A fresh output: returning hs[-1], which ctx.cache holds, would make a reference cycle
-        # (output -> grad_fn -> ctx -> output) that only the garbage collector frees.
-        return hs[-1].clone(), r.permute(1, 0, 2).clone(), None
+        return _grad_forward(ctx, ops, x, order, omegas, n_layers, save, params)
 
-    @staticmethod
     def backward(ctx, g_value, g_grad, g_lap):
-        omegas, n = ctx.omegas, ctx.n_layers
-        saved = ctx.saved_tensors
-        x, weights = saved[0], saved[1:1 + n]
-        bias_iter = iter(saved[1 + n:])
-        biases = [next(bias_iter) if hb else None for hb in ctx.has_bias]
-        if torch.is_grad_enabled():
-            return double_backward_fallback(ctx, x, weights, biases, g_value, g_grad, g_lap)
-        hs, cs, wss, deltas, rs = ctx.cache
-        w_grads: list[torch.Tensor | None] = [None] * n
-        t_extra: list[torch.Tensor | None] = [None] * n  # sum_o r_i dbar_i: z' gets -sin(z') t
-        if g_grad is not None:
-            rbar = g_grad.permute(1, 0, 2)  # (O, N, D): adjoint of r_0
-            for i in range(n):  # the adjoint of the reverse pass runs first layer -> last
-                fo, fi = weights[i].shape
-                dbar = torch.matmul(rbar, wss[i].t())
-                if i == n - 1 and cs[i] is None:  # d = e_o: row o of the gradient is sum_n rbar_o
-                    w_grads[i] = rbar.sum(1)
-                else:
-                    w_grads[i] = outer_sum(deltas[i].reshape(-1, fo), rbar.reshape(-1, fi))
-                if cs[i] is None:
-                    rbar = dbar
-                    continue
-                t_extra[i] = rs[i][0] * dbar[0] if rs[i].shape[0] == 1 else (rs[i] * dbar).sum(0)
-                rbar = dbar.mul_(cs[i])  # dbar is ours and no longer needed: in place
-        hbar = g_value
-        b_grads: list[torch.Tensor | None] = [None] * n
-        for i in range(n - 1, -1, -1):  # the adjoint of the forward pass
-            if hbar is None and t_extra[i] is None:
-                continue
-            if hbar is None:
-                zbar = t_extra[i].mul_(hs[i + 1]).neg_()
-            else:
-                # hbar is ours below the last layer (a GEMM output): scale it in place
-                zbar = hbar if cs[i] is None else (hbar.mul_(cs[i]) if i < n - 1 else hbar * cs[i])
-                if t_extra[i] is not None:
-                    zbar.addcmul_(hs[i + 1], t_extra[i], value=-1.0)
-            wg = outer_sum(zbar, hs[i])
-            w_grads[i] = wg if w_grads[i] is None else w_grads[i].add_(wg)
-            if biases[i] is not None:
-                b_grads[i] = zbar.sum(0)
-            hbar = zbar @ wss[i] if (i > 0 or ctx.needs_input_grad[0]) else None
-        for i, om in enumerate(omegas):  # back from the scaled weights W' = omega W
-            scale = 1.0 if om is None else om
-            w_grads[i] = torch.zeros_like(weights[i]) if w_grads[i] is None else w_grads[i].mul_(scale)
-            if biases[i] is not None:
-                b_grads[i] = torch.zeros_like(biases[i]) if b_grads[i] is None else b_grads[i].mul_(scale)
-        x_grad = hbar if ctx.needs_input_grad[0] else None
-        return (x_grad, None, None, None, None, *w_grads, *b_grads)
+        return _grad_backward(ctx, ops, g_value, g_grad, g_lap)
+
+    return type(name, (torch.autograd.Function,), {
+        "forward": staticmethod(forward), "backward": staticmethod(backward),
+        "__doc__": f"Reverse-mode value and gradient with the elementwise steps of {ops.__name__}."})
+
+
+_MLPGradFunction = reverse_grad_function(GradOps, "_MLPGradFunction")
+
+
+def use_reverse_grad(order: int, n_out: int, dim: int) -> bool:
+    """Whether a jet takes the reverse-mode gradient: order 1 with fewer outputs than input
+    dimensions, unless :func:`fastsiren.backends.set_reverse_grad` turned it off."""
+    return order == 1 and n_out < dim and reverse_grad()
 
 
 def double_backward_fallback(ctx, x, weights, biases, g_value, g_grad, g_lap):
@@ -394,9 +445,7 @@ def mlp_jet(x: torch.Tensor, weights: Sequence[torch.Tensor], biases: Sequence[t
     """Jet of a sine MLP by forward-mode streams; differentiable w.r.t. x and every parameter."""
     save = torch.is_grad_enabled() and (x.requires_grad or any(
         t is not None and t.requires_grad for t in (*weights, *biases)))
-    fn = _MLPJetFunction
-    if order == 1 and weights[-1].shape[0] < x.shape[1]:
-        fn = _MLPGradFunction  # fewer outputs than input dims: reverse mode needs fewer GEMMs
+    fn = _MLPGradFunction if use_reverse_grad(order, weights[-1].shape[0], x.shape[1]) else _MLPJetFunction
     value, grad, lap = fn.apply(x, order, tuple(omegas), len(weights), save, *weights, *biases)
     return Jet(value, grad, lap)
 

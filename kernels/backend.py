@@ -2,7 +2,9 @@
 
 ``sine_linear``, ``mlp_forward`` and ``mlp_jet`` run :class:`jet_layer.MLPJetFunction`
 (per-layer fused kernels with the hand-written backward; a single sine layer is a one-layer
-network of order 0). Their gradients are differentiable again (``create_graph=True``,
+network of order 0), except order-1 jets with fewer outputs than input dimensions, which take
+the reverse-mode gradient with the fused elementwise kernels of :mod:`grad_ops` (fewer GEMMs;
+:func:`fastsiren.backends.set_reverse_grad`). Their gradients are differentiable again (``create_graph=True``,
 gradgradcheck) through :func:`fastsiren.jet.double_backward_fallback`, which recomputes by
 autograd over the reference ops. ``mlp_infer`` (``Siren.render`` and the no-grad forward)
 runs the fully fused kernel of :mod:`render` where the network allows it.
@@ -18,10 +20,15 @@ from typing import Sequence
 
 import torch
 
-from fastsiren.jet import Jet
+from fastsiren.jet import Jet, reverse_grad_function, use_reverse_grad
 
+from .grad_ops import TritonGradOps
 from .jet_layer import MLPJetFunction
 from .render import mlp_infer as _fused_infer
+
+# Order-1 jets with fewer outputs than input dimensions (the Poisson gradient loss): reverse
+# mode, cuBLAS GEMMs and the fused elementwise kernels of grad_ops.
+TritonGradFunction = reverse_grad_function(TritonGradOps, "TritonGradFunction")
 
 
 def mlp_jet(x: torch.Tensor, weights: Sequence[torch.Tensor], biases: Sequence[torch.Tensor | None],
@@ -30,7 +37,8 @@ def mlp_jet(x: torch.Tensor, weights: Sequence[torch.Tensor], biases: Sequence[t
     every field is differentiable w.r.t. x and the parameters."""
     save = torch.is_grad_enabled() and any(
         t is not None and t.requires_grad for t in (x, *weights, *biases))
-    value, grad, lap = MLPJetFunction.apply(x, order, tuple(omegas), len(weights), save, *weights, *biases)
+    fn = TritonGradFunction if use_reverse_grad(order, weights[-1].shape[0], x.shape[1]) else MLPJetFunction
+    value, grad, lap = fn.apply(x, order, tuple(omegas), len(weights), save, *weights, *biases)
     return Jet(value, grad, lap)
 
 

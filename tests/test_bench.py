@@ -22,7 +22,7 @@ from fastsiren.benchmarks.harness import (
 )
 from fastsiren.benchmarks.suites import SUITES, Gemm, default_shape, get_suite, network_gemms, total_flops
 
-from fastsiren import cuda_ext, jet, reference
+from fastsiren import backends, cuda_ext, jet, reference
 from fastsiren.jet import Jet
 from fastsiren.tasks import common
 
@@ -313,6 +313,10 @@ def test_provider_setup_holds_through_every_checked_and_timed_call():
     assert (config.train_precision(torch.float32), config.infer_precision(torch.float32)) == ("ieee", "ieee")
     harness.PROVIDERS["triton"].setup()
     assert config._chosen == {"train": None, "infer": None}
+    harness.PROVIDERS["cuda+fwd"].setup()
+    assert not backends.reverse_grad() and backends.fused_inference()
+    harness.PROVIDERS["torch"].setup()
+    assert backends.reverse_grad()
 
 
 def test_gemm_count_and_its_readme_table(tmp_path):
@@ -340,6 +344,18 @@ def test_render_path_variants_join_only_the_render_suite():
     named = run_suite("fit", ["torch", "cuda+layers"], log=lambda s: None, **FAST)
     row = next(r for r in named.rows if r.provider == "cuda+layers")
     assert row.status == "skipped" and "only the suites render" in row.reason
+
+
+def test_forward_mode_variants_time_the_gradient_step_beside_reverse_mode():
+    """torch+fwd (forward-mode streams for the order-1 jet of a gray image) runs and is checked
+    on poisson-grad beside torch (reverse mode), and only there."""
+    res = run_suite("poisson-grad", ["torch", "torch+fwd"], log=lambda s: None, **FAST)
+    rows = {r.provider: r for r in res.rows}
+    assert rows["torch"].status == rows["torch+fwd"].status == "ok", [(r.provider, r.reason) for r in res.rows]
+    assert rows["torch+fwd"].max_err <= 2 * rows["torch+fwd"].ref_err + 1e-6
+    assert backends.reverse_grad()  # the variant's setting does not outlive its calls
+    fit = run_suite("fit", ["all"], log=lambda s: None, **FAST)
+    assert not {"torch+fwd", "triton+fwd", "cuda+fwd"} & {r.provider for r in fit.rows}
 
 
 def test_profile_and_tile_sweep_scripts_on_the_cpu(tmp_path, monkeypatch):

@@ -151,6 +151,44 @@ def test_jet_and_every_gradient_float32(dev, order):
     check_against_reference(x, ws, bs, oms, order, TOL[torch.float32], f"float32 order={order}")
 
 
+@pytest.mark.parametrize("dim,out,width,last_sine,dtype", [
+    (2, 1, 24, False, torch.float64), (3, 2, 40, True, torch.float64), (3, 1, 256, False, torch.float64),
+    (2, 1, 256, False, torch.float32)])
+def test_reverse_gradient_path(dev, dim, out, width, last_sine, dtype, monkeypatch):
+    """Order-1 jets with fewer outputs than input dimensions (the Poisson gradient loss) take the
+    reverse-mode gradient: cuBLAS GEMMs and the fused grad_* ops. Value, gradient and every
+    parameter gradient against the reference, also for a loss on the gradient alone (no value
+    adjoint); set_reverse_grad(False) gives the forward-mode kernels, which agree."""
+    calls = []
+    for name in ("sin_cos", "reverse_adjoint", "forward_adjoint"):
+        real = getattr(cuda_ext.CudaGradOps, name)
+        monkeypatch.setattr(cuda_ext.CudaGradOps, name,
+                            staticmethod(lambda *a, _f=real, _n=name, **k: calls.append(_n) or _f(*a, **k)))
+    ws, bs, oms = make_net(dev, dim, width, 2, out, last_sine, dtype=dtype, bias_everywhere=width != 40)
+    x = coords(dev, N_CASES[dev]["large"], dim, dtype)
+    params = [x, *ws, *[b for b in bs if b is not None]]
+    x64, ws64 = x.detach().double().requires_grad_(), [w.detach().double().requires_grad_() for w in ws]
+    bs64 = [None if b is None else b.detach().double().requires_grad_() for b in bs]
+    ref = reference.mlp_jet(x64, ws64, bs64, oms, 1)
+    cot = torch.randn(ref.grad.shape, generator=torch.Generator().manual_seed(5), dtype=torch.float64).to(dev)
+    want = torch.autograd.grad((ref.grad * cot).sum(), [x64, *ws64, *[b for b in bs64 if b is not None]],
+                               allow_unused=True, materialize_grads=True)  # the last bias does not move it
+    for reverse in (True, False):
+        backends.set_reverse_grad(reverse)
+        try:
+            check_against_reference(x, ws, bs, oms, 1, TOL[dtype], f"reverse={reverse} D={dim} out={out}")
+            got = torch.autograd.grad((cuda_ext.mlp_jet(x, ws, bs, oms, 1).grad * cot.to(dtype)).sum(), params,
+                                      allow_unused=True, materialize_grads=True)
+        finally:
+            backends.set_reverse_grad(None)
+        for i, (a, b) in enumerate(zip(got, want)):
+            assert_close(a, b, TOL[dtype], f"reverse={reverse} d (gradient loss) / d param {i}")
+        if reverse:
+            assert set(calls) == {"sin_cos", "reverse_adjoint", "forward_adjoint"}
+            calls.clear()
+    assert calls == [], "forward mode ran the reverse-mode ops"
+
+
 def test_linear_hidden_layer_and_one_layer_network(dev):
     ws, bs, oms = make_net(dev, 2, 40, 1, 2, True)
     oms = [30.0, None, 2.0]  # a linear hidden layer: its post streams are saved, not recomputed
@@ -296,6 +334,18 @@ def test_bad_inputs_have_clear_errors(dev):
     with pytest.raises(RuntimeError, match="in_features <= 16"):
         op.mlp_fwd(coords(dev, 5, 17, requires_grad=False), [torch.ones(3, 17, dtype=x.dtype, device=dev)],
                    [None], [30.0], 1, False)
+    c = torch.zeros(5, 8, dtype=x.dtype, device=dev)
+    with pytest.raises(RuntimeError, match="grad_forward_adjoint needs hbar or t"):
+        op.grad_forward_adjoint(None, c, c, None)
+    with pytest.raises(RuntimeError, match=r"hbar must have shape \(5, 8\) \(N, F\), got \(5, 7\)"):
+        op.grad_forward_adjoint(torch.zeros(5, 7, dtype=x.dtype, device=dev), c, c, None)
+    with pytest.raises(RuntimeError, match="r must have unit stride over its last axis"):
+        op.grad_reverse_adjoint(torch.zeros(1, 8, 5, dtype=x.dtype, device=dev).transpose(1, 2),
+                                torch.zeros(1, 5, 8, dtype=x.dtype, device=dev), c)
+    with pytest.raises(RuntimeError, match=r"dbar must have shape \(O, 5, 8\), got \(1, 5, 7\)"):
+        op.grad_reverse_adjoint(c.unsqueeze(0), torch.zeros(1, 5, 7, dtype=x.dtype, device=dev), c)
+    with pytest.raises(RuntimeError, match="z must be float32 or float64"):
+        op.grad_sin_cos(c.half())
     out, saved = op.mlp_fwd(x, w, b, [30.0, 3.0], 1, True)
     with pytest.raises(RuntimeError, match=r"saved\[1\] must have shape \(3, 37, 1\) as mlp_fwd saved it, got "
                        r"\(3, 5, 1\)"):
@@ -314,6 +364,14 @@ def test_ops_pass_opcheck(dev):
     torch.library.opcheck(op.mlp_fwd.default, (x, w, b, om, 2, True))
     torch.library.opcheck(op.mlp_infer.default, (x, w, b, om, 1))
     torch.library.opcheck(op.mlp_bwd.default, (x, w, b, om, 2, saved, torch.randn_like(out), True))
+    z, c, h = (torch.randn(37, 24, dtype=x.dtype, device=dev) for _ in range(3))
+    dbar = torch.randn(2, 37, 24, dtype=x.dtype, device=dev)
+    torch.library.opcheck(op.grad_sin_cos.default, (z,))
+    torch.library.opcheck(op.grad_reverse_adjoint.default, (torch.randn_like(dbar), dbar, c))
+    row = torch.randn(2, 1, 24, dtype=x.dtype, device=dev).expand(2, 37, 24)  # a broadcast over points
+    torch.library.opcheck(op.grad_reverse_adjoint.default, (row, dbar, c))
+    for hbar, t in ((z, h), (None, h), (z, None)):
+        torch.library.opcheck(op.grad_forward_adjoint.default, (hbar, c, h, t))
 
 
 def test_torch_compile_traces_the_ops(dev):
@@ -328,10 +386,21 @@ def test_torch_compile_traces_the_ops(dev):
     got = compiled(x, ws, bs)
     want = loss_fn(x, ws, bs)
     assert_close(got, want, 1e-12, "compiled loss")
+
     g1 = torch.autograd.grad(got, ws)
     g2 = torch.autograd.grad(want, ws)
     for a, b in zip(g1, g2):
         assert_close(a, b, 1e-9, "compiled gradient")
+
+    def grad_loss(x, ws, bs):  # order 1, one output in 2-D: the reverse path and its grad_* ops
+        jet = cuda_ext.mlp_jet(x, ws, bs, oms, 1)
+        return jet.value.square().mean() + jet.grad.square().mean()
+
+    compiled = torch.compile(grad_loss, backend="aot_eager", fullgraph=True)
+    got, want = compiled(x, ws, bs), grad_loss(x, ws, bs)
+    assert_close(got, want, 1e-12, "compiled gradient loss")
+    for i, (a, b) in enumerate(zip(torch.autograd.grad(got, ws), torch.autograd.grad(want, ws))):
+        assert_close(a, b, 1e-12, f"compiled gradient loss d/dW{i}")
 
 
 def test_strided_coordinates_are_accepted(dev):

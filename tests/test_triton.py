@@ -31,7 +31,7 @@ from fastsiren.jet import Jet
 pytest.importorskip("triton")
 
 from fastsiren.kernels import backend as tb  # noqa: E402
-from fastsiren.kernels import config, jet_layer, render  # noqa: E402
+from fastsiren.kernels import config, grad_ops, jet_layer, render  # noqa: E402
 from fastsiren.kernels.jet_math import sin_cos_error  # noqa: E402
 
 TOL = {"float64": 1e-9, "ieee": 2e-5}
@@ -130,6 +130,64 @@ def test_mlp_jet_and_every_gradient_match_reference_float64(dim, order, last_sin
     names = ["x"] + [f"weight{i}" for i in range(3)] + [f"bias{i}" for i in range(3)]
     for a, b, name in zip(grads, grads_ref, names):
         assert_close(a, b, TOL["float64"], f"d loss / d {name}")
+
+
+@pytest.mark.parametrize("dim,out,last_sine", [(2, 1, False), (3, 2, True)])
+def test_reverse_gradient_path_matches_reference_float64(dim, out, last_sine, monkeypatch):
+    """Order-1 jets with fewer outputs than input dimensions (the Poisson gradient loss) take the
+    reverse-mode gradient: GEMMs by torch.matmul, elementwise steps by the kernels of grad_ops.
+    Value, gradient and every parameter gradient against the reference, for a loss on both
+    outputs and on the gradient alone (no value adjoint); set_reverse_grad(False) gives forward
+    mode, which agrees."""
+    calls = []
+    for name in ("sin_cos", "reverse_adjoint", "forward_adjoint"):
+        real = getattr(grad_ops.TritonGradOps, name)
+        monkeypatch.setattr(grad_ops.TritonGradOps, name,
+                            staticmethod(lambda *a, _f=real, _n=name, **k: calls.append(_n) or _f(*a, **k)))
+    ws, bs, oms = make_net(dim, [24, 40], out, last_sine)
+    x = coords(37, dim)
+    names = ["x"] + [f"weight{i}" for i in range(3)] + [f"bias{i}" for i in range(3)]
+    ref = reference.mlp_jet(x, ws, bs, oms, 1)
+    cot = torch.randn(ref.grad.shape, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    grad_only_ref = torch.autograd.grad((ref.grad * cot).sum(), [x, *ws, *bs], allow_unused=True,
+                                        materialize_grads=True)  # the last bias does not move the gradient
+    jet_ref, grads_ref = jet_and_grads(lambda *a: reference.mlp_jet(*a[:3], oms, a[3]), x, ws, bs, 1)
+    for reverse in (True, False):
+        backends.set_reverse_grad(reverse)
+        try:
+            jet, grads = jet_and_grads(lambda *a: tb.mlp_jet(*a[:3], oms, a[3]), x, ws, bs, 1)
+            grad_only = torch.autograd.grad((tb.mlp_jet(x, ws, bs, oms, 1).grad * cot).sum(), [x, *ws, *bs],
+                                                allow_unused=True, materialize_grads=True)
+        finally:
+            backends.set_reverse_grad(None)
+        assert jet.laplacian is None
+        for a, b, name in zip(jet[:2], jet_ref[:2], Jet._fields):
+            assert_close(a, b, TOL["float64"], f"reverse={reverse} {name}")
+        for a, b, name in zip(grads, grads_ref, names):
+            assert_close(a, b, TOL["float64"], f"reverse={reverse} d loss / d {name}")
+        for a, b, name in zip(grad_only, grad_only_ref, names):
+            assert_close(a, b, TOL["float64"], f"reverse={reverse} d (gradient loss) / d {name}")
+        if reverse:
+            assert set(calls) == {"sin_cos", "reverse_adjoint", "forward_adjoint"}
+            calls.clear()
+    assert calls == [], "forward mode ran the reverse-mode kernels"
+
+
+def test_reverse_gradient_kernels_reject_bad_operands():
+    c = torch.zeros(5, 8, dtype=torch.float64, device=DEV)
+    with pytest.raises(ValueError, match="needs hbar or t"):
+        grad_ops.TritonGradOps.forward_adjoint(None, c, c, None, own_hbar=False)
+    with pytest.raises(ValueError, match="hbar .* must have the shape of c"):
+        grad_ops.TritonGradOps.forward_adjoint(torch.zeros(5, 7, dtype=torch.float64, device=DEV), c, c, None,
+                                               own_hbar=False)
+    with pytest.raises(ValueError, match=r"r \(2, 5, 8\), dbar \(2, 5, 7\)"):
+        grad_ops.TritonGradOps.reverse_adjoint(torch.zeros(2, 5, 8, dtype=torch.float64, device=DEV),
+                                               torch.zeros(2, 5, 7, dtype=torch.float64, device=DEV), c)
+    with pytest.raises(TypeError, match="r is torch.float32"):
+        grad_ops.TritonGradOps.reverse_adjoint(torch.zeros(2, 5, 8, device=DEV),
+                                               torch.zeros(2, 5, 8, dtype=torch.float64, device=DEV), c)
+    with pytest.raises(TypeError, match="float32 or float64"):
+        grad_ops.TritonGradOps.sin_cos(torch.zeros(5, 8, dtype=torch.float16, device=DEV))
 
 
 def test_layer_kernels_keep_only_z_for_the_first_jet_layer():
