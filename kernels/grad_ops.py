@@ -36,7 +36,7 @@ def _sin_cos_kernel(z_ptr, c_ptr, numel, BLOCK: tl.constexpr):
 
 @triton.jit
 def _reverse_adjoint_kernel(r_ptr, d_ptr, c_ptr, t_ptr, N, F, r_so, r_sn,
-                            O: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_F: tl.constexpr):
+                            OUTS: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_F: tl.constexpr):
     n = tl.program_id(0).to(tl.int64) * BLOCK_N + tl.arange(0, BLOCK_N)
     f = tl.program_id(1) * BLOCK_F + tl.arange(0, BLOCK_F)
     mask = (n[:, None] < N) & (f[None, :] < F)
@@ -44,7 +44,7 @@ def _reverse_adjoint_kernel(r_ptr, d_ptr, c_ptr, t_ptr, N, F, r_so, r_sn,
     roff = n[:, None] * r_sn + f[None, :]
     c = tl.load(c_ptr + off, mask=mask, other=0.0)
     t = tl.zeros((BLOCK_N, BLOCK_F), dtype=c.dtype)
-    for o in tl.static_range(O):
+    for o in tl.static_range(OUTS):
         r = tl.load(r_ptr + o * r_so + roff, mask=mask, other=0.0)
         d = tl.load(d_ptr + o * N * F + off, mask=mask, other=0.0)
         t += r * d
@@ -91,7 +91,7 @@ class TritonGradOps:
         t = torch.empty_like(c)
         grid = (triton.cdiv(n, BLOCK_N), triton.cdiv(f, BLOCK_F))
         _reverse_adjoint_kernel[grid](r, dbar, c, t, n, f, r.stride(0), r.stride(1),
-                                      O=n_out, BLOCK_N=BLOCK_N, BLOCK_F=BLOCK_F)
+                                      OUTS=n_out, BLOCK_N=BLOCK_N, BLOCK_F=BLOCK_F)
         return t, dbar
 
     @staticmethod
