@@ -159,7 +159,7 @@ cp "$WORK/logs/bench.log" "$OUT/bench.txt" 2>/dev/null
 
 # Where each provider's step time goes (kernel by kernel), then the Triton GEMM tiles swept.
 step profile 60 "$PY -m benchmarks.profile_step --out $WORK/results/profile-gpu.json \
-${PROFILE_ARGS:---suite poisson-laplacian --suite fit --suite render}"
+${PROFILE_ARGS:---suite poisson-laplacian --suite poisson-grad --suite fit --suite render}"
 TUNE_LIMIT=${GPU_CHECK_TUNE_LIMIT:-150}
 TUNE_BUDGET=$(($(left) < TUNE_LIMIT ? $(left) : TUNE_LIMIT))
 # the sweep stops starting configurations 20 s before its step's limit (results kept per suite)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import gc
 import math
+import sys
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Callable, Sequence
@@ -110,10 +111,11 @@ def _paths(fused: bool | None = None, reverse: bool | None = None) -> Callable[[
     return setup
 
 
-def _triton_precision(name: str | None, fused: bool | None = None, reverse: bool | None = None
-                      ) -> Callable[[], None]:
+def _triton_precision(name: str | None, fused: bool | None = None, reverse: bool | None = None,
+                      wgrad: str | None = None) -> Callable[[], None]:
     """Setup of a triton provider: training and inference kernels at precision ``name``
-    (None: the defaults) and the paths of :func:`_paths`."""
+    (None: the defaults), the weight-gradient mode ``wgrad`` (kernels/config.py ``set_wgrad``;
+    None: the default) and the paths of :func:`_paths`."""
     paths = _paths(fused, reverse)
 
     def setup() -> None:
@@ -123,6 +125,7 @@ def _triton_precision(name: str | None, fused: bool | None = None, reverse: bool
             config.reset_precision()
         else:
             config.set_precision(train=name, infer=name)
+        config.set_wgrad(wgrad)
         paths()
 
     return setup
@@ -150,6 +153,9 @@ PROVIDERS: dict[str, Provider] = {
                  setup=_triton_precision(None, reverse=False), suites=("poisson-grad",)),
         Provider("cuda+fwd", _backend_loader("cuda"), optional=True, setup=_paths(reverse=False),
                  suites=("poisson-grad",)),
+        # weight gradients as one cuBLAS product over materialised input streams (kernels/config.py)
+        Provider("triton+cublasw", _backend_loader("triton"), optional=True,
+                 setup=_triton_precision(None, wgrad="cublas"), suites=("fit", "poisson-laplacian")),
     )
 }
 BASELINE = "reference"
@@ -403,6 +409,10 @@ def run_suite(suite: str | Suite, providers: Sequence[str | Provider] | None = N
                           baseline, log)
     finally:
         _paths()()
+        config = sys.modules.get("fastsiren.kernels.config")
+        if config is not None:  # a triton variant's settings end with the suite too
+            config.reset_precision()
+            config.set_wgrad(None)
 
 
 def _run_suite(suite, providers, size, device, dtype, rounds, block_s, shape, tol, check, memory, baseline,

@@ -20,6 +20,11 @@ per point (1, 1+D, 2+D for value, +gradient, +Laplacian) and layer widths d_0..d
 A provider that does more products (autograd's double backward does) still gets credit for
 this nominal count only, so TFLOP/s compare providers on the same work. The *floor* is the
 time of exactly these products alone through ``torch.matmul`` at the benchmark's dtype.
+The other way round on ``poisson-grad`` (a gray image, O = 1 < D = 2): the torch, triton and
+cuda backends take the reverse-mode gradient there (:func:`fastsiren.jet.reverse_grad_function`:
+6 products per hidden layer instead of the 9 counted), so their TFLOP/s and floor fraction
+are of the nominal work and the fraction may exceed 1; the ``+fwd`` providers run the
+counted algorithm.
 """
 
 from __future__ import annotations

@@ -28,6 +28,14 @@ the interpreter, and the same function must serve the CPU tests and the GPU).
 tiles on a GPU, ``FASTSIREN_TRITON_WGRAD_TILES`` those of the weight-gradient kernel alone (it
 took most of a Triton training step on an H200, ``benchmarks/results/profile-gpu.json``):
 ``benchmarks/triton_tune.py`` sweeps both and times whole training steps.
+
+Weight gradients (:func:`set_wgrad`, ``FASTSIREN_TRITON_WGRAD``): ``fused`` (the default) runs
+them in the Triton kernel that recomputes the input post-activations while it loads them;
+``cublas`` writes those post-activation streams once with an epilogue-only kernel and makes
+the weight gradient one ``torch.matmul`` (cuBLAS, at PyTorch's fp32 matmul precision) over the
+stacked streams, as the cuda backend does: one (S, N, K) tensor per layer more for the
+duration of the product. The benchmarks time it as ``triton+cublasw``; the default changes
+when a GPU run shows it faster.
 """
 
 from __future__ import annotations
@@ -47,8 +55,27 @@ PRECISION_ENV = "FASTSIREN_TRITON_PRECISION"
 GEMM_TILES_ENV = "FASTSIREN_TRITON_GEMM_TILES"
 WGRAD_TILES_ENV = "FASTSIREN_TRITON_WGRAD_TILES"
 INFER_PRECISION_ENV = "FASTSIREN_TRITON_INFER_PRECISION"
+WGRAD_MODES = ("fused", "cublas")
+WGRAD_ENV = "FASTSIREN_TRITON_WGRAD"
 
 _chosen: dict[str, str | None] = {"train": None, "infer": None}
+_wgrad: list[str | None] = [None]
+
+
+def set_wgrad(mode: str | None) -> None:
+    """How the training backward computes weight gradients: "fused" or "cublas" (module
+    docstring); None goes back to :data:`WGRAD_ENV`, else "fused"."""
+    if mode is not None and mode not in WGRAD_MODES:
+        raise ValueError(f"mode={mode!r}: expected one of {list(WGRAD_MODES)} or None")
+    _wgrad[0] = mode
+
+
+def wgrad_mode() -> str:
+    """The current choice of :func:`set_wgrad`."""
+    mode = _wgrad[0] or os.environ.get(WGRAD_ENV) or "fused"
+    if mode not in WGRAD_MODES:
+        raise ValueError(f"{WGRAD_ENV}={mode!r}: expected one of {list(WGRAD_MODES)}")
+    return mode
 
 
 def _check(value: str | None, allowed: tuple[str, ...], name: str) -> None:

@@ -36,7 +36,7 @@ from triton.runtime.errors import OutOfResources
 
 from fastsiren.jet import double_backward_fallback, num_streams, split_streams, stack_adjoints
 
-from .config import GemmConfig, gemm_config, interpreting, stream_pad, train_precision
+from .config import GemmConfig, gemm_config, interpreting, stream_pad, train_precision, wgrad_mode
 from .jet_math import (
     jet_adjoint,
     jet_epilogue,
@@ -184,6 +184,20 @@ def _jet_wgrad_kernel(g_ptr, gpre_ptr, w0_ptr, h_ptr, wpart_ptr, bpart_ptr, N, i
     tl.store(out, acc, mask=f_mask[:, None] & (offs_k[None, :] < K))
     if HAS_BIAS:
         tl.store(bpart_ptr + pid_s * F + offs_f, bacc, mask=f_mask & (pid_k == 0))
+
+
+@triton.jit
+def _jet_post_kernel(pre_ptr, w0_ptr, out_ptr, N, omega_hi, omega_lo, F: tl.constexpr, D: tl.constexpr,
+                     S: tl.constexpr, ORDER: tl.constexpr, FIRST: tl.constexpr, S_PAD: tl.constexpr,
+                     BLOCK_N: tl.constexpr, BLOCK_F: tl.constexpr):
+    """The post-activation streams of a sine layer from its kept pre-activations (an epilogue
+    without the GEMM), for the cuBLAS weight gradient (config.set_wgrad)."""
+    offs_n = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
+    offs_f = tl.program_id(1) * BLOCK_F + tl.arange(0, BLOCK_F)
+    sid = tl.arange(0, S_PAD)[:, None, None]
+    omega = join_omega(omega_hi, omega_lo, out_ptr)
+    p = load_pre(pre_ptr, w0_ptr, sid, offs_n, offs_f, S, N, F, D, FIRST)
+    store_streams(out_ptr, jet_epilogue(p, sid, omega, D, ORDER), sid, offs_n, offs_f, S, N, F)
 
 
 # ----------------------------------------------------------------------------- launchers
@@ -363,6 +377,34 @@ def jet_layer_wgrad(g: torch.Tensor, h: torch.Tensor, order: int, dim: int, *, h
     return wgrad, bgrad
 
 
+def jet_layer_post(pre: torch.Tensor, omega: float, order: int, dim: int, *, first: bool = False,
+                   w0: torch.Tensor | None = None) -> torch.Tensor:
+    """Post-activation streams (S, N, F) of a sine layer from its pre-activations ``pre``
+    (S, N, F), or (1, N, F) with ``first`` (z only; ``w0`` (F, D) gives a_k, l = 0)."""
+    pre = check_tensor(pre, "pre")
+    w0 = check_tensor(w0, "w0", pre.dtype, pre.device) if first else pre
+    s = num_streams(order, dim)
+    _, n, f = pre.shape
+    if pre.shape[0] != (1 if first else s) or (first and w0.shape != (f, dim)):
+        raise ValueError(f"pre {tuple(pre.shape)} (first={first}) does not match a layer of order {order} "
+                         f"in {dim} dimensions")
+    out = pre.new_empty(s, n, f)
+    s_pad = stream_pad(s)
+    block_n, block_f = max(1, 128 // s_pad), 32
+    grid = (triton.cdiv(n, block_n), triton.cdiv(f, block_f))
+    _jet_post_kernel[grid](pre, w0, out, n, *omega_halves(omega), F=f, D=dim, S=s, ORDER=order, FIRST=first,
+                           S_PAD=s_pad, BLOCK_N=block_n, BLOCK_F=block_f)
+    return out
+
+
+def layer_input_streams(pres: Sequence[torch.Tensor], i: int, omegas: Sequence[float | None], order: int,
+                        dim: int, z_only: bool, w0: torch.Tensor) -> torch.Tensor:
+    """The input streams (S, N, K) of layer i >= 1: layer i-1's kept streams, through its sine."""
+    if omegas[i - 1] is None:
+        return pres[i - 1]  # a linear layer keeps its output
+    return jet_layer_post(pres[i - 1], omegas[i - 1], order, dim, first=(i == 1 and z_only), w0=w0)
+
+
 # --------------------------------------------------------------------------- network op
 
 
@@ -400,7 +442,14 @@ def mlp_streams_backward(x: torch.Tensor, weights: Sequence[torch.Tensor],
     # layer's adjoint is the epilogue of the dgrad kernel that produces it.
     g_omega = omegas[-1]
     for i in range(n_layers - 1, -1, -1):
-        if need_w[i] or need_b[i]:
+        if (need_w[i] or need_b[i]) and i > 0 and g_omega is None and wgrad_mode() == "cublas":
+            # One cuBLAS product over the stacked streams of the materialised layer input.
+            h = layer_input_streams(pres, i, omegas, order, dim, z_only, weights[0])
+            f, k = weights[i].shape
+            w_grads[i] = torch.mm(g.reshape(-1, f).t(), h.reshape(-1, k)) if need_w[i] else None
+            b_grads[i] = g[0].sum(0) if need_b[i] else None
+            del h
+        elif need_w[i] or need_b[i]:
             if i == 0:
                 h_kw = dict(h_is_input=True)
             else:

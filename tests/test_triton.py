@@ -173,6 +173,44 @@ def test_reverse_gradient_path_matches_reference_float64(dim, out, last_sine, mo
     assert calls == [], "forward mode ran the reverse-mode kernels"
 
 
+@pytest.mark.parametrize("dim,order,last_sine", [(2, 2, False), (3, 1, True), (1, 0, False), (2, 1, False)])
+def test_cublas_weight_gradients_match_reference_float64(dim, order, last_sine, monkeypatch):
+    """config.set_wgrad("cublas"): the layer inputs' post streams written once by the
+    epilogue-only kernel and each weight gradient one torch.matmul; the fused weight-gradient
+    kernel runs only where the adjoint is still to be applied (a sine top layer) and on the
+    first layer (raw coordinates). Linear hidden layer included (its output is kept as is)."""
+    launched = []
+    real_launch = jet_layer.launch
+
+    def spy(kernel, grid, cfg, *args, **constexprs):
+        launched.append(getattr(getattr(kernel, "fn", kernel), "__name__", ""))
+        return real_launch(kernel, grid, cfg, *args, **constexprs)
+
+    monkeypatch.setattr(jet_layer, "launch", spy)
+    ws, bs, oms = make_net(dim, [24, 40, 24], 2, last_sine)
+    oms = [oms[0], None, *oms[2:]]  # layer 1 linear
+    x = coords(37, dim)
+    jet_ref, grads_ref = jet_and_grads(lambda *a: reference.mlp_jet(*a[:3], oms, a[3]), x, ws, bs, order)
+    config.set_wgrad("cublas")
+    try:
+        jet, grads = jet_and_grads(lambda *a: tb.mlp_jet(*a[:3], oms, a[3]), x, ws, bs, order)
+    finally:
+        config.set_wgrad(None)
+    for a, b, name in zip(jet, jet_ref, Jet._fields):
+        if b is not None:
+            assert_close(a, b, TOL["float64"], name)
+    names = ["x"] + [f"weight{i}" for i in range(4)] + [f"bias{i}" for i in range(4)]
+    for a, b, name in zip(grads, grads_ref, names):
+        assert_close(a, b, TOL["float64"], f"d loss / d {name}")
+    if not (order == 1 and 2 < dim):  # the reverse-mode gradient has no weight-gradient kernel at all
+        assert launched.count("_jet_wgrad_kernel") == 1 + last_sine, launched
+    monkeypatch.setenv(config.WGRAD_ENV, "cuBLAS")
+    with pytest.raises(ValueError, match=config.WGRAD_ENV):
+        config.wgrad_mode()
+    with pytest.raises(ValueError, match="mode"):
+        config.set_wgrad("gemm")
+
+
 def test_reverse_gradient_kernels_reject_bad_operands():
     c = torch.zeros(5, 8, dtype=torch.float64, device=DEV)
     with pytest.raises(ValueError, match="needs hbar or t"):
