@@ -19,7 +19,8 @@ Run (fastsiren and fastsiren.kernels are imported from --repo, whatever is insta
                            [--kernel REGEX] [--where K=V,...] [--set num_stages=1 ...]
                            [--jobs 2] [--json out.json] [--list] [--prewarm]
 
---only gpu-tier   exactly the launches of tests/test_triton.py's GPU tier (same N)
+--only gpu-tier   exactly the launches of tests/test_triton.py's GPU tier (same N); its order-1
+                  case (one output in 2-D) takes the reverse-mode gradient (kernels/grad_ops.py)
 --where           only specializations whose constexprs match (quotes stripped: HALF=none)
 --set             override a launch keyword (num_warps, num_stages, BLOCK_N, ...) to try a fix
 --list            record only, print the specializations
@@ -125,7 +126,7 @@ OVERRIDE: dict = {}
 
 
 def install_recorders():
-    from fastsiren.kernels import jet_layer, jet_math, render
+    from fastsiren.kernels import grad_ops, jet_layer, jet_math, render
     orig_check = jet_layer.check_tensor
 
     def check_tensor_cpu_ok(*a, **k):
@@ -139,9 +140,12 @@ def install_recorders():
 
     jet_layer.check_tensor = check_tensor_cpu_ok
     render.check_tensor = check_tensor_cpu_ok
+    grad_ops.check_tensor = check_tensor_cpu_ok
     for mod, name in ((jet_layer, "_jet_fwd_kernel"), (jet_layer, "_jet_dgrad_kernel"),
-                      (jet_layer, "_jet_wgrad_kernel"), (render, "_render_fused_kernel"),
-                      (jet_math, "_sin_cos_probe_kernel")):
+                      (jet_layer, "_jet_wgrad_kernel"), (jet_layer, "_jet_post_kernel"),
+                      (render, "_render_fused_kernel"), (jet_math, "_sin_cos_probe_kernel"),
+                      (grad_ops, "_sin_cos_kernel"), (grad_ops, "_reverse_adjoint_kernel"),
+                      (grad_ops, "_forward_adjoint_kernel")):
         setattr(mod, name, Recorder(getattr(mod, name), LABEL))
 
 
@@ -158,19 +162,23 @@ def make_net(dim, widths, out, last_sine, dtype):
     return ws, bs, oms
 
 
-def training(dim, widths, out, last_sine, order, n, precisions=("ieee", "tf32x3", "tf32"), dtype=None):
+def training(dim, widths, out, last_sine, order, n, precisions=("ieee", "tf32x3", "tf32"), dtype=None,
+             wgrad="fused"):
     import torch
     from fastsiren.kernels import backend as tb
     from fastsiren.kernels import config
     dtype = dtype or torch.float32
     ws, bs, oms = make_net(dim, widths, out, last_sine, dtype)
     x = torch.rand(n, dim, dtype=dtype).requires_grad_()
+    config.set_wgrad(wgrad)
     for p in precisions:
-        LABEL[0] = f"train D={dim} widths={widths} out={out} last_sine={last_sine} order={order} {p} {dtype}"
+        LABEL[0] = (f"train D={dim} widths={widths} out={out} last_sine={last_sine} order={order} {p} {dtype}"
+                    f"{' wgrad=' + wgrad if wgrad != 'fused' else ''}")
         with config.precision(train=p):
             jet = tb.mlp_jet(x, ws, bs, oms, order)
             outs = [t for t in jet if t is not None]
             torch.autograd.grad(outs, [x, *ws, *bs], [torch.ones_like(t) for t in outs], allow_unused=True)
+    config.set_wgrad(None)
 
 
 def infer(dim, width, hidden, out, last_sine, order, n, precisions=("ieee", "tf32x3", "tf32", "fp16", "bf16")):
@@ -240,6 +248,9 @@ def scenarios(only: str):
             for order in (1, 2):
                 training(d, [256] * 4, 1, False, order, 4099, ("ieee",))
         training(3, [256] * 4, 3, False, 0, 4099, ("ieee",))
+        # triton+cublasw (fit, poisson-laplacian): the epilogue-only post-stream kernel
+        for order in (0, 2):
+            training(2, [256] * 4, 1, False, order, 4099, ("tf32x3",), wgrad="cublas")
         training(2, [24, 40], 2, True, 2, 37, ("ieee",))
         # float64 on the GPU (CPU-tier widths; reached e.g. by a float64 model with backend=triton)
         training(2, [24, 40], 2, True, 2, 37, ("ieee",), dtype=torch.float64)

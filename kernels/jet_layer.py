@@ -390,7 +390,8 @@ def jet_layer_post(pre: torch.Tensor, omega: float, order: int, dim: int, *, fir
                          f"in {dim} dimensions")
     out = pre.new_empty(s, n, f)
     s_pad = stream_pad(s)
-    block_n, block_f = max(1, 128 // s_pad), 32
+    # order 2 at width 256: 128 registers on sm_90 (benchmarks/results/compile-sm90-grad-ops.json)
+    block_n, block_f = max(1, 64 // s_pad), 32
     grid = (triton.cdiv(n, block_n), triton.cdiv(f, block_f))
     _jet_post_kernel[grid](pre, w0, out, n, *omega_halves(omega), F=f, D=dim, S=s, ORDER=order, FIRST=first,
                            S_PAD=s_pad, BLOCK_N=block_n, BLOCK_F=block_f)
