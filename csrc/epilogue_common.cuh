@@ -26,6 +26,21 @@ inline dim3 grid_for(int64_t n, int features) {
 
 inline dim3 block_dims() { return dim3(kLanes, kGroups, 1); }
 
+// The feature this thread owns in the block's 32-wide feature tile (may be >= features).
+__device__ __forceinline__ int feature_lane() { return blockIdx.y * kLanes + threadIdx.x; }
+
+// fn(row, off) for each of the block's rows this thread's row group visits, below n, with
+// off = row * features + f the element of feature f in a row-major (N, features) plane.
+template <typename Fn>
+__device__ __forceinline__ void for_each_row(int64_t n, int features, int f, Fn&& fn) {
+  const int64_t row0 = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock;
+  for (int r = threadIdx.y; r < kRowsPerBlock; r += kGroups) {
+    const int64_t row = row0 + r;
+    if (row >= n) break;
+    fn(row, row * features + f);
+  }
+}
+
 // Sum `v` over the block's 8 row groups and add it to *dst (one atomic per feature lane).
 // Every thread of the block must call it (it synchronises).
 template <typename T>

@@ -36,19 +36,15 @@ template <int MAXD, typename T>
 __global__ void first_fwd_kernel(const T* __restrict__ x, const T* __restrict__ w, const T* __restrict__ b,
                                  T omega, int64_t n, int dim, int features, int order,
                                  T* __restrict__ post) {
-  const int f = blockIdx.y * epi::kLanes + threadIdx.x;
+  const int f = epi::feature_lane();
   if (f >= features) return;
   T wrow[MAXD];
   const T q = load_wrow<MAXD>(w, f, dim, wrow);
   const T bias = b != nullptr ? b[f] : T(0);
   const int64_t stride = n * features;
-  const int64_t row0 = static_cast<int64_t>(blockIdx.x) * epi::kRowsPerBlock;
-  for (int r = threadIdx.y; r < epi::kRowsPerBlock; r += epi::kGroups) {
-    const int64_t row = row0 + r;
-    if (row >= n) break;
-    jet::first_fwd<MAXD>(first_z<MAXD>(x, row, dim, bias, wrow), wrow, q, omega, order, dim,
-                         post + row * features + f, stride);
-  }
+  epi::for_each_row(n, features, f, [&](int64_t row, int64_t off) {
+    jet::first_fwd<MAXD>(first_z<MAXD>(x, row, dim, bias, wrow), wrow, q, omega, order, dim, post + off, stride);
+  });
 }
 
 template <int MAXD, typename T>
@@ -56,7 +52,7 @@ __global__ void first_bwd_kernel(const T* __restrict__ x, const T* __restrict__ 
                                  const T* __restrict__ gbar, T omega, int64_t n, int dim, int features,
                                  int order, T* __restrict__ zbar_out, T* wbar, T* bbar) {
   __shared__ T red[epi::kGroups][epi::kLanes + 1];
-  const int f = blockIdx.y * epi::kLanes + threadIdx.x;
+  const int f = epi::feature_lane();
   const bool active = f < features;
   T wacc[MAXD];
 #pragma unroll
@@ -67,11 +63,7 @@ __global__ void first_bwd_kernel(const T* __restrict__ x, const T* __restrict__ 
     const T q = load_wrow<MAXD>(w, f, dim, wrow);
     const T bias = b != nullptr ? b[f] : T(0);
     const int64_t stride = n * features;
-    const int64_t row0 = static_cast<int64_t>(blockIdx.x) * epi::kRowsPerBlock;
-    for (int r = threadIdx.y; r < epi::kRowsPerBlock; r += epi::kGroups) {
-      const int64_t row = row0 + r;
-      if (row >= n) break;
-      const int64_t off = row * features + f;
+    epi::for_each_row(n, features, f, [&](int64_t row, int64_t off) {
       T abar[MAXD];
       const T zbar = jet::first_bwd<MAXD>(first_z<MAXD>(x, row, dim, bias, wrow), wrow, q, gbar + off, stride,
                                           omega, order, dim, abar);
@@ -80,7 +72,7 @@ __global__ void first_bwd_kernel(const T* __restrict__ x, const T* __restrict__ 
 #pragma unroll
       for (int k = 0; k < MAXD; ++k)
         if (k < dim) wacc[k] += zbar * x[row * dim + k] + abar[k];
-    }
+    });
   }
   // The loop bounds are uniform over the block, so every thread reaches each barrier.
 #pragma unroll

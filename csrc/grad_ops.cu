@@ -17,29 +17,19 @@ namespace {
 template <typename T>
 __global__ void grad_sin_cos_kernel(const T* __restrict__ z, int64_t n, int features, T* __restrict__ h,
                                     T* __restrict__ c) {
-  const int f = blockIdx.y * epi::kLanes + threadIdx.x;
+  const int f = epi::feature_lane();
   if (f >= features) return;
-  const int64_t row0 = static_cast<int64_t>(blockIdx.x) * epi::kRowsPerBlock;
-  for (int r = threadIdx.y; r < epi::kRowsPerBlock; r += epi::kGroups) {
-    const int64_t row = row0 + r;
-    if (row >= n) break;
-    const int64_t off = row * features + f;
-    jet::sin_cos(z[off], h + off, c + off);
-  }
+  epi::for_each_row(n, features, f, [&](int64_t, int64_t off) { jet::sin_cos(z[off], h + off, c + off); });
 }
 
 template <typename T>
 __global__ void grad_reverse_adjoint_kernel(const T* __restrict__ rv, int64_t r_so, int64_t r_sn,
                                             const T* __restrict__ dbar, const T* __restrict__ c, int64_t n,
                                             int features, int outs, T* __restrict__ t, T* __restrict__ rbar) {
-  const int f = blockIdx.y * epi::kLanes + threadIdx.x;
+  const int f = epi::feature_lane();
   if (f >= features) return;
   const int64_t stride = n * features;
-  const int64_t row0 = static_cast<int64_t>(blockIdx.x) * epi::kRowsPerBlock;
-  for (int r = threadIdx.y; r < epi::kRowsPerBlock; r += epi::kGroups) {
-    const int64_t row = row0 + r;
-    if (row >= n) break;
-    const int64_t off = row * features + f;
+  epi::for_each_row(n, features, f, [&](int64_t row, int64_t off) {
     const T cv = c[off];
     T acc = T(0);
     for (int o = 0; o < outs; ++o) {
@@ -48,24 +38,20 @@ __global__ void grad_reverse_adjoint_kernel(const T* __restrict__ rv, int64_t r_
       rbar[o * stride + off] = d * cv;
     }
     t[off] = acc;
-  }
+  });
 }
 
 template <typename T>
 __global__ void grad_forward_adjoint_kernel(const T* __restrict__ hbar, const T* __restrict__ c,
                                             const T* __restrict__ h, const T* __restrict__ t, int64_t n,
                                             int features, T* __restrict__ zbar) {
-  const int f = blockIdx.y * epi::kLanes + threadIdx.x;
+  const int f = epi::feature_lane();
   if (f >= features) return;
-  const int64_t row0 = static_cast<int64_t>(blockIdx.x) * epi::kRowsPerBlock;
-  for (int r = threadIdx.y; r < epi::kRowsPerBlock; r += epi::kGroups) {
-    const int64_t row = row0 + r;
-    if (row >= n) break;
-    const int64_t off = row * features + f;
+  epi::for_each_row(n, features, f, [&](int64_t, int64_t off) {
     T v = hbar != nullptr ? hbar[off] * c[off] : T(0);
     if (t != nullptr) v -= h[off] * t[off];
     zbar[off] = v;
-  }
+  });
 }
 
 }  // namespace

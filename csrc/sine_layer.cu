@@ -14,37 +14,28 @@ namespace {
 template <typename T>
 __global__ void sine_fwd_kernel(const T* pre, const T* __restrict__ b, T omega, int64_t n,
                                 int features, int dim, int order, T* post) {
-  const int f = blockIdx.y * epi::kLanes + threadIdx.x;
+  const int f = epi::feature_lane();
   if (f >= features) return;
   const T bias = b != nullptr ? b[f] : T(0);
   const int64_t stride = n * features;
-  const int64_t row0 = static_cast<int64_t>(blockIdx.x) * epi::kRowsPerBlock;
-  for (int r = threadIdx.y; r < epi::kRowsPerBlock; r += epi::kGroups) {
-    const int64_t row = row0 + r;
-    if (row >= n) break;
-    const int64_t off = row * features + f;
+  epi::for_each_row(n, features, f, [&](int64_t, int64_t off) {
     jet::layer_fwd(pre + off, stride, bias, omega, order, dim, post + off, stride);
-  }
+  });
 }
 
 template <typename T>
 __global__ void sine_bwd_kernel(const T* __restrict__ pre, const T* __restrict__ b, const T* gbar,
                                 T omega, int64_t n, int features, int dim, int order, T* pbar, T* bbar) {
   __shared__ T red[epi::kGroups][epi::kLanes + 1];
-  const int f = blockIdx.y * epi::kLanes + threadIdx.x;
+  const int f = epi::feature_lane();
   const bool active = f < features;
   T zsum = T(0);
   if (active) {
     const T bias = b != nullptr ? b[f] : T(0);
     const int64_t stride = n * features;
-    const int64_t row0 = static_cast<int64_t>(blockIdx.x) * epi::kRowsPerBlock;
-    for (int r = threadIdx.y; r < epi::kRowsPerBlock; r += epi::kGroups) {
-      const int64_t row = row0 + r;
-      if (row >= n) break;
-      const int64_t off = row * features + f;
-      zsum += jet::layer_bwd(pre + off, stride, bias, gbar + off, stride, omega, order, dim, pbar + off,
-                             stride);
-    }
+    epi::for_each_row(n, features, f, [&](int64_t, int64_t off) {
+      zsum += jet::layer_bwd(pre + off, stride, bias, gbar + off, stride, omega, order, dim, pbar + off, stride);
+    });
   }
   if (bbar != nullptr) epi::block_accumulate(zsum, bbar + (active ? f : 0), active, red);
 }
