@@ -208,6 +208,13 @@ def gpu_tier():
                 jet = tb.mlp_jet(x, ws, bs, oms, order)
                 outs = [t for t in jet if t is not None]
                 torch.autograd.grad(outs, [x, *ws, *bs], [torch.ones_like(t) for t in outs])
+    config.set_wgrad("cublas")  # test_gpu_cublas_weight_gradients, at the default precision
+    for order in (0, 2):
+        LABEL[0] = f"gpu tier cublas wgrad order={order}"
+        jet = tb.mlp_jet(x, ws, bs, oms, order)
+        outs = [t for t in jet if t is not None]
+        torch.autograd.grad(outs, [x, *ws, *bs], [torch.ones_like(t) for t in outs])
+    config.set_wgrad(None)
     ws, bs, _ = make_net(2, [256] * 4, 3, False, torch.float32)
     oms = (30.0, 30.0, 30.0, 30.0, None)
     ws, bs = [w.detach() for w in ws], [b.detach() for b in bs]

@@ -462,6 +462,30 @@ def test_gpu_jet_and_gradients_per_precision(precision, order):
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("order", [0, 2])
+def test_gpu_cublas_weight_gradients(order):
+    """config.set_wgrad("cublas") on the GPU (width 256, the default tf32x3 elsewhere): the
+    weight gradients are fp32 cuBLAS products, so the rule is tf32x3's (4x PyTorch fp32)."""
+    ws64, bs64, oms = make_net(2, [256] * 4, 1, last_sine=False, device="cuda", hidden_omega=30.0)
+    with torch.no_grad():
+        for w in ws64[1:]:
+            w.uniform_(-math.sqrt(6 / 256) / 30, math.sqrt(6 / 256) / 30)
+    ws = [w.detach().float().requires_grad_() for w in ws64]
+    bs = [b.detach().float().requires_grad_() for b in bs64]
+    x = coords(4099, 2, torch.float32, "cuda")
+    x64 = x.detach().double().requires_grad_()
+    exact, exact_grads = jet_and_grads(lambda *a: reference.mlp_jet(*a[:3], oms, a[3]), x64, ws64, bs64, order)
+    config.set_wgrad("cublas")
+    try:
+        jet, grads = jet_and_grads(lambda *a: tb.mlp_jet(*a[:3], oms, a[3]), x, ws, bs, order)
+    finally:
+        config.set_wgrad(None)
+    t_jet, t_grads = torch_jet("fp32", x, ws, bs, oms, order, grads=True)
+    assert_like_torch("tf32x3", jet, t_jet, exact, "jet")
+    assert_like_torch("tf32x3", grads, t_grads, exact_grads, "grads")
+
+
+@pytest.mark.gpu
 @pytest.mark.parametrize("precision", ["ieee", "tf32x3", "tf32", "bf16", "fp16"])
 def test_gpu_render_fused_per_precision(precision):
     model = fs.Siren(2, 256, 3, 3, backend="triton").cuda()
