@@ -4,7 +4,8 @@ The CPU tier runs the kernels under the interpreter, which checks their numbers 
 what a real compile checks: tl.dot shapes, shared memory, registers. This test runs
 ``benchmarks/compile_sm90.py`` (triton's own binder and its bundled ptxas, no device) on
 the GPU tier's order-2 training kernels at width 256 and on the fused render kernel that
-asked for 557 KB of shared memory before ``num_stages=1``: a compile failure or a launch
+asked for 557 KB of shared memory before ``num_stages=1``, and on the elementwise kernels of
+the reverse-mode gradient and the cuBLAS weight-gradient option: a compile failure or a launch
 the hardware would refuse fails here.
 """
 
@@ -25,6 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.parametrize("kernel,where", [
     ("_jet_(fwd|dgrad|wgrad)_kernel", "ORDER=2,PRECISION=ieee,K=256"),
     ("_render_fused_kernel", "ORDER=0,PRECISION=tf32x3,HALF=none,W=256"),  # the default render
+    # the reverse-mode gradient's elementwise kernels and the cuBLAS-wgrad post-stream kernel
+    ("_sin_cos_kernel|_reverse_adjoint_kernel|_forward_adjoint_kernel|_jet_post_kernel", ""),
 ])
 def test_kernels_compile_for_sm90(kernel, where):
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
