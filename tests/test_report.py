@@ -264,7 +264,11 @@ def test_comparison_direction_follows_the_metric():
     (c,) = report.compare_methods(rows, "ie", [])
     assert (c.siren, c.baseline) == ("siren", "flow") and c.gain == pytest.approx(-0.5)
     (p,) = report.compare_methods([{"method": "siren", "psnr": 30.0}, {"method": "relu", "psnr": 20.0}], "psnr", [])
-    assert p.gain == pytest.approx(10.0) and "10.00 dB above" in p.sentence()
+    assert p.gain == pytest.approx(10.0) and "10.00 dB above" in p.sentence() and p.won
+    (t,) = report.compare_methods([{"method": "siren", "ie": 27.459}, {"method": "blend", "ie": 27.462}], "ie", [])
+    assert t.gain > 0 and t.level and not t.won and "level with the best baseline (blend" in t.sentence()
+    (q,) = report.compare_methods([{"method": "siren", "psnr": 30.04}, {"method": "relu", "psnr": 30.0}], "psnr", [])
+    assert q.level and not q.won
 
 
 def test_bench_keeps_the_latest_run_of_each_device_suite_and_size(tmp_path):

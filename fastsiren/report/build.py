@@ -336,6 +336,12 @@ def pivot_table(result: Result, rows: list[dict], index: str, column: str, value
 
 # ---------------------------------------------------------------- comparisons
 
+# Margins below which the best SIREN and the best baseline are called level: PSNR in dB, any other
+# metric relative to the baseline's value (e.g. an IE of 27.459 against 27.462 is level).
+TIE_DB = 0.05
+TIE_REL = 1e-3
+
+
 @dataclasses.dataclass
 class Comparison:
     """Best SIREN method against the best baseline on one group of settings."""
@@ -354,11 +360,27 @@ class Comparison:
         d = self.siren_value - self.baseline_value
         return d if HIGHER_IS_BETTER.get(self.metric, True) else -d
 
+    @property
+    def level(self) -> bool:
+        """Within :data:`TIE_DB` (PSNR) or :data:`TIE_REL` of the baseline: neither wins."""
+        if self.metric.startswith("psnr"):
+            return abs(self.gain) < TIE_DB
+        return abs(self.gain) <= TIE_REL * abs(self.baseline_value)
+
+    @property
+    def won(self) -> bool:
+        return self.gain > 0 and not self.level
+
     def sentence(self) -> str:
         unit = " dB" if self.metric.startswith("psnr") else ""
         where = f"{self.group}: " if self.group else ""
         word = "better" if self.gain > 0 else "worse"
         avg = f" (mean over {self.n} cases)" if self.n > 1 else ""
+        if self.level:
+            margin = f"{TIE_DB} dB" if self.metric.startswith("psnr") else f"{TIE_REL:.1%}"
+            return (f"{where}{self.siren} has {_label(self.metric)} {fmt(self.metric, self.siren_value)}{avg}, "
+                    f"level with the best baseline ({self.baseline}, {fmt(self.metric, self.baseline_value)}; "
+                    f"within {margin}).")
         if self.metric.startswith("psnr"):
             word = "above" if self.gain > 0 else "below"
             return (f"{where}{self.siren} reaches {fmt(self.metric, self.siren_value)} dB{avg}, "
@@ -1012,8 +1034,8 @@ class Builder:
         missing["verify"] = (f"No mutation check yet: no {MUTATIONS_FILE} was found under the benchmark results "
                              "folder (python -m benchmarks.cuda_mutations writes it).")
         comps = [c for s in sections.values() for c in s.comparisons]
-        worked = [f"{s.key} – {c.sentence()}" for s in sections.values() for c in s.comparisons if c.gain > 0]
-        lost = [f"{s.key} – {c.sentence()}" for s in sections.values() for c in s.comparisons if c.gain <= 0]
+        worked = [f"{s.key} – {c.sentence()}" for s in sections.values() for c in s.comparisons if c.won]
+        lost = [f"{s.key} – {c.sentence()}" for s in sections.values() for c in s.comparisons if not c.won]
         profiles = sorted({r.profile for rs in self.results.values() for r in rs},
                           key=lambda p: PROFILE_ORDER.index(p) if p in PROFILE_ORDER else 9)
         devices = sorted({str(r.doc.get("device", "?")) for rs in self.results.values() for r in rs}
@@ -1027,9 +1049,10 @@ class Builder:
                           f"{' and '.join(profiles)} profile(s), with smaller images and fewer steps than the paper.")
         summary = []
         if comps:
-            wins = sum(c.gain > 0 for c in comps)
+            wins, level = sum(c.won for c in comps), sum(c.level for c in comps)
             summary.append(f"Across {len(comps)} comparisons of the best SIREN variant with the best baseline, "
-                           f"SIREN is better in {wins} and worse in {len(comps) - wins}.")
+                           f"SIREN is better in {wins}, level in {level} (within {TIE_DB} dB of PSNR or "
+                           f"{TIE_REL:.1%} of another metric) and worse in {len(comps) - wins - level}.")
         psnr_gains = [c.gain for c in comps if c.metric.startswith("psnr")]
         if psnr_gains:
             summary.append(f"Its PSNR margin ranges from {min(psnr_gains):+.2f} dB to {max(psnr_gains):+.2f} dB.")
