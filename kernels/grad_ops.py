@@ -45,10 +45,12 @@ def _reverse_adjoint_kernel(r_ptr, d_ptr, c_ptr, t_ptr, N, F, r_so, r_sn,
     c = tl.load(c_ptr + off, mask=mask, other=0.0)
     t = tl.zeros((BLOCK_N, BLOCK_F), dtype=c.dtype)
     for o in tl.static_range(OUTS):
-        r = tl.load(r_ptr + o * r_so + roff, mask=mask, other=0.0)
-        d = tl.load(d_ptr + o * N * F + off, mask=mask, other=0.0)
+        # row o * N + n of the (O * N, F) stack, in int64 (n is): O * N * F passes 2^31 at 8M points x 256
+        doff = (o * N + n[:, None]) * F + f[None, :]
+        r = tl.load(r_ptr + (tl.zeros((1, 1), tl.int64) + o) * r_so + roff, mask=mask, other=0.0)
+        d = tl.load(d_ptr + doff, mask=mask, other=0.0)
         t += r * d
-        tl.store(d_ptr + o * N * F + off, d * c, mask=mask)
+        tl.store(d_ptr + doff, d * c, mask=mask)
     tl.store(t_ptr + off, t, mask=mask)
 
 
