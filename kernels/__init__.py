@@ -5,6 +5,8 @@ Importing this package never imports triton; the backend module does, on first u
 Modules: ``jet_math`` (device helpers: sin/cos with range reduction, the jet epilogue and
 its adjoint on (streams, points, features) tiles), ``jet_layer`` (per-layer forward, input-
 and weight-gradient kernels over the stacked streams, and the network ``autograd.Function``),
-``render`` (the fully fused multi-layer inference kernel), ``config`` (launch configurations
-and the precision option), ``backend`` (the registry's "triton" backend).
+``grad_ops`` (the fused elementwise steps of the reverse-mode gradient, whose GEMMs are
+cuBLAS), ``render`` (the fully fused multi-layer inference kernel), ``config`` (launch
+configurations, the precision option and the weight-gradient mode), ``backend`` (the
+registry's "triton" backend).
 """
