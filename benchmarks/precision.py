@@ -8,12 +8,19 @@ for inference) this measures, on the same weights:
 * the PSNR an image fit reaches when *trained* at that precision (evaluated in float64, so
   only the training precision differs), next to the float64 fit, and the time per step;
 * the error of ``sin``/``cos`` over [-3000, 3000] (``tl.sin`` may be an approximate
-  instruction on a GPU; the kernels reduce the argument first).
+  instruction on a GPU; the kernels reduce the argument first);
+* for inference (the fused render kernel, every precision): the PSNR of the fitted network's
+  rendered image against the image, next to the same network rendered in float64, and the
+  time of one render of ``render_points`` points.
 
 Rule for the default training precision: the fastest measured precision whose fit is
 within ``--psnr-slack`` dB of the float64 fit and whose gradient and Laplacian errors on
-the fitted network are at most ``--jet-tol``. The result (rows in the DESIGN.md shape plus
-``recommended_default``) goes to ``benchmarks/results/precision-<profile>.json``.
+the fitted network are at most ``--jet-tol``. Rule for the default inference precision: the
+fastest render whose image is within ``--psnr-slack`` dB of the float64 render and whose
+fitted jet errors (value, gradient, Laplacian: a render may draw any of them) are finite and
+at most ``--infer-jet-tol``. The result (rows in the DESIGN.md shape plus
+``recommended_default`` and ``recommended_infer_default``) goes to
+``benchmarks/results/precision-<profile>.json``.
 
 Run on a GPU: ``python -m fastsiren.benchmarks.precision``. ``--profile quick`` is a tiny
 smoke run that also works on the CPU under ``TRITON_INTERPRET=1`` (minutes, not numbers).
@@ -41,8 +48,8 @@ GPU_FILE = "precision-gpu.json"  # the run that sets the default (gpu_check.sh w
 
 PROFILES = {
     # image side, width, hidden layers, fit steps, jet points
-    "gpu": dict(size=256, width=256, hidden=3, steps=300, points=16384),
-    "quick": dict(size=12, width=16, hidden=1, steps=3, points=37),
+    "gpu": dict(size=256, width=256, hidden=3, steps=300, points=16384, render_points=1 << 22, repeats=5),
+    "quick": dict(size=12, width=16, hidden=1, steps=3, points=37, render_points=64, repeats=1),
 }
 
 
@@ -93,6 +100,48 @@ def fit(image: torch.Tensor, width: int, hidden: int, steps: int, backend: str, 
     return model, metrics.psnr(pred.cpu().numpy(), image.double().cpu().numpy(), data_range=2.0), per_step
 
 
+def render_check(model: fs.Siren, image: torch.Tensor, precision: str | None, points: int,
+                 repeats: int) -> tuple[float, float]:
+    """PSNR of ``model`` rendered on the image's grid at inference ``precision`` (None: the
+    float64 reference) against the image, and the median ms of one render of ``points`` points
+    (a square grid; not timed for the reference)."""
+    h, w, c = image.shape
+    ws, bs = model._params()
+    ws, bs = [t.detach() for t in ws], [t.detach() for t in bs]
+    sync = torch.cuda.synchronize if image.is_cuda else (lambda: None)
+    with torch.no_grad():
+        if precision is None:
+            pred = reference.mlp_infer(grid((h, w), device=image.device, dtype=torch.float64),
+                                       [t.double() for t in ws], [t.double() for t in bs], model.omegas(), 0)
+            return metrics.psnr(pred.value.reshape(h, w, c).cpu().numpy(), image.double().cpu().numpy(),
+                                data_range=2.0), math.nan
+        with config.precision(infer=precision):
+            pred = tb.mlp_infer(grid((h, w), device=image.device), ws, bs, model.omegas(), 0).value
+            psnr = metrics.psnr(pred.reshape(h, w, c).double().cpu().numpy(), image.double().cpu().numpy(),
+                                data_range=2.0)
+            side = int(math.isqrt(points))
+            xs = grid((side, side), device=image.device)
+            times = []
+            for _ in range(repeats + 1):  # the first call compiles
+                sync()
+                t0 = time.perf_counter()
+                tb.mlp_infer(xs, ws, bs, model.omegas(), 0)
+                sync()
+                times.append(time.perf_counter() - t0)
+    return psnr, 1e3 * sorted(times[1:])[len(times[1:]) // 2]
+
+
+def recommend_infer(rows: list[dict], psnr_slack: float, jet_tol: float) -> str:
+    """The fastest inference precision that passes the inference rule (ieee if none does)."""
+    ok = [r for r in rows if r["precision"] in config.INFER_PRECISIONS and r.get("render_psnr_drop") is not None
+          and r["render_psnr_drop"] <= psnr_slack
+          and all(math.isfinite(r[k]) and r[k] <= jet_tol for k in ("fitted_value_err", "fitted_grad_err",
+                                                                     "fitted_lap_err"))]
+    if not ok:
+        return "ieee"
+    return min(ok, key=lambda r: r["render_ms"])["precision"]
+
+
 def sin_error(device: torch.device) -> float:
     """Max error of the kernels' sin/cos over [-3000, 3000] (float32) against float64."""
     return sin_cos_error(torch.linspace(-3000.0, 3000.0, 1 << 16, device=device))
@@ -116,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--psnr-slack", type=float, default=0.1, help="dB below the float64 fit")
     parser.add_argument("--jet-tol", type=float, default=1e-3, help="scaled gradient/Laplacian error")
+    parser.add_argument("--infer-jet-tol", type=float, default=1e-2,
+                        help="scaled value/gradient/Laplacian error allowed to an inference precision")
     parser.add_argument("--out", type=Path, default=None, help="JSON path (default: benchmarks/results/)")
     args = parser.parse_args(argv)
     cfg = PROFILES[args.profile]
@@ -141,15 +192,25 @@ def main(argv: list[str] | None = None) -> int:
             if prec == "ieee":
                 fitted = model
         rows.append(row)
+    render64, _ = render_check(fitted, image, None, cfg["render_points"], cfg["repeats"])
     for row in rows[1:]:
         row.update({f"fitted_{k}": v for k, v in jet_errors(fitted, x, row["precision"]).items()})
+        psnr, ms = render_check(fitted, image, row["precision"], cfg["render_points"], cfg["repeats"])
+        row.update(render_psnr=psnr, render_psnr_drop=render64 - psnr, render_ms=ms)
+    rows[0]["render_psnr"] = render64
     default = recommend(rows, args.psnr_slack, args.jet_tol)
+    infer_default = recommend_infer(rows, args.psnr_slack, args.infer_jet_tol)
     doc = results_doc("precision", args.profile, rows, backend="triton", seconds=time.perf_counter() - t_start,
                       device=device, image=args.image, size=cfg["size"], width=cfg["width"],
                       hidden_layers=cfg["hidden"], steps=cfg["steps"], points=cfg["points"],
                       rule=f"fastest with psnr >= float64 - {args.psnr_slack} dB and fitted grad/lap "
                            f"error <= {args.jet_tol}",
+                      infer_rule=f"fastest render with psnr >= float64 render - {args.psnr_slack} dB and finite "
+                                 f"fitted value/grad/lap error <= {args.infer_jet_tol}",
+                      render_points=cfg["render_points"],
                       recommended_default=default, current_default=config.DEFAULT_PRECISION,
+                      recommended_infer_default=infer_default,
+                      current_infer_default=config.DEFAULT_INFER_PRECISION,
                       sin_max_err=sin_error(device))
     out = args.out or RESULTS_DIR / f"precision-{args.profile}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -157,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         print({k: (round(v, 6) if isinstance(v, float) and math.isfinite(v) else v) for k, v in r.items()})
     print(f"recommended default training precision: {default} (current: {config.DEFAULT_PRECISION}); "
+          f"inference: {infer_default} (current: {config.DEFAULT_INFER_PRECISION}); "
           f"sin max error {doc['sin_max_err']:.2e}; wrote {out}")
     return 0
 

@@ -18,6 +18,9 @@ keeps the PSNR within 0.1 dB of float64 and the fitted jets' error under 1e-3. O
 (``benchmarks/results/precision-gpu.json``) that was ``tf32x3``: the same errors as ``ieee``
 and a faster step. Inference takes the same default (its value error is the training
 kernels' value error above); the benchmarks time ``ieee`` beside it as ``triton+ieee``.
+``benchmarks/precision.py`` now also times each precision's render and checks its image
+against the float64 render (``recommended_infer_default``, by the rule its docstring states);
+the inference default changes when a GPU run of it says so.
 ``FASTSIREN_TRITON_PRECISION`` (training) and
 ``FASTSIREN_TRITON_INFER_PRECISION`` (inference) override it, as do :func:`set_precision`
 and the :func:`precision` context manager.

@@ -362,6 +362,34 @@ def test_forward_mode_variants_time_the_gradient_step_beside_reverse_mode():
     assert not {"torch+fwd", "triton+fwd", "cuda+fwd"} & {r.provider for r in fit.rows}
 
 
+def test_precision_script_measures_training_and_inference_on_the_cpu(tmp_path):
+    """benchmarks/precision.py --profile quick under the interpreter: every precision's jet
+    errors, the training fits, each render's image against the float64 render, and both
+    recommendations; the inference rule itself on hand-made rows."""
+    import json
+    import math
+
+    pytest.importorskip("triton")
+    from fastsiren.benchmarks import precision
+    from fastsiren.kernels import config
+
+    assert precision.main(["--profile", "quick", "--out", str(tmp_path / "p.json")]) == 0
+    doc = json.loads((tmp_path / "p.json").read_text())
+    assert doc["recommended_default"] in config.PRECISIONS
+    assert doc["recommended_infer_default"] in config.INFER_PRECISIONS
+    rows = {r["precision"]: r for r in doc["rows"]}
+    assert set(rows) == {"float64", *config.INFER_PRECISIONS}
+    for p in config.INFER_PRECISIONS:
+        assert math.isfinite(rows[p]["render_psnr"]) and abs(rows[p]["render_psnr_drop"]) < 0.5, rows[p]
+        assert rows[p]["render_ms"] > 0
+    ok = dict(fitted_value_err=1e-4, fitted_grad_err=1e-4, fitted_lap_err=1e-4, render_psnr_drop=0.0)
+    made = [dict(ok, precision="ieee", render_ms=9.0), dict(ok, precision="tf32", render_ms=3.0),
+            dict(ok, precision="fp16", render_ms=1.0, fitted_lap_err=float("nan")),  # overflows: not eligible
+            dict(ok, precision="bf16", render_ms=0.5, render_psnr_drop=0.3)]  # loses 0.3 dB: not eligible
+    assert precision.recommend_infer(made, 0.1, 1e-2) == "tf32"
+    assert precision.recommend_infer(made[2:], 0.1, 1e-2) == "ieee"  # none passes: the exact one
+
+
 def test_profile_and_tile_sweep_scripts_on_the_cpu(tmp_path, monkeypatch):
     """The GPU scripts' plumbing: profile_step profiles operators on the CPU, triton_tune sweeps
     under the interpreter (where the tiles do not apply) and writes its results document."""

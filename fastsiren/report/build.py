@@ -928,6 +928,7 @@ class Builder:
             return
         cols = ["precision", "training", "init_value_err", "fitted_value_err", "fitted_grad_err", "fitted_lap_err",
                 "psnr", "step_ms"]
+        cols += [k for k in ("render_psnr", "render_ms") if any(k in r for r in doc["rows"])]  # newer runs
         body = [[cell(fmt(k, r.get(k)) if r.get(k) is not None else "") for k in cols] for r in doc["rows"]]
         sec.tables.append(table(
             f"Triton matmul precisions against float64 on {doc['device']}: scaled errors of the value, gradient and "
@@ -936,6 +937,9 @@ class Builder:
                    f"{doc.get('steps', '?')} steps; commit {_commit(doc)}; file {PRECISION_FILE}"))
         sec.findings.append(f"The rule '{doc.get('rule', '?')}' picks {doc.get('recommended_default', '?')} as the "
                             f"default training precision on {doc['device']}.")
+        if "recommended_infer_default" in doc:
+            sec.findings.append(f"The inference rule '{doc.get('infer_rule', '?')}' picks "
+                                f"{doc['recommended_infer_default']} for rendering on {doc['device']}.")
 
     def _gemm(self, sec: Section) -> None:
         """The matrix products each provider executes per step (benchmarks/gemm_count.py)."""
