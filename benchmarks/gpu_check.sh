@@ -18,7 +18,8 @@
 #   profile    benchmarks/profile_step.py: each provider's kernels per step (results/profile-gpu.json)
 #   tune       benchmarks/triton_tune.py: the Triton fp32 GEMM tiles swept on whole training steps
 #              (results/triton-tune-gpu.json), with the time left before the experiments
-#   precision  benchmarks/precision.py: each Triton precision's error vs float64 (results/precision-gpu.json)
+#   precision  benchmarks/precision.py: each Triton precision's error vs float64 and render time
+#              (results/precision-gpu.json: the training and inference defaults it recommends)
 #   scaling    time vs points / width / D for fit and poisson-laplacian, if time is left
 #   task-*     the paper-profile experiments of GPU_CHECK_TASKS, if time is left, each publishing into
 #              work/docs/{results,figures}
@@ -166,8 +167,9 @@ TUNE_BUDGET=$(($(left) < TUNE_LIMIT ? $(left) : TUNE_LIMIT))
 step tune "$TUNE_LIMIT" "$PY -m benchmarks.triton_tune --out $WORK/results/triton-tune-gpu.json \
 --budget $((TUNE_BUDGET > 40 ? TUNE_BUDGET - 20 : 20)) ${TUNE_ARGS:-}"
 
-# The Triton precisions' accuracy against float64 (picks the training default; see kernels/config.py).
-step precision 90 "$PY -m benchmarks.precision --out $WORK/results/precision-gpu.json"
+# The Triton precisions' accuracy against float64 and their render times (pick the training and
+# inference defaults; see kernels/config.py).
+step precision 150 "$PY -m benchmarks.precision --out $WORK/results/precision-gpu.json"
 
 step scaling 100 "$PY -m benchmarks --scaling --suite poisson-laplacian --suite fit --repeats 5 \
 --out $WORK/results --figures $WORK/figures $PROVIDER_ARGS ${BENCH_ARGS:-}"
