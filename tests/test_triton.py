@@ -132,6 +132,15 @@ def test_mlp_jet_and_every_gradient_match_reference_float64(dim, order, last_sin
         assert_close(a, b, TOL["float64"], f"d loss / d {name}")
 
 
+def cublas_wgrad_jet_and_grads(x, ws, bs, oms, order):
+    """:func:`jet_and_grads` of the triton backend with its weight gradients through cuBLAS."""
+    config.set_wgrad("cublas")
+    try:
+        return jet_and_grads(lambda *a: tb.mlp_jet(*a[:3], oms, a[3]), x, ws, bs, order)
+    finally:
+        config.set_wgrad(None)
+
+
 @pytest.mark.parametrize("dim,out,last_sine", [(2, 1, False), (3, 2, True)])
 def test_reverse_gradient_path_matches_reference_float64(dim, out, last_sine, monkeypatch):
     """Order-1 jets with fewer outputs than input dimensions (the Poisson gradient loss) take the
@@ -191,11 +200,7 @@ def test_cublas_weight_gradients_match_reference_float64(dim, order, last_sine, 
     oms = [oms[0], None, *oms[2:]]  # layer 1 linear
     x = coords(37, dim)
     jet_ref, grads_ref = jet_and_grads(lambda *a: reference.mlp_jet(*a[:3], oms, a[3]), x, ws, bs, order)
-    config.set_wgrad("cublas")
-    try:
-        jet, grads = jet_and_grads(lambda *a: tb.mlp_jet(*a[:3], oms, a[3]), x, ws, bs, order)
-    finally:
-        config.set_wgrad(None)
+    jet, grads = cublas_wgrad_jet_and_grads(x, ws, bs, oms, order)
     for a, b, name in zip(jet, jet_ref, Jet._fields):
         if b is not None:
             assert_close(a, b, TOL["float64"], name)
@@ -475,11 +480,7 @@ def test_gpu_cublas_weight_gradients(order):
     x = coords(4099, 2, torch.float32, "cuda")
     x64 = x.detach().double().requires_grad_()
     exact, exact_grads = jet_and_grads(lambda *a: reference.mlp_jet(*a[:3], oms, a[3]), x64, ws64, bs64, order)
-    config.set_wgrad("cublas")
-    try:
-        jet, grads = jet_and_grads(lambda *a: tb.mlp_jet(*a[:3], oms, a[3]), x, ws, bs, order)
-    finally:
-        config.set_wgrad(None)
+    jet, grads = cublas_wgrad_jet_and_grads(x, ws, bs, oms, order)
     t_jet, t_grads = torch_jet("fp32", x, ws, bs, oms, order, grads=True)
     assert_like_torch("tf32x3", jet, t_jet, exact, "jet")
     assert_like_torch("tf32x3", grads, t_grads, exact_grads, "grads")
