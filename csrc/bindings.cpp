@@ -91,12 +91,13 @@ std::string shape_str(at::IntArrayRef sizes) {
   return out + (sizes.size() == 1 ? ",)" : ")");
 }
 
-void check_tensor(const at::Tensor& t, const std::string& name, const at::Tensor& x) {
+// t on the device and of the dtype of the reference operand x (named `ref` in the messages).
+void check_tensor(const at::Tensor& t, const std::string& name, const at::Tensor& x, const std::string& ref = "x") {
   TORCH_CHECK(on_kernel_device(t), name, " must be ", kDeviceWanted, ", got device ", t.device().str());
-  TORCH_CHECK(t.device() == x.device(), name, " is on ", t.device().str(), " but x is on ", x.device().str(),
+  TORCH_CHECK(t.device() == x.device(), name, " is on ", t.device().str(), " but ", ref, " is on ", x.device().str(),
               "; use one device");
-  TORCH_CHECK(t.scalar_type() == x.scalar_type(), name, " has dtype ", c10::toString(t.scalar_type()), " but x has ",
-              c10::toString(x.scalar_type()), "; use one dtype");
+  TORCH_CHECK(t.scalar_type() == x.scalar_type(), name, " has dtype ", c10::toString(t.scalar_type()), " but ", ref,
+              " has ", c10::toString(x.scalar_type()), "; use one dtype");
   TORCH_CHECK(t.is_contiguous(), name, " must be contiguous (call .contiguous() first)");
 }
 
@@ -353,19 +354,19 @@ at::Tensor mlp_infer(const at::Tensor& x, at::TensorList weights, const BiasList
 
 // ------------------------------------------------------------- reverse-mode gradient steps
 
-// An (N, F) operand of the gradient steps, on the device and of the dtype of `like`.
-void check_plane(const at::Tensor& t, const std::string& name, const at::Tensor& like) {
-  TORCH_CHECK(on_kernel_device(t), name, " must be ", kDeviceWanted, ", got device ", t.device().str());
+// An (N, F) operand of the gradient steps, on the device and of the dtype of `like` (named
+// `ref`), float32 or float64.
+void check_plane(const at::Tensor& t, const std::string& name, const at::Tensor& like, const std::string& ref) {
+  check_tensor(t, name, like, ref);
   TORCH_CHECK(t.scalar_type() == at::kFloat || t.scalar_type() == at::kDouble, name,
               " must be float32 or float64, got ", c10::toString(t.scalar_type()));
-  check_tensor(t, name, like);
   TORCH_CHECK(t.dim() == 2 && t.sizes() == like.sizes(), name, " must have shape ", shape_str(like.sizes()),
               " (N, F), got ", shape_str(t.sizes()));
 }
 
 std::tuple<at::Tensor, at::Tensor> grad_sin_cos_op(const at::Tensor& z) {
   TORCH_CHECK(z.dim() == 2, "z must have shape (N, F), got ", shape_str(z.sizes()));
-  check_plane(z, "z", z);
+  check_plane(z, "z", z, "z");
   const DeviceScope scope(z);
   at::Tensor h = at::empty_like(z), c = at::empty_like(z);
   AT_DISPATCH_FLOATING_TYPES(z.scalar_type(), "fastsiren_grad_sin_cos", [&] {
@@ -379,8 +380,8 @@ std::tuple<at::Tensor, at::Tensor> grad_sin_cos_op(const at::Tensor& z) {
 std::tuple<at::Tensor, at::Tensor> grad_reverse_adjoint_op(const at::Tensor& r, const at::Tensor& dbar,
                                                         const at::Tensor& c) {
   TORCH_CHECK(c.dim() == 2, "c must have shape (N, F), got ", shape_str(c.sizes()));
-  check_plane(c, "c", c);
-  check_tensor(dbar, "dbar", c);
+  check_plane(c, "c", c, "c");
+  check_tensor(dbar, "dbar", c, "c");
   TORCH_CHECK(dbar.dim() == 3 && dbar.size(1) == c.size(0) && dbar.size(2) == c.size(1),
               "dbar must have shape (O, ", num(c.size(0)), ", ", num(c.size(1)), "), got ", shape_str(dbar.sizes()));
   // r may be a broadcast (zero strides over N or O); features must be its unit-stride axis.
@@ -404,12 +405,12 @@ std::tuple<at::Tensor, at::Tensor> grad_reverse_adjoint_op(const at::Tensor& r, 
 at::Tensor grad_forward_adjoint_op(const OptTensor& hbar, const at::Tensor& c, const at::Tensor& h,
                                 const OptTensor& t) {
   TORCH_CHECK(c.dim() == 2, "c must have shape (N, F), got ", shape_str(c.sizes()));
-  check_plane(c, "c", c);
-  check_plane(h, "h", c);
+  check_plane(c, "c", c, "c");
+  check_plane(h, "h", c, "c");
   const bool has_hbar = hbar.has_value() && hbar->defined(), has_t = t.has_value() && t->defined();
   TORCH_CHECK(has_hbar || has_t, "grad_forward_adjoint needs hbar or t");
-  if (has_hbar) check_plane(*hbar, "hbar", c);
-  if (has_t) check_plane(*t, "t", c);
+  if (has_hbar) check_plane(*hbar, "hbar", c, "c");
+  if (has_t) check_plane(*t, "t", c, "c");
   const DeviceScope scope(c);
   at::Tensor zbar = at::empty_like(c);
   AT_DISPATCH_FLOATING_TYPES(c.scalar_type(), "fastsiren_grad_forward_adjoint", [&] {

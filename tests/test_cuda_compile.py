@@ -226,7 +226,7 @@ def test_error_messages_stream_strings_only():
     src = (cuda_ext.csrc_dir() / "bindings.cpp").read_text()
     src = re.sub(r"//[^\n]*", "", src)
     allowed = re.compile(r'^("([^"\\]|\\.)*"\s*)+$|^(num|shape_str|c10::toString|cudaGetErrorString)\(.*\)$'
-                         r"|\.str\(\)$|^(name|wi|bi|what|kDeviceWanted)$", re.S)
+                         r"|\.str\(\)$|^(name|ref|wi|bi|what|kDeviceWanted)$", re.S)
     checks = [m.start() + len("TORCH_CHECK") for m in re.finditer(r"\bTORCH_CHECK\(", src)]
     assert len(checks) > 10
     bad = [a for pos in checks for a in _call_args(src, pos)[1:] if not allowed.search(a)]

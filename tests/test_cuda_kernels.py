@@ -346,6 +346,8 @@ def test_bad_inputs_have_clear_errors(dev):
         op.grad_reverse_adjoint(c.unsqueeze(0), torch.zeros(1, 5, 7, dtype=x.dtype, device=dev), c)
     with pytest.raises(RuntimeError, match="z must be float32 or float64"):
         op.grad_sin_cos(c.half())
+    with pytest.raises(RuntimeError, match="h has dtype Float but c has Double"):  # named after c, not x
+        op.grad_forward_adjoint(None, c, c.float(), c)
     out, saved = op.mlp_fwd(x, w, b, [30.0, 3.0], 1, True)
     with pytest.raises(RuntimeError, match=r"saved\[1\] must have shape \(3, 37, 1\) as mlp_fwd saved it, got "
                        r"\(3, 5, 1\)"):
