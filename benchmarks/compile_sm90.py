@@ -208,12 +208,13 @@ def gpu_tier():
                 jet = tb.mlp_jet(x, ws, bs, oms, order)
                 outs = [t for t in jet if t is not None]
                 torch.autograd.grad(outs, [x, *ws, *bs], [torch.ones_like(t) for t in outs])
-    config.set_wgrad("cublas")  # test_gpu_cublas_weight_gradients, at the default precision
-    for order in (0, 2):
-        LABEL[0] = f"gpu tier cublas wgrad order={order}"
-        jet = tb.mlp_jet(x, ws, bs, oms, order)
-        outs = [t for t in jet if t is not None]
-        torch.autograd.grad(outs, [x, *ws, *bs], [torch.ones_like(t) for t in outs])
+    for mode in config.WGRAD_MODES:  # test_gpu_weight_gradient_modes, at the default precision
+        config.set_wgrad(mode)
+        for order in (0, 2):
+            LABEL[0] = f"gpu tier {mode} wgrad order={order}"
+            jet = tb.mlp_jet(x, ws, bs, oms, order)
+            outs = [t for t in jet if t is not None]
+            torch.autograd.grad(outs, [x, *ws, *bs], [torch.ones_like(t) for t in outs])
     config.set_wgrad(None)
     ws, bs, _ = make_net(2, [256] * 4, 3, False, torch.float32)
     oms = (30.0, 30.0, 30.0, 30.0, None)
@@ -255,7 +256,8 @@ def scenarios(only: str):
             for order in (1, 2):
                 training(d, [256] * 4, 1, False, order, 4099, ("ieee",))
         training(3, [256] * 4, 3, False, 0, 4099, ("ieee",))
-        # triton+cublasw (fit, poisson-laplacian): the epilogue-only post-stream kernel
+        # triton (fit, poisson-laplacian; weight gradients through cuBLAS, the default since
+        # run f9d3b3ae00bf): the epilogue-only post-stream kernel; the sweeps above use "fused"
         for order in (0, 2):
             training(2, [256] * 4, 1, False, order, 4099, ("tf32x3",), wgrad="cublas")
         training(2, [24, 40], 2, True, 2, 37, ("ieee",))

@@ -38,7 +38,9 @@
 #
 # Environment: OUT (default ./gpu_out), PYTHON (default python3), GPU_CHECK_BUDGET, FASTSIREN_COMMIT,
 # FASTSIREN_BUILD_CUDA=1, GPU_CHECK_FOCUS (see pytest-focus), BENCH_SUITES (default
-# "poisson-laplacian poisson-grad fit render layer"), BENCH_PROVIDERS (default all), BENCH_ARGS (extra bench options,
+# "poisson-laplacian poisson-grad fit render layer"), BENCH_PROVIDERS (default all), BENCH2_SUITES and
+# BENCH2_PROVIDERS (an optional second bench pass), SCALING_PROVIDERS (default BENCH_PROVIDERS),
+# SCALING_REPEATS (default 5), GPU_CHECK_SCALING_LIMIT (seconds, default 100), BENCH_ARGS (extra bench options,
 # e.g. "--tol 1e-2"), GPU_CHECK_TASKS (paper-profile experiments in order, names from
 # `fastsiren experiments --list`; default: all of them, as time allows; "" runs none),
 # GPU_CHECK_TASK_LIMIT (seconds per task, default 240), GPU_CHECK_PROFILE (their profile,
@@ -157,6 +159,15 @@ SUITE_ARGS=""
 for s in ${BENCH_SUITES:-poisson-laplacian poisson-grad fit render layer}; do SUITE_ARGS="$SUITE_ARGS --suite $s"; done
 step bench 200 "$PY -m benchmarks --size default --out $WORK/results $PROVIDER_ARGS ${BENCH_ARGS:-} $SUITE_ARGS"
 cp "$WORK/logs/bench.log" "$OUT/bench.txt" 2>/dev/null
+# An optional second pass with its own providers (e.g. two variants of one backend on the training
+# suites, without timing every provider again): BENCH2_SUITES and BENCH2_PROVIDERS.
+if [ -n "${BENCH2_SUITES:-}" ]; then
+    B2=""
+    for p in ${BENCH2_PROVIDERS:-all}; do B2="$B2 --provider $p"; done
+    for s in $BENCH2_SUITES; do B2="$B2 --suite $s"; done
+    step bench2 "${GPU_CHECK_BENCH2_LIMIT:-120}" "$PY -m benchmarks --size default --out $WORK/results $B2 ${BENCH_ARGS:-}"
+    cat "$WORK/logs/bench2.log" >>"$OUT/bench.txt" 2>/dev/null
+fi
 
 # Where each provider's step time goes (kernel by kernel), then the Triton GEMM tiles swept.
 step profile 60 "$PY -m benchmarks.profile_step --out $WORK/results/profile-gpu.json \
@@ -171,8 +182,10 @@ step tune "$TUNE_LIMIT" "$PY -m benchmarks.triton_tune --out $WORK/results/trito
 # inference defaults; see kernels/config.py).
 step precision 150 "$PY -m benchmarks.precision --out $WORK/results/precision-gpu.json"
 
-step scaling 100 "$PY -m benchmarks --scaling --suite poisson-laplacian --suite fit --repeats 5 \
---out $WORK/results --figures $WORK/figures $PROVIDER_ARGS ${BENCH_ARGS:-}"
+SCALING_ARGS=""
+for p in ${SCALING_PROVIDERS:-${BENCH_PROVIDERS:-all}}; do SCALING_ARGS="$SCALING_ARGS --provider $p"; done
+step scaling "${GPU_CHECK_SCALING_LIMIT:-100}" "$PY -m benchmarks --scaling --suite poisson-laplacian --suite fit \
+--repeats ${SCALING_REPEATS:-5} --out $WORK/results --figures $WORK/figures $SCALING_ARGS ${BENCH_ARGS:-}"
 
 # ---------------------------------------------------------------- paper-profile experiments
 # `fastsiren experiments` (one place for their command lines) runs each and publishes its

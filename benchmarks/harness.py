@@ -153,9 +153,9 @@ PROVIDERS: dict[str, Provider] = {
                  setup=_triton_precision(None, reverse=False), suites=("poisson-grad",)),
         Provider("cuda+fwd", _backend_loader("cuda"), optional=True, setup=_paths(reverse=False),
                  suites=("poisson-grad",)),
-        # weight gradients as one cuBLAS product over materialised input streams (kernels/config.py)
-        Provider("triton+cublasw", _backend_loader("triton"), optional=True,
-                 setup=_triton_precision(None, wgrad="cublas"), suites=("fit", "poisson-laplacian")),
+        # weight gradients in the fused Triton kernel instead of one cuBLAS product (kernels/config.py)
+        Provider("triton+fusedw", _backend_loader("triton"), optional=True,
+                 setup=_triton_precision(None, wgrad="fused"), suites=("fit", "poisson-laplacian")),
     )
 }
 BASELINE = "reference"

@@ -32,13 +32,15 @@ tiles on a GPU, ``FASTSIREN_TRITON_WGRAD_TILES`` those of the weight-gradient ke
 took most of a Triton training step on an H200, ``benchmarks/results/profile-gpu.json``):
 ``benchmarks/triton_tune.py`` sweeps both and times whole training steps.
 
-Weight gradients (:func:`set_wgrad`, ``FASTSIREN_TRITON_WGRAD``): ``fused`` (the default) runs
-them in the Triton kernel that recomputes the input post-activations while it loads them;
-``cublas`` writes those post-activation streams once with an epilogue-only kernel and makes
-the weight gradient one ``torch.matmul`` (cuBLAS, at PyTorch's fp32 matmul precision) over the
-stacked streams, as the cuda backend does: one (S, N, K) tensor per layer more for the
-duration of the product. The benchmarks time it as ``triton+cublasw``; the default changes
-when a GPU run shows it faster.
+Weight gradients (:func:`set_wgrad`, ``FASTSIREN_TRITON_WGRAD``): ``cublas`` (the default)
+writes the layer inputs' post-activation streams once with an epilogue-only kernel and makes the
+weight gradient one ``torch.matmul`` (cuBLAS, at PyTorch's fp32 matmul precision) over the
+stacked streams, as the cuda backend does: one (S, N, K) tensor per layer more for the duration
+of the product. ``fused`` runs them in the Triton kernel that recomputes those streams while it
+loads them (no extra tensor). On an H200 (``benchmarks/results/fit.csv`` and
+``poisson-laplacian.csv``, run f9d3b3ae00bf) ``cublas`` made the fit step 1.72x and the Poisson
+Laplacian step 1.79x faster than ``fused``, at 9% more peak memory, so it became the default;
+the benchmarks time ``fused`` as ``triton+fusedw``.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ GEMM_TILES_ENV = "FASTSIREN_TRITON_GEMM_TILES"
 WGRAD_TILES_ENV = "FASTSIREN_TRITON_WGRAD_TILES"
 INFER_PRECISION_ENV = "FASTSIREN_TRITON_INFER_PRECISION"
 WGRAD_MODES = ("fused", "cublas")
+DEFAULT_WGRAD = "cublas"
 WGRAD_ENV = "FASTSIREN_TRITON_WGRAD"
 
 _chosen: dict[str, str | None] = {"train": None, "infer": None}
@@ -66,8 +69,8 @@ _wgrad: list[str | None] = [None]
 
 
 def set_wgrad(mode: str | None) -> None:
-    """How the training backward computes weight gradients: "fused" or "cublas" (module
-    docstring); None goes back to :data:`WGRAD_ENV`, else "fused"."""
+    """How the training backward computes weight gradients: "cublas" or "fused" (module
+    docstring); None goes back to :data:`WGRAD_ENV`, else :data:`DEFAULT_WGRAD`."""
     if mode is not None and mode not in WGRAD_MODES:
         raise ValueError(f"mode={mode!r}: expected one of {list(WGRAD_MODES)} or None")
     _wgrad[0] = mode
@@ -75,7 +78,7 @@ def set_wgrad(mode: str | None) -> None:
 
 def wgrad_mode() -> str:
     """The current choice of :func:`set_wgrad`."""
-    mode = _wgrad[0] or os.environ.get(WGRAD_ENV) or "fused"
+    mode = _wgrad[0] or os.environ.get(WGRAD_ENV) or DEFAULT_WGRAD
     if mode not in WGRAD_MODES:
         raise ValueError(f"{WGRAD_ENV}={mode!r}: expected one of {list(WGRAD_MODES)}")
     return mode

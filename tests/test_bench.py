@@ -313,10 +313,10 @@ def test_provider_setup_holds_through_every_checked_and_timed_call():
     assert (config.train_precision(torch.float32), config.infer_precision(torch.float32)) == ("ieee", "ieee")
     harness.PROVIDERS["triton"].setup()
     assert config._chosen == {"train": None, "infer": None}
-    harness.PROVIDERS["triton+cublasw"].setup()
-    assert config.wgrad_mode() == "cublas"
-    harness.PROVIDERS["triton"].setup()
+    harness.PROVIDERS["triton+fusedw"].setup()
     assert config.wgrad_mode() == "fused"
+    harness.PROVIDERS["triton"].setup()
+    assert config.wgrad_mode() == config.DEFAULT_WGRAD == "cublas"
     harness.PROVIDERS["cuda+fwd"].setup()
     assert not backends.reverse_grad() and backends.fused_inference()
     harness.PROVIDERS["torch"].setup()

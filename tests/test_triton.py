@@ -132,9 +132,10 @@ def test_mlp_jet_and_every_gradient_match_reference_float64(dim, order, last_sin
         assert_close(a, b, TOL["float64"], f"d loss / d {name}")
 
 
-def cublas_wgrad_jet_and_grads(x, ws, bs, oms, order):
-    """:func:`jet_and_grads` of the triton backend with its weight gradients through cuBLAS."""
-    config.set_wgrad("cublas")
+def wgrad_jet_and_grads(mode, x, ws, bs, oms, order):
+    """:func:`jet_and_grads` of the triton backend with its weight gradients in ``mode``
+    (config.set_wgrad: "cublas", the default, or "fused")."""
+    config.set_wgrad(mode)
     try:
         return jet_and_grads(lambda *a: tb.mlp_jet(*a[:3], oms, a[3]), x, ws, bs, order)
     finally:
@@ -182,12 +183,14 @@ def test_reverse_gradient_path_matches_reference_float64(dim, out, last_sine, mo
     assert calls == [], "forward mode ran the reverse-mode kernels"
 
 
+@pytest.mark.parametrize("mode", ["cublas", "fused"])
 @pytest.mark.parametrize("dim,order,last_sine", [(2, 2, False), (3, 1, True), (1, 0, False), (2, 1, False)])
-def test_cublas_weight_gradients_match_reference_float64(dim, order, last_sine, monkeypatch):
-    """config.set_wgrad("cublas"): the layer inputs' post streams written once by the
-    epilogue-only kernel and each weight gradient one torch.matmul; the fused weight-gradient
-    kernel runs only where the adjoint is still to be applied (a sine top layer) and on the
-    first layer (raw coordinates). Linear hidden layer included (its output is kept as is)."""
+def test_weight_gradient_modes_match_reference_float64(mode, dim, order, last_sine, monkeypatch):
+    """config.set_wgrad("cublas") (the default): the layer inputs' post streams written once by
+    the epilogue-only kernel and each weight gradient one torch.matmul; the fused
+    weight-gradient kernel runs only where the adjoint is still to be applied (a sine top layer)
+    and on the first layer (raw coordinates). "fused": that kernel makes every layer's weight
+    gradient. Linear hidden layer included (its output is kept as is)."""
     launched = []
     real_launch = jet_layer.launch
 
@@ -200,7 +203,7 @@ def test_cublas_weight_gradients_match_reference_float64(dim, order, last_sine, 
     oms = [oms[0], None, *oms[2:]]  # layer 1 linear
     x = coords(37, dim)
     jet_ref, grads_ref = jet_and_grads(lambda *a: reference.mlp_jet(*a[:3], oms, a[3]), x, ws, bs, order)
-    jet, grads = cublas_wgrad_jet_and_grads(x, ws, bs, oms, order)
+    jet, grads = wgrad_jet_and_grads(mode, x, ws, bs, oms, order)
     for a, b, name in zip(jet, jet_ref, Jet._fields):
         if b is not None:
             assert_close(a, b, TOL["float64"], name)
@@ -208,7 +211,7 @@ def test_cublas_weight_gradients_match_reference_float64(dim, order, last_sine, 
     for a, b, name in zip(grads, grads_ref, names):
         assert_close(a, b, TOL["float64"], f"d loss / d {name}")
     if not (order == 1 and 2 < dim):  # the reverse-mode gradient has no weight-gradient kernel at all
-        assert launched.count("_jet_wgrad_kernel") == 1 + last_sine, launched
+        assert launched.count("_jet_wgrad_kernel") == (1 + last_sine if mode == "cublas" else len(ws)), launched
     monkeypatch.setenv(config.WGRAD_ENV, "cuBLAS")
     with pytest.raises(ValueError, match=config.WGRAD_ENV):
         config.wgrad_mode()
@@ -468,9 +471,10 @@ def test_gpu_jet_and_gradients_per_precision(precision, order):
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("order", [0, 2])
-def test_gpu_cublas_weight_gradients(order):
-    """config.set_wgrad("cublas") on the GPU (width 256, the default tf32x3 elsewhere): the
-    weight gradients are fp32 cuBLAS products, so the rule is tf32x3's (4x PyTorch fp32)."""
+@pytest.mark.parametrize("mode", ["cublas", "fused"])
+def test_gpu_weight_gradient_modes(mode, order):
+    """config.set_wgrad on the GPU (width 256, the default tf32x3): "cublas" makes the weight
+    gradients fp32 cuBLAS products, "fused" tf32x3 Triton GEMMs; tf32x3's rule (4x PyTorch fp32)."""
     ws64, bs64, oms = make_net(2, [256] * 4, 1, last_sine=False, device="cuda", hidden_omega=30.0)
     with torch.no_grad():
         for w in ws64[1:]:
@@ -480,7 +484,7 @@ def test_gpu_cublas_weight_gradients(order):
     x = coords(4099, 2, torch.float32, "cuda")
     x64 = x.detach().double().requires_grad_()
     exact, exact_grads = jet_and_grads(lambda *a: reference.mlp_jet(*a[:3], oms, a[3]), x64, ws64, bs64, order)
-    jet, grads = cublas_wgrad_jet_and_grads(x, ws, bs, oms, order)
+    jet, grads = wgrad_jet_and_grads(mode, x, ws, bs, oms, order)
     t_jet, t_grads = torch_jet("fp32", x, ws, bs, oms, order, grads=True)
     assert_like_torch("tf32x3", jet, t_jet, exact, "jet")
     assert_like_torch("tf32x3", grads, t_grads, exact_grads, "grads")
