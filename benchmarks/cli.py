@@ -29,11 +29,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--provider", action="append", metavar="NAME",
                         help=f"provider, repeatable: {', '.join(PROVIDERS)} or all (default: all); "
                              "reference always runs (oracle and speed baseline). Variants: +compile (forwards "
-                             "under torch.compile), +ieee (Triton at full fp32), +layers (render through the "
-                             "per-layer kernels), +fwd (poisson-grad by forward-mode jets, not the reverse-mode "
-                             "gradient), +fusedw (Triton weight gradients in the fused kernel, not cuBLAS); a variant "
-                             "runs "
-                             "under 'all' only on the suites it is about")
+                             "under torch.compile), +ieee (Triton at full fp32), +fused (render through the "
+                             "fully fused kernel), +fwd (poisson-grad by forward-mode jets, not the reverse-mode "
+                             "gradient), +fusedw (Triton weight gradients in the fused kernel, not cuBLAS); a "
+                             "variant runs under 'all' only on the suites it is about")
     parser.add_argument("--size", default="default", help=f"problem sizes: {', '.join(SIZES)}")
     parser.add_argument("--dtype", default="float32", help=f"one of {', '.join(DTYPES)}")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")

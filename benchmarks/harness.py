@@ -141,10 +141,10 @@ PROVIDERS: dict[str, Provider] = {
         # the exact fp32 path beside the default (tf32x3, kernels/config.py): FMA loops on Hopper
         Provider("triton+ieee", _backend_loader("triton"), optional=True, setup=_triton_precision("ieee")),
         Provider("cuda", _backend_loader("cuda"), setup=_paths()),
-        # dense-grid inference through the per-layer kernels instead of the fused one
-        Provider("triton+layers", _backend_loader("triton"), optional=True,
-                 setup=_triton_precision(None, fused=False), suites=("render",)),
-        Provider("cuda+layers", _backend_loader("cuda"), optional=True, setup=_paths(fused=False),
+        # dense-grid inference through the fully fused kernel instead of the per-layer ones
+        Provider("triton+fused", _backend_loader("triton"), optional=True,
+                 setup=_triton_precision(None, fused=True), suites=("render",)),
+        Provider("cuda+fused", _backend_loader("cuda"), optional=True, setup=_paths(fused=True),
                  suites=("render",)),
         # order-1 jets of a gray image by forward-mode streams instead of the reverse-mode gradient
         Provider("torch+fwd", _backend_loader("torch"), optional=True, setup=_paths(reverse=False),

@@ -9,9 +9,10 @@ for inference) this measures, on the same weights:
   only the training precision differs), next to the float64 fit, and the time per step;
 * the error of ``sin``/``cos`` over [-3000, 3000] (``tl.sin`` may be an approximate
   instruction on a GPU; the kernels reduce the argument first);
-* for inference (the fused render kernel, every precision): the PSNR of the fitted network's
-  rendered image against the image, next to the same network rendered in float64, and the
-  time of one render of ``render_points`` points.
+* for inference (the path a render takes at that precision by default: the per-layer kernels
+  for ``ieee``/``tf32x3``/``tf32``, the fused kernel for ``fp16``/``bf16``, which only it has):
+  the PSNR of the fitted network's rendered image against the image, next to the same network
+  rendered in float64, and the time of one render of ``render_points`` points.
 
 Rule for the default training precision: the fastest measured precision whose fit is
 within ``--psnr-slack`` dB of the float64 fit and whose gradient and Laplacian errors on

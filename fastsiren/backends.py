@@ -160,10 +160,10 @@ def check_name(name: str | None) -> None:
 
 class _Switch:
     """A boolean setting: the value set in code, else the environment variable ``env`` ("0"
-    or "1"), else True."""
+    or "1"), else ``default``."""
 
-    def __init__(self, env: str):
-        self.env, self.value = env, None
+    def __init__(self, env: str, default: bool = True):
+        self.env, self.value, self.default = env, None, default
 
     def set(self, enabled: bool | None) -> None:
         if enabled is not None and not isinstance(enabled, bool):
@@ -173,7 +173,7 @@ class _Switch:
     def get(self) -> bool:
         if self.value is not None:
             return self.value
-        raw = os.environ.get(self.env, "1").strip()
+        raw = os.environ.get(self.env, "1" if self.default else "0").strip()
         if raw not in ("0", "1"):
             raise ValueError(f"{self.env}={raw!r}: expected 0 or 1")
         return raw == "1"
@@ -181,19 +181,21 @@ class _Switch:
 
 FUSED_INFER_ENV = "FASTSIREN_FUSED_INFER"
 REVERSE_GRAD_ENV = "FASTSIREN_REVERSE_GRAD"
-_FUSED_INFER = _Switch(FUSED_INFER_ENV)
+_FUSED_INFER = _Switch(FUSED_INFER_ENV, default=False)
 _REVERSE_GRAD = _Switch(REVERSE_GRAD_ENV)
 
 
 def set_fused_inference(enabled: bool | None) -> None:
     """Whether no-grad inference (``Siren.render``, no-grad ``forward``) on the triton and cuda
-    backends runs the fully fused kernel (True, the default) or the per-layer kernels (False);
-    None goes back to :data:`FUSED_INFER_ENV` ("0" turns fusion off), else the default.
+    backends runs the fully fused kernel (True) or the per-layer kernels (False, the default);
+    None goes back to :data:`FUSED_INFER_ENV` ("1" turns fusion on), else the default.
 
-    The fused kernel keeps memory at the output plus the weights; on an H200 at width 256 the
-    GEMM-based torch and reference backends rendered faster than both fused kernels
-    (benchmarks/results/render.csv). The benchmarks' ``+layers`` providers time the per-layer
-    path beside the fused one.
+    The fused kernel keeps memory at the output plus the weights; the per-layer kernels keep
+    one chunk's activations. On an H200 (width 256, 4096x4096 grid,
+    benchmarks/results/render.csv, run 3d220ec5fd89) the per-layer path rendered 4.3x (triton)
+    and 3.0x (cuda) faster than the fused kernel, so it is the default; the benchmarks'
+    ``+fused`` providers time the fused kernel beside it. A half inference precision
+    (``fp16``/``bf16``, kernels.config) exists only in the fused kernel and always runs it.
     """
     _FUSED_INFER.set(enabled)
 

@@ -259,14 +259,15 @@ def omega_halves(omega: float | None) -> tuple[float, float]:
 
 def jet_layer_forward(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
                       omega: float | None, order: int, dim: int, first: bool,
-                      store_pre: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+                      store_pre: bool, precision: str | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """One layer on stacked streams.
 
     h: (S, N, K) input streams, or (1, N, D) coordinates when ``first`` (the first layer of a
     jet of order >= 1). weight (F, K), bias (F,) or None, omega None for a linear layer.
     Returns y (S, N, F) and the pre-activations kept for the backward when ``store_pre``:
     (S, N, F), or (1, N, F) when ``first``; None otherwise (for a linear layer y is its own
-    pre-activation and is returned in both places).
+    pre-activation and is returned in both places). ``precision``: the ``tl.dot`` precision
+    (default: the training precision; inference passes its own).
     """
     h = check_tensor(h, "h")
     weight = check_tensor(weight, "weight", h.dtype, h.device)
@@ -288,8 +289,9 @@ def jet_layer_forward(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor 
     launch(_jet_fwd_kernel, grid, cfg,
         h, weight, bias if bias is not None else weight, y, pre if keep else y, n, *omega_halves(omega),
         K=k, F=f, D=dim, S=s, S_IN=s_in, ORDER=order, FIRST=first, SINE=sine, STORE_PRE=keep,
-        HAS_BIAS=bias is not None, SMALL_K=k <= SMALL_K_MAX, PRECISION=train_precision(h.dtype),
-        S_PAD=s_pad, BLOCK_N=cfg.block_n, BLOCK_F=cfg.block_f, BLOCK_K=cfg.block_k)
+        HAS_BIAS=bias is not None, SMALL_K=k <= SMALL_K_MAX,
+        PRECISION=precision or train_precision(h.dtype), S_PAD=s_pad, BLOCK_N=cfg.block_n, BLOCK_F=cfg.block_f,
+        BLOCK_K=cfg.block_k)
     if store_pre and not sine:
         pre = y
     return y, pre
@@ -411,17 +413,19 @@ def layer_input_streams(pres: Sequence[torch.Tensor], i: int, omegas: Sequence[f
 
 def mlp_streams_forward(x: torch.Tensor, weights: Sequence[torch.Tensor],
                         biases: Sequence[torch.Tensor | None], omegas: Sequence[float | None],
-                        order: int, keep: bool) -> tuple[torch.Tensor, list[torch.Tensor | None]]:
+                        order: int, keep: bool,
+                        precision: str | None = None) -> tuple[torch.Tensor, list[torch.Tensor | None]]:
     """Jet of a whole network with the per-layer kernels.
 
     x (N, D) -> output streams (S, N, out) and, with ``keep``, every layer's pre-activations
-    (the first layer's as z only when order >= 1).
+    (the first layer's as z only when order >= 1); ``precision`` as in :func:`jet_layer_forward`.
     """
     dim = x.shape[1]
     h = x.unsqueeze(0)
     pres: list[torch.Tensor | None] = []
     for i, (w, b, om) in enumerate(zip(weights, biases, omegas)):
-        h, pre = jet_layer_forward(h, w, b, om, order, dim, first=(i == 0 and order >= 1), store_pre=keep)
+        h, pre = jet_layer_forward(h, w, b, om, order, dim, first=(i == 0 and order >= 1), store_pre=keep,
+                                   precision=precision)
         pres.append(pre)
     return h, pres
 

@@ -33,6 +33,7 @@ from fastsiren.jet import Jet, num_streams
 
 from .config import (
     MAX_FUSED_WIDTH,
+    PRECISIONS,
     infer_precision,
     interpreting,
     render_config,
@@ -231,18 +232,25 @@ def render_fused(x: torch.Tensor, weights: Sequence[torch.Tensor], biases: Seque
 
 def mlp_infer(x: torch.Tensor, weights: Sequence[torch.Tensor], biases: Sequence[torch.Tensor | None],
               omegas: Sequence[float | None], order: int) -> Jet:
-    """No-grad jet of a network: the fused kernel where it applies (and
-    :func:`fastsiren.backends.fused_inference` allows), else the per-layer kernels.
+    """No-grad jet of a network at the inference precision: the per-layer kernels (the
+    default), or the fused kernel where it applies and :func:`fastsiren.backends.fused_inference`
+    asks for it or the precision is a half one (only the fused kernel has those).
 
-    Networks too wide to fuse warn once and run the per-layer kernels at the training
-    precision; float64 networks always run the per-layer kernels (the fused kernel is fp32).
+    Where the fused kernel was asked for, networks too wide to fuse warn and run the per-layer
+    kernels (a half precision falls back to the training precision); float64 networks always
+    run the per-layer kernels (the fused kernel is fp32).
     """
     with torch.no_grad():
         reason = fusable(weights, biases, omegas)
-        if reason is None and x.dtype == torch.float32 and fused_inference():
-            return render_fused(x, weights, biases, omegas, order)
-        if reason is not None and reason.startswith("hidden width"):
-            warnings.warn(f"fused render kernel not used: {reason}; running the per-layer kernels "
-                          f"at precision {train_precision(x.dtype)!r}", stacklevel=3)
-        h, _ = mlp_streams_forward(x, weights, biases, omegas, order, keep=False)
+        prec = infer_precision(x.dtype)
+        half = prec not in PRECISIONS
+        if half or fused_inference():
+            if reason is None and x.dtype == torch.float32:
+                return render_fused(x, weights, biases, omegas, order)
+            if half:
+                prec = train_precision(x.dtype)
+            if reason is not None and reason.startswith("hidden width"):
+                warnings.warn(f"fused render kernel not used: {reason}; running the per-layer kernels "
+                              f"at precision {prec!r}", stacklevel=3)
+        h, _ = mlp_streams_forward(x, weights, biases, omegas, order, keep=False, precision=prec)
         return Jet(*split_streams(h, order, x.shape[1]))

@@ -318,7 +318,7 @@ def test_provider_setup_holds_through_every_checked_and_timed_call():
     harness.PROVIDERS["triton"].setup()
     assert config.wgrad_mode() == config.DEFAULT_WGRAD == "cublas"
     harness.PROVIDERS["cuda+fwd"].setup()
-    assert not backends.reverse_grad() and backends.fused_inference()
+    assert not backends.reverse_grad() and not backends.fused_inference()
     harness.PROVIDERS["torch"].setup()
     assert backends.reverse_grad()
 
@@ -339,14 +339,14 @@ def test_gemm_count_and_its_readme_table(tmp_path):
 
 
 def test_render_path_variants_join_only_the_render_suite():
-    """triton+layers / cuda+layers (per-layer inference) are part of "all" on render only, and
+    """triton+fused / cuda+fused (fused-kernel inference) are part of "all" on render only, and
     named on another suite they are skipped with the reason."""
     fit = run_suite("fit", ["all"], log=lambda s: None, **FAST)
-    assert not {"triton+layers", "cuda+layers"} & {r.provider for r in fit.rows}
+    assert not {"triton+fused", "cuda+fused"} & {r.provider for r in fit.rows}
     rend = run_suite("render", ["all"], log=lambda s: None, **FAST)
-    assert {"triton+layers", "cuda+layers"} <= {r.provider for r in rend.rows}
-    named = run_suite("fit", ["torch", "cuda+layers"], log=lambda s: None, **FAST)
-    row = next(r for r in named.rows if r.provider == "cuda+layers")
+    assert {"triton+fused", "cuda+fused"} <= {r.provider for r in rend.rows}
+    named = run_suite("fit", ["torch", "cuda+fused"], log=lambda s: None, **FAST)
+    row = next(r for r in named.rows if r.provider == "cuda+fused")
     assert row.status == "skipped" and "only the suites render" in row.reason
 
 

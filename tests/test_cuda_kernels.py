@@ -244,7 +244,8 @@ def test_siren_module_and_double_backward(dev):
 @pytest.mark.parametrize("order", [0, 1, 2])
 @pytest.mark.parametrize("width,dtype", [(24, torch.float64), (256, torch.float64), (256, torch.float32),
                                          (40, torch.float32)])
-def test_render_fused_matches_reference(dev, order, width, dtype):
+def test_render_fused_matches_reference(dev, order, width, dtype, monkeypatch):
+    monkeypatch.setenv(backends.FUSED_INFER_ENV, "1")
     ws, bs, oms = make_net(dev, 2, width, 3, 3, False, dtype=dtype)
     x = coords(dev, N_CASES[dev]["large"], 2, dtype, requires_grad=False)
     jet = cuda_ext.mlp_infer(x, ws, bs, oms, order)
@@ -255,10 +256,16 @@ def test_render_fused_matches_reference(dev, order, width, dtype):
             assert_close(a, b, TOL[dtype], f"render width={width} {dtype} {name}")
 
 
-def test_render_through_the_layer_kernels_when_fusion_is_off(dev, monkeypatch):
+def test_render_through_the_layer_kernels_unless_fusion_is_on(dev, monkeypatch):
+    """The default (and set_fused_inference(False)) runs the layer-wise kernels; fusion on, the
+    fused one; the same jets."""
     ws, bs, oms = make_net(dev, 2, 40, 2, 1, False, dtype=torch.float32)
     x = coords(dev, 37, 2, torch.float32, requires_grad=False)
-    fused = cuda_ext.mlp_infer(x, ws, bs, oms, 2)
+    backends.set_fused_inference(True)
+    try:
+        fused = cuda_ext.mlp_infer(x, ws, bs, oms, 2)
+    finally:
+        backends.set_fused_inference(None)
     calls = []
     real = cuda_ext._ops
 
@@ -268,19 +275,23 @@ def test_render_through_the_layer_kernels_when_fusion_is_off(dev, monkeypatch):
             return getattr(real(), name)
 
     monkeypatch.setattr(cuda_ext, "_ops", Spy)
+    layered = cuda_ext.mlp_infer(x, ws, bs, oms, 2)
     backends.set_fused_inference(False)
     try:
-        layered = cuda_ext.mlp_infer(x, ws, bs, oms, 2)
+        cuda_ext.mlp_infer(x, ws, bs, oms, 0)
+        backends.set_fused_inference(True)
+        cuda_ext.mlp_infer(x, ws, bs, oms, 0)
     finally:
         backends.set_fused_inference(None)
-    assert calls == ["mlp_fwd"]
+    assert calls == ["mlp_fwd", "mlp_fwd", "mlp_infer"], calls
     ref = reference.mlp_infer(x.double(), [w.double() for w in ws], [b.double() for b in bs], oms, 2)
     for name, a, b, c in zip(("value", "grad", "laplacian"), layered, fused, ref):
         assert_close(a, c, TOL[torch.float32], f"layer-wise render {name}")
         assert_close(a, b, TOL[torch.float32], f"layer-wise vs fused render {name}")
 
 
-def test_render_falls_back_for_networks_it_cannot_fuse(dev):
+def test_render_falls_back_for_networks_it_cannot_fuse(dev, monkeypatch):
+    monkeypatch.setenv(backends.FUSED_INFER_ENV, "1")  # the fused op asked for, and refusing
     # width 300 > kMaxRenderWidth and 20 layers > kMaxRenderLayers: the layer-wise kernels
     for width, hidden in ((300, 1), (24, 19)):
         ws, bs, oms = make_net(dev, 2, width, hidden, 1, False)

@@ -287,9 +287,14 @@ def test_double_backward_through_plain_forward():
     assert torch.autograd.gradgradcheck(lambda a: model(a), (x[:3].detach().requires_grad_(),), fast_mode=True)
 
 
-def test_render_fused_matches_reference_float32():
+def test_render_fused_matches_reference_float32(monkeypatch):
     """One launch for all layers: values (width 40: four column chunks) and jets (width 24:
-    two chunks, order 2), against float64; the no-grad forward and render use it."""
+    two chunks, order 2), against float64; the no-grad forward and render use it when fusion
+    is on (FASTSIREN_FUSED_INFER=1)."""
+    monkeypatch.setenv(backends.FUSED_INFER_ENV, "1")
+    launched = []
+    real = render.render_fused
+    monkeypatch.setattr(render, "render_fused", lambda *a, **k: launched.append(1) or real(*a, **k))
     model = fs.Siren(2, 40, 2, 1, backend="triton").to(DEV)
     img = model.render((5, 7))
     ref64 = fs.Siren(2, 40, 2, 1, backend="reference").double().to(DEV)
@@ -306,6 +311,7 @@ def test_render_fused_matches_reference_float32():
         assert_close(a, b, TOL["ieee"], f"fused {name}")
     with torch.no_grad():
         assert_close(model(x), jet_ref.value, TOL["ieee"], "no-grad forward")
+    assert len(launched) == 3, launched
 
 
 @pytest.mark.parametrize("half", ["bf16", "fp16"])
@@ -328,39 +334,60 @@ def test_render_falls_back_for_widths_it_cannot_fuse(monkeypatch):
     model = fs.Siren(1, 24, 0, 1, backend="triton").to(DEV)
     ref64 = fs.Siren(1, 24, 0, 1, backend="reference").double().to(DEV)
     ref64.load_state_dict(model.state_dict())
-    with pytest.warns(UserWarning, match="fused render kernel not used: hidden width 24"):
-        img = model.render((19,))
-    assert_close(img, ref64.render((19,)), TOL["ieee"], "per-layer fallback render")
+    img = model.render((19,))  # the per-layer default: nothing to warn about
+    assert_close(img, ref64.render((19,)), TOL["ieee"], "per-layer render")
+    for fused, half in ((True, None), (None, "fp16")):  # the fused kernel asked for
+        backends.set_fused_inference(fused)
+        try:
+            with config.precision(infer=half), pytest.warns(UserWarning, match="not used: hidden width 24"):
+                img = model.render((19,))
+        finally:
+            backends.set_fused_inference(None)
+        assert_close(img, ref64.render((19,)), TOL["ieee"], "per-layer fallback render")
 
 
-def test_render_through_the_per_layer_kernels_when_fusion_is_off(monkeypatch):
-    """set_fused_inference(False) (or FASTSIREN_FUSED_INFER=0) keeps the fused kernel out of
-    render and the no-grad forward; the per-layer path gives the same jets."""
+def test_render_runs_the_per_layer_kernels_unless_fusion_is_asked_for(monkeypatch):
+    """The default render and no-grad forward run the per-layer kernels at the inference
+    precision; set_fused_inference(True), FASTSIREN_FUSED_INFER=1 or a half inference precision
+    run the fused kernel, which gives the same jets."""
     model = fs.Siren(2, 24, 1, 1, backend="triton").to(DEV)
     ref64 = fs.Siren(2, 24, 1, 1, backend="reference").double().to(DEV)
     ref64.load_state_dict(model.state_dict())
     x = coords(37, 2, dtype=torch.float32, requires_grad=False)
-    fused = tb.mlp_infer(x, *model._params(), model.omegas(), 2)
+    calls, precisions = [], []
+    real_fused, real_layers = render.render_fused, render.mlp_streams_forward
+    monkeypatch.setattr(render, "render_fused", lambda *a, **k: calls.append("fused") or real_fused(*a, **k))
 
-    def no_fused(*a, **k):
-        raise AssertionError("the fused kernel ran with fusion off")
+    def layers(*a, precision=None, **k):
+        calls.append("layers")
+        precisions.append(precision)
+        return real_layers(*a, precision=precision, **k)
 
-    monkeypatch.setattr(render, "render_fused", no_fused)
-    try:
-        backends.set_fused_inference(False)
+    monkeypatch.setattr(render, "mlp_streams_forward", layers)
+    with config.precision(train="tf32", infer="ieee"):
         layered = tb.mlp_infer(x, *model._params(), model.omegas(), 2)
-        img = model.render((5, 7))
+    assert calls == ["layers"] and precisions == ["ieee"], (calls, precisions)  # the inference precision
+    img = model.render((5, 7))
+    assert calls[-1] == "layers"
+    backends.set_fused_inference(True)
+    try:
+        fused = tb.mlp_infer(x, *model._params(), model.omegas(), 2)
     finally:
         backends.set_fused_inference(None)
+    assert calls[-1] == "fused", calls
     for a, b, c, name in zip(layered, fused, ref64.jet(x.double(), order=2), Jet._fields):
         assert_close(a, c, TOL["ieee"], f"per-layer {name}")
         assert_close(a, b, TOL["ieee"], f"per-layer vs fused {name}")
     assert_close(img, ref64.render((5, 7)), TOL["ieee"], "per-layer render")
-    monkeypatch.setenv(backends.FUSED_INFER_ENV, "0")
-    tb.mlp_infer(x, *model._params(), model.omegas(), 0)  # the environment turns fusion off
-    monkeypatch.setenv(backends.FUSED_INFER_ENV, "1")
-    with pytest.raises(AssertionError, match="fusion off"):
+    with config.precision(infer="bf16"):
         tb.mlp_infer(x, *model._params(), model.omegas(), 0)
+    assert calls[-1] == "fused", calls  # only the fused kernel has half precisions
+    monkeypatch.setenv(backends.FUSED_INFER_ENV, "1")
+    tb.mlp_infer(x, *model._params(), model.omegas(), 0)
+    assert calls[-1] == "fused", calls
+    monkeypatch.setenv(backends.FUSED_INFER_ENV, "0")
+    tb.mlp_infer(x, *model._params(), model.omegas(), 0)
+    assert calls[-1] == "layers", calls
     monkeypatch.setenv(backends.FUSED_INFER_ENV, "yes")
     with pytest.raises(ValueError, match=backends.FUSED_INFER_ENV):
         tb.mlp_infer(x, *model._params(), model.omegas(), 0)
@@ -492,7 +519,8 @@ def test_gpu_weight_gradient_modes(mode, order):
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("precision", ["ieee", "tf32x3", "tf32", "bf16", "fp16"])
-def test_gpu_render_fused_per_precision(precision):
+def test_gpu_render_fused_per_precision(precision, monkeypatch):
+    monkeypatch.setenv(backends.FUSED_INFER_ENV, "1")
     model = fs.Siren(2, 256, 3, 3, backend="triton").cuda()
     ws, bs = model._params()
     x = coords(5000, 2, torch.float32, "cuda", requires_grad=False)

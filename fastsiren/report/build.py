@@ -917,9 +917,9 @@ class Builder:
             source=f"torch.profiler, size {doc.get('profile', '?')}; commit {_commit(doc)}; "
                    f"file {PROFILE_FILE}"))
         for (s, p), r in first.items():
-            if p == "triton" and r["share"] >= 0.4:
-                sec.findings.append(f"Suite {s} on {doc['device']}: the Triton step spends {100 * r['share']:.0f}% "
-                                    f"of its device time in {short(r['kernel'])}.")
+            if p.startswith("triton") and r["share"] >= 0.4:
+                sec.findings.append(f"Suite {s} on {doc['device']}: the Triton step ({p}) spends "
+                                    f"{100 * r['share']:.0f}% of its device time in {short(r['kernel'])}.")
 
     def _precision(self, sec: Section) -> None:
         """Each Triton precision's error against float64 and the fit it reaches (benchmarks/precision.py)."""
