@@ -23,6 +23,10 @@ START, END = "<!-- perf:start -->", "<!-- perf:end -->"
 SUITE_ORDER = ("layer", "fit", "poisson-grad", "poisson-laplacian", "render")
 # Issue 2's targets for the torch backend against reference (defined on the 2-core CPU).
 TARGETS = {"fit": 1.0, "poisson-grad": 1.5, "poisson-laplacian": 1.8}
+# The Triton and CUDA issues' targets on an H100/H200: speedup over reference per suite, and
+# every step within 2x of its floor (floor fraction >= 0.5).
+GPU_TARGETS = {"fit": 2.0, "poisson-grad": 5.0, "poisson-laplacian": 8.0, "render": 3.0}
+GPU_FLOOR_TARGET = 0.5
 
 
 def load_results(results_dir: Path = RESULTS_DIR) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
@@ -103,8 +107,7 @@ def suite_tables(rows: Sequence[dict[str, str]]) -> str:
             parts.append("Not timed: " + "; ".join(
                 f"{prov} on {', '.join(_dedupe(suites))} ({status}: {reason})"
                 for (prov, status, reason), suites in not_timed.items()) + ".\n")
-        if not gpu:
-            parts.append(target_lines(rs))
+        parts.append(target_lines(rs) if not gpu else gpu_target_lines(rs))
     return "\n".join(parts)
 
 
@@ -129,6 +132,35 @@ def target_lines(rows: Sequence[dict[str, str]]) -> str:
     if not lines:
         return ""
     return "Targets of the torch backend (issue 2):\n\n" + "\n".join(lines) + "\n"
+
+
+def gpu_target_lines(rows: Sequence[dict[str, str]]) -> str:
+    """The Triton and CUDA issues' targets, met or missed, from the rows of one GPU table, with
+    the ceiling the reference's own floor fraction sets: a provider that makes the same GEMMs at
+    the same precision cannot beat reference by more than 1 / (reference's floor fraction)."""
+    lines = []
+    for suite, target in GPU_TARGETS.items():
+        ref = next((r for r in rows if r["suite"] == suite and r["provider"] == "reference" and r["status"] == "ok"),
+                   None)
+        if ref is None:
+            continue
+        ceiling = 1 / _num(ref["floor_frac"])
+        parts = []
+        for prov in ("triton", "cuda"):
+            r = next((r for r in rows if r["suite"] == suite and r["provider"] == prov and r["status"] == "ok"), None)
+            if r is None:
+                continue
+            got, frac = _num(r["speedup"]), _num(r["floor_frac"])
+            parts.append(f"{prov} {got:.2f}x ({'met' if got >= target else '**missed**'}), floor fraction {frac:.2f} "
+                         f"({'met' if frac >= GPU_FLOOR_TARGET else '**missed**'})")
+        if parts:
+            lines.append(f"- {suite} (target >= {target:g}x, floor fraction >= {GPU_FLOOR_TARGET:g}): "
+                         f"{'; '.join(parts)}; ceiling at reference's GEMMs: {ceiling:.2f}x")
+    if not lines:
+        return ""
+    return ("Targets of the triton and cuda backends (issues 3 and 4). The ceiling is 1 / (reference's floor "
+            "fraction): no provider that makes the same GEMMs at reference's precision can beat reference by "
+            "more.\n\n" + "\n".join(lines) + "\n")
 
 
 def scaling_tables(rows: Sequence[dict[str, str]], figures_rel: str = "docs/figures") -> str:

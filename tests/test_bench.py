@@ -206,6 +206,21 @@ def test_readme_block_is_generated_from_results(tmp_path):
         readme_tables.update_readme(readme, section)
 
 
+def test_gpu_target_lines_and_the_reference_ceiling():
+    """Issues 3 and 4's targets from a GPU table: speedup met or missed, floor fraction met or
+    missed, and the ceiling 1 / reference's floor fraction."""
+    def row(suite, provider, speedup, frac):
+        return {"suite": suite, "provider": provider, "status": "ok", "speedup": str(speedup), "floor_frac": str(frac)}
+
+    rows = [row("fit", "reference", 1.0, 0.5), row("fit", "triton", 2.5, 0.9), row("fit", "cuda", 1.5, 0.4),
+            row("render", "triton", 9.0, 0.9)]  # no reference row for render: no line
+    text = readme_tables.gpu_target_lines(rows)
+    assert "- fit (target >= 2x, floor fraction >= 0.5): triton 2.50x (met), floor fraction 0.90 (met); " \
+           "cuda 1.50x (**missed**), floor fraction 0.40 (**missed**); ceiling at reference's GEMMs: 2.00x" in text
+    assert "render" not in text.split("\n\n", 1)[1]
+    assert readme_tables.gpu_target_lines([row("fit", "torch", 1.0, 0.5)]) == ""
+
+
 def test_scaling_sweep_rows_plot_and_exponent(tmp_path, monkeypatch):
     monkeypatch.setattr(scaling, "POINTS", (100, 300, 1000))
     rows = scaling.run_sweeps(["fit"], ["torch"], torch.device("cpu"), torch.float32, sweeps=["points"],
