@@ -36,6 +36,7 @@ from fastsiren.benchmarks.cuda_mutations import MUTATIONS_FILE
 from fastsiren.benchmarks.gemm_count import GEMM_FILE
 from fastsiren.benchmarks.precision import GPU_FILE as PRECISION_FILE
 from fastsiren.benchmarks.profile_step import PROFILE_FILE
+from fastsiren.benchmarks.readme_tables import gpu_targets
 from fastsiren.tasks import common
 
 PROFILE_ORDER = ("paper", "cpu", "quick")
@@ -880,6 +881,13 @@ class Builder:
                                     source=source, notes=notes))
             if speed_col:
                 sec.findings += self._speed_findings(dev, suite, rs, speed_col)
+            suite_rows = [r for r in rs if not r.get("sweep") and r.get("device_type") == "cuda"]  # no scaling rows
+            for t in gpu_targets(suite_rows):
+                sec.findings.append(
+                    f"On {dev}, suite {suite}, against the target of {t['target']:g}x the reference: "
+                    + "; ".join(f"{p} {x:.2f}x at floor fraction {f:.2f}" for p, x, f in t["providers"])
+                    + f". A provider making the jet algorithm's GEMMs at fp32 cannot beat the reference by more "
+                      f"than {t['ceiling']:.2f}x (1 / the reference's floor fraction).")
         if speed_col:
             for dev in sorted({d for d, _ in by_dev_suite}):
                 dev_rows = [dict(r, suite=str(r.get("suite", "?"))) for r in rows if str(r.get("device", "?")) == dev]
@@ -1012,6 +1020,28 @@ class Builder:
                 f"{top[speed_col]:.2f}x the reference; the slowest non-reference case runs at "
                 f"{low[speed_col]:.2f}x ({low.get('provider', '?')})."]
 
+    def _speed_limits(self) -> list[str]:
+        """One Discussion line per GPU: the speed targets against the ceiling the reference's
+        own floor fraction sets (same GEMMs at the same precision)."""
+        out = []
+        gpu_rows = [r for r in self.bench if r.get("device_type") == "cuda" and not r.get("sweep")]
+        for dev in sorted({str(r.get("device")) for r in gpu_rows}):
+            ts = gpu_targets([r for r in gpu_rows if str(r.get("device")) == dev])
+            if not ts:
+                continue
+            over = [t for t in ts if t["target"] > t["ceiling"]]
+            text = f"Speed on {dev}: " + "; ".join(
+                f"{t['suite']}, target {t['target']:g}x, ceiling {t['ceiling']:.2f}x, best of triton and cuda "
+                f"{max(x for _, x, _ in t['providers']):.2f}x" for t in ts) + "."
+            if over:
+                text += (" The targets of " + ", ".join(t["suite"] for t in over) + " lie above their ceilings, "
+                         "1 / the reference's floor fraction: the time of the jet algorithm's GEMMs alone at fp32 "
+                         "bounds every provider that makes them from below. Larger gains need fewer FLOPs or "
+                         "lower-precision GEMMs (tf32, half), which the precision study weighs against the jets' "
+                         "accuracy.")
+            out.append(text)
+        return out
+
     # -- the whole document
     def inventory(self, skipped: list[str]) -> dict:
         body = []
@@ -1051,6 +1081,7 @@ class Builder:
         if profiles and "paper" not in profiles:
             limits.append("No study ran at the paper profile: every number here comes from the reduced "
                           f"{' and '.join(profiles)} profile(s), with smaller images and fewer steps than the paper.")
+        limits += self._speed_limits()
         summary = []
         if comps:
             wins, level = sum(c.won for c in comps), sum(c.level for c in comps)
