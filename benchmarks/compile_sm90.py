@@ -143,6 +143,7 @@ def install_recorders():
     grad_ops.check_tensor = check_tensor_cpu_ok
     for mod, name in ((jet_layer, "_jet_fwd_kernel"), (jet_layer, "_jet_dgrad_kernel"),
                       (jet_layer, "_jet_wgrad_kernel"), (jet_layer, "_jet_post_kernel"),
+                      (jet_layer, "_sine_adjoint_kernel"),
                       (render, "_render_fused_kernel"), (jet_math, "_sin_cos_probe_kernel"),
                       (grad_ops, "_sin_cos_kernel"), (grad_ops, "_reverse_adjoint_kernel"),
                       (grad_ops, "_forward_adjoint_kernel")):
@@ -187,10 +188,13 @@ def infer(dim, width, hidden, out, last_sine, order, n, precisions=("ieee", "tf3
     from fastsiren.kernels import config
     ws, bs, oms = make_net(dim, [width] * (hidden + 1), out, last_sine, torch.float32)
     x = torch.rand(n, dim)
+    from fastsiren import backends
+    backends.set_fused_inference(True)  # the fused kernel (the per-layer ones are the training scenarios')
     for p in precisions:
         LABEL[0] = f"render D={dim} width={width} hidden={hidden} out={out} order={order} {p}"
         with config.precision(infer=p), torch.no_grad():
             tb.mlp_infer(x, [w.detach() for w in ws], [b.detach() for b in bs], oms, order)
+    backends.set_fused_inference(None)
 
 
 def gpu_tier():
@@ -215,7 +219,14 @@ def gpu_tier():
             jet = tb.mlp_jet(x, ws, bs, oms, order)
             outs = [t for t in jet if t is not None]
             torch.autograd.grad(outs, [x, *ws, *bs], [torch.ones_like(t) for t in outs])
+        LABEL[0] = f"gpu tier sine layer {mode} wgrad"  # test_gpu_sine_layer_weight_gradient_modes
+        lw, lb, _ = make_net(256, [], 256, True, torch.float32)
+        xl = torch.rand(4099, 256).requires_grad_()
+        jet = tb.mlp_jet(xl, lw, lb, [30.0], 0)
+        torch.autograd.grad(jet.value, [xl, *lw, *lb], torch.ones_like(jet.value))
     config.set_wgrad(None)
+    from fastsiren import backends
+    backends.set_fused_inference(True)  # the GPU tier's fused-render tests turn it on
     ws, bs, _ = make_net(2, [256] * 4, 3, False, torch.float32)
     oms = (30.0, 30.0, 30.0, 30.0, None)
     ws, bs = [w.detach() for w in ws], [b.detach() for b in bs]
@@ -227,6 +238,7 @@ def gpu_tier():
     LABEL[0] = "gpu tier render 2048^2 in 1M chunks"
     with torch.no_grad():
         tb.mlp_infer(torch.rand(1 << 20, 2), [w.detach() for w in ws], [b.detach() for b in bs], oms, 0)
+    backends.set_fused_inference(None)
     LABEL[0] = "gpu tier sin_cos probe"
     jet_math.sin_cos_error(torch.linspace(-3000.0, 3000.0, 1 << 20))
 

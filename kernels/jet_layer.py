@@ -43,6 +43,7 @@ from .jet_math import (
     join_omega,
     load_pre,
     load_streams,
+    sin_cos,
     store_streams,
     stream_sum,
 )
@@ -400,6 +401,28 @@ def jet_layer_post(pre: torch.Tensor, omega: float, order: int, dim: int, *, fir
     return out
 
 
+@triton.jit
+def _sine_adjoint_kernel(g_ptr, pre_ptr, out_ptr, numel, omega_hi, omega_lo, BLOCK: tl.constexpr):
+    offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < numel
+    omega = join_omega(omega_hi, omega_lo, out_ptr)
+    _, c = sin_cos(omega * tl.load(pre_ptr + offs, mask=mask, other=0.0))
+    tl.store(out_ptr + offs, tl.load(g_ptr + offs, mask=mask, other=0.0) * (omega * c), mask=mask)
+
+
+def sine_adjoint(g: torch.Tensor, pre: torch.Tensor, omega: float) -> torch.Tensor:
+    """Adjoint of an order-0 sine layer's pre-activations, ``g * omega cos(omega pre)``, in one
+    pass (the cuBLAS weight-gradient mode: the top sine layer's GEMMs then need no prologue)."""
+    g = check_tensor(g, "g")
+    pre = check_tensor(pre, "pre", g.dtype, g.device)
+    if g.shape != pre.shape:
+        raise ValueError(f"g {tuple(g.shape)} and pre {tuple(pre.shape)} must have the same shape")
+    out = torch.empty_like(g)
+    block = 1024
+    _sine_adjoint_kernel[(triton.cdiv(g.numel(), block),)](g, pre, out, g.numel(), *omega_halves(omega), BLOCK=block)
+    return out
+
+
 def layer_input_streams(pres: Sequence[torch.Tensor], i: int, omegas: Sequence[float | None], order: int,
                         dim: int, z_only: bool, w0: torch.Tensor) -> torch.Tensor:
     """The input streams (S, N, K) of layer i >= 1: layer i-1's kept streams, through its sine."""
@@ -446,10 +469,15 @@ def mlp_streams_backward(x: torch.Tensor, weights: Sequence[torch.Tensor],
     # The top layer's adjoint is fused into the prologues of its two GEMMs; below it, every
     # layer's adjoint is the epilogue of the dgrad kernel that produces it.
     g_omega = omegas[-1]
+    cublas = wgrad_mode() == "cublas"
+    if cublas and order == 0 and g_omega is not None and (need_w[-1] or need_b[-1]):
+        # cuBLAS weight gradients of a sine top layer (e.g. one SineLayer): its adjoint once.
+        g, g_omega = sine_adjoint(g, pres[-1], g_omega), None
     for i in range(n_layers - 1, -1, -1):
-        if (need_w[i] or need_b[i]) and i > 0 and g_omega is None and wgrad_mode() == "cublas":
-            # One cuBLAS product over the stacked streams of the materialised layer input.
-            h = layer_input_streams(pres, i, omegas, order, dim, z_only, weights[0])
+        if (need_w[i] or need_b[i]) and g_omega is None and cublas and (i > 0 or order == 0):
+            # One cuBLAS product over the stacked streams of the materialised layer input (the
+            # coordinates themselves for the first layer of an order-0 network).
+            h = x.unsqueeze(0) if i == 0 else layer_input_streams(pres, i, omegas, order, dim, z_only, weights[0])
             f, k = weights[i].shape
             w_grads[i] = torch.mm(g.reshape(-1, f).t(), h.reshape(-1, k)) if need_w[i] else None
             b_grads[i] = g[0].sum(0) if need_b[i] else None

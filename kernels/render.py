@@ -15,8 +15,11 @@ per-layer kernels silently (same results, more memory traffic).
 
 Precision: ``config.infer_precision``: ``ieee``/``tf32x3``/``tf32`` as in training, or
 ``fp16``/``bf16``: GEMM operands rounded to half precision, accumulation, bias and the sine
-epilogue in fp32. Under the interpreter (no half-precision ``tl.dot``) the rounding is
-emulated by a round trip through the half type.
+epilogue in fp32. In fp16 the gradient and Laplacian streams of the operands are first divided by
+2^6 and 2^12 (and the products multiplied back, exactly): a fitted network's hidden Laplacian
+stream passes fp16's largest value, 65504, and rounded to inf (an H200 precision run measured a
+NaN Laplacian before the scales; bf16 has the range of fp32). Under the interpreter (no
+half-precision ``tl.dot``) the rounding is emulated by a round trip through the half type.
 """
 
 from __future__ import annotations
@@ -42,6 +45,9 @@ from .config import (
 )
 from .jet_layer import check_tensor, mlp_streams_forward, omega_halves, split_streams
 from .jet_math import jet_epilogue, join_omega, store_streams
+
+FP16_GRAD_SCALE: tl.constexpr = tl.constexpr(64.0)
+FP16_LAP_SCALE: tl.constexpr = tl.constexpr(4096.0)
 
 
 @triton.jit
@@ -69,8 +75,18 @@ def _weight_tile(w_ptr, k0, f0, K: tl.constexpr, F: tl.constexpr, CW: tl.constex
 @triton.jit
 def _chunked_gemm(h0, h1, h2, h3, w_ptr, f0, K: tl.constexpr, F: tl.constexpr, CW: tl.constexpr,
                   COLS: tl.constexpr, CHUNKS: tl.constexpr, PRECISION: tl.constexpr,
-                  HALF: tl.constexpr, EMULATE: tl.constexpr):
-    """Columns f0:f0+COLS of ``[h0 h1 h2 h3] @ W^T`` (h_j: (ROWS, CW), chunk j of K)."""
+                  HALF: tl.constexpr, EMULATE: tl.constexpr, unscale):
+    """Columns f0:f0+COLS of ``[h0 h1 h2 h3] @ W^T`` (h_j: (ROWS, CW), chunk j of K).
+
+    fp16 (largest finite value 65504): each row is divided by its stream's power-of-two scale
+    ``unscale`` (ROWS, 1) before it is rounded and the product multiplied back, so the
+    gradient and Laplacian streams of a fitted network stay in range (exact: powers of two).
+    """
+    if HALF == "fp16":
+        h0 = h0 / unscale
+        h1 = h1 / unscale
+        h2 = h2 / unscale
+        h3 = h3 / unscale
     acc = tl.dot(_round_operand(h0, HALF, EMULATE),
                  _weight_tile(w_ptr, 0, f0, K, F, CW, COLS, HALF, EMULATE), input_precision=PRECISION)
     if CHUNKS > 1:
@@ -84,6 +100,8 @@ def _chunked_gemm(h0, h1, h2, h3, w_ptr, f0, K: tl.constexpr, F: tl.constexpr, C
         acc = tl.dot(_round_operand(h3, HALF, EMULATE),
                      _weight_tile(w_ptr, 3 * CW, f0, K, F, CW, COLS, HALF, EMULATE), acc,
                      input_precision=PRECISION)
+    if HALF == "fp16":
+        acc = acc * unscale
     return acc
 
 
@@ -91,9 +109,9 @@ def _chunked_gemm(h0, h1, h2, h3, w_ptr, f0, K: tl.constexpr, F: tl.constexpr, C
 def _hidden_chunk(h0, h1, h2, h3, w_ptr, b_ptr, omega, c0, sid, W: tl.constexpr, D: tl.constexpr,
                   ORDER: tl.constexpr, CW: tl.constexpr, CHUNKS: tl.constexpr, S_PAD: tl.constexpr,
                   BLOCK_N: tl.constexpr, PRECISION: tl.constexpr, HALF: tl.constexpr,
-                  EMULATE: tl.constexpr):
+                  EMULATE: tl.constexpr, unscale):
     """Output chunk starting at column c0 of a hidden sine layer: (ROWS, CW)."""
-    acc = _chunked_gemm(h0, h1, h2, h3, w_ptr, c0, W, W, CW, CW, CHUNKS, PRECISION, HALF, EMULATE)
+    acc = _chunked_gemm(h0, h1, h2, h3, w_ptr, c0, W, W, CW, CW, CHUNKS, PRECISION, HALF, EMULATE, unscale)
     p = tl.reshape(acc, (S_PAD, BLOCK_N, CW))
     f = c0 + tl.arange(0, CW)
     bias = tl.load(b_ptr + f, mask=f < W, other=0.0)
@@ -131,6 +149,10 @@ def _render_fused_kernel(x_ptr, w0_ptr, b0_ptr, wh_ptr, bh_ptr, omh_ptr, wl_ptr,
                          HALF: tl.constexpr, EMULATE: tl.constexpr):
     offs_n = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
     sid = tl.arange(0, S_PAD)[:, None, None]
+    # Per-row stream scale of the fp16 GEMM operands (see _chunked_gemm): 1 for the value,
+    # 2^6 for the gradient streams, 2^12 for the Laplacian.
+    row_sid = tl.arange(0, S_PAD * BLOCK_N)[:, None] // BLOCK_N
+    unscale = tl.where(row_sid == 0, 1.0, tl.where(row_sid <= D, FP16_GRAD_SCALE, FP16_LAP_SCALE))
     om0 = join_omega(om0_hi, om0_lo, y_ptr)
     h0 = _first_chunk(x_ptr, w0_ptr, b0_ptr, om0, 0, offs_n, sid, N, W, D, ORDER, CW, S_PAD, BLOCK_N)
     # Unused chunks hold a copy of h0 so every loop-carried value is defined.
@@ -149,20 +171,21 @@ def _render_fused_kernel(x_ptr, w0_ptr, b0_ptr, wh_ptr, bh_ptr, omh_ptr, wl_ptr,
         b_ptr = bh_ptr + layer * W
         om = tl.load(omh_ptr + layer)
         n0 = _hidden_chunk(h0, h1, h2, h3, w_ptr, b_ptr, om, 0, sid, W, D, ORDER, CW, CHUNKS, S_PAD,
-                           BLOCK_N, PRECISION, HALF, EMULATE)
+                           BLOCK_N, PRECISION, HALF, EMULATE, unscale)
         n1 = n0
         n2 = n0
         n3 = n0
         if CHUNKS > 1:
             n1 = _hidden_chunk(h0, h1, h2, h3, w_ptr, b_ptr, om, CW, sid, W, D, ORDER, CW, CHUNKS, S_PAD,
-                               BLOCK_N, PRECISION, HALF, EMULATE)
+                               BLOCK_N, PRECISION, HALF, EMULATE, unscale)
         if CHUNKS > 2:
             n2 = _hidden_chunk(h0, h1, h2, h3, w_ptr, b_ptr, om, 2 * CW, sid, W, D, ORDER, CW, CHUNKS,
-                               S_PAD, BLOCK_N, PRECISION, HALF, EMULATE)
+                               S_PAD, BLOCK_N, PRECISION, HALF, EMULATE, unscale)
             n3 = _hidden_chunk(h0, h1, h2, h3, w_ptr, b_ptr, om, 3 * CW, sid, W, D, ORDER, CW, CHUNKS,
-                               S_PAD, BLOCK_N, PRECISION, HALF, EMULATE)
+                               S_PAD, BLOCK_N, PRECISION, HALF, EMULATE, unscale)
         h0, h1, h2, h3 = n0, n1, n2, n3
-    acc = _chunked_gemm(h0, h1, h2, h3, wl_ptr, 0, W, OUT, CW, OUT_PAD, CHUNKS, PRECISION, HALF, EMULATE)
+    acc = _chunked_gemm(h0, h1, h2, h3, wl_ptr, 0, W, OUT, CW, OUT_PAD, CHUNKS, PRECISION, HALF, EMULATE,
+                        unscale)
     p = tl.reshape(acc, (S_PAD, BLOCK_N, OUT_PAD))
     f = tl.arange(0, OUT_PAD)
     bias = tl.load(bl_ptr + f, mask=f < OUT, other=0.0)

@@ -85,7 +85,16 @@ def jet_and_grads(fn, x, ws, bs, order):
 # ------------------------------------------------------------------------- CPU tier
 
 
-def test_sine_linear_matches_reference_float64():
+@pytest.mark.parametrize("mode", ["cublas", "fused"])
+def test_sine_linear_matches_reference_float64(mode, monkeypatch):
+    """One sine layer, both weight-gradient modes: "cublas" (the default) takes its adjoint in one
+    elementwise pass and its weight gradient as one product, "fused" in the Triton kernel."""
+    launched = []
+    real_launch, real_adjoint = jet_layer.launch, jet_layer.sine_adjoint
+    monkeypatch.setattr(jet_layer, "launch", lambda k, *a, **kw: launched.append(
+        getattr(getattr(k, "fn", k), "__name__", "")) or real_launch(k, *a, **kw))
+    monkeypatch.setattr(jet_layer, "sine_adjoint", lambda *a: launched.append("sine_adjoint") or real_adjoint(*a))
+    monkeypatch.setenv(config.WGRAD_ENV, mode)
     ws, bs, _ = make_net(24, [], 40, last_sine=True)
     x = coords(37, 24)
     y = fs.functional.sine_linear(x, ws[0], bs[0], 30.0, backend="triton")
@@ -96,6 +105,10 @@ def test_sine_linear_matches_reference_float64():
     want = torch.autograd.grad(y_ref, [x, ws[0], bs[0]], g)
     for a, b, name in zip(got, want, ("x", "weight", "bias")):
         assert_close(a, b, TOL["float64"], f"grad {name}")
+    assert ("_jet_wgrad_kernel" in launched) == (mode == "fused") and ("sine_adjoint" in launched) == (
+        mode == "cublas"), launched
+    with pytest.raises(ValueError, match="same shape"):
+        real_adjoint(g.unsqueeze(0), torch.zeros(1, 37, 41, dtype=g.dtype, device=DEV), 30.0)
     # The module calls the same op.
     layer = fs.SineLayer(24, 40, omega_0=30.0, backend="triton").double().to(DEV)
     with torch.no_grad():
@@ -184,13 +197,16 @@ def test_reverse_gradient_path_matches_reference_float64(dim, out, last_sine, mo
 
 
 @pytest.mark.parametrize("mode", ["cublas", "fused"])
-@pytest.mark.parametrize("dim,order,last_sine", [(2, 2, False), (3, 1, True), (1, 0, False), (2, 1, False)])
+@pytest.mark.parametrize("dim,order,last_sine", [(2, 2, False), (3, 1, True), (1, 0, False), (2, 1, False),
+                                                  (2, 0, True)])
 def test_weight_gradient_modes_match_reference_float64(mode, dim, order, last_sine, monkeypatch):
     """config.set_wgrad("cublas") (the default): the layer inputs' post streams written once by
     the epilogue-only kernel and each weight gradient one torch.matmul; the fused
     weight-gradient kernel runs only where the adjoint is still to be applied (a sine top layer)
-    and on the first layer (raw coordinates). "fused": that kernel makes every layer's weight
-    gradient. Linear hidden layer included (its output is kept as is)."""
+    and on the first layer (raw coordinates) of a jet of order >= 1; at order 0 a sine top
+    layer's adjoint is one elementwise pass and the first layer's product takes the coordinates,
+    so it never runs. "fused": that kernel makes every layer's weight gradient. Linear hidden
+    layer included (its output is kept as is)."""
     launched = []
     real_launch = jet_layer.launch
 
@@ -211,7 +227,8 @@ def test_weight_gradient_modes_match_reference_float64(mode, dim, order, last_si
     for a, b, name in zip(grads, grads_ref, names):
         assert_close(a, b, TOL["float64"], f"d loss / d {name}")
     if not (order == 1 and 2 < dim):  # the reverse-mode gradient has no weight-gradient kernel at all
-        assert launched.count("_jet_wgrad_kernel") == (1 + last_sine if mode == "cublas" else len(ws)), launched
+        expected = len(ws) if mode == "fused" else (0 if order == 0 else 1 + last_sine)
+        assert launched.count("_jet_wgrad_kernel") == expected, launched
     monkeypatch.setenv(config.WGRAD_ENV, "cuBLAS")
     with pytest.raises(ValueError, match=config.WGRAD_ENV):
         config.wgrad_mode()
@@ -327,6 +344,29 @@ def test_render_half_precision_no_worse_than_torch(half):
         ours = tb.mlp_infer(x, ws, bs, model.omegas(), 0).value
     err = scaled_err(ours, exact)
     assert 0 < err <= 2 * torch_err + 1e-6, f"{half}: error {err:.3g}, PyTorch's own {torch_err:.3g}"
+
+
+def test_render_fp16_jets_stay_in_range(monkeypatch):
+    """fp16 inference of a network whose hidden gradient/Laplacian streams pass fp16's 65504:
+    the fused kernel scales those streams' GEMM operands by powers of two, so the jets stay
+    finite and accurate (unscaled, the hidden Laplacian stream would round to inf)."""
+    monkeypatch.setenv(backends.FUSED_INFER_ENV, "1")
+    torch.manual_seed(0)
+    model = fs.Siren(2, 40, 1, 1, backend="triton").to(DEV)
+    ws, bs = model._params()
+    with torch.no_grad():
+        ws[1].mul_(10)  # a sharper hidden layer: hidden Laplacian streams beyond 65504
+    x = coords(50, 2, dtype=torch.float32, requires_grad=False)
+    exact = reference.mlp_infer(x.double(), [w.double() for w in ws], [b.double() for b in bs], model.omegas(), 2)
+    with config.precision(infer="fp16"):
+        jet = tb.mlp_infer(x, ws, bs, model.omegas(), 2)
+    for a, b, name in zip(jet, exact, Jet._fields):
+        assert torch.isfinite(a).all(), name
+        assert scaled_err(a, b) <= 1e-2, (name, scaled_err(a, b))
+    # the last GEMM's operand (the hidden layer's output streams) is beyond fp16's range unscaled
+    hidden = reference.mlp_infer(x.double(), [w.double() for w in ws[:2]], [b.double() for b in bs[:2]],
+                                 model.omegas()[:2], 2)
+    assert hidden.laplacian.abs().max() > 65504
 
 
 def test_render_falls_back_for_widths_it_cannot_fuse(monkeypatch):
@@ -518,6 +558,26 @@ def test_gpu_weight_gradient_modes(mode, order):
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("mode", ["cublas", "fused"])
+def test_gpu_sine_layer_weight_gradient_modes(mode):
+    """One 256 -> 256 sine layer (the layer benchmark; SineLayer) trained in both weight-gradient
+    modes at the default tf32x3, against float64: tf32x3's rule (4x PyTorch fp32)."""
+    ws64, bs64, _ = make_net(256, [], 256, last_sine=True, device="cuda")
+    with torch.no_grad():
+        ws64[0].uniform_(-math.sqrt(6 / 256) / 30, math.sqrt(6 / 256) / 30)
+    oms = [30.0]
+    ws = [w.detach().float().requires_grad_() for w in ws64]
+    bs = [b.detach().float().requires_grad_() for b in bs64]
+    x = coords(4099, 256, torch.float32, "cuda")
+    x64 = x.detach().double().requires_grad_()
+    exact, exact_grads = jet_and_grads(lambda *a: reference.mlp_jet(*a[:3], oms, a[3]), x64, ws64, bs64, 0)
+    jet, grads = wgrad_jet_and_grads(mode, x, ws, bs, oms, 0)
+    t_jet, t_grads = torch_jet("fp32", x, ws, bs, oms, 0, grads=True)
+    assert_like_torch("tf32x3", jet, t_jet, exact, "jet")
+    assert_like_torch("tf32x3", grads, t_grads, exact_grads, "grads")
+
+
+@pytest.mark.gpu
 @pytest.mark.parametrize("precision", ["ieee", "tf32x3", "tf32", "bf16", "fp16"])
 def test_gpu_render_fused_per_precision(precision, monkeypatch):
     monkeypatch.setenv(backends.FUSED_INFER_ENV, "1")
@@ -532,7 +592,10 @@ def test_gpu_render_fused_per_precision(precision, monkeypatch):
 
 
 @pytest.mark.gpu
-def test_gpu_render_peak_memory_is_output_plus_weights():
+def test_gpu_render_peak_memory_is_output_plus_weights(monkeypatch):
+    """The fused kernel's memory (set_fused_inference(True); the per-layer default keeps a chunk's
+    activations)."""
+    monkeypatch.setenv(backends.FUSED_INFER_ENV, "1")
     model = fs.Siren(2, 256, 3, 1, backend="triton").cuda()
     torch.cuda.synchronize()
     torch.cuda.reset_peak_memory_stats()
