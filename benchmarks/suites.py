@@ -40,6 +40,9 @@ from fastsiren.jet import num_streams
 from fastsiren.layers import Siren
 
 SIZES = ("quick", "default", "large")
+# The reverse-mode gradient's products per hidden layer over the counted forward-mode ones
+# (poisson-grad; the first and last layers' products are small beside them).
+REVERSE_GRAD_PRODUCT_SHARE = 6 / 9
 
 # Points per suite for each size, per device type. The CPU default is the issue's
 # 3x256 network on 128x128 points; the GPU default 512x512 (fit), 256x256 (Poisson), a

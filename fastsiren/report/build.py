@@ -887,7 +887,9 @@ class Builder:
                     f"On {dev}, suite {suite}, against the target of {t['target']:g}x the reference: "
                     + "; ".join(f"{p} {x:.2f}x at floor fraction {f:.2f}" for p, x, f in t["providers"])
                     + f". A provider making the jet algorithm's GEMMs at fp32 cannot beat the reference by more "
-                      f"than {t['ceiling']:.2f}x (1 / the reference's floor fraction).")
+                      f"than {t['ceiling']:.2f}x (1 / the reference's floor fraction"
+                    + (", over the reverse-mode gradient's share of those GEMMs" if suite == "poisson-grad" else "")
+                    + ").")
         if speed_col:
             for dev in sorted({d for d, _ in by_dev_suite}):
                 dev_rows = [dict(r, suite=str(r.get("suite", "?"))) for r in rows if str(r.get("device", "?")) == dev]
@@ -1036,7 +1038,8 @@ class Builder:
             if over:
                 text += (" The targets of " + ", ".join(t["suite"] for t in over) + " lie above their ceilings, "
                          "1 / the reference's floor fraction: the time of the jet algorithm's GEMMs alone at fp32 "
-                         "bounds every provider that makes them from below. Larger gains need fewer FLOPs or "
+                         "bounds every provider that makes them from below (for poisson-grad, scaled by the share "
+                         "of those GEMMs the reverse-mode gradient makes). Larger gains need fewer FLOPs or "
                          "lower-precision GEMMs (tf32, half), which the precision study weighs against the jets' "
                          "accuracy.")
             out.append(text)
