@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -124,9 +125,12 @@ def main(args: argparse.Namespace) -> int:
           f"CUDA {env['cuda'] or '-'}, commit {env['commit'] or '-'})")
     failed = False
     for name in suites:
+        t0 = time.perf_counter()
         res = run_suite(name, args.provider, size=args.size, device=device, dtype=DTYPES[args.dtype],
                         rounds=rounds, block_s=args.block, tol=args.tol)
         failed |= any(r.status in ("mismatch", "error") for r in res.rows)
+        # wall time of the whole suite (set-up, compilation, checks and timing): plans GPU calls
+        print(f"  [{name}] {time.perf_counter() - t0:.0f} s")
         if not args.no_save:
             path = append_rows(results_file(args.out, name), result_rows(res, run_id, env, args.size))
             print(f"  -> {path}")
