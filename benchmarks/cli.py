@@ -32,8 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "reference always runs (oracle and speed baseline). Variants: +compile (forwards "
                              "under torch.compile), +ieee (Triton at full fp32), +fused (render through the "
                              "fully fused kernel), +fwd (poisson-grad by forward-mode jets, not the reverse-mode "
-                             "gradient), +fusedw (Triton weight gradients in the fused kernel, not cuBLAS); a "
-                             "variant runs under 'all' only on the suites it is about")
+                             "gradient), +fusedw (Triton weight gradients in the fused kernel, not cuBLAS), +cublas "
+                             "(every Triton training GEMM through cuBLAS); a variant runs under 'all' only on "
+                             "the suites it is about")
     parser.add_argument("--size", default="default", help=f"problem sizes: {', '.join(SIZES)}")
     parser.add_argument("--dtype", default="float32", help=f"one of {', '.join(DTYPES)}")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")

@@ -143,7 +143,7 @@ def install_recorders():
     grad_ops.check_tensor = check_tensor_cpu_ok
     for mod, name in ((jet_layer, "_jet_fwd_kernel"), (jet_layer, "_jet_dgrad_kernel"),
                       (jet_layer, "_jet_wgrad_kernel"), (jet_layer, "_jet_post_kernel"),
-                      (jet_layer, "_sine_adjoint_kernel"),
+                      (jet_layer, "_sine_adjoint_kernel"), (jet_layer, "_jet_adjoint_kernel"),
                       (render, "_render_fused_kernel"), (jet_math, "_sin_cos_probe_kernel"),
                       (grad_ops, "_sin_cos_kernel"), (grad_ops, "_reverse_adjoint_kernel"),
                       (grad_ops, "_forward_adjoint_kernel")):
@@ -225,6 +225,13 @@ def gpu_tier():
         jet = tb.mlp_jet(xl, lw, lb, [30.0], 0)
         torch.autograd.grad(jet.value, [xl, *lw, *lb], torch.ones_like(jet.value))
     config.set_wgrad(None)
+    config.set_gemm("cublas")  # test_gpu_cublas_gemm_mode
+    for order in (0, 2):
+        LABEL[0] = f"gpu tier cublas gemm order={order}"
+        jet = tb.mlp_jet(x, ws, bs, oms, order)
+        outs = [t for t in jet if t is not None]
+        torch.autograd.grad(outs, [x, *ws, *bs], [torch.ones_like(t) for t in outs])
+    config.set_gemm(None)
     from fastsiren import backends
     backends.set_fused_inference(True)  # the GPU tier's fused-render tests turn it on
     ws, bs, _ = make_net(2, [256] * 4, 3, False, torch.float32)

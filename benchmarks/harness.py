@@ -112,10 +112,11 @@ def _paths(fused: bool | None = None, reverse: bool | None = None) -> Callable[[
 
 
 def _triton_precision(name: str | None, fused: bool | None = None, reverse: bool | None = None,
-                      wgrad: str | None = None) -> Callable[[], None]:
+                      wgrad: str | None = None, gemm: str | None = None) -> Callable[[], None]:
     """Setup of a triton provider: training and inference kernels at precision ``name``
-    (None: the defaults), the weight-gradient mode ``wgrad`` (kernels/config.py ``set_wgrad``;
-    None: the default) and the paths of :func:`_paths`."""
+    (None: the defaults), the weight-gradient mode ``wgrad`` and the GEMM mode ``gemm``
+    (kernels/config.py ``set_wgrad``, ``set_gemm``; None: the defaults) and the paths of
+    :func:`_paths`."""
     paths = _paths(fused, reverse)
 
     def setup() -> None:
@@ -126,6 +127,7 @@ def _triton_precision(name: str | None, fused: bool | None = None, reverse: bool
         else:
             config.set_precision(train=name, infer=name)
         config.set_wgrad(wgrad)
+        config.set_gemm(gemm)
         paths()
 
     return setup
@@ -156,6 +158,9 @@ PROVIDERS: dict[str, Provider] = {
         # weight gradients in the fused Triton kernel instead of one cuBLAS product (kernels/config.py)
         Provider("triton+fusedw", _backend_loader("triton"), optional=True,
                  setup=_triton_precision(None, wgrad="fused"), suites=("fit", "poisson-laplacian")),
+        # every training GEMM through cuBLAS, the jet epilogues as their own kernels (kernels/config.py)
+        Provider("triton+cublas", _backend_loader("triton"), optional=True,
+                 setup=_triton_precision(None, gemm="cublas"), suites=("fit", "poisson-laplacian")),
     )
 }
 BASELINE = "reference"
@@ -413,6 +418,7 @@ def run_suite(suite: str | Suite, providers: Sequence[str | Provider] | None = N
         if config is not None:  # a triton variant's settings end with the suite too
             config.reset_precision()
             config.set_wgrad(None)
+            config.set_gemm(None)
 
 
 def _run_suite(suite, providers, size, device, dtype, rounds, block_s, shape, tol, check, memory, baseline,

@@ -41,6 +41,13 @@ loads them (no extra tensor). On an H200 (``benchmarks/results/fit.csv`` and
 ``poisson-laplacian.csv``, run f9d3b3ae00bf) ``cublas`` made the fit step 1.72x and the Poisson
 Laplacian step 1.79x faster than ``fused``, at 9% more peak memory, so it became the default;
 the benchmarks time ``fused`` as ``triton+fusedw``.
+
+GEMMs (:func:`set_gemm`, ``FASTSIREN_TRITON_GEMM``): ``triton`` (the default) runs the fused GEMM
++ jet epilogue kernels; ``cublas`` makes every training GEMM but the first layer's of a jet one
+``torch.matmul`` over the stacked streams and runs the jet epilogue and its adjoint as their own
+elementwise kernels, the cuda backend's design (on the H200 its Poisson-Laplacian step ran 2x
+faster than the Triton one, ``poisson-laplacian.csv`` run f9d3b3ae00bf). Timed as
+``triton+cublas``; not yet measured on a GPU, so the default stays until a run says otherwise.
 """
 
 from __future__ import annotations
@@ -66,6 +73,10 @@ WGRAD_ENV = "FASTSIREN_TRITON_WGRAD"
 
 _chosen: dict[str, str | None] = {"train": None, "infer": None}
 _wgrad: list[str | None] = [None]
+GEMM_MODES = ("triton", "cublas")
+DEFAULT_GEMM = "triton"
+GEMM_ENV = "FASTSIREN_TRITON_GEMM"
+_gemm: list[str | None] = [None]
 
 
 def set_wgrad(mode: str | None) -> None:
@@ -81,6 +92,25 @@ def wgrad_mode() -> str:
     mode = _wgrad[0] or os.environ.get(WGRAD_ENV) or DEFAULT_WGRAD
     if mode not in WGRAD_MODES:
         raise ValueError(f"{WGRAD_ENV}={mode!r}: expected one of {list(WGRAD_MODES)}")
+    return mode
+
+
+def set_gemm(mode: str | None) -> None:
+    """Where the training kernels' GEMMs run: "triton" (the fused GEMM + jet epilogue kernels)
+    or "cublas" (``torch.matmul``, at PyTorch's fp32 matmul precision, with the jet epilogue and
+    its adjoint as their own elementwise kernels, as the cuda backend does); None goes back to
+    :data:`GEMM_ENV`, else :data:`DEFAULT_GEMM`. Inference keeps the Triton GEMMs (their
+    tf32x3 render beat cuBLAS fp32 on an H200). The benchmarks time "cublas" as ``triton+cublas``."""
+    if mode is not None and mode not in GEMM_MODES:
+        raise ValueError(f"mode={mode!r}: expected one of {list(GEMM_MODES)} or None")
+    _gemm[0] = mode
+
+
+def gemm_mode() -> str:
+    """The current choice of :func:`set_gemm`."""
+    mode = _gemm[0] or os.environ.get(GEMM_ENV) or DEFAULT_GEMM
+    if mode not in GEMM_MODES:
+        raise ValueError(f"{GEMM_ENV}={mode!r}: expected one of {list(GEMM_MODES)}")
     return mode
 
 

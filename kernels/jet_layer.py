@@ -36,7 +36,7 @@ from triton.runtime.errors import OutOfResources
 
 from fastsiren.jet import double_backward_fallback, num_streams, split_streams, stack_adjoints
 
-from .config import GemmConfig, gemm_config, interpreting, stream_pad, train_precision, wgrad_mode
+from .config import GemmConfig, gemm_config, gemm_mode, interpreting, stream_pad, train_precision, wgrad_mode
 from .jet_math import (
     jet_adjoint,
     jet_epilogue,
@@ -199,6 +199,21 @@ def _jet_post_kernel(pre_ptr, w0_ptr, out_ptr, N, omega_hi, omega_lo, F: tl.cons
     omega = join_omega(omega_hi, omega_lo, out_ptr)
     p = load_pre(pre_ptr, w0_ptr, sid, offs_n, offs_f, S, N, F, D, FIRST)
     store_streams(out_ptr, jet_epilogue(p, sid, omega, D, ORDER), sid, offs_n, offs_f, S, N, F)
+
+
+@triton.jit
+def _jet_adjoint_kernel(pre_ptr, g_ptr, out_ptr, N, omega_hi, omega_lo, F: tl.constexpr, D: tl.constexpr,
+                        S: tl.constexpr, ORDER: tl.constexpr, S_PAD: tl.constexpr, BLOCK_N: tl.constexpr,
+                        BLOCK_F: tl.constexpr):
+    """The adjoints of a sine layer's pre-activation streams from those of its post-activation
+    streams (the jet epilogue's adjoint without a GEMM), for the cuBLAS GEMM mode."""
+    offs_n = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
+    offs_f = tl.program_id(1) * BLOCK_F + tl.arange(0, BLOCK_F)
+    sid = tl.arange(0, S_PAD)[:, None, None]
+    omega = join_omega(omega_hi, omega_lo, out_ptr)
+    p = load_streams(pre_ptr, sid, offs_n, offs_f, S, N, F)
+    g = load_streams(g_ptr, sid, offs_n, offs_f, S, N, F)
+    store_streams(out_ptr, jet_adjoint(p, g, sid, omega, D, ORDER), sid, offs_n, offs_f, S, N, F)
 
 
 # ----------------------------------------------------------------------------- launchers
@@ -423,6 +438,25 @@ def sine_adjoint(g: torch.Tensor, pre: torch.Tensor, omega: float) -> torch.Tens
     return out
 
 
+def jet_layer_adjoint(pre: torch.Tensor, g: torch.Tensor, omega: float, order: int, dim: int) -> torch.Tensor:
+    """Adjoints (S, N, F) of a sine layer's pre-activation streams ``pre`` (S, N, F) from the
+    adjoints ``g`` (S, N, F) of its post-activation streams: one elementwise pass."""
+    pre = check_tensor(pre, "pre")
+    g = check_tensor(g, "g", pre.dtype, pre.device)
+    s = num_streams(order, dim)
+    if pre.shape[0] != s or g.shape != pre.shape:
+        raise ValueError(f"pre {tuple(pre.shape)} and g {tuple(g.shape)} must both be (S={s}, N, F) for a layer "
+                         f"of order {order} in {dim} dimensions")
+    _, n, f = pre.shape
+    out = torch.empty_like(g)
+    s_pad = stream_pad(s)
+    block_n, block_f = max(1, 64 // s_pad), 32  # as jet_layer_post
+    grid = (triton.cdiv(n, block_n), triton.cdiv(f, block_f))
+    _jet_adjoint_kernel[grid](pre, g, out, n, *omega_halves(omega), F=f, D=dim, S=s, ORDER=order,
+                              S_PAD=s_pad, BLOCK_N=block_n, BLOCK_F=block_f)
+    return out
+
+
 def layer_input_streams(pres: Sequence[torch.Tensor], i: int, omegas: Sequence[float | None], order: int,
                         dim: int, z_only: bool, w0: torch.Tensor) -> torch.Tensor:
     """The input streams (S, N, K) of layer i >= 1: layer i-1's kept streams, through its sine."""
@@ -436,17 +470,28 @@ def layer_input_streams(pres: Sequence[torch.Tensor], i: int, omegas: Sequence[f
 
 def mlp_streams_forward(x: torch.Tensor, weights: Sequence[torch.Tensor],
                         biases: Sequence[torch.Tensor | None], omegas: Sequence[float | None],
-                        order: int, keep: bool,
-                        precision: str | None = None) -> tuple[torch.Tensor, list[torch.Tensor | None]]:
+                        order: int, keep: bool, precision: str | None = None,
+                        cublas: bool = False) -> tuple[torch.Tensor, list[torch.Tensor | None]]:
     """Jet of a whole network with the per-layer kernels.
 
     x (N, D) -> output streams (S, N, out) and, with ``keep``, every layer's pre-activations
     (the first layer's as z only when order >= 1); ``precision`` as in :func:`jet_layer_forward`.
+    ``cublas``: the GEMMs through ``torch.matmul`` and the jet epilogue as its own kernel
+    (config.set_gemm); ``precision`` then does not apply.
     """
     dim = x.shape[1]
     h = x.unsqueeze(0)
     pres: list[torch.Tensor | None] = []
     for i, (w, b, om) in enumerate(zip(weights, biases, omegas)):
+        if cublas and not (i == 0 and order >= 1):
+            # one torch.matmul over the stacked streams (the bias on the value stream), then the
+            # jet epilogue alone (the first layer of a jet keeps its GEMM-free kernel)
+            pre = torch.matmul(h, w.t())
+            if b is not None:
+                pre[0] += b
+            h = pre if om is None else jet_layer_post(pre, om, order, dim)
+            pres.append(pre if keep else None)
+            continue
         h, pre = jet_layer_forward(h, w, b, om, order, dim, first=(i == 0 and order >= 1), store_pre=keep,
                                    precision=precision)
         pres.append(pre)
@@ -456,9 +501,13 @@ def mlp_streams_forward(x: torch.Tensor, weights: Sequence[torch.Tensor],
 def mlp_streams_backward(x: torch.Tensor, weights: Sequence[torch.Tensor],
                          biases: Sequence[torch.Tensor | None], omegas: Sequence[float | None],
                          order: int, pres: Sequence[torch.Tensor], gbar: torch.Tensor,
-                         need_x: bool, need_w: Sequence[bool], need_b: Sequence[bool]):
+                         need_x: bool, need_w: Sequence[bool], need_b: Sequence[bool], cublas: bool = False):
     """Gradients (x, [W_i], [b_i]) from the adjoints ``gbar`` (S, N, out) of the output
-    streams, with the kept pre-activations ``pres``. Entries not needed are None."""
+    streams, with the kept pre-activations ``pres``. Entries not needed are None.
+    ``cublas``: every GEMM through ``torch.matmul`` and each adjoint epilogue its own pass
+    (:func:`_streams_backward_cublas`)."""
+    if cublas:
+        return _streams_backward_cublas(x, weights, biases, omegas, order, pres, gbar, need_x, need_w, need_b)
     n_layers, dim = len(weights), x.shape[1]
     # Layer 0 of a jet keeps only z when it is a sine layer (see jet_layer_forward).
     z_only = order >= 1 and omegas[0] is not None
@@ -504,6 +553,46 @@ def mlp_streams_backward(x: torch.Tensor, weights: Sequence[torch.Tensor],
     return x_grad, w_grads, b_grads
 
 
+def _streams_backward_cublas(x, weights, biases, omegas, order, pres, gbar, need_x, need_w, need_b):
+    """:func:`mlp_streams_backward` with cuBLAS GEMMs: per layer, the adjoint of its jet
+    epilogue in one pass (:func:`jet_layer_adjoint`), then its weight gradient and the adjoint of
+    its input streams as two ``torch.matmul`` products, as the cuda backend does. The first
+    layer of a jet (order >= 1: K = D, its derivative streams are columns of W0) keeps the
+    Triton kernels."""
+    n_layers, dim = len(weights), x.shape[1]
+    z_only = order >= 1 and omegas[0] is not None
+    w_grads: list[torch.Tensor | None] = [None] * n_layers
+    b_grads: list[torch.Tensor | None] = [None] * n_layers
+    x_grad = None
+    g = gbar  # adjoints of layer i's output (post-activation) streams
+    for i in range(n_layers - 1, -1, -1):
+        if i == 0 and order >= 1:
+            if need_w[0] or need_b[0]:
+                w_grads[0], b_grads[0] = jet_layer_wgrad(g, x, order, dim, has_bias=biases[0] is not None,
+                                                         omega=omegas[0], pre=pres[0], first=z_only,
+                                                         w0=weights[0], h_is_input=True)
+                w_grads[0] = w_grads[0] if need_w[0] else None
+                b_grads[0] = b_grads[0] if need_b[0] else None
+            if need_x:
+                x_grad = jet_layer_dgrad(g, weights[0], order, dim, omega_up=omegas[0], pre_up=pres[0],
+                                         first_up=z_only, w0=weights[0], out_streams=1)[0]
+            break
+        if omegas[i] is not None:
+            g = jet_layer_adjoint(pres[i], g, omegas[i], order, dim)  # adjoints of the pre-activations
+        f, k = weights[i].shape
+        if need_w[i]:
+            h = x.unsqueeze(0) if i == 0 else layer_input_streams(pres, i, omegas, order, dim, z_only, weights[0])
+            w_grads[i] = torch.mm(g.reshape(-1, f).t(), h.reshape(-1, k))
+            del h
+        if need_b[i]:
+            b_grads[i] = g[0].sum(0)
+        if i > 0:
+            g = torch.matmul(g, weights[i])
+        elif need_x:
+            x_grad = torch.mm(g[0], weights[0])  # order 0: the value stream alone
+    return x_grad, w_grads, b_grads
+
+
 class MLPJetFunction(torch.autograd.Function):
     """Jet of a sine MLP with the Triton kernels; same signature as the torch backend's
     Function so :func:`fastsiren.jet.double_backward_fallback` serves its double backward.
@@ -516,7 +605,8 @@ class MLPJetFunction(torch.autograd.Function):
     def forward(ctx, x, order, omegas, n_layers, save, *params):
         weights, biases = params[:n_layers], params[n_layers:]
         keep = bool(save)
-        h, pres = mlp_streams_forward(x, weights, biases, omegas, order, keep)
+        ctx.cublas = gemm_mode() == "cublas"
+        h, pres = mlp_streams_forward(x, weights, biases, omegas, order, keep, cublas=ctx.cublas)
         ctx.order, ctx.omegas, ctx.n_layers, ctx.dim = order, omegas, n_layers, x.shape[1]
         ctx.has_bias = tuple(b is not None for b in biases)
         if keep:
@@ -540,5 +630,5 @@ class MLPJetFunction(torch.autograd.Function):
         need_w = [ctx.needs_input_grad[5 + i] for i in range(n)]
         need_b = [ctx.needs_input_grad[5 + n + i] and ctx.has_bias[i] for i in range(n)]
         x_grad, w_grads, b_grads = mlp_streams_backward(
-            x, weights, biases, omegas, order, pres, gbar, ctx.needs_input_grad[0], need_w, need_b)
+            x, weights, biases, omegas, order, pres, gbar, ctx.needs_input_grad[0], need_w, need_b, ctx.cublas)
         return (x_grad, None, None, None, None, *w_grads, *b_grads)

@@ -330,8 +330,10 @@ def test_provider_setup_holds_through_every_checked_and_timed_call():
     assert config._chosen == {"train": None, "infer": None}
     harness.PROVIDERS["triton+fusedw"].setup()
     assert config.wgrad_mode() == "fused"
+    harness.PROVIDERS["triton+cublas"].setup()
+    assert config.gemm_mode() == "cublas"
     harness.PROVIDERS["triton"].setup()
-    assert config.wgrad_mode() == config.DEFAULT_WGRAD == "cublas"
+    assert config.wgrad_mode() == config.DEFAULT_WGRAD == "cublas" and config.gemm_mode() == "triton"
     harness.PROVIDERS["cuda+fwd"].setup()
     assert not backends.reverse_grad() and not backends.fused_inference()
     harness.PROVIDERS["torch"].setup()

@@ -236,6 +236,44 @@ def test_weight_gradient_modes_match_reference_float64(mode, dim, order, last_si
         config.set_wgrad("gemm")
 
 
+@pytest.mark.parametrize("dim,order,last_sine", [(2, 2, False), (3, 1, True), (1, 0, False), (2, 0, True)])
+def test_cublas_gemm_mode_matches_reference_float64(dim, order, last_sine, monkeypatch):
+    """config.set_gemm("cublas"): every GEMM a torch.matmul, the jet epilogue (_jet_post_kernel)
+    and its adjoint (_jet_adjoint_kernel) their own passes; only the first layer of a jet keeps
+    its Triton kernels. Linear hidden layer included."""
+    launched = []
+    real_launch = jet_layer.launch
+    monkeypatch.setattr(jet_layer, "launch", lambda k, *a, **kw: launched.append(
+        getattr(getattr(k, "fn", k), "__name__", "")) or real_launch(k, *a, **kw))
+    ws, bs, oms = make_net(dim, [24, 40, 24], 2, last_sine)
+    oms = [oms[0], None, *oms[2:]]  # layer 1 linear
+    x = coords(37, dim)
+    jet_ref, grads_ref = jet_and_grads(lambda *a: reference.mlp_jet(*a[:3], oms, a[3]), x, ws, bs, order)
+    monkeypatch.setenv(config.GEMM_ENV, "cublas")
+    backends.set_reverse_grad(False)  # the jet path (order 1 with out < D would go reverse)
+    try:
+        jet, grads = jet_and_grads(lambda *a: tb.mlp_jet(*a[:3], oms, a[3]), x, ws, bs, order)
+    finally:
+        backends.set_reverse_grad(None)
+    for a, b, name in zip(jet, jet_ref, Jet._fields):
+        if b is not None:
+            assert_close(a, b, TOL["float64"], name)
+    names = ["x"] + [f"weight{i}" for i in range(4)] + [f"bias{i}" for i in range(4)]
+    for a, b, name in zip(grads, grads_ref, names):
+        assert_close(a, b, TOL["float64"], f"d loss / d {name}")
+    first = 1 if order >= 1 else 0  # the first layer of a jet: forward, weight gradient, input gradient
+    assert launched.count("_jet_fwd_kernel") == first, launched
+    assert launched.count("_jet_wgrad_kernel") == first and launched.count("_jet_dgrad_kernel") == first, launched
+    monkeypatch.setenv(config.GEMM_ENV, "cuBLAS")
+    with pytest.raises(ValueError, match=config.GEMM_ENV):
+        config.gemm_mode()
+    with pytest.raises(ValueError, match="mode"):
+        config.set_gemm("mma")
+    with pytest.raises(ValueError, match=r"must both be \(S=4"):
+        jet_layer.jet_layer_adjoint(torch.zeros(4, 5, 8, dtype=torch.float64, device=DEV),
+                                    torch.zeros(4, 5, 7, dtype=torch.float64, device=DEV), 30.0, 2, 2)
+
+
 def test_reverse_gradient_kernels_reject_bad_operands():
     c = torch.zeros(5, 8, dtype=torch.float64, device=DEV)
     with pytest.raises(ValueError, match="needs hbar or t"):
@@ -552,6 +590,27 @@ def test_gpu_weight_gradient_modes(mode, order):
     x64 = x.detach().double().requires_grad_()
     exact, exact_grads = jet_and_grads(lambda *a: reference.mlp_jet(*a[:3], oms, a[3]), x64, ws64, bs64, order)
     jet, grads = wgrad_jet_and_grads(mode, x, ws, bs, oms, order)
+    t_jet, t_grads = torch_jet("fp32", x, ws, bs, oms, order, grads=True)
+    assert_like_torch("tf32x3", jet, t_jet, exact, "jet")
+    assert_like_torch("tf32x3", grads, t_grads, exact_grads, "grads")
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("order", [0, 2])
+def test_gpu_cublas_gemm_mode(order, monkeypatch):
+    """config.set_gemm("cublas") on the GPU (width 256): fp32 cuBLAS GEMMs and the Triton
+    epilogue and adjoint kernels; tf32x3's rule (4x PyTorch fp32)."""
+    ws64, bs64, oms = make_net(2, [256] * 4, 1, last_sine=False, device="cuda", hidden_omega=30.0)
+    with torch.no_grad():
+        for w in ws64[1:]:
+            w.uniform_(-math.sqrt(6 / 256) / 30, math.sqrt(6 / 256) / 30)
+    ws = [w.detach().float().requires_grad_() for w in ws64]
+    bs = [b.detach().float().requires_grad_() for b in bs64]
+    x = coords(4099, 2, torch.float32, "cuda")
+    x64 = x.detach().double().requires_grad_()
+    exact, exact_grads = jet_and_grads(lambda *a: reference.mlp_jet(*a[:3], oms, a[3]), x64, ws64, bs64, order)
+    monkeypatch.setenv(config.GEMM_ENV, "cublas")
+    jet, grads = jet_and_grads(lambda *a: tb.mlp_jet(*a[:3], oms, a[3]), x, ws, bs, order)
     t_jet, t_grads = torch_jet("fp32", x, ws, bs, oms, order, grads=True)
     assert_like_torch("tf32x3", jet, t_jet, exact, "jet")
     assert_like_torch("tf32x3", grads, t_grads, exact_grads, "grads")
