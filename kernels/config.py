@@ -72,27 +72,43 @@ DEFAULT_WGRAD = "cublas"
 WGRAD_ENV = "FASTSIREN_TRITON_WGRAD"
 
 _chosen: dict[str, str | None] = {"train": None, "infer": None}
-_wgrad: list[str | None] = [None]
 GEMM_MODES = ("triton", "cublas")
 DEFAULT_GEMM = "triton"
 GEMM_ENV = "FASTSIREN_TRITON_GEMM"
-_gemm: list[str | None] = [None]
+
+
+class _Mode:
+    """A named choice: the value set in code, else the environment variable ``env``, else
+    ``default``; both checked against ``modes``."""
+
+    def __init__(self, env: str, modes: tuple[str, ...], default: str):
+        self.env, self.modes, self.default, self.value = env, modes, default, None
+
+    def set(self, mode: str | None) -> None:
+        if mode is not None and mode not in self.modes:
+            raise ValueError(f"mode={mode!r}: expected one of {list(self.modes)} or None")
+        self.value = mode
+
+    def get(self) -> str:
+        mode = self.value or os.environ.get(self.env) or self.default
+        if mode not in self.modes:
+            raise ValueError(f"{self.env}={mode!r}: expected one of {list(self.modes)}")
+        return mode
+
+
+_WGRAD = _Mode(WGRAD_ENV, WGRAD_MODES, DEFAULT_WGRAD)
+_GEMM = _Mode(GEMM_ENV, GEMM_MODES, DEFAULT_GEMM)
 
 
 def set_wgrad(mode: str | None) -> None:
     """How the training backward computes weight gradients: "cublas" or "fused" (module
     docstring); None goes back to :data:`WGRAD_ENV`, else :data:`DEFAULT_WGRAD`."""
-    if mode is not None and mode not in WGRAD_MODES:
-        raise ValueError(f"mode={mode!r}: expected one of {list(WGRAD_MODES)} or None")
-    _wgrad[0] = mode
+    _WGRAD.set(mode)
 
 
 def wgrad_mode() -> str:
     """The current choice of :func:`set_wgrad`."""
-    mode = _wgrad[0] or os.environ.get(WGRAD_ENV) or DEFAULT_WGRAD
-    if mode not in WGRAD_MODES:
-        raise ValueError(f"{WGRAD_ENV}={mode!r}: expected one of {list(WGRAD_MODES)}")
-    return mode
+    return _WGRAD.get()
 
 
 def set_gemm(mode: str | None) -> None:
@@ -101,17 +117,12 @@ def set_gemm(mode: str | None) -> None:
     its adjoint as their own elementwise kernels, as the cuda backend does); None goes back to
     :data:`GEMM_ENV`, else :data:`DEFAULT_GEMM`. Inference keeps the Triton GEMMs (their
     tf32x3 render beat cuBLAS fp32 on an H200). The benchmarks time "cublas" as ``triton+cublas``."""
-    if mode is not None and mode not in GEMM_MODES:
-        raise ValueError(f"mode={mode!r}: expected one of {list(GEMM_MODES)} or None")
-    _gemm[0] = mode
+    _GEMM.set(mode)
 
 
 def gemm_mode() -> str:
     """The current choice of :func:`set_gemm`."""
-    mode = _gemm[0] or os.environ.get(GEMM_ENV) or DEFAULT_GEMM
-    if mode not in GEMM_MODES:
-        raise ValueError(f"{GEMM_ENV}={mode!r}: expected one of {list(GEMM_MODES)}")
-    return mode
+    return _GEMM.get()
 
 
 def _check(value: str | None, allowed: tuple[str, ...], name: str) -> None:

@@ -89,10 +89,8 @@ def jet_and_grads(fn, x, ws, bs, order):
 def test_sine_linear_matches_reference_float64(mode, monkeypatch):
     """One sine layer, both weight-gradient modes: "cublas" (the default) takes its adjoint in one
     elementwise pass and its weight gradient as one product, "fused" in the Triton kernel."""
-    launched = []
-    real_launch, real_adjoint = jet_layer.launch, jet_layer.sine_adjoint
-    monkeypatch.setattr(jet_layer, "launch", lambda k, *a, **kw: launched.append(
-        getattr(getattr(k, "fn", k), "__name__", "")) or real_launch(k, *a, **kw))
+    launched = spy_launches(monkeypatch)
+    real_adjoint = jet_layer.sine_adjoint
     monkeypatch.setattr(jet_layer, "sine_adjoint", lambda *a: launched.append("sine_adjoint") or real_adjoint(*a))
     monkeypatch.setenv(config.WGRAD_ENV, mode)
     ws, bs, _ = make_net(24, [], 40, last_sine=True)
@@ -141,6 +139,36 @@ def test_mlp_jet_and_every_gradient_match_reference_float64(dim, order, last_sin
         if a is not None:
             assert_close(a, b, TOL["float64"], name)
     names = ["x"] + [f"weight{i}" for i in range(3)] + [f"bias{i}" for i in range(3)]
+    for a, b, name in zip(grads, grads_ref, names):
+        assert_close(a, b, TOL["float64"], f"d loss / d {name}")
+
+
+def spy_launches(monkeypatch) -> list[str]:
+    """The names of the kernels jet_layer.launch starts from now on (the GEMM kernels)."""
+    launched: list[str] = []
+    real_launch = jet_layer.launch
+
+    def spy(kernel, *args, **kwargs):
+        launched.append(getattr(getattr(kernel, "fn", kernel), "__name__", ""))
+        return real_launch(kernel, *args, **kwargs)
+
+    monkeypatch.setattr(jet_layer, "launch", spy)
+    return launched
+
+
+def mixed_net(dim: int, last_sine: bool):
+    """dim -> 24 -> 40 -> 24 -> 2 with layer 1 linear, and 37 points: (ws, bs, oms, x)."""
+    ws, bs, oms = make_net(dim, [24, 40, 24], 2, last_sine)
+    return ws, bs, [oms[0], None, *oms[2:]], coords(37, dim)
+
+
+def assert_matches_reference(jet, grads, x, ws, bs, oms, order) -> None:
+    """``jet`` and the gradients of :func:`jet_and_grads` against the reference in float64."""
+    jet_ref, grads_ref = jet_and_grads(lambda *a: reference.mlp_jet(*a[:3], oms, a[3]), x, ws, bs, order)
+    for a, b, name in zip(jet, jet_ref, Jet._fields):
+        if b is not None:
+            assert_close(a, b, TOL["float64"], name)
+    names = ["x"] + [f"weight{i}" for i in range(len(ws))] + [f"bias{i}" for i in range(len(bs))]
     for a, b, name in zip(grads, grads_ref, names):
         assert_close(a, b, TOL["float64"], f"d loss / d {name}")
 
@@ -207,25 +235,10 @@ def test_weight_gradient_modes_match_reference_float64(mode, dim, order, last_si
     layer's adjoint is one elementwise pass and the first layer's product takes the coordinates,
     so it never runs. "fused": that kernel makes every layer's weight gradient. Linear hidden
     layer included (its output is kept as is)."""
-    launched = []
-    real_launch = jet_layer.launch
-
-    def spy(kernel, grid, cfg, *args, **constexprs):
-        launched.append(getattr(getattr(kernel, "fn", kernel), "__name__", ""))
-        return real_launch(kernel, grid, cfg, *args, **constexprs)
-
-    monkeypatch.setattr(jet_layer, "launch", spy)
-    ws, bs, oms = make_net(dim, [24, 40, 24], 2, last_sine)
-    oms = [oms[0], None, *oms[2:]]  # layer 1 linear
-    x = coords(37, dim)
-    jet_ref, grads_ref = jet_and_grads(lambda *a: reference.mlp_jet(*a[:3], oms, a[3]), x, ws, bs, order)
+    launched = spy_launches(monkeypatch)
+    ws, bs, oms, x = mixed_net(dim, last_sine)
     jet, grads = wgrad_jet_and_grads(mode, x, ws, bs, oms, order)
-    for a, b, name in zip(jet, jet_ref, Jet._fields):
-        if b is not None:
-            assert_close(a, b, TOL["float64"], name)
-    names = ["x"] + [f"weight{i}" for i in range(4)] + [f"bias{i}" for i in range(4)]
-    for a, b, name in zip(grads, grads_ref, names):
-        assert_close(a, b, TOL["float64"], f"d loss / d {name}")
+    assert_matches_reference(jet, grads, x, ws, bs, oms, order)
     if not (order == 1 and 2 < dim):  # the reverse-mode gradient has no weight-gradient kernel at all
         expected = len(ws) if mode == "fused" else (0 if order == 0 else 1 + last_sine)
         assert launched.count("_jet_wgrad_kernel") == expected, launched
@@ -241,26 +254,15 @@ def test_cublas_gemm_mode_matches_reference_float64(dim, order, last_sine, monke
     """config.set_gemm("cublas"): every GEMM a torch.matmul, the jet epilogue (_jet_post_kernel)
     and its adjoint (_jet_adjoint_kernel) their own passes; only the first layer of a jet keeps
     its Triton kernels. Linear hidden layer included."""
-    launched = []
-    real_launch = jet_layer.launch
-    monkeypatch.setattr(jet_layer, "launch", lambda k, *a, **kw: launched.append(
-        getattr(getattr(k, "fn", k), "__name__", "")) or real_launch(k, *a, **kw))
-    ws, bs, oms = make_net(dim, [24, 40, 24], 2, last_sine)
-    oms = [oms[0], None, *oms[2:]]  # layer 1 linear
-    x = coords(37, dim)
-    jet_ref, grads_ref = jet_and_grads(lambda *a: reference.mlp_jet(*a[:3], oms, a[3]), x, ws, bs, order)
+    launched = spy_launches(monkeypatch)
+    ws, bs, oms, x = mixed_net(dim, last_sine)
     monkeypatch.setenv(config.GEMM_ENV, "cublas")
     backends.set_reverse_grad(False)  # the jet path (order 1 with out < D would go reverse)
     try:
         jet, grads = jet_and_grads(lambda *a: tb.mlp_jet(*a[:3], oms, a[3]), x, ws, bs, order)
     finally:
         backends.set_reverse_grad(None)
-    for a, b, name in zip(jet, jet_ref, Jet._fields):
-        if b is not None:
-            assert_close(a, b, TOL["float64"], name)
-    names = ["x"] + [f"weight{i}" for i in range(4)] + [f"bias{i}" for i in range(4)]
-    for a, b, name in zip(grads, grads_ref, names):
-        assert_close(a, b, TOL["float64"], f"d loss / d {name}")
+    assert_matches_reference(jet, grads, x, ws, bs, oms, order)
     first = 1 if order >= 1 else 0  # the first layer of a jet: forward, weight gradient, input gradient
     assert launched.count("_jet_fwd_kernel") == first, launched
     assert launched.count("_jet_wgrad_kernel") == first and launched.count("_jet_dgrad_kernel") == first, launched
@@ -527,6 +529,22 @@ def test_bad_inputs(monkeypatch):
 
 # ------------------------------------------------------------------------- GPU tier
 
+def paper_net_case(order: int):
+    """The GPU tier's network (2 -> 256 x4 -> 1, the paper's hidden init U(+-sqrt(6/fan_in)/omega)),
+    float32 copies of its parameters, 4099 points (not a multiple of any block) and the float64
+    reference jet and parameter gradients at ``order``."""
+    ws64, bs64, oms = make_net(2, [256] * 4, 1, last_sine=False, device="cuda", hidden_omega=30.0)
+    with torch.no_grad():
+        for w in ws64[1:]:
+            w.uniform_(-math.sqrt(6 / 256) / 30, math.sqrt(6 / 256) / 30)
+    ws = [w.detach().float().requires_grad_() for w in ws64]
+    bs = [b.detach().float().requires_grad_() for b in bs64]
+    x = coords(4099, 2, torch.float32, "cuda")
+    x64 = x.detach().double().requires_grad_()
+    exact, exact_grads = jet_and_grads(lambda *a: reference.mlp_jet(*a[:3], oms, a[3]), x64, ws64, bs64, order)
+    return ws, bs, oms, x, exact, exact_grads
+
+
 def torch_jet(setting: str, x, ws, bs, oms, order, grads: bool):
     """The reference backend's jet (and parameter gradients) at a PyTorch precision setting."""
     dt = {"fp32": torch.float32, "tf32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[setting]
@@ -558,15 +576,7 @@ def assert_like_torch(precision: str, got, torch_got, exact, what: str) -> None:
 @pytest.mark.parametrize("precision", ["ieee", "tf32x3", "tf32"])
 @pytest.mark.parametrize("order", [0, 1, 2])
 def test_gpu_jet_and_gradients_per_precision(precision, order):
-    ws64, bs64, oms = make_net(2, [256] * 4, 1, last_sine=False, device="cuda", hidden_omega=30.0)
-    with torch.no_grad():  # the paper's init for hidden layers: U(+-sqrt(6/fan_in)/omega)
-        for w in ws64[1:]:
-            w.uniform_(-math.sqrt(6 / 256) / 30, math.sqrt(6 / 256) / 30)
-    ws = [w.detach().float().requires_grad_() for w in ws64]
-    bs = [b.detach().float().requires_grad_() for b in bs64]
-    x = coords(4099, 2, torch.float32, "cuda")  # not a multiple of any block
-    x64 = x.detach().double().requires_grad_()
-    exact, exact_grads = jet_and_grads(lambda *a: reference.mlp_jet(*a[:3], oms, a[3]), x64, ws64, bs64, order)
+    ws, bs, oms, x, exact, exact_grads = paper_net_case(order)
     with config.precision(train=precision):
         jet, grads = jet_and_grads(lambda *a: tb.mlp_jet(*a[:3], oms, a[3]), x, ws, bs, order)
     t_jet, t_grads = torch_jet(GPU_RULE[precision][1], x, ws, bs, oms, order, grads=True)
@@ -580,15 +590,7 @@ def test_gpu_jet_and_gradients_per_precision(precision, order):
 def test_gpu_weight_gradient_modes(mode, order):
     """config.set_wgrad on the GPU (width 256, the default tf32x3): "cublas" makes the weight
     gradients fp32 cuBLAS products, "fused" tf32x3 Triton GEMMs; tf32x3's rule (4x PyTorch fp32)."""
-    ws64, bs64, oms = make_net(2, [256] * 4, 1, last_sine=False, device="cuda", hidden_omega=30.0)
-    with torch.no_grad():
-        for w in ws64[1:]:
-            w.uniform_(-math.sqrt(6 / 256) / 30, math.sqrt(6 / 256) / 30)
-    ws = [w.detach().float().requires_grad_() for w in ws64]
-    bs = [b.detach().float().requires_grad_() for b in bs64]
-    x = coords(4099, 2, torch.float32, "cuda")
-    x64 = x.detach().double().requires_grad_()
-    exact, exact_grads = jet_and_grads(lambda *a: reference.mlp_jet(*a[:3], oms, a[3]), x64, ws64, bs64, order)
+    ws, bs, oms, x, exact, exact_grads = paper_net_case(order)
     jet, grads = wgrad_jet_and_grads(mode, x, ws, bs, oms, order)
     t_jet, t_grads = torch_jet("fp32", x, ws, bs, oms, order, grads=True)
     assert_like_torch("tf32x3", jet, t_jet, exact, "jet")
@@ -600,15 +602,7 @@ def test_gpu_weight_gradient_modes(mode, order):
 def test_gpu_cublas_gemm_mode(order, monkeypatch):
     """config.set_gemm("cublas") on the GPU (width 256): fp32 cuBLAS GEMMs and the Triton
     epilogue and adjoint kernels; tf32x3's rule (4x PyTorch fp32)."""
-    ws64, bs64, oms = make_net(2, [256] * 4, 1, last_sine=False, device="cuda", hidden_omega=30.0)
-    with torch.no_grad():
-        for w in ws64[1:]:
-            w.uniform_(-math.sqrt(6 / 256) / 30, math.sqrt(6 / 256) / 30)
-    ws = [w.detach().float().requires_grad_() for w in ws64]
-    bs = [b.detach().float().requires_grad_() for b in bs64]
-    x = coords(4099, 2, torch.float32, "cuda")
-    x64 = x.detach().double().requires_grad_()
-    exact, exact_grads = jet_and_grads(lambda *a: reference.mlp_jet(*a[:3], oms, a[3]), x64, ws64, bs64, order)
+    ws, bs, oms, x, exact, exact_grads = paper_net_case(order)
     monkeypatch.setenv(config.GEMM_ENV, "cublas")
     jet, grads = jet_and_grads(lambda *a: tb.mlp_jet(*a[:3], oms, a[3]), x, ws, bs, order)
     t_jet, t_grads = torch_jet("fp32", x, ws, bs, oms, order, grads=True)
