@@ -15,6 +15,7 @@
 #              with faulthandler; if they crash, once more under cuda-gdb for a native backtrace
 #   pytest     python -m pytest -q -m gpu tests -n 8                (the GPU tier; xdist if present)
 #   bench      the BENCH_SUITES at --size default for every provider (results/*.csv, bench.txt)
+#   bench2     optional: BENCH2_SUITES for BENCH2_PROVIDERS only (appended to bench.txt)
 #   profile    benchmarks/profile_step.py: each provider's kernels per step (results/profile-gpu.json)
 #   tune       benchmarks/triton_tune.py: the Triton fp32 GEMM tiles swept on whole training steps
 #              (results/triton-tune-gpu.json), with the time left before the experiments
