@@ -170,8 +170,9 @@ def gpu_target_lines(rows: Sequence[dict[str, str]]) -> str:
     if not lines:
         return ""
     return ("Targets of the triton and cuda backends (issues 3 and 4). The ceiling is 1 / (reference's floor "
-            "fraction): a provider that makes the jet algorithm's GEMMs at fp32 takes at least their time alone, so "
-            "it cannot beat reference by more; on poisson-grad it is divided by "
+            "fraction): a provider whose GEMMs of the jet algorithm run at the speed of cuBLAS fp32 takes at least "
+            "their time alone, so it cannot beat reference by more (Triton's tf32x3 GEMMs, on tensor cores, are "
+            "not bound by it); on poisson-grad it is divided by "
             f"{REVERSE_GRAD_PRODUCT_SHARE:.2g}, the share of those products the reverse-mode gradient makes "
             "(benchmarks/suites.py).\n\n" + "\n".join(lines) + "\n")
 

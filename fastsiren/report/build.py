@@ -886,7 +886,7 @@ class Builder:
                 sec.findings.append(
                     f"On {dev}, suite {suite}, against the target of {t['target']:g}x the reference: "
                     + "; ".join(f"{p} {x:.2f}x at floor fraction {f:.2f}" for p, x, f in t["providers"])
-                    + f". A provider making the jet algorithm's GEMMs at fp32 cannot beat the reference by more "
+                    + f". A provider whose GEMMs run at cuBLAS fp32 speed cannot beat the reference by more "
                       f"than {t['ceiling']:.2f}x (1 / the reference's floor fraction"
                     + (", over the reverse-mode gradient's share of those GEMMs" if suite == "poisson-grad" else "")
                     + ").")
@@ -1037,11 +1037,12 @@ class Builder:
                 f"{max(x for _, x, _ in t['providers']):.2f}x" for t in ts) + "."
             if over:
                 text += (" The targets of " + ", ".join(t["suite"] for t in over) + " lie above their ceilings, "
-                         "1 / the reference's floor fraction: the time of the jet algorithm's GEMMs alone at fp32 "
-                         "bounds every provider that makes them from below (for poisson-grad, scaled by the share "
-                         "of those GEMMs the reverse-mode gradient makes). Larger gains need fewer FLOPs or "
-                         "lower-precision GEMMs (tf32, half), which the precision study weighs against the jets' "
-                         "accuracy.")
+                         "1 / the reference's floor fraction: the time of the jet algorithm's GEMMs alone through "
+                         "cuBLAS at fp32 bounds every provider whose GEMMs run at that speed from below (for "
+                         "poisson-grad, scaled by the share of those GEMMs the reverse-mode gradient makes). Larger "
+                         "gains need fewer FLOPs or faster GEMMs: fp32 emulated on tensor cores (Triton's tf32x3, "
+                         "not bound by the ceiling), or lower precision (tf32, half), which the precision study "
+                         "weighs against the jets' accuracy.")
             out.append(text)
         return out
 
