@@ -3,8 +3,11 @@
 Memory stays at the output plus one chunk: the outputs are allocated once and filled chunk
 by chunk, and each chunk's coordinates are generated from its flat indices (the whole
 (N, d) coordinate grid is never built; for a one-channel 4096^2 image it would be twice the
-output). Each chunk goes through the model's no-grad path, which is the fully fused render
-kernel on the triton/cuda backends.
+output). Each chunk goes through the model's no-grad path: on the triton/cuda backends the
+per-layer kernels by default, which hold one layer's input and output streams for the chunk, or
+the fully fused render kernel (``fastsiren.backends.set_fused_inference(True)``), which holds
+none. The default chunk bounds those streams to :data:`GPU_STREAM_BYTES` (:data:`CPU_STREAM_BYTES`
+on the CPU), so a jet of order 2 or a wide network renders in smaller chunks.
 """
 
 from __future__ import annotations
@@ -18,6 +21,23 @@ from fastsiren.jet import Jet
 
 GPU_CHUNK = 1 << 20  # 1M points: coordinates 8 MB (fp32, 2-D), ~1/8 of a 4096^2 one-channel output
 CPU_CHUNK = 1 << 16  # activations of a 256-wide layer: 64 MB per stream in fp32
+GPU_STREAM_BYTES = 2 << 30  # a chunk's widest layer, input and output streams (1M points x 256 x fp32 x 2)
+CPU_STREAM_BYTES = 256 << 20
+MIN_CHUNK = 4096
+
+
+def default_chunk(model, order: int) -> int:
+    """Points per pass of :func:`render` when none is given: GPU_CHUNK (CPU_CHUNK), or fewer
+    where the widest layer's input and output streams (1 for values, 1 + D with the gradient,
+    2 + D with the Laplacian) would pass GPU_STREAM_BYTES (CPU_STREAM_BYTES); at least MIN_CHUNK."""
+    from fastsiren.jet import num_streams
+
+    p = next(model.parameters())
+    gpu = p.device.type == "cuda"
+    widest = max((q.shape[0] for q in model.parameters() if q.dim() == 2), default=1)
+    per_point = 2 * num_streams(order, model.in_features) * widest * p.element_size()
+    budget = GPU_STREAM_BYTES if gpu else CPU_STREAM_BYTES
+    return max(MIN_CHUNK, min(GPU_CHUNK if gpu else CPU_CHUNK, budget // per_point))
 
 
 def grid_chunk(shape: Sequence[int], start: int, stop: int, device=None, dtype=torch.float32) -> torch.Tensor:
@@ -44,8 +64,9 @@ def render(model, shape: Sequence[int], chunk: int | None = None, order: int = 0
     """Evaluate ``model`` (a :class:`fastsiren.layers.CoordinateMLP`) on the grid ``shape``.
 
     Returns ``(*shape, out)`` for ``order=0``, else a :class:`Jet` with the grid's shape in
-    front of each field. ``chunk`` bounds the points per pass (None: 2^20 on a GPU, 2^16 on
-    the CPU).
+    front of each field. ``chunk`` bounds the points per pass (None: :func:`default_chunk`,
+    2^20 on a GPU and 2^16 on the CPU for the values of a 256-wide network, fewer for jets and
+    wider networks).
     """
     from fastsiren.functional import check_order
 
@@ -56,7 +77,7 @@ def render(model, shape: Sequence[int], chunk: int | None = None, order: int = 0
     p = next(model.parameters())
     n, d, out = math.prod(shape), len(shape), model.out_features
     if chunk is None:
-        chunk = GPU_CHUNK if p.device.type == "cuda" else CPU_CHUNK
+        chunk = default_chunk(model, order)
     if chunk < 1:
         raise ValueError(f"chunk must be >= 1, got {chunk}")
     value = torch.empty(n, out, device=p.device, dtype=p.dtype)

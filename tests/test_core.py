@@ -253,6 +253,25 @@ def test_render_matches_forward_and_chunks():
     assert m3.render((2, 3, 4)).shape == (2, 3, 4, 1)
 
 
+def test_render_default_chunk_bounds_the_layer_streams(monkeypatch):
+    """Without ``chunk``, render's passes hold at most CPU_STREAM_BYTES of the widest layer's
+    input and output streams: fewer points per pass for jets and wide networks."""
+    from fastsiren import render as rmod
+
+    m = fs.Siren(2, 256, 1, 1)
+    per_point = [2 * s * 256 * 4 for s in (1, 3, 4)]  # value; + gradient (D = 2); + Laplacian
+    want = [max(rmod.MIN_CHUNK, min(rmod.CPU_CHUNK, rmod.CPU_STREAM_BYTES // b)) for b in per_point]
+    assert [rmod.default_chunk(m, order) for order in (0, 1, 2)] == want == [65536, 43690, 32768]
+    assert rmod.default_chunk(fs.Siren(2, 256, 1, 1).double(), 2) == 16384  # float64: twice the bytes
+    monkeypatch.setattr(rmod, "CPU_STREAM_BYTES", 2 * 4 * 256 * 4 * 5000)  # 5000 points at order 2
+    monkeypatch.setattr(rmod, "MIN_CHUNK", 1)
+    sizes = []
+    real = m._infer_flat
+    monkeypatch.setattr(m, "_infer_flat", lambda x, order: sizes.append(x.shape[0]) or real(x, order))
+    jet = m.render((100, 120), order=2)
+    assert sizes == [5000, 5000, 2000] and jet.laplacian.shape == (100, 120, 1)
+
+
 def test_registry_and_env_override(monkeypatch):
     assert {"reference", "torch"} <= set(fs.available_backends("cpu"))
     assert backends.resolve("auto", "cpu") == "torch"
