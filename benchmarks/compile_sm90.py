@@ -143,7 +143,7 @@ def install_recorders():
     grad_ops.check_tensor = check_tensor_cpu_ok
     for mod, name in ((jet_layer, "_jet_fwd_kernel"), (jet_layer, "_jet_dgrad_kernel"),
                       (jet_layer, "_jet_wgrad_kernel"), (jet_layer, "_jet_post_kernel"),
-                      (jet_layer, "_sine_adjoint_kernel"), (jet_layer, "_jet_adjoint_kernel"),
+                      (jet_layer, "_jet_adjoint_kernel"),
                       (render, "_render_fused_kernel"), (jet_math, "_sin_cos_probe_kernel"),
                       (grad_ops, "_sin_cos_kernel"), (grad_ops, "_reverse_adjoint_kernel"),
                       (grad_ops, "_forward_adjoint_kernel")):

@@ -158,25 +158,39 @@ def check_name(name: str | None) -> None:
 # ----------------------------------------------------------------------------- path switches
 
 
-class _Switch:
+class EnvChoice:
+    """A named setting: the value set in code, else the environment variable ``env``, else
+    ``default``; both checked against ``choices`` (kernels.config's modes use it too)."""
+
+    def __init__(self, env: str, choices: tuple[str, ...], default: str):
+        self.env, self.choices, self.default, self.value = env, choices, default, None
+
+    def set(self, choice: str | None) -> None:
+        if choice is not None and choice not in self.choices:
+            raise ValueError(f"mode={choice!r}: expected one of {list(self.choices)} or None")
+        self.value = choice
+
+    def get(self) -> str:
+        choice = self.value or os.environ.get(self.env, "").strip() or self.default
+        if choice not in self.choices:
+            raise ValueError(f"{self.env}={choice!r}: expected one of {list(self.choices)}")
+        return choice
+
+
+class _Switch(EnvChoice):
     """A boolean setting: the value set in code, else the environment variable ``env`` ("0"
     or "1"), else ``default``."""
 
     def __init__(self, env: str, default: bool = True):
-        self.env, self.value, self.default = env, None, default
+        super().__init__(env, ("0", "1"), "1" if default else "0")
 
     def set(self, enabled: bool | None) -> None:
         if enabled is not None and not isinstance(enabled, bool):
             raise TypeError(f"enabled must be True, False or None, got {enabled!r}")
-        self.value = enabled
+        super().set(None if enabled is None else ("1" if enabled else "0"))
 
     def get(self) -> bool:
-        if self.value is not None:
-            return self.value
-        raw = os.environ.get(self.env, "1" if self.default else "0").strip()
-        if raw not in ("0", "1"):
-            raise ValueError(f"{self.env}={raw!r}: expected 0 or 1")
-        return raw == "1"
+        return super().get() == "1"
 
 
 FUSED_INFER_ENV = "FASTSIREN_FUSED_INFER"

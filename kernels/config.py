@@ -59,6 +59,8 @@ from typing import Iterator
 
 import torch
 
+from fastsiren.backends import EnvChoice
+
 PRECISIONS = ("ieee", "tf32x3", "tf32")
 INFER_PRECISIONS = PRECISIONS + ("fp16", "bf16")
 DEFAULT_PRECISION = "tf32x3"
@@ -77,27 +79,8 @@ DEFAULT_GEMM = "triton"
 GEMM_ENV = "FASTSIREN_TRITON_GEMM"
 
 
-class _Mode:
-    """A named choice: the value set in code, else the environment variable ``env``, else
-    ``default``; both checked against ``modes``."""
-
-    def __init__(self, env: str, modes: tuple[str, ...], default: str):
-        self.env, self.modes, self.default, self.value = env, modes, default, None
-
-    def set(self, mode: str | None) -> None:
-        if mode is not None and mode not in self.modes:
-            raise ValueError(f"mode={mode!r}: expected one of {list(self.modes)} or None")
-        self.value = mode
-
-    def get(self) -> str:
-        mode = self.value or os.environ.get(self.env) or self.default
-        if mode not in self.modes:
-            raise ValueError(f"{self.env}={mode!r}: expected one of {list(self.modes)}")
-        return mode
-
-
-_WGRAD = _Mode(WGRAD_ENV, WGRAD_MODES, DEFAULT_WGRAD)
-_GEMM = _Mode(GEMM_ENV, GEMM_MODES, DEFAULT_GEMM)
+_WGRAD = EnvChoice(WGRAD_ENV, WGRAD_MODES, DEFAULT_WGRAD)
+_GEMM = EnvChoice(GEMM_ENV, GEMM_MODES, DEFAULT_GEMM)
 
 
 def set_wgrad(mode: str | None) -> None:

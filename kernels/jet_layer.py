@@ -43,7 +43,6 @@ from .jet_math import (
     join_omega,
     load_pre,
     load_streams,
-    sin_cos,
     store_streams,
     stream_sum,
 )
@@ -416,26 +415,13 @@ def jet_layer_post(pre: torch.Tensor, omega: float, order: int, dim: int, *, fir
     return out
 
 
-@triton.jit
-def _sine_adjoint_kernel(g_ptr, pre_ptr, out_ptr, numel, omega_hi, omega_lo, BLOCK: tl.constexpr):
-    offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
-    mask = offs < numel
-    omega = join_omega(omega_hi, omega_lo, out_ptr)
-    _, c = sin_cos(omega * tl.load(pre_ptr + offs, mask=mask, other=0.0))
-    tl.store(out_ptr + offs, tl.load(g_ptr + offs, mask=mask, other=0.0) * (omega * c), mask=mask)
-
-
 def sine_adjoint(g: torch.Tensor, pre: torch.Tensor, omega: float) -> torch.Tensor:
     """Adjoint of an order-0 sine layer's pre-activations, ``g * omega cos(omega pre)``, in one
-    pass (the cuBLAS weight-gradient mode: the top sine layer's GEMMs then need no prologue)."""
-    g = check_tensor(g, "g")
-    pre = check_tensor(pre, "pre", g.dtype, g.device)
+    pass (the cuBLAS weight-gradient mode: the top sine layer's GEMMs then need no prologue):
+    :func:`jet_layer_adjoint` at order 0."""
     if g.shape != pre.shape:
         raise ValueError(f"g {tuple(g.shape)} and pre {tuple(pre.shape)} must have the same shape")
-    out = torch.empty_like(g)
-    block = 1024
-    _sine_adjoint_kernel[(triton.cdiv(g.numel(), block),)](g, pre, out, g.numel(), *omega_halves(omega), BLOCK=block)
-    return out
+    return jet_layer_adjoint(pre, g, omega, 0, 1)
 
 
 def jet_layer_adjoint(pre: torch.Tensor, g: torch.Tensor, omega: float, order: int, dim: int) -> torch.Tensor:
@@ -463,6 +449,20 @@ def layer_input_streams(pres: Sequence[torch.Tensor], i: int, omegas: Sequence[f
     if omegas[i - 1] is None:
         return pres[i - 1]  # a linear layer keeps its output
     return jet_layer_post(pres[i - 1], omegas[i - 1], order, dim, first=(i == 1 and z_only), w0=w0)
+
+
+def cublas_weight_grads(g: torch.Tensor, x: torch.Tensor, pres: Sequence[torch.Tensor], i: int,
+                        omegas: Sequence[float | None], order: int, z_only: bool, weights: Sequence[torch.Tensor],
+                        need_w: bool, need_b: bool) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """Layer i's weight and bias gradients from the adjoints ``g`` (S, N, F) of its
+    pre-activations: one ``torch.matmul`` over the stacked streams of its materialised input
+    (the coordinates themselves for the first layer of an order-0 network)."""
+    w_grad = None
+    if need_w:
+        h = x.unsqueeze(0) if i == 0 else layer_input_streams(pres, i, omegas, order, x.shape[1], z_only, weights[0])
+        f, k = weights[i].shape
+        w_grad = torch.mm(g.reshape(-1, f).t(), h.reshape(-1, k))
+    return w_grad, (g[0].sum(0) if need_b else None)
 
 
 # --------------------------------------------------------------------------- network op
@@ -524,13 +524,8 @@ def mlp_streams_backward(x: torch.Tensor, weights: Sequence[torch.Tensor],
         g, g_omega = sine_adjoint(g, pres[-1], g_omega), None
     for i in range(n_layers - 1, -1, -1):
         if (need_w[i] or need_b[i]) and g_omega is None and cublas and (i > 0 or order == 0):
-            # One cuBLAS product over the stacked streams of the materialised layer input (the
-            # coordinates themselves for the first layer of an order-0 network).
-            h = x.unsqueeze(0) if i == 0 else layer_input_streams(pres, i, omegas, order, dim, z_only, weights[0])
-            f, k = weights[i].shape
-            w_grads[i] = torch.mm(g.reshape(-1, f).t(), h.reshape(-1, k)) if need_w[i] else None
-            b_grads[i] = g[0].sum(0) if need_b[i] else None
-            del h
+            w_grads[i], b_grads[i] = cublas_weight_grads(g, x, pres, i, omegas, order, z_only, weights,
+                                                         need_w[i], need_b[i])
         elif need_w[i] or need_b[i]:
             if i == 0:
                 h_kw = dict(h_is_input=True)
@@ -579,13 +574,8 @@ def _streams_backward_cublas(x, weights, biases, omegas, order, pres, gbar, need
             break
         if omegas[i] is not None:
             g = jet_layer_adjoint(pres[i], g, omegas[i], order, dim)  # adjoints of the pre-activations
-        f, k = weights[i].shape
-        if need_w[i]:
-            h = x.unsqueeze(0) if i == 0 else layer_input_streams(pres, i, omegas, order, dim, z_only, weights[0])
-            w_grads[i] = torch.mm(g.reshape(-1, f).t(), h.reshape(-1, k))
-            del h
-        if need_b[i]:
-            b_grads[i] = g[0].sum(0)
+        w_grads[i], b_grads[i] = cublas_weight_grads(g, x, pres, i, omegas, order, z_only, weights,
+                                                     need_w[i], need_b[i])
         if i > 0:
             g = torch.matmul(g, weights[i])
         elif need_x:
