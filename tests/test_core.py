@@ -8,6 +8,7 @@ from torch import nn
 
 import fastsiren as fs
 from fastsiren import backends, functional
+from fastsiren import jet as jet_module
 from fastsiren.jet import Jet
 
 ATOL, RTOL = 1e-9, 1e-7  # float64 vs float64: only summation order differs
@@ -39,9 +40,12 @@ CASES = [  # (D, hidden width, hidden_layers, out, first omega, hidden omega, ou
 ]
 
 
+@pytest.mark.parametrize("rows", [None, 16], ids=["one-product", "row-blocks"])
 @pytest.mark.parametrize("order", [0, 1, 2])
 @pytest.mark.parametrize("case", CASES, ids=[f"D{c[0]}-w{c[1]}-L{c[2]}-o{c[3]}" for c in CASES])
-def test_torch_jet_matches_reference(case, order):
+def test_torch_jet_matches_reference(case, order, rows, monkeypatch):
+    if rows is not None:  # 53 points: blocks of 16, 16, 16 and 5 rows in every N-row product
+        monkeypatch.setattr(jet_module, "CPU_GEMM_ROWS", rows)
     d, width, layers, out, w0, w1, lin = case
     model = fs.Siren(d, width, layers, out, w0, w1, outermost_linear=lin).double()
     x = torch.rand(53, d, dtype=torch.float64) * 2 - 1
