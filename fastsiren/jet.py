@@ -317,36 +317,102 @@ class GradOps:
         return zbar if t is None else zbar.addcmul_(h, t, value=-1.0)
 
 
-def _grad_forward(ctx, ops, x, order, omegas, n_layers, save, params):
-    weights, biases = params[:n_layers], params[n_layers:]
-    n_pts, n_out = x.shape[0], weights[-1].shape[0]
-    hs, cs, wss = [x], [], []
+# Points per block of the reverse-mode gradient on the CPU (:func:`_grad_blocks`).
+CPU_GRAD_ROWS = 1024
+
+
+def _grad_blocks(n_pts: int, device: torch.device) -> list[slice]:
+    """Row blocks of the reverse-mode gradient. On the CPU a block of :data:`CPU_GRAD_ROWS`
+    points runs through every layer (forward and reverse pass; in the backward both adjoints)
+    before the next block starts, so what a step reads right after it was written (the
+    pre-activations, the adjoints) is still in cache and only what the backward keeps goes
+    to memory; the weight gradients sum over the blocks. On a GPU one block: a kernel per
+    layer over all points."""
+    step = CPU_GRAD_ROWS if device.type == "cpu" else n_pts
+    return [slice(i, min(i + step, n_pts)) for i in range(0, n_pts, max(step, 1))] or [slice(0, 0)]
+
+
+def _grad_forward_block(ops, x, wss, bss, omegas, n_out):
+    """Forward and reverse pass of the points ``x``: the backward's cache (hs, cs, rs), the
+    value (N, O) and the gradient r_0 (O, N, D). The products ``d_i = r_i c_i`` are not kept:
+    the backward reads r_i and c_i anyway and recomputes d_i from them in cache, which saves
+    writing and reading back one (N, F) tensor per layer."""
+    n_pts, n_layers = x.shape[0], len(wss)
+    hs, cs = [x], []
     h = x
-    for w, b, om in zip(weights, biases, omegas):
-        ws, bs = _scaled(w, b, om)
+    for ws, bs, om in zip(wss, bss, omegas):
         z = rows_mm(h, ws.t(), bs)
         h, c = (z, None) if om is None else ops.sin_cos(z)
         hs.append(h)
         cs.append(c)
-        wss.append(ws)
     eye = torch.eye(n_out, dtype=x.dtype, device=x.device).unsqueeze(1)
     r = eye.expand(n_out, n_pts, n_out)
-    deltas, rs = [None] * n_layers, [None] * n_layers
+    rs = [None] * n_layers
     for i in range(n_layers - 1, -1, -1):
         rs[i] = r
-        deltas[i] = r if cs[i] is None else r * cs[i]
         if i == n_layers - 1 and cs[i] is None:  # e_o W' is row o of W': a broadcast, no GEMM
             r = wss[i].unsqueeze(1).expand(n_out, n_pts, wss[i].shape[1])
         else:
-            r = rows_mm(deltas[i], wss[i])
-    ctx.omegas, ctx.n_layers, ctx.order = omegas, n_layers, order
+            r = rows_mm(r if cs[i] is None else r * cs[i], wss[i])
+    return (hs, cs, rs), hs[-1], r
+
+
+def _grad_forward(ctx, ops, x, order, omegas, n_layers, save, params):
+    weights, biases = params[:n_layers], params[n_layers:]
+    n_out = weights[-1].shape[0]
+    wss, bss = zip(*(_scaled(w, b, om) for w, b, om in zip(weights, biases, omegas)))
+    blocks = _grad_blocks(x.shape[0], x.device)
+    runs = [_grad_forward_block(ops, x[rows], wss, bss, omegas, n_out) for rows in blocks]
+    ctx.omegas, ctx.n_layers, ctx.order, ctx.blocks = omegas, n_layers, order, blocks
     ctx.has_bias = tuple(b is not None for b in biases)
     if save:
-        ctx.cache = (hs, cs, wss, deltas, rs)
+        ctx.cache = (wss, [run[0] for run in runs])
     ctx.save_for_backward(x, *weights, *[b for b in biases if b is not None])
-    # A fresh output: returning hs[-1], which ctx.cache holds, would make a reference cycle
+    # Fresh outputs: returning hs[-1], which ctx.cache holds, would make a reference cycle
     # (output -> grad_fn -> ctx -> output) that only the garbage collector frees.
-    return hs[-1].clone(), r.permute(1, 0, 2).clone(), None
+    value = torch.cat([run[1] for run in runs]) if len(runs) > 1 else runs[0][1].clone()
+    grad = torch.cat([run[2] for run in runs], 1) if len(runs) > 1 else runs[0][2]
+    return value, grad.permute(1, 0, 2).clone(), None
+
+
+def _accumulate(acc: list, i: int, t: torch.Tensor) -> None:
+    acc[i] = t if acc[i] is None else acc[i].add_(t)
+
+
+def _grad_backward_block(ops, cache, wss, g_value, g_grad, w_grads, b_grads, has_bias, need_x):
+    """The backward of one block's points: adds its weight and bias gradients into
+    ``w_grads`` and ``b_grads`` (scaled weights; None until a first term) and returns the
+    adjoint of its inputs (or None when ``need_x`` is False)."""
+    hs, cs, rs = cache
+    n = len(wss)
+    t_extra: list[torch.Tensor | None] = [None] * n  # sum_o r_i dbar_i: z' gets -sin(z') t
+    if g_grad is not None:
+        rbar = g_grad.permute(1, 0, 2)  # (O, N, D): adjoint of r_0
+        for i in range(n):  # the adjoint of the reverse pass runs first layer -> last
+            fo, fi = wss[i].shape
+            dbar = rows_mm(rbar, wss[i].t())
+            if i == n - 1 and cs[i] is None:  # d = e_o: row o of the gradient is sum_n rbar_o
+                _accumulate(w_grads, i, rbar.sum(1))
+            else:
+                d = rs[i] if cs[i] is None else rs[i] * cs[i]
+                _accumulate(w_grads, i, outer_sum(d.reshape(-1, fo), rbar.reshape(-1, fi)))
+            if cs[i] is None:
+                rbar = dbar
+                continue
+            t_extra[i], rbar = ops.reverse_adjoint(rs[i], dbar, cs[i])
+    hbar = g_value
+    for i in range(n - 1, -1, -1):  # the adjoint of the forward pass
+        if hbar is None and t_extra[i] is None:
+            continue
+        if cs[i] is None:
+            zbar = hbar
+        else:  # hbar is ours below the last layer (a GEMM output)
+            zbar = ops.forward_adjoint(hbar, cs[i], hs[i + 1], t_extra[i], own_hbar=i < n - 1)
+        _accumulate(w_grads, i, outer_sum(zbar, hs[i]))
+        if has_bias[i]:
+            _accumulate(b_grads, i, zbar.sum(0))
+        hbar = rows_mm(zbar, wss[i]) if (i > 0 or need_x) else None
+    return hbar if need_x else None
 
 
 def _grad_backward(ctx, ops, g_value, g_grad, g_lap):
@@ -357,42 +423,19 @@ def _grad_backward(ctx, ops, g_value, g_grad, g_lap):
     biases = [next(bias_iter) if hb else None for hb in ctx.has_bias]
     if torch.is_grad_enabled():
         return double_backward_fallback(ctx, x, weights, biases, g_value, g_grad, g_lap)
-    hs, cs, wss, deltas, rs = ctx.cache
+    wss, caches = ctx.cache
     w_grads: list[torch.Tensor | None] = [None] * n
-    t_extra: list[torch.Tensor | None] = [None] * n  # sum_o r_i dbar_i: z' gets -sin(z') t
-    if g_grad is not None:
-        rbar = g_grad.permute(1, 0, 2)  # (O, N, D): adjoint of r_0
-        for i in range(n):  # the adjoint of the reverse pass runs first layer -> last
-            fo, fi = weights[i].shape
-            dbar = rows_mm(rbar, wss[i].t())
-            if i == n - 1 and cs[i] is None:  # d = e_o: row o of the gradient is sum_n rbar_o
-                w_grads[i] = rbar.sum(1)
-            else:
-                w_grads[i] = outer_sum(deltas[i].reshape(-1, fo), rbar.reshape(-1, fi))
-            if cs[i] is None:
-                rbar = dbar
-                continue
-            t_extra[i], rbar = ops.reverse_adjoint(rs[i], dbar, cs[i])
-    hbar = g_value
     b_grads: list[torch.Tensor | None] = [None] * n
-    for i in range(n - 1, -1, -1):  # the adjoint of the forward pass
-        if hbar is None and t_extra[i] is None:
-            continue
-        if cs[i] is None:
-            zbar = hbar
-        else:  # hbar is ours below the last layer (a GEMM output)
-            zbar = ops.forward_adjoint(hbar, cs[i], hs[i + 1], t_extra[i], own_hbar=i < n - 1)
-        wg = outer_sum(zbar, hs[i])
-        w_grads[i] = wg if w_grads[i] is None else w_grads[i].add_(wg)
-        if biases[i] is not None:
-            b_grads[i] = zbar.sum(0)
-        hbar = rows_mm(zbar, wss[i]) if (i > 0 or ctx.needs_input_grad[0]) else None
+    need_x = ctx.needs_input_grad[0]
+    x_grads = [_grad_backward_block(ops, cache, wss, None if g_value is None else g_value[rows],
+                                    None if g_grad is None else g_grad[rows], w_grads, b_grads, ctx.has_bias, need_x)
+               for rows, cache in zip(ctx.blocks, caches)]
     for i, om in enumerate(omegas):  # back from the scaled weights W' = omega W
         scale = 1.0 if om is None else om
         w_grads[i] = torch.zeros_like(weights[i]) if w_grads[i] is None else w_grads[i].mul_(scale)
         if biases[i] is not None:
             b_grads[i] = torch.zeros_like(biases[i]) if b_grads[i] is None else b_grads[i].mul_(scale)
-    x_grad = hbar if ctx.needs_input_grad[0] else None
+    x_grad = (torch.cat(x_grads) if len(x_grads) > 1 else x_grads[0]) if need_x else None
     return (x_grad, None, None, None, None, *w_grads, *b_grads)
 
 

@@ -808,15 +808,20 @@ DEV_SIGMAS = (0.0, 1.0, 2.0, 4.0)
 
 
 def dev_variants(samples: list[np.ndarray], prev: np.ndarray, nxt: np.ndarray) -> dict[str, np.ndarray]:
-    """The ways of turning the fits' samples into a prediction that the dev run compares."""
+    """The ways of turning the fits' samples into a prediction that the dev run compares: with
+    k fits, every window size of the weight; with 2..k-1 fits (the first ones), the weight at
+    :data:`SHRINK_SIGMA`, so one run also tells how the method gains with the number of fits."""
+    k = len(samples)
     out = {"siren-raw": raw_sample(samples),
            "1 fit: corrected": spacetime_predict(samples[:1], prev, nxt, None, False),
            "1 fit: corrected, limited": spacetime_predict(samples[:1], prev, nxt, None, True),
-           f"{len(samples)} fits: corrected": spacetime_predict(samples, prev, nxt, None, False),
-           f"{len(samples)} fits: corrected, limited": spacetime_predict(samples, prev, nxt, None, True)}
+           f"{k} fits: corrected": spacetime_predict(samples, prev, nxt, None, False),
+           f"{k} fits: corrected, limited": spacetime_predict(samples, prev, nxt, None, True)}
+    for j in range(2, k):
+        out[f"{j} fits: weighted (sigma {SHRINK_SIGMA:g}), limited"] = spacetime_predict(samples[:j], prev, nxt,
+                                                                                        SHRINK_SIGMA, True)
     for sigma in DEV_SIGMAS:
-        out[f"{len(samples)} fits: weighted (sigma {sigma:g}), limited"] = spacetime_predict(samples, prev, nxt,
-                                                                                            sigma, True)
+        out[f"{k} fits: weighted (sigma {sigma:g}), limited"] = spacetime_predict(samples, prev, nxt, sigma, True)
     return out
 
 
