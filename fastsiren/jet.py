@@ -222,25 +222,50 @@ def _layer_adjoint(layer: _Layer, a_first: torch.Tensor | None, gbar: torch.Tens
     return pbar
 
 
+# Stream rows (points x streams) per block of a network pass on the CPU (:func:`_point_blocks`).
+CPU_BLOCK_ROWS = 1024
+
+
+def _point_blocks(n_pts: int, device: torch.device, streams: int = 1) -> list[slice]:
+    """Point blocks of a network pass (a jet, or the reverse-mode gradient). On the CPU a block
+    of :data:`CPU_BLOCK_ROWS` / ``streams`` points runs through every layer (in the backward,
+    every adjoint) before the next block starts, so what a step reads right after it was
+    written (pre-activations, adjoints) is still in cache and only what the backward keeps
+    goes to memory; the weight gradients sum over the blocks. On a GPU one block: a kernel
+    per layer over all points."""
+    step = max(CPU_BLOCK_ROWS // streams, 1) if device.type == "cpu" else n_pts
+    return [slice(i, min(i + step, n_pts)) for i in range(0, n_pts, max(step, 1))] or [slice(0, 0)]
+
+
+def _accumulate(acc: list, i: int, t: torch.Tensor) -> None:
+    acc[i] = t if acc[i] is None else acc[i].add_(t)
+
+
 class _MLPJetFunction(torch.autograd.Function):
-    """Whole-network jet with the hand-written backward of DESIGN.md."""
+    """Whole-network jet with the hand-written backward of DESIGN.md, in point blocks on the
+    CPU (:func:`_point_blocks`)."""
 
     @staticmethod
     def forward(ctx, x, order, omegas, n_layers, save, *params):
         weights = params[:n_layers]
         biases = params[n_layers:]
         dim = x.shape[1]
-        layers: list[_Layer] = []
-        h = None
-        for w, b, om in zip(weights, biases, omegas):
-            layer = _layer_forward(h, x, w, b, om, order, dim, need_c=save)
-            layers.append(layer)
-            h = layer.h
-        ctx.order, ctx.omegas, ctx.n_layers, ctx.dim = order, omegas, n_layers, dim
+        blocks = _point_blocks(x.shape[0], x.device, num_streams(order, dim))
+        runs: list[list[_Layer]] = []
+        for rows in blocks:
+            layers: list[_Layer] = []
+            h, xb = None, x[rows]
+            for w, b, om in zip(weights, biases, omegas):
+                layer = _layer_forward(h, xb, w, b, om, order, dim, need_c=save)
+                layers.append(layer)
+                h = layer.h
+            runs.append(layers)
+        ctx.order, ctx.omegas, ctx.n_layers, ctx.dim, ctx.blocks = order, omegas, n_layers, dim, blocks
         ctx.has_bias = tuple(b is not None for b in biases)
         if save:
-            ctx.layers = layers  # plain tensors created inside forward: not graph inputs/outputs
+            ctx.layers = runs  # plain tensors created inside forward: not graph inputs/outputs
         ctx.save_for_backward(x, *weights, *[b for b in biases if b is not None])
+        h = torch.cat([layers[-1].h for layers in runs], 1) if len(runs) > 1 else runs[0][-1].h
         return split_streams(h, order, dim)
 
     @staticmethod
@@ -256,33 +281,46 @@ class _MLPJetFunction(torch.autograd.Function):
             # Double backward (create_graph=True): differentiate a recomputation by autograd.
             return double_backward_fallback(ctx, x, weights, biases, g_value, g_grad, g_lap)
 
-        layers = ctx.layers
-        gbar = stack_adjoints(g_value, g_grad, g_lap, order, x, weights[-1].shape[0])
-
+        wss = [w if om is None else w * om for w, om in zip(weights, omegas)]
+        need_b = [b is not None and ctx.needs_input_grad[5 + n + i] for i, b in enumerate(biases)]
         w_grads: list[torch.Tensor | None] = [None] * n
         b_grads: list[torch.Tensor | None] = [None] * n
-        x_grad = None
-        for i in range(n - 1, -1, -1):
-            om = omegas[i]
+        need_x = ctx.needs_input_grad[0]
+        x_grads = []
+        for rows, layers in zip(ctx.blocks, ctx.layers):
+            gs = [None if g is None else g[rows] for g in (g_value, g_grad, g_lap)]
+            gbar = stack_adjoints(*gs, order, x[rows], weights[-1].shape[0])
+            x_grads.append(_jet_backward_block(layers, gbar, x[rows], wss, omegas, order, dim, w_grads, b_grads,
+                                               need_b, need_x))
+        for i, om in enumerate(omegas):  # back from the scaled weights W' = omega W
             scale = 1.0 if om is None else om
-            ws = weights[i] if om is None else weights[i] * om
-            a_first = ws.t().unsqueeze(1) if (i == 0 and order >= 1) else None
-            pbar = _layer_adjoint(layers[i], a_first, gbar, om, order, dim)
-            if biases[i] is not None and ctx.needs_input_grad[5 + n + i]:
-                b_grads[i] = pbar[0].sum(0).mul_(scale)
-            if i == 0:
-                wg = outer_sum(pbar[0], x)
-                if order >= 1:
-                    wg += pbar[1:1 + dim].sum(1).t()
-                w_grads[0] = wg.mul_(scale)
-                if ctx.needs_input_grad[0]:
-                    x_grad = rows_mm(pbar[0], ws)
-            else:
-                h = layers[i - 1].h
-                fo = pbar.shape[-1]
-                w_grads[i] = (pbar.reshape(-1, fo).t() @ h.reshape(-1, h.shape[-1])).mul_(scale)
-                gbar = rows_mm(pbar, ws)
+            w_grads[i].mul_(scale)
+            if b_grads[i] is not None:
+                b_grads[i].mul_(scale)
+        x_grad = (torch.cat(x_grads) if len(x_grads) > 1 else x_grads[0]) if need_x else None
         return (x_grad, None, None, None, None, *w_grads, *b_grads)
+
+
+def _jet_backward_block(layers, gbar, x, wss, omegas, order, dim, w_grads, b_grads, need_b, need_x):
+    """The backward of one block's points from its output stream adjoints ``gbar``: adds its
+    (scaled) weight and bias gradients into ``w_grads``/``b_grads`` and returns the adjoint of
+    its inputs (None unless ``need_x``)."""
+    for i in range(len(wss) - 1, -1, -1):
+        ws, om = wss[i], omegas[i]
+        a_first = ws.t().unsqueeze(1) if (i == 0 and order >= 1) else None
+        pbar = _layer_adjoint(layers[i], a_first, gbar, om, order, dim)
+        if need_b[i]:
+            _accumulate(b_grads, i, pbar[0].sum(0))
+        if i == 0:
+            wg = outer_sum(pbar[0], x)
+            if order >= 1:
+                wg += pbar[1:1 + dim].sum(1).t()
+            _accumulate(w_grads, 0, wg)
+            return rows_mm(pbar[0], ws) if need_x else None
+        h = layers[i - 1].h
+        fo = pbar.shape[-1]
+        _accumulate(w_grads, i, pbar.reshape(-1, fo).t() @ h.reshape(-1, h.shape[-1]))
+        gbar = rows_mm(pbar, ws)
 
 
 class GradOps:
@@ -317,21 +355,6 @@ class GradOps:
         return zbar if t is None else zbar.addcmul_(h, t, value=-1.0)
 
 
-# Points per block of the reverse-mode gradient on the CPU (:func:`_grad_blocks`).
-CPU_GRAD_ROWS = 1024
-
-
-def _grad_blocks(n_pts: int, device: torch.device) -> list[slice]:
-    """Row blocks of the reverse-mode gradient. On the CPU a block of :data:`CPU_GRAD_ROWS`
-    points runs through every layer (forward and reverse pass; in the backward both adjoints)
-    before the next block starts, so what a step reads right after it was written (the
-    pre-activations, the adjoints) is still in cache and only what the backward keeps goes
-    to memory; the weight gradients sum over the blocks. On a GPU one block: a kernel per
-    layer over all points."""
-    step = CPU_GRAD_ROWS if device.type == "cpu" else n_pts
-    return [slice(i, min(i + step, n_pts)) for i in range(0, n_pts, max(step, 1))] or [slice(0, 0)]
-
-
 def _grad_forward_block(ops, x, wss, bss, omegas, n_out):
     """Forward and reverse pass of the points ``x``: the backward's cache (hs, cs, rs), the
     value (N, O) and the gradient r_0 (O, N, D). The products ``d_i = r_i c_i`` are not kept:
@@ -361,7 +384,7 @@ def _grad_forward(ctx, ops, x, order, omegas, n_layers, save, params):
     weights, biases = params[:n_layers], params[n_layers:]
     n_out = weights[-1].shape[0]
     wss, bss = zip(*(_scaled(w, b, om) for w, b, om in zip(weights, biases, omegas)))
-    blocks = _grad_blocks(x.shape[0], x.device)
+    blocks = _point_blocks(x.shape[0], x.device)
     runs = [_grad_forward_block(ops, x[rows], wss, bss, omegas, n_out) for rows in blocks]
     ctx.omegas, ctx.n_layers, ctx.order, ctx.blocks = omegas, n_layers, order, blocks
     ctx.has_bias = tuple(b is not None for b in biases)
@@ -373,10 +396,6 @@ def _grad_forward(ctx, ops, x, order, omegas, n_layers, save, params):
     value = torch.cat([run[1] for run in runs]) if len(runs) > 1 else runs[0][1].clone()
     grad = torch.cat([run[2] for run in runs], 1) if len(runs) > 1 else runs[0][2]
     return value, grad.permute(1, 0, 2).clone(), None
-
-
-def _accumulate(acc: list, i: int, t: torch.Tensor) -> None:
-    acc[i] = t if acc[i] is None else acc[i].add_(t)
 
 
 def _grad_backward_block(ops, cache, wss, g_value, g_grad, w_grads, b_grads, has_bias, need_x):

@@ -44,10 +44,10 @@ CASES = [  # (D, hidden width, hidden_layers, out, first omega, hidden omega, ou
 @pytest.mark.parametrize("order", [0, 1, 2])
 @pytest.mark.parametrize("case", CASES, ids=[f"D{c[0]}-w{c[1]}-L{c[2]}-o{c[3]}" for c in CASES])
 def test_torch_jet_matches_reference(case, order, rows, monkeypatch):
-    if rows is not None:  # 53 points: the reverse-mode gradient in blocks of 20, 20 and 13
-        # points, and every N-row product in blocks of 16 rows and a remainder
+    if rows is not None:  # 53 points in blocks of 20 stream rows (20 points at order 0 and in
+        # the reverse-mode gradient, 20 // S for S streams), every N-row product in blocks of 16
         monkeypatch.setattr(jet_module, "CPU_GEMM_ROWS", rows)
-        monkeypatch.setattr(jet_module, "CPU_GRAD_ROWS", 20)
+        monkeypatch.setattr(jet_module, "CPU_BLOCK_ROWS", 20)
     d, width, layers, out, w0, w1, lin = case
     model = fs.Siren(d, width, layers, out, w0, w1, outermost_linear=lin).double()
     x = torch.rand(53, d, dtype=torch.float64) * 2 - 1
@@ -77,9 +77,9 @@ def test_jet_shapes_and_leading_dims():
 @pytest.mark.parametrize("order,out", [(1, 1), (1, 3), (2, 1), (0, 2)])
 def test_gradcheck_torch_jet_function(order, out, blocks, monkeypatch):
     """gradcheck of the hand-written backward (order 1 with out < D takes the reverse path);
-    with ``blocks``, 6 points in blocks of 4 and 2 and products in blocks of 3 rows."""
+    with ``blocks``, 6 points in blocks of 4 stream rows and products in blocks of 3 rows."""
     if blocks:
-        monkeypatch.setattr(jet_module, "CPU_GRAD_ROWS", 4)
+        monkeypatch.setattr(jet_module, "CPU_BLOCK_ROWS", 4)
         monkeypatch.setattr(jet_module, "CPU_GEMM_ROWS", 3)
     w = [torch.randn(5, 2, dtype=torch.float64) * 0.5, torch.randn(4, 5, dtype=torch.float64) * 0.3,
          torch.randn(out, 4, dtype=torch.float64) * 0.3]
