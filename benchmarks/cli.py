@@ -55,7 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="scaling: largest number of points (default 1e7 on a GPU, 3e4 on the CPU)")
     parser.add_argument("--figures", type=Path, default=DEFAULT_FIGURES, help="scaling: folder of the plots")
     parser.add_argument("--replot", action="store_true",
-                        help="scaling: redraw the plots from the results CSV (latest run per sweep), time nothing")
+                        help="scaling (implies --scaling): redraw the plots from the results CSV (latest run per "
+                             "device, thread count and sweep), time nothing")
     parser.add_argument("--merge", type=Path, default=None, metavar="DIR",
                         help="append the result CSVs of DIR (e.g. a GPU run) to --out, skipping known rows")
 
@@ -97,7 +98,7 @@ def main(args: argparse.Namespace) -> int:
         for name, n in added.items():
             print(f"{name}: {n} new rows -> {args.out / name}")
         return 0
-    if args.scaling and args.replot:
+    if args.replot:  # implies --scaling: only scaling plots are redrawn
         from .scaling import replot
 
         for path in replot(args.out, args.figures):

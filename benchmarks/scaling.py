@@ -37,10 +37,12 @@ DEFAULT_MAX_POINTS = {"cpu": 3e4, "cuda": 1e7}
 SCALING_FILE = "scaling.csv"
 
 
-def device_tag(device_type: str, name: str) -> str:
-    """A file-name tag for a device: "cpu" or e.g. "nvidia-h100-80gb-hbm3"."""
+def device_tag(device_type: str, name: str, threads: str | int | None = None) -> str:
+    """A file-name tag for a device: "cpu-2t" (the CPU with its torch thread count, so runs at
+    different thread counts keep their own plots), "cpu" without a count, or e.g.
+    "nvidia-h100-80gb-hbm3"."""
     if device_type != "cuda":
-        return "cpu"
+        return f"cpu-{threads}t" if threads else "cpu"
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "gpu"
 
 
@@ -120,7 +122,7 @@ def run_sweeps(suites: Sequence[str], providers: Sequence[str] | None, device: t
                               None if out_dir is None else Path(out_dir) / SCALING_FILE)
             all_rows += rows
             if figures is not None and rows:
-                tag = device_tag(env["device_type"], env["device"])
+                tag = device_tag(env["device_type"], env["device"], env.get("threads"))
                 path = plot_sweep(rows, Path(figures) / figure_name(tag, suite, sweep))
                 log(f"  -> {path}")
     return all_rows
@@ -213,7 +215,8 @@ def replot(results_dir: Path, figures: Path) -> list[Path]:
         rows = list(csv.DictReader(f))
     groups: dict[tuple[str, str, str], list[dict[str, str]]] = {}
     for r in rows:
-        groups.setdefault((device_tag(r["device_type"], r["device"]), r["suite"], r["sweep"]), []).append(r)
+        groups.setdefault((device_tag(r["device_type"], r["device"], r.get("threads")), r["suite"], r["sweep"]),
+                         []).append(r)
     out = []
     for (tag, suite, sweep), rs in sorted(groups.items()):
         out.append(plot_sweep(latest(rs, ()), Path(figures) / figure_name(tag, suite, sweep)))

@@ -262,9 +262,10 @@ class _MLPJetFunction(torch.autograd.Function):
             runs.append(layers)
         ctx.order, ctx.omegas, ctx.n_layers, ctx.dim, ctx.blocks = order, omegas, n_layers, dim, blocks
         ctx.has_bias = tuple(b is not None for b in biases)
-        if save:
-            ctx.layers = runs  # plain tensors created inside forward: not graph inputs/outputs
-        ctx.save_for_backward(x, *weights, *[b for b in biases if b is not None])
+        # The cache goes through save_for_backward, not a ctx attribute: autograd frees it right
+        # after a backward (unless retain_graph=True), while the outputs may live on.
+        flat = [t for layers in runs for layer in layers for t in layer] if save else []
+        ctx.save_for_backward(x, *weights, *[b for b in biases if b is not None], *flat)
         h = torch.cat([layers[-1].h for layers in runs], 1) if len(runs) > 1 else runs[0][-1].h
         return split_streams(h, order, dim)
 
@@ -274,12 +275,15 @@ class _MLPJetFunction(torch.autograd.Function):
         saved = ctx.saved_tensors
         x = saved[0]
         weights = saved[1:1 + n]
-        bias_iter = iter(saved[1 + n:])
+        nb = sum(ctx.has_bias)
+        bias_iter = iter(saved[1 + n:1 + n + nb])
         biases = [next(bias_iter) if hb else None for hb in ctx.has_bias]
 
         if torch.is_grad_enabled():
             # Double backward (create_graph=True): differentiate a recomputation by autograd.
             return double_backward_fallback(ctx, x, weights, biases, g_value, g_grad, g_lap)
+        flat = iter(saved[1 + n + nb:])
+        runs = [[_Layer(*(next(flat) for _ in _Layer._fields)) for _ in range(n)] for _ in ctx.blocks]
 
         wss = [w if om is None else w * om for w, om in zip(weights, omegas)]
         need_b = [b is not None and ctx.needs_input_grad[5 + n + i] for i, b in enumerate(biases)]
@@ -287,7 +291,7 @@ class _MLPJetFunction(torch.autograd.Function):
         b_grads: list[torch.Tensor | None] = [None] * n
         need_x = ctx.needs_input_grad[0]
         x_grads = []
-        for rows, layers in zip(ctx.blocks, ctx.layers):
+        for rows, layers in zip(ctx.blocks, runs):
             gs = [None if g is None else g[rows] for g in (g_value, g_grad, g_lap)]
             gbar = stack_adjoints(*gs, order, x[rows], weights[-1].shape[0])
             x_grads.append(_jet_backward_block(layers, gbar, x[rows], wss, omegas, order, dim, w_grads, b_grads,
@@ -388,11 +392,12 @@ def _grad_forward(ctx, ops, x, order, omegas, n_layers, save, params):
     runs = [_grad_forward_block(ops, x[rows], wss, bss, omegas, n_out) for rows in blocks]
     ctx.omegas, ctx.n_layers, ctx.order, ctx.blocks = omegas, n_layers, order, blocks
     ctx.has_bias = tuple(b is not None for b in biases)
-    if save:
-        ctx.cache = (wss, [run[0] for run in runs])
-    ctx.save_for_backward(x, *weights, *[b for b in biases if b is not None])
-    # Fresh outputs: returning hs[-1], which ctx.cache holds, would make a reference cycle
-    # (output -> grad_fn -> ctx -> output) that only the garbage collector frees.
+    # The cache (scaled weights; per block hs, cs, rs) goes through save_for_backward, not a
+    # ctx attribute: autograd frees it right after a backward (unless retain_graph=True),
+    # while the outputs may live on (a training loop holds the last loss into the next step).
+    flat = [*wss, *(t for run in runs for part in run[0] for t in part)] if save else []
+    ctx.save_for_backward(x, *weights, *[b for b in biases if b is not None], *flat)
+    # Fresh outputs (copies of N x O values), not the saved hs[-1].
     value = torch.cat([run[1] for run in runs]) if len(runs) > 1 else runs[0][1].clone()
     grad = torch.cat([run[2] for run in runs], 1) if len(runs) > 1 else runs[0][2]
     return value, grad.permute(1, 0, 2).clone(), None
@@ -438,11 +443,13 @@ def _grad_backward(ctx, ops, g_value, g_grad, g_lap):
     omegas, n = ctx.omegas, ctx.n_layers
     saved = ctx.saved_tensors
     x, weights = saved[0], saved[1:1 + n]
-    bias_iter = iter(saved[1 + n:])
+    nb = sum(ctx.has_bias)
+    bias_iter = iter(saved[1 + n:1 + n + nb])
     biases = [next(bias_iter) if hb else None for hb in ctx.has_bias]
     if torch.is_grad_enabled():
         return double_backward_fallback(ctx, x, weights, biases, g_value, g_grad, g_lap)
-    wss, caches = ctx.cache
+    wss, flat = saved[1 + n + nb:1 + 2 * n + nb], iter(saved[1 + 2 * n + nb:])
+    caches = [tuple([next(flat) for _ in range(k)] for k in (n + 1, n, n)) for _ in ctx.blocks]
     w_grads: list[torch.Tensor | None] = [None] * n
     b_grads: list[torch.Tensor | None] = [None] * n
     need_x = ctx.needs_input_grad[0]

@@ -221,6 +221,25 @@ def test_gpu_target_lines_and_the_reference_ceiling():
     assert readme_tables.gpu_target_lines([row("fit", "torch", 1.0, 0.5)]) == ""
 
 
+def test_scaling_target_verdict_names_every_missed_size():
+    def row(suite, provider, sweep, value, speedup, status="ok"):
+        return dict(suite=suite, provider=provider, sweep=sweep, sweep_value=str(value), speedup=str(speedup),
+                    status=status)
+
+    rows = [row("poisson-grad", "reference", "points", 1000, 1.0), row("poisson-grad", "torch", "points", 1000, 1.6),
+            row("poisson-grad", "torch", "width", 64, 1.2), row("poisson-grad", "torch", "points", 3000, 1.4999),
+            row("poisson-laplacian", "torch", "dim", 1, 2.0), row("poisson-laplacian", "torch", "dim", 2, "",
+                                                                  status="oom"),
+            row("fit", "torch", "points", 1000, 0.5)]  # fit is not part of this target
+    misses = readme_tables.scaling_target_misses(rows)
+    assert misses == {"poisson-grad": (3, ["points=3000: 1.499x", "width=64: 1.200x"]),
+                      "poisson-laplacian": (1, [])}
+    text = readme_tables.scaling_target_text(rows)
+    assert "poisson-grad: torch >= 1.5x reference at 1 of 3 sizes; missed at points=3000" in text
+    assert "poisson-laplacian: torch >= 1.8x reference at 1 of 1 sizes (met at every size)." in text
+    assert readme_tables.scaling_target_text([row("fit", "torch", "points", 1000, 2.0)]) == ""
+
+
 def test_scaling_sweep_rows_plot_and_exponent(tmp_path, monkeypatch):
     monkeypatch.setattr(scaling, "POINTS", (100, 300, 1000))
     rows = scaling.run_sweeps(["fit"], ["torch"], torch.device("cpu"), torch.float32, sweeps=["points"],
@@ -229,11 +248,18 @@ def test_scaling_sweep_rows_plot_and_exponent(tmp_path, monkeypatch):
     ok = [r for r in rows if r["status"] == "ok"]
     assert {r["sweep_value"] for r in ok} == {"100", "300"} and {r["provider"] for r in ok} == {"reference", "torch"}
     assert (tmp_path / scaling.SCALING_FILE).exists()
-    png = tmp_path / "fig" / scaling.figure_name("cpu", "fit", "points")
+    tag = scaling.device_tag("cpu", "any", torch.get_num_threads())  # one set of plots per thread count
+    assert tag == f"cpu-{torch.get_num_threads()}t" and scaling.device_tag("cpu", "any") == "cpu"
+    png = tmp_path / "fig" / scaling.figure_name(tag, "fit", "points")
     assert png.exists() and png.stat().st_size > 1000
     assert "time per call against the number of points" in common.figure_caption(png)
     png.unlink()  # --replot draws it again from the CSV alone
     assert scaling.replot(tmp_path, tmp_path / "fig") == [png] and png.exists()
+    png.unlink()  # the CLI's --replot alone (no --scaling) redraws and times nothing
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    assert cli.main(parser.parse_args(["--replot", "--out", str(tmp_path), "--figures", str(tmp_path / "fig")])) == 0
+    assert png.exists() and sorted(p.name for p in tmp_path.glob("*.csv")) == [scaling.SCALING_FILE]
     with pytest.raises(FileNotFoundError, match="no scaling results"):
         scaling.replot(tmp_path / "none", tmp_path / "fig")
     summary = {s["provider"]: s for s in scaling.summarize(rows)}

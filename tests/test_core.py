@@ -94,6 +94,48 @@ def test_gradcheck_torch_jet_function(order, out, blocks, monkeypatch):
     assert torch.autograd.gradcheck(f, (x, *params), atol=1e-6)
 
 
+def _tensors_in(obj, depth=0) -> int:
+    """Number of tensors reachable from ``obj`` through lists, tuples and dicts."""
+    if isinstance(obj, torch.Tensor):
+        return 1
+    if depth < 4 and isinstance(obj, (list, tuple)):
+        return sum(_tensors_in(o, depth + 1) for o in obj)
+    if depth < 4 and isinstance(obj, dict):
+        return sum(_tensors_in(o, depth + 1) for o in obj.values())
+    return 0
+
+
+@pytest.mark.parametrize("order,out", [(1, 1), (2, 1), (1, 3)], ids=["reverse-grad", "laplacian", "forward-grad"])
+def test_torch_jet_cache_freed_after_backward_kept_with_retain_graph(order, out, monkeypatch):
+    """What a jet's forward keeps for its backward is freed by that backward (not held by the
+    outputs' graph into the next training step), and retain_graph=True keeps it for a second."""
+    monkeypatch.setattr(jet_module, "CPU_BLOCK_ROWS", 8)  # several point blocks
+    torch.manual_seed(5)
+    model = fs.Siren(2, 12, 1, out, backend="torch").double()
+    x = torch.rand(11, 2, dtype=torch.float64) * 2 - 1
+    grads = []
+    for retain in (True, False):
+        j = model.jet(x, order)
+        fn = j.grad.grad_fn
+        while "Function" not in type(fn).__name__:  # through the reshapes of the module's outputs
+            fn = fn.next_functions[0][0]
+        assert len(fn.saved_tensors) > 1 + 2 * 3  # x, weights, biases and the cache
+        assert _tensors_in(vars(fn)) == 0, "the forward left tensors in ctx attributes"
+        loss = (j.grad.pow(2).sum() + (j.laplacian.pow(2).sum() if order == 2 else 0))
+        model.zero_grad()
+        loss.backward(retain_graph=retain)
+        grads.append([p.grad.clone() for p in model.parameters()])
+        if retain:
+            model.zero_grad()
+            loss.backward()  # the second backward reads the retained cache
+            for a, p in zip(grads[-1], model.parameters()):
+                torch.testing.assert_close(p.grad, a)
+        with pytest.raises(RuntimeError):
+            _ = fn.saved_tensors  # freed by autograd while j and loss are still alive
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b)
+
+
 @pytest.mark.parametrize("backend", ["reference", "torch"])
 def test_double_backward_plain_forward(backend):
     """The official repo's `gradient(model(x), x)` then `loss.backward()` works and agrees."""

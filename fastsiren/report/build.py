@@ -36,7 +36,7 @@ from fastsiren.benchmarks.cuda_mutations import MUTATIONS_FILE
 from fastsiren.benchmarks.gemm_count import GEMM_FILE
 from fastsiren.benchmarks.precision import GPU_FILE as PRECISION_FILE
 from fastsiren.benchmarks.profile_step import PROFILE_FILE
-from fastsiren.benchmarks.readme_tables import gpu_targets
+from fastsiren.benchmarks.readme_tables import gpu_targets, scaling_target_text
 from fastsiren.tasks import common
 
 PROFILE_ORDER = ("paper", "cpu", "quick")
@@ -890,6 +890,16 @@ class Builder:
                       f"than {t['ceiling']:.2f}x (1 / the reference's floor fraction"
                     + (", over the reverse-mode gradient's share of those GEMMs" if suite == "poisson-grad" else "")
                     + ").")
+        scaling: dict[tuple, list[dict]] = defaultdict(list)
+        for r in rows:
+            if r.get("sweep") and r.get("device_type") == "cpu":
+                scaling[(str(r.get("device", "?")), str(r.get("threads", "?")))].append(r)
+        for (dev, threads), rs in sorted(scaling.items()):
+            verdict = scaling_target_text([{k: str(v) for k, v in r.items()} for r in rs])
+            if verdict:
+                sec.findings.append(f"Scaling sweeps on {dev} with {threads} torch thread(s), against the target "
+                                    "of the torch backend beating reference on the Poisson steps at every size: "
+                                    + verdict)
         if speed_col:
             for dev in sorted({d for d, _ in by_dev_suite}):
                 dev_rows = [dict(r, suite=str(r.get("suite", "?"))) for r in rows if str(r.get("device", "?")) == dev]
