@@ -21,7 +21,7 @@
 #              (results/triton-tune-gpu.json), with the time left before the experiments
 #   precision  benchmarks/precision.py: each Triton precision's error vs float64 and render time
 #              (results/precision-gpu.json: the training and inference defaults it recommends)
-#   scaling    time vs points / width / D for fit and poisson-laplacian, if time is left
+#   scaling    time vs points / width / D for the SCALING_SUITES, if time is left
 #   task-*     the paper-profile experiments of GPU_CHECK_TASKS, if time is left, each publishing into
 #              work/docs/{results,figures}
 #
@@ -41,7 +41,9 @@
 # FASTSIREN_BUILD_CUDA=1, GPU_CHECK_FOCUS (see pytest-focus), BENCH_SUITES (default
 # "poisson-laplacian poisson-grad fit render layer"), BENCH_PROVIDERS (default all), BENCH2_SUITES and
 # BENCH2_PROVIDERS (an optional second bench pass), SCALING_PROVIDERS (default BENCH_PROVIDERS),
-# SCALING_REPEATS (default 5), GPU_CHECK_SCALING_LIMIT (seconds, default 100), BENCH_ARGS (extra bench options,
+# SCALING_REPEATS (default 5), SCALING_SUITES (default "poisson-laplacian fit"), SCALING_SWEEPS (default all:
+# points width dim), SCALING_MAX_POINTS (default 1e7), GPU_CHECK_SCALING_LIMIT (seconds, default 100),
+# BENCH_ARGS (extra bench options,
 # e.g. "--tol 1e-2"), GPU_CHECK_TASKS (paper-profile experiments in order, names from
 # `fastsiren experiments --list`; default: all of them, as time allows; "" runs none),
 # GPU_CHECK_TASK_LIMIT (seconds per task, default 240), GPU_CHECK_PROFILE (their profile,
@@ -185,7 +187,10 @@ step precision 150 "$PY -m benchmarks.precision --out $WORK/results/precision-gp
 
 SCALING_ARGS=""
 for p in ${SCALING_PROVIDERS:-${BENCH_PROVIDERS:-all}}; do SCALING_ARGS="$SCALING_ARGS --provider $p"; done
-step scaling "${GPU_CHECK_SCALING_LIMIT:-100}" "$PY -m benchmarks --scaling --suite poisson-laplacian --suite fit \
+for s in ${SCALING_SUITES:-poisson-laplacian fit}; do SCALING_ARGS="$SCALING_ARGS --suite $s"; done
+for s in ${SCALING_SWEEPS:-}; do SCALING_ARGS="$SCALING_ARGS --sweep $s"; done
+[ -n "${SCALING_MAX_POINTS:-}" ] && SCALING_ARGS="$SCALING_ARGS --max-points $SCALING_MAX_POINTS"
+step scaling "${GPU_CHECK_SCALING_LIMIT:-100}" "$PY -m benchmarks --scaling \
 --repeats ${SCALING_REPEATS:-5} --out $WORK/results --figures $WORK/figures $SCALING_ARGS ${BENCH_ARGS:-}"
 
 # ---------------------------------------------------------------- paper-profile experiments

@@ -307,7 +307,8 @@ def test_gpu_check_script_plumbing_on_the_cpu(tmp_path):
     env = dict(os.environ, OUT=str(out), PYTHON=sys.executable, GPU_CHECK_TASKS="fit nosuch", GPU_CHECK_BUDGET="180",
                GPU_CHECK_PROFILE="quick",
                GPU_CHECK_SITE=str(tmp_path / "site"),
-               GPU_CHECK_SKIP="env wheels install cuda pytest bench precision scaling")
+               SCALING_SUITES="fit", SCALING_SWEEPS="dim", SCALING_PROVIDERS="torch", SCALING_REPEATS="1",
+               GPU_CHECK_SKIP="env wheels install cuda pytest bench precision")
     proc = subprocess.run(["bash", str(root / "benchmarks" / "gpu_check.sh")], cwd=root, env=env,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -320,6 +321,12 @@ def test_gpu_check_script_plumbing_on_the_cpu(tmp_path):
     with tarfile.open(out / "bundle.tgz") as tar:
         names = tar.getnames()
     assert "work/steps.tsv" in names and "work/results" in names
+    # the scaling step ran exactly the suites and sweeps asked for
+    assert steps["scaling"] == "ok"
+    with tarfile.open(out / "bundle.tgz") as tar:
+        rows = list(csv.DictReader(tar.extractfile("work/results/scaling.csv").read().decode().splitlines()))
+    assert {(r["suite"], r["sweep"]) for r in rows} == {("fit", "dim")}
+    assert {r["provider"] for r in rows} == {"reference", "torch"}
     # the experiment published where `cp -r work/docs/. docs/` imports it, figures captioned
     assert {"work/docs/results/fit-quick.json", "work/docs/figures/fit-quick.png"} <= set(names)
 
