@@ -136,6 +136,28 @@ def test_torch_jet_cache_freed_after_backward_kept_with_retain_graph(order, out,
         torch.testing.assert_close(a, b)
 
 
+@pytest.mark.parametrize("order", [1, 2])
+def test_training_loop_peak_memory_does_not_double(order):
+    """A loop that keeps the last step's jet and loss alive into the next step (as training
+    code does) peaks at about one step's memory: the forward's cache dies with the backward."""
+    from fastsiren.benchmarks.harness import LiveTensorBytes
+
+    torch.manual_seed(6)
+    model = fs.Siren(2, 32, 2, 1, backend="torch")
+    x = torch.rand(600, 2) * 2 - 1
+
+    def steps(k):
+        with LiveTensorBytes() as live:
+            for _ in range(k):
+                j = model.jet(x, order)
+                loss = (j.grad.pow(2).mean() if order == 1 else j.laplacian.pow(2).mean())
+                loss.backward()
+        return live.peak
+
+    one, three = steps(1), steps(3)
+    assert one > 0 and three < 1.25 * one, (one, three)
+
+
 @pytest.mark.parametrize("backend", ["reference", "torch"])
 def test_double_backward_plain_forward(backend):
     """The official repo's `gradient(model(x), x)` then `loss.backward()` works and agrees."""
