@@ -143,6 +143,14 @@ def _one_sweep(suite, sweep, providers, device, dtype, max_points, rounds, block
             else:
                 run_names.append(n)
         if not run_names:
+            # every provider stopped: record where and why (the plot's OOM marks, the table's
+            # "stopped at"), on the previous size's row with this size's points
+            if rows and skipped_rows:
+                tmpl = {**rows[-1], "sweep_value": str(value), "points": str(shape.points)}
+                csv_rows = [_stopped_row(tmpl, n, why) for n, why in skipped_rows]
+                rows += csv_rows
+                if out is not None:
+                    append_rows(out, csv_rows)
             break
         log(f"[scaling {suite} {sweep}={value}]")
         res = run_suite(suite, run_names, device=device, dtype=dtype, rounds=rounds, block_s=block_s, shape=shape,
@@ -153,15 +161,19 @@ def _one_sweep(suite, sweep, providers, device, dtype, max_points, rounds, block
             elif row.status == "ok" and math.isfinite(row.peak_mb):
                 last_peak[row.provider] = (shape.points, row.peak_mb)
         csv_rows = result_rows(res, run_id, env, "scaling", sweep, str(value))
-        for n, why in skipped_rows:
-            status = "oom" if why.startswith("out of memory") or why.startswith("projected") else "skipped"
-            csv_rows.append({**csv_rows[0], "provider": n, "status": status, "reason": why,
-                             **{k: "" for k in ("median_ms", "q10_ms", "q90_ms", "rounds", "iters", "speedup",
-                                                "tflops", "floor_frac", "peak_mb", "max_err", "ref_err")}})
+        csv_rows += [_stopped_row(csv_rows[0], n, why) for n, why in skipped_rows]
         rows += csv_rows
         if out is not None:
             append_rows(out, csv_rows)
     return rows
+
+
+def _stopped_row(template: dict[str, str], provider: str, why: str) -> dict[str, str]:
+    """The CSV row of a provider not run at a size (``template``: a row of that size)."""
+    status = "oom" if why.startswith("out of memory") or why.startswith("projected") else "skipped"
+    return {**template, "provider": provider, "status": status, "reason": why,
+            **{k: "" for k in ("median_ms", "q10_ms", "q90_ms", "rounds", "iters", "speedup", "gflop", "tflops",
+                               "floor_ms", "floor_frac", "peak_mb", "mem_method", "max_err", "ref_err")}}
 
 
 def _projected_oom(last: tuple[int, float] | None, points: int, device: torch.device) -> str | None:

@@ -282,6 +282,18 @@ def test_scaling_sweep_rows_plot_and_exponent(tmp_path, monkeypatch):
                            rounds=1, out_dir=tmp_path / "cut", block_s=1e-3, log=lambda s: None)
     kept = records.read_rows(tmp_path / "cut" / scaling.SCALING_FILE)
     assert {r["sweep_value"] for r in kept} == {"100"}
+    # a size every provider is refused at (projected out of memory) is recorded, not dropped
+    monkeypatch.setattr(scaling, "run_suite", real)
+    monkeypatch.setattr(scaling, "_projected_oom", lambda last, n, dev: "projected 99 GiB > 1 GiB" if n > 100 else None)
+    rows = scaling.run_sweeps(["fit"], ["torch"], torch.device("cpu"), torch.float32, sweeps=["points"],
+                              max_points=1000, rounds=1, out_dir=tmp_path / "oom", block_s=1e-3, log=lambda s: None)
+    stopped = [r for r in records.read_rows(tmp_path / "oom" / scaling.SCALING_FILE) if r["sweep_value"] == "300"]
+    assert {(r["provider"], r["status"], r["points"]) for r in stopped} == {("reference", "oom", "300"),
+                                                                          ("torch", "oom", "300")}
+    assert all(r["median_ms"] == "" and r["gflop"] == "" and "projected" in r["reason"] for r in stopped)
+    assert not [r for r in rows if r["sweep_value"] == "1000"]  # nothing tried after the stop
+    summary = {s["provider"]: s for s in scaling.summarize(rows)}
+    assert "projected" in summary["torch"]["stopped"] and summary["torch"]["last"][0] == 100
 
 
 def test_reference_provider_is_the_reference_backend():
