@@ -267,7 +267,9 @@ def plot_sweep(rows: Sequence[dict[str, str]], path: Path) -> Path:
     ax.set_ylabel("median time per call (ms)")
     if sweep == "dim":
         ax.set_xticks([1, 2, 3], ["1", "2", "3"])
-    ax.set_title(f"{suite}: time vs {sweep}\n{device}", fontsize=9)
+    threads = rows[0].get("threads") if rows[0].get("device_type") != "cuda" else ""
+    where = f"{device}, {threads} thread{'s' if threads != '1' else ''}" if threads else device
+    ax.set_title(f"{suite}: time vs {sweep}\n{where}", fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
