@@ -182,12 +182,12 @@ def scaling_target_misses(rows: Sequence[dict[str, str]]) -> dict[str, tuple[int
     number of sizes torch ran at and those (``sweep=value: speedup``, rounded down, so a miss
     never prints as the target) where torch misses issue 2's margin over reference."""
     out: dict[str, tuple[int, list[str]]] = {}
+    order = {s: i for i, s in enumerate(SWEEPS)}
     for suite in ("poisson-grad", "poisson-laplacian"):
         ok = [r for r in rows if r["suite"] == suite and r["provider"] == "torch" and r["status"] == "ok"
               and r.get("speedup")]
         if not ok:
             continue
-        order = {s: i for i, s in enumerate(SWEEPS)}
         ok.sort(key=lambda r: (order.get(r["sweep"], len(SWEEPS)), float(r["sweep_value"])))
         miss = [f"{r['sweep']}={float(r['sweep_value']):g}: {math.floor(_num(r['speedup']) * 1000) / 1000:.3f}x"
                 for r in ok if _num(r["speedup"]) < TARGETS[suite]]

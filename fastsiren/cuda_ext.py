@@ -57,6 +57,7 @@ from fastsiren.jet import (
     reverse_grad_function,
     split_streams,
     stack_adjoints,
+    unpack_saved,
     use_reverse_grad,
 )
 
@@ -432,19 +433,16 @@ class _MLPJetFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, g_value, g_grad, g_lap):
-        order, n = ctx.order, ctx.n_layers
-        saved = ctx.saved_tensors
-        x, weights = saved[0], list(saved[1:1 + n])
-        nb = sum(ctx.has_bias)
-        bias_iter = iter(saved[1 + n:1 + n + nb])
-        biases = [next(bias_iter) if hb else None for hb in ctx.has_bias]
+        order = ctx.order
+        x, weights, biases, rest = unpack_saved(ctx)
+        weights = list(weights)
         if torch.is_grad_enabled():
             # create_graph=True: differentiable gradients by autograd over the reference ops.
             return double_backward_fallback(ctx, x, weights, biases, g_value, g_grad, g_lap)
         gout = stack_adjoints(g_value, g_grad, g_lap, order, x, weights[-1].shape[0])
         need_x = bool(ctx.needs_input_grad[0])
         x_grad, w_grads, b_grads = _ops().mlp_bwd(x, weights, biases, _op_omegas(ctx.omegas), order,
-                                                  list(saved[1 + n + nb:]), gout, need_x)
+                                                  list(rest), gout, need_x)
         b_out = [g if b is not None else None for g, b in zip(b_grads, biases)]
         return (x_grad if need_x else None, None, None, None, None, *w_grads, *b_out)
 

@@ -272,17 +272,11 @@ class _MLPJetFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g_value, g_grad, g_lap):
         order, omegas, n, dim = ctx.order, ctx.omegas, ctx.n_layers, ctx.dim
-        saved = ctx.saved_tensors
-        x = saved[0]
-        weights = saved[1:1 + n]
-        nb = sum(ctx.has_bias)
-        bias_iter = iter(saved[1 + n:1 + n + nb])
-        biases = [next(bias_iter) if hb else None for hb in ctx.has_bias]
-
+        x, weights, biases, rest = unpack_saved(ctx)
         if torch.is_grad_enabled():
             # Double backward (create_graph=True): differentiate a recomputation by autograd.
             return double_backward_fallback(ctx, x, weights, biases, g_value, g_grad, g_lap)
-        flat = iter(saved[1 + n + nb:])
+        flat = iter(rest)
         runs = [[_Layer(*(next(flat) for _ in _Layer._fields)) for _ in range(n)] for _ in ctx.blocks]
 
         wss = [w if om is None else w * om for w, om in zip(weights, omegas)]
@@ -441,14 +435,10 @@ def _grad_backward_block(ops, cache, wss, g_value, g_grad, w_grads, b_grads, has
 
 def _grad_backward(ctx, ops, g_value, g_grad, g_lap):
     omegas, n = ctx.omegas, ctx.n_layers
-    saved = ctx.saved_tensors
-    x, weights = saved[0], saved[1:1 + n]
-    nb = sum(ctx.has_bias)
-    bias_iter = iter(saved[1 + n:1 + n + nb])
-    biases = [next(bias_iter) if hb else None for hb in ctx.has_bias]
+    x, weights, biases, rest = unpack_saved(ctx)
     if torch.is_grad_enabled():
         return double_backward_fallback(ctx, x, weights, biases, g_value, g_grad, g_lap)
-    wss, flat = saved[1 + n + nb:1 + 2 * n + nb], iter(saved[1 + 2 * n + nb:])
+    wss, flat = rest[:n], iter(rest[n:])
     caches = [tuple([next(flat) for _ in range(k)] for k in (n + 1, n, n)) for _ in ctx.blocks]
     w_grads: list[torch.Tensor | None] = [None] * n
     b_grads: list[torch.Tensor | None] = [None] * n
@@ -500,6 +490,17 @@ def use_reverse_grad(order: int, n_out: int, dim: int) -> bool:
     """Whether a jet takes the reverse-mode gradient: order 1 with fewer outputs than input
     dimensions, unless :func:`fastsiren.backends.set_reverse_grad` turned it off."""
     return order == 1 and n_out < dim and reverse_grad()
+
+
+def unpack_saved(ctx) -> tuple:
+    """``(x, weights, biases, rest)`` of a network Function's ``ctx.save_for_backward(x,
+    *weights, *biases that are not None, *rest)``; ``biases`` has None where ``ctx.has_bias``
+    says there is none. Shared by every backend's network Function."""
+    saved = ctx.saved_tensors
+    n, nb = ctx.n_layers, sum(ctx.has_bias)
+    present = iter(saved[1 + n:1 + n + nb])
+    biases = [next(present) if hb else None for hb in ctx.has_bias]
+    return saved[0], saved[1:1 + n], biases, saved[1 + n + nb:]
 
 
 def double_backward_fallback(ctx, x, weights, biases, g_value, g_grad, g_lap):

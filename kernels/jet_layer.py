@@ -34,7 +34,7 @@ import triton
 import triton.language as tl
 from triton.runtime.errors import OutOfResources
 
-from fastsiren.jet import double_backward_fallback, num_streams, split_streams, stack_adjoints
+from fastsiren.jet import double_backward_fallback, num_streams, split_streams, stack_adjoints, unpack_saved
 
 from .config import GemmConfig, gemm_config, gemm_mode, interpreting, stream_pad, train_precision, wgrad_mode
 from .jet_math import (
@@ -607,12 +607,7 @@ class MLPJetFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g_value, g_grad, g_lap):
         order, omegas, n = ctx.order, ctx.omegas, ctx.n_layers
-        saved = ctx.saved_tensors
-        x, weights = saved[0], saved[1:1 + n]
-        nb = sum(ctx.has_bias)
-        b_iter = iter(saved[1 + n:1 + n + nb])
-        biases = [next(b_iter) if hb else None for hb in ctx.has_bias]
-        pres = saved[1 + n + nb:]
+        x, weights, biases, pres = unpack_saved(ctx)
         if torch.is_grad_enabled():
             # create_graph=True: differentiable gradients by autograd over the reference ops.
             return double_backward_fallback(ctx, x, weights, biases, g_value, g_grad, g_lap)
