@@ -98,26 +98,43 @@ def compiled_reference(device: torch.device | None = None) -> SimpleNamespace:
     return SimpleNamespace(sine_linear=layer, mlp_forward=fwd, mlp_jet=mlp_jet, mlp_infer=mlp_infer)
 
 
-def _paths(fused: bool | None = None, reverse: bool | None = None) -> Callable[[], None]:
+def _gpu_products(name: str) -> Callable[[torch.device], object]:
+    """Loader of a ``+3xtf32`` provider: backend ``name`` where its cuBLAS products can run
+    as 3xTF32, i.e. on a GPU (CPU products stay float32, so there it would time the plain
+    provider again)."""
+    load = _backend_loader(name)
+
+    def gpu_load(device: torch.device):
+        if device.type != "cuda":
+            raise ProviderUnavailable("3xTF32 products run on a CUDA device only (CPU products stay float32)")
+        return load(device)
+
+    return gpu_load
+
+
+def _paths(fused: bool | None = None, reverse: bool | None = None, gemm: str | None = None) -> Callable[[], None]:
     """Setup of a provider: the inference path ``fused``
-    (:func:`fastsiren.backends.set_fused_inference`) and the gradient mode ``reverse``
-    (:func:`fastsiren.backends.set_reverse_grad`); None: the defaults, so a plain provider is not
-    left at a variant's setting."""
+    (:func:`fastsiren.backends.set_fused_inference`), the gradient mode ``reverse``
+    (:func:`fastsiren.backends.set_reverse_grad`) and the precision ``gemm`` of the cuBLAS
+    products (:func:`fastsiren.backends.set_gemm_precision`); None: the defaults, so a plain
+    provider is not left at a variant's setting."""
 
     def setup() -> None:
         backends.set_fused_inference(fused)
         backends.set_reverse_grad(reverse)
+        backends.set_gemm_precision(gemm)
 
     return setup
 
 
 def _triton_precision(name: str | None, fused: bool | None = None, reverse: bool | None = None,
-                      wgrad: str | None = None, gemm: str | None = None) -> Callable[[], None]:
+                      wgrad: str | None = None, gemm: str | None = None,
+                      products: str | None = None) -> Callable[[], None]:
     """Setup of a triton provider: training and inference kernels at precision ``name``
     (None: the defaults), the weight-gradient mode ``wgrad`` and the GEMM mode ``gemm``
     (kernels/config.py ``set_wgrad``, ``set_gemm``; None: the defaults) and the paths of
-    :func:`_paths`."""
-    paths = _paths(fused, reverse)
+    :func:`_paths` (``products``: its cuBLAS precision)."""
+    paths = _paths(fused, reverse, products)
 
     def setup() -> None:
         from fastsiren.kernels import config
@@ -133,6 +150,7 @@ def _triton_precision(name: str | None, fused: bool | None = None, reverse: bool
     return setup
 
 
+_TRAINING = ("fit", "poisson-grad", "poisson-laplacian")
 PROVIDERS: dict[str, Provider] = {
     p.name: p
     for p in (
@@ -161,6 +179,16 @@ PROVIDERS: dict[str, Provider] = {
         # every training GEMM through cuBLAS, the jet epilogues as their own kernels (kernels/config.py)
         Provider("triton+cublas", _backend_loader("triton"), optional=True,
                  setup=_triton_precision(None, gemm="cublas"), suites=("fit", "poisson-laplacian")),
+        # the cuBLAS products as 3xTF32 on tensor cores instead of float32 (backends.set_gemm_precision)
+        Provider("torch+3xtf32", _gpu_products("torch"), optional=True, setup=_paths(gemm="tf32x3"),
+                 suites=_TRAINING + ("render",)),
+        Provider("triton+3xtf32", _gpu_products("triton"), optional=True,
+                 setup=_triton_precision(None, products="tf32x3"), suites=_TRAINING),
+        Provider("triton+cublas+3xtf32", _gpu_products("triton"), optional=True,
+                 setup=_triton_precision(None, gemm="cublas", products="tf32x3"),
+                 suites=("fit", "poisson-laplacian")),
+        Provider("cuda+3xtf32", _gpu_products("cuda"), optional=True, setup=_paths(gemm="tf32x3"),
+                 suites=("layer",) + _TRAINING + ("render",)),
     )
 }
 BASELINE = "reference"

@@ -2,12 +2,17 @@
 // compiler: argument checks with clear messages, the stacked GEMMs through ATen (cuBLAS),
 // and the launches of the fused kernels declared in fastsiren.h.
 //
-//   mlp_fwd(x, weights, biases, omegas, order, save) -> (out, saved)
-//   mlp_bwd(x, weights, biases, omegas, order, saved, gout, need_x) -> (x_grad, w_grads, b_grads)
+//   mlp_fwd(x, weights, biases, omegas, order, save, tf32x3=False) -> (out, saved)
+//   mlp_bwd(x, weights, biases, omegas, order, saved, gout, need_x, tf32x3=False)
+//       -> (x_grad, w_grads, b_grads)
 //   mlp_infer(x, weights, biases, omegas, order) -> out
 //   grad_sin_cos(z) -> (h, c); grad_reverse_adjoint(r, dbar, c) -> (t, rbar);
 //   grad_forward_adjoint(hbar?, c, h, t?) -> zbar: the elementwise steps of the reverse-mode
 //   gradient (csrc/grad_ops.cu, fastsiren/jet.py reverse_grad_function)
+//
+// tf32x3: every float32 GEMM of the op as three TF32 products of split operands (gemm below);
+// the caller runs the op with PyTorch's cuBLAS float32 products at TF32
+// (fastsiren/cuda_ext.py), which makes them tensor-core products.
 //
 // x (N, D); weights[i] (F_i, F_{i-1}); biases[i] (F_i) or None; omegas[i] > 0 a sine layer,
 // <= 0 a linear one. out (S, N, F_last) holds the output streams (value, D derivatives,
@@ -52,6 +57,33 @@ void check_launch(cudaError_t err, const char* what) {
 }
 
 bool is_sine(double omega) { return omega > 0.0; }
+
+// (head, rest) of a float32 tensor (csrc/tf32_split.cu); a transposed 2-D view is split
+// through its contiguous transpose, anything else through a contiguous copy.
+std::pair<at::Tensor, at::Tensor> tf32_split_of(const at::Tensor& t, cudaStream_t stream) {
+  if (!t.is_contiguous() && t.dim() == 2 && t.t().is_contiguous()) {
+    auto parts = tf32_split_of(t.t(), stream);
+    return {parts.first.t(), parts.second.t()};
+  }
+  const at::Tensor c = t.contiguous();
+  at::Tensor head = at::empty_like(c), rest = at::empty_like(c);
+  check_launch(tf32_split(c.data_ptr<float>(), c.numel(), head.data_ptr<float>(), rest.data_ptr<float>(), stream),
+               "tf32_split");
+  return {head, rest};
+}
+
+// a @ b through ATen (cuBLAS). tf32x3 (float32 only): rest x head + head x rest, then
+// head x head accumulated onto them, each a TF32 product under the caller's TF32 setting:
+// float32's accuracy (about 2^-21 of the product) at tensor-core speed.
+at::Tensor gemm(const at::Tensor& a, const at::Tensor& b, bool tf32x3, cudaStream_t stream) {
+  if (!tf32x3 || a.scalar_type() != at::kFloat) return at::mm(a, b);
+  const auto [ah, al] = tf32_split_of(a, stream);
+  const auto [bh, bl] = tf32_split_of(b, stream);
+  at::Tensor out = at::mm(al, bh);
+  out.addmm_(ah, bl);
+  out.addmm_(ah, bh);
+  return out;
+}
 
 std::optional<at::Tensor> bias_at(const BiasList& biases, size_t i) {
   OptTensor b = biases.get(i);
@@ -208,7 +240,7 @@ at::Tensor layer_input(const Ctx& c, size_t i, at::TensorList saved) {
 
 std::tuple<at::Tensor, std::vector<at::Tensor>> mlp_fwd(const at::Tensor& x, at::TensorList weights,
                                                         const BiasList& biases, at::ArrayRef<double> omegas,
-                                                        int64_t order, bool save) {
+                                                        int64_t order, bool save, bool tf32x3) {
   check_net(x, weights, biases, omegas, order);
   const DeviceScope scope(x);
   const int dim = static_cast<int>(x.size(1));
@@ -227,7 +259,7 @@ std::tuple<at::Tensor, std::vector<at::Tensor>> mlp_fwd(const at::Tensor& x, at:
     }
     const at::Tensor in = i == 0 ? x.unsqueeze(0) : h;
     // One GEMM for every stream: (S*N, K) x (K, F).
-    at::Tensor pre = at::mm(in.reshape({-1, w.size(1)}), w.t()).view({c.s, c.n, w.size(0)});
+    at::Tensor pre = gemm(in.reshape({-1, w.size(1)}), w.t(), tf32x3, c.stream).view({c.s, c.n, w.size(0)});
     if (is_sine(omegas[i])) {
       at::Tensor post = save ? at::empty_like(pre) : pre;
       sine_post(c, i, pre, post);
@@ -246,7 +278,7 @@ std::tuple<at::Tensor, std::vector<at::Tensor>> mlp_fwd(const at::Tensor& x, at:
 
 std::tuple<at::Tensor, std::vector<at::Tensor>, std::vector<at::Tensor>> mlp_bwd(
     const at::Tensor& x, at::TensorList weights, const BiasList& biases, at::ArrayRef<double> omegas,
-    int64_t order, at::TensorList saved, const at::Tensor& gout, bool need_x) {
+    int64_t order, at::TensorList saved, const at::Tensor& gout, bool need_x, bool tf32x3) {
   check_net(x, weights, biases, omegas, order);
   const DeviceScope scope(x);
   const int dim = static_cast<int>(x.size(1));
@@ -282,7 +314,7 @@ std::tuple<at::Tensor, std::vector<at::Tensor>, std::vector<at::Tensor>> mlp_bwd
                                                b.has_value() ? bbar.data_ptr<scalar_t>() : nullptr, c.stream),
                      "first_layer_bwd");
       });
-      if (need_x) x_grad = at::mm(zbar, w);
+      if (need_x) x_grad = gemm(zbar, w, tf32x3, c.stream);
       w_grads[0] = wbar;
       b_grads[0] = bbar;
       break;
@@ -307,13 +339,13 @@ std::tuple<at::Tensor, std::vector<at::Tensor>, std::vector<at::Tensor>> mlp_bwd
     const at::Tensor in = layer_input(c, i, saved);
     const at::Tensor pflat = pbar.reshape({-1, f});
     // Wbar = sum over every stream and point of pbar h^T: one GEMM over the stacked streams.
-    w_grads[i] = at::mm(pflat.t(), in.reshape({-1, w.size(1)}));
+    w_grads[i] = gemm(pflat.t(), in.reshape({-1, w.size(1)}), tf32x3, c.stream);
     b_grads[i] = bbar;
     if (i > 0) {
-      gbar = at::mm(pflat, w).view({c.s, c.n, w.size(1)});
+      gbar = gemm(pflat, w, tf32x3, c.stream).view({c.s, c.n, w.size(1)});
       owned = true;
     } else if (need_x) {
-      x_grad = at::mm(pbar.select(0, 0), w);
+      x_grad = gemm(pbar.select(0, 0), w, tf32x3, c.stream);
     }
   }
   return {x_grad, w_grads, b_grads};
@@ -349,7 +381,7 @@ at::Tensor mlp_infer(const at::Tensor& x, at::TensorList weights, const BiasList
   }
   if (launched) return out;
   // Too wide/deep for the fused kernel: the layer-wise path without saving anything.
-  return std::get<0>(mlp_fwd(x, weights, biases, omegas, order, false));
+  return std::get<0>(mlp_fwd(x, weights, biases, omegas, order, false, false));
 }
 
 // ------------------------------------------------------------- reverse-mode gradient steps
@@ -425,10 +457,10 @@ at::Tensor grad_forward_adjoint_op(const OptTensor& hbar, const at::Tensor& c, c
 }
 
 void define_ops(torch::Library& m) {
-  m.def("mlp_fwd(Tensor x, Tensor[] weights, Tensor?[] biases, float[] omegas, int order, bool save) "
-        "-> (Tensor, Tensor[])");
+  m.def("mlp_fwd(Tensor x, Tensor[] weights, Tensor?[] biases, float[] omegas, int order, bool save, "
+        "bool tf32x3=False) -> (Tensor, Tensor[])");
   m.def("mlp_bwd(Tensor x, Tensor[] weights, Tensor?[] biases, float[] omegas, int order, Tensor[] saved, "
-        "Tensor gout, bool need_x) -> (Tensor, Tensor[], Tensor[])");
+        "Tensor gout, bool need_x, bool tf32x3=False) -> (Tensor, Tensor[], Tensor[])");
   m.def("mlp_infer(Tensor x, Tensor[] weights, Tensor?[] biases, float[] omegas, int order) -> Tensor");
   m.def("grad_sin_cos(Tensor z) -> (Tensor, Tensor)");
   m.def("grad_reverse_adjoint(Tensor r, Tensor dbar, Tensor c) -> (Tensor, Tensor)");

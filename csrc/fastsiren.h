@@ -77,6 +77,10 @@ template <typename T>
 cudaError_t grad_forward_adjoint(const T* hbar, const T* c, const T* h, const T* t, int64_t n, int features,
                                  T* zbar, cudaStream_t stream);
 
+// The TF32 split of a 3xTF32 product (tf32_split.cu), n contiguous floats:
+//   head = t rounded to the nearest TF32 value, rest = t - head.
+cudaError_t tf32_split(const float* t, int64_t n, float* head, float* rest, cudaStream_t stream);
+
 // A whole network for the fused render kernel (passed by value as a kernel argument).
 template <typename T>
 struct RenderNet {

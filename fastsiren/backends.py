@@ -232,3 +232,30 @@ def set_reverse_grad(enabled: bool | None) -> None:
 def reverse_grad() -> bool:
     """The current choice of :func:`set_reverse_grad`."""
     return _REVERSE_GRAD.get()
+
+
+GEMM_PRECISION_ENV = "FASTSIREN_GEMM_PRECISION"
+GEMM_PRECISIONS = ("ieee", "tf32x3")
+_GEMM_PRECISION = EnvChoice(GEMM_PRECISION_ENV, GEMM_PRECISIONS, "ieee")
+
+
+def set_gemm_precision(mode: str | None) -> None:
+    """The precision of the float32 cuBLAS products fastsiren issues on a GPU: the torch
+    backend's, the reverse-mode gradient's (every backend), the triton backend's cuBLAS weight
+    gradients and GEMM mode, and the cuda backend's. ``"ieee"`` (the default): one product
+    at PyTorch's fp32 matmul precision (full fp32 unless the user allowed TF32). ``"tf32x3"``:
+    each operand split into its TF32 head and float32 remainder (:func:`fastsiren.jet.tf32_split`)
+    and three TF32 tensor-core products summed, head x head + head x rest + rest x head, the
+    3xTF32 scheme: about float32's accuracy at tensor-core speed. None goes back to
+    :data:`GEMM_PRECISION_ENV`, else the default. CPU products and float64 are unaffected.
+
+    The default stays ``"ieee"`` until a GPU run of the benchmarks' ``+3xtf32`` providers
+    times it. While a tf32x3 product runs, PyTorch's cuBLAS fp32 precision is switched to
+    TF32 and restored after (process-global, like every PyTorch precision flag).
+    """
+    _GEMM_PRECISION.set(mode)
+
+
+def gemm_precision() -> str:
+    """The current choice of :func:`set_gemm_precision`."""
+    return _GEMM_PRECISION.get()

@@ -13,8 +13,8 @@ Ops (namespace ``fastsiren_cuda``, defined in ``csrc/bindings.cpp``, fake implem
 below so ``torch.compile`` traces them); ``out`` is the stack of output streams
 (S, N, out) = (value, D derivatives, Laplacian), S = 1, 1 + D, 2 + D for orders 0, 1, 2:
 
-- ``mlp_fwd(x, weights, biases, omegas, order, save) -> (out, saved)``
-- ``mlp_bwd(x, weights, biases, omegas, order, saved, gout, need_x) -> (x_grad, w_grads, b_grads)``
+- ``mlp_fwd(x, weights, biases, omegas, order, save, tf32x3=False) -> (out, saved)``
+- ``mlp_bwd(x, weights, biases, omegas, order, saved, gout, need_x, tf32x3=False) -> (x_grad, w_grads, b_grads)``
 - ``mlp_infer(x, weights, biases, omegas, order) -> out`` (one fused kernel where it fits)
 - ``grad_sin_cos``, ``grad_reverse_adjoint``, ``grad_forward_adjoint``: the elementwise steps
   of the reverse-mode gradient (:class:`CudaGradOps`), which order-1 jets with fewer outputs
@@ -36,6 +36,7 @@ One emulation mode per process.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import os
@@ -49,7 +50,7 @@ from typing import Sequence
 
 import torch
 
-from fastsiren.backends import fused_inference
+from fastsiren.backends import fused_inference, gemm_precision
 from fastsiren.jet import (
     Jet,
     double_backward_fallback,
@@ -57,6 +58,7 @@ from fastsiren.jet import (
     reverse_grad_function,
     split_streams,
     stack_adjoints,
+    tf32_products,
     unpack_saved,
     use_reverse_grad,
 )
@@ -375,7 +377,7 @@ def _register_fakes(ns: str, state: dict[str, object]) -> None:
         return
 
     @torch.library.register_fake(f"{ns}::mlp_fwd")
-    def _mlp_fwd_fake(x, weights, biases, omegas, order, save):
+    def _mlp_fwd_fake(x, weights, biases, omegas, order, save, tf32x3=False):
         n, dim = x.shape
         out = x.new_empty((num_streams(order, dim), n, weights[-1].shape[0]))
         if not save:
@@ -384,7 +386,7 @@ def _register_fakes(ns: str, state: dict[str, object]) -> None:
         return out, [x.new_empty(sh) for sh in shapes]
 
     @torch.library.register_fake(f"{ns}::mlp_bwd")
-    def _mlp_bwd_fake(x, weights, biases, omegas, order, saved, gout, need_x):
+    def _mlp_bwd_fake(x, weights, biases, omegas, order, saved, gout, need_x, tf32x3=False):
         x_grad = x.new_empty(x.shape) if need_x else x.new_empty((0,))
         w_grads = [w.new_empty(w.shape) for w in weights]
         b_grads = [b.new_empty(b.shape) if b is not None else x.new_empty((0,)) for b in biases]
@@ -414,6 +416,20 @@ def _op_omegas(omegas: Sequence[float | None]) -> list[float]:
     return [float(om) if om is not None else 0.0 for om in omegas]
 
 
+def _tf32x3(x: torch.Tensor) -> bool:
+    """Whether the ops' GEMMs run as 3xTF32 (:func:`fastsiren.backends.set_gemm_precision`):
+    float32 on a GPU, or in the CPU emulation (where ATen's CPU products stand in for the
+    TF32 ones, so the tier checks the split and the three products, not TF32 rounding)."""
+    return x.dtype == torch.float32 and gemm_precision() == "tf32x3" and (x.is_cuda or emulating())
+
+
+def _fwd(x, weights, biases, omegas, order: int, save: bool):
+    """``mlp_fwd`` at the GEMM precision."""
+    x3 = _tf32x3(x)
+    with tf32_products() if x3 else contextlib.nullcontext():
+        return _ops().mlp_fwd(x, weights, biases, _op_omegas(omegas), order, save, x3)
+
+
 class _MLPJetFunction(torch.autograd.Function):
     """Whole-network jet through the fused ops; backward by ``mlp_bwd`` (DESIGN.md's adjoint).
 
@@ -425,7 +441,7 @@ class _MLPJetFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, order, omegas, n_layers, save, *params):
         weights, biases = list(params[:n_layers]), list(params[n_layers:])
-        out, saved = _ops().mlp_fwd(x, weights, biases, _op_omegas(omegas), order, save)
+        out, saved = _fwd(x, weights, biases, omegas, order, save)
         ctx.order, ctx.omegas, ctx.n_layers, ctx.dim = order, omegas, n_layers, x.shape[1]
         ctx.has_bias = tuple(b is not None for b in biases)
         ctx.save_for_backward(x, *weights, *[b for b in biases if b is not None], *saved)
@@ -441,8 +457,10 @@ class _MLPJetFunction(torch.autograd.Function):
             return double_backward_fallback(ctx, x, weights, biases, g_value, g_grad, g_lap)
         gout = stack_adjoints(g_value, g_grad, g_lap, order, x, weights[-1].shape[0])
         need_x = bool(ctx.needs_input_grad[0])
-        x_grad, w_grads, b_grads = _ops().mlp_bwd(x, weights, biases, _op_omegas(ctx.omegas), order,
-                                                  list(rest), gout, need_x)
+        x3 = _tf32x3(x)
+        with tf32_products() if x3 else contextlib.nullcontext():
+            x_grad, w_grads, b_grads = _ops().mlp_bwd(x, weights, biases, _op_omegas(ctx.omegas), order,
+                                                      list(rest), gout, need_x, x3)
         b_out = [g if b is not None else None for g, b in zip(b_grads, biases)]
         return (x_grad if need_x else None, None, None, None, None, *w_grads, *b_out)
 
@@ -501,7 +519,7 @@ def mlp_jet(x: torch.Tensor, weights: Sequence[torch.Tensor], biases: Sequence[t
         value, grad, lap = _MLPJetFunction.apply(x, order, tuple(omegas), len(weights), True, *weights,
                                                  *biases)
         return Jet(value, grad, lap)
-    out, _ = _ops().mlp_fwd(x, weights, biases, _op_omegas(omegas), order, False)
+    out, _ = _fwd(x, weights, biases, omegas, order, False)
     return Jet(*split_streams(out, order, dim))
 
 
@@ -533,5 +551,5 @@ def mlp_infer(x: torch.Tensor, weights: Sequence[torch.Tensor], biases: Sequence
         if fused_inference():
             out = _ops().mlp_infer(x, weights, biases, _op_omegas(omegas), order)
         else:
-            out = _ops().mlp_fwd(x, weights, biases, _op_omegas(omegas), order, False)[0]
+            out = _fwd(x, weights, biases, omegas, order, False)[0]
     return Jet(*split_streams(out, order, dim))

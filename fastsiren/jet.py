@@ -18,11 +18,12 @@ the fused kernels recompute instead, since there it is free in registers.
 
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+import contextlib
+from typing import Iterator, NamedTuple, Sequence
 
 import torch
 
-from fastsiren.backends import reverse_grad
+from fastsiren.backends import gemm_precision, reverse_grad
 
 
 class Jet(NamedTuple):
@@ -75,13 +76,71 @@ def stack_adjoints(g_value, g_grad, g_lap, order: int, x: torch.Tensor, out: int
     return gbar
 
 
+# ----------------------------------------------------------------------------- products
+
+# TF32 keeps 10 of float32's 23 mantissa bits: round at bit 12, clear bits 0-12.
+_TF32_HALF_ULP, _TF32_MASK = 1 << 12, -(1 << 13)
+
+
+def tf32_split(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(head, rest)`` of a float32 tensor: ``head`` is ``t`` rounded to the nearest TF32
+    value (ties away from zero), ``rest = t - head`` exactly (both are float32). A TF32 product
+    reads ``head`` without loss and ``rest`` with a relative error of at most 2^-11, and
+    ``|rest| <= 2^-11 |t|``, so head x head + head x rest + rest x head misses the exact product
+    by about 2^-21 of it (the dropped rest x rest term and the rounding of ``rest``)."""
+    if t.dtype != torch.float32:
+        raise TypeError(f"tf32_split takes float32 tensors, got {t.dtype}")
+    head = ((t.view(torch.int32) + _TF32_HALF_ULP) & _TF32_MASK).view(torch.float32)
+    return head, t - head
+
+
+@contextlib.contextmanager
+def tf32_products() -> Iterator[None]:
+    """PyTorch's cuBLAS float32 products at TF32 inside the block, the previous setting after
+    (through the ``fp32_precision`` API where this torch has it: mixing it with the legacy
+    ``allow_tf32`` flag is an error in recent torch)."""
+    m = torch.backends.cuda.matmul
+    name, value = ("fp32_precision", "tf32") if hasattr(m, "fp32_precision") else ("allow_tf32", True)
+    saved = getattr(m, name)
+    setattr(m, name, value)
+    try:
+        yield
+    finally:
+        setattr(m, name, saved)
+
+
+def _tf32x3(a: torch.Tensor) -> bool:
+    """Whether a product with ``a`` on the left runs as three TF32 products
+    (:func:`fastsiren.backends.set_gemm_precision`): float32 on a GPU only."""
+    return a.is_cuda and a.dtype == torch.float32 and gemm_precision() == "tf32x3"
+
+
+def mm(a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor | None = None,
+       out: torch.Tensor | None = None) -> torch.Tensor:
+    """``a @ b`` (plus ``bias``) of 2-D tensors at the GEMM precision of
+    :func:`fastsiren.backends.set_gemm_precision`: every cuBLAS product of the torch backend,
+    of the reverse-mode gradient and of the triton backend's cuBLAS paths comes through here.
+    ``tf32x3``: rest x head + head x rest first, then head x head accumulated onto them
+    (:func:`tf32_split`); three tensor-core products and two splitting passes for one fp32 one."""
+    if not _tf32x3(a):
+        return torch.mm(a, b, out=out) if bias is None else torch.addmm(bias, a, b, out=out)
+    ah, al = tf32_split(a)
+    bh, bl = tf32_split(b)
+    with tf32_products():
+        r = torch.mm(al, bh, out=out) if bias is None else torch.addmm(bias, al, bh, out=out)
+        r.addmm_(ah, bl)
+        r.addmm_(ah, bh)
+    return r
+
+
 # Rows per block of a CPU product with N rows (:func:`rows_mm`).
 CPU_GEMM_ROWS = 2048
 
 
 def rows_mm(a: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None = None,
             out: torch.Tensor | None = None) -> torch.Tensor:
-    """``a @ w`` (plus ``bias``) for ``a`` (..., K) with many rows and a small ``w`` (K, M).
+    """``a @ w`` (plus ``bias``) for ``a`` (..., K) with many rows and a small ``w`` (K, M),
+    through :func:`mm`.
 
     On the CPU the product runs in blocks of :data:`CPU_GEMM_ROWS` rows: MKL's single
     (N, K) x (K, M) call with N = 16384 and K = M = 256 ran 8-12% slower than the same rows
@@ -98,23 +157,21 @@ def rows_mm(a: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None = None,
     step = CPU_GEMM_ROWS if a.device.type == "cpu" else n
     for i in range(0, n, max(step, 1)):
         blk = slice(i, i + step)
-        if bias is None:
-            torch.mm(a2[blk], w, out=o2[blk])
-        else:
-            torch.addmm(bias, a2[blk], w, out=o2[blk])
+        mm(a2[blk], w, bias, out=o2[blk])
     return out
 
 
 def outer_sum(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """``a.t() @ b`` for (N, F) x (N, K) -> (F, K), a weight gradient summed over N points.
+    """``a.t() @ b`` for (N, F) x (N, K) -> (F, K), a weight gradient summed over N points,
+    through :func:`mm`.
 
     With a narrow ``b`` (the first layer's D inputs) MKL's (F, N) x (N, K) product is several
     times slower on a CPU than the transposed (K, N) x (N, F) one (seen in a torch.profiler
     trace of the Poisson-gradient step): compute that and transpose the small result.
     """
     if b.shape[-1] < a.shape[-1] and b.shape[-1] <= 16:
-        return (b.t() @ a).t()
-    return a.t() @ b
+        return mm(b.t(), a).t()
+    return mm(a.t(), b)
 
 
 class _Layer(NamedTuple):
@@ -317,14 +374,14 @@ def _jet_backward_block(layers, gbar, x, wss, omegas, order, dim, w_grads, b_gra
             return rows_mm(pbar[0], ws) if need_x else None
         h = layers[i - 1].h
         fo = pbar.shape[-1]
-        _accumulate(w_grads, i, pbar.reshape(-1, fo).t() @ h.reshape(-1, h.shape[-1]))
+        _accumulate(w_grads, i, outer_sum(pbar.reshape(-1, fo), h.reshape(-1, h.shape[-1])))
         gbar = rows_mm(pbar, ws)
 
 
 class GradOps:
     """The elementwise steps of the reverse-mode gradient (:func:`reverse_grad_function`) as
     torch ops. The triton and cuda backends pass fused kernels with the same contracts; the
-    GEMMs stay ``torch.matmul`` (cuBLAS on a GPU) in every backend.
+    GEMMs stay cuBLAS products (:func:`mm`, at the GEMM precision) in every backend.
 
     ``r`` (O, N, F) may be a broadcast view (stride 0 over N) with unit stride over F; every
     other argument is contiguous. A function may overwrite the arguments it says it may.

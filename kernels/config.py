@@ -34,7 +34,7 @@ took most of a Triton training step on an H200, ``benchmarks/results/profile-gpu
 
 Weight gradients (:func:`set_wgrad`, ``FASTSIREN_TRITON_WGRAD``): ``cublas`` (the default)
 writes the layer inputs' post-activation streams once with an epilogue-only kernel and makes the
-weight gradient one ``torch.matmul`` (cuBLAS, at PyTorch's fp32 matmul precision) over the
+weight gradient one cuBLAS product (at :func:`fastsiren.backends.set_gemm_precision`) over the
 stacked streams, as the cuda backend does: one (S, N, K) tensor per layer more for the duration
 of the product. ``fused`` runs them in the Triton kernel that recomputes those streams while it
 loads them (no extra tensor). On an H200 (``benchmarks/results/fit.csv`` and
@@ -96,7 +96,7 @@ def wgrad_mode() -> str:
 
 def set_gemm(mode: str | None) -> None:
     """Where the training kernels' GEMMs run: "triton" (the fused GEMM + jet epilogue kernels)
-    or "cublas" (``torch.matmul``, at PyTorch's fp32 matmul precision, with the jet epilogue and
+    or "cublas" (cuBLAS, at :func:`fastsiren.backends.set_gemm_precision`, with the jet epilogue and
     its adjoint as their own elementwise kernels, as the cuda backend does); None goes back to
     :data:`GEMM_ENV`, else :data:`DEFAULT_GEMM`. Inference keeps the Triton GEMMs (their
     tf32x3 render beat cuBLAS fp32 on an H200). The benchmarks time "cublas" as ``triton+cublas``."""

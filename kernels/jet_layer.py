@@ -34,7 +34,16 @@ import triton
 import triton.language as tl
 from triton.runtime.errors import OutOfResources
 
-from fastsiren.jet import double_backward_fallback, num_streams, split_streams, stack_adjoints, unpack_saved
+from fastsiren.jet import (
+    double_backward_fallback,
+    mm,
+    num_streams,
+    outer_sum,
+    rows_mm,
+    split_streams,
+    stack_adjoints,
+    unpack_saved,
+)
 
 from .config import GemmConfig, gemm_config, gemm_mode, interpreting, stream_pad, train_precision, wgrad_mode
 from .jet_math import (
@@ -455,13 +464,14 @@ def cublas_weight_grads(g: torch.Tensor, x: torch.Tensor, pres: Sequence[torch.T
                         omegas: Sequence[float | None], order: int, z_only: bool, weights: Sequence[torch.Tensor],
                         need_w: bool, need_b: bool) -> tuple[torch.Tensor | None, torch.Tensor | None]:
     """Layer i's weight and bias gradients from the adjoints ``g`` (S, N, F) of its
-    pre-activations: one ``torch.matmul`` over the stacked streams of its materialised input
+    pre-activations: one cuBLAS product (:func:`fastsiren.jet.mm`) over the stacked streams of its
+    materialised input
     (the coordinates themselves for the first layer of an order-0 network)."""
     w_grad = None
     if need_w:
         h = x.unsqueeze(0) if i == 0 else layer_input_streams(pres, i, omegas, order, x.shape[1], z_only, weights[0])
         f, k = weights[i].shape
-        w_grad = torch.mm(g.reshape(-1, f).t(), h.reshape(-1, k))
+        w_grad = outer_sum(g.reshape(-1, f), h.reshape(-1, k))
     return w_grad, (g[0].sum(0) if need_b else None)
 
 
@@ -476,7 +486,7 @@ def mlp_streams_forward(x: torch.Tensor, weights: Sequence[torch.Tensor],
 
     x (N, D) -> output streams (S, N, out) and, with ``keep``, every layer's pre-activations
     (the first layer's as z only when order >= 1); ``precision`` as in :func:`jet_layer_forward`.
-    ``cublas``: the GEMMs through ``torch.matmul`` and the jet epilogue as its own kernel
+    ``cublas``: the GEMMs through cuBLAS (:func:`fastsiren.jet.mm`) and the jet epilogue as its own kernel
     (config.set_gemm); ``precision`` then does not apply.
     """
     dim = x.shape[1]
@@ -484,9 +494,9 @@ def mlp_streams_forward(x: torch.Tensor, weights: Sequence[torch.Tensor],
     pres: list[torch.Tensor | None] = []
     for i, (w, b, om) in enumerate(zip(weights, biases, omegas)):
         if cublas and not (i == 0 and order >= 1):
-            # one torch.matmul over the stacked streams (the bias on the value stream), then the
+            # one cuBLAS product over the stacked streams (the bias on the value stream), then the
             # jet epilogue alone (the first layer of a jet keeps its GEMM-free kernel)
-            pre = torch.matmul(h, w.t())
+            pre = rows_mm(h, w.t())
             if b is not None:
                 pre[0] += b
             h = pre if om is None else jet_layer_post(pre, om, order, dim)
@@ -504,7 +514,7 @@ def mlp_streams_backward(x: torch.Tensor, weights: Sequence[torch.Tensor],
                          need_x: bool, need_w: Sequence[bool], need_b: Sequence[bool], cublas: bool = False):
     """Gradients (x, [W_i], [b_i]) from the adjoints ``gbar`` (S, N, out) of the output
     streams, with the kept pre-activations ``pres``. Entries not needed are None.
-    ``cublas``: every GEMM through ``torch.matmul`` and each adjoint epilogue its own pass
+    ``cublas``: every GEMM through cuBLAS and each adjoint epilogue its own pass
     (:func:`_streams_backward_cublas`)."""
     if cublas:
         return _streams_backward_cublas(x, weights, biases, omegas, order, pres, gbar, need_x, need_w, need_b)
@@ -551,7 +561,7 @@ def mlp_streams_backward(x: torch.Tensor, weights: Sequence[torch.Tensor],
 def _streams_backward_cublas(x, weights, biases, omegas, order, pres, gbar, need_x, need_w, need_b):
     """:func:`mlp_streams_backward` with cuBLAS GEMMs: per layer, the adjoint of its jet
     epilogue in one pass (:func:`jet_layer_adjoint`), then its weight gradient and the adjoint of
-    its input streams as two ``torch.matmul`` products, as the cuda backend does. The first
+    its input streams as two cuBLAS products, as the cuda backend does. The first
     layer of a jet (order >= 1: K = D, its derivative streams are columns of W0) keeps the
     Triton kernels."""
     n_layers, dim = len(weights), x.shape[1]
@@ -577,9 +587,9 @@ def _streams_backward_cublas(x, weights, biases, omegas, order, pres, gbar, need
         w_grads[i], b_grads[i] = cublas_weight_grads(g, x, pres, i, omegas, order, z_only, weights,
                                                      need_w[i], need_b[i])
         if i > 0:
-            g = torch.matmul(g, weights[i])
+            g = rows_mm(g, weights[i])
         elif need_x:
-            x_grad = torch.mm(g[0], weights[0])  # order 0: the value stream alone
+            x_grad = mm(g[0], weights[0])  # order 0: the value stream alone
     return x_grad, w_grads, b_grads
 
 

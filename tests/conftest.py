@@ -33,3 +33,48 @@ def pytest_collection_modifyitems(config, items):
 def _seed():
     torch.manual_seed(0)
     yield
+
+
+class EmulatedTF32:
+    """Within the block, ``torch.mm``, ``torch.addmm`` and ``Tensor.addmm_`` on float32 act as
+    TF32 tensor cores do: both factors rounded to the nearest TF32 value, the products exact
+    (float64), the result float32; ``products`` counts them. Patched on the torch module (not a
+    TorchFunctionMode, which autograd's backward does not see), so the backward's products are
+    emulated too. Lets the CPU tier check what a 3xTF32 product (fastsiren.jet.mm,
+    backends.set_gemm_precision) recovers and what one TF32 product loses."""
+
+    def __init__(self):
+        self.products = 0
+        self._saved = {}
+
+    @staticmethod
+    def _tf32(t):
+        from fastsiren.jet import tf32_split
+
+        return tf32_split(t)[0].double()
+
+    def _product(self, real, accumulate: bool, in_place: bool):
+        def product(*args, out=None, **kwargs):
+            if args[-1].dtype != torch.float32 or kwargs:
+                return real(*args, out=out, **kwargs) if out is not None else real(*args, **kwargs)
+            self.products += 1
+            prod = self._tf32(args[-2]) @ self._tf32(args[-1])
+            res = ((args[0].double() + prod) if accumulate else prod).float()
+            if in_place:
+                return args[0].copy_(res)
+            return res if out is None else out.copy_(res)
+
+        return product
+
+    def __enter__(self):
+        self._saved = {(torch, "mm"): torch.mm, (torch, "addmm"): torch.addmm,
+                       (torch.Tensor, "addmm_"): torch.Tensor.addmm_}
+        torch.mm = self._product(torch.mm, False, False)
+        torch.addmm = self._product(torch.addmm, True, False)
+        torch.Tensor.addmm_ = self._product(torch.Tensor.addmm_, True, True)
+        return self
+
+    def __exit__(self, *exc):
+        for (owner, name), real in self._saved.items():
+            setattr(owner, name, real)
+        return False

@@ -1,5 +1,6 @@
 """The torch backend against the reference backend in float64, modules, init, registry."""
 
+import contextlib
 import math
 
 import pytest
@@ -417,3 +418,158 @@ def test_no_reference_cycles(order, out):
         assert all(r() is None for r in refs)
     finally:
         gc.enable()
+
+
+# ----------------------------------------------------------------------------- 3xTF32 products
+
+
+def test_tf32_split_is_exact_with_a_tf32_head():
+    gen = torch.Generator().manual_seed(0)
+    t = torch.randn(4096, generator=gen) * torch.logspace(-30, 30, 4096)
+    t[:3] = torch.tensor([0.0, 1.0, -0.75])  # already TF32: rest is 0
+    head, rest = jet_module.tf32_split(t)
+    assert head.dtype == rest.dtype == torch.float32
+    assert (head.view(torch.int32) & 0x1FFF).eq(0).all(), "head keeps more than TF32's 10 mantissa bits"
+    assert torch.equal(head.double() + rest.double(), t.double()), "head + rest is not t"
+    assert (rest.abs() <= t.abs() * 2.0 ** -11).all()
+    assert torch.equal(rest[:3], torch.zeros(3))
+    # nearest, not truncation: a value just below a TF32 step goes up
+    step = torch.tensor([1.0 + 2.0 ** -10 - 2.0 ** -20])
+    assert jet_module.tf32_split(step)[0].item() == 1.0 + 2.0 ** -10
+    with pytest.raises(TypeError, match="float32"):
+        jet_module.tf32_split(t.double())
+
+
+@pytest.fixture
+def tf32x3_on_cpu(monkeypatch):
+    """set_gemm_precision("tf32x3") also for CPU float32 products (on a real run it applies on a
+    GPU only)."""
+    monkeypatch.setattr(jet_module, "_tf32x3", lambda a: a.dtype == torch.float32
+                        and backends.gemm_precision() == "tf32x3")
+    backends.set_gemm_precision("tf32x3")
+    yield
+    backends.set_gemm_precision(None)
+
+
+def test_gemm_precision_setting(monkeypatch):
+    assert backends.gemm_precision() == "ieee"
+    monkeypatch.setenv(backends.GEMM_PRECISION_ENV, "tf32x3")
+    assert backends.gemm_precision() == "tf32x3"
+    backends.set_gemm_precision("ieee")
+    assert backends.gemm_precision() == "ieee"
+    backends.set_gemm_precision(None)
+    monkeypatch.setenv(backends.GEMM_PRECISION_ENV, "tf32")
+    with pytest.raises(ValueError, match=backends.GEMM_PRECISION_ENV):
+        backends.gemm_precision()
+    with pytest.raises(ValueError, match="mode='bf16x3'"):
+        backends.set_gemm_precision("bf16x3")
+    # CPU float32 products never split: the setting is about cuBLAS
+    monkeypatch.setenv(backends.GEMM_PRECISION_ENV, "tf32x3")
+    assert not jet_module._tf32x3(torch.ones(2, 2))
+
+
+def test_tf32_products_restores_the_torch_setting():
+    m = torch.backends.cuda.matmul
+    before = m.fp32_precision
+    with jet_module.tf32_products():
+        assert m.fp32_precision == "tf32"
+    assert m.fp32_precision == before
+    assert m.allow_tf32 is False  # the legacy flag still reads (no mixed-API error)
+
+
+def test_tf32x3_product_recovers_float32_accuracy(tf32x3_on_cpu):
+    """Under emulated TF32 tensor cores, mm in tf32x3 makes three products and lands within
+    float32's error of the exact product; one TF32 product (ieee while TF32 is on, what
+    PyTorch's allow_tf32 gives) is off by about 2^-11, so the check can fail."""
+    from conftest import EmulatedTF32
+
+    gen = torch.Generator().manual_seed(1)
+    a, b, bias = torch.randn(301, 256, generator=gen), torch.randn(256, 67, generator=gen), torch.randn(67)
+    exact = a.double() @ b.double() + bias.double()
+    scale = (a.double().abs() @ b.double().abs()).max()
+    errs = {}
+    for mode in ("tf32x3", "ieee"):
+        backends.set_gemm_precision(mode)
+        with EmulatedTF32() as emu:
+            got = jet_module.mm(a, b, bias)
+            wide = jet_module.rows_mm(a.view(1, 301, 256), b, bias)
+            outer = jet_module.outer_sum(a, a[:, :40])
+        errs[mode] = ((got.double() - exact).abs().max() / scale).item()
+        assert torch.equal(got, wide[0])
+        assert emu.products == (9 if mode == "tf32x3" else 3)
+        assert ((outer.double() - a.double().t() @ a[:, :40].double()).abs().max()
+                / (a.double().abs().t() @ a[:, :40].double().abs()).max()).item() < (
+                    1e-6 if mode == "tf32x3" else 1e-2)
+    assert errs["tf32x3"] < 2e-7, errs
+    assert errs["ieee"] > 2e-5, errs
+
+
+@pytest.mark.parametrize("order,out", [(0, 1), (1, 1), (2, 1)])
+def test_torch_backend_tf32x3_training_matches_float32(order, out, tf32x3_on_cpu):
+    """The torch backend's jets and parameter gradients with every product as emulated 3xTF32
+    (order 1 with one output: the reverse-mode gradient) stay at float32's error against the
+    float64 reference; the same under one TF32 product per GEMM is an order of magnitude worse."""
+    from conftest import EmulatedTF32
+
+    torch.manual_seed(3)
+    model = fs.Siren(2, 64, 2, out, backend="torch")
+    x = torch.rand(300, 2) * 2 - 1
+    ref = fs.Siren(2, 64, 2, out, backend="reference").double()
+    ref.load_state_dict(model.state_dict())
+
+    def jet_and_grads(m, x):
+        jet = m.jet(x, order)
+        gen = torch.Generator().manual_seed(1)  # the same cotangents in both dtypes
+        loss = sum((t * torch.randn(t.shape, generator=gen, dtype=torch.float64).to(t.dtype)).sum()
+                   for t in jet if t is not None)
+        return jet, torch.autograd.grad(loss, list(m.parameters()))
+
+    want, want_grads = jet_and_grads(ref, x.double())
+    errs = {}
+    for mode in ("tf32x3", "ieee"):
+        backends.set_gemm_precision(mode)
+        with EmulatedTF32() as emu:
+            got, grads = jet_and_grads(model, x)
+        assert emu.products > 0
+        err = 0.0
+        for a, b in zip([*got, *grads], [*want, *want_grads]):
+            if b is not None:
+                err = max(err, ((a.double() - b).abs().max() / b.abs().max().clamp_min(1e-3)).item())
+        errs[mode] = err
+    assert errs["tf32x3"] < 2e-5, errs
+    assert errs["ieee"] > 100 * errs["tf32x3"], errs
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("order,out", [(0, 1), (1, 1), (2, 1)])
+def test_gpu_torch_backend_tf32x3(order, out):
+    """On a GPU: the torch backend's step with 3xTF32 products stays within 4x of its float32
+    (ieee) error against float64, while plain TF32 products (ieee inside tf32_products, i.e.
+    PyTorch's TF32 setting, which the 3xTF32 products rely on) are at least 10x worse: the
+    setting really reaches cuBLAS on this torch."""
+    torch.manual_seed(3)
+    model = fs.Siren(2, 256, 3, out, backend="torch").cuda()
+    ref = fs.Siren(2, 256, 3, out, backend="reference").cuda().double()
+    ref.load_state_dict(model.state_dict())
+    x = torch.rand(4099, 2, device="cuda") * 2 - 1
+
+    def jet_and_grads(m, x):
+        jet = m.jet(x, order)
+        gen = torch.Generator().manual_seed(1)
+        loss = sum((t * torch.randn(t.shape, generator=gen, dtype=torch.float64).to(t)).sum()
+                   for t in jet if t is not None)
+        return [t for t in jet if t is not None] + list(torch.autograd.grad(loss, list(m.parameters())))
+
+    want = jet_and_grads(ref, x.double())
+    errs = {}
+    for name, mode, tf32 in (("ieee", "ieee", False), ("tf32x3", "tf32x3", False), ("tf32", "ieee", True)):
+        backends.set_gemm_precision(mode)
+        try:
+            with jet_module.tf32_products() if tf32 else contextlib.nullcontext():
+                got = jet_and_grads(model, x)
+        finally:
+            backends.set_gemm_precision(None)
+        errs[name] = max(((a.double() - b).abs().max() / b.abs().max().clamp_min(1e-3)).item()
+                         for a, b in zip(got, want))
+    assert errs["tf32x3"] <= 4 * errs["ieee"] + 1e-6, errs
+    assert errs["tf32"] >= 10 * errs["tf32x3"], errs

@@ -189,6 +189,26 @@ def test_reverse_gradient_path(dev, dim, out, width, last_sine, dtype, monkeypat
     assert calls == [], "forward mode ran the reverse-mode ops"
 
 
+@pytest.mark.parametrize("order", [0, 1, 2])
+def test_tf32x3_products(dev, order):
+    """backends.set_gemm_precision("tf32x3"): every GEMM of mlp_fwd and mlp_bwd as three products
+    of TF32-split operands (csrc/tf32_split.cu; on a GPU under PyTorch's TF32 setting, i.e. on
+    tensor cores; emulated, ATen's float32 CPU products, which checks the split and the three
+    terms). Float32's tolerance against the float64 reference, and not bit-identical to the
+    ieee products (the split path ran)."""
+    ws, bs, oms = make_net(dev, 2, 256, 3, 2, False, dtype=torch.float32)
+    x = coords(dev, N_CASES[dev]["large"], 2, torch.float32)
+    plain = jet_and_grads(cuda_ext, x, ws, bs, oms, order)
+    backends.set_gemm_precision("tf32x3")
+    try:
+        check_against_reference(x, ws, bs, oms, order, TOL[torch.float32], f"tf32x3 order={order}")
+        split = jet_and_grads(cuda_ext, x, ws, bs, oms, order)
+    finally:
+        backends.set_gemm_precision(None)
+    pairs = [(a, b) for a, b in zip([*plain[0], *plain[1]], [*split[0], *split[1]]) if a is not None]
+    assert any(not torch.equal(a, b) for a, b in pairs), "tf32x3 gave the ieee products bit for bit"
+
+
 def test_linear_hidden_layer_and_one_layer_network(dev):
     ws, bs, oms = make_net(dev, 2, 40, 1, 2, True)
     oms = [30.0, None, 2.0]  # a linear hidden layer: its post streams are saved, not recomputed

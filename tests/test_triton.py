@@ -276,6 +276,46 @@ def test_cublas_gemm_mode_matches_reference_float64(dim, order, last_sine, monke
                                     torch.zeros(4, 5, 7, dtype=torch.float64, device=DEV), 30.0, 2, 2)
 
 
+@pytest.mark.parametrize("gemm,order", [("cublas", 2), ("cublas", 0), ("triton", 2)])
+def test_cublas_products_follow_the_gemm_precision(gemm, order, monkeypatch):
+    """backends.set_gemm_precision("tf32x3"): the triton backend's cuBLAS products (its weight
+    gradients; every GEMM but a jet's first layer in the cublas GEMM mode) go through
+    fastsiren.jet.mm and become 3xTF32. Under emulated TF32 tensor cores (conftest.EmulatedTF32;
+    the setting made to apply to CPU products) the step keeps float32's error against float64;
+    one TF32 product per GEMM is far worse."""
+    from conftest import EmulatedTF32
+
+    from fastsiren import jet as jet_module
+
+    monkeypatch.setattr(jet_module, "_tf32x3",
+                        lambda a: a.dtype == torch.float32 and backends.gemm_precision() == "tf32x3")
+    monkeypatch.setenv(config.GEMM_ENV, gemm)
+    ws64, bs64, oms = make_net(2, [40, 40], 2, False)
+    x64 = coords(37, 2)
+
+    def run(fn, x, ws, bs):
+        jet = fn(x, ws, bs, order)
+        gen = torch.Generator().manual_seed(3)  # the same cotangents in both dtypes
+        outs = [t for t in jet if t is not None]
+        cots = [torch.randn(t.shape, generator=gen, dtype=torch.float64).to(t) for t in outs]
+        return outs, torch.autograd.grad(outs, [x, *ws, *bs], cots)
+
+    want, want_grads = run(lambda *a: reference.mlp_jet(*a[:3], oms, a[3]), x64, ws64, bs64)
+    x, ws, bs = [[t.detach().float().requires_grad_() for t in ts] for ts in ([x64], ws64, bs64)]
+    errs = {}
+    for mode in ("tf32x3", "ieee"):
+        backends.set_gemm_precision(mode)
+        try:
+            with EmulatedTF32() as emu:
+                got, grads = run(lambda *a: tb.mlp_jet(*a[:3], oms, a[3]), x[0], ws, bs)
+        finally:
+            backends.set_gemm_precision(None)
+        assert emu.products > 0
+        errs[mode] = max(scaled_err(a, b) for a, b in zip([*got, *grads], [*want, *want_grads]))
+    assert errs["tf32x3"] < 2e-5, errs
+    assert errs["ieee"] > 30 * errs["tf32x3"], errs
+
+
 def test_reverse_gradient_kernels_reject_bad_operands():
     c = torch.zeros(5, 8, dtype=torch.float64, device=DEV)
     with pytest.raises(ValueError, match="needs hbar or t"):
@@ -605,6 +645,25 @@ def test_gpu_cublas_gemm_mode(order, monkeypatch):
     ws, bs, oms, x, exact, exact_grads = paper_net_case(order)
     monkeypatch.setenv(config.GEMM_ENV, "cublas")
     jet, grads = jet_and_grads(lambda *a: tb.mlp_jet(*a[:3], oms, a[3]), x, ws, bs, order)
+    t_jet, t_grads = torch_jet("fp32", x, ws, bs, oms, order, grads=True)
+    assert_like_torch("tf32x3", jet, t_jet, exact, "jet")
+    assert_like_torch("tf32x3", grads, t_grads, exact_grads, "grads")
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("gemm", ["triton", "cublas"])
+@pytest.mark.parametrize("order", [0, 2])
+def test_gpu_cublas_products_3xtf32(gemm, order, monkeypatch):
+    """backends.set_gemm_precision("tf32x3") on the GPU (width 256): the cuBLAS products (the
+    weight gradients; every GEMM in the cublas GEMM mode) as three TF32 tensor-core products;
+    tf32x3's rule (4x PyTorch fp32)."""
+    ws, bs, oms, x, exact, exact_grads = paper_net_case(order)
+    monkeypatch.setenv(config.GEMM_ENV, gemm)
+    backends.set_gemm_precision("tf32x3")
+    try:
+        jet, grads = jet_and_grads(lambda *a: tb.mlp_jet(*a[:3], oms, a[3]), x, ws, bs, order)
+    finally:
+        backends.set_gemm_precision(None)
     t_jet, t_grads = torch_jet("fp32", x, ws, bs, oms, order, grads=True)
     assert_like_torch("tf32x3", jet, t_jet, exact, "jet")
     assert_like_torch("tf32x3", grads, t_grads, exact_grads, "grads")
