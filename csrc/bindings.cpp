@@ -58,30 +58,43 @@ void check_launch(cudaError_t err, const char* what) {
 
 bool is_sine(double omega) { return omega > 0.0; }
 
-// (head, rest) of a float32 tensor (csrc/tf32_split.cu); a transposed 2-D view is split
-// through its contiguous transpose, anything else through a contiguous copy.
-std::pair<at::Tensor, at::Tensor> tf32_split_of(const at::Tensor& t, cudaStream_t stream) {
+// A GEMM operand: the tensor, and under tf32x3 (float32 only) its TF32 head and float32 rest
+// (csrc/tf32_split.cu), split once however many products read it.
+struct Operand {
+  at::Tensor t, head, rest;
+
+  bool split() const { return head.defined(); }
+  Operand transposed() const {
+    return split() ? Operand{t.t(), head.t(), rest.t()} : Operand{t.t(), {}, {}};
+  }
+  Operand first_rows(int64_t n) const {
+    return split() ? Operand{t.narrow(0, 0, n), head.narrow(0, 0, n), rest.narrow(0, 0, n)}
+                   : Operand{t.narrow(0, 0, n), {}, {}};
+  }
+};
+
+// A transposed 2-D view is split through its contiguous transpose, anything else through a
+// contiguous copy.
+Operand operand(const at::Tensor& t, bool tf32x3, cudaStream_t stream) {
+  if (!tf32x3 || t.scalar_type() != at::kFloat) return {t, {}, {}};
   if (!t.is_contiguous() && t.dim() == 2 && t.t().is_contiguous()) {
-    auto parts = tf32_split_of(t.t(), stream);
-    return {parts.first.t(), parts.second.t()};
+    return operand(t.t(), tf32x3, stream).transposed();
   }
   const at::Tensor c = t.contiguous();
   at::Tensor head = at::empty_like(c), rest = at::empty_like(c);
   check_launch(tf32_split(c.data_ptr<float>(), c.numel(), head.data_ptr<float>(), rest.data_ptr<float>(), stream),
                "tf32_split");
-  return {head, rest};
+  return {t, head, rest};
 }
 
-// a @ b through ATen (cuBLAS). tf32x3 (float32 only): rest x head + head x rest, then
+// a @ b through ATen (cuBLAS). Split operands (tf32x3): rest x head + head x rest, then
 // head x head accumulated onto them, each a TF32 product under the caller's TF32 setting:
 // float32's accuracy (about 2^-21 of the product) at tensor-core speed.
-at::Tensor gemm(const at::Tensor& a, const at::Tensor& b, bool tf32x3, cudaStream_t stream) {
-  if (!tf32x3 || a.scalar_type() != at::kFloat) return at::mm(a, b);
-  const auto [ah, al] = tf32_split_of(a, stream);
-  const auto [bh, bl] = tf32_split_of(b, stream);
-  at::Tensor out = at::mm(al, bh);
-  out.addmm_(ah, bl);
-  out.addmm_(ah, bh);
+at::Tensor gemm(const Operand& a, const Operand& b) {
+  if (!a.split() || !b.split()) return at::mm(a.t, b.t);
+  at::Tensor out = at::mm(a.rest, b.head);
+  out.addmm_(a.head, b.rest);
+  out.addmm_(a.head, b.head);
   return out;
 }
 
@@ -259,7 +272,9 @@ std::tuple<at::Tensor, std::vector<at::Tensor>> mlp_fwd(const at::Tensor& x, at:
     }
     const at::Tensor in = i == 0 ? x.unsqueeze(0) : h;
     // One GEMM for every stream: (S*N, K) x (K, F).
-    at::Tensor pre = gemm(in.reshape({-1, w.size(1)}), w.t(), tf32x3, c.stream).view({c.s, c.n, w.size(0)});
+    at::Tensor pre = gemm(operand(in.reshape({-1, w.size(1)}), tf32x3, c.stream),
+                          operand(w, tf32x3, c.stream).transposed())
+                         .view({c.s, c.n, w.size(0)});
     if (is_sine(omegas[i])) {
       at::Tensor post = save ? at::empty_like(pre) : pre;
       sine_post(c, i, pre, post);
@@ -314,7 +329,7 @@ std::tuple<at::Tensor, std::vector<at::Tensor>, std::vector<at::Tensor>> mlp_bwd
                                                b.has_value() ? bbar.data_ptr<scalar_t>() : nullptr, c.stream),
                      "first_layer_bwd");
       });
-      if (need_x) x_grad = gemm(zbar, w, tf32x3, c.stream);
+      if (need_x) x_grad = gemm(operand(zbar, tf32x3, c.stream), operand(w, tf32x3, c.stream));
       w_grads[0] = wbar;
       b_grads[0] = bbar;
       break;
@@ -339,13 +354,14 @@ std::tuple<at::Tensor, std::vector<at::Tensor>, std::vector<at::Tensor>> mlp_bwd
     const at::Tensor in = layer_input(c, i, saved);
     const at::Tensor pflat = pbar.reshape({-1, f});
     // Wbar = sum over every stream and point of pbar h^T: one GEMM over the stacked streams.
-    w_grads[i] = gemm(pflat.t(), in.reshape({-1, w.size(1)}), tf32x3, c.stream);
+    const Operand p_op = operand(pflat, tf32x3, c.stream);  // split once for both products
+    w_grads[i] = gemm(p_op.transposed(), operand(in.reshape({-1, w.size(1)}), tf32x3, c.stream));
     b_grads[i] = bbar;
     if (i > 0) {
-      gbar = gemm(pflat, w, tf32x3, c.stream).view({c.s, c.n, w.size(1)});
+      gbar = gemm(p_op, operand(w, tf32x3, c.stream)).view({c.s, c.n, w.size(1)});
       owned = true;
     } else if (need_x) {
-      x_grad = gemm(pbar.select(0, 0), w, tf32x3, c.stream);
+      x_grad = gemm(p_op.first_rows(c.n), operand(w, tf32x3, c.stream));  // the value stream
     }
   }
   return {x_grad, w_grads, b_grads};

@@ -189,15 +189,16 @@ def test_reverse_gradient_path(dev, dim, out, width, last_sine, dtype, monkeypat
     assert calls == [], "forward mode ran the reverse-mode ops"
 
 
-@pytest.mark.parametrize("order", [0, 1, 2])
-def test_tf32x3_products(dev, order):
+@pytest.mark.parametrize("dim,order", [(2, 0), (2, 1), (2, 2), (40, 0)])
+def test_tf32x3_products(dev, dim, order):
     """backends.set_gemm_precision("tf32x3"): every GEMM of mlp_fwd and mlp_bwd as three products
     of TF32-split operands (csrc/tf32_split.cu; on a GPU under PyTorch's TF32 setting, i.e. on
     tensor cores; emulated, ATen's float32 CPU products, which checks the split and the three
     terms). Float32's tolerance against the float64 reference, and not bit-identical to the
-    ieee products (the split path ran)."""
-    ws, bs, oms = make_net(dev, 2, 256, 3, 2, False, dtype=torch.float32)
-    x = coords(dev, N_CASES[dev]["large"], 2, torch.float32)
+    ieee products (the split path ran). dim=40: the first layer is a GEMM too (no fused first
+    layer), with the input gradient from the value stream's rows of the split adjoints."""
+    ws, bs, oms = make_net(dev, dim, 256, 3, 2, False, dtype=torch.float32)
+    x = coords(dev, N_CASES[dev]["large"], dim, torch.float32)
     plain = jet_and_grads(cuda_ext, x, ws, bs, oms, order)
     backends.set_gemm_precision("tf32x3")
     try:
