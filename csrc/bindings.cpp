@@ -71,10 +71,27 @@ struct Operand {
     return split() ? Operand{t.narrow(0, 0, n), head.narrow(0, 0, n), rest.narrow(0, 0, n)}
                    : Operand{t.narrow(0, 0, n), {}, {}};
   }
+  // (S, N, K) streams as the (S*N, K) rows of a GEMM operand.
+  Operand rows(int64_t k) const {
+    return split() ? Operand{t.reshape({-1, k}), head.reshape({-1, k}), rest.reshape({-1, k})}
+                   : Operand{t.reshape({-1, k}), {}, {}};
+  }
 };
 
+// An epilogue's output `out` and the remainder buffer it split into (undefined: not split);
+// `out` then holds the TF32 heads and is the operand's tensor too.
+Operand epilogue_operand(const at::Tensor& out, const at::Tensor& rest) {
+  return rest.defined() ? Operand{out, out, rest} : Operand{out, {}, {}};
+}
+
+// The remainder buffer of an epilogue that writes `like` split (float32 under tf32x3), else
+// an undefined tensor (the epilogue gets a null pointer and splits nothing).
+at::Tensor rest_buffer(const at::Tensor& like, bool split) {
+  return split && like.scalar_type() == at::kFloat ? at::empty_like(like) : at::Tensor();
+}
+
 // A transposed 2-D view is split through its contiguous transpose, anything else through a
-// contiguous copy.
+// contiguous copy (tf32_split.cu: one pass).
 Operand operand(const at::Tensor& t, bool tf32x3, cudaStream_t stream) {
   if (!tf32x3 || t.scalar_type() != at::kFloat) return {t, {}, {}};
   if (!t.is_contiguous() && t.dim() == 2 && t.t().is_contiguous()) {
@@ -184,6 +201,11 @@ const T* ptr_or_null(const OptTensor& t) {
   return t.has_value() ? t->data_ptr<T>() : nullptr;
 }
 
+template <typename T>
+T* ptr_or_null(const at::Tensor& t) {
+  return t.defined() ? t.data_ptr<T>() : nullptr;
+}
+
 // Layer 0 runs the fused first-layer kernels when the input is narrow enough for registers;
 // otherwise (order 0 only, checked above) it is an ordinary GEMM + epilogue layer.
 bool fused_first(int64_t dim) { return dim <= kMaxJetDim; }
@@ -213,42 +235,47 @@ struct Ctx {
   cudaStream_t stream;
 };
 
-at::Tensor first_post(const Ctx& c) {
+// The fused first layer's post streams; `split`: written split for 3xTF32 products.
+Operand first_post(const Ctx& c, bool split) {
   const at::Tensor& w = c.weights[0];
   OptTensor b = bias_at(c.biases, 0);
   at::Tensor post = at::empty({c.s, c.n, w.size(0)}, c.x.options());
+  const at::Tensor rest = rest_buffer(post, split);
   AT_DISPATCH_FLOATING_TYPES(c.x.scalar_type(), "fastsiren_first_layer_fwd", [&] {
     check_launch(first_layer_fwd<scalar_t>(c.x.data_ptr<scalar_t>(), w.data_ptr<scalar_t>(),
                                            ptr_or_null<scalar_t>(b), static_cast<scalar_t>(c.omegas[0]), c.n,
                                            c.dim, static_cast<int>(w.size(0)), c.order,
-                                           post.data_ptr<scalar_t>(), c.stream),
+                                           post.data_ptr<scalar_t>(), ptr_or_null<scalar_t>(rest), c.stream),
                  "first_layer_fwd");
   });
-  return post;
+  return epilogue_operand(post, rest);
 }
 
-// Post streams of sine layer i from its pre streams (into `post`, which may be `pre`).
-void sine_post(const Ctx& c, size_t i, const at::Tensor& pre, at::Tensor& post) {
+// Post streams of sine layer i from its pre streams (into `post`, which may be `pre`);
+// `split`: written split for 3xTF32 products.
+Operand sine_post(const Ctx& c, size_t i, const at::Tensor& pre, const at::Tensor& post, bool split) {
   OptTensor b = bias_at(c.biases, i);
+  const at::Tensor rest = rest_buffer(post, split);
   AT_DISPATCH_FLOATING_TYPES(c.x.scalar_type(), "fastsiren_sine_fwd", [&] {
     check_launch(sine_fwd<scalar_t>(pre.data_ptr<scalar_t>(), ptr_or_null<scalar_t>(b),
                                     static_cast<scalar_t>(c.omegas[i]), c.n, static_cast<int>(pre.size(2)), c.dim,
-                                    c.order, post.data_ptr<scalar_t>(), c.stream),
+                                    c.order, post.data_ptr<scalar_t>(), ptr_or_null<scalar_t>(rest), c.stream),
                  "sine_fwd");
   });
+  return epilogue_operand(post, rest);
 }
 
-// The input streams of layer i (S, N, F_{i-1}): x for layer 0 (order 0), else layer i-1's
-// post streams recomputed from what the forward saved.
-at::Tensor layer_input(const Ctx& c, size_t i, at::TensorList saved) {
-  if (i == 0) return c.x.unsqueeze(0);
+// The input streams of layer i (S, N, F_{i-1}) as the rows of a GEMM operand: x for layer 0
+// (order 0), else layer i-1's post streams recomputed from what the forward saved (split by
+// their epilogue under tf32x3).
+Operand layer_input(const Ctx& c, size_t i, at::TensorList saved, bool tf32x3) {
+  const int64_t k = c.weights[i].size(1);
+  if (i == 0) return operand(c.x, tf32x3, c.stream);
   const size_t j = i - 1;
-  if (j == 0 && fused_first(c.dim)) return first_post(c);
+  if (j == 0 && fused_first(c.dim)) return first_post(c, tf32x3).rows(k);
   const at::Tensor& kept = checked_saved(saved, j, c.x, c.s, c.n, c.weights[j].size(0));
-  if (!is_sine(c.omegas[j])) return kept;
-  at::Tensor post = at::empty_like(kept);
-  sine_post(c, j, kept, post);
-  return post;
+  if (!is_sine(c.omegas[j])) return operand(kept.reshape({-1, k}), tf32x3, c.stream);
+  return sine_post(c, j, kept, at::empty_like(kept), tf32x3).rows(k);
 }
 
 std::tuple<at::Tensor, std::vector<at::Tensor>> mlp_fwd(const at::Tensor& x, at::TensorList weights,
@@ -261,34 +288,34 @@ std::tuple<at::Tensor, std::vector<at::Tensor>> mlp_fwd(const at::Tensor& x, at:
               num_streams(static_cast<int>(order), dim), scope.stream()};
   const size_t layers = weights.size();
   std::vector<at::Tensor> saved;
-  at::Tensor h;
+  // The post streams of the last layer run; a hidden layer's epilogue writes them split for
+  // the next GEMM under tf32x3 (the network's output never is).
+  Operand h;
   for (size_t i = 0; i < layers; ++i) {
     const at::Tensor& w = weights[i];
     const bool last = i + 1 == layers;
     if (i == 0 && fused_first(dim)) {
-      h = first_post(c);
+      h = first_post(c, tf32x3 && !last);
       saved.push_back(placeholder(x));
       continue;
     }
-    const at::Tensor in = i == 0 ? x.unsqueeze(0) : h;
+    const int64_t k = w.size(1);
+    const Operand in = i == 0 ? operand(x, tf32x3, c.stream)
+                              : (h.split() ? h.rows(k) : operand(h.t.reshape({-1, k}), tf32x3, c.stream));
     // One GEMM for every stream: (S*N, K) x (K, F).
-    at::Tensor pre = gemm(operand(in.reshape({-1, w.size(1)}), tf32x3, c.stream),
-                          operand(w, tf32x3, c.stream).transposed())
-                         .view({c.s, c.n, w.size(0)});
+    at::Tensor pre = gemm(in, operand(w, tf32x3, c.stream).transposed()).view({c.s, c.n, w.size(0)});
     if (is_sine(omegas[i])) {
-      at::Tensor post = save ? at::empty_like(pre) : pre;
-      sine_post(c, i, pre, post);
+      h = sine_post(c, i, pre, save ? at::empty_like(pre) : pre, tf32x3 && !last);
       saved.push_back(save ? pre : placeholder(x));
-      h = post;
     } else {
       OptTensor b = bias_at(biases, i);
       if (b.has_value()) pre.select(0, 0).add_(*b);
       saved.push_back(save && !last ? pre : placeholder(x));
-      h = pre;
+      h = Operand{pre, {}, {}};
     }
   }
   if (!save) saved.clear();
-  return {h, saved};
+  return {h.t, saved};
 }
 
 std::tuple<at::Tensor, std::vector<at::Tensor>, std::vector<at::Tensor>> mlp_bwd(
@@ -334,28 +361,30 @@ std::tuple<at::Tensor, std::vector<at::Tensor>, std::vector<at::Tensor>> mlp_bwd
       b_grads[0] = bbar;
       break;
     }
-    at::Tensor pbar;
+    // The adjoints of the pre streams as the rows of a GEMM operand: written split by the
+    // sine adjoint epilogue under tf32x3, so both products below read one split.
+    Operand p_op;
     at::Tensor bbar = placeholder(x);
     if (is_sine(omegas[i])) {
-      pbar = owned ? gbar : at::empty_like(gbar);
+      const at::Tensor pbar = owned ? gbar : at::empty_like(gbar);
+      const at::Tensor rest = rest_buffer(pbar, tf32x3);
       if (b.has_value()) bbar = at::zeros_like(*b);
       const at::Tensor& pre = checked_saved(saved, i, x, c.s, c.n, f);
       AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "fastsiren_sine_bwd", [&] {
         check_launch(sine_bwd<scalar_t>(pre.data_ptr<scalar_t>(), ptr_or_null<scalar_t>(b),
                                         gbar.data_ptr<scalar_t>(), static_cast<scalar_t>(omegas[i]), c.n, f, dim,
                                         c.order, pbar.data_ptr<scalar_t>(),
-                                        b.has_value() ? bbar.data_ptr<scalar_t>() : nullptr, c.stream),
+                                        b.has_value() ? bbar.data_ptr<scalar_t>() : nullptr,
+                                        ptr_or_null<scalar_t>(rest), c.stream),
                      "sine_bwd");
       });
+      p_op = epilogue_operand(pbar, rest).rows(f);
     } else {
-      pbar = gbar;
-      if (b.has_value()) bbar = pbar.select(0, 0).sum(0);
+      if (b.has_value()) bbar = gbar.select(0, 0).sum(0);
+      p_op = operand(gbar.reshape({-1, f}), tf32x3, c.stream);
     }
-    const at::Tensor in = layer_input(c, i, saved);
-    const at::Tensor pflat = pbar.reshape({-1, f});
     // Wbar = sum over every stream and point of pbar h^T: one GEMM over the stacked streams.
-    const Operand p_op = operand(pflat, tf32x3, c.stream);  // split once for both products
-    w_grads[i] = gemm(p_op.transposed(), operand(in.reshape({-1, w.size(1)}), tf32x3, c.stream));
+    w_grads[i] = gemm(p_op.transposed(), layer_input(c, i, saved, tf32x3));
     b_grads[i] = bbar;
     if (i > 0) {
       gbar = gemm(p_op, operand(w, tf32x3, c.stream)).view({c.s, c.n, w.size(1)});

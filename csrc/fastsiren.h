@@ -10,6 +10,9 @@
 // (z - b, a_1..a_D, l): the GEMM output before the bias, which goes to stream 0 only.
 // An omega <= 0 marks a plain linear layer (the Python side uses None for it).
 // Every launcher returns the CUDA error of its launch (cudaSuccess when fine).
+// A `rest` argument (null: none; float32 only) asks a forward or adjoint epilogue for its
+// output split for 3xTF32 products (tf32.cuh): the output gets the TF32 heads, rest (same
+// shape) the remainders.
 #pragma once
 
 #include <cstdint>
@@ -40,7 +43,7 @@ FASTSIREN_HOST_DEVICE inline int num_streams(int order, int dim) {
 //   x (N, D), w (F, D), b (F) or null  ->  post (S, N, F)
 template <typename T>
 cudaError_t first_layer_fwd(const T* x, const T* w, const T* b, T omega, int64_t n, int dim,
-                            int features, int order, T* post, cudaStream_t stream);
+                            int features, int order, T* post, T* rest, cudaStream_t stream);
 
 // Backward of first_layer_fwd given the adjoint of its post streams gbar (S, N, F):
 //   zbar (N, F) or null (only needed for the gradient w.r.t. x),
@@ -55,13 +58,13 @@ cudaError_t first_layer_bwd(const T* x, const T* w, const T* b, const T* gbar, T
 // post may alias pre.
 template <typename T>
 cudaError_t sine_fwd(const T* pre, const T* b, T omega, int64_t n, int features, int dim, int order,
-                     T* post, cudaStream_t stream);
+                     T* post, T* rest, cudaStream_t stream);
 
 // Adjoint epilogue: pbar (S, N, F) = adjoint of the pre streams from gbar, the adjoint of the
 // post streams; pbar may alias gbar (in place). bbar (F) or null is *accumulated* (atomics).
 template <typename T>
 cudaError_t sine_bwd(const T* pre, const T* b, const T* gbar, T omega, int64_t n, int features,
-                     int dim, int order, T* pbar, T* bbar, cudaStream_t stream);
+                     int dim, int order, T* pbar, T* bbar, T* rest, cudaStream_t stream);
 
 // Elementwise steps of the reverse-mode gradient (grad_ops.cu), on (N, F) tensors, row-major:
 //   h = sin z, c = cos z;

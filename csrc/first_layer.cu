@@ -7,6 +7,7 @@
 #include "fastsiren.h"
 #include "jet_math.cuh"
 #include "launch.cuh"
+#include "tf32.cuh"
 
 namespace fastsiren {
 namespace {
@@ -35,7 +36,7 @@ __device__ __forceinline__ T first_z(const T* x, int64_t row, int dim, T bias, c
 template <int MAXD, typename T>
 __global__ void first_fwd_kernel(const T* __restrict__ x, const T* __restrict__ w, const T* __restrict__ b,
                                  T omega, int64_t n, int dim, int features, int order,
-                                 T* __restrict__ post) {
+                                 T* __restrict__ post, T* __restrict__ rest) {
   const int f = epi::feature_lane();
   if (f >= features) return;
   T wrow[MAXD];
@@ -44,6 +45,7 @@ __global__ void first_fwd_kernel(const T* __restrict__ x, const T* __restrict__ 
   const int64_t stride = n * features;
   epi::for_each_row(n, features, f, [&](int64_t row, int64_t off) {
     jet::first_fwd<MAXD>(first_z<MAXD>(x, row, dim, bias, wrow), wrow, q, omega, order, dim, post + off, stride);
+    tf32::split_streams(post + off, rest != nullptr ? rest + off : nullptr, stride, num_streams(order, dim));
   });
 }
 
@@ -86,16 +88,17 @@ __global__ void first_bwd_kernel(const T* __restrict__ x, const T* __restrict__ 
 
 template <typename T>
 cudaError_t first_layer_fwd(const T* x, const T* w, const T* b, T omega, int64_t n, int dim, int features,
-                            int order, T* post, cudaStream_t stream) {
+                            int order, T* post, T* rest, cudaStream_t stream) {
   if (n == 0 || features == 0) return cudaSuccess;
   if (dim < 1 || dim > kMaxJetDim) return cudaErrorInvalidValue;
   const dim3 grid = epi::grid_for(n, features), block = epi::block_dims();
   // Two register budgets: the usual coordinate inputs (D <= 4) and the general case.
   if (dim <= 4)
-    FASTSIREN_LAUNCH(grid, block, 0, stream, first_fwd_kernel<4, T>)(x, w, b, omega, n, dim, features, order, post);
+    FASTSIREN_LAUNCH(grid, block, 0, stream, first_fwd_kernel<4, T>)(x, w, b, omega, n, dim, features, order, post,
+                                                                     rest);
   else
     FASTSIREN_LAUNCH(grid, block, 0, stream, first_fwd_kernel<kMaxJetDim, T>)(x, w, b, omega, n, dim, features,
-                                                                             order, post);
+                                                                             order, post, rest);
   return cudaGetLastError();
 }
 
@@ -115,9 +118,9 @@ cudaError_t first_layer_bwd(const T* x, const T* w, const T* b, const T* gbar, T
 }
 
 template cudaError_t first_layer_fwd<float>(const float*, const float*, const float*, float, int64_t, int,
-                                            int, int, float*, cudaStream_t);
+                                            int, int, float*, float*, cudaStream_t);
 template cudaError_t first_layer_fwd<double>(const double*, const double*, const double*, double, int64_t,
-                                             int, int, int, double*, cudaStream_t);
+                                             int, int, int, double*, double*, cudaStream_t);
 template cudaError_t first_layer_bwd<float>(const float*, const float*, const float*, const float*, float,
                                             int64_t, int, int, int, float*, float*, float*, cudaStream_t);
 template cudaError_t first_layer_bwd<double>(const double*, const double*, const double*, const double*,
