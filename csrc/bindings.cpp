@@ -9,6 +9,8 @@
 //   grad_sin_cos(z) -> (h, c); grad_reverse_adjoint(r, dbar, c) -> (t, rbar);
 //   grad_forward_adjoint(hbar?, c, h, t?) -> zbar: the elementwise steps of the reverse-mode
 //   gradient (csrc/grad_ops.cu, fastsiren/jet.py reverse_grad_function)
+//   tf32_split(t) -> (head, rest): the TF32 split of a float32 GEMM operand (csrc/tf32_split.cu),
+//   for the 3xTF32 products the Python side makes (fastsiren/jet.py operand)
 //
 // tf32x3: every float32 GEMM of the op as three TF32 products of split operands (gemm below);
 // the caller runs the op with PyTorch's cuBLAS float32 products at TF32
@@ -501,6 +503,15 @@ at::Tensor grad_forward_adjoint_op(const OptTensor& hbar, const at::Tensor& c, c
   return zbar;
 }
 
+std::tuple<at::Tensor, at::Tensor> tf32_split_op(const at::Tensor& t) {
+  // any layout: a strided operand is split through a contiguous copy
+  TORCH_CHECK(on_kernel_device(t), "t must be ", kDeviceWanted, ", got device ", t.device().str());
+  TORCH_CHECK(t.scalar_type() == at::kFloat, "t must be float32, got ", c10::toString(t.scalar_type()));
+  const DeviceScope scope(t);
+  const Operand o = operand(t.contiguous(), true, scope.stream());
+  return {o.head, o.rest};
+}
+
 void define_ops(torch::Library& m) {
   m.def("mlp_fwd(Tensor x, Tensor[] weights, Tensor?[] biases, float[] omegas, int order, bool save, "
         "bool tf32x3=False) -> (Tensor, Tensor[])");
@@ -510,6 +521,7 @@ void define_ops(torch::Library& m) {
   m.def("grad_sin_cos(Tensor z) -> (Tensor, Tensor)");
   m.def("grad_reverse_adjoint(Tensor r, Tensor dbar, Tensor c) -> (Tensor, Tensor)");
   m.def("grad_forward_adjoint(Tensor? hbar, Tensor c, Tensor h, Tensor? t) -> Tensor");
+  m.def("tf32_split(Tensor t) -> (Tensor, Tensor)");
 }
 
 void impl_ops(torch::Library& m) {
@@ -519,6 +531,7 @@ void impl_ops(torch::Library& m) {
   m.impl("grad_sin_cos", &grad_sin_cos_op);
   m.impl("grad_reverse_adjoint", &grad_reverse_adjoint_op);
   m.impl("grad_forward_adjoint", &grad_forward_adjoint_op);
+  m.impl("tf32_split", &tf32_split_op);
 }
 
 }  // namespace

@@ -19,6 +19,8 @@ below so ``torch.compile`` traces them); ``out`` is the stack of output streams
 - ``grad_sin_cos``, ``grad_reverse_adjoint``, ``grad_forward_adjoint``: the elementwise steps
   of the reverse-mode gradient (:class:`CudaGradOps`), which order-1 jets with fewer outputs
   than input dimensions take, with cuBLAS GEMMs (:func:`fastsiren.jet.reverse_grad_function`)
+- ``tf32_split(t) -> (head, rest)``: the TF32 split of a float32 GEMM operand in one pass, for
+  the 3xTF32 products of that path (:func:`fastsiren.jet.operand`); contiguous outputs
 
 ``omegas`` are floats there, ``<= 0`` marking a linear layer (``None`` on the Python side).
 
@@ -69,7 +71,8 @@ VERBOSE_ENV = "FASTSIREN_CUDA_VERBOSE"
 # wider inputs are computed by the "torch" backend (coordinate networks have D <= 4).
 MAX_JET_DIM = 16
 OPS_NAMESPACE = "fastsiren_cuda"
-OP_NAMES = ("mlp_fwd", "mlp_bwd", "mlp_infer", "grad_sin_cos", "grad_reverse_adjoint", "grad_forward_adjoint")
+OP_NAMES = ("mlp_fwd", "mlp_bwd", "mlp_infer", "grad_sin_cos", "grad_reverse_adjoint", "grad_forward_adjoint",
+            "tf32_split")
 EMULATE_ENV = "FASTSIREN_CUDA_EMULATE"
 EMU_NAMESPACE = "fastsiren_cuda_emu"
 CACHE_ENV = "FASTSIREN_CACHE_DIR"
@@ -409,6 +412,11 @@ def _register_fakes(ns: str, state: dict[str, object]) -> None:
     def _grad_forward_adjoint_fake(hbar, c, h, t):
         return torch.empty_like(c)
 
+    @torch.library.register_fake(f"{ns}::tf32_split")
+    def _tf32_split_fake(t):
+        return torch.empty_like(t, memory_format=torch.contiguous_format), torch.empty_like(
+            t, memory_format=torch.contiguous_format)
+
     state["fakes"] = True
 
 
@@ -466,8 +474,13 @@ class _MLPJetFunction(torch.autograd.Function):
 
 
 class CudaGradOps:
-    """:class:`fastsiren.jet.GradOps` through the ``grad_*`` ops (csrc/grad_ops.cu); every
-    result is a fresh tensor."""
+    """:class:`fastsiren.jet.GradOps` through the ``grad_*`` ops (csrc/grad_ops.cu) and
+    ``tf32_split`` (csrc/tf32_split.cu); every result is a fresh tensor."""
+
+    @staticmethod
+    def split(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        head, rest = _ops().tf32_split(t)
+        return head, rest
 
     @staticmethod
     def sin_cos(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -115,17 +115,51 @@ def _tf32x3(a: torch.Tensor) -> bool:
     return a.is_cuda and a.dtype == torch.float32 and gemm_precision() == "tf32x3"
 
 
-def mm(a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor | None = None,
+class Split(NamedTuple):
+    """A float32 GEMM operand split once (:func:`tf32_split`) for the 3xTF32 products of
+    however many :func:`mm` calls read it (:func:`operand`)."""
+
+    head: torch.Tensor
+    rest: torch.Tensor
+
+    @property
+    def shape(self) -> torch.Size:
+        return self.head.shape
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.head.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.head.device
+
+    def t(self) -> "Split":
+        return Split(self.head.t(), self.rest.t())
+
+    def reshape(self, *shape) -> "Split":
+        return Split(self.head.reshape(*shape), self.rest.reshape(*shape))
+
+
+def operand(t: torch.Tensor, split=tf32_split) -> torch.Tensor | Split:
+    """``t`` as a GEMM operand: split once by ``split`` (:func:`tf32_split`, or a backend's
+    one-pass kernel with its contract) when its products run as 3xTF32, else ``t`` itself.
+    Pass the result to every :func:`mm` that reads ``t``."""
+    return Split(*split(t)) if _tf32x3(t) else t
+
+
+def mm(a: torch.Tensor | Split, b: torch.Tensor | Split, bias: torch.Tensor | None = None,
        out: torch.Tensor | None = None) -> torch.Tensor:
-    """``a @ b`` (plus ``bias``) of 2-D tensors at the GEMM precision of
+    """``a @ b`` (plus ``bias``) of 2-D operands at the GEMM precision of
     :func:`fastsiren.backends.set_gemm_precision`: every cuBLAS product of the torch backend,
     of the reverse-mode gradient and of the triton backend's cuBLAS paths comes through here.
     ``tf32x3``: rest x head + head x rest first, then head x head accumulated onto them
-    (:func:`tf32_split`); three tensor-core products and two splitting passes for one fp32 one."""
-    if not _tf32x3(a):
+    (:func:`tf32_split`; an operand already a :class:`Split` is not split again); three
+    tensor-core products for one fp32 one."""
+    if not (isinstance(a, Split) or isinstance(b, Split) or _tf32x3(a)):
         return torch.mm(a, b, out=out) if bias is None else torch.addmm(bias, a, b, out=out)
-    ah, al = tf32_split(a)
-    bh, bl = tf32_split(b)
+    ah, al = a if isinstance(a, Split) else tf32_split(a)
+    bh, bl = b if isinstance(b, Split) else tf32_split(b)
     with tf32_products():
         r = torch.mm(al, bh, out=out) if bias is None else torch.addmm(bias, al, bh, out=out)
         r.addmm_(ah, bl)
@@ -137,7 +171,7 @@ def mm(a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor | None = None,
 CPU_GEMM_ROWS = 2048
 
 
-def rows_mm(a: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None = None,
+def rows_mm(a: torch.Tensor | Split, w: torch.Tensor, bias: torch.Tensor | None = None,
             out: torch.Tensor | None = None) -> torch.Tensor:
     """``a @ w`` (plus ``bias``) for ``a`` (..., K) with many rows and a small ``w`` (K, M),
     through :func:`mm`.
@@ -154,14 +188,14 @@ def rows_mm(a: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None = None,
     if out is None:
         out = torch.empty(*lead, w.shape[1], dtype=a.dtype, device=a.device)
     o2 = out.view(n, w.shape[1])
-    step = CPU_GEMM_ROWS if a.device.type == "cpu" else n
+    step = CPU_GEMM_ROWS if a.device.type == "cpu" and not isinstance(a2, Split) else n
     for i in range(0, n, max(step, 1)):
         blk = slice(i, i + step)
-        mm(a2[blk], w, bias, out=o2[blk])
+        mm(a2 if step >= n else a2[blk], w, bias, out=o2[blk])
     return out
 
 
-def outer_sum(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+def outer_sum(a: torch.Tensor | Split, b: torch.Tensor | Split) -> torch.Tensor:
     """``a.t() @ b`` for (N, F) x (N, K) -> (F, K), a weight gradient summed over N points,
     through :func:`mm`.
 
@@ -387,6 +421,9 @@ class GradOps:
     other argument is contiguous. A function may overwrite the arguments it says it may.
     """
 
+    # (head, rest) of a float32 GEMM operand for 3xTF32 products (:func:`operand`)
+    split = staticmethod(tf32_split)
+
     @staticmethod
     def sin_cos(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(sin z, cos z)`` of the scaled pre-activations z (N, F); may reuse z's memory."""
@@ -419,7 +456,7 @@ def _grad_forward_block(ops, x, wss, bss, omegas, n_out):
     hs, cs = [x], []
     h = x
     for ws, bs, om in zip(wss, bss, omegas):
-        z = rows_mm(h, ws.t(), bs)
+        z = rows_mm(operand(h, ops.split), ws.t(), bs)
         h, c = (z, None) if om is None else ops.sin_cos(z)
         hs.append(h)
         cs.append(c)
@@ -431,7 +468,7 @@ def _grad_forward_block(ops, x, wss, bss, omegas, n_out):
         if i == n_layers - 1 and cs[i] is None:  # e_o W' is row o of W': a broadcast, no GEMM
             r = wss[i].unsqueeze(1).expand(n_out, n_pts, wss[i].shape[1])
         else:
-            r = rows_mm(r if cs[i] is None else r * cs[i], wss[i])
+            r = rows_mm(operand(r if cs[i] is None else r * cs[i], ops.split), wss[i])
     return (hs, cs, rs), hs[-1], r
 
 
@@ -457,7 +494,8 @@ def _grad_forward(ctx, ops, x, order, omegas, n_layers, save, params):
 def _grad_backward_block(ops, cache, wss, g_value, g_grad, w_grads, b_grads, has_bias, need_x):
     """The backward of one block's points: adds its weight and bias gradients into
     ``w_grads`` and ``b_grads`` (scaled weights; None until a first term) and returns the
-    adjoint of its inputs (or None when ``need_x`` is False)."""
+    adjoint of its inputs (or None when ``need_x`` is False). An operand of two products is
+    split once for both under 3xTF32 (:func:`operand`)."""
     hs, cs, rs = cache
     n = len(wss)
     t_extra: list[torch.Tensor | None] = [None] * n  # sum_o r_i dbar_i: z' gets -sin(z') t
@@ -465,12 +503,14 @@ def _grad_backward_block(ops, cache, wss, g_value, g_grad, w_grads, b_grads, has
         rbar = g_grad.permute(1, 0, 2)  # (O, N, D): adjoint of r_0
         for i in range(n):  # the adjoint of the reverse pass runs first layer -> last
             fo, fi = wss[i].shape
-            dbar = rows_mm(rbar, wss[i].t())
+            rbar_op = operand(rbar.contiguous(), ops.split)
+            dbar = rows_mm(rbar_op, wss[i].t())
             if i == n - 1 and cs[i] is None:  # d = e_o: row o of the gradient is sum_n rbar_o
                 _accumulate(w_grads, i, rbar.sum(1))
             else:
                 d = rs[i] if cs[i] is None else rs[i] * cs[i]
-                _accumulate(w_grads, i, outer_sum(d.reshape(-1, fo), rbar.reshape(-1, fi)))
+                d_op = operand(d.reshape(-1, fo), ops.split)
+                _accumulate(w_grads, i, outer_sum(d_op, rbar_op.reshape(-1, fi)))
             if cs[i] is None:
                 rbar = dbar
                 continue
@@ -483,10 +523,11 @@ def _grad_backward_block(ops, cache, wss, g_value, g_grad, w_grads, b_grads, has
             zbar = hbar
         else:  # hbar is ours below the last layer (a GEMM output)
             zbar = ops.forward_adjoint(hbar, cs[i], hs[i + 1], t_extra[i], own_hbar=i < n - 1)
-        _accumulate(w_grads, i, outer_sum(zbar, hs[i]))
+        zbar_op = operand(zbar, ops.split)
+        _accumulate(w_grads, i, outer_sum(zbar_op, operand(hs[i], ops.split)))
         if has_bias[i]:
             _accumulate(b_grads, i, zbar.sum(0))
-        hbar = rows_mm(zbar, wss[i]) if (i > 0 or need_x) else None
+        hbar = rows_mm(zbar_op, wss[i]) if (i > 0 or need_x) else None
     return hbar if need_x else None
 
 

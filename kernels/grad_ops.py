@@ -1,15 +1,18 @@
 """Fused elementwise steps of the reverse-mode gradient (:func:`fastsiren.jet.reverse_grad_function`).
 
 The reverse-mode order-1 jet (value and input gradient, the Poisson gradient loss) is GEMM
-bound: 6 GEMMs per hidden layer and training step, which run through ``torch.matmul``
-(cuBLAS on a GPU, at full fp32 precision). What is left are elementwise passes over (N, F)
-tensors, which the torch ops of :class:`fastsiren.jet.GradOps` make in two or three passes
-each; the kernels here make each step one pass, with the range-reduced ``sin_cos`` of the
-jet kernels (a GPU may lower ``tl.sin`` to an approximate instruction):
+bound: 6 GEMMs per hidden layer and training step, which run through cuBLAS
+(``fastsiren.jet.mm``, at the GEMM precision of ``backends.set_gemm_precision``). What is
+left are elementwise passes over (N, F) tensors, which the torch ops of
+:class:`fastsiren.jet.GradOps` make in two or three passes each; the kernels here make each
+step one pass, with the range-reduced ``sin_cos`` of the jet kernels (a GPU may lower
+``tl.sin`` to an approximate instruction):
 
 ``sin_cos``          ``h = sin z`` (in place) and ``c = cos z``: one read, two writes.
 ``reverse_adjoint``  ``t = sum_o r_o dbar_o`` and ``rbar = dbar c`` (in place in dbar).
 ``forward_adjoint``  ``zbar = hbar c - h t`` (into hbar's or t's memory where those are ours).
+``split``            the TF32 split of a GEMM operand for 3xTF32 products (one pass,
+                     ``jet_layer.tf32_split``).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .jet_layer import check_tensor
+from .jet_layer import check_tensor, tf32_split
 from .jet_math import sin_cos
 
 BLOCK = 1024
@@ -70,6 +73,8 @@ def _forward_adjoint_kernel(hbar_ptr, c_ptr, h_ptr, t_ptr, out_ptr, numel, HAS_H
 
 class TritonGradOps:
     """:class:`fastsiren.jet.GradOps` as fused Triton kernels (same contracts)."""
+
+    split = staticmethod(tf32_split)
 
     @staticmethod
     def sin_cos(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -35,9 +35,11 @@ import triton.language as tl
 from triton.runtime.errors import OutOfResources
 
 from fastsiren.jet import (
+    Split,
     double_backward_fallback,
     mm,
     num_streams,
+    operand,
     outer_sum,
     rows_mm,
     split_streams,
@@ -273,6 +275,30 @@ def check_tensor(t: torch.Tensor, name: str, dtype: torch.dtype | None = None,
     return t.contiguous()
 
 
+SPLIT_BLOCK = 1024
+
+
+@triton.jit
+def _tf32_split_kernel(t_ptr, head_ptr, rest_ptr, numel, BLOCK: tl.constexpr):
+    offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < numel
+    v = tl.load(t_ptr + offs, mask=mask, other=0.0)
+    head = ((v.to(tl.int32, bitcast=True) + 0x1000) & -8192).to(tl.float32, bitcast=True)
+    tl.store(head_ptr + offs, head, mask=mask)
+    tl.store(rest_ptr + offs, v - head, mask=mask)
+
+
+def tf32_split(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`fastsiren.jet.tf32_split` in one pass (one read, two writes): the TF32 head and
+    the float32 rest of a GEMM operand of the 3xTF32 products (fastsiren.jet.operand)."""
+    t = check_tensor(t, "t")
+    if t.dtype != torch.float32:
+        raise TypeError(f"tf32_split takes float32 tensors, got {t.dtype}")
+    head, rest = torch.empty_like(t), torch.empty_like(t)
+    _tf32_split_kernel[(triton.cdiv(t.numel(), SPLIT_BLOCK),)](t, head, rest, t.numel(), BLOCK=SPLIT_BLOCK)
+    return head, rest
+
+
 def omega_halves(omega: float | None) -> tuple[float, float]:
     """omega as two float32-representable parts (hi, lo) with hi + lo = omega to ~48 bits."""
     if omega is None:
@@ -462,7 +488,8 @@ def layer_input_streams(pres: Sequence[torch.Tensor], i: int, omegas: Sequence[f
 
 def cublas_weight_grads(g: torch.Tensor, x: torch.Tensor, pres: Sequence[torch.Tensor], i: int,
                         omegas: Sequence[float | None], order: int, z_only: bool, weights: Sequence[torch.Tensor],
-                        need_w: bool, need_b: bool) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+                        need_w: bool, need_b: bool, g_op: torch.Tensor | Split | None = None
+                        ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
     """Layer i's weight and bias gradients from the adjoints ``g`` (S, N, F) of its
     pre-activations: one cuBLAS product (:func:`fastsiren.jet.mm`) over the stacked streams of its
     materialised input
@@ -471,7 +498,8 @@ def cublas_weight_grads(g: torch.Tensor, x: torch.Tensor, pres: Sequence[torch.T
     if need_w:
         h = x.unsqueeze(0) if i == 0 else layer_input_streams(pres, i, omegas, order, x.shape[1], z_only, weights[0])
         f, k = weights[i].shape
-        w_grad = outer_sum(g.reshape(-1, f), h.reshape(-1, k))
+        g_rows = g_op if g_op is not None else operand(g.reshape(-1, f), tf32_split)
+        w_grad = outer_sum(g_rows, operand(h.reshape(-1, k), tf32_split))
     return w_grad, (g[0].sum(0) if need_b else None)
 
 
@@ -496,7 +524,7 @@ def mlp_streams_forward(x: torch.Tensor, weights: Sequence[torch.Tensor],
         if cublas and not (i == 0 and order >= 1):
             # one cuBLAS product over the stacked streams (the bias on the value stream), then the
             # jet epilogue alone (the first layer of a jet keeps its GEMM-free kernel)
-            pre = rows_mm(h, w.t())
+            pre = rows_mm(operand(h, tf32_split), w.t())
             if b is not None:
                 pre[0] += b
             h = pre if om is None else jet_layer_post(pre, om, order, dim)
@@ -584,12 +612,14 @@ def _streams_backward_cublas(x, weights, biases, omegas, order, pres, gbar, need
             break
         if omegas[i] is not None:
             g = jet_layer_adjoint(pres[i], g, omegas[i], order, dim)  # adjoints of the pre-activations
+        f = weights[i].shape[0]
+        g_op = operand(g.reshape(-1, f), tf32_split)  # split once for both products (3xTF32)
         w_grads[i], b_grads[i] = cublas_weight_grads(g, x, pres, i, omegas, order, z_only, weights,
-                                                     need_w[i], need_b[i])
+                                                     need_w[i], need_b[i], g_op)
         if i > 0:
-            g = rows_mm(g, weights[i])
+            g = rows_mm(g_op, weights[i]).view(*g.shape[:-1], weights[i].shape[1])
         elif need_x:
-            x_grad = mm(g[0], weights[0])  # order 0: the value stream alone
+            x_grad = mm(operand(g[0], tf32_split), weights[0])  # order 0: the value stream alone
     return x_grad, w_grads, b_grads
 
 

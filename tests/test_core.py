@@ -504,6 +504,27 @@ def test_tf32x3_product_recovers_float32_accuracy(tf32x3_on_cpu):
     assert errs["ieee"] > 2e-5, errs
 
 
+def test_split_operands_are_split_once(tf32x3_on_cpu, monkeypatch):
+    """jet.operand splits a tensor once; mm, rows_mm and outer_sum take the Split as it is (and
+    split a plain tensor themselves), with the same result either way."""
+    calls = []
+    real = jet_module.tf32_split
+    monkeypatch.setattr(jet_module, "tf32_split", lambda t: calls.append(t.shape) or real(t))
+    gen = torch.Generator().manual_seed(2)
+    a, b = torch.randn(50, 24, generator=gen), torch.randn(24, 7, generator=gen)
+    a_op = jet_module.operand(a, jet_module.tf32_split)
+    assert isinstance(a_op, jet_module.Split) and calls == [a.shape]
+    calls.clear()
+    once = jet_module.mm(a_op, b)
+    assert calls == [b.shape]  # only b is split here
+    calls.clear()
+    assert torch.equal(jet_module.mm(a, b), once) and len(calls) == 2
+    assert torch.equal(jet_module.rows_mm(a_op.reshape(2, 25, 24), b).reshape(50, 7), once)
+    assert torch.equal(jet_module.outer_sum(a_op, a[:, :5]), jet_module.outer_sum(a, a[:, :5]))
+    backends.set_gemm_precision("ieee")
+    assert jet_module.operand(a) is a  # nothing to split: the tensor itself
+
+
 @pytest.mark.parametrize("order,out", [(0, 1), (1, 1), (2, 1)])
 def test_torch_backend_tf32x3_training_matches_float32(order, out, tf32x3_on_cpu):
     """The torch backend's jets and parameter gradients with every product as emulated 3xTF32

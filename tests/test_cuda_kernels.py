@@ -210,6 +210,42 @@ def test_tf32x3_products(dev, dim, order):
     assert any(not torch.equal(a, b) for a, b in pairs), "tf32x3 gave the ieee products bit for bit"
 
 
+def test_tf32_split_op(dev):
+    """The one-pass TF32 split (csrc/tf32_split.cu) agrees bit for bit with fastsiren.jet's,
+    for a contiguous and a transposed operand, and rejects float64."""
+    from fastsiren.jet import tf32_split
+
+    t = (torch.randn(70, 33) * torch.logspace(-20, 20, 33)).to(dev)
+    for arg in (t, t.t()):
+        head, rest = cuda_ext.CudaGradOps.split(arg)
+        want_head, want_rest = tf32_split(arg)
+        assert head.is_contiguous() and torch.equal(head, want_head) and torch.equal(rest, want_rest)
+    with pytest.raises(RuntimeError, match="t must be float32"):
+        cuda_ext.CudaGradOps.split(t.double())
+
+
+def test_reverse_gradient_tf32x3(dev, monkeypatch):
+    """The reverse-mode gradient under set_gemm_precision("tf32x3") with its operands split by
+    the cuda op (emulated: the setting made to apply to CPU products, which ATen makes in
+    float32): float32's tolerance against the float64 reference."""
+    from fastsiren import jet as jet_module
+
+    if dev == "cpu":
+        monkeypatch.setattr(jet_module, "_tf32x3",
+                            lambda a: a.dtype == torch.float32 and backends.gemm_precision() == "tf32x3")
+    splits = []
+    real = cuda_ext.CudaGradOps.split
+    monkeypatch.setattr(cuda_ext.CudaGradOps, "split", staticmethod(lambda t: splits.append(1) or real(t)))
+    ws, bs, oms = make_net(dev, 2, 256, 2, 1, False, dtype=torch.float32)
+    x = coords(dev, N_CASES[dev]["large"], 2, torch.float32)
+    backends.set_gemm_precision("tf32x3")
+    try:
+        check_against_reference(x, ws, bs, oms, 1, TOL[torch.float32], "reverse gradient tf32x3")
+    finally:
+        backends.set_gemm_precision(None)
+    assert splits, "the reverse-mode gradient's operands were not split by the cuda op"
+
+
 def test_linear_hidden_layer_and_one_layer_network(dev):
     ws, bs, oms = make_net(dev, 2, 40, 1, 2, True)
     oms = [30.0, None, 2.0]  # a linear hidden layer: its post streams are saved, not recomputed

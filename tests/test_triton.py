@@ -276,13 +276,14 @@ def test_cublas_gemm_mode_matches_reference_float64(dim, order, last_sine, monke
                                     torch.zeros(4, 5, 7, dtype=torch.float64, device=DEV), 30.0, 2, 2)
 
 
-@pytest.mark.parametrize("gemm,order", [("cublas", 2), ("cublas", 0), ("triton", 2)])
-def test_cublas_products_follow_the_gemm_precision(gemm, order, monkeypatch):
+@pytest.mark.parametrize("gemm,order,out", [("cublas", 2, 2), ("cublas", 0, 2), ("triton", 2, 2), ("triton", 1, 1)])
+def test_cublas_products_follow_the_gemm_precision(gemm, order, out, monkeypatch):
     """backends.set_gemm_precision("tf32x3"): the triton backend's cuBLAS products (its weight
-    gradients; every GEMM but a jet's first layer in the cublas GEMM mode) go through
-    fastsiren.jet.mm and become 3xTF32. Under emulated TF32 tensor cores (conftest.EmulatedTF32;
-    the setting made to apply to CPU products) the step keeps float32's error against float64;
-    one TF32 product per GEMM is far worse."""
+    gradients; every GEMM but a jet's first layer in the cublas GEMM mode; every GEMM of the
+    reverse-mode gradient, order 1 with one output) go through fastsiren.jet.mm and become
+    3xTF32, their operands split by the one-pass Triton kernel. Under emulated TF32 tensor cores
+    (conftest.EmulatedTF32; the setting made to apply to CPU products) the step keeps float32's
+    error against float64; one TF32 product per GEMM is far worse."""
     from conftest import EmulatedTF32
 
     from fastsiren import jet as jet_module
@@ -290,7 +291,11 @@ def test_cublas_products_follow_the_gemm_precision(gemm, order, monkeypatch):
     monkeypatch.setattr(jet_module, "_tf32x3",
                         lambda a: a.dtype == torch.float32 and backends.gemm_precision() == "tf32x3")
     monkeypatch.setenv(config.GEMM_ENV, gemm)
-    ws64, bs64, oms = make_net(2, [40, 40], 2, False)
+    splits = []
+    real_split = jet_layer.tf32_split
+    monkeypatch.setattr(grad_ops.TritonGradOps, "split", staticmethod(lambda t: splits.append(1) or real_split(t)))
+    monkeypatch.setattr(jet_layer, "tf32_split", lambda t: splits.append(1) or real_split(t))
+    ws64, bs64, oms = make_net(2, [40, 40], out, False)
     x64 = coords(37, 2)
 
     def run(fn, x, ws, bs):
@@ -311,9 +316,27 @@ def test_cublas_products_follow_the_gemm_precision(gemm, order, monkeypatch):
         finally:
             backends.set_gemm_precision(None)
         assert emu.products > 0
+        assert (len(splits) > 0) == (mode == "tf32x3"), "operands not split by the Triton kernel"
+        splits.clear()
         errs[mode] = max(scaled_err(a, b) for a, b in zip([*got, *grads], [*want, *want_grads]))
     assert errs["tf32x3"] < 2e-5, errs
     assert errs["ieee"] > 30 * errs["tf32x3"], errs
+
+
+def test_tf32_split_kernel_matches_the_torch_split():
+    t = torch.randn(40, 33, device=DEV) * torch.logspace(-20, 20, 33, device=DEV)
+    for arg in (t, t.t()):  # a non-contiguous operand is split through a contiguous copy
+        head, rest = jet_layer.tf32_split(arg)
+        want_head, want_rest = jet_module_split(arg)
+        assert torch.equal(head, want_head) and torch.equal(rest, want_rest)
+    with pytest.raises(TypeError, match="float32"):
+        jet_layer.tf32_split(t.double())
+
+
+def jet_module_split(t):
+    from fastsiren.jet import tf32_split
+
+    return tf32_split(t)
 
 
 def test_reverse_gradient_kernels_reject_bad_operands():
