@@ -143,7 +143,7 @@ def install_recorders():
     grad_ops.check_tensor = check_tensor_cpu_ok
     for mod, name in ((jet_layer, "_jet_fwd_kernel"), (jet_layer, "_jet_dgrad_kernel"),
                       (jet_layer, "_jet_wgrad_kernel"), (jet_layer, "_jet_post_kernel"),
-                      (jet_layer, "_jet_adjoint_kernel"),
+                      (jet_layer, "_jet_adjoint_kernel"), (jet_layer, "_tf32_split_kernel"),
                       (render, "_render_fused_kernel"), (jet_math, "_sin_cos_probe_kernel"),
                       (grad_ops, "_sin_cos_kernel"), (grad_ops, "_reverse_adjoint_kernel"),
                       (grad_ops, "_forward_adjoint_kernel")):
@@ -233,6 +233,19 @@ def gpu_tier():
         torch.autograd.grad(outs, [x, *ws, *bs], [torch.ones_like(t) for t in outs])
     config.set_gemm(None)
     from fastsiren import backends
+    from fastsiren import jet as fjet
+    # test_gpu_cublas_products_3xtf32: the cuBLAS products' operands split by the Triton kernel
+    # (on CPU tensors here, so the GPU-only switch is made to apply)
+    gpu_only, fjet._tf32x3 = fjet._tf32x3, (lambda a: a.dtype == torch.float32)
+    for gemm in config.GEMM_MODES:
+        config.set_gemm(gemm)
+        for order in (0, 2):
+            LABEL[0] = f"gpu tier 3xtf32 {gemm} gemm order={order}"
+            jet = tb.mlp_jet(x, ws, bs, oms, order)
+            outs = [t for t in jet if t is not None]
+            torch.autograd.grad(outs, [x, *ws, *bs], [torch.ones_like(t) for t in outs])
+    config.set_gemm(None)
+    fjet._tf32x3 = gpu_only
     backends.set_fused_inference(True)  # the GPU tier's fused-render tests turn it on
     ws, bs, _ = make_net(2, [256] * 4, 3, False, torch.float32)
     oms = (30.0, 30.0, 30.0, 30.0, None)
