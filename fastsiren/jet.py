@@ -115,12 +115,16 @@ def _tf32x3(a: torch.Tensor) -> bool:
     return a.is_cuda and a.dtype == torch.float32 and gemm_precision() == "tf32x3"
 
 
-class Split(NamedTuple):
+class Split:
     """A float32 GEMM operand split once (:func:`tf32_split`) for the 3xTF32 products of
-    however many :func:`mm` calls read it (:func:`operand`)."""
+    however many :func:`mm` calls read it (:func:`operand`), or written split by a backend's
+    epilogue kernel. Views (``t``, ``reshape``, indexing) apply to both parts;
+    :meth:`dense` gives the tensor back exactly (head + rest)."""
 
-    head: torch.Tensor
-    rest: torch.Tensor
+    __slots__ = ("head", "rest")
+
+    def __init__(self, head: torch.Tensor, rest: torch.Tensor):
+        self.head, self.rest = head, rest
 
     @property
     def shape(self) -> torch.Size:
@@ -140,11 +144,26 @@ class Split(NamedTuple):
     def reshape(self, *shape) -> "Split":
         return Split(self.head.reshape(*shape), self.rest.reshape(*shape))
 
+    def __getitem__(self, index) -> "Split":
+        return Split(self.head[index], self.rest[index])
 
-def operand(t: torch.Tensor, split=tf32_split) -> torch.Tensor | Split:
+    def dense(self) -> torch.Tensor:
+        return self.head + self.rest
+
+
+def wants_split(t: torch.Tensor) -> bool:
+    """Whether GEMM operands like ``t`` are split (3xTF32 products, float32 on a GPU under
+    :func:`fastsiren.backends.set_gemm_precision`): a kernel that writes one may write it
+    split already."""
+    return _tf32x3(t)
+
+
+def operand(t: torch.Tensor | Split, split=tf32_split) -> torch.Tensor | Split:
     """``t`` as a GEMM operand: split once by ``split`` (:func:`tf32_split`, or a backend's
-    one-pass kernel with its contract) when its products run as 3xTF32, else ``t`` itself.
-    Pass the result to every :func:`mm` that reads ``t``."""
+    one-pass kernel with its contract) when its products run as 3xTF32, else ``t`` itself
+    (a :class:`Split` stays as it is). Pass the result to every :func:`mm` that reads ``t``."""
+    if isinstance(t, Split):
+        return t
     return Split(*split(t)) if _tf32x3(t) else t
 
 
@@ -158,8 +177,8 @@ def mm(a: torch.Tensor | Split, b: torch.Tensor | Split, bias: torch.Tensor | No
     tensor-core products for one fp32 one."""
     if not (isinstance(a, Split) or isinstance(b, Split) or _tf32x3(a)):
         return torch.mm(a, b, out=out) if bias is None else torch.addmm(bias, a, b, out=out)
-    ah, al = a if isinstance(a, Split) else tf32_split(a)
-    bh, bl = b if isinstance(b, Split) else tf32_split(b)
+    ah, al = (a.head, a.rest) if isinstance(a, Split) else tf32_split(a)
+    bh, bl = (b.head, b.rest) if isinstance(b, Split) else tf32_split(b)
     with tf32_products():
         r = torch.mm(al, bh, out=out) if bias is None else torch.addmm(bias, al, bh, out=out)
         r.addmm_(ah, bl)

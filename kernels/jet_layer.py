@@ -45,6 +45,7 @@ from fastsiren.jet import (
     split_streams,
     stack_adjoints,
     unpack_saved,
+    wants_split,
 )
 
 from .config import GemmConfig, gemm_config, gemm_mode, interpreting, stream_pad, train_precision, wgrad_mode
@@ -54,8 +55,10 @@ from .jet_math import (
     join_omega,
     load_pre,
     load_streams,
+    store_split_streams,
     store_streams,
     stream_sum,
+    tf32_head,
 )
 
 # Reductions this short run as FMA loops, not tl.dot: tl.dot would pad them to 16 and,
@@ -198,32 +201,36 @@ def _jet_wgrad_kernel(g_ptr, gpre_ptr, w0_ptr, h_ptr, wpart_ptr, bpart_ptr, N, i
 
 
 @triton.jit
-def _jet_post_kernel(pre_ptr, w0_ptr, out_ptr, N, omega_hi, omega_lo, F: tl.constexpr, D: tl.constexpr,
+def _jet_post_kernel(pre_ptr, w0_ptr, out_ptr, rest_ptr, N, omega_hi, omega_lo, F: tl.constexpr, D: tl.constexpr,
                      S: tl.constexpr, ORDER: tl.constexpr, FIRST: tl.constexpr, S_PAD: tl.constexpr,
-                     BLOCK_N: tl.constexpr, BLOCK_F: tl.constexpr):
+                     BLOCK_N: tl.constexpr, BLOCK_F: tl.constexpr, SPLIT: tl.constexpr):
     """The post-activation streams of a sine layer from its kept pre-activations (an epilogue
-    without the GEMM), for the cuBLAS weight gradient (config.set_wgrad)."""
+    without the GEMM), for the cuBLAS weight gradient (config.set_wgrad) and GEMM mode;
+    ``SPLIT``: written split for 3xTF32 products (heads to out, remainders to rest)."""
     offs_n = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
     offs_f = tl.program_id(1) * BLOCK_F + tl.arange(0, BLOCK_F)
     sid = tl.arange(0, S_PAD)[:, None, None]
     omega = join_omega(omega_hi, omega_lo, out_ptr)
     p = load_pre(pre_ptr, w0_ptr, sid, offs_n, offs_f, S, N, F, D, FIRST)
-    store_streams(out_ptr, jet_epilogue(p, sid, omega, D, ORDER), sid, offs_n, offs_f, S, N, F)
+    store_split_streams(out_ptr, rest_ptr, jet_epilogue(p, sid, omega, D, ORDER), sid, offs_n, offs_f, S, N, F,
+                        SPLIT)
 
 
 @triton.jit
-def _jet_adjoint_kernel(pre_ptr, g_ptr, out_ptr, N, omega_hi, omega_lo, F: tl.constexpr, D: tl.constexpr,
-                        S: tl.constexpr, ORDER: tl.constexpr, S_PAD: tl.constexpr, BLOCK_N: tl.constexpr,
-                        BLOCK_F: tl.constexpr):
+def _jet_adjoint_kernel(pre_ptr, g_ptr, out_ptr, rest_ptr, N, omega_hi, omega_lo, F: tl.constexpr,
+                        D: tl.constexpr, S: tl.constexpr, ORDER: tl.constexpr, S_PAD: tl.constexpr,
+                        BLOCK_N: tl.constexpr, BLOCK_F: tl.constexpr, SPLIT: tl.constexpr):
     """The adjoints of a sine layer's pre-activation streams from those of its post-activation
-    streams (the jet epilogue's adjoint without a GEMM), for the cuBLAS GEMM mode."""
+    streams (the jet epilogue's adjoint without a GEMM), for the cuBLAS GEMM mode; ``SPLIT``:
+    written split for 3xTF32 products."""
     offs_n = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
     offs_f = tl.program_id(1) * BLOCK_F + tl.arange(0, BLOCK_F)
     sid = tl.arange(0, S_PAD)[:, None, None]
     omega = join_omega(omega_hi, omega_lo, out_ptr)
     p = load_streams(pre_ptr, sid, offs_n, offs_f, S, N, F)
     g = load_streams(g_ptr, sid, offs_n, offs_f, S, N, F)
-    store_streams(out_ptr, jet_adjoint(p, g, sid, omega, D, ORDER), sid, offs_n, offs_f, S, N, F)
+    store_split_streams(out_ptr, rest_ptr, jet_adjoint(p, g, sid, omega, D, ORDER), sid, offs_n, offs_f, S, N, F,
+                        SPLIT)
 
 
 # ----------------------------------------------------------------------------- launchers
@@ -283,7 +290,7 @@ def _tf32_split_kernel(t_ptr, head_ptr, rest_ptr, numel, BLOCK: tl.constexpr):
     offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < numel
     v = tl.load(t_ptr + offs, mask=mask, other=0.0)
-    head = ((v.to(tl.int32, bitcast=True) + 0x1000) & -8192).to(tl.float32, bitcast=True)
+    head = tf32_head(v)
     tl.store(head_ptr + offs, head, mask=mask)
     tl.store(rest_ptr + offs, v - head, mask=mask)
 
@@ -430,9 +437,10 @@ def jet_layer_wgrad(g: torch.Tensor, h: torch.Tensor, order: int, dim: int, *, h
 
 
 def jet_layer_post(pre: torch.Tensor, omega: float, order: int, dim: int, *, first: bool = False,
-                   w0: torch.Tensor | None = None) -> torch.Tensor:
+                   w0: torch.Tensor | None = None, split: bool = False) -> torch.Tensor | Split:
     """Post-activation streams (S, N, F) of a sine layer from its pre-activations ``pre``
-    (S, N, F), or (1, N, F) with ``first`` (z only; ``w0`` (F, D) gives a_k, l = 0)."""
+    (S, N, F), or (1, N, F) with ``first`` (z only; ``w0`` (F, D) gives a_k, l = 0).
+    ``split`` (float32): written as a :class:`fastsiren.jet.Split` for 3xTF32 products."""
     pre = check_tensor(pre, "pre")
     w0 = check_tensor(w0, "w0", pre.dtype, pre.device) if first else pre
     s = num_streams(order, dim)
@@ -441,13 +449,15 @@ def jet_layer_post(pre: torch.Tensor, omega: float, order: int, dim: int, *, fir
         raise ValueError(f"pre {tuple(pre.shape)} (first={first}) does not match a layer of order {order} "
                          f"in {dim} dimensions")
     out = pre.new_empty(s, n, f)
+    split = split and pre.dtype == torch.float32
+    rest = torch.empty_like(out) if split else out
     s_pad = stream_pad(s)
     # order 2 at width 256: 128 registers on sm_90 (benchmarks/results/compile-sm90-grad-ops.json)
     block_n, block_f = max(1, 64 // s_pad), 32
     grid = (triton.cdiv(n, block_n), triton.cdiv(f, block_f))
-    _jet_post_kernel[grid](pre, w0, out, n, *omega_halves(omega), F=f, D=dim, S=s, ORDER=order, FIRST=first,
-                           S_PAD=s_pad, BLOCK_N=block_n, BLOCK_F=block_f)
-    return out
+    _jet_post_kernel[grid](pre, w0, out, rest, n, *omega_halves(omega), F=f, D=dim, S=s, ORDER=order,
+                           FIRST=first, S_PAD=s_pad, BLOCK_N=block_n, BLOCK_F=block_f, SPLIT=split)
+    return Split(out, rest) if split else out
 
 
 def sine_adjoint(g: torch.Tensor, pre: torch.Tensor, omega: float) -> torch.Tensor:
@@ -459,9 +469,11 @@ def sine_adjoint(g: torch.Tensor, pre: torch.Tensor, omega: float) -> torch.Tens
     return jet_layer_adjoint(pre, g, omega, 0, 1)
 
 
-def jet_layer_adjoint(pre: torch.Tensor, g: torch.Tensor, omega: float, order: int, dim: int) -> torch.Tensor:
+def jet_layer_adjoint(pre: torch.Tensor, g: torch.Tensor, omega: float, order: int, dim: int,
+                      split: bool = False) -> torch.Tensor | Split:
     """Adjoints (S, N, F) of a sine layer's pre-activation streams ``pre`` (S, N, F) from the
-    adjoints ``g`` (S, N, F) of its post-activation streams: one elementwise pass."""
+    adjoints ``g`` (S, N, F) of its post-activation streams: one elementwise pass. ``split``
+    (float32): written as a :class:`fastsiren.jet.Split` for 3xTF32 products."""
     pre = check_tensor(pre, "pre")
     g = check_tensor(g, "g", pre.dtype, pre.device)
     s = num_streams(order, dim)
@@ -470,20 +482,23 @@ def jet_layer_adjoint(pre: torch.Tensor, g: torch.Tensor, omega: float, order: i
                          f"of order {order} in {dim} dimensions")
     _, n, f = pre.shape
     out = torch.empty_like(g)
+    split = split and g.dtype == torch.float32
+    rest = torch.empty_like(out) if split else out
     s_pad = stream_pad(s)
     block_n, block_f = max(1, 64 // s_pad), 32  # as jet_layer_post
     grid = (triton.cdiv(n, block_n), triton.cdiv(f, block_f))
-    _jet_adjoint_kernel[grid](pre, g, out, n, *omega_halves(omega), F=f, D=dim, S=s, ORDER=order,
-                              S_PAD=s_pad, BLOCK_N=block_n, BLOCK_F=block_f)
-    return out
+    _jet_adjoint_kernel[grid](pre, g, out, rest, n, *omega_halves(omega), F=f, D=dim, S=s, ORDER=order,
+                              S_PAD=s_pad, BLOCK_N=block_n, BLOCK_F=block_f, SPLIT=split)
+    return Split(out, rest) if split else out
 
 
 def layer_input_streams(pres: Sequence[torch.Tensor], i: int, omegas: Sequence[float | None], order: int,
-                        dim: int, z_only: bool, w0: torch.Tensor) -> torch.Tensor:
-    """The input streams (S, N, K) of layer i >= 1: layer i-1's kept streams, through its sine."""
+                        dim: int, z_only: bool, w0: torch.Tensor, split: bool = False) -> torch.Tensor | Split:
+    """The input streams (S, N, K) of layer i >= 1: layer i-1's kept streams, through its sine
+    (``split``: written split for 3xTF32 products)."""
     if omegas[i - 1] is None:
         return pres[i - 1]  # a linear layer keeps its output
-    return jet_layer_post(pres[i - 1], omegas[i - 1], order, dim, first=(i == 1 and z_only), w0=w0)
+    return jet_layer_post(pres[i - 1], omegas[i - 1], order, dim, first=(i == 1 and z_only), w0=w0, split=split)
 
 
 def cublas_weight_grads(g: torch.Tensor, x: torch.Tensor, pres: Sequence[torch.Tensor], i: int,
@@ -496,11 +511,15 @@ def cublas_weight_grads(g: torch.Tensor, x: torch.Tensor, pres: Sequence[torch.T
     (the coordinates themselves for the first layer of an order-0 network)."""
     w_grad = None
     if need_w:
-        h = x.unsqueeze(0) if i == 0 else layer_input_streams(pres, i, omegas, order, x.shape[1], z_only, weights[0])
+        h = x.unsqueeze(0) if i == 0 else layer_input_streams(pres, i, omegas, order, x.shape[1], z_only, weights[0],
+                                                              split=wants_split(x))
         f, k = weights[i].shape
         g_rows = g_op if g_op is not None else operand(g.reshape(-1, f), tf32_split)
         w_grad = outer_sum(g_rows, operand(h.reshape(-1, k), tf32_split))
-    return w_grad, (g[0].sum(0) if need_b else None)
+    if not need_b:
+        return w_grad, None
+    g0 = g[0]  # the value stream's adjoints (exactly, from a split g's two parts)
+    return w_grad, (g0.dense() if isinstance(g0, Split) else g0).sum(0)
 
 
 # --------------------------------------------------------------------------- network op
@@ -527,7 +546,9 @@ def mlp_streams_forward(x: torch.Tensor, weights: Sequence[torch.Tensor],
             pre = rows_mm(operand(h, tf32_split), w.t())
             if b is not None:
                 pre[0] += b
-            h = pre if om is None else jet_layer_post(pre, om, order, dim)
+            # a hidden layer's epilogue writes its output split for the next 3xTF32 product
+            h = pre if om is None else jet_layer_post(pre, om, order, dim,
+                                                      split=wants_split(x) and i + 1 < len(weights))
             pres.append(pre if keep else None)
             continue
         h, pre = jet_layer_forward(h, w, b, om, order, dim, first=(i == 0 and order >= 1), store_pre=keep,
@@ -610,8 +631,8 @@ def _streams_backward_cublas(x, weights, biases, omegas, order, pres, gbar, need
                 x_grad = jet_layer_dgrad(g, weights[0], order, dim, omega_up=omegas[0], pre_up=pres[0],
                                          first_up=z_only, w0=weights[0], out_streams=1)[0]
             break
-        if omegas[i] is not None:
-            g = jet_layer_adjoint(pres[i], g, omegas[i], order, dim)  # adjoints of the pre-activations
+        if omegas[i] is not None:  # adjoints of the pre-activations (written split for 3xTF32)
+            g = jet_layer_adjoint(pres[i], g, omegas[i], order, dim, split=wants_split(x))
         f = weights[i].shape[0]
         g_op = operand(g.reshape(-1, f), tf32_split)  # split once for both products (3xTF32)
         w_grads[i], b_grads[i] = cublas_weight_grads(g, x, pres, i, omegas, order, z_only, weights,

@@ -106,6 +106,25 @@ def store_streams(ptr, t, sid, offs_n, offs_f, S, N, F):
 
 
 @triton.jit
+def tf32_head(v):
+    """float32 ``v`` rounded to the nearest TF32 value (ties away from zero, mantissa bits
+    0-12 cleared): the head of fastsiren.jet.tf32_split."""
+    return ((v.to(tl.int32, bitcast=True) + 0x1000) & -8192).to(tl.float32, bitcast=True)
+
+
+@triton.jit
+def store_split_streams(ptr, rest_ptr, t, sid, offs_n, offs_f, S, N, F, SPLIT: tl.constexpr):
+    """:func:`store_streams` of ``t``; ``SPLIT``: its TF32 heads to ``ptr`` and the remainders to
+    ``rest_ptr`` (an operand of 3xTF32 products, fastsiren.jet.Split)."""
+    if SPLIT:
+        head = tf32_head(t)
+        store_streams(ptr, head, sid, offs_n, offs_f, S, N, F)
+        store_streams(rest_ptr, t - head, sid, offs_n, offs_f, S, N, F)
+    else:
+        store_streams(ptr, t, sid, offs_n, offs_f, S, N, F)
+
+
+@triton.jit
 def load_pre(pre_ptr, w0_ptr, sid, offs_n, offs_f, S, N, F, D, FIRST: tl.constexpr):
     """Pre-activation streams of a layer. ``FIRST``: the first layer of a jet keeps only z
     (N, F) in memory; its a_k is column k of W0 (F, D) for every point and l = 0."""
