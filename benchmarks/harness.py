@@ -234,6 +234,10 @@ class Row:
     tflops: float = math.nan
     floor_ms: float = math.nan
     floor_frac: float = math.nan
+    # the same GEMMs as 3xTF32 products (GPU, float32): the floor at the +3xtf32 providers'
+    # and Triton's tf32x3 precision
+    floor_x3_ms: float = math.nan
+    floor_x3_frac: float = math.nan
     peak_mb: float = math.nan
     max_err: float = math.nan
     ref_err: float = math.nan
@@ -540,10 +544,15 @@ def _run_phase(suite: Suite, phase: str, case: Case, oracle_case: Case | None, p
     gemms = suite.gemms(case, phase)
     flops = total_flops(gemms)
     fns: dict[str, Callable[[], object]] = {n: r.step for n, r in runners.items()}
-    try:
-        fns["__floor__"] = floor_runner(gemms, device, case.dtype)
-    except Exception as exc:  # e.g. out of memory for the floor's buffers: report without it
-        log(f"  floor not measured: {_short(exc)}")
+    floors = {"__floor__": False}
+    if device.type == "cuda" and case.dtype == torch.float32:
+        floors["__floor_x3__"] = True
+    for key, x3 in floors.items():
+        try:
+            fns[key] = floor_runner(gemms, device, case.dtype, tf32x3=x3)
+        except Exception as exc:  # e.g. out of memory for the floor's buffers: report without it
+            log(f"  floor{' (3xTF32)' if x3 else ''} not measured: {_short(exc)}")
+            _free(device, collect=True)
     times: dict[str, list[float]] = {}
     iters: dict[str, int] = {}
     # Timing runs everything in one loop; a provider failing here (out of memory at a size
@@ -557,12 +566,13 @@ def _run_phase(suite: Suite, phase: str, case: Case, oracle_case: Case | None, p
             if culprit is None:
                 raise
             status = "oom" if is_oom(exc) else "error"
-            if culprit != "__floor__":
+            if culprit not in floors:
                 rows[culprit].status, rows[culprit].reason = status, _short(exc)
                 runners.pop(culprit, None)
             fns.pop(culprit)
             _free(device, collect=True)
     floor_s = quantile(times["__floor__"], 0.5) if "__floor__" in times else math.nan
+    floor_x3_s = quantile(times["__floor_x3__"], 0.5) if "__floor_x3__" in times else math.nan
     for name, runner in runners.items():
         ts = times[name]
         row = rows[name]
@@ -572,6 +582,8 @@ def _run_phase(suite: Suite, phase: str, case: Case, oracle_case: Case | None, p
         row.tflops = flops / quantile(ts, 0.5) / 1e12
         row.floor_ms = floor_s * 1e3
         row.floor_frac = floor_s / quantile(ts, 0.5)
+        row.floor_x3_ms = floor_x3_s * 1e3
+        row.floor_x3_frac = floor_x3_s / quantile(ts, 0.5)
         if memory and not (device.type == "cpu" and name == "reference+compile"):
             try:
                 row.peak_mb = peak_memory_mb(runner.step, device)
@@ -585,7 +597,8 @@ def _run_phase(suite: Suite, phase: str, case: Case, oracle_case: Case | None, p
         if row.status == "ok":
             log(f"  {phase:>16} {row.provider:<18} {row.median_ms:10.3f} ms  [{row.q10_ms:.3f}, {row.q90_ms:.3f}]"
                 f"  x{row.speedup:5.2f}  {row.tflops * 1e3:8.2f} GFLOP/s  floor {row.floor_frac:5.2f}"
-                f"  peak {row.peak_mb:9.1f} MiB  err {row.max_err:.2g}")
+                + (f" (3xTF32 {row.floor_x3_frac:5.2f})" if math.isfinite(row.floor_x3_frac) else "")
+                + f"  peak {row.peak_mb:9.1f} MiB  err {row.max_err:.2g}")
         else:
             log(f"  {phase:>16} {row.provider:<18} {row.status}: {row.reason}")
     runners.clear()

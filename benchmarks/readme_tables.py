@@ -140,8 +140,9 @@ def gpu_targets(rows: Sequence[dict]) -> list[dict]:
     per suite with a reference row, the target, the ceiling 1 / reference's floor fraction (a
     provider that makes the jet algorithm's GEMMs at fp32 cannot beat reference by more; on
     poisson-grad divided by the reverse-mode gradient's share of those products, which the
-    triton and cuda backends take there)
-    and, for triton and cuda, (provider, speedup, floor fraction)."""
+    triton and cuda backends take there), the same ceiling at the 3xTF32 floor where the run
+    measured one (``floor_x3_frac``; NaN otherwise), and, for triton and cuda, (provider,
+    speedup, floor fraction)."""
     def ok_row(suite: str, prov: str) -> dict | None:
         return next((r for r in rows if r.get("suite") == suite and r.get("provider") == prov
                      and r.get("status", "ok") == "ok"), None)
@@ -151,10 +152,12 @@ def gpu_targets(rows: Sequence[dict]) -> list[dict]:
         ref = ok_row(suite, "reference")
         got = [(p, _num(r["speedup"]), _num(r["floor_frac"])) for p in ("triton", "cuda") if (r := ok_row(suite, p))]
         if ref is not None and got:
-            ceiling = 1 / _num(ref["floor_frac"])
+            ceiling, ceiling_x3 = 1 / _num(ref["floor_frac"]), 1 / _num(ref.get("floor_x3_frac", ""))
             if suite == "poisson-grad":  # the backends' reverse-mode gradient makes fewer products than counted
                 ceiling /= REVERSE_GRAD_PRODUCT_SHARE
-            out.append({"suite": suite, "target": target, "ceiling": ceiling, "providers": got})
+                ceiling_x3 /= REVERSE_GRAD_PRODUCT_SHARE
+            out.append({"suite": suite, "target": target, "ceiling": ceiling, "ceiling_x3": ceiling_x3,
+                        "providers": got})
     return out
 
 
@@ -166,13 +169,17 @@ def gpu_target_lines(rows: Sequence[dict[str, str]]) -> str:
     lines = [f"- {t['suite']} (target >= {t['target']:g}x, floor fraction >= {GPU_FLOOR_TARGET:g}): "
              + "; ".join(f"{p} {x:.2f}x ({verdict(x >= t['target'])}), floor fraction {f:.2f} "
                          f"({verdict(f >= GPU_FLOOR_TARGET)})" for p, x, f in t["providers"])
-             + f"; ceiling at reference's GEMMs: {t['ceiling']:.2f}x" for t in gpu_targets(rows)]
+             + f"; ceiling at reference's GEMMs: {t['ceiling']:.2f}x"
+             + ("" if math.isnan(t["ceiling_x3"]) else f", at the same GEMMs as 3xTF32: {t['ceiling_x3']:.2f}x")
+             for t in gpu_targets(rows)]
     if not lines:
         return ""
     return ("Targets of the triton and cuda backends (issues 3 and 4). The ceiling is 1 / (reference's floor "
             "fraction): a provider whose GEMMs of the jet algorithm run at the speed of cuBLAS fp32 takes at least "
             "their time alone, so it cannot beat reference by more (Triton's tf32x3 GEMMs, on tensor cores, are "
-            "not bound by it); on poisson-grad it is divided by "
+            "not bound by it; the second ceiling, where a run measured it, is the same bound for GEMMs made as "
+            "3xTF32 tensor-core products, the `+3xtf32` providers' and Triton's precision); on poisson-grad it "
+            "is divided by "
             f"{REVERSE_GRAD_PRODUCT_SHARE:.2g}, the share of those products the reverse-mode gradient makes "
             "(benchmarks/suites.py).\n\n" + "\n".join(lines) + "\n")
 

@@ -32,7 +32,7 @@ COLUMNS = (
     "suite", "phase", "size", "dtype", "points", "in_features", "hidden", "layers", "out_features",
     "sweep", "sweep_value", "provider", "status", "reason",
     "median_ms", "q10_ms", "q90_ms", "rounds", "iters", "speedup", "gflop", "tflops",
-    "floor_ms", "floor_frac", "peak_mb", "mem_method", "max_err", "ref_err",
+    "floor_ms", "floor_frac", "peak_mb", "mem_method", "max_err", "ref_err", "floor_x3_ms", "floor_x3_frac",
 )
 
 

@@ -362,12 +362,16 @@ def get_suite(name: str) -> Suite:
     return SUITES[name]
 
 
-def floor_runner(gemms: list[Gemm], device, dtype, max_rows: int = 1 << 22) -> Callable[[], None]:
+def floor_runner(gemms: list[Gemm], device, dtype, max_rows: int = 1 << 22,
+                 tf32x3: bool = False) -> Callable[[], None]:
     """A callable that runs exactly ``gemms`` through ``torch.matmul`` (the floor).
 
     Dimensions above ``max_rows`` are split into products of at most ``max_rows`` (same
     FLOPs, each still large enough to run at full speed) so the floor of a 4096^2 render
-    needs two ~4 GB buffers instead of two 17 GB ones.
+    needs two ~4 GB buffers instead of two 17 GB ones. ``tf32x3``: each GEMM as the three TF32
+    products of already split operands (rest x head, head x rest, head x head, as
+    ``fastsiren.jet.mm`` makes them; the splitting passes are not part of a floor): the floor
+    of the ``+3xtf32`` providers.
     """
     plan = []
     for g in gemms:
@@ -380,6 +384,23 @@ def floor_runner(gemms: list[Gemm], device, dtype, max_rows: int = 1 << 22) -> C
     c = torch.empty(max(m * n for m, _, n, _ in plan), device=device, dtype=dtype)
     bs = {(k, n): torch.randn(k, n, device=device, dtype=dtype) for _, k, n, _ in plan}
     ops = [(a[:m * k].view(m, k), bs[(k, n)], c[:m * n].view(m, n), count) for m, k, n, count in plan]
+    if tf32x3:
+        from fastsiren.jet import tf32_products
+
+        a_rest = torch.randn_like(a)
+        b_rest = {key: torch.randn_like(b) for key, b in bs.items()}
+        parts = [(a_, a_rest[:a_.numel()].view_as(a_), b_, b_rest[(b_.shape[0], b_.shape[1])], c_, count)
+                 for a_, b_, c_, count in ops]
+
+        def run_x3() -> None:
+            with tf32_products():
+                for ah, al, bh, bl, c_, count in parts:
+                    for _ in range(count):
+                        torch.mm(al, bh, out=c_)
+                        c_.addmm_(ah, bl)
+                        c_.addmm_(ah, bh)
+
+        return run_x3
 
     def run() -> None:
         for a_, b_, c_, count in ops:

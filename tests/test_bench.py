@@ -219,6 +219,9 @@ def test_gpu_target_lines_and_the_reference_ceiling():
            "cuda 1.50x (**missed**), floor fraction 0.40 (**missed**); ceiling at reference's GEMMs: 2.00x" in text
     assert "render" not in text.split("\n\n", 1)[1]
     assert readme_tables.gpu_target_lines([row("fit", "torch", 1.0, 0.5)]) == ""
+    rows[0]["floor_x3_frac"] = "0.125"  # a run that measured the 3xTF32 floor: its ceiling too
+    assert "ceiling at reference's GEMMs: 2.00x, at the same GEMMs as 3xTF32: 8.00x" in \
+        readme_tables.gpu_target_lines(rows)
 
 
 def test_scaling_target_verdict_names_every_missed_size():
@@ -473,3 +476,18 @@ def test_profile_and_tile_sweep_scripts_on_the_cpu(tmp_path, monkeypatch):
     assert all(r["status"] == "ok" for r in doc["rows"]) and set(doc["best"]) == {"fit"}
     for name in triton_tune.ENVS:
         assert name not in os.environ
+
+
+def test_floor_runner_times_the_same_gemms_as_3xtf32_products():
+    """The floor of the +3xtf32 providers: every counted GEMM as three products (of split
+    operands, the splitting passes left out); the fp32 floor makes one each."""
+    from conftest import EmulatedTF32
+    from fastsiren.benchmarks.suites import floor_runner
+
+    gemms = [Gemm(m=300, k=24, n=40, count=2), Gemm(m=50, k=40, n=7, count=1)]
+    floor_runner(gemms, torch.device("cpu"), torch.float32, max_rows=128)()  # torch.matmul, once each
+    run = floor_runner(gemms, torch.device("cpu"), torch.float32, max_rows=128, tf32x3=True)
+    with EmulatedTF32() as emu:
+        run()
+    # max_rows=128 splits the 300 rows into 128 + 128 + 44: 3 x 2 + 1 products, three each
+    assert emu.products == 3 * (3 * 2 + 1)
