@@ -80,6 +80,12 @@ HAND_PICKED = (
     Mutant("atomic-as-plain-add", "epilogue_common.cuh", "atomicAdd(dst, sum);", "*dst += sum;", 0,
            "the cross-block gradient sum loses atomicity",
            blind_spot="blocks run one after another in the emulation, so no update is ever lost"),
+    Mutant("tf32-epilogue-drops-rest", "tf32.cuh", "rest[s * stride] = x - h;", "rest[s * stride] = 0.0f;", 0,
+           "a layer epilogue's 3xTF32 split writes no remainders (the heads alone reach the GEMMs)"),
+    Mutant("tf32-split-kernel-no-rounding", "tf32_split.cu", "const float h = tf32::head(v);",
+           "const float h = v;", 0, "the one-pass split passes the float32 value as the head, unrounded"),
+    Mutant("tf32-gemm-drops-a-term", "bindings.cpp", "  out.addmm_(a.head, b.rest);\n", "", 0,
+           "a 3xTF32 product leaves out head x rest"),
 )
 
 
