@@ -205,20 +205,22 @@ def gpu_tier():
     from fastsiren.kernels import config, jet_math
     ws, bs, oms = make_net(2, [256] * 4, 1, False, torch.float32)
     x = torch.rand(4099, 2).requires_grad_()
+
+    def step(label: str, order: int) -> None:
+        """One training step of the 2 -> 256 x4 -> 1 network: its jet and every gradient."""
+        LABEL[0] = label
+        jet = tb.mlp_jet(x, ws, bs, oms, order)
+        outs = [t for t in jet if t is not None]
+        torch.autograd.grad(outs, [x, *ws, *bs], [torch.ones_like(t) for t in outs])
+
     for order in (0, 1, 2):
         for p in ("ieee", "tf32x3", "tf32"):
-            LABEL[0] = f"gpu tier jet order={order} {p}"
             with config.precision(train=p):
-                jet = tb.mlp_jet(x, ws, bs, oms, order)
-                outs = [t for t in jet if t is not None]
-                torch.autograd.grad(outs, [x, *ws, *bs], [torch.ones_like(t) for t in outs])
+                step(f"gpu tier jet order={order} {p}", order)
     for mode in config.WGRAD_MODES:  # test_gpu_weight_gradient_modes, at the default precision
         config.set_wgrad(mode)
         for order in (0, 2):
-            LABEL[0] = f"gpu tier {mode} wgrad order={order}"
-            jet = tb.mlp_jet(x, ws, bs, oms, order)
-            outs = [t for t in jet if t is not None]
-            torch.autograd.grad(outs, [x, *ws, *bs], [torch.ones_like(t) for t in outs])
+            step(f"gpu tier {mode} wgrad order={order}", order)
         LABEL[0] = f"gpu tier sine layer {mode} wgrad"  # test_gpu_sine_layer_weight_gradient_modes
         lw, lb, _ = make_net(256, [], 256, True, torch.float32)
         xl = torch.rand(4099, 256).requires_grad_()
@@ -227,10 +229,7 @@ def gpu_tier():
     config.set_wgrad(None)
     config.set_gemm("cublas")  # test_gpu_cublas_gemm_mode
     for order in (0, 2):
-        LABEL[0] = f"gpu tier cublas gemm order={order}"
-        jet = tb.mlp_jet(x, ws, bs, oms, order)
-        outs = [t for t in jet if t is not None]
-        torch.autograd.grad(outs, [x, *ws, *bs], [torch.ones_like(t) for t in outs])
+        step(f"gpu tier cublas gemm order={order}", order)
     config.set_gemm(None)
     from fastsiren import backends
     from fastsiren import jet as fjet
@@ -240,10 +239,7 @@ def gpu_tier():
     for gemm in config.GEMM_MODES:
         config.set_gemm(gemm)
         for order in (0, 2):
-            LABEL[0] = f"gpu tier 3xtf32 {gemm} gemm order={order}"
-            jet = tb.mlp_jet(x, ws, bs, oms, order)
-            outs = [t for t in jet if t is not None]
-            torch.autograd.grad(outs, [x, *ws, *bs], [torch.ones_like(t) for t in outs])
+            step(f"gpu tier 3xtf32 {gemm} gemm order={order}", order)
     config.set_gemm(None)
     fjet._tf32x3 = gpu_only
     backends.set_fused_inference(True)  # the GPU tier's fused-render tests turn it on
