@@ -136,7 +136,7 @@ def _one_sweep(suite, sweep, providers, device, dtype, max_points, rounds, block
     for i, (value, shape) in enumerate(sweep_shapes(suite, sweep, device.type, max_points)):
         run_names, skipped_rows = [], []
         for n in names:
-            why = stopped.get(n) or _projected_oom(last_peak.get(n), shape.points, device)
+            why = stopped.get(n) or _projected_oom(_peak_basis(last_peak, n), shape.points, device)
             if why:
                 stopped.setdefault(n, why)
                 skipped_rows.append((n, why))
@@ -174,6 +174,13 @@ def _stopped_row(template: dict[str, str], provider: str, why: str) -> dict[str,
     return {**template, "provider": provider, "status": status, "reason": why,
             **{k: "" for k in ("median_ms", "q10_ms", "q90_ms", "rounds", "iters", "speedup", "gflop", "tflops",
                                "floor_ms", "floor_frac", "peak_mb", "mem_method", "max_err", "ref_err")}}
+
+
+def _peak_basis(last_peak: dict[str, tuple[int, float]], provider: str) -> tuple[int, float] | None:
+    """The (points, MiB) a provider's next size is projected from: its own last measured peak,
+    else (a peak not measured, as reference+compile's on the CPU) the largest peak per point
+    measured so far, so that no provider walks into a real out-of-memory kill unprojected."""
+    return last_peak.get(provider) or max(last_peak.values(), key=lambda p: p[1] / p[0], default=None)
 
 
 def _projected_oom(last: tuple[int, float] | None, points: int, device: torch.device) -> str | None:

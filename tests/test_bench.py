@@ -299,6 +299,15 @@ def test_scaling_sweep_rows_plot_and_exponent(tmp_path, monkeypatch):
     assert "projected" in summary["torch"]["stopped"] and summary["torch"]["last"][0] == 100
 
 
+def test_a_provider_without_a_measured_peak_is_projected_from_the_largest():
+    peaks = {"reference": (100, 50.0), "torch": (100, 30.0)}
+    assert scaling._peak_basis(peaks, "torch") == (100, 30.0)
+    assert scaling._peak_basis(peaks, "reference+compile") == (100, 50.0)  # no peak of its own
+    assert scaling._peak_basis({}, "torch") is None
+    assert "projected" in scaling._projected_oom(scaling._peak_basis(peaks, "reference+compile"), 10**9,
+                                                 torch.device("cpu"))
+
+
 def test_reference_provider_is_the_reference_backend():
     (p,) = resolve_providers(["reference"])
     assert p.load(torch.device("cpu")) is reference
