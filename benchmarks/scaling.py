@@ -85,10 +85,25 @@ def exponent(xs: Sequence[float], ts: Sequence[float]) -> float:
     return sum((p[0] - mx) * (p[1] - my) for p in pts) / sxx if sxx else math.nan
 
 
+def release_host_memory() -> None:
+    """Hand the freed heap of this process back to the system (glibc ``malloc_trim``): after a
+    size of a sweep, glibc keeps its freed tensors' pages (its mmap threshold grows with the
+    blocks it frees), and MemAvailable, on which :func:`available_bytes` projects the next
+    size, would count them as taken. No-op where glibc is not the allocator."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def available_bytes(device: torch.device) -> float:
-    """Memory a run may still take: free GPU memory, or half of MemAvailable (shared CPU host)."""
+    """Memory a run may still take: free GPU memory, or half of MemAvailable (shared CPU host)
+    after :func:`release_host_memory`."""
     if device.type == "cuda":
         return float(torch.cuda.mem_get_info(device)[0])
+    release_host_memory()
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemAvailable"):
