@@ -147,11 +147,14 @@ def _one_sweep(suite, sweep, providers, device, dtype, max_points, rounds, block
     names = [p.name for p in resolve_providers(providers)]
     stopped: dict[str, str] = {}  # provider -> why larger sizes are not tried
     last_peak: dict[str, tuple[int, float]] = {}
+    last_resident: tuple[int, float] | None = None  # (points, resident growth in bytes) of the last size
     rows: list[dict[str, str]] = []
     for i, (value, shape) in enumerate(sweep_shapes(suite, sweep, device.type, max_points)):
         run_names, skipped_rows = [], []
+        resident = _projected_resident_oom(last_resident, shape.points, device)
         for n in names:
-            why = stopped.get(n) or _projected_oom(_peak_basis(last_peak, n), shape.points, device)
+            why = (stopped.get(n) or resident
+                   or _projected_oom(_peak_basis(last_peak, n), shape.points, device))
             if why:
                 stopped.setdefault(n, why)
                 skipped_rows.append((n, why))
@@ -168,8 +171,12 @@ def _one_sweep(suite, sweep, providers, device, dtype, max_points, rounds, block
                     append_rows(out, csv_rows)
             break
         log(f"[scaling {suite} {sweep}={value}]")
+        start_rss = _reset_resident_peak() if device.type == "cpu" else None
         res = run_suite(suite, run_names, device=device, dtype=dtype, rounds=rounds, block_s=block_s, shape=shape,
                         check=(i == 0 and BASELINE in run_names), baseline=BASELINE in run_names, log=log)
+        peak_rss = _resident_kib("VmHWM") if start_rss is not None else None
+        if start_rss is not None and peak_rss is not None:
+            last_resident = (shape.points, max(peak_rss - start_rss, 0) * 1024.0)
         for row in res.rows:
             if row.status == "oom":
                 stopped[row.provider] = f"out of memory at {sweep}={value}"
@@ -196,6 +203,48 @@ def _peak_basis(last_peak: dict[str, tuple[int, float]], provider: str) -> tuple
     else (a peak not measured, as reference+compile's on the CPU) the largest peak per point
     measured so far, so that no provider walks into a real out-of-memory kill unprojected."""
     return last_peak.get(provider) or max(last_peak.values(), key=lambda p: p[1] / p[0], default=None)
+
+
+def _resident_kib(field: str) -> int | None:
+    """``VmRSS`` / ``VmHWM`` of this process in KiB (Linux), else None."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def _reset_resident_peak() -> int | None:
+    """Reset this process's resident high-water mark (``/proc/self/clear_refs``) and return its
+    resident size in KiB; None where Linux does not allow it (no resident guard then)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return None
+    return _resident_kib("VmRSS")
+
+
+# Share of MemAvailable the resident projection may fill (it measures, not estimates, memory).
+RESIDENT_SHARE = 0.85
+
+
+def _projected_resident_oom(last: tuple[int, float] | None, points: int, device: torch.device) -> str | None:
+    """On the CPU, refuse a size for every provider when the growth of the process's resident
+    memory over the last size (every provider, interleaved), extrapolated linearly in the
+    points, exceeds :data:`RESIDENT_SHARE` of MemAvailable. The per-provider projection
+    (:func:`_projected_oom`) reads the live tensors a step creates, which misses what the
+    allocator keeps around them: the torch Poisson-gradient step at 1e6 points filled a 24 GB
+    machine that the live-tensor projection had let it start on."""
+    if last is None or device.type == "cuda":
+        return None
+    n0, grown = last
+    need = grown * points / n0
+    have = available_bytes(device) * 2 * RESIDENT_SHARE
+    if need > have:
+        return f"projected resident {need / 2**30:.1f} GiB > {have / 2**30:.1f} GiB available"
+    return None
 
 
 def _projected_oom(last: tuple[int, float] | None, points: int, device: torch.device) -> str | None:

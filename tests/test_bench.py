@@ -308,6 +308,20 @@ def test_a_provider_without_a_measured_peak_is_projected_from_the_largest():
                                                  torch.device("cpu"))
 
 
+def test_resident_memory_guard_refuses_what_the_process_could_not_hold(monkeypatch):
+    """The second guard of a CPU sweep: the process's resident growth over the last size,
+    extrapolated, against 85% of MemAvailable (available_bytes is half of it)."""
+    monkeypatch.setattr(scaling, "available_bytes", lambda device: 10 * 2**30)
+    cpu = torch.device("cpu")
+    assert scaling._projected_resident_oom(None, 10**6, cpu) is None
+    assert scaling._projected_resident_oom((1000, 2**30), 10_000, cpu) is None  # 10 GiB <= 17 GiB
+    why = scaling._projected_resident_oom((1000, 2**30), 30_000, cpu)  # 30 GiB
+    assert why == "projected resident 30.0 GiB > 17.0 GiB available"
+    assert scaling._projected_resident_oom((1000, 2**30), 30_000, torch.device("cuda")) is None
+    if sys.platform == "linux":
+        assert scaling._reset_resident_peak() > 0 and scaling._resident_kib("VmHWM") > 0
+
+
 def test_reference_provider_is_the_reference_backend():
     (p,) = resolve_providers(["reference"])
     assert p.load(torch.device("cpu")) is reference
