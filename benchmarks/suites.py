@@ -385,20 +385,17 @@ def floor_runner(gemms: list[Gemm], device, dtype, max_rows: int = 1 << 22,
     bs = {(k, n): torch.randn(k, n, device=device, dtype=dtype) for _, k, n, _ in plan}
     ops = [(a[:m * k].view(m, k), bs[(k, n)], c[:m * n].view(m, n), count) for m, k, n, count in plan]
     if tf32x3:
-        from fastsiren.jet import tf32_products
+        from fastsiren.jet import Split, mm
 
         a_rest = torch.randn_like(a)
         b_rest = {key: torch.randn_like(b) for key, b in bs.items()}
-        parts = [(a_, a_rest[:a_.numel()].view_as(a_), b_, b_rest[(b_.shape[0], b_.shape[1])], c_, count)
+        parts = [(Split(a_, a_rest[:a_.numel()].view_as(a_)), Split(b_, b_rest[tuple(b_.shape)]), c_, count)
                  for a_, b_, c_, count in ops]
 
         def run_x3() -> None:
-            with tf32_products():
-                for ah, al, bh, bl, c_, count in parts:
-                    for _ in range(count):
-                        torch.mm(al, bh, out=c_)
-                        c_.addmm_(ah, bl)
-                        c_.addmm_(ah, bh)
+            for a_op, b_op, c_, count in parts:
+                for _ in range(count):
+                    mm(a_op, b_op, out=c_)  # split operands: the three products alone
 
         return run_x3
 
