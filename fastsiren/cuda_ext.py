@@ -38,7 +38,6 @@ One emulation mode per process.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import importlib.util
 import os
@@ -434,7 +433,7 @@ def _tf32x3(x: torch.Tensor) -> bool:
 def _fwd(x, weights, biases, omegas, order: int, save: bool):
     """``mlp_fwd`` at the GEMM precision."""
     x3 = _tf32x3(x)
-    with tf32_products() if x3 else contextlib.nullcontext():
+    with tf32_products(x3):
         return _ops().mlp_fwd(x, weights, biases, _op_omegas(omegas), order, save, x3)
 
 
@@ -466,7 +465,7 @@ class _MLPJetFunction(torch.autograd.Function):
         gout = stack_adjoints(g_value, g_grad, g_lap, order, x, weights[-1].shape[0])
         need_x = bool(ctx.needs_input_grad[0])
         x3 = _tf32x3(x)
-        with tf32_products() if x3 else contextlib.nullcontext():
+        with tf32_products(x3):
             x_grad, w_grads, b_grads = _ops().mlp_bwd(x, weights, biases, _op_omegas(ctx.omegas), order,
                                                       list(rest), gout, need_x, x3)
         b_out = [g if b is not None else None for g, b in zip(b_grads, biases)]

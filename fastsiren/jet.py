@@ -95,10 +95,14 @@ def tf32_split(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 @contextlib.contextmanager
-def tf32_products() -> Iterator[None]:
-    """PyTorch's cuBLAS float32 products at TF32 inside the block, the previous setting after
-    (through the ``fp32_precision`` API where this torch has it: mixing it with the legacy
-    ``allow_tf32`` flag is an error in recent torch)."""
+def tf32_products(enabled: bool = True) -> Iterator[None]:
+    """PyTorch's cuBLAS float32 products at TF32 inside the block (unless ``enabled`` is False:
+    then the block runs as it is), the previous setting after (through the ``fp32_precision``
+    API where this torch has it: mixing it with the legacy ``allow_tf32`` flag is an error in
+    recent torch)."""
+    if not enabled:
+        yield
+        return
     m = torch.backends.cuda.matmul
     name, value = ("fp32_precision", "tf32") if hasattr(m, "fp32_precision") else ("allow_tf32", True)
     saved = getattr(m, name)
