@@ -195,7 +195,8 @@ def _stopped_row(template: dict[str, str], provider: str, why: str) -> dict[str,
     status = "oom" if why.startswith("out of memory") or why.startswith("projected") else "skipped"
     return {**template, "provider": provider, "status": status, "reason": why,
             **{k: "" for k in ("median_ms", "q10_ms", "q90_ms", "rounds", "iters", "speedup", "gflop", "tflops",
-                               "floor_ms", "floor_frac", "peak_mb", "mem_method", "max_err", "ref_err")}}
+                               "floor_ms", "floor_frac", "floor_x3_ms", "floor_x3_frac", "peak_mb", "mem_method",
+                               "max_err", "ref_err")}}
 
 
 def _peak_basis(last_peak: dict[str, tuple[int, float]], provider: str) -> tuple[int, float] | None:
