@@ -33,7 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "under torch.compile), +ieee (Triton at full fp32), +fused (render through the "
                              "fully fused kernel), +fwd (poisson-grad by forward-mode jets, not the reverse-mode "
                              "gradient), +fusedw (Triton weight gradients in the fused kernel, not cuBLAS), +cublas "
-                             "(every Triton training GEMM through cuBLAS), +3xtf32 (the cuBLAS products as three TF32 "
+                             "(every Triton training GEMM through cuBLAS), +blas (the torch backend's CPU products "
+                             "through torch.mm's BLAS, not oneDNN), +3xtf32 (the cuBLAS products as three TF32 "
                              "tensor-core products, GPU only); a variant runs under 'all' only on "
                              "the suites it is about")
     parser.add_argument("--size", default="default", help=f"problem sizes: {', '.join(SIZES)}")

@@ -4,7 +4,8 @@
 
 One step (loss, backward, Adam) of the fit, Poisson-gradient and Poisson-Laplacian suites
 at D = 1, 2, 3, counted with ``torch.utils.flop_counter.FlopCounterMode``: every matrix
-product that reaches the dispatcher, the backward and the double backward included. The
+product that reaches the dispatcher (oneDNN's inner product included), the backward and the
+double backward included. The
 count is a property of the algorithm, not of the machine. The ratio of the reference's
 count to the torch backend's is the speedup the step would have if the products took all
 of its time: the ceiling on a machine where the products dominate (the 2-core CPU), and
@@ -39,6 +40,18 @@ def pairs(doc: dict) -> list[tuple[str, int, dict, dict]]:
             if (s, d, "reference") in by and (s, d, "torch") in by]
 
 
+def _linear_flops(x_shape, w_shape, *args, **kwargs) -> int:
+    """oneDNN's inner product (the torch backend's CPU products, backends.set_cpu_gemm):
+    X (..., K) times W (M, K)^T."""
+    rows = 1
+    for n in x_shape[:-1]:
+        rows *= n
+    return 2 * rows * x_shape[-1] * w_shape[0]
+
+
+_ONEDNN_FLOPS = {torch.ops.mkldnn._linear_pointwise: _linear_flops}
+
+
 def count(suite: str, dim: int, points: int, hidden: int, provider: str) -> int:
     """Matrix-product FLOPs of one training step (after one untimed step)."""
     device = torch.device("cpu")
@@ -47,7 +60,7 @@ def count(suite: str, dim: int, points: int, hidden: int, provider: str) -> int:
     (prov,) = resolve_providers([provider], baseline=False)
     step = _bind_training(case, SUITES[suite], prov.load(device)).step
     step()
-    with FlopCounterMode(display=False) as counter:
+    with FlopCounterMode(display=False, custom_mapping=_ONEDNN_FLOPS) as counter:
         step()
     return int(counter.get_total_flops())
 

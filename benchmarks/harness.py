@@ -112,17 +112,37 @@ def _gpu_products(name: str) -> Callable[[torch.device], object]:
     return gpu_load
 
 
-def _paths(fused: bool | None = None, reverse: bool | None = None, gemm: str | None = None) -> Callable[[], None]:
+def _cpu_products(name: str) -> Callable[[torch.device], object]:
+    """Loader of a ``+blas`` provider: backend ``name`` on the CPU where its products would
+    otherwise run through oneDNN (:func:`fastsiren.backends.set_cpu_gemm`); elsewhere it would
+    time the plain provider again."""
+    load = _backend_loader(name)
+
+    def cpu_load(device: torch.device):
+        if device.type != "cpu":
+            raise ProviderUnavailable("BLAS or oneDNN is a choice of CPU products (GPU products are cuBLAS)")
+        reason = backends.onednn_unavailable_reason()
+        if reason is not None:
+            raise ProviderUnavailable(f"the plain provider already uses BLAS here: {reason}")
+        return load(device)
+
+    return cpu_load
+
+
+def _paths(fused: bool | None = None, reverse: bool | None = None, gemm: str | None = None,
+           cpu_gemm: str | None = None) -> Callable[[], None]:
     """Setup of a provider: the inference path ``fused``
     (:func:`fastsiren.backends.set_fused_inference`), the gradient mode ``reverse``
-    (:func:`fastsiren.backends.set_reverse_grad`) and the precision ``gemm`` of the cuBLAS
-    products (:func:`fastsiren.backends.set_gemm_precision`); None: the defaults, so a plain
+    (:func:`fastsiren.backends.set_reverse_grad`), the precision ``gemm`` of the cuBLAS
+    products (:func:`fastsiren.backends.set_gemm_precision`) and the library ``cpu_gemm`` of
+    the CPU products (:func:`fastsiren.backends.set_cpu_gemm`); None: the defaults, so a plain
     provider is not left at a variant's setting."""
 
     def setup() -> None:
         backends.set_fused_inference(fused)
         backends.set_reverse_grad(reverse)
         backends.set_gemm_precision(gemm)
+        backends.set_cpu_gemm(cpu_gemm)
 
     return setup
 
@@ -157,6 +177,8 @@ PROVIDERS: dict[str, Provider] = {
         Provider("reference", _backend_loader("reference")),
         Provider("reference+compile", compiled_reference, optional=True),
         Provider("torch", _backend_loader("torch"), setup=_paths()),
+        # the CPU products through torch.mm (MKL) instead of oneDNN (backends.set_cpu_gemm)
+        Provider("torch+blas", _cpu_products("torch"), optional=True, setup=_paths(cpu_gemm="blas")),
         Provider("triton", _backend_loader("triton"), setup=_triton_precision(None)),
         # the exact fp32 path beside the default (tf32x3, kernels/config.py): FMA loops on Hopper
         Provider("triton+ieee", _backend_loader("triton"), optional=True, setup=_triton_precision("ieee")),

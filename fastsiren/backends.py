@@ -21,6 +21,7 @@ and otherwise the reason it cannot.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 from dataclasses import dataclass
@@ -259,3 +260,63 @@ def set_gemm_precision(mode: str | None) -> None:
 def gemm_precision() -> str:
     """The current choice of :func:`set_gemm_precision`."""
     return _GEMM_PRECISION.get()
+
+
+CPU_GEMM_ENV = "FASTSIREN_CPU_GEMM"
+CPU_GEMMS = ("auto", "onednn", "blas")
+_CPU_GEMM = EnvChoice(CPU_GEMM_ENV, CPU_GEMMS, "auto")
+
+
+@functools.cache
+def onednn_unavailable_reason() -> str | None:
+    """None where oneDNN's fp32 inner product (``torch.ops.mkldnn._linear_pointwise``) can run
+    the CPU products, else why not (this torch built without oneDNN, or a CPU that is not
+    x86-64, where oneDNN's kernels were not measured)."""
+    import platform
+
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return f"oneDNN products are used on x86-64 CPUs only (this is {platform.machine()})"
+    if not torch.backends.mkldnn.is_available():
+        return "this torch was built without oneDNN (torch.backends.mkldnn.is_available() is False)"
+    try:
+        getattr(torch.ops.mkldnn, "_linear_pointwise")  # noqa: B009 (an op namespace: looked up on access)
+    except (AttributeError, RuntimeError):
+        return "this torch has no torch.ops.mkldnn._linear_pointwise"
+    return None
+
+
+def set_cpu_gemm(mode: str | None) -> None:
+    """The library of the float32 matrix products fastsiren issues on the CPU (the torch
+    backend's, the reverse-mode gradient's): ``"onednn"`` (oneDNN's inner product, the kernel
+    PyTorch ships for ``torch.compile``'s CPU linear layers), ``"blas"`` (``torch.mm``: the BLAS
+    this torch was built with, MKL on x86-64), ``"auto"`` (the default: oneDNN where it can run,
+    :func:`onednn_unavailable_reason`, else BLAS). None goes back to :data:`CPU_GEMM_ENV`, else
+    the default. Float64 products and GPU tensors always take ``torch.mm``.
+
+    Why oneDNN: on the AMD EPYC of the benchmarks (AVX-512), MKL's sgemm ran at about 200
+    GFLOP/s on 2 threads and oneDNN's at about 450 for the (N, 256) x (256, 256) products of a
+    forward or an input adjoint, and no slower for the weight gradients (the ``torch+blas``
+    benchmark provider times the BLAS path beside it). The result differs from BLAS's only by
+    float32 rounding (a different summation order). oneDNN has no autograd formula, so a
+    product recorded by autograd (an operand that requires grad, grad mode on) takes
+    ``torch.mm``.
+    """
+    if mode == "onednn":
+        reason = onednn_unavailable_reason()
+        if reason is not None:
+            raise RuntimeError(f"set_cpu_gemm('onednn'): {reason}")
+    _CPU_GEMM.set(mode)
+
+
+def cpu_gemm() -> str:
+    """The library :func:`set_cpu_gemm` selects, resolved: ``"onednn"`` or ``"blas"``."""
+    choice = _CPU_GEMM.get()
+    if choice == "blas":
+        return "blas"
+    reason = onednn_unavailable_reason()
+    if reason is None:
+        return "onednn"
+    if choice == "onednn":  # asked for by name (the environment variable): say why it cannot be
+        raise RuntimeError(f"{CPU_GEMM_ENV}=onednn: {reason}")
+    return "blas"
+

@@ -23,7 +23,7 @@ from typing import Iterator, NamedTuple, Sequence
 
 import torch
 
-from fastsiren.backends import gemm_precision, reverse_grad
+from fastsiren.backends import cpu_gemm, gemm_precision, reverse_grad
 
 
 class Jet(NamedTuple):
@@ -171,6 +171,18 @@ def operand(t: torch.Tensor | Split, split=tf32_split) -> torch.Tensor | Split:
     return Split(*split(t)) if _tf32x3(t) else t
 
 
+def _onednn(a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor | None) -> bool:
+    """Whether ``a @ b (+ bias)`` runs as oneDNN's inner product
+    (:func:`fastsiren.backends.set_cpu_gemm`): float32 CPU operands without an empty
+    dimension (oneDNN rejects K = 0), in a product autograd does not record (the op has no
+    derivative formula: a recorded product takes ``torch.mm``)."""
+    if a.device.type != "cpu" or a.dtype != torch.float32 or b.dtype != torch.float32 or 0 in (*a.shape, *b.shape):
+        return False
+    if torch.is_grad_enabled() and (a.requires_grad or b.requires_grad or (bias is not None and bias.requires_grad)):
+        return False
+    return cpu_gemm() == "onednn"
+
+
 def mm(a: torch.Tensor | Split, b: torch.Tensor | Split, bias: torch.Tensor | None = None,
        out: torch.Tensor | None = None) -> torch.Tensor:
     """``a @ b`` (plus ``bias``) of 2-D operands at the GEMM precision of
@@ -178,8 +190,12 @@ def mm(a: torch.Tensor | Split, b: torch.Tensor | Split, bias: torch.Tensor | No
     of the reverse-mode gradient and of the triton backend's cuBLAS paths comes through here.
     ``tf32x3``: rest x head + head x rest first, then head x head accumulated onto them
     (:func:`tf32_split`; an operand already a :class:`Split` is not split again); three
-    tensor-core products for one fp32 one."""
+    tensor-core products for one fp32 one. On the CPU, float32 products run through the
+    library of :func:`fastsiren.backends.set_cpu_gemm` (oneDNN or BLAS)."""
     if not (isinstance(a, Split) or isinstance(b, Split) or _tf32x3(a)):
+        if _onednn(a, b, bias):
+            r = torch.ops.mkldnn._linear_pointwise(a, b.t(), bias, "none", [], "")
+            return r if out is None else out.copy_(r)
         return torch.mm(a, b, out=out) if bias is None else torch.addmm(bias, a, b, out=out)
     ah, al = (a.head, a.rest) if isinstance(a, Split) else tf32_split(a)
     bh, bl = (b.head, b.rest) if isinstance(b, Split) else tf32_split(b)
@@ -199,19 +215,23 @@ def rows_mm(a: torch.Tensor | Split, w: torch.Tensor, bias: torch.Tensor | None 
     """``a @ w`` (plus ``bias``) for ``a`` (..., K) with many rows and a small ``w`` (K, M),
     through :func:`mm`.
 
-    On the CPU the product runs in blocks of :data:`CPU_GEMM_ROWS` rows: MKL's single
+    On the CPU a BLAS product runs in blocks of :data:`CPU_GEMM_ROWS` rows: MKL's single
     (N, K) x (K, M) call with N = 16384 and K = M = 256 ran 8-12% slower than the same rows
     in blocks of 2048 (each block's output stays in cache), measured side by side in the
-    Poisson-gradient step (the note of issue 2). Elsewhere one call. ``out`` (..., M), if
-    given, must be contiguous.
+    Poisson-gradient step (the note of issue 2); oneDNN's ran as fast in one call as in
+    blocks. Elsewhere one call. ``out`` (..., M), if given, must be contiguous; without it a
+    one-call product returns its own result (no copy).
     """
     lead, k = a.shape[:-1], a.shape[-1]
     a2 = a.reshape(-1, k)
     n = a2.shape[0]
+    blocked = a.device.type == "cpu" and not isinstance(a2, Split) and not _onednn(a2, w, bias)
+    if out is None and not blocked:
+        return mm(a2, w, bias).view(*lead, w.shape[1])
     if out is None:
         out = torch.empty(*lead, w.shape[1], dtype=a.dtype, device=a.device)
     o2 = out.view(n, w.shape[1])
-    step = CPU_GEMM_ROWS if a.device.type == "cpu" and not isinstance(a2, Split) else n
+    step = CPU_GEMM_ROWS if blocked else n
     for i in range(0, n, max(step, 1)):
         blk = slice(i, i + step)
         mm(a2 if step >= n else a2[blk], w, bias, out=o2[blk])
@@ -269,10 +289,10 @@ def _layer_forward(h_in: torch.Tensor | None, x: torch.Tensor, w: torch.Tensor, 
         a = ws.t().unsqueeze(1) if order >= 1 else None  # (D, 1, F)
         lap_in = None
     else:
-        p = torch.empty(s_count, n_pts, fo, dtype=x.dtype, device=x.device)
-        rows_mm(h_in[0], ws.t(), bs, out=p[0])
-        if s_count > 1:
-            rows_mm(h_in[1:], ws.t(), out=p[1:])
+        # one product over the stacked streams; the bias belongs to the value stream alone
+        p = rows_mm(h_in, ws.t(), bs if s_count == 1 else None)
+        if s_count > 1 and bs is not None:
+            p[0].add_(bs)
         z = p[0]
         a = p[1:1 + dim] if order >= 1 else None
         lap_in = p[1 + dim] if order == 2 else None

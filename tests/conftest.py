@@ -67,6 +67,9 @@ class EmulatedTF32:
         return product
 
     def __enter__(self):
+        from fastsiren import backends
+
+        backends.set_cpu_gemm("blas")  # the products it emulates are torch.mm's (cuBLAS on a GPU)
         self._saved = {(torch, "mm"): torch.mm, (torch, "addmm"): torch.addmm,
                        (torch.Tensor, "addmm_"): torch.Tensor.addmm_}
         torch.mm = self._product(torch.mm, False, False)
@@ -75,6 +78,9 @@ class EmulatedTF32:
         return self
 
     def __exit__(self, *exc):
+        from fastsiren import backends
+
         for (owner, name), real in self._saved.items():
             setattr(owner, name, real)
+        backends.set_cpu_gemm(None)
         return False

@@ -12,7 +12,9 @@ import pytest
 import torch
 from fastsiren.benchmarks import cli, readme_tables, records, scaling
 from fastsiren.benchmarks.harness import (
+    PROVIDERS,
     Provider,
+    ProviderUnavailable,
     check_outputs,
     interleaved_times,
     quantile,
@@ -514,3 +516,33 @@ def test_floor_runner_times_the_same_gemms_as_3xtf32_products():
         run()
     # max_rows=128 splits the 300 rows into 128 + 128 + 44: 3 x 2 + 1 products, three each
     assert emu.products == 3 * (3 * 2 + 1)
+
+
+@pytest.mark.skipif(backends.onednn_unavailable_reason() is not None, reason="oneDNN products cannot run here")
+def test_blas_variant_times_the_torch_backend_beside_onednn(tmp_path, monkeypatch):
+    """torch+blas (the CPU products through torch.mm) is checked and timed beside torch (oneDNN)
+    on the CPU, is skipped with its reason on a GPU, leaves the default behind; cpu_gemm times
+    both libraries on the step's product shapes."""
+    import json
+
+    from fastsiren.benchmarks import cpu_gemm
+
+    res = run_suite("poisson-grad", ["torch", "torch+blas"], log=lambda s: None, **FAST)
+    rows = {r.provider: r for r in res.rows}
+    assert rows["torch"].status == rows["torch+blas"].status == "ok", [(r.provider, r.reason) for r in res.rows]
+    assert rows["torch+blas"].max_err <= 2 * rows["torch+blas"].ref_err + 1e-6
+    assert backends.cpu_gemm() == "onednn"
+    with pytest.raises(ProviderUnavailable, match="choice of CPU products"):
+        PROVIDERS["torch+blas"].load(torch.device("cuda"))
+    monkeypatch.setattr(backends, "onednn_unavailable_reason", lambda: "no oneDNN in this build")
+    with pytest.raises(ProviderUnavailable, match="already uses BLAS here: no oneDNN"):
+        PROVIDERS["torch+blas"].load(torch.device("cpu"))
+    monkeypatch.undo()
+    out = tmp_path / "cpu-gemm.json"
+    assert cpu_gemm.main(["--points", "64", "--width", "16", "--repeats", "2", "--out", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert {r["shape"] for r in doc["rows"]} == {"forward", "weight-gradient"}
+    assert all(r["blas_gflops"] > 0 and r["onednn_gflops"] > 0 for r in doc["rows"]) and doc["commit"]
+    assert backends.cpu_gemm() == "onednn"
+    with pytest.raises(ValueError, match="--width must be > 0"):
+        cpu_gemm.main(["--width", "0"])

@@ -440,6 +440,113 @@ def test_tf32_split_is_exact_with_a_tf32_head():
         jet_module.tf32_split(t.double())
 
 
+_NO_ONEDNN = backends.onednn_unavailable_reason()
+needs_onednn = pytest.mark.skipif(_NO_ONEDNN is not None, reason=f"oneDNN products cannot run here: {_NO_ONEDNN}")
+
+
+@pytest.fixture
+def onednn_calls(monkeypatch):
+    """The shapes of the products that went through oneDNN's inner product."""
+    calls = []
+    real = torch.ops.mkldnn._linear_pointwise
+    monkeypatch.setattr(torch.ops.mkldnn, "_linear_pointwise", lambda *a: calls.append(tuple(a[0].shape)) or real(*a))
+    yield calls
+    backends.set_cpu_gemm(None)
+
+
+def test_cpu_gemm_setting(monkeypatch):
+    monkeypatch.delenv(backends.CPU_GEMM_ENV, raising=False)
+    assert backends.cpu_gemm() == ("blas" if _NO_ONEDNN else "onednn")
+    backends.set_cpu_gemm("blas")
+    assert backends.cpu_gemm() == "blas"
+    backends.set_cpu_gemm(None)
+    monkeypatch.setenv(backends.CPU_GEMM_ENV, "blas")
+    assert backends.cpu_gemm() == "blas"
+    monkeypatch.setenv(backends.CPU_GEMM_ENV, "mkl")
+    with pytest.raises(ValueError, match=backends.CPU_GEMM_ENV):
+        backends.cpu_gemm()
+    with pytest.raises(ValueError, match="mode='openblas'"):
+        backends.set_cpu_gemm("openblas")
+    # where oneDNN cannot run: "auto" falls back to BLAS, "onednn" asked for by name says why
+    monkeypatch.setattr(backends, "onednn_unavailable_reason", lambda: "no oneDNN in this build")
+    monkeypatch.setenv(backends.CPU_GEMM_ENV, "auto")
+    assert backends.cpu_gemm() == "blas"
+    monkeypatch.setenv(backends.CPU_GEMM_ENV, "onednn")
+    with pytest.raises(RuntimeError, match="FASTSIREN_CPU_GEMM=onednn: no oneDNN in this build"):
+        backends.cpu_gemm()
+    with pytest.raises(RuntimeError, match="set_cpu_gemm.'onednn'.: no oneDNN in this build"):
+        backends.set_cpu_gemm("onednn")
+
+
+@needs_onednn
+def test_onednn_products_match_float64(onednn_calls):
+    """Every operand layout fastsiren's products use, through oneDNN: within float32's error of
+    the float64 product and of BLAS's; what oneDNN cannot take (float64, an empty dimension, a
+    product autograd records) goes to torch.mm."""
+    backends.set_cpu_gemm("onednn")
+    gen = torch.Generator().manual_seed(4)
+    a, w, bias = torch.randn(301, 40, generator=gen), torch.randn(24, 40, generator=gen), torch.randn(24)
+    x, z = torch.randn(301, 2, generator=gen), torch.randn(301, 24, generator=gen)
+    r = torch.randn(3, 301, 24, generator=gen)
+    cases = {  # name: (result, exact)
+        "addmm, W^T view": (jet_module.mm(a, w.t(), bias), a.double() @ w.double().t() + bias.double()),
+        "rows_mm 3-D": (jet_module.rows_mm(r, w[:, :24]), r.double() @ w[:, :24].double()),
+        "rows_mm W": (jet_module.rows_mm(z, w), z.double() @ w.double()),
+        "weight gradient": (jet_module.outer_sum(z, a), z.double().t() @ a.double()),
+        "narrow weight gradient": (jet_module.outer_sum(z, x), z.double().t() @ x.double()),
+        "first layer": (jet_module.rows_mm(x, w[:, :2].t(), bias), x.double() @ w[:, :2].double().t() + bias.double()),
+        "into out": (jet_module.mm(a, w.t(), out=torch.empty(301, 24)), a.double() @ w.double().t()),
+    }
+    assert len(onednn_calls) == len(cases)
+    for name, (got, exact) in cases.items():
+        assert got.dtype == torch.float32 and got.shape == exact.shape, name
+        err = ((got.double() - exact).abs().max() / exact.abs().max()).item()
+        assert err < 1e-6, (name, err)
+    onednn_calls.clear()
+    backends.set_cpu_gemm("blas")
+    blas = jet_module.mm(a, w.t(), bias)
+    assert not onednn_calls
+    assert torch.allclose(cases["addmm, W^T view"][0], blas, rtol=1e-5, atol=1e-5)
+    backends.set_cpu_gemm("onednn")
+    jet_module.mm(a.double(), w.double().t())
+    assert jet_module.mm(torch.ones(5, 0), torch.ones(0, 3)).abs().sum() == 0  # K = 0: oneDNN rejects it
+    leaf = a.clone().requires_grad_()
+    jet_module.mm(leaf, w.t()).sum().backward()  # recorded by autograd: torch.mm, with its gradient
+    assert torch.allclose(leaf.grad, w.sum(0).expand(301, 40), atol=1e-5)
+    assert not onednn_calls
+
+
+@needs_onednn
+@pytest.mark.parametrize("order,out", [(0, 1), (1, 1), (1, 3), (2, 1)])
+def test_torch_backend_float32_with_each_cpu_gemm(order, out, onednn_calls):
+    """The torch backend in float32 with oneDNN's products and with BLAS's: jets and every
+    parameter gradient within float32's error of the float64 reference (order 1 with one
+    output: the reverse-mode gradient; with three: forward-mode streams), and oneDNN really ran."""
+    torch.manual_seed(5)
+    model = fs.Siren(2, 40, 2, out, backend="torch")
+    x = torch.rand(301, 2) * 2 - 1
+    ref = fs.Siren(2, 40, 2, out, backend="reference").double()
+    ref.load_state_dict(model.state_dict())
+
+    def jet_and_grads(m, x):
+        jet = m.jet(x, order)
+        gen = torch.Generator().manual_seed(1)
+        loss = sum((t * torch.randn(t.shape, generator=gen, dtype=torch.float64).to(t.dtype)).sum()
+                   for t in jet if t is not None)
+        return [*jet, *torch.autograd.grad(loss, list(m.parameters()))]
+
+    want = jet_and_grads(ref, x.double())
+    for mode in ("onednn", "blas"):
+        backends.set_cpu_gemm(mode)
+        onednn_calls.clear()
+        got = jet_and_grads(model, x)
+        assert bool(onednn_calls) == (mode == "onednn")
+        for a, b in zip(got, want):
+            if b is not None:
+                err = ((a.double() - b).abs().max() / b.abs().max().clamp_min(1e-3)).item()
+                assert err < 2e-5, (mode, err)
+
+
 @pytest.fixture
 def tf32x3_on_cpu(monkeypatch):
     """set_gemm_precision("tf32x3") also for CPU float32 products (on a real run it applies on a
