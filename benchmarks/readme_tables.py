@@ -250,10 +250,14 @@ def scaling_tables(rows: Sequence[dict[str, str]], figures_rel: str = "docs/figu
                 figures.append(fig)
         parts.append("")
         if first["device_type"] != "cuda" and (verdict := scaling_target_text(rs)):
+            why = ("torch's margin is reference's elementwise and memory overhead plus oneDNN's faster products "
+                   "(torch+blas: the same algorithm with reference's BLAS products)"
+                   if any(r["provider"] == "torch+blas" for r in rs) else
+                   "torch's margin is only reference's elementwise and memory overhead, which shrinks where its "
+                   "tensors fit in cache (these runs predate the oneDNN products)")
             parts.append("Target of the benchmark issue (torch beats reference on the Poisson steps by issue 2's "
                          f"margins at every size): {verdict} Where the two execute the same matrix products (the "
-                         "ratio column of the matrix-product table), torch's margin is only reference's elementwise "
-                         "and memory overhead, which shrinks where its tensors fit in cache.\n")
+                         f"ratio column of the matrix-product table), {why}.\n")
         if not_run:
             parts.append("Not run here: " + "; ".join(f"{p} ({r})" if r else p for p, r in sorted(not_run.items()))
                          + ".\n")

@@ -293,10 +293,11 @@ def set_cpu_gemm(mode: str | None) -> None:
     :func:`onednn_unavailable_reason`, else BLAS). None goes back to :data:`CPU_GEMM_ENV`, else
     the default. Float64 products and GPU tensors always take ``torch.mm``.
 
-    Why oneDNN: on the AMD EPYC of the benchmarks (AVX-512), MKL's sgemm ran at about 200
-    GFLOP/s on 2 threads and oneDNN's at about 450 for the (N, 256) x (256, 256) products of a
-    forward or an input adjoint, and no slower for the weight gradients (the ``torch+blas``
-    benchmark provider times the BLAS path beside it). The result differs from BLAS's only by
+    Why oneDNN: on the AMD EPYC of the benchmarks (AVX-512, 2 threads), oneDNN ran the
+    (N, 256) x (256, 256) products of a forward or an input adjoint 2.0-2.1x as fast as MKL's
+    sgemm and the weight gradients 1.1-1.3x (``benchmarks/results/cpu-gemm.json``, written by
+    ``python -m benchmarks.cpu_gemm``); the ``torch+blas`` benchmark provider times whole
+    steps on the BLAS path beside it. The result differs from BLAS's only by
     float32 rounding (a different summation order). oneDNN has no autograd formula, so a
     product recorded by autograd (an operand that requires grad, grad mode on) takes
     ``torch.mm``.
