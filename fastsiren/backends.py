@@ -294,11 +294,12 @@ def set_cpu_gemm(mode: str | None) -> None:
     the default. Float64 products and GPU tensors always take ``torch.mm``.
 
     Why oneDNN: on the AMD EPYC of the benchmarks (AVX-512, 2 threads), oneDNN ran the
-    (N, 256) x (256, 256) products of a forward or an input adjoint 2.0-2.1x as fast as MKL's
-    sgemm and the weight gradients 1.1-1.3x (``benchmarks/results/cpu-gemm.json``, written by
-    ``python -m benchmarks.cpu_gemm``); the ``torch+blas`` benchmark provider times whole
-    steps on the BLAS path beside it. The result differs from BLAS's only by
-    float32 rounding (a different summation order). oneDNN has no autograd formula, so a
+    (N, w) x (w, w) products of a forward or an input adjoint 1.5-2.8x as fast as MKL's sgemm
+    for widths w from 64 to 512 (``benchmarks/results/cpu-gemm.json``, written by
+    ``python -m benchmarks.cpu_gemm``); weight gradients narrower than
+    ``jet.CPU_ONEDNN_WGRAD_WIDTH`` stay on BLAS (:func:`fastsiren.jet.outer_sum`). The
+    ``torch+blas`` benchmark provider times whole steps on the BLAS path beside it. The result
+    differs from BLAS's only by float32 rounding (a different summation order). oneDNN has no autograd formula, so a
     product recorded by autograd (an operand that requires grad, grad mode on) takes
     ``torch.mm``.
     """

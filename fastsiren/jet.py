@@ -184,16 +184,16 @@ def _onednn(a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor | None) -> bool
 
 
 def mm(a: torch.Tensor | Split, b: torch.Tensor | Split, bias: torch.Tensor | None = None,
-       out: torch.Tensor | None = None) -> torch.Tensor:
+       out: torch.Tensor | None = None, onednn: bool = True) -> torch.Tensor:
     """``a @ b`` (plus ``bias``) of 2-D operands at the GEMM precision of
     :func:`fastsiren.backends.set_gemm_precision`: every cuBLAS product of the torch backend,
     of the reverse-mode gradient and of the triton backend's cuBLAS paths comes through here.
     ``tf32x3``: rest x head + head x rest first, then head x head accumulated onto them
     (:func:`tf32_split`; an operand already a :class:`Split` is not split again); three
     tensor-core products for one fp32 one. On the CPU, float32 products run through the
-    library of :func:`fastsiren.backends.set_cpu_gemm` (oneDNN or BLAS)."""
+    library of :func:`fastsiren.backends.set_cpu_gemm` (oneDNN or BLAS; ``onednn=False``: BLAS)."""
     if not (isinstance(a, Split) or isinstance(b, Split) or _tf32x3(a)):
-        if _onednn(a, b, bias):
+        if onednn and _onednn(a, b, bias):
             r = torch.ops.mkldnn._linear_pointwise(a, b.t(), bias, "none", [], "")
             return r if out is None else out.copy_(r)
         return torch.mm(a, b, out=out) if bias is None else torch.addmm(bias, a, b, out=out)
@@ -238,6 +238,10 @@ def rows_mm(a: torch.Tensor | Split, w: torch.Tensor, bias: torch.Tensor | None 
     return out
 
 
+# Narrowest weight gradient (F, K) of a CPU step that goes through oneDNN (:func:`outer_sum`).
+CPU_ONEDNN_WGRAD_WIDTH = 128
+
+
 def outer_sum(a: torch.Tensor | Split, b: torch.Tensor | Split) -> torch.Tensor:
     """``a.t() @ b`` for (N, F) x (N, K) -> (F, K), a weight gradient summed over N points,
     through :func:`mm`.
@@ -245,10 +249,17 @@ def outer_sum(a: torch.Tensor | Split, b: torch.Tensor | Split) -> torch.Tensor:
     With a narrow ``b`` (the first layer's D inputs) MKL's (F, N) x (N, K) product is several
     times slower on a CPU than the transposed (K, N) x (N, F) one (seen in a torch.profiler
     trace of the Poisson-gradient step): compute that and transpose the small result.
+
+    oneDNN reads the transposed (F, N) operand through a copy, which costs more than its
+    faster product gains below :data:`CPU_ONEDNN_WGRAD_WIDTH`: such weight gradients go
+    through BLAS (``benchmarks/results/cpu-gemm.json``: at width 64 oneDNN's weight gradients
+    ran at 0.73-0.80x BLAS's speed, at 128 and up on a block's 1024 or 2048 points at
+    1.16-1.61x).
     """
+    onednn = min(a.shape[-1], b.shape[-1]) >= CPU_ONEDNN_WGRAD_WIDTH
     if b.shape[-1] < a.shape[-1] and b.shape[-1] <= 16:
-        return mm(b.t(), a).t()
-    return mm(a.t(), b)
+        return mm(b.t(), a, onednn=onednn).t()
+    return mm(a.t(), b, onednn=onednn)
 
 
 class _Layer(NamedTuple):
@@ -356,18 +367,22 @@ def _layer_adjoint(layer: _Layer, a_first: torch.Tensor | None, gbar: torch.Tens
     return pbar
 
 
-# Stream rows (points x streams) per block of a network pass on the CPU (:func:`_point_blocks`).
+# Points per block of a one-stream network pass on the CPU; half as many with more streams
+# (:func:`_point_blocks`).
 CPU_BLOCK_ROWS = 1024
 
 
 def _point_blocks(n_pts: int, device: torch.device, streams: int = 1) -> list[slice]:
     """Point blocks of a network pass (a jet, or the reverse-mode gradient). On the CPU a block
-    of :data:`CPU_BLOCK_ROWS` / ``streams`` points runs through every layer (in the backward,
-    every adjoint) before the next block starts, so what a step reads right after it was
-    written (pre-activations, adjoints) is still in cache and only what the backward keeps
-    goes to memory; the weight gradients sum over the blocks. On a GPU one block: a kernel
-    per layer over all points."""
-    step = max(CPU_BLOCK_ROWS // streams, 1) if device.type == "cpu" else n_pts
+    of :data:`CPU_BLOCK_ROWS` points (one stream) or half as many (jets with ``streams`` > 1)
+    runs through every layer (in the backward, every adjoint) before the next block starts,
+    so what a step reads right after it was written (pre-activations, adjoints) is still in
+    cache and only what the backward keeps goes to memory; the weight gradients sum over the
+    blocks. A Laplacian jet in 2-D (4 streams) ran faster in blocks of 512 points than of 256
+    (1024 stream rows), most at width 64, where a block's fixed cost per operation weighs most
+    (side by side in the Poisson-Laplacian step, oneDNN products); the one-stream reverse-mode
+    gradient ran fastest at 1024. On a GPU one block: a kernel per layer over all points."""
+    step = max(CPU_BLOCK_ROWS // min(streams, 2), 1) if device.type == "cpu" else n_pts
     return [slice(i, min(i + step, n_pts)) for i in range(0, n_pts, max(step, 1))] or [slice(0, 0)]
 
 

@@ -45,8 +45,8 @@ CASES = [  # (D, hidden width, hidden_layers, out, first omega, hidden omega, ou
 @pytest.mark.parametrize("order", [0, 1, 2])
 @pytest.mark.parametrize("case", CASES, ids=[f"D{c[0]}-w{c[1]}-L{c[2]}-o{c[3]}" for c in CASES])
 def test_torch_jet_matches_reference(case, order, rows, monkeypatch):
-    if rows is not None:  # 53 points in blocks of 20 stream rows (20 points at order 0 and in
-        # the reverse-mode gradient, 20 // S for S streams), every N-row product in blocks of 16
+    if rows is not None:  # 53 points in blocks of 20 points (order 0 and the reverse-mode
+        # gradient) or 10 (S > 1 streams), every N-row product in blocks of 16
         monkeypatch.setattr(jet_module, "CPU_GEMM_ROWS", rows)
         monkeypatch.setattr(jet_module, "CPU_BLOCK_ROWS", 20)
     d, width, layers, out, w0, w1, lin = case
@@ -78,7 +78,8 @@ def test_jet_shapes_and_leading_dims():
 @pytest.mark.parametrize("order,out", [(1, 1), (1, 3), (2, 1), (0, 2)])
 def test_gradcheck_torch_jet_function(order, out, blocks, monkeypatch):
     """gradcheck of the hand-written backward (order 1 with out < D takes the reverse path);
-    with ``blocks``, 6 points in blocks of 4 stream rows and products in blocks of 3 rows."""
+    with ``blocks``, 6 points in blocks of 4 points (one stream) or 2 (more), products in blocks
+    of 3 rows."""
     if blocks:
         monkeypatch.setattr(jet_module, "CPU_BLOCK_ROWS", 4)
         monkeypatch.setattr(jet_module, "CPU_GEMM_ROWS", 3)
@@ -488,16 +489,19 @@ def test_onednn_products_match_float64(onednn_calls):
     a, w, bias = torch.randn(301, 40, generator=gen), torch.randn(24, 40, generator=gen), torch.randn(24)
     x, z = torch.randn(301, 2, generator=gen), torch.randn(301, 24, generator=gen)
     r = torch.randn(3, 301, 24, generator=gen)
+    wide = torch.randn(301, jet_module.CPU_ONEDNN_WGRAD_WIDTH + 3, generator=gen)
     cases = {  # name: (result, exact)
         "addmm, W^T view": (jet_module.mm(a, w.t(), bias), a.double() @ w.double().t() + bias.double()),
         "rows_mm 3-D": (jet_module.rows_mm(r, w[:, :24]), r.double() @ w[:, :24].double()),
         "rows_mm W": (jet_module.rows_mm(z, w), z.double() @ w.double()),
-        "weight gradient": (jet_module.outer_sum(z, a), z.double().t() @ a.double()),
+        "weight gradient": (jet_module.outer_sum(wide, wide[:, 3:]), wide.double().t() @ wide[:, 3:].double()),
+        # narrower than CPU_ONEDNN_WGRAD_WIDTH: BLAS (oneDNN copies its transposed operand)
         "narrow weight gradient": (jet_module.outer_sum(z, x), z.double().t() @ x.double()),
+        "hidden weight gradient": (jet_module.outer_sum(z, a), z.double().t() @ a.double()),
         "first layer": (jet_module.rows_mm(x, w[:, :2].t(), bias), x.double() @ w[:, :2].double().t() + bias.double()),
         "into out": (jet_module.mm(a, w.t(), out=torch.empty(301, 24)), a.double() @ w.double().t()),
     }
-    assert len(onednn_calls) == len(cases)
+    assert len(onednn_calls) == len(cases) - 2
     for name, (got, exact) in cases.items():
         assert got.dtype == torch.float32 and got.shape == exact.shape, name
         err = ((got.double() - exact).abs().max() / exact.abs().max()).item()
