@@ -176,11 +176,18 @@ def _onednn(a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor | None) -> bool
     (:func:`fastsiren.backends.set_cpu_gemm`): float32 CPU operands without an empty
     dimension (oneDNN rejects K = 0), in a product autograd does not record (the op has no
     derivative formula: a recorded product takes ``torch.mm``)."""
-    if a.device.type != "cpu" or a.dtype != torch.float32 or b.dtype != torch.float32 or 0 in (*a.shape, *b.shape):
+    # cheapest tests first: a small step makes about a hundred products
+    if not a.is_cpu or a.dtype != torch.float32 or b.dtype != torch.float32 or not a.numel() or not b.numel():
         return False
-    if torch.is_grad_enabled() and (a.requires_grad or b.requires_grad or (bias is not None and bias.requires_grad)):
+    if (a.requires_grad or b.requires_grad or (bias is not None and bias.requires_grad)) and torch.is_grad_enabled():
         return False
     return cpu_gemm() == "onednn"
+
+
+def _onednn_mm(a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor | None, out: torch.Tensor | None = None):
+    """``a @ b (+ bias)`` as oneDNN's inner product (where :func:`_onednn` says it may run)."""
+    r = torch.ops.mkldnn._linear_pointwise(a, b.t(), bias, "none", [], "")
+    return r if out is None else out.copy_(r)
 
 
 def mm(a: torch.Tensor | Split, b: torch.Tensor | Split, bias: torch.Tensor | None = None,
@@ -194,8 +201,7 @@ def mm(a: torch.Tensor | Split, b: torch.Tensor | Split, bias: torch.Tensor | No
     library of :func:`fastsiren.backends.set_cpu_gemm` (oneDNN or BLAS; ``onednn=False``: BLAS)."""
     if not (isinstance(a, Split) or isinstance(b, Split) or _tf32x3(a)):
         if onednn and _onednn(a, b, bias):
-            r = torch.ops.mkldnn._linear_pointwise(a, b.t(), bias, "none", [], "")
-            return r if out is None else out.copy_(r)
+            return _onednn_mm(a, b, bias, out)
         return torch.mm(a, b, out=out) if bias is None else torch.addmm(bias, a, b, out=out)
     ah, al = (a.head, a.rest) if isinstance(a, Split) else tf32_split(a)
     bh, bl = (b.head, b.rest) if isinstance(b, Split) else tf32_split(b)
@@ -225,7 +231,12 @@ def rows_mm(a: torch.Tensor | Split, w: torch.Tensor, bias: torch.Tensor | None 
     lead, k = a.shape[:-1], a.shape[-1]
     a2 = a.reshape(-1, k)
     n = a2.shape[0]
-    blocked = a.device.type == "cpu" and not isinstance(a2, Split) and not _onednn(a2, w, bias)
+    if isinstance(a2, Split) or not a2.is_cpu:
+        blocked = False
+    elif not _tf32x3(a2) and _onednn(a2, w, bias):  # one oneDNN product, checked once
+        return _onednn_mm(a2, w, bias, None if out is None else out.view(n, w.shape[1])).view(*lead, w.shape[1])
+    else:
+        blocked = True
     if out is None and not blocked:
         return mm(a2, w, bias).view(*lead, w.shape[1])
     if out is None:
