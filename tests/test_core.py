@@ -1,6 +1,7 @@
 """The torch backend against the reference backend in float64, modules, init, registry."""
 
 import contextlib
+import functools
 import math
 
 import pytest
@@ -441,6 +442,25 @@ def test_tf32_split_is_exact_with_a_tf32_head():
         jet_module.tf32_split(t.double())
 
 
+def _float32_and_reference(width: int, out: int, seed: int):
+    """A float32 torch-backend SIREN (2 -> width x 2 hidden -> out) and a float64 reference copy."""
+    torch.manual_seed(seed)
+    model = fs.Siren(2, width, 2, out, backend="torch")
+    ref = fs.Siren(2, width, 2, out, backend="reference").double()
+    ref.load_state_dict(model.state_dict())
+    return model, ref
+
+
+def _jet_and_cotangent_grads(m, x, order: int):
+    """A model's jet of ``x`` and the parameter gradients of the jet against fixed random
+    cotangents (the same in float32 and float64)."""
+    jet = m.jet(x, order)
+    gen = torch.Generator().manual_seed(1)
+    loss = sum((t * torch.randn(t.shape, generator=gen, dtype=torch.float64).to(t.dtype)).sum()
+               for t in jet if t is not None)
+    return jet, torch.autograd.grad(loss, list(m.parameters()))
+
+
 _NO_ONEDNN = backends.onednn_unavailable_reason()
 needs_onednn = pytest.mark.skipif(_NO_ONEDNN is not None, reason=f"oneDNN products cannot run here: {_NO_ONEDNN}")
 
@@ -526,18 +546,12 @@ def test_torch_backend_float32_with_each_cpu_gemm(order, out, onednn_calls):
     """The torch backend in float32 with oneDNN's products and with BLAS's: jets and every
     parameter gradient within float32's error of the float64 reference (order 1 with one
     output: the reverse-mode gradient; with three: forward-mode streams), and oneDNN really ran."""
-    torch.manual_seed(5)
-    model = fs.Siren(2, 40, 2, out, backend="torch")
+    model, ref = _float32_and_reference(40, out, seed=5)
     x = torch.rand(301, 2) * 2 - 1
-    ref = fs.Siren(2, 40, 2, out, backend="reference").double()
-    ref.load_state_dict(model.state_dict())
 
     def jet_and_grads(m, x):
-        jet = m.jet(x, order)
-        gen = torch.Generator().manual_seed(1)
-        loss = sum((t * torch.randn(t.shape, generator=gen, dtype=torch.float64).to(t.dtype)).sum()
-                   for t in jet if t is not None)
-        return [*jet, *torch.autograd.grad(loss, list(m.parameters()))]
+        jet, grads = _jet_and_cotangent_grads(m, x, order)
+        return [*jet, *grads]
 
     want = jet_and_grads(ref, x.double())
     for mode in ("onednn", "blas"):
@@ -643,18 +657,9 @@ def test_torch_backend_tf32x3_training_matches_float32(order, out, tf32x3_on_cpu
     float64 reference; the same under one TF32 product per GEMM is an order of magnitude worse."""
     from conftest import EmulatedTF32
 
-    torch.manual_seed(3)
-    model = fs.Siren(2, 64, 2, out, backend="torch")
+    model, ref = _float32_and_reference(64, out, seed=3)
     x = torch.rand(300, 2) * 2 - 1
-    ref = fs.Siren(2, 64, 2, out, backend="reference").double()
-    ref.load_state_dict(model.state_dict())
-
-    def jet_and_grads(m, x):
-        jet = m.jet(x, order)
-        gen = torch.Generator().manual_seed(1)  # the same cotangents in both dtypes
-        loss = sum((t * torch.randn(t.shape, generator=gen, dtype=torch.float64).to(t.dtype)).sum()
-                   for t in jet if t is not None)
-        return jet, torch.autograd.grad(loss, list(m.parameters()))
+    jet_and_grads = functools.partial(_jet_and_cotangent_grads, order=order)
 
     want, want_grads = jet_and_grads(ref, x.double())
     errs = {}
