@@ -98,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     env = environment(torch.device("cpu"))
     doc = {"script": "benchmarks/cpu_gemm.py", "device": device_name(torch.device("cpu")),
            **{k: env[k] for k in ("date", "commit", "threads", "torch", "python")},
-           "method": "fastsiren.jet.rows_mm / outer_sum under each backends.set_cpu_gemm library, interleaved, "
+           "method": "fastsiren.jet.rows_mm (forward) and jet.mm (weight-gradient) under each "
+                     "backends.set_cpu_gemm library, interleaved, "
                      f"median of {a.repeats} rounds", "rows": rows}
     common.write_json(a.out, doc)
     print(f"-> {a.out}")

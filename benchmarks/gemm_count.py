@@ -15,6 +15,7 @@ why elementwise fusion, not fewer products, is what a GPU kernel can add.
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 import torch
@@ -43,10 +44,7 @@ def pairs(doc: dict) -> list[tuple[str, int, dict, dict]]:
 def _linear_flops(x_shape, w_shape, *args, **kwargs) -> int:
     """oneDNN's inner product (the torch backend's CPU products, backends.set_cpu_gemm):
     X (..., K) times W (M, K)^T."""
-    rows = 1
-    for n in x_shape[:-1]:
-        rows *= n
-    return 2 * rows * x_shape[-1] * w_shape[0]
+    return 2 * math.prod(x_shape[:-1]) * x_shape[-1] * w_shape[0]
 
 
 _ONEDNN_FLOPS = {torch.ops.mkldnn._linear_pointwise: _linear_flops}

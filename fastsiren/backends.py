@@ -299,9 +299,9 @@ def set_cpu_gemm(mode: str | None) -> None:
     ``python -m benchmarks.cpu_gemm``); weight gradients narrower than
     ``jet.CPU_ONEDNN_WGRAD_WIDTH`` stay on BLAS (:func:`fastsiren.jet.outer_sum`). The
     ``torch+blas`` benchmark provider times whole steps on the BLAS path beside it. The result
-    differs from BLAS's only by float32 rounding (a different summation order). oneDNN has no autograd formula, so a
-    product recorded by autograd (an operand that requires grad, grad mode on) takes
-    ``torch.mm``.
+    differs from BLAS's only by float32 rounding (a different summation order). oneDNN has no
+    autograd formula, so a product recorded by autograd (an operand that requires grad, grad
+    mode on) takes ``torch.mm``.
     """
     if mode == "onednn":
         reason = onednn_unavailable_reason()

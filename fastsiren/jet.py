@@ -228,25 +228,20 @@ def rows_mm(a: torch.Tensor | Split, w: torch.Tensor, bias: torch.Tensor | None 
     blocks. Elsewhere one call. ``out`` (..., M), if given, must be contiguous; without it a
     one-call product returns its own result (no copy).
     """
-    lead, k = a.shape[:-1], a.shape[-1]
+    lead, k, m = a.shape[:-1], a.shape[-1], w.shape[1]
     a2 = a.reshape(-1, k)
     n = a2.shape[0]
-    if isinstance(a2, Split) or not a2.is_cpu:
-        blocked = False
-    elif not _tf32x3(a2) and _onednn(a2, w, bias):  # one oneDNN product, checked once
-        return _onednn_mm(a2, w, bias, None if out is None else out.view(n, w.shape[1])).view(*lead, w.shape[1])
-    else:
-        blocked = True
-    if out is None and not blocked:
-        return mm(a2, w, bias).view(*lead, w.shape[1])
-    if out is None:
-        out = torch.empty(*lead, w.shape[1], dtype=a.dtype, device=a.device)
-    o2 = out.view(n, w.shape[1])
-    step = CPU_GEMM_ROWS if blocked else n
-    for i in range(0, n, max(step, 1)):
-        blk = slice(i, i + step)
-        mm(a2 if step >= n else a2[blk], w, bias, out=o2[blk])
-    return out
+    cpu = not isinstance(a2, Split) and a2.is_cpu
+    onednn = cpu and not _tf32x3(a2) and _onednn(a2, w, bias)  # checked once, not again in mm
+    if cpu and not onednn:  # BLAS, in blocks of rows
+        if out is None:
+            out = torch.empty(*lead, m, dtype=a.dtype, device=a.device)
+        o2 = out.view(n, m)
+        for i in range(0, n, CPU_GEMM_ROWS):
+            mm(a2[i:i + CPU_GEMM_ROWS], w, bias, out=o2[i:i + CPU_GEMM_ROWS])
+        return out
+    o2 = None if out is None else out.view(n, m)
+    return (_onednn_mm(a2, w, bias, o2) if onednn else mm(a2, w, bias, out=o2)).view(*lead, m)
 
 
 # Narrowest weight gradient (F, K) of a CPU step that goes through oneDNN (:func:`outer_sum`).
