@@ -373,23 +373,32 @@ def _layer_adjoint(layer: _Layer, a_first: torch.Tensor | None, gbar: torch.Tens
     return pbar
 
 
-# Points per block of a one-stream network pass on the CPU; half as many with more streams
+# Points per block of a network pass on the CPU: at least CPU_BLOCK_ROWS, and as many as make
+# CPU_BLOCK_ELEMS (points x width) per stream; half as many with more than one stream
 # (:func:`_point_blocks`).
 CPU_BLOCK_ROWS = 1024
+CPU_BLOCK_ELEMS = 1 << 18
 
 
-def _point_blocks(n_pts: int, device: torch.device, streams: int = 1) -> list[slice]:
-    """Point blocks of a network pass (a jet, or the reverse-mode gradient). On the CPU a block
-    of :data:`CPU_BLOCK_ROWS` points (one stream) or half as many (jets with ``streams`` > 1)
-    runs through every layer (in the backward, every adjoint) before the next block starts,
-    so what a step reads right after it was written (pre-activations, adjoints) is still in
-    cache and only what the backward keeps goes to memory; the weight gradients sum over the
-    blocks. A Laplacian jet in 2-D (4 streams) ran faster in blocks of 512 points than of 256
-    (1024 stream rows), most at width 64, where a block's fixed cost per operation weighs most
-    (side by side in the Poisson-Laplacian step, oneDNN products); the one-stream reverse-mode
-    gradient ran fastest at 1024. On a GPU one block: a kernel per layer over all points."""
-    step = max(CPU_BLOCK_ROWS // min(streams, 2), 1) if device.type == "cpu" else n_pts
-    return [slice(i, min(i + step, n_pts)) for i in range(0, n_pts, max(step, 1))] or [slice(0, 0)]
+def _point_blocks(n_pts: int, device: torch.device, streams: int = 1, width: int = 0) -> list[slice]:
+    """Point blocks of a network pass (a jet, or the reverse-mode gradient) whose widest layer
+    has ``width`` features. On the CPU a block runs through every layer (in the backward,
+    every adjoint) before the next block starts, so what a step reads right after it was
+    written (pre-activations, adjoints) is still in cache and only what the backward keeps goes
+    to memory; the weight gradients sum over the blocks. A block has
+    ``max(CPU_BLOCK_ROWS, CPU_BLOCK_ELEMS // width)`` points with one stream, half as many with
+    ``streams`` > 1: 4096 points at width 64, 2048 at 128, 1024 from 256 up. Narrow layers take
+    more points because every operation of a block carries a fixed cost (a product's setup,
+    an elementwise call, Python); side by side in one process (Poisson steps, oneDNN products,
+    2 threads) the reverse-mode gradient ran fastest at 4096 points for width 64, 2048-4096 for
+    128 and 1024 for 256 and 512, and the 2-D Laplacian jet at 2048 points for width 64 and
+    1024 for 128 (flat from 256). On a GPU one block: a kernel per layer over all points."""
+    if device.type != "cpu":
+        step = n_pts
+    else:
+        step = max(CPU_BLOCK_ROWS, CPU_BLOCK_ELEMS // width if width > 0 else 0) // min(streams, 2)
+    step = max(step, 1)
+    return [slice(i, min(i + step, n_pts)) for i in range(0, n_pts, step)] or [slice(0, 0)]
 
 
 def _accumulate(acc: list, i: int, t: torch.Tensor) -> None:
@@ -405,7 +414,7 @@ class _MLPJetFunction(torch.autograd.Function):
         weights = params[:n_layers]
         biases = params[n_layers:]
         dim = x.shape[1]
-        blocks = _point_blocks(x.shape[0], x.device, num_streams(order, dim))
+        blocks = _point_blocks(x.shape[0], x.device, num_streams(order, dim), max(w.shape[0] for w in weights))
         runs: list[list[_Layer]] = []
         for rows in blocks:
             layers: list[_Layer] = []
@@ -540,7 +549,7 @@ def _grad_forward(ctx, ops, x, order, omegas, n_layers, save, params):
     weights, biases = params[:n_layers], params[n_layers:]
     n_out = weights[-1].shape[0]
     wss, bss = zip(*(_scaled(w, b, om) for w, b, om in zip(weights, biases, omegas)))
-    blocks = _point_blocks(x.shape[0], x.device)
+    blocks = _point_blocks(x.shape[0], x.device, 1, max(w.shape[0] for w in weights))
     runs = [_grad_forward_block(ops, x[rows], wss, bss, omegas, n_out) for rows in blocks]
     ctx.omegas, ctx.n_layers, ctx.order, ctx.blocks = omegas, n_layers, order, blocks
     ctx.has_bias = tuple(b is not None for b in biases)

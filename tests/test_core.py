@@ -50,6 +50,7 @@ def test_torch_jet_matches_reference(case, order, rows, monkeypatch):
         # gradient) or 10 (S > 1 streams), every N-row product in blocks of 16
         monkeypatch.setattr(jet_module, "CPU_GEMM_ROWS", rows)
         monkeypatch.setattr(jet_module, "CPU_BLOCK_ROWS", 20)
+        monkeypatch.setattr(jet_module, "CPU_BLOCK_ELEMS", 0)
     d, width, layers, out, w0, w1, lin = case
     model = fs.Siren(d, width, layers, out, w0, w1, outermost_linear=lin).double()
     x = torch.rand(53, d, dtype=torch.float64) * 2 - 1
@@ -83,6 +84,7 @@ def test_gradcheck_torch_jet_function(order, out, blocks, monkeypatch):
     of 3 rows."""
     if blocks:
         monkeypatch.setattr(jet_module, "CPU_BLOCK_ROWS", 4)
+        monkeypatch.setattr(jet_module, "CPU_BLOCK_ELEMS", 0)
         monkeypatch.setattr(jet_module, "CPU_GEMM_ROWS", 3)
     w = [torch.randn(5, 2, dtype=torch.float64) * 0.5, torch.randn(4, 5, dtype=torch.float64) * 0.3,
          torch.randn(out, 4, dtype=torch.float64) * 0.3]
@@ -108,11 +110,26 @@ def _tensors_in(obj, depth=0) -> int:
     return 0
 
 
+def test_point_blocks_take_more_points_for_narrow_layers():
+    """CPU point blocks: max(CPU_BLOCK_ROWS, CPU_BLOCK_ELEMS // width) points with one stream,
+    half as many with more; every point in exactly one block, in order; one block on a GPU."""
+    cpu = torch.device("cpu")
+    for width, streams, step in [(64, 1, 4096), (128, 1, 2048), (256, 1, 1024), (512, 1, 1024),
+                                 (64, 4, 2048), (128, 3, 1024), (512, 5, 512), (0, 1, 1024)]:
+        blocks = jet_module._point_blocks(10_000, cpu, streams, width)
+        assert [b.stop - b.start for b in blocks[:-1]] == [step] * (len(blocks) - 1), (width, streams)
+        assert blocks[0].start == 0 and blocks[-1].stop == 10_000
+        assert all(a.stop == b.start for a, b in zip(blocks, blocks[1:]))
+    assert jet_module._point_blocks(0, cpu, 1, 64) == [slice(0, 0)]
+    assert jet_module._point_blocks(10_000, torch.device("meta"), 4, 64) == [slice(0, 10_000)]
+
+
 @pytest.mark.parametrize("order,out", [(1, 1), (2, 1), (1, 3)], ids=["reverse-grad", "laplacian", "forward-grad"])
 def test_torch_jet_cache_freed_after_backward_kept_with_retain_graph(order, out, monkeypatch):
     """What a jet's forward keeps for its backward is freed by that backward (not held by the
     outputs' graph into the next training step), and retain_graph=True keeps it for a second."""
     monkeypatch.setattr(jet_module, "CPU_BLOCK_ROWS", 8)  # several point blocks
+    monkeypatch.setattr(jet_module, "CPU_BLOCK_ELEMS", 0)
     torch.manual_seed(5)
     model = fs.Siren(2, 12, 1, out, backend="torch").double()
     x = torch.rand(11, 2, dtype=torch.float64) * 2 - 1
