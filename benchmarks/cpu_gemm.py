@@ -7,9 +7,12 @@ inner product, on the shapes of a training step.
 Shapes, for a hidden layer of width ``w`` and a block of ``n`` points: ``forward`` (n, w) x
 (w, w), the pre-activations and every input adjoint; ``weight-gradient`` (w, n) x (n, w), a
 sum over the points (oneDNN reads its transposed left operand through a copy, so
-:func:`fastsiren.jet.outer_sum` takes BLAS below ``jet.CPU_ONEDNN_WGRAD_WIDTH``). Each is
-timed as :func:`fastsiren.jet.mm` makes it, both libraries interleaved in one process (median
-of ``--repeats`` rounds); a row gives GFLOP/s per library and their ratio.
+:func:`fastsiren.jet.outer_sum` takes BLAS below ``jet.CPU_ONEDNN_WGRAD_WIDTH``); ``small``,
+products of under a few million multiply-adds (n, k) x (k, m): the first layer (k = D = 2),
+the last layer (m = 1) and hidden layers on few points, where a call's fixed cost decides
+(:data:`fastsiren.jet.CPU_ONEDNN_MIN_MACS`, which this script sets aside while it measures).
+Each is timed as :func:`fastsiren.jet.mm` makes it, both libraries interleaved in one process
+(median of ``--repeats`` rounds); a row gives GFLOP/s per library and their ratio.
 """
 
 from __future__ import annotations
@@ -30,13 +33,21 @@ CPU_GEMM_FILE = "cpu-gemm.json"
 LIBRARIES = ("blas", "onednn")
 
 
-def _product(shape: str, n: int, w: int):
+# (n, k, m) of the ``small`` rows: first layer (k = 2), last layer (m = 1), hidden layers on
+# few points, from about 1e5 to 1e7 multiply-adds
+SMALL = ((1024, 2, 64), (2048, 2, 64), (4096, 2, 256), (16384, 2, 256),
+         (1024, 64, 1), (2048, 64, 1), (4096, 256, 1), (16384, 256, 1),
+         (64, 64, 64), (256, 64, 64), (512, 64, 64), (1024, 64, 64),
+         (64, 128, 128), (128, 128, 128), (256, 128, 128), (64, 256, 256), (128, 256, 256))
+
+
+def _product(shape: str, n: int, k: int, m: int):
     gen = torch.Generator().manual_seed(0)
-    a, b = torch.randn(n, w, generator=gen), torch.randn(n, w, generator=gen)
-    weight = torch.randn(w, w, generator=gen)
-    if shape == "forward":
-        return lambda: jet.rows_mm(a, weight.t())
-    return lambda: jet.mm(a.t(), b)  # the library's product itself, not outer_sum's choice of one
+    a, b = torch.randn(n, k, generator=gen), torch.randn(n, m, generator=gen)
+    weight = torch.randn(m, k, generator=gen)
+    if shape == "weight-gradient":
+        return lambda: jet.mm(a.t(), b)  # the library's product itself, not outer_sum's choice of one
+    return lambda: jet.rows_mm(a, weight.t())
 
 
 def _seconds(fn, iters: int) -> float:
@@ -47,14 +58,18 @@ def _seconds(fn, iters: int) -> float:
 
 
 def measure(points=(1024, 2048, 16384), widths=(64, 128, 256, 512), repeats: int = 7,
-            block_s: float = 0.1) -> list[dict]:
+            block_s: float = 0.1, small=SMALL) -> list[dict]:
     reason = backends.onednn_unavailable_reason()
     if reason is not None:
         raise RuntimeError(f"benchmarks.cpu_gemm compares BLAS with oneDNN, which cannot run here: {reason}")
+    cases = [(s, n, w, w) for s in ("forward", "weight-gradient") for w in widths for n in points]
+    cases += [("small", n, k, m) for n, k, m in small]
     rows = []
+    min_macs = jet.CPU_ONEDNN_MIN_MACS
+    jet.CPU_ONEDNN_MIN_MACS = 0  # every product through the library asked for
     try:
-        for shape, n, width in ((s, n, w) for s in ("forward", "weight-gradient") for w in widths for n in points):
-            fn = _product(shape, n, width)
+        for shape, n, k, m in cases:
+            fn = _product(shape, n, k, m)
             iters, times = {}, {lib: [] for lib in LIBRARIES}
             for lib in LIBRARIES:
                 backends.set_cpu_gemm(lib)
@@ -64,15 +79,19 @@ def measure(points=(1024, 2048, 16384), widths=(64, 128, 256, 512), repeats: int
                 for lib in LIBRARIES[r % 2:] + LIBRARIES[:r % 2]:
                     backends.set_cpu_gemm(lib)
                     times[lib].append(_seconds(fn, iters[lib]))
-            flops = 2 * n * width * width
-            row = {"shape": shape, "points": n, "width": width}
+            macs = n * k * m
+            row = {"shape": shape, "points": n, "k": k, "m": m, "macs": macs}
+            if shape != "small":
+                row["width"] = k
             for lib in LIBRARIES:
-                row[f"{lib}_gflops"] = round(flops / statistics.median(times[lib]) / 1e9, 1)
+                row[f"{lib}_us"] = round(statistics.median(times[lib]) * 1e6, 2)
+                row[f"{lib}_gflops"] = round(2 * macs / statistics.median(times[lib]) / 1e9, 1)
             row["onednn_over_blas"] = round(row["onednn_gflops"] / row["blas_gflops"], 3)
             rows.append(row)
-            print(f"{shape:16s} n={n:6d} w={width}: BLAS {row['blas_gflops']:7.1f} GFLOP/s, oneDNN "
-                  f"{row['onednn_gflops']:7.1f} GFLOP/s ({row['onednn_over_blas']:.2f}x)", flush=True)
+            print(f"{shape:16s} ({n}, {k}) x ({k}, {m}), {macs:.2g} MACs: BLAS {row['blas_gflops']:7.1f} GFLOP/s, "
+                  f"oneDNN {row['onednn_gflops']:7.1f} GFLOP/s ({row['onednn_over_blas']:.2f}x)", flush=True)
     finally:
+        jet.CPU_ONEDNN_MIN_MACS = min_macs
         backends.set_cpu_gemm(None)
     return rows
 
@@ -82,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--points", type=int, action="append", help="rows n of the products, repeatable "
                    "(default: 1024, 2048, 16384)")
     p.add_argument("--width", type=int, action="append", help="hidden width w, repeatable (default: 64, 128, 256, 512)")
+    p.add_argument("--no-small", action="store_true", help="leave out the small products (first layer, last "
+                   "layer, few points)")
     p.add_argument("--repeats", type=int, default=7, help="interleaved timed rounds")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--out", type=Path, default=RESULTS_DIR / CPU_GEMM_FILE, help="results file")
@@ -94,12 +115,13 @@ def main(argv: list[str] | None = None) -> int:
     if a.threads is not None:
         common.positive("--threads", a.threads, int)
         torch.set_num_threads(a.threads)
-    rows = measure(tuple(a.points or (1024, 2048, 16384)), tuple(a.width or (64, 128, 256, 512)), a.repeats)
+    rows = measure(tuple(a.points or (1024, 2048, 16384)), tuple(a.width or (64, 128, 256, 512)), a.repeats,
+                   small=() if a.no_small else SMALL)
     env = environment(torch.device("cpu"))
     doc = {"script": "benchmarks/cpu_gemm.py", "device": device_name(torch.device("cpu")),
            **{k: env[k] for k in ("date", "commit", "threads", "torch", "python")},
-           "method": "fastsiren.jet.rows_mm (forward) and jet.mm (weight-gradient) under each "
-                     "backends.set_cpu_gemm library, interleaved, "
+           "method": "fastsiren.jet.rows_mm (forward, small) and jet.mm (weight-gradient) under each "
+                     "backends.set_cpu_gemm library with jet.CPU_ONEDNN_MIN_MACS set aside, interleaved, "
                      f"median of {a.repeats} rounds", "rows": rows}
     common.write_json(a.out, doc)
     print(f"-> {a.out}")

@@ -171,13 +171,24 @@ def operand(t: torch.Tensor | Split, split=tf32_split) -> torch.Tensor | Split:
     return Split(*split(t)) if _tf32x3(t) else t
 
 
+# Smallest CPU product (multiply-adds, N x K x M) that goes through oneDNN (:func:`_onednn`).
+CPU_ONEDNN_MIN_MACS = 1_500_000
+
+
 def _onednn(a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor | None) -> bool:
     """Whether ``a @ b (+ bias)`` runs as oneDNN's inner product
     (:func:`fastsiren.backends.set_cpu_gemm`): float32 CPU operands without an empty
     dimension (oneDNN rejects K = 0), in a product autograd does not record (the op has no
-    derivative formula: a recorded product takes ``torch.mm``)."""
+    derivative formula: a recorded product takes ``torch.mm``), of at least
+    :data:`CPU_ONEDNN_MIN_MACS` multiply-adds: a oneDNN call costs about 15 us more than a BLAS
+    one whatever its size, so small products (a narrow network on a few points, the first
+    layer's K = D or the last layer's M = 1 products on a block's points) are faster in BLAS
+    (``benchmarks/results/cpu-gemm.json``, the ``small`` rows: BLAS faster up to about 1e6
+    multiply-adds, oneDNN from 2e6)."""
     # cheapest tests first: a small step makes about a hundred products
     if not a.is_cpu or a.dtype != torch.float32 or b.dtype != torch.float32 or not a.numel() or not b.numel():
+        return False
+    if a.shape[0] * a.shape[1] * b.shape[1] < CPU_ONEDNN_MIN_MACS:
         return False
     if (a.requires_grad or b.requires_grad or (bias is not None and bias.requires_grad)) and torch.is_grad_enabled():
         return False

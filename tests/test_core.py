@@ -484,8 +484,10 @@ needs_onednn = pytest.mark.skipif(_NO_ONEDNN is not None, reason=f"oneDNN produc
 
 @pytest.fixture
 def onednn_calls(monkeypatch):
-    """The shapes of the products that went through oneDNN's inner product."""
+    """The shapes of the products that went through oneDNN's inner product (every size: the
+    tests' products are smaller than jet.CPU_ONEDNN_MIN_MACS)."""
     calls = []
+    monkeypatch.setattr(jet_module, "CPU_ONEDNN_MIN_MACS", 0)
     real = torch.ops.mkldnn._linear_pointwise
     monkeypatch.setattr(torch.ops.mkldnn, "_linear_pointwise", lambda *a: calls.append(tuple(a[0].shape)) or real(*a))
     yield calls
@@ -555,6 +557,20 @@ def test_onednn_products_match_float64(onednn_calls):
     jet_module.mm(leaf, w.t()).sum().backward()  # recorded by autograd: torch.mm, with its gradient
     assert torch.allclose(leaf.grad, w.sum(0).expand(301, 40), atol=1e-5)
     assert not onednn_calls
+
+
+@needs_onednn
+def test_small_products_stay_on_blas(onednn_calls, monkeypatch):
+    """A product under jet.CPU_ONEDNN_MIN_MACS multiply-adds takes BLAS (a oneDNN call's fixed
+    cost outweighs its speed there), one at the bound takes oneDNN."""
+    monkeypatch.setattr(jet_module, "CPU_ONEDNN_MIN_MACS", 30 * 8 * 5)
+    backends.set_cpu_gemm("onednn")
+    a, w = torch.randn(30, 8), torch.randn(5, 8)
+    jet_module.mm(a[:29], w.t())
+    assert not onednn_calls
+    got = jet_module.mm(a, w.t())
+    assert onednn_calls == [(30, 8)]
+    assert torch.allclose(got, a @ w.t(), atol=1e-5)
 
 
 @needs_onednn
