@@ -183,8 +183,8 @@ def _onednn(a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor | None) -> bool
     :data:`CPU_ONEDNN_MIN_MACS` multiply-adds: a oneDNN call costs about 15 us more than a BLAS
     one whatever its size, so small products (a narrow network on a few points, the first
     layer's K = D or the last layer's M = 1 products on a block's points) are faster in BLAS
-    (``benchmarks/results/cpu-gemm.json``, the ``small`` rows: BLAS faster up to about 1e6
-    multiply-adds, oneDNN from 2e6)."""
+    (``benchmarks/results/cpu-gemm.json``, the ``small`` rows, 2 threads: under 1.5e6
+    multiply-adds BLAS was the faster in 7 of 8 products, from 2e6 oneDNN in all 9)."""
     # cheapest tests first: a small step makes about a hundred products
     if not a.is_cpu or a.dtype != torch.float32 or b.dtype != torch.float32 or not a.numel() or not b.numel():
         return False
@@ -256,7 +256,7 @@ def rows_mm(a: torch.Tensor | Split, w: torch.Tensor, bias: torch.Tensor | None 
 
 
 # Narrowest weight gradient (F, K) of a CPU step that goes through oneDNN (:func:`outer_sum`).
-CPU_ONEDNN_WGRAD_WIDTH = 128
+CPU_ONEDNN_WGRAD_WIDTH = 256
 
 
 def outer_sum(a: torch.Tensor | Split, b: torch.Tensor | Split) -> torch.Tensor:
@@ -269,9 +269,9 @@ def outer_sum(a: torch.Tensor | Split, b: torch.Tensor | Split) -> torch.Tensor:
 
     oneDNN reads the transposed (F, N) operand through a copy, which costs more than its
     faster product gains below :data:`CPU_ONEDNN_WGRAD_WIDTH`: such weight gradients go
-    through BLAS (``benchmarks/results/cpu-gemm.json``: at width 64 oneDNN's weight gradients
-    ran at 0.73-0.80x BLAS's speed, at 128 and up on a block's 1024 or 2048 points at
-    1.16-1.61x).
+    through BLAS (``benchmarks/results/cpu-gemm.json``, 2 threads: at widths 64 and 128
+    oneDNN's weight gradients ran at 0.67-0.86x BLAS's speed, at 256 and 512 on a block's 1024
+    or 2048 points at 1.17-1.87x).
     """
     onednn = min(a.shape[-1], b.shape[-1]) >= CPU_ONEDNN_WGRAD_WIDTH
     if b.shape[-1] < a.shape[-1] and b.shape[-1] <= 16:
