@@ -294,7 +294,7 @@ def set_cpu_gemm(mode: str | None) -> None:
     the default. Float64 products and GPU tensors always take ``torch.mm``.
 
     Why oneDNN: on the AMD EPYC of the benchmarks (AVX-512, 2 threads), oneDNN ran the
-    (N, w) x (w, w) products of a forward or an input adjoint 1.25-2.5x as fast as MKL's sgemm
+    (N, w) x (w, w) products of a forward or an input adjoint 1.5-2.5x as fast as MKL's sgemm
     for widths w from 64 to 512 (``benchmarks/results/cpu-gemm.json``, written by
     ``python -m benchmarks.cpu_gemm``); weight gradients narrower than
     ``jet.CPU_ONEDNN_WGRAD_WIDTH`` stay on BLAS (:func:`fastsiren.jet.outer_sum`). The

@@ -184,7 +184,8 @@ def _onednn(a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor | None) -> bool
     one whatever its size, so small products (a narrow network on a few points, the first
     layer's K = D or the last layer's M = 1 products on a block's points) are faster in BLAS
     (``benchmarks/results/cpu-gemm.json``, the ``small`` rows, 2 threads: under 1.5e6
-    multiply-adds BLAS was the faster in 7 of 8 products, from 2e6 oneDNN in all 9)."""
+    multiply-adds BLAS was the faster in 7 of 8 products, from 2e6 oneDNN in 8 of 9, the ninth
+    within 2%)."""
     # cheapest tests first: a small step makes about a hundred products
     if not a.is_cpu or a.dtype != torch.float32 or b.dtype != torch.float32 or not a.numel() or not b.numel():
         return False
@@ -269,9 +270,10 @@ def outer_sum(a: torch.Tensor | Split, b: torch.Tensor | Split) -> torch.Tensor:
 
     oneDNN reads the transposed (F, N) operand through a copy, which costs more than its
     faster product gains below :data:`CPU_ONEDNN_WGRAD_WIDTH`: such weight gradients go
-    through BLAS (``benchmarks/results/cpu-gemm.json``, 2 threads: at widths 64 and 128
-    oneDNN's weight gradients ran at 0.67-0.86x BLAS's speed, at 256 and 512 on a block's 1024
-    or 2048 points at 1.17-1.87x).
+    through BLAS (``benchmarks/results/cpu-gemm.json``, 2 threads: oneDNN's weight gradients
+    ran at 0.73-0.86x BLAS's speed at width 64, 0.81-1.17x at 128 (a second run: 0.84-0.86x;
+    whole steps at width 128 took the same time either way), 1.45-1.56x at 256 and 512 on a
+    block's 1024 or 2048 points).
     """
     onednn = min(a.shape[-1], b.shape[-1]) >= CPU_ONEDNN_WGRAD_WIDTH
     if b.shape[-1] < a.shape[-1] and b.shape[-1] <= 16:
