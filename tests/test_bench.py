@@ -548,3 +548,27 @@ def test_blas_variant_times_the_torch_backend_beside_onednn(tmp_path, monkeypatc
     assert backends.cpu_gemm() == "onednn"
     with pytest.raises(ValueError, match="--width must be > 0"):
         cpu_gemm.main(["--width", "0"])
+
+
+def test_cpu_blocks_times_each_block_size_and_the_rule(tmp_path):
+    """cpu_blocks times a step at each forced block size and under the rule, reports the
+    fastest, and leaves the block constants as they were; bad numbers are refused."""
+    import json
+
+    from fastsiren.benchmarks import cpu_blocks
+
+    from fastsiren import jet as jet_module
+
+    before = jet_module.CPU_BLOCK_ROWS, jet_module.CPU_BLOCK_ELEMS
+    out = tmp_path / "cpu-blocks.json"
+    assert cpu_blocks.main(["--suite", "poisson-laplacian", "--width", "16", "--block", "8", "--block", "32",
+                            "--points", "64", "--rounds", "1", "--out", str(out)]) == 0
+    assert (jet_module.CPU_BLOCK_ROWS, jet_module.CPU_BLOCK_ELEMS) == before
+    doc = json.loads(out.read_text())
+    (row,) = doc["rows"]
+    assert set(row["ms"]) == {"8", "32"} and all(v > 0 for v in row["ms"].values())
+    assert row["best_block"] in (8, 32) and row["rule_ms"] > 0 and row["rule_over_best"] > 0
+    assert row["rule_block"] == 64  # the rule's block (8192 points at width 16, halved) holds all 64
+    assert doc["commit"] and "CPU_BLOCK_ELEMS" in doc["rule"]
+    with pytest.raises(ValueError, match="--block must be > 0"):
+        cpu_blocks.main(["--block", "0"])
