@@ -402,10 +402,12 @@ def _point_blocks(n_pts: int, device: torch.device, streams: int = 1, width: int
     ``max(CPU_BLOCK_ROWS, CPU_BLOCK_ELEMS // width)`` points with one stream, half as many with
     ``streams`` > 1: 4096 points at width 64, 2048 at 128, 1024 from 256 up. Narrow layers take
     more points because every operation of a block carries a fixed cost (a product's setup,
-    an elementwise call, Python); side by side in one process (Poisson steps, oneDNN products,
-    2 threads) the reverse-mode gradient ran fastest at 4096 points for width 64, 2048-4096 for
-    128 and 1024 for 256 and 512, and the 2-D Laplacian jet at 2048 points for width 64 and
-    1024 for 128 (flat from 256). On a GPU one block: a kernel per layer over all points."""
+    an elementwise call, Python). ``python -m benchmarks.cpu_blocks`` times whole training
+    steps at each forced block size and under this rule, interleaved
+    (``benchmarks/results/cpu-blocks.json``, 2 threads, 8192 points, fit, poisson-grad and
+    poisson-laplacian at widths 64-512): the rule's step took 0.98-1.08x the fastest block's
+    time in every row, where the slowest fixed size took up to 1.93x. On a GPU one block: a
+    kernel per layer over all points."""
     if device.type != "cpu":
         step = n_pts
     else:
