@@ -180,9 +180,10 @@ def _onednn(a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor | None) -> bool
     (:func:`fastsiren.backends.set_cpu_gemm`): float32 CPU operands without an empty
     dimension (oneDNN rejects K = 0), in a product autograd does not record (the op has no
     derivative formula: a recorded product takes ``torch.mm``), of at least
-    :data:`CPU_ONEDNN_MIN_MACS` multiply-adds: a oneDNN call costs about 15 us more than a BLAS
-    one whatever its size, so small products (a narrow network on a few points, the first
-    layer's K = D or the last layer's M = 1 products on a block's points) are faster in BLAS
+    :data:`CPU_ONEDNN_MIN_MACS` multiply-adds: a oneDNN call has a fixed cost a BLAS one does
+    not (the file below: 3.6-10 us more on its five smallest products), so small products (a
+    narrow network on a few points, the first layer's K = D or the last layer's M = 1 products
+    on a block's points) are faster in BLAS
     (``benchmarks/results/cpu-gemm.json``, the ``small`` rows, 2 threads: under 1.5e6
     multiply-adds BLAS was the faster in 7 of 8 products, from 2e6 oneDNN in 8 of 9, the ninth
     within 2%)."""
@@ -271,9 +272,8 @@ def outer_sum(a: torch.Tensor | Split, b: torch.Tensor | Split) -> torch.Tensor:
     oneDNN reads the transposed (F, N) operand through a copy, which costs more than its
     faster product gains below :data:`CPU_ONEDNN_WGRAD_WIDTH`: such weight gradients go
     through BLAS (``benchmarks/results/cpu-gemm.json``, 2 threads: oneDNN's weight gradients
-    ran at 0.73-0.86x BLAS's speed at width 64, 0.81-1.17x at 128 (a second run: 0.84-0.86x;
-    whole steps at width 128 took the same time either way), 1.45-1.56x at 256 and 512 on a
-    block's 1024 or 2048 points).
+    ran at 0.73-0.86x BLAS's speed at width 64, 0.81-1.17x at 128 (the run before it, in git
+    history: 0.84-0.86x), 1.45-1.56x at 256 and 512 on a block's 1024 or 2048 points).
     """
     onednn = min(a.shape[-1], b.shape[-1]) >= CPU_ONEDNN_WGRAD_WIDTH
     if b.shape[-1] < a.shape[-1] and b.shape[-1] <= 16:
