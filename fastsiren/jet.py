@@ -58,7 +58,8 @@ def num_streams(order: int, dim: int) -> int:
 def split_streams(h: torch.Tensor, order: int, dim: int):
     """(S, N, out) output streams -> value (N, out), grad (N, out, D), Laplacian (N, out)."""
     value = h[0]
-    grad = h[1:1 + dim].permute(1, 2, 0).contiguous() if order >= 1 else None
+    # a copy even where the permuted view is contiguous already (D = 1): never a view of h
+    grad = h[1:1 + dim].permute(1, 2, 0).clone(memory_format=torch.contiguous_format) if order >= 1 else None
     lap = h[1 + dim].clone() if order == 2 else None
     return (value.clone() if value._base is not None else value), grad, lap
 
@@ -300,19 +301,31 @@ def _scaled(w: torch.Tensor, b: torch.Tensor | None, omega: float | None):
     return w * omega, (None if b is None else b * omega)
 
 
-def _layer_forward(h_in: torch.Tensor | None, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None,
-                   omega: float | None, order: int, dim: int, need_c: bool) -> _Layer:
+def _layer_forward(h_in: torch.Tensor | None, x: torch.Tensor, ws: torch.Tensor, bs: torch.Tensor | None,
+                   omega: float | None, order: int, dim: int, need_z: bool,
+                   out: torch.Tensor | None = None) -> _Layer:
     """One layer: the stacked GEMM (bias on the value stream only) and the jet epilogue.
 
     Works on pre-activations scaled by omega (``z' = omega z``, ``a' = omega a``, ...), where
     the epilogue reads ``y = sin z'``, ``G = c a'``, ``M = c l' - s q'``. ``h_in=None`` marks
     the first layer: h = x, J_k = e_k, L = 0, so a'_k is column k of omega W (a (D, 1, F)
-    view, no GEMM) and l' = 0.
+    view, no GEMM) and l' = 0. ``ws``, ``bs``: the weights and bias scaled by omega
+    (:func:`_scaled`).
+
+    Order 0 keeps z' for the backward (``need_z``), which takes cos z' itself, as autograd's
+    sine does: a forward that is not differentiated (an evaluation under grad mode) pays
+    for no cosine, and a training step makes the same passes either way. Its h goes into
+    ``out`` (n, fo) if given (the network's output; then h is not for the backward).
     """
-    n_pts, fo = x.shape[0], w.shape[0]
-    s_count = num_streams(order, dim)
     first = h_in is None
-    ws, bs = _scaled(w, b, omega)
+    if order == 0:
+        z = rows_mm(x if first else h_in[0], ws.t(), bs, out=None if omega is not None and need_z else out)
+        if omega is None:
+            return _Layer(None, z.unsqueeze(0), None, None)
+        h = torch.sin(z, out=out) if need_z else z.sin_()
+        return _Layer(z.unsqueeze(0) if need_z else None, h.unsqueeze(0), None, None)
+    n_pts, fo = x.shape[0], ws.shape[0]
+    s_count = num_streams(order, dim)
     if first:
         z = rows_mm(x, ws.t(), bs)
         p = z.unsqueeze(0)
@@ -333,9 +346,6 @@ def _layer_forward(h_in: torch.Tensor | None, x: torch.Tensor, w: torch.Tensor, 
                 full.append(torch.zeros_like(z).unsqueeze(0))
             return _Layer(p, torch.cat(full, 0), None, None)
         return _Layer(p, p, None, None)
-    if order == 0:  # the backward keeps only cos(z') and h: sin in the GEMM output's memory
-        c = torch.cos(z) if need_c else None
-        return _Layer(None, p.sin_(), c, None)
     h = torch.empty(s_count, n_pts, fo, dtype=x.dtype, device=x.device)
     torch.sin(z, out=h[0])
     c = torch.cos(z)
@@ -363,11 +373,12 @@ def _layer_adjoint(layer: _Layer, a_first: torch.Tensor | None, gbar: torch.Tens
     """
     if omega is None:
         return gbar
-    c = layer.c
     pbar = torch.empty_like(gbar)
+    if order == 0:  # c = cos z' from the kept z' (:func:`_layer_forward`)
+        torch.cos(layer.p[0], out=pbar[0])
+        return pbar.mul_(gbar)
+    c = layer.c
     torch.mul(gbar[0], c, out=pbar[0])
-    if order == 0:
-        return pbar
     a = a_first if a_first is not None else layer.p[1:1 + dim]
     big = gbar[1:1 + dim]
     s = layer.h[0]
@@ -430,23 +441,31 @@ class _MLPJetFunction(torch.autograd.Function):
         biases = params[n_layers:]
         dim = x.shape[1]
         blocks = _point_blocks(x.shape[0], x.device, num_streams(order, dim), max(w.shape[0] for w in weights))
+        scaled = [_scaled(w, b, om) for w, b, om in zip(weights, biases, omegas)]
+        # order 0: every block's last layer writes its rows of the output
+        value = x.new_empty(x.shape[0], weights[-1].shape[0]) if order == 0 else None
         runs: list[list[_Layer]] = []
         for rows in blocks:
             layers: list[_Layer] = []
             h, xb = None, x[rows]
-            for w, b, om in zip(weights, biases, omegas):
-                layer = _layer_forward(h, xb, w, b, om, order, dim, need_c=save)
+            for i, ((ws, bs), om) in enumerate(zip(scaled, omegas)):
+                out = value[rows] if value is not None and i == n_layers - 1 else None
+                layer = _layer_forward(h, xb, ws, bs, om, order, dim, need_z=save, out=out)
                 layers.append(layer)
                 h = layer.h
             runs.append(layers)
         ctx.order, ctx.omegas, ctx.n_layers, ctx.dim, ctx.blocks = order, omegas, n_layers, dim, blocks
         ctx.has_bias = tuple(b is not None for b in biases)
         # The cache goes through save_for_backward, not a ctx attribute: autograd frees it right
-        # after a backward (unless retain_graph=True), while the outputs may live on.
+        # after a backward (unless retain_graph=True), while the outputs may live on. At order
+        # 0 the backward never reads the last layer's h, which is the output: it is not kept.
+        if order == 0:
+            runs = [[*layers[:-1], layers[-1]._replace(h=None)] for layers in runs]
         flat = [t for layers in runs for layer in layers for t in layer] if save else []
         ctx.save_for_backward(x, *weights, *[b for b in biases if b is not None], *flat)
-        h = torch.cat([layers[-1].h for layers in runs], 1) if len(runs) > 1 else runs[0][-1].h
-        return split_streams(h, order, dim)
+        if order == 0:
+            return value, None, None
+        return _gather_streams([layers[-1].h for layers in runs], order, dim)
 
     @staticmethod
     def backward(ctx, g_value, g_grad, g_lap):
@@ -476,6 +495,17 @@ class _MLPJetFunction(torch.autograd.Function):
                 b_grads[i].mul_(scale)
         x_grad = (torch.cat(x_grads) if len(x_grads) > 1 else x_grads[0]) if need_x else None
         return (x_grad, None, None, None, None, *w_grads, *b_grads)
+
+
+def _gather_streams(hs: list[torch.Tensor], order: int, dim: int):
+    """The outputs (value, grad, Laplacian) of blocks' (S, n, out) output streams, one copy
+    each (a custom Function's output may not be a view of what it keeps)."""
+    if len(hs) == 1:
+        return split_streams(hs[0], order, dim)
+    value = torch.cat([h[0] for h in hs])
+    grad = torch.cat([h[1:1 + dim].permute(1, 2, 0) for h in hs]) if order >= 1 else None
+    lap = torch.cat([h[1 + dim] for h in hs]) if order == 2 else None
+    return value, grad, lap
 
 
 def _jet_backward_block(layers, gbar, x, wss, omegas, order, dim, w_grads, b_grads, need_b, need_x):

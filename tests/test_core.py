@@ -156,6 +156,59 @@ def test_torch_jet_cache_freed_after_backward_kept_with_retain_graph(order, out,
         torch.testing.assert_close(a, b)
 
 
+@pytest.mark.parametrize("blocks", [False, True], ids=["one-block", "row-blocks"])
+@pytest.mark.parametrize("order,lin", [(0, True), (0, False), (1, True), (2, False)])
+def test_torch_jet_outputs_are_not_the_saved_cache(order, lin, blocks, monkeypatch):
+    """An output may be changed in place before the backward: where the forward keeps a
+    tensor, the output is a copy of it (never a view: a D = 1 gradient too), and where it does
+    not (order 0's last layer), the output is that tensor itself. The gradients then match
+    reference's, taken through the same in-place change."""
+    if blocks:
+        monkeypatch.setattr(jet_module, "CPU_BLOCK_ROWS", 4)
+        monkeypatch.setattr(jet_module, "CPU_BLOCK_ELEMS", 0)
+    torch.manual_seed(2)
+    d = 1 if order == 1 else 2  # order 1 with D = 1 > O = 1 takes the forward-mode streams
+    model = fs.Siren(d, 9, 1, 1, outermost_linear=lin).double()
+    x = torch.rand(11, d, dtype=torch.float64) * 2 - 1
+    got = []
+    for backend in ("reference", "torch"):
+        _set_backend(model, backend)
+        j = model.jet(x, order)
+        outs = [t for t in j if t is not None]
+        for t in outs:
+            t.mul_(3.0)
+        loss = sum(t.pow(2).sum() for t in outs)
+        got.append(torch.autograd.grad(loss, list(model.parameters()), allow_unused=True))
+    for a, b in zip(*got):
+        if a is None or b is None:
+            assert a is None or not a.abs().max() or b is not None
+            continue
+        torch.testing.assert_close(b, a, atol=ATOL, rtol=RTOL)
+
+
+def test_order0_forward_takes_no_cosine(monkeypatch):
+    """A differentiable order-0 forward keeps z' and takes no cosine: evaluating a network under
+    grad mode costs a GEMM and a sine per layer; the backward takes the cosines."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    calls = []
+
+    class Count(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            calls.append(func.__name__.split(".")[0])
+            return func(*args, **(kwargs or {}))
+
+    model = fs.Siren(2, 8, 2, 1, backend="torch").double()
+    x = torch.rand(7, 2, dtype=torch.float64)
+    with Count():
+        y = model(x)
+    assert "cos" not in calls and calls.count("sin") == 3, calls
+    calls.clear()
+    with Count():
+        y.sum().backward()
+    assert calls.count("cos") == 3 and "sin" not in calls, calls
+
+
 @pytest.mark.parametrize("order", [1, 2])
 def test_training_loop_peak_memory_does_not_double(order):
     """A loop that keeps the last step's jet and loss alive into the next step (as training
