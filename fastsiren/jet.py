@@ -67,13 +67,15 @@ def split_streams(h: torch.Tensor, order: int, dim: int):
 def stack_adjoints(g_value, g_grad, g_lap, order: int, x: torch.Tensor, out: int) -> torch.Tensor:
     """Adjoints of (value, grad, Laplacian) -> (S, N, out) stream adjoints (None -> zeros)."""
     dim = x.shape[1]
-    gbar = x.new_zeros(num_streams(order, dim), x.shape[0], out)
-    if g_value is not None:
-        gbar[0] = g_value
-    if order >= 1 and g_grad is not None:
-        gbar[1:1 + dim] = g_grad.permute(2, 0, 1)
-    if order == 2 and g_lap is not None:
-        gbar[1 + dim] = g_lap
+    gbar = x.new_empty(num_streams(order, dim), x.shape[0], out)  # one write per stream, no zero pass
+    for stream, g in ((gbar[0], g_value), (gbar[1:1 + dim], None if g_grad is None else g_grad.permute(2, 0, 1)),
+                      (gbar[1 + dim:], g_lap)):
+        if not stream.numel():
+            continue
+        if g is None:
+            stream.zero_()
+        else:
+            stream.copy_(g)
     return gbar
 
 
@@ -482,18 +484,23 @@ class _MLPJetFunction(torch.autograd.Function):
         w_grads: list[torch.Tensor | None] = [None] * n
         b_grads: list[torch.Tensor | None] = [None] * n
         need_x = ctx.needs_input_grad[0]
-        x_grads = []
+        # every block's first layer writes its rows of the input's adjoint
+        x_grad = x.new_empty(x.shape) if need_x else None
+        if order == 0 and g_value is not None:
+            g_value = g_value.contiguous()  # read in place below: the backward never writes a gbar
         for rows, layers in zip(ctx.blocks, runs):
-            gs = [None if g is None else g[rows] for g in (g_value, g_grad, g_lap)]
-            gbar = stack_adjoints(*gs, order, x[rows], weights[-1].shape[0])
-            x_grads.append(_jet_backward_block(layers, gbar, x[rows], wss, omegas, order, dim, w_grads, b_grads,
-                                               need_b, need_x))
+            if order == 0 and g_value is not None:  # the one stream is the value's adjoint: no copy
+                gbar = g_value[rows].unsqueeze(0)
+            else:
+                gs = [None if g is None else g[rows] for g in (g_value, g_grad, g_lap)]
+                gbar = stack_adjoints(*gs, order, x[rows], weights[-1].shape[0])
+            _jet_backward_block(layers, gbar, x[rows], wss, omegas, order, dim, w_grads, b_grads, need_b,
+                                None if x_grad is None else x_grad[rows])
         for i, om in enumerate(omegas):  # back from the scaled weights W' = omega W
             scale = 1.0 if om is None else om
             w_grads[i].mul_(scale)
             if b_grads[i] is not None:
                 b_grads[i].mul_(scale)
-        x_grad = (torch.cat(x_grads) if len(x_grads) > 1 else x_grads[0]) if need_x else None
         return (x_grad, None, None, None, None, *w_grads, *b_grads)
 
 
@@ -508,10 +515,10 @@ def _gather_streams(hs: list[torch.Tensor], order: int, dim: int):
     return value, grad, lap
 
 
-def _jet_backward_block(layers, gbar, x, wss, omegas, order, dim, w_grads, b_grads, need_b, need_x):
-    """The backward of one block's points from its output stream adjoints ``gbar``: adds its
-    (scaled) weight and bias gradients into ``w_grads``/``b_grads`` and returns the adjoint of
-    its inputs (None unless ``need_x``)."""
+def _jet_backward_block(layers, gbar, x, wss, omegas, order, dim, w_grads, b_grads, need_b, x_grad):
+    """The backward of one block's points from its output stream adjoints ``gbar`` (read, never
+    written): adds its (scaled) weight and bias gradients into ``w_grads``/``b_grads`` and
+    writes the adjoint of its inputs into ``x_grad`` (the block's rows; None: not needed)."""
     for i in range(len(wss) - 1, -1, -1):
         ws, om = wss[i], omegas[i]
         a_first = ws.t().unsqueeze(1) if (i == 0 and order >= 1) else None
@@ -523,7 +530,9 @@ def _jet_backward_block(layers, gbar, x, wss, omegas, order, dim, w_grads, b_gra
             if order >= 1:
                 wg += pbar[1:1 + dim].sum(1).t()
             _accumulate(w_grads, 0, wg)
-            return rows_mm(pbar[0], ws) if need_x else None
+            if x_grad is not None:
+                rows_mm(pbar[0], ws, out=x_grad)
+            return
         h = layers[i - 1].h
         fo = pbar.shape[-1]
         _accumulate(w_grads, i, outer_sum(pbar.reshape(-1, fo), h.reshape(-1, h.shape[-1])))
