@@ -6,6 +6,7 @@ import argparse
 import csv
 import math
 import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -572,3 +573,44 @@ def test_cpu_blocks_times_each_block_size_and_the_rule(tmp_path):
     assert doc["commit"] and "CPU_BLOCK_ELEMS" in doc["rule"]
     with pytest.raises(ValueError, match="--block must be > 0"):
         cpu_blocks.main(["--block", "0"])
+
+
+def test_cpu_malloc_times_both_settings_in_child_processes(tmp_path):
+    """cpu_malloc runs each allocator setting in its own child process (the pinned one with
+    glibc's thresholds in its environment), alternating, and writes both providers' medians
+    and torch's speedup under each; bad numbers are refused."""
+    import json
+
+    from fastsiren.benchmarks import cpu_malloc
+
+    out = tmp_path / "cpu-malloc.json"
+    assert cpu_malloc.main(["--suite", "fit", "--size", "quick", "--repeats", "1", "--passes", "1",
+                            "--threads", "1", "--out", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    (row,) = doc["rows"]
+    assert (row["suite"], row["phase"]) == ("fit", "step")
+    for setting in ("glibc", "pinned"):
+        assert all(row["ms"][setting][p] > 0 for p in ("reference", "torch"))
+        assert row["torch_speedup"][setting] > 0 and len(row["passes_ms"][setting]) == 1
+    assert doc["settings"]["pinned"]["MALLOC_MMAP_THRESHOLD_"] == str(1 << 30) and doc["threads"] == "1"
+    with pytest.raises(ValueError, match="--passes must be > 0"):
+        cpu_malloc.main(["--passes", "0"])
+
+
+def test_cpu_malloc_child_pins_the_environment(monkeypatch):
+    """The pinned setting reaches the child through its environment; the glibc one removes any
+    inherited setting."""
+    from fastsiren.benchmarks import cpu_malloc
+
+    seen = []
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "5")
+
+    def fake_run(cmd, cwd, env, check):
+        seen.append({k: env.get(k) for k in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")})
+        Path(cmd[cmd.index("--child") + 1]).write_text('{"fit/step": {"reference": 2.0, "torch": 1.0}}')
+
+    monkeypatch.setattr(cpu_malloc.subprocess, "run", fake_run)
+    rows = cpu_malloc.measure(("fit",), "quick", None, 1, 1, log=lambda _: None)
+    assert seen == [{"MALLOC_MMAP_THRESHOLD_": None, "MALLOC_TRIM_THRESHOLD_": None},
+                    {"MALLOC_MMAP_THRESHOLD_": str(1 << 30), "MALLOC_TRIM_THRESHOLD_": str(1 << 30)}]
+    assert rows[0]["torch_speedup"] == {"glibc": 2.0, "pinned": 2.0}
