@@ -118,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     threads = str(a.threads) if a.threads is not None else env["threads"]
     doc = {"script": "benchmarks/cpu_malloc.py", "device": device_name(torch.device("cpu")),
            **{k: env[k] for k in ("date", "commit", "torch", "python")}, "threads": threads, "size": a.size,
+           "repeats": a.repeats, "passes": a.passes,
            "settings": SETTINGS,
            "method": f"reference and torch steps of the benchmark suites (size {a.size}), interleaved within a "
                      f"child process, median of {a.repeats} rounds; {a.passes} child processes per setting, "

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from .cpu_malloc import CPU_MALLOC_FILE
 from .gemm_count import GEMM_FILE, pairs
 from .records import REPO_ROOT, RESULTS_DIR, latest, read_rows
 from .scaling import SCALING_FILE, SWEEPS, device_tag, figure_name, summarize
@@ -278,7 +279,34 @@ def render_section(results_dir: Path = RESULTS_DIR) -> str:
     body = suite_tables(suite_rows) if suite_rows else "_No benchmark results yet._\n"
     scal = scaling_tables(scaling_rows) if scaling_rows else ""
     gemm = gemm_table(Path(results_dir) / GEMM_FILE)
-    return "\n".join(p for p in (head, body, gemm, scal) if p).rstrip() + "\n"
+    malloc = malloc_table(Path(results_dir) / CPU_MALLOC_FILE)
+    return "\n".join(p for p in (head, body, gemm, malloc, scal) if p).rstrip() + "\n"
+
+
+def malloc_table(path: Path) -> str:
+    """From benchmarks/cpu_malloc.py's file: reference's and torch's CPU steps under glibc's
+    default malloc settings and with its thresholds pinned (empty without the file)."""
+    import json
+
+    if not path.is_file():
+        return ""
+    doc = json.loads(path.read_text())
+    threads = f"{doc['threads']} thread{'s' if doc['threads'] != '1' else ''}"
+    lines = [f"#### The allocator on {doc['device']}, {threads} (`python -m benchmarks.cpu_malloc`, "
+             f"commit {doc['commit']})\n",
+             f"Size `{doc['size']}`. The same steps in child processes under glibc's default malloc settings "
+             "and with `MALLOC_MMAP_THRESHOLD_` and `MALLOC_TRIM_THRESHOLD_` pinned at 1 GiB (freed memory "
+             "stays in the process, no page faults for fresh blocks), alternating, "
+             f"{doc['passes']} processes per setting, each the median of {doc['repeats']} interleaved rounds; "
+             "a time is the median over the processes.\n",
+             "| suite | phase | reference ms (glibc / pinned) | torch ms (glibc / pinned) "
+             "| torch vs reference (glibc / pinned) |", "|---|---|---:|---:|---:|"]
+    for r in doc["rows"]:
+        ms, sp = r["ms"], r["torch_speedup"]
+        lines.append(f"| {r['suite']} | {r['phase']} | {_ms(ms['glibc']['reference'])} / "
+                     f"{_ms(ms['pinned']['reference'])} | {_ms(ms['glibc']['torch'])} / {_ms(ms['pinned']['torch'])} "
+                     f"| {sp['glibc']:.2f}x / {sp['pinned']:.2f}x |")
+    return "\n".join(lines) + "\n"
 
 
 def gemm_table(path: Path) -> str:

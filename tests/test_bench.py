@@ -593,6 +593,11 @@ def test_cpu_malloc_times_both_settings_in_child_processes(tmp_path):
         assert all(row["ms"][setting][p] > 0 for p in ("reference", "torch"))
         assert row["torch_speedup"][setting] > 0 and len(row["passes_ms"][setting]) == 1
     assert doc["settings"]["pinned"]["MALLOC_MMAP_THRESHOLD_"] == str(1 << 30) and doc["threads"] == "1"
+    from fastsiren.benchmarks import readme_tables
+
+    table = readme_tables.malloc_table(out)  # the README's table of the file
+    assert "| fit | step |" in table and "1 thread " in table and "1 processes per setting" in table
+    assert readme_tables.malloc_table(tmp_path / "missing.json") == ""
     with pytest.raises(ValueError, match="--passes must be > 0"):
         cpu_malloc.main(["--passes", "0"])
 
