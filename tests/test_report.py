@@ -152,6 +152,11 @@ def quick_results(tmp_path_factory) -> dict[str, Path]:
     common.write_json(bench / "gemm-count.json", {"commit": "abc", "counter": "FlopCounterMode", "rows": [
         {"suite": "poisson-laplacian", "in_features": 2, "points": 64, "provider": p, "gemm_gflop": g,
          "reference_over_this": r} for p, g, r in [("reference", 1.5, 1.0), ("torch", 1.0, 1.5)]]})
+    common.write_json(bench / "cpu-malloc.json", {
+        "commit": "abc", "device": "cpu", "threads": "2", "size": "quick", "repeats": 3, "passes": 2, "rows": [
+            {"suite": "fit", "phase": "step", "ms": {"glibc": {"reference": 12.0, "torch": 6.0},
+                                                     "pinned": {"reference": 9.0, "torch": 6.0}},
+             "torch_speedup": {"glibc": 2.0, "pinned": 1.5}, "pinned_over_glibc": {"reference": 0.75, "torch": 1.0}}]})
     common.write_json(bench / "cuda-mutations.json", {"commit": "abc", "tier": "emulated", "rows": [
         {"name": n, "what": n.replace("-", " "), "caught_plain": c and n != "oob-read", "caught": c, "blind_spot": b}
         for n, c, b in [("no-barrier-render-7", True, ""), ("no-barrier-render-9", False, ""),
@@ -188,6 +193,7 @@ def test_numbers_come_from_the_results_files(quick_results):
     assert "12.25 dB above the best baseline" in text  # 40.5 - 28.25, computed, not typed
     assert "2.75" in text  # the benchmark speedup
     assert "the reference executes 1.50x the matrix-product FLOPs" in text  # gemm-count.json
+    assert "torch vs reference goes from 2.00x to 1.50x" in " ".join(text.split())  # cpu-malloc.json
     squashed = " ".join(text.split())  # cuda-mutations.json: counted, not typed
     assert ("failed on 3 of 5 mutants, among them 1 of the 2 with one barrier removed; 1 of those only with "
             "AddressSanitizer (oob-read)") in squashed

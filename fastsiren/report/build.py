@@ -32,6 +32,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable
 
+from fastsiren.benchmarks.cpu_malloc import CPU_MALLOC_FILE
 from fastsiren.benchmarks.cuda_mutations import MUTATIONS_FILE
 from fastsiren.benchmarks.gemm_count import GEMM_FILE
 from fastsiren.benchmarks.precision import GPU_FILE as PRECISION_FILE
@@ -582,9 +583,9 @@ class Builder:
 
     def __init__(self, results: dict[str, list[Result]], bench: list[dict], figures_dir: Path,
                  gemm: dict | None = None, mutations: dict | None = None, profile: dict | None = None,
-                 precision: dict | None = None):
+                 precision: dict | None = None, malloc: dict | None = None):
         self.results, self.bench, self.figures_dir, self.gemm = results, bench, figures_dir, gemm
-        self.mutations, self.profile, self.precision = mutations, profile, precision
+        self.mutations, self.profile, self.precision, self.malloc = mutations, profile, precision, malloc
         self.used_figures: list[Path] = []
 
     # -- helpers
@@ -850,6 +851,7 @@ class Builder:
         """Benchmark tables per (device, suite) and speedup figures, from the CSV rows."""
         sec = Section("bench", [])
         self._gemm(sec)
+        self._malloc(sec)
         rows = self.bench
         if not rows:
             sec.figures += self._task_figures("bench")
@@ -985,6 +987,32 @@ class Builder:
             sec.findings.append(f"Suite {suite}: the reference executes {lo if lo == hi else f'{lo} to {hi}'} the "
                                 f"matrix-product FLOPs of the torch backend per step (D = {dims[0]} to {dims[-1]}); "
                                 "a speedup beyond that comes from less elementwise work or faster products.")
+
+    def _malloc(self, sec: Section) -> None:
+        """Reference's and torch's CPU steps under glibc's default malloc settings and with its
+        thresholds pinned (benchmarks/cpu_malloc.py)."""
+        doc = self.malloc
+        if not doc or not doc.get("rows"):
+            return
+        body = []
+        for r in doc["rows"]:
+            ms, sp = r["ms"], r["torch_speedup"]
+            body.append([cell(r["suite"]), cell(r["phase"])]
+                        + [cell(fmt("ms", ms[s][p])) for p in ("reference", "torch") for s in ("glibc", "pinned")]
+                        + [cell(f"{sp[s]:.2f}x") for s in ("glibc", "pinned")])
+        sec.tables.append(table(
+            f"CPU steps (ms) under glibc's default malloc settings and with its mmap and trim thresholds pinned at "
+            f"1 GiB (freed memory stays in the process), on {doc['device']}, {doc['threads']} threads, size "
+            f"{doc['size']}", ["suite", "phase", "reference glibc", "reference pinned", "torch glibc", "torch pinned",
+                               "torch vs ref. glibc", "torch vs ref. pinned"], body, lead=2,
+            source=f"{doc.get('passes', '?')} processes per setting, alternating, each the median of "
+                   f"{doc.get('repeats', '?')} rounds; commit {_commit(doc)}; file {CPU_MALLOC_FILE}"))
+        for r in doc["rows"]:
+            po = r["pinned_over_glibc"]
+            sec.findings.append(f"Suite {r['suite']} ({r['phase']}): with the allocator's thresholds pinned the "
+                                f"reference takes {po['reference']:.2f}x and torch {po['torch']:.2f}x its time under "
+                                f"glibc's defaults; torch vs reference goes from {r['torch_speedup']['glibc']:.2f}x "
+                                f"to {r['torch_speedup']['pinned']:.2f}x.")
 
     def verify(self) -> Section:
         """The mutation check of the CUDA kernels' emulated test tier (benchmarks/cuda_mutations.py)."""
@@ -1165,7 +1193,7 @@ def build(results_dir: Path, bench_dir: Path, figures_dir: Path, out: Path,
 
     figures_dir.mkdir(parents=True, exist_ok=True)
     data = Builder(results, bench, figures_dir, doc(GEMM_FILE), doc(MUTATIONS_FILE), doc(PROFILE_FILE),
-                   doc(PRECISION_FILE)).build(skipped, profile)
+                   doc(PRECISION_FILE), doc(CPU_MALLOC_FILE)).build(skipped, profile)
     compile_pdf(data, figures_dir, out)
     data["out"] = str(out)
     return data
