@@ -45,14 +45,17 @@ SETTINGS = {
 
 
 def child(suites, size: str, threads: int | None, repeats: int, out: Path) -> None:
-    """Time ``suites`` (reference and torch, no check, no memory pass) in this process; write
+    """Time ``suites`` (reference and torch) in this process as ``python -m benchmarks`` does,
+    the float64 check and the memory pass included: without them a step can be timed in a
+    slower process state (the file's first version, 521d52d in git history, timed without them:
+    torch's fit step took 93-100 ms in five of its six processes, against 77.6 ms in
+    ``fit.csv``'s run at the same commit); write
     {suite/phase: {provider: median ms}} to ``out``."""
     if threads is not None:
         torch.set_num_threads(threads)
     got: dict[str, dict[str, float]] = {}
     for name in suites:
-        res = run_suite(name, list(PROVIDERS[1:]), size=size, device="cpu", rounds=repeats, check=False,
-                        memory=False, log=lambda _: None)
+        res = run_suite(name, list(PROVIDERS[1:]), size=size, device="cpu", rounds=repeats, log=lambda _: None)
         for r in res.rows:
             if r.status != "ok":
                 raise RuntimeError(f"{name} {r.phase} {r.provider}: {r.status} ({r.reason})")
@@ -120,8 +123,9 @@ def main(argv: list[str] | None = None) -> int:
            **{k: env[k] for k in ("date", "commit", "torch", "python")}, "threads": threads, "size": a.size,
            "repeats": a.repeats, "passes": a.passes,
            "settings": SETTINGS,
-           "method": f"reference and torch steps of the benchmark suites (size {a.size}), interleaved within a "
-                     f"child process, median of {a.repeats} rounds; {a.passes} child processes per setting, "
+           "method": f"reference and torch steps of the benchmark suites (size {a.size}) as python -m benchmarks runs "
+                     f"them (check, memory pass, then interleaved rounds) in a child process, median of {a.repeats} "
+                     f"rounds; {a.passes} child processes per setting, "
                      "alternating; a row's ms is the median over the passes", "rows": rows}
     common.write_json(a.out, doc)
     print(f"-> {a.out}")
