@@ -486,10 +486,11 @@ class _MLPJetFunction(torch.autograd.Function):
         need_x = ctx.needs_input_grad[0]
         # every block's first layer writes its rows of the input's adjoint
         x_grad = x.new_empty(x.shape) if need_x else None
-        if order == 0 and g_value is not None:
+        value_only = order == 0 and g_value is not None  # the one stream is the value's adjoint
+        if value_only:
             g_value = g_value.contiguous()  # read in place below: the backward never writes a gbar
         for rows, layers in zip(ctx.blocks, runs):
-            if order == 0 and g_value is not None:  # the one stream is the value's adjoint: no copy
+            if value_only:  # no stack, no copy
                 gbar = g_value[rows].unsqueeze(0)
             else:
                 gs = [None if g is None else g[rows] for g in (g_value, g_grad, g_lap)]
@@ -506,9 +507,8 @@ class _MLPJetFunction(torch.autograd.Function):
 
 def _gather_streams(hs: list[torch.Tensor], order: int, dim: int):
     """The outputs (value, grad, Laplacian) of blocks' (S, n, out) output streams, one copy
-    each (a custom Function's output may not be a view of what it keeps)."""
-    if len(hs) == 1:
-        return split_streams(hs[0], order, dim)
+    each (a custom Function's output may not be a view of what it keeps; ``torch.cat`` copies
+    a single block too)."""
     value = torch.cat([h[0] for h in hs])
     grad = torch.cat([h[1:1 + dim].permute(1, 2, 0) for h in hs]) if order >= 1 else None
     lap = torch.cat([h[1 + dim] for h in hs]) if order == 2 else None
