@@ -415,6 +415,8 @@ def jet_layer_wgrad(g: torch.Tensor, h: torch.Tensor, order: int, dim: int, *, h
     k = h.shape[-1]
     pre = check_tensor(pre, "pre", g.dtype, g.device) if omega is not None else g
     w0 = check_tensor(w0, "w0", g.dtype, g.device) if w0 is not None else g
+    if n == 0:  # no points: the sums are empty (and a grid of no point blocks has no split)
+        return g.new_zeros(f, k), (g.new_zeros(f) if has_bias else None)
     s_pad = stream_pad(s)
     cfg = gemm_config(n, k, f, s_pad, g.dtype, split_n=True)
     n_blocks = triton.cdiv(n, cfg.block_n)

@@ -407,6 +407,18 @@ def test_double_backward_through_plain_forward():
     assert torch.autograd.gradgradcheck(lambda a: model(a), (x[:3].detach().requires_grad_(),), fast_mode=True)
 
 
+def test_no_points_backward_gives_zero_gradients():
+    """N = 0 points: the jet and its backward run (empty sums: zero weight gradients), as on
+    the reference backend."""
+    model = fs.Siren(2, 6, 0, 1, backend="triton").double().to(DEV)
+    x = torch.zeros(0, 2, dtype=torch.float64, device=DEV, requires_grad=True)
+    jet = model.jet(x, order=2)
+    (jet.value.sum() + jet.grad.sum() + jet.laplacian.sum()).backward()
+    assert x.grad.shape == (0, 2)
+    for p in model.parameters():
+        assert p.grad is not None and not p.grad.abs().any()
+
+
 def test_render_fused_matches_reference_float32(monkeypatch):
     """One launch for all layers: values (width 40: four column chunks) and jets (width 24:
     two chunks, order 2), against float64; the no-grad forward and render use it when fusion
