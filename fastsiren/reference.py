@@ -54,7 +54,18 @@ def laplacian(grad: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 
 def jet_of(fn, x: torch.Tensor, order: int) -> Jet:
-    """Jet of any differentiable map ``fn`` (N, D) -> (N, out) by autograd (used by baselines)."""
+    """Jet of any differentiable map ``fn`` (N, D) -> (N, out) by autograd (used by baselines).
+
+    Under ``torch.no_grad()`` or ``torch.inference_mode()`` the jet is detached, as the other
+    backends' are; its derivatives still need a graph, built outside inference mode (where
+    autograd records nothing) and dropped."""
+    if torch.is_inference_mode_enabled() or not torch.is_grad_enabled():
+        with torch.inference_mode(False):
+            return _jet_of(fn, x.clone() if x.is_inference() else x, order).detach()
+    return _jet_of(fn, x, order)
+
+
+def _jet_of(fn, x: torch.Tensor, order: int) -> Jet:
     with torch.enable_grad():
         xg = x if x.requires_grad else x.detach().requires_grad_(True)
         value = fn(xg)

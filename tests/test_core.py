@@ -411,6 +411,26 @@ def test_relu_laplacian_is_zero():
     assert torch.all(j.laplacian == 0)
 
 
+@pytest.mark.parametrize("make", [lambda: fs.Siren(2, 8, 1, 1, backend="reference"),
+                                  lambda: fs.ReluMLP(2, 8, 1, 1)], ids=["reference", "relu"])
+def test_autograd_jets_under_no_grad_and_inference_mode(make):
+    """Jets by autograd (reference backend, baselines) run under ``torch.inference_mode()`` and
+    come back detached there and under ``torch.no_grad()``, as the other backends' do."""
+    m = make().double()
+    x = torch.rand(5, 2, dtype=torch.float64)
+    want = m.jet(x, 2)
+    with torch.no_grad():
+        got = m.jet(x, 2)
+    with torch.inference_mode():
+        inf = m.jet(torch.rand(5, 2, dtype=torch.float64).copy_(x), 2)
+        img = m.render((3, 4), order=1)
+    for a, b, c in zip(got, inf, want):
+        assert not a.requires_grad and not b.requires_grad
+        torch.testing.assert_close(a, c.detach())
+        torch.testing.assert_close(b, c.detach())
+    assert img.grad.shape == (3, 4, 1, 2)
+
+
 def test_render_matches_forward_and_chunks():
     m = fs.Siren(2, 16, 1, 2).double()
     img = m.render((5, 7))
