@@ -271,7 +271,7 @@ class PosEncMLP(_AutogradMLP):
         freqs = (2.0 ** torch.arange(self.num_frequencies, device=x.device, dtype=x.dtype)) * math.pi
         arg = x.unsqueeze(-2) * freqs.unsqueeze(-1)          # (N, F, D)
         enc = torch.stack([torch.sin(arg), torch.cos(arg)], -2)  # (N, F, 2, D)
-        return torch.cat([x, enc.reshape(x.shape[0], -1)], -1)
+        return torch.cat([x, enc.reshape(x.shape[0], arg.shape[-2] * 2 * x.shape[-1])], -1)
 
 
 BASELINES = {"relu": ReluMLP, "tanh": TanhMLP, "relu-pe": PosEncMLP}

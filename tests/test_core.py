@@ -405,6 +405,13 @@ def test_posenc_frequencies_official_rule():
     assert fs.PosEncMLP(2, 16, 1, 1, sidelength=512).encoded_features() == 2 * (1 + 2 * 7)
 
 
+def test_posenc_mlp_takes_no_points():
+    m = fs.PosEncMLP(2, 8, 1, 3)
+    assert m(torch.rand(0, 2)).shape == (0, 3)
+    assert m.jet(torch.rand(0, 2)).grad.shape == (0, 3, 2)
+    assert m(torch.rand(2, 0, 2)).shape == (2, 0, 3)
+
+
 def test_relu_laplacian_is_zero():
     m = fs.ReluMLP(2, 16, 1, 1).double()
     j = m.jet(torch.rand(8, 2, dtype=torch.float64), 2)
