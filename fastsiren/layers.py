@@ -60,6 +60,11 @@ def _check_positive_int(v, name: str) -> None:
         raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
 
 
+def _check_hidden_layers(v) -> None:
+    if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+        raise ValueError(f"hidden_layers must be an integer >= 0, got {v!r}")
+
+
 class CoordinateMLP(nn.Module):
     """Shared interface of every coordinate network: ``forward``, ``jet``, ``render``."""
 
@@ -116,8 +121,10 @@ class Siren(CoordinateMLP):
                  outermost_linear: bool = True, backend: str = "auto", *, first_init: str = "paper",
                  hidden_init: str = "paper", init_scale: float = 1.0) -> None:
         super().__init__()
-        if not isinstance(hidden_layers, int) or hidden_layers < 0:
-            raise ValueError(f"hidden_layers must be an integer >= 0, got {hidden_layers!r}")
+        for v, name in ((in_features, "in_features"), (hidden_features, "hidden_features"),
+                        (out_features, "out_features")):
+            _check_positive_int(v, name)
+        _check_hidden_layers(hidden_layers)
         backends.check_name(backend)
         self.in_features, self.out_features = in_features, out_features
         self.hidden_features, self.hidden_layers = hidden_features, hidden_layers
@@ -202,6 +209,7 @@ class _AutogradMLP(CoordinateMLP):
         for v, name in ((in_features, "in_features"), (hidden_features, "hidden_features"),
                         (out_features, "out_features")):
             _check_positive_int(v, name)
+        _check_hidden_layers(hidden_layers)
         self.in_features, self.out_features = in_features, out_features
         self.hidden_features, self.hidden_layers = hidden_features, hidden_layers
         self.activation = activation

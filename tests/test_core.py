@@ -508,6 +508,12 @@ def test_bad_inputs():
         functional.sine_linear(torch.rand(3, 2, dtype=torch.float64), torch.rand(4, 2), None, 30.0)
     with pytest.raises(ValueError, match="shape"):
         m.render((4,))
+    with pytest.raises(ValueError, match="hidden_features must be"):
+        fs.Siren(2, 0, 1, 1)
+    with pytest.raises(ValueError, match="out_features must be"):
+        fs.Siren(2, 8, 1, 0)
+    with pytest.raises(ValueError, match="hidden_layers must be"):
+        fs.ReluMLP(2, 8, -1, 1)
 
 
 def test_grid_chunk_equals_rows_of_the_grid():
