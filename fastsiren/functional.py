@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import Sequence
 
 import torch
@@ -11,7 +12,7 @@ from fastsiren.jet import Jet
 
 
 def check_order(order) -> None:
-    if order not in (0, 1, 2) or isinstance(order, bool):
+    if not isinstance(order, numbers.Integral) or isinstance(order, bool) or order not in (0, 1, 2):
         raise ValueError(f"order must be 0, 1 or 2 (value, +gradient, +Laplacian), got {order!r}")
 
 

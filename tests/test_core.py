@@ -494,6 +494,8 @@ def test_bad_inputs():
         m(torch.ones(4, 2, dtype=torch.long))
     with pytest.raises(ValueError, match="order"):
         m.jet(torch.rand(4, 2), order=3)
+    with pytest.raises(ValueError, match="order"):
+        m.jet(torch.rand(4, 2), order=1.0)
     with pytest.raises(ValueError, match="backend='nope'"):
         fs.Siren(2, 8, 1, 1, backend="nope")
     with pytest.raises(ValueError, match="first_init='bad'"):
