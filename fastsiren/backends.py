@@ -127,8 +127,10 @@ def resolve(name: str | None, device: torch.device | str) -> str:
     backend asked for by name that cannot run raises with the reason.
     """
     dev = torch.device(device)
+    source = ""
     if name in (None, "auto"):
         name = os.environ.get(BACKEND_ENV) or "auto"
+        source = f" (from {BACKEND_ENV}={name!r})" if name != "auto" else ""
     if name == "auto":
         if dev.type != "cuda":
             return "torch"
@@ -136,10 +138,14 @@ def resolve(name: str | None, device: torch.device | str) -> str:
             if _REGISTRY[cand].available(dev) is None:
                 return cand
         return "torch"
-    reason = _spec(name).available(dev)
+    try:
+        spec = _spec(name)
+    except ValueError as exc:
+        raise ValueError(f"{exc}{source}") from None
+    reason = spec.available(dev)
     if reason is not None:
         raise RuntimeError(
-            f"backend {name!r} cannot run on {dev}: {reason}. "
+            f"backend {name!r}{source} cannot run on {dev}: {reason}. "
             f"Available here: {available_backends(dev)}"
         )
     return name

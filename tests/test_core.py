@@ -478,6 +478,12 @@ def test_registry_and_env_override(monkeypatch):
     assert backends.resolve(None, "cpu") == "reference"
     with pytest.raises(RuntimeError, match="cuda.*cannot run"):
         backends.resolve("cuda", "cpu")
+    monkeypatch.setenv("FASTSIREN_BACKEND", "Torch")  # the error names the variable it came from
+    with pytest.raises(ValueError, match="backend='Torch' is not a known backend.*FASTSIREN_BACKEND"):
+        backends.resolve("auto", "cpu")
+    monkeypatch.setenv("FASTSIREN_BACKEND", "cuda")
+    with pytest.raises(RuntimeError, match="'cuda' \\(from FASTSIREN_BACKEND='cuda'\\) cannot run"):
+        backends.resolve(None, "cpu")
 
 
 def test_triton_on_cpu_without_interpreter_is_a_clear_error(monkeypatch):
