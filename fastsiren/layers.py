@@ -8,6 +8,7 @@ layers *after* the first layer, so a network has ``hidden_layers + 2`` linear la
 from __future__ import annotations
 
 import math
+import re
 from typing import Sequence
 
 import torch
@@ -182,8 +183,11 @@ class Siren(CoordinateMLP):
 
 def convert_official_state_dict(state_dict: dict[str, torch.Tensor], model: Siren) -> dict:
     """Map the official code's key names (``net.0.linear.weight``, ``net.net.0.0.weight``, ...)
-    to ours (``layers.0.weight``) by the order of the linear layers in the state dict."""
-    weights = [k for k, v in state_dict.items() if k.endswith("weight") and v.dim() == 2]
+    to ours (``layers.0.weight``) by the order of the linear layers: the layer indices in the
+    key names, compared as numbers (a dict with sorted keys, as safetensors returns, lists
+    ``net.10`` before ``net.2``), else the order of the state dict."""
+    weights = sorted((k for k, v in state_dict.items() if k.endswith("weight") and v.dim() == 2),
+                     key=lambda k: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", k)])
     n = len(model.layers)
     if len(weights) != n:
         raise ValueError(f"state_dict has {len(weights)} linear weight matrices, the model has {n} layers")

@@ -384,6 +384,11 @@ def test_load_official_state_dict():
     torch.testing.assert_close(m(x), off(x))
     with pytest.raises(ValueError, match="linear weight matrices"):
         fs.Siren(2, 32, 1, 3).load_official_state_dict(off.state_dict())
+    # keys sorted as strings (safetensors' order): net.10 before net.2, loaded by layer index
+    deep = _OfficialSiren(2, 8, 10, 1).double()
+    m = fs.Siren(2, 8, 10, 1, backend="reference").double()  # 12 layers at the default init amplify rounding
+    m.load_official_state_dict(dict(sorted(deep.state_dict().items())))
+    torch.testing.assert_close(m(x), deep(x))
 
 
 @pytest.mark.parametrize("kind", ["relu", "tanh", "relu-pe"])
