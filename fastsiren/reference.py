@@ -58,7 +58,10 @@ def jet_of(fn, x: torch.Tensor, order: int) -> Jet:
 
     Under ``torch.no_grad()`` or ``torch.inference_mode()`` the jet is detached, as the other
     backends' are; its derivatives still need a graph, built outside inference mode (where
-    autograd records nothing) and dropped."""
+    autograd records nothing) and dropped. Order 0 is the plain forward: under ``no_grad`` it
+    records no graph (no activations kept), as the official code's inference does."""
+    if order == 0:
+        return Jet(fn(x), None, None)
     if torch.is_inference_mode_enabled() or not torch.is_grad_enabled():
         with torch.inference_mode(False):
             return _jet_of(fn, x.clone() if x.is_inference() else x, order).detach()
@@ -69,8 +72,6 @@ def _jet_of(fn, x: torch.Tensor, order: int) -> Jet:
     with torch.enable_grad():
         xg = x if x.requires_grad else x.detach().requires_grad_(True)
         value = fn(xg)
-        if order == 0:
-            return Jet(value, None, None)
         grad = gradient(value, xg)
         lap = laplacian(grad, xg) if order == 2 else None
     return Jet(value, grad, lap)

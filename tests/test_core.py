@@ -441,6 +441,11 @@ def test_autograd_jets_under_no_grad_and_inference_mode(make):
         torch.testing.assert_close(a, c.detach())
         torch.testing.assert_close(b, c.detach())
     assert img.grad.shape == (3, 4, 1, 2)
+    saved = []  # a value-only pass records no graph: autograd saves no activations
+    with torch.no_grad(), torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        m(x.requires_grad_())
+        m.render((3, 4))
+    assert not saved
 
 
 def test_render_matches_forward_and_chunks():
