@@ -17,7 +17,7 @@ from typing import Sequence
 
 from .cpu_malloc import CPU_MALLOC_FILE
 from .gemm_count import GEMM_FILE, pairs
-from .records import REPO_ROOT, RESULTS_DIR, latest, read_rows
+from .records import REFERENCE_INFER_NOTE, REPO_ROOT, RESULTS_DIR, latest, read_rows, reference_infer_graph
 from .scaling import SCALING_FILE, SWEEPS, device_tag, figure_name, summarize
 from .suites import REVERSE_GRAD_PRODUCT_SHARE
 
@@ -105,6 +105,8 @@ def suite_tables(rows: Sequence[dict[str, str]]) -> str:
                 f"| {'–' if math.isnan(tput) else format(tput, '.3g')} | {_f(r['floor_frac'], '.2f')} "
                 f"| {_f(r['peak_mb'], '.4g')} |")
         parts.append("")
+        if any(reference_infer_graph(r) for r in rs):
+            parts.append(REFERENCE_INFER_NOTE + "\n")
         if not_timed:
             parts.append("Not timed: " + "; ".join(
                 f"{prov} on {', '.join(_dedupe(suites))} ({status}: {reason})"
@@ -158,7 +160,7 @@ def gpu_targets(rows: Sequence[dict]) -> list[dict]:
                 ceiling /= REVERSE_GRAD_PRODUCT_SHARE
                 ceiling_x3 /= REVERSE_GRAD_PRODUCT_SHARE
             out.append({"suite": suite, "target": target, "ceiling": ceiling, "ceiling_x3": ceiling_x3,
-                        "providers": got})
+                        "providers": got, "reference_overstated": reference_infer_graph(ref)})
     return out
 
 
@@ -172,6 +174,8 @@ def gpu_target_lines(rows: Sequence[dict[str, str]]) -> str:
                          f"({verdict(f >= GPU_FLOOR_TARGET)})" for p, x, f in t["providers"])
              + f"; ceiling at reference's GEMMs: {t['ceiling']:.2f}x"
              + ("" if math.isnan(t["ceiling_x3"]) else f", at the same GEMMs as 3xTF32: {t['ceiling_x3']:.2f}x")
+             + (" (overstated: that reference recorded an autograd graph, see the note above)"
+                if t["reference_overstated"] else "")
              for t in gpu_targets(rows)]
     if not lines:
         return ""
@@ -250,6 +254,8 @@ def scaling_tables(rows: Sequence[dict[str, str]], figures_rel: str = "docs/figu
             if fig not in figures and (REPO_ROOT / fig).exists():
                 figures.append(fig)
         parts.append("")
+        if any(reference_infer_graph(r) for r in rs):
+            parts.append(REFERENCE_INFER_NOTE + "\n")
         if first["device_type"] != "cuda" and (verdict := scaling_target_text(rs)):
             why = ("torch's margin is reference's elementwise and memory overhead plus oneDNN's faster products "
                    "(torch+blas: the same algorithm with reference's BLAS products)"

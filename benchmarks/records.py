@@ -155,6 +155,24 @@ def merge_results(src: Path, dst: Path = RESULTS_DIR) -> dict[str, int]:
     return added
 
 
+# Until commit 251b650 (committed 2026-12-04T22:00:59Z) the reference backend's order-0
+# inference ran under ``enable_grad`` on an input that required grad: it recorded an autograd
+# graph and kept every layer's activations. The render suite's ``reference`` rows timed before
+# then carry that cost in their time and peak memory, and every speedup over them is overstated;
+# ``reference+compile`` kept no activations (its peak memory shows it).
+REFERENCE_INFER_FIX_DATE = "2026-12-04T22:01"
+REFERENCE_INFER_NOTE = (
+    "The reference row of render timed before commit 251b650 (2026-12-04) recorded an autograd graph "
+    "during inference and kept every layer's activations: its time and peak memory are inflated and every "
+    "speedup over it is overstated; reference+compile, which kept none, is the fair baseline there until a rerun.")
+
+
+def reference_infer_graph(row: dict) -> bool:
+    """Whether ``row`` is a render-suite ``reference`` row timed with that recorded graph."""
+    return (str(row.get("suite", "")) == "render" and str(row.get("provider", "")) == "reference"
+            and str(row.get("date", "")) < REFERENCE_INFER_FIX_DATE)
+
+
 def latest(rows: Sequence[dict[str, str]], key: Sequence[str]) -> list[dict[str, str]]:
     """Rows of the most recent run (by date) within each group of ``key`` columns."""
     best: dict[tuple, tuple[str, str]] = {}

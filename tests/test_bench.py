@@ -227,6 +227,32 @@ def test_gpu_target_lines_and_the_reference_ceiling():
         readme_tables.gpu_target_lines(rows)
 
 
+def test_render_reference_timed_with_a_recorded_graph_is_flagged():
+    """Render rows timed before the reference's inference stopped recording a graph (251b650)
+    say so under their table and in the GPU target lines; later rows and other suites do not."""
+    from benchmarks import records
+
+    def row(suite, provider, date, speedup="1", frac="0.5"):
+        return {"run_id": "r" + date, "date": date, "commit": "c", "device": "GPU", "device_type": "cuda",
+                "threads": "", "torch": "2", "triton": "3", "cuda": "13", "suite": suite, "phase": "infer",
+                "size": "default", "dtype": "float32", "points": "16", "in_features": "2", "hidden": "8",
+                "layers": "5", "sweep": "", "provider": provider, "status": "ok", "reason": "",
+                "median_ms": "1", "q10_ms": "1", "q90_ms": "1", "rounds": "3", "speedup": speedup,
+                "tflops": "1", "floor_frac": frac, "peak_mb": "1"}
+
+    old, new = "2026-11-28T10:00:00+00:00", "2026-12-05T10:00:00+00:00"
+    assert records.reference_infer_graph(row("render", "reference", old))
+    assert not records.reference_infer_graph(row("render", "reference", new))
+    assert not records.reference_infer_graph(row("render", "triton", old))
+    assert not records.reference_infer_graph(row("fit", "reference", old))
+    stale = [row("render", "reference", old), row("render", "triton", old, "1.4", "0.9")]
+    assert records.REFERENCE_INFER_NOTE in readme_tables.suite_tables(stale)
+    assert "(overstated: that reference recorded an autograd graph" in readme_tables.gpu_target_lines(stale)
+    fresh = [row("render", "reference", new), row("render", "triton", new, "1.4", "0.9")]
+    assert records.REFERENCE_INFER_NOTE not in readme_tables.suite_tables(fresh)
+    assert "overstated" not in readme_tables.gpu_target_lines(fresh)
+
+
 def test_scaling_target_verdict_names_every_missed_size():
     def row(suite, provider, sweep, value, speedup, status="ok"):
         return dict(suite=suite, provider=provider, sweep=sweep, sweep_value=str(value), speedup=str(speedup),

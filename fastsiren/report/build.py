@@ -38,6 +38,7 @@ from fastsiren.benchmarks.gemm_count import GEMM_FILE
 from fastsiren.benchmarks.precision import GPU_FILE as PRECISION_FILE
 from fastsiren.benchmarks.profile_step import PROFILE_FILE
 from fastsiren.benchmarks.readme_tables import gpu_targets, scaling_target_text
+from fastsiren.benchmarks.records import REFERENCE_INFER_NOTE, reference_infer_graph
 from fastsiren.tasks import common
 
 PROFILE_ORDER = ("paper", "cpu", "quick")
@@ -877,6 +878,8 @@ class Builder:
                 if constant else []
             if len(rs) > MAX_TABLE_ROWS:
                 notes.append(f"First {MAX_TABLE_ROWS} of {len(rs)} rows.")
+            if any(reference_infer_graph(r) for r in rs):
+                notes.append(REFERENCE_INFER_NOTE)
             if skipped:
                 notes.append("Not timed: " + "; ".join(f"{p} ({why})" for p, why in skipped) + ".")
             sec.tables.append(table(f"Benchmark suite {suite} on {dev}", cols, body, lead=len(lead),
@@ -891,7 +894,10 @@ class Builder:
                     + f". A provider whose GEMMs run at cuBLAS fp32 speed cannot beat the reference by more "
                       f"than {t['ceiling']:.2f}x (1 / the reference's floor fraction"
                     + (", over the reverse-mode gradient's share of those GEMMs" if suite == "poisson-grad" else "")
-                    + ").")
+                    + ")"
+                    + ("; that reference recorded an autograd graph during inference, so both figures are "
+                       "overstated" if t["reference_overstated"] else "")
+                    + ".")
         scaling: dict[tuple, list[dict]] = defaultdict(list)
         for r in rows:
             if r.get("sweep") and r.get("device_type") == "cpu":
@@ -1072,7 +1078,9 @@ class Builder:
             over = [t for t in ts if t["target"] > t["ceiling"]]
             text = f"Speed on {dev}: " + "; ".join(
                 f"{t['suite']}, target {t['target']:g}x, ceiling {t['ceiling']:.2f}x, best of triton and cuda "
-                f"{max(x for _, x, _ in t['providers']):.2f}x" for t in ts) + "."
+                f"{max(x for _, x, _ in t['providers']):.2f}x"
+                + (" (overstated: that reference recorded an autograd graph during inference)"
+                   if t["reference_overstated"] else "") for t in ts) + "."
             if over:
                 text += (" The targets of " + ", ".join(t["suite"] for t in over) + " lie above their ceilings, "
                          "1 / the reference's floor fraction: the time of the jet algorithm's GEMMs alone through "
