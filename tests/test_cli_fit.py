@@ -84,6 +84,22 @@ def test_bad_inputs_fail_before_training(tmp_path, capsys, args, msg):
     assert not (out / "metrics.json").exists()
 
 
+def test_written_files_get_the_mode_of_a_plain_write(tmp_path):
+    """atomic_write_bytes goes through mkstemp (mode 0600): the result must still be readable
+    as any file the user writes (0666 less the umask), or shared run folders are unreadable."""
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        common.write_json(tmp_path / "m.json", {"a": 1})
+        common.atomic_torch_save({"a": 1}, tmp_path / "c.pt")
+    finally:
+        os.umask(old)
+    for name in ("m.json", "c.pt"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o644, name
+
+
 def test_cli_help_lists_every_task(capsys):
     assert cli.main(["--help"]) == 0
     text = capsys.readouterr().out
