@@ -76,12 +76,23 @@ def test_siren_beats_baselines_on_quick_fit(tmp_path, model, siren_quick):
     (["--omega", "-1"], "omega must be > 0"),
     (["--backend", "bogus"], "backend='bogus'"),
     (["--size", "1024"], "smaller than"),
+    (["--device", "bogus"], "device='bogus'"),
 ])
 def test_bad_inputs_fail_before_training(tmp_path, capsys, args, msg):
     out = tmp_path / "bad"
     assert cli.main(["fit", "--profile", "quick", "--out", str(out), "--no-progress", *args]) == 2
     assert msg in capsys.readouterr().err
     assert not (out / "metrics.json").exists()
+
+
+def test_out_that_is_a_file_is_a_clear_error(tmp_path, capsys):
+    out = tmp_path / "afile"
+    out.write_text("not a folder")
+    assert cli.main(["fit", "--profile", "quick", "--out", str(out), "--no-progress"]) == 2
+    assert f"out={out} is a file" in capsys.readouterr().err
+    assert out.read_text() == "not a folder"
+    assert cli.main(["fit", "--profile", "quick", "--out", str(out / "sub"), "--no-progress"]) == 2
+    assert f"out={out / 'sub'}: cannot create the run folder" in capsys.readouterr().err
 
 
 def test_written_files_get_the_mode_of_a_plain_write(tmp_path):

@@ -139,7 +139,10 @@ def pick_device(name: str | None = None) -> torch.device:
     """``cuda`` when available (or asked for), else ``cpu``."""
     if name in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(name)
+    try:
+        dev = torch.device(name)
+    except RuntimeError as exc:
+        raise ValueError(f"device={name!r} is not known; expected auto, cpu or cuda") from exc
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("device='cuda' was asked for but no CUDA GPU is available")
     return dev
@@ -178,6 +181,8 @@ class RunFolder:
     def __init__(self, path: str | os.PathLike, config: Any, resume: bool = False) -> None:
         self.path = Path(path)
         cfg = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
+        if self.path.exists() and not self.path.is_dir():
+            raise NotADirectoryError(f"out={self.path} is a file, not a run folder; choose another --out")
         if self.path.exists() and (self.path / "metrics.json").exists() and not resume:
             raise FileExistsError(
                 f"out={self.path} already holds a finished run (metrics.json); "
@@ -188,7 +193,10 @@ class RunFolder:
                     if k not in ("resume", "out", "progress") and old.get(k) != v}
             if diff:
                 raise ValueError(f"--resume with a different config than the saved run: {diff}")
-        self.path.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OSError(f"out={self.path}: cannot create the run folder: {exc}") from exc
         write_json(self.path / "config.json", cfg)
         if resume:
             (self.path / "metrics.json").unlink(missing_ok=True)
