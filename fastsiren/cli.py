@@ -29,7 +29,8 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
     def _get_help_string(self, action):
         text = action.help or ""
-        if "default" in text or action.default in (None, False, argparse.SUPPRESS):
+        # `is`, not `in`: a default of 0 (== False) is a value to show
+        if "default" in text or any(action.default is d for d in (None, False, argparse.SUPPRESS)):
             return text
         return super()._get_help_string(action)
 
@@ -70,8 +71,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(importlib.import_module(SUBCOMMANDS[command][0]).main(args) or 0)
     except KeyboardInterrupt:
-        print("interrupted: the last checkpoint of the run folder is kept; rerun with --resume",
-              file=sys.stderr)
+        if getattr(args, "resume", None) is not None:  # only the tasks that have --resume
+            print("interrupted: the last checkpoint of the run folder is kept; rerun with --resume",
+                  file=sys.stderr)
+        else:
+            print("interrupted", file=sys.stderr)
         return 130
     except (ValueError, OSError, TypeError, RuntimeError) as exc:
         print(f"fastsiren {command}: error: {exc}", file=sys.stderr)

@@ -121,6 +121,27 @@ def test_cli_help_lists_every_task(capsys):
     assert "--profile" in capsys.readouterr().out
 
 
+def test_help_shows_a_default_of_zero(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["fit", "--help"])
+    assert "random seed (default: 0)" in " ".join(capsys.readouterr().out.split())
+
+
+def test_interrupt_hint_names_resume_only_where_the_task_has_it(monkeypatch, capsys):
+    from fastsiren.report import build
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(build, "main", interrupted)
+    assert cli.main(["report"]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted" in err and "--resume" not in err
+    monkeypatch.setattr(fit, "main", interrupted)
+    assert cli.main(["fit"]) == 130
+    assert "--resume" in capsys.readouterr().err
+
+
 def test_sigterm_keeps_the_checkpoint(tmp_path):
     """`timeout` or a scheduler ends a run with SIGTERM: it takes the Ctrl-C path (exit 130,
     checkpoint written), so --resume can go on from there."""

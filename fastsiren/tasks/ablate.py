@@ -284,8 +284,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--layers", type=int, help="hidden->hidden layers after the first (official counting; "
                         "default 1: in -> 256 -> 256 -> out)")
     parser.add_argument("--omegas", help="omega0 study: comma-separated omega_0 values (default: profile)")
-    parser.add_argument("--scales", help="hidden-init study: comma-separated factors on the paper's bound")
-    parser.add_argument("--probe-layers", type=int, help="init studies: hidden->hidden layers of the probe network")
+    parser.add_argument("--scales",
+                        help="hidden-init study: comma-separated factors on the paper's bound (default: profile)")
+    parser.add_argument("--probe-layers", type=int,
+                        help="init studies: hidden->hidden layers of the probe network (default: profile)")
     common.add_publish_arguments(parser)
 
 

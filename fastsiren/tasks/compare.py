@@ -190,7 +190,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--steps", type=int, help="Adam steps of the image fit (default: from the profile)")
     parser.add_argument("--poisson-steps", type=int, help="Adam steps of the Poisson runs (default: profile)")
     parser.add_argument("--lrs", help="comma-separated learning-rate sweep, e.g. 1e-4,1e-3 (default: profile)")
-    parser.add_argument("--hidden", type=int, help="SIREN hidden width; baselines match its parameters")
+    parser.add_argument("--hidden", type=int,
+                        help="SIREN hidden width; baselines match its parameters (default: profile)")
     parser.add_argument("--layers", type=int, help="hidden->hidden layers after the first (official counting; "
                         "default 1: in -> 256 -> 256 -> out)")
     parser.add_argument("--omega", type=float, default=30.0, help="SIREN omega_0")

@@ -896,7 +896,7 @@ def add_arguments(parser) -> None:
                         help="factor on the time coordinate of the space-time SIREN (default: profile)")
     parser.add_argument("--fits", type=int,
                         help="independently initialised space-time SIREN fits per triplet (default: profile)")
-    parser.add_argument("--smooth", type=float, help="weight of the motion field's Jacobian prior")
+    parser.add_argument("--smooth", type=float, help="weight of the motion field's Jacobian prior (default: profile)")
     parser.add_argument("--table", action="store_true",
                         help="evaluate every method on --triplets frames x gaps 1, 2 of every bundled clip; "
                              "--out is then the results JSON (default docs/results/vfi-PROFILE.json)")
