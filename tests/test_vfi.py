@@ -210,6 +210,22 @@ def test_cli_on_a_video_file(tmp_path, capsys):
     assert min(rows["tvl1"]["ie"], rows["siren-flow"]["ie"]) < rows["blend"]["ie"]
 
 
+def test_resume_reruns_into_the_run_folder(tmp_path, capsys):
+    """--resume is accepted by every task: vfi must honour it (rerun into its own finished run
+    folder), not ignore it and refuse the folder as taken."""
+    _write_folder(tmp_path / "frames", _moving_square())
+    args = ["--video", tmp_path / "frames", "--frame", 2, "--steps", 5, "--flow-steps", 5, "--fits", 1,
+            "--out", tmp_path / "run"]
+    assert _cli(args, capsys)[0] == 0
+    rc, text = _cli(args, capsys)
+    assert rc == 2 and "already holds a finished run" in text
+    rc, text = _cli([*args, "--resume"], capsys)
+    assert rc == 0, text
+    assert (tmp_path / "run" / "metrics.json").exists()
+    rc, text = _cli([*args, "--gap", 2, "--resume"], capsys)
+    assert rc == 2 and "different config" in text
+
+
 def test_cli_on_a_folder_of_frames(tmp_path, capsys):
     _write_folder(tmp_path / "frames", _moving_square())
     rc, text = _cli(["--video", tmp_path / "frames", "--frame", 2, "--gap", 2, "--context", 2,

@@ -638,15 +638,18 @@ def _row(method: str, video: str, frame: int, gap: int, s: dict, seconds: float)
     return {"method": method, "video": video, "frame": frame, "gap": gap, **s, "seconds": seconds}
 
 
-def run(config: VfiConfig) -> dict:
-    """Interpolate one frame with every method, write the run folder, return its metrics."""
+def run(config: VfiConfig, resume: bool = False) -> dict:
+    """Interpolate one frame with every method, write the run folder, return its metrics.
+
+    The fits keep no checkpoint: ``resume`` reruns into a run folder (finished or not) of the
+    same configuration, as ``fastsiren sr --resume`` does."""
     cfg = resolve(config)
     from fastsiren import backends
 
     backends.check_name(cfg.backend)
     device = common.pick_device(cfg.device)
     frames, offsets = load_frames(cfg.video, cfg.frame, cfg.gap, cfg.context, cfg.size)
-    folder = common.RunFolder(cfg.out, cfg)
+    folder = common.RunFolder(cfg.out, cfg, resume=resume)
     t0 = time.perf_counter()
     out = interpolate(frames, offsets, cfg, device)
     gt = frames[offsets.index(0)]
@@ -932,7 +935,7 @@ def main(args) -> int:
         out = Path(args.out if args.out != "runs/vfi" else f"docs/results/vfi-{args.profile}.json")
         _print_summary(run_table(cfg, out, Path(args.figures), triplets=args.triplets), out, 10)
         return 0
-    res = run(cfg)
+    res = run(cfg, resume=args.resume)
     for row in res["rows"]:
         print(f"{row['method']:>10}: IE {row['ie']:.3f}  NIE {row['nie']:.3f}  PSNR {row['psnr']:.2f} dB  "
               f"SSIM {row['ssim']:.4f}  ({row['seconds']:.1f} s)")
