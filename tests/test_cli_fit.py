@@ -85,6 +85,17 @@ def test_bad_inputs_fail_before_training(tmp_path, capsys, args, msg):
     assert not (out / "metrics.json").exists()
 
 
+@pytest.mark.parametrize("task", [["fit"], ["poisson", "--supervision", "grad"], ["compare"],
+                                  ["ablate", "--study", "omega0"]])
+def test_a_backend_that_cannot_run_is_refused_before_the_run_folder(tmp_path, capsys, monkeypatch, task):
+    monkeypatch.delenv("FASTSIREN_BACKEND", raising=False)
+    out = tmp_path / "run"
+    assert cli.main([*task, "--profile", "quick", "--out", str(out), "--no-progress", "--device", "cpu",
+                     "--backend", "cuda"]) == 2
+    assert "backend 'cuda' cannot run on cpu" in capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_out_that_is_a_file_is_a_clear_error(tmp_path, capsys):
     out = tmp_path / "afile"
     out.write_text("not a folder")

@@ -230,12 +230,15 @@ def test_alpha_and_16bit_inputs_are_read(tmp_path, color_png):
     (["--scale", "0"], "scale must be a number >= 1"),
     (["--scale", "12"], "too small for scale 12"),
     (["--methods", "bicubic,magic"], "magic"),
+    (["--render-chunk", "0"], "render_chunk must be > 0"),
+    (["--methods", "nearest,bicubic", "--backend", "cuda"], "backend 'cuda' cannot run"),
 ])
 def test_bad_inputs(tmp_path, color_png, capsys, args, message):
     rc = cli.main(["sr", "--image", color_png, "--profile", "quick", "--out", str(tmp_path / "x"),
                    "--no-progress", *args])
     assert rc == 2
     assert message in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()  # refused before any work or any file
 
 
 def test_missing_and_unreadable_files(tmp_path, capsys):

@@ -147,6 +147,7 @@ def run(config: AblateConfig) -> dict:
     cfg = resolve(config)
     backends.check_name(cfg.backend)
     device = common.pick_device(cfg.device)
+    backends.resolve(cfg.backend, device)  # an unrunnable backend is refused before anything is written
     target = fit.load_target(cfg.image, cfg.size, True).to(device)
     # held-out pixels: the image at twice the side, whose pixel centres all fall between the
     # training grid's; a fit that only memorises the training pixels scores low here

@@ -95,6 +95,7 @@ def run(config: CompareConfig) -> dict:
     cfg = resolve(config)
     backends.check_name(cfg.backend)
     device = common.pick_device(cfg.device)
+    backends.resolve(cfg.backend, device)  # an unrunnable backend is refused before anything is written
     target = fit.load_target(cfg.image, cfg.size, True).to(device)
     folder = common.RunFolder(cfg.out, cfg, resume=cfg.resume)
     t0 = time.perf_counter()

@@ -100,6 +100,8 @@ def run(config: FitConfig) -> dict:
 
     backends.check_name(cfg.backend)
     device = common.pick_device(cfg.device)
+    if cfg.model == "siren":  # an unrunnable backend is refused before anything is written
+        backends.resolve(cfg.backend, device)
     target = load_target(cfg.image, cfg.size, cfg.gray).to(device)
     folder = common.RunFolder(cfg.out, cfg, resume=cfg.resume)
     common.seed_all(cfg.seed)

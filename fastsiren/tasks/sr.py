@@ -107,6 +107,7 @@ def resolve(config: SRConfig) -> SRConfig:
         raise ValueError(f"crop must be >= 0 (0 = whole image), got {cfg.crop}")
     if cfg.layers < 0:
         raise ValueError(f"layers must be >= 0, got {cfg.layers}")
+    common.positive("render_chunk", cfg.render_chunk, int)
     unknown = [m for m in cfg.methods if m not in METHODS]
     if unknown or not cfg.methods:
         raise ValueError(f"methods {unknown or '[]'} not known; expected a subset of {list(METHODS)}")
@@ -379,6 +380,7 @@ def run(config: SRConfig) -> dict:
 
     backends.check_name(cfg.backend)
     device = common.pick_device(cfg.device)
+    backends.resolve(cfg.backend, device)  # an unrunnable backend is refused before anything is written
     img = data.read_image(cfg.image)
     t0 = time.perf_counter()
     if cfg.upscale:
@@ -395,6 +397,7 @@ def run(config: SRConfig) -> dict:
         doc = common.results_doc("sr", cfg.profile, [row], backend=backends.resolve(cfg.backend, device),
                                  device=device, seconds=time.perf_counter() - t0, mode="upscale")
         return folder.finish(doc)
+    sizes_for(img.shape[:2], cfg.scale, cfg.crop)  # an image too small for the scale: refused before the folder
     folder = common.RunFolder(cfg.out, cfg, resume=cfg.resume)
     hr, lr_img, results = evaluate_image(img, cfg, device)
     common.save_png(folder.file("lr.png"), _to_pm1(lr_img))

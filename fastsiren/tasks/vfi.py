@@ -648,6 +648,7 @@ def run(config: VfiConfig, resume: bool = False) -> dict:
 
     backends.check_name(cfg.backend)
     device = common.pick_device(cfg.device)
+    backends.resolve(cfg.backend, device)  # an unrunnable backend is refused before anything is written
     frames, offsets = load_frames(cfg.video, cfg.frame, cfg.gap, cfg.context, cfg.size)
     folder = common.RunFolder(cfg.out, cfg, resume=resume)
     t0 = time.perf_counter()
