@@ -173,6 +173,7 @@ def test_paper_init_gives_arcsine_activations_through_depth():
     (lambda o: compare.CompareConfig(profile="quick", poisson_steps=-1, out=o), "poisson_steps must be > 0"),
     (lambda o: ablate.AblateConfig(study="depth", profile="quick", out=o), "study='depth'"),
     (lambda o: ablate.AblateConfig(study="omega0", profile="quick", omegas=(30.0, 0.0), out=o), "omega_0"),
+    (lambda o: ablate.AblateConfig(study="omega0", profile="quick", omegas=(), out=o), "at least one omega_0"),
     (lambda o: ablate.AblateConfig(study="first-init", profile="quick", steps=0, out=o), "steps must be > 0"),
 ])
 def test_bad_inputs_fail_before_training(tmp_path, monkeypatch, make, match):

@@ -86,6 +86,8 @@ def resolve(config: AblateConfig) -> AblateConfig:
     for name in ("size", "steps", "hidden", "log_every", "probe_layers"):
         common.positive(name, getattr(cfg, name), int)
     common.positive("lr", cfg.lr)
+    if cfg.study == "omega0" and not cfg.omegas:
+        raise ValueError("the omega0 study needs at least one omega_0 in --omegas, got none")
     for w in cfg.omegas:
         common.positive("omega_0 (omegas entry)", w)
     for s in cfg.scales:
