@@ -77,6 +77,8 @@ def test_siren_beats_baselines_on_quick_fit(tmp_path, model, siren_quick):
     (["--backend", "bogus"], "backend='bogus'"),
     (["--size", "1024"], "smaller than"),
     (["--device", "bogus"], "device='bogus'"),
+    (["--lr", "inf"], "lr must be > 0 and finite"),
+    (["--omega", "nan"], "omega must be > 0"),
 ])
 def test_bad_inputs_fail_before_training(tmp_path, capsys, args, msg):
     out = tmp_path / "bad"
