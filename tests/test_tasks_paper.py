@@ -134,6 +134,10 @@ def test_ablate_quick_studies(tmp_path):
     # (30, 30) is the same run in both sweeps, trained once
     assert rows[1]["psnr"] == rows[3]["psnr"] and len(res["histories"]) == 3
     assert (tmp_path / "o" / "ablate-omega0.png").exists()
+    # --resume of the same study (its omegas a tuple, saved as a JSON list) is the same config
+    again = ablate.run(ablate.AblateConfig(study="omega0", profile="quick", out=str(tmp_path / "o"), progress=False,
+                                           resume=True))
+    assert [r["psnr"] for r in again["rows"]] == [r["psnr"] for r in rows]
     res = ablate.run(ablate.AblateConfig(study="first-init", profile="quick", out=str(tmp_path / "f"),
                                          progress=False))
     assert [r["value"] for r in res["rows"]] == list(ablate.FIRST_SCHEMES)
@@ -183,6 +187,24 @@ def test_bad_inputs_fail_before_training(tmp_path, monkeypatch, make, match):
     with pytest.raises(ValueError, match=match):
         task.run(cfg)
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("cfg", [
+    compare.CompareConfig(profile="quick", methods=("siren", "relu")),
+    ablate.AblateConfig(study="omega0", profile="quick"),
+])
+def test_resume_matches_tuple_settings_to_the_saved_config(tmp_path, cfg):
+    """Tuple settings (methods, lrs, omegas, ...) come back from config.json as lists: --resume
+    must still see the same config, and still refuse a different one."""
+    import dataclasses
+
+    task = {compare.CompareConfig: compare, ablate.AblateConfig: ablate}[type(cfg)]
+    cfg = task.resolve(dataclasses.replace(cfg, out=str(tmp_path / "run")))
+    common.RunFolder(cfg.out, cfg)
+    common.RunFolder(cfg.out, cfg, resume=True)
+    changed = dataclasses.replace(cfg, lrs=(0.5,)) if hasattr(cfg, "lrs") else dataclasses.replace(cfg, omegas=(1.0,))
+    with pytest.raises(ValueError, match="different config"):
+        common.RunFolder(cfg.out, changed, resume=True)
 
 
 def test_cli_reports_bad_names(tmp_path, capsys, monkeypatch):

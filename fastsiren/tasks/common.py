@@ -189,7 +189,9 @@ class RunFolder:
                 "choose another --out or delete it")
         if resume and (self.path / "config.json").exists():
             old = read_json(self.path / "config.json")
-            diff = {k: (old.get(k), v) for k, v in cfg.items()
+            # compare as saved: a tuple setting (methods, lrs, omegas, ...) comes back a list
+            saved = json.loads(json.dumps(cfg, default=_json_default))
+            diff = {k: (old.get(k), v) for k, v in saved.items()
                     if k not in ("resume", "out", "progress") and old.get(k) != v}
             if diff:
                 raise ValueError(f"--resume with a different config than the saved run: {diff}")
