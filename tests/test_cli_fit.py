@@ -155,6 +155,36 @@ def test_interrupt_hint_names_resume_only_where_the_task_has_it(monkeypatch, cap
     assert "--resume" in capsys.readouterr().err
 
 
+def test_ctrl_c_mid_step_checkpoints_the_whole_step(tmp_path):
+    """Ctrl-C inside a step (here: during its evaluation) lets the step finish first: the
+    checkpoint holds its history record, so the resumed run's history has no hole."""
+    import os
+    import signal
+
+    torch.manual_seed(0)
+    model, x, y = torch.nn.Linear(2, 1), torch.randn(64, 2), torch.randn(64, 1)
+    ck = tmp_path / "checkpoint.pt"
+    sent = []
+
+    def evaluate(step):
+        if step == 20 and not sent:
+            sent.append(step)
+            os.kill(os.getpid(), signal.SIGINT)
+            sum(range(1000))  # the handler runs here, mid-evaluation
+        return {"psnr": 1.0}
+
+    kw = dict(steps=40, lr=1e-2, checkpoint=ck, checkpoint_every=10, log_every=10, evaluate=evaluate,
+              progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        common.train(model, lambda: ((model(x) - y) ** 2).mean(), **kw)
+    saved = torch.load(ck, weights_only=False)
+    assert saved["step"] == 20 and [h["step"] for h in saved["history"]] == [10, 20]
+    assert all(float(st["step"]) == 20 for st in saved["optimizer"]["state"].values())
+    state = common.train(model, lambda: ((model(x) - y) ** 2).mean(), resume=True, **kw)
+    assert [h["step"] for h in state.history] == [10, 20, 30, 40]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
+
+
 def test_sigterm_keeps_the_checkpoint(tmp_path):
     """`timeout` or a scheduler ends a run with SIGTERM: it takes the Ctrl-C path (exit 130,
     checkpoint written), so --resume can go on from there."""

@@ -255,6 +255,7 @@ def train(model: torch.nn.Module, loss_fn: Callable[[], torch.Tensor], *, steps:
     dev = next(model.parameters()).device
     bar = tqdm(total=steps, initial=state.step, desc=desc, disable=not progress, dynamic_ncols=True,
                leave=False)
+    pending, restore = _defer_interrupts()
     try:
         while state.step < steps:
             t0 = time.perf_counter()
@@ -275,13 +276,51 @@ def train(model: torch.nn.Module, loss_fn: Callable[[], torch.Tensor], *, steps:
                 bar.set_postfix({k: f"{v:.3g}" for k, v in rec.items() if k not in ("step", "seconds")})
             if checkpoint is not None and state.step % checkpoint_every == 0:
                 save()
+            if pending:  # Ctrl-C / SIGTERM during the step: it was let finish, stop now
+                pending.pop()()
     except KeyboardInterrupt:
         save()
         raise
     finally:
+        restore()
         bar.close()
     save()
+    if pending:  # a signal after the last step's check: act on it now that the checkpoint is written
+        pending.pop()()
     return state
+
+
+def _defer_interrupts() -> tuple[list, Callable[[], None]]:
+    """Hold SIGINT (and a SIGTERM that a Python handler turns into an exception, as the CLI's
+    does) until the running step ends, so the checkpoint written on Ctrl-C is that of a whole
+    step: Adam's update applied to every parameter, the step's history record appended. A
+    second signal acts at once. Returns (pending calls, restore); does nothing off the main thread."""
+    import signal
+    import threading
+
+    pending: list[Callable[[], None]] = []
+    if threading.current_thread() is not threading.main_thread():
+        return pending, lambda: None
+    saved = {}
+    for name in ("SIGINT", "SIGTERM"):
+        sig = getattr(signal, name, None)
+        old = signal.getsignal(sig) if sig is not None else None
+        if not callable(old):  # SIG_DFL / SIG_IGN / not set from Python: leave it alone
+            continue
+
+        def hold(signum, frame, old=old):
+            if pending:
+                old(signum, frame)
+            pending.append(lambda: old(signum, frame))
+
+        saved[sig] = old
+        signal.signal(sig, hold)
+
+    def restore() -> None:
+        for sig, old in saved.items():
+            signal.signal(sig, old)
+
+    return pending, restore
 
 
 # ---------------------------------------------------------------- figures
