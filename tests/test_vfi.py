@@ -286,3 +286,9 @@ def test_cli_table_and_dev_modes_reach_their_runs(tmp_path, capsys, monkeypatch)
     assert seen["table"] == (3, Path("docs/results/vfi-quick.json"), tmp_path / "f", 3)
     rc, text = _cli(["--dev", "--out", tmp_path / "dev.json"], capsys)
     assert rc == 0 and seen["dev"] == (None, tmp_path / "dev.json")
+    # --out names the results file in these modes: a folder is refused before the first fit
+    seen.clear()
+    for mode in ("--table", "--dev"):
+        rc, text = _cli([mode, "--out", tmp_path], capsys)
+        assert rc == 2 and f"--out {tmp_path} is a folder" in text and "results JSON" in text, text
+    assert not seen

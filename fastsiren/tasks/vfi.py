@@ -927,6 +927,9 @@ def main(args) -> int:
                     steps=args.steps, flow_steps=args.flow_steps, hidden=args.hidden, time_scale=args.time_scale,
                     fits=args.fits, smooth=args.smooth, backend=args.backend, device=args.device, seed=args.seed,
                     out=args.out, profile=args.profile, progress=not args.no_progress)
+    if (args.dev or args.table) and args.out != "runs/vfi" and Path(args.out).is_dir():
+        raise ValueError(f"--out {args.out} is a folder; with --{'dev' if args.dev else 'table'} --out is the "
+                         "results JSON file to write")
     if args.dev:
         out = Path(args.out if args.out != "runs/vfi" else f"docs/results/vfi-dev-{args.profile}.json")
         _print_summary(run_dev(cfg, out), out, 40)
