@@ -95,6 +95,10 @@ def check_alone(providers: list[str] | None, device: torch.device) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.repeats is not None and args.repeats < 1:  # 0 must not fall back to the default silently
+        raise ValueError(f"--repeats must be >= 1 (timed rounds), got {args.repeats}")
+    if not args.no_save and (args.out.is_file() or any(p.is_file() for p in args.out.parents)):
+        raise ValueError(f"--out {args.out} is (or is under) a file; expected a folder of results CSV files")
     if args.merge is not None:
         added = merge_results(args.merge, args.out)
         for name, n in added.items():

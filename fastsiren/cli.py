@@ -68,14 +68,16 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(signal.SIGTERM, _terminate_as_interrupt)
         except ValueError:  # not the main thread (main() called from a worker): leave it
             pass
+    module = importlib.import_module(SUBCOMMANDS[command][0])
     try:
-        return int(importlib.import_module(SUBCOMMANDS[command][0]).main(args) or 0)
+        return int(module.main(args) or 0)
     except KeyboardInterrupt:
-        if getattr(args, "resume", None) is not None:  # only the tasks that have --resume
-            print("interrupted: the last checkpoint of the run folder is kept; rerun with --resume",
-                  file=sys.stderr)
-        else:
+        if getattr(args, "resume", None) is None:  # only the tasks that have --resume
             print("interrupted", file=sys.stderr)
+        else:  # a task without checkpoints says what --resume does for it (INTERRUPT_HINT)
+            print(getattr(module, "INTERRUPT_HINT",
+                          "interrupted: the last checkpoint of the run folder is kept; rerun with --resume"),
+                  file=sys.stderr)
         return 130
     except (ValueError, OSError, TypeError, RuntimeError) as exc:
         print(f"fastsiren {command}: error: {exc}", file=sys.stderr)

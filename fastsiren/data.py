@@ -66,6 +66,10 @@ def read_image(source: str | os.PathLike) -> np.ndarray:
     (H, W, C) in [0, 1]; an alpha channel is composited over white, 16-bit is scaled."""
     src = str(source)
     path = Path(src)
+    if not src.strip():
+        raise ValueError("image must name a bundled image or an image file, got an empty string")
+    if path.is_dir():
+        raise ValueError(f"image must be an image file, got the folder {src}")
     if path.suffix.lower() in IMAGE_EXTS or os.sep in src or path.exists():
         if not path.exists():
             raise FileNotFoundError(f"image file not found: {src}")

@@ -46,6 +46,9 @@ def check_params(x: torch.Tensor, weights: Sequence[torch.Tensor],
                 raise TypeError(f"{name} has dtype {t.dtype} but x has {x.dtype}; use one dtype")
             if t.device != x.device:
                 raise ValueError(f"{name} is on {t.device} but x is on {x.device}; use one device")
+        if isinstance(om, torch.Tensor) and om.requires_grad:
+            raise TypeError(f"omegas[{i}] is a tensor that requires grad, but omega_0 is a fixed frequency here "
+                            "(no gradient would reach it); pass a number")
         if om is not None and not om > 0:
             raise ValueError(f"omegas[{i}] must be > 0 (or None for a linear layer), got {om}")
         fan = w.shape[0]

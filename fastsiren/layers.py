@@ -80,6 +80,10 @@ class CoordinateMLP(nn.Module):
         if x.dim() < 1 or x.shape[-1] != self.in_features:
             raise ValueError(
                 f"x must have shape (..., in_features={self.in_features}), got {tuple(x.shape)}")
+        p = next(self.parameters(), None)
+        if p is not None and x.dtype != p.dtype and not torch.is_autocast_enabled(x.device.type):
+            raise TypeError(f"x has dtype {x.dtype} but the model's parameters are {p.dtype}; convert one "
+                            f"(x.to({p.dtype}) or model.to({x.dtype}))")
         lead = tuple(x.shape[:-1])
         return x.reshape(-1, self.in_features), lead
 
@@ -273,7 +277,10 @@ class PosEncMLP(_AutogradMLP):
 
     def __init__(self, in_features: int = 2, hidden_features: int = 256, hidden_layers: int = 3,
                  out_features: int = 1, sidelength: int = 256, num_frequencies: int | None = None) -> None:
-        self.num_frequencies = num_frequencies or nyquist_frequencies(sidelength)
+        if num_frequencies is not None and (not isinstance(num_frequencies, int) or isinstance(num_frequencies, bool)
+                                            or num_frequencies < 0):
+            raise ValueError(f"num_frequencies must be an integer >= 0 or None, got {num_frequencies!r}")
+        self.num_frequencies = nyquist_frequencies(sidelength) if num_frequencies is None else num_frequencies
         super().__init__(in_features, hidden_features, hidden_layers, out_features, F.relu)
 
     def encoded_features(self) -> int:

@@ -61,7 +61,8 @@ def grid_chunk(shape: Sequence[int], start: int, stop: int, device=None, dtype=t
 
 @torch.no_grad()
 def render(model, shape: Sequence[int], chunk: int | None = None, order: int = 0):
-    """Evaluate ``model`` (a :class:`fastsiren.layers.CoordinateMLP`) on the grid ``shape``.
+    """Evaluate ``model`` (a :class:`fastsiren.layers.CoordinateMLP`) on the grid ``shape``
+    (one size per input dimension; an int is a 1-D grid).
 
     Returns ``(*shape, out)`` for ``order=0``, else a :class:`Jet` with the grid's shape in
     front of each field. ``chunk`` bounds the points per pass (None: :func:`default_chunk`,
@@ -71,7 +72,7 @@ def render(model, shape: Sequence[int], chunk: int | None = None, order: int = 0
     from fastsiren.functional import check_order
 
     check_order(order)
-    shape = tuple(int(s) for s in shape)
+    shape = (shape,) if isinstance(shape, int) else tuple(int(s) for s in shape)  # an int: a 1-D grid
     if len(shape) != model.in_features or any(s < 1 for s in shape):
         raise ValueError(f"shape must have in_features={model.in_features} sizes >= 1, got {shape}")
     p = next(model.parameters())

@@ -143,6 +143,19 @@ def test_bad_names_raise_clear_errors():
     cli.check_alone(["cuda", "torch"], torch.device("cpu"))  # not alone: skipped in the table instead
 
 
+def test_cli_refuses_zero_repeats_and_an_out_that_is_a_file(tmp_path):
+    """Both used to surface late: --repeats 0 ran the default rounds, a file as --out failed
+    only after the suites had run."""
+    with pytest.raises(ValueError, match="--repeats must be >= 1"):
+        cli.main(_args(tmp_path, suite="layer", provider="torch", repeats=0))
+    (tmp_path / "afile").write_text("x")
+    args = _args(tmp_path, suite="layer", provider="torch")
+    for out in (tmp_path / "afile", tmp_path / "afile" / "sub"):
+        args.out = out
+        with pytest.raises(ValueError, match="is \\(or is under\\) a file"):
+            cli.main(args)
+
+
 def _args(tmp_path, **kw):
     parser = argparse.ArgumentParser()
     cli.add_arguments(parser)

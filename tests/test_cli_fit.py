@@ -153,6 +153,12 @@ def test_interrupt_hint_names_resume_only_where_the_task_has_it(monkeypatch, cap
     monkeypatch.setattr(fit, "main", interrupted)
     assert cli.main(["fit"]) == 130
     assert "--resume" in capsys.readouterr().err
+    from fastsiren.tasks import sr
+
+    monkeypatch.setattr(sr, "main", interrupted)  # no checkpoint to keep: it says what --resume does
+    assert cli.main(["sr"]) == 130
+    err = capsys.readouterr().err
+    assert "sr keeps no checkpoint" in err and "checkpoint of the run folder is kept" not in err
 
 
 def test_ctrl_c_mid_step_checkpoints_the_whole_step(tmp_path):

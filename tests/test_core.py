@@ -532,6 +532,31 @@ def test_bad_inputs():
         fs.Siren(2, 8, 1, 0)
     with pytest.raises(ValueError, match="hidden_layers must be"):
         fs.ReluMLP(2, 8, -1, 1)
+    for model in (fs.Siren(2, 8, 1, 1, backend="reference"), fs.Siren(2, 8, 1, 1, backend="torch"),
+                  fs.ReluMLP(2, 8, 1, 1)):  # the backends' own messages were torch's matmul error
+        for call in (model, lambda x, model=model: model.jet(x, order=1)):
+            with pytest.raises(TypeError, match=r"x has dtype torch.float64 but the model's parameters are "
+                                                r"torch.float32"):
+                call(torch.rand(4, 2, dtype=torch.float64))
+    omega = torch.tensor(30.0, requires_grad=True)  # would silently get no gradient
+    with pytest.raises(TypeError, match=r"omegas\[0\] is a tensor that requires grad"):
+        functional.sine_linear(torch.rand(3, 2), torch.rand(4, 2), None, omega)
+    with pytest.raises(ValueError, match="num_frequencies must be"):
+        fs.PosEncMLP(2, 8, 1, 1, num_frequencies=-1)
+
+
+def test_posenc_zero_frequencies_and_int_render_shape():
+    """An explicit num_frequencies=0 is the plain coordinates (it became the default before);
+    ``render(n)`` is the 1-D grid ``render((n,))``."""
+    pe = fs.PosEncMLP(2, 8, 1, 1, num_frequencies=0)
+    assert pe.num_frequencies == 0 and pe.encoded_features() == 2
+    x = torch.rand(5, 2)
+    assert torch.equal(pe.encode(x), x)
+    assert fs.PosEncMLP(2, 8, 1, 1, sidelength=64).num_frequencies == 4
+    m = fs.Siren(1, 8, 1, 1, backend="torch")
+    assert torch.equal(m.render(7), m.render((7,)))
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # autocast mixes dtypes on purpose
+        fs.Siren(2, 8, 1, 1, backend="reference")(torch.rand(4, 2, dtype=torch.bfloat16))
 
 
 def test_grid_chunk_equals_rows_of_the_grid():

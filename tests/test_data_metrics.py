@@ -50,6 +50,10 @@ def test_bad_image_inputs(tmp_path):
         data.read_image(tmp_path / "junk.png")
     with pytest.raises(ValueError, match="bundled"):
         data.read_image("no_such_image_name")
+    with pytest.raises(ValueError, match="empty string"):
+        data.read_image("")
+    with pytest.raises(ValueError, match="got the folder"):
+        data.read_image(tmp_path)
 
 
 def test_poisson_targets_in_coordinate_units():

@@ -258,6 +258,13 @@ def test_figures_of_a_superseded_profile_are_left_out(tmp_path):
 
 def test_empty_results_still_build(tmp_path):
     out = tmp_path / "empty.pdf"
+    with pytest.raises(FileNotFoundError, match="--results .*none: no such folder"):
+        report.main(_args(tmp_path / "none", tmp_path / "nobench", tmp_path / "fig", out))
+    assert not out.exists()
+    (tmp_path / "none").mkdir()
+    with pytest.raises(FileNotFoundError, match="--bench .*nobench: no such folder"):
+        report.main(_args(tmp_path / "none", tmp_path / "nobench", tmp_path / "fig", out))
+    (tmp_path / "nobench").mkdir()
     assert report.main(_args(tmp_path / "none", tmp_path / "nobench", tmp_path / "fig", out)) == 0
     text = pdf_text(out)
     for task in report.TASKS:

@@ -231,6 +231,8 @@ def test_alpha_and_16bit_inputs_are_read(tmp_path, color_png):
     (["--scale", "12"], "too small for scale 12"),
     (["--methods", "bicubic,magic"], "magic"),
     (["--render-chunk", "0"], "render_chunk must be > 0"),
+    (["--tv", "nan"], "tv must be >= 0 and finite"),
+    (["--tv", "inf"], "tv must be >= 0 and finite"),
     (["--methods", "nearest,bicubic", "--backend", "cuda"], "backend 'cuda' cannot run"),
 ])
 def test_bad_inputs(tmp_path, color_png, capsys, args, message):

@@ -264,7 +264,9 @@ def test_bad_inputs_name_the_argument(tmp_path, capsys):
 
     rc, text = _cli(["--video", tmp_path / "missing.mp4", "--frame", 1, "--out", tmp_path / "f"], capsys)
     assert rc == 2 and "--video" in text and "not found" in text
-    assert not any((tmp_path / x).exists() for x in "abcdef")  # nothing written before the checks
+    rc, text = _cli(["--video", tmp_path / "ok", "--frame", 2, "--smooth", "inf", "--out", tmp_path / "g"], capsys)
+    assert rc == 2 and "smooth must be >= 0 and finite" in text
+    assert not any((tmp_path / x).exists() for x in "abcdefg")  # nothing written before the checks
 
 
 def test_cli_table_and_dev_modes_reach_their_runs(tmp_path, capsys, monkeypatch):

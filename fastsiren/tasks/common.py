@@ -471,6 +471,15 @@ def fill_profile(config, defaults: dict[str, dict[str, Any]]):
     return dataclasses.replace(config, **filled)
 
 
+def non_negative(name: str, value, kind=float):
+    """Check a CLI/config number is >= 0 and finite (not inf, not nan) before any training starts."""
+    if value is None:
+        return value
+    if not (value >= 0 and value != float("inf")):  # nan fails the first test
+        raise ValueError(f"{name} must be >= 0 and finite, got {value}")
+    return kind(value)
+
+
 def positive(name: str, value, kind=float):
     """Check a CLI/config number is > 0 and finite (not inf, not nan) before any training starts."""
     if value is None:

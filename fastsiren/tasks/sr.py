@@ -51,6 +51,11 @@ RULES = ("omega_0 = omega_per_px x (LR longer side in px); hidden omega_0 = 30; 
 QUANT_RMS = 1.0 / (255.0 * math.sqrt(12.0))  # RMS of 8-bit rounding noise, data range 1
 
 
+# Ctrl-C message of `fastsiren sr`: its fits keep no checkpoint
+INTERRUPT_HINT = ("interrupted: sr keeps no checkpoint (its fits take seconds to minutes); "
+                  "rerun with --resume to run it again into the same run folder")
+
+
 @dataclasses.dataclass
 class SRConfig:
     """Settings of one SR run; ``profile`` fills what is left as None."""
@@ -99,8 +104,7 @@ def resolve(config: SRConfig) -> SRConfig:
         common.positive(name, getattr(cfg, name), int)
     for name in ("lr", "omega_per_px"):
         common.positive(name, getattr(cfg, name))
-    if cfg.tv < 0:
-        raise ValueError(f"tv must be >= 0, got {cfg.tv}")
+    common.non_negative("tv", cfg.tv)
     if cfg.tile < 0:
         raise ValueError(f"tile must be >= 0 (0 = whole LR image per step), got {cfg.tile}")
     if cfg.crop < 0:

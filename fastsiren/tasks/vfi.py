@@ -109,6 +109,11 @@ METHODS = ("blend", "tvl1", "siren", "siren-raw", "siren-flow")
 SHRINK_SIGMA = 2.0
 
 
+# Ctrl-C message of `fastsiren vfi`: its fits keep no checkpoint
+INTERRUPT_HINT = ("interrupted: vfi keeps no checkpoint (its fits take seconds to minutes); "
+                  "rerun with --resume to run it again into the same run folder")
+
+
 @dataclasses.dataclass
 class VfiConfig:
     """Settings of one interpolation; ``profile`` fills what is left as None."""
@@ -170,8 +175,7 @@ def resolve(config: VfiConfig) -> VfiConfig:
     for name in ("lr", "omega", "time_scale", "flow_lr", "flow_omega"):
         common.positive(name, getattr(cfg, name))
     for name in ("layers", "flow_layers", "smooth", "blur"):
-        if getattr(cfg, name) < 0:
-            raise ValueError(f"{name} must be >= 0, got {getattr(cfg, name)}")
+        common.non_negative(name, getattr(cfg, name))
     return cfg
 
 
