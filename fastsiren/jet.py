@@ -453,9 +453,12 @@ class _MLPJetFunction(torch.autograd.Function):
             for i, ((ws, bs), om) in enumerate(zip(scaled, omegas)):
                 out = value[rows] if value is not None and i == n_layers - 1 else None
                 layer = _layer_forward(h, xb, ws, bs, om, order, dim, need_z=save, out=out)
-                layers.append(layer)
+                if save:
+                    layers.append(layer)
                 h = layer.h
-            runs.append(layers)
+            # without a backward only the last layer's streams (the outputs) are kept: a block's
+            # activations are freed as the next layer consumes them, and no block keeps them
+            runs.append(layers if save else [layer])
         ctx.order, ctx.omegas, ctx.n_layers, ctx.dim, ctx.blocks = order, omegas, n_layers, dim, blocks
         ctx.has_bias = tuple(b is not None for b in biases)
         # The cache goes through save_for_backward, not a ctx attribute: autograd frees it right
@@ -604,7 +607,10 @@ def _grad_forward(ctx, ops, x, order, omegas, n_layers, save, params):
     n_out = weights[-1].shape[0]
     wss, bss = zip(*(_scaled(w, b, om) for w, b, om in zip(weights, biases, omegas)))
     blocks = _point_blocks(x.shape[0], x.device, 1, max(w.shape[0] for w in weights))
-    runs = [_grad_forward_block(ops, x[rows], wss, bss, omegas, n_out) for rows in blocks]
+    runs = []
+    for rows in blocks:  # without a backward a block's cache is dropped at once, not kept to the end
+        cache, value, grad = _grad_forward_block(ops, x[rows], wss, bss, omegas, n_out)
+        runs.append((cache if save else None, value, grad))
     ctx.omegas, ctx.n_layers, ctx.order, ctx.blocks = omegas, n_layers, order, blocks
     ctx.has_bias = tuple(b is not None for b in biases)
     # The cache (scaled weights; per block hs, cs, rs) goes through save_for_backward, not a

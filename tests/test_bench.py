@@ -388,7 +388,7 @@ def test_gpu_check_script_plumbing_on_the_cpu(tmp_path):
                GPU_CHECK_PROFILE="quick",
                GPU_CHECK_SITE=str(tmp_path / "site"),
                SCALING_SUITES="fit", SCALING_SWEEPS="dim", SCALING_PROVIDERS="torch", SCALING_REPEATS="1",
-               GPU_CHECK_SKIP="env wheels install cuda pytest bench precision")
+               GPU_CHECK_SKIP="env wheels install cuda pytest bench profile tune precision")
     proc = subprocess.run(["bash", str(root / "benchmarks" / "gpu_check.sh")], cwd=root, env=env,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -409,6 +409,10 @@ def test_gpu_check_script_plumbing_on_the_cpu(tmp_path):
     assert {r["provider"] for r in rows} == {"reference", "torch"}
     # the experiment published where `cp -r work/docs/. docs/` imports it, figures captioned
     assert {"work/docs/results/fit-quick.json", "work/docs/figures/fit-quick.png"} <= set(names)
+    # work/ is built outside OUT (at most 8 files come back) and packed without checkpoints (a
+    # paper-profile *.pt would push the bundle past what a returned file may weigh)
+    assert not (out / "work").exists() and not any(n.endswith(".pt") for n in names)
+    assert any(n.startswith("work/runs/") for n in names)
 
 
 def test_provider_setup_holds_through_every_checked_and_timed_call():

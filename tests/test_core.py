@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 import fastsiren as fs
-from fastsiren import backends, functional
+from fastsiren import backends, functional, reference
 from fastsiren import jet as jet_module
 from fastsiren.jet import Jet
 
@@ -895,3 +895,27 @@ def test_gpu_torch_backend_tf32x3(order, out):
                          for a, b in zip(got, want))
     assert errs["tf32x3"] <= 4 * errs["ieee"] + 1e-6, errs
     assert errs["tf32"] >= 10 * errs["tf32x3"], errs
+
+
+@pytest.mark.parametrize("order", [0, 1, 2])
+def test_torch_inference_keeps_no_activations_across_blocks(monkeypatch, order):
+    """Without a backward (no_grad render / forward) a point block's activations are freed as
+    the next layer consumes them and no block keeps them: the peak is a few blocks' worth, not
+    the whole batch's activations (every block's layers were kept to the end of the pass)."""
+    from fastsiren.benchmarks.harness import LiveTensorBytes
+
+    monkeypatch.setattr(jet_module, "CPU_BLOCK_ROWS", 256)
+    monkeypatch.setattr(jet_module, "CPU_BLOCK_ELEMS", 0)
+    torch.manual_seed(0)
+    n, width = 32768, 64  # 128 blocks: a block's working set (the reverse gradient's cache) is small
+    m = fs.Siren(2, width, 2, 1, backend="torch").double()
+    x = torch.rand(n, 2, dtype=torch.float64) * 2 - 1
+    w, b = m._params()
+    with torch.no_grad(), LiveTensorBytes() as live:
+        got = jet_module.mlp_infer(x, w, b, m.omegas(), order)
+    activation = n * width * 8  # one layer's activations over the batch
+    assert live.peak < activation / 2, (live.peak, activation)
+    want = reference.mlp_infer(x, w, b, m.omegas(), order)
+    for g, r in zip(got, want):
+        if r is not None:
+            torch.testing.assert_close(g, r, rtol=1e-9, atol=1e-9)
