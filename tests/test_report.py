@@ -149,6 +149,13 @@ def quick_results(tmp_path_factory) -> dict[str, Path]:
         for p, sp in [("reference", 1.0), ("torch", 2.75)]:
             w.writerow({"suite": "layer", "provider": p, "size": 4096, "device": "cpu", "median_ms": 8 / sp,
                         "speedup": sp})
+    with (bench / "fit.csv").open("w", newline="") as f:  # fit run alone: reference 2x the malloc study's
+        w = csv.DictWriter(f, ["suite", "phase", "provider", "size", "device", "device_type", "threads",
+                               "median_ms", "speedup"])
+        w.writeheader()
+        for p, ms in [("reference", 24.0), ("torch", 6.0)]:
+            w.writerow({"suite": "fit", "phase": "step", "provider": p, "size": "quick", "device": "cpu",
+                        "device_type": "cpu", "threads": 2, "median_ms": ms, "speedup": 24.0 / ms})
     common.write_json(bench / "gemm-count.json", {"commit": "abc", "counter": "FlopCounterMode", "rows": [
         {"suite": "poisson-laplacian", "in_features": 2, "points": 64, "provider": p, "gemm_gflop": g,
          "reference_over_this": r} for p, g, r in [("reference", 1.5, 1.0), ("torch", 1.0, 1.5)]]})
@@ -194,6 +201,8 @@ def test_numbers_come_from_the_results_files(quick_results):
     assert "2.75" in text  # the benchmark speedup
     assert "the reference executes 1.50x the matrix-product FLOPs" in text  # gemm-count.json
     assert "torch vs reference goes from 2.00x to 1.50x" in " ".join(text.split())  # cpu-malloc.json
+    assert ("the suite table's reference took 2.00x its time in this study under the same glibc defaults"
+            in " ".join(text.split()))  # fit.csv's reference against cpu-malloc.json's
     squashed = " ".join(text.split())  # cuda-mutations.json: counted, not typed
     assert ("failed on 3 of 5 mutants, among them 1 of the 2 with one barrier removed; 1 of those only with "
             "AddressSanitizer (oob-read)") in squashed

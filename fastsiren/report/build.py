@@ -175,6 +175,14 @@ def load_bench(bench_dir: Path) -> list[dict]:
 
 # ---------------------------------------------------------------- formatting
 
+def _same_number(a, b) -> bool:
+    """``a == b`` as numbers where both read as one (a thread count may be "2" or 2.0)."""
+    try:
+        return float(a) == float(b)
+    except (TypeError, ValueError):
+        return str(a) == str(b)
+
+
 def _commit(doc: dict) -> str:
     """The commit of a results document, as the tables' sources print it."""
     return str(doc.get("commit", "?"))[:10]
@@ -1019,6 +1027,26 @@ class Builder:
                                 f"reference takes {po['reference']:.2f}x and torch {po['torch']:.2f}x its time under "
                                 f"glibc's defaults; torch vs reference goes from {r['torch_speedup']['glibc']:.2f}x "
                                 f"to {r['torch_speedup']['pinned']:.2f}x.")
+        for r in doc["rows"]:  # the suite tables' own processes against the study's, same glibc defaults
+            table_ms = {p: next((b["median_ms"] for b in self.bench
+                                 if b.get("device_type") == "cpu" and not b.get("sweep")
+                                 and (b.get("suite"), b.get("phase"), b.get("provider")) == (r["suite"], r["phase"], p)
+                                 and str(b.get("size")) == str(doc.get("size"))
+                                 and str(b.get("device")) == str(doc.get("device"))
+                                 and _same_number(b.get("threads"), doc.get("threads"))
+                                 and isinstance(b.get("median_ms"), (int, float))), None)
+                        for p in ("reference", "torch")}
+            study = r["ms"]["glibc"]
+            if None in table_ms.values() or table_ms["reference"] < 1.25 * study["reference"]:
+                continue
+            sec.findings.append(
+                f"Suite {r['suite']} ({r['phase']}): the suite table's reference took "
+                f"{table_ms['reference'] / study['reference']:.2f}x its time in this study under the same glibc "
+                f"defaults ({fmt('ms', table_ms['reference'])} against {fmt('ms', study['reference'])} ms). The "
+                "table's process ran this suite alone, where the study's ran it after the others: the reference's time "
+                "depends on the process's allocation history, and torch's margin in the table "
+                f"({table_ms['reference'] / table_ms['torch']:.2f}x) is larger than in the study's processes "
+                f"({r['torch_speedup']['glibc']:.2f}x).")
 
     def verify(self) -> Section:
         """The mutation check of the CUDA kernels' emulated test tier (benchmarks/cuda_mutations.py)."""
