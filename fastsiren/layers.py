@@ -61,9 +61,13 @@ def _check_positive_int(v, name: str) -> None:
         raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
 
 
-def _check_hidden_layers(v) -> None:
-    if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-        raise ValueError(f"hidden_layers must be an integer >= 0, got {v!r}")
+def _check_network_sizes(in_features, hidden_features, hidden_layers, out_features) -> None:
+    """The size arguments every coordinate network takes (Siren and the baselines)."""
+    for v, name in ((in_features, "in_features"), (hidden_features, "hidden_features"),
+                    (out_features, "out_features")):
+        _check_positive_int(v, name)
+    if not isinstance(hidden_layers, int) or isinstance(hidden_layers, bool) or hidden_layers < 0:
+        raise ValueError(f"hidden_layers must be an integer >= 0, got {hidden_layers!r}")
 
 
 class CoordinateMLP(nn.Module):
@@ -126,10 +130,7 @@ class Siren(CoordinateMLP):
                  outermost_linear: bool = True, backend: str = "auto", *, first_init: str = "paper",
                  hidden_init: str = "paper", init_scale: float = 1.0) -> None:
         super().__init__()
-        for v, name in ((in_features, "in_features"), (hidden_features, "hidden_features"),
-                        (out_features, "out_features")):
-            _check_positive_int(v, name)
-        _check_hidden_layers(hidden_layers)
+        _check_network_sizes(in_features, hidden_features, hidden_layers, out_features)
         backends.check_name(backend)
         self.in_features, self.out_features = in_features, out_features
         self.hidden_features, self.hidden_layers = hidden_features, hidden_layers
@@ -214,10 +215,7 @@ class _AutogradMLP(CoordinateMLP):
     def __init__(self, in_features: int, hidden_features: int, hidden_layers: int,
                  out_features: int, activation) -> None:
         super().__init__()
-        for v, name in ((in_features, "in_features"), (hidden_features, "hidden_features"),
-                        (out_features, "out_features")):
-            _check_positive_int(v, name)
-        _check_hidden_layers(hidden_layers)
+        _check_network_sizes(in_features, hidden_features, hidden_layers, out_features)
         self.in_features, self.out_features = in_features, out_features
         self.hidden_features, self.hidden_layers = hidden_features, hidden_layers
         self.activation = activation

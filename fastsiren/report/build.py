@@ -175,14 +175,6 @@ def load_bench(bench_dir: Path) -> list[dict]:
 
 # ---------------------------------------------------------------- formatting
 
-def _same_number(a, b) -> bool:
-    """``a == b`` as numbers where both read as one (a thread count may be "2" or 2.0)."""
-    try:
-        return float(a) == float(b)
-    except (TypeError, ValueError):
-        return str(a) == str(b)
-
-
 def _commit(doc: dict) -> str:
     """The commit of a results document, as the tables' sources print it."""
     return str(doc.get("commit", "?"))[:10]
@@ -1033,7 +1025,7 @@ class Builder:
                                  and (b.get("suite"), b.get("phase"), b.get("provider")) == (r["suite"], r["phase"], p)
                                  and str(b.get("size")) == str(doc.get("size"))
                                  and str(b.get("device")) == str(doc.get("device"))
-                                 and _same_number(b.get("threads"), doc.get("threads"))
+                                 and b.get("threads") == _number(str(doc.get("threads")))
                                  and isinstance(b.get("median_ms"), (int, float))), None)
                         for p in ("reference", "torch")}
             study = r["ms"]["glibc"]
