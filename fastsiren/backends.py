@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import importlib
 import os
+import warnings
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Callable
@@ -151,9 +152,34 @@ def resolve(name: str | None, device: torch.device | str) -> str:
     return name
 
 
+def in_function_transform() -> bool:
+    """Whether the caller runs inside a ``torch.func`` transform (``grad``, ``vmap``, ``jacrev``,
+    ``jvp``, ``hessian``, ``functionalize``). ``torch.compile``'s tracing does not count."""
+    if torch.compiler.is_compiling():
+        return False
+    return torch._C._functorch.peek_interpreter_stack() is not None
+
+
+_TRANSFORM_WARNED: set[str] = set()
+
+
 def get(name: str | None, device: torch.device | str) -> ModuleType:
-    """The implementation module of the backend ``resolve(name, device)`` picks."""
-    return _spec(resolve(name, device)).load()
+    """The implementation module of the backend ``resolve(name, device)`` picks.
+
+    Inside a ``torch.func`` transform every backend serves the call with the reference
+    backend's operations, with a warning once per backend: the fused backends' autograd
+    Functions have no functorch rules (a vmap rule per kernel), while the reference is plain
+    torch operations, whose jets take their derivatives by ``torch.func`` there
+    (:func:`fastsiren.reference.jet_of`). Values are the same; the speed is the reference's."""
+    resolved = resolve(name, device)
+    if resolved != "reference" and in_function_transform():
+        if resolved not in _TRANSFORM_WARNED:
+            _TRANSFORM_WARNED.add(resolved)
+            warnings.warn(f"fastsiren: backend {resolved!r} has no torch.func rules; inside torch.func transforms "
+                          "(grad, vmap, jacrev, ...) its calls run the reference backend's operations (same "
+                          "values, reference speed)", stacklevel=3)
+        resolved = "reference"
+    return _spec(resolved).load()
 
 
 def check_name(name: str | None) -> None:

@@ -1,7 +1,8 @@
 """The ``reference`` backend: written the way the official SIREN code is written.
 
 Layers are ``F.linear`` + ``torch.sin``; input derivatives come from autograd with
-``create_graph=True`` exactly like the official ``diff_operators.gradient/laplace``.
+``create_graph=True`` exactly like the official ``diff_operators.gradient/laplace`` (inside a
+``torch.func`` transform, where ``torch.autograd.grad`` cannot run, by ``torch.func``).
 It is the correctness oracle for every other backend and the speed baseline of the
 benchmarks ("x times faster than the official code" is measured against this file).
 """
@@ -13,6 +14,7 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
+from fastsiren.backends import in_function_transform
 from fastsiren.jet import Jet
 
 
@@ -62,6 +64,8 @@ def jet_of(fn, x: torch.Tensor, order: int) -> Jet:
     records no graph (no activations kept), as the official code's inference does."""
     if order == 0:
         return Jet(fn(x), None, None)
+    if in_function_transform():  # torch.autograd.grad cannot run inside torch.func transforms
+        return _jet_by_func(fn, x, order)
     if torch.is_inference_mode_enabled() or not torch.is_grad_enabled():
         with torch.inference_mode(False):
             return _jet_of(fn, x.clone() if x.is_inference() else x, order).detach()
@@ -74,6 +78,25 @@ def _jet_of(fn, x: torch.Tensor, order: int) -> Jet:
         value = fn(xg)
         grad = gradient(value, xg)
         lap = laplacian(grad, xg) if order == 2 else None
+    return Jet(value, grad, lap)
+
+
+def _jet_by_func(fn, x: torch.Tensor, order: int) -> Jet:
+    """The jet by ``torch.func`` (per-point Jacobian and Hessian, vmapped over the points), which
+    composes with the caller's transforms. ``fn`` must treat points independently, as every
+    coordinate network does."""
+    def point(xi):
+        return fn(xi.unsqueeze(0)).squeeze(0)
+
+    value = fn(x)
+    if x.shape[0] == 0:  # vmap cannot map over zero points
+        out = value.shape[-1]
+        grad = value.new_zeros(0, out, x.shape[1])
+        return Jet(value, grad, value.new_zeros(0, out) if order == 2 else None)
+    grad = torch.func.vmap(torch.func.jacrev(point))(x)  # (N, out, D)
+    lap = None
+    if order == 2:
+        lap = torch.func.vmap(torch.func.hessian(point))(x).diagonal(dim1=-2, dim2=-1).sum(-1)
     return Jet(value, grad, lap)
 
 

@@ -919,3 +919,90 @@ def test_torch_inference_keeps_no_activations_across_blocks(monkeypatch, order):
     for g, r in zip(got, want):
         if r is not None:
             torch.testing.assert_close(g, r, rtol=1e-9, atol=1e-9)
+
+
+def _fused_on_cpu():
+    return [b for b in backends.available_backends("cpu") if b != "reference"]
+
+
+@pytest.mark.parametrize("backend", _fused_on_cpu())
+def test_torch_func_transforms_on_every_backend(backend, monkeypatch):
+    """torch.func transforms (grad, jacrev, vmap, hessian, ensembles) run on every backend: inside
+    them the reference's operations serve the call, with one warning, and the results equal the
+    same quantities computed outside any transform."""
+    monkeypatch.setattr(backends, "_TRANSFORM_WARNED", set())
+    tf = torch.func
+    torch.manual_seed(5)
+    model = fs.Siren(2, 19, 1, 2, backend=backend).double()
+    params = {k: v.detach() for k, v in model.named_parameters()}
+    x = torch.rand(11, 2, dtype=torch.float64) * 2 - 1
+    target = torch.randn(11, 2, dtype=torch.float64)
+    gen = torch.Generator().manual_seed(2)
+    gl = torch.randn(11, 2, generator=gen, dtype=torch.float64)
+
+    def fit_loss(p):
+        return (tf.functional_call(model, p, (x,)) - target).pow(2).sum()
+
+    def lap_loss(p):  # a Poisson-style loss on the Laplacian jet, by the functional API
+        w = [p[f"layers.{i}.weight"] for i in range(3)]
+        b = [p[f"layers.{i}.bias"] for i in range(3)]
+        return (functional.siren_jet(x, w, b, model.omegas(), 2, backend=backend).laplacian * gl).sum()
+
+    with pytest.warns(UserWarning, match=f"backend '{backend}' has no torch.func rules") as rec:
+        g_fit = tf.grad(fit_loss)(params)
+        g_lap = tf.grad(lap_loss)(params)
+        jac = tf.jacrev(lambda z: tf.functional_call(model, params, (z,)))(x)  # (N, out, N, D)
+        hess = tf.vmap(tf.hessian(lambda z: model(z)))(x)  # (N, out, D, D)
+        jet_v = tf.vmap(lambda z: model.jet(z.unsqueeze(0), 2).laplacian.squeeze(0))(x)
+    assert sum("torch.func rules" in str(w.message) for w in rec) == 1  # once per backend
+
+    # the same quantities without transforms, on the backend itself
+    ps = [p for _, p in model.named_parameters()]
+    want_fit = torch.autograd.grad(fit_loss(dict(model.named_parameters())), ps)
+    jet = model.jet(x, 2)
+    want_lap = torch.autograd.grad((jet.laplacian * gl).sum(), ps)
+    for (name, _), a, b, c, d in zip(model.named_parameters(), want_fit, want_lap, g_fit.values(), g_lap.values()):
+        torch.testing.assert_close(c, a, msg=name)
+        torch.testing.assert_close(d, b, msg=name)
+    rows = torch.arange(11)
+    torch.testing.assert_close(jac[rows, :, rows], jet.grad)
+    torch.testing.assert_close(hess.diagonal(dim1=-2, dim2=-1).sum(-1), jet.laplacian)
+    torch.testing.assert_close(jet_v, jet.laplacian)
+
+    # an ensemble: vmap over stacked parameters of three models
+    models = [fs.Siren(2, 19, 1, 2, backend=backend).double() for _ in range(3)]
+    stacked, _ = tf.stack_module_state(models)
+    ens = tf.vmap(lambda p: tf.functional_call(model, p, (x,)))(stacked)
+    for i, m in enumerate(models):
+        torch.testing.assert_close(ens[i], m(x))
+
+
+class _JetLoss(nn.Module):
+    """A loss on a model's jet as a module's forward, for ``torch.func.functional_call``."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, z):
+        jet = self.model.jet(z, 2)
+        return jet.laplacian.pow(2).sum() + jet.grad.pow(2).sum()
+
+
+@pytest.mark.parametrize("kind", ["siren", "posenc"])
+def test_reference_jet_inside_torch_func(kind):
+    """The reference's jets (autograd.grad outside transforms) switch to torch.func inside one, for
+    Siren and the baselines, at N = 0 too."""
+    tf = torch.func
+    model = (fs.Siren(3, 13, 1, 2, backend="reference") if kind == "siren"
+             else fs.PosEncMLP(3, 13, 1, 2, num_frequencies=2)).double()
+    wrapped = _JetLoss(model)
+    params = {k: v.detach() for k, v in wrapped.named_parameters()}
+    x = torch.rand(7, 3, dtype=torch.float64)
+    got = tf.grad(lambda p: tf.functional_call(wrapped, p, (x,)))(params)
+    ps = dict(wrapped.named_parameters())
+    want = torch.autograd.grad(wrapped(x), list(ps.values()), allow_unused=True)
+    for k, w in zip(got, want):
+        torch.testing.assert_close(got[k], torch.zeros_like(got[k]) if w is None else w, msg=k)
+    empty = tf.vmap(lambda z: model.jet(z, 2).laplacian, in_dims=1, out_dims=1)(torch.rand(0, 2, 3).double())
+    assert empty.shape == (0, 2, 2)
