@@ -207,6 +207,17 @@ def fmt(key: str, value: Any) -> str:
     return str(value)
 
 
+def _count(n: int, noun: str) -> str:
+    """``1 row``, ``2 rows``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _or_list(items: list) -> str:
+    """``3``, ``3 or 4``, ``2, 3 or 4``."""
+    words = [str(i) for i in items]
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+
+
 def _label(key: str) -> str:
     return METRIC_LABELS.get(key, key)
 
@@ -274,7 +285,8 @@ def rows_table(result: Result, rows: list[dict], caption: str, *, exclude: Itera
     keys = [k for k in _ordered_keys(rows) if k not in exclude]
     settings = [k for k in keys if not _is_metric(k) and k != "method"]
     varying = _varying(rows, settings)
-    fixed = [k for k in settings if k not in varying]
+    # a setting that is empty in every row (e.g. a Laplacian-only option on a gradient run) says nothing
+    fixed = [k for k in settings if k not in varying and any(r.get(k) is not None for r in rows)]
     metrics = [k for k in METRICS if k in keys]
     columns = varying + (["method"] if "method" in keys else []) + metrics
     shown = rows[:MAX_TABLE_ROWS]
@@ -330,7 +342,7 @@ def pivot_table(result: Result, rows: list[dict], index: str, column: str, value
     counts.discard(0)
     notes = []
     if counts and max(counts) > 1:
-        notes.append(f"Each cell is the mean of {', '.join(map(str, sorted(counts)))} rows "
+        notes.append(f"Each cell is the mean of {_or_list(sorted(counts))} rows "
                      f"(over the settings not shown).")
     label = column if column_label is None else column_label
     head = [index] + [f"{label} {fmt(column, c)}".strip() for c in cols] + (["mean"] if add_mean else [])
@@ -575,7 +587,7 @@ def describe(result: Result) -> str:
     secs = d.get("seconds")
     time_ = f", {fmt('seconds', float(secs))} s in all" if isinstance(secs, (int, float)) else ""
     base = (f"{result.variant}: profile {result.profile} on {d.get('device', '?')} with backend "
-            f"{d.get('backend', '?')}{time_}; {len(result.rows)} rows.")
+            f"{d.get('backend', '?')}{time_}; {_count(len(result.rows), 'row')}.")
     return base + (" " + "; ".join(extra) + "." if extra else "")
 
 
@@ -632,8 +644,7 @@ class Builder:
         sec = Section("fit", self.results.get("fit", []))
         for res in sec.results:
             sec.setup.append(describe(res))
-            sec.tables.append(rows_table(res, res.rows, f"Image fitting: {res.variant}",
-                                         exclude=("lr",) if _varying(res.rows, ["lr"]) == [] else ()))
+            sec.tables.append(rows_table(res, res.rows, f"Image fitting: {res.variant}"))
             for r in res.rows:
                 if isinstance(r.get("psnr"), (int, float)):
                     size = f" at {r['size']}x{r['size']}" if "size" in r else ""
@@ -771,7 +782,7 @@ class Builder:
                         rows = [r for r in res.rows if r.get("scale") == scale]
                         sec.tables.append(pivot_table(res, rows, "method", "image", metric,
                                                       f"Super-resolution x{fmt('scale', scale)} per image",
-                                                      mean_column=True))
+                                                      mean_column=True, column_label=""))
                 comps = compare_methods(res.rows, metric, ["scale"])
                 sec.comparisons += comps
                 sec.findings += self._sr_findings(res.rows, metric)
