@@ -579,11 +579,70 @@ def figure(path: Path, caption: str, width: float = 0.7) -> dict:
     return {"file": path.name, "caption": caption, "width": width}
 
 
+# Document keys that hold per-step or per-case data, not settings (the tables and figures show them).
+BULK_KEYS = ("histories", "history", "summary", "init_distributions", "published", "published_other_data")
+# Keys of a nested settings dict that say nothing about how the numbers were made.
+NOISE_KEYS = ("out", "progress", "torch", "triton", "cuda", "python")
+# Keys that name the case a row measured: a config's single default for them (the video and frame
+# of a one-triplet run) is not what a table over many cases used.
+CASE_KEYS = ("video", "clip", "frame", "gap", "image", "scale")
+MAX_LISTED = 12
+
+
+def _setting_text(value: Any) -> str | None:
+    """A settings value as text: scalars as they are, short lists joined, long ones counted."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (str, int)):
+        return str(value)
+    if isinstance(value, list) and all(isinstance(v, (str, int, float)) for v in value):
+        if len(value) > MAX_LISTED:
+            return f"{len(value)} items"
+        return ", ".join(_setting_text(v) or "" for v in value)
+    return None
+
+
+def _settings_dict(value: dict, row_keys: set[str]) -> str | None:
+    """A flat dict of settings (e.g. a task's config) as ``key value, ...``; keys that name the
+    case of a table row (video, frame, gap) or the document's own metadata are left out, and so
+    is a dict that holds anything but scalars, short lists and strings."""
+    parts = []
+    for k, v in value.items():
+        if (k in row_keys and k in CASE_KEYS) or k in DOC_META or k in NOISE_KEYS or v is None:
+            continue
+        text = _setting_text(v)
+        if text is None:
+            if isinstance(v, dict):  # one level down (e.g. a dict of lists), nothing deeper
+                inner = [f"{ik} {_setting_text(iv)}" for ik, iv in v.items() if _setting_text(iv) is not None]
+                if len(inner) == len(v):
+                    parts.append(f"{k} ({'; '.join(inner)})")
+            continue
+        if isinstance(v, str) and text.startswith(f"{k}:"):  # e.g. networks: {"siren": "siren: in 2 -> ..."}
+            parts.append(text)
+        else:
+            parts.append(f"{k} = {text}" if isinstance(v, str) and ":" in v else f"{k} {text}")
+    if not parts:
+        return None
+    return ("; " if any("," in p for p in parts) else ", ").join(parts)
+
+
 def describe(result: Result) -> str:
-    """One sentence of setup from the results document: profile, device, time, extras."""
+    """One sentence of setup from the results document: profile, device, time, and every
+    setting it records (scalars, short lists, flat dicts such as a task's config)."""
     d = result.doc
-    extra = [f"{k}: {v}" for k, v in d.items()
-             if k not in DOC_META and isinstance(v, (str, int, float)) and not isinstance(v, bool)]
+    row_keys = {k for r in result.rows for k in r}
+    extra = []
+    for k, v in d.items():
+        if k in DOC_META or k in BULK_KEYS or k == "complete":
+            continue
+        if isinstance(v, dict):
+            text = _settings_dict(v, row_keys)
+        else:
+            text = _setting_text(v)
+        if text is not None and text != "":
+            extra.append(f"{k}: {text}")
     secs = d.get("seconds")
     time_ = f", {fmt('seconds', float(secs))} s in all" if isinstance(secs, (int, float)) else ""
     base = (f"{result.variant}: profile {result.profile} on {d.get('device', '?')} with backend "
