@@ -322,3 +322,17 @@ def test_a_vfi_dev_run_gets_its_own_table_and_no_findings(tmp_path):
     assert sum("dev subset" in c for c in captions) == 1 and len(captions) == 2
     assert sec.comparisons and all(c.gain == pytest.approx(1.0) for c in sec.comparisons)  # the table's only
     assert {p.name for p in (tmp_path / "fig").glob("report-vfi*.png")} == {"report-vfi.png", "report-vfi-dev.png"}
+
+
+def test_other_data_tables_come_from_the_results_files(tmp_path):
+    """The published numbers of other methods are read from the results files, never typed."""
+    pub = [{"method": "SwinIR", "dataset": "Set5", "scale": s, "psnr_y": v} for s, v in ((2, 38.35), (4, 32.72))]
+    _write(tmp_path, "sr-quick.json", "sr", [{"method": "bicubic", "image": "camera", "scale": 2, "psnr_y": 30.0}],
+           published_other_data=pub)
+    _write(tmp_path, "vfi-quick.json", "vfi", [{"method": "blend", "video": "bikes", "gap": 1, "ie": 5.0}],
+           published=[{"method": "DAIN", "dataset": "Middlebury evaluation", "ie": 4.86}])
+    results, _ = report.load_results(tmp_path)
+    other = report.Builder(results, [], tmp_path / "fig").other_data()
+    assert other["sr"] == {"columns": ["method", "Set5 ×2", "Set5 ×4"], "rows": [["SwinIR", "38.35", "32.72"]]}
+    assert other["vfi"]["rows"] == [["DAIN", "4.86"]]
+    assert not any(n in report.template_text() for n in ("38.35", "4.86", "38.42"))

@@ -1182,6 +1182,28 @@ class Builder:
             out.append(text)
         return out
 
+    def other_data(self) -> dict:
+        """The published results of other methods that the tasks keep in their results files
+        (``published_other_data`` of sr, ``published`` of vfi): method rows, one column per
+        dataset (and scale), printed at the precision they were published with."""
+        out = {}
+        for key, field, metric in (("sr", "published_other_data", "psnr_y"), ("vfi", "published", "ie")):
+            pub = next((res.doc[field] for res in self.results.get(key, [])
+                        if isinstance(res.doc.get(field), list) and res.doc[field]), None)
+            if not pub:
+                continue
+            pub = [r for r in pub if isinstance(r, dict) and isinstance(r.get(metric), (int, float))]
+            cols = list(dict.fromkeys((str(r.get("dataset", "?")), r.get("scale")) for r in pub))
+            methods = list(dict.fromkeys(str(r.get("method", "?")) for r in pub))
+            rows = []
+            for m in methods:
+                vals = {(str(r.get("dataset", "?")), r.get("scale")): r[metric]
+                        for r in pub if str(r.get("method")) == m}
+                rows.append([m] + [f"{vals[c]:.2f}" if c in vals else "–" for c in cols])
+            head = [f"{d} ×{fmt('scale', sc)}" if sc is not None else f"{d}, mean {_label(metric)}" for d, sc in cols]
+            out[key] = {"columns": ["method"] + head, "rows": rows}
+        return out
+
     # -- the whole document
     def inventory(self, skipped: list[str]) -> dict:
         body = []
@@ -1239,6 +1261,7 @@ class Builder:
             "sections": {k: s.to_json(missing[k]) for k, s in sections.items()},
             "discussion": {"worked": worked, "lost": lost, "limits": limits, "summary": summary},
             "inventory": self.inventory(skipped),
+            "other_data": self.other_data(),
             "other_figures": self._task_figures(None),
         }
 
