@@ -54,8 +54,12 @@ METRIC_LABELS = {"psnr": "PSNR (dB)", "psnr_heldout": "held-out PSNR (dB)",
                  "lr_residual_rms": "LR residual RMS", "seconds": "train s", "params": "params",
                  "ie_vs_blend": "IE - blend IE (lower is better)"}
 # The benchmark columns a reader needs, in order (the CSVs hold more: versions, run ids, errors).
-BENCH_COLUMNS = ("phase", "size", "sweep", "sweep_value", "points", "hidden", "provider", "median_ms",
+BENCH_COLUMNS = ("phase", "size", "threads", "points", "in_features", "hidden", "provider", "median_ms",
                  "q10_ms", "q90_ms", "speedup", "tflops", "floor_frac", "peak_mb")
+# The measured columns of a benchmark table (right-aligned), and the headers a reader sees.
+BENCH_MEASURED = ("median_ms", "q10_ms", "q90_ms", "speedup", "tflops", "floor_frac", "peak_mb")
+BENCH_LABELS = {"in_features": "D", "median_ms": "median ms", "q10_ms": "q10 ms", "q90_ms": "q90 ms",
+                "tflops": "TFLOP/s", "floor_frac": "floor fraction", "peak_mb": "peak MiB"}
 DOC_META = ("task", "profile", "device", "backend", "commit", "date", "seconds", "versions", "rows")
 # Benchmark CSV columns that describe the run, not the measured case (kept for captions).
 BENCH_META = ("device", "commit", "date", "torch", "triton", "cuda", "python", "versions", "git_commit",
@@ -187,7 +191,7 @@ def fmt(key: str, value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, int):
-        return f"{value:,}" if key in ("params", "points", "n") or abs(value) >= 100_000 else str(value)
+        return f"{value:,}" if key in ("params", "points", "n") or abs(value) >= 10_000 else str(value)
     if isinstance(value, float):
         if math.isnan(value):
             return "n/a"
@@ -201,7 +205,9 @@ def fmt(key: str, value: Any) -> str:
             return f"{value:.3f}"
         if key == "params":
             return f"{int(round(value)):,}"
-        if value != 0 and (abs(value) >= 1e5 or abs(value) < 1e-3):
+        if 1e4 <= abs(value) < 1e15:  # a time in ms or a size: whole units, not 3.986e+04
+            return f"{value:,.0f}"
+        if value != 0 and (abs(value) >= 1e15 or abs(value) < 1e-3):
             return f"{value:.3g}"
         return f"{value:.4g}"
     return str(value)
@@ -933,27 +939,12 @@ class Builder:
         speed_col = next((k for k in _ordered_keys(rows) if "speedup" in k.lower()), None)
         for (dev, suite), all_rs in sorted(by_dev_suite.items()):
             rs = [r for r in all_rs if r.get("status", "ok") == "ok"] or all_rs
-            skipped = sorted({(str(r.get("provider")), str(r.get("reason"))) for r in all_rs
-                              if r.get("status", "ok") != "ok"})
-            keys = [k for k in BENCH_COLUMNS if any(k in r for r in rs)]
-            shown = _varying(rs, keys)
-            constant = [k for k in keys if k not in shown]
-            lead = [k for k in shown if not all(isinstance(r.get(k), float) for r in rs)]
-            cols = lead + [k for k in shown if k not in lead]
-            body = [[cell(fmt(k, r.get(k))) for k in cols] for r in rs[:MAX_TABLE_ROWS]]
-            meta = {k: rs[0].get(k) for k in BENCH_META if k in rs[0]}
-            source = (f"device {dev}; " + ", ".join(f"{k} {str(v)[:19]}" for k, v in meta.items() if k != "device")
-                      + f"; file {rs[0]['_file']}")
-            notes = ["Same in every row: " + ", ".join(f"{k} = {fmt(k, rs[0].get(k))}" for k in constant) + "."] \
-                if constant else []
-            if len(rs) > MAX_TABLE_ROWS:
-                notes.append(f"First {MAX_TABLE_ROWS} of {len(rs)} rows.")
-            if any(reference_infer_graph(r) for r in rs):
-                notes.append(REFERENCE_INFER_NOTE)
-            if skipped:
-                notes.append("Not timed: " + "; ".join(f"{p} ({why})" for p, why in skipped) + ".")
-            sec.tables.append(table(f"Benchmark suite {suite} on {dev}", cols, body, lead=len(lead),
-                                    source=source, notes=notes))
+            # one table per thread count, of the fixed sizes; the scaling sweeps are the figures
+            threads = _value_order(r.get("threads") for r in all_rs if not r.get("sweep"))
+            for th in threads:
+                t_all = [r for r in all_rs if not r.get("sweep") and r.get("threads") == th]
+                sec.tables.append(self._bench_table(dev, suite, th, t_all, [r for r in all_rs if r.get("sweep")
+                                                                            and r.get("threads") == th]))
             if speed_col:
                 sec.findings += self._speed_findings(dev, suite, rs, speed_col)
             suite_rows = [r for r in rs if not r.get("sweep") and r.get("device_type") == "cuda"]  # no scaling rows
@@ -1144,6 +1135,62 @@ class Builder:
         return sec
 
     @staticmethod
+    def _bench_table(dev: str, suite: str, threads: Any, all_rs: list[dict], sweep_rs: list[dict]) -> dict:
+        """The fixed-size cases of one suite on one device and thread count, with every run
+        (commit, date, file) its rows come from; what was not timed, per size, in a note."""
+        rs = [r for r in all_rs if r.get("status", "ok") == "ok"] or all_rs
+        keys = [k for k in BENCH_COLUMNS if any(k in r for r in rs)]
+        shown = _varying(rs, keys)
+        constant = [k for k in keys if k not in shown and k != "threads"]
+        lead = [k for k in shown if k not in BENCH_MEASURED]
+        cols = lead + [k for k in shown if k in BENCH_MEASURED]
+        body = [[cell(fmt(k, r.get(k))) for k in cols] for r in rs]
+
+        def distinct(key: str, n: int | None = None) -> str:
+            return ", ".join(dict.fromkeys(str(r.get(key))[:n] for r in rs if r.get(key) is not None))
+
+        versions = ", ".join(f"{k} {distinct(k)}" for k in ("torch", "triton", "cuda", "python")
+                             if any(r.get(k) is not None for r in rs))
+        source = (f"device {dev}" + (f", {_count(int(threads), 'torch thread')}" if threads is not None else "")
+                  + f"; commit {distinct('commit', 10)}, date {distinct('date', 19)}, {versions}; "
+                    f"file {distinct('_file')}")
+        notes = ["Same in every row: " + ", ".join(f"{BENCH_LABELS.get(k, k)} = {fmt(k, rs[0].get(k))}"
+                                                   for k in constant) + "."] \
+            if constant else []
+        if any(reference_infer_graph(r) for r in rs):
+            notes.append(REFERENCE_INFER_NOTE)
+        # what was not timed, one entry per reason; the sizes only where not every size of the table
+        all_sizes = set(dict.fromkeys(str(r.get("size")) for r in all_rs))
+        skipped: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+        for r in all_rs:
+            if r.get("status", "ok") != "ok":
+                sizes = skipped[str(r.get("reason"))][str(r.get("provider"))]
+                if str(r.get("size")) not in sizes:
+                    sizes.append(str(r.get("size")))
+        if skipped:
+            notes.append("Not timed: " + "; ".join(
+                ", ".join(p + ("" if set(sz) == all_sizes else f" at size {', '.join(sz)}")
+                          for p, sz in sorted(provs.items())) + f" ({why})"
+                for why, provs in sorted(skipped.items())) + ".")
+        if sweep_rs:
+            sweeps = ", ".join(dict.fromkeys(str(r.get("sweep")) for r in sweep_rs))
+            notes.append(f"The scaling sweeps of this suite ({sweeps}; {_count(len(sweep_rs), 'row')}, commit "
+                         f"{', '.join(dict.fromkeys(str(r.get('commit'))[:10] for r in sweep_rs))}, file "
+                         f"{', '.join(dict.fromkeys(r['_file'] for r in sweep_rs))}) are plotted in the scaling "
+                         "figures.")
+        caption = f"Benchmark suite {suite} on {dev}" + (f", {_count(int(threads), 'torch thread')}"
+                                                        if threads is not None else "")
+        return table(caption, [BENCH_LABELS.get(c, c) for c in cols], body, lead=len(lead), source=source,
+                     notes=notes)
+
+    @staticmethod
+    def _case(r: dict) -> str:
+        """Which benchmark case a row is: its size or swept value, and its thread count."""
+        where = (f"{r.get('sweep')} {fmt('sweep_value', r.get('sweep_value'))} of the scaling sweep"
+                 if r.get("sweep") else f"size {r.get('size', '?')}")
+        return where + (f", {_count(int(r['threads']), 'thread')}" if isinstance(r.get("threads"), int) else "")
+
+    @staticmethod
     def _speed_findings(dev: str, suite: str, rows: list[dict], speed_col: str) -> list[str]:
         best = [r for r in rows if isinstance(r.get(speed_col), (int, float))
                 and str(r.get("provider", "")).lower() != "reference"]
@@ -1151,10 +1198,9 @@ class Builder:
             return []
         top = max(best, key=lambda r: r[speed_col])
         low = min(best, key=lambda r: r[speed_col])
-        size = next((f" at {k} {fmt(k, top[k])}" for k in ("size", "points", "n") if k in top), "")
-        return [f"On {dev}, suite {suite}: the fastest case is {top.get('provider', '?')}{size}, "
+        return [f"On {dev}, suite {suite}: the fastest case is {top.get('provider', '?')} at {Builder._case(top)}, "
                 f"{top[speed_col]:.2f}x the reference; the slowest non-reference case runs at "
-                f"{low[speed_col]:.2f}x ({low.get('provider', '?')})."]
+                f"{low[speed_col]:.2f}x ({low.get('provider', '?')} at {Builder._case(low)})."]
 
     def _speed_limits(self) -> list[str]:
         """One Discussion line per GPU: the speed targets against the ceiling the reference's
