@@ -686,6 +686,9 @@ class Builder:
             if FIGURE_PREFIXES.get(prefix) == key and not self._superseded(p.stem, key):
                 who = f"the {key} task" if key else "a task"
                 caption = common.figure_caption(p) or f"{p.stem} (written by {who})."
+                threads = re.search(r"-(\d+)t-", p.name)
+                if key == "bench" and threads and "thread" not in caption:  # 1- and 2-thread sweeps look alike
+                    caption = caption.rstrip(".") + f"; {_count(int(threads.group(1)), 'torch thread')}."
                 out.append(self._fig(p, caption, 0.9))
         return out
 
@@ -721,9 +724,12 @@ class Builder:
                                         f"{fmt('psnr', r['psnr'])} dB PSNR{ssim}{steps}{secs} on "
                                         f"{res.doc.get('device', '?')} (profile {res.profile}).")
             sec.comparisons += compare_methods(res.rows, "psnr", _varying(res.rows, ["image", "size"]))
-        fig = self._fig(history_figure(self.figures_dir / "report-fit.png", sec.results),
-                        "PSNR during training against step and against training seconds (fit results).")
-        sec.figures += [f for f in [fig] if f] + self._task_figures("fit")
+        task_figs = self._task_figures("fit")
+        fig = None
+        if not any(f["file"].endswith("-psnr.png") for f in task_figs):  # the task drew the same curves
+            fig = self._fig(history_figure(self.figures_dir / "report-fit.png", sec.results),
+                            "PSNR during training against step and against training seconds (fit results).")
+        sec.figures += [f for f in [fig] if f] + task_figs
         sec.findings += [c.sentence() for c in sec.comparisons]
         return sec
 
@@ -977,7 +983,10 @@ class Builder:
                 fig = summary_bars(self.figures_dir / f"report-bench-{slug}.png",
                                    [r for r in dev_rows if isinstance(r.get(speed_col), (int, float))],
                                    speed_col, ["suite"], f"speedup over reference on {dev}")
-                f = self._fig(fig, f"Mean {speed_col} per provider and suite on {dev} (mean over sizes).")
+                n_threads = len({r.get("threads") for r in dev_rows if r.get("threads") is not None})
+                over = "sizes, sweep points and thread counts" if n_threads > 1 else "sizes and sweep points"
+                f = self._fig(fig, f"Mean {speed_col} per provider and suite on {dev} (mean over {over}; the "
+                                   "tables and scaling figures give each case).")
                 if f:
                     sec.figures.append(f)
         self._profile(sec)
