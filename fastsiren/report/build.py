@@ -538,28 +538,54 @@ def value_curves(path: Path, rows: list[dict], metric: str, title: str) -> Path 
     if not rows:
         return None
     numeric = all(isinstance(r["value"], (int, float)) and r["value"] > 0 for r in rows)
-    other = [k for k in _varying(rows, [k for k in _ordered_keys(rows)
-                                         if k not in ("value", "seed") and not _is_metric(k)])]
+    # one line per group of the settings that keep two or more values per line (omega_0 of the
+    # first or of the hidden layers); settings that move with the value itself (scale,
+    # first_omega_0) would make every point its own line
+    other = _grouping_keys(rows, metric)
     lines: dict[str, list[tuple]] = defaultdict(list)
     for r in rows:
-        name = ", ".join(f"{fmt(k, r.get(k))}" for k in other) or str(r.get("method", metric))
-        lines[name].append((r["value"], r[metric]))
+        name = ", ".join(f"{k} {fmt(k, r.get(k))}" for k in other) or str(r.get("method", metric))
+        lines[name].append((r["value"], r[metric], r.get("psnr_heldout")))
     fig, ax = common.plt_figure(1, 1, figsize=(6, 3.2))
     order = _value_order(r["value"] for r in rows)
-    for name, pts in lines.items():
+    heldout = metric == "psnr" and any(isinstance(p[2], (int, float)) for pts in lines.values() for p in pts)
+    for i, (name, pts) in enumerate(lines.items()):
         pts = sorted(pts, key=lambda p: order.index(p[0]))
         xs = [p[0] if numeric else order.index(p[0]) for p in pts]
-        ax.plot(xs, [p[1] for p in pts], marker="o", label=name)
+        style = "-" if numeric else "none"  # categories (init schemes) have no order to draw a line along
+        color = f"C{i}"
+        ax.plot(xs, [p[1] for p in pts], marker="o", linestyle=style, color=color,
+                label=f"{name}: training pixels" if heldout else name)
+        if heldout:
+            ax.plot(xs, [p[2] for p in pts], marker="s", linestyle="--" if numeric else "none", color=color,
+                    label=f"{name}: held-out grid", alpha=0.8)
     if numeric:
         ax.set_xscale("log")
     else:
         ax.set_xticks(range(len(order)), [str(v) for v in order], rotation=25, fontsize=7)
     ax.set(xlabel="value", ylabel=_label(metric), title=title)
     ax.grid(alpha=0.3)
-    if len(lines) > 1:
+    if len(lines) > 1 or heldout:
         ax.legend(fontsize=7)
     common.save_figure(fig, path)
     return path
+
+
+def _grouping_keys(rows: list[dict], metric: str) -> list[str]:
+    """The varying settings (other than the ablated ``value``) that split ``rows`` into groups of
+    two or more: e.g. ``layer`` of the omega_0 ablation, not ``first_omega_0``, which moves with
+    the value and would make every row its own group."""
+    scored = [r for r in rows if isinstance(r.get(metric), (int, float)) and math.isfinite(r[metric])]
+    candidates = _varying(scored, [k for k in _ordered_keys(scored)
+                                   if not _is_metric(k) and k not in ("study", "seed", "value")])
+    others: list[str] = []
+    for k in candidates:
+        sizes: dict[tuple, int] = defaultdict(int)
+        for r in scored:
+            sizes[tuple(r.get(c) for c in (*others, k))] += 1
+        if min(sizes.values()) >= 2:
+            others.append(k)
+    return others
 
 
 # ---------------------------------------------------------------- sections
@@ -795,7 +821,10 @@ class Builder:
                     continue
                 slug = re.sub(r"[^A-Za-z0-9]+", "-", f"{res.variant}-{study}").strip("-")
                 fig = value_curves(self.figures_dir / f"report-ablate-{slug}.png", rows, metric, str(study))
-                f = self._fig(fig, f"Ablation {study}: {_label(metric)} against the varied value.", 0.75)
+                both = metric == "psnr" and any("psnr_heldout" in r for r in rows)
+                f = self._fig(fig, f"Ablation {study}: {_label(metric)} against the varied value"
+                                   + (" on the training pixels (circles) and on the held-out grid between them "
+                                      "(squares)" if both else "") + ".", 0.75)
                 if f:
                     sec.figures.append(f)
                 sec.findings += self._ablation_findings(str(study), rows, metric)
@@ -809,17 +838,7 @@ class Builder:
         """Best and worst value of the ablation, per group of the other varying settings
         (e.g. omega_0 of the first layer and of the hidden layers separately)."""
         scored = [r for r in rows if isinstance(r.get(metric), (int, float)) and math.isfinite(r[metric])]
-        candidates = _varying(scored, [k for k in _ordered_keys(scored)
-                                       if not _is_metric(k) and k not in ("study", "seed", "value")])
-        # group only by settings that keep two or more rows per group (``scale`` or
-        # ``first_omega_0`` move with the value itself and would make every group a singleton)
-        others: list[str] = []
-        for k in candidates:
-            sizes = defaultdict(int)
-            for r in scored:
-                sizes[tuple(r.get(c) for c in (*others, k))] += 1
-            if min(sizes.values()) >= 2:
-                others.append(k)
+        others = _grouping_keys(scored, metric)
         groups: dict[tuple, list[dict]] = defaultdict(list)
         for r in scored:
             groups[tuple(r.get(k) for k in others)].append(r)
