@@ -1330,6 +1330,9 @@ class Builder:
         return {
             "generated": {"date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                           "commit": common.git_commit()[:12], "profiles": profiles, "devices": devices,
+                          "task_devices": sorted({str(r.doc.get("device", "?")) for rs in self.results.values()
+                                                  for r in rs}),
+                          "bench_devices": sorted({str(r.get("device")) for r in self.bench if "device" in r}),
                           "forced": forced or "", "files": sum(len(v) for v in self.results.values()),
                           "bench_rows": len(self.bench)},
             "sections": {k: s.to_json(missing[k]) for k, s in sections.items()},
