@@ -827,16 +827,20 @@ class Builder:
                                       "(squares)" if both else "") + ".", 0.75)
                 if f:
                     sec.figures.append(f)
-                sec.findings += self._ablation_findings(str(study), rows, metric)
-                if any("psnr_heldout" in r for r in rows):  # between the training pixels
+                if any("psnr_heldout" in r for r in rows):  # between the training pixels: the lead, since
+                    # a setting that memorises the pixels is best on them and worst between them
                     sec.findings += self._ablation_findings(str(study), rows, "psnr_heldout")
+                    sec.findings += self._ablation_findings(str(study), rows, metric, also="psnr_heldout")
+                else:
+                    sec.findings += self._ablation_findings(str(study), rows, metric)
         sec.figures += self._task_figures("ablate")
         return sec
 
     @staticmethod
-    def _ablation_findings(study: str, rows: list[dict], metric: str) -> list[str]:
+    def _ablation_findings(study: str, rows: list[dict], metric: str, also: str | None = None) -> list[str]:
         """Best and worst value of the ablation, per group of the other varying settings
-        (e.g. omega_0 of the first layer and of the hidden layers separately)."""
+        (e.g. omega_0 of the first layer and of the hidden layers separately); with ``also``, the
+        best and worst settings' value of that metric too."""
         scored = [r for r in rows if isinstance(r.get(metric), (int, float)) and math.isfinite(r[metric])]
         others = _grouping_keys(scored, metric)
         groups: dict[tuple, list[dict]] = defaultdict(list)
@@ -848,11 +852,17 @@ class Builder:
             worst = min(rs, key=lambda r: r[metric])
             where = ", ".join(f"{k} {fmt(k, v)}" for k, v in zip(others, key))
             what = f"value {fmt('value', best.get('value'))}" if "value" in best else "the only setting"
+
+            def other(r: dict) -> str:
+                v = r.get(also) if also else None
+                if not isinstance(v, (int, float)):
+                    return ""
+                return f" ({_label(also).removesuffix(' (dB)')} {fmt(also, v)} dB)"
             out.append(f"Ablation {study}{' (' + where + ')' if where else ''}, {_label(metric)}: the best "
                        f"setting ({what}) reaches "
-                       f"{fmt(metric, best[metric])} dB and the worst (value {fmt('value', worst.get('value'))}) "
-                       f"{fmt(metric, worst[metric])} dB, a spread of {best[metric] - worst[metric]:.2f} dB "
-                       f"over {len(rs)} settings.")
+                       f"{fmt(metric, best[metric])} dB{other(best)} and the worst (value "
+                       f"{fmt('value', worst.get('value'))}) {fmt(metric, worst[metric])} dB{other(worst)}, a spread "
+                       f"of {best[metric] - worst[metric]:.2f} dB over {len(rs)} settings.")
         return out
 
     def sr(self) -> Section:
@@ -1047,9 +1057,15 @@ class Builder:
                 "psnr", "step_ms"]
         cols += [k for k in ("render_psnr", "render_ms") if any(k in r for r in doc["rows"])]  # newer runs
         body = [[cell(fmt(k, r.get(k)) if r.get(k) is not None else "") for k in cols] for r in doc["rows"]]
+        heads = {"training": "for training", "init_value_err": "value err, init", "fitted_value_err": "value err",
+                 "fitted_grad_err": "grad err", "fitted_lap_err": "Laplacian err", "psnr": "fit PSNR (dB)",
+                 "step_ms": "step (ms)", "render_psnr": "render PSNR (dB)", "render_ms": "render (ms)"}
         sec.tables.append(table(
-            f"Triton matmul precisions against float64 on {doc['device']}: scaled errors of the value, gradient and "
-            f"Laplacian, and the PSNR of a fit trained at that precision", cols, body, lead=1,
+            f"Triton matmul precisions against float64 on {doc['device']}: scaled errors (the largest absolute "
+            "error over the largest absolute float64 value) of the value at initialisation and of the value, "
+            "gradient and Laplacian of a fitted network; the PSNR of a fit trained at that precision and its time "
+            "per step; the PSNR and time of a render at that precision (fp16 and bf16 are for inference only, "
+            "so their training cells are empty)", [heads.get(k, k) for k in cols], body, lead=1,
             source=f"{doc.get('image', '?')} {doc.get('size', '?')}px, width {doc.get('width', '?')}, "
                    f"{doc.get('steps', '?')} steps; commit {_commit(doc)}; file {PRECISION_FILE}"))
         sec.findings.append(f"The rule '{doc.get('rule', '?')}' picks {doc.get('recommended_default', '?')} as the "
@@ -1214,7 +1230,7 @@ class Builder:
     @staticmethod
     def _case(r: dict) -> str:
         """Which benchmark case a row is: its size or swept value, and its thread count."""
-        where = (f"{r.get('sweep')} {fmt('sweep_value', r.get('sweep_value'))} of the scaling sweep"
+        where = (f"{r.get('sweep')} {fmt(str(r.get('sweep')), r.get('sweep_value'))} of the scaling sweep"
                  if r.get("sweep") else f"size {r.get('size', '?')}")
         return where + (f", {_count(int(r['threads']), 'thread')}" if isinstance(r.get("threads"), int) else "")
 
@@ -1319,11 +1335,26 @@ class Builder:
                           f"{' and '.join(profiles)} profile(s), with smaller images and fewer steps than the paper.")
         limits += self._speed_limits()
         summary = []
-        if comps:
-            wins, level = sum(c.won for c in comps), sum(c.level for c in comps)
-            summary.append(f"Across {len(comps)} comparisons of the best SIREN variant with the best baseline, "
-                           f"SIREN is better in {wins}, level in {level} (within {TIE_DB} dB of PSNR or "
-                           f"{TIE_REL:.1%} of another metric) and worse in {len(comps) - wins - level}.")
+        # one comparison per study and setting: a study that reports two metrics of one case (VFI's
+        # IE and PSNR) counts the first it lists, so no case is counted twice
+        cases: dict[tuple[str, str], Comparison] = {}
+        for s in sections.values():
+            for c in s.comparisons:
+                cases.setdefault((s.key, c.group), c)
+        if cases:
+            wins, level = sum(c.won for c in cases.values()), sum(c.level for c in cases.values())
+            per = defaultdict(lambda: [0, 0])
+            for (key, _), c in cases.items():
+                per[key][0] += c.won
+                per[key][1] += 1
+            metrics = sorted({f"{key}: {_label(c.metric)}" for (key, _), c in cases.items()
+                              if len({d.metric for d in sections[key].comparisons}) > 1})
+            counted = f" ({'; '.join(metrics)} where a case has two metrics)" if metrics else ""
+            summary.append(f"Across {len(cases)} cases, one per study and setting{counted}, the best SIREN "
+                           f"variant against the best baseline is better in {wins}, level in {level} "
+                           f"(within {TIE_DB} dB of PSNR or {TIE_REL:.1%} of another metric) and worse in "
+                           f"{len(cases) - wins - level}. Better per study: "
+                           + ", ".join(f"{k} {w} of {n}" for k, (w, n) in per.items()) + ".")
         psnr_gains = [c.gain for c in comps if c.metric.startswith("psnr")]
         if psnr_gains:
             summary.append(f"Its PSNR margin ranges from {min(psnr_gains):+.2f} dB to {max(psnr_gains):+.2f} dB.")
