@@ -336,3 +336,16 @@ def test_other_data_tables_come_from_the_results_files(tmp_path):
     assert other["sr"] == {"columns": ["method", "Set5 ×2", "Set5 ×4"], "rows": [["SwinIR", "38.35", "32.72"]]}
     assert other["vfi"]["rows"] == [["DAIN", "4.86"]]
     assert not any(n in report.template_text() for n in ("38.35", "4.86", "38.42"))
+
+
+def test_summary_counts_each_case_once(tmp_path):
+    """A case with two metrics (VFI's IE and PSNR) is one case of the summary, counted by its first."""
+    rows = [{"method": m, "video": v, "gap": 1, "ie": ie, "psnr": p} for v in ("carphone", "bikes")
+            for m, ie, p in (("blend", 5.0, 30.0), ("siren", 4.0 if v == "bikes" else 6.0, 31.0))]
+    _write(tmp_path, "vfi-quick.json", "vfi", rows)
+    _write(tmp_path, "compare-quick.json", "compare",
+           [{"method": m, "image": "camera", "psnr": v} for m, v in (("siren", 40.0), ("relu", 30.0))])
+    results, _ = report.load_results(tmp_path)
+    summary = report.Builder(results, [], tmp_path / "fig").build([], None)["discussion"]["summary"][0]
+    assert summary.startswith("Across 3 cases") and "better in 2," in summary and "worse in 1." in summary, summary
+    assert "vfi: IE" in summary and "vfi 1 of 2" in summary and "compare 1 of 1" in summary, summary
