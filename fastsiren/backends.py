@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import importlib
 import os
+import sys
 import warnings
 from dataclasses import dataclass
 from types import ModuleType
@@ -73,7 +74,10 @@ class BackendSpec:
     description: str
 
     def load(self) -> ModuleType:
-        return importlib.import_module(self.module)
+        # an imported backend comes from sys.modules: torch.compile (dynamo) traces that
+        # lookup, where importlib.import_module is a graph break (an error under fullgraph=True)
+        mod = sys.modules.get(self.module)
+        return importlib.import_module(self.module) if mod is None else mod
 
 
 _REGISTRY: dict[str, BackendSpec] = {
