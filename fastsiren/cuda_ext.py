@@ -54,6 +54,7 @@ import torch
 from fastsiren.backends import fused_inference, gemm_precision
 from fastsiren.jet import (
     Jet,
+    backward_by_autograd,
     double_backward_fallback,
     num_streams,
     reverse_grad_function,
@@ -459,8 +460,8 @@ class _MLPJetFunction(torch.autograd.Function):
         order = ctx.order
         x, weights, biases, rest = unpack_saved(ctx)
         weights = list(weights)
-        if torch.is_grad_enabled():
-            # create_graph=True: differentiable gradients by autograd over the reference ops.
+        if backward_by_autograd(g_value, g_grad, g_lap):
+            # create_graph=True or batched adjoints: autograd over the reference ops.
             return double_backward_fallback(ctx, x, weights, biases, g_value, g_grad, g_lap)
         gout = stack_adjoints(g_value, g_grad, g_lap, order, x, weights[-1].shape[0])
         need_x = bool(ctx.needs_input_grad[0])

@@ -23,7 +23,7 @@ from typing import Iterator, NamedTuple, Sequence
 
 import torch
 
-from fastsiren.backends import cpu_gemm, gemm_precision, reverse_grad
+from fastsiren.backends import cpu_gemm, gemm_precision, in_function_transform, reverse_grad
 
 
 class Jet(NamedTuple):
@@ -476,8 +476,9 @@ class _MLPJetFunction(torch.autograd.Function):
     def backward(ctx, g_value, g_grad, g_lap):
         order, omegas, n, dim = ctx.order, ctx.omegas, ctx.n_layers, ctx.dim
         x, weights, biases, rest = unpack_saved(ctx)
-        if torch.is_grad_enabled():
-            # Double backward (create_graph=True): differentiate a recomputation by autograd.
+        if backward_by_autograd(g_value, g_grad, g_lap):
+            # Double backward (create_graph=True) or batched adjoints: differentiate a
+            # recomputation by autograd.
             return double_backward_fallback(ctx, x, weights, biases, g_value, g_grad, g_lap)
         flat = iter(rest)
         runs = [[_Layer(*(next(flat) for _ in _Layer._fields)) for _ in range(n)] for _ in ctx.blocks]
@@ -667,7 +668,7 @@ def _grad_backward_block(ops, cache, wss, g_value, g_grad, w_grads, b_grads, has
 def _grad_backward(ctx, ops, g_value, g_grad, g_lap):
     omegas, n = ctx.omegas, ctx.n_layers
     x, weights, biases, rest = unpack_saved(ctx)
-    if torch.is_grad_enabled():
+    if backward_by_autograd(g_value, g_grad, g_lap):
         return double_backward_fallback(ctx, x, weights, biases, g_value, g_grad, g_lap)
     wss, flat = rest[:n], iter(rest[n:])
     caches = [tuple([next(flat) for _ in range(k)] for k in (n + 1, n, n)) for _ in ctx.blocks]
@@ -734,6 +735,20 @@ def unpack_saved(ctx) -> tuple:
     return saved[0], saved[1:1 + n], biases, saved[1 + n + nb:]
 
 
+def backward_by_autograd(*adjoints: torch.Tensor | None) -> bool:
+    """Whether a network Function's backward runs :func:`double_backward_fallback` instead of
+    its hand-written one: under grad mode (``create_graph=True``, a double backward) or with
+    batched ``adjoints`` (``torch.autograd.grad(..., is_grads_batched=True)`` and
+    ``torch.autograd.functional.jacobian(..., vectorize=True)`` vmap the backward), which the
+    hand-written backwards cannot take (``out=`` products and in-place epilogues have no
+    batching rules)."""
+    if torch.is_grad_enabled() or in_function_transform():
+        return True
+    if torch.compiler.is_compiling():  # dynamo traces the hand-written backward (no batching there)
+        return False
+    return any(g is not None and torch._C._functorch.is_legacy_batchedtensor(g) for g in adjoints)
+
+
 def double_backward_fallback(ctx, x, weights, biases, g_value, g_grad, g_lap):
     """Gradients that are themselves differentiable: autograd over the reference ops.
 
@@ -751,14 +766,17 @@ def double_backward_fallback(ctx, x, weights, biases, g_value, g_grad, g_lap):
     need = [x.requires_grad and ctx.needs_input_grad[0]]
     need += [ctx.needs_input_grad[5 + i] for i in range(n)]
     need += [ctx.needs_input_grad[5 + n + i] for i, b in enumerate(biases) if b is not None]
-    jet = reference.mlp_jet(x, weights, biases, omegas, order)
-    outs, grads_out = [], []
-    for t, g in zip(jet, (g_value, g_grad, g_lap)):
-        if t is not None and g is not None:
-            outs.append(t)
-            grads_out.append(g)
-    wrt = [t for t, nd in zip(inputs, need) if nd]
-    got = iter(torch.autograd.grad(outs, wrt, grads_out, create_graph=True, allow_unused=True)) if wrt else iter(())
+    create_graph = torch.is_grad_enabled()  # off: a backward of batched adjoints (backward_by_autograd)
+    with torch.enable_grad():
+        jet = reference.mlp_jet(x, weights, biases, omegas, order)
+        outs, grads_out = [], []
+        for t, g in zip(jet, (g_value, g_grad, g_lap)):
+            if t is not None and g is not None:
+                outs.append(t)
+                grads_out.append(g)
+        wrt = [t for t, nd in zip(inputs, need) if nd]
+        got = iter(torch.autograd.grad(outs, wrt, grads_out, create_graph=create_graph, allow_unused=True)
+                   if wrt else ())
     res = [next(got) if nd else None for nd in need]
     x_grad = res[0]
     w_grads = res[1:1 + n]

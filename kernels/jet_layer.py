@@ -36,6 +36,7 @@ from triton.runtime.errors import OutOfResources
 
 from fastsiren.jet import (
     Split,
+    backward_by_autograd,
     double_backward_fallback,
     mm,
     num_streams,
@@ -671,8 +672,8 @@ class MLPJetFunction(torch.autograd.Function):
     def backward(ctx, g_value, g_grad, g_lap):
         order, omegas, n = ctx.order, ctx.omegas, ctx.n_layers
         x, weights, biases, pres = unpack_saved(ctx)
-        if torch.is_grad_enabled():
-            # create_graph=True: differentiable gradients by autograd over the reference ops.
+        if backward_by_autograd(g_value, g_grad, g_lap):
+            # create_graph=True or batched adjoints: autograd over the reference ops.
             return double_backward_fallback(ctx, x, weights, biases, g_value, g_grad, g_lap)
         gbar = stack_adjoints(g_value, g_grad, g_lap, order, x, weights[-1].shape[0])
         need_w = [ctx.needs_input_grad[5 + i] for i in range(n)]

@@ -1008,6 +1008,32 @@ def test_reference_jet_inside_torch_func(kind):
     assert empty.shape == (0, 2, 2)
 
 
+@pytest.mark.parametrize("backend", _fused_on_cpu())
+def test_batched_adjoints_vmap_the_backward(backend):
+    """``torch.autograd.grad(..., is_grads_batched=True)`` and
+    ``torch.autograd.functional.jacobian(..., vectorize=True)`` vmap a Function's backward: the
+    hand-written backwards (``out=`` products, in-place epilogues) cannot run batched, so they
+    hand over to autograd over the reference's operations; results equal the reference's."""
+    x = torch.rand(5, 2, dtype=torch.float64) * 2 - 1
+    for order, out in ((0, 1), (1, 1), (1, 3), (2, 2)):  # (1, 1): the reverse-mode gradient
+        got, want = [], []
+        for be, acc in ((backend, got), ("reference", want)):
+            torch.manual_seed(0)
+            m = fs.Siren(2, 6, 1, out, backend=be).double()
+            xg = x.clone().requires_grad_()
+            t = m.jet(xg, order)[min(order, 1) if order < 2 else 2]
+            eye = torch.eye(t.numel(), dtype=t.dtype).reshape(-1, *t.shape)
+            acc += torch.autograd.grad(t, [xg, *m.parameters()], eye, is_grads_batched=True, allow_unused=True)
+        for g, r in zip(got, want):
+            if r is not None:
+                torch.testing.assert_close(g, r, rtol=RTOL, atol=ATOL)
+    torch.manual_seed(0)
+    m = fs.Siren(2, 6, 1, 3, backend=backend).double()
+    jac = torch.autograd.functional.jacobian(m, x, vectorize=True)
+    _set_backend(m, "reference")
+    torch.testing.assert_close(jac, torch.autograd.functional.jacobian(m, x), rtol=RTOL, atol=ATOL)
+
+
 @pytest.mark.parametrize("order", [0, 2])
 def test_torch_compile_fullgraph_loss(order):
     """``torch.compile(fullgraph=True)`` traces a loss through the torch backend's module forward

@@ -473,6 +473,23 @@ def test_torch_compile_traces_the_ops(dev):
         assert_close(a, b, 1e-12, f"compiled gradient loss d/dW{i}")
 
 
+def test_batched_adjoints_vmap_the_backward(dev):
+    """is_grads_batched=True vmaps the backward: the cuda Functions hand it to autograd over the
+    reference's operations (the ops have no batching rules), for the jet and the reverse path."""
+    x = coords(dev, 5, 2)
+    for order, out in ((2, 2), (1, 1)):
+        grads = []
+        for be in ("cuda", "reference"):
+            torch.manual_seed(0)
+            m = fs.Siren(2, 6, 1, out, backend=be).to(dev).double()
+            t = m.jet(x, order)[order]
+            eye = torch.eye(t.numel(), dtype=t.dtype, device=dev).reshape(-1, *t.shape)
+            grads.append(torch.autograd.grad(t, list(m.parameters()), eye, is_grads_batched=True, allow_unused=True))
+        for i, (a, b) in enumerate(zip(*grads)):
+            if b is not None:
+                assert_close(a, b, TOL[torch.float64], f"order {order}, batched d/dparam{i}")
+
+
 def test_strided_coordinates_are_accepted(dev):
     """Siren flattens x with reshape, which may hand over a strided view: same result as torch."""
     torch.manual_seed(0)
