@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from typing import Sequence
 
 import torch
@@ -163,8 +164,27 @@ class Siren(CoordinateMLP):
     def _backend(self, x: torch.Tensor):
         return backends.get(self.backend, x.device)
 
+    def _hooked_layers(self) -> bool:
+        """Whether a layer has forward or backward hooks (``register_forward_hook``, or the
+        pre-hooks by which ``torch.nn.utils.prune``, ``weight_norm`` and ``spectral_norm``
+        recompute a weight before each call), which the fused whole-network pass would skip."""
+        return any(layer._forward_hooks or layer._forward_pre_hooks or layer._backward_hooks
+                   or layer._backward_pre_hooks for layer in self.layers)
+
+    def _warn_hooks_skipped(self) -> None:
+        if self._hooked_layers():
+            warnings.warn("fastsiren: Siren jets run the whole network fused and do not call the layers' "
+                          "forward hooks or pre-hooks (torch.nn.utils.prune, weight_norm, spectral_norm "
+                          "recompute weights there); use torch.nn.utils.parametrize / parametrizations, "
+                          "which jets follow", stacklevel=3)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         flat, lead = self._flatten(x)
+        if self._hooked_layers():  # call the layers one by one (each fused), so their hooks run
+            h = flat
+            for layer in self.layers:
+                h = layer(h)
+            return h.reshape(*lead, self.out_features)
         w, b = self._params()
         be = self._backend(flat)
         if torch.is_grad_enabled() and (flat.requires_grad or any(p.requires_grad for p in w)):
@@ -174,10 +194,15 @@ class Siren(CoordinateMLP):
         return y.reshape(*lead, self.out_features)
 
     def _jet_flat(self, x: torch.Tensor, order: int) -> Jet:
+        self._warn_hooks_skipped()
         w, b = self._params()
         return self._backend(x).mlp_jet(x, w, b, self.omegas(), order)
 
     def _infer_flat(self, x: torch.Tensor, order: int) -> Jet:
+        if order == 0 and self._hooked_layers():
+            with torch.no_grad():
+                return Jet(self(x).detach(), None, None)
+        self._warn_hooks_skipped()
         w, b = self._params()
         return self._backend(x).mlp_infer(x, w, b, self.omegas(), order)
 

@@ -1059,3 +1059,39 @@ def test_torch_compile_fullgraph_loss(order):
     torch.testing.assert_close(got, want, rtol=RTOL, atol=ATOL)
     for g, w in zip(got_g, want_g):
         torch.testing.assert_close(g, w, rtol=RTOL, atol=ATOL)
+
+
+def test_layer_hooks_run_in_the_module_forward():
+    """With hooks on its layers (forward hooks; the pre-hooks by which torch.nn.utils.prune and
+    the old weight_norm recompute a weight before each call), Siren.forward calls the layers one
+    by one, so the hooks run and training follows the pruned weight; jets, which skip them,
+    warn."""
+    from torch.nn.utils import prune
+
+    from fastsiren.data import grid
+
+    x = torch.rand(9, 2, dtype=torch.float64) * 2 - 1
+    final = []
+    for be in ("torch", "reference"):
+        torch.manual_seed(0)
+        model = fs.Siren(2, 8, 1, 1, backend=be).double()
+        prune.l1_unstructured(model.layers[1], "weight", amount=0.5)
+        seen = []
+        model.layers[0].register_forward_hook(lambda mod, inp, out, seen=seen: seen.append(out.shape))
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        for _ in range(2):
+            opt.zero_grad()
+            model(x).pow(2).sum().backward()
+            opt.step()
+        assert seen == [(9, 8)] * 2
+        h = x
+        with torch.no_grad():
+            for layer in model.layers:  # the network through its modules, as nn.Sequential runs it
+                h = layer(h)
+            torch.testing.assert_close(model(x), h, rtol=RTOL, atol=ATOL)
+            torch.testing.assert_close(model.render((3, 2)).reshape(6, 1), model(grid((3, 2), dtype=torch.float64)))
+        final.append([p.detach() for p in model.parameters()])
+        with pytest.warns(UserWarning, match="do not call the layers' forward hooks"):
+            model.jet(x, 1)
+    for a, b in zip(*final):
+        torch.testing.assert_close(a, b, rtol=RTOL, atol=ATOL)
