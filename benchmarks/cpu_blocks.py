@@ -25,7 +25,7 @@ from fastsiren import jet
 from fastsiren.tasks import common
 
 from .harness import PROVIDERS, interleaved_times
-from .records import RESULTS_DIR, device_name, environment
+from .records import RESULTS_DIR, environment
 from .suites import default_shape, get_suite
 
 CPU_BLOCKS_FILE = "cpu-blocks.json"
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = measure(tuple(a.suite or SUITES), tuple(a.width or (64, 128, 256, 512)),
                    tuple(a.block or (512, 1024, 2048, 4096, 8192)), a.points, a.rounds)
     env = environment(torch.device("cpu"))
-    doc = {"script": "benchmarks/cpu_blocks.py", "device": device_name(torch.device("cpu")),
+    doc = {"script": "benchmarks/cpu_blocks.py", "device": common.device_name("cpu"),
            **{k: env[k] for k in ("date", "commit", "threads", "torch", "python")},
            "method": "torch backend training step (MSE, backward, Adam) with the point block forced to each "
                      "size and with the rule, interleaved in one process, "

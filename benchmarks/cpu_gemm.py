@@ -27,7 +27,7 @@ import torch
 from fastsiren import backends, jet
 from fastsiren.tasks import common
 
-from .records import RESULTS_DIR, device_name, environment
+from .records import RESULTS_DIR, environment
 
 CPU_GEMM_FILE = "cpu-gemm.json"
 LIBRARIES = ("blas", "onednn")
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = measure(tuple(a.points or (1024, 2048, 16384)), tuple(a.width or (64, 128, 256, 512)), a.repeats,
                    small=() if a.no_small else SMALL)
     env = environment(torch.device("cpu"))
-    doc = {"script": "benchmarks/cpu_gemm.py", "device": device_name(torch.device("cpu")),
+    doc = {"script": "benchmarks/cpu_gemm.py", "device": common.device_name("cpu"),
            **{k: env[k] for k in ("date", "commit", "threads", "torch", "python")},
            "method": "fastsiren.jet.rows_mm (forward, small) and jet.mm (weight-gradient) under each "
                      "backends.set_cpu_gemm library with jet.CPU_ONEDNN_MIN_MACS set aside, interleaved, "

@@ -32,7 +32,7 @@ import torch
 from fastsiren.tasks import common
 
 from .harness import run_suite
-from .records import REPO_ROOT, RESULTS_DIR, device_name, environment
+from .records import REPO_ROOT, RESULTS_DIR, environment
 
 CPU_MALLOC_FILE = "cpu-malloc.json"
 SUITES = ("layer", "fit", "poisson-grad", "poisson-laplacian", "render")
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = measure(suites, a.size, a.threads, a.repeats, a.passes)
     env = environment(torch.device("cpu"))
     threads = str(a.threads) if a.threads is not None else env["threads"]
-    doc = {"script": "benchmarks/cpu_malloc.py", "device": device_name(torch.device("cpu")),
+    doc = {"script": "benchmarks/cpu_malloc.py", "device": common.device_name("cpu"),
            **{k: env[k] for k in ("date", "commit", "torch", "python")}, "threads": threads, "size": a.size,
            "repeats": a.repeats, "passes": a.passes,
            "settings": SETTINGS,

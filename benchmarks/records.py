@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import datetime as _dt
 import math
-import os
 import platform
 import uuid
 from dataclasses import asdict
@@ -20,7 +19,7 @@ from typing import Iterable, Sequence
 
 import torch
 
-from fastsiren.tasks.common import git_commit
+from fastsiren.tasks.common import device_name, git_commit
 
 from .harness import SuiteResult, memory_method
 
@@ -34,24 +33,6 @@ COLUMNS = (
     "median_ms", "q10_ms", "q90_ms", "rounds", "iters", "speedup", "gflop", "tflops",
     "floor_ms", "floor_frac", "peak_mb", "mem_method", "max_err", "ref_err", "floor_x3_ms", "floor_x3_frac",
 )
-
-
-def cpu_name() -> str:
-    """The processor's model name (``/proc/cpuinfo``), else ``platform.processor()``."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown CPU"
-
-
-def device_name(device: torch.device) -> str:
-    """"NVIDIA H100 80GB HBM3" on a GPU; "AMD EPYC (2 cores)" on the CPU."""
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"{cpu_name()} ({os.cpu_count()} cores)"
 
 
 def environment(device: torch.device) -> dict[str, str]:

@@ -16,7 +16,8 @@ def test_fit_quick_writes_a_complete_run_folder(tmp_path):
                  "ground_truth.png", "psnr.png"):
         assert (out / name).exists(), name
     m = json.loads((out / "metrics.json").read_text())
-    assert m["task"] == "fit" and m["profile"] == "quick" and m["device"] == "cpu" and m["backend"] == "torch"
+    assert m["task"] == "fit" and m["profile"] == "quick" and m["backend"] == "torch"
+    assert m["device"] == common.device_name("cpu") and m["threads"] == torch.get_num_threads()
     row = m["rows"][0]
     assert row["method"] == "siren" and row["params"] > 0 and row["steps"] == 60
     assert row["psnr"] > 25 and 0 < row["ssim"] <= 1

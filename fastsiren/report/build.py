@@ -92,10 +92,16 @@ class Result:
     def rows(self) -> list[dict]:
         return self.doc["rows"]
 
+    def device(self) -> str:
+        """The device, with the torch thread count where the file records one (CPU runs)."""
+        threads = self.doc.get("threads")
+        return str(self.doc.get("device", "?")) + (f", {_count(int(threads), 'torch thread')}"
+                                                    if isinstance(threads, int) else "")
+
     def source(self) -> str:
         """Where a table's numbers come from: profile, device, backend, commit, date, file."""
         d = self.doc
-        return (f"profile {self.profile}, device {d.get('device', '?')}, backend {d.get('backend', '?')}, "
+        return (f"profile {self.profile}, device {self.device()}, backend {d.get('backend', '?')}, "
                 f"commit {str(d.get('commit', '?'))[:10]}, {str(d.get('date', '?'))[:10]}, "
                 f"file {self.path.name}")
 
@@ -677,7 +683,7 @@ def describe(result: Result) -> str:
             extra.append(f"{k}: {text}")
     secs = d.get("seconds")
     time_ = f", {fmt('seconds', float(secs))} s in all" if isinstance(secs, (int, float)) else ""
-    base = (f"{result.variant}: profile {result.profile} on {d.get('device', '?')} with backend "
+    base = (f"{result.variant}: profile {result.profile} on {result.device()} with backend "
             f"{d.get('backend', '?')}{time_}; {_count(len(result.rows), 'row')}.")
     return base + (" " + "; ".join(extra) + "." if extra else "")
 
@@ -748,7 +754,7 @@ class Builder:
                     ssim = f", SSIM {fmt('ssim', r['ssim'])}" if "ssim" in r else ""
                     sec.findings.append(f"{r.get('method', '?')} fits {r.get('image', 'the image')}{size} to "
                                         f"{fmt('psnr', r['psnr'])} dB PSNR{ssim}{steps}{secs} on "
-                                        f"{res.doc.get('device', '?')} (profile {res.profile}).")
+                                        f"{res.device()} (profile {res.profile}).")
             sec.comparisons += compare_methods(res.rows, "psnr", _varying(res.rows, ["image", "size"]))
         task_figs = self._task_figures("fit")
         fig = None

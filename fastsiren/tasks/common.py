@@ -109,11 +109,24 @@ def git_commit(root: str | os.PathLike | None = None, length: int | None = None)
     return "unknown"
 
 
+def cpu_name() -> str:
+    """The processor's model name (``/proc/cpuinfo``), else ``platform.processor()``."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
 def device_name(device: torch.device | str) -> str:
+    """"NVIDIA H100 80GB HBM3" on a GPU; "AMD EPYC 7B13 (2 cores)" on the CPU. Every results file
+    and benchmark row names its device with it."""
     device = torch.device(device)
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return "cpu"
+    return f"{cpu_name()} ({os.cpu_count()} cores)"
 
 
 def environment(device: torch.device | str = "cpu", commit: str | None = None) -> dict[str, Any]:
@@ -126,6 +139,7 @@ def environment(device: torch.device | str = "cpu", commit: str | None = None) -
         triton_version = None
     return {
         "device": device_name(device),
+        "threads": torch.get_num_threads() if torch.device(device).type == "cpu" else None,
         "torch": torch.__version__,
         "triton": triton_version,
         "cuda": torch.version.cuda,
@@ -159,8 +173,9 @@ def seed_all(seed: int) -> None:
 def results_doc(task: str, profile: str, rows: list[dict], *, backend: str, seconds: float,
                 device: torch.device | str = "cpu", commit: str | None = None, **extra) -> dict[str, Any]:
     """The one results shape of DESIGN.md: task, profile, device, backend, commit, date,
-    seconds, versions, then ``rows`` (flat dicts of scalars) and any extra keys. A long run
-    that rewrites its document passes ``commit=`` as taken when it started."""
+    seconds, versions, threads (torch's CPU threads; None on a GPU), any extra keys, then ``rows``
+    (flat dicts of scalars). A long run that rewrites its document passes ``commit=`` as taken
+    when it started."""
     env = environment(device, commit)  # a given commit spares the git calls on every rewrite
     for i, row in enumerate(rows):
         bad = {k: type(v).__name__ for k, v in row.items()
@@ -169,7 +184,7 @@ def results_doc(task: str, profile: str, rows: list[dict], *, backend: str, seco
             raise TypeError(f"rows[{i}] must hold scalars only, got {bad}")
     return {"task": task, "profile": profile, "device": env["device"], "backend": backend,
             "commit": env["commit"], "date": env["date"], "seconds": round(float(seconds), 3),
-            "versions": {k: env[k] for k in ("torch", "triton", "cuda", "python")},
+            "versions": {k: env[k] for k in ("torch", "triton", "cuda", "python")}, "threads": env["threads"],
             **extra, "rows": rows}
 
 
