@@ -56,6 +56,7 @@ from fastsiren.jet import (
     Jet,
     backward_by_autograd,
     double_backward_fallback,
+    network_grads,
     num_streams,
     reverse_grad_function,
     split_streams,
@@ -451,6 +452,7 @@ class _MLPJetFunction(torch.autograd.Function):
         weights, biases = list(params[:n_layers]), list(params[n_layers:])
         out, saved = _fwd(x, weights, biases, omegas, order, save)
         ctx.order, ctx.omegas, ctx.n_layers, ctx.dim = order, omegas, n_layers, x.shape[1]
+        ctx.set_materialize_grads(False)  # an unused output's adjoint is None (network_grads)
         ctx.has_bias = tuple(b is not None for b in biases)
         ctx.save_for_backward(x, *weights, *[b for b in biases if b is not None], *saved)
         return split_streams(out, order, x.shape[1])
@@ -470,7 +472,7 @@ class _MLPJetFunction(torch.autograd.Function):
             x_grad, w_grads, b_grads = _ops().mlp_bwd(x, weights, biases, _op_omegas(ctx.omegas), order,
                                                       list(rest), gout, need_x, x3)
         b_out = [g if b is not None else None for g, b in zip(b_grads, biases)]
-        return (x_grad if need_x else None, None, None, None, None, *w_grads, *b_out)
+        return network_grads(x_grad if need_x else None, w_grads, b_out, ctx.omegas, g_value)
 
 
 class CudaGradOps:

@@ -39,6 +39,7 @@ from fastsiren.jet import (
     backward_by_autograd,
     double_backward_fallback,
     mm,
+    network_grads,
     num_streams,
     operand,
     outer_sum,
@@ -662,6 +663,7 @@ class MLPJetFunction(torch.autograd.Function):
         ctx.cublas = gemm_mode() == "cublas"
         h, pres = mlp_streams_forward(x, weights, biases, omegas, order, keep, cublas=ctx.cublas)
         ctx.order, ctx.omegas, ctx.n_layers, ctx.dim = order, omegas, n_layers, x.shape[1]
+        ctx.set_materialize_grads(False)  # an unused output's adjoint is None (network_grads)
         ctx.has_bias = tuple(b is not None for b in biases)
         if keep:
             ctx.save_for_backward(x, *weights, *[b for b in biases if b is not None],
@@ -680,4 +682,4 @@ class MLPJetFunction(torch.autograd.Function):
         need_b = [ctx.needs_input_grad[5 + n + i] and ctx.has_bias[i] for i in range(n)]
         x_grad, w_grads, b_grads = mlp_streams_backward(
             x, weights, biases, omegas, order, pres, gbar, ctx.needs_input_grad[0], need_w, need_b, ctx.cublas)
-        return (x_grad, None, None, None, None, *w_grads, *b_grads)
+        return network_grads(x_grad, w_grads, b_grads, omegas, g_value)

@@ -144,12 +144,12 @@ def test_torch_jet_cache_freed_after_backward_kept_with_retain_graph(order, out,
         loss = (j.grad.pow(2).sum() + (j.laplacian.pow(2).sum() if order == 2 else 0))
         model.zero_grad()
         loss.backward(retain_graph=retain)
-        grads.append([p.grad.clone() for p in model.parameters()])
+        grads.append([None if p.grad is None else p.grad.clone() for p in model.parameters()])
         if retain:
             model.zero_grad()
             loss.backward()  # the second backward reads the retained cache
             for a, p in zip(grads[-1], model.parameters()):
-                torch.testing.assert_close(p.grad, a)
+                torch.testing.assert_close(p.grad, a)  # None (the final bias) on both
         with pytest.raises(RuntimeError):
             _ = fn.saved_tensors  # freed by autograd while j and loss are still alive
     for a, b in zip(*grads):
@@ -960,7 +960,8 @@ def test_torch_func_transforms_on_every_backend(backend, monkeypatch):
     ps = [p for _, p in model.named_parameters()]
     want_fit = torch.autograd.grad(fit_loss(dict(model.named_parameters())), ps)
     jet = model.jet(x, 2)
-    want_lap = torch.autograd.grad((jet.laplacian * gl).sum(), ps)
+    want_lap = torch.autograd.grad((jet.laplacian * gl).sum(), ps, allow_unused=True)  # final bias: None
+    want_lap = [torch.zeros_like(p) if g is None else g for p, g in zip(ps, want_lap)]
     for (name, _), a, b, c, d in zip(model.named_parameters(), want_fit, want_lap, g_fit.values(), g_lap.values()):
         torch.testing.assert_close(c, a, msg=name)
         torch.testing.assert_close(d, b, msg=name)
@@ -1095,3 +1096,26 @@ def test_layer_hooks_run_in_the_module_forward():
             model.jet(x, 1)
     for a, b in zip(*final):
         torch.testing.assert_close(a, b, rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize("backend", _fused_on_cpu())
+@pytest.mark.parametrize("order,out", [(1, 1), (1, 3), (2, 1)], ids=["reverse-grad", "forward-grad", "laplacian"])
+def test_unreached_final_bias_gets_no_gradient(backend, order, out):
+    """A loss on the input derivatives alone leaves the final linear layer's bias without a
+    gradient (None, as on reference), not a zero tensor an optimizer would step."""
+    torch.manual_seed(4)
+    model = fs.Siren(2, 17, 1, out, backend=backend).double()
+    ref = fs.Siren(2, 17, 1, out, backend="reference").double()
+    ref.load_state_dict(model.state_dict())
+    x = torch.rand(9, 2, dtype=torch.float64)
+    for m in (model, ref):
+        jet = m.jet(x, order)
+        (jet.grad.pow(2).sum() + (0 if order == 1 else jet.laplacian.pow(2).sum())).backward()
+    for (name, p), q in zip(model.named_parameters(), ref.parameters()):
+        assert (p.grad is None) == (q.grad is None), name
+        if q.grad is not None:
+            torch.testing.assert_close(p.grad, q.grad, msg=name)
+    assert model.layers[-1].bias.grad is None and model.layers[-1].weight.grad is not None
+    model.zero_grad()
+    model.jet(x, order).value.sum().backward()  # the value reaches it
+    assert model.layers[-1].bias.grad is not None
