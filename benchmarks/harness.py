@@ -98,6 +98,20 @@ def compiled_reference(device: torch.device | None = None) -> SimpleNamespace:
     return SimpleNamespace(sine_linear=layer, mlp_forward=fwd, mlp_jet=mlp_jet, mlp_infer=mlp_infer)
 
 
+def _compiled_backend(name: str) -> Callable[[torch.device], object]:
+    """Loader of a ``+compile`` provider: backend ``name``'s four operations under
+    ``torch.compile`` (inductor, static shapes), which traces its autograd Functions, the
+    hand-written backward included, and fuses their elementwise passes."""
+    load = _backend_loader(name)
+
+    def compiled_load(device: torch.device):
+        mod = load(device)
+        return SimpleNamespace(**{op: torch.compile(getattr(mod, op), dynamic=False)
+                                  for op in ("sine_linear", "mlp_forward", "mlp_jet", "mlp_infer")})
+
+    return compiled_load
+
+
 def _gpu_products(name: str) -> Callable[[torch.device], object]:
     """Loader of a ``+3xtf32`` provider: backend ``name`` where its cuBLAS products can run
     as 3xTF32, i.e. on a GPU (CPU products stay float32, so there it would time the plain
@@ -179,6 +193,8 @@ PROVIDERS: dict[str, Provider] = {
         Provider("torch", _backend_loader("torch"), setup=_paths()),
         # the CPU products through torch.mm (MKL) instead of oneDNN (backends.set_cpu_gemm)
         Provider("torch+blas", _cpu_products("torch"), optional=True, setup=_paths(cpu_gemm="blas")),
+        # the torch backend under torch.compile (inductor), its hand-written backward traced too
+        Provider("torch+compile", _compiled_backend("torch"), optional=True, setup=_paths()),
         Provider("triton", _backend_loader("triton"), setup=_triton_precision(None)),
         # the exact fp32 path beside the default (tf32x3, kernels/config.py): FMA loops on Hopper
         Provider("triton+ieee", _backend_loader("triton"), optional=True, setup=_triton_precision("ieee")),
@@ -606,7 +622,7 @@ def _run_phase(suite: Suite, phase: str, case: Case, oracle_case: Case | None, p
         row.floor_frac = floor_s / quantile(ts, 0.5)
         row.floor_x3_ms = floor_x3_s * 1e3
         row.floor_x3_frac = floor_x3_s / quantile(ts, 0.5)
-        if memory and not (device.type == "cpu" and name == "reference+compile"):
+        if memory and not (device.type == "cpu" and name.endswith("+compile")):
             try:
                 row.peak_mb = peak_memory_mb(runner.step, device)
             except Exception as exc:

@@ -662,3 +662,12 @@ def test_cpu_malloc_child_pins_the_environment(monkeypatch):
     assert seen == [{"MALLOC_MMAP_THRESHOLD_": None, "MALLOC_TRIM_THRESHOLD_": None},
                     {"MALLOC_MMAP_THRESHOLD_": str(1 << 30), "MALLOC_TRIM_THRESHOLD_": str(1 << 30)}]
     assert rows[0]["torch_speedup"] == {"glibc": 2.0, "pinned": 2.0}
+
+
+def test_compiled_torch_provider_is_checked_and_timed():
+    """torch+compile (the torch backend under inductor, its hand-written backward traced) passes the
+    reference check on a training step with jets and on the render."""
+    for suite in ("poisson-laplacian", "render"):
+        res = run_suite(suite, ["torch+compile"], log=lambda s: None, **FAST)
+        row = next(r for r in res.rows if r.provider == "torch+compile")
+        assert row.status == "ok" and row.median_ms > 0, (suite, row.reason)

@@ -1119,3 +1119,26 @@ def test_unreached_final_bias_gets_no_gradient(backend, order, out):
     model.zero_grad()
     model.jet(x, order).value.sum().backward()  # the value reaches it
     assert model.layers[-1].bias.grad is not None
+
+
+def test_inductor_compiles_the_torch_backend_in_float32(monkeypatch):
+    """torch.compile (inductor) of the torch backend's float32 jets and their backward: the oneDNN
+    products (every product here: no size threshold) stay out of the compiled graph, whose
+    lowering of that op fails; values and gradients equal eager."""
+    if backends.onednn_unavailable_reason() is not None:
+        pytest.skip(backends.onednn_unavailable_reason())
+    monkeypatch.setattr(jet_module, "CPU_ONEDNN_MIN_MACS", 0)
+    torch.manual_seed(6)
+    model = fs.Siren(2, 24, 1, 1, backend="torch")
+    w, b = model._params()
+    x = torch.rand(40, 2) * 2 - 1
+
+    def loss(x, w, b):
+        j = jet_module.mlp_jet(x, w, b, model.omegas(), 2)
+        return j.value.square().mean() + j.laplacian.square().mean()
+
+    compiled = torch.compile(loss, dynamic=False)
+    got, want = compiled(x, w, b), loss(x, w, b)
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+    for a, c in zip(torch.autograd.grad(got, w), torch.autograd.grad(want, w)):
+        torch.testing.assert_close(a, c, rtol=1e-4, atol=1e-5)
