@@ -29,8 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"suite to run, repeatable: {', '.join(SUITES)} or all (default: all)")
     parser.add_argument("--provider", action="append", metavar="NAME",
                         help=f"provider, repeatable: {', '.join(PROVIDERS)} or all (default: all); "
-                             "reference always runs (oracle and speed baseline). Variants: +compile (forwards "
-                             "under torch.compile), +ieee (Triton at full fp32), +fused (render through the "
+                             "reference always runs (oracle and speed baseline). Variants: +compile (under "
+                             "torch.compile: reference's forwards, torch's whole jets and backward), +ieee "
+                             "(Triton at full fp32), +fused (render through the "
                              "fully fused kernel), +fwd (poisson-grad by forward-mode jets, not the reverse-mode "
                              "gradient), +fusedw (Triton weight gradients in the fused kernel, not cuBLAS), +cublas "
                              "(every Triton training GEMM through cuBLAS), +blas (the torch backend's CPU products "
