@@ -198,7 +198,7 @@ def _onednn(a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor | None) -> bool
         return False
     if (a.requires_grad or b.requires_grad or (bias is not None and bias.requires_grad)) and torch.is_grad_enabled():
         return False
-    return cpu_gemm() == "onednn" and not torch.compiler.is_compiling()
+    return not torch.compiler.is_compiling() and cpu_gemm() == "onednn"
 
 
 def _onednn_mm(a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor | None, out: torch.Tensor | None = None):
