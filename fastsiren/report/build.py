@@ -613,8 +613,14 @@ class Section:
                 "figures": self.figures, "setup": self.setup, "findings": self.findings}
 
 
-def figure(path: Path, caption: str, width: float = 0.7) -> dict:
-    return {"file": path.name, "caption": caption, "width": width}
+def figure(path: Path, caption: str, width: float = 0.7, half: bool = False) -> dict:
+    """A figure of the report; ``half``: one of a two-column grid with its neighbours."""
+    return {"file": path.name, "caption": caption, "width": width, "half": half}
+
+
+# The scaling plots' common caption tail (benchmarks/scaling.py), said once in the speed section.
+SCALING_TAIL = (", one line per provider, with the 10-90 % band of the rounds; log axes (OOM marks where a "
+                "provider ran out of memory)")
 
 
 # Document keys that hold per-step or per-case data, not settings (the tables and figures show them).
@@ -721,7 +727,11 @@ class Builder:
                 threads = re.search(r"-(\d+)t-", p.name)
                 if key == "bench" and threads and "thread" not in caption:  # 1- and 2-thread sweeps look alike
                     caption = caption.rstrip(".") + f"; {_count(int(threads.group(1)), 'torch thread')}."
-                out.append(self._fig(p, caption, 0.9))
+                scaling = key == "bench" and SCALING_TAIL in caption  # many alike: two per row, tail said once
+                fig = self._fig(p, caption.replace(SCALING_TAIL, ""), 0.9)
+                if fig:
+                    fig["half"] = scaling
+                    out.append(fig)
         return out
 
     def _superseded(self, stem: str, key: str | None) -> bool:
