@@ -189,8 +189,8 @@ def _onednn(a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor | None) -> bool
     on a block's points) are faster in BLAS
     (``benchmarks/results/cpu-gemm.json``, the ``small`` rows, 2 threads: under 1.5e6
     multiply-adds BLAS was the faster in 7 of 8 products, from 2e6 oneDNN in 8 of 9, the ninth
-    within 2%). Not under ``torch.compile``: inductor's lowering of the op fails (torch 2.13),
-    and it picks its own CPU GEMMs for ``torch.mm``."""
+    within 2%). Under ``torch.compile`` the op goes through the opaque custom op
+    ``fastsiren::onednn_linear``: inductor's own lowering of it fails (torch 2.13)."""
     # cheapest tests first: a small step makes about a hundred products
     if not a.is_cpu or a.dtype != torch.float32 or b.dtype != torch.float32 or not a.numel() or not b.numel():
         return False
@@ -198,12 +198,26 @@ def _onednn(a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor | None) -> bool
         return False
     if (a.requires_grad or b.requires_grad or (bias is not None and bias.requires_grad)) and torch.is_grad_enabled():
         return False
-    return not torch.compiler.is_compiling() and cpu_gemm() == "onednn"
+    return cpu_gemm() == "onednn"
+
+
+@torch.library.custom_op("fastsiren::onednn_linear", mutates_args=())
+def _onednn_linear(a: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """oneDNN's inner product ``a @ w.T (+ bias)`` as an opaque op under ``torch.compile``."""
+    return torch.ops.mkldnn._linear_pointwise(a, w, bias, "none", [], "")
+
+
+@_onednn_linear.register_fake
+def _(a, w, bias):
+    return a.new_empty((a.shape[0], w.shape[0]))
 
 
 def _onednn_mm(a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor | None, out: torch.Tensor | None = None):
     """``a @ b (+ bias)`` as oneDNN's inner product (where :func:`_onednn` says it may run)."""
-    r = torch.ops.mkldnn._linear_pointwise(a, b.t(), bias, "none", [], "")
+    if torch.compiler.is_compiling():
+        r = _onednn_linear(a, b.t(), bias)
+    else:
+        r = torch.ops.mkldnn._linear_pointwise(a, b.t(), bias, "none", [], "")
     return r if out is None else out.copy_(r)
 
 

@@ -1123,8 +1123,9 @@ def test_unreached_final_bias_gets_no_gradient(backend, order, out):
 
 def test_inductor_compiles_the_torch_backend_in_float32(monkeypatch):
     """torch.compile (inductor) of the torch backend's float32 jets and their backward: the oneDNN
-    products (every product here: no size threshold) stay out of the compiled graph, whose
-    lowering of that op fails; values and gradients equal eager."""
+    products (every product here: no size threshold) enter the compiled graph as the opaque
+    custom op fastsiren::onednn_linear (inductor's lowering of mkldnn's op fails); values and
+    gradients equal eager."""
     if backends.onednn_unavailable_reason() is not None:
         pytest.skip(backends.onednn_unavailable_reason())
     monkeypatch.setattr(jet_module, "CPU_ONEDNN_MIN_MACS", 0)
@@ -1142,3 +1143,13 @@ def test_inductor_compiles_the_torch_backend_in_float32(monkeypatch):
     torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
     for a, c in zip(torch.autograd.grad(got, w), torch.autograd.grad(want, w)):
         torch.testing.assert_close(a, c, rtol=1e-4, atol=1e-5)
+
+
+def test_onednn_custom_op_passes_opcheck():
+    if backends.onednn_unavailable_reason() is not None:
+        pytest.skip(backends.onednn_unavailable_reason())
+    a, w, b = torch.randn(7, 5), torch.randn(3, 5), torch.randn(3)
+    for bias in (b, None):
+        torch.library.opcheck(jet_module._onednn_linear, (a, w, bias), test_utils=(
+            "test_schema", "test_faketensor", "test_aot_dispatch_static"))
+        torch.testing.assert_close(jet_module._onednn_linear(a, w, bias), torch.nn.functional.linear(a, w, bias))
