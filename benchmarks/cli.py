@@ -37,7 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(every Triton training GEMM through cuBLAS), +blas (the torch backend's CPU products "
                              "through torch.mm's BLAS, not oneDNN), +3xtf32 (the cuBLAS products as three TF32 "
                              "tensor-core products, GPU only); a variant runs under 'all' only on "
-                             "the suites it is about")
+                             "the suites it is about, and torch+compile only on the CPU (on a GPU its compile "
+                             "takes minutes: name it)")
     parser.add_argument("--size", default="default", help=f"problem sizes: {', '.join(SIZES)}")
     parser.add_argument("--dtype", default="float32", help=f"one of {', '.join(DTYPES)}")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")

@@ -65,6 +65,9 @@ class Provider:
     # the suites this variant means something for (None: all); elsewhere it is left out of
     # "all" and skipped with a reason when asked for by name
     suites: tuple[str, ...] | None = None
+    # the device types on which "all" includes it (None: every one); elsewhere it runs only
+    # when asked for by name (torch+compile on a GPU: its compile would take minutes of a run)
+    in_all_on: tuple[str, ...] | None = None
 
 
 def _backend_loader(name: str) -> Callable[[torch.device], object]:
@@ -194,7 +197,7 @@ PROVIDERS: dict[str, Provider] = {
         # the CPU products through torch.mm (MKL) instead of oneDNN (backends.set_cpu_gemm)
         Provider("torch+blas", _cpu_products("torch"), optional=True, setup=_paths(cpu_gemm="blas")),
         # the torch backend under torch.compile (inductor), its hand-written backward traced too
-        Provider("torch+compile", _compiled_backend("torch"), optional=True, setup=_paths()),
+        Provider("torch+compile", _compiled_backend("torch"), optional=True, setup=_paths(), in_all_on=("cpu",)),
         Provider("triton", _backend_loader("triton"), setup=_triton_precision(None)),
         # the exact fp32 path beside the default (tf32x3, kernels/config.py): FMA loops on Hopper
         Provider("triton+ieee", _backend_loader("triton"), optional=True, setup=_triton_precision("ieee")),
@@ -502,7 +505,8 @@ def _run_suite(suite, providers, size, device, dtype, rounds, block_s, shape, to
         block_s = 0.05 if device.type == "cuda" else 0.2
     provs = resolve_providers(providers, baseline)
     everything = not providers or "all" in providers
-    provs = [p for p in provs if not (everything and p.suites and suite.name not in p.suites)]
+    provs = [p for p in provs if not (everything and ((p.suites and suite.name not in p.suites)
+                                                      or (p.in_all_on and device.type not in p.in_all_on)))]
     check = check and baseline
     log(f"[{suite.name}] {shape.describe()}, {str(dtype).replace('torch.', '')} on {device}")
     case = suite.make_case(shape, device, dtype)

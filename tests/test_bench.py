@@ -671,3 +671,19 @@ def test_compiled_torch_provider_is_checked_and_timed():
         res = run_suite(suite, ["torch+compile"], log=lambda s: None, **FAST)
         row = next(r for r in res.rows if r.provider == "torch+compile")
         assert row.status == "ok" and row.median_ms > 0, (suite, row.reason)
+
+
+def test_a_provider_left_out_of_all_on_other_devices_runs_by_name(monkeypatch):
+    """in_all_on (torch+compile: cpu) keeps a provider out of "all" on other device types; asked for
+    by name it runs there."""
+    import dataclasses
+
+    from fastsiren.benchmarks import harness
+
+    assert harness.PROVIDERS["torch+compile"].in_all_on == ("cpu",)
+    monkeypatch.setitem(harness.PROVIDERS, "torch+blas",
+                        dataclasses.replace(harness.PROVIDERS["torch+blas"], in_all_on=("cuda",)))
+    everything = run_suite("layer", ["all"], log=lambda s: None, **FAST)
+    assert "torch+blas" not in {r.provider for r in everything.rows}
+    named = run_suite("layer", ["torch+blas"], log=lambda s: None, **FAST)
+    assert {r.status for r in named.rows if r.provider == "torch+blas"} == {"ok"}
