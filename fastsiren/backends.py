@@ -21,7 +21,6 @@ and otherwise the reason it cannot.
 
 from __future__ import annotations
 
-import functools
 import importlib
 import os
 import sys
@@ -303,11 +302,20 @@ CPU_GEMMS = ("auto", "onednn", "blas")
 _CPU_GEMM = EnvChoice(CPU_GEMM_ENV, CPU_GEMMS, "auto")
 
 
-@functools.cache
+_ONEDNN_REASON: list[str | None] = []  # the probe's answer, once (a plain global: torch.compile
+# traces the lookup, where a functools cache would make dynamo warn)
+
+
 def onednn_unavailable_reason() -> str | None:
     """None where oneDNN's fp32 inner product (``torch.ops.mkldnn._linear_pointwise``) can run
     the CPU products, else why not (this torch built without oneDNN, or a CPU that is not
     x86-64, where oneDNN's kernels were not measured)."""
+    if not _ONEDNN_REASON:
+        _ONEDNN_REASON.append(_probe_onednn())
+    return _ONEDNN_REASON[0]
+
+
+def _probe_onednn() -> str | None:
     import platform
 
     if platform.machine().lower() not in ("x86_64", "amd64"):

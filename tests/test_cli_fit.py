@@ -165,7 +165,6 @@ def test_interrupt_hint_names_resume_only_where_the_task_has_it(monkeypatch, cap
 def test_ctrl_c_mid_step_checkpoints_the_whole_step(tmp_path):
     """Ctrl-C inside a step (here: during its evaluation) lets the step finish first: the
     checkpoint holds its history record, so the resumed run's history has no hole."""
-    import os
     import signal
 
     torch.manual_seed(0)
@@ -176,8 +175,11 @@ def test_ctrl_c_mid_step_checkpoints_the_whole_step(tmp_path):
     def evaluate(step):
         if step == 20 and not sent:
             sent.append(step)
-            os.kill(os.getpid(), signal.SIGINT)
-            sum(range(1000))  # the handler runs here, mid-evaluation
+            handler = signal.getsignal(signal.SIGINT)
+            assert getattr(handler, "__name__", "") == "hold", f"train did not defer SIGINT: handler {handler!r}"
+            # raise() signals this thread (os.kill lets the kernel pick any thread that does not
+            # block SIGINT): the handler runs here, mid-evaluation
+            signal.raise_signal(signal.SIGINT)
         return {"psnr": 1.0}
 
     kw = dict(steps=40, lr=1e-2, checkpoint=ck, checkpoint_every=10, log_every=10, evaluate=evaluate,

@@ -1121,6 +1121,7 @@ def test_unreached_final_bias_gets_no_gradient(backend, order, out):
     assert model.layers[-1].bias.grad is not None
 
 
+@pytest.mark.filterwarnings("error::UserWarning")  # no dynamo warning either (a traced functools cache)
 def test_inductor_compiles_the_torch_backend_in_float32(monkeypatch):
     """torch.compile (inductor) of the torch backend's float32 jets and their backward: the oneDNN
     products (every product here: no size threshold) enter the compiled graph as the opaque
