@@ -187,7 +187,10 @@ class Siren(CoordinateMLP):
             return h.reshape(*lead, self.out_features)
         w, b = self._params()
         be = self._backend(flat)
-        if torch.is_grad_enabled() and (flat.requires_grad or any(p.requires_grad for p in w)):
+        # inside a torch.func transform always the differentiable forward: jvp/jacfwd's dual
+        # tensors do not require grad, and the inference path detaches (drops the tangent)
+        if backends.in_function_transform() or (
+                torch.is_grad_enabled() and (flat.requires_grad or any(p.requires_grad for p in w))):
             y = be.mlp_forward(flat, w, b, self.omegas())
         else:
             y = be.mlp_infer(flat, w, b, self.omegas(), 0).value

@@ -978,6 +978,22 @@ def test_torch_func_transforms_on_every_backend(backend, monkeypatch):
         torch.testing.assert_close(ens[i], m(x))
 
 
+@pytest.mark.filterwarnings("ignore:fastsiren. backend")
+@pytest.mark.parametrize("backend", ["reference", *_fused_on_cpu()])
+def test_forward_mode_transforms_of_a_frozen_model(backend):
+    """torch.func.jvp / jacfwd of a frozen model's forward (no parameter requires grad, and a
+    dual tensor does not either) keep the tangent: inside a transform the forward is not the
+    detached inference path."""
+    torch.manual_seed(3)
+    model = fs.Siren(2, 9, 1, 2, backend=backend).double().requires_grad_(False)
+    x = torch.rand(4, 2, dtype=torch.float64) * 2 - 1
+    want = torch.func.jacrev(model)(x)
+    torch.testing.assert_close(torch.func.jacfwd(model)(x), want, rtol=RTOL, atol=ATOL)
+    v = torch.randn(4, 2, dtype=torch.float64)
+    _, tangent = torch.func.jvp(model, (x,), (v,))
+    torch.testing.assert_close(tangent, torch.einsum("nomd,md->no", want, v), rtol=RTOL, atol=ATOL)
+
+
 class _JetLoss(nn.Module):
     """A loss on a model's jet as a module's forward, for ``torch.func.functional_call``."""
 
