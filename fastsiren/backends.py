@@ -24,6 +24,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import threading
 import warnings
 from dataclasses import dataclass
 from types import ModuleType
@@ -164,6 +165,7 @@ def in_function_transform() -> bool:
 
 
 _TRANSFORM_WARNED: set[str] = set()
+_TRANSFORM_WARNED_LOCK = threading.Lock()  # once per backend across threads (test, then add)
 
 
 def get(name: str | None, device: torch.device | str) -> ModuleType:
@@ -176,8 +178,10 @@ def get(name: str | None, device: torch.device | str) -> ModuleType:
     (:func:`fastsiren.reference.jet_of`). Values are the same; the speed is the reference's."""
     resolved = resolve(name, device)
     if resolved != "reference" and in_function_transform():
-        if resolved not in _TRANSFORM_WARNED:
+        with _TRANSFORM_WARNED_LOCK:
+            first = resolved not in _TRANSFORM_WARNED
             _TRANSFORM_WARNED.add(resolved)
+        if first:
             warnings.warn(f"fastsiren: backend {resolved!r} has no torch.func rules; inside torch.func transforms "
                           "(grad, vmap, jacrev, ...) its calls run the reference backend's operations (same "
                           "values, reference speed)", stacklevel=3)

@@ -994,6 +994,37 @@ def test_forward_mode_transforms_of_a_frozen_model(backend):
     torch.testing.assert_close(tangent, torch.einsum("nomd,md->no", want, v), rtol=RTOL, atol=ATOL)
 
 
+def test_transform_warning_once_across_threads(monkeypatch):
+    """The once-per-backend torch.func warning is said once when threads race to it (the test
+    and the add of the warned set are one step)."""
+    import threading
+    import time
+
+    class SlowSet(set):  # widens the window between a thread's test and its add
+        def __contains__(self, item):
+            found = super().__contains__(item)
+            time.sleep(0.05)
+            return found
+
+    said = []
+    monkeypatch.setattr(backends, "_TRANSFORM_WARNED", SlowSet())
+    monkeypatch.setattr(backends.warnings, "warn", lambda *a, **k: said.append(a))
+    start, done = threading.Barrier(4), []
+
+    def worker():
+        start.wait()
+        torch.func.vmap(lambda z: backends.get("torch", "cpu").mlp_forward(
+            z[None], [torch.ones(1, 2, dtype=z.dtype)], [None], (None,)))(torch.rand(3, 2))
+        done.append(True)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(done) == 4 and len(said) == 1, (done, said)
+
+
 class _JetLoss(nn.Module):
     """A loss on a model's jet as a module's forward, for ``torch.func.functional_call``."""
 
