@@ -74,10 +74,15 @@ class BackendSpec:
     description: str
 
     def load(self) -> ModuleType:
-        # an imported backend comes from sys.modules: torch.compile (dynamo) traces that
-        # lookup, where importlib.import_module is a graph break (an error under fullgraph=True)
-        mod = sys.modules.get(self.module)
-        return importlib.import_module(self.module) if mod is None else mod
+        # Under torch.compile an imported backend comes from sys.modules: dynamo traces that
+        # lookup, where importlib.import_module is a graph break (an error under fullgraph=True).
+        # Eagerly importlib: sys.modules holds a module from the start of its import, and
+        # another thread still importing it would hand it out half initialized.
+        if torch.compiler.is_compiling():
+            mod = sys.modules.get(self.module)
+            if mod is not None:
+                return mod
+        return importlib.import_module(self.module)
 
 
 _REGISTRY: dict[str, BackendSpec] = {

@@ -1025,6 +1025,30 @@ def test_transform_warning_once_across_threads(monkeypatch):
     assert len(done) == 4 and len(said) == 1, (done, said)
 
 
+def test_backend_load_waits_for_an_import_in_progress(tmp_path, monkeypatch):
+    """A backend module another thread is still importing is not handed out half initialized
+    (sys.modules holds it from the import's start): load waits for the import, as
+    importlib does."""
+    import sys
+    import threading
+    import time
+
+    (tmp_path / "fs_slow_backend.py").write_text("import time\ntime.sleep(0.5)\nmlp_forward = 'ready'\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "fs_slow_backend", raising=False)
+    spec = backends.BackendSpec("slow", "fs_slow_backend", lambda device: None, "test")
+    first = threading.Thread(target=spec.load)
+    first.start()
+    deadline = time.monotonic() + 5
+    while "fs_slow_backend" not in sys.modules and time.monotonic() < deadline:
+        time.sleep(0.005)
+    try:
+        assert getattr(spec.load(), "mlp_forward", None) == "ready"
+    finally:
+        first.join()
+        sys.modules.pop("fs_slow_backend", None)
+
+
 class _JetLoss(nn.Module):
     """A loss on a model's jet as a module's forward, for ``torch.func.functional_call``."""
 
