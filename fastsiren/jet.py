@@ -784,8 +784,10 @@ def double_backward_fallback(ctx, x, weights, biases, g_value, g_grad, g_lap):
     ``(x, order, omegas, n_layers, save, *weights, *biases)`` and ctx fields ``order``,
     ``omegas``, ``n_layers``; returns gradients in that layout.
 
-    Used only when a caller asks for ``create_graph=True`` through a fused forward (e.g. the
-    official repo's ``gradient(model(x), x)``); a single backward never takes this path.
+    Used when a caller asks for ``create_graph=True`` through a fused forward (e.g. the
+    official repo's ``gradient(model(x), x)``), for batched adjoints (``is_grads_batched=True``,
+    ``jacobian(..., vectorize=True)``) and when no output's adjoint is defined
+    (:func:`backward_by_autograd`); a plain single backward never takes this path.
     """
     from fastsiren import reference
 
