@@ -505,8 +505,9 @@ def _run_suite(suite, providers, size, device, dtype, rounds, block_s, shape, to
         block_s = 0.05 if device.type == "cuda" else 0.2
     provs = resolve_providers(providers, baseline)
     everything = not providers or "all" in providers
-    provs = [p for p in provs if not (everything and ((p.suites and suite.name not in p.suites)
-                                                      or (p.in_all_on and device.type not in p.in_all_on)))]
+    named = {n if isinstance(n, str) else n.name for n in providers or ()} - {"all"}
+    provs = [p for p in provs if p.name in named or not (
+        everything and ((p.suites and suite.name not in p.suites) or (p.in_all_on and device.type not in p.in_all_on)))]
     check = check and baseline
     log(f"[{suite.name}] {shape.describe()}, {str(dtype).replace('torch.', '')} on {device}")
     case = suite.make_case(shape, device, dtype)

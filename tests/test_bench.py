@@ -685,5 +685,6 @@ def test_a_provider_left_out_of_all_on_other_devices_runs_by_name(monkeypatch):
                         dataclasses.replace(harness.PROVIDERS["torch+blas"], in_all_on=("cuda",)))
     everything = run_suite("layer", ["all"], log=lambda s: None, **FAST)
     assert "torch+blas" not in {r.provider for r in everything.rows}
-    named = run_suite("layer", ["torch+blas"], log=lambda s: None, **FAST)
-    assert {r.status for r in named.rows if r.provider == "torch+blas"} == {"ok"}
+    for names in (["torch+blas"], ["all", "torch+blas"]):  # named beside "all" too
+        named = run_suite("layer", names, log=lambda s: None, **FAST)
+        assert {r.status for r in named.rows if r.provider == "torch+blas"} == {"ok"}, names
