@@ -69,6 +69,11 @@ class Provider:
     # when asked for by name (torch+compile on a GPU: its compile would take minutes of a run)
     in_all_on: tuple[str, ...] | None = None
 
+    def in_all(self, suite: str, device_type: str) -> bool:
+        """Whether "all" includes this provider on ``suite`` and this device type."""
+        return ((not self.suites or suite in self.suites)
+                and (not self.in_all_on or device_type in self.in_all_on))
+
 
 def _backend_loader(name: str) -> Callable[[torch.device], object]:
     def load(device: torch.device):
@@ -506,8 +511,7 @@ def _run_suite(suite, providers, size, device, dtype, rounds, block_s, shape, to
     provs = resolve_providers(providers, baseline)
     everything = not providers or "all" in providers
     named = {n if isinstance(n, str) else n.name for n in providers or ()} - {"all"}
-    provs = [p for p in provs if p.name in named or not (
-        everything and ((p.suites and suite.name not in p.suites) or (p.in_all_on and device.type not in p.in_all_on)))]
+    provs = [p for p in provs if p.name in named or not everything or p.in_all(suite.name, device.type)]
     check = check and baseline
     log(f"[{suite.name}] {shape.describe()}, {str(dtype).replace('torch.', '')} on {device}")
     case = suite.make_case(shape, device, dtype)

@@ -214,7 +214,7 @@ def _(a, w, bias):
 
 def _onednn_mm(a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor | None, out: torch.Tensor | None = None):
     """``a @ b (+ bias)`` as oneDNN's inner product (where :func:`_onednn` says it may run)."""
-    if torch.compiler.is_compiling():
+    if torch.compiler.is_compiling():  # eagerly the op itself: a custom op's dispatch costs per call
         r = _onednn_linear(a, b.t(), bias)
     else:
         r = torch.ops.mkldnn._linear_pointwise(a, b.t(), bias, "none", [], "")
