@@ -163,10 +163,14 @@ def resolve(name: str | None, device: torch.device | str) -> str:
 
 def in_function_transform() -> bool:
     """Whether the caller runs inside a ``torch.func`` transform (``grad``, ``vmap``, ``jacrev``,
-    ``jvp``, ``hessian``, ``functionalize``). ``torch.compile``'s tracing does not count."""
-    if torch.compiler.is_compiling():
+    ``jvp``, ``hessian``, ``functionalize``), eagerly or as torch.compile traces one:
+    ``torch.compile(torch.func.grad(f))`` counts, a compiled function without transforms does
+    not. The functorch layer stack's depth is read, which dynamo folds to the depth at trace time
+    (``peek_interpreter_stack`` is not: dynamo wraps its None in an object that is not None).
+    AOTAutograd's later trace of a compiled graph does not count."""
+    if torch.compiler.is_compiling() and not torch.compiler.is_dynamo_compiling():
         return False
-    return torch._C._functorch.peek_interpreter_stack() is not None
+    return torch._C._functorch.get_dynamic_layer_stack_depth() > 0
 
 
 _TRANSFORM_WARNED: set[str] = set()
@@ -180,9 +184,13 @@ def get(name: str | None, device: torch.device | str) -> ModuleType:
     backend's operations, with a warning once per backend: the fused backends' autograd
     Functions have no functorch rules (a vmap rule per kernel), while the reference is plain
     torch operations, whose jets take their derivatives by ``torch.func`` there
-    (:func:`fastsiren.reference.jet_of`). Values are the same; the speed is the reference's."""
+    (:func:`fastsiren.reference.jet_of`). Values are the same; the speed is the reference's.
+    Under torch.compile (a compiled transform) the switch is silent: dynamo cannot trace the
+    warning."""
     resolved = resolve(name, device)
     if resolved != "reference" and in_function_transform():
+        if torch.compiler.is_compiling():  # dynamo traces neither the lock nor warnings.warn
+            return _spec("reference").load()
         with _TRANSFORM_WARNED_LOCK:
             first = resolved not in _TRANSFORM_WARNED
             _TRANSFORM_WARNED.add(resolved)

@@ -117,6 +117,16 @@ class CoordinateMLP(nn.Module):
         return render(self, shape, chunk=chunk, order=order)
 
 
+def _global_module_hooks() -> bool:
+    """Whether a global forward / backward module hook is registered (read each call: they are
+    plain dicts in ``torch.nn.modules.module``; absent names count as none)."""
+    from torch.nn.modules import module as _m
+
+    return any(getattr(_m, name, None) for name in (
+        "_global_forward_hooks", "_global_forward_pre_hooks", "_global_backward_hooks",
+        "_global_backward_pre_hooks"))
+
+
 class Siren(CoordinateMLP):
     """SIREN (Sitzmann et al. 2020) with fused kernels; layers in ``self.layers``.
 
@@ -167,14 +177,17 @@ class Siren(CoordinateMLP):
     def _hooked_layers(self) -> bool:
         """Whether a layer has forward or backward hooks (``register_forward_hook``, or the
         pre-hooks by which ``torch.nn.utils.prune``, ``weight_norm`` and ``spectral_norm``
-        recompute a weight before each call), which the fused whole-network pass would skip."""
-        return any(layer._forward_hooks or layer._forward_pre_hooks or layer._backward_hooks
-                   or layer._backward_pre_hooks for layer in self.layers)
+        recompute a weight before each call), which the fused whole-network pass would skip;
+        also the global module hooks (``torch.nn.modules.module.register_module_forward_hook``
+        and friends, as per-module profilers use), which fire on every layer call."""
+        return _global_module_hooks() or any(
+            layer._forward_hooks or layer._forward_pre_hooks or layer._backward_hooks
+            or layer._backward_pre_hooks for layer in self.layers)
 
     def _warn_hooks_skipped(self) -> None:
         if self._hooked_layers():
             warnings.warn("fastsiren: Siren jets run the whole network fused and do not call the layers' "
-                          "forward hooks or pre-hooks (torch.nn.utils.prune, weight_norm, spectral_norm "
+                          "forward hooks or pre-hooks (their own or global module hooks; torch.nn.utils.prune, weight_norm, spectral_norm "
                           "recompute weights there); use torch.nn.utils.parametrize / parametrizations, "
                           "which jets follow", stacklevel=3)
 

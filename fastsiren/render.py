@@ -59,7 +59,6 @@ def grid_chunk(shape: Sequence[int], start: int, stop: int, device=None, dtype=t
     return out
 
 
-@torch.no_grad()
 def render(model, shape: Sequence[int], chunk: int | None = None, order: int = 0):
     """Evaluate ``model`` (a :class:`fastsiren.layers.CoordinateMLP`) on the grid ``shape``
     (one size per input dimension; an int is a 1-D grid).
@@ -68,7 +67,13 @@ def render(model, shape: Sequence[int], chunk: int | None = None, order: int = 0
     front of each field. ``chunk`` bounds the points per pass (None: :func:`default_chunk`,
     2^20 on a GPU and 2^16 on the CPU for the values of a 256-wide network, fewer for jets and
     wider networks).
+
+    Rendering is inference: no autograd graph is kept. Inside a ``torch.func`` transform
+    (``grad``, ``jvp``, ``vmap`` over stacked parameters, ...) the chunks go through the
+    differentiable forward / jet instead and are concatenated, so the transform sees the
+    parameters' derivatives (a no-grad render would silently give zeros there).
     """
+    from fastsiren import backends
     from fastsiren.functional import check_order
 
     check_order(order)
@@ -76,11 +81,19 @@ def render(model, shape: Sequence[int], chunk: int | None = None, order: int = 0
     if len(shape) != model.in_features or any(s < 1 for s in shape):
         raise ValueError(f"shape must have in_features={model.in_features} sizes >= 1, got {shape}")
     p = next(model.parameters())
-    n, d, out = math.prod(shape), len(shape), model.out_features
     if chunk is None:
         chunk = default_chunk(model, order)
     if chunk < 1:
         raise ValueError(f"chunk must be >= 1, got {chunk}")
+    if backends.in_function_transform():
+        return _render_differentiable(model, shape, chunk, order, p)
+    with torch.no_grad():
+        return _render_no_grad(model, shape, chunk, order, p)
+
+
+def _render_no_grad(model, shape: tuple[int, ...], chunk: int, order: int, p: torch.Tensor):
+    """The outputs allocated once and filled chunk by chunk through the model's inference path."""
+    n, d, out = math.prod(shape), len(shape), model.out_features
     value = torch.empty(n, out, device=p.device, dtype=p.dtype)
     grad = torch.empty(n, out, d, device=p.device, dtype=p.dtype) if order >= 1 else None
     lap = torch.empty(n, out, device=p.device, dtype=p.dtype) if order == 2 else None
@@ -93,4 +106,18 @@ def render(model, shape: Sequence[int], chunk: int | None = None, order: int = 0
         if lap is not None:
             lap[i:j] = jet.laplacian
     result = Jet(value, grad, lap).reshape(shape)
+    return result.value if order == 0 else result
+
+
+def _render_differentiable(model, shape: tuple[int, ...], chunk: int, order: int, p: torch.Tensor):
+    """Each chunk through ``model(x)`` / ``model.jet(x)``, joined by ``torch.cat`` (transform-safe:
+    no in-place writes of transformed tensors into plain ones)."""
+    n = math.prod(shape)
+    parts = []
+    for i in range(0, n, chunk):
+        x = grid_chunk(shape, i, min(n, i + chunk), p.device, p.dtype)
+        parts.append(Jet(model(x), None, None) if order == 0 else model.jet(x, order))
+    result = Jet(torch.cat([j.value for j in parts]),
+                 torch.cat([j.grad for j in parts]) if order >= 1 else None,
+                 torch.cat([j.laplacian for j in parts]) if order == 2 else None).reshape(shape)
     return result.value if order == 0 else result

@@ -994,6 +994,50 @@ def test_forward_mode_transforms_of_a_frozen_model(backend):
     torch.testing.assert_close(tangent, torch.einsum("nomd,md->no", want, v), rtol=RTOL, atol=ATOL)
 
 
+class _Render(nn.Module):
+    """A model's render (values, or the Laplacian image) as a module's forward, for functional_call."""
+
+    def __init__(self, model, order):
+        super().__init__()
+        self.model, self.order = model, order
+
+    def forward(self):
+        out = self.model.render((3, 4), chunk=5, order=self.order)
+        return out if self.order == 0 else out.laplacian
+
+
+@pytest.mark.filterwarnings("ignore:fastsiren. backend")
+@pytest.mark.parametrize("order", [0, 2])
+@pytest.mark.parametrize("backend", ["reference", *_fused_on_cpu()])
+def test_render_inside_torch_func(backend, order):
+    """render under grad / jvp / vmap over stacked parameters gives the parameters' derivatives
+    and each member's image (the no-grad inference path gave zero derivatives there)."""
+    from fastsiren.data import grid
+
+    tf = torch.func
+    torch.manual_seed(4)
+    model = fs.Siren(2, 9, 1, 1, backend=backend).double()
+    wrap = _Render(model, order)
+    params = {k: v.detach() for k, v in wrap.named_parameters()}
+    x = grid((3, 4), dtype=torch.float64).reshape(-1, 2)
+    field = model(x) if order == 0 else model.jet(x, 2).laplacian
+    want = torch.autograd.grad(field.sum(), [p for _, p in wrap.named_parameters()], allow_unused=True)
+    want = {k: torch.zeros_like(v) if g is None else g for (k, v), g in zip(params.items(), want)}
+
+    got = tf.grad(lambda p: tf.functional_call(wrap, p, ()).sum())(params)
+    for k in params:
+        torch.testing.assert_close(got[k], want[k], msg=k)
+    tangents = {k: torch.randn_like(v) for k, v in params.items()}
+    _, tangent = tf.jvp(lambda p: tf.functional_call(wrap, p, ()).sum(), (params,), (tangents,))
+    torch.testing.assert_close(tangent, sum((want[k] * tangents[k]).sum() for k in params))
+
+    members = [fs.Siren(2, 9, 1, 1, backend=backend).double() for _ in range(2)]
+    stacked, _ = tf.stack_module_state([_Render(m, order) for m in members])
+    images = tf.vmap(lambda p: tf.functional_call(wrap, p, ()))(stacked)
+    for img, m in zip(images, members):
+        torch.testing.assert_close(img, _Render(m, order)())
+
+
 def test_transform_warning_once_across_threads(monkeypatch):
     """The once-per-backend torch.func warning is said once when threads race to it (the test
     and the add of the warned set are one step)."""
@@ -1167,6 +1211,27 @@ def test_layer_hooks_run_in_the_module_forward():
             model.jet(x, 1)
     for a, b in zip(*final):
         torch.testing.assert_close(a, b, rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize("backend", _fused_on_cpu())
+def test_global_module_hooks_see_every_layer(backend):
+    """A global module forward hook (as per-module profilers register) sees each layer of a fused
+    Siren, as it does on reference, and the output is unchanged; removed, the fused pass returns."""
+    from torch.nn.modules.module import register_module_forward_hook
+
+    torch.manual_seed(1)
+    model = fs.Siren(2, 8, 1, 1, backend=backend).double()
+    x = torch.rand(5, 2, dtype=torch.float64)
+    want = model(x)
+    seen = []
+    handle = register_module_forward_hook(lambda mod, inp, out: seen.append(type(mod).__name__))
+    try:
+        got = model(x)
+    finally:
+        handle.remove()
+    assert seen == ["SineLayer", "SineLayer", "Linear", "Siren"], seen
+    torch.testing.assert_close(got, want, rtol=RTOL, atol=ATOL)
+    assert not model._hooked_layers()
 
 
 @pytest.mark.parametrize("backend", _fused_on_cpu())
