@@ -994,6 +994,29 @@ def test_forward_mode_transforms_of_a_frozen_model(backend):
     torch.testing.assert_close(tangent, torch.einsum("nomd,md->no", want, v), rtol=RTOL, atol=ATOL)
 
 
+@pytest.mark.filterwarnings("ignore:fastsiren. backend")
+@pytest.mark.parametrize("backend", ["reference", *_fused_on_cpu()])
+def test_torch_compile_of_a_torch_func_transform(backend):
+    """torch.compile(torch.func.grad(loss), fullgraph=True) equals the eager transform: dynamo
+    sees the transform (the forward is the differentiable one, not the detached inference path,
+    which gave a wrong gradient) and traces the reference's operations without a graph break."""
+    torch._dynamo.reset()
+    torch.manual_seed(2)
+    model = fs.Siren(2, 12, 1, 1, backend=backend).double()
+    params = {k: v.detach() for k, v in model.named_parameters()}
+    x = torch.rand(30, 2, dtype=torch.float64) * 2 - 1
+    target = torch.randn(30, 1, dtype=torch.float64)
+
+    def loss(p):
+        return (torch.func.functional_call(model, p, (x,)) - target).pow(2).mean()
+
+    want = torch.func.grad(loss)(params)
+    got = torch.compile(torch.func.grad(loss), backend="aot_eager", fullgraph=True)(params)
+    for k in params:
+        torch.testing.assert_close(got[k], want[k], msg=k)
+    torch._dynamo.reset()
+
+
 class _Render(nn.Module):
     """A model's render (values, or the Laplacian image) as a module's forward, for functional_call."""
 
