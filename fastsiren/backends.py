@@ -165,12 +165,13 @@ def in_function_transform() -> bool:
     """Whether the caller runs inside a ``torch.func`` transform (``grad``, ``vmap``, ``jacrev``,
     ``jvp``, ``hessian``, ``functionalize``), eagerly or as torch.compile traces one:
     ``torch.compile(torch.func.grad(f))`` counts, a compiled function without transforms does
-    not. The functorch layer stack's depth is read, which dynamo folds to the depth at trace time
-    (``peek_interpreter_stack`` is not: dynamo wraps its None in an object that is not None).
-    AOTAutograd's later trace of a compiled graph does not count."""
+    not. Written so that dynamo evaluates it right on torch 2.11 and 2.13 alike: it wraps
+    ``peek_interpreter_stack()``'s None in an object that ``is not None`` (a compiled function
+    would always count), and cannot trace ``get_dynamic_layer_stack_depth`` on 2.11; the
+    isinstance test works on both. AOTAutograd's later trace of a compiled graph does not count."""
     if torch.compiler.is_compiling() and not torch.compiler.is_dynamo_compiling():
         return False
-    return torch._C._functorch.get_dynamic_layer_stack_depth() > 0
+    return isinstance(torch._C._functorch.peek_interpreter_stack(), torch._C._functorch.CInterpreter)
 
 
 _TRANSFORM_WARNED: set[str] = set()
