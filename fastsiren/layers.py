@@ -187,8 +187,9 @@ class Siren(CoordinateMLP):
     def _warn_hooks_skipped(self) -> None:
         if self._hooked_layers():
             warnings.warn("fastsiren: Siren jets run the whole network fused and do not call the layers' "
-                          "forward hooks or pre-hooks (their own or global module hooks; torch.nn.utils.prune, weight_norm, spectral_norm "
-                          "recompute weights there); use torch.nn.utils.parametrize / parametrizations, "
+                          "forward hooks or pre-hooks (their own or global module hooks; torch.nn.utils.prune, "
+                          "weight_norm, spectral_norm recompute weights there); use torch.nn.utils.parametrize / "
+                          "parametrizations, "
                           "which jets follow", stacklevel=3)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -999,7 +999,8 @@ def test_forward_mode_transforms_of_a_frozen_model(backend):
 def test_torch_compile_of_a_torch_func_transform(backend):
     """torch.compile(torch.func.grad(loss), fullgraph=True) equals the eager transform: dynamo
     sees the transform (the forward is the differentiable one, not the detached inference path,
-    which gave a wrong gradient) and traces the reference's operations without a graph break."""
+    which gave a wrong gradient) and traces the reference's operations without a graph break,
+    a Laplacian jet's nested derivatives included."""
     torch._dynamo.reset()
     torch.manual_seed(2)
     model = fs.Siren(2, 12, 1, 1, backend=backend).double()
@@ -1010,11 +1011,17 @@ def test_torch_compile_of_a_torch_func_transform(backend):
     def loss(p):
         return (torch.func.functional_call(model, p, (x,)) - target).pow(2).mean()
 
-    want = torch.func.grad(loss)(params)
-    got = torch.compile(torch.func.grad(loss), backend="aot_eager", fullgraph=True)(params)
-    for k in params:
-        torch.testing.assert_close(got[k], want[k], msg=k)
-    torch._dynamo.reset()
+    def lap_loss(p):  # the jet inside the transform: torch.func derivatives, traced by dynamo
+        w = [p[f"layers.{i}.weight"] for i in range(3)]
+        b = [p[f"layers.{i}.bias"] for i in range(3)]
+        return functional.siren_jet(x, w, b, model.omegas(), 2, backend=backend).laplacian.pow(2).mean()
+
+    for fn in (loss, lap_loss):
+        want = torch.func.grad(fn)(params)
+        got = torch.compile(torch.func.grad(fn), backend="aot_eager", fullgraph=True)(params)
+        for k in params:
+            torch.testing.assert_close(got[k], want[k], msg=f"{fn.__name__} {k}")
+        torch._dynamo.reset()
 
 
 class _Render(nn.Module):
