@@ -1,6 +1,8 @@
 """fastsiren: fused kernels and a task layer for SIREN (sine-activation MLPs)."""
 
-from fastsiren import functional
+# reference: the fallback of every backend (inside torch.func transforms, under torch.export),
+# imported now, as under torch.compile a backend comes from sys.modules (dynamo cannot import)
+from fastsiren import functional, reference  # noqa: F401
 from fastsiren.backends import available_backends, backend_names
 from fastsiren.jet import Jet
 from fastsiren.layers import (

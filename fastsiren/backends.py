@@ -174,6 +174,13 @@ def in_function_transform() -> bool:
     return isinstance(torch._C._functorch.peek_interpreter_stack(), torch._C._functorch.CInterpreter)
 
 
+def exporting() -> bool:
+    """Whether ``torch.export`` is tracing the caller (non-strict, its default). Strict export
+    runs dynamo, where torch 2.11 reports ``is_exporting()`` under plain torch.compile too: it is
+    left to the compile path."""
+    return torch.compiler.is_exporting() and not torch.compiler.is_dynamo_compiling()
+
+
 _TRANSFORM_WARNED: set[str] = set()
 _TRANSFORM_WARNED_LOCK = threading.Lock()  # once per backend across threads (test, then add)
 
@@ -187,8 +194,15 @@ def get(name: str | None, device: torch.device | str) -> ModuleType:
     torch operations, whose jets take their derivatives by ``torch.func`` there
     (:func:`fastsiren.reference.jet_of`). Values are the same; the speed is the reference's.
     Under torch.compile (a compiled transform) the switch is silent: dynamo cannot trace the
-    warning."""
+    warning.
+
+    Under ``torch.export`` (its default, non-strict tracing) every backend serves the reference's
+    operations too, silently: the exported program holds the network as plain ``linear`` +
+    ``sin`` ops that any runtime runs (AOTInductor fuses them again), with symbolic point counts,
+    where the fused kernels are opaque launches and the CPU path's point blocks would fix N."""
     resolved = resolve(name, device)
+    if resolved != "reference" and exporting():
+        return _spec("reference").load()
     if resolved != "reference" and in_function_transform():
         if torch.compiler.is_compiling():  # dynamo traces neither the lock nor warnings.warn
             return _spec("reference").load()

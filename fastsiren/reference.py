@@ -14,7 +14,7 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-from fastsiren.backends import in_function_transform
+from fastsiren.backends import exporting, in_function_transform
 from fastsiren.jet import Jet
 
 
@@ -64,6 +64,11 @@ def jet_of(fn, x: torch.Tensor, order: int) -> Jet:
     records no graph (no activations kept), as the official code's inference does."""
     if order == 0:
         return Jet(fn(x), None, None)
+    if exporting():
+        raise NotImplementedError(
+            "jets (order > 0) cannot be exported: torch.export traces neither torch.autograd.grad nor "
+            "torch.func's derivatives (torch 2.13); export the forward (the values) and take jets eagerly "
+            "or under torch.compile")
     if in_function_transform():  # torch.autograd.grad cannot run inside torch.func transforms
         return _jet_by_func(fn, x, order)
     if torch.is_inference_mode_enabled() or not torch.is_grad_enabled():

@@ -1024,6 +1024,42 @@ def test_torch_compile_of_a_torch_func_transform(backend):
         torch._dynamo.reset()
 
 
+class _JetOut(nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        jet = self.model.jet(x, 2)
+        return jet.value, jet.grad, jet.laplacian
+
+
+@pytest.mark.parametrize("backend", ["reference", *_fused_on_cpu()])
+def test_torch_export_of_every_backend(backend):
+    """torch.export (non-strict, its default) of a Siren on any backend records the
+    network as plain linear + sin ops with a symbolic point count, whose program equals the eager
+    model at another N; under grad mode too (parameters that require grad). Strict export works
+    where torch.compile traces the backend. Jets refuse export with a clear error instead of
+    torch's internal one."""
+    torch.manual_seed(3)
+    model = fs.Siren(2, 16, 1, 2, backend=backend)
+    x, x2 = torch.rand(10, 2), torch.rand(37, 2)
+    for grad in (False, True):
+        with torch.set_grad_enabled(grad):
+            ep = torch.export.export(model, (x,), dynamic_shapes=({0: torch.export.Dim("n")},))
+        ops = {str(n.target) for n in ep.graph.nodes if n.op == "call_function"}
+        assert {"aten.linear.default", "aten.sin.default"} <= ops, ops
+        assert all(op.startswith("aten.") for op in ops), ops  # no custom op, no kernel launch
+        torch.testing.assert_close(ep.module()(x2), model(x2))
+    if backend in ("reference", "torch"):  # strict export is dynamo: the compile path, where the
+        # triton / cuda Functions' launches do not trace (exporting() cannot tell strict export
+        # from torch.compile on torch 2.11)
+        strict = torch.export.export(model, (x,), strict=True)
+        torch.testing.assert_close(strict.module()(x), model(x))
+    with pytest.raises(NotImplementedError, match="jets .* cannot be exported"):
+        torch.export.export(_JetOut(model), (x,))
+
+
 class _Render(nn.Module):
     """A model's render (values, or the Laplacian image) as a module's forward, for functional_call."""
 
