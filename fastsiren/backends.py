@@ -175,9 +175,11 @@ def in_function_transform() -> bool:
 
 
 def exporting() -> bool:
-    """Whether ``torch.export`` is tracing the caller (non-strict, its default). Strict export
-    runs dynamo, where torch 2.11 reports ``is_exporting()`` under plain torch.compile too: it is
-    left to the compile path."""
+    """Whether ``torch.export`` (non-strict, its default) or ``torch.jit.trace`` is tracing the
+    caller. Strict export runs dynamo, where torch 2.11 reports ``is_exporting()`` under plain
+    torch.compile too: it is left to the compile path."""
+    if torch.jit.is_tracing():
+        return True
     return torch.compiler.is_exporting() and not torch.compiler.is_dynamo_compiling()
 
 
@@ -196,8 +198,8 @@ def get(name: str | None, device: torch.device | str) -> ModuleType:
     Under torch.compile (a compiled transform) the switch is silent: dynamo cannot trace the
     warning.
 
-    Under ``torch.export`` (its default, non-strict tracing) every backend serves the reference's
-    operations too, silently: the exported program holds the network as plain ``linear`` +
+    Under ``torch.export`` (its default, non-strict tracing) and ``torch.jit.trace`` every backend
+    serves the reference's operations too, silently: the exported program holds the network as plain ``linear`` +
     ``sin`` ops that any runtime runs (AOTInductor fuses them again), with symbolic point counts,
     where the fused kernels are opaque launches and the CPU path's point blocks would fix N."""
     resolved = resolve(name, device)

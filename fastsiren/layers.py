@@ -202,8 +202,9 @@ class Siren(CoordinateMLP):
         w, b = self._params()
         be = self._backend(flat)
         # inside a torch.func transform always the differentiable forward: jvp/jacfwd's dual
-        # tensors do not require grad, and the inference path detaches (drops the tangent)
-        if backends.in_function_transform() or (
+        # tensors do not require grad, and the inference path detaches (drops the tangent);
+        # under export / jit.trace too: one graph whatever the grad mode (jit.trace checks it)
+        if backends.in_function_transform() or backends.exporting() or (
                 torch.is_grad_enabled() and (flat.requires_grad or any(p.requires_grad for p in w))):
             y = be.mlp_forward(flat, w, b, self.omegas())
         else:

@@ -66,9 +66,9 @@ def jet_of(fn, x: torch.Tensor, order: int) -> Jet:
         return Jet(fn(x), None, None)
     if exporting():
         raise NotImplementedError(
-            "jets (order > 0) cannot be exported: torch.export traces neither torch.autograd.grad nor "
-            "torch.func's derivatives (torch 2.13); export the forward (the values) and take jets eagerly "
-            "or under torch.compile")
+            "jets (order > 0) cannot be exported: torch.export and torch.jit.trace record neither "
+            "torch.autograd.grad nor torch.func's derivatives (torch 2.13); export the forward (the values) "
+            "and take jets eagerly or under torch.compile")
     if in_function_transform():  # torch.autograd.grad cannot run inside torch.func transforms
         return _jet_by_func(fn, x, order)
     if torch.is_inference_mode_enabled() or not torch.is_grad_enabled():

@@ -3,6 +3,7 @@
 import contextlib
 import functools
 import math
+import warnings
 
 import pytest
 import torch
@@ -1039,8 +1040,9 @@ def test_torch_export_of_every_backend(backend):
     """torch.export (non-strict, its default) of a Siren on any backend records the
     network as plain linear + sin ops with a symbolic point count, whose program equals the eager
     model at another N; under grad mode too (parameters that require grad). Strict export works
-    where torch.compile traces the backend. Jets refuse export with a clear error instead of
-    torch's internal one."""
+    where torch.compile traces the backend; so does torch.jit.trace, whose check ran a
+    different graph under no_grad. Jets refuse export with a clear error instead of torch's
+    internal one."""
     torch.manual_seed(3)
     model = fs.Siren(2, 16, 1, 2, backend=backend)
     x, x2 = torch.rand(10, 2), torch.rand(37, 2)
@@ -1058,6 +1060,10 @@ def test_torch_export_of_every_backend(backend):
         torch.testing.assert_close(strict.module()(x), model(x))
     with pytest.raises(NotImplementedError, match="jets .* cannot be exported"):
         torch.export.export(_JetOut(model), (x,))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit is deprecated in 2.13
+        traced = torch.jit.trace(model, (x,))  # its check re-runs under no_grad: the same graph
+    torch.testing.assert_close(traced(x2), model(x2))
 
 
 class _Render(nn.Module):
