@@ -162,7 +162,7 @@ def test_interrupt_hint_names_resume_only_where_the_task_has_it(monkeypatch, cap
     assert "sr keeps no checkpoint" in err and "checkpoint of the run folder is kept" not in err
 
 
-def test_ctrl_c_mid_step_checkpoints_the_whole_step(tmp_path):
+def test_ctrl_c_mid_step_checkpoints_the_whole_step(tmp_path, request):
     """Ctrl-C inside a step (here: during its evaluation) lets the step finish first: the
     checkpoint holds its history record, so the resumed run's history has no hole."""
     import signal
@@ -184,6 +184,10 @@ def test_ctrl_c_mid_step_checkpoints_the_whole_step(tmp_path):
 
     kw = dict(steps=40, lr=1e-2, checkpoint=ck, checkpoint_every=10, log_every=10, evaluate=evaluate,
               progress=False)
+    # Python's own handler, whatever an earlier test or plugin left installed (a handler that does
+    # not raise would let the deferred Ctrl-C pass: "DID NOT RAISE")
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    request.addfinalizer(lambda: signal.signal(signal.SIGINT, previous))
     with pytest.raises(KeyboardInterrupt):
         common.train(model, lambda: ((model(x) - y) ** 2).mean(), **kw)
     saved = torch.load(ck, weights_only=False)
