@@ -198,10 +198,11 @@ def get(name: str | None, device: torch.device | str) -> ModuleType:
     Under torch.compile (a compiled transform) the switch is silent: dynamo cannot trace the
     warning.
 
-    Under ``torch.export`` (its default, non-strict tracing) and ``torch.jit.trace`` every backend
-    serves the reference's operations too, silently: the exported program holds the network as plain ``linear`` +
-    ``sin`` ops that any runtime runs (AOTInductor fuses them again), with symbolic point counts,
-    where the fused kernels are opaque launches and the CPU path's point blocks would fix N."""
+    Under ``torch.export`` (its default, non-strict tracing) and ``torch.jit.trace`` every
+    backend serves the reference's operations too, silently: the exported program holds the
+    network as plain ``linear`` + ``sin`` ops that any runtime runs (AOTInductor fuses them
+    again), with symbolic point counts, where the fused kernels are opaque launches and the CPU
+    path's point blocks would fix N."""
     resolved = resolve(name, device)
     if resolved != "reference" and exporting():
         return _spec("reference").load()

@@ -189,8 +189,7 @@ class Siren(CoordinateMLP):
             warnings.warn("fastsiren: Siren jets run the whole network fused and do not call the layers' "
                           "forward hooks or pre-hooks (their own or global module hooks; torch.nn.utils.prune, "
                           "weight_norm, spectral_norm recompute weights there); use torch.nn.utils.parametrize / "
-                          "parametrizations, "
-                          "which jets follow", stacklevel=3)
+                          "parametrizations, which jets follow", stacklevel=3)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         flat, lead = self._flatten(x)
