@@ -182,8 +182,7 @@ def run(config: AblateConfig) -> dict:
         extra["init_distributions"] = plot_init_distributions(folder.file(f"ablate-{cfg.study}-init.png"), cfg)
         extra["probe_network"] = (f"siren in 2 -> {cfg.hidden} x {cfg.probe_layers + 1} sine layers, "
                                   f"inputs: the {cfg.size}x{cfg.size} pixel grid, at initialization")
-    net = (f"siren: in 2 -> {cfg.hidden} x {cfg.layers + 1} hidden activations -> out ({cfg.layers + 2} "
-           f"linear layers; layers={cfg.layers} counts hidden->hidden layers after the first, official counting)")
+    net = fit.network_description("siren", model)  # every case has the same shape
     doc = common.results_doc("ablate", cfg.profile, rows, backend=backends.resolve(cfg.backend, device),
                              device=device, seconds=time.perf_counter() - t0, study=cfg.study, network=net,
                              **extra, histories=histories)

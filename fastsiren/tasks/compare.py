@@ -114,7 +114,7 @@ def run(config: CompareConfig) -> dict:
                     model, problem, steps=steps, lr=lr, log_every=cfg.log_every,
                     checkpoint=folder.file(f"checkpoint-{pname}-{method}-lr{lr:g}.pt"), resume=cfg.resume,
                     progress=cfg.progress, desc=key)
-                histories[key], networks[method] = state.history, fit.network_description(fcfg, model)
+                histories[key], networks[method] = state.history, fit.network_description(method, model)
                 rows.append({"method": method, "task": pname, "supervision": problem.supervision,
                              "image": cfg.image, "size": cfg.size, "params": count_params(model),
                              "width": model.hidden_features, "steps": steps, "lr": lr, **final,

@@ -87,10 +87,19 @@ def make_model(cfg: FitConfig, out_features: int, device: torch.device):
                        hidden_init=cfg.hidden_init, init_scale=cfg.init_scale).to(device)
 
 
-def network_description(cfg: FitConfig, model) -> str:
-    return (f"{cfg.model}: in 2 -> {getattr(model, 'hidden_features', cfg.hidden)} "
-            f"x {cfg.layers + 1} hidden activations -> out ({cfg.layers + 2} linear layers; "
-            f"layers={cfg.layers} counts hidden->hidden layers after the first, official counting)")
+def network_description(name: str, model) -> str:
+    """The network in words, from the model itself: the feature counts layer by layer, the
+    activation, and the official layer counting, e.g. ``siren: 2 -> 256 -> 256 -> 256 -> 256 ->
+    1, sine after every layer but the last (5 linear layers; layers=3 ...)``."""
+    acts = model.hidden_layers + 1
+    act = {"siren": "sine", "tanh": "tanh"}.get(name, "ReLU")
+    encode = getattr(model, "encoded_features", None)
+    enc = encode() if encode is not None else model.in_features
+    front = f"{model.in_features}" + (f" (positional encoding: {enc})" if enc != model.in_features else "")
+    widths = " -> ".join([str(model.hidden_features)] * acts)
+    return (f"{name}: {front} -> {widths} -> {model.out_features}, {act} after every layer but the last "
+            f"({acts + 1} linear layers; layers={model.hidden_layers} counts the hidden-to-hidden layers "
+            "after the first, as the official code does)")
 
 
 def run(config: FitConfig) -> dict:
@@ -138,7 +147,7 @@ def run(config: FitConfig) -> dict:
            "steps": cfg.steps, "lr": cfg.lr, "psnr": round(psnr, 4), "ssim": round(ssim, 5),
            "seconds": round(state.seconds, 3)}
     doc = common.results_doc("fit", cfg.profile, [row], backend=backend, device=device,
-                             seconds=time.perf_counter() - t0, network=network_description(cfg, model),
+                             seconds=time.perf_counter() - t0, network=network_description(cfg.model, model),
                              history=state.history)
     return folder.finish(doc)
 

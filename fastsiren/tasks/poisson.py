@@ -254,7 +254,7 @@ def run(config: PoissonConfig) -> dict:
                           "network's gradient magnitude and Laplacian from its jets.")
         common.save_png(folder.file(f"reconstruction-{method}.png"),
                         np.clip(problem.reconstruction(model), -1, 1))
-        histories[method], networks[method] = state.history, fit.network_description(fcfg, model)
+        histories[method], networks[method] = state.history, fit.network_description(method, model)
         rows.append({"method": method, "image": cfg.image, "size": cfg.size, "supervision": cfg.supervision,
                      "params": count_params(model), "steps": cfg.steps, "lr": cfg.lr, **final,
                      "harmonic_degree": cfg.harmonic_degree if cfg.supervision == "laplacian" else None,
