@@ -51,7 +51,8 @@ Methods (every one sees the same downscaled frames; none sees frame K):
     sizes :data:`DEV_SIGMAS`, to docs/results/vfi-dev-cpu.json), not per clip or frame. The
     number of fits came from a second dev run with four fits, which also scores the first two
     and three (``--dev --fits 4``, docs/results/vfi-dev-fits-cpu.json): three beat two on the
-    mean IE of every clip, four against three was mixed and costs a third more.
+    mean IE of every clip; four beat three on every clip too, each time by less than three beat
+    two (an earlier run had four against three mixed), at a third more cost: three were kept.
 
     Tried and not kept (ad-hoc dev runs, not committed results): a sparse-gradient
     (hyper-Laplacian) prior on the frames between the neighbours from the network's jet
