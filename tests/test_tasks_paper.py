@@ -215,3 +215,21 @@ def test_cli_reports_bad_names(tmp_path, capsys, monkeypatch):
     assert "study='width'" in capsys.readouterr().err
     assert cli.main(["compare", "--lrs", "1e-3,fast", "--profile", "quick", "--out", str(tmp_path)]) == 2
     assert "--lrs" in capsys.readouterr().err
+
+
+def test_network_description_reads_the_model():
+    """The results files' network strings come from the model: its feature counts layer by layer
+    (a baseline's matched width, the positional encoding's size), its activation and the official
+    layer counting."""
+    from fastsiren import build_model
+    from fastsiren.tasks.fit import network_description
+
+    siren = build_model("siren", in_features=2, out_features=3, hidden_features=24, hidden_layers=2)
+    assert network_description("siren", siren) == (
+        "siren: 2 -> 24 -> 24 -> 24 -> 3, sine after every layer but the last (4 linear layers; layers=2 "
+        "counts the hidden-to-hidden layers after the first, as the official code does)")
+    pe = build_model("relu-pe", in_features=2, out_features=1, hidden_features=128, hidden_layers=1, sidelength=32)
+    text = network_description("relu-pe", pe)
+    width = pe.hidden_features
+    assert text.startswith(f"relu-pe: 2 (positional encoding: {pe.encoded_features()}) -> {width} -> {width} -> 1, "
+                           "ReLU after every layer but the last (3 linear layers; layers=1"), text
