@@ -1362,3 +1362,39 @@ def test_onednn_custom_op_passes_opcheck():
         torch.library.opcheck(jet_module._onednn_linear, (a, w, bias), test_utils=(
             "test_schema", "test_faketensor", "test_aot_dispatch_static"))
         torch.testing.assert_close(jet_module._onednn_linear(a, w, bias), torch.nn.functional.linear(a, w, bias))
+
+
+@pytest.mark.gpu
+@pytest.mark.filterwarnings("ignore:fastsiren. backend")
+@pytest.mark.parametrize("backend", ["triton", "cuda"])
+def test_gpu_export_compiled_transform_and_render_in_transform(backend):
+    """The interop paths on a GPU's fused backends: non-strict torch.export, a compiled
+    torch.func.grad and a render inside torch.func.grad (each serves the reference's operations)
+    equal the fused model's values and autograd's gradients."""
+    reason = backends.unavailable_reason(backend, "cuda")
+    if reason is not None:
+        pytest.skip(reason)
+    torch.manual_seed(7)
+    model = fs.Siren(2, 32, 1, 1, backend=backend).cuda()
+    x = torch.rand(300, 2, device="cuda") * 2 - 1
+    tol = dict(rtol=2e-3, atol=2e-3)
+    ep = torch.export.export(model, (x,))
+    torch.testing.assert_close(ep.module()(x), model(x), **tol)
+    params = {k: v.detach() for k, v in model.named_parameters()}
+
+    def loss(p):
+        return torch.func.functional_call(model, p, (x,)).pow(2).mean()
+
+    want = torch.autograd.grad(loss(dict(model.named_parameters())), list(model.parameters()))
+    got = torch.compile(torch.func.grad(loss), backend="aot_eager", fullgraph=True)(params)
+    for w, k in zip(want, params):
+        torch.testing.assert_close(got[k], w, **tol)
+    wrap = _Render(model, 0)
+    got = torch.func.grad(lambda p: torch.func.functional_call(wrap, p, ()).sum())(
+        {k: v.detach() for k, v in wrap.named_parameters()})
+    from fastsiren.data import grid
+
+    field = model(grid((3, 4), device="cuda").reshape(-1, 2)).sum()
+    for w, g in zip(torch.autograd.grad(field, list(model.parameters())), got.values()):
+        torch.testing.assert_close(g, w, **tol)
+    torch._dynamo.reset()
