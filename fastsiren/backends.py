@@ -204,18 +204,18 @@ def get(name: str | None, device: torch.device | str) -> ModuleType:
     again), with symbolic point counts, where the fused kernels are opaque launches and the CPU
     path's point blocks would fix N."""
     resolved = resolve(name, device)
-    if resolved != "reference" and exporting():
+    if resolved == "reference" or exporting():
         return _spec("reference").load()
-    if resolved != "reference" and in_function_transform():
-        if torch.compiler.is_compiling():  # dynamo traces neither the lock nor warnings.warn
-            return _spec("reference").load()
-        with _TRANSFORM_WARNED_LOCK:
-            first = resolved not in _TRANSFORM_WARNED
-            _TRANSFORM_WARNED.add(resolved)
-        if first:
-            warnings.warn(f"fastsiren: backend {resolved!r} has no torch.func rules; inside torch.func transforms "
-                          "(grad, vmap, jacrev, ...) its calls run the reference backend's operations (same "
-                          "values, reference speed)", stacklevel=3)
+    if in_function_transform():
+        # silent under torch.compile: dynamo traces neither the lock nor warnings.warn
+        if not torch.compiler.is_compiling():
+            with _TRANSFORM_WARNED_LOCK:
+                first = resolved not in _TRANSFORM_WARNED
+                _TRANSFORM_WARNED.add(resolved)
+            if first:
+                warnings.warn(f"fastsiren: backend {resolved!r} has no torch.func rules; inside torch.func "
+                              "transforms (grad, vmap, jacrev, ...) its calls run the reference backend's "
+                              "operations (same values, reference speed)", stacklevel=3)
         resolved = "reference"
     return _spec(resolved).load()
 

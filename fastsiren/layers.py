@@ -15,6 +15,7 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.modules import module as _torch_module  # its global hook dicts
 
 from fastsiren import backends, functional
 from fastsiren.init import init_bias_, init_weight_
@@ -120,9 +121,7 @@ class CoordinateMLP(nn.Module):
 def _global_module_hooks() -> bool:
     """Whether a global forward / backward module hook is registered (read each call: they are
     plain dicts in ``torch.nn.modules.module``; absent names count as none)."""
-    from torch.nn.modules import module as _m
-
-    return any(getattr(_m, name, None) for name in (
+    return any(getattr(_torch_module, name, None) for name in (
         "_global_forward_hooks", "_global_forward_pre_hooks", "_global_backward_hooks",
         "_global_backward_pre_hooks"))
 
