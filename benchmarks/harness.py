@@ -94,14 +94,14 @@ def compiled_reference(device: torch.device | None = None) -> SimpleNamespace:
     fwd = torch.compile(reference.mlp_forward, dynamic=False)
     layer = torch.compile(reference.sine_linear, dynamic=False)
 
-    def mlp_jet(x, weights, biases, omegas, order):
-        return reference.jet_of(lambda z: fwd(z, weights, biases, omegas), x, order)
+    def mlp_jet(x, weights, biases, omegas, order, laplacian_weights=None):
+        return reference.jet_of(lambda z: fwd(z, weights, biases, omegas), x, order, laplacian_weights)
 
-    def mlp_infer(x, weights, biases, omegas, order):
+    def mlp_infer(x, weights, biases, omegas, order, laplacian_weights=None):
         if order == 0:
             with torch.no_grad():
                 return Jet(fwd(x, weights, biases, omegas), None, None)
-        return mlp_jet(x, weights, biases, omegas, order).detach()
+        return mlp_jet(x, weights, biases, omegas, order, laplacian_weights).detach()
 
     return SimpleNamespace(sine_linear=layer, mlp_forward=fwd, mlp_jet=mlp_jet, mlp_infer=mlp_infer)
 

@@ -64,6 +64,7 @@ from fastsiren.jet import (
     tf32_products,
     unpack_saved,
     use_reverse_grad,
+    weighted_laplacian_jet,
 )
 
 ARCH_ENV = "FASTSIREN_CUDA_ARCH"
@@ -516,9 +517,12 @@ def _needs_graph(x: torch.Tensor, weights, biases) -> bool:
 
 
 def mlp_jet(x: torch.Tensor, weights: Sequence[torch.Tensor], biases: Sequence[torch.Tensor | None],
-            omegas: Sequence[float | None], order: int) -> Jet:
+            omegas: Sequence[float | None], order: int, laplacian_weights: Sequence[float] | None = None) -> Jet:
     """Jet (value (N, out), grad (N, out, D), Laplacian (N, out)) of a sine MLP at x (N, D);
-    differentiable (twice) w.r.t. x and every parameter."""
+    differentiable (twice) w.r.t. x and every parameter. A weighted Laplacian runs the torch
+    backend's operations (:func:`fastsiren.jet.weighted_laplacian_jet`)."""
+    if laplacian_weights is not None:
+        return weighted_laplacian_jet("cuda", x, weights, biases, omegas, order, laplacian_weights)
     dim = x.shape[1]
     if order >= 1 and dim > MAX_JET_DIM:
         from fastsiren import jet  # the fused first layer holds at most MAX_JET_DIM columns
@@ -551,10 +555,12 @@ def sine_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
 
 
 def mlp_infer(x: torch.Tensor, weights: Sequence[torch.Tensor], biases: Sequence[torch.Tensor | None],
-              omegas: Sequence[float | None], order: int) -> Jet:
+              omegas: Sequence[float | None], order: int, laplacian_weights: Sequence[float] | None = None) -> Jet:
     """No-grad inference (render): every layer in one fused kernel where the network fits it
     (<= 16 layers, widths <= 256, shared memory) and :func:`fastsiren.backends.fused_inference`
     allows, else the layer-wise kernels."""
+    if laplacian_weights is not None:
+        return weighted_laplacian_jet("cuda", x, weights, biases, omegas, order, laplacian_weights, infer=True)
     dim = x.shape[1]
     if order >= 1 and dim > MAX_JET_DIM:
         from fastsiren import jet

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Sequence
 
@@ -14,6 +15,37 @@ from fastsiren.jet import Jet
 def check_order(order) -> None:
     if not isinstance(order, numbers.Integral) or isinstance(order, bool) or order not in (0, 1, 2):
         raise ValueError(f"order must be 0, 1 or 2 (value, +gradient, +Laplacian), got {order!r}")
+
+
+def check_laplacian_weights(weights, order: int, dim: int) -> tuple[float, ...] | None:
+    """A jet's ``laplacian_weights`` as D floats, or None for the plain Laplacian (also when
+    every weight is 1). The jet's ``laplacian`` field is then ``sum_k c_k d2 f / d x_k^2``: the
+    weights pick dimensions (``(0, 1, 1)``: the spatial Laplacian of f(t, x, y)) or combine
+    them with signs (``(1, -c**2, -c**2)``: the wave operator ``f_tt - c^2 (f_xx + f_yy)``)."""
+    if weights is None:
+        return None
+    if order != 2:
+        raise ValueError(f"laplacian_weights weight the Laplacian, which needs order=2, got order={order}")
+    if isinstance(weights, torch.Tensor):
+        if weights.requires_grad:
+            raise TypeError("laplacian_weights is a tensor that requires grad, but the weights are constants "
+                            "here (no gradient would reach them); pass numbers or a detached tensor")
+        if weights.dim() != 1:
+            raise ValueError(f"laplacian_weights must be 1-D (one weight per input dimension), "
+                             f"got shape {tuple(weights.shape)}")
+        weights = weights.tolist()
+    if isinstance(weights, (str, bytes)) or not isinstance(weights, Sequence):
+        raise TypeError(f"laplacian_weights must be a sequence of {dim} numbers (one per input dimension), "
+                        f"got {type(weights).__name__}")
+    if len(weights) != dim:
+        raise ValueError(f"laplacian_weights must have one weight per input dimension ({dim}), "
+                         f"got {len(weights)}")
+    out = []
+    for k, c in enumerate(weights):
+        if not isinstance(c, numbers.Real) or isinstance(c, bool) or not math.isfinite(c):
+            raise ValueError(f"laplacian_weights[{k}] must be a finite number, got {c!r}")
+        out.append(float(c))
+    return None if all(c == 1.0 for c in out) else tuple(out)
 
 
 def _check_floating(t: torch.Tensor, name: str) -> None:
@@ -79,13 +111,15 @@ def siren_forward(x: torch.Tensor, weights: Sequence[torch.Tensor],
 
 def siren_jet(x: torch.Tensor, weights: Sequence[torch.Tensor],
               biases: Sequence[torch.Tensor | None], omegas: Sequence[float | None],
-              order: int = 2, backend: str | None = "auto") -> Jet:
+              order: int = 2, backend: str | None = "auto", laplacian_weights=None) -> Jet:
     """Jet (value (N, out), grad (N, out, D), Laplacian (N, out)) of a sine MLP at x (N, D).
 
     ``omegas[i]`` is layer i's frequency or None for a linear layer. Every field is
-    differentiable w.r.t. the parameters (and x).
+    differentiable w.r.t. the parameters (and x). ``laplacian_weights`` (D numbers) make the
+    Laplacian field ``sum_k c_k d2 f / d x_k^2`` (:func:`check_laplacian_weights`).
     """
     check_order(order)
     check_params(x, weights, biases, omegas)
+    lap_w = check_laplacian_weights(laplacian_weights, order, x.shape[1])
     return backends.get(backend, x.device).mlp_jet(x.contiguous(), list(weights), list(biases),
-                                                    tuple(omegas), order)
+                                                    tuple(omegas), order, laplacian_weights=lap_w)

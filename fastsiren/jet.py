@@ -19,6 +19,7 @@ the fused kernels recompute instead, since there it is free in registers.
 from __future__ import annotations
 
 import contextlib
+import warnings
 from typing import Iterator, NamedTuple, Sequence
 
 import torch
@@ -320,7 +321,7 @@ def _scaled(w: torch.Tensor, b: torch.Tensor | None, omega: float | None):
 
 def _layer_forward(h_in: torch.Tensor | None, x: torch.Tensor, ws: torch.Tensor, bs: torch.Tensor | None,
                    omega: float | None, order: int, dim: int, need_z: bool,
-                   out: torch.Tensor | None = None) -> _Layer:
+                   out: torch.Tensor | None = None, lap_w: torch.Tensor | None = None) -> _Layer:
     """One layer: the stacked GEMM (bias on the value stream only) and the jet epilogue.
 
     Works on pre-activations scaled by omega (``z' = omega z``, ``a' = omega a``, ...), where
@@ -333,6 +334,7 @@ def _layer_forward(h_in: torch.Tensor | None, x: torch.Tensor, ws: torch.Tensor,
     sine does: a forward that is not differentiated (an evaluation under grad mode) pays
     for no cosine, and a training step makes the same passes either way. Its h goes into
     ``out`` (n, fo) if given (the network's output; then h is not for the backward).
+    ``lap_w`` (D, 1, 1): the Laplacian's weights, ``q = sum_k c_k a_k^2`` (None: all 1).
     """
     first = h_in is None
     if order == 0:
@@ -370,7 +372,7 @@ def _layer_forward(h_in: torch.Tensor | None, x: torch.Tensor, ws: torch.Tensor,
     if order >= 1:
         torch.mul(a, c, out=h[1:1 + dim])
     if order == 2:
-        q = (a * a).sum(0)
+        q = (a * a).sum(0) if lap_w is None else (a * a * lap_w).sum(0)
         lap = h[1 + dim]
         if first:  # l' = 0: M = -s q'
             torch.mul(h[0], q, out=lap).neg_()
@@ -381,12 +383,13 @@ def _layer_forward(h_in: torch.Tensor | None, x: torch.Tensor, ws: torch.Tensor,
 
 
 def _layer_adjoint(layer: _Layer, a_first: torch.Tensor | None, gbar: torch.Tensor, omega: float | None,
-                   order: int, dim: int) -> torch.Tensor:
+                   order: int, dim: int, lap_w: torch.Tensor | None = None) -> torch.Tensor:
     """Adjoints of the scaled pre-activation streams (z', a', l') from those of the outputs.
 
     With z' = omega z etc. (so DESIGN.md's omega factors fold into the weights):
     zbar' = c ybar - s sum_k a'_k Gbar_k - (s l' + c q') Mbar
-    abar'_k = c Gbar_k - 2 s a'_k Mbar;   lbar' = c Mbar
+    abar'_k = c Gbar_k - 2 s c_k a'_k Mbar;   lbar' = c Mbar
+    (``c_k`` the Laplacian's weights ``lap_w``, all 1 when None; q' is already weighted).
     """
     if omega is None:
         return gbar
@@ -409,7 +412,7 @@ def _layer_adjoint(layer: _Layer, a_first: torch.Tensor | None, gbar: torch.Tens
         else:  # first layer: l' = 0
             coef = c * layer.q
         pbar[0].addcmul_(coef, mbar, value=-1.0)
-        pbar[1:1 + dim].addcmul_(a, s * mbar, value=-2.0)
+        pbar[1:1 + dim].addcmul_(a if lap_w is None else a * lap_w, s * mbar, value=-2.0)
         torch.mul(mbar, c, out=pbar[1 + dim])
     return pbar
 
@@ -450,12 +453,16 @@ def _accumulate(acc: list, i: int, t: torch.Tensor) -> None:
 
 class _MLPJetFunction(torch.autograd.Function):
     """Whole-network jet with the hand-written backward of DESIGN.md, in point blocks on the
-    CPU (:func:`_point_blocks`)."""
+    CPU (:func:`_point_blocks`). ``params``: the weights, the biases and, for a weighted
+    Laplacian, its D weights as a tuple of floats at the end."""
 
     @staticmethod
     def forward(ctx, x, order, omegas, n_layers, save, *params):
         weights = params[:n_layers]
-        biases = params[n_layers:]
+        biases = params[n_layers:2 * n_layers]
+        ctx.lap_weights = params[2 * n_layers] if len(params) > 2 * n_layers else None
+        lap_w = None if ctx.lap_weights is None else torch.tensor(
+            ctx.lap_weights, dtype=x.dtype, device=x.device).view(-1, 1, 1)
         dim = x.shape[1]
         blocks = _point_blocks(x.shape[0], x.device, num_streams(order, dim), max(w.shape[0] for w in weights))
         scaled = [_scaled(w, b, om) for w, b, om in zip(weights, biases, omegas)]
@@ -467,7 +474,7 @@ class _MLPJetFunction(torch.autograd.Function):
             h, xb = None, x[rows]
             for i, ((ws, bs), om) in enumerate(zip(scaled, omegas)):
                 out = value[rows] if value is not None and i == n_layers - 1 else None
-                layer = _layer_forward(h, xb, ws, bs, om, order, dim, need_z=save, out=out)
+                layer = _layer_forward(h, xb, ws, bs, om, order, dim, need_z=save, out=out, lap_w=lap_w)
                 if save:
                     layers.append(layer)
                 h = layer.h
@@ -475,6 +482,7 @@ class _MLPJetFunction(torch.autograd.Function):
             # activations are freed as the next layer consumes them, and no block keeps them
             runs.append(layers if save else [layer])
         ctx.order, ctx.omegas, ctx.n_layers, ctx.dim, ctx.blocks = order, omegas, n_layers, dim, blocks
+        ctx.lap_w = lap_w
         ctx.set_materialize_grads(False)  # an unused output's adjoint is None (network_grads)
         ctx.has_bias = tuple(b is not None for b in biases)
         # The cache goes through save_for_backward, not a ctx attribute: autograd frees it right
@@ -516,13 +524,13 @@ class _MLPJetFunction(torch.autograd.Function):
                 gs = [None if g is None else g[rows] for g in (g_value, g_grad, g_lap)]
                 gbar = stack_adjoints(*gs, order, x[rows], weights[-1].shape[0])
             _jet_backward_block(layers, gbar, x[rows], wss, omegas, order, dim, w_grads, b_grads, need_b,
-                                None if x_grad is None else x_grad[rows])
+                                None if x_grad is None else x_grad[rows], ctx.lap_w)
         for i, om in enumerate(omegas):  # back from the scaled weights W' = omega W
             scale = 1.0 if om is None else om
             w_grads[i].mul_(scale)
             if b_grads[i] is not None:
                 b_grads[i].mul_(scale)
-        return network_grads(x_grad, w_grads, b_grads, omegas, g_value)
+        return network_grads(x_grad, w_grads, b_grads, omegas, g_value) + _lap_slot(ctx)
 
 
 def _gather_streams(hs: list[torch.Tensor], order: int, dim: int):
@@ -535,14 +543,14 @@ def _gather_streams(hs: list[torch.Tensor], order: int, dim: int):
     return value, grad, lap
 
 
-def _jet_backward_block(layers, gbar, x, wss, omegas, order, dim, w_grads, b_grads, need_b, x_grad):
+def _jet_backward_block(layers, gbar, x, wss, omegas, order, dim, w_grads, b_grads, need_b, x_grad, lap_w):
     """The backward of one block's points from its output stream adjoints ``gbar`` (read, never
     written): adds its (scaled) weight and bias gradients into ``w_grads``/``b_grads`` and
     writes the adjoint of its inputs into ``x_grad`` (the block's rows; None: not needed)."""
     for i in range(len(wss) - 1, -1, -1):
         ws, om = wss[i], omegas[i]
         a_first = ws.t().unsqueeze(1) if (i == 0 and order >= 1) else None
-        pbar = _layer_adjoint(layers[i], a_first, gbar, om, order, dim)
+        pbar = _layer_adjoint(layers[i], a_first, gbar, om, order, dim, lap_w)
         if need_b[i]:
             _accumulate(b_grads, i, pbar[0].sum(0))
         if i == 0:
@@ -777,6 +785,11 @@ def network_grads(x_grad, w_grads, b_grads, omegas, g_value) -> tuple:
     return (x_grad, None, None, None, None, *w_grads, *b_grads)
 
 
+def _lap_slot(ctx) -> tuple:
+    """The gradient slot of a weighted Laplacian's weights (a trailing argument, no gradient)."""
+    return () if getattr(ctx, "lap_weights", None) is None else (None,)
+
+
 def double_backward_fallback(ctx, x, weights, biases, g_value, g_grad, g_lap):
     """Gradients that are themselves differentiable: autograd over the reference ops.
 
@@ -793,14 +806,14 @@ def double_backward_fallback(ctx, x, weights, biases, g_value, g_grad, g_lap):
 
     order, omegas, n = ctx.order, ctx.omegas, ctx.n_layers
     if g_value is None and g_grad is None and g_lap is None:  # no output was used
-        return (None,) * (5 + 2 * n)
+        return (None,) * (5 + 2 * n) + _lap_slot(ctx)
     inputs = [x, *weights, *[b for b in biases if b is not None]]
     need = [x.requires_grad and ctx.needs_input_grad[0]]
     need += [ctx.needs_input_grad[5 + i] for i in range(n)]
     need += [ctx.needs_input_grad[5 + n + i] for i, b in enumerate(biases) if b is not None]
     create_graph = torch.is_grad_enabled()  # off: a backward of batched adjoints (backward_by_autograd)
     with torch.enable_grad():
-        jet = reference.mlp_jet(x, weights, biases, omegas, order)
+        jet = reference.mlp_jet(x, weights, biases, omegas, order, getattr(ctx, "lap_weights", None))
         outs, grads_out = [], []
         for t, g in zip(jet, (g_value, g_grad, g_lap)):
             if t is not None and g is not None:
@@ -814,17 +827,38 @@ def double_backward_fallback(ctx, x, weights, biases, g_value, g_grad, g_lap):
     w_grads = res[1:1 + n]
     b_iter = iter(res[1 + n:])
     b_grads = [next(b_iter) if b is not None else None for b in biases]
-    return (x_grad, None, None, None, None, *w_grads, *b_grads)
+    return (x_grad, None, None, None, None, *w_grads, *b_grads) + _lap_slot(ctx)
 
 
 def mlp_jet(x: torch.Tensor, weights: Sequence[torch.Tensor], biases: Sequence[torch.Tensor | None],
-            omegas: Sequence[float | None], order: int) -> Jet:
-    """Jet of a sine MLP by forward-mode streams; differentiable w.r.t. x and every parameter."""
+            omegas: Sequence[float | None], order: int, laplacian_weights: Sequence[float] | None = None) -> Jet:
+    """Jet of a sine MLP by forward-mode streams; differentiable w.r.t. x and every parameter.
+    ``laplacian_weights`` (D floats, order 2): the Laplacian field is ``sum_k c_k d2 f / d x_k^2``
+    (the weights enter the epilogue's ``q`` and its adjoint; nothing else changes)."""
     save = torch.is_grad_enabled() and (x.requires_grad or any(
         t is not None and t.requires_grad for t in (*weights, *biases)))
+    if laplacian_weights is not None:
+        value, grad, lap = _MLPJetFunction.apply(x, order, tuple(omegas), len(weights), save, *weights, *biases,
+                                                 tuple(laplacian_weights))
+        return Jet(value, grad, lap)
     fn = _MLPGradFunction if use_reverse_grad(order, weights[-1].shape[0], x.shape[1]) else _MLPJetFunction
     value, grad, lap = fn.apply(x, order, tuple(omegas), len(weights), save, *weights, *biases)
     return Jet(value, grad, lap)
+
+
+_WEIGHTED_LAP_WARNED: set[str] = set()
+
+
+def weighted_laplacian_jet(backend: str, x, weights, biases, omegas, order: int,
+                           laplacian_weights: Sequence[float], infer: bool = False) -> Jet:
+    """A weighted Laplacian on a fused backend (triton, cuda), whose kernels sum the Laplacian
+    over every dimension: the torch backend's operations on the same device, with a warning
+    once per backend (PyTorch's GEMMs and elementwise ops instead of the fused kernels)."""
+    if backend not in _WEIGHTED_LAP_WARNED:
+        _WEIGHTED_LAP_WARNED.add(backend)
+        warnings.warn(f"fastsiren: the {backend} backend's kernels have no weighted Laplacian; jets with "
+                      "laplacian_weights run the torch backend's operations (same device, unfused)", stacklevel=4)
+    return (mlp_infer if infer else mlp_jet)(x, weights, biases, omegas, order, laplacian_weights)
 
 
 def mlp_forward(x, weights, biases, omegas) -> torch.Tensor:
@@ -837,7 +871,7 @@ def sine_linear(x, weight, bias, omega_0) -> torch.Tensor:
     return mlp_forward(x, [weight], [bias], [omega_0])
 
 
-def mlp_infer(x, weights, biases, omegas, order: int) -> Jet:
+def mlp_infer(x, weights, biases, omegas, order: int, laplacian_weights: Sequence[float] | None = None) -> Jet:
     """No-grad inference of value (and jets for order > 0)."""
     with torch.no_grad():
-        return mlp_jet(x, weights, biases, omegas, order).detach()
+        return mlp_jet(x, weights, biases, omegas, order, laplacian_weights).detach()

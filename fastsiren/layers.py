@@ -93,29 +93,35 @@ class CoordinateMLP(nn.Module):
         lead = tuple(x.shape[:-1])
         return x.reshape(-1, self.in_features), lead
 
-    def _jet_flat(self, x: torch.Tensor, order: int) -> Jet:
+    def _jet_flat(self, x: torch.Tensor, order: int, lap_w: tuple[float, ...] | None = None) -> Jet:
         raise NotImplementedError
 
-    def jet(self, x: torch.Tensor, order: int = 2) -> Jet:
-        """Value, gradient (..., out, in) and Laplacian (..., out) of the network at ``x``."""
+    def jet(self, x: torch.Tensor, order: int = 2, laplacian_weights=None) -> Jet:
+        """Value, gradient (..., out, in) and Laplacian (..., out) of the network at ``x``.
+
+        ``laplacian_weights`` (one number per input dimension, order 2) make the Laplacian field
+        ``sum_k c_k d2 f / d x_k^2``: ``(0, 1, 1)`` is the spatial Laplacian of f(t, x, y),
+        ``(1, -c**2, -c**2)`` the wave operator ``f_tt - c^2 (f_xx + f_yy)``, in the same pass.
+        """
         functional.check_order(order)
+        lap_w = functional.check_laplacian_weights(laplacian_weights, order, self.in_features)
         flat, lead = self._flatten(x)
-        return self._jet_flat(flat, order).reshape(lead)
+        return self._jet_flat(flat, order, lap_w).reshape(lead)
 
-    def _infer_flat(self, x: torch.Tensor, order: int) -> Jet:
+    def _infer_flat(self, x: torch.Tensor, order: int, lap_w: tuple[float, ...] | None = None) -> Jet:
         with torch.no_grad():
-            return self._jet_flat(x, order).detach()
+            return self._jet_flat(x, order, lap_w).detach()
 
-    def render(self, shape: Sequence[int], chunk: int | None = None, order: int = 0):
+    def render(self, shape: Sequence[int], chunk: int | None = None, order: int = 0, laplacian_weights=None):
         """Evaluate on the dense pixel-centre grid over [-1,1]^d of ``shape`` (any d).
 
         Returns a tensor ``(*shape, out)`` for ``order=0``, else a :class:`Jet` whose fields
         have the grid's shape in front. ``chunk`` bounds the points per pass (memory); see
-        :func:`fastsiren.render.render`.
+        :func:`fastsiren.render.render`. ``laplacian_weights``: as for :meth:`jet`.
         """
         from fastsiren.render import render
 
-        return render(self, shape, chunk=chunk, order=order)
+        return render(self, shape, chunk=chunk, order=order, laplacian_weights=laplacian_weights)
 
 
 def _global_module_hooks() -> bool:
@@ -209,18 +215,18 @@ class Siren(CoordinateMLP):
             y = be.mlp_infer(flat, w, b, self.omegas(), 0).value
         return y.reshape(*lead, self.out_features)
 
-    def _jet_flat(self, x: torch.Tensor, order: int) -> Jet:
+    def _jet_flat(self, x: torch.Tensor, order: int, lap_w: tuple[float, ...] | None = None) -> Jet:
         self._warn_hooks_skipped()
         w, b = self._params()
-        return self._backend(x).mlp_jet(x, w, b, self.omegas(), order)
+        return self._backend(x).mlp_jet(x, w, b, self.omegas(), order, laplacian_weights=lap_w)
 
-    def _infer_flat(self, x: torch.Tensor, order: int) -> Jet:
+    def _infer_flat(self, x: torch.Tensor, order: int, lap_w: tuple[float, ...] | None = None) -> Jet:
         if order == 0 and self._hooked_layers():
             with torch.no_grad():
                 return Jet(self(x).detach(), None, None)
         self._warn_hooks_skipped()
         w, b = self._params()
-        return self._backend(x).mlp_infer(x, w, b, self.omegas(), order)
+        return self._backend(x).mlp_infer(x, w, b, self.omegas(), order, laplacian_weights=lap_w)
 
     def load_official_state_dict(self, state_dict: dict[str, torch.Tensor], strict: bool = True):
         """Load a state dict of the official repo's network (any key prefix) into this model."""
@@ -279,10 +285,10 @@ class _AutogradMLP(CoordinateMLP):
         flat, lead = self._flatten(x)
         return self._net(flat).reshape(*lead, self.out_features)
 
-    def _jet_flat(self, x: torch.Tensor, order: int) -> Jet:
+    def _jet_flat(self, x: torch.Tensor, order: int, lap_w: tuple[float, ...] | None = None) -> Jet:
         from fastsiren.reference import jet_of
 
-        return jet_of(self._net, x, order)
+        return jet_of(self._net, x, order, lap_w)
 
 
 class ReluMLP(_AutogradMLP):

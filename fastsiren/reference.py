@@ -43,20 +43,25 @@ def gradient(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return torch.stack(cols, dim=1)
 
 
-def laplacian(grad: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Sum_k d2 y / d x_k^2 from grad (N, out, D) -> (N, out), keeping the graph."""
+def laplacian(grad: torch.Tensor, x: torch.Tensor, weights: Sequence[float] | None = None) -> torch.Tensor:
+    """Sum_k d2 y / d x_k^2 from grad (N, out, D) -> (N, out), keeping the graph; with
+    ``weights``, sum_k weights[k] d2 y / d x_k^2 (a zero weight skips its dimension)."""
     outs = []
     for o in range(grad.shape[1]):
         acc = torch.zeros_like(grad[:, o, 0])
         for k in range(grad.shape[2]):
+            c = 1.0 if weights is None else weights[k]
+            if c == 0.0:
+                continue
             (g2,) = torch.autograd.grad(grad[:, o, k].sum(), x, create_graph=True)
-            acc = acc + g2[:, k]
+            acc = acc + (g2[:, k] if c == 1.0 else c * g2[:, k])
         outs.append(acc)
     return torch.stack(outs, dim=1)
 
 
-def jet_of(fn, x: torch.Tensor, order: int) -> Jet:
-    """Jet of any differentiable map ``fn`` (N, D) -> (N, out) by autograd (used by baselines).
+def jet_of(fn, x: torch.Tensor, order: int, laplacian_weights: Sequence[float] | None = None) -> Jet:
+    """Jet of any differentiable map ``fn`` (N, D) -> (N, out) by autograd (used by baselines);
+    ``laplacian_weights`` (D floats or None) weight the Laplacian's terms.
 
     Under ``torch.no_grad()`` or ``torch.inference_mode()`` the jet is detached, as the other
     backends' are; its derivatives still need a graph, built outside inference mode (where
@@ -70,23 +75,23 @@ def jet_of(fn, x: torch.Tensor, order: int) -> Jet:
             "torch.autograd.grad nor torch.func's derivatives (torch 2.13); export the forward (the values) "
             "and take jets eagerly or under torch.compile")
     if in_function_transform():  # torch.autograd.grad cannot run inside torch.func transforms
-        return _jet_by_func(fn, x, order)
+        return _jet_by_func(fn, x, order, laplacian_weights)
     if torch.is_inference_mode_enabled() or not torch.is_grad_enabled():
         with torch.inference_mode(False):
-            return _jet_of(fn, x.clone() if x.is_inference() else x, order).detach()
-    return _jet_of(fn, x, order)
+            return _jet_of(fn, x.clone() if x.is_inference() else x, order, laplacian_weights).detach()
+    return _jet_of(fn, x, order, laplacian_weights)
 
 
-def _jet_of(fn, x: torch.Tensor, order: int) -> Jet:
+def _jet_of(fn, x: torch.Tensor, order: int, laplacian_weights: Sequence[float] | None) -> Jet:
     with torch.enable_grad():
         xg = x if x.requires_grad else x.detach().requires_grad_(True)
         value = fn(xg)
         grad = gradient(value, xg)
-        lap = laplacian(grad, xg) if order == 2 else None
+        lap = laplacian(grad, xg, laplacian_weights) if order == 2 else None
     return Jet(value, grad, lap)
 
 
-def _jet_by_func(fn, x: torch.Tensor, order: int) -> Jet:
+def _jet_by_func(fn, x: torch.Tensor, order: int, laplacian_weights: Sequence[float] | None) -> Jet:
     """The jet by ``torch.func`` (per-point Jacobian and Hessian, vmapped over the points), which
     composes with the caller's transforms. ``fn`` must treat points independently, as every
     coordinate network does. One pass: the value rides along as the Jacobian's auxiliary
@@ -115,15 +120,18 @@ def _jet_by_func(fn, x: torch.Tensor, order: int) -> Jet:
     # eagerly forward-over-reverse, the cheaper one.
     second = torch.func.jacrev if torch.compiler.is_dynamo_compiling() else torch.func.jacfwd
     hess, (grad, value) = torch.func.vmap(second(point_grad, has_aux=True))(x)  # hess (N, out, D, D)
-    return Jet(value, grad, hess.diagonal(dim1=-2, dim2=-1).sum(-1))
+    diag = hess.diagonal(dim1=-2, dim2=-1)  # (N, out, D)
+    if laplacian_weights is not None:
+        diag = diag * diag.new_tensor(laplacian_weights)
+    return Jet(value, grad, diag.sum(-1))
 
 
-def mlp_jet(x, weights, biases, omegas, order: int) -> Jet:
+def mlp_jet(x, weights, biases, omegas, order: int, laplacian_weights: Sequence[float] | None = None) -> Jet:
     """Jet of a sine MLP by autograd with ``create_graph=True`` (the official way)."""
-    return jet_of(lambda z: mlp_forward(z, weights, biases, omegas), x, order)
+    return jet_of(lambda z: mlp_forward(z, weights, biases, omegas), x, order, laplacian_weights)
 
 
-def mlp_infer(x, weights, biases, omegas, order: int) -> Jet:
+def mlp_infer(x, weights, biases, omegas, order: int, laplacian_weights: Sequence[float] | None = None) -> Jet:
     """No-grad inference: the same as :func:`mlp_jet`, detached."""
-    j = mlp_jet(x, weights, biases, omegas, order)
+    j = mlp_jet(x, weights, biases, omegas, order, laplacian_weights)
     return j.detach()

@@ -59,7 +59,7 @@ def grid_chunk(shape: Sequence[int], start: int, stop: int, device=None, dtype=t
     return out
 
 
-def render(model, shape: Sequence[int], chunk: int | None = None, order: int = 0):
+def render(model, shape: Sequence[int], chunk: int | None = None, order: int = 0, laplacian_weights=None):
     """Evaluate ``model`` (a :class:`fastsiren.layers.CoordinateMLP`) on the grid ``shape``
     (one size per input dimension; an int is a 1-D grid).
 
@@ -72,11 +72,15 @@ def render(model, shape: Sequence[int], chunk: int | None = None, order: int = 0
     (``grad``, ``jvp``, ``vmap`` over stacked parameters, ...) the chunks go through the
     differentiable forward / jet instead and are concatenated, so the transform sees the
     parameters' derivatives (a no-grad render would silently give zeros there).
+
+    ``laplacian_weights`` (order 2): the Laplacian field is ``sum_k c_k d2 f / d x_k^2``, as for
+    :meth:`fastsiren.layers.CoordinateMLP.jet` (e.g. ``(0, 1, 1)``: a video's spatial Laplacian).
     """
     from fastsiren import backends
-    from fastsiren.functional import check_order
+    from fastsiren.functional import check_laplacian_weights, check_order
 
     check_order(order)
+    lap_w = check_laplacian_weights(laplacian_weights, order, model.in_features)
     shape = (shape,) if isinstance(shape, int) else tuple(int(s) for s in shape)  # an int: a 1-D grid
     if len(shape) != model.in_features or any(s < 1 for s in shape):
         raise ValueError(f"shape must have in_features={model.in_features} sizes >= 1, got {shape}")
@@ -86,12 +90,12 @@ def render(model, shape: Sequence[int], chunk: int | None = None, order: int = 0
     if chunk < 1:
         raise ValueError(f"chunk must be >= 1, got {chunk}")
     if backends.in_function_transform():
-        return _render_differentiable(model, shape, chunk, order, p)
+        return _render_differentiable(model, shape, chunk, order, p, lap_w)
     with torch.no_grad():
-        return _render_no_grad(model, shape, chunk, order, p)
+        return _render_no_grad(model, shape, chunk, order, p, lap_w)
 
 
-def _render_no_grad(model, shape: tuple[int, ...], chunk: int, order: int, p: torch.Tensor):
+def _render_no_grad(model, shape: tuple[int, ...], chunk: int, order: int, p: torch.Tensor, lap_w):
     """The outputs allocated once and filled chunk by chunk through the model's inference path."""
     n, d, out = math.prod(shape), len(shape), model.out_features
     value = torch.empty(n, out, device=p.device, dtype=p.dtype)
@@ -99,7 +103,7 @@ def _render_no_grad(model, shape: tuple[int, ...], chunk: int, order: int, p: to
     lap = torch.empty(n, out, device=p.device, dtype=p.dtype) if order == 2 else None
     for i in range(0, n, chunk):
         j = min(n, i + chunk)
-        jet = model._infer_flat(grid_chunk(shape, i, j, p.device, p.dtype), order)
+        jet = model._infer_flat(grid_chunk(shape, i, j, p.device, p.dtype), order, lap_w)
         value[i:j] = jet.value
         if grad is not None:
             grad[i:j] = jet.grad
@@ -109,14 +113,14 @@ def _render_no_grad(model, shape: tuple[int, ...], chunk: int, order: int, p: to
     return result.value if order == 0 else result
 
 
-def _render_differentiable(model, shape: tuple[int, ...], chunk: int, order: int, p: torch.Tensor):
+def _render_differentiable(model, shape: tuple[int, ...], chunk: int, order: int, p: torch.Tensor, lap_w):
     """Each chunk through ``model(x)`` / ``model.jet(x)``, joined by ``torch.cat`` (transform-safe:
     no in-place writes of transformed tensors into plain ones)."""
     n = math.prod(shape)
     parts = []
     for i in range(0, n, chunk):
         x = grid_chunk(shape, i, min(n, i + chunk), p.device, p.dtype)
-        parts.append(Jet(model(x), None, None) if order == 0 else model.jet(x, order))
+        parts.append(Jet(model(x), None, None) if order == 0 else model.jet(x, order, lap_w))
     result = Jet(torch.cat([j.value for j in parts]),
                  torch.cat([j.grad for j in parts]) if order >= 1 else None,
                  torch.cat([j.laplacian for j in parts]) if order == 2 else None).reshape(shape)

@@ -476,7 +476,8 @@ def test_render_default_chunk_bounds_the_layer_streams(monkeypatch):
     monkeypatch.setattr(rmod, "MIN_CHUNK", 1)
     sizes = []
     real = m._infer_flat
-    monkeypatch.setattr(m, "_infer_flat", lambda x, order: sizes.append(x.shape[0]) or real(x, order))
+    monkeypatch.setattr(m, "_infer_flat",
+                        lambda x, order, lap_w=None: sizes.append(x.shape[0]) or real(x, order, lap_w))
     jet = m.render((100, 120), order=2)
     assert sizes == [5000, 5000, 2000] and jet.laplacian.shape == (100, 120, 1)
 
