@@ -224,6 +224,13 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
+def _natural_key(path: Path) -> list:
+    """A file name's sort key with its numbers compared as numbers (``x2.png`` < ``x2.5.png`` < ``x10.png``);
+    split parts alternate text, number, text, ... so lists compare position by position."""
+    parts = re.split(r"(\d+(?:\.\d+)?)", path.name)
+    return [float(t) if i % 2 else t for i, t in enumerate(parts)]
+
+
 def _or_list(items: list) -> str:
     """``3``, ``3 or 4``, ``2, 3 or 4``."""
     words = [str(i) for i in items]
@@ -643,7 +650,7 @@ def _setting_text(value: Any) -> str | None:
         return str(value)
     if isinstance(value, list) and all(isinstance(v, (str, int, float)) for v in value):
         if len(value) > MAX_LISTED:
-            return f"{len(value)} items"
+            return ", ".join(_setting_text(v) or "" for v in value[:6]) + f", ... ({len(value)} in all)"
         return ", ".join(_setting_text(v) or "" for v in value)
     return None
 
@@ -717,7 +724,7 @@ class Builder:
         out = []
         if not self.figures_dir.is_dir():
             return out
-        for p in sorted(self.figures_dir.glob("*.png")):
+        for p in sorted(self.figures_dir.glob("*.png"), key=_natural_key):  # x2 before x2.5 before x3
             if p.name.startswith("report-"):
                 continue
             prefix = re.split(r"[-_.]", p.name, maxsplit=1)[0]
@@ -1017,7 +1024,8 @@ class Builder:
         for (dev, threads), rs in sorted(scaling.items()):
             verdict = scaling_target_text([{k: str(v) for k, v in r.items()} for r in rs])
             if verdict:
-                sec.findings.append(f"Scaling sweeps on {dev} with {threads} torch thread(s), against the target "
+                n_threads = _count(int(threads), "torch thread") if threads.isdigit() else f"{threads} torch threads"
+                sec.findings.append(f"Scaling sweeps on {dev} with {n_threads}, against the target "
                                     "of the torch backend beating reference on the Poisson steps at every size: "
                                     + verdict)
         if speed_col:
@@ -1186,7 +1194,8 @@ class Builder:
         names = ", ".join(r["name"] for r in by_asan)
         sec.findings.append(f"The emulated tier failed on {len(caught)} of {len(rows)} mutants, among them "
                             f"{sum(r['caught'] for r in barriers)} of the {len(barriers)} with one barrier removed"
-                            + (f"; {len(by_asan)} of those only with AddressSanitizer ({names})" if by_asan else "")
+                            + (f"; {len(by_asan)} of the {len(caught)} only with AddressSanitizer ({names})"
+                               if by_asan else "")
                             + ".")
         for r in rows:
             if not r["caught"]:
@@ -1348,7 +1357,8 @@ class Builder:
             limits.append("Studies without results in this build: " + ", ".join(absent) + ".")
         if profiles and "paper" not in profiles:
             limits.append("No study ran at the paper profile: every number here comes from the reduced "
-                          f"{' and '.join(profiles)} profile(s), with smaller images and fewer steps than the paper.")
+                          f"{' and '.join(profiles)} profile{'s' if len(profiles) > 1 else ''}, "
+                          "with smaller images and fewer steps than the paper.")
         limits += self._speed_limits()
         summary = []
         # one comparison per study and setting: a study that reports two metrics of one case (VFI's
