@@ -31,7 +31,8 @@ class Jet(NamedTuple):
     """Value and input derivatives of a network at N points.
 
     value: (N, out); grad: (N, out, D) = d value / d x, or None for order 0;
-    laplacian: (N, out) = sum_k d2 value / d x_k^2, or None for order < 2.
+    laplacian: (N, out) = sum_k d2 value / d x_k^2 (``sum_k c_k ...`` with ``laplacian_weights``
+    c), or None for order < 2.
     """
 
     value: torch.Tensor
