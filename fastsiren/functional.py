@@ -21,7 +21,7 @@ def check_laplacian_weights(weights, order: int, dim: int) -> tuple[float, ...] 
     """A jet's ``laplacian_weights`` as D floats, or None for the plain Laplacian (also when
     every weight is 1). The jet's ``laplacian`` field is then ``sum_k c_k d2 f / d x_k^2``: the
     weights pick dimensions (``(0, 1, 1)``: the spatial Laplacian of f(t, x, y)) or combine
-    them with signs (``(1, -c**2, -c**2)``: the wave operator ``f_tt - c^2 (f_xx + f_yy)``)."""
+    them with signs (``(1, -v**2, -v**2)``: the wave operator ``f_tt - v^2 (f_xx + f_yy)``)."""
     if weights is None:
         return None
     if order != 2:

@@ -373,7 +373,7 @@ def _layer_forward(h_in: torch.Tensor | None, x: torch.Tensor, ws: torch.Tensor,
     if order >= 1:
         torch.mul(a, c, out=h[1:1 + dim])
     if order == 2:
-        q = (a * a).sum(0) if lap_w is None else (a * a * lap_w).sum(0)
+        q = (a * a).sum(0) if lap_w is None else (a * a).mul_(lap_w).sum(0)
         lap = h[1 + dim]
         if first:  # l' = 0: M = -s q'
             torch.mul(h[0], q, out=lap).neg_()

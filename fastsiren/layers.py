@@ -101,7 +101,7 @@ class CoordinateMLP(nn.Module):
 
         ``laplacian_weights`` (one number per input dimension, order 2) make the Laplacian field
         ``sum_k c_k d2 f / d x_k^2``: ``(0, 1, 1)`` is the spatial Laplacian of f(t, x, y),
-        ``(1, -c**2, -c**2)`` the wave operator ``f_tt - c^2 (f_xx + f_yy)``, in the same pass.
+        ``(1, -v**2, -v**2)`` the wave operator ``f_tt - v^2 (f_xx + f_yy)``, in the same pass.
         """
         functional.check_order(order)
         lap_w = functional.check_laplacian_weights(laplacian_weights, order, self.in_features)
