@@ -348,4 +348,28 @@ def test_summary_counts_each_case_once(tmp_path):
     results, _ = report.load_results(tmp_path)
     summary = report.Builder(results, [], tmp_path / "fig").build([], None)["discussion"]["summary"][0]
     assert summary.startswith("Across 3 cases") and "better in 2," in summary and "worse in 1." in summary, summary
-    assert "vfi: IE" in summary and "vfi 1 of 2" in summary and "compare 1 of 1" in summary, summary
+    assert "IE (lower is better) for vfi" in summary and "PSNR for compare" in summary, summary
+    assert "vfi 1 of 2 by IE" in summary and "compare 1 of 1" in summary, summary
+    discussion = report.Builder(results, [], tmp_path / "fig").build([], None)["discussion"]
+    # PSNR is counted apart, never added to the IE count, and each says which way is better
+    assert "Counted by PSNR (higher is better) instead, vfi is better in 2 of 2, level in 0 and worse in 0." \
+        in discussion["summary"], discussion["summary"]
+    assert [w.split(" – ")[0] for w in discussion["lost"]] == ["vfi, by IE"], discussion["lost"]
+    assert "lower is better" in discussion["lost"][0]
+    assert sorted({w.split(" – ")[0] for w in discussion["worked"]}) == ["compare", "vfi, by IE",
+                                                                        "vfi, by PSNR (higher is better)"]
+
+
+def test_vfi_tallies_count_each_metric_apart(tmp_path):
+    """The VFI findings count IE (lower is better) and PSNR (higher is better) separately."""
+    rows = [{"method": m, "video": v, "gap": 1, "ie": ie, "psnr": p} for v in ("carphone", "bikes")
+            for m, ie, p in (("blend", 5.0, 30.0), ("siren", 4.0 if v == "bikes" else 6.0, 31.0))]
+    _write(tmp_path, "vfi-quick.json", "vfi", rows)
+    results, _ = report.load_results(tmp_path)
+    findings = report.Builder(results, [], tmp_path / "fig").vfi().findings
+    assert ("By IE (lower is better), the best SIREN variant is better than the best baseline in 1 of 2 settings "
+            "(video), level in 0 and worse in 1.") in findings, findings
+    assert ("By PSNR (higher is better), the best SIREN variant is better than the best baseline in 2 of 2 "
+            "settings (video), level in 0 and worse in 0.") in findings, findings
+    ie_at, psnr_at = (findings.index(next(f for f in findings if f.startswith(f"By {m}"))) for m in ("IE", "PSNR"))
+    assert all(f.startswith("IE: ") for f in findings[ie_at + 1:psnr_at]), findings

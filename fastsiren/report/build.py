@@ -420,8 +420,33 @@ class Comparison:
             return (f"{where}{self.siren} reaches {fmt(self.metric, self.siren_value)} dB{avg}, "
                     f"{abs(self.siren_value - self.baseline_value):.2f}{unit} {word} the best baseline "
                     f"({self.baseline}, {fmt(self.metric, self.baseline_value)} dB).")
+        way = f"; {direction(self.metric)}" if direction(self.metric) else ""
         return (f"{where}{self.siren} has {_label(self.metric)} {fmt(self.metric, self.siren_value)}{avg}, "
-                f"{word} than the best baseline ({self.baseline}, {fmt(self.metric, self.baseline_value)}).")
+                f"{word} than the best baseline ({self.baseline}, {fmt(self.metric, self.baseline_value)}{way}).")
+
+
+def direction(metric: str) -> str:
+    """``lower is better`` / ``higher is better`` for a ranked metric, else ``""``."""
+    higher = HIGHER_IS_BETTER.get(metric)
+    return "" if higher is None else ("higher is better" if higher else "lower is better")
+
+
+def _short_label(metric: str) -> str:
+    """A metric's name without its unit: ``PSNR``, ``PSNR-Y``, ``IE``."""
+    return _label(metric).removesuffix(" (dB)")
+
+
+def tally(comps: list[Comparison], metric: str, what: str) -> str | None:
+    """One count of the comparisons of one metric, naming the metric and its direction:
+    ``By IE (lower is better), the best SIREN variant is better than the best baseline in 4
+    of 6 settings (video and gap), level in 0 and worse in 2.``"""
+    cs = [c for c in comps if c.metric == metric]
+    if not cs:
+        return None
+    won, level = sum(c.won for c in cs), sum(c.level for c in cs)
+    return (f"By {_short_label(metric)} ({direction(metric)}), the best SIREN variant is better than the best "
+            f"baseline in {won} of {_count(len(cs), 'setting')}{f' ({what})' if what else ''}, level in {level} "
+            f"and worse in {len(cs) - won - level}.")
 
 
 def compare_methods(rows: list[dict], metric: str, by: list[str], *, agg: str = "mean") -> list[Comparison]:
@@ -979,7 +1004,10 @@ class Builder:
                 if f:
                     sec.figures.append(f)
         sec.figures += self._task_figures("vfi")
-        sec.findings += [c.sentence() for c in sec.comparisons]
+        what = " and ".join(k for k in ("video", "clip", "gap") if any(k in c.group for c in sec.comparisons))
+        for metric in dict.fromkeys(c.metric for c in sec.comparisons):  # each metric counted on its own
+            sec.findings.append(tally(sec.comparisons, metric, what))
+            sec.findings += [f"{_short_label(metric)}: {c.sentence()}" for c in sec.comparisons if c.metric == metric]
         return sec
 
     def speed(self) -> Section:
@@ -1345,8 +1373,13 @@ class Builder:
         missing["verify"] = (f"No mutation check yet: no {MUTATIONS_FILE} was found under the benchmark results "
                              "folder (python -m benchmarks.cuda_mutations writes it).")
         comps = [c for s in sections.values() for c in s.comparisons]
-        worked = [f"{s.key} – {c.sentence()}" for s in sections.values() for c in s.comparisons if c.won]
-        lost = [f"{s.key} – {c.sentence()}" for s in sections.values() for c in s.comparisons if not c.won]
+        def line(s: Section, c: Comparison) -> str:
+            two = len({d.metric for d in s.comparisons}) > 1  # say which metric (and its direction) counts
+            way = f" ({direction(c.metric)})" if c.metric.startswith("psnr") else ""  # IE's sentence says it
+            return (f"{s.key}, by {_short_label(c.metric)}{way}" if two else s.key) + f" – {c.sentence()}"
+
+        worked = [line(s, c) for s in sections.values() for c in s.comparisons if c.won]
+        lost = [line(s, c) for s in sections.values() for c in s.comparisons if not c.won]
         profiles = sorted({r.profile for rs in self.results.values() for r in rs},
                           key=lambda p: PROFILE_ORDER.index(p) if p in PROFILE_ORDER else 9)
         devices = sorted({str(r.doc.get("device", "?")) for rs in self.results.values() for r in rs}
@@ -1373,14 +1406,29 @@ class Builder:
             for (key, _), c in cases.items():
                 per[key][0] += c.won
                 per[key][1] += 1
-            metrics = sorted({f"{key}: {_label(c.metric)}" for (key, _), c in cases.items()
-                              if len({d.metric for d in sections[key].comparisons}) > 1})
-            counted = f" ({'; '.join(metrics)} where a case has two metrics)" if metrics else ""
-            summary.append(f"Across {len(cases)} cases, one per study and setting{counted}, the best SIREN "
+            first: dict[str, str] = {}  # each study's counted metric: that of its first case
+            for (key, _), c in cases.items():
+                first.setdefault(key, c.metric)
+            by_metric: dict[str, list[str]] = defaultdict(list)
+            for key, m in first.items():
+                by_metric[m].append(key)
+            metrics = "; ".join(f"{_short_label(m)}" + (f" ({direction(m)})" if not m.startswith("psnr") else "")
+                                + f" for {' and '.join(keys)}" for m, keys in by_metric.items())
+            summary.append(f"Across {len(cases)} cases, one per study and setting, each counted by one metric "
+                           f"({metrics}), the best SIREN "
                            f"variant against the best baseline is better in {wins}, level in {level} "
                            f"(within {TIE_DB} dB of PSNR or {TIE_REL:.1%} of another metric) and worse in "
                            f"{len(cases) - wins - level}. Better per study: "
-                           + ", ".join(f"{k} {w} of {n}" for k, (w, n) in per.items()) + ".")
+                           + ", ".join(f"{k} {w} of {n}" + (f" by {_short_label(first[k])}" if len(
+                               {d.metric for d in sections[k].comparisons}) > 1 else "") for k, (w, n) in per.items())
+                           + ".")
+            for s in sections.values():  # a study's other metrics, counted apart (never added to the above)
+                for m in dict.fromkeys(c.metric for c in s.comparisons):
+                    if m != first.get(s.key):
+                        cs = [c for c in s.comparisons if c.metric == m]
+                        summary.append(f"Counted by {_short_label(m)} ({direction(m)}) instead, {s.key} is better in "
+                                       f"{sum(c.won for c in cs)} of {len(cs)}, level in {sum(c.level for c in cs)} "
+                                       f"and worse in {sum(not c.won and not c.level for c in cs)}.")
         psnr_gains = [c.gain for c in comps if c.metric.startswith("psnr")]
         if psnr_gains:
             summary.append(f"Its PSNR margin ranges from {min(psnr_gains):+.2f} dB to {max(psnr_gains):+.2f} dB.")
