@@ -25,6 +25,7 @@ import json
 import math
 import re
 import shutil
+import statistics
 import sys
 import tempfile
 from collections import defaultdict
@@ -256,6 +257,12 @@ def _mean(values: Iterable[float]) -> float | None:
     return sum(vals) / len(vals) if vals else None
 
 
+def _median(values: Iterable[float]) -> float | None:
+    vals = [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)
+            and math.isfinite(float(v))]
+    return statistics.median(vals) if vals else None
+
+
 def _present(rows: list[dict], keys: Iterable[str]) -> list[str]:
     return [k for k in keys if any(k in r for r in rows)]
 
@@ -327,8 +334,13 @@ def rows_table(result: Result, rows: list[dict], caption: str, *, exclude: Itera
 
 
 def pivot_table(result: Result, rows: list[dict], index: str, column: str, value: str, caption: str,
-                *, mean_column: bool = True, column_label: str | None = None) -> dict:
-    """Mean of ``value`` for each (``index``, ``column``) pair; best per column in bold."""
+                *, mean_column: bool = True, column_label: str | None = None, agg: str = "mean") -> dict:
+    """Mean (or, with ``agg="median"``, median) of ``value`` for each (``index``, ``column``)
+    pair; best per column in bold. The last column is the mean of the row's cells, or with
+    ``agg="median"`` the median of all the row's values."""
+    if agg not in ("mean", "median"):
+        raise ValueError(f"agg={agg!r}: expected 'mean' or 'median'")
+    reduce = _median if agg == "median" else _mean
     idx = _value_order(r.get(index) for r in rows)
     cols = _value_order(r.get(column) for r in rows)
     cells: dict[tuple, float | None] = {}
@@ -337,8 +349,11 @@ def pivot_table(result: Result, rows: list[dict], index: str, column: str, value
         for c in cols:
             sel = [r.get(value) for r in rows if r.get(index) == i and r.get(column) == c]
             counts.add(len(sel))
-            cells[(i, c)] = _mean(sel)
-    means = {i: _mean(cells[(i, c)] for c in cols if cells[(i, c)] is not None) for i in idx}
+            cells[(i, c)] = reduce(sel)
+    if agg == "median":
+        means = {i: _median(r.get(value) for r in rows if r.get(index) == i) for i in idx}
+    else:
+        means = {i: _mean(cells[(i, c)] for c in cols if cells[(i, c)] is not None) for i in idx}
     higher = HIGHER_IS_BETTER.get(value)
 
     def best_of(vals: list[float | None]) -> float | None:
@@ -361,10 +376,11 @@ def pivot_table(result: Result, rows: list[dict], index: str, column: str, value
     counts.discard(0)
     notes = []
     if counts and max(counts) > 1:
-        notes.append(f"Each cell is the mean of {_or_list(sorted(counts))} rows "
-                     f"(over the settings not shown).")
+        notes.append(f"Each cell is the {agg} of {_or_list(sorted(counts))} rows "
+                     f"(over the settings not shown)" + ("; the last column is the median of all of a row's values."
+                                                        if agg == "median" and add_mean else "."))
     label = column if column_label is None else column_label
-    head = [index] + [f"{label} {fmt(column, c)}".strip() for c in cols] + (["mean"] if add_mean else [])
+    head = [index] + [f"{label} {fmt(column, c)}".strip() for c in cols] + ([agg] if add_mean else [])
     return table(f"{caption} ({_label(value)})", head, body, source=result.source(), notes=notes)
 
 
@@ -436,7 +452,8 @@ def _short_label(metric: str) -> str:
     return _label(metric).removesuffix(" (dB)")
 
 
-def tally(comps: list[Comparison], metric: str, what: str) -> str | None:
+def tally(comps: list[Comparison], metric: str, what: str, how: str = "", over: str = "",
+          note: str = "") -> str | None:
     """One count of the comparisons of one metric, naming the metric and its direction:
     ``By IE (lower is better), the best SIREN variant is better than the best baseline in 4
     of 6 settings (video and gap), level in 0 and worse in 2.``"""
@@ -444,14 +461,15 @@ def tally(comps: list[Comparison], metric: str, what: str) -> str | None:
     if not cs:
         return None
     won, level = sum(c.won for c in cs), sum(c.level for c in cs)
-    return (f"By {_short_label(metric)} ({direction(metric)}), the best SIREN variant is better than the best "
+    return (f"By {how}{_short_label(metric)}{over} ({direction(metric)}{note}), the best SIREN variant is better "
+            f"than the best "
             f"baseline in {won} of {_count(len(cs), 'setting')}{f' ({what})' if what else ''}, level in {level} "
             f"and worse in {len(cs) - won - level}.")
 
 
 def compare_methods(rows: list[dict], metric: str, by: list[str], *, agg: str = "mean") -> list[Comparison]:
-    """For each group of ``by`` values: each method's ``agg`` ("mean" or "best") of ``metric``
-    over the group's rows, then the best SIREN method against the best baseline."""
+    """For each group of ``by`` values: each method's ``agg`` ("mean", "median" or "best") of
+    ``metric`` over the group's rows, then the best SIREN method against the best baseline."""
     higher = HIGHER_IS_BETTER.get(metric, True)
     groups: dict[tuple, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for r in rows:
@@ -463,6 +481,8 @@ def compare_methods(rows: list[dict], metric: str, by: list[str], *, agg: str = 
         def score(vals: list[float]) -> float:
             if agg == "best":
                 return max(vals) if higher else min(vals)
+            if agg == "median":
+                return statistics.median(vals)
             return sum(vals) / len(vals)
 
         scored = {m: score(v) for m, v in per_method.items()}
@@ -735,6 +755,7 @@ class Builder:
         self.results, self.bench, self.figures_dir, self.gemm = results, bench, figures_dir, gemm
         self.mutations, self.profile, self.precision, self.malloc = mutations, profile, precision, malloc
         self.used_figures: list[Path] = []
+        self.limits: list[str] = []  # Discussion limits that the sections compute (e.g. a frame that carries a mean)
 
     # -- helpers
     def _fig(self, path: Path | None, caption: str, width: float = 0.7) -> dict | None:
@@ -970,6 +991,8 @@ class Builder:
 
     def vfi(self) -> Section:
         sec = Section("vfi", self.results.get("vfi", []))
+        frame_notes: list[str] = []  # which frames were evaluated
+        ie_notes: list[str] = []  # the IE medians, and a frame that carries the mean
         for res in sec.results:
             sec.setup.append(describe(res))
             rows = res.rows
@@ -987,6 +1010,9 @@ class Builder:
                                                         else f"{k} {fmt(k, r.get(k))}" for k in groups))
                               for r in rows]
                     sec.tables.append(pivot_table(res, rows_g, "method", "setting", metric, title, column_label=""))
+                    if metric == "ie" and not dev and "frame" in keys:  # a few frames can carry the mean
+                        sec.tables.append(pivot_table(res, rows_g, "method", "setting", metric,
+                                                      f"{name}, median over frames", column_label="", agg="median"))
                 elif "method" in keys:
                     sec.tables.append(rows_table(res, rows, rows_caption))
             if not _present(rows, ["ie", "psnr"]):
@@ -994,6 +1020,10 @@ class Builder:
             if not dev:
                 for metric in _present(rows, ["ie", "psnr"]):
                     sec.comparisons += compare_methods(rows, metric, groups)
+                frames, after_ie, limits = self._vfi_frames(res, groups)
+                frame_notes += frames
+                ie_notes += after_ie
+                self.limits += limits
             metric = first_metric(rows, ("ie", "psnr"))
             if dev and metric == "ie":  # the variants differ by little: plot each against the blend
                 rows, metric = _minus_blend(rows), "ie_vs_blend"
@@ -1005,10 +1035,83 @@ class Builder:
                     sec.figures.append(f)
         sec.figures += self._task_figures("vfi")
         what = " and ".join(k for k in ("video", "clip", "gap") if any(k in c.group for c in sec.comparisons))
+        sec.findings += frame_notes
         for metric in dict.fromkeys(c.metric for c in sec.comparisons):  # each metric counted on its own
-            sec.findings.append(tally(sec.comparisons, metric, what))
+            sec.findings.append(tally(sec.comparisons, metric, what, "mean ", " over each setting's frames"))
             sec.findings += [f"{_short_label(metric)}: {c.sentence()}" for c in sec.comparisons if c.metric == metric]
+            if metric == "ie":
+                sec.findings += ie_notes
         return sec
+
+    # a frame carries a mean when its share of a method's summed metric is above this many times
+    # the even share (1 / the number of frames)
+    DOMINANT = 3.0
+
+    @classmethod
+    def _vfi_frames(cls, res: Result, groups: list[str]) -> tuple[list[str], list[str], list[str]]:
+        """The evaluated frames of a VFI table, listed; and, for IE, the tally of the medians
+        over each setting's frames and the frame (of a clip, over its gaps) that carries the
+        mean IE, when one holds more than :attr:`DOMINANT` times a frame's even share of a
+        method's summed IE; and that frame, in one line for the Discussion's limits."""
+        rows = [r for r in res.rows if "frame" in r and "method" in r]
+        if not rows:
+            return [], [], []
+        clip = next((k for k in ("video", "clip") if any(k in r for r in rows)), None)
+        clips = _value_order(r.get(clip) for r in rows) if clip else [None]
+        gaps = _value_order(r.get("gap") for r in rows if "gap" in r)
+        triplets = {(r.get(clip), r["frame"], r.get("gap")) for r in rows}
+        listing = "; ".join((f"{c} " if c is not None else "") + ", ".join(
+            fmt("frame", f) for f in _value_order(r["frame"] for r in rows if r.get(clip) == c)) for c in clips)
+        at = (f", each at gap{'s' if len(gaps) > 1 else ''} "
+              f"{_or_list([fmt('gap', g) for g in gaps]).replace(' or ', ' and ')}" if gaps else "")
+        frames = [f"Evaluated frames ({res.path.name}, {_count(len(triplets), 'triplet')}): the predicted frame K of "
+                  f"each clip{at}: {listing}."]
+        scored = [r for r in rows if isinstance(r.get("ie"), (int, float)) and math.isfinite(r["ie"])]
+        if not scored:
+            return frames, [], []
+        after: list[str] = []
+        medians = compare_methods(scored, "ie", groups, agg="median")
+        what = " and ".join(k for k in ("video", "clip", "gap") if k in groups)
+        if medians:
+            after.append(tally(medians, "ie", what, "median ", " over each setting's frames", "; the table of medians"))
+        units = _value_order((r.get(clip), r["frame"]) for r in scored)
+        methods = _value_order(str(r["method"]) for r in scored)
+        share: dict[str, dict[tuple, float]] = {}
+        for m in methods:
+            total = sum(r["ie"] for r in scored if str(r["method"]) == m)
+            if total > 0:
+                share[m] = {u: sum(r["ie"] for r in scored if str(r["method"]) == m and (r.get(clip), r["frame"]) == u)
+                            / total for u in units}
+        if len(units) < 2 or not share:
+            return frames, after, []
+        even = 1 / len(units)
+        top = max(units, key=lambda u: max(sh[u] for sh in share.values()))
+        hi = max(sh[top] for sh in share.values())
+        if hi <= cls.DOMINANT * even:
+            return frames, after, []
+        lo = min(sh[top] for sh in share.values())
+        where = f"frame {fmt('frame', top[1])}" + (f" of {top[0]}" if top[0] is not None else "")
+        top_gaps = _value_order(r.get("gap") for r in scored if (r.get(clip), r["frame"]) == top and "gap" in r)
+        at_gaps = (f" (gap{'s' if len(top_gaps) > 1 else ''} "
+                   f"{_or_list([fmt('gap', g) for g in top_gaps]).replace(' or ', ' and ')})" if top_gaps else "")
+        with_ = {m: _mean(r["ie"] for r in scored if str(r["method"]) == m) for m in methods}
+        without = {m: _mean(r["ie"] for r in scored if str(r["method"]) == m and (r.get(clip), r["frame"]) != top)
+                   for m in methods}
+        best_with = min(with_, key=with_.get)
+        best_without = min(without, key=without.get)
+        after.append(
+            f"One frame carries the mean IE: {where}{at_gaps} holds {lo:.0%} to {hi:.0%} of each "
+            f"method's IE summed over all {_count(len(triplets), 'triplet')}, against an even share of {even:.0%} "
+            f"for each of the {len(units)} frames (flagged above {cls.DOMINANT:g} times that). The mean IE over all "
+            "frames, with it and without it: " + ", ".join(f"{m} {fmt('ie', with_[m])} and {fmt('ie', without[m])}"
+                                                          for m in methods)
+            + f"; the lowest is {best_with} with it" + (" and without it." if best_with == best_without
+                                                        else f" and {best_without} without it."))
+        limit = (f"Frame interpolation: one frame, {where}{at_gaps}, holds {lo:.0%} to {hi:.0%} of each method's "
+                 f"summed IE over the {_count(len(triplets), 'triplet')} of {res.path.name}, so the means that "
+                 "include it (its clip's and the overall one) depend on it more than on any other frame; the medians "
+                 "over frames are tabulated beside the means.")
+        return frames, after, [limit]
 
     def speed(self) -> Section:
         """Benchmark tables per (device, suite) and speedup figures, from the CSV rows."""
@@ -1392,6 +1495,7 @@ class Builder:
             limits.append("No study ran at the paper profile: every number here comes from the reduced "
                           f"{' and '.join(profiles)} profile{'s' if len(profiles) > 1 else ''}, "
                           "with smaller images and fewer steps than the paper.")
+        limits += self.limits
         limits += self._speed_limits()
         summary = []
         # one comparison per study and setting: a study that reports two metrics of one case (VFI's
