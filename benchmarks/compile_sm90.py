@@ -206,10 +206,10 @@ def gpu_tier():
     ws, bs, oms = make_net(2, [256] * 4, 1, False, torch.float32)
     x = torch.rand(4099, 2).requires_grad_()
 
-    def step(label: str, order: int) -> None:
+    def step(label: str, order: int, lap_weights=None) -> None:
         """One training step of the 2 -> 256 x4 -> 1 network: its jet and every gradient."""
         LABEL[0] = label
-        jet = tb.mlp_jet(x, ws, bs, oms, order)
+        jet = tb.mlp_jet(x, ws, bs, oms, order, lap_weights)
         outs = [t for t in jet if t is not None]
         torch.autograd.grad(outs, [x, *ws, *bs], [torch.ones_like(t) for t in outs])
 
@@ -232,6 +232,15 @@ def gpu_tier():
         step(f"gpu tier cublas gemm order={order}", order)
     config.set_gemm(None)
     from fastsiren import backends
+    for gemm in config.GEMM_MODES:  # test_gpu_weighted_laplacian: the kernels' WEIGHTED variants
+        config.set_gemm(gemm)
+        step(f"gpu tier weighted laplacian {gemm} gemm", 2, (1.0, -4.0))
+    config.set_gemm(None)
+    backends.set_fused_inference(True)
+    LABEL[0] = "gpu tier weighted laplacian render"
+    with torch.no_grad():
+        tb.mlp_infer(x.detach(), [w.detach() for w in ws], [b.detach() for b in bs], oms, 2, (1.0, -4.0))
+    backends.set_fused_inference(None)
     from fastsiren import jet as fjet
     # test_gpu_cublas_products_3xtf32: the cuBLAS products' operands split by the Triton kernel
     # (on CPU tensors here, so the GPU-only switch is made to apply)

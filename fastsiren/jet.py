@@ -531,7 +531,7 @@ class _MLPJetFunction(torch.autograd.Function):
             w_grads[i].mul_(scale)
             if b_grads[i] is not None:
                 b_grads[i].mul_(scale)
-        return network_grads(x_grad, w_grads, b_grads, omegas, g_value) + _lap_slot(ctx)
+        return network_grads(x_grad, w_grads, b_grads, omegas, g_value) + lap_slot(ctx)
 
 
 def _gather_streams(hs: list[torch.Tensor], order: int, dim: int):
@@ -786,7 +786,7 @@ def network_grads(x_grad, w_grads, b_grads, omegas, g_value) -> tuple:
     return (x_grad, None, None, None, None, *w_grads, *b_grads)
 
 
-def _lap_slot(ctx) -> tuple:
+def lap_slot(ctx) -> tuple:
     """The gradient slot of a weighted Laplacian's weights (a trailing argument, no gradient)."""
     return () if getattr(ctx, "lap_weights", None) is None else (None,)
 
@@ -807,7 +807,7 @@ def double_backward_fallback(ctx, x, weights, biases, g_value, g_grad, g_lap):
 
     order, omegas, n = ctx.order, ctx.omegas, ctx.n_layers
     if g_value is None and g_grad is None and g_lap is None:  # no output was used
-        return (None,) * (5 + 2 * n) + _lap_slot(ctx)
+        return (None,) * (5 + 2 * n) + lap_slot(ctx)
     inputs = [x, *weights, *[b for b in biases if b is not None]]
     need = [x.requires_grad and ctx.needs_input_grad[0]]
     need += [ctx.needs_input_grad[5 + i] for i in range(n)]
@@ -828,7 +828,7 @@ def double_backward_fallback(ctx, x, weights, biases, g_value, g_grad, g_lap):
     w_grads = res[1:1 + n]
     b_iter = iter(res[1 + n:])
     b_grads = [next(b_iter) if b is not None else None for b in biases]
-    return (x_grad, None, None, None, None, *w_grads, *b_grads) + _lap_slot(ctx)
+    return (x_grad, None, None, None, None, *w_grads, *b_grads) + lap_slot(ctx)
 
 
 def mlp_jet(x: torch.Tensor, weights: Sequence[torch.Tensor], biases: Sequence[torch.Tensor | None],

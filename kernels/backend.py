@@ -20,7 +20,7 @@ from typing import Sequence
 
 import torch
 
-from fastsiren.jet import Jet, reverse_grad_function, use_reverse_grad, weighted_laplacian_jet
+from fastsiren.jet import Jet, reverse_grad_function, use_reverse_grad
 
 from .grad_ops import TritonGradOps
 from .jet_layer import MLPJetFunction
@@ -34,12 +34,14 @@ TritonGradFunction = reverse_grad_function(TritonGradOps, "TritonGradFunction")
 def mlp_jet(x: torch.Tensor, weights: Sequence[torch.Tensor], biases: Sequence[torch.Tensor | None],
             omegas: Sequence[float | None], order: int, laplacian_weights: Sequence[float] | None = None) -> Jet:
     """Jet (value (N, out), grad (N, out, D), Laplacian (N, out)) of a sine MLP at x (N, D);
-    every field is differentiable w.r.t. x and the parameters. A weighted Laplacian runs the
-    torch backend's operations (:func:`fastsiren.jet.weighted_laplacian_jet`)."""
-    if laplacian_weights is not None:
-        return weighted_laplacian_jet("triton", x, weights, biases, omegas, order, laplacian_weights)
+    every field is differentiable w.r.t. x and the parameters. ``laplacian_weights`` (D floats,
+    order 2): the Laplacian field is ``sum_k c_k d2 f / d x_k^2``, in the same kernels."""
     save = torch.is_grad_enabled() and any(
         t is not None and t.requires_grad for t in (x, *weights, *biases))
+    if laplacian_weights is not None:
+        value, grad, lap = MLPJetFunction.apply(x, order, tuple(omegas), len(weights), save, *weights, *biases,
+                                                tuple(laplacian_weights))
+        return Jet(value, grad, lap)
     fn = TritonGradFunction if use_reverse_grad(order, weights[-1].shape[0], x.shape[1]) else MLPJetFunction
     value, grad, lap = fn.apply(x, order, tuple(omegas), len(weights), save, *weights, *biases)
     return Jet(value, grad, lap)
@@ -60,7 +62,6 @@ def sine_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
 
 def mlp_infer(x: torch.Tensor, weights: Sequence[torch.Tensor], biases: Sequence[torch.Tensor | None],
               omegas: Sequence[float | None], order: int, laplacian_weights: Sequence[float] | None = None) -> Jet:
-    """No-grad jet for rendering: one fused launch where possible (see :mod:`render`)."""
-    if laplacian_weights is not None:
-        return weighted_laplacian_jet("triton", x, weights, biases, omegas, order, laplacian_weights, infer=True)
-    return _fused_infer(x, weights, biases, omegas, order)
+    """No-grad jet for rendering: one fused launch where possible (see :mod:`render`), with the
+    Laplacian weighted by ``laplacian_weights`` where given."""
+    return _fused_infer(x, weights, biases, omegas, order, laplacian_weights)

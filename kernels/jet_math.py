@@ -43,8 +43,23 @@ def stream_sum(t, sid, which):
 
 
 @triton.jit
-def jet_epilogue(p, sid, omega, D, ORDER: tl.constexpr):
-    """Post-activation streams (y, G, M) of a sine layer from pre-activations (z, a, l)."""
+def lap_weights(lw_ptr, sid, D, WEIGHTED: tl.constexpr):
+    """The Laplacian's weights as a stream column (S_PAD, 1, 1): c_k on the rows k = 1..D of
+    the derivative streams, 0 elsewhere, read from ``lw_ptr`` (D,) when ``WEIGHTED``; otherwise
+    an unused placeholder (the plain Laplacian, c_k = 1, compiles without it)."""
+    is_a = (sid >= 1) & (sid <= D)
+    if WEIGHTED:
+        lw = tl.load(lw_ptr + (sid - 1), mask=is_a, other=0.0)
+    else:
+        lw = tl.where(is_a, 1.0, 0.0)
+    return lw
+
+
+@triton.jit
+def jet_epilogue(p, sid, omega, D, ORDER: tl.constexpr, lw, WEIGHTED: tl.constexpr):
+    """Post-activation streams (y, G, M) of a sine layer from pre-activations (z, a, l).
+    ``WEIGHTED``: the Laplacian stream is ``sum_k c_k d2/dx_k^2`` with ``lw`` from
+    :func:`lap_weights`, so ``q = sum_k c_k a_k^2``."""
     z = stream_sum(p, sid, 0)
     s, c = sin_cos(omega * z)
     if ORDER == 0:
@@ -54,7 +69,10 @@ def jet_epilogue(p, sid, omega, D, ORDER: tl.constexpr):
         y = tl.where(sid == 0, s[None, :, :], wc[None, :, :] * p)
         if ORDER == 2:
             a = tl.where((sid >= 1) & (sid <= D), p, 0.0)
-            q = tl.sum(a * a, axis=0)
+            if WEIGHTED:
+                q = tl.sum(lw * a * a, axis=0)
+            else:
+                q = tl.sum(a * a, axis=0)
             lap = stream_sum(p, sid, D + 1)
             m = wc * lap - (omega * omega) * s * q
             y = tl.where(sid == D + 1, m[None, :, :], y)
@@ -62,8 +80,9 @@ def jet_epilogue(p, sid, omega, D, ORDER: tl.constexpr):
 
 
 @triton.jit
-def jet_adjoint(p, g, sid, omega, D, ORDER: tl.constexpr):
-    """Adjoints of the pre-activation streams from those (``g``) of the post-activations."""
+def jet_adjoint(p, g, sid, omega, D, ORDER: tl.constexpr, lw, WEIGHTED: tl.constexpr):
+    """Adjoints of the pre-activation streams from those (``g``) of the post-activations
+    (``lw``, ``WEIGHTED``: as :func:`jet_epilogue`; ``abar_k`` takes ``-2 w^2 s c_k a_k mbar``)."""
     z = stream_sum(p, sid, 0)
     s, c = sin_cos(omega * z)
     wc = omega * c
@@ -79,9 +98,13 @@ def jet_adjoint(p, g, sid, omega, D, ORDER: tl.constexpr):
         if ORDER == 2:
             mbar = stream_sum(g, sid, D + 1)
             lap = stream_sum(p, sid, D + 1)
-            q = tl.sum(a * a, axis=0)
+            if WEIGHTED:
+                ca = lw * a
+            else:
+                ca = a
+            q = tl.sum(ca * a, axis=0)
             zbar = zbar - (w2s * lap + (omega * omega * omega) * c * q) * mbar
-            abar = abar - 2.0 * (w2s * mbar)[None, :, :] * a
+            abar = abar - 2.0 * (w2s * mbar)[None, :, :] * ca
             abar = tl.where(sid == D + 1, (wc * mbar)[None, :, :], abar)
         out = tl.where(sid == 0, zbar[None, :, :], abar)
     return out

@@ -43,8 +43,8 @@ from .config import (
     stream_pad,
     train_precision,
 )
-from .jet_layer import check_tensor, mlp_streams_forward, omega_halves, split_streams
-from .jet_math import jet_epilogue, join_omega, store_streams
+from .jet_layer import check_lap_w, check_tensor, mlp_streams_forward, omega_halves, split_streams
+from .jet_math import jet_epilogue, join_omega, lap_weights, store_streams
 
 FP16_GRAD_SCALE: tl.constexpr = tl.constexpr(64.0)
 FP16_LAP_SCALE: tl.constexpr = tl.constexpr(4096.0)
@@ -109,20 +109,21 @@ def _chunked_gemm(h0, h1, h2, h3, w_ptr, f0, K: tl.constexpr, F: tl.constexpr, C
 def _hidden_chunk(h0, h1, h2, h3, w_ptr, b_ptr, omega, c0, sid, W: tl.constexpr, D: tl.constexpr,
                   ORDER: tl.constexpr, CW: tl.constexpr, CHUNKS: tl.constexpr, S_PAD: tl.constexpr,
                   BLOCK_N: tl.constexpr, PRECISION: tl.constexpr, HALF: tl.constexpr,
-                  EMULATE: tl.constexpr, unscale):
+                  EMULATE: tl.constexpr, unscale, lw, WEIGHTED: tl.constexpr):
     """Output chunk starting at column c0 of a hidden sine layer: (ROWS, CW)."""
     acc = _chunked_gemm(h0, h1, h2, h3, w_ptr, c0, W, W, CW, CW, CHUNKS, PRECISION, HALF, EMULATE, unscale)
     p = tl.reshape(acc, (S_PAD, BLOCK_N, CW))
     f = c0 + tl.arange(0, CW)
     bias = tl.load(b_ptr + f, mask=f < W, other=0.0)
     p += tl.where(sid == 0, bias[None, None, :], 0.0)
-    y = jet_epilogue(p, sid, omega, D, ORDER)
+    y = jet_epilogue(p, sid, omega, D, ORDER, lw, WEIGHTED)
     return tl.reshape(y, (S_PAD * BLOCK_N, CW))
 
 
 @triton.jit
 def _first_chunk(x_ptr, w0_ptr, b0_ptr, omega, c0, offs_n, sid, N, W: tl.constexpr, D: tl.constexpr,
-                 ORDER: tl.constexpr, CW: tl.constexpr, S_PAD: tl.constexpr, BLOCK_N: tl.constexpr):
+                 ORDER: tl.constexpr, CW: tl.constexpr, S_PAD: tl.constexpr, BLOCK_N: tl.constexpr, lw,
+                 WEIGHTED: tl.constexpr):
     """Output chunk starting at column c0 of the first layer (no GEMM: K = D): (ROWS, CW)."""
     f = c0 + tl.arange(0, CW)
     f_mask = f < W
@@ -135,18 +136,18 @@ def _first_chunk(x_ptr, w0_ptr, b0_ptr, omega, c0, offs_n, sid, N, W: tl.constex
     f3 = f[None, None, :]
     wcol = tl.load(w0_ptr + f3 * D + (sid - 1), mask=(sid >= 1) & (sid <= D) & (f3 < W), other=0.0)
     p = tl.where(sid == 0, z[None, :, :], wcol)
-    y = jet_epilogue(p, sid, omega, D, ORDER)
+    y = jet_epilogue(p, sid, omega, D, ORDER, lw, WEIGHTED)
     return tl.reshape(y, (S_PAD * BLOCK_N, CW))
 
 
 @triton.jit
-def _render_fused_kernel(x_ptr, w0_ptr, b0_ptr, wh_ptr, bh_ptr, omh_ptr, wl_ptr, bl_ptr, y_ptr, N,
+def _render_fused_kernel(x_ptr, w0_ptr, b0_ptr, wh_ptr, bh_ptr, omh_ptr, wl_ptr, bl_ptr, y_ptr, lw_ptr, N,
                          om0_hi, om0_lo, oml_hi, oml_lo,
                          D: tl.constexpr, W: tl.constexpr, OUT: tl.constexpr, HIDDEN: tl.constexpr,
                          S: tl.constexpr, ORDER: tl.constexpr, LAST_SINE: tl.constexpr,
                          S_PAD: tl.constexpr, BLOCK_N: tl.constexpr, CW: tl.constexpr,
                          CHUNKS: tl.constexpr, OUT_PAD: tl.constexpr, PRECISION: tl.constexpr,
-                         HALF: tl.constexpr, EMULATE: tl.constexpr):
+                         HALF: tl.constexpr, EMULATE: tl.constexpr, WEIGHTED: tl.constexpr):
     offs_n = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
     sid = tl.arange(0, S_PAD)[:, None, None]
     # Per-row stream scale of the fp16 GEMM operands (see _chunked_gemm): 1 for the value,
@@ -154,35 +155,36 @@ def _render_fused_kernel(x_ptr, w0_ptr, b0_ptr, wh_ptr, bh_ptr, omh_ptr, wl_ptr,
     row_sid = tl.arange(0, S_PAD * BLOCK_N)[:, None] // BLOCK_N
     unscale = tl.where(row_sid == 0, 1.0, tl.where(row_sid <= D, FP16_GRAD_SCALE, FP16_LAP_SCALE))
     om0 = join_omega(om0_hi, om0_lo, y_ptr)
-    h0 = _first_chunk(x_ptr, w0_ptr, b0_ptr, om0, 0, offs_n, sid, N, W, D, ORDER, CW, S_PAD, BLOCK_N)
+    lw = lap_weights(lw_ptr, sid, D, WEIGHTED)
+    h0 = _first_chunk(x_ptr, w0_ptr, b0_ptr, om0, 0, offs_n, sid, N, W, D, ORDER, CW, S_PAD, BLOCK_N, lw, WEIGHTED)
     # Unused chunks hold a copy of h0 so every loop-carried value is defined.
     h1 = h0
     h2 = h0
     h3 = h0
     if CHUNKS > 1:
-        h1 = _first_chunk(x_ptr, w0_ptr, b0_ptr, om0, CW, offs_n, sid, N, W, D, ORDER, CW, S_PAD, BLOCK_N)
+        h1 = _first_chunk(x_ptr, w0_ptr, b0_ptr, om0, CW, offs_n, sid, N, W, D, ORDER, CW, S_PAD, BLOCK_N, lw, WEIGHTED)
     if CHUNKS > 2:
         h2 = _first_chunk(x_ptr, w0_ptr, b0_ptr, om0, 2 * CW, offs_n, sid, N, W, D, ORDER, CW, S_PAD,
-                          BLOCK_N)
+                          BLOCK_N, lw, WEIGHTED)
         h3 = _first_chunk(x_ptr, w0_ptr, b0_ptr, om0, 3 * CW, offs_n, sid, N, W, D, ORDER, CW, S_PAD,
-                          BLOCK_N)
+                          BLOCK_N, lw, WEIGHTED)
     for layer in range(HIDDEN):
         w_ptr = wh_ptr + layer * W * W
         b_ptr = bh_ptr + layer * W
         om = tl.load(omh_ptr + layer)
         n0 = _hidden_chunk(h0, h1, h2, h3, w_ptr, b_ptr, om, 0, sid, W, D, ORDER, CW, CHUNKS, S_PAD,
-                           BLOCK_N, PRECISION, HALF, EMULATE, unscale)
+                           BLOCK_N, PRECISION, HALF, EMULATE, unscale, lw, WEIGHTED)
         n1 = n0
         n2 = n0
         n3 = n0
         if CHUNKS > 1:
             n1 = _hidden_chunk(h0, h1, h2, h3, w_ptr, b_ptr, om, CW, sid, W, D, ORDER, CW, CHUNKS, S_PAD,
-                               BLOCK_N, PRECISION, HALF, EMULATE, unscale)
+                               BLOCK_N, PRECISION, HALF, EMULATE, unscale, lw, WEIGHTED)
         if CHUNKS > 2:
             n2 = _hidden_chunk(h0, h1, h2, h3, w_ptr, b_ptr, om, 2 * CW, sid, W, D, ORDER, CW, CHUNKS,
-                               S_PAD, BLOCK_N, PRECISION, HALF, EMULATE, unscale)
+                               S_PAD, BLOCK_N, PRECISION, HALF, EMULATE, unscale, lw, WEIGHTED)
             n3 = _hidden_chunk(h0, h1, h2, h3, w_ptr, b_ptr, om, 3 * CW, sid, W, D, ORDER, CW, CHUNKS,
-                               S_PAD, BLOCK_N, PRECISION, HALF, EMULATE, unscale)
+                               S_PAD, BLOCK_N, PRECISION, HALF, EMULATE, unscale, lw, WEIGHTED)
         h0, h1, h2, h3 = n0, n1, n2, n3
     acc = _chunked_gemm(h0, h1, h2, h3, wl_ptr, 0, W, OUT, CW, OUT_PAD, CHUNKS, PRECISION, HALF, EMULATE,
                         unscale)
@@ -191,7 +193,7 @@ def _render_fused_kernel(x_ptr, w0_ptr, b0_ptr, wh_ptr, bh_ptr, omh_ptr, wl_ptr,
     bias = tl.load(bl_ptr + f, mask=f < OUT, other=0.0)
     p += tl.where(sid == 0, bias[None, None, :], 0.0)
     if LAST_SINE:
-        p = jet_epilogue(p, sid, join_omega(oml_hi, oml_lo, y_ptr), D, ORDER)
+        p = jet_epilogue(p, sid, join_omega(oml_hi, oml_lo, y_ptr), D, ORDER, lw, WEIGHTED)
     store_streams(y_ptr, p, sid, offs_n, f, S, N, OUT)
 
 
@@ -215,9 +217,10 @@ def fusable(weights: Sequence[torch.Tensor], biases: Sequence[torch.Tensor | Non
 
 
 def render_fused(x: torch.Tensor, weights: Sequence[torch.Tensor], biases: Sequence[torch.Tensor],
-                 omegas: Sequence[float | None], order: int) -> Jet:
+                 omegas: Sequence[float | None], order: int, lap_w: torch.Tensor | None = None) -> Jet:
     """Value (N, out), and for ``order`` >= 1 gradient (N, out, D) / Laplacian (N, out), of a
-    fusable network (see :func:`fusable`) at x (N, D), in one kernel launch. float32 only."""
+    fusable network (see :func:`fusable`) at x (N, D), in one kernel launch. float32 only.
+    ``lap_w`` (D,): the Laplacian's weights (None: all 1)."""
     reason = fusable(weights, biases, omegas)
     if reason is not None:
         raise ValueError(f"render_fused cannot run this network: {reason}")
@@ -227,6 +230,7 @@ def render_fused(x: torch.Tensor, weights: Sequence[torch.Tensor], biases: Seque
     weights = [check_tensor(w, f"weights[{i}]", x.dtype, x.device) for i, w in enumerate(weights)]
     biases = [check_tensor(b, f"biases[{i}]", x.dtype, x.device) for i, b in enumerate(biases)]
     n, dim = x.shape
+    lap_w = check_lap_w(lap_w, order, dim, x)
     width, out = weights[0].shape[0], weights[-1].shape[0]
     hidden = len(weights) - 2
     s = num_streams(order, dim)
@@ -243,37 +247,39 @@ def render_fused(x: torch.Tensor, weights: Sequence[torch.Tensor], biases: Seque
     half = prec if prec in ("fp16", "bf16") else "none"
     grid = (triton.cdiv(n, cfg.block_n),)
     _render_fused_kernel[grid](
-        x, weights[0], biases[0], wh, bh, omh, weights[-1], biases[-1], y, n,
+        x, weights[0], biases[0], wh, bh, omh, weights[-1], biases[-1], y, lap_w if lap_w is not None else x, n,
         *omega_halves(omegas[0]), *omega_halves(omegas[-1]),
         D=dim, W=width, OUT=out, HIDDEN=hidden, S=s, ORDER=order, LAST_SINE=omegas[-1] is not None,
         S_PAD=s_pad, BLOCK_N=cfg.block_n, CW=cfg.width_pad // cfg.chunks, CHUNKS=cfg.chunks,
         OUT_PAD=max(16, 1 << max(0, (out - 1).bit_length())),
         PRECISION="ieee" if half != "none" else prec, HALF=half, EMULATE=interpreting(),
-        num_warps=cfg.num_warps, num_stages=1)
+        WEIGHTED=lap_w is not None, num_warps=cfg.num_warps, num_stages=1)
     return Jet(*split_streams(y, order, dim))
 
 
 def mlp_infer(x: torch.Tensor, weights: Sequence[torch.Tensor], biases: Sequence[torch.Tensor | None],
-              omegas: Sequence[float | None], order: int) -> Jet:
+              omegas: Sequence[float | None], order: int, laplacian_weights: Sequence[float] | None = None) -> Jet:
     """No-grad jet of a network at the inference precision: the per-layer kernels (the
     default), or the fused kernel where it applies and :func:`fastsiren.backends.fused_inference`
     asks for it or the precision is a half one (only the fused kernel has those).
 
     Where the fused kernel was asked for, networks too wide to fuse warn and run the per-layer
     kernels (a half precision falls back to the training precision); float64 networks always
-    run the per-layer kernels (the fused kernel is fp32).
+    run the per-layer kernels (the fused kernel is fp32). ``laplacian_weights`` (D floats, order 2):
+    the Laplacian field is ``sum_k c_k d2 f / d x_k^2``, in either kernel.
     """
     with torch.no_grad():
+        lap_w = None if laplacian_weights is None else torch.tensor(laplacian_weights, dtype=x.dtype, device=x.device)
         reason = fusable(weights, biases, omegas)
         prec = infer_precision(x.dtype)
         half = prec not in PRECISIONS
         if half or fused_inference():
             if reason is None and x.dtype == torch.float32:
-                return render_fused(x, weights, biases, omegas, order)
+                return render_fused(x, weights, biases, omegas, order, lap_w)
             if half:
                 prec = train_precision(x.dtype)
             if reason is not None and reason.startswith("hidden width"):
                 warnings.warn(f"fused render kernel not used: {reason}; running the per-layer kernels "
                               f"at precision {prec!r}", stacklevel=3)
-        h, _ = mlp_streams_forward(x, weights, biases, omegas, order, keep=False, precision=prec)
+        h, _ = mlp_streams_forward(x, weights, biases, omegas, order, keep=False, precision=prec, lap_w=lap_w)
         return Jet(*split_streams(h, order, x.shape[1]))

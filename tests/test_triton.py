@@ -20,6 +20,7 @@ bf16/fp16 (inference) <= 2x PyTorch at that dtype.
 from __future__ import annotations
 
 import math
+import warnings
 
 import pytest
 import torch
@@ -173,12 +174,12 @@ def assert_matches_reference(jet, grads, x, ws, bs, oms, order) -> None:
         assert_close(a, b, TOL["float64"], f"d loss / d {name}")
 
 
-def wgrad_jet_and_grads(mode, x, ws, bs, oms, order):
+def wgrad_jet_and_grads(mode, x, ws, bs, oms, order, lap_weights=None):
     """:func:`jet_and_grads` of the triton backend with its weight gradients in ``mode``
     (config.set_wgrad: "cublas", the default, or "fused")."""
     config.set_wgrad(mode)
     try:
-        return jet_and_grads(lambda *a: tb.mlp_jet(*a[:3], oms, a[3]), x, ws, bs, order)
+        return jet_and_grads(lambda *a: tb.mlp_jet(*a[:3], oms, a[3], lap_weights), x, ws, bs, order)
     finally:
         config.set_wgrad(None)
 
@@ -274,6 +275,72 @@ def test_cublas_gemm_mode_matches_reference_float64(dim, order, last_sine, monke
     with pytest.raises(ValueError, match=r"must both be \(S=4"):
         jet_layer.jet_layer_adjoint(torch.zeros(4, 5, 8, dtype=torch.float64, device=DEV),
                                     torch.zeros(4, 5, 7, dtype=torch.float64, device=DEV), 30.0, 2, 2)
+
+
+# (dim, Laplacian weights, last sine, weight-gradient mode, GEMM mode): the wave operator's signs,
+# a zero weight, D = 1..3, every kernel that applies the jet epilogue or its adjoint
+# (fwd, dgrad prologue and epilogue, wgrad prologue and B-tile epilogue; post and adjoint
+# passes in the cuBLAS modes).
+WEIGHTED_CASES = [(2, (1.0, -4.0), False, "fused", "triton"), (3, (0.0, 1.0, 1.0), True, "cublas", "triton"),
+                  (3, (1.0, -0.25, 2.5), False, "cublas", "cublas"), (1, (-2.5,), True, "fused", "cublas")]
+
+
+@pytest.mark.parametrize("dim,lap_weights,last_sine,wgrad,gemm", WEIGHTED_CASES)
+def test_weighted_laplacian_kernels_match_reference_float64(dim, lap_weights, last_sine, wgrad, gemm, monkeypatch):
+    """``laplacian_weights`` in the kernels themselves (jet_math.lap_weights: q = sum_k c_k a_k^2
+    and its adjoint): value, gradient, the weighted Laplacian and every parameter gradient
+    against the reference in float64, in every weight-gradient and GEMM mode, with a linear
+    hidden layer; no fallback warning, no torch-backend op."""
+    ws, bs, oms, x = mixed_net(dim, last_sine)
+    monkeypatch.setenv(config.GEMM_ENV, gemm)
+    launched = spy_launches(monkeypatch)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no fallback to the torch backend's ops (it warns)
+        jet, grads = wgrad_jet_and_grads(wgrad, x, ws, bs, oms, 2, lap_weights)
+    jet_ref, grads_ref = jet_and_grads(lambda *a: reference.mlp_jet(*a[:3], oms, a[3], lap_weights), x, ws, bs, 2)
+    plain = reference.mlp_jet(x, ws, bs, oms, 2).laplacian
+    assert scaled_err(jet_ref.laplacian, plain) > 1e-3  # the weights change the field checked below
+    for a, b, name in zip(jet, jet_ref, Jet._fields):
+        assert_close(a, b, TOL["float64"], f"weighted {name}")
+    names = ["x"] + [f"weight{i}" for i in range(len(ws))] + [f"bias{i}" for i in range(len(bs))]
+    for a, b, name in zip(grads, grads_ref, names):
+        assert_close(a, b, TOL["float64"], f"weighted: d loss / d {name}")
+    assert "_jet_fwd_kernel" in launched and "_jet_dgrad_kernel" in launched, launched
+
+
+def test_weighted_laplacian_render_and_bad_operand(monkeypatch):
+    """The fused render kernel (float32, one launch) and the per-layer inference kernels give
+    the weighted Laplacian of the reference in float64; a kernel given weights of the wrong
+    length or order says so."""
+    model = fs.Siren(3, 24, 1, 1, backend="triton").to(DEV)
+    ref64 = fs.Siren(3, 24, 1, 1, backend="reference").double().to(DEV)
+    ref64.load_state_dict(model.state_dict())
+    x = coords(37, 3, dtype=torch.float32, requires_grad=False)
+    c = (1.0, -0.25, -0.25)
+    want = ref64.jet(x.double(), order=2, laplacian_weights=c)
+    fused = []
+    real = render.render_fused
+    monkeypatch.setattr(render, "render_fused", lambda *a, **k: fused.append(1) or real(*a, **k))
+    for on in (False, True):
+        backends.set_fused_inference(on)
+        try:
+            got = tb.mlp_infer(x, *model._params(), model.omegas(), 2, laplacian_weights=c)
+        finally:
+            backends.set_fused_inference(None)
+        assert len(fused) == int(on), fused
+        for a, b, name in zip(got, want, Jet._fields):
+            assert_close(a, b, TOL["ieee"], f"fused={on} weighted {name}")
+    h = coords(5, 3, requires_grad=False).unsqueeze(0)
+    w = torch.zeros(8, 3, dtype=torch.float64, device=DEV)
+    with pytest.raises(ValueError, match=r"lap_w must be \(3,\) weights of an order-2 jet"):
+        jet_layer.jet_layer_forward(h, w, None, 30.0, 2, 3, first=True, store_pre=False,
+                                    lap_w=torch.ones(2, dtype=torch.float64, device=DEV))
+    with pytest.raises(ValueError, match="at order 1"):
+        jet_layer.jet_layer_forward(h, w, None, 30.0, 1, 3, first=True, store_pre=False,
+                                    lap_w=torch.ones(3, dtype=torch.float64, device=DEV))
+    with pytest.raises(TypeError, match="lap_w has dtype"):
+        jet_layer.jet_layer_forward(h, w, None, 30.0, 2, 3, first=True, store_pre=False,
+                                    lap_w=torch.ones(3, dtype=torch.float32, device=DEV))
 
 
 @pytest.mark.parametrize("gemm,order,out", [("cublas", 2, 2), ("cublas", 0, 2), ("triton", 2, 2), ("triton", 1, 1)])
@@ -620,7 +687,7 @@ def paper_net_case(order: int):
     return ws, bs, oms, x, exact, exact_grads
 
 
-def torch_jet(setting: str, x, ws, bs, oms, order, grads: bool):
+def torch_jet(setting: str, x, ws, bs, oms, order, grads: bool, lap_weights=None):
     """The reference backend's jet (and parameter gradients) at a PyTorch precision setting."""
     dt = {"fp32": torch.float32, "tf32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[setting]
     saved = torch.backends.cuda.matmul.allow_tf32
@@ -629,7 +696,7 @@ def torch_jet(setting: str, x, ws, bs, oms, order, grads: bool):
         xs = x.detach().to(dt).requires_grad_()
         wl = [w.detach().to(dt).requires_grad_() for w in ws]
         bl = [b.detach().to(dt).requires_grad_() for b in bs]
-        fn = lambda *a: reference.mlp_jet(*a[:3], oms, a[3])
+        fn = lambda *a: reference.mlp_jet(*a[:3], oms, a[3], lap_weights)
         if grads:
             return jet_and_grads(fn, xs, wl, bl, order)
         return fn(xs, wl, bl, order), ()
@@ -657,6 +724,32 @@ def test_gpu_jet_and_gradients_per_precision(precision, order):
     t_jet, t_grads = torch_jet(GPU_RULE[precision][1], x, ws, bs, oms, order, grads=True)
     assert_like_torch(precision, jet, t_jet, exact, "jet")
     assert_like_torch(precision, grads, t_grads, exact_grads, "grads")
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("gemm", ["triton", "cublas"])
+def test_gpu_weighted_laplacian(gemm, monkeypatch):
+    """laplacian_weights in the kernels on the GPU (width 256, the default precision, both GEMM
+    modes): the weighted jet and every gradient against float64, tf32x3's rule (4x PyTorch fp32)."""
+    c = (1.0, -4.0)
+    ws, bs, oms, x, _, _ = paper_net_case(0)
+    x64 = x.detach().double().requires_grad_()
+    ws64 = [w.detach().double().requires_grad_() for w in ws]
+    bs64 = [b.detach().double().requires_grad_() for b in bs]
+    exact, exact_grads = jet_and_grads(lambda *a: reference.mlp_jet(*a[:3], oms, a[3], c), x64, ws64, bs64, 2)
+    monkeypatch.setenv(config.GEMM_ENV, gemm)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no fallback to the torch backend's ops
+        jet, grads = jet_and_grads(lambda *a: tb.mlp_jet(*a[:3], oms, a[3], c), x, ws, bs, 2)
+    t_jet, t_grads = torch_jet("fp32", x, ws, bs, oms, 2, grads=True, lap_weights=c)
+    assert_like_torch("tf32x3", jet, t_jet, exact, "weighted jet")
+    assert_like_torch("tf32x3", grads, t_grads, exact_grads, "weighted grads")
+    backends.set_fused_inference(True)
+    try:
+        rendered = tb.mlp_infer(x.detach(), [w.detach() for w in ws], [b.detach() for b in bs], oms, 2, c)
+    finally:
+        backends.set_fused_inference(None)
+    assert_like_torch("tf32x3", rendered, t_jet, exact, "weighted fused render")
 
 
 @pytest.mark.gpu
