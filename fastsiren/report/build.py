@@ -659,6 +659,9 @@ class Section:
     setup: list[str] = dataclasses.field(default_factory=list)
     findings: list[str] = dataclasses.field(default_factory=list)
     comparisons: list[Comparison] = dataclasses.field(default_factory=list)
+    # computed sentences for the Discussion's "What did not" beyond the comparisons (e.g. a
+    # baseline above SIREN on a second metric)
+    lost: list[str] = dataclasses.field(default_factory=list)
 
     def to_json(self, missing: str) -> dict:
         return {"available": bool(self.results), "missing": missing, "tables": self.tables,
@@ -955,6 +958,11 @@ class Builder:
                 comps = compare_methods(res.rows, metric, ["scale"])
                 sec.comparisons += comps
                 sec.findings += self._sr_findings(res.rows, metric)
+                lost = self._sr_second_metric(res.rows, metric)
+                srcnn = self._srcnn_text(res) if any("srcnn" in n for n in lost) else None
+                joined = " ".join(lost + [srcnn] if srcnn else lost)
+                sec.lost += [joined[0].lower() + joined[1:]] if lost else []  # after "sr – "
+                sec.findings += lost + ([srcnn] if srcnn else [])
                 fig = summary_bars(self.figures_dir / "report-sr.png", res.rows, metric, ["scale"],
                                    "Super-resolution (mean over images)")
                 f = self._fig(fig, f"Mean {_label(metric)} per method and scale ({res.source()}).")
@@ -965,6 +973,94 @@ class Builder:
         sec.figures += self._task_figures("sr")
         sec.findings += [c.sentence() for c in sec.comparisons]
         return sec
+
+    @staticmethod
+    def _sr_second_metric(rows: list[dict], metric: str) -> list[str]:
+        """Where a baseline beats the best SIREN variant (by mean ``metric``) on SSIM, per image
+        and scale: one sentence, or none when no baseline does."""
+        sm = "ssim_y" if metric.endswith("_y") else "ssim"
+        scored = [r for r in rows if isinstance(r.get(sm), (int, float)) and isinstance(r.get(metric), (int, float))]
+        sirens = {m: _mean(r[metric] for r in scored if str(r.get("method")) == m)
+                  for m in dict.fromkeys(str(r.get("method")) for r in scored) if is_siren(m)}
+        if not sirens:
+            return []
+        best = max(sirens, key=sirens.get)
+        own = {(r.get("image"), r.get("scale")): r for r in scored if str(r.get("method")) == best}
+        scales = _value_order(r.get("scale") for r in own.values())
+        below: dict[str, list[tuple]] = {}  # baseline -> cases where its SSIM is higher
+        cases: dict[str, list[tuple]] = {}
+        for b in dict.fromkeys(str(r.get("method")) for r in scored if not is_siren(r.get("method"))):
+            theirs = {(r.get("image"), r.get("scale")): r for r in scored if str(r.get("method")) == b}
+            cases[b] = [k for k in own if k in theirs]
+            below[b] = [k for k in cases[b] if theirs[k][sm] > own[k][sm]]
+        ranked = sorted((b for b in below if below[b]), key=lambda b: -len(below[b]))
+        if not ranked:
+            return []
+        top = ranked[0]
+        theirs = {(r.get("image"), r.get("scale")): r for r in scored if str(r.get("method")) == top}
+        per_scale = ", ".join(f"x{fmt('scale', sc)} {sum(k[1] == sc for k in below[top])} of "
+                              f"{sum(k[1] == sc for k in cases[top])}" for sc in scales)
+        mean_below = [sc for sc in scales
+                      if _mean(theirs[k][sm] for k in cases[top] if k[1] == sc)
+                      > _mean(own[k][sm] for k in cases[top] if k[1] == sc)]
+        psnr_above = sum(theirs[k][metric] > own[k][metric] for k in cases[top])
+        others = ", ".join(f"{b} on {len(below[b])}" for b in ranked[1:])
+        s, m_ = _short_label(sm), _short_label(metric)
+        return [f"By {s} ({direction(sm)}), {best}, the SIREN variant with the best mean {m_}, is below {top} on "
+                f"{len(below[top])} of {len(cases[top])} images and scales ({per_scale}) and below it in the mean "
+                f"over images at {len(mean_below)} of {_count(len(scales), 'scale')}"
+                + (f"; it is also below {others} of those cases" if others else "")
+                + f". By {m_}, {top} is above it on {psnr_above} of the {len(cases[top])}."]
+
+    @staticmethod
+    def _srcnn_text(res: Result) -> str | None:
+        """What the ``srcnn`` baseline is: the record of its training in the results file, and
+        its architecture from the committed weights when their record is that one."""
+        tr = res.doc.get("srcnn_training")
+        if not isinstance(tr, dict):
+            return None
+        arch = ""
+        try:
+            import inspect
+
+            import torch
+
+            from fastsiren.sr_ops import SRCNN
+            from fastsiren.tasks.sr import WEIGHTS
+
+            record = json.loads(WEIGHTS.with_suffix(".json").read_text())
+            if all(record.get(k) == tr.get(k) for k in ("date", "steps", "commit")):  # the weights evaluated
+                sd = torch.load(WEIGHTS, map_location="cpu", weights_only=True)["state_dict"]
+                convs = [k for k in sd if k.endswith(".weight") and sd[k].dim() == 4]
+                sizes = "-".join(str(sd[k].shape[-1]) for k in convs)
+                filters = [int(sd[k].shape[0]) for k in convs[:-1]]
+                paper = [p.default for p in inspect.signature(SRCNN.__init__).parameters.values()
+                         if p.name in ("f1", "f2")]
+                arch = (f": {sizes} convolutions with {' and '.join(map(str, filters))} filters (the paper's "
+                        f"{' and '.join(map(str, paper))}) whose output is added to the bicubic input")
+        except (OSError, ValueError, KeyError, ImportError, RuntimeError):
+            arch = ""
+        images = tr.get("images") if isinstance(tr.get("images"), list) else []
+        scales = tr.get("scales") if isinstance(tr.get("scales"), list) else []
+        unseen = [sc for sc in _value_order(r.get("scale") for r in res.rows)
+                  if isinstance(sc, (int, float)) and scales and sc not in scales]
+        secs = tr.get("train_seconds")
+        frames = [n for n in images if "[" in str(n)]  # clip[t]: frame t of a bundled clip
+        data_ = " and ".join(x for x in (_count(len(images) - len(frames), "bundled image") if len(frames) < len(images)
+                                         else "", _count(len(frames), "frame") + " of the bundled clips" if frames
+                                         else "") if x)
+        excluded = " (the evaluation images excluded)" if tr.get("excluded") else ""
+        both = _or_list([fmt('scale', x) for x in scales]).replace(' or ', ' and ') if scales else ""
+        return (f"The srcnn baseline is a small SRCNN trained in this project, not the published model{arch}. It was "
+                f"trained once, on the luma of {data_ or 'bundled data'}{excluded} with the evaluation's degradation, "
+                f"for {tr.get('steps', '?')} Adam steps of {tr.get('batch', '?')} patches of {tr.get('patch', '?')}x"
+                f"{tr.get('patch', '?')} px each (lr {fmt('lr', tr.get('lr'))}"
+                + (f", {fmt('seconds', float(secs))} s on {_count(int(tr.get('threads', 1)), 'CPU thread')}"
+                   if isinstance(secs, (int, float)) else "")
+                + ")" + (f", one network for scales {both}" if scales else "")
+                + (f" (x{', x'.join(fmt('scale', x) for x in unseen)} not among them)" if unseen else "")
+                + ". It is weaker than the published SRCNN, trained longer on more data, whose numbers the other-data "
+                  "table gives.")
 
     @staticmethod
     def _sr_findings(rows: list[dict], metric: str) -> list[str]:
@@ -1483,6 +1579,7 @@ class Builder:
 
         worked = [line(s, c) for s in sections.values() for c in s.comparisons if c.won]
         lost = [line(s, c) for s in sections.values() for c in s.comparisons if not c.won]
+        lost += [f"{s.key} – {n}" for s in sections.values() for n in s.lost]
         profiles = sorted({r.profile for rs in self.results.values() for r in rs},
                           key=lambda p: PROFILE_ORDER.index(p) if p in PROFILE_ORDER else 9)
         devices = sorted({str(r.doc.get("device", "?")) for rs in self.results.values() for r in rs}
