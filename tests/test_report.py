@@ -454,3 +454,27 @@ def test_sr_says_where_a_baseline_beats_siren_on_ssim_and_what_srcnn_is(tmp_path
     data = report.Builder(results, [], tmp_path / "fig").build([], None)
     assert not any(x.startswith("sr – ") for x in data["discussion"]["lost"])
     assert not any("srcnn baseline" in f for f in data["sections"]["sr"]["findings"])
+
+
+def test_compare_says_when_the_best_learning_rate_is_at_the_edge_of_the_sweep(tmp_path):
+    psnr = {("siren", 1e-4): 30.0, ("siren", 1e-3): 40.0, ("siren", 1e-2): 10.0,   # inside the sweep
+            ("relu", 1e-4): 18.0, ("relu", 1e-3): 20.0, ("relu", 1e-2): 21.0,      # at its top
+            ("tanh", 1e-4): 19.0, ("tanh", 1e-3): 18.0, ("tanh", 1e-2): 17.0}      # at its bottom
+    _write(tmp_path, "compare-quick.json", "compare",
+           [{"method": m, "task": "fit", "lr": lr, "psnr": v} for (m, lr), v in psnr.items()])
+    results, _ = report.load_results(tmp_path)
+    builder = report.Builder(results, [], tmp_path / "fig")
+    findings = builder.compare().findings
+    assert ("The best learning rate (highest PSNR) is the largest swept (0.0001, 0.001 and 0.01) for relu on all: it "
+            "lies at the edge of the sweep, and a larger rate might fit better") in " ".join(findings), findings
+    assert any(f.startswith("The best learning rate (highest PSNR) is the smallest swept (0.0001, 0.001 and 0.01) "
+                            "for tanh on all") for f in findings), findings
+    assert not any("siren" in f for f in findings if f.startswith("The best learning rate"))
+    assert [lim.split(":")[0] for lim in builder.limits] == ["SIREN against same-size baselines"]
+    # every best rate inside the sweep: nothing said
+    _write(tmp_path, "compare-quick.json", "compare",
+           [{"method": m, "task": "fit", "lr": lr, "psnr": 30.0 - abs(lr - 1e-3)} for m in ("siren", "relu")
+            for lr in (1e-4, 1e-3, 1e-2)])
+    results, _ = report.load_results(tmp_path)
+    builder = report.Builder(results, [], tmp_path / "fig")
+    assert not any("best learning rate" in f for f in builder.compare().findings) and not builder.limits

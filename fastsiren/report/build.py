@@ -876,9 +876,47 @@ class Builder:
                     lo, hi = min(counts.values()), max(counts.values())
                     sec.findings.append(f"{res.variant}: parameter counts range from {fmt('params', lo)} to "
                                         f"{fmt('params', hi)} ({100 * (hi - lo) / max(lo, 1):.2f} % apart).")
+            edge = self._lr_edges(rows, metric, by)
+            sec.findings += edge
+            self.limits += [f"SIREN against same-size baselines: {e[0].lower()}{e[1:]}" for e in edge
+                            if "largest" in e]
         sec.figures += self._task_figures("compare")
         sec.findings += [c.sentence() for c in sec.comparisons]
         return sec
+
+    @staticmethod
+    def _lr_edges(rows: list[dict], metric: str, by: list[str]) -> list[str]:
+        """Methods whose best learning rate (highest ``metric``) is the largest or the smallest
+        of the rates swept for them: the sweep may have stopped short of their best."""
+        swept: dict[tuple, list[dict]] = defaultdict(list)
+        for r in rows:
+            if isinstance(r.get("lr"), (int, float)) and isinstance(r.get(metric), (int, float)) \
+                    and math.isfinite(r[metric]):
+                swept[(tuple(r.get(k) for k in by), str(r.get("method")))].append(r)
+        edges: dict[str, dict[str, list[str]]] = {"largest": defaultdict(list), "smallest": defaultdict(list)}
+        rates = set()
+        for (key, method), rs in swept.items():
+            lrs = sorted({float(r["lr"]) for r in rs})
+            if len(lrs) < 2:
+                continue
+            rates.update(lrs)
+            best = max(rs, key=lambda r: r[metric])["lr"]
+            group = ", ".join(f"{k} {fmt(k, v)}" for k, v in zip(by, key)) or "all"
+            for word, edge in (("largest", lrs[-1]), ("smallest", lrs[0])):
+                if best == edge:
+                    edges[word][group].append(method)
+        out: list[str] = []
+        if not rates:
+            return out
+        sweep = _or_list([fmt("lr", x) for x in sorted(rates)]).replace(" or ", " and ")
+        for word, why in (("largest", "a larger rate might fit better, so those numbers are what the sweep found, "
+                                      "a lower bound on what these methods reach with these settings"),
+                          ("smallest", "a smaller rate might fit better")):
+            if edges[word]:
+                where = "; ".join(f"{_or_list(ms).replace(' or ', ' and ')} on {g}" for g, ms in edges[word].items())
+                out.append(f"The best learning rate (highest {_short_label(metric)}) is the {word} swept ("
+                           f"{sweep}) for {where}: it lies at the edge of the sweep, and {why}.")
+        return out
 
     def ablate(self) -> Section:
         sec = Section("ablate", self.results.get("ablate", []))
