@@ -478,3 +478,21 @@ def test_compare_says_when_the_best_learning_rate_is_at_the_edge_of_the_sweep(tm
     results, _ = report.load_results(tmp_path)
     builder = report.Builder(results, [], tmp_path / "fig")
     assert not any("best learning rate" in f for f in builder.compare().findings) and not builder.limits
+
+
+def test_precision_table_states_its_settings_and_vfi_methods_are_defined(tmp_path):
+    doc = {"device": "GPU X", "commit": "abc", "date": "2026-01-02", "image": "camera", "size": 32, "width": 8,
+           "hidden_layers": 1, "steps": 7, "points": 37, "render_points": 64, "backend": "triton",
+           "rule": "fastest that passes", "recommended_default": "tf32x3", "versions": {"torch": "9.9"},
+           "rows": [{"precision": "float64", "training": False, "psnr": 30.0, "step_ms": 5.0},
+                    {"precision": "tf32x3", "training": True, "init_value_err": 1e-6, "psnr": 30.01, "step_ms": 2.0}]}
+    sec = report.Section("bench", [])
+    report.Builder({}, [], tmp_path, precision=doc)._precision(sec)
+    (caption,) = [t["caption"] for t in sec.tables]
+    assert ("Settings: one SIREN of width 8 with hidden_layers 1 (counted as in the official code), fitted to the gray "
+            "camera image at 32 x 32 px by 7 full-batch Adam steps") in caption, caption
+    assert "measured at 37 random points of [-1, 1]²" in caption and "64 points (a 8 x 8 grid)" in caption
+    assert "Run on GPU X (torch 9.9); the rule for the default training precision: fastest that passes" in caption
+    template = report.template_text()
+    for method in ("`blend` is", "`tvl1` is", "`siren` is", "`siren-raw`", "`siren-flow` is"):
+        assert method in template, method

@@ -1354,14 +1354,38 @@ class Builder:
             "error over the largest absolute float64 value) of the value at initialisation and of the value, "
             "gradient and Laplacian of a fitted network; the PSNR of a fit trained at that precision and its time "
             "per step; the PSNR and time of a render at that precision (fp16 and bf16 are for inference only, "
-            "so their training cells are empty)", [heads.get(k, k) for k in cols], body, lead=1,
-            source=f"{doc.get('image', '?')} {doc.get('size', '?')}px, width {doc.get('width', '?')}, "
-                   f"{doc.get('steps', '?')} steps; commit {_commit(doc)}; file {PRECISION_FILE}"))
+            "so their training cells are empty). " + self._precision_settings(doc), [heads.get(k, k) for k in cols],
+            body, lead=1, source=f"commit {_commit(doc)}; {str(doc.get('date', '?'))[:10]}; file {PRECISION_FILE}"))
         sec.findings.append(f"The rule '{doc.get('rule', '?')}' picks {doc.get('recommended_default', '?')} as the "
                             f"default training precision on {doc['device']}.")
         if "recommended_infer_default" in doc:
             sec.findings.append(f"The inference rule '{doc.get('infer_rule', '?')}' picks "
                                 f"{doc['recommended_infer_default']} for rendering on {doc['device']}.")
+
+    @staticmethod
+    def _precision_settings(doc: dict) -> str:
+        """How the precision study was run (benchmarks/precision.py), from its results file."""
+        def get(key: str) -> str:
+            v = doc.get(key)
+            return fmt("points" if "points" in key else key, v) if v is not None else "?"
+
+        side = math.isqrt(doc["render_points"]) if isinstance(doc.get("render_points"), int) else None
+        render = (f"; a render evaluates {get('render_points')} points" + (f" (a {side} x {side} grid)" if side
+                                                                          and side * side == doc["render_points"]
+                                                                          else "")
+                  + ", its time the median of repeated calls after a compiling one") if side else ""
+        versions = doc.get("versions") if isinstance(doc.get("versions"), dict) else {}
+        soft = ", ".join(f"{k} {v}" for k, v in versions.items() if v and k != "python")
+        return (f"Settings: one SIREN of width {get('width')} with hidden_layers {get('hidden_layers')} (counted as in "
+                f"the official code), fitted to the "
+                f"gray {doc.get('image', '?')} image at {get('size')} x {get('size')} px by {get('steps')} "
+                "full-batch Adam steps (every pixel each step), once per training precision and once in float64 "
+                "on the reference backend (the float64 row); every fit's PSNR is evaluated in float64, and its "
+                "time per step is the training step's. The errors are measured at "
+                f"{get('points')} random points of [-1, 1]², on a freshly initialised network (init) and on the "
+                "network trained at ieee (the other columns), each precision's kernels against the reference "
+                f"backend in float64{render}. Run on {doc.get('device', '?')}" + (f" ({soft})" if soft else "")
+                + f"; the rule for the default training precision: {doc.get('rule', '?')}")
 
     def _gemm(self, sec: Section) -> None:
         """The matrix products each provider executes per step (benchmarks/gemm_count.py)."""
