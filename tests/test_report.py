@@ -496,3 +496,22 @@ def test_precision_table_states_its_settings_and_vfi_methods_are_defined(tmp_pat
     template = report.template_text()
     for method in ("`blend` is", "`tvl1` is", "`siren` is", "`siren-raw`", "`siren-flow` is"):
         assert method in template, method
+
+
+def test_bench_captions_give_the_network_and_the_problem_size():
+    def row(suite, size, layers, d, width, out, points, provider="torch"):
+        return {"suite": suite, "size": size, "layers": layers, "in_features": d, "hidden": width,
+                "out_features": out, "points": points, "provider": provider, "median_ms": 1.0, "_file": "x.csv"}
+
+    net = report.Builder._bench_table("cpu", "render", 2, [row("render", "default", 5, 2, 256, 1, 65536),
+                                                           row("render", "large", 5, 2, 256, 1, 4194304)], [])
+    assert net["caption"] == ("Benchmark suite render on cpu, 2 torch threads: a SIREN of depth 5 (linear layers; "
+                              "hidden_layers 3 as the official code counts them) and width 256, D = 2 inputs, 1 "
+                              "output; 65,536 points (a 256 x 256 pixel grid) at benchmark size default, 4,194,304 "
+                              "points (a 2048 x 2048 pixel grid) at benchmark size large"), net["caption"]
+    layer = report.Builder._bench_table("cpu", "layer", None, [row("layer", "default", 1, 256, 256, 256, 16384)], [])
+    assert layer["caption"] == ("Benchmark suite layer on cpu: one sine layer from 256 to 256 features; 16,384 points "
+                                "at benchmark size default")
+    mixed = report.Builder._bench_table("cpu", "fit", None, [row("fit", "default", 5, 2, 256, 1, 100),
+                                                             row("fit", "default", 5, 2, 64, 1, 100)], [])
+    assert mixed["caption"] == "Benchmark suite fit on cpu"  # two networks in one size: the columns say

@@ -1538,8 +1538,36 @@ class Builder:
                          "figures.")
         caption = f"Benchmark suite {suite} on {dev}" + (f", {_count(int(threads), 'torch thread')}"
                                                         if threads is not None else "")
+        shape = Builder._bench_shape(suite, rs)
+        if shape:
+            caption += f": {shape}"
         return table(caption, [BENCH_LABELS.get(c, c) for c in cols], body, lead=len(lead), source=source,
                      notes=notes)
+
+    @staticmethod
+    def _bench_shape(suite: str, rs: list[dict]) -> str:
+        """The network (depth and width) and the problem size (points) of a benchmark table's
+        rows, per benchmark size, from the rows' own columns."""
+        nets, sizes = [], []
+        for size in dict.fromkeys(r.get("size") for r in rs):
+            shapes = list(dict.fromkeys(tuple(r.get(k) for k in ("layers", "in_features", "hidden", "out_features",
+                                                                 "points")) for r in rs if r.get("size") == size))
+            if len(shapes) != 1 or any(not isinstance(v, int) for v in shapes[0]):
+                return ""  # several shapes in one size (or a column missing): the table's columns say
+            layers, d, width, out, points = shapes[0]
+            if layers == 1:
+                nets.append(f"one sine layer from {d} to {out} features")
+            else:
+                nets.append(f"a SIREN of depth {layers} (linear layers; hidden_layers {layers - 2} as the official "
+                            f"code counts them) and width {width}, D = {d} inputs, {_count(out, 'output')}")
+            side = math.isqrt(points)
+            grid = f" (a {side} x {side} pixel grid)" if suite != "layer" and side * side == points else ""
+            sizes.append(f"{fmt('points', points)} points{grid} at benchmark size {size}")
+        if not nets:
+            return ""
+        if len(set(nets)) == 1:
+            return f"{nets[0]}; {', '.join(sizes)}"
+        return "; ".join(f"{n}, {sz}" for n, sz in zip(nets, sizes))
 
     @staticmethod
     def _case(r: dict) -> str:
