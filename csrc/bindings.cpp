@@ -166,8 +166,10 @@ void check_tensor(const at::Tensor& t, const std::string& name, const at::Tensor
 }
 
 // The whole network's arguments, checked once at the boundary.
+using OptWeights = std::optional<at::ArrayRef<double>>;
+
 void check_net(const at::Tensor& x, at::TensorList weights, const BiasList& biases,
-               at::ArrayRef<double> omegas, int64_t order) {
+               at::ArrayRef<double> omegas, int64_t order, const OptWeights& lap_weights = std::nullopt) {
   TORCH_CHECK(on_kernel_device(x), "x must be ", kDeviceWanted, ", got device ", x.device().str());
   TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble,
               "x must be float32 or float64, got ", c10::toString(x.scalar_type()));
@@ -196,6 +198,21 @@ void check_net(const at::Tensor& x, at::TensorList weights, const BiasList& bias
     }
     fan = w.size(0);
   }
+  if (lap_weights.has_value()) {
+    TORCH_CHECK(order == 2, "lap_weights weight the Laplacian, which needs order=2, got order=", num(order));
+    TORCH_CHECK(static_cast<int64_t>(lap_weights->size()) == dim, "lap_weights must have one weight per input ",
+                "dimension (", num(dim), "), got ", num(lap_weights->size()));
+  }
+}
+
+// The Laplacian's weights as the kernels take them (on = false: the plain Laplacian).
+template <typename T>
+LapWeights<T> lap_weights_of(const OptWeights& lap_weights) {
+  LapWeights<T> lw{};
+  lw.on = lap_weights.has_value();
+  if (lw.on)
+    for (size_t k = 0; k < lap_weights->size(); ++k) lw.c[k] = static_cast<T>((*lap_weights)[k]);
+  return lw;
 }
 
 template <typename T>
@@ -235,6 +252,7 @@ struct Ctx {
   int64_t n;
   int s;
   cudaStream_t stream;
+  OptWeights lap;  // the Laplacian's weights (lap_weights_of)
 };
 
 // The fused first layer's post streams; `split`: written split for 3xTF32 products.
@@ -247,7 +265,8 @@ Operand first_post(const Ctx& c, bool split) {
     check_launch(first_layer_fwd<scalar_t>(c.x.data_ptr<scalar_t>(), w.data_ptr<scalar_t>(),
                                            ptr_or_null<scalar_t>(b), static_cast<scalar_t>(c.omegas[0]), c.n,
                                            c.dim, static_cast<int>(w.size(0)), c.order,
-                                           post.data_ptr<scalar_t>(), ptr_or_null<scalar_t>(rest), c.stream),
+                                           lap_weights_of<scalar_t>(c.lap), post.data_ptr<scalar_t>(),
+                                           ptr_or_null<scalar_t>(rest), c.stream),
                  "first_layer_fwd");
   });
   return epilogue_operand(post, rest);
@@ -261,7 +280,8 @@ Operand sine_post(const Ctx& c, size_t i, const at::Tensor& pre, const at::Tenso
   AT_DISPATCH_FLOATING_TYPES(c.x.scalar_type(), "fastsiren_sine_fwd", [&] {
     check_launch(sine_fwd<scalar_t>(pre.data_ptr<scalar_t>(), ptr_or_null<scalar_t>(b),
                                     static_cast<scalar_t>(c.omegas[i]), c.n, static_cast<int>(pre.size(2)), c.dim,
-                                    c.order, post.data_ptr<scalar_t>(), ptr_or_null<scalar_t>(rest), c.stream),
+                                    c.order, lap_weights_of<scalar_t>(c.lap), post.data_ptr<scalar_t>(),
+                                    ptr_or_null<scalar_t>(rest), c.stream),
                  "sine_fwd");
   });
   return epilogue_operand(post, rest);
@@ -282,12 +302,13 @@ Operand layer_input(const Ctx& c, size_t i, at::TensorList saved, bool tf32x3) {
 
 std::tuple<at::Tensor, std::vector<at::Tensor>> mlp_fwd(const at::Tensor& x, at::TensorList weights,
                                                         const BiasList& biases, at::ArrayRef<double> omegas,
-                                                        int64_t order, bool save, bool tf32x3) {
-  check_net(x, weights, biases, omegas, order);
+                                                        int64_t order, bool save, bool tf32x3,
+                                                        OptWeights lap_weights) {
+  check_net(x, weights, biases, omegas, order, lap_weights);
   const DeviceScope scope(x);
   const int dim = static_cast<int>(x.size(1));
   const Ctx c{x, weights, biases, omegas, static_cast<int>(order), dim, x.size(0),
-              num_streams(static_cast<int>(order), dim), scope.stream()};
+              num_streams(static_cast<int>(order), dim), scope.stream(), lap_weights};
   const size_t layers = weights.size();
   std::vector<at::Tensor> saved;
   // The post streams of the last layer run; a hidden layer's epilogue writes them split for
@@ -322,12 +343,12 @@ std::tuple<at::Tensor, std::vector<at::Tensor>> mlp_fwd(const at::Tensor& x, at:
 
 std::tuple<at::Tensor, std::vector<at::Tensor>, std::vector<at::Tensor>> mlp_bwd(
     const at::Tensor& x, at::TensorList weights, const BiasList& biases, at::ArrayRef<double> omegas,
-    int64_t order, at::TensorList saved, const at::Tensor& gout, bool need_x, bool tf32x3) {
-  check_net(x, weights, biases, omegas, order);
+    int64_t order, at::TensorList saved, const at::Tensor& gout, bool need_x, bool tf32x3, OptWeights lap_weights) {
+  check_net(x, weights, biases, omegas, order, lap_weights);
   const DeviceScope scope(x);
   const int dim = static_cast<int>(x.size(1));
   const Ctx c{x, weights, biases, omegas, static_cast<int>(order), dim, x.size(0),
-              num_streams(static_cast<int>(order), dim), scope.stream()};
+              num_streams(static_cast<int>(order), dim), scope.stream(), lap_weights};
   const size_t layers = weights.size();
   TORCH_CHECK(saved.size() == layers, "saved must hold one tensor per layer (", num(layers), "), got ",
               num(saved.size()));
@@ -353,6 +374,7 @@ std::tuple<at::Tensor, std::vector<at::Tensor>, std::vector<at::Tensor>> mlp_bwd
         check_launch(first_layer_bwd<scalar_t>(x.data_ptr<scalar_t>(), w.data_ptr<scalar_t>(),
                                                ptr_or_null<scalar_t>(b), gbar.data_ptr<scalar_t>(),
                                                static_cast<scalar_t>(omegas[0]), c.n, dim, f, c.order,
+                                               lap_weights_of<scalar_t>(c.lap),
                                                need_x ? zbar.data_ptr<scalar_t>() : nullptr,
                                                wbar.data_ptr<scalar_t>(),
                                                b.has_value() ? bbar.data_ptr<scalar_t>() : nullptr, c.stream),
@@ -375,7 +397,7 @@ std::tuple<at::Tensor, std::vector<at::Tensor>, std::vector<at::Tensor>> mlp_bwd
       AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "fastsiren_sine_bwd", [&] {
         check_launch(sine_bwd<scalar_t>(pre.data_ptr<scalar_t>(), ptr_or_null<scalar_t>(b),
                                         gbar.data_ptr<scalar_t>(), static_cast<scalar_t>(omegas[i]), c.n, f, dim,
-                                        c.order, pbar.data_ptr<scalar_t>(),
+                                        c.order, lap_weights_of<scalar_t>(c.lap), pbar.data_ptr<scalar_t>(),
                                         b.has_value() ? bbar.data_ptr<scalar_t>() : nullptr,
                                         ptr_or_null<scalar_t>(rest), c.stream),
                      "sine_bwd");
@@ -399,8 +421,8 @@ std::tuple<at::Tensor, std::vector<at::Tensor>, std::vector<at::Tensor>> mlp_bwd
 }
 
 at::Tensor mlp_infer(const at::Tensor& x, at::TensorList weights, const BiasList& biases,
-                     at::ArrayRef<double> omegas, int64_t order) {
-  check_net(x, weights, biases, omegas, order);
+                     at::ArrayRef<double> omegas, int64_t order, OptWeights lap_weights) {
+  check_net(x, weights, biases, omegas, order, lap_weights);
   const DeviceScope scope(x);
   const int dim = static_cast<int>(x.size(1));
   const int64_t layers = static_cast<int64_t>(weights.size());
@@ -413,6 +435,7 @@ at::Tensor mlp_infer(const at::Tensor& x, at::TensorList weights, const BiasList
       net.n_layers = static_cast<int>(layers);
       net.dim = dim;
       net.order = static_cast<int>(order);
+      net.lap = lap_weights_of<scalar_t>(lap_weights);
       net.widths[0] = dim;
       for (int64_t i = 0; i < layers; ++i) {
         OptTensor b = bias_at(biases, static_cast<size_t>(i));
@@ -428,7 +451,7 @@ at::Tensor mlp_infer(const at::Tensor& x, at::TensorList weights, const BiasList
   }
   if (launched) return out;
   // Too wide/deep for the fused kernel: the layer-wise path without saving anything.
-  return std::get<0>(mlp_fwd(x, weights, biases, omegas, order, false, false));
+  return std::get<0>(mlp_fwd(x, weights, biases, omegas, order, false, false, lap_weights));
 }
 
 // ------------------------------------------------------------- reverse-mode gradient steps
@@ -513,11 +536,13 @@ std::tuple<at::Tensor, at::Tensor> tf32_split_op(const at::Tensor& t) {
 }
 
 void define_ops(torch::Library& m) {
+  // lap_weights (order 2): the Laplacian stream is sum_k c_k d2f/dx_k^2 (None: every c_k = 1).
   m.def("mlp_fwd(Tensor x, Tensor[] weights, Tensor?[] biases, float[] omegas, int order, bool save, "
-        "bool tf32x3=False) -> (Tensor, Tensor[])");
+        "bool tf32x3=False, float[]? lap_weights=None) -> (Tensor, Tensor[])");
   m.def("mlp_bwd(Tensor x, Tensor[] weights, Tensor?[] biases, float[] omegas, int order, Tensor[] saved, "
-        "Tensor gout, bool need_x, bool tf32x3=False) -> (Tensor, Tensor[], Tensor[])");
-  m.def("mlp_infer(Tensor x, Tensor[] weights, Tensor?[] biases, float[] omegas, int order) -> Tensor");
+        "Tensor gout, bool need_x, bool tf32x3=False, float[]? lap_weights=None) -> (Tensor, Tensor[], Tensor[])");
+  m.def("mlp_infer(Tensor x, Tensor[] weights, Tensor?[] biases, float[] omegas, int order, "
+        "float[]? lap_weights=None) -> Tensor");
   m.def("grad_sin_cos(Tensor z) -> (Tensor, Tensor)");
   m.def("grad_reverse_adjoint(Tensor r, Tensor dbar, Tensor c) -> (Tensor, Tensor)");
   m.def("grad_forward_adjoint(Tensor? hbar, Tensor c, Tensor h, Tensor? t) -> Tensor");

@@ -38,19 +38,42 @@ FASTSIREN_HOST_DEVICE inline int num_streams(int order, int dim) {
   return order == 0 ? 1 : (order == 1 ? 1 + dim : 2 + dim);
 }
 
+// The weights c_k of a weighted Laplacian sum_k c_k d2f/dx_k^2 (order 2), passed by value to
+// the launchers: q = sum_k c_k a_k^2 in the epilogue, abar_k's term -2 w^2 s c_k a_k Mbar in its
+// adjoint. on = false (the default, {}): the plain Laplacian, every c_k = 1. The kernels are
+// instantiated for LapWeights (on) and for UnitWeights (off), so the plain Laplacian compiles
+// as if there were no weights (with_lap_weights).
+template <typename T>
+struct LapWeights {
+  bool on;
+  T c[kMaxJetDim];
+  FASTSIREN_HOST_DEVICE T operator[](int k) const { return c[k]; }
+};
+
+template <typename T>
+struct UnitWeights {
+  FASTSIREN_HOST_DEVICE constexpr T operator[](int) const { return T(1); }
+};
+
+// launch(weights) with `lw` when it is on, else with UnitWeights (launch: a generic lambda).
+template <typename T, typename Launch>
+cudaError_t with_lap_weights(const LapWeights<T>& lw, Launch&& launch) {
+  return lw.on ? launch(lw) : launch(UnitWeights<T>{});
+}
+
 // First layer (h = x, J_k = e_k, L = 0), fused: z = x W^T + b is computed in registers
 // (dim <= kMaxJetDim), so no GEMM and nothing is saved for the backward.
 //   x (N, D), w (F, D), b (F) or null  ->  post (S, N, F)
 template <typename T>
 cudaError_t first_layer_fwd(const T* x, const T* w, const T* b, T omega, int64_t n, int dim,
-                            int features, int order, T* post, T* rest, cudaStream_t stream);
+                            int features, int order, LapWeights<T> lw, T* post, T* rest, cudaStream_t stream);
 
 // Backward of first_layer_fwd given the adjoint of its post streams gbar (S, N, F):
 //   zbar (N, F) or null (only needed for the gradient w.r.t. x),
 //   wbar (F, D) and bbar (F) or null: *accumulated* (atomics): zero them first.
 template <typename T>
 cudaError_t first_layer_bwd(const T* x, const T* w, const T* b, const T* gbar, T omega, int64_t n,
-                            int dim, int features, int order, T* zbar, T* wbar, T* bbar,
+                            int dim, int features, int order, LapWeights<T> lw, T* zbar, T* wbar, T* bbar,
                             cudaStream_t stream);
 
 // Sine epilogue of a layer whose GEMM gave pre (S, N, F): post = (y, G, M) of DESIGN.md.
@@ -58,13 +81,13 @@ cudaError_t first_layer_bwd(const T* x, const T* w, const T* b, const T* gbar, T
 // post may alias pre.
 template <typename T>
 cudaError_t sine_fwd(const T* pre, const T* b, T omega, int64_t n, int features, int dim, int order,
-                     T* post, T* rest, cudaStream_t stream);
+                     LapWeights<T> lw, T* post, T* rest, cudaStream_t stream);
 
 // Adjoint epilogue: pbar (S, N, F) = adjoint of the pre streams from gbar, the adjoint of the
 // post streams; pbar may alias gbar (in place). bbar (F) or null is *accumulated* (atomics).
 template <typename T>
 cudaError_t sine_bwd(const T* pre, const T* b, const T* gbar, T omega, int64_t n, int features,
-                     int dim, int order, T* pbar, T* bbar, T* rest, cudaStream_t stream);
+                     int dim, int order, LapWeights<T> lw, T* pbar, T* bbar, T* rest, cudaStream_t stream);
 
 // Elementwise steps of the reverse-mode gradient (grad_ops.cu), on (N, F) tensors, row-major:
 //   h = sin z, c = cos z;
@@ -94,6 +117,7 @@ struct RenderNet {
   const T* weights[kMaxRenderLayers];      // (widths[i + 1], widths[i]) row-major
   const T* biases[kMaxRenderLayers];       // (widths[i + 1]) or null
   T omegas[kMaxRenderLayers];              // <= 0: linear layer
+  LapWeights<T> lap;                       // the Laplacian's weights (order 2)
 };
 
 // Inference of the whole network in one kernel: a block keeps a tile of points' streams in

@@ -17,9 +17,10 @@ __device__ __forceinline__ void sin_cos(float v, float* s, float* c) { sincosf(v
 __device__ __forceinline__ void sin_cos(double v, double* s, double* c) { sincos(v, s, c); }
 
 // Forward epilogue of a hidden/last layer: pre (z - b, a, l) -> post (y, G, M).
-template <typename T>
+// lw: the Laplacian's weights (LapWeights or UnitWeights, fastsiren.h), q = sum_k c_k a_k^2.
+template <typename T, typename LW>
 __device__ __forceinline__ void layer_fwd(const T* pre, int64_t ps, T bias, T omega, int order, int dim,
-                                          T* post, int64_t qs) {
+                                          const LW& lw, T* post, int64_t qs) {
   const T z = pre[0] + bias;
   if (omega <= T(0)) {  // linear layer: the streams pass through, the bias goes to the value
     post[0] = z;
@@ -34,7 +35,7 @@ __device__ __forceinline__ void layer_fwd(const T* pre, int64_t ps, T bias, T om
   T q = T(0);
   for (int k = 1; k <= dim; ++k) {
     const T a = pre[k * ps];
-    q += a * a;
+    q += lw[k - 1] * a * a;
     post[k * qs] = wc * a;
   }
   if (order == 2) post[(dim + 1) * qs] = wc * pre[(dim + 1) * ps] - omega * omega * s * q;
@@ -42,9 +43,9 @@ __device__ __forceinline__ void layer_fwd(const T* pre, int64_t ps, T bias, T om
 
 // Adjoint epilogue: given post-stream adjoints gbar (ybar, Gbar, Mbar), write pre-stream
 // adjoints (zbar, abar, lbar) to pbar and return zbar (the bias gradient's summand).
-template <typename T>
+template <typename T, typename LW>
 __device__ __forceinline__ T layer_bwd(const T* pre, int64_t ps, T bias, const T* gbar, int64_t gs,
-                                       T omega, int order, int dim, T* pbar, int64_t bs) {
+                                       T omega, int order, int dim, const LW& lw, T* pbar, int64_t bs) {
   const T ybar = gbar[0];
   if (omega <= T(0)) {
     pbar[0] = ybar;
@@ -64,9 +65,10 @@ __device__ __forceinline__ T layer_bwd(const T* pre, int64_t ps, T bias, const T
   for (int k = 1; k <= dim; ++k) {
     const T a = pre[k * ps];
     const T g = gbar[k * gs];
+    const T ca = lw[k - 1] * a;
     dot += a * g;
-    q += a * a;
-    pbar[k * bs] = wc * g - T(2) * w2s * a * mbar;
+    q += ca * a;
+    pbar[k * bs] = wc * g - T(2) * w2s * ca * mbar;
   }
   T zbar = wc * ybar - w2s * dot;
   if (order == 2) {
@@ -79,7 +81,7 @@ __device__ __forceinline__ T layer_bwd(const T* pre, int64_t ps, T bias, const T
 }
 
 // First layer forward: z (bias included), a_k = wrow[k] (column k of W), l = 0,
-// q = sum_k wrow[k]^2 precomputed per feature.
+// q = sum_k c_k wrow[k]^2 precomputed per feature (c_k the Laplacian's weights).
 template <int MAXD, typename T>
 __device__ __forceinline__ void first_fwd(T z, const T (&wrow)[MAXD], T q, T omega, int order, int dim,
                                           T* post, int64_t qs) {
@@ -105,9 +107,9 @@ __device__ __forceinline__ void first_fwd(T z, const T (&wrow)[MAXD], T q, T ome
 
 // First layer adjoint: returns zbar and writes abar[k]; lbar is not needed (L = 0 feeds
 // nothing back: W's gradient gets lbar L^T = 0).
-template <int MAXD, typename T>
+template <int MAXD, typename T, typename LW>
 __device__ __forceinline__ T first_bwd(T z, const T (&wrow)[MAXD], T q, const T* gbar, int64_t gs,
-                                       T omega, int order, int dim, T (&abar)[MAXD]) {
+                                       T omega, int order, int dim, const LW& lw, T (&abar)[MAXD]) {
   const T ybar = gbar[0];
   if (omega <= T(0)) {
 #pragma unroll
@@ -129,7 +131,7 @@ __device__ __forceinline__ T first_bwd(T z, const T (&wrow)[MAXD], T q, const T*
   for (int k = 0; k < MAXD; ++k) {
     const T g = k < dim ? gbar[(k + 1) * gs] : T(0);
     dot += wrow[k] * g;
-    abar[k] = wc * g - T(2) * w2s * wrow[k] * mbar;
+    abar[k] = wc * g - T(2) * w2s * lw[k] * wrow[k] * mbar;
   }
   T zbar = wc * ybar - w2s * dot;
   if (order == 2) zbar -= omega * omega * omega * c * q * mbar;  // l = 0 in the first layer

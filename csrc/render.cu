@@ -21,10 +21,11 @@ constexpr int kThreads = 256;  // 8 row groups x 32 feature lanes
 constexpr int kKChunk = 32;    // K-slice of W staged in shared memory per step
 constexpr int kColTiles = kMaxRenderWidth / 32;
 
-template <typename T, int TM>
+// lw: net.lap (a weighted Laplacian) or UnitWeights (the plain one), see with_lap_weights.
+template <typename T, int TM, typename LW>
 __global__ void __launch_bounds__(kThreads)
-    render_kernel(const RenderNet<T> net, const T* __restrict__ x, int64_t n, int points, int ld, int ldw,
-                  T* __restrict__ out) {
+    render_kernel(const RenderNet<T> net, const LW lw, const T* __restrict__ x, int64_t n, int points, int ld,
+                  int ldw, T* __restrict__ out) {
   constexpr int kRows = 8 * TM;
   FASTSIREN_DYNAMIC_SHARED(unsigned char, smem_raw, 16);
   T* buf_in = reinterpret_cast<T*>(smem_raw);
@@ -53,7 +54,7 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
       for (int k = 0; k < kMaxJetDim; ++k) {
         wrow[k] = k < dim ? w[o * dim + k] : T(0);
-        q += wrow[k] * wrow[k];
+        q += lw[k] * wrow[k] * wrow[k];
         if (k < dim && row < n) z += wrow[k] * x[row * dim + k];
       }
       if (!last)
@@ -116,10 +117,12 @@ __global__ void __launch_bounds__(kThreads)
       const T bias = b != nullptr ? b[o] : T(0);
       T* e = buf_out + p * ld + o;
       if (!last) {
-        jet::layer_fwd(e, tile_stride, bias, omega, order, dim, e, tile_stride);
+        jet::layer_fwd(e, tile_stride, bias, omega, order, dim, lw, e, tile_stride);
       } else {
         const int64_t row = n0 + p;
-        if (row < n) jet::layer_fwd(e, tile_stride, bias, omega, order, dim, out + row * f + o, out_stride);
+        if (row < n) {
+          jet::layer_fwd(e, tile_stride, bias, omega, order, dim, lw, out + row * f + o, out_stride);
+        }
       }
     }
     // No barrier needed here either: the next layer reads this tile only after its first
@@ -139,13 +142,16 @@ template <typename T, int TM>
 cudaError_t launch(const RenderNet<T>& net, const T* x, int64_t n, T* out, int ld, int ldw, size_t bytes,
                    cudaStream_t stream) {
   const int points = 8 * TM / num_streams(net.order, net.dim);
-  cudaError_t err = cudaFuncSetAttribute(render_kernel<T, TM>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                         static_cast<int>(bytes));
-  if (err != cudaSuccess) return err;
   const int64_t blocks = (n + points - 1) / points;
-  FASTSIREN_LAUNCH(static_cast<unsigned>(blocks), kThreads, bytes, stream, render_kernel<T, TM>)(net, x, n, points,
-                                                                                               ld, ldw, out);
-  return cudaGetLastError();
+  return with_lap_weights(net.lap, [&](auto weights) {
+    using LW = decltype(weights);
+    cudaError_t err = cudaFuncSetAttribute(render_kernel<T, TM, LW>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                           static_cast<int>(bytes));
+    if (err != cudaSuccess) return err;
+    FASTSIREN_LAUNCH(static_cast<unsigned>(blocks), kThreads, bytes, stream, render_kernel<T, TM, LW>)(
+        net, weights, x, n, points, ld, ldw, out);
+    return cudaGetLastError();
+  });
 }
 
 }  // namespace

@@ -14,23 +14,24 @@
 namespace fastsiren {
 namespace {
 
-template <typename T>
+template <typename T, typename LW>
 __global__ void sine_fwd_kernel(const T* pre, const T* __restrict__ b, T omega, int64_t n,
-                                int features, int dim, int order, T* post, T* __restrict__ rest) {
+                                int features, int dim, int order, const LW lw, T* post,
+                                T* __restrict__ rest) {
   const int f = epi::feature_lane();
   if (f >= features) return;
   const T bias = b != nullptr ? b[f] : T(0);
   const int64_t stride = n * features;
   epi::for_each_row(n, features, f, [&](int64_t, int64_t off) {
-    jet::layer_fwd(pre + off, stride, bias, omega, order, dim, post + off, stride);
+    jet::layer_fwd(pre + off, stride, bias, omega, order, dim, lw, post + off, stride);
     tf32::split_streams(post + off, rest != nullptr ? rest + off : nullptr, stride, num_streams(order, dim));
   });
 }
 
-template <typename T>
+template <typename T, typename LW>
 __global__ void sine_bwd_kernel(const T* __restrict__ pre, const T* __restrict__ b, const T* gbar,
-                                T omega, int64_t n, int features, int dim, int order, T* pbar, T* bbar,
-                                T* __restrict__ rest) {
+                                T omega, int64_t n, int features, int dim, int order, const LW lw,
+                                T* pbar, T* bbar, T* __restrict__ rest) {
   __shared__ T red[epi::kGroups][epi::kLanes + 1];
   const int f = epi::feature_lane();
   const bool active = f < features;
@@ -39,7 +40,8 @@ __global__ void sine_bwd_kernel(const T* __restrict__ pre, const T* __restrict__
     const T bias = b != nullptr ? b[f] : T(0);
     const int64_t stride = n * features;
     epi::for_each_row(n, features, f, [&](int64_t, int64_t off) {
-      zsum += jet::layer_bwd(pre + off, stride, bias, gbar + off, stride, omega, order, dim, pbar + off, stride);
+      zsum += jet::layer_bwd(pre + off, stride, bias, gbar + off, stride, omega, order, dim, lw, pbar + off,
+                             stride);
       tf32::split_streams(pbar + off, rest != nullptr ? rest + off : nullptr, stride, num_streams(order, dim));
     });
   }
@@ -50,29 +52,35 @@ __global__ void sine_bwd_kernel(const T* __restrict__ pre, const T* __restrict__
 
 template <typename T>
 cudaError_t sine_fwd(const T* pre, const T* b, T omega, int64_t n, int features, int dim, int order,
-                     T* post, T* rest, cudaStream_t stream) {
+                     LapWeights<T> lw, T* post, T* rest, cudaStream_t stream) {
   if (n == 0 || features == 0) return cudaSuccess;
-  FASTSIREN_LAUNCH(epi::grid_for(n, features), epi::block_dims(), 0, stream, sine_fwd_kernel<T>)(
-      pre, b, omega, n, features, dim, order, post, rest);
-  return cudaGetLastError();
+  return with_lap_weights(lw, [&](auto weights) {
+    FASTSIREN_LAUNCH(epi::grid_for(n, features), epi::block_dims(), 0, stream,
+                     sine_fwd_kernel<T, decltype(weights)>)(pre, b, omega, n, features, dim, order, weights, post,
+                                                            rest);
+    return cudaGetLastError();
+  });
 }
 
 template <typename T>
 cudaError_t sine_bwd(const T* pre, const T* b, const T* gbar, T omega, int64_t n, int features, int dim,
-                     int order, T* pbar, T* bbar, T* rest, cudaStream_t stream) {
+                     int order, LapWeights<T> lw, T* pbar, T* bbar, T* rest, cudaStream_t stream) {
   if (n == 0 || features == 0) return cudaSuccess;
-  FASTSIREN_LAUNCH(epi::grid_for(n, features), epi::block_dims(), 0, stream, sine_bwd_kernel<T>)(
-      pre, b, gbar, omega, n, features, dim, order, pbar, bbar, rest);
-  return cudaGetLastError();
+  return with_lap_weights(lw, [&](auto weights) {
+    FASTSIREN_LAUNCH(epi::grid_for(n, features), epi::block_dims(), 0, stream,
+                     sine_bwd_kernel<T, decltype(weights)>)(pre, b, gbar, omega, n, features, dim, order, weights,
+                                                            pbar, bbar, rest);
+    return cudaGetLastError();
+  });
 }
 
-template cudaError_t sine_fwd<float>(const float*, const float*, float, int64_t, int, int, int, float*,
-                                     float*, cudaStream_t);
+template cudaError_t sine_fwd<float>(const float*, const float*, float, int64_t, int, int, int, LapWeights<float>,
+                                     float*, float*, cudaStream_t);
 template cudaError_t sine_fwd<double>(const double*, const double*, double, int64_t, int, int, int,
-                                      double*, double*, cudaStream_t);
+                                      LapWeights<double>, double*, double*, cudaStream_t);
 template cudaError_t sine_bwd<float>(const float*, const float*, const float*, float, int64_t, int, int,
-                                     int, float*, float*, float*, cudaStream_t);
+                                     int, LapWeights<float>, float*, float*, float*, cudaStream_t);
 template cudaError_t sine_bwd<double>(const double*, const double*, const double*, double, int64_t, int,
-                                      int, int, double*, double*, double*, cudaStream_t);
+                                      int, int, LapWeights<double>, double*, double*, double*, cudaStream_t);
 
 }  // namespace fastsiren

@@ -56,6 +56,7 @@ from fastsiren.jet import (
     Jet,
     backward_by_autograd,
     double_backward_fallback,
+    lap_slot,
     network_grads,
     num_streams,
     reverse_grad_function,
@@ -64,7 +65,6 @@ from fastsiren.jet import (
     tf32_products,
     unpack_saved,
     use_reverse_grad,
-    weighted_laplacian_jet,
 )
 
 ARCH_ENV = "FASTSIREN_CUDA_ARCH"
@@ -382,7 +382,7 @@ def _register_fakes(ns: str, state: dict[str, object]) -> None:
         return
 
     @torch.library.register_fake(f"{ns}::mlp_fwd")
-    def _mlp_fwd_fake(x, weights, biases, omegas, order, save, tf32x3=False):
+    def _mlp_fwd_fake(x, weights, biases, omegas, order, save, tf32x3=False, lap_weights=None):
         n, dim = x.shape
         out = x.new_empty((num_streams(order, dim), n, weights[-1].shape[0]))
         if not save:
@@ -391,14 +391,14 @@ def _register_fakes(ns: str, state: dict[str, object]) -> None:
         return out, [x.new_empty(sh) for sh in shapes]
 
     @torch.library.register_fake(f"{ns}::mlp_bwd")
-    def _mlp_bwd_fake(x, weights, biases, omegas, order, saved, gout, need_x, tf32x3=False):
+    def _mlp_bwd_fake(x, weights, biases, omegas, order, saved, gout, need_x, tf32x3=False, lap_weights=None):
         x_grad = x.new_empty(x.shape) if need_x else x.new_empty((0,))
         w_grads = [w.new_empty(w.shape) for w in weights]
         b_grads = [b.new_empty(b.shape) if b is not None else x.new_empty((0,)) for b in biases]
         return x_grad, w_grads, b_grads
 
     @torch.library.register_fake(f"{ns}::mlp_infer")
-    def _mlp_infer_fake(x, weights, biases, omegas, order):
+    def _mlp_infer_fake(x, weights, biases, omegas, order, lap_weights=None):
         n, dim = x.shape
         return x.new_empty((num_streams(order, dim), n, weights[-1].shape[0]))
 
@@ -433,25 +433,30 @@ def _tf32x3(x: torch.Tensor) -> bool:
     return x.dtype == torch.float32 and gemm_precision() == "tf32x3" and (x.is_cuda or emulating())
 
 
-def _fwd(x, weights, biases, omegas, order: int, save: bool):
-    """``mlp_fwd`` at the GEMM precision."""
+def _lap_list(laplacian_weights: Sequence[float] | None) -> list[float] | None:
+    return None if laplacian_weights is None else [float(c) for c in laplacian_weights]
+
+
+def _fwd(x, weights, biases, omegas, order: int, save: bool, laplacian_weights: Sequence[float] | None = None):
+    """``mlp_fwd`` at the GEMM precision (``laplacian_weights``: the Laplacian's D weights)."""
     x3 = _tf32x3(x)
     with tf32_products(x3):
-        return _ops().mlp_fwd(x, weights, biases, _op_omegas(omegas), order, save, x3)
+        return _ops().mlp_fwd(x, weights, biases, _op_omegas(omegas), order, save, x3, _lap_list(laplacian_weights))
 
 
 class _MLPJetFunction(torch.autograd.Function):
     """Whole-network jet through the fused ops; backward by ``mlp_bwd`` (DESIGN.md's adjoint).
 
-    The argument layout (x, order, omegas, n_layers, save, *weights, *biases) and the ctx
-    fields match fastsiren.jet's Function, so its ``double_backward_fallback`` serves
-    ``create_graph=True``.
+    The argument layout (x, order, omegas, n_layers, save, *weights, *biases[,
+    laplacian_weights]) and the ctx fields match fastsiren.jet's Function, so its
+    ``double_backward_fallback`` serves ``create_graph=True``.
     """
 
     @staticmethod
     def forward(ctx, x, order, omegas, n_layers, save, *params):
-        weights, biases = list(params[:n_layers]), list(params[n_layers:])
-        out, saved = _fwd(x, weights, biases, omegas, order, save)
+        weights, biases = list(params[:n_layers]), list(params[n_layers:2 * n_layers])
+        ctx.lap_weights = params[2 * n_layers] if len(params) > 2 * n_layers else None
+        out, saved = _fwd(x, weights, biases, omegas, order, save, ctx.lap_weights)
         ctx.order, ctx.omegas, ctx.n_layers, ctx.dim = order, omegas, n_layers, x.shape[1]
         ctx.set_materialize_grads(False)  # an unused output's adjoint is None (network_grads)
         ctx.has_bias = tuple(b is not None for b in biases)
@@ -471,9 +476,9 @@ class _MLPJetFunction(torch.autograd.Function):
         x3 = _tf32x3(x)
         with tf32_products(x3):
             x_grad, w_grads, b_grads = _ops().mlp_bwd(x, weights, biases, _op_omegas(ctx.omegas), order,
-                                                      list(rest), gout, need_x, x3)
+                                                      list(rest), gout, need_x, x3, _lap_list(ctx.lap_weights))
         b_out = [g if b is not None else None for g, b in zip(b_grads, biases)]
-        return network_grads(x_grad if need_x else None, w_grads, b_out, ctx.omegas, g_value)
+        return network_grads(x_grad if need_x else None, w_grads, b_out, ctx.omegas, g_value) + lap_slot(ctx)
 
 
 class CudaGradOps:
@@ -519,15 +524,13 @@ def _needs_graph(x: torch.Tensor, weights, biases) -> bool:
 def mlp_jet(x: torch.Tensor, weights: Sequence[torch.Tensor], biases: Sequence[torch.Tensor | None],
             omegas: Sequence[float | None], order: int, laplacian_weights: Sequence[float] | None = None) -> Jet:
     """Jet (value (N, out), grad (N, out, D), Laplacian (N, out)) of a sine MLP at x (N, D);
-    differentiable (twice) w.r.t. x and every parameter. A weighted Laplacian runs the torch
-    backend's operations (:func:`fastsiren.jet.weighted_laplacian_jet`)."""
-    if laplacian_weights is not None:
-        return weighted_laplacian_jet("cuda", x, weights, biases, omegas, order, laplacian_weights)
+    differentiable (twice) w.r.t. x and every parameter. ``laplacian_weights`` (D floats, order 2):
+    the Laplacian field is ``sum_k c_k d2 f / d x_k^2``, in the same kernels."""
     dim = x.shape[1]
     if order >= 1 and dim > MAX_JET_DIM:
         from fastsiren import jet  # the fused first layer holds at most MAX_JET_DIM columns
 
-        return jet.mlp_jet(x, weights, biases, omegas, order)
+        return jet.mlp_jet(x, weights, biases, omegas, order, laplacian_weights)
     x = x.contiguous()  # Siren._flatten's reshape may hand over a strided view
     weights, biases = _params(weights, biases)
     if use_reverse_grad(order, weights[-1].shape[0], dim):
@@ -535,10 +538,11 @@ def mlp_jet(x: torch.Tensor, weights: Sequence[torch.Tensor], biases: Sequence[t
                                                   _needs_graph(x, weights, biases), *weights, *biases)
         return Jet(value, grad, lap)
     if _needs_graph(x, weights, biases):
+        lap_arg = () if laplacian_weights is None else (tuple(laplacian_weights),)
         value, grad, lap = _MLPJetFunction.apply(x, order, tuple(omegas), len(weights), True, *weights,
-                                                 *biases)
+                                                 *biases, *lap_arg)
         return Jet(value, grad, lap)
-    out, _ = _fwd(x, weights, biases, omegas, order, False)
+    out, _ = _fwd(x, weights, biases, omegas, order, False, laplacian_weights)
     return Jet(*split_streams(out, order, dim))
 
 
@@ -558,19 +562,17 @@ def mlp_infer(x: torch.Tensor, weights: Sequence[torch.Tensor], biases: Sequence
               omegas: Sequence[float | None], order: int, laplacian_weights: Sequence[float] | None = None) -> Jet:
     """No-grad inference (render): every layer in one fused kernel where the network fits it
     (<= 16 layers, widths <= 256, shared memory) and :func:`fastsiren.backends.fused_inference`
-    allows, else the layer-wise kernels."""
-    if laplacian_weights is not None:
-        return weighted_laplacian_jet("cuda", x, weights, biases, omegas, order, laplacian_weights, infer=True)
+    allows, else the layer-wise kernels; ``laplacian_weights`` as in :func:`mlp_jet`."""
     dim = x.shape[1]
     if order >= 1 and dim > MAX_JET_DIM:
         from fastsiren import jet
 
-        return jet.mlp_infer(x, weights, biases, omegas, order)
+        return jet.mlp_infer(x, weights, biases, omegas, order, laplacian_weights)
     x = x.contiguous()
     weights, biases = _params(weights, biases)
     with torch.no_grad():
         if fused_inference():
-            out = _ops().mlp_infer(x, weights, biases, _op_omegas(omegas), order)
+            out = _ops().mlp_infer(x, weights, biases, _op_omegas(omegas), order, _lap_list(laplacian_weights))
         else:
-            out = _fwd(x, weights, biases, omegas, order, False)[0]
+            out = _fwd(x, weights, biases, omegas, order, False, laplacian_weights)[0]
     return Jet(*split_streams(out, order, dim))

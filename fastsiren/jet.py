@@ -19,7 +19,6 @@ the fused kernels recompute instead, since there it is free in registers.
 from __future__ import annotations
 
 import contextlib
-import warnings
 from typing import Iterator, NamedTuple, Sequence
 
 import torch
@@ -845,21 +844,6 @@ def mlp_jet(x: torch.Tensor, weights: Sequence[torch.Tensor], biases: Sequence[t
     fn = _MLPGradFunction if use_reverse_grad(order, weights[-1].shape[0], x.shape[1]) else _MLPJetFunction
     value, grad, lap = fn.apply(x, order, tuple(omegas), len(weights), save, *weights, *biases)
     return Jet(value, grad, lap)
-
-
-_WEIGHTED_LAP_WARNED: set[str] = set()
-
-
-def weighted_laplacian_jet(backend: str, x, weights, biases, omegas, order: int,
-                           laplacian_weights: Sequence[float], infer: bool = False) -> Jet:
-    """A weighted Laplacian on a fused backend (triton, cuda), whose kernels sum the Laplacian
-    over every dimension: the torch backend's operations on the same device, with a warning
-    once per backend (PyTorch's GEMMs and elementwise ops instead of the fused kernels)."""
-    if backend not in _WEIGHTED_LAP_WARNED:
-        _WEIGHTED_LAP_WARNED.add(backend)
-        warnings.warn(f"fastsiren: the {backend} backend's kernels have no weighted Laplacian; jets with "
-                      "laplacian_weights run the torch backend's operations (same device, unfused)", stacklevel=4)
-    return (mlp_infer if infer else mlp_jet)(x, weights, biases, omegas, order, laplacian_weights)
 
 
 def mlp_forward(x, weights, biases, omegas) -> torch.Tensor:

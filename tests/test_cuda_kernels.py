@@ -87,9 +87,9 @@ def coords(dev: str, n: int, dim: int, dtype=torch.float64, requires_grad=True):
     return x.to(dev).requires_grad_(requires_grad)
 
 
-def jet_and_grads(mod, x, ws, bs, oms, order):
+def jet_and_grads(mod, x, ws, bs, oms, order, lap_weights=None):
     """The jet by backend module ``mod`` and the gradients of a fixed random loss on it."""
-    jet = mod.mlp_jet(x, ws, bs, oms, order)
+    jet = mod.mlp_jet(x, ws, bs, oms, order, lap_weights)
     outs = [t for t in jet if t is not None]
     gen = torch.Generator().manual_seed(3)
     cots = [torch.randn(t.shape, generator=gen, dtype=torch.float64).to(t) for t in outs]
@@ -97,12 +97,12 @@ def jet_and_grads(mod, x, ws, bs, oms, order):
     return jet, torch.autograd.grad(outs, params, cots)
 
 
-def check_against_reference(x, ws, bs, oms, order, tol, what):
-    jet, grads = jet_and_grads(cuda_ext, x, ws, bs, oms, order)
+def check_against_reference(x, ws, bs, oms, order, tol, what, lap_weights=None):
+    jet, grads = jet_and_grads(cuda_ext, x, ws, bs, oms, order, lap_weights)
     x64 = x.detach().double().requires_grad_()
     ws64 = [w.detach().double().requires_grad_() for w in ws]
     bs64 = [None if b is None else b.detach().double().requires_grad_() for b in bs]
-    ref, ref_grads = jet_and_grads(reference, x64, ws64, bs64, oms, order)
+    ref, ref_grads = jet_and_grads(reference, x64, ws64, bs64, oms, order, lap_weights)
     for name, a, b in zip(("value", "grad", "laplacian"), jet, ref):
         if b is None:
             assert a is None, f"{what}: {name} should be None at order {order}"
@@ -313,6 +313,31 @@ def test_render_fused_matches_reference(dev, order, width, dtype, monkeypatch):
             assert_close(a, b, TOL[dtype], f"render width={width} {dtype} {name}")
 
 
+@pytest.mark.parametrize("dim,lap_weights", [(1, (-2.5,)), (2, (1.0, -4.0)), (3, (0.0, 1.0, 1.0))])
+def test_weighted_laplacian(dev, dim, lap_weights, monkeypatch):
+    """``laplacian_weights`` in the kernels (LapWeights in fastsiren.h: the first-layer, sine
+    epilogue and adjoint kernels and the fused render): the weighted jet and every gradient,
+    and the render (fused and layer-wise), against the reference in float64; the ops say
+    what is wrong with bad weights."""
+    ws, bs, oms = make_net(dev, dim, 40, 1, 2, last_sine=dim == 1, bias_everywhere=dim != 2)
+    x = coords(dev, N_CASES[dev]["small"], dim)
+    check_against_reference(x, ws, bs, oms, 2, TOL[torch.float64], f"weighted D={dim}", lap_weights)
+    plain = reference.mlp_jet(x, ws, bs, oms, 2).laplacian
+    want = reference.mlp_jet(x, ws, bs, oms, 2, lap_weights)
+    assert scaled_err(want.laplacian, plain) > 1e-3  # the weights change the field checked
+    for fused in ("1", "0"):
+        monkeypatch.setenv(backends.FUSED_INFER_ENV, fused)
+        got = cuda_ext.mlp_infer(x.detach(), ws, bs, oms, 2, lap_weights)
+        for name, a, b in zip(("value", "grad", "laplacian"), got, want):
+            assert_close(a, b, TOL[torch.float64], f"render fused={fused} weighted {name}")
+    w, b = [t.detach() for t in ws], [None if t is None else t.detach() for t in bs]
+    om = cuda_ext._op_omegas(oms)
+    with pytest.raises(RuntimeError, match=f"one weight per input dimension \\({dim}\\), got {dim + 1}"):
+        ops().mlp_fwd(x.detach(), w, b, om, 2, False, False, [1.0] * (dim + 1))
+    with pytest.raises(RuntimeError, match="needs order=2, got order=1"):
+        ops().mlp_infer(x.detach(), w, b, om, 1, [1.0] * dim)
+
+
 def test_render_through_the_layer_kernels_unless_fusion_is_on(dev, monkeypatch):
     """The default (and set_fused_inference(False)) runs the layer-wise kernels; fusion on, the
     fused one; the same jets."""
@@ -434,6 +459,11 @@ def test_ops_pass_opcheck(dev):
     torch.library.opcheck(op.mlp_fwd.default, (x, w, b, om, 2, True))
     torch.library.opcheck(op.mlp_infer.default, (x, w, b, om, 1))
     torch.library.opcheck(op.mlp_bwd.default, (x, w, b, om, 2, saved, torch.randn_like(out), True))
+    lap = [1.0, -4.0]  # a weighted Laplacian (the trailing lap_weights argument)
+    out, saved = op.mlp_fwd(x, w, b, om, 2, True, False, lap)
+    torch.library.opcheck(op.mlp_fwd.default, (x, w, b, om, 2, True, False, lap))
+    torch.library.opcheck(op.mlp_infer.default, (x, w, b, om, 2, lap))
+    torch.library.opcheck(op.mlp_bwd.default, (x, w, b, om, 2, saved, torch.randn_like(out), True, False, lap))
     z, c, h = (torch.randn(37, 24, dtype=x.dtype, device=dev) for _ in range(3))
     dbar = torch.randn(2, 37, 24, dtype=x.dtype, device=dev)
     torch.library.opcheck(op.grad_sin_cos.default, (z,))

@@ -161,29 +161,6 @@ class _Render(_Lap):
         return self.model.render((2, 3, 4), order=2, laplacian_weights=self.weights).laplacian
 
 
-def test_fused_backends_weighted_laplacian(monkeypatch):
-    """The cuda backend's kernels have no weighted Laplacian: it serves one with the torch
-    backend's operations, warning once. The triton kernels take the weights themselves (no
-    warning; tests/test_triton.py holds them to the reference in every mode)."""
-    from fastsiren import cuda_ext
-
-    monkeypatch.setattr(jet_module, "_WEIGHTED_LAP_WARNED", set())
-    mods = [("cuda", cuda_ext)] + [(name, backends._spec(name).load()) for name in FUSED_CPU]
-    model = fs.Siren(2, 16, 1, 1).double()
-    w, b = model._params()
-    x = torch.rand(5, 2, dtype=torch.float64)
-    want = jet_module.mlp_jet(x, w, b, model.omegas(), 2, laplacian_weights=(1.0, 0.0))
-    for name, mod in mods:
-        for fn in (mod.mlp_jet, mod.mlp_infer):
-            with warnings.catch_warnings(record=True) as rec:
-                warnings.simplefilter("always")
-                got = fn(x, w, b, model.omegas(), 2, laplacian_weights=(1.0, 0.0))
-            said = [str(r.message) for r in rec if "weighted Laplacian" in str(r.message)]
-            assert len(said) == (1 if fn is mod.mlp_jet and name == "cuda" else 0), (name, said)
-            for a, g in zip(want, got):
-                torch.testing.assert_close(g, a, atol=1e-12, rtol=0)
-
-
 @pytest.mark.parametrize("weights,order,err,match", [
     ((1.0, 1.0), 2, ValueError, "one weight per input dimension \\(3\\)"),
     ("abc", 2, TypeError, "sequence of 3 numbers"),
