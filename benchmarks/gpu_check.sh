@@ -44,7 +44,7 @@
 #
 # Environment: OUT (default ./gpu_out), PYTHON (default python3), GPU_CHECK_BUDGET, FASTSIREN_COMMIT,
 # FASTSIREN_BUILD_CUDA=1, GPU_CHECK_FOCUS (see pytest-focus), BENCH_SUITES (default
-# "poisson-laplacian poisson-grad fit render layer"), BENCH_PROVIDERS (default all), BENCH2_SUITES and
+# "poisson-laplacian poisson-grad fit render layer wave"), BENCH_PROVIDERS (default all), BENCH2_SUITES and
 # BENCH2_PROVIDERS (an optional second bench pass), SCALING_PROVIDERS (default BENCH_PROVIDERS),
 # SCALING_REPEATS (default 5), SCALING_SUITES (default "poisson-laplacian fit"), SCALING_SWEEPS (default all:
 # points width dim), SCALING_MAX_POINTS (default 1e7), GPU_CHECK_SCALING_LIMIT (seconds, default 100),
@@ -177,7 +177,7 @@ PROVIDER_ARGS=""
 for p in ${BENCH_PROVIDERS:-all}; do PROVIDER_ARGS="$PROVIDER_ARGS --provider $p"; done
 # Most important first: a timeout still leaves the finished suites' rows in results/.
 SUITE_ARGS=""
-for s in ${BENCH_SUITES:-poisson-laplacian poisson-grad fit render layer}; do SUITE_ARGS="$SUITE_ARGS --suite $s"; done
+for s in ${BENCH_SUITES:-poisson-laplacian poisson-grad fit render layer wave}; do SUITE_ARGS="$SUITE_ARGS --suite $s"; done
 step bench 200 "$PY -m benchmarks --size default --out $WORK/results $PROVIDER_ARGS ${BENCH_ARGS:-} $SUITE_ARGS"
 cp "$WORK/logs/bench.log" "$OUT/bench.txt" 2>/dev/null
 # An optional second pass with its own providers (e.g. two variants of one backend on the training

@@ -192,7 +192,7 @@ def _triton_precision(name: str | None, fused: bool | None = None, reverse: bool
     return setup
 
 
-_TRAINING = ("fit", "poisson-grad", "poisson-laplacian")
+_TRAINING = ("fit", "poisson-grad", "poisson-laplacian", "wave")
 PROVIDERS: dict[str, Provider] = {
     p.name: p
     for p in (

@@ -22,7 +22,7 @@ from .scaling import SCALING_FILE, SWEEPS, device_tag, figure_name, summarize
 from .suites import REVERSE_GRAD_PRODUCT_SHARE
 
 START, END = "<!-- perf:start -->", "<!-- perf:end -->"
-SUITE_ORDER = ("layer", "fit", "poisson-grad", "poisson-laplacian", "render")
+SUITE_ORDER = ("layer", "fit", "poisson-grad", "poisson-laplacian", "wave", "render")
 # Issue 2's targets for the torch backend against reference (defined on the 2-core CPU).
 TARGETS = {"fit": 1.0, "poisson-grad": 1.5, "poisson-laplacian": 1.8}
 # The Triton and CUDA issues' targets on an H100/H200: speedup over reference per suite, and

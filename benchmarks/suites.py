@@ -25,6 +25,11 @@ cuda backends take the reverse-mode gradient there (:func:`fastsiren.jet.reverse
 6 products per hidden layer instead of the 9 counted), so their TFLOP/s and floor fraction
 are of the nominal work and the fraction may exceed 1; the ``+fwd`` providers run the
 counted algorithm.
+
+The ``wave`` suite is the Laplacian step of a time-dependent PDE: a SIREN of (t, x, y) (D = 3,
+S = 5 streams) trained on the wave equation's residual ``f_tt - v^2 (f_xx + f_yy)``
+(:data:`WAVE_SPEED`), one order-2 jet with ``laplacian_weights = (1, -v^2, -v^2)``; its points
+are a (T, H, W) grid with as many points as the Poisson suites' image.
 """
 
 from __future__ import annotations
@@ -52,14 +57,25 @@ REVERSE_GRAD_PRODUCT_SHARE = 6 / 9
 # target is against *chunked* eager inference (unchunked, the reference peaked at 96 GiB on
 # an H200, benchmarks/results/render.csv, more than an H100 has).
 _GRIDS = {
-    ("quick", "cpu"): dict(fit=(16, 16), poisson=(16, 16), layer=256, render=(32, 32), chunk=512),
-    ("default", "cpu"): dict(fit=(128, 128), poisson=(128, 128), layer=16384, render=(256, 256), chunk=1 << 18),
-    ("large", "cpu"): dict(fit=(256, 256), poisson=(256, 256), layer=65536, render=(2048, 2048), chunk=1 << 18),
-    ("quick", "cuda"): dict(fit=(64, 64), poisson=(64, 64), layer=4096, render=(256, 256), chunk=None),
-    ("default", "cuda"): dict(fit=(512, 512), poisson=(256, 256), layer=1 << 18, render=(4096, 4096), chunk=1 << 20),
+    ("quick", "cpu"): dict(fit=(16, 16), poisson=(16, 16), layer=256, render=(32, 32), chunk=512, wave=(4, 8, 8)),
+    ("default", "cpu"): dict(fit=(128, 128), poisson=(128, 128), layer=16384, render=(256, 256), chunk=1 << 18,
+                             wave=(16, 32, 32)),
+    ("large", "cpu"): dict(fit=(256, 256), poisson=(256, 256), layer=65536, render=(2048, 2048), chunk=1 << 18,
+                           wave=(16, 64, 64)),
+    ("quick", "cuda"): dict(fit=(64, 64), poisson=(64, 64), layer=4096, render=(256, 256), chunk=None,
+                            wave=(4, 32, 32)),
+    ("default", "cuda"): dict(fit=(512, 512), poisson=(256, 256), layer=1 << 18, render=(4096, 4096), chunk=1 << 20,
+                              wave=(16, 64, 64)),
     ("large", "cuda"): dict(fit=(1024, 1024), poisson=(512, 512), layer=1 << 20, render=(8192, 8192),
-                            chunk=1 << 22),
+                            chunk=1 << 22, wave=(16, 128, 128)),
 }
+# The wave suite's speed v in f_tt - v^2 (f_xx + f_yy) (its timings do not depend on it).
+WAVE_SPEED = 0.5
+
+
+def wave_weights(dim: int) -> tuple[float, ...]:
+    """The Laplacian's weights of the wave residual in (t, x_1..x_{D-1}): (1, -v^2, ..., -v^2)."""
+    return (1.0,) + (-WAVE_SPEED ** 2,) * (dim - 1)
 _NETS = {"quick": dict(hidden=32, hidden_layers=1), "default": dict(hidden=256, hidden_layers=3),
          "large": dict(hidden=256, hidden_layers=3)}
 
@@ -104,9 +120,11 @@ def default_shape(suite: str, size: str, device_type: str) -> Shape:
     if suite == "layer":
         return Shape(points=table["layer"], in_features=net["hidden"], hidden=net["hidden"], hidden_layers=0,
                      out_features=net["hidden"])
-    key = {"fit": "fit", "poisson-grad": "poisson", "poisson-laplacian": "poisson", "render": "render"}[suite]
+    key = {"fit": "fit", "poisson-grad": "poisson", "poisson-laplacian": "poisson", "render": "render",
+           "wave": "wave"}[suite]
     g = table[key]
-    return Shape(points=math.prod(g), grid_shape=g, chunk=table["chunk"] if suite == "render" else None, **net)
+    return Shape(points=math.prod(g), in_features=len(g), grid_shape=g,
+                 chunk=table["chunk"] if suite == "render" else None, **net)
 
 
 # ---------------------------------------------------------------- work accounting
@@ -193,6 +211,8 @@ class Suite:
     description: str
     phases: tuple[str, ...]
     order: int | None  # jet order of the training suites; None for layer/render
+    # the Laplacian's weights of an order-2 suite from D (None: the plain Laplacian)
+    laplacian_weights: Callable[[int], tuple[float, ...]] | None = None
 
     def make_case(self, shape: Shape, device: torch.device | str, dtype: torch.dtype, seed: int = 0) -> Case:
         return _MAKE[self.name](self, shape, torch.device(device), dtype, seed)
@@ -222,7 +242,8 @@ class Suite:
             return _bind_layer(case, phase, ops)
         if self.name == "render":
             return _bind_render(case, ops)
-        return _bind_training(case, self.order, ops)
+        lw = None if self.laplacian_weights is None else self.laplacian_weights(case.shape.in_features)
+        return _bind_training(case, self.order, ops, lw)
 
 
 def _siren_params(shape: Shape, device, dtype, seed: int):
@@ -270,15 +291,16 @@ def _make_render(suite: Suite, shape: Shape, device, dtype, seed: int) -> Case:
 
 
 _MAKE = {"fit": _make_training, "poisson-grad": _make_training, "poisson-laplacian": _make_training,
-         "layer": _make_layer, "render": _make_render}
+         "wave": _make_training, "layer": _make_layer, "render": _make_render}
 
 
 def _leaves(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
     return [t.detach().clone().requires_grad_(True) for t in tensors]
 
 
-def _bind_training(case: Case, order: int, ops) -> Runner:
-    """Training step: loss on value (order 0), gradient (1) or Laplacian (2), backward, Adam."""
+def _bind_training(case: Case, order: int, ops, laplacian_weights: tuple[float, ...] | None = None) -> Runner:
+    """Training step: loss on value (order 0), gradient (1) or Laplacian (2; weighted by
+    ``laplacian_weights`` where given), backward, Adam."""
     ws, bs = _leaves(case.weights), _leaves(case.biases)
     params = ws + bs
     x, target = case.inputs["x"], case.inputs["target"]
@@ -288,7 +310,8 @@ def _bind_training(case: Case, order: int, ops) -> Runner:
         if order == 0:
             pred = ops.mlp_forward(x, ws, bs, case.omegas)
         else:
-            jet = ops.mlp_jet(x, ws, bs, case.omegas, order)
+            jet = (ops.mlp_jet(x, ws, bs, case.omegas, order) if laplacian_weights is None
+                   else ops.mlp_jet(x, ws, bs, case.omegas, order, laplacian_weights))
             pred = jet.grad if order == 1 else jet.laplacian
         return torch.nn.functional.mse_loss(pred, target)
 
@@ -352,6 +375,8 @@ SUITES: dict[str, Suite] = {
         Suite("poisson-grad", "Poisson training step on the gradient jet: MSE, backward, Adam", ("step",), 1),
         Suite("poisson-laplacian", "Poisson training step on the Laplacian jet: MSE, backward, Adam", ("step",), 2),
         Suite("render", "dense-grid inference (mlp_infer, order 0) in chunks", ("infer",), None),
+        Suite("wave", "wave-equation training step in (t, x, y): MSE of f_tt - v^2 (f_xx + f_yy) from one "
+              "weighted-Laplacian jet, backward, Adam", ("step",), 2, laplacian_weights=wave_weights),
     )
 }
 

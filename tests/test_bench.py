@@ -23,7 +23,16 @@ from fastsiren.benchmarks.harness import (
     resolve_providers,
     run_suite,
 )
-from fastsiren.benchmarks.suites import SUITES, Gemm, default_shape, get_suite, network_gemms, total_flops
+from fastsiren.benchmarks.suites import (
+    SUITES,
+    WAVE_SPEED,
+    Gemm,
+    default_shape,
+    get_suite,
+    network_gemms,
+    total_flops,
+    wave_weights,
+)
 
 from fastsiren import backends, cuda_ext, jet, reference
 from fastsiren.jet import Jet
@@ -35,8 +44,8 @@ FAST = dict(size="quick", rounds=2, block_s=1e-3)
 def _broken_torch(_device) -> SimpleNamespace:
     """The torch backend with a 0.5% error in every output: the check must catch it."""
 
-    def mlp_jet(x, w, b, om, order):
-        j = jet.mlp_jet(x, w, b, om, order)
+    def mlp_jet(x, w, b, om, order, laplacian_weights=None):
+        j = jet.mlp_jet(x, w, b, om, order, laplacian_weights)
         return Jet(*(None if t is None else t * 1.005 for t in j))
 
     return SimpleNamespace(
@@ -82,7 +91,7 @@ def test_cuda_provider_checked_and_timed_through_the_cuda_emulation(monkeypatch)
             assert r.max_err < 1e-4 and r.median_ms > 0
 
 
-@pytest.mark.parametrize("suite", ["fit", "poisson-laplacian"])
+@pytest.mark.parametrize("suite", ["fit", "poisson-laplacian", "wave"])
 def test_a_wrong_provider_is_detected_and_not_timed(suite):
     res = run_suite(suite, ["torch", BROKEN], log=lambda s: None, **FAST)
     broken = [r for r in res.rows if r.provider == "broken"]
@@ -90,6 +99,24 @@ def test_a_wrong_provider_is_detected_and_not_timed(suite):
     assert all(math.isnan(r.median_ms) and r.max_err > 1e-3 for r in broken)
     assert "allowed" in broken[0].reason
     assert all(r.status == "ok" for r in res.rows if r.provider == "torch")
+
+
+def test_wave_suite_is_the_wave_residual():
+    """The wave suite's loss is the MSE of f_tt - v^2 (f_xx + f_yy) against its target, with the
+    second derivatives from torch.func's Hessian, on a (T, H, W) grid in D = 3."""
+    suite = get_suite("wave")
+    shape = default_shape("wave", "quick", "cpu")
+    assert (shape.in_features, shape.points, shape.grid_shape) == (3, 256, (4, 8, 8))
+    case = suite.make_case(shape, "cpu", torch.float64)
+    loss = suite.bind(case, "step", reference).outputs()["loss"]
+
+    def f(p):
+        return reference.mlp_forward(p[None], case.weights, case.biases, case.omegas)[0]
+
+    d2 = torch.func.vmap(torch.func.hessian(f))(case.inputs["x"]).diagonal(dim1=-2, dim2=-1)  # (N, out, D)
+    residual = d2[..., 0] - WAVE_SPEED ** 2 * (d2[..., 1] + d2[..., 2])
+    torch.testing.assert_close(loss, torch.nn.functional.mse_loss(residual, case.inputs["target"]))
+    assert wave_weights(2) == (1.0, -WAVE_SPEED ** 2)  # (t, x): the weights follow D (scaling sweeps)
 
 
 def test_check_rule_uses_reference_error_and_floor():
