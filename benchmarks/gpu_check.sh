@@ -16,6 +16,8 @@
 #   pytest     python -m pytest -q -m gpu tests -n 8                (the GPU tier; xdist if present)
 #   bench      the BENCH_SUITES at --size default for every provider (results/*.csv, bench.txt)
 #   bench2     optional: BENCH2_SUITES for BENCH2_PROVIDERS only (appended to bench.txt)
+#   weighted   benchmarks/weighted_cost.py: the wave step with and without its Laplacian weights, per
+#              backend (results/weighted-cost-gpu.json)
 #   profile    benchmarks/profile_step.py: each provider's kernels per step (results/profile-gpu.json)
 #   tune       benchmarks/triton_tune.py: the Triton fp32 GEMM tiles swept on whole training steps
 #              (results/triton-tune-gpu.json), with the time left before the experiments
@@ -53,7 +55,7 @@
 # `fastsiren experiments --list`; default: all of them, as time allows; "" runs none),
 # GPU_CHECK_TASK_LIMIT (seconds per task, default 240), GPU_CHECK_PROFILE (their profile,
 # default paper; quick tests the plumbing on a CPU), GPU_CHECK_SKIP (step names to skip, e.g.
-# "cuda pytest bench profile tune precision scaling" for a call that only runs experiments; keep
+# "cuda pytest bench weighted profile tune precision scaling" for a call that only runs experiments; keep
 # install: a fresh machine has no fastsiren.kernels without it), GPU_CHECK_WORK (where work/ is
 # built, outside OUT; default a fresh folder under /tmp).
 
@@ -189,6 +191,9 @@ if [ -n "${BENCH2_SUITES:-}" ]; then
     step bench2 "${GPU_CHECK_BENCH2_LIMIT:-120}" "$PY -m benchmarks --size default --out $WORK/results $B2 ${BENCH_ARGS:-}"
     cat "$WORK/logs/bench2.log" >>"$OUT/bench.txt" 2>/dev/null
 fi
+
+# What the wave suite's Laplacian weights cost each backend (the same step with the plain Laplacian).
+step weighted 60 "$PY -m benchmarks.weighted_cost --out $WORK/results/weighted-cost-gpu.json"
 
 # Where each provider's step time goes (kernel by kernel), then the Triton GEMM tiles swept.
 step profile 60 "$PY -m benchmarks.profile_step --out $WORK/results/profile-gpu.json \

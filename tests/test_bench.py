@@ -119,6 +119,33 @@ def test_wave_suite_is_the_wave_residual():
     assert wave_weights(2) == (1.0, -WAVE_SPEED ** 2)  # (t, x): the weights follow D (scaling sweeps)
 
 
+def test_weighted_cost_times_the_wave_step_with_and_without_its_weights(tmp_path, monkeypatch):
+    """benchmarks/weighted_cost.py on the quick size: a row per provider that runs here (torch,
+    cuda through the CUDA emulation), with both medians and their ratio; the document names
+    device, commit, shape and weights; a provider that cannot run is skipped with its reason."""
+    import json
+
+    from fastsiren.benchmarks import weighted_cost
+
+    monkeypatch.setenv(cuda_ext.EMULATE_ENV, "1")
+    out = tmp_path / "w.json"
+    assert weighted_cost.main(["--size", "quick", "--rounds", "2", "--device", "cpu", "--out", str(out),
+                               "--provider", "torch", "--provider", "cuda"]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["device_type"] == "cpu" and doc["commit"] and doc["points"] == 256 and doc["in_features"] == 3
+    assert doc["weights"] == [1.0, -WAVE_SPEED ** 2, -WAVE_SPEED ** 2]
+    rows = {r["provider"]: r for r in doc["rows"]}
+    assert set(rows) == {"torch", "cuda"} and doc["skipped"] == {}
+    for r in rows.values():
+        assert r["plain_ms"] > 0 and r["weighted_ms"] > 0
+        assert r["weighted_over_plain"] == pytest.approx(r["weighted_ms"] / r["plain_ms"], rel=1e-3)
+    monkeypatch.delenv(cuda_ext.EMULATE_ENV)
+    rows, skipped = weighted_cost.measure(torch.device("cpu"), ("cuda",), "quick", 1, 1e-3, log=lambda s: None)
+    assert rows == [] and "CUDA" in skipped["cuda"]
+    with pytest.raises(ValueError, match="--rounds must be > 0"):
+        weighted_cost.main(["--rounds", "0"])
+
+
 def test_check_rule_uses_reference_error_and_floor():
     want = {"a": torch.tensor([1.0, -2.0], dtype=torch.float64)}
     ref32 = {"a": torch.tensor([1.0, -2.0 + 1e-6])}
@@ -415,13 +442,13 @@ def test_gpu_check_script_plumbing_on_the_cpu(tmp_path):
                GPU_CHECK_PROFILE="quick",
                GPU_CHECK_SITE=str(tmp_path / "site"),
                SCALING_SUITES="fit", SCALING_SWEEPS="dim", SCALING_PROVIDERS="torch", SCALING_REPEATS="1",
-               GPU_CHECK_SKIP="env wheels install cuda pytest bench profile tune precision")
+               GPU_CHECK_SKIP="env wheels install cuda pytest bench weighted profile tune precision")
     proc = subprocess.run(["bash", str(root / "benchmarks" / "gpu_check.sh")], cwd=root, env=env,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     manifest = json.loads((out / "manifest.json").read_text())
     steps = {s["step"]: s["status"] for s in manifest["steps"]}
-    assert steps["bench"] == "skipped" and steps["pytest"] == "skipped"
+    assert steps["bench"] == "skipped" and steps["pytest"] == "skipped" and steps["weighted"] == "skipped"
     assert steps["task-fit"] == "ok" and steps["task-nosuch"] == "skipped"
     assert manifest["commit"] and "torch" in manifest
     assert (out / "bench.md").exists()

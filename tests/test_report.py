@@ -165,6 +165,12 @@ def quick_results(tmp_path_factory) -> dict[str, Path]:
             {"suite": "fit", "phase": "step", "ms": {"glibc": {"reference": 12.0, "torch": 6.0},
                                                      "pinned": {"reference": 9.0, "torch": 6.0}},
              "torch_speedup": {"glibc": 2.0, "pinned": 1.5}, "pinned_over_glibc": {"reference": 0.75, "torch": 1.0}}]})
+    for dev, rows in [("cpu-2t", [("torch", 10.0, 10.5)]), ("gpu", [("triton", 2.0, 2.2), ("cuda", 1.0, 0.98)])]:
+        common.write_json(bench / f"weighted-cost-{dev}.json", {
+            "commit": "abc", "device": dev, "threads": "2" if dev == "cpu-2t" else "", "size": "quick", "points": 256,
+            "grid": [4, 8, 8], "hidden": 32, "hidden_layers": 1, "weights": [1.0, -0.25, -0.25], "method": "m",
+            "rows": [{"provider": p, "plain_ms": a, "weighted_ms": b, "weighted_over_plain": b / a}
+                     for p, a, b in rows]})
     common.write_json(bench / "cuda-mutations.json", {"commit": "abc", "tier": "emulated", "rows": [
         {"name": n, "what": n.replace("-", " "), "caught_plain": c and n != "oob-read", "caught": c, "blind_spot": b}
         for n, c, b in [("no-barrier-render-7", True, ""), ("no-barrier-render-9", False, ""),
@@ -202,6 +208,8 @@ def test_numbers_come_from_the_results_files(quick_results):
     assert "2.75" in text  # the benchmark speedup
     assert "the reference executes 1.50x the matrix-product FLOPs" in text  # gemm-count.json
     assert "torch vs reference goes from 2.00x to 1.50x" in " ".join(text.split())  # cpu-malloc.json
+    assert ("Laplacian weights: the weighted wave step takes 0.98x (cuda, gpu) to 1.10x (triton, gpu) the time of "
+            "the same step with the plain Laplacian") in " ".join(text.split())  # weighted-cost-*.json, min and max
     assert ("the suite table's reference took 2.00x its time in this study under the same glibc defaults"
             in " ".join(text.split()))  # fit.csv's reference against cpu-malloc.json's
     squashed = " ".join(text.split())  # cuda-mutations.json: counted, not typed

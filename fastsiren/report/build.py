@@ -754,9 +754,10 @@ class Builder:
 
     def __init__(self, results: dict[str, list[Result]], bench: list[dict], figures_dir: Path,
                  gemm: dict | None = None, mutations: dict | None = None, profile: dict | None = None,
-                 precision: dict | None = None, malloc: dict | None = None):
+                 precision: dict | None = None, malloc: dict | None = None, weighted: list[dict] | None = None):
         self.results, self.bench, self.figures_dir, self.gemm = results, bench, figures_dir, gemm
         self.mutations, self.profile, self.precision, self.malloc = mutations, profile, precision, malloc
+        self.weighted = weighted or []  # benchmarks/weighted_cost.py's documents, one per device
         self.used_figures: list[Path] = []
         self.limits: list[str] = []  # Discussion limits that the sections compute (e.g. a frame that carries a mean)
 
@@ -1252,6 +1253,7 @@ class Builder:
         sec = Section("bench", [])
         self._gemm(sec)
         self._malloc(sec)
+        self._weighted(sec)
         rows = self.bench
         if not rows:
             sec.figures += self._task_figures("bench")
@@ -1411,6 +1413,35 @@ class Builder:
             sec.findings.append(f"Suite {suite}: the reference executes {lo if lo == hi else f'{lo} to {hi}'} the "
                                 f"matrix-product FLOPs of the torch backend per step (D = {dims[0]} to {dims[-1]}); "
                                 "a speedup beyond that comes from less elementwise work or faster products.")
+
+    def _weighted(self, sec: Section) -> None:
+        """The wave step with its Laplacian weights against the same step with the plain Laplacian,
+        per device and provider (benchmarks/weighted_cost.py)."""
+        body, ratios = [], []
+        for doc in self.weighted:
+            threads = f", {doc['threads']} threads" if doc.get("threads") else ""
+            for r in doc.get("rows", []):
+                ratios.append((r["weighted_over_plain"], r["provider"], doc["device"] + threads))
+                body.append([cell(doc["device"] + threads), cell(r["provider"]), cell(fmt("ms", r["plain_ms"])),
+                             cell(fmt("ms", r["weighted_ms"])), cell(f"{r['weighted_over_plain']:.3f}x")])
+        if not body:
+            return
+        doc = self.weighted[0]
+        grid = " x ".join(str(g) for g in doc.get("grid", []))
+        weights = ", ".join(f"{c:g}" for c in doc.get("weights", []))
+        sec.tables.append(table(
+            f"What the Laplacian's weights cost: the wave suite's training step (a SIREN of (t, x, y), "
+            f"{doc.get('hidden_layers', '?')} hidden layers of width {doc.get('hidden', '?')}, a {grid} grid, "
+            f"{doc.get('points', 0):,} points) with laplacian_weights = ({weights}) and the same step with the "
+            "plain Laplacian, interleaved in one process",
+            ["device", "provider", "plain (ms)", "weighted (ms)", "weighted / plain"], body, lead=2,
+            source="; ".join(f"{d['device']}: {d.get('method', '?')}, size {d.get('size', '?')}, commit {_commit(d)}, "
+                             f"file weighted-cost-*.json" for d in self.weighted)))
+        lo, hi = min(ratios), max(ratios)
+        span = (f"{lo[0]:.2f}x ({lo[1]}, {lo[2]})" if len(ratios) == 1
+                else f"{lo[0]:.2f}x ({lo[1]}, {lo[2]}) to {hi[0]:.2f}x ({hi[1]}, {hi[2]})")
+        sec.findings.append(f"Laplacian weights: the weighted wave step takes {span} the time of the same step "
+                            "with the plain Laplacian.")
 
     def _malloc(self, sec: Section) -> None:
         """Reference's and torch's CPU steps under glibc's default malloc settings and with its
@@ -1786,8 +1817,9 @@ def build(results_dir: Path, bench_dir: Path, figures_dir: Path, out: Path,
         return json.loads(path.read_text()) if path.is_file() else None
 
     figures_dir.mkdir(parents=True, exist_ok=True)
+    weighted = [json.loads(path.read_text()) for path in sorted(bench_dir.glob("weighted-cost-*.json"))]
     data = Builder(results, bench, figures_dir, doc(GEMM_FILE), doc(MUTATIONS_FILE), doc(PROFILE_FILE),
-                   doc(PRECISION_FILE), doc(CPU_MALLOC_FILE)).build(skipped, profile)
+                   doc(PRECISION_FILE), doc(CPU_MALLOC_FILE), weighted).build(skipped, profile)
     compile_pdf(data, figures_dir, out)
     data["out"] = str(out)
     return data
