@@ -41,6 +41,7 @@
 #include <c10/cuda/CUDAStream.h>
 #endif
 
+#include <cmath>
 #include <optional>
 #include <string>
 #include <tuple>
@@ -147,6 +148,7 @@ struct DeviceScope {
 // while string pieces were fine: numbers go through std::to_string, shapes through shape_str,
 // devices and dtypes through their names.
 std::string num(int64_t v) { return std::to_string(v); }
+std::string num_f(double v) { return std::to_string(v); }
 
 // "(a, b, c)"
 std::string shape_str(at::IntArrayRef sizes) {
@@ -202,6 +204,9 @@ void check_net(const at::Tensor& x, at::TensorList weights, const BiasList& bias
     TORCH_CHECK(order == 2, "lap_weights weight the Laplacian, which needs order=2, got order=", num(order));
     TORCH_CHECK(static_cast<int64_t>(lap_weights->size()) == dim, "lap_weights must have one weight per input ",
                 "dimension (", num(dim), "), got ", num(lap_weights->size()));
+    for (size_t k = 0; k < lap_weights->size(); ++k)
+      TORCH_CHECK(std::isfinite((*lap_weights)[k]), "lap_weights[", num(static_cast<int64_t>(k)),
+                  "] must be a finite number, got ", num_f((*lap_weights)[k]));
   }
 }
 

@@ -120,9 +120,7 @@ __global__ void __launch_bounds__(kThreads)
         jet::layer_fwd(e, tile_stride, bias, omega, order, dim, lw, e, tile_stride);
       } else {
         const int64_t row = n0 + p;
-        if (row < n) {
-          jet::layer_fwd(e, tile_stride, bias, omega, order, dim, lw, out + row * f + o, out_stride);
-        }
+        if (row < n) jet::layer_fwd(e, tile_stride, bias, omega, order, dim, lw, out + row * f + o, out_stride);
       }
     }
     // No barrier needed here either: the next layer reads this tile only after its first

@@ -794,8 +794,9 @@ def double_backward_fallback(ctx, x, weights, biases, g_value, g_grad, g_lap):
     """Gradients that are themselves differentiable: autograd over the reference ops.
 
     Serves every backend's network Function, all with the argument layout
-    ``(x, order, omegas, n_layers, save, *weights, *biases)`` and ctx fields ``order``,
-    ``omegas``, ``n_layers``; returns gradients in that layout.
+    ``(x, order, omegas, n_layers, save, *weights, *biases[, laplacian_weights])`` and ctx fields
+    ``order``, ``omegas``, ``n_layers`` (and ``lap_weights``, None for the plain Laplacian);
+    returns gradients in that layout.
 
     Used when a caller asks for ``create_graph=True`` through a fused forward (e.g. the
     official repo's ``gradient(model(x), x)``), for batched adjoints (``is_grads_batched=True``,

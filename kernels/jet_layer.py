@@ -326,6 +326,24 @@ def omega_halves(omega: float | None) -> tuple[float, float]:
     return hi, float(omega) - hi
 
 
+_LAP_W_CACHE: dict[tuple, torch.Tensor] = {}
+
+
+def lap_weight_tensor(weights: Sequence[float] | None, like: torch.Tensor) -> torch.Tensor | None:
+    """The Laplacian's weights as a (D,) tensor of ``like``'s dtype on its device, made once per
+    (weights, dtype, device) and kept (the kernels only read it): a host-to-device copy at every
+    call would synchronise the host with the GPU."""
+    if weights is None:
+        return None
+    key = (tuple(float(c) for c in weights), like.dtype, like.device)
+    t = _LAP_W_CACHE.get(key)
+    if t is None:
+        if len(_LAP_W_CACHE) >= 64:  # a sweep over many weights: keep the cache small
+            _LAP_W_CACHE.clear()
+        t = _LAP_W_CACHE[key] = torch.tensor(key[0], dtype=like.dtype, device=like.device)
+    return t
+
+
 def check_lap_w(lap_w: torch.Tensor | None, order: int, dim: int, like: torch.Tensor) -> torch.Tensor | None:
     """The Laplacian's weights as a kernel operand: None (the plain Laplacian), or a (D,)
     tensor of ``like``'s dtype and device (jet_math.lap_weights), at order 2 only."""
@@ -706,8 +724,7 @@ class MLPJetFunction(torch.autograd.Function):
     def forward(ctx, x, order, omegas, n_layers, save, *params):
         weights, biases = params[:n_layers], params[n_layers:2 * n_layers]
         ctx.lap_weights = params[2 * n_layers] if len(params) > 2 * n_layers else None
-        ctx.lap_w = lap_w = None if ctx.lap_weights is None else torch.tensor(
-            ctx.lap_weights, dtype=x.dtype, device=x.device)
+        ctx.lap_w = lap_w = lap_weight_tensor(ctx.lap_weights, x)
         keep = bool(save)
         ctx.cublas = gemm_mode() == "cublas"
         h, pres = mlp_streams_forward(x, weights, biases, omegas, order, keep, cublas=ctx.cublas, lap_w=lap_w)

@@ -16,7 +16,8 @@ per-layer kernels silently (same results, more memory traffic).
 Precision: ``config.infer_precision``: ``ieee``/``tf32x3``/``tf32`` as in training, or
 ``fp16``/``bf16``: GEMM operands rounded to half precision, accumulation, bias and the sine
 epilogue in fp32. In fp16 the gradient and Laplacian streams of the operands are first divided by
-2^6 and 2^12 (and the products multiplied back, exactly): a fitted network's hidden Laplacian
+2^6 and 2^12 (the latter times a weighted Laplacian's largest |c_k|, rounded up to a power of
+two; the products multiplied back, exactly): a fitted network's hidden Laplacian
 stream passes fp16's largest value, 65504, and rounded to inf (an H200 precision run measured a
 NaN Laplacian before the scales; bf16 has the range of fp32). Under the interpreter (no
 half-precision ``tl.dot``) the rounding is emulated by a round trip through the half type.
@@ -24,6 +25,7 @@ half-precision ``tl.dot``) the rounding is emulated by a round trip through the 
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Sequence
 
@@ -43,7 +45,7 @@ from .config import (
     stream_pad,
     train_precision,
 )
-from .jet_layer import check_lap_w, check_tensor, mlp_streams_forward, omega_halves, split_streams
+from .jet_layer import check_lap_w, check_tensor, lap_weight_tensor, mlp_streams_forward, omega_halves, split_streams
 from .jet_math import jet_epilogue, join_omega, lap_weights, store_streams
 
 FP16_GRAD_SCALE: tl.constexpr = tl.constexpr(64.0)
@@ -147,13 +149,15 @@ def _render_fused_kernel(x_ptr, w0_ptr, b0_ptr, wh_ptr, bh_ptr, omh_ptr, wl_ptr,
                          S: tl.constexpr, ORDER: tl.constexpr, LAST_SINE: tl.constexpr,
                          S_PAD: tl.constexpr, BLOCK_N: tl.constexpr, CW: tl.constexpr,
                          CHUNKS: tl.constexpr, OUT_PAD: tl.constexpr, PRECISION: tl.constexpr,
-                         HALF: tl.constexpr, EMULATE: tl.constexpr, WEIGHTED: tl.constexpr):
+                         HALF: tl.constexpr, EMULATE: tl.constexpr, WEIGHTED: tl.constexpr,
+                         LAP_SCALE: tl.constexpr):
     offs_n = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
     sid = tl.arange(0, S_PAD)[:, None, None]
     # Per-row stream scale of the fp16 GEMM operands (see _chunked_gemm): 1 for the value,
-    # 2^6 for the gradient streams, 2^12 for the Laplacian.
+    # 2^6 for the gradient streams, 2^12 for the Laplacian (times the Laplacian's largest weight,
+    # rounded up to a power of two: lap_scale).
     row_sid = tl.arange(0, S_PAD * BLOCK_N)[:, None] // BLOCK_N
-    unscale = tl.where(row_sid == 0, 1.0, tl.where(row_sid <= D, FP16_GRAD_SCALE, FP16_LAP_SCALE))
+    unscale = tl.where(row_sid == 0, 1.0, tl.where(row_sid <= D, FP16_GRAD_SCALE, LAP_SCALE))
     om0 = join_omega(om0_hi, om0_lo, y_ptr)
     lw = lap_weights(lw_ptr, sid, D, WEIGHTED)
     h0 = _first_chunk(x_ptr, w0_ptr, b0_ptr, om0, 0, offs_n, sid, N, W, D, ORDER, CW, S_PAD, BLOCK_N, lw, WEIGHTED)
@@ -216,11 +220,19 @@ def fusable(weights: Sequence[torch.Tensor], biases: Sequence[torch.Tensor | Non
     return None
 
 
+def lap_scale(laplacian_weights: Sequence[float] | None) -> float:
+    """The fp16 scale of the Laplacian stream's GEMM operands: 2^12, times the largest |c_k|
+    rounded up to a power of two when it exceeds 1 (the weights multiply that stream)."""
+    big = max((abs(float(c)) for c in laplacian_weights or ()), default=1.0)
+    return float(FP16_LAP_SCALE.value) * (2.0 ** math.ceil(math.log2(big)) if big > 1.0 else 1.0)
+
+
 def render_fused(x: torch.Tensor, weights: Sequence[torch.Tensor], biases: Sequence[torch.Tensor],
-                 omegas: Sequence[float | None], order: int, lap_w: torch.Tensor | None = None) -> Jet:
+                 omegas: Sequence[float | None], order: int,
+                 laplacian_weights: Sequence[float] | None = None) -> Jet:
     """Value (N, out), and for ``order`` >= 1 gradient (N, out, D) / Laplacian (N, out), of a
     fusable network (see :func:`fusable`) at x (N, D), in one kernel launch. float32 only.
-    ``lap_w`` (D,): the Laplacian's weights (None: all 1)."""
+    ``laplacian_weights`` (D floats, order 2): the Laplacian's weights (None: all 1)."""
     reason = fusable(weights, biases, omegas)
     if reason is not None:
         raise ValueError(f"render_fused cannot run this network: {reason}")
@@ -230,7 +242,7 @@ def render_fused(x: torch.Tensor, weights: Sequence[torch.Tensor], biases: Seque
     weights = [check_tensor(w, f"weights[{i}]", x.dtype, x.device) for i, w in enumerate(weights)]
     biases = [check_tensor(b, f"biases[{i}]", x.dtype, x.device) for i, b in enumerate(biases)]
     n, dim = x.shape
-    lap_w = check_lap_w(lap_w, order, dim, x)
+    lap_w = check_lap_w(lap_weight_tensor(laplacian_weights, x), order, dim, x)
     width, out = weights[0].shape[0], weights[-1].shape[0]
     hidden = len(weights) - 2
     s = num_streams(order, dim)
@@ -253,7 +265,7 @@ def render_fused(x: torch.Tensor, weights: Sequence[torch.Tensor], biases: Seque
         S_PAD=s_pad, BLOCK_N=cfg.block_n, CW=cfg.width_pad // cfg.chunks, CHUNKS=cfg.chunks,
         OUT_PAD=max(16, 1 << max(0, (out - 1).bit_length())),
         PRECISION="ieee" if half != "none" else prec, HALF=half, EMULATE=interpreting(),
-        WEIGHTED=lap_w is not None, num_warps=cfg.num_warps, num_stages=1)
+        WEIGHTED=lap_w is not None, LAP_SCALE=lap_scale(laplacian_weights), num_warps=cfg.num_warps, num_stages=1)
     return Jet(*split_streams(y, order, dim))
 
 
@@ -269,13 +281,13 @@ def mlp_infer(x: torch.Tensor, weights: Sequence[torch.Tensor], biases: Sequence
     the Laplacian field is ``sum_k c_k d2 f / d x_k^2``, in either kernel.
     """
     with torch.no_grad():
-        lap_w = None if laplacian_weights is None else torch.tensor(laplacian_weights, dtype=x.dtype, device=x.device)
+        lap_w = lap_weight_tensor(laplacian_weights, x)
         reason = fusable(weights, biases, omegas)
         prec = infer_precision(x.dtype)
         half = prec not in PRECISIONS
         if half or fused_inference():
             if reason is None and x.dtype == torch.float32:
-                return render_fused(x, weights, biases, omegas, order, lap_w)
+                return render_fused(x, weights, biases, omegas, order, laplacian_weights)
             if half:
                 prec = train_precision(x.dtype)
             if reason is not None and reason.startswith("hidden width"):

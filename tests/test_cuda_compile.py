@@ -225,9 +225,19 @@ def test_error_messages_stream_strings_only():
     H200 (benchmarks/results/gpu-check/2026-11-28-h200-2): every message piece is a string."""
     src = (cuda_ext.csrc_dir() / "bindings.cpp").read_text()
     src = re.sub(r"//[^\n]*", "", src)
-    allowed = re.compile(r'^("([^"\\]|\\.)*"\s*)+$|^(num|shape_str|c10::toString|cudaGetErrorString)\(.*\)$'
+    allowed = re.compile(r'^("([^"\\]|\\.)*"\s*)+$|^(num|num_f|shape_str|c10::toString|cudaGetErrorString)\(.*\)$'
                          r"|\.str\(\)$|^(name|ref|wi|bi|what|kDeviceWanted)$", re.S)
     checks = [m.start() + len("TORCH_CHECK") for m in re.finditer(r"\bTORCH_CHECK\(", src)]
     assert len(checks) > 10
     bad = [a for pos in checks for a in _call_args(src, pos)[1:] if not allowed.search(a)]
     assert not bad, f"message pieces that are not strings: {bad}"
+
+
+def test_every_hand_picked_cuda_mutant_finds_its_source_text():
+    """benchmarks/cuda_mutations.py's hand-picked defects replace exact source text: a kernel edit
+    that moves it would make the mutation check fail to start, so each must still occur."""
+    from fastsiren.benchmarks.cuda_mutations import HAND_PICKED
+
+    csrc = Path(__file__).resolve().parents[1] / "csrc"
+    for m in HAND_PICKED:
+        assert (csrc / m.file).read_text().count(m.old) > m.occurrence, (m.name, m.file, m.old)

@@ -321,7 +321,21 @@ def test_weighted_laplacian(dev, dim, lap_weights, monkeypatch):
     what is wrong with bad weights."""
     ws, bs, oms = make_net(dev, dim, 40, 1, 2, last_sine=dim == 1, bias_everywhere=dim != 2)
     x = coords(dev, N_CASES[dev]["small"], dim)
+    calls = []  # every network op the backend runs, with the weights it was given
+    real_ops = cuda_ext._ops
+
+    class Spy:
+        def __getattr__(self, name):
+            op = getattr(real_ops(), name)
+
+            def call(*args):
+                calls.append((name, args[-1]))
+                return op(*args)
+            return call
+
+    monkeypatch.setattr(cuda_ext, "_ops", Spy)
     check_against_reference(x, ws, bs, oms, 2, TOL[torch.float64], f"weighted D={dim}", lap_weights)
+    assert [n for n, _ in calls] == ["mlp_fwd", "mlp_bwd"] and all(w == list(lap_weights) for _, w in calls), calls
     plain = reference.mlp_jet(x, ws, bs, oms, 2).laplacian
     want = reference.mlp_jet(x, ws, bs, oms, 2, lap_weights)
     assert scaled_err(want.laplacian, plain) > 1e-3  # the weights change the field checked
@@ -330,12 +344,20 @@ def test_weighted_laplacian(dev, dim, lap_weights, monkeypatch):
         got = cuda_ext.mlp_infer(x.detach(), ws, bs, oms, 2, lap_weights)
         for name, a, b in zip(("value", "grad", "laplacian"), got, want):
             assert_close(a, b, TOL[torch.float64], f"render fused={fused} weighted {name}")
+        assert calls[-1] == ("mlp_infer" if fused == "1" else "mlp_fwd", list(lap_weights)), calls[-1]
+    # gradients of the weighted jet are differentiable again (the double backward recomputes by
+    # the reference with the same weights)
+    xs, w0 = x[:5].detach().clone().requires_grad_(), ws[0].detach().clone().requires_grad_()
+    assert torch.autograd.gradgradcheck(
+        lambda a, w: cuda_ext.mlp_jet(a, [w, *ws[1:]], bs, oms, 2, lap_weights).laplacian, (xs, w0), atol=1e-5)
     w, b = [t.detach() for t in ws], [None if t is None else t.detach() for t in bs]
     om = cuda_ext._op_omegas(oms)
     with pytest.raises(RuntimeError, match=f"one weight per input dimension \\({dim}\\), got {dim + 1}"):
         ops().mlp_fwd(x.detach(), w, b, om, 2, False, False, [1.0] * (dim + 1))
     with pytest.raises(RuntimeError, match="needs order=2, got order=1"):
         ops().mlp_infer(x.detach(), w, b, om, 1, [1.0] * dim)
+    with pytest.raises(RuntimeError, match=r"lap_weights\[0\] must be a finite number, got nan"):
+        ops().mlp_infer(x.detach(), w, b, om, 2, [float("nan")] * dim)
 
 
 def test_render_through_the_layer_kernels_unless_fusion_is_on(dev, monkeypatch):

@@ -169,8 +169,9 @@ def quick_results(tmp_path_factory) -> dict[str, Path]:
         common.write_json(bench / f"weighted-cost-{dev}.json", {
             "commit": "abc", "device": dev, "threads": "2" if dev == "cpu-2t" else "", "size": "quick", "points": 256,
             "grid": [4, 8, 8], "hidden": 32, "hidden_layers": 1, "weights": [1.0, -0.25, -0.25], "method": "m",
-            "rows": [{"provider": p, "plain_ms": a, "weighted_ms": b, "weighted_over_plain": b / a}
-                     for p, a, b in rows]})
+            "rows": [{"provider": p, "plain_ms": a, "weighted_ms": b, "weighted_over_plain": b / a,
+                      "spread_ms": {"plain": [a * 0.98, a * 1.02], "weighted": [b * 0.98, b * 1.02]}}
+                     for p, a, b in rows], "skipped": {"cuda": "no GPU"} if dev == "cpu-2t" else {}})
     common.write_json(bench / "cuda-mutations.json", {"commit": "abc", "tier": "emulated", "rows": [
         {"name": n, "what": n.replace("-", " "), "caught_plain": c and n != "oob-read", "caught": c, "blind_spot": b}
         for n, c, b in [("no-barrier-render-7", True, ""), ("no-barrier-render-9", False, ""),
@@ -209,7 +210,9 @@ def test_numbers_come_from_the_results_files(quick_results):
     assert "the reference executes 1.50x the matrix-product FLOPs" in text  # gemm-count.json
     assert "torch vs reference goes from 2.00x to 1.50x" in " ".join(text.split())  # cpu-malloc.json
     assert ("Laplacian weights: the weighted wave step takes 0.98x (cuda, gpu) to 1.10x (triton, gpu) the time of "
-            "the same step with the plain Laplacian") in " ".join(text.split())  # weighted-cost-*.json, min and max
+            "the same step with the plain Laplacian; in 1 of 3 measurements the two steps' timed rounds overlap"
+            ) in " ".join(text.split())  # weighted-cost-*.json: min, max and the overlapping spreads counted
+    assert "Not measured: cuda on cpu-2t, 2 threads (no GPU)" in " ".join(text.split())
     assert ("the suite table's reference took 2.00x its time in this study under the same glibc defaults"
             in " ".join(text.split()))  # fit.csv's reference against cpu-malloc.json's
     squashed = " ".join(text.split())  # cuda-mutations.json: counted, not typed
@@ -517,6 +520,9 @@ def test_bench_captions_give_the_network_and_the_problem_size():
                               "hidden_layers 3 as the official code counts them) and width 256, D = 2 inputs, 1 "
                               "output; 65,536 points (a 256 x 256 pixel grid) at benchmark size default, 4,194,304 "
                               "points (a 2048 x 2048 pixel grid) at benchmark size large"), net["caption"]
+    wave = report.Builder._bench_table("cpu", "wave", 1, [row("wave", "default", 5, 3, 256, 1, 16384)], [])
+    assert "D = 3 inputs, 1 output; 16,384 points (a 16 x 32 x 32 grid of (t, x, y)) at benchmark size default" in \
+        wave["caption"], wave["caption"]  # the suite's own grid (benchmarks/suites.py), not a square root
     layer = report.Builder._bench_table("cpu", "layer", None, [row("layer", "default", 1, 256, 256, 256, 16384)], [])
     assert layer["caption"] == ("Benchmark suite layer on cpu: one sine layer from 256 to 256 features; 16,384 points "
                                 "at benchmark size default")

@@ -40,6 +40,7 @@ from fastsiren.benchmarks.precision import GPU_FILE as PRECISION_FILE
 from fastsiren.benchmarks.profile_step import PROFILE_FILE
 from fastsiren.benchmarks.readme_tables import gpu_targets, scaling_target_text
 from fastsiren.benchmarks.records import REFERENCE_INFER_NOTE, reference_infer_graph
+from fastsiren.benchmarks.suites import default_shape
 from fastsiren.tasks import common
 
 PROFILE_ORDER = ("paper", "cpu", "quick")
@@ -1417,31 +1418,41 @@ class Builder:
     def _weighted(self, sec: Section) -> None:
         """The wave step with its Laplacian weights against the same step with the plain Laplacian,
         per device and provider (benchmarks/weighted_cost.py)."""
-        body, ratios = [], []
+        body, ratios, skipped = [], [], []
         for doc in self.weighted:
-            threads = f", {doc['threads']} threads" if doc.get("threads") else ""
+            where = doc["device"] + (f", {_count(int(doc['threads']), 'thread')}"
+                                     if str(doc.get("threads", "")).isdigit() else "")
+            grid = " x ".join(str(g) for g in doc.get("grid", []))
+            problem = f"{grid} ({fmt('points', doc.get('points'))} points), width {doc.get('hidden', '?')}"
             for r in doc.get("rows", []):
-                ratios.append((r["weighted_over_plain"], r["provider"], doc["device"] + threads))
-                body.append([cell(doc["device"] + threads), cell(r["provider"]), cell(fmt("ms", r["plain_ms"])),
+                spread = r.get("spread_ms", {})
+                # the rounds' ranges overlap: the two steps are not told apart by this measurement
+                overlap = (bool(spread) and spread["weighted"][0] <= spread["plain"][1]
+                           and spread["plain"][0] <= spread["weighted"][1])
+                ratios.append((r["weighted_over_plain"], r["provider"], where, overlap))
+                body.append([cell(where), cell(problem), cell(r["provider"]), cell(fmt("ms", r["plain_ms"])),
                              cell(fmt("ms", r["weighted_ms"])), cell(f"{r['weighted_over_plain']:.3f}x")])
+            skipped += [f"{name} on {where} ({why})" for name, why in doc.get("skipped", {}).items()]
         if not body:
             return
-        doc = self.weighted[0]
-        grid = " x ".join(str(g) for g in doc.get("grid", []))
-        weights = ", ".join(f"{c:g}" for c in doc.get("weights", []))
+        weights = ", ".join(f"{c:g}" for c in self.weighted[0].get("weights", []))
         sec.tables.append(table(
-            f"What the Laplacian's weights cost: the wave suite's training step (a SIREN of (t, x, y), "
-            f"{doc.get('hidden_layers', '?')} hidden layers of width {doc.get('hidden', '?')}, a {grid} grid, "
-            f"{doc.get('points', 0):,} points) with laplacian_weights = ({weights}) and the same step with the "
-            "plain Laplacian, interleaved in one process",
-            ["device", "provider", "plain (ms)", "weighted (ms)", "weighted / plain"], body, lead=2,
-            source="; ".join(f"{d['device']}: {d.get('method', '?')}, size {d.get('size', '?')}, commit {_commit(d)}, "
-                             f"file weighted-cost-*.json" for d in self.weighted)))
+            f"What the Laplacian's weights cost: the wave suite's training step (a SIREN of (t, x, y) on a "
+            f"T x H x W grid) with laplacian_weights = ({weights}) and the same step with the plain Laplacian, "
+            "interleaved in one process" + (f". Not measured: {'; '.join(skipped)}" if skipped else ""),
+            ["device", "problem", "provider", "plain (ms)", "weighted (ms)", "weighted / plain"], body, lead=3,
+            source=f"{self.weighted[0].get('method', '?')}; " + "; ".join(
+                f"{d['device']}" + (f", {d['threads']} threads" if d.get("threads") else "")
+                + f": size {d.get('size', '?')}, commit {_commit(d)}, {str(d.get('date', '?'))[:10]}"
+                for d in self.weighted) + "; files weighted-cost-*.json"))
         lo, hi = min(ratios), max(ratios)
         span = (f"{lo[0]:.2f}x ({lo[1]}, {lo[2]})" if len(ratios) == 1
                 else f"{lo[0]:.2f}x ({lo[1]}, {lo[2]}) to {hi[0]:.2f}x ({hi[1]}, {hi[2]})")
-        sec.findings.append(f"Laplacian weights: the weighted wave step takes {span} the time of the same step "
-                            "with the plain Laplacian.")
+        noise = [r for r in ratios if r[3]]
+        sec.findings.append(
+            f"Laplacian weights: the weighted wave step takes {span} the time of the same step with the plain "
+            "Laplacian" + (f"; in {len(noise)} of {len(ratios)} measurements the two steps' timed rounds overlap, "
+                           "so those ratios are within the measurement's spread" if noise else "") + ".")
 
     def _malloc(self, sec: Section) -> None:
         """Reference's and torch's CPU steps under glibc's default malloc settings and with its
@@ -1591,8 +1602,13 @@ class Builder:
             else:
                 nets.append(f"a SIREN of depth {layers} (linear layers; hidden_layers {layers - 2} as the official "
                             f"code counts them) and width {width}, D = {d} inputs, {_count(out, 'output')}")
-            side = math.isqrt(points)
-            grid = f" (a {side} x {side} pixel grid)" if suite != "layer" and side * side == points else ""
+            grid = ""
+            try:  # the suite's own grid at this size, where the rows ran it (not a sweep's points)
+                g = default_shape(suite, str(size), next((r.get("device_type") for r in rs), "cpu")).grid_shape
+            except (KeyError, ValueError):
+                g = None
+            if g and math.prod(g) == points:
+                grid = f" (a {' x '.join(map(str, g))} {'pixel grid' if len(g) == 2 else 'grid of (t, x, y)'})"
             sizes.append(f"{fmt('points', points)} points{grid} at benchmark size {size}")
         if not nets:
             return ""
