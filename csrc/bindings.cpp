@@ -42,6 +42,7 @@
 #endif
 
 #include <cmath>
+#include <limits>
 #include <optional>
 #include <string>
 #include <tuple>
@@ -204,9 +205,13 @@ void check_net(const at::Tensor& x, at::TensorList weights, const BiasList& bias
     TORCH_CHECK(order == 2, "lap_weights weight the Laplacian, which needs order=2, got order=", num(order));
     TORCH_CHECK(static_cast<int64_t>(lap_weights->size()) == dim, "lap_weights must have one weight per input ",
                 "dimension (", num(dim), "), got ", num(lap_weights->size()));
+    // finite in the network's dtype (a double beyond float's range would overflow the cast)
+    const double limit = x.scalar_type() == at::kFloat ? std::numeric_limits<float>::max()
+                                                      : std::numeric_limits<double>::max();
     for (size_t k = 0; k < lap_weights->size(); ++k)
-      TORCH_CHECK(std::isfinite((*lap_weights)[k]), "lap_weights[", num(static_cast<int64_t>(k)),
-                  "] must be a finite number, got ", num_f((*lap_weights)[k]));
+      TORCH_CHECK(std::isfinite((*lap_weights)[k]) && std::abs((*lap_weights)[k]) <= limit, "lap_weights[",
+                  num(static_cast<int64_t>(k)), "] must be a finite number in the dtype of x, got ",
+                  num_f((*lap_weights)[k]));
   }
 }
 

@@ -265,7 +265,10 @@ def render_fused(x: torch.Tensor, weights: Sequence[torch.Tensor], biases: Seque
         S_PAD=s_pad, BLOCK_N=cfg.block_n, CW=cfg.width_pad // cfg.chunks, CHUNKS=cfg.chunks,
         OUT_PAD=max(16, 1 << max(0, (out - 1).bit_length())),
         PRECISION="ieee" if half != "none" else prec, HALF=half, EMULATE=interpreting(),
-        WEIGHTED=lap_w is not None, LAP_SCALE=lap_scale(laplacian_weights), num_warps=cfg.num_warps, num_stages=1)
+        WEIGHTED=lap_w is not None,
+        # read by fp16 only: other precisions keep one compiled variant whatever the weights
+        LAP_SCALE=lap_scale(laplacian_weights) if half == "fp16" else lap_scale(None),
+        num_warps=cfg.num_warps, num_stages=1)
     return Jet(*split_streams(y, order, dim))
 
 

@@ -318,6 +318,12 @@ def test_render_reference_timed_with_a_recorded_graph_is_flagged():
     fresh = [row("render", "reference", new), row("render", "triton", new, "1.4", "0.9")]
     assert records.REFERENCE_INFER_NOTE not in readme_tables.suite_tables(fresh)
     assert "overstated" not in readme_tables.gpu_target_lines(fresh)
+    # the header gives every run's rounds (of the timed rows) and says when runs are mixed
+    assert "Median of 3 interleaved rounds.\n" in readme_tables.suite_tables(fresh)
+    mixed = fresh + [dict(row("fit", "reference", new), commit="d", rounds="9"),
+                     dict(row("fit", "triton", new), commit="d", rounds="0", status="skipped", reason="no GPU")]
+    assert "Median of 3 or 9 interleaved rounds (several runs: compare rows of one commit and date)." in \
+        readme_tables.suite_tables(mixed)
 
 
 def test_scaling_target_verdict_names_every_missed_size():

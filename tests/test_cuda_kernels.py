@@ -345,9 +345,20 @@ def test_weighted_laplacian(dev, dim, lap_weights, monkeypatch):
         for name, a, b in zip(("value", "grad", "laplacian"), got, want):
             assert_close(a, b, TOL[torch.float64], f"render fused={fused} weighted {name}")
         assert calls[-1] == ("mlp_infer" if fused == "1" else "mlp_fwd", list(lap_weights)), calls[-1]
-    # gradients of the weighted jet are differentiable again (the double backward recomputes by
-    # the reference with the same weights)
+    # gradients of the weighted jet are differentiable again: create_graph=True recomputes by the
+    # reference with the same weights (ctx.lap_weights), so they are the weighted ones, not the plain
     xs, w0 = x[:5].detach().clone().requires_grad_(), ws[0].detach().clone().requires_grad_()
+
+    def lap(mod, weights):
+        return mod.mlp_jet(xs, [w0, *ws[1:]], bs, oms, 2, weights).laplacian.sum()
+
+    got = torch.autograd.grad(lap(cuda_ext, lap_weights), (xs, w0), create_graph=True)
+    want = torch.autograd.grad(lap(reference, lap_weights), (xs, w0))
+    plain = torch.autograd.grad(lap(reference, None), (xs, w0))
+    for g, w, pl, name in zip(got, want, plain, ("x", "W0")):
+        assert g.requires_grad, name
+        assert_close(g, w, TOL[torch.float64], f"create_graph weighted d lap / d {name}")
+        assert scaled_err(w, pl) > 1e-3, name  # the weights change what is checked
     assert torch.autograd.gradgradcheck(
         lambda a, w: cuda_ext.mlp_jet(a, [w, *ws[1:]], bs, oms, 2, lap_weights).laplacian, (xs, w0), atol=1e-5)
     w, b = [t.detach() for t in ws], [None if t is None else t.detach() for t in bs]
@@ -356,8 +367,12 @@ def test_weighted_laplacian(dev, dim, lap_weights, monkeypatch):
         ops().mlp_fwd(x.detach(), w, b, om, 2, False, False, [1.0] * (dim + 1))
     with pytest.raises(RuntimeError, match="needs order=2, got order=1"):
         ops().mlp_infer(x.detach(), w, b, om, 1, [1.0] * dim)
-    with pytest.raises(RuntimeError, match=r"lap_weights\[0\] must be a finite number, got nan"):
+    with pytest.raises(RuntimeError, match=r"lap_weights\[0\] must be a finite number in the dtype of x, got nan"):
         ops().mlp_infer(x.detach(), w, b, om, 2, [float("nan")] * dim)
+    x32 = x.detach().float()  # finite as a double, inf as a float: rejected, not cast to inf
+    with pytest.raises(RuntimeError, match=r"lap_weights\[0\] must be a finite number in the dtype of x"):
+        ops().mlp_infer(x32, [t.float() for t in w], [None if t is None else t.float() for t in b], om, 2,
+                        [1e300] * dim)
 
 
 def test_render_through_the_layer_kernels_unless_fusion_is_on(dev, monkeypatch):

@@ -88,6 +88,20 @@ def test_gradcheck_and_double_backward_of_the_weighted_jet(backend):
                                  laplacian_weights=(1.0, -0.5, 0.0))
         return j.value, j.grad, j.laplacian
 
+    # create_graph=True takes the double-backward fallback, which must recompute with the same
+    # weights: its gradients are the weighted jet's (the reference's), not the plain Laplacian's
+    got = torch.autograd.grad(f(x, *params)[2].sum(), (x, params[0]), create_graph=True)
+
+    def ref_lap(weights):
+        return functional.siren_jet(x, params[:3], params[3:], (3.0, 2.0, None), order=2, backend="reference",
+                                    laplacian_weights=weights).laplacian.sum()
+
+    want = torch.autograd.grad(ref_lap((1.0, -0.5, 0.0)), (x, params[0]))
+    plain = torch.autograd.grad(ref_lap(None), (x, params[0]))
+    for g, w, p in zip(got, want, plain):
+        assert g.requires_grad
+        torch.testing.assert_close(g, w, atol=1e-10, rtol=1e-8)
+        assert (w - p).abs().max() > 1e-3
     fast = backend != "torch"  # every interpreted launch costs time: one random direction
     assert torch.autograd.gradcheck(f, (x, *params), atol=1e-6, fast_mode=fast)
     assert torch.autograd.gradgradcheck(lambda x, w0: f(x, w0, *params[1:])[2], (x, params[0]), atol=1e-5,

@@ -168,7 +168,8 @@ def quick_results(tmp_path_factory) -> dict[str, Path]:
     for dev, rows in [("cpu-2t", [("torch", 10.0, 10.5)]), ("gpu", [("triton", 2.0, 2.2), ("cuda", 1.0, 0.98)])]:
         common.write_json(bench / f"weighted-cost-{dev}.json", {
             "commit": "abc", "device": dev, "threads": "2" if dev == "cpu-2t" else "", "size": "quick", "points": 256,
-            "grid": [4, 8, 8], "hidden": 32, "hidden_layers": 1, "weights": [1.0, -0.25, -0.25], "method": "m",
+            "grid": [4, 8, 8], "hidden": 32, "hidden_layers": 1, "weights": [1.0, -0.25, -0.25],
+            "method": f"steps interleaved, median of {7 if dev == 'gpu' else 15} rounds",
             "rows": [{"provider": p, "plain_ms": a, "weighted_ms": b, "weighted_over_plain": b / a,
                       "spread_ms": {"plain": [a * 0.98, a * 1.02], "weighted": [b * 0.98, b * 1.02]}}
                      for p, a, b in rows], "skipped": {"cuda": "no GPU"} if dev == "cpu-2t" else {}})
@@ -213,6 +214,8 @@ def test_numbers_come_from_the_results_files(quick_results):
             "the same step with the plain Laplacian; in 1 of 3 measurements the two steps' timed rounds overlap"
             ) in " ".join(text.split())  # weighted-cost-*.json: min, max and the overlapping spreads counted
     assert "Not measured: cuda on cpu-2t, 2 threads (no GPU)" in " ".join(text.split())
+    assert ("steps interleaved; cpu-2t, 2 threads: size quick, median of 15 rounds, commit abc"
+            in " ".join(text.split()))  # each file's own rounds, not the first file's
     assert ("the suite table's reference took 2.00x its time in this study under the same glibc defaults"
             in " ".join(text.split()))  # fit.csv's reference against cpu-malloc.json's
     squashed = " ".join(text.split())  # cuda-mutations.json: counted, not typed

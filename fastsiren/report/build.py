@@ -187,6 +187,10 @@ def load_bench(bench_dir: Path) -> list[dict]:
 
 # ---------------------------------------------------------------- formatting
 
+# "..., median of N rounds" at the end of benchmarks/weighted_cost.py's method text (per file)
+_ROUNDS = re.compile(r",? median of (\d+) rounds")
+
+
 def _commit(doc: dict) -> str:
     """The commit of a results document, as the tables' sources print it."""
     return str(doc.get("commit", "?"))[:10]
@@ -1441,10 +1445,15 @@ class Builder:
             f"T x H x W grid) with laplacian_weights = ({weights}) and the same step with the plain Laplacian, "
             "interleaved in one process" + (f". Not measured: {'; '.join(skipped)}" if skipped else ""),
             ["device", "problem", "provider", "plain (ms)", "weighted (ms)", "weighted / plain"], body, lead=3,
-            source=f"{self.weighted[0].get('method', '?')}; " + "; ".join(
-                f"{d['device']}" + (f", {d['threads']} threads" if d.get("threads") else "")
-                + f": size {d.get('size', '?')}, commit {_commit(d)}, {str(d.get('date', '?'))[:10]}"
-                for d in self.weighted) + "; files weighted-cost-*.json"))
+            source=f"{_ROUNDS.sub('', self.weighted[0].get('method', '?'))}; " + "; ".join(
+                f"{d['device']}" + (f", {_count(int(d['threads']), 'thread')}" if str(d.get("threads", "")).isdigit()
+                                    else "")
+                + f": size {d.get('size', '?')}, " + (f"median of {m.group(1)} rounds, " if (m := _ROUNDS.search(
+                    d.get("method", ""))) else "")
+                + (f"weights ({', '.join(f'{c:g}' for c in d['weights'])}), " if d.get("weights") !=
+                   self.weighted[0].get("weights") else "")
+                + f"commit {_commit(d)}, {str(d.get('date', '?'))[:10]}" for d in self.weighted)
+            + "; files weighted-cost-*.json"))
         lo, hi = min(ratios), max(ratios)
         span = (f"{lo[0]:.2f}x ({lo[1]}, {lo[2]})" if len(ratios) == 1
                 else f"{lo[0]:.2f}x ({lo[1]}, {lo[2]}) to {hi[0]:.2f}x ({hi[1]}, {hi[2]})")
