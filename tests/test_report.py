@@ -512,6 +512,25 @@ def test_precision_table_states_its_settings_and_vfi_methods_are_defined(tmp_pat
         assert method in template, method
 
 
+def test_cpu_speed_drift_between_days_is_a_limit(tmp_path):
+    """Two benchmarks/cpu_gemm.py runs on one device and thread count: when a library's product
+    throughput moved (median over the shared shapes), the Discussion's limits say so, computed."""
+    def doc(date, onednn, blas):
+        return {"device": "CPU", "threads": 2, "date": date, "rows": [
+            {"shape": "forward", "points": n, "k": 64, "m": 64, "onednn_gflops": onednn * n, "blas_gflops": blas * n}
+            for n in (1024, 2048, 4096)]}
+
+    b = report.Builder({}, [], tmp_path, cpu_gemm=[doc("2026-12-05", 1.0, 2.0), doc("2026-12-04", 2.0, 2.0)])
+    b._cpu_drift()
+    assert b.limits == ["The CPU (CPU, 2 threads) did not run at the same speed from day to day: from 2026-12-04 to "
+                        "2026-12-05 its oneDNN products ran at 0.50x and its BLAS products at 1.00x their earlier "
+                        "throughput (median over 3 product shapes, benchmarks/cpu_gemm.py), so CPU speedups compare "
+                        "only within one run (one commit and date in the tables), not across dates."]
+    steady = report.Builder({}, [], tmp_path, cpu_gemm=[doc("2026-12-05", 1.9, 2.1), doc("2026-12-04", 2.0, 2.0)])
+    steady._cpu_drift()
+    assert steady.limits == []  # within a day's spread: nothing to say
+
+
 def test_bench_captions_give_the_network_and_the_problem_size():
     def row(suite, size, layers, d, width, out, points, provider="torch"):
         return {"suite": suite, "size": size, "layers": layers, "in_features": d, "hidden": width,

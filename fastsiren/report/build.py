@@ -759,10 +759,12 @@ class Builder:
 
     def __init__(self, results: dict[str, list[Result]], bench: list[dict], figures_dir: Path,
                  gemm: dict | None = None, mutations: dict | None = None, profile: dict | None = None,
-                 precision: dict | None = None, malloc: dict | None = None, weighted: list[dict] | None = None):
+                 precision: dict | None = None, malloc: dict | None = None, weighted: list[dict] | None = None,
+                 cpu_gemm: list[dict] | None = None):
         self.results, self.bench, self.figures_dir, self.gemm = results, bench, figures_dir, gemm
         self.mutations, self.profile, self.precision, self.malloc = mutations, profile, precision, malloc
         self.weighted = weighted or []  # benchmarks/weighted_cost.py's documents, one per device
+        self.cpu_gemm = cpu_gemm or []  # benchmarks/cpu_gemm.py's documents (cpu-gemm*.json), by date
         self.used_figures: list[Path] = []
         self.limits: list[str] = []  # Discussion limits that the sections compute (e.g. a frame that carries a mean)
 
@@ -1259,6 +1261,7 @@ class Builder:
         self._gemm(sec)
         self._malloc(sec)
         self._weighted(sec)
+        self._cpu_drift()
         rows = self.bench
         if not rows:
             sec.figures += self._task_figures("bench")
@@ -1462,6 +1465,34 @@ class Builder:
             f"Laplacian weights: the weighted wave step takes {span} the time of the same step with the plain "
             "Laplacian" + (f"; in {len(noise)} of {len(ratios)} measurements the two steps' timed rounds overlap, "
                            "so those ratios are within the measurement's spread" if noise else "") + ".")
+
+    def _cpu_drift(self) -> None:
+        """A limit when two runs of benchmarks/cpu_gemm.py on the same device and thread count
+        (different days) find different product throughput: CPU tables of different dates then
+        do not compare."""
+        by_key: dict[tuple, list[dict]] = defaultdict(list)
+        for doc in self.cpu_gemm:
+            by_key[(doc.get("device"), str(doc.get("threads")))].append(doc)
+        for (device, threads), docs in sorted(by_key.items(), key=lambda kv: str(kv[0])):
+            if len(docs) < 2:
+                continue
+            docs = sorted(docs, key=lambda d: str(d.get("date")))
+            old, new = docs[0], docs[-1]
+            shape = lambda r: (r.get("shape"), r.get("points"), r.get("k"), r.get("m"))  # noqa: E731
+            then = {shape(r): r for r in old.get("rows", [])}
+            pairs = [(then[shape(r)], r) for r in new.get("rows", []) if shape(r) in then]
+            if not pairs:
+                continue
+            ratio = {lib: statistics.median(b[f"{lib}_gflops"] / a[f"{lib}_gflops"] for a, b in pairs)
+                     for lib in ("onednn", "blas")}
+            if all(abs(v - 1) < 0.15 for v in ratio.values()):
+                continue  # within what repeated runs of one day spread
+            self.limits.append(
+                f"The CPU ({device}, {threads} threads) did not run at the same speed from day to day: from "
+                f"{str(old.get('date'))[:10]} to {str(new.get('date'))[:10]} its oneDNN products ran at "
+                f"{ratio['onednn']:.2f}x and its BLAS products at {ratio['blas']:.2f}x their earlier throughput "
+                f"(median over {len(pairs)} product shapes, benchmarks/cpu_gemm.py), so CPU speedups compare only "
+                "within one run (one commit and date in the tables), not across dates.")
 
     def _malloc(self, sec: Section) -> None:
         """Reference's and torch's CPU steps under glibc's default malloc settings and with its
@@ -1843,8 +1874,9 @@ def build(results_dir: Path, bench_dir: Path, figures_dir: Path, out: Path,
 
     figures_dir.mkdir(parents=True, exist_ok=True)
     weighted = [json.loads(path.read_text()) for path in sorted(bench_dir.glob("weighted-cost-*.json"))]
+    cpu_gemm = [json.loads(path.read_text()) for path in sorted(bench_dir.glob("cpu-gemm*.json"))]
     data = Builder(results, bench, figures_dir, doc(GEMM_FILE), doc(MUTATIONS_FILE), doc(PROFILE_FILE),
-                   doc(PRECISION_FILE), doc(CPU_MALLOC_FILE), weighted).build(skipped, profile)
+                   doc(PRECISION_FILE), doc(CPU_MALLOC_FILE), weighted, cpu_gemm).build(skipped, profile)
     compile_pdf(data, figures_dir, out)
     data["out"] = str(out)
     return data
