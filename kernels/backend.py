@@ -38,12 +38,10 @@ def mlp_jet(x: torch.Tensor, weights: Sequence[torch.Tensor], biases: Sequence[t
     order 2): the Laplacian field is ``sum_k c_k d2 f / d x_k^2``, in the same kernels."""
     save = torch.is_grad_enabled() and any(
         t is not None and t.requires_grad for t in (x, *weights, *biases))
-    if laplacian_weights is not None:
-        value, grad, lap = MLPJetFunction.apply(x, order, tuple(omegas), len(weights), save, *weights, *biases,
-                                                tuple(laplacian_weights))
-        return Jet(value, grad, lap)
+    # weights come with order 2 only, so never with the reverse-mode gradient (order 1)
     fn = TritonGradFunction if use_reverse_grad(order, weights[-1].shape[0], x.shape[1]) else MLPJetFunction
-    value, grad, lap = fn.apply(x, order, tuple(omegas), len(weights), save, *weights, *biases)
+    lap_arg = () if laplacian_weights is None else (tuple(laplacian_weights),)
+    value, grad, lap = fn.apply(x, order, tuple(omegas), len(weights), save, *weights, *biases, *lap_arg)
     return Jet(value, grad, lap)
 
 

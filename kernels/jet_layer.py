@@ -344,16 +344,17 @@ def lap_weight_tensor(weights: Sequence[float] | None, like: torch.Tensor) -> to
     return t
 
 
-def check_lap_w(lap_w: torch.Tensor | None, order: int, dim: int, like: torch.Tensor) -> torch.Tensor | None:
-    """The Laplacian's weights as a kernel operand: None (the plain Laplacian), or a (D,)
-    tensor of ``like``'s dtype and device (jet_math.lap_weights), at order 2 only."""
+def lap_operand(lap_w: torch.Tensor | None, order: int, dim: int, like: torch.Tensor) -> tuple[torch.Tensor, bool]:
+    """The Laplacian's weights as a kernel operand and its ``WEIGHTED`` flag: a checked (D,)
+    tensor of ``like``'s dtype and device at order 2 (jet_math.lap_weights), or, for the plain
+    Laplacian (None), ``like`` itself as a pointer the kernels never read."""
     if lap_w is None:
-        return None
+        return like, False
     lap_w = check_tensor(lap_w, "lap_w", like.dtype, like.device)
     if order != 2 or tuple(lap_w.shape) != (dim,):
         raise ValueError(f"lap_w must be ({dim},) weights of an order-2 jet, got shape {tuple(lap_w.shape)} "
                          f"at order {order}")
-    return lap_w
+    return lap_w, True
 
 
 def jet_layer_forward(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
@@ -368,14 +369,14 @@ def jet_layer_forward(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor 
     (S, N, F), or (1, N, F) when ``first``; None otherwise (for a linear layer y is its own
     pre-activation and is returned in both places). ``precision``: the ``tl.dot`` precision
     (default: the training precision; inference passes its own). ``lap_w`` (D,): the
-    Laplacian's weights (None: all 1; :func:`check_lap_w`).
+    Laplacian's weights (None: all 1; :func:`lap_operand`).
     """
     h = check_tensor(h, "h")
     weight = check_tensor(weight, "weight", h.dtype, h.device)
     if bias is not None:
         bias = check_tensor(bias, "bias", h.dtype, h.device)
     s = num_streams(order, dim)
-    lap_w = check_lap_w(lap_w, order, dim, h)
+    lw_ptr, weighted = lap_operand(lap_w, order, dim, h)
     s_in, n, k = h.shape
     f = weight.shape[0]
     if weight.shape[1] != k or s_in != (1 if first else s):
@@ -390,11 +391,11 @@ def jet_layer_forward(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor 
     grid = (triton.cdiv(n, cfg.block_n), triton.cdiv(f, cfg.block_f))
     launch(_jet_fwd_kernel, grid, cfg,
         h, weight, bias if bias is not None else weight, y, pre if keep else y,
-        lap_w if lap_w is not None else weight, n, *omega_halves(omega),
+        lw_ptr, n, *omega_halves(omega),
         K=k, F=f, D=dim, S=s, S_IN=s_in, ORDER=order, FIRST=first, SINE=sine, STORE_PRE=keep,
         HAS_BIAS=bias is not None, SMALL_K=k <= SMALL_K_MAX,
         PRECISION=precision or train_precision(h.dtype), S_PAD=s_pad, BLOCK_N=cfg.block_n, BLOCK_F=cfg.block_f,
-        BLOCK_K=cfg.block_k, WEIGHTED=lap_w is not None)
+        BLOCK_K=cfg.block_k, WEIGHTED=weighted)
     if store_pre and not sine:
         pre = y
     return y, pre
@@ -426,19 +427,19 @@ def jet_layer_dgrad(g: torch.Tensor, weight_up: torch.Tensor, order: int, dim: i
     pre_up = check_tensor(pre_up, "pre_up", g.dtype, g.device) if omega_up is not None else g
     pre = check_tensor(pre, "pre", g.dtype, g.device) if omega is not None else g
     w0 = check_tensor(w0, "w0", g.dtype, g.device) if w0 is not None else weight_up
-    lap_w = check_lap_w(lap_w, order, dim, g)
+    lw_ptr, weighted = lap_operand(lap_w, order, dim, g)
     s_out = s if out_streams is None else out_streams
     out = g.new_empty(s_out, n, f)
     s_pad = stream_pad(s)
     cfg = gemm_config(n, fu, f, s_pad, g.dtype)
     grid = (triton.cdiv(n, cfg.block_n), triton.cdiv(f, cfg.block_f))
     launch(_jet_dgrad_kernel, grid, cfg,
-        g, pre_up, w0, weight_up, pre, out, lap_w if lap_w is not None else g, n, *omega_halves(omega_up),
+        g, pre_up, w0, weight_up, pre, out, lw_ptr, n, *omega_halves(omega_up),
         *omega_halves(omega),
         FU=fu, F=f, D=dim, S=s, S_OUT=s_out, ORDER=order, PRO_ADJ=omega_up is not None,
         PRO_FIRST=first_up, EPI_ADJ=omega is not None, EPI_FIRST=first, SMALL_K=fu <= SMALL_K_MAX,
         PRECISION=train_precision(g.dtype), S_PAD=s_pad, BLOCK_N=cfg.block_n, BLOCK_F=cfg.block_f,
-        BLOCK_K=cfg.block_k, WEIGHTED=lap_w is not None)
+        BLOCK_K=cfg.block_k, WEIGHTED=weighted)
     return out
 
 
@@ -464,7 +465,7 @@ def jet_layer_wgrad(g: torch.Tensor, h: torch.Tensor, order: int, dim: int, *, h
     k = h.shape[-1]
     pre = check_tensor(pre, "pre", g.dtype, g.device) if omega is not None else g
     w0 = check_tensor(w0, "w0", g.dtype, g.device) if w0 is not None else g
-    lap_w = check_lap_w(lap_w, order, dim, g)
+    lw_ptr, weighted = lap_operand(lap_w, order, dim, g)
     if n == 0:  # no points: the sums are empty (and a grid of no point blocks has no split)
         return g.new_zeros(f, k), (g.new_zeros(f) if has_bias else None)
     s_pad = stream_pad(s)
@@ -478,12 +479,12 @@ def jet_layer_wgrad(g: torch.Tensor, h: torch.Tensor, order: int, dim: int, *, h
     bpart = g.new_empty(split, f) if has_bias else wpart
     grid = (triton.cdiv(f, cfg.block_f), triton.cdiv(k, cfg.block_k), split)
     launch(_jet_wgrad_kernel, grid, cfg,
-        g, pre, w0, h, wpart, bpart, lap_w if lap_w is not None else g, n, iters, *omega_halves(omega),
+        g, pre, w0, h, wpart, bpart, lw_ptr, n, iters, *omega_halves(omega),
         *omega_halves(h_omega),
         F=f, K=k, D=dim, S=s, ORDER=order, PRO_ADJ=omega is not None, PRO_FIRST=first,
         H_JET_INPUT=jet_input, H_FIRST=h_first, H_SINE=h_omega is not None, HAS_BIAS=has_bias,
         PRECISION=train_precision(g.dtype), S_PAD=s_pad, BLOCK_N=cfg.block_n, BLOCK_F=cfg.block_f,
-        BLOCK_K=cfg.block_k, ITERS=iters if interpreting() else 0, WEIGHTED=lap_w is not None)
+        BLOCK_K=cfg.block_k, ITERS=iters if interpreting() else 0, WEIGHTED=weighted)
     wgrad = wpart[0] if split == 1 else wpart.sum(0)
     bgrad = None if not has_bias else (bpart[0] if split == 1 else bpart.sum(0))
     return wgrad, bgrad
@@ -498,7 +499,7 @@ def jet_layer_post(pre: torch.Tensor, omega: float, order: int, dim: int, *, fir
     ``lap_w``: as in :func:`jet_layer_forward`."""
     pre = check_tensor(pre, "pre")
     w0 = check_tensor(w0, "w0", pre.dtype, pre.device) if first else pre
-    lap_w = check_lap_w(lap_w, order, dim, pre)
+    lw_ptr, weighted = lap_operand(lap_w, order, dim, pre)
     s = num_streams(order, dim)
     _, n, f = pre.shape
     if pre.shape[0] != (1 if first else s) or (first and w0.shape != (f, dim)):
@@ -511,9 +512,9 @@ def jet_layer_post(pre: torch.Tensor, omega: float, order: int, dim: int, *, fir
     # order 2 at width 256: 128 registers on sm_90 (benchmarks/results/compile-sm90-grad-ops.json)
     block_n, block_f = max(1, 64 // s_pad), 32
     grid = (triton.cdiv(n, block_n), triton.cdiv(f, block_f))
-    _jet_post_kernel[grid](pre, w0, out, rest, lap_w if lap_w is not None else pre, n, *omega_halves(omega),
+    _jet_post_kernel[grid](pre, w0, out, rest, lw_ptr, n, *omega_halves(omega),
                            F=f, D=dim, S=s, ORDER=order, FIRST=first, S_PAD=s_pad, BLOCK_N=block_n,
-                           BLOCK_F=block_f, SPLIT=split, WEIGHTED=lap_w is not None)
+                           BLOCK_F=block_f, SPLIT=split, WEIGHTED=weighted)
     return Split(out, rest) if split else out
 
 
@@ -534,7 +535,7 @@ def jet_layer_adjoint(pre: torch.Tensor, g: torch.Tensor, omega: float, order: i
     :func:`jet_layer_forward`."""
     pre = check_tensor(pre, "pre")
     g = check_tensor(g, "g", pre.dtype, pre.device)
-    lap_w = check_lap_w(lap_w, order, dim, pre)
+    lw_ptr, weighted = lap_operand(lap_w, order, dim, pre)
     s = num_streams(order, dim)
     if pre.shape[0] != s or g.shape != pre.shape:
         raise ValueError(f"pre {tuple(pre.shape)} and g {tuple(g.shape)} must both be (S={s}, N, F) for a layer "
@@ -546,9 +547,9 @@ def jet_layer_adjoint(pre: torch.Tensor, g: torch.Tensor, omega: float, order: i
     s_pad = stream_pad(s)
     block_n, block_f = max(1, 64 // s_pad), 32  # as jet_layer_post
     grid = (triton.cdiv(n, block_n), triton.cdiv(f, block_f))
-    _jet_adjoint_kernel[grid](pre, g, out, rest, lap_w if lap_w is not None else pre, n, *omega_halves(omega),
+    _jet_adjoint_kernel[grid](pre, g, out, rest, lw_ptr, n, *omega_halves(omega),
                               F=f, D=dim, S=s, ORDER=order, S_PAD=s_pad, BLOCK_N=block_n, BLOCK_F=block_f,
-                              SPLIT=split, WEIGHTED=lap_w is not None)
+                              SPLIT=split, WEIGHTED=weighted)
     return Split(out, rest) if split else out
 
 

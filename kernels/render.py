@@ -45,7 +45,7 @@ from .config import (
     stream_pad,
     train_precision,
 )
-from .jet_layer import check_lap_w, check_tensor, lap_weight_tensor, mlp_streams_forward, omega_halves, split_streams
+from .jet_layer import check_tensor, lap_operand, lap_weight_tensor, mlp_streams_forward, omega_halves, split_streams
 from .jet_math import jet_epilogue, join_omega, lap_weights, store_streams
 
 FP16_GRAD_SCALE: tl.constexpr = tl.constexpr(64.0)
@@ -242,7 +242,7 @@ def render_fused(x: torch.Tensor, weights: Sequence[torch.Tensor], biases: Seque
     weights = [check_tensor(w, f"weights[{i}]", x.dtype, x.device) for i, w in enumerate(weights)]
     biases = [check_tensor(b, f"biases[{i}]", x.dtype, x.device) for i, b in enumerate(biases)]
     n, dim = x.shape
-    lap_w = check_lap_w(lap_weight_tensor(laplacian_weights, x), order, dim, x)
+    lw_ptr, weighted = lap_operand(lap_weight_tensor(laplacian_weights, x), order, dim, x)
     width, out = weights[0].shape[0], weights[-1].shape[0]
     hidden = len(weights) - 2
     s = num_streams(order, dim)
@@ -259,13 +259,13 @@ def render_fused(x: torch.Tensor, weights: Sequence[torch.Tensor], biases: Seque
     half = prec if prec in ("fp16", "bf16") else "none"
     grid = (triton.cdiv(n, cfg.block_n),)
     _render_fused_kernel[grid](
-        x, weights[0], biases[0], wh, bh, omh, weights[-1], biases[-1], y, lap_w if lap_w is not None else x, n,
+        x, weights[0], biases[0], wh, bh, omh, weights[-1], biases[-1], y, lw_ptr, n,
         *omega_halves(omegas[0]), *omega_halves(omegas[-1]),
         D=dim, W=width, OUT=out, HIDDEN=hidden, S=s, ORDER=order, LAST_SINE=omegas[-1] is not None,
         S_PAD=s_pad, BLOCK_N=cfg.block_n, CW=cfg.width_pad // cfg.chunks, CHUNKS=cfg.chunks,
         OUT_PAD=max(16, 1 << max(0, (out - 1).bit_length())),
         PRECISION="ieee" if half != "none" else prec, HALF=half, EMULATE=interpreting(),
-        WEIGHTED=lap_w is not None,
+        WEIGHTED=weighted,
         # read by fp16 only: other precisions keep one compiled variant whatever the weights
         LAP_SCALE=lap_scale(laplacian_weights) if half == "fp16" else lap_scale(None),
         num_warps=cfg.num_warps, num_stages=1)
@@ -284,7 +284,6 @@ def mlp_infer(x: torch.Tensor, weights: Sequence[torch.Tensor], biases: Sequence
     the Laplacian field is ``sum_k c_k d2 f / d x_k^2``, in either kernel.
     """
     with torch.no_grad():
-        lap_w = lap_weight_tensor(laplacian_weights, x)
         reason = fusable(weights, biases, omegas)
         prec = infer_precision(x.dtype)
         half = prec not in PRECISIONS
@@ -296,5 +295,6 @@ def mlp_infer(x: torch.Tensor, weights: Sequence[torch.Tensor], biases: Sequence
             if reason is not None and reason.startswith("hidden width"):
                 warnings.warn(f"fused render kernel not used: {reason}; running the per-layer kernels "
                               f"at precision {prec!r}", stacklevel=3)
-        h, _ = mlp_streams_forward(x, weights, biases, omegas, order, keep=False, precision=prec, lap_w=lap_w)
+        h, _ = mlp_streams_forward(x, weights, biases, omegas, order, keep=False, precision=prec,
+                                   lap_w=lap_weight_tensor(laplacian_weights, x))
         return Jet(*split_streams(h, order, x.shape[1]))
