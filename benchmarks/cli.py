@@ -34,8 +34,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(Triton at full fp32), +fused (render through the "
                              "fully fused kernel), +fwd (poisson-grad by forward-mode jets, not the reverse-mode "
                              "gradient), +fusedw (Triton weight gradients in the fused kernel, not cuBLAS), +cublas "
-                             "(every Triton training GEMM through cuBLAS), +blas (the torch backend's CPU products "
-                             "through torch.mm's BLAS, not oneDNN), +3xtf32 (the cuBLAS products as three TF32 "
+                             "(every Triton training GEMM through cuBLAS), +blas and +onednn (the torch backend's CPU "
+                             "products all through torch.mm's BLAS, or all through oneDNN by its fixed rules, "
+                             "instead of the library measured faster for each kind of product), +3xtf32 (the cuBLAS "
+                             "products as three TF32 "
                              "tensor-core products, GPU only); a variant runs under 'all' only on "
                              "the suites it is about, and torch+compile only on the CPU (on a GPU its compile "
                              "takes minutes: name it)")

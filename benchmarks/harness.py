@@ -134,10 +134,10 @@ def _gpu_products(name: str) -> Callable[[torch.device], object]:
     return gpu_load
 
 
-def _cpu_products(name: str) -> Callable[[torch.device], object]:
-    """Loader of a ``+blas`` provider: backend ``name`` on the CPU where its products would
-    otherwise run through oneDNN (:func:`fastsiren.backends.set_cpu_gemm`); elsewhere it would
-    time the plain provider again."""
+def _cpu_products(name: str, library: str) -> Callable[[torch.device], object]:
+    """Loader of a ``+blas`` or ``+onednn`` provider: backend ``name`` on the CPU with every
+    product that mode ``"auto"`` would time (:func:`fastsiren.backends.set_cpu_gemm`) on one
+    ``library``; elsewhere it would time the plain provider again."""
     load = _backend_loader(name)
 
     def cpu_load(device: torch.device):
@@ -145,7 +145,8 @@ def _cpu_products(name: str) -> Callable[[torch.device], object]:
             raise ProviderUnavailable("BLAS or oneDNN is a choice of CPU products (GPU products are cuBLAS)")
         reason = backends.onednn_unavailable_reason()
         if reason is not None:
-            raise ProviderUnavailable(f"the plain provider already uses BLAS here: {reason}")
+            raise ProviderUnavailable(f"the plain provider already uses BLAS here: {reason}" if library == "blas"
+                                      else f"oneDNN cannot run here: {reason}")
         return load(device)
 
     return cpu_load
@@ -199,8 +200,10 @@ PROVIDERS: dict[str, Provider] = {
         Provider("reference", _backend_loader("reference")),
         Provider("reference+compile", compiled_reference, optional=True),
         Provider("torch", _backend_loader("torch"), setup=_paths()),
-        # the CPU products through torch.mm (MKL) instead of oneDNN (backends.set_cpu_gemm)
-        Provider("torch+blas", _cpu_products("torch"), optional=True, setup=_paths(cpu_gemm="blas")),
+        # the CPU products on one library instead of the one "auto" measured faster for each
+        # kind (backends.set_cpu_gemm): torch.mm's BLAS (MKL), or oneDNN by its fixed rules
+        Provider("torch+blas", _cpu_products("torch", "blas"), optional=True, setup=_paths(cpu_gemm="blas")),
+        Provider("torch+onednn", _cpu_products("torch", "onednn"), optional=True, setup=_paths(cpu_gemm="onednn")),
         # the torch backend under torch.compile (inductor), its hand-written backward traced too
         Provider("torch+compile", _compiled_backend("torch"), optional=True, setup=_paths(), in_all_on=("cpu",)),
         Provider("triton", _backend_loader("triton"), setup=_triton_precision(None)),

@@ -368,19 +368,32 @@ def set_cpu_gemm(mode: str | None) -> None:
     """The library of the float32 matrix products fastsiren issues on the CPU (the torch
     backend's, the reverse-mode gradient's): ``"onednn"`` (oneDNN's inner product, the kernel
     PyTorch ships for ``torch.compile``'s CPU linear layers), ``"blas"`` (``torch.mm``: the BLAS
-    this torch was built with, MKL on x86-64), ``"auto"`` (the default: oneDNN where it can run,
-    :func:`onednn_unavailable_reason`, else BLAS). None goes back to :data:`CPU_GEMM_ENV`, else
-    the default. Float64 products and GPU tensors always take ``torch.mm``.
+    this torch was built with, MKL on x86-64), ``"auto"`` (the default: measured on this host,
+    below). None goes back to :data:`CPU_GEMM_ENV`, else the default. Float64 products and GPU
+    tensors always take ``torch.mm``.
 
-    Why oneDNN: on the AMD EPYC of the benchmarks (AVX-512, 2 threads), oneDNN ran the
-    (N, w) x (w, w) products of a forward or an input adjoint 1.5-2.5x as fast as MKL's sgemm
-    for widths w from 64 to 512 (``benchmarks/results/cpu-gemm.json``, written by
-    ``python -m benchmarks.cpu_gemm``); weight gradients narrower than
-    ``jet.CPU_ONEDNN_WGRAD_WIDTH`` stay on BLAS (:func:`fastsiren.jet.outer_sum`). The
-    ``torch+blas`` benchmark provider times whole steps on the BLAS path beside it. The result
-    differs from BLAS's only by float32 rounding (a different summation order). oneDNN has no
-    autograd formula, so a product recorded by autograd (an operand that requires grad, grad
-    mode on) takes ``torch.mm``.
+    ``"auto"`` times each product kind both ways the first time the process issues it and
+    takes the faster (:func:`fastsiren.jet.cpu_gemm_calibration` lists the choices made): a
+    kind is the product's shape with its long dimensions capped at
+    :data:`fastsiren.jet.CPU_GEMM_CAL_ROWS`, its operands' layouts, the bias and torch's
+    thread count. It costs tens of milliseconds per kind, once per process (a training step
+    issues about ten kinds). Why measure: which library is faster depends on the host. On
+    the AMD EPYC of the benchmarks (AVX-512, 2 threads), oneDNN ran the (N, w) x (w, w)
+    products of a forward 1.5-2.5x as fast as MKL's sgemm on 2026-12-04
+    (``benchmarks/results/cpu-gemm.json``, written by ``python -m benchmarks.cpu_gemm``) and
+    about 1.1x on 2026-12-05, where its weight gradients ran slower than MKL's
+    (``cpu-gemm-2026-12-05.json``). Where oneDNN cannot run
+    (:func:`onednn_unavailable_reason`), ``"auto"`` is BLAS; under ``torch.compile`` it follows
+    the ``"onednn"`` rules (a measurement is not traced).
+
+    ``"onednn"`` takes oneDNN for every float32 product of at least
+    :data:`fastsiren.jet.CPU_ONEDNN_MIN_MACS` multiply-adds, except weight gradients narrower
+    than :data:`fastsiren.jet.CPU_ONEDNN_WGRAD_WIDTH` (:func:`fastsiren.jet.outer_sum`); smaller
+    products take BLAS in every mode (a oneDNN call's fixed cost). The ``torch+onednn`` and
+    ``torch+blas`` benchmark providers time whole steps on each library beside ``torch``
+    (auto). The results differ only by float32 rounding (a different summation order). oneDNN
+    has no autograd formula, so a product recorded by autograd (an operand that requires
+    grad, grad mode on) takes ``torch.mm``.
     """
     if mode == "onednn":
         reason = onednn_unavailable_reason()
@@ -390,10 +403,17 @@ def set_cpu_gemm(mode: str | None) -> None:
 
 
 def cpu_gemm() -> str:
-    """The library :func:`set_cpu_gemm` selects, resolved: ``"onednn"`` or ``"blas"``."""
+    """The mode :func:`set_cpu_gemm` selects, resolved: ``"onednn"``, ``"blas"``, or ``"auto"``
+    (only where oneDNN can run: elsewhere ``"auto"`` resolves to ``"blas"``)."""
     choice = _CPU_GEMM.get()
     if choice == "blas":
         return "blas"
+    reason = onednn_unavailable_reason()
+    if reason is None:
+        return choice
+    if choice == "onednn":  # asked for by name (the environment variable): say why it cannot be
+        raise RuntimeError(f"{CPU_GEMM_ENV}=onednn: {reason}")
+    return "blas"
     reason = onednn_unavailable_reason()
     if reason is None:
         return "onednn"

@@ -179,7 +179,8 @@ def operand(t: torch.Tensor | Split, split=tf32_split) -> torch.Tensor | Split:
 CPU_ONEDNN_MIN_MACS = 1_500_000
 
 
-def _onednn(a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor | None) -> bool:
+def _onednn(a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor | None, rule: bool = True,
+            blocked: bool = False) -> bool:
     """Whether ``a @ b (+ bias)`` runs as oneDNN's inner product
     (:func:`fastsiren.backends.set_cpu_gemm`): float32 CPU operands without an empty
     dimension (oneDNN rejects K = 0), in a product autograd does not record (the op has no
@@ -190,7 +191,10 @@ def _onednn(a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor | None) -> bool
     on a block's points) are faster in BLAS
     (``benchmarks/results/cpu-gemm.json``, the ``small`` rows, 2 threads: under 1.5e6
     multiply-adds BLAS was the faster in 7 of 8 products, from 2e6 oneDNN in 8 of 9, the ninth
-    within 2%). Under ``torch.compile`` the op goes through the opaque custom op
+    within 2%). Then mode ``"onednn"`` (and ``"auto"`` under ``torch.compile``) answers
+    ``rule``, the caller's static choice; ``"auto"`` answers what :func:`_calibrated` measured
+    (``blocked``: the BLAS side runs in blocks of :data:`CPU_GEMM_ROWS` rows, as
+    :func:`rows_mm` does). Under ``torch.compile`` the op goes through the opaque custom op
     ``fastsiren::onednn_linear``: inductor's own lowering of it fails (torch 2.13)."""
     # cheapest tests first: a small step makes about a hundred products
     if not a.is_cpu or a.dtype != torch.float32 or b.dtype != torch.float32 or not a.numel() or not b.numel():
@@ -199,7 +203,89 @@ def _onednn(a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor | None) -> bool
         return False
     if (a.requires_grad or b.requires_grad or (bias is not None and bias.requires_grad)) and torch.is_grad_enabled():
         return False
-    return cpu_gemm() == "onednn"
+    mode = cpu_gemm()
+    if mode == "blas":
+        return False
+    if mode == "onednn" or torch.compiler.is_compiling():
+        return rule
+    return _calibrated(a, b, bias, blocked)
+
+
+# Longest side of a product "auto" times (:func:`_calibrated`): longer dimensions (a block's
+# points, or the points a weight gradient sums over) are timed at this length.
+CPU_GEMM_CAL_ROWS = 4096
+# Timed rounds per library in a calibration (after one untimed call each), interleaved.
+CPU_GEMM_CAL_ROUNDS = 5
+
+# The choices "auto" made, by product kind (:func:`cpu_gemm_calibration`): a plain global
+# dict, read only in eager mode
+_CPU_GEMM_CHOICE: dict[tuple, dict] = {}
+
+
+def _cal_size(d: int) -> int:
+    """A dimension as calibrated: widths (up to 512) as they are, longer ones the largest power
+    of two not above them, capped at :data:`CPU_GEMM_CAL_ROWS`."""
+    return d if d <= 512 else min(CPU_GEMM_CAL_ROWS, 1 << (d.bit_length() - 1))
+
+
+def _column_major(t: torch.Tensor) -> bool:
+    return t.shape[0] > 1 and t.shape[1] > 1 and t.stride(0) == 1
+
+
+def cpu_gemm_calibration() -> list[dict]:
+    """The products ``set_cpu_gemm("auto")`` has timed in this process, one dict each: ``shape``
+    (n, k, m) as timed (a (n, k) x (k, m)), ``a_transposed``/``b_transposed`` (a column-major
+    operand), ``bias``, ``blocked`` (BLAS in blocks of rows), ``threads``, the median seconds
+    ``onednn_s`` and ``blas_s`` of the rounds, and ``choice``."""
+    return [dict(entry) for entry in _CPU_GEMM_CHOICE.values()]
+
+
+def _calibrated(a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor | None, blocked: bool) -> bool:
+    """Whether oneDNN is the faster library for this kind of product on this host: timed once
+    per kind (shape with long sides capped, :func:`_cal_size`; operand layouts; bias; blocked
+    BLAS; thread count), :data:`CPU_GEMM_CAL_ROUNDS` interleaved rounds each, medians
+    compared, on random operands of the kind's layout."""
+    n, k, m = (_cal_size(d) for d in (a.shape[0], a.shape[1], b.shape[1]))
+    key = (n, k, m, _column_major(a), _column_major(b), bias is not None, blocked, torch.get_num_threads())
+    entry = _CPU_GEMM_CHOICE.get(key)
+    if entry is None:
+        entry = _CPU_GEMM_CHOICE[key] = _time_libraries(*key)
+    return entry["choice"] == "onednn"
+
+
+def _time_libraries(n, k, m, a_t, b_t, has_bias, blocked, threads) -> dict:
+    import statistics
+    import time
+
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn(k, n, generator=gen).t() if a_t else torch.randn(n, k, generator=gen)
+    b = torch.randn(m, k, generator=gen).t() if b_t else torch.randn(k, m, generator=gen)
+    bias = torch.randn(m, generator=gen) if has_bias else None
+    out = torch.empty(n, m)
+
+    def blas():
+        for i in range(0, n, CPU_GEMM_ROWS if blocked else n):
+            j = i + (CPU_GEMM_ROWS if blocked else n)
+            if bias is None:
+                torch.mm(a[i:j], b, out=out[i:j])
+            else:
+                torch.addmm(bias, a[i:j], b, out=out[i:j])
+
+    def onednn():
+        _onednn_mm(a, b, bias, out)
+
+    times: dict[str, list[float]] = {"onednn": [], "blas": []}
+    with torch.no_grad():
+        onednn(), blas()  # untimed: oneDNN builds its primitive on the first call
+        for _ in range(CPU_GEMM_CAL_ROUNDS):
+            for name, fn in (("onednn", onednn), ("blas", blas)):
+                t0 = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - t0)
+    med = {name: statistics.median(ts) for name, ts in times.items()}
+    return dict(shape=(n, k, m), a_transposed=a_t, b_transposed=b_t, bias=has_bias, blocked=blocked,
+                threads=threads, onednn_s=med["onednn"], blas_s=med["blas"],
+                choice="onednn" if med["onednn"] < med["blas"] else "blas")
 
 
 @torch.library.custom_op("fastsiren::onednn_linear", mutates_args=())
@@ -230,9 +316,10 @@ def mm(a: torch.Tensor | Split, b: torch.Tensor | Split, bias: torch.Tensor | No
     ``tf32x3``: rest x head + head x rest first, then head x head accumulated onto them
     (:func:`tf32_split`; an operand already a :class:`Split` is not split again); three
     tensor-core products for one fp32 one. On the CPU, float32 products run through the
-    library of :func:`fastsiren.backends.set_cpu_gemm` (oneDNN or BLAS; ``onednn=False``: BLAS)."""
+    library of :func:`fastsiren.backends.set_cpu_gemm` (``onednn``: the choice of mode
+    ``"onednn"`` for this product, :func:`_onednn`'s ``rule``)."""
     if not (isinstance(a, Split) or isinstance(b, Split) or _tf32x3(a)):
-        if onednn and _onednn(a, b, bias):
+        if _onednn(a, b, bias, rule=onednn):
             return _onednn_mm(a, b, bias, out)
         return torch.mm(a, b, out=out) if bias is None else torch.addmm(bias, a, b, out=out)
     ah, al = (a.head, a.rest) if isinstance(a, Split) else tf32_split(a)
@@ -264,7 +351,7 @@ def rows_mm(a: torch.Tensor | Split, w: torch.Tensor, bias: torch.Tensor | None 
     a2 = a.reshape(-1, k)
     n = a2.shape[0]
     cpu = not isinstance(a2, Split) and a2.is_cpu
-    onednn = cpu and not _tf32x3(a2) and _onednn(a2, w, bias)  # checked once, not again in mm
+    onednn = cpu and not _tf32x3(a2) and _onednn(a2, w, bias, blocked=True)  # checked once, not again in mm
     if cpu and not onednn:  # BLAS, in blocks of rows
         if out is None:
             out = torch.empty(*lead, m, dtype=a.dtype, device=a.device)
@@ -289,10 +376,11 @@ def outer_sum(a: torch.Tensor | Split, b: torch.Tensor | Split) -> torch.Tensor:
     trace of the Poisson-gradient step): compute that and transpose the small result.
 
     oneDNN reads the transposed (F, N) operand through a copy, which costs more than its
-    faster product gains below :data:`CPU_ONEDNN_WGRAD_WIDTH`: such weight gradients go
-    through BLAS (``benchmarks/results/cpu-gemm.json``, 2 threads: oneDNN's weight gradients
-    ran at 0.73-0.86x BLAS's speed at width 64, 0.81-1.17x at 128 (the run before it, in git
-    history: 0.84-0.86x), 1.45-1.56x at 256 and 512 on a block's 1024 or 2048 points).
+    faster product gains below :data:`CPU_ONEDNN_WGRAD_WIDTH`
+    (``benchmarks/results/cpu-gemm.json``, 2 threads: oneDNN's weight gradients ran at
+    0.73-0.86x BLAS's speed at width 64, 0.81-1.17x at 128 (the run before it, in git
+    history: 0.84-0.86x), 1.45-1.56x at 256 and 512 on a block's 1024 or 2048 points): there
+    mode ``"onednn"`` takes BLAS. Mode ``"auto"`` times both (:func:`_calibrated`).
     """
     onednn = min(a.shape[-1], b.shape[-1]) >= CPU_ONEDNN_WGRAD_WIDTH
     if b.shape[-1] < a.shape[-1] and b.shape[-1] <= 16:

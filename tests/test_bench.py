@@ -623,24 +623,29 @@ def test_floor_runner_times_the_same_gemms_as_3xtf32_products():
 
 
 @pytest.mark.skipif(backends.onednn_unavailable_reason() is not None, reason="oneDNN products cannot run here")
-def test_blas_variant_times_the_torch_backend_beside_onednn(tmp_path, monkeypatch):
-    """torch+blas (the CPU products through torch.mm) is checked and timed beside torch (oneDNN)
-    on the CPU, is skipped with its reason on a GPU, leaves the default behind; cpu_gemm times
-    both libraries on the step's product shapes."""
+def test_cpu_library_variants_time_the_torch_backend_beside_auto(tmp_path, monkeypatch):
+    """torch+blas and torch+onednn (the CPU products all on one library) are checked and timed
+    beside torch (each kind on the library measured faster) on the CPU, are skipped with their
+    reasons on a GPU, leave the default behind; cpu_gemm times both libraries on the step's
+    product shapes."""
     import json
 
     from fastsiren.benchmarks import cpu_gemm
 
-    res = run_suite("poisson-grad", ["torch", "torch+blas"], log=lambda s: None, **FAST)
+    variants = ["torch+blas", "torch+onednn"]
+    res = run_suite("poisson-grad", ["torch", *variants], log=lambda s: None, **FAST)
     rows = {r.provider: r for r in res.rows}
-    assert rows["torch"].status == rows["torch+blas"].status == "ok", [(r.provider, r.reason) for r in res.rows]
-    assert rows["torch+blas"].max_err <= 2 * rows["torch+blas"].ref_err + 1e-6
-    assert backends.cpu_gemm() == "onednn"
-    with pytest.raises(ProviderUnavailable, match="choice of CPU products"):
-        PROVIDERS["torch+blas"].load(torch.device("cuda"))
+    assert {rows[p].status for p in ("torch", *variants)} == {"ok"}, [(r.provider, r.reason) for r in res.rows]
+    for p in variants:
+        assert rows[p].max_err <= 2 * rows[p].ref_err + 1e-6
+        with pytest.raises(ProviderUnavailable, match="choice of CPU products"):
+            PROVIDERS[p].load(torch.device("cuda"))
+    assert backends.cpu_gemm() == "auto"
     monkeypatch.setattr(backends, "onednn_unavailable_reason", lambda: "no oneDNN in this build")
     with pytest.raises(ProviderUnavailable, match="already uses BLAS here: no oneDNN"):
         PROVIDERS["torch+blas"].load(torch.device("cpu"))
+    with pytest.raises(ProviderUnavailable, match="oneDNN cannot run here: no oneDNN"):
+        PROVIDERS["torch+onednn"].load(torch.device("cpu"))
     monkeypatch.undo()
     out = tmp_path / "cpu-gemm.json"
     monkeypatch.setattr(cpu_gemm, "SMALL", ((64, 2, 16),))
@@ -649,7 +654,7 @@ def test_blas_variant_times_the_torch_backend_beside_onednn(tmp_path, monkeypatc
     assert {r["shape"] for r in doc["rows"]} == {"forward", "weight-gradient", "small"}
     assert cpu_gemm.jet.CPU_ONEDNN_MIN_MACS > 0  # set aside only while it measured
     assert all(r["blas_gflops"] > 0 and r["onednn_gflops"] > 0 for r in doc["rows"]) and doc["commit"]
-    assert backends.cpu_gemm() == "onednn"
+    assert backends.cpu_gemm() == "auto"
     with pytest.raises(ValueError, match="--width must be > 0"):
         cpu_gemm.main(["--width", "0"])
 

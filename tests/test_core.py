@@ -650,7 +650,7 @@ def onednn_calls(monkeypatch):
 
 def test_cpu_gemm_setting(monkeypatch):
     monkeypatch.delenv(backends.CPU_GEMM_ENV, raising=False)
-    assert backends.cpu_gemm() == ("blas" if _NO_ONEDNN else "onednn")
+    assert backends.cpu_gemm() == ("blas" if _NO_ONEDNN else "auto")
     backends.set_cpu_gemm("blas")
     assert backends.cpu_gemm() == "blas"
     backends.set_cpu_gemm(None)
@@ -725,6 +725,70 @@ def test_small_products_stay_on_blas(onednn_calls, monkeypatch):
     got = jet_module.mm(a, w.t())
     assert onednn_calls == [(30, 8)]
     assert torch.allclose(got, a @ w.t(), atol=1e-5)
+
+
+@pytest.fixture
+def fresh_calibration(monkeypatch):
+    """An empty table of "auto"'s measurements, and the calls to the timing function."""
+    monkeypatch.setattr(jet_module, "_CPU_GEMM_CHOICE", {})
+    timed = []
+    real = jet_module._time_libraries
+    monkeypatch.setattr(jet_module, "_time_libraries", lambda *key: timed.append(key) or real(*key))
+    backends.set_cpu_gemm("auto")
+    yield timed
+    backends.set_cpu_gemm(None)
+
+
+@needs_onednn
+def test_auto_cpu_gemm_times_each_kind_once(fresh_calibration, monkeypatch):
+    """set_cpu_gemm("auto") times a kind of product both ways once per process (long sides
+    capped at CPU_GEMM_CAL_ROWS, layouts, bias, blocked BLAS and threads in the kind), records
+    the medians and the faster library, and reuses the choice; results equal float64's."""
+    timed = fresh_calibration
+    monkeypatch.setattr(jet_module, "CPU_GEMM_CAL_ROWS", 64)
+    monkeypatch.setattr(jet_module, "CPU_ONEDNN_MIN_MACS", 0)
+    gen = torch.Generator().manual_seed(3)
+    a, w, bias = torch.randn(1000, 40, generator=gen), torch.randn(24, 40, generator=gen), torch.randn(24)
+    exact = a.double() @ w.double().t() + bias.double()
+    for rows in (1000, 700):  # 1000 and 700 rows are both timed at the cap, 64: one kind
+        got = jet_module.mm(a[:rows], w.t(), bias)
+        assert ((got.double() - exact[:rows]).abs().max() / exact.abs().max()).item() < 1e-6
+    assert timed == [(64, 40, 24, False, True, True, False, torch.get_num_threads())]
+    (entry,) = jet_module.cpu_gemm_calibration()
+    assert entry["shape"] == (64, 40, 24) and entry["b_transposed"] and entry["bias"] and not entry["blocked"]
+    assert entry["onednn_s"] > 0 and entry["blas_s"] > 0
+    assert entry["choice"] == ("onednn" if entry["onednn_s"] < entry["blas_s"] else "blas")
+    jet_module.rows_mm(a, w.t(), bias)  # blocked BLAS: another kind
+    jet_module.outer_sum(a, a[:, :24])  # a weight gradient: (40, 1000) x (1000, 24), a transposed
+    jet_module.mm(a[:300], w.t(), bias)  # under the cap: its own kind
+    assert [k[:3] + (k[3], k[6]) for k in timed[1:]] == [(64, 40, 24, False, True), (40, 64, 24, True, False),
+                                                          (300, 40, 24, False, False)]
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1 if threads > 1 else 2)
+        jet_module.mm(a, w.t(), bias)
+    finally:
+        torch.set_num_threads(threads)
+    assert len(timed) == 5 and timed[-1][-1] != threads  # another thread count: timed again
+
+
+@needs_onednn
+@pytest.mark.parametrize("choice", ["onednn", "blas"])
+def test_auto_cpu_gemm_takes_the_measured_library(fresh_calibration, onednn_calls, monkeypatch, choice):
+    """"auto" runs each product on the library its measurement chose, the narrow weight
+    gradients mode "onednn" keeps on BLAS included; under mode "onednn" the rules hold."""
+    monkeypatch.setattr(jet_module, "_time_libraries", lambda *key: dict(choice=choice))
+    gen = torch.Generator().manual_seed(3)
+    z, x = torch.randn(301, 24, generator=gen), torch.randn(301, 40, generator=gen)
+    onednn_calls.clear()
+    jet_module.outer_sum(z, x)  # narrower than CPU_ONEDNN_WGRAD_WIDTH
+    jet_module.rows_mm(z, x[:24])
+    assert len(onednn_calls) == (2 if choice == "onednn" else 0)
+    onednn_calls.clear()
+    backends.set_cpu_gemm("onednn")
+    jet_module.outer_sum(z, x)
+    jet_module.rows_mm(z, x[:24])
+    assert onednn_calls == [(301, 24)]
 
 
 @needs_onednn
