@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = measure(tuple(a.points or (1024, 2048, 16384)), tuple(a.width or (64, 128, 256, 512)), a.repeats,
                    small=() if a.no_small else SMALL)
     env = environment(torch.device("cpu"))
-    doc = {"script": "benchmarks/cpu_gemm.py", "device": common.device_name("cpu"),
+    doc = {"script": "benchmarks/cpu_gemm.py", "device": common.device_name("cpu"), "cpu_id": common.cpu_id(),
            **{k: env[k] for k in ("date", "commit", "threads", "torch", "python")},
            "method": "fastsiren.jet.rows_mm (forward, small) and jet.mm (weight-gradient) under each "
                      "backends.set_cpu_gemm library with jet.CPU_ONEDNN_MIN_MACS set aside, interleaved, "

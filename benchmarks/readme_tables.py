@@ -260,9 +260,13 @@ def scaling_tables(rows: Sequence[dict[str, str]], figures_rel: str = "docs/figu
         if any(reference_infer_graph(r) for r in rs):
             parts.append(REFERENCE_INFER_NOTE + "\n")
         if first["device_type"] != "cuda" and (verdict := scaling_target_text(rs)):
-            why = ("torch's margin is reference's elementwise and memory overhead plus oneDNN's faster products "
+            provs = {r["provider"] for r in rs}
+            why = ("torch's margin is reference's elementwise and memory overhead plus, per kind of product, the "
+                   "faster of oneDNN's and BLAS's (torch+onednn, torch+blas: the same algorithm with every product "
+                   "on one library)" if "torch+onednn" in provs else
+                   "torch's margin is reference's elementwise and memory overhead plus oneDNN's faster products "
                    "(torch+blas: the same algorithm with reference's BLAS products)"
-                   if any(r["provider"] == "torch+blas" for r in rs) else
+                   if "torch+blas" in provs else
                    "torch's margin is only reference's elementwise and memory overhead, which shrinks where its "
                    "tensors fit in cache (these runs predate the oneDNN products)")
             parts.append("Target of the benchmark issue (torch beats reference on the Poisson steps by issue 2's "

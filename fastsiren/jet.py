@@ -243,7 +243,8 @@ def cpu_gemm_calibration() -> list[dict]:
 def _calibrated(a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor | None, blocked: bool) -> bool:
     """Whether oneDNN is the faster library for this kind of product on this host: timed once
     per kind (shape with long sides capped, :func:`_cal_size`; operand layouts; bias; blocked
-    BLAS; thread count), :data:`CPU_GEMM_CAL_ROUNDS` interleaved rounds each, medians
+    BLAS; thread count), :data:`CPU_GEMM_CAL_ROUNDS` interleaved rounds each (alternating
+    which goes first), medians
     compared, on random operands of the kind's layout."""
     n, k, m = (_cal_size(d) for d in (a.shape[0], a.shape[1], b.shape[1]))
     key = (n, k, m, _column_major(a), _column_major(b), bias is not None, blocked, torch.get_num_threads())
@@ -277,8 +278,8 @@ def _time_libraries(n, k, m, a_t, b_t, has_bias, blocked, threads) -> dict:
     times: dict[str, list[float]] = {"onednn": [], "blas": []}
     with torch.no_grad():
         onednn(), blas()  # untimed: oneDNN builds its primitive on the first call
-        for _ in range(CPU_GEMM_CAL_ROUNDS):
-            for name, fn in (("onednn", onednn), ("blas", blas)):
+        for r in range(CPU_GEMM_CAL_ROUNDS):  # each library first in every other round
+            for name, fn in (("onednn", onednn), ("blas", blas))[::1 if r % 2 else -1]:
                 t0 = time.perf_counter()
                 fn()
                 times[name].append(time.perf_counter() - t0)

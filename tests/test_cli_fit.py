@@ -18,6 +18,7 @@ def test_fit_quick_writes_a_complete_run_folder(tmp_path):
     m = json.loads((out / "metrics.json").read_text())
     assert m["task"] == "fit" and m["profile"] == "quick" and m["backend"] == "torch"
     assert m["device"] == common.device_name("cpu") and m["threads"] == torch.get_num_threads()
+    assert m["cpu_id"] == common.cpu_id()
     row = m["rows"][0]
     assert row["method"] == "siren" and row["params"] > 0 and row["steps"] == 60
     assert row["psnr"] > 25 and 0 < row["ssim"] <= 1
@@ -304,3 +305,10 @@ def test_experiments_lists_validates_and_runs_by_name(tmp_path, capsys):
     assert cli.main(["experiments", "--profile", "quick", "--only", "fit", "--runs", str(tmp_path / "runs"),
                      "--results-dir", str(res), "--figures-dir", str(figs), "--no-progress", "--resume"]) == 0
     assert (res / "fit-quick.json").is_file()
+
+
+def test_cpu_id_reads_the_first_processor():
+    info = ("processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 17\nmodel name\t: AMD EPYC\n"
+            "stepping\t: 1\n\nprocessor\t: 1\ncpu family\t: 26\nmodel\t\t: 2\nstepping\t: 0\n")
+    assert common.cpu_id(info) == "family 25 model 17 stepping 1"
+    assert common.cpu_id("processor\t: 0\n") is None

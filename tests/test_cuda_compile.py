@@ -241,3 +241,41 @@ def test_every_hand_picked_cuda_mutant_finds_its_source_text():
     csrc = Path(__file__).resolve().parents[1] / "csrc"
     for m in HAND_PICKED:
         assert (csrc / m.file).read_text().count(m.old) > m.occurrence, (m.name, m.file, m.old)
+
+
+def test_cuda_registers_parses_ptxas_and_pairs_weighted_kernels():
+    """benchmarks/cuda_registers.py: each entry function of a ptxas -v log with its resources,
+    LapWeights instantiations paired with their UnitWeights twins; its committed sm_90 file
+    covers every kernel source."""
+    import json
+
+    from fastsiren.benchmarks import cuda_registers
+
+    log = """ptxas info    : 0 bytes gmem
+ptxas info    : Compiling entry function '_Z1kIN9fastsiren10LapWeightsIfEEEvT_' for 'sm_90'
+ptxas info    : Function properties for _Z1kIN9fastsiren10LapWeightsIfEEEvT_
+    48 bytes stack frame, 40 bytes spill stores, 36 bytes spill loads
+ptxas info    : Used 128 registers, used 1 barriers, 1024 bytes smem, 400 bytes cmem[0]
+ptxas info    : Compiling entry function '_Z1kIN9fastsiren11UnitWeightsIfEEEvT_' for 'sm_90'
+ptxas info    : Function properties for _Z1kIN9fastsiren11UnitWeightsIfEEEvT_
+    0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
+ptxas info    : Used 96 registers, used 1 barriers, 1024 bytes smem, 368 bytes cmem[0]
+ptxas info    : Compiling entry function '_Z5plainPf' for 'sm_90'
+ptxas info    : Function properties for _Z5plainPf
+    0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
+ptxas info    : Used 30 registers, used 0 barriers, 380 bytes cmem[0]
+"""
+    rows = cuda_registers.parse_ptxas(log)
+    assert [(r["regs"], r["smem"], r["stack"], r["spill_st"], r["spill_ld"]) for r in rows] == [
+        (128, 1024, 48, 40, 36), (96, 1024, 0, 0, 0), (30, 0, 0, 0, 0)]
+    names = cuda_registers.demangle([r["name"] for r in rows])
+    for r, name in zip(rows, names):
+        r["file"], r["kernel"] = "x.cu", name
+    if names[0] != rows[0]["name"]:  # c++filt present
+        assert names[0] == "void k<fastsiren::LapWeights<float> >(fastsiren::LapWeights<float>)"
+        (pair,) = cuda_registers.pair_weighted(rows)
+        assert (pair["regs_unit"], pair["regs_weighted"], pair["regs_delta"], pair["spill_st_weighted"]) == (
+            96, 128, 32, 40)
+    doc = json.loads((Path(__file__).resolve().parents[1] / "benchmarks/results/cuda-registers-sm90.json").read_text())
+    assert {r["file"] for r in doc["rows"]} == {cu.name for cu in KERNELS}
+    assert doc["weighted_vs_unit"] and doc["arch"] == "sm_90"

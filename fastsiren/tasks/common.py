@@ -120,6 +120,27 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine() or "unknown CPU"
 
 
+def cpu_id(cpuinfo: str | None = None) -> str | None:
+    """``"family 25 model 17 stepping 1"`` of the first processor in ``cpuinfo`` (default: the
+    text of ``/proc/cpuinfo``; None where there is none): virtual machines may show a model name
+    as bare as "AMD EPYC", under which different processors hide."""
+    fields = {}
+    try:
+        text = Path("/proc/cpuinfo").read_text() if cpuinfo is None else cpuinfo
+        for line in text.splitlines():
+            key, _, value = line.partition(":")
+            key = key.strip()
+            if key in ("cpu family", "model", "stepping") and key not in fields:
+                fields[key] = value.strip()
+            if not key and fields:  # the first processor's block ends
+                break
+    except OSError:
+        return None
+    if not fields:
+        return None
+    return " ".join(f"{k.replace('cpu ', '')} {fields[k]}" for k in ("cpu family", "model", "stepping") if k in fields)
+
+
 def device_name(device: torch.device | str) -> str:
     """"NVIDIA H100 80GB HBM3" on a GPU; "AMD EPYC 7B13 (2 cores)" on the CPU. Every results file
     and benchmark row names its device with it."""
@@ -137,9 +158,11 @@ def environment(device: torch.device | str = "cpu", commit: str | None = None) -
         triton_version = triton.__version__
     except Exception:
         triton_version = None
+    cpu = torch.device(device).type == "cpu"
     return {
         "device": device_name(device),
-        "threads": torch.get_num_threads() if torch.device(device).type == "cpu" else None,
+        **({"cpu_id": cpu_id()} if cpu else {}),
+        "threads": torch.get_num_threads() if cpu else None,
         "torch": torch.__version__,
         "triton": triton_version,
         "cuda": torch.version.cuda,
@@ -185,7 +208,7 @@ def results_doc(task: str, profile: str, rows: list[dict], *, backend: str, seco
     return {"task": task, "profile": profile, "device": env["device"], "backend": backend,
             "commit": env["commit"], "date": env["date"], "seconds": round(float(seconds), 3),
             "versions": {k: env[k] for k in ("torch", "triton", "cuda", "python")}, "threads": env["threads"],
-            **extra, "rows": rows}
+            **({"cpu_id": env["cpu_id"]} if "cpu_id" in env else {}), **extra, "rows": rows}
 
 
 # ---------------------------------------------------------------- run folders
