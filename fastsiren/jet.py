@@ -180,7 +180,7 @@ CPU_ONEDNN_MIN_MACS = 1_500_000
 
 
 def _onednn(a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor | None, rule: bool = True,
-            blocked: bool = False) -> bool:
+            blocked: bool = False, into: bool = False) -> bool:
     """Whether ``a @ b (+ bias)`` runs as oneDNN's inner product
     (:func:`fastsiren.backends.set_cpu_gemm`): float32 CPU operands without an empty
     dimension (oneDNN rejects K = 0), in a product autograd does not record (the op has no
@@ -191,11 +191,13 @@ def _onednn(a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor | None, rule: b
     on a block's points) are faster in BLAS
     (``benchmarks/results/cpu-gemm.json``, the ``small`` rows, 2 threads: under 1.5e6
     multiply-adds BLAS was the faster in 7 of 8 products, from 2e6 oneDNN in 8 of 9, the ninth
-    within 2%). Then mode ``"onednn"`` (and ``"auto"`` under ``torch.compile``) answers
-    ``rule``, the caller's static choice; ``"auto"`` answers what :func:`_calibrated` measured
-    (``blocked``: the BLAS side runs in blocks of :data:`CPU_GEMM_ROWS` rows, as
-    :func:`rows_mm` does). Under ``torch.compile`` the op goes through the opaque custom op
-    ``fastsiren::onednn_linear``: inductor's own lowering of it fails (torch 2.13)."""
+    within 2%). Then mode ``"onednn"`` (and ``"auto"`` under ``torch.compile`` or a
+    ``torch.func`` transform, where nothing is timed) answers ``rule``, the caller's static
+    choice; ``"auto"`` answers what :func:`_calibrated` measured (``blocked``: the BLAS side
+    runs in blocks of :data:`CPU_GEMM_ROWS` rows, as :func:`rows_mm` does; ``into``: the
+    result goes into a given ``out``, which oneDNN fills by a copy). Under ``torch.compile``
+    the op goes through the opaque custom op ``fastsiren::onednn_linear``: inductor's own
+    lowering of it fails (torch 2.13)."""
     # cheapest tests first: a small step makes about a hundred products
     if not a.is_cpu or a.dtype != torch.float32 or b.dtype != torch.float32 or not a.numel() or not b.numel():
         return False
@@ -206,9 +208,9 @@ def _onednn(a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor | None, rule: b
     mode = cpu_gemm()
     if mode == "blas":
         return False
-    if mode == "onednn" or torch.compiler.is_compiling():
+    if mode == "onednn" or torch.compiler.is_compiling() or in_function_transform():
         return rule
-    return _calibrated(a, b, bias, blocked)
+    return _calibrated(a, b, bias, blocked, into)
 
 
 # Longest side of a product "auto" times (:func:`_calibrated`): longer dimensions (a block's
@@ -235,26 +237,27 @@ def _column_major(t: torch.Tensor) -> bool:
 def cpu_gemm_calibration() -> list[dict]:
     """The products ``set_cpu_gemm("auto")`` has timed in this process, one dict each: ``shape``
     (n, k, m) as timed (a (n, k) x (k, m)), ``a_transposed``/``b_transposed`` (a column-major
-    operand), ``bias``, ``blocked`` (BLAS in blocks of rows), ``threads``, the median seconds
+    operand), ``bias``, ``blocked`` (BLAS in blocks of rows), ``into`` (into a given output),
+    ``threads``, the median seconds
     ``onednn_s`` and ``blas_s`` of the rounds, and ``choice``."""
     return [dict(entry) for entry in _CPU_GEMM_CHOICE.values()]
 
 
-def _calibrated(a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor | None, blocked: bool) -> bool:
+def _calibrated(a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor | None, blocked: bool, into: bool) -> bool:
     """Whether oneDNN is the faster library for this kind of product on this host: timed once
     per kind (shape with long sides capped, :func:`_cal_size`; operand layouts; bias; blocked
-    BLAS; thread count), :data:`CPU_GEMM_CAL_ROUNDS` interleaved rounds each (alternating
-    which goes first), medians
-    compared, on random operands of the kind's layout."""
+    BLAS; a given output; thread count), :data:`CPU_GEMM_CAL_ROUNDS` interleaved rounds each
+    (alternating which goes first), medians compared, on random operands of the kind's
+    layout."""
     n, k, m = (_cal_size(d) for d in (a.shape[0], a.shape[1], b.shape[1]))
-    key = (n, k, m, _column_major(a), _column_major(b), bias is not None, blocked, torch.get_num_threads())
+    key = (n, k, m, _column_major(a), _column_major(b), bias is not None, blocked, into, torch.get_num_threads())
     entry = _CPU_GEMM_CHOICE.get(key)
     if entry is None:
         entry = _CPU_GEMM_CHOICE[key] = _time_libraries(*key)
     return entry["choice"] == "onednn"
 
 
-def _time_libraries(n, k, m, a_t, b_t, has_bias, blocked, threads) -> dict:
+def _time_libraries(n, k, m, a_t, b_t, has_bias, blocked, into, threads) -> dict:
     import statistics
     import time
 
@@ -273,7 +276,7 @@ def _time_libraries(n, k, m, a_t, b_t, has_bias, blocked, threads) -> dict:
                 torch.addmm(bias, a[i:j], b, out=out[i:j])
 
     def onednn():
-        _onednn_mm(a, b, bias, out)
+        _onednn_mm(a, b, bias, out if into else None)
 
     times: dict[str, list[float]] = {"onednn": [], "blas": []}
     with torch.no_grad():
@@ -284,7 +287,7 @@ def _time_libraries(n, k, m, a_t, b_t, has_bias, blocked, threads) -> dict:
                 fn()
                 times[name].append(time.perf_counter() - t0)
     med = {name: statistics.median(ts) for name, ts in times.items()}
-    return dict(shape=(n, k, m), a_transposed=a_t, b_transposed=b_t, bias=has_bias, blocked=blocked,
+    return dict(shape=(n, k, m), a_transposed=a_t, b_transposed=b_t, bias=has_bias, blocked=blocked, into=into,
                 threads=threads, onednn_s=med["onednn"], blas_s=med["blas"],
                 choice="onednn" if med["onednn"] < med["blas"] else "blas")
 
@@ -310,7 +313,7 @@ def _onednn_mm(a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor | None, out:
 
 
 def mm(a: torch.Tensor | Split, b: torch.Tensor | Split, bias: torch.Tensor | None = None,
-       out: torch.Tensor | None = None, onednn: bool = True) -> torch.Tensor:
+       out: torch.Tensor | None = None, onednn: bool | None = True) -> torch.Tensor:
     """``a @ b`` (plus ``bias``) of 2-D operands at the GEMM precision of
     :func:`fastsiren.backends.set_gemm_precision`: every cuBLAS product of the torch backend,
     of the reverse-mode gradient and of the triton backend's cuBLAS paths comes through here.
@@ -318,9 +321,10 @@ def mm(a: torch.Tensor | Split, b: torch.Tensor | Split, bias: torch.Tensor | No
     (:func:`tf32_split`; an operand already a :class:`Split` is not split again); three
     tensor-core products for one fp32 one. On the CPU, float32 products run through the
     library of :func:`fastsiren.backends.set_cpu_gemm` (``onednn``: the choice of mode
-    ``"onednn"`` for this product, :func:`_onednn`'s ``rule``)."""
+    ``"onednn"`` for this product, :func:`_onednn`'s ``rule``; None: BLAS in every mode, for a
+    caller that has chosen already)."""
     if not (isinstance(a, Split) or isinstance(b, Split) or _tf32x3(a)):
-        if _onednn(a, b, bias, rule=onednn):
+        if onednn is not None and _onednn(a, b, bias, rule=onednn, into=out is not None):
             return _onednn_mm(a, b, bias, out)
         return torch.mm(a, b, out=out) if bias is None else torch.addmm(bias, a, b, out=out)
     ah, al = (a.head, a.rest) if isinstance(a, Split) else tf32_split(a)
@@ -352,13 +356,13 @@ def rows_mm(a: torch.Tensor | Split, w: torch.Tensor, bias: torch.Tensor | None 
     a2 = a.reshape(-1, k)
     n = a2.shape[0]
     cpu = not isinstance(a2, Split) and a2.is_cpu
-    onednn = cpu and not _tf32x3(a2) and _onednn(a2, w, bias, blocked=True)  # checked once, not again in mm
+    onednn = cpu and not _tf32x3(a2) and _onednn(a2, w, bias, blocked=True, into=out is not None)  # once, not in mm
     if cpu and not onednn:  # BLAS, in blocks of rows
         if out is None:
             out = torch.empty(*lead, m, dtype=a.dtype, device=a.device)
         o2 = out.view(n, m)
         for i in range(0, n, CPU_GEMM_ROWS):
-            mm(a2[i:i + CPU_GEMM_ROWS], w, bias, out=o2[i:i + CPU_GEMM_ROWS])
+            mm(a2[i:i + CPU_GEMM_ROWS], w, bias, out=o2[i:i + CPU_GEMM_ROWS], onednn=None)
         return out
     o2 = None if out is None else out.view(n, m)
     return (_onednn_mm(a2, w, bias, o2) if onednn else mm(a2, w, bias, out=o2)).view(*lead, m)

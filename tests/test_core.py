@@ -753,7 +753,7 @@ def test_auto_cpu_gemm_times_each_kind_once(fresh_calibration, monkeypatch):
     for rows in (1000, 700):  # 1000 and 700 rows are both timed at the cap, 64: one kind
         got = jet_module.mm(a[:rows], w.t(), bias)
         assert ((got.double() - exact[:rows]).abs().max() / exact.abs().max()).item() < 1e-6
-    assert timed == [(64, 40, 24, False, True, True, False, torch.get_num_threads())]
+    assert timed == [(64, 40, 24, False, True, True, False, False, torch.get_num_threads())]
     (entry,) = jet_module.cpu_gemm_calibration()
     assert entry["shape"] == (64, 40, 24) and entry["b_transposed"] and entry["bias"] and not entry["blocked"]
     assert entry["onednn_s"] > 0 and entry["blas_s"] > 0
@@ -761,15 +761,20 @@ def test_auto_cpu_gemm_times_each_kind_once(fresh_calibration, monkeypatch):
     jet_module.rows_mm(a, w.t(), bias)  # blocked BLAS: another kind
     jet_module.outer_sum(a, a[:, :24])  # a weight gradient: (40, 1000) x (1000, 24), a transposed
     jet_module.mm(a[:300], w.t(), bias)  # under the cap: its own kind
-    assert [k[:3] + (k[3], k[6]) for k in timed[1:]] == [(64, 40, 24, False, True), (40, 64, 24, True, False),
-                                                          (300, 40, 24, False, False)]
+    jet_module.mm(a[:300], w.t(), bias, out=torch.empty(300, 24))  # into an output: its own kind
+    assert [k[:3] + (k[3], k[6], k[7]) for k in timed[1:]] == [
+        (64, 40, 24, False, True, False), (40, 64, 24, True, False, False), (300, 40, 24, False, False, False),
+        (300, 40, 24, False, False, True)]
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(1 if threads > 1 else 2)
         jet_module.mm(a, w.t(), bias)
     finally:
         torch.set_num_threads(threads)
-    assert len(timed) == 5 and timed[-1][-1] != threads  # another thread count: timed again
+    assert len(timed) == 6 and timed[-1][-1] != threads  # another thread count: timed again
+    got = torch.func.vmap(lambda r: jet_module.mm(r, w.t(), bias), randomness="error")(a[:200].view(2, 100, 40))
+    assert len(timed) == 6  # nothing is timed inside a torch.func transform (its random operands would fail)
+    assert ((got.double() - exact[:200].view(2, 100, 24)).abs().max() / exact.abs().max()).item() < 1e-6
 
 
 @needs_onednn
@@ -777,13 +782,17 @@ def test_auto_cpu_gemm_times_each_kind_once(fresh_calibration, monkeypatch):
 def test_auto_cpu_gemm_takes_the_measured_library(fresh_calibration, onednn_calls, monkeypatch, choice):
     """"auto" runs each product on the library its measurement chose, the narrow weight
     gradients mode "onednn" keeps on BLAS included; under mode "onednn" the rules hold."""
-    monkeypatch.setattr(jet_module, "_time_libraries", lambda *key: dict(choice=choice))
+    timed = fresh_calibration
+    monkeypatch.setattr(jet_module, "_time_libraries", lambda *key: timed.append(key) or dict(choice=choice))
+    monkeypatch.setattr(jet_module, "CPU_GEMM_ROWS", 128)  # rows_mm's BLAS side: 3 blocks
     gen = torch.Generator().manual_seed(3)
     z, x = torch.randn(301, 24, generator=gen), torch.randn(301, 40, generator=gen)
     onednn_calls.clear()
     jet_module.outer_sum(z, x)  # narrower than CPU_ONEDNN_WGRAD_WIDTH
-    jet_module.rows_mm(z, x[:24])
+    got = jet_module.rows_mm(z, x[:24])
     assert len(onednn_calls) == (2 if choice == "onednn" else 0)
+    assert len(timed) == 2  # rows_mm's blocks are not asked again
+    assert torch.allclose(got, z @ x[:24], atol=1e-5)
     onednn_calls.clear()
     backends.set_cpu_gemm("onednn")
     jet_module.outer_sum(z, x)
