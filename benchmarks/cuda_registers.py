@@ -1,8 +1,9 @@
 """Registers, spills, stack and shared memory of every CUDA kernel instantiation in csrc/, from
 ``ptxas -v``, compiled offline for one architecture (default sm_90, the H100/H200): no GPU needed.
 
-Each ``csrc/*.cu`` is compiled with this machine's nvcc at the extension's own flags
-(:func:`fastsiren.cuda_ext.nvcc_flags`, one architecture, SASS only) plus ``-Xptxas -v``; every
+Each ``csrc/*.cu`` is compiled with this machine's nvcc at the extension's optimisation and
+architecture flags (:func:`fastsiren.cuda_ext.nvcc_flags`, one architecture, SASS only; not the
+macros torch's build adds, which do not touch these torch-free kernels) plus ``-Xptxas -v``; every
 entry function's resources are parsed from the log and its name demangled (``c++filt``). The
 weighted-Laplacian instantiations (``LapWeights``) are paired with their unit-weight twins
 (``UnitWeights``, the plain Laplacian) and the difference is written beside them, so what
@@ -30,38 +31,43 @@ from fastsiren.tasks.common import git_commit
 
 from .records import REPO_ROOT, RESULTS_DIR
 
-REGFILE = 65536  # 32-bit registers per SM on sm_80/sm_90
 _ENTRY = re.compile(r"Compiling entry function '([^']+)' for '(\w+)'")
+_PROPS = re.compile(r"Function properties for (\S+)")
 _FRAME = re.compile(r"(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads")
-_USED = re.compile(r"Used (\d+) registers(?:, used \d+ barriers)?(?:, (\d+) bytes smem)?")
+_FIELDS = {"regs": re.compile(r"Used (\d+) registers"), "smem": re.compile(r"(\d+) bytes smem"),
+           "cum_stack": re.compile(r"(\d+) bytes cumulative stack size")}
 
 
 def nvcc() -> str:
-    """The nvcc this machine has (PATH, else torch's CUDA_HOME); an error that says so if none."""
-    found = shutil.which("nvcc")
-    if found:
-        return found
-    from torch.utils import cpp_extension
-
-    home = cpp_extension.CUDA_HOME
-    if home and Path(home, "bin", "nvcc").is_file():
-        return str(Path(home, "bin", "nvcc"))
-    raise SystemExit("benchmarks.cuda_registers needs nvcc (the CUDA toolkit): none on PATH or in CUDA_HOME")
+    """The nvcc this machine has (:func:`fastsiren.cuda_ext.find_nvcc`); an error that says so if none."""
+    found = cuda_ext.find_nvcc()
+    if found is None:
+        raise SystemExit("benchmarks.cuda_registers needs nvcc (the CUDA toolkit): none on PATH or in CUDA_HOME")
+    return found
 
 
 def parse_ptxas(log: str) -> list[dict]:
     """One dict per entry function in a ``ptxas -v`` log: mangled ``name``, ``arch``, ``regs``,
-    ``smem`` (static shared bytes), ``stack``, ``spill_st``, ``spill_ld``. A function's lines
-    follow its "Compiling entry function" line."""
+    ``smem`` (static shared bytes), ``stack`` (its own frame), ``cum_stack`` (with its callees;
+    newer ptxas only, else None), ``spill_st``, ``spill_ld``. Each field is read on its own (the
+    "Used ..." line's fields vary between ptxas versions), and a "Function properties" block
+    counts only for the function it names (a called function's block is skipped)."""
     out: list[dict] = []
+    props_for = None
     for line in log.splitlines():
         if m := _ENTRY.search(line):
-            out.append({"name": m.group(1), "arch": m.group(2)})
+            out.append({"name": m.group(1), "arch": m.group(2), "regs": None, "smem": 0, "cum_stack": None,
+                        "stack": 0, "spill_st": 0, "spill_ld": 0})
+            props_for = None
+        elif m := _PROPS.search(line):
+            props_for = m.group(1)
         elif out and (m := _FRAME.search(line)):
-            out[-1]["stack"], out[-1]["spill_st"], out[-1]["spill_ld"] = map(int, m.groups())
-        elif out and (m := _USED.search(line)):
-            out[-1]["regs"] = int(m.group(1))
-            out[-1]["smem"] = int(m.group(2) or 0)
+            if props_for == out[-1]["name"]:
+                out[-1]["stack"], out[-1]["spill_st"], out[-1]["spill_ld"] = map(int, m.groups())
+        elif out and "Used " in line:
+            for field, rx in _FIELDS.items():
+                if m := rx.search(line):
+                    out[-1][field] = int(m.group(1))
     return out
 
 
@@ -131,8 +137,6 @@ def main(argv: list[str] | None = None) -> int:
     rows = [r for rs in per_file for r in rs]
     if not rows:
         raise SystemExit("ptxas -v reported no entry function: nothing to record")
-    for r in rows:
-        r["max_threads_full_regfile"] = REGFILE // max(r["regs"], 1)  # threads per SM the registers allow
     pairs = pair_weighted(rows)
     doc = {"script": "benchmarks/cuda_registers.py", "argv": sys.argv[1:] if argv is None else list(argv),
            "commit": git_commit(REPO_ROOT, length=10), "nvcc": nvcc_version(tool), "arch": f"sm_{arch}",

@@ -414,10 +414,4 @@ def cpu_gemm() -> str:
     if choice == "onednn":  # asked for by name (the environment variable): say why it cannot be
         raise RuntimeError(f"{CPU_GEMM_ENV}=onednn: {reason}")
     return "blas"
-    reason = onednn_unavailable_reason()
-    if reason is None:
-        return "onednn"
-    if choice == "onednn":  # asked for by name (the environment variable): say why it cannot be
-        raise RuntimeError(f"{CPU_GEMM_ENV}=onednn: {reason}")
-    return "blas"
 

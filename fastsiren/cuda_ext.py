@@ -199,6 +199,18 @@ def cuda_archs() -> list[str]:
     return parse_arch_list(spec) if spec else ["80", "90"]
 
 
+def find_nvcc() -> str | None:
+    """This machine's nvcc: on PATH, else in torch's ``CUDA_HOME``; None where there is none."""
+    found = shutil.which("nvcc")
+    if found:
+        return found
+    from torch.utils import cpp_extension
+
+    home = cpp_extension.CUDA_HOME
+    cand = Path(home, "bin", "nvcc") if home else None
+    return str(cand) if cand is not None and cand.is_file() else None
+
+
 def nvcc_flags(archs: Sequence[str]) -> list[str]:
     """nvcc flags: optimisation, SASS for each architecture and PTX of the newest (JIT-able on
     later GPUs). Passing -gencode stops torch from adding its own architecture flags."""

@@ -19,11 +19,13 @@ the fused kernels recompute instead, since there it is free in registers.
 from __future__ import annotations
 
 import contextlib
+import threading
 from typing import Iterator, NamedTuple, Sequence
 
 import torch
+from torch.utils._python_dispatch import _get_current_dispatch_mode
 
-from fastsiren.backends import cpu_gemm, gemm_precision, in_function_transform, reverse_grad
+from fastsiren.backends import cpu_gemm, exporting, gemm_precision, in_function_transform, reverse_grad
 
 
 class Jet(NamedTuple):
@@ -180,7 +182,7 @@ CPU_ONEDNN_MIN_MACS = 1_500_000
 
 
 def _onednn(a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor | None, rule: bool = True,
-            blocked: bool = False, into: bool = False) -> bool:
+            blocked: bool = False, into: bool = False, points_inner: bool = False) -> bool:
     """Whether ``a @ b (+ bias)`` runs as oneDNN's inner product
     (:func:`fastsiren.backends.set_cpu_gemm`): float32 CPU operands without an empty
     dimension (oneDNN rejects K = 0), in a product autograd does not record (the op has no
@@ -191,13 +193,16 @@ def _onednn(a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor | None, rule: b
     on a block's points) are faster in BLAS
     (``benchmarks/results/cpu-gemm.json``, the ``small`` rows, 2 threads: under 1.5e6
     multiply-adds BLAS was the faster in 7 of 8 products, from 2e6 oneDNN in 8 of 9, the ninth
-    within 2%). Then mode ``"onednn"`` (and ``"auto"`` under ``torch.compile`` or a
-    ``torch.func`` transform, where nothing is timed) answers ``rule``, the caller's static
-    choice; ``"auto"`` answers what :func:`_calibrated` measured (``blocked``: the BLAS side
-    runs in blocks of :data:`CPU_GEMM_ROWS` rows, as :func:`rows_mm` does; ``into``: the
-    result goes into a given ``out``, which oneDNN fills by a copy). Under ``torch.compile``
-    the op goes through the opaque custom op ``fastsiren::onednn_linear``: inductor's own
-    lowering of it fails (torch 2.13)."""
+    within 2%). Under ``torch.jit.trace`` (which cannot record oneDNN's op) and
+    ``torch.export`` (:func:`fastsiren.backends.exporting`), BLAS. Then mode ``"onednn"``, and
+    ``"auto"`` where nothing may be timed (:func:`_may_time`), answer ``rule``, the caller's
+    fixed choice; ``"auto"`` answers what
+    :func:`_calibrated` measured for the product's kind (``blocked``: the BLAS side runs in
+    blocks of :data:`CPU_GEMM_ROWS` rows, as :func:`rows_mm` does; ``into``: the result goes
+    into a given ``out``, which oneDNN fills by a copy; ``points_inner``: the points are the
+    inner dimension K, as in a weight gradient, not the rows N). Under ``torch.compile`` the
+    op goes through the opaque custom op ``fastsiren::onednn_linear``: inductor's own lowering
+    of it fails (torch 2.13)."""
     # cheapest tests first: a small step makes about a hundred products
     if not a.is_cpu or a.dtype != torch.float32 or b.dtype != torch.float32 or not a.numel() or not b.numel():
         return False
@@ -206,80 +211,109 @@ def _onednn(a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor | None, rule: b
     if (a.requires_grad or b.requires_grad or (bias is not None and bias.requires_grad)) and torch.is_grad_enabled():
         return False
     mode = cpu_gemm()
-    if mode == "blas":
+    if mode == "blas" or exporting():  # torch.jit.trace cannot record oneDNN's op (its Scalar?[] argument)
         return False
-    if mode == "onednn" or torch.compiler.is_compiling() or in_function_transform():
+    if mode == "onednn" or not _may_time(a, b):
         return rule
-    return _calibrated(a, b, bias, blocked, into)
+    return _calibrated(a, b, bias, blocked, into, points_inner)
 
 
-# Longest side of a product "auto" times (:func:`_calibrated`): longer dimensions (a block's
-# points, or the points a weight gradient sums over) are timed at this length.
-CPU_GEMM_CAL_ROWS = 4096
+def _may_time(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Whether mode ``"auto"`` may time a product here: plain eager tensors, outside
+    ``torch.compile``, ``torch.func`` transforms, Python dispatch modes (a FlopCounterMode,
+    make_fx's tracer: they would see the timing's products) and
+    ``torch.use_deterministic_algorithms(True)``, under which the fixed rules hold: a
+    timed choice may differ from process to process, and with it the float32 rounding."""
+    return (not torch.compiler.is_compiling() and type(a) in _PLAIN and type(b) in _PLAIN
+            and not torch.are_deterministic_algorithms_enabled() and not in_function_transform()
+            and _get_current_dispatch_mode() is None)
+
+
+_PLAIN = (torch.Tensor, torch.nn.Parameter)
+
+# Longest points dimension "auto" times (:func:`_calibrated`): a kind's points (a block's rows,
+# or the points a weight gradient sums over) are timed at the largest power of two not above
+# them, at most this many.
+CPU_GEMM_CAL_POINTS = 16384
 # Timed rounds per library in a calibration (after one untimed call each), interleaved.
 CPU_GEMM_CAL_ROUNDS = 5
 
 # The choices "auto" made, by product kind (:func:`cpu_gemm_calibration`): a plain global
-# dict, read only in eager mode
+# dict (read in eager mode only), written under a lock so that two threads meeting a new kind
+# do not time it against each other
 _CPU_GEMM_CHOICE: dict[tuple, dict] = {}
+_CPU_GEMM_LOCK = threading.Lock()
 
 
-def _cal_size(d: int) -> int:
-    """A dimension as calibrated: widths (up to 512) as they are, longer ones the largest power
-    of two not above them, capped at :data:`CPU_GEMM_CAL_ROWS`."""
-    return d if d <= 512 else min(CPU_GEMM_CAL_ROWS, 1 << (d.bit_length() - 1))
+def cpu_gemm_calibration() -> list[dict]:
+    """The products ``set_cpu_gemm("auto")`` has timed in this process, one dict each: ``shape``
+    (n, k, m) as timed (a (n, k) x (k, m)), ``points_inner`` (the points are k, not n),
+    ``a_transposed``/``b_transposed`` (a column-major operand), ``bias``, ``blocked`` (BLAS in
+    blocks of rows), ``into`` (into a given output), ``threads``, the median seconds
+    ``onednn_s`` and ``blas_s`` of the rounds, ``choice``, and ``seconds``, what the
+    calibration took."""
+    return [dict(entry) for entry in _CPU_GEMM_CHOICE.values()]
 
 
 def _column_major(t: torch.Tensor) -> bool:
     return t.shape[0] > 1 and t.shape[1] > 1 and t.stride(0) == 1
 
 
-def cpu_gemm_calibration() -> list[dict]:
-    """The products ``set_cpu_gemm("auto")`` has timed in this process, one dict each: ``shape``
-    (n, k, m) as timed (a (n, k) x (k, m)), ``a_transposed``/``b_transposed`` (a column-major
-    operand), ``bias``, ``blocked`` (BLAS in blocks of rows), ``into`` (into a given output),
-    ``threads``, the median seconds
-    ``onednn_s`` and ``blas_s`` of the rounds, and ``choice``."""
-    return [dict(entry) for entry in _CPU_GEMM_CHOICE.values()]
-
-
-def _calibrated(a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor | None, blocked: bool, into: bool) -> bool:
-    """Whether oneDNN is the faster library for this kind of product on this host: timed once
-    per kind (shape with long sides capped, :func:`_cal_size`; operand layouts; bias; blocked
-    BLAS; a given output; thread count), :data:`CPU_GEMM_CAL_ROUNDS` interleaved rounds each
-    (alternating which goes first), medians compared, on random operands of the kind's
-    layout."""
-    n, k, m = (_cal_size(d) for d in (a.shape[0], a.shape[1], b.shape[1]))
-    key = (n, k, m, _column_major(a), _column_major(b), bias is not None, blocked, into, torch.get_num_threads())
+def _calibrated(a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor | None, blocked: bool, into: bool,
+                points_inner: bool) -> bool:
+    """Whether oneDNN is the faster library for this kind of product on this host, timed once
+    per kind: the widths as they are, the points dimension at the largest power of two not
+    above it (at most :data:`CPU_GEMM_CAL_POINTS`), the operands' layouts, the bias, blocked
+    BLAS, a given output and the thread count (:func:`_time_libraries`)."""
+    n, k, m = a.shape[0], a.shape[1], b.shape[1]
+    if points_inner:
+        k = min(CPU_GEMM_CAL_POINTS, 1 << (k.bit_length() - 1))
+    else:
+        n = min(CPU_GEMM_CAL_POINTS, 1 << (n.bit_length() - 1))
+    key = (n, k, m, points_inner, _column_major(a), _column_major(b), bias is not None, blocked, into,
+           torch.get_num_threads())
     entry = _CPU_GEMM_CHOICE.get(key)
     if entry is None:
-        entry = _CPU_GEMM_CHOICE[key] = _time_libraries(*key)
+        with _CPU_GEMM_LOCK:
+            entry = _CPU_GEMM_CHOICE.get(key)
+            if entry is None:
+                entry = _CPU_GEMM_CHOICE[key] = _time_libraries(*key)
     return entry["choice"] == "onednn"
 
 
-def _time_libraries(n, k, m, a_t, b_t, has_bias, blocked, into, threads) -> dict:
+def _time_libraries(n, k, m, points_inner, a_t, b_t, has_bias, blocked, into, threads) -> dict:
+    """Both libraries on random float32 operands of the kind's sizes and layouts,
+    :data:`CPU_GEMM_CAL_ROUNDS` interleaved rounds each (alternating which goes first), each
+    side as the real call runs it: BLAS in blocks of rows or in one call, and each allocating
+    its result unless the kind writes into a given output; medians compared."""
     import statistics
     import time
 
+    start = time.perf_counter()
+    f32 = dict(dtype=torch.float32, device="cpu")
     gen = torch.Generator().manual_seed(0)
-    a = torch.randn(k, n, generator=gen).t() if a_t else torch.randn(n, k, generator=gen)
-    b = torch.randn(m, k, generator=gen).t() if b_t else torch.randn(k, m, generator=gen)
-    bias = torch.randn(m, generator=gen) if has_bias else None
-    out = torch.empty(n, m)
+    a = torch.randn(k, n, generator=gen, **f32).t() if a_t else torch.randn(n, k, generator=gen, **f32)
+    b = torch.randn(m, k, generator=gen, **f32).t() if b_t else torch.randn(k, m, generator=gen, **f32)
+    bias = torch.randn(m, generator=gen, **f32) if has_bias else None
+    given = torch.empty(n, m, **f32) if into else None
+    rows = CPU_GEMM_ROWS if blocked else n
 
     def blas():
-        for i in range(0, n, CPU_GEMM_ROWS if blocked else n):
-            j = i + (CPU_GEMM_ROWS if blocked else n)
+        out = given if into or not blocked else torch.empty(n, m, **f32)
+        if out is None:  # one call, allocating its result
+            return torch.mm(a, b) if bias is None else torch.addmm(bias, a, b)
+        for i in range(0, n, rows):
             if bias is None:
-                torch.mm(a[i:j], b, out=out[i:j])
+                torch.mm(a[i:i + rows], b, out=out[i:i + rows])
             else:
-                torch.addmm(bias, a[i:j], b, out=out[i:j])
+                torch.addmm(bias, a[i:i + rows], b, out=out[i:i + rows])
+        return out
 
     def onednn():
-        _onednn_mm(a, b, bias, out if into else None)
+        return _onednn_mm(a, b, bias, given)
 
     times: dict[str, list[float]] = {"onednn": [], "blas": []}
-    with torch.no_grad():
+    with torch.no_grad(), torch.autocast("cpu", enabled=False):
         onednn(), blas()  # untimed: oneDNN builds its primitive on the first call
         for r in range(CPU_GEMM_CAL_ROUNDS):  # each library first in every other round
             for name, fn in (("onednn", onednn), ("blas", blas))[::1 if r % 2 else -1]:
@@ -287,9 +321,10 @@ def _time_libraries(n, k, m, a_t, b_t, has_bias, blocked, into, threads) -> dict
                 fn()
                 times[name].append(time.perf_counter() - t0)
     med = {name: statistics.median(ts) for name, ts in times.items()}
-    return dict(shape=(n, k, m), a_transposed=a_t, b_transposed=b_t, bias=has_bias, blocked=blocked, into=into,
-                threads=threads, onednn_s=med["onednn"], blas_s=med["blas"],
-                choice="onednn" if med["onednn"] < med["blas"] else "blas")
+    return dict(shape=(n, k, m), points_inner=points_inner, a_transposed=a_t, b_transposed=b_t, bias=has_bias,
+                blocked=blocked, into=into, threads=threads, onednn_s=med["onednn"], blas_s=med["blas"],
+                choice="onednn" if med["onednn"] < med["blas"] else "blas",
+                seconds=time.perf_counter() - start)
 
 
 @torch.library.custom_op("fastsiren::onednn_linear", mutates_args=())
@@ -313,7 +348,7 @@ def _onednn_mm(a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor | None, out:
 
 
 def mm(a: torch.Tensor | Split, b: torch.Tensor | Split, bias: torch.Tensor | None = None,
-       out: torch.Tensor | None = None, onednn: bool | None = True) -> torch.Tensor:
+       out: torch.Tensor | None = None, onednn: bool | None = True, points_inner: bool = False) -> torch.Tensor:
     """``a @ b`` (plus ``bias``) of 2-D operands at the GEMM precision of
     :func:`fastsiren.backends.set_gemm_precision`: every cuBLAS product of the torch backend,
     of the reverse-mode gradient and of the triton backend's cuBLAS paths comes through here.
@@ -322,9 +357,10 @@ def mm(a: torch.Tensor | Split, b: torch.Tensor | Split, bias: torch.Tensor | No
     tensor-core products for one fp32 one. On the CPU, float32 products run through the
     library of :func:`fastsiren.backends.set_cpu_gemm` (``onednn``: the choice of mode
     ``"onednn"`` for this product, :func:`_onednn`'s ``rule``; None: BLAS in every mode, for a
-    caller that has chosen already)."""
+    caller that has chosen already; ``points_inner``: K counts the points, as in a weight
+    gradient)."""
     if not (isinstance(a, Split) or isinstance(b, Split) or _tf32x3(a)):
-        if onednn is not None and _onednn(a, b, bias, rule=onednn, into=out is not None):
+        if onednn is not None and _onednn(a, b, bias, rule=onednn, into=out is not None, points_inner=points_inner):
             return _onednn_mm(a, b, bias, out)
         return torch.mm(a, b, out=out) if bias is None else torch.addmm(bias, a, b, out=out)
     ah, al = (a.head, a.rest) if isinstance(a, Split) else tf32_split(a)
@@ -389,8 +425,8 @@ def outer_sum(a: torch.Tensor | Split, b: torch.Tensor | Split) -> torch.Tensor:
     """
     onednn = min(a.shape[-1], b.shape[-1]) >= CPU_ONEDNN_WGRAD_WIDTH
     if b.shape[-1] < a.shape[-1] and b.shape[-1] <= 16:
-        return mm(b.t(), a, onednn=onednn).t()
-    return mm(a.t(), b, onednn=onednn)
+        return mm(b.t(), a, onednn=onednn, points_inner=True).t()
+    return mm(a.t(), b, onednn=onednn, points_inner=True)
 
 
 class _Layer(NamedTuple):

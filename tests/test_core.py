@@ -741,40 +741,83 @@ def fresh_calibration(monkeypatch):
 
 @needs_onednn
 def test_auto_cpu_gemm_times_each_kind_once(fresh_calibration, monkeypatch):
-    """set_cpu_gemm("auto") times a kind of product both ways once per process (long sides
-    capped at CPU_GEMM_CAL_ROWS, layouts, bias, blocked BLAS and threads in the kind), records
-    the medians and the faster library, and reuses the choice; results equal float64's."""
+    """set_cpu_gemm("auto") times a kind of product both ways once per process (widths exact;
+    the points at a power of two, capped at CPU_GEMM_CAL_POINTS; layouts, bias, blocked BLAS,
+    a given output and threads in the kind), records the medians, the faster library and the
+    time it took, and reuses the choice; results equal float64's. Under the default dtype
+    float64 the timing still runs float32."""
     timed = fresh_calibration
-    monkeypatch.setattr(jet_module, "CPU_GEMM_CAL_ROWS", 64)
+    monkeypatch.setattr(jet_module, "CPU_GEMM_CAL_POINTS", 64)
     monkeypatch.setattr(jet_module, "CPU_ONEDNN_MIN_MACS", 0)
+    threads = torch.get_num_threads()
     gen = torch.Generator().manual_seed(3)
     a, w, bias = torch.randn(1000, 40, generator=gen), torch.randn(24, 40, generator=gen), torch.randn(24)
     exact = a.double() @ w.double().t() + bias.double()
-    for rows in (1000, 700):  # 1000 and 700 rows are both timed at the cap, 64: one kind
+    for rows in (1000, 700):  # 1000 and 700 points are both timed at the cap, 64: one kind
         got = jet_module.mm(a[:rows], w.t(), bias)
         assert ((got.double() - exact[:rows]).abs().max() / exact.abs().max()).item() < 1e-6
-    assert timed == [(64, 40, 24, False, True, True, False, False, torch.get_num_threads())]
+    assert timed == [(64, 40, 24, False, False, True, True, False, False, threads)]
     (entry,) = jet_module.cpu_gemm_calibration()
     assert entry["shape"] == (64, 40, 24) and entry["b_transposed"] and entry["bias"] and not entry["blocked"]
-    assert entry["onednn_s"] > 0 and entry["blas_s"] > 0
+    assert 0 < entry["onednn_s"] + entry["blas_s"] < entry["seconds"]
     assert entry["choice"] == ("onednn" if entry["onednn_s"] < entry["blas_s"] else "blas")
     jet_module.rows_mm(a, w.t(), bias)  # blocked BLAS: another kind
-    jet_module.outer_sum(a, a[:, :24])  # a weight gradient: (40, 1000) x (1000, 24), a transposed
-    jet_module.mm(a[:300], w.t(), bias)  # under the cap: its own kind
-    jet_module.mm(a[:300], w.t(), bias, out=torch.empty(300, 24))  # into an output: its own kind
-    assert [k[:3] + (k[3], k[6], k[7]) for k in timed[1:]] == [
-        (64, 40, 24, False, True, False), (40, 64, 24, True, False, False), (300, 40, 24, False, False, False),
-        (300, 40, 24, False, False, True)]
-    threads = torch.get_num_threads()
+    jet_module.outer_sum(a, a[:, :24])  # a weight gradient: (40, 1000) x (1000, 24), its 1000 points inner
+    jet_module.mm(a[:50], w.t(), bias)  # 50 points: timed at 32
+    jet_module.mm(a[:50], w.t(), bias, out=torch.empty(50, 24))  # into an output: its own kind
+    with torch.device("cpu"):
+        default = torch.get_default_dtype()
+        torch.set_default_dtype(torch.float64)
+        try:
+            jet_module.mm(a[:50], w.t())  # no bias: another kind, timed in float32 all the same
+        finally:
+            torch.set_default_dtype(default)
+    # (n, k, m, points_inner, blocked, into)
+    assert [k[:4] + k[7:9] for k in timed[1:]] == [
+        (64, 40, 24, False, True, False), (40, 64, 24, True, False, False), (32, 40, 24, False, False, False),
+        (32, 40, 24, False, False, True), (32, 40, 24, False, False, False)]
+    assert timed[-1][6] is False  # the no-bias kind
     try:
         torch.set_num_threads(1 if threads > 1 else 2)
         jet_module.mm(a, w.t(), bias)
     finally:
         torch.set_num_threads(threads)
-    assert len(timed) == 6 and timed[-1][-1] != threads  # another thread count: timed again
-    got = torch.func.vmap(lambda r: jet_module.mm(r, w.t(), bias), randomness="error")(a[:200].view(2, 100, 40))
-    assert len(timed) == 6  # nothing is timed inside a torch.func transform (its random operands would fail)
-    assert ((got.double() - exact[:200].view(2, 100, 24)).abs().max() / exact.abs().max()).item() < 1e-6
+    assert len(timed) == 7 and timed[-1][-1] != threads  # another thread count: timed again
+
+
+@needs_onednn
+def test_auto_cpu_gemm_times_nothing_where_it_may_not(fresh_calibration, monkeypatch):
+    """Inside a torch.func transform, a dispatch mode (FlopCounterMode) and deterministic mode,
+    "auto" times nothing and follows the fixed rules; under torch.jit.trace, which cannot
+    record oneDNN's op, every mode takes BLAS."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    timed = fresh_calibration
+    monkeypatch.setattr(jet_module, "CPU_ONEDNN_MIN_MACS", 0)
+    gen = torch.Generator().manual_seed(3)
+    a, w = torch.randn(200, 40, generator=gen), torch.randn(24, 40, generator=gen)
+    exact = a.double() @ w.double().t()
+
+    def close(got):
+        return ((got.double() - exact).abs().max() / exact.abs().max()).item() < 1e-6
+
+    assert close(torch.func.vmap(lambda r: jet_module.mm(r, w.t()), randomness="error")(a.view(2, 100, 40))
+                 .view(200, 24))
+    with FlopCounterMode(display=False):
+        assert close(jet_module.mm(a, w.t()))
+    for mode in ("auto", "onednn"):
+        backends.set_cpu_gemm(mode)
+        assert close(torch.jit.trace(lambda x: jet_module.mm(x, w.t()), (a,), check_trace=False)(a))
+    backends.set_cpu_gemm("auto")
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        assert close(jet_module.mm(a, w.t()))
+    finally:
+        torch.use_deterministic_algorithms(deterministic)
+    assert timed == []
+    jet_module.mm(a, w.t())
+    assert len(timed) == 1  # and plainly, it does
 
 
 @needs_onednn
@@ -1402,11 +1445,11 @@ def test_unreached_final_bias_gets_no_gradient(backend, order, out):
 
 
 @pytest.mark.filterwarnings("error::UserWarning")  # no dynamo warning either (a traced functools cache)
-def test_inductor_compiles_the_torch_backend_in_float32(monkeypatch):
+def test_inductor_compiles_the_torch_backend_in_float32(monkeypatch, fresh_calibration):
     """torch.compile (inductor) of the torch backend's float32 jets and their backward: the oneDNN
     products (every product here: no size threshold) enter the compiled graph as the opaque
     custom op fastsiren::onednn_linear (inductor's lowering of mkldnn's op fails); values and
-    gradients equal eager."""
+    gradients equal eager. In mode "auto" the compiled function times nothing (the fixed rules)."""
     if backends.onednn_unavailable_reason() is not None:
         pytest.skip(backends.onednn_unavailable_reason())
     monkeypatch.setattr(jet_module, "CPU_ONEDNN_MIN_MACS", 0)
@@ -1420,7 +1463,9 @@ def test_inductor_compiles_the_torch_backend_in_float32(monkeypatch):
         return j.value.square().mean() + j.laplacian.square().mean()
 
     compiled = torch.compile(loss, dynamic=False)
-    got, want = compiled(x, w, b), loss(x, w, b)
+    got = compiled(x, w, b)
+    assert fresh_calibration == []
+    want = loss(x, w, b)
     torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
     for a, c in zip(torch.autograd.grad(got, w), torch.autograd.grad(want, w)):
         torch.testing.assert_close(a, c, rtol=1e-4, atol=1e-5)

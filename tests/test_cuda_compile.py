@@ -26,18 +26,7 @@ KERNELS = sorted(CSRC.glob("*.cu"))
 BINDINGS = sorted(CSRC.glob("*.cpp"))
 
 
-def _nvcc() -> str | None:
-    found = shutil.which("nvcc")
-    if found:
-        return found
-    from torch.utils import cpp_extension
-
-    home = cpp_extension.CUDA_HOME
-    cand = Path(home, "bin", "nvcc") if home else None
-    return str(cand) if cand is not None and cand.is_file() else None
-
-
-NVCC = _nvcc()
+NVCC = cuda_ext.find_nvcc()
 needs_nvcc = pytest.mark.skipif(NVCC is None, reason="nvcc not found (no CUDA toolkit): CUDA sources not compiled")
 
 
@@ -244,9 +233,10 @@ def test_every_hand_picked_cuda_mutant_finds_its_source_text():
 
 
 def test_cuda_registers_parses_ptxas_and_pairs_weighted_kernels():
-    """benchmarks/cuda_registers.py: each entry function of a ptxas -v log with its resources,
-    LapWeights instantiations paired with their UnitWeights twins; its committed sm_90 file
-    covers every kernel source."""
+    """benchmarks/cuda_registers.py: each entry function of a ptxas -v log with its resources
+    (both "Used" line formats; a called function's properties skipped), LapWeights
+    instantiations paired with their UnitWeights twins; its committed sm_90 file covers every
+    kernel source and records the shared memory of the kernels that reduce through it."""
     import json
 
     from fastsiren.benchmarks import cuda_registers
@@ -255,27 +245,30 @@ def test_cuda_registers_parses_ptxas_and_pairs_weighted_kernels():
 ptxas info    : Compiling entry function '_Z1kIN9fastsiren10LapWeightsIfEEEvT_' for 'sm_90'
 ptxas info    : Function properties for _Z1kIN9fastsiren10LapWeightsIfEEEvT_
     48 bytes stack frame, 40 bytes spill stores, 36 bytes spill loads
-ptxas info    : Used 128 registers, used 1 barriers, 1024 bytes smem, 400 bytes cmem[0]
+ptxas info    : Used 128 registers, used 1 barriers, 8 bytes cumulative stack size, 1056 bytes smem, 400 bytes cmem[0]
 ptxas info    : Compiling entry function '_Z1kIN9fastsiren11UnitWeightsIfEEEvT_' for 'sm_90'
 ptxas info    : Function properties for _Z1kIN9fastsiren11UnitWeightsIfEEEvT_
     0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
-ptxas info    : Used 96 registers, used 1 barriers, 1024 bytes smem, 368 bytes cmem[0]
+ptxas info    : Function properties for __internal_trig_reduction_slowpathd
+    40 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
+ptxas info    : Used 96 registers, 1056 bytes smem, 368 bytes cmem[0]
 ptxas info    : Compiling entry function '_Z5plainPf' for 'sm_90'
 ptxas info    : Function properties for _Z5plainPf
     0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
 ptxas info    : Used 30 registers, used 0 barriers, 380 bytes cmem[0]
 """
     rows = cuda_registers.parse_ptxas(log)
-    assert [(r["regs"], r["smem"], r["stack"], r["spill_st"], r["spill_ld"]) for r in rows] == [
-        (128, 1024, 48, 40, 36), (96, 1024, 0, 0, 0), (30, 0, 0, 0, 0)]
-    names = cuda_registers.demangle([r["name"] for r in rows])
+    assert [(r["regs"], r["smem"], r["stack"], r["cum_stack"], r["spill_st"], r["spill_ld"]) for r in rows] == [
+        (128, 1056, 48, 8, 40, 36), (96, 1056, 0, None, 0, 0), (30, 0, 0, None, 0, 0)]
+    names = ["void k<fastsiren::LapWeights<float> >(fastsiren::LapWeights<float>)",
+             "void k<fastsiren::UnitWeights<float> >(fastsiren::UnitWeights<float>)", "plain(float*)"]
     for r, name in zip(rows, names):
         r["file"], r["kernel"] = "x.cu", name
-    if names[0] != rows[0]["name"]:  # c++filt present
-        assert names[0] == "void k<fastsiren::LapWeights<float> >(fastsiren::LapWeights<float>)"
-        (pair,) = cuda_registers.pair_weighted(rows)
-        assert (pair["regs_unit"], pair["regs_weighted"], pair["regs_delta"], pair["spill_st_weighted"]) == (
-            96, 128, 32, 40)
+    (pair,) = cuda_registers.pair_weighted(rows)
+    assert (pair["kernel"], pair["regs_unit"], pair["regs_weighted"], pair["regs_delta"],
+            pair["spill_st_weighted"]) == (names[1], 96, 128, 32, 40)
     doc = json.loads((Path(__file__).resolve().parents[1] / "benchmarks/results/cuda-registers-sm90.json").read_text())
     assert {r["file"] for r in doc["rows"]} == {cu.name for cu in KERNELS}
     assert doc["weighted_vs_unit"] and doc["arch"] == "sm_90"
+    reducing = [r for r in doc["rows"] if "sine_bwd_kernel" in r["kernel"] or "first_bwd_kernel" in r["kernel"]]
+    assert reducing and all(r["smem"] > 0 for r in reducing)  # their block reduction's __shared__ array
