@@ -35,8 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "fully fused kernel), +fwd (poisson-grad by forward-mode jets, not the reverse-mode "
                              "gradient), +fusedw (Triton weight gradients in the fused kernel, not cuBLAS), +cublas "
                              "(every Triton training GEMM through cuBLAS), +blas and +onednn (the torch backend's CPU "
-                             "products all through torch.mm's BLAS, or all through oneDNN by its fixed rules, "
-                             "instead of the library measured faster for each kind of product), +3xtf32 (the cuBLAS "
+                             "products all through torch.mm's BLAS, or through oneDNN by mode 'onednn''s fixed "
+                             "rules, instead of the library measured faster for each kind of product), +3xtf32 (the "
+                             "cuBLAS "
                              "products as three TF32 "
                              "tensor-core products, GPU only); a variant runs under 'all' only on "
                              "the suites it is about, and torch+compile only on the CPU (on a GPU its compile "
@@ -146,6 +147,33 @@ def main(args: argparse.Namespace) -> int:
         if not args.no_save:
             path = append_rows(results_file(args.out, name), result_rows(res, run_id, env, args.size))
             print(f"  -> {path}")
+    if not args.no_save:
+        _save_cpu_gemm_choices(args.out, run_id, env, suites)
     if failed:
         print("some providers disagree with the reference or failed: see the rows above", file=sys.stderr)
     return 1 if failed else 0
+
+
+CPU_GEMM_AUTO_FILE = "cpu-gemm-auto.json"
+
+
+def _save_cpu_gemm_choices(out: Path, run_id: str, env: dict, suites: list[str]) -> None:
+    """Append what ``set_cpu_gemm("auto")`` has timed in this process, this run included
+    (fastsiren.jet.cpu_gemm_calibration:
+    every kind of product, both libraries' medians, the choice, the seconds it took) to
+    ``out/cpu-gemm-auto.json``, so the ``torch`` rows' library choices are on record."""
+    import json
+
+    from fastsiren import jet
+    from fastsiren.tasks import common
+
+    entries = jet.cpu_gemm_calibration()
+    if not entries:
+        return
+    path = Path(out) / CPU_GEMM_AUTO_FILE
+    runs = json.loads(path.read_text())["runs"] if path.exists() else []
+    runs.append({"run_id": run_id, "suites": list(suites), "cpu_id": common.cpu_id(),
+                 **{k: env[k] for k in ("date", "commit", "device", "threads", "torch")},
+                 "seconds": round(sum(e["seconds"] for e in entries), 4), "kinds": entries})
+    common.write_json(path, {"script": "benchmarks/cli.py (fastsiren bench)", "runs": runs})
+    print(f"  -> {path} ({len(entries)} kinds of CPU product timed by set_cpu_gemm('auto'))")

@@ -135,9 +135,11 @@ def _gpu_products(name: str) -> Callable[[torch.device], object]:
 
 
 def _cpu_products(name: str, library: str) -> Callable[[torch.device], object]:
-    """Loader of a ``+blas`` or ``+onednn`` provider: backend ``name`` on the CPU with every
-    product that mode ``"auto"`` would time (:func:`fastsiren.backends.set_cpu_gemm`) on one
-    ``library``; elsewhere it would time the plain provider again."""
+    """Loader of a ``+blas`` or ``+onednn`` provider: backend ``name`` on the CPU in mode
+    ``library`` of :func:`fastsiren.backends.set_cpu_gemm` instead of ``"auto"`` (``"blas"``:
+    every product through BLAS; ``"onednn"``: oneDNN by that mode's fixed rules, which leave
+    small products and narrow weight gradients to BLAS); elsewhere it would time the plain
+    provider again."""
     load = _backend_loader(name)
 
     def cpu_load(device: torch.device):
@@ -200,8 +202,8 @@ PROVIDERS: dict[str, Provider] = {
         Provider("reference", _backend_loader("reference")),
         Provider("reference+compile", compiled_reference, optional=True),
         Provider("torch", _backend_loader("torch"), setup=_paths()),
-        # the CPU products on one library instead of the one "auto" measured faster for each
-        # kind (backends.set_cpu_gemm): torch.mm's BLAS (MKL), or oneDNN by its fixed rules
+        # the CPU products in a fixed mode instead of "auto" (the library measured faster for each
+        # kind, backends.set_cpu_gemm): all through torch.mm's BLAS (MKL), or oneDNN by its rules
         Provider("torch+blas", _cpu_products("torch", "blas"), optional=True, setup=_paths(cpu_gemm="blas")),
         Provider("torch+onednn", _cpu_products("torch", "onednn"), optional=True, setup=_paths(cpu_gemm="onednn")),
         # the torch backend under torch.compile (inductor), its hand-written backward traced too

@@ -262,8 +262,8 @@ def scaling_tables(rows: Sequence[dict[str, str]], figures_rel: str = "docs/figu
         if first["device_type"] != "cuda" and (verdict := scaling_target_text(rs)):
             provs = {r["provider"] for r in rs}
             why = ("torch's margin is reference's elementwise and memory overhead plus, per kind of product, the "
-                   "faster of oneDNN's and BLAS's (torch+onednn, torch+blas: the same algorithm with every product "
-                   "on one library)" if "torch+onednn" in provs else
+                   "faster of oneDNN's and BLAS's (torch+onednn, torch+blas: the same algorithm in the fixed modes)"
+                   if "torch+onednn" in provs else
                    "torch's margin is reference's elementwise and memory overhead plus oneDNN's faster products "
                    "(torch+blas: the same algorithm with reference's BLAS products)"
                    if "torch+blas" in provs else

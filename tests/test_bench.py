@@ -238,6 +238,29 @@ def test_cli_writes_csv_rows_with_run_fields(tmp_path):
     assert float(r["median_ms"]) > 0 and float(r["gflop"]) > 0 and r["mem_method"]
     skipped = [x for x in rows if x["provider"] == "cuda"]
     assert skipped and all(x["status"] == "skipped" and x["reason"] for x in skipped)
+
+
+@pytest.mark.skipif(backends.onednn_unavailable_reason() is not None, reason="oneDNN products cannot run here")
+def test_cli_records_what_auto_timed(tmp_path, monkeypatch):
+    """A run whose torch provider timed CPU products in mode "auto" appends them (kinds,
+    medians, choices, seconds) to cpu-gemm-auto.json beside its CSV rows; one that timed none
+    writes nothing."""
+    import json
+
+    from fastsiren import jet
+
+    monkeypatch.setattr(jet, "_CPU_GEMM_CHOICE", {})
+    assert cli.main(_args(tmp_path, suite="layer", provider="torch")) == 0  # quick: products below the bound
+    path = tmp_path / "results" / cli.CPU_GEMM_AUTO_FILE
+    assert not path.exists()
+    monkeypatch.setattr(jet, "CPU_ONEDNN_MIN_MACS", 0)
+    for _ in range(2):
+        assert cli.main(_args(tmp_path, suite="layer", provider="torch")) == 0
+    runs = json.loads(path.read_text())["runs"]
+    assert len(runs) == 2 and runs[0]["suites"] == ["layer"] and runs[0]["commit"] and runs[0]["threads"]
+    kinds = runs[0]["kinds"]
+    assert kinds and all(k["choice"] in ("onednn", "blas") and k["seconds"] > 0 for k in kinds)
+    assert runs[0]["seconds"] == pytest.approx(sum(k["seconds"] for k in kinds), abs=1e-3)
     for bad in (dict(suite="nope"), dict(size="huge"), dict(dtype="int8"), dict(provider="nope")):
         with pytest.raises(ValueError):
             cli.main(_args(tmp_path, **{"suite": "layer", **bad}))
