@@ -372,19 +372,23 @@ def set_cpu_gemm(mode: str | None) -> None:
     below). None goes back to :data:`CPU_GEMM_ENV`, else the default. Float64 products and GPU
     tensors always take ``torch.mm``.
 
-    ``"auto"`` times each product kind both ways the first time the process issues it and
-    takes the faster (:func:`fastsiren.jet.cpu_gemm_calibration` lists the choices made): a
-    kind is the product's shape with its long dimensions capped at
-    :data:`fastsiren.jet.CPU_GEMM_CAL_ROWS`, its operands' layouts, the bias and torch's
-    thread count. It costs tens of milliseconds per kind, once per process (a training step
-    issues about ten kinds). Why measure: which library is faster depends on the host. On
-    the AMD EPYC of the benchmarks (AVX-512, 2 threads), oneDNN ran the (N, w) x (w, w)
-    products of a forward 1.5-2.5x as fast as MKL's sgemm on 2026-12-04
-    (``benchmarks/results/cpu-gemm.json``, written by ``python -m benchmarks.cpu_gemm``) and
-    about 1.1x on 2026-12-05, where its weight gradients ran slower than MKL's
-    (``cpu-gemm-2026-12-05.json``). Where oneDNN cannot run
-    (:func:`onednn_unavailable_reason`), ``"auto"`` is BLAS; under ``torch.compile`` it follows
-    the ``"onednn"`` rules (a measurement is not traced).
+    ``"auto"`` times each kind of product both ways the first time the process issues it and
+    takes the faster (:func:`fastsiren.jet.cpu_gemm_calibration` lists the choices and the
+    seconds each took; ``fastsiren bench`` records them in ``cpu-gemm-auto.json``): a kind is
+    the product's widths, its points (rows, or a weight gradient's inner dimension) rounded
+    down to a power of two and capped at :data:`fastsiren.jet.CPU_GEMM_CAL_POINTS`, its
+    operands' layouts, its bias, blocked BLAS, a given output and torch's thread count. Why
+    measure: which library is faster depends on the host. On the AMD EPYC of the benchmarks
+    (AVX-512, 2 threads), oneDNN ran the (N, w) x (w, w) products of a forward 1.5-2.5x as
+    fast as MKL's sgemm on 2026-12-04 (``benchmarks/results/cpu-gemm.json``, written by
+    ``python -m benchmarks.cpu_gemm``) and about 1.1x on 2026-12-05, where its weight
+    gradients ran slower than MKL's (``cpu-gemm-2026-12-05.json``). Where the two are close a
+    timing on random operands can pick the slower. Where oneDNN cannot run
+    (:func:`onednn_unavailable_reason`), ``"auto"`` is BLAS. Nothing is timed under
+    ``torch.compile``, ``torch.func`` transforms, Python dispatch modes or
+    ``torch.use_deterministic_algorithms(True)`` (a timed choice may differ between processes,
+    and with it the float32 rounding): there ``"auto"`` follows the ``"onednn"`` rules. Under
+    ``torch.jit.trace``/``torch.export`` every product takes BLAS.
 
     ``"onednn"`` takes oneDNN for every float32 product of at least
     :data:`fastsiren.jet.CPU_ONEDNN_MIN_MACS` multiply-adds, except weight gradients narrower

@@ -1488,11 +1488,11 @@ class Builder:
             if all(abs(v - 1) < 0.15 for v in ratio.values()):
                 continue  # within what repeated runs of one day spread
             ids = [d.get("cpu_id") for d in (old, new)]
-            which = (f" (family and model differ: {ids[0]} then {ids[1]}, two processors under one name)"
+            which = (f"; family and model differ, {ids[0]} then {ids[1]}: two processors under one name"
                      if all(ids) and ids[0] != ids[1] else
-                     f" (both {ids[0]})" if all(ids) else
-                     " (whether it was one processor is not recorded: the CPU's family and model are in "
-                     "cpu_gemm's files only from 2026-12-05 on)")
+                     f", both {ids[0]}" if all(ids) else
+                     "; whether it was one processor is not recorded: "
+                     f"the {'older' if not ids[0] else 'newer'} file has no CPU family and model")
             self.limits.append(
                 f"The CPU ({device}, {threads} threads{which}) did not run at the same speed from day to day: from "
                 f"{str(old.get('date'))[:10]} to {str(new.get('date'))[:10]} its oneDNN products ran at "
