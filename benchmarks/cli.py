@@ -154,14 +154,14 @@ def main(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-CPU_GEMM_AUTO_FILE = "cpu-gemm-auto.json"
+CPU_GEMM_AUTO_FILE = "auto-cpu-gemm.json"
 
 
 def _save_cpu_gemm_choices(out: Path, run_id: str, env: dict, suites: list[str]) -> None:
     """Append what ``set_cpu_gemm("auto")`` has timed in this process, this run included
     (fastsiren.jet.cpu_gemm_calibration:
     every kind of product, both libraries' medians, the choice, the seconds it took) to
-    ``out/cpu-gemm-auto.json``, so the ``torch`` rows' library choices are on record."""
+    ``out/auto-cpu-gemm.json``, so the ``torch`` rows' library choices are on record."""
     import json
 
     from fastsiren import jet

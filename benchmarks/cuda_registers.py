@@ -31,6 +31,7 @@ from fastsiren.tasks.common import git_commit
 
 from .records import REPO_ROOT, RESULTS_DIR
 
+REGISTERS_FILE = "cuda-registers-sm90.json"  # the report reads sm_90's (--arch 90, the default)
 _ENTRY = re.compile(r"Compiling entry function '([^']+)' for '(\w+)'")
 _PROPS = re.compile(r"Function properties for (\S+)")
 _FRAME = re.compile(r"(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads")

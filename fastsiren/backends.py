@@ -374,7 +374,7 @@ def set_cpu_gemm(mode: str | None) -> None:
 
     ``"auto"`` times each kind of product both ways the first time the process issues it and
     takes the faster (:func:`fastsiren.jet.cpu_gemm_calibration` lists the choices and the
-    seconds each took; ``fastsiren bench`` records them in ``cpu-gemm-auto.json``): a kind is
+    seconds each took; ``fastsiren bench`` records them in ``auto-cpu-gemm.json``): a kind is
     the product's widths, its points (rows, or a weight gradient's inner dimension) rounded
     down to a power of two and capped at :data:`fastsiren.jet.CPU_GEMM_CAL_POINTS`, its
     operands' layouts, its bias, blocked BLAS, a given output and torch's thread count. Why

@@ -243,7 +243,7 @@ def test_cli_writes_csv_rows_with_run_fields(tmp_path):
 @pytest.mark.skipif(backends.onednn_unavailable_reason() is not None, reason="oneDNN products cannot run here")
 def test_cli_records_what_auto_timed(tmp_path, monkeypatch):
     """A run whose torch provider timed CPU products in mode "auto" appends them (kinds,
-    medians, choices, seconds) to cpu-gemm-auto.json beside its CSV rows; one that timed none
+    medians, choices, seconds) to auto-cpu-gemm.json beside its CSV rows; one that timed none
     writes nothing."""
     import json
 

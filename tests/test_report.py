@@ -559,3 +559,31 @@ def test_bench_captions_give_the_network_and_the_problem_size():
     mixed = report.Builder._bench_table("cpu", "fit", None, [row("fit", "default", 5, 2, 256, 1, 100),
                                                              row("fit", "default", 5, 2, 64, 1, 100)], [])
     assert mixed["caption"] == "Benchmark suite fit on cpu"  # two networks in one size: the columns say
+
+
+def test_cuda_registers_and_auto_cpu_gemm_findings(tmp_path):
+    """The speed section states the CUDA kernels' offline resources (and the weighted twins'
+    differences) and what mode "auto" timed in the benchmark runs, computed from their files."""
+    regs = {"arch": "sm_90", "nvcc": "13.0", "commit": "abc", "rows": [
+        {"kernel": "k<LapWeights>", "regs": 64, "spill_st": 0, "stack": 96},
+        {"kernel": "k<UnitWeights>", "regs": 56, "spill_st": 8, "stack": 32}],
+        "weighted_vs_unit": [{"regs_delta": 8, "stack_unit": 32, "stack_weighted": 96}]}
+    kinds = [{"choice": "onednn", "seconds": 0.1}, {"choice": "blas", "seconds": 0.2}]
+    auto = {"runs": [{"date": "2026-12-05T20:00", "seconds": 0.3, "kinds": kinds},
+                     {"date": "2026-12-05T21:00", "seconds": 0.1, "kinds": kinds[:1]}]}
+    b = report.Builder({}, [], tmp_path, registers=regs, auto_gemm=auto)
+    sec = report.Section("bench", [])
+    b._registers(sec)
+    b._auto_gemm(sec)
+    assert sec.findings == [
+        "CUDA kernels on sm_90, compiled offline (nvcc 13.0, benchmarks/cuda_registers.py, commit abc): 2 kernel "
+        "instantiations, 1 with spill stores, 56 to 64 registers per thread. The 1 weighted-Laplacian "
+        "instantiation uses +8 registers against their plain twins, and 1 of them a stack frame larger by 64 "
+        "bytes. No GPU has run them against these figures yet.",
+        "CPU products in mode \"auto\": in 2 benchmark processes (2026-12-05; auto-cpu-gemm.json) the first product "
+        "of each kind was timed both ways: 1 to 2 kinds per process, 0.10 to 0.30 s of timing per process; oneDNN "
+        "was kept for 2 of the 3 kinds, BLAS for the rest."]
+    empty = report.Section("bench", [])
+    report.Builder({}, [], tmp_path)._registers(empty)
+    report.Builder({}, [], tmp_path)._auto_gemm(empty)
+    assert empty.findings == []

@@ -33,8 +33,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable
 
+from fastsiren.benchmarks.cli import CPU_GEMM_AUTO_FILE
 from fastsiren.benchmarks.cpu_malloc import CPU_MALLOC_FILE
 from fastsiren.benchmarks.cuda_mutations import MUTATIONS_FILE
+from fastsiren.benchmarks.cuda_registers import REGISTERS_FILE
 from fastsiren.benchmarks.gemm_count import GEMM_FILE
 from fastsiren.benchmarks.precision import GPU_FILE as PRECISION_FILE
 from fastsiren.benchmarks.profile_step import PROFILE_FILE
@@ -760,11 +762,13 @@ class Builder:
     def __init__(self, results: dict[str, list[Result]], bench: list[dict], figures_dir: Path,
                  gemm: dict | None = None, mutations: dict | None = None, profile: dict | None = None,
                  precision: dict | None = None, malloc: dict | None = None, weighted: list[dict] | None = None,
-                 cpu_gemm: list[dict] | None = None):
+                 cpu_gemm: list[dict] | None = None, registers: dict | None = None, auto_gemm: dict | None = None):
         self.results, self.bench, self.figures_dir, self.gemm = results, bench, figures_dir, gemm
         self.mutations, self.profile, self.precision, self.malloc = mutations, profile, precision, malloc
         self.weighted = weighted or []  # benchmarks/weighted_cost.py's documents, one per device
         self.cpu_gemm = cpu_gemm or []  # benchmarks/cpu_gemm.py's documents (cpu-gemm*.json), by date
+        self.registers = registers  # benchmarks/cuda_registers.py's sm_90 document
+        self.auto_gemm = auto_gemm  # what set_cpu_gemm("auto") timed in benchmark runs (fastsiren bench)
         self.used_figures: list[Path] = []
         self.limits: list[str] = []  # Discussion limits that the sections compute (e.g. a frame that carries a mean)
 
@@ -1261,6 +1265,8 @@ class Builder:
         self._gemm(sec)
         self._malloc(sec)
         self._weighted(sec)
+        self._registers(sec)
+        self._auto_gemm(sec)
         self._cpu_drift()
         rows = self.bench
         if not rows:
@@ -1465,6 +1471,46 @@ class Builder:
             f"Laplacian weights: the weighted wave step takes {span} the time of the same step with the plain "
             "Laplacian" + (f"; in {len(noise)} of {len(ratios)} measurements the two steps' timed rounds overlap, "
                            "so those ratios are within the measurement's spread" if noise else "") + ".")
+
+    def _registers(self, sec: Section) -> None:
+        """The CUDA kernels' resources from an offline compile (benchmarks/cuda_registers.py), and
+        what the weighted-Laplacian instantiations take beside their plain twins."""
+        doc = self.registers
+        if not doc or not doc.get("rows"):
+            return
+        rows, pairs = doc["rows"], doc.get("weighted_vs_unit", [])
+        text = (f"CUDA kernels on {doc.get('arch', '?')}, compiled offline (nvcc {doc.get('nvcc', '?')}, "
+                f"benchmarks/cuda_registers.py, commit {_commit(doc)}): {len(rows)} kernel instantiations, "
+                f"{sum(1 for r in rows if r.get('spill_st', 0) > 0)} with spill stores, "
+                f"{min(r['regs'] for r in rows)} to {max(r['regs'] for r in rows)} registers per thread")
+        if pairs:
+            deltas = [q["regs_delta"] for q in pairs]
+            grew = [q for q in pairs if q["stack_weighted"] > q["stack_unit"]]
+            span = f"{min(deltas):+d}" if min(deltas) == max(deltas) else f"{min(deltas):+d} to {max(deltas):+d}"
+            text += (f". The {_count(len(pairs), 'weighted-Laplacian instantiation')} use{'s' if len(pairs) == 1 else ''} "
+                     f"{span} registers against their plain twins")
+            if grew:
+                extra = sorted({q["stack_weighted"] - q["stack_unit"] for q in grew})
+                text += (f", and {len(grew)} of them a stack frame larger by "
+                         + (f"{extra[0]}" if len(extra) == 1 else f"{extra[0]} to {extra[-1]}")
+                         + " bytes")
+        sec.findings.append(text + ". No GPU has run them against these figures yet.")
+
+    def _auto_gemm(self, sec: Section) -> None:
+        """What set_cpu_gemm("auto") timed in the benchmark runs: kinds, choices and seconds."""
+        runs = (self.auto_gemm or {}).get("runs", [])
+        if not runs:
+            return
+        kinds = [len(r["kinds"]) for r in runs]
+        seconds = [r["seconds"] for r in runs]
+        picks = [k["choice"] for r in runs for k in r["kinds"]]
+        dates = sorted({str(r.get("date", "?"))[:10] for r in runs})
+        sec.findings.append(
+            f"CPU products in mode \"auto\": in {len(runs)} benchmark {'process' if len(runs) == 1 else 'processes'} "
+            f"({', '.join(dates)}; "
+            f"{CPU_GEMM_AUTO_FILE}) the first product of each kind was timed both ways: "
+            f"{min(kinds)} to {max(kinds)} kinds per process, {min(seconds):.2f} to {max(seconds):.2f} s of timing "
+            f"per process; oneDNN was kept for {picks.count('onednn')} of the {len(picks)} kinds, BLAS for the rest.")
 
     def _cpu_drift(self) -> None:
         """A limit when two runs of benchmarks/cpu_gemm.py on the same device and thread count
@@ -1882,7 +1928,8 @@ def build(results_dir: Path, bench_dir: Path, figures_dir: Path, out: Path,
     weighted = [json.loads(path.read_text()) for path in sorted(bench_dir.glob("weighted-cost-*.json"))]
     cpu_gemm = [json.loads(path.read_text()) for path in sorted(bench_dir.glob("cpu-gemm*.json"))]
     data = Builder(results, bench, figures_dir, doc(GEMM_FILE), doc(MUTATIONS_FILE), doc(PROFILE_FILE),
-                   doc(PRECISION_FILE), doc(CPU_MALLOC_FILE), weighted, cpu_gemm).build(skipped, profile)
+                   doc(PRECISION_FILE), doc(CPU_MALLOC_FILE), weighted, cpu_gemm, doc(REGISTERS_FILE),
+                   doc(CPU_GEMM_AUTO_FILE)).build(skipped, profile)
     compile_pdf(data, figures_dir, out)
     data["out"] = str(out)
     return data
