@@ -1487,8 +1487,9 @@ class Builder:
             deltas = [q["regs_delta"] for q in pairs]
             grew = [q for q in pairs if q["stack_weighted"] > q["stack_unit"]]
             span = f"{min(deltas):+d}" if min(deltas) == max(deltas) else f"{min(deltas):+d} to {max(deltas):+d}"
-            text += (f". The {_count(len(pairs), 'weighted-Laplacian instantiation')} use{'s' if len(pairs) == 1 else ''} "
-                     f"{span} registers against their plain twins")
+            verb = "uses" if len(pairs) == 1 else "use"
+            text += (f". The {_count(len(pairs), 'weighted-Laplacian instantiation')} {verb} {span} registers "
+                     "against their plain twins")
             if grew:
                 extra = sorted({q["stack_weighted"] - q["stack_unit"] for q in grew})
                 text += (f", and {len(grew)} of them a stack frame larger by "
