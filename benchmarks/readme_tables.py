@@ -90,7 +90,9 @@ def suite_tables(rows: Sequence[dict[str, str]]) -> str:
         dates = sorted({r["date"][:10] for r in rs})
         rounds = sorted({int(r["rounds"]) for r in rs if r["status"] == "ok" and str(r.get("rounds", "")).isdigit()})
         rounds_text = " or ".join(map(str, rounds)) or "?"  # runs of one table may differ (e.g. --repeats)
-        parts.append(f"torch {first['torch']}, triton {first['triton'] or '–'}; commit {', '.join(commits) or '–'}; "
+        cpus = sorted({r["cpu_id"] for r in rs if r.get("cpu_id")})
+        parts.append(f"torch {first['torch']}, triton {first['triton'] or '–'}; "
+                     + (f"CPU {', '.join(cpus)}; " if cpus else "") + f"commit {', '.join(commits) or '–'}; "
                      f"{', '.join(dates)}. Median of {rounds_text} interleaved rounds"
                      + (" (several runs: compare rows of one commit and date)" if len(commits) > 1 else "") + ".\n")
         parts.append(f"| suite | phase | problem | provider | median ms | q10–q90 ms | vs reference | {unit} "

@@ -19,7 +19,7 @@ from typing import Iterable, Sequence
 
 import torch
 
-from fastsiren.tasks.common import device_name, git_commit
+from fastsiren.tasks.common import cpu_id, device_name, git_commit
 
 from .harness import SuiteResult, memory_method
 
@@ -32,6 +32,7 @@ COLUMNS = (
     "sweep", "sweep_value", "provider", "status", "reason",
     "median_ms", "q10_ms", "q90_ms", "rounds", "iters", "speedup", "gflop", "tflops",
     "floor_ms", "floor_frac", "peak_mb", "mem_method", "max_err", "ref_err", "floor_x3_ms", "floor_x3_frac",
+    "cpu_id",
 )
 
 
@@ -47,6 +48,8 @@ def environment(device: torch.device) -> dict[str, str]:
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "commit": git_commit(REPO_ROOT, length=10),
         "device": device_name(device),
+        # a bare model name ("AMD EPYC") can hide different processors: family, model, stepping
+        "cpu_id": (cpu_id() or "") if device.type == "cpu" else "",
         "device_type": device.type,
         "threads": str(torch.get_num_threads()) if device.type == "cpu" else "",
         "torch": torch.__version__,

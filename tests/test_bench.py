@@ -234,6 +234,7 @@ def test_cli_writes_csv_rows_with_run_fields(tmp_path):
     assert {r["provider"] for r in ok} == {"reference", "torch"}
     r = ok[0]
     assert r["device_type"] == "cpu" and r["device"] and r["torch"] == torch.__version__
+    assert r["cpu_id"] == (common.cpu_id() or "")
     assert r["date"].startswith("20") and r["size"] == "quick" and r["dtype"] == "float32"
     assert float(r["median_ms"]) > 0 and float(r["gflop"]) > 0 and r["mem_method"]
     skipped = [x for x in rows if x["provider"] == "cuda"]
@@ -347,6 +348,10 @@ def test_render_reference_timed_with_a_recorded_graph_is_flagged():
                      dict(row("fit", "triton", new), commit="d", rounds="0", status="skipped", reason="no GPU")]
     assert "Median of 3 or 9 interleaved rounds (several runs: compare rows of one commit and date)." in \
         readme_tables.suite_tables(mixed)
+    # a CPU's family and model, where the rows record it, in the header
+    assert "CPU " not in readme_tables.suite_tables(fresh)
+    assert "triton 3; CPU family 25 model 17 stepping 1; commit c;" in readme_tables.suite_tables(
+        [dict(r, cpu_id="family 25 model 17 stepping 1") for r in fresh])
 
 
 def test_scaling_target_verdict_names_every_missed_size():
