@@ -587,3 +587,27 @@ def test_cuda_registers_and_auto_cpu_gemm_findings(tmp_path):
     report.Builder({}, [], tmp_path)._registers(empty)
     report.Builder({}, [], tmp_path)._auto_gemm(empty)
     assert empty.findings == []
+
+
+def test_cpu_targets_finding_gives_verdicts_and_the_product_count(tmp_path):
+    """The speed section states issue 2's CPU targets per device and thread count from the
+    latest default-size rows, with the matrix-product FLOP ratio, and explains a miss where
+    the two steps make the same products."""
+    def row(suite, speedup, d=2):
+        return {"device": "CPU", "device_type": "cpu", "threads": 2, "size": "default", "dtype": "float32",
+                "provider": "torch", "status": "ok", "suite": suite, "speedup": speedup, "in_features": d,
+                "commit": "abcdef12345", "date": "2026-12-05T20:00"}
+
+    gemm = {"rows": [{"suite": "poisson-grad", "in_features": 2, "provider": "torch", "reference_over_this": 1.0002},
+                     {"suite": "poisson-laplacian", "in_features": 2, "provider": "torch", "reference_over_this": 1.5}]}
+    b = report.Builder({}, [], tmp_path, gemm=gemm)
+    sec = report.Section("bench", [])
+    b._cpu_targets(sec, [row("fit", 1.1), row("poisson-grad", 1.3), row("poisson-laplacian", 2.0),
+                         dict(row("render", 2.0)), dict(row("fit", 3.0), device_type="cuda")])
+    assert sec.findings == [
+        "The torch backend against the reference on CPU, 2 threads, default size (commit abcdef1234, 2026-12-05): "
+        "fit 1.10x (target 1x, met); poisson-grad 1.30x (target 1.5x, missed; reference makes 1.00x its product "
+        "FLOPs); poisson-laplacian 2.00x (target 1.8x, met; reference makes 1.50x its product FLOPs). Where the two "
+        "make the same products (poisson-grad), torch's margin is only the rest of the step (elementwise passes, "
+        "memory, Python) plus whatever speed its product library has over the reference's BLAS on that host; see "
+        "the limits on the CPU's speed from day to day."]

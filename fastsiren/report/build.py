@@ -40,7 +40,7 @@ from fastsiren.benchmarks.cuda_registers import REGISTERS_FILE
 from fastsiren.benchmarks.gemm_count import GEMM_FILE
 from fastsiren.benchmarks.precision import GPU_FILE as PRECISION_FILE
 from fastsiren.benchmarks.profile_step import PROFILE_FILE
-from fastsiren.benchmarks.readme_tables import gpu_targets, scaling_target_text
+from fastsiren.benchmarks.readme_tables import TARGETS, gpu_targets, scaling_target_text
 from fastsiren.benchmarks.records import REFERENCE_INFER_NOTE, reference_infer_graph
 from fastsiren.benchmarks.suites import default_shape
 from fastsiren.tasks import common
@@ -1298,6 +1298,7 @@ class Builder:
                     + ("; that reference recorded an autograd graph during inference, so both figures are "
                        "overstated" if t["reference_overstated"] else "")
                     + ".")
+        self._cpu_targets(sec, rows)
         scaling: dict[tuple, list[dict]] = defaultdict(list)
         for r in rows:
             if r.get("sweep") and r.get("device_type") == "cpu":
@@ -1471,6 +1472,42 @@ class Builder:
             f"Laplacian weights: the weighted wave step takes {span} the time of the same step with the plain "
             "Laplacian" + (f"; in {len(noise)} of {len(ratios)} measurements the two steps' timed rounds overlap, "
                            "so those ratios are within the measurement's spread" if noise else "") + ".")
+
+    def _cpu_targets(self, sec: Section, rows: list[dict]) -> None:
+        """The torch backend's CPU targets (issue 2) at the default size, per device and thread
+        count, from the latest runs, with what the matrix-product count says of them: where the
+        torch step makes the reference's products (gemm-count ratio 1), its margin comes only from
+        the rest of the step and from the product library."""
+        ratio = {}  # (suite, D) -> reference GFLOP / torch GFLOP (benchmarks/gemm_count.py)
+        for r in (self.gemm or {}).get("rows", []):
+            if r.get("provider") == "torch":
+                ratio[(r["suite"], r["in_features"])] = r["reference_over_this"]
+        groups: dict[tuple, list[dict]] = defaultdict(list)
+        for r in rows:
+            if (r.get("device_type") == "cpu" and not r.get("sweep") and r.get("size") == "default"
+                    and r.get("dtype") == "float32" and r.get("provider") == "torch" and r.get("status") == "ok"
+                    and r.get("suite") in TARGETS):
+                groups[(str(r.get("device")), str(r.get("threads")))].append(r)
+        for (dev, threads), rs in sorted(groups.items()):
+            parts, missed = [], []
+            for r in sorted(rs, key=lambda r: list(TARGETS).index(r["suite"])):
+                got, target = float(r["speedup"]), TARGETS[r["suite"]]
+                flops = ratio.get((r["suite"], int(r.get("in_features", 0))))
+                parts.append(f"{r['suite']} {got:.2f}x (target {target:g}x, {'met' if got >= target else 'missed'}"
+                             + (f"; reference makes {flops:.2f}x its product FLOPs" if flops else "") + ")")
+                if got < target:
+                    missed.append((r["suite"], flops))
+            n_threads = _count(int(threads), "thread") if threads.isdigit() else f"{threads} threads"
+            when = ", ".join(sorted({f"commit {str(r.get('commit'))[:10]}, {str(r.get('date'))[:10]}" for r in rs}))
+            text = (f"The torch backend against the reference on {dev}, {n_threads}, default size ({when}): "
+                    + "; ".join(parts) + ".")
+            equal = [s_ for s_, f in missed if f is not None and f < 1.01]  # counted 1.00: the same products
+            if equal:
+                text += (f" Where the two make the same products ({', '.join(equal)}), torch's margin is only the "
+                         "rest of the step (elementwise passes, memory, Python) plus whatever speed its product "
+                         "library has over the reference's BLAS on that host; see the limits on the CPU's speed from "
+                         "day to day.")
+            sec.findings.append(text)
 
     def _registers(self, sec: Section) -> None:
         """The CUDA kernels' resources from an offline compile (benchmarks/cuda_registers.py), and
