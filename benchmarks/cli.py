@@ -132,6 +132,8 @@ def main(args: argparse.Namespace) -> int:
         run_sweeps(suites, args.provider, device, DTYPES[args.dtype], sweeps=args.sweep,
                    max_points=args.max_points, rounds=args.repeats, out_dir=None if args.no_save else args.out,
                    figures=args.figures, block_s=args.block)
+        if not args.no_save:
+            _save_cpu_gemm_choices(args.out, "", environment(device), suites, scaling=True)
         return 0
     run_id, env = new_run_id(), environment(device)
     print(f"run {run_id} on {env['device']} (torch {env['torch']}, triton {env['triton'] or '-'}, "
@@ -157,11 +159,12 @@ def main(args: argparse.Namespace) -> int:
 CPU_GEMM_AUTO_FILE = "auto-cpu-gemm.json"
 
 
-def _save_cpu_gemm_choices(out: Path, run_id: str, env: dict, suites: list[str]) -> None:
+def _save_cpu_gemm_choices(out: Path, run_id: str, env: dict, suites: list[str], scaling: bool = False) -> None:
     """Append what ``set_cpu_gemm("auto")`` has timed in this process, this run included
     (fastsiren.jet.cpu_gemm_calibration:
     every kind of product, both libraries' medians, the choice, the seconds it took) to
-    ``out/auto-cpu-gemm.json``, so the ``torch`` rows' library choices are on record."""
+    ``out/auto-cpu-gemm.json``, so the ``torch`` rows' library choices are on record (``scaling``:
+    a sweep, whose rows carry their own run ids)."""
     import json
 
     from fastsiren import jet
@@ -172,7 +175,7 @@ def _save_cpu_gemm_choices(out: Path, run_id: str, env: dict, suites: list[str])
         return
     path = Path(out) / CPU_GEMM_AUTO_FILE
     runs = json.loads(path.read_text())["runs"] if path.exists() else []
-    runs.append({"run_id": run_id, "suites": list(suites), "cpu_id": common.cpu_id(),
+    runs.append({"run_id": run_id, "suites": list(suites), "scaling": scaling, "cpu_id": common.cpu_id(),
                  **{k: env[k] for k in ("date", "commit", "device", "threads", "torch")},
                  "seconds": round(sum(e["seconds"] for e in entries), 4), "kinds": entries})
     common.write_json(path, {"script": "benchmarks/cli.py (fastsiren bench)", "runs": runs})

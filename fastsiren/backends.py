@@ -388,7 +388,8 @@ def set_cpu_gemm(mode: str | None) -> None:
     ``torch.compile``, ``torch.func`` transforms, Python dispatch modes or
     ``torch.use_deterministic_algorithms(True)`` (a timed choice may differ between processes,
     and with it the float32 rounding): there ``"auto"`` follows the ``"onednn"`` rules. Under
-    ``torch.jit.trace``/``torch.export`` every product takes BLAS.
+    ``torch.jit.trace`` and non-strict ``torch.export`` (its default) every product takes BLAS;
+    strict export goes through dynamo, as ``torch.compile`` does.
 
     ``"onednn"`` takes oneDNN for every float32 product of at least
     :data:`fastsiren.jet.CPU_ONEDNN_MIN_MACS` multiply-adds, except weight gradients narrower

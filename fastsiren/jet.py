@@ -193,8 +193,9 @@ def _onednn(a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor | None, rule: b
     on a block's points) are faster in BLAS
     (``benchmarks/results/cpu-gemm.json``, the ``small`` rows, 2 threads: under 1.5e6
     multiply-adds BLAS was the faster in 7 of 8 products, from 2e6 oneDNN in 8 of 9, the ninth
-    within 2%). Under ``torch.jit.trace`` (which cannot record oneDNN's op) and
-    ``torch.export`` (:func:`fastsiren.backends.exporting`), BLAS. Then mode ``"onednn"``, and
+    within 2%). Under ``torch.jit.trace`` (which cannot record oneDNN's op) and non-strict
+    ``torch.export`` (:func:`fastsiren.backends.exporting`), BLAS; strict export takes the
+    ``torch.compile`` path. Then mode ``"onednn"``, and
     ``"auto"`` where nothing may be timed (:func:`_may_time`), answer ``rule``, the caller's
     fixed choice; ``"auto"`` answers what
     :func:`_calibrated` measured for the product's kind (``blocked``: the BLAS side runs in
@@ -252,7 +253,9 @@ def cpu_gemm_calibration() -> list[dict]:
     blocks of rows), ``into`` (into a given output), ``threads``, the median seconds
     ``onednn_s`` and ``blas_s`` of the rounds, ``choice``, and ``seconds``, what the
     calibration took."""
-    return [dict(entry) for entry in _CPU_GEMM_CHOICE.values()]
+    with _CPU_GEMM_LOCK:  # not while another thread adds a kind
+        entries = list(_CPU_GEMM_CHOICE.values())
+    return [dict(entry) for entry in entries]
 
 
 def _column_major(t: torch.Tensor) -> bool:

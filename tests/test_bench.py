@@ -239,6 +239,9 @@ def test_cli_writes_csv_rows_with_run_fields(tmp_path):
     assert float(r["median_ms"]) > 0 and float(r["gflop"]) > 0 and r["mem_method"]
     skipped = [x for x in rows if x["provider"] == "cuda"]
     assert skipped and all(x["status"] == "skipped" and x["reason"] for x in skipped)
+    for bad in (dict(suite="nope"), dict(size="huge"), dict(dtype="int8"), dict(provider="nope")):
+        with pytest.raises(ValueError):
+            cli.main(_args(tmp_path, **{"suite": "layer", **bad}))
 
 
 @pytest.mark.skipif(backends.onednn_unavailable_reason() is not None, reason="oneDNN products cannot run here")
@@ -262,9 +265,14 @@ def test_cli_records_what_auto_timed(tmp_path, monkeypatch):
     kinds = runs[0]["kinds"]
     assert kinds and all(k["choice"] in ("onednn", "blas") and k["seconds"] > 0 for k in kinds)
     assert runs[0]["seconds"] == pytest.approx(sum(k["seconds"] for k in kinds), abs=1e-3)
-    for bad in (dict(suite="nope"), dict(size="huge"), dict(dtype="int8"), dict(provider="nope")):
-        with pytest.raises(ValueError):
-            cli.main(_args(tmp_path, **{"suite": "layer", **bad}))
+    assert runs[0]["scaling"] is False
+    # a scaling sweep records them too
+    monkeypatch.setattr(jet, "_CPU_GEMM_CHOICE", {})
+    args = _args(tmp_path, suite="layer", provider="torch", sweep="points", figures=tmp_path / "fig")
+    args.scaling, args.max_points = True, 1000
+    assert cli.main(args) == 0
+    last = json.loads(path.read_text())["runs"][-1]
+    assert last["scaling"] is True and last["suites"] == ["layer"] and last["kinds"]
 
 
 def test_merge_skips_known_rows_and_widens_old_files(tmp_path):
@@ -652,8 +660,8 @@ def test_floor_runner_times_the_same_gemms_as_3xtf32_products():
 
 @pytest.mark.skipif(backends.onednn_unavailable_reason() is not None, reason="oneDNN products cannot run here")
 def test_cpu_library_variants_time_the_torch_backend_beside_auto(tmp_path, monkeypatch):
-    """torch+blas and torch+onednn (the CPU products all on one library) are checked and timed
-    beside torch (each kind on the library measured faster) on the CPU, are skipped with their
+    """torch+blas and torch+onednn (modes "blas" and "onednn": fixed rules, not a measurement) are
+    checked and timed beside torch (each kind on the library measured faster) on the CPU, are skipped with their
     reasons on a GPU, leave the default behind; cpu_gemm times both libraries on the step's
     product shapes."""
     import json

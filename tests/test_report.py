@@ -522,14 +522,16 @@ def test_cpu_speed_drift_between_days_is_a_limit(tmp_path):
 
     b = report.Builder({}, [], tmp_path, cpu_gemm=[doc("2026-12-05", 1.0, 2.0), doc("2026-12-04", 2.0, 2.0)])
     b._cpu_drift()
-    assert b.limits == ["The CPU (CPU, 2 threads; whether it was one processor is not recorded: the older file has "
-                        "no CPU family and model) did not run at the same speed from day to day: from 2026-12-04 to "
+    assert b.limits == ["The CPU (CPU, 2 threads; whether it was one processor is not recorded: neither file records "
+                        "the CPU's family and model) did not run at the same speed from day to day: from 2026-12-04 to "
                         "2026-12-05 its oneDNN products ran at 0.50x and its BLAS products at 1.00x their earlier "
                         "throughput (median over 3 product shapes, benchmarks/cpu_gemm.py), so CPU speedups compare "
                         "only within one run (one commit and date in the tables), not across dates."]
     for ids, says in ((("family 25 model 17", "family 26 model 2"), "; family and model differ, family 25 model 17 "
                        "then family 26 model 2: two processors under one name"),
-                      (("family 25 model 17",) * 2, ", both family 25 model 17")):
+                      (("family 25 model 17",) * 2, ", both family 25 model 17"),
+                      ((None, "family 25 model 17"), "; whether it was one processor is not recorded: the older file "
+                       "does not record the CPU's family and model")):
         moved = report.Builder({}, [], tmp_path, cpu_gemm=[doc("2026-12-06", 1.0, 2.0, ids[1]),
                                                            doc("2026-12-04", 2.0, 2.0, ids[0])])
         moved._cpu_drift()
@@ -578,7 +580,7 @@ def test_cuda_registers_and_auto_cpu_gemm_findings(tmp_path):
     assert sec.findings == [
         "CUDA kernels on sm_90, compiled offline (nvcc 13.0, benchmarks/cuda_registers.py, commit abc): 2 kernel "
         "instantiations, 1 with spill stores, 56 to 64 registers per thread. The 1 weighted-Laplacian "
-        "instantiation uses +8 registers against their plain twins, and 1 of them a stack frame larger by 64 "
+        "instantiation uses +8 registers against its plain twin, and it a stack frame larger by 64 "
         "bytes. No GPU has run them against these figures yet.",
         "CPU products in mode \"auto\": in 2 benchmark processes (2026-12-05; auto-cpu-gemm.json) the first product "
         "of each kind was timed both ways: 1 to 2 kinds per process, 0.10 to 0.30 s of timing per process; oneDNN "
@@ -598,7 +600,8 @@ def test_cpu_targets_finding_gives_verdicts_and_the_product_count(tmp_path):
                 "provider": "torch", "status": "ok", "suite": suite, "speedup": speedup, "in_features": d,
                 "commit": "abcdef12345", "date": "2026-12-05T20:00"}
 
-    gemm = {"rows": [{"suite": "poisson-grad", "in_features": 2, "provider": "torch", "reference_over_this": 1.0002},
+    gemm = {"commit": "d7d8b62304", "rows": [
+        {"suite": "poisson-grad", "in_features": 2, "provider": "torch", "reference_over_this": 1.0002},
                      {"suite": "poisson-laplacian", "in_features": 2, "provider": "torch", "reference_over_this": 1.5}]}
     b = report.Builder({}, [], tmp_path, gemm=gemm)
     sec = report.Section("bench", [])
@@ -606,8 +609,12 @@ def test_cpu_targets_finding_gives_verdicts_and_the_product_count(tmp_path):
                          dict(row("render", 2.0)), dict(row("fit", 3.0), device_type="cuda")])
     assert sec.findings == [
         "The torch backend against the reference on CPU, 2 threads, default size (commit abcdef1234, 2026-12-05): "
-        "fit 1.10x (target 1x, met); poisson-grad 1.30x (target 1.5x, missed; reference makes 1.00x its product "
-        "FLOPs); poisson-laplacian 2.00x (target 1.8x, met; reference makes 1.50x its product FLOPs). Where the two "
+        "fit 1.10x (target 1x, met); poisson-grad 1.30x (target 1.5x, missed; reference makes 1.00x its "
+        "matrix-product FLOPs); poisson-laplacian 2.00x (target 1.8x, met; reference makes 1.50x its matrix-product "
+        "FLOPs). FLOPs as counted by benchmarks/gemm_count.py (gemm-count.json, commit d7d8b62304). Where the two "
         "make the same products (poisson-grad), torch's margin is only the rest of the step (elementwise passes, "
-        "memory, Python) plus whatever speed its product library has over the reference's BLAS on that host; see "
-        "the limits on the CPU's speed from day to day."]
+        "memory, Python) plus whatever speed its product library has over the reference's BLAS on that host."]
+    b.limits.append("The CPU (CPU, 2 threads; ...) did not run at the same speed from day to day: ...")
+    again = report.Section("bench", [])
+    b._cpu_targets(again, [row("poisson-grad", 1.3)])
+    assert again.findings[0].endswith("on that host; see the limit on this CPU's speed from day to day.")

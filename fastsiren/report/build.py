@@ -1494,19 +1494,22 @@ class Builder:
                 got, target = float(r["speedup"]), TARGETS[r["suite"]]
                 flops = ratio.get((r["suite"], int(r.get("in_features", 0))))
                 parts.append(f"{r['suite']} {got:.2f}x (target {target:g}x, {'met' if got >= target else 'missed'}"
-                             + (f"; reference makes {flops:.2f}x its product FLOPs" if flops else "") + ")")
+                             + (f"; reference makes {flops:.2f}x its matrix-product FLOPs" if flops else "") + ")")
                 if got < target:
                     missed.append((r["suite"], flops))
             n_threads = _count(int(threads), "thread") if threads.isdigit() else f"{threads} threads"
             when = ", ".join(sorted({f"commit {str(r.get('commit'))[:10]}, {str(r.get('date'))[:10]}" for r in rs}))
+            counted = (f" FLOPs as counted by benchmarks/gemm_count.py ({GEMM_FILE}, commit {_commit(self.gemm)})."
+                       if any("FLOPs" in p_ for p_ in parts) else "")
             text = (f"The torch backend against the reference on {dev}, {n_threads}, default size ({when}): "
-                    + "; ".join(parts) + ".")
+                    + "; ".join(parts) + "." + counted)
             equal = [s_ for s_, f in missed if f is not None and f < 1.01]  # counted 1.00: the same products
             if equal:
+                drift = any(lim.startswith(f"The CPU ({dev}, {threads} threads") for lim in self.limits)
                 text += (f" Where the two make the same products ({', '.join(equal)}), torch's margin is only the "
                          "rest of the step (elementwise passes, memory, Python) plus whatever speed its product "
-                         "library has over the reference's BLAS on that host; see the limits on the CPU's speed from "
-                         "day to day.")
+                         "library has over the reference's BLAS on that host"
+                         + ("; see the limit on this CPU's speed from day to day." if drift else "."))
             sec.findings.append(text)
 
     def _registers(self, sec: Section) -> None:
@@ -1524,12 +1527,12 @@ class Builder:
             deltas = [q["regs_delta"] for q in pairs]
             grew = [q for q in pairs if q["stack_weighted"] > q["stack_unit"]]
             span = f"{min(deltas):+d}" if min(deltas) == max(deltas) else f"{min(deltas):+d} to {max(deltas):+d}"
-            verb = "uses" if len(pairs) == 1 else "use"
-            text += (f". The {_count(len(pairs), 'weighted-Laplacian instantiation')} {verb} {span} registers "
-                     "against their plain twins")
+            one = len(pairs) == 1
+            text += (f". The {_count(len(pairs), 'weighted-Laplacian instantiation')} {'uses' if one else 'use'} "
+                     f"{span} registers against {'its plain twin' if one else 'their plain twins'}")
             if grew:
                 extra = sorted({q["stack_weighted"] - q["stack_unit"] for q in grew})
-                text += (f", and {len(grew)} of them a stack frame larger by "
+                text += (f", and {'it' if one else f'{len(grew)} of them'} a stack frame larger by "
                          + (f"{extra[0]}" if len(extra) == 1 else f"{extra[0]} to {extra[-1]}")
                          + " bytes")
         sec.findings.append(text + ". No GPU has run them against these figures yet.")
@@ -1572,11 +1575,14 @@ class Builder:
             if all(abs(v - 1) < 0.15 for v in ratio.values()):
                 continue  # within what repeated runs of one day spread
             ids = [d.get("cpu_id") for d in (old, new)]
-            which = (f"; family and model differ, {ids[0]} then {ids[1]}: two processors under one name"
-                     if all(ids) and ids[0] != ids[1] else
-                     f", both {ids[0]}" if all(ids) else
-                     "; whether it was one processor is not recorded: "
-                     f"the {'older' if not ids[0] else 'newer'} file has no CPU family and model")
+            if all(ids):
+                which = (f"; family and model differ, {ids[0]} then {ids[1]}: two processors under one name"
+                         if ids[0] != ids[1] else f", both {ids[0]}")
+            else:
+                which = ("; whether it was one processor is not recorded: "
+                         + ("neither file records" if not any(ids) else
+                            f"the {'older' if not ids[0] else 'newer'} file does not record")
+                         + " the CPU's family and model")
             self.limits.append(
                 f"The CPU ({device}, {threads} threads{which}) did not run at the same speed from day to day: from "
                 f"{str(old.get('date'))[:10]} to {str(new.get('date'))[:10]} its oneDNN products ran at "
