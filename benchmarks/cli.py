@@ -175,8 +175,8 @@ def _save_cpu_gemm_choices(out: Path, run_id: str, env: dict, suites: list[str],
         return
     path = Path(out) / CPU_GEMM_AUTO_FILE
     runs = json.loads(path.read_text())["runs"] if path.exists() else []
-    runs.append({"run_id": run_id, "suites": list(suites), "scaling": scaling, "cpu_id": common.cpu_id(),
-                 **{k: env[k] for k in ("date", "commit", "device", "threads", "torch")},
+    runs.append({"run_id": run_id, "suites": list(suites), "scaling": scaling,
+                 **{k: env[k] for k in ("date", "commit", "device", "cpu_id", "threads", "torch")},
                  "seconds": round(sum(e["seconds"] for e in entries), 4), "kinds": entries})
     common.write_json(path, {"script": "benchmarks/cli.py (fastsiren bench)", "runs": runs})
     print(f"  -> {path} ({len(entries)} kinds of CPU product timed by set_cpu_gemm('auto'))")

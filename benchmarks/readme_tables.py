@@ -128,16 +128,23 @@ def _suite_index(name: str) -> int:
     return SUITE_ORDER.index(name) if name in SUITE_ORDER else len(SUITE_ORDER)
 
 
+def torch_targets(rows: Sequence[dict]) -> list[tuple[dict, float, float]]:
+    """Issue 2's torch-vs-reference targets among ``rows`` (one run's): ``(row, speedup,
+    target)`` of the torch row of each suite in :data:`TARGETS` order; met where speedup >= target."""
+    out = []
+    for suite, target in TARGETS.items():
+        r = next((r for r in rows if r["suite"] == suite and r["provider"] == "torch" and r["status"] == "ok"), None)
+        if r is not None:
+            out.append((r, _num(r["speedup"]), target))
+    return out
+
+
 def target_lines(rows: Sequence[dict[str, str]]) -> str:
     """Issue 2's torch-vs-reference targets, met or missed, from the rows of one table."""
     lines = []
-    for suite, target in TARGETS.items():
-        r = next((r for r in rows if r["suite"] == suite and r["provider"] == "torch" and r["status"] == "ok"), None)
-        if r is None:
-            continue
-        got = _num(r["speedup"])
+    for r, got, target in torch_targets(rows):
         verdict = "met" if got >= target else "**missed**"
-        lines.append(f"- {suite}: torch {got:.2f}x reference (target >= {target:g}x): {verdict}")
+        lines.append(f"- {r['suite']}: torch {got:.2f}x reference (target >= {target:g}x): {verdict}")
     if not lines:
         return ""
     return "Targets of the torch backend (issue 2):\n\n" + "\n".join(lines) + "\n"

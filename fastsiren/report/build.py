@@ -40,7 +40,7 @@ from fastsiren.benchmarks.cuda_registers import REGISTERS_FILE
 from fastsiren.benchmarks.gemm_count import GEMM_FILE
 from fastsiren.benchmarks.precision import GPU_FILE as PRECISION_FILE
 from fastsiren.benchmarks.profile_step import PROFILE_FILE
-from fastsiren.benchmarks.readme_tables import TARGETS, gpu_targets, scaling_target_text
+from fastsiren.benchmarks.readme_tables import gpu_targets, scaling_target_text, torch_targets
 from fastsiren.benchmarks.records import REFERENCE_INFER_NOTE, reference_infer_graph
 from fastsiren.benchmarks.suites import default_shape
 from fastsiren.tasks import common
@@ -1485,13 +1485,15 @@ class Builder:
         groups: dict[tuple, list[dict]] = defaultdict(list)
         for r in rows:
             if (r.get("device_type") == "cpu" and not r.get("sweep") and r.get("size") == "default"
-                    and r.get("dtype") == "float32" and r.get("provider") == "torch" and r.get("status") == "ok"
-                    and r.get("suite") in TARGETS):
+                    and r.get("dtype") == "float32"):
                 groups[(str(r.get("device")), str(r.get("threads")))].append(r)
-        for (dev, threads), rs in sorted(groups.items()):
+        for (dev, threads), group in sorted(groups.items()):
+            verdicts = torch_targets([dict(r, status=r.get("status", "ok")) for r in group])
+            if not verdicts:
+                continue
+            rs = [r for r, _, _ in verdicts]
             parts, missed = [], []
-            for r in sorted(rs, key=lambda r: list(TARGETS).index(r["suite"])):
-                got, target = float(r["speedup"]), TARGETS[r["suite"]]
+            for r, got, target in verdicts:
                 flops = ratio.get((r["suite"], int(r.get("in_features", 0))))
                 parts.append(f"{r['suite']} {got:.2f}x (target {target:g}x, {'met' if got >= target else 'missed'}"
                              + (f"; reference makes {flops:.2f}x its matrix-product FLOPs" if flops else "") + ")")
