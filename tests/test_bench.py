@@ -326,6 +326,20 @@ def test_gpu_target_lines_and_the_reference_ceiling():
         readme_tables.gpu_target_lines(rows)
 
 
+def test_cpu_target_lines_give_the_ceiling():
+    """Issue 2's CPU target lines: met or missed, and the ceiling from the reference's floor
+    fraction (on poisson-grad divided by the reverse-mode gradient's product share); none
+    without a reference row."""
+    def row(suite, provider, speedup, frac):
+        return {"suite": suite, "provider": provider, "status": "ok", "speedup": str(speedup), "floor_frac": str(frac)}
+
+    text = readme_tables.target_lines([row("poisson-grad", "reference", 1.0, 1.0),
+                                       row("poisson-grad", "torch", 1.4, 1.3), row("fit", "torch", 1.2, 1.0)])
+    assert "- poisson-grad: torch 1.40x reference (target >= 1.5x): **missed**; ceiling 1.50x\n" in text
+    assert "- fit: torch 1.20x reference (target >= 1x): met\n" in text
+    assert readme_tables.target_lines([row("fit", "reference", 1.0, 0.5)]) == ""
+
+
 def test_render_reference_timed_with_a_recorded_graph_is_flagged():
     """Render rows timed before the reference's inference stopped recording a graph (251b650)
     say so under their table and in the GPU target lines; later rows and other suites do not."""

@@ -618,3 +618,14 @@ def test_cpu_targets_finding_gives_verdicts_and_the_product_count(tmp_path):
     again = report.Section("bench", [])
     b._cpu_targets(again, [row("poisson-grad", 1.3)])
     assert again.findings[0].endswith("on that host; see the limit on this CPU's speed from day to day.")
+    # with reference rows: each target's ceiling, and a target above its ceiling named
+    ref = [dict(row(s_, 1.0), provider="reference", floor_frac=f, threads=1) for s_, f in
+           (("fit", 0.5), ("poisson-grad", 1.1))]
+    third = report.Section("bench", [])
+    b._cpu_targets(third, [dict(row("fit", 1.1), threads=1), dict(row("poisson-grad", 1.3), threads=1), *ref])
+    text = third.findings[0]
+    assert "fit 1.10x (target 1x, met, ceiling 2.00x)" in text
+    assert "poisson-grad 1.30x (target 1.5x, missed, ceiling 1.36x; reference makes 1.00x" in text
+    assert "on poisson-grad divided by 0.67 (the reverse-mode gradient's share of the counted products)" in text
+    assert ("The target of poisson-grad lies above its ceiling on this host: only a product library faster than "
+            "torch.matmul here could meet it.") in text

@@ -42,7 +42,7 @@ from fastsiren.benchmarks.precision import GPU_FILE as PRECISION_FILE
 from fastsiren.benchmarks.profile_step import PROFILE_FILE
 from fastsiren.benchmarks.readme_tables import gpu_targets, scaling_target_text, torch_targets
 from fastsiren.benchmarks.records import REFERENCE_INFER_NOTE, reference_infer_graph
-from fastsiren.benchmarks.suites import default_shape
+from fastsiren.benchmarks.suites import REVERSE_GRAD_PRODUCT_SHARE, default_shape
 from fastsiren.tasks import common
 
 PROFILE_ORDER = ("paper", "cpu", "quick")
@@ -1491,11 +1491,12 @@ class Builder:
             verdicts = torch_targets([dict(r, status=r.get("status", "ok")) for r in group])
             if not verdicts:
                 continue
-            rs = [r for r, _, _ in verdicts]
+            rs = [r for r, *_ in verdicts]
             parts, missed = [], []
-            for r, got, target in verdicts:
+            for r, got, target, ceiling in verdicts:
                 flops = ratio.get((r["suite"], int(r.get("in_features", 0))))
                 parts.append(f"{r['suite']} {got:.2f}x (target {target:g}x, {'met' if got >= target else 'missed'}"
+                             + ("" if math.isnan(ceiling) else f", ceiling {ceiling:.2f}x")
                              + (f"; reference makes {flops:.2f}x its matrix-product FLOPs" if flops else "") + ")")
                 if got < target:
                     missed.append((r["suite"], flops))
@@ -1505,6 +1506,15 @@ class Builder:
                        if any("FLOPs" in p_ for p_ in parts) else "")
             text = (f"The torch backend against the reference on {dev}, {n_threads}, default size ({when}): "
                     + "; ".join(parts) + "." + counted)
+            if any(not math.isnan(c) for *_, c in verdicts):
+                text += (" A ceiling is what torch would reach if its matrix products ran at the floor's speed "
+                         "(torch.matmul) and nothing else took time: 1 / the reference's floor fraction, on "
+                         f"poisson-grad divided by {REVERSE_GRAD_PRODUCT_SHARE:.2g} (the reverse-mode gradient's "
+                         "share of the counted products).")
+                above = [r["suite"] for r, _, target, c in verdicts if target > c]
+                if above:
+                    text += (f" The target of {', '.join(above)} lies above its ceiling on this host: only a product "
+                             "library faster than torch.matmul here could meet it.")
             equal = [s_ for s_, f in missed if f is not None and f < 1.01]  # counted 1.00: the same products
             if equal:
                 drift = any(lim.startswith(f"The CPU ({dev}, {threads} threads") for lim in self.limits)
