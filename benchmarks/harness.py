@@ -154,20 +154,36 @@ def _cpu_products(name: str, library: str) -> Callable[[torch.device], object]:
     return cpu_load
 
 
+def _serial_blocks(name: str) -> Callable[[torch.device], object]:
+    """Loader of a ``+serial`` provider: backend ``name`` on the CPU running one point block at
+    a time with multi-threaded ops (:func:`fastsiren.backends.set_cpu_block_threads` off); with
+    one thread, or off the CPU, it would time the plain provider again."""
+    load = _backend_loader(name)
+
+    def cpu_load(device: torch.device):
+        if device.type != "cpu" or torch.get_num_threads() < 2:
+            raise ProviderUnavailable("blocks side by side are a choice of a CPU run with more than one thread")
+        return load(device)
+
+    return cpu_load
+
+
 def _paths(fused: bool | None = None, reverse: bool | None = None, gemm: str | None = None,
-           cpu_gemm: str | None = None) -> Callable[[], None]:
+           cpu_gemm: str | None = None, block_threads: bool | None = None) -> Callable[[], None]:
     """Setup of a provider: the inference path ``fused``
     (:func:`fastsiren.backends.set_fused_inference`), the gradient mode ``reverse``
     (:func:`fastsiren.backends.set_reverse_grad`), the precision ``gemm`` of the cuBLAS
-    products (:func:`fastsiren.backends.set_gemm_precision`) and the library ``cpu_gemm`` of
-    the CPU products (:func:`fastsiren.backends.set_cpu_gemm`); None: the defaults, so a plain
-    provider is not left at a variant's setting."""
+    products (:func:`fastsiren.backends.set_gemm_precision`), the library ``cpu_gemm`` of
+    the CPU products (:func:`fastsiren.backends.set_cpu_gemm`) and whether CPU point blocks
+    run side by side (``block_threads``, :func:`fastsiren.backends.set_cpu_block_threads`);
+    None: the defaults, so a plain provider is not left at a variant's setting."""
 
     def setup() -> None:
         backends.set_fused_inference(fused)
         backends.set_reverse_grad(reverse)
         backends.set_gemm_precision(gemm)
         backends.set_cpu_gemm(cpu_gemm)
+        backends.set_cpu_block_threads(block_threads)
 
     return setup
 
@@ -206,6 +222,8 @@ PROVIDERS: dict[str, Provider] = {
         # kind, backends.set_cpu_gemm): all through torch.mm's BLAS (MKL), or oneDNN by its rules
         Provider("torch+blas", _cpu_products("torch", "blas"), optional=True, setup=_paths(cpu_gemm="blas")),
         Provider("torch+onednn", _cpu_products("torch", "onednn"), optional=True, setup=_paths(cpu_gemm="onednn")),
+        # one CPU point block at a time with multi-threaded ops instead of blocks side by side
+        Provider("torch+serial", _serial_blocks("torch"), optional=True, setup=_paths(block_threads=False)),
         # the torch backend under torch.compile (inductor), its hand-written backward traced too
         Provider("torch+compile", _compiled_backend("torch"), optional=True, setup=_paths(), in_all_on=("cpu",)),
         Provider("triton", _backend_loader("triton"), setup=_triton_precision(None)),

@@ -305,6 +305,26 @@ def reverse_grad() -> bool:
     return _REVERSE_GRAD.get()
 
 
+CPU_BLOCK_THREADS_ENV = "FASTSIREN_CPU_BLOCK_THREADS"
+_CPU_BLOCK_THREADS = _Switch(CPU_BLOCK_THREADS_ENV)
+
+
+def set_cpu_block_threads(enabled: bool | None) -> None:
+    """Whether the torch backend on the CPU, with ``torch.get_num_threads()`` = T > 1, runs its
+    point blocks on T threads side by side, each op of a block on one thread (True, the
+    default), or one block at a time with T-thread ops (False); None goes back to
+    :data:`CPU_BLOCK_THREADS_ENV` ("0" turns it off), else the default. The weight gradients
+    are the same sums in another order (float32 rounding differs, a fixed T gives fixed
+    results). The benchmarks' ``torch+serial`` provider times the False side beside it.
+    """
+    _CPU_BLOCK_THREADS.set(enabled)
+
+
+def cpu_block_threads() -> bool:
+    """The current choice of :func:`set_cpu_block_threads`."""
+    return _CPU_BLOCK_THREADS.get()
+
+
 GEMM_PRECISION_ENV = "FASTSIREN_GEMM_PRECISION"
 GEMM_PRECISIONS = ("ieee", "tf32x3")
 _GEMM_PRECISION = EnvChoice(GEMM_PRECISION_ENV, GEMM_PRECISIONS, "ieee")

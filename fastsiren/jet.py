@@ -25,7 +25,14 @@ from typing import Iterator, NamedTuple, Sequence
 import torch
 from torch.utils._python_dispatch import _get_current_dispatch_mode
 
-from fastsiren.backends import cpu_gemm, exporting, gemm_precision, in_function_transform, reverse_grad
+from fastsiren.backends import (
+    cpu_block_threads,
+    cpu_gemm,
+    exporting,
+    gemm_precision,
+    in_function_transform,
+    reverse_grad,
+)
 
 
 class Jet(NamedTuple):
@@ -225,9 +232,14 @@ def _may_time(a: torch.Tensor, b: torch.Tensor) -> bool:
     make_fx's tracer: they would see the timing's products) and
     ``torch.use_deterministic_algorithms(True)``, under which the fixed rules hold: a
     timed choice may differ from process to process, and with it the float32 rounding."""
-    return (not torch.compiler.is_compiling() and type(a) in _PLAIN and type(b) in _PLAIN
-            and not torch.are_deterministic_algorithms_enabled() and not in_function_transform()
-            and _get_current_dispatch_mode() is None)
+    return _eager(a, b) and not torch.are_deterministic_algorithms_enabled()
+
+
+def _eager(*tensors: torch.Tensor) -> bool:
+    """Plain eager tensors, outside ``torch.compile``, ``torch.func`` transforms and Python
+    dispatch modes."""
+    return (not torch.compiler.is_compiling() and all(type(t) in _PLAIN for t in tensors)
+            and not in_function_transform() and _get_current_dispatch_mode() is None)
 
 
 _PLAIN = (torch.Tensor, torch.nn.Parameter)
@@ -583,6 +595,71 @@ def _accumulate(acc: list, i: int, t: torch.Tensor) -> None:
     acc[i] = t if acc[i] is None else acc[i].add_(t)
 
 
+def _block_shares(n_blocks: int, x: torch.Tensor) -> list[range]:
+    """The point blocks (indices) each thread runs (:func:`_run_shares`): on the CPU with
+    ``T = torch.get_num_threads() > 1`` and :func:`fastsiren.backends.cpu_block_threads` on,
+    ``min(T, n_blocks)`` contiguous shares of as equal a size as they can be, in plain eager
+    mode only (:func:`_eager`, and not under autocast, whose state a new thread would not
+    have); otherwise one share of every block."""
+    workers = 1
+    if (x.is_cpu and n_blocks > 1 and torch.get_num_threads() > 1 and cpu_block_threads() and _eager(x)
+            and not torch.is_autocast_enabled("cpu")):
+        workers = min(torch.get_num_threads(), n_blocks)
+    return [range(k * n_blocks // workers, (k + 1) * n_blocks // workers) for k in range(workers)]
+
+
+def _run_shares(shares: list[range], work) -> list:
+    """``[work(share) for share in shares]``, each share on its own thread with every op on
+    one thread (``torch.set_num_threads(1)`` there; the calling thread runs the first share
+    and gets its thread count back at the end). Point blocks are independent until their
+    weight gradients are summed, so T threads running whole blocks side by side keep each
+    core busy through the elementwise passes, the small products and the Python between them,
+    where one block at a time with T-thread ops waits on every op's slowest thread. The
+    workers run with the caller's grad and inference modes; the first error of any share is
+    raised here after every worker has finished."""
+    if len(shares) == 1:
+        return [work(shares[0])]
+    grad, inference = torch.is_grad_enabled(), torch.is_inference_mode_enabled()
+    out: list = [None] * len(shares)
+    errors: list[BaseException | None] = [None] * len(shares)
+
+    def run(k: int) -> None:
+        torch.set_num_threads(1)
+        try:
+            with torch.inference_mode(inference), torch.set_grad_enabled(grad):
+                out[k] = work(shares[k])
+        except BaseException as exc:  # handed to the calling thread
+            errors[k] = exc
+
+    threads = torch.get_num_threads()
+    workers = [threading.Thread(target=run, args=(k,), name=f"fastsiren-blocks-{k}", daemon=True)
+               for k in range(1, len(shares))]
+    try:
+        for t in workers:
+            t.start()
+        torch.set_num_threads(1)
+        out[0] = work(shares[0])
+        for t in workers:
+            t.join()
+    finally:
+        torch.set_num_threads(threads)
+    for exc in errors:
+        if exc is not None:
+            raise exc
+    return out
+
+
+def _sum_shares(parts: list[list[torch.Tensor | None]]) -> list[torch.Tensor | None]:
+    """Per index, the sum of the shares' gradient terms (None where no share has one), added
+    in share order."""
+    total = list(parts[0])
+    for part in parts[1:]:
+        for i, t in enumerate(part):
+            if t is not None:
+                _accumulate(total, i, t)
+    return total
+
+
 class _MLPJetFunction(torch.autograd.Function):
     """Whole-network jet with the hand-written backward of DESIGN.md, in point blocks on the
     CPU (:func:`_point_blocks`). ``params``: the weights, the biases and, for a weighted
@@ -600,19 +677,24 @@ class _MLPJetFunction(torch.autograd.Function):
         scaled = [_scaled(w, b, om) for w, b, om in zip(weights, biases, omegas)]
         # order 0: every block's last layer writes its rows of the output
         value = x.new_empty(x.shape[0], weights[-1].shape[0]) if order == 0 else None
-        runs: list[list[_Layer]] = []
-        for rows in blocks:
-            layers: list[_Layer] = []
-            h, xb = None, x[rows]
-            for i, ((ws, bs), om) in enumerate(zip(scaled, omegas)):
-                out = value[rows] if value is not None and i == n_layers - 1 else None
-                layer = _layer_forward(h, xb, ws, bs, om, order, dim, need_z=save, out=out, lap_w=lap_w)
-                if save:
-                    layers.append(layer)
-                h = layer.h
-            # without a backward only the last layer's streams (the outputs) are kept: a block's
-            # activations are freed as the next layer consumes them, and no block keeps them
-            runs.append(layers if save else [layer])
+        def forward_share(share: range) -> list[list[_Layer]]:
+            runs = []
+            for j in share:
+                rows = blocks[j]
+                layers: list[_Layer] = []
+                h, xb = None, x[rows]
+                for i, ((ws, bs), om) in enumerate(zip(scaled, omegas)):
+                    out = value[rows] if value is not None and i == n_layers - 1 else None
+                    layer = _layer_forward(h, xb, ws, bs, om, order, dim, need_z=save, out=out, lap_w=lap_w)
+                    if save:
+                        layers.append(layer)
+                    h = layer.h
+                # without a backward only the last layer's streams (the outputs) are kept: a block's
+                # activations are freed as the next layer consumes them, and no block keeps them
+                runs.append(layers if save else [layer])
+            return runs
+
+        runs = [r for part in _run_shares(_block_shares(len(blocks), x), forward_share) for r in part]
         ctx.order, ctx.omegas, ctx.n_layers, ctx.dim, ctx.blocks = order, omegas, n_layers, dim, blocks
         ctx.lap_w = lap_w
         ctx.set_materialize_grads(False)  # an unused output's adjoint is None (network_grads)
@@ -641,22 +723,29 @@ class _MLPJetFunction(torch.autograd.Function):
 
         wss = [w if om is None else w * om for w, om in zip(weights, omegas)]
         need_b = [b is not None and ctx.needs_input_grad[5 + n + i] for i, b in enumerate(biases)]
-        w_grads: list[torch.Tensor | None] = [None] * n
-        b_grads: list[torch.Tensor | None] = [None] * n
         need_x = ctx.needs_input_grad[0]
         # every block's first layer writes its rows of the input's adjoint
         x_grad = x.new_empty(x.shape) if need_x else None
         value_only = order == 0 and g_value is not None  # the one stream is the value's adjoint
         if value_only:
             g_value = g_value.contiguous()  # read in place below: the backward never writes a gbar
-        for rows, layers in zip(ctx.blocks, runs):
-            if value_only:  # no stack, no copy
-                gbar = g_value[rows].unsqueeze(0)
-            else:
-                gs = [None if g is None else g[rows] for g in (g_value, g_grad, g_lap)]
-                gbar = stack_adjoints(*gs, order, x[rows], weights[-1].shape[0])
-            _jet_backward_block(layers, gbar, x[rows], wss, omegas, order, dim, w_grads, b_grads, need_b,
-                                None if x_grad is None else x_grad[rows], ctx.lap_w)
+
+        def backward_share(share: range) -> list[torch.Tensor | None]:
+            w_part: list[torch.Tensor | None] = [None] * n
+            b_part: list[torch.Tensor | None] = [None] * n
+            for j in share:
+                rows, layers = ctx.blocks[j], runs[j]
+                if value_only:  # no stack, no copy
+                    gbar = g_value[rows].unsqueeze(0)
+                else:
+                    gs = [None if g is None else g[rows] for g in (g_value, g_grad, g_lap)]
+                    gbar = stack_adjoints(*gs, order, x[rows], weights[-1].shape[0])
+                _jet_backward_block(layers, gbar, x[rows], wss, omegas, order, dim, w_part, b_part, need_b,
+                                    None if x_grad is None else x_grad[rows], ctx.lap_w)
+            return w_part + b_part  # the weights' terms, then the biases'
+
+        grads = _sum_shares(_run_shares(_block_shares(len(ctx.blocks), x), backward_share))
+        w_grads, b_grads = grads[:n], grads[n:]
         for i, om in enumerate(omegas):  # back from the scaled weights W' = omega W
             scale = 1.0 if om is None else om
             w_grads[i].mul_(scale)
@@ -764,10 +853,14 @@ def _grad_forward(ctx, ops, x, order, omegas, n_layers, save, params):
     n_out = weights[-1].shape[0]
     wss, bss = zip(*(_scaled(w, b, om) for w, b, om in zip(weights, biases, omegas)))
     blocks = _point_blocks(x.shape[0], x.device, 1, max(w.shape[0] for w in weights))
-    runs = []
-    for rows in blocks:  # without a backward a block's cache is dropped at once, not kept to the end
-        cache, value, grad = _grad_forward_block(ops, x[rows], wss, bss, omegas, n_out)
-        runs.append((cache if save else None, value, grad))
+    def forward_share(share: range) -> list[tuple]:
+        runs = []
+        for j in share:  # without a backward a block's cache is dropped at once, not kept to the end
+            cache, value, grad = _grad_forward_block(ops, x[blocks[j]], wss, bss, omegas, n_out)
+            runs.append((cache if save else None, value, grad))
+        return runs
+
+    runs = [r for part in _run_shares(_block_shares(len(blocks), x), forward_share) for r in part]
     ctx.omegas, ctx.n_layers, ctx.order, ctx.blocks = omegas, n_layers, order, blocks
     ctx.set_materialize_grads(False)  # an unused output's adjoint is None (network_grads)
     ctx.has_bias = tuple(b is not None for b in biases)
@@ -829,12 +922,20 @@ def _grad_backward(ctx, ops, g_value, g_grad, g_lap):
         return double_backward_fallback(ctx, x, weights, biases, g_value, g_grad, g_lap)
     wss, flat = rest[:n], iter(rest[n:])
     caches = [tuple([next(flat) for _ in range(k)] for k in (n + 1, n, n)) for _ in ctx.blocks]
-    w_grads: list[torch.Tensor | None] = [None] * n
-    b_grads: list[torch.Tensor | None] = [None] * n
     need_x = ctx.needs_input_grad[0]
-    x_grads = [_grad_backward_block(ops, cache, wss, None if g_value is None else g_value[rows],
-                                    None if g_grad is None else g_grad[rows], w_grads, b_grads, ctx.has_bias, need_x)
-               for rows, cache in zip(ctx.blocks, caches)]
+
+    def backward_share(share: range) -> tuple[list, list]:
+        w_part: list[torch.Tensor | None] = [None] * n
+        b_part: list[torch.Tensor | None] = [None] * n
+        x_part = [_grad_backward_block(ops, caches[j], wss, None if g_value is None else g_value[ctx.blocks[j]],
+                                       None if g_grad is None else g_grad[ctx.blocks[j]], w_part, b_part,
+                                       ctx.has_bias, need_x) for j in share]
+        return w_part + b_part, x_part
+
+    parts = _run_shares(_block_shares(len(ctx.blocks), x), backward_share)
+    grads = _sum_shares([g for g, _ in parts])
+    w_grads, b_grads = grads[:n], grads[n:]
+    x_grads = [t for _, x_part in parts for t in x_part]
     for i, om in enumerate(omegas):  # back from the scaled weights W' = omega W
         scale = 1.0 if om is None else om
         w_grads[i] = torch.zeros_like(weights[i]) if w_grads[i] is None else w_grads[i].mul_(scale)

@@ -3,6 +3,7 @@
 import contextlib
 import functools
 import math
+import threading
 import warnings
 
 import pytest
@@ -43,15 +44,27 @@ CASES = [  # (D, hidden width, hidden_layers, out, first omega, hidden omega, ou
 ]
 
 
-@pytest.mark.parametrize("rows", [None, 16], ids=["one-product", "row-blocks"])
+@pytest.fixture
+def threads():
+    """``threads(n)`` sets torch's thread count for the test; the old count comes back after."""
+    before = torch.get_num_threads()
+    yield torch.set_num_threads
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("rows", [None, "side-by-side", "serial"], ids=["one-product", "row-blocks", "serial-blocks"])
 @pytest.mark.parametrize("order", [0, 1, 2])
 @pytest.mark.parametrize("case", CASES, ids=[f"D{c[0]}-w{c[1]}-L{c[2]}-o{c[3]}" for c in CASES])
-def test_torch_jet_matches_reference(case, order, rows, monkeypatch):
+def test_torch_jet_matches_reference(case, order, rows, monkeypatch, threads):
     if rows is not None:  # 53 points in blocks of 20 points (order 0 and the reverse-mode
-        # gradient) or 10 (S > 1 streams), every N-row product in blocks of 16
-        monkeypatch.setattr(jet_module, "CPU_GEMM_ROWS", rows)
+        # gradient) or 10 (S > 1 streams), every N-row product in blocks of 16; on 2 threads,
+        # blocks side by side (backends.set_cpu_block_threads) or one at a time
+        monkeypatch.setattr(jet_module, "CPU_GEMM_ROWS", 16)
         monkeypatch.setattr(jet_module, "CPU_BLOCK_ROWS", 20)
         monkeypatch.setattr(jet_module, "CPU_BLOCK_ELEMS", 0)
+        monkeypatch.setattr(backends, "_CPU_BLOCK_THREADS", backends._Switch(backends.CPU_BLOCK_THREADS_ENV))
+        backends.set_cpu_block_threads(rows == "side-by-side")
+        threads(2)
     d, width, layers, out, w0, w1, lin = case
     model = fs.Siren(d, width, layers, out, w0, w1, outermost_linear=lin).double()
     x = torch.rand(53, d, dtype=torch.float64) * 2 - 1
@@ -79,14 +92,15 @@ def test_jet_shapes_and_leading_dims():
 
 @pytest.mark.parametrize("blocks", [False, True], ids=["one-block", "row-blocks"])
 @pytest.mark.parametrize("order,out", [(1, 1), (1, 3), (2, 1), (0, 2)])
-def test_gradcheck_torch_jet_function(order, out, blocks, monkeypatch):
+def test_gradcheck_torch_jet_function(order, out, blocks, monkeypatch, threads):
     """gradcheck of the hand-written backward (order 1 with out < D takes the reverse path);
     with ``blocks``, 6 points in blocks of 4 points (one stream) or 2 (more), products in blocks
-    of 3 rows."""
+    of 3 rows, on 2 threads side by side."""
     if blocks:
         monkeypatch.setattr(jet_module, "CPU_BLOCK_ROWS", 4)
         monkeypatch.setattr(jet_module, "CPU_BLOCK_ELEMS", 0)
         monkeypatch.setattr(jet_module, "CPU_GEMM_ROWS", 3)
+        threads(2)
     w = [torch.randn(5, 2, dtype=torch.float64) * 0.5, torch.randn(4, 5, dtype=torch.float64) * 0.3,
          torch.randn(out, 4, dtype=torch.float64) * 0.3]
     b = [torch.randn(t.shape[0], dtype=torch.float64) * 0.1 for t in w]
@@ -123,6 +137,55 @@ def test_point_blocks_take_more_points_for_narrow_layers():
         assert all(a.stop == b.start for a, b in zip(blocks, blocks[1:]))
     assert jet_module._point_blocks(0, cpu, 1, 64) == [slice(0, 0)]
     assert jet_module._point_blocks(10_000, torch.device("meta"), 4, 64) == [slice(0, 10_000)]
+
+
+def test_cpu_blocks_side_by_side(monkeypatch, threads):
+    """With T = 3 threads and 7 point blocks, the blocks run on 3 threads in contiguous shares
+    (3 workers: the caller and two more), each op there on one thread; the caller gets its
+    thread count back; a worker's error reaches the caller; inference mode carries over; off
+    (set_cpu_block_threads(False)), or with one thread, or under a dispatch mode, one share."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    monkeypatch.setattr(jet_module, "CPU_BLOCK_ROWS", 3)
+    monkeypatch.setattr(jet_module, "CPU_BLOCK_ELEMS", 0)
+    monkeypatch.setattr(backends, "_CPU_BLOCK_THREADS", backends._Switch(backends.CPU_BLOCK_THREADS_ENV))
+    threads(3)
+    x = torch.rand(20, 2, dtype=torch.float64)
+    assert jet_module._block_shares(7, x) == [range(0, 2), range(2, 4), range(4, 7)]
+    seen = []
+    real = jet_module._layer_forward
+
+    def spy(*args, **kwargs):
+        seen.append((threading.current_thread().name, torch.get_num_threads()))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(jet_module, "_layer_forward", spy)
+    model = fs.Siren(2, 8, 0, 1, backend="torch").double()
+    with torch.inference_mode():
+        y = model(x)  # 7 blocks of 3 points, 2 layers each
+    assert y.is_inference() and torch.get_num_threads() == 3
+    assert len(seen) == 14 and {n for n, _ in seen} >= {threading.current_thread().name} and \
+        len({n for n, _ in seen}) == 3 and {t for _, t in seen} == {1}
+    _set_backend(model, "reference")
+    torch.testing.assert_close(y, model(x))
+    _set_backend(model, "torch")
+
+    def boom(*args, **kwargs):
+        if threading.current_thread().name.startswith("fastsiren-blocks"):
+            raise RuntimeError("worker failed")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(jet_module, "_layer_forward", boom)
+    with pytest.raises(RuntimeError, match="worker failed"):
+        model(x)
+    assert torch.get_num_threads() == 3
+    backends.set_cpu_block_threads(False)
+    assert jet_module._block_shares(7, x) == [range(0, 7)]
+    backends.set_cpu_block_threads(None)
+    with FlopCounterMode(display=False):
+        assert jet_module._block_shares(7, x) == [range(0, 7)]
+    threads(1)
+    assert jet_module._block_shares(7, x) == [range(0, 7)]
 
 
 @pytest.mark.parametrize("order,out", [(1, 1), (2, 1), (1, 3)], ids=["reverse-grad", "laplacian", "forward-grad"])
