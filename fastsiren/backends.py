@@ -73,6 +73,13 @@ class BackendSpec:
     available: Callable[[torch.device], str | None]
     description: str
 
+    def reason(self, device: torch.device) -> str | None:
+        """None when this backend can run on ``device``, else why not (a CUDA device where
+        torch sees none, for every backend; then the backend's own test)."""
+        if device.type == "cuda" and not torch.cuda.is_available():
+            return "no CUDA device is available here (torch.cuda.is_available() is False)"
+        return self.available(device)
+
     def load(self) -> ModuleType:
         # Under torch.compile an imported backend comes from sys.modules: dynamo traces that
         # lookup, where importlib.import_module is a graph break (an error under fullgraph=True).
@@ -111,15 +118,23 @@ def backend_names() -> list[str]:
 def unavailable_reason(name: str, device: torch.device | str = "cpu") -> str | None:
     """None when backend ``name`` can run on ``device``, else the reason it cannot."""
     spec = _spec(name)
-    return spec.available(torch.device(device))
+    return spec.reason(_device(device))
 
 
 def available_backends(device: torch.device | str | None = None) -> list[str]:
     """Names of the backends that can run on ``device`` (default: CUDA if present, else CPU)."""
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    dev = torch.device(device)
-    return [n for n, s in _REGISTRY.items() if s.available(dev) is None]
+    dev = _device(device)
+    return [n for n, s in _REGISTRY.items() if s.reason(dev) is None]
+
+
+def _device(device: torch.device | str) -> torch.device:
+    """``device`` as a torch.device, or a ValueError naming it."""
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device={device!r} is not a torch device ({exc})") from None
 
 
 def _spec(name: str) -> BackendSpec:
@@ -136,7 +151,7 @@ def resolve(name: str | None, device: torch.device | str) -> str:
     ``FASTSIREN_BACKEND`` overrides "auto". An automatic choice falls back quietly; a
     backend asked for by name that cannot run raises with the reason.
     """
-    dev = torch.device(device)
+    dev = _device(device)
     source = ""
     if name in (None, "auto"):
         name = os.environ.get(BACKEND_ENV) or "auto"
@@ -145,14 +160,14 @@ def resolve(name: str | None, device: torch.device | str) -> str:
         if dev.type != "cuda":
             return "torch"
         for cand in _AUTO_CUDA_ORDER:
-            if _REGISTRY[cand].available(dev) is None:
+            if _REGISTRY[cand].reason(dev) is None:
                 return cand
         return "torch"
     try:
         spec = _spec(name)
     except ValueError as exc:
         raise ValueError(f"{exc}{source}") from None
-    reason = spec.available(dev)
+    reason = spec.reason(dev)
     if reason is not None:
         raise RuntimeError(
             f"backend {name!r}{source} cannot run on {dev}: {reason}. "

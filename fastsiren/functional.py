@@ -48,6 +48,23 @@ def check_laplacian_weights(weights, order: int, dim: int) -> tuple[float, ...] 
     return None if all(c == 1.0 for c in out) else tuple(out)
 
 
+def check_positive(value, name: str, what: str = "a finite number > 0") -> float:
+    """``value`` (a real number, or a one-element tensor that does not require grad) as a
+    float, if finite and > 0; else a TypeError / ValueError naming ``name``."""
+    if isinstance(value, torch.Tensor):
+        if value.requires_grad:
+            raise TypeError(f"{name} is a tensor that requires grad, but it is a fixed constant here "
+                            "(no gradient would reach it); pass a number")
+        if value.numel() != 1:
+            raise ValueError(f"{name} must be one number, got a tensor of shape {tuple(value.shape)}")
+        value = value.item()
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        raise TypeError(f"{name} must be {what}, got {type(value).__name__} {value!r}")
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be {what}, got {value!r}")
+    return float(value)
+
+
 def _check_floating(t: torch.Tensor, name: str) -> None:
     if not isinstance(t, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
@@ -69,6 +86,8 @@ def check_params(x: torch.Tensor, weights: Sequence[torch.Tensor],
         _check_floating(w, f"weights[{i}]")
         if w.dim() != 2 or w.shape[1] != fan:
             raise ValueError(f"weights[{i}] must have shape (out, {fan}), got {tuple(w.shape)}")
+        if b is not None:
+            _check_floating(b, f"biases[{i}]")
         if b is not None and tuple(b.shape) != (w.shape[0],):
             raise ValueError(f"biases[{i}] must have shape ({w.shape[0]},), got {tuple(b.shape)}")
         for t, name in ((w, f"weights[{i}]"), (b, f"biases[{i}]")):
@@ -78,11 +97,8 @@ def check_params(x: torch.Tensor, weights: Sequence[torch.Tensor],
                 raise TypeError(f"{name} has dtype {t.dtype} but x has {x.dtype}; use one dtype")
             if t.device != x.device:
                 raise ValueError(f"{name} is on {t.device} but x is on {x.device}; use one device")
-        if isinstance(om, torch.Tensor) and om.requires_grad:
-            raise TypeError(f"omegas[{i}] is a tensor that requires grad, but omega_0 is a fixed frequency here "
-                            "(no gradient would reach it); pass a number")
-        if om is not None and not om > 0:
-            raise ValueError(f"omegas[{i}] must be > 0 (or None for a linear layer), got {om}")
+        if om is not None:
+            check_positive(om, f"omegas[{i}]", "a finite number > 0 (or None for a linear layer)")
         fan = w.shape[0]
 
 
@@ -91,12 +107,14 @@ def sine_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
     """Fused ``sin(omega_0 * (x @ W.T + b))``: x (..., in), weight (out, in), bias (out,) ->
     (..., out). Differentiable twice (double backward) on every backend."""
     _check_floating(x, "x")
+    _check_floating(weight, "weight")
+    omega_0 = check_positive(omega_0, "omega_0")
     if x.dim() < 1 or weight.dim() != 2 or x.shape[-1] != weight.shape[1]:
         raise ValueError(f"x must have shape (..., {weight.shape[-1]}) to match weight "
                          f"{tuple(weight.shape)}, got {tuple(x.shape)}")
     flat = x.reshape(-1, x.shape[-1])
     check_params(flat, [weight], [bias], [omega_0])
-    y = backends.get(backend, x.device).sine_linear(flat.contiguous(), weight, bias, float(omega_0))
+    y = backends.get(backend, x.device).sine_linear(flat.contiguous(), weight, bias, omega_0)
     return y.reshape(*x.shape[:-1], weight.shape[0])
 
 

@@ -35,11 +35,11 @@ class SineLayer(nn.Module):
         super().__init__()
         _check_positive_int(in_features, "in_features")
         _check_positive_int(out_features, "out_features")
-        if not omega_0 > 0:
-            raise ValueError(f"omega_0 must be > 0, got {omega_0}")
+        omega_0 = functional.check_positive(omega_0, "omega_0")
+        init_scale = functional.check_positive(init_scale, "init_scale")
         backends.check_name(backend)
         self.in_features, self.out_features = in_features, out_features
-        self.omega_0, self.is_first, self.backend = float(omega_0), is_first, backend
+        self.omega_0, self.is_first, self.backend = omega_0, is_first, backend
         self.init, self.init_scale = init, init_scale
         self.weight = nn.Parameter(torch.empty(out_features, in_features))
         self.bias = nn.Parameter(torch.empty(out_features)) if bias else None
@@ -87,6 +87,9 @@ class CoordinateMLP(nn.Module):
             raise ValueError(
                 f"x must have shape (..., in_features={self.in_features}), got {tuple(x.shape)}")
         p = next(self.parameters(), None)
+        if p is not None and x.device != p.device:
+            raise ValueError(f"x is on {x.device} but the model's parameters are on {p.device}; move one "
+                             f"(x.to({str(p.device)!r}) or model.to({str(x.device)!r}))")
         if p is not None and x.dtype != p.dtype and not torch.is_autocast_enabled(x.device.type):
             raise TypeError(f"x has dtype {x.dtype} but the model's parameters are {p.dtype}; convert one "
                             f"(x.to({p.dtype}) or model.to({x.dtype}))")
@@ -148,9 +151,14 @@ class Siren(CoordinateMLP):
         super().__init__()
         _check_network_sizes(in_features, hidden_features, hidden_layers, out_features)
         backends.check_name(backend)
+        # checked here, not only by the layers: the final linear layer's init reads hidden_omega_0
+        # and init_scale even without hidden layers
+        first_omega_0 = functional.check_positive(first_omega_0, "first_omega_0")
+        hidden_omega_0 = functional.check_positive(hidden_omega_0, "hidden_omega_0")
+        init_scale = functional.check_positive(init_scale, "init_scale")
         self.in_features, self.out_features = in_features, out_features
         self.hidden_features, self.hidden_layers = hidden_features, hidden_layers
-        self.first_omega_0, self.hidden_omega_0 = float(first_omega_0), float(hidden_omega_0)
+        self.first_omega_0, self.hidden_omega_0 = first_omega_0, hidden_omega_0
         self.outermost_linear, self.backend = outermost_linear, backend
         kw = dict(backend=backend, init_scale=init_scale)
         layers: list[nn.Module] = [SineLayer(in_features, hidden_features, omega_0=first_omega_0,
@@ -310,6 +318,7 @@ class TanhMLP(_AutogradMLP):
 def nyquist_frequencies(samples: int) -> int:
     """Number of positional-encoding octaves for ``samples`` per side (official rule:
     floor(log2(Nyquist rate)) with the grid spanning 2 units)."""
+    _check_positive_int(samples, "sidelength")
     nyquist_rate = samples / 4.0
     return max(1, int(math.floor(math.log2(nyquist_rate))))
 

@@ -585,7 +585,7 @@ def test_bad_inputs():
         fs.Siren(2, 8, 1, 1, hidden_init="bad")
     with pytest.raises(ValueError, match="model='mlp'"):
         fs.build_model("mlp", in_features=2, out_features=1, hidden_features=8, hidden_layers=1)
-    with pytest.raises(ValueError, match="omega_0 must be > 0"):
+    with pytest.raises(ValueError, match="omega_0 must be a finite number > 0, got 0"):
         fs.SineLayer(2, 3, omega_0=0)
     with pytest.raises(TypeError, match="dtype"):
         functional.sine_linear(torch.rand(3, 2, dtype=torch.float64), torch.rand(4, 2), None, 30.0)
@@ -604,10 +604,56 @@ def test_bad_inputs():
                                                 r"torch.float32"):
                 call(torch.rand(4, 2, dtype=torch.float64))
     omega = torch.tensor(30.0, requires_grad=True)  # would silently get no gradient
-    with pytest.raises(TypeError, match=r"omegas\[0\] is a tensor that requires grad"):
+    with pytest.raises(TypeError, match=r"omega_0 is a tensor that requires grad"):
         functional.sine_linear(torch.rand(3, 2), torch.rand(4, 2), None, omega)
+    with pytest.raises(TypeError, match=r"omegas\[0\] is a tensor that requires grad"):
+        functional.siren_forward(torch.rand(3, 2), [torch.rand(4, 2)], [None], [omega])
     with pytest.raises(ValueError, match="num_frequencies must be"):
         fs.PosEncMLP(2, 8, 1, 1, num_frequencies=-1)
+    with pytest.raises(ValueError, match="sidelength must be an integer >= 1, got 0"):
+        fs.PosEncMLP(2, 8, 1, 1, sidelength=0)
+
+
+@pytest.mark.parametrize("kwargs,error,message", [
+    (dict(hidden_omega_0=0), ValueError, "hidden_omega_0 must be a finite number > 0, got 0"),  # no hidden layer
+    (dict(first_omega_0=math.inf), ValueError, "first_omega_0 must be a finite number > 0, got inf"),
+    (dict(hidden_omega_0=-1.0), ValueError, "hidden_omega_0 must be a finite number > 0, got -1.0"),
+    (dict(first_omega_0="30"), TypeError, "first_omega_0 must be a finite number > 0, got str '30'"),
+    (dict(hidden_omega_0=torch.tensor([1.0, 2.0])), ValueError, r"hidden_omega_0 must be one number, got a tensor"),
+    (dict(init_scale=0), ValueError, "init_scale must be a finite number > 0, got 0"),
+    (dict(init_scale=math.nan), ValueError, "init_scale must be a finite number > 0, got nan"),
+    (dict(init_scale="a"), TypeError, "init_scale must be a finite number > 0, got str 'a'"),
+], ids=lambda v: str(v)[:40])
+def test_siren_frequencies_and_init_scale_are_checked(kwargs, error, message):
+    """omega_0s and init_scale are finite numbers > 0, checked by Siren itself (the final
+    linear layer's init reads hidden_omega_0 even without hidden layers); one-element tensors
+    are numbers."""
+    with pytest.raises(error, match=message):
+        fs.Siren(2, 8, 0, 1, **kwargs)
+    assert fs.Siren(2, 8, 0, 1, first_omega_0=torch.tensor(20.0)).first_omega_0 == 20.0
+
+
+def test_functional_arguments_and_devices_are_named():
+    """Non-tensor weights and biases, a missing or infinite omega_0, a model and x on different
+    devices, a CUDA device where torch has none, a device string torch does not know."""
+    x, w = torch.rand(3, 2), torch.rand(4, 2)
+    with pytest.raises(TypeError, match="weight must be a torch.Tensor, got list"):
+        functional.sine_linear(x, [[1.0, 2.0]], None)
+    with pytest.raises(TypeError, match=r"biases\[0\] must be a torch.Tensor, got list"):
+        functional.sine_linear(x, w, [1.0, 2.0, 3.0, 4.0])
+    with pytest.raises(TypeError, match="omega_0 must be a finite number > 0, got NoneType"):
+        functional.sine_linear(x, w, None, None)
+    with pytest.raises(ValueError, match=r"omegas\[0\] must be a finite number > 0 \(or None for a linear layer\)"):
+        functional.siren_jet(x, [w], [None], [math.inf], order=1)
+    with pytest.raises(ValueError, match=r"x is on meta but the model's parameters are on cpu; move one"):
+        fs.Siren(2, 8, 1, 1).jet(torch.rand(3, 2, device="meta"))
+    with pytest.raises(ValueError, match="device='bogus' is not a torch device"):
+        fs.available_backends("bogus")
+    if not torch.cuda.is_available():
+        assert fs.available_backends("cuda") == []
+        assert "no CUDA device is available here" in backends.unavailable_reason("triton", "cuda")
+        with pytest.raises(RuntimeError, match="no CUDA device is available here"):
+            backends.resolve("torch", "cuda")
 
 
 def test_posenc_zero_frequencies_and_int_render_shape():
