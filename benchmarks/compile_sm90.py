@@ -386,14 +386,17 @@ def matches(entry, where: str) -> bool:
 
 
 def main():
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     ap.add_argument("--repo", default=str(Path(__file__).resolve().parents[1]),
                     help="tree to compile (default: the one holding this script)")
-    ap.add_argument("--only", default="all", choices=("all", "render", "layer", "gpu-tier"))
+    ap.add_argument("--only", default="all", choices=("all", "render", "layer", "gpu-tier"),
+                    help="which launches: every kernel, the render or layer kernels, or exactly those of "
+                         "tests/test_triton.py's GPU tier")
     ap.add_argument("--prewarm", action="store_true",
                     help="on the GPU machine: compile into triton's cache (no forced recompiles), so the "
                          "JIT launches of the same specializations hit the cache; use --jobs 16")
-    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--jobs", type=int, default=2, help="compiles in parallel")
     ap.add_argument("--json", default=None, help="write the per-specialization results (with the commit, "
                     "triton version and target) to this file")
     ap.add_argument("--kernel", default="", help="regex: compile only kernels whose name matches")

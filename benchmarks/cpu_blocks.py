@@ -87,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--points", type=int, default=8192, help="points of the step (uniform in [-1, 1]^2)")
     p.add_argument("--rounds", type=int, default=7, help="interleaved timed rounds")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    p.add_argument("--out", type=Path, default=RESULTS_DIR / CPU_BLOCKS_FILE, help="results file")
+    p.add_argument("--out", type=Path, default=RESULTS_DIR / CPU_BLOCKS_FILE,
+                   help="results file (default: %(default)s)")
     a = p.parse_args(argv)
     for flag, values in (("--width", a.width), ("--block", a.block)):
         for v in values or []:

@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
                    "layer, few points)")
     p.add_argument("--repeats", type=int, default=7, help="interleaved timed rounds")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    p.add_argument("--out", type=Path, default=RESULTS_DIR / CPU_GEMM_FILE, help="results file")
+    p.add_argument("--out", type=Path, default=RESULTS_DIR / CPU_GEMM_FILE, help="results file (default: %(default)s)")
     a = p.parse_args(argv)
     for n in a.points or []:
         common.positive("--points", n, int)

@@ -103,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=5, help="interleaved timed rounds per child process")
     p.add_argument("--passes", type=int, default=2, help="child processes per setting, alternating")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    p.add_argument("--out", type=Path, default=RESULTS_DIR / CPU_MALLOC_FILE, help="results file")
+    p.add_argument("--out", type=Path, default=RESULTS_DIR / CPU_MALLOC_FILE,
+                   help="results file (default: %(default)s)")
     p.add_argument("--child", type=Path, default=None, help=argparse.SUPPRESS)  # internal: one timed process
     a = p.parse_args(argv)
     common.positive("--repeats", a.repeats, int)

@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", default="", help="comma-separated mutant names (default: all)")
     p.add_argument("--list", action="store_true", help="print the mutants and exit")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds per mutant before it counts as a hang")
-    p.add_argument("--out", type=Path, default=RESULTS_DIR / MUTATIONS_FILE, help="results file")
+    p.add_argument("--out", type=Path, default=RESULTS_DIR / MUTATIONS_FILE, help="results file (default: %(default)s)")
     a = p.parse_args(argv)
     src = cuda_ext.csrc_dir()
     todo = mutants(src)

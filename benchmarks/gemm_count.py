@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--points", type=int, default=2048, help="points per step")
     p.add_argument("--hidden", type=int, default=256, help="hidden width")
-    p.add_argument("--out", type=Path, default=RESULTS_DIR / GEMM_FILE, help="results file")
+    p.add_argument("--out", type=Path, default=RESULTS_DIR / GEMM_FILE, help="results file (default: %(default)s)")
     a = p.parse_args(argv)
     common.positive("--points", a.points, int)
     common.positive("--hidden", a.hidden, int)

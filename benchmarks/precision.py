@@ -161,9 +161,10 @@ def recommend(rows: list[dict], psnr_slack: float, jet_tol: float) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--profile", choices=sorted(PROFILES), default="gpu")
-    parser.add_argument("--image", default="camera")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="gpu",
+                        help="sizes: gpu (the 256x256 fit, 16,384 jet points) or quick (a tiny smoke run)")
+    parser.add_argument("--image", default="camera", help="image of the fits (a bundled name or a file)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the networks' init and the jet points")
     parser.add_argument("--psnr-slack", type=float, default=0.1, help="dB below the float64 fit")
     parser.add_argument("--jet-tol", type=float, default=1e-3, help="scaled gradient/Laplacian error")
     parser.add_argument("--infer-jet-tol", type=float, default=1e-2,

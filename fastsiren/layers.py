@@ -83,7 +83,9 @@ class CoordinateMLP(nn.Module):
             raise TypeError(f"x must be a torch.Tensor of coordinates, got {type(x).__name__}")
         if not x.is_floating_point():
             raise TypeError(f"x must be a floating-point tensor of coordinates, got dtype {x.dtype}")
-        if x.dim() < 1 or x.shape[-1] != self.in_features:
+        # under torch.jit.trace a size is a tensor: comparing it would warn that the trace holds a
+        # constant (a wrong width still fails in the first product there)
+        if x.dim() < 1 or (not torch.jit.is_tracing() and x.shape[-1] != self.in_features):
             raise ValueError(
                 f"x must have shape (..., in_features={self.in_features}), got {tuple(x.shape)}")
         p = next(self.parameters(), None)
