@@ -8,6 +8,7 @@ frames are float32 arrays (H, W, C) with values in [-1, 1].
 
 from __future__ import annotations
 
+import numbers
 import os
 from pathlib import Path
 from typing import Callable, NamedTuple, Sequence
@@ -17,47 +18,71 @@ import torch
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif")
 VIDEO_CLIPS = ("bikes", "bigbuckbunny", "carphone")
+# scikit-image's images that ship with it (no download) and are one 2-D gray or RGB(A) image
+SKIMAGE_IMAGES = ("astronaut", "binary_blobs", "brick", "camera", "cat", "cell", "checkerboard", "chelsea",
+                  "clock", "coffee", "coins", "colorwheel", "grass", "gravel", "horse", "hubble_deep_field",
+                  "immunohistochemistry", "logo", "microaneurysms", "moon", "page", "retina", "rocket",
+                  "shepp_logan_phantom", "text")
+# skimage.data entries that are bundled but are no single 2-D image (the others need a download)
+_SKIMAGE_NOT_IMAGES = ("download_all", "file_hash", "lbp_frontal_face_cascade_filename",
+                       "lfw_subset", "stereo_motorcycle")
+
+
+def is_size(v) -> bool:
+    """Whether ``v`` is an int (Python or NumPy, not a bool) >= 1: a grid size, a chunk."""
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1
+
+
+def check_shape(shape: int | Sequence[int], name: str = "shape") -> tuple[int, ...]:
+    """``shape`` as a tuple of ints >= 1: a positive int (a 1-D shape) or a non-empty sequence of
+    positive ints; anything else (0, -1, 4.5, "a", ()) is a clear error naming ``name``."""
+    sizes = (shape,) if isinstance(shape, numbers.Number) else shape
+    try:
+        sizes = None if isinstance(sizes, (str, bytes)) else tuple(sizes)
+    except TypeError:
+        sizes = None
+    if not sizes or not all(is_size(s) for s in sizes):
+        raise ValueError(f"{name} must be a positive int or a sequence of positive ints, got {shape!r}")
+    return tuple(int(s) for s in sizes)
 
 
 def axis_coords(n: int, dtype=torch.float32, device=None) -> torch.Tensor:
     """Pixel-centre coordinates of n samples in [-1, 1]: (2 i + 1)/n - 1."""
+    if not is_size(n):
+        raise ValueError(f"n must be a positive int, got {n!r}")
     return (torch.arange(n, dtype=torch.float64, device=device) * 2 + 1).div(n).sub(1).to(dtype)
 
 
-def grid(shape: Sequence[int], device=None, dtype=torch.float32) -> torch.Tensor:
-    """Pixel-centre grid over [-1,1]^D of ``shape``: (prod(shape), D), axis order as ``shape``."""
-    shape = tuple(int(s) for s in shape)
-    if not shape or any(s < 1 for s in shape):
-        raise ValueError(f"shape must be a non-empty tuple of sizes >= 1, got {shape}")
+def grid(shape: int | Sequence[int], device=None, dtype=torch.float32) -> torch.Tensor:
+    """Pixel-centre grid over [-1,1]^D of ``shape``: (prod(shape), D), axis order as ``shape``
+    (an int: a 1-D grid)."""
+    shape = check_shape(shape)
     axes = [axis_coords(s, dtype, device) for s in shape]
     mesh = torch.meshgrid(*axes, indexing="ij")
     return torch.stack(mesh, -1).reshape(-1, len(shape))
 
 
 def _skimage_names() -> list[str]:
+    """The :data:`SKIMAGE_IMAGES` the installed scikit-image has."""
     from skimage import data as skdata
 
-    names = []
-    for n in getattr(skdata, "__all__", dir(skdata)):
-        if n.startswith("_") or n in ("data_dir", "download_all", "lbp_frontal_face_cascade_filename",
-                                      "stereo_motorcycle", "kidney", "lily", "cells3d", "vortex",
-                                      "nickel_solidification", "protein_transport", "skin",
-                                      "brain", "human_mitosis", "file_hash"):
-            continue
-        if callable(getattr(skdata, n, None)):
-            names.append(n)
-    return sorted(names)
+    return [n for n in SKIMAGE_IMAGES if callable(getattr(skdata, n, None))]
 
 
-def to_float(img: np.ndarray) -> np.ndarray:
-    """Any integer or float image to float64 in [0, 1] (integers by their dtype's range)."""
+def to_float(img: np.ndarray, source: str = "image") -> np.ndarray:
+    """Any integer or float image to float64 in [0, 1] (integers by their dtype's range);
+    ``source`` names the image in the errors."""
     if img.dtype == bool:
         return img.astype(np.float64)
     if np.issubdtype(img.dtype, np.integer):
         return img.astype(np.float64) / np.iinfo(img.dtype).max
     img = img.astype(np.float64)
+    if not np.isfinite(img).all():
+        raise ValueError(f"{source} has non-finite pixel values ({int(np.sum(~np.isfinite(img)))} NaN or inf); "
+                         "expected finite values in [0, 1]")
     if img.size and (img.min() < 0 or img.max() > 1):
-        raise ValueError("a float image must have values in [0, 1]")
+        raise ValueError(f"{source}: a float image must have values in [0, 1], "
+                         f"this one has [{img.min():.6g}, {img.max():.6g}]")
     return img
 
 
@@ -78,21 +103,32 @@ def read_image(source: str | os.PathLike) -> np.ndarray:
         try:
             raw = io.imread(str(path))
         except Exception as exc:
-            raise ValueError(f"cannot read image {src}: {exc}") from exc
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else \
+                f"not an image in a format fastsiren can read ({exc})"
+            raise ValueError(f"cannot read image {src}: {why}") from exc
     else:
         from skimage import data as skdata
 
         names = _skimage_names()
         if src not in names:
+            if callable(getattr(skdata, src, None)) and not src.startswith("_"):
+                why = ("but not one 2-D gray or RGB(A) image" if src in _SKIMAGE_NOT_IMAGES else
+                       "that needs a download, which fastsiren never does (download it yourself and pass "
+                       "the file path)")
+                raise ValueError(f"image={src!r} is a scikit-image dataset {why}; bundled names: {names}")
             raise ValueError(f"image={src!r} is neither a file nor a bundled scikit-image image; "
                              f"bundled names: {names}")
-        raw = getattr(skdata, src)()
+        try:
+            raw = getattr(skdata, src)()
+        except (ImportError, ConnectionError, OSError) as exc:  # a scikit-image that no longer ships it
+            raise ValueError(f"image={src!r} is not bundled with this scikit-image ({exc}); "
+                             f"pass an image file path instead") from exc
     raw = np.asarray(raw)
     if raw.ndim == 2:
         raw = raw[..., None]
     if raw.ndim != 3 or raw.shape[-1] not in (1, 2, 3, 4):
         raise ValueError(f"image {src} has shape {raw.shape}; expected (H, W) or (H, W, 1|2|3|4)")
-    img = to_float(raw)
+    img = to_float(raw, f"image {src}")
     if img.shape[-1] in (2, 4):  # composite the alpha channel over white
         alpha = img[..., -1:]
         img = img[..., :-1] * alpha + (1 - alpha)
@@ -109,6 +145,10 @@ def load_image(source: str | os.PathLike, size: int | Sequence[int] | None = Non
     """
     from skimage.transform import resize
 
+    if size is not None:
+        shape = check_shape(size, "size")
+        if not isinstance(size, numbers.Number) and len(shape) != 2:
+            raise ValueError(f"size must be one positive int or a pair (H, W) of them, got {size!r}")
     img = read_image(source)
     if gray is True and img.shape[-1] == 3:
         from skimage.color import rgb2gray
@@ -117,16 +157,13 @@ def load_image(source: str | os.PathLike, size: int | Sequence[int] | None = Non
     elif gray is False and img.shape[-1] == 1:
         img = np.repeat(img, 3, -1)
     if size is not None:
-        if isinstance(size, int):
-            if size < 1:
-                raise ValueError(f"size must be >= 1, got {size}")
+        if len(shape) == 1:  # one int: centre-crop to a square first
             h, w = img.shape[:2]
             m = min(h, w)
             img = img[(h - m) // 2:(h - m) // 2 + m, (w - m) // 2:(w - m) // 2 + m]
-            size = (size, size)
-        size = tuple(int(s) for s in size)
-        if tuple(img.shape[:2]) != size:
-            img = resize(img, size + (img.shape[-1],), order=3, anti_aliasing=True, mode="reflect")
+            shape = shape * 2
+        if tuple(img.shape[:2]) != shape:
+            img = resize(img, shape + (img.shape[-1],), order=3, anti_aliasing=True, mode="reflect")
             img = np.clip(img, 0, 1)
     return (img * 2 - 1).astype(np.float32)
 

@@ -9,17 +9,29 @@ from __future__ import annotations
 import numpy as np
 
 
-def _np(a) -> np.ndarray:
+def _np(a, name: str = "image") -> np.ndarray:
     if hasattr(a, "detach"):
         a = a.detach().cpu().numpy()
+    a = np.asarray(a)
+    if np.iscomplexobj(a):
+        raise ValueError(f"{name} is complex ({a.dtype}); expected real values")
     return np.asarray(a, dtype=np.float64)
 
 
 def _same_shape(pred, target) -> tuple[np.ndarray, np.ndarray]:
-    p, t = _np(pred), _np(target)
+    p, t = _np(pred, "pred"), _np(target, "target")
     if p.shape != t.shape:
         raise ValueError(f"pred has shape {p.shape} but target has {t.shape}")
+    if p.size == 0:
+        raise ValueError(f"pred and target are empty (shape {p.shape}); expected images with pixels")
     return p, t
+
+
+def _image(p: np.ndarray, what: str, min_side: int = 1) -> None:
+    """Check ``p`` is an image (H, W) or (H, W, C) with sides of at least ``min_side``."""
+    if p.ndim not in (2, 3) or min(p.shape[:2]) < min_side:
+        raise ValueError(f"{what} needs images (H, W) or (H, W, C)"
+                         + (f" of at least {min_side}x{min_side}" if min_side > 1 else "") + f", got shape {p.shape}")
 
 
 def mse(pred, target) -> float:
@@ -35,11 +47,17 @@ def psnr(pred, target, data_range: float) -> float:
     return float("inf") if m == 0 else float(10 * np.log10(data_range ** 2 / m))
 
 
+SSIM_WINDOW = 7  # scikit-image's default window side: the smallest image side SSIM takes
+
+
 def ssim(pred, target, data_range: float) -> float:
     """SSIM (scikit-image, Gaussian-free 7x7 default), channels averaged for (H, W, C)."""
     from skimage.metrics import structural_similarity
 
+    if not data_range > 0:
+        raise ValueError(f"data_range must be > 0, got {data_range}")
     p, t = _same_shape(pred, target)
+    _image(p, "ssim", SSIM_WINDOW)
     if p.ndim == 3 and p.shape[-1] == 1:
         p, t = p[..., 0], t[..., 0]
     kw = {"channel_axis": -1} if p.ndim == 3 else {}
@@ -67,6 +85,9 @@ def _crop(a: np.ndarray, border: int) -> np.ndarray:
 def _y_cropped(pred, target, border: int) -> tuple[np.ndarray, np.ndarray]:
     """Y channels (RGB in [0, 1]; gray used as it is) with ``border`` pixels cropped per side."""
     p, t = _same_shape(pred, target)
+    if p.ndim not in (2, 3) or (p.ndim == 3 and p.shape[-1] not in (1, 3)):
+        raise ValueError(f"the Y-channel metrics need gray (H, W), (H, W, 1) or RGB (H, W, 3) images, "
+                         f"got shape {p.shape}")
     if p.ndim == 3 and p.shape[-1] == 3:
         p, t = rgb_to_y(p), rgb_to_y(t)
     elif p.ndim == 3 and p.shape[-1] == 1:
@@ -93,6 +114,7 @@ def interpolation_error(pred, target) -> float:
     """Middlebury interpolation error: RMS over pixels of the colour difference's L2 norm
     over channels. Use the data's own units (Middlebury: 8-bit values 0..255)."""
     p, t = _same_shape(pred, target)
+    _image(p, "interpolation_error")
     p, t = _as_hwc(p), _as_hwc(t)
     return float(np.sqrt(np.mean(np.sum((p - t) ** 2, axis=-1))))
 
@@ -100,7 +122,10 @@ def interpolation_error(pred, target) -> float:
 def normalized_interpolation_error(pred, target, eps: float = 1.0) -> float:
     """Middlebury normalized IE: RMS of ||pred - gt|| / sqrt(||grad gt||^2 + eps), the gradient
     by central differences and its squared norm summed over channels (8-bit units, eps = 1)."""
+    if not (eps > 0 and eps != float("inf")):  # nan fails the first test
+        raise ValueError(f"eps must be > 0 and finite, got {eps}")
     p, t = _same_shape(pred, target)
+    _image(p, "normalized_interpolation_error", 2)  # central differences need 2 pixels a side
     p, t = _as_hwc(p), _as_hwc(t)
     gy, gx = np.gradient(t, axis=(0, 1))
     gnorm2 = np.sum(gx ** 2 + gy ** 2, axis=-1)

@@ -77,18 +77,19 @@ def render(model, shape: Sequence[int], chunk: int | None = None, order: int = 0
     :meth:`fastsiren.layers.CoordinateMLP.jet` (e.g. ``(0, 1, 1)``: a video's spatial Laplacian).
     """
     from fastsiren import backends
+    from fastsiren.data import check_shape, is_size
     from fastsiren.functional import check_laplacian_weights, check_order
 
     check_order(order)
     lap_w = check_laplacian_weights(laplacian_weights, order, model.in_features)
-    shape = (shape,) if isinstance(shape, int) else tuple(int(s) for s in shape)  # an int: a 1-D grid
-    if len(shape) != model.in_features or any(s < 1 for s in shape):
+    shape = check_shape(shape)  # an int: a 1-D grid
+    if len(shape) != model.in_features:
         raise ValueError(f"shape must have in_features={model.in_features} sizes >= 1, got {shape}")
     p = next(model.parameters())
     if chunk is None:
         chunk = default_chunk(model, order)
-    if chunk < 1:
-        raise ValueError(f"chunk must be >= 1, got {chunk}")
+    if not is_size(chunk):
+        raise ValueError(f"chunk must be a positive int, got {chunk!r}")
     if backends.in_function_transform():
         return _render_differentiable(model, shape, chunk, order, p, lap_w)
     with torch.no_grad():

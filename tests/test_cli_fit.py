@@ -1,6 +1,7 @@
 """`fastsiren fit` end to end on the quick profile: run folder, resume, bad inputs."""
 
 import json
+import shutil
 
 import pytest
 import torch
@@ -81,6 +82,9 @@ def test_siren_beats_baselines_on_quick_fit(tmp_path, model, siren_quick):
     (["--device", "bogus"], "device='bogus'"),
     (["--lr", "inf"], "lr must be > 0 and finite"),
     (["--omega", "nan"], "omega must be > 0"),
+    (["--size", "6"], "size must be >= 8"),  # SSIM's 7x7 window: was a skimage error after training
+    (["--model", "relu", "--backend", "cuda"], "applies to the SIREN only"),
+    (["--image", "eagle"], "needs a download"),  # was a ModuleNotFoundError traceback (pooch)
 ])
 def test_bad_inputs_fail_before_training(tmp_path, capsys, args, msg):
     out = tmp_path / "bad"
@@ -98,6 +102,61 @@ def test_a_backend_that_cannot_run_is_refused_before_the_run_folder(tmp_path, ca
                      "--backend", "cuda"]) == 2
     assert "backend 'cuda' cannot run on cpu" in capsys.readouterr().err
     assert not out.exists()
+
+
+# a fit of seconds: 4 steps of a small network on an 8x8 image, checkpointed
+TINY_FIT = ["fit", "--profile", "quick", "--no-progress", "--size", "8", "--steps", "4", "--hidden", "8",
+            "--checkpoint-every", "2"]
+
+
+@pytest.fixture(scope="module")
+def tiny_finished_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("tiny") / "run"
+    assert cli.main([*TINY_FIT, "--out", str(out)]) == 0
+    return out
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "empty", "other network"])
+def test_a_bad_checkpoint_on_resume_is_a_clear_error_that_keeps_the_results(tmp_path, capsys, tiny_finished_run,
+                                                                            damage):
+    out = tmp_path / "run"
+    shutil.copytree(tiny_finished_run, out)
+    ck, results = out / "checkpoint.pt", (out / "metrics.json").read_bytes()
+    if damage == "garbage":
+        ck.write_text("this is not a checkpoint\n")
+    elif damage == "truncated":
+        ck.write_bytes(ck.read_bytes()[: ck.stat().st_size // 2])
+    elif damage == "empty":
+        ck.write_bytes(b"")
+    else:
+        other = fit.make_model(fit.resolve(fit.FitConfig(profile="quick", size=8, hidden=16)), 1, torch.device("cpu"))
+        common.atomic_torch_save({"model": other.state_dict()}, ck)
+    assert cli.main([*TINY_FIT, "--out", str(out), "--resume"]) == 2  # "empty" was an EOFError traceback
+    assert (out / "metrics.json").read_bytes() == results  # a failed resume loses no finished result
+    err = capsys.readouterr().err
+    assert f"checkpoint {ck} is unreadable or does not match this run's model" in err
+    assert "delete it" in err and "without --resume" in err
+
+
+@pytest.mark.parametrize("text, msg", [("{not json", "is not a readable run config"),
+                                       ("[1, 2]", "holds a JSON list")])
+def test_a_damaged_config_on_resume_is_a_clear_error(tmp_path, capsys, tiny_finished_run, text, msg):
+    out = tmp_path / "run"
+    shutil.copytree(tiny_finished_run, out)
+    (out / "config.json").write_text(text)
+    assert cli.main([*TINY_FIT, "--out", str(out), "--resume"]) == 2  # a list was an AttributeError traceback
+    err = capsys.readouterr().err
+    assert f"{out / 'config.json'}" in err and msg in err
+
+
+def test_resume_without_a_checkpoint_says_it_starts_from_step_0(tmp_path, capsys):
+    out = tmp_path / "new"
+    assert cli.main([*TINY_FIT, "--out", str(out), "--resume"]) == 0
+    assert f"no checkpoint in {out}: starting from step 0" in capsys.readouterr().err
+    results = json.loads((out / "metrics.json").read_text())
+    assert cli.main([*TINY_FIT, "--out", str(out), "--resume"]) == 0  # a finished run: resumed, rewritten
+    assert "no checkpoint" not in capsys.readouterr().err
+    assert json.loads((out / "metrics.json").read_text())["rows"] == results["rows"]
 
 
 def test_out_that_is_a_file_is_a_clear_error(tmp_path, capsys):

@@ -19,6 +19,31 @@ def test_grid_is_pixel_centred_in_axis_order():
         data.grid((0, 3))
 
 
+def test_size_arguments_are_positive_ints():
+    from fastsiren.layers import build_model
+
+    assert data.grid(4).shape == (4, 1)  # an int is a 1-D grid, as render takes it
+    model = build_model("siren", in_features=2, out_features=1, hidden_features=8, hidden_layers=1)
+    for call, name in [(lambda: data.grid((4.7, 4)), "shape"), (lambda: data.axis_coords(-1), "n"),
+                       (lambda: data.load_image("camera", size=(0, 4)), "size"),
+                       (lambda: data.load_image("camera", size=(4,)), "size"),
+                       (lambda: model.render((4.5, 4)), "shape"), (lambda: model.render(("a", 4)), "shape"),
+                       (lambda: model.render((4, 4), chunk=2.5), "chunk")]:
+        with pytest.raises(ValueError, match=f"^{name} must be .*positive int"):
+            call()
+
+
+def test_bundled_names_are_offline_2d_images():
+    names = data._skimage_names()
+    assert "camera" in names and not {"eagle", "palisades_of_vogt", "lfw_subset"} & set(names)
+    for name in names:  # every name offered reads, without a download, as a gray or RGB image
+        assert data.read_image(name).shape[-1] in (1, 3), name
+    with pytest.raises(ValueError, match="eagle.*needs a download"):
+        data.read_image("eagle")
+    with pytest.raises(ValueError, match="lfw_subset.*not one 2-D"):
+        data.read_image("lfw_subset")
+
+
 def test_load_bundled_image_range_and_size():
     img = data.load_image("camera")
     assert img.shape == (512, 512, 1) and img.dtype == np.float32
@@ -54,6 +79,24 @@ def test_bad_image_inputs(tmp_path):
         data.read_image("")
     with pytest.raises(ValueError, match="got the folder"):
         data.read_image(tmp_path)
+
+
+def test_files_that_are_no_image_or_hold_bad_values_say_so(tmp_path):
+    import tifffile
+
+    (tmp_path / "notimage.png").write_text("hello\n")
+    (tmp_path / "twobytes").write_bytes(b"ab")
+    for name in ("notimage.png", "twobytes"):
+        with pytest.raises(ValueError, match=f"cannot read image .*{name}: not an image in a format"):
+            data.read_image(tmp_path / name)
+    nan = np.full((8, 8), 0.5, np.float32)
+    nan[3, 3] = np.nan
+    tifffile.imwrite(tmp_path / "nan.tif", nan)
+    with pytest.raises(ValueError, match="nan.tif has non-finite pixel values"):
+        data.read_image(tmp_path / "nan.tif")
+    tifffile.imwrite(tmp_path / "big.tif", np.full((8, 8), 1.5, np.float32))
+    with pytest.raises(ValueError, match=r"big.tif: .* in \[0, 1\], .* has \[1.5, 1.5\]"):
+        data.read_image(tmp_path / "big.tif")
 
 
 def test_poisson_targets_in_coordinate_units():
@@ -97,6 +140,24 @@ def test_psnr_ssim_by_hand():
         metrics.psnr(a, np.zeros((3, 3)), 1.0)
     with pytest.raises(ValueError, match="data_range"):
         metrics.psnr(a, b, 0)
+
+
+def test_metrics_reject_bad_inputs():
+    img = np.random.default_rng(0).random((8, 8))
+    cases = [(lambda: metrics.ssim(img, img, 0), "data_range must be > 0"),
+             (lambda: metrics.ssim(img[:5], img[:5], 1.0), r"at least 7x7, got shape \(5, 8\)"),
+             (lambda: metrics.ssim(img[None, ..., None], img[None, ..., None], 1.0), r"got shape \(1, 8, 8, 1\)"),
+             (lambda: metrics.psnr(np.zeros(0), np.zeros(0), 1.0), "empty"),
+             (lambda: metrics.mse(np.zeros((0, 3)), np.zeros((0, 3))), "empty"),
+             (lambda: metrics.interpolation_error(np.zeros((0, 4, 3)), np.zeros((0, 4, 3))), "empty"),
+             (lambda: metrics.psnr(img + 1j, img, 1.0), "pred is complex"),
+             (lambda: metrics.psnr_y(np.zeros((8, 8, 2)), np.zeros((8, 8, 2))), r"\(H, W, 3\)"),
+             (lambda: metrics.ssim_y(np.zeros((8, 8, 4)), np.zeros((8, 8, 4))), r"\(H, W, 3\)"),
+             (lambda: metrics.normalized_interpolation_error(np.zeros(5), np.zeros(5)), r"got shape \(5,\)"),
+             (lambda: metrics.normalized_interpolation_error(img, img, eps=0), "eps must be > 0")]
+    for call, match in cases:
+        with pytest.raises(ValueError, match=match):
+            call()
 
 
 def test_y_channel_and_border_crop():

@@ -179,6 +179,9 @@ def test_paper_init_gives_arcsine_activations_through_depth():
     (lambda o: ablate.AblateConfig(study="omega0", profile="quick", omegas=(30.0, 0.0), out=o), "omega_0"),
     (lambda o: ablate.AblateConfig(study="omega0", profile="quick", omegas=(), out=o), "at least one omega_0"),
     (lambda o: ablate.AblateConfig(study="first-init", profile="quick", steps=0, out=o), "steps must be > 0"),
+    (lambda o: ablate.AblateConfig(study="omega0", profile="quick", size=4, out=o), "size must be >= 8"),
+    (lambda o: compare.CompareConfig(profile="quick", size=4, out=o), "size must be >= 8"),
+    (lambda o: poisson.PoissonConfig(supervision="grad", profile="quick", size=4, out=o), "size must be >= 8"),
 ])
 def test_bad_inputs_fail_before_training(tmp_path, monkeypatch, make, match):
     _forbid_training(monkeypatch)

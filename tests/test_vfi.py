@@ -266,7 +266,12 @@ def test_bad_inputs_name_the_argument(tmp_path, capsys):
     assert rc == 2 and "--video" in text and "not found" in text
     rc, text = _cli(["--video", tmp_path / "ok", "--frame", 2, "--smooth", "inf", "--out", tmp_path / "g"], capsys)
     assert rc == 2 and "smooth must be >= 0 and finite" in text
-    assert not any((tmp_path / x).exists() for x in "abcdefg")  # nothing written before the checks
+    rc, text = _cli(["--video", tmp_path / "ok", "--frame", 2, "--size", 4, "--out", tmp_path / "h"], capsys)
+    assert rc == 2 and "size must be >= 8" in text
+    # the long side is --size: 24x32 frames at --size 8 are 6x8, too small for the scores' SSIM
+    rc, text = _cli(["--video", tmp_path / "ok", "--frame", 2, "--size", 8, "--out", tmp_path / "i"], capsys)
+    assert rc == 2 and "--size 8 gives 6x8 frames" in text
+    assert not any((tmp_path / x).exists() for x in "abcdefghi")  # nothing written before the checks
 
 
 def test_cli_table_and_dev_modes_reach_their_runs(tmp_path, capsys, monkeypatch):

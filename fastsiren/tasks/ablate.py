@@ -94,6 +94,7 @@ def resolve(config: AblateConfig) -> AblateConfig:
         common.positive("init scale (scales entry)", s)
     if cfg.layers < 0:
         raise ValueError(f"layers must be >= 0, got {cfg.layers}")
+    common.check_size("size", cfg.size)
     return cfg
 
 
@@ -154,7 +155,7 @@ def run(config: AblateConfig) -> dict:
     # held-out pixels: the image at twice the side, whose pixel centres all fall between the
     # training grid's; a fit that only memorises the training pixels scores low here
     heldout = fit.load_target(cfg.image, 2 * cfg.size, True).to(device)
-    folder = common.RunFolder(cfg.out, cfg, resume=cfg.resume)
+    folder = common.RunFolder(cfg.out, cfg, resume=cfg.resume, checkpoints="checkpoint-*.pt")
     problem = Problem(target, "value")
     t0 = time.perf_counter()
     rows, histories, done = [], {}, {}

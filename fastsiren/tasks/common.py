@@ -14,6 +14,7 @@ import json
 import os
 import platform
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -214,9 +215,15 @@ def results_doc(task: str, profile: str, rows: list[dict], *, backend: str, seco
 # ---------------------------------------------------------------- run folders
 
 class RunFolder:
-    """A task's output folder. ``config.json`` first, ``metrics.json`` last."""
+    """A task's output folder. ``config.json`` first, ``metrics.json`` last.
 
-    def __init__(self, path: str | os.PathLike, config: Any, resume: bool = False) -> None:
+    ``checkpoints``: the glob of the task's checkpoint files; ``resume`` with none of them in
+    the folder says so on stderr (the run starts from step 0). On ``resume`` a finished run's
+    ``metrics.json`` stays until :meth:`finish` replaces it (atomically): a resume that fails
+    loses no result."""
+
+    def __init__(self, path: str | os.PathLike, config: Any, resume: bool = False,
+                 checkpoints: str | None = None) -> None:
         self.path = Path(path)
         cfg = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
         if self.path.exists() and not self.path.is_dir():
@@ -226,7 +233,7 @@ class RunFolder:
                 f"out={self.path} already holds a finished run (metrics.json); "
                 "choose another --out or delete it")
         if resume and (self.path / "config.json").exists():
-            old = read_json(self.path / "config.json")
+            old = _read_config(self.path / "config.json")
             # compare as saved: a tuple setting (methods, lrs, omegas, ...) comes back a list
             saved = json.loads(json.dumps(cfg, default=_json_default))
             diff = {k: (old.get(k), v) for k, v in saved.items()
@@ -237,9 +244,9 @@ class RunFolder:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise OSError(f"out={self.path}: cannot create the run folder: {exc}") from exc
+        if resume and checkpoints is not None and not any(self.path.glob(checkpoints)):
+            print(f"--resume: no checkpoint in {self.path}: starting from step 0", file=sys.stderr)
         write_json(self.path / "config.json", cfg)
-        if resume:
-            (self.path / "metrics.json").unlink(missing_ok=True)
 
     def file(self, name: str) -> Path:
         return self.path / name
@@ -247,6 +254,19 @@ class RunFolder:
     def finish(self, metrics: dict[str, Any]) -> dict[str, Any]:
         write_json(self.path / "metrics.json", metrics)
         return metrics
+
+
+def _read_config(path: Path) -> dict:
+    """A run folder's saved ``config.json`` (a JSON object); a damaged one is a clear error."""
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:  # ValueError: bad JSON, or bytes that are not UTF-8
+        raise ValueError(f"--resume: {path} is not a readable run config ({exc}); repair or delete it, "
+                         "or choose another --out") from exc
+    if not isinstance(old, dict):
+        raise ValueError(f"--resume: {path} holds a JSON {type(old).__name__}, expected the run's config "
+                         "(a JSON object); repair or delete it, or choose another --out")
+    return old
 
 
 # ---------------------------------------------------------------- training
@@ -278,11 +298,18 @@ def train(model: torch.nn.Module, loss_fn: Callable[[], torch.Tensor], *, steps:
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     state = TrainState()
     if resume and checkpoint is not None and checkpoint.exists():
-        ck = torch.load(checkpoint, map_location=next(model.parameters()).device, weights_only=False)
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        state = TrainState(ck["step"], ck["seconds"], ck["history"])
-        torch.set_rng_state(ck["rng"])
+        try:
+            ck = torch.load(checkpoint, map_location=next(model.parameters()).device, weights_only=False)
+            model.load_state_dict(ck["model"])
+            opt.load_state_dict(ck["optimizer"])
+            state = TrainState(int(ck["step"]), float(ck["seconds"]), list(ck["history"]))
+            torch.set_rng_state(ck["rng"])
+        except Exception as exc:  # unpickling, zip, EOF, key, size-mismatch errors: all one answer
+            reason = " ".join(str(exc).split())
+            reason = reason if len(reason) <= 200 else reason[:197] + "..."
+            raise ValueError(f"--resume: checkpoint {checkpoint} is unreadable or does not match this run's "
+                             f"model ({type(exc).__name__}: {reason}); delete it to start that training "
+                             "from step 0, or run without --resume") from exc
 
     def save() -> None:
         if checkpoint is not None:
@@ -516,6 +543,16 @@ def non_negative(name: str, value, kind=float):
     if not (value >= 0 and value != float("inf")):  # nan fails the first test
         raise ValueError(f"{name} must be >= 0 and finite, got {value}")
     return kind(value)
+
+
+MIN_SIZE = 8  # the smallest image side a task takes: SSIM's 7x7 window fits in it
+
+
+def check_size(name: str, value, why: str = "(SSIM needs a 7x7 window)"):
+    """Check an image side (``--size``) is >= :data:`MIN_SIZE` before any training starts."""
+    if value is not None and value < MIN_SIZE:
+        raise ValueError(f"{name} must be >= {MIN_SIZE} {why}, got {value}")
+    return value
 
 
 def positive(name: str, value, kind=float):

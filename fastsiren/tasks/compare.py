@@ -85,8 +85,7 @@ def resolve(config: CompareConfig) -> CompareConfig:
         common.positive("lrs entry", lr)
     if cfg.layers < 0:
         raise ValueError(f"layers must be >= 0, got {cfg.layers}")
-    if cfg.size < 8:
-        raise ValueError(f"size must be >= 8, got {cfg.size}")
+    common.check_size("size", cfg.size)
     return cfg
 
 
@@ -97,7 +96,7 @@ def run(config: CompareConfig) -> dict:
     device = common.pick_device(cfg.device)
     backends.resolve(cfg.backend, device)  # an unrunnable backend is refused before anything is written
     target = fit.load_target(cfg.image, cfg.size, True).to(device)
-    folder = common.RunFolder(cfg.out, cfg, resume=cfg.resume)
+    folder = common.RunFolder(cfg.out, cfg, resume=cfg.resume, checkpoints="checkpoint-*.pt")
     t0 = time.perf_counter()
     rows, histories, networks = [], {}, {}
     for pname in cfg.problems:

@@ -67,6 +67,10 @@ def resolve(config: FitConfig) -> FitConfig:
         common.positive(name, getattr(cfg, name))
     if cfg.layers < 0:
         raise ValueError(f"layers must be >= 0, got {cfg.layers}")
+    common.check_size("size", cfg.size)
+    if cfg.model != "siren" and cfg.backend not in ("auto", "reference"):
+        raise ValueError(f"backend={cfg.backend!r} applies to the SIREN only: model={cfg.model!r} always runs in "
+                         "plain PyTorch (backend reference); leave --backend at auto or pass reference")
     return cfg
 
 
@@ -112,7 +116,7 @@ def run(config: FitConfig) -> dict:
     if cfg.model == "siren":  # an unrunnable backend is refused before anything is written
         backends.resolve(cfg.backend, device)
     target = load_target(cfg.image, cfg.size, cfg.gray).to(device)
-    folder = common.RunFolder(cfg.out, cfg, resume=cfg.resume)
+    folder = common.RunFolder(cfg.out, cfg, resume=cfg.resume, checkpoints="checkpoint.pt")
     common.seed_all(cfg.seed)
     h, w, c = target.shape
     model = make_model(cfg, c, device)
@@ -211,7 +215,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--omega", type=float, default=30.0, help="omega_0 of the first layer")
     parser.add_argument("--hidden-omega", type=float, help="omega_0 of the hidden layers (default: --omega)")
     parser.add_argument("--model", choices=MODEL_NAMES, default="siren",
-                        help="siren, or a baseline sized to the SIREN's parameter count")
+                        help="siren, or a baseline sized to the SIREN's parameter count (a baseline runs in "
+                             "plain PyTorch: --backend auto or reference only)")
     parser.add_argument("--color", action="store_true", help="fit RGB instead of grayscale")
     parser.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints")
 

@@ -213,8 +213,7 @@ def resolve(config: PoissonConfig) -> PoissonConfig:
         raise ValueError(f"layers must be >= 0, got {cfg.layers}")
     if cfg.harmonic_degree < 1:
         raise ValueError(f"harmonic_degree must be >= 1, got {cfg.harmonic_degree}")
-    if cfg.size < 8:
-        raise ValueError(f"size must be >= 8 for a 3x3 Sobel/Laplace stencil to mean anything, got {cfg.size}")
+    common.check_size("size", cfg.size, "for a 3x3 Sobel/Laplace stencil to mean anything")
     return cfg
 
 
@@ -234,7 +233,7 @@ def run(config: PoissonConfig) -> dict:
     device = common.pick_device(cfg.device)
     backends.resolve(cfg.backend, device)  # an unrunnable backend is refused before anything is written
     target = fit.load_target(cfg.image, cfg.size, True).to(device)
-    folder = common.RunFolder(cfg.out, cfg, resume=cfg.resume)
+    folder = common.RunFolder(cfg.out, cfg, resume=cfg.resume, checkpoints="checkpoint-*.pt")
     problem = Problem(target, cfg.supervision, cfg.harmonic_degree)
     t0 = time.perf_counter()
     rows, histories, networks = [], {}, {}

@@ -177,6 +177,7 @@ def resolve(config: VfiConfig) -> VfiConfig:
         common.positive(name, getattr(cfg, name))
     for name in ("layers", "flow_layers", "smooth", "blur"):
         common.non_negative(name, getattr(cfg, name))
+    common.check_size("size", cfg.size)
     return cfg
 
 
@@ -208,9 +209,12 @@ def resize_frames(frames: np.ndarray, size: int) -> np.ndarray:
 
     t, h, w, c = frames.shape
     scale = size / max(h, w)
+    shape = (max(1, round(h * scale)), max(1, round(w * scale)), c) if scale < 1 else (h, w, c)
+    if min(shape[:2]) < 7:  # the scores' SSIM window
+        raise ValueError(f"--size {size} gives {shape[0]}x{shape[1]} frames (the video's are {h}x{w}); scoring "
+                         "them needs at least 7x7 (SSIM's window): pass a larger --size or a larger video")
     if scale >= 1:
         return frames
-    shape = (max(1, round(h * scale)), max(1, round(w * scale)), c)
     return np.stack([np.clip(resize(f, shape, order=3, anti_aliasing=True, mode="reflect"), 0, 1)
                      for f in frames])
 
