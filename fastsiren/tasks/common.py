@@ -482,8 +482,15 @@ def plt_figure(*args, **kwargs):
 
 # ---------------------------------------------------------------- CLI
 
-def add_common_arguments(parser, *, image: str | None = "camera", default_out: str) -> None:
-    """The options every task shares (DESIGN.md's CLI conventions)."""
+# ``--resume`` of the tasks whose fits keep no checkpoint (sr, vfi)
+NO_CHECKPOINT_RESUME = ("the fits keep no checkpoint: rerun into this run folder (finished or not) if its "
+                        "config is the same")
+
+
+def add_common_arguments(parser, *, image: str | None = "camera", default_out: str,
+                         resume: str = "continue from the run folder's checkpoint") -> None:
+    """The options every task shares (DESIGN.md's CLI conventions); ``resume``: the help of
+    ``--resume`` (a task without checkpoints says what it does instead)."""
     if image is not None:
         parser.add_argument("--image", default=image,
                             help="scikit-image image name (camera, astronaut, ...) or an image file path")
@@ -494,7 +501,7 @@ def add_common_arguments(parser, *, image: str | None = "camera", default_out: s
                         help="auto | reference | torch | triton | cuda (auto: cuda/triton on a GPU, torch on the CPU)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
     parser.add_argument("--seed", type=int, default=0, help="random seed")
-    parser.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
+    parser.add_argument("--resume", action="store_true", help=resume)
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
@@ -523,7 +530,8 @@ def add_network_arguments(parser, *, layers: bool = True) -> None:
     parser.add_argument("--hidden", type=int, help="hidden width (default: from the profile)")
     if layers:
         parser.add_argument("--layers", type=int,
-                            help="hidden->hidden layers after the first (official counting; paper: 3)")
+                            help="hidden->hidden layers after the first (official counting; paper: 3; "
+                                 "default: from the profile)")
 
 
 def fill_profile(config, defaults: dict[str, dict[str, Any]]):

@@ -425,11 +425,13 @@ PROTOCOL = ("HR centre-cropped to the profile's crop and to a multiple of the sc
 
 
 def add_arguments(parser) -> None:
-    common.add_common_arguments(parser, default_out="runs/sr")
+    common.add_common_arguments(parser, default_out="runs/sr",
+                                resume=common.NO_CHECKPOINT_RESUME)
     parser.add_argument("--scale", type=float, default=2.0, help="upscaling factor, any real number >= 1")
     parser.add_argument("--upscale", action="store_true",
-                        help="the image is the LR input: write DIR/sr.png only (default: evaluate, the image "
-                             "is the HR ground truth)")
+                        help="the image is the LR input: write the upscaled DIR/sr.png (with config.json and "
+                             "metrics.json, no ground-truth metrics) (default: evaluate, the image is the HR ground "
+                             "truth)")
     parser.add_argument("--crop", type=int, help="evaluate: HR centre crop side, 0 = whole image (default: profile)")
     parser.add_argument("--steps", type=int, help="SIREN Adam steps at x2 (default: profile; grows with the scale)")
     parser.add_argument("--lr", type=float, help="Adam learning rate (default: profile)")

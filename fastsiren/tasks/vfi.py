@@ -894,7 +894,8 @@ PUBLISHED = [{"method": "AdaConv", "dataset": "Middlebury evaluation", "ie": 6.2
 # ---------------------------------------------------------------- CLI
 
 def add_arguments(parser) -> None:
-    common.add_common_arguments(parser, image=None, default_out="runs/vfi")
+    common.add_common_arguments(parser, image=None, default_out="runs/vfi",
+                                resume=common.NO_CHECKPOINT_RESUME)
     parser.add_argument("--video", default="carphone",
                         help=f"bundled clip ({', '.join(data.VIDEO_CLIPS)}), a video file or a folder of frames")
     parser.add_argument("--frame", type=int, default=10, help="index K of the frame to predict")
