@@ -629,3 +629,23 @@ def test_cpu_targets_finding_gives_verdicts_and_the_product_count(tmp_path):
     assert "on poisson-grad divided by 0.67 (the reverse-mode gradient's share of the counted products)" in text
     assert ("The target of poisson-grad lies above its ceiling on this host: only a product library faster than "
             "torch.matmul here could meet it.") in text
+
+
+def test_block_threads_finding_compares_torch_with_torch_serial(tmp_path):
+    """The speed section states torch's time over torch+serial's per suite and phase where one
+    CPU run timed both; nothing without a torch+serial row."""
+    def row(suite, provider, ms, phase="step"):
+        return {"device": "CPU", "device_type": "cpu", "threads": 2, "size": "default", "provider": provider,
+                "status": "ok", "suite": suite, "phase": phase, "median_ms": ms, "commit": "abcdef12345"}
+
+    b = report.Builder({}, [], tmp_path)
+    sec = report.Section("bench", [])
+    b._block_threads(sec, [row("fit", "torch", 90.0), row("fit", "torch+serial", 100.0),
+                           row("render", "torch", 50.0, "infer"), row("wave", "torch", 10.0)])
+    assert sec.findings == [
+        "CPU point blocks side by side on CPU, 2 threads, size default (commit abcdef1234): the torch backend's "
+        "time over torch+serial's (the same passes one block at a time, multi-threaded ops), same run: "
+        "fit step 0.90 (90 against 100 ms)."]
+    none = report.Section("bench", [])
+    b._block_threads(none, [row("fit", "torch", 90.0)])
+    assert none.findings == []

@@ -1299,6 +1299,7 @@ class Builder:
                        "overstated" if t["reference_overstated"] else "")
                     + ".")
         self._cpu_targets(sec, rows)
+        self._block_threads(sec, rows)
         scaling: dict[tuple, list[dict]] = defaultdict(list)
         for r in rows:
             if r.get("sweep") and r.get("device_type") == "cpu":
@@ -1523,6 +1524,29 @@ class Builder:
                          "library has over the reference's BLAS on that host"
                          + ("; see the limit on this CPU's speed from day to day." if drift else "."))
             sec.findings.append(text)
+
+    def _block_threads(self, sec: Section, rows: list[dict]) -> None:
+        """The torch backend's CPU point blocks side by side (backends.set_cpu_block_threads)
+        against one block at a time (torch+serial), per device and thread count, from the
+        latest fixed-size rows that time both."""
+        groups: dict[tuple, dict[str, dict]] = defaultdict(dict)
+        for r in rows:
+            if (r.get("device_type") == "cpu" and not r.get("sweep") and r.get("status", "ok") == "ok"
+                    and r.get("provider") in ("torch", "torch+serial")):
+                key = (str(r.get("device")), str(r.get("threads")), str(r.get("size")))
+                groups[key][f"{r['suite']}/{r.get('phase', '')}/{r['provider']}"] = r
+        for (dev, threads, size), got in sorted(groups.items()):
+            parts = []
+            for key, r in got.items():
+                if r["provider"] == "torch" and (serial := got.get(key[:-len("torch")] + "torch+serial")):
+                    parts.append(f"{r['suite']} {r.get('phase', '')} {r['median_ms'] / serial['median_ms']:.2f} "
+                                 f"({r['median_ms']:.0f} against {serial['median_ms']:.0f} ms)")
+            if parts:
+                commits = ", ".join(sorted({str(r.get("commit"))[:10] for r in got.values()}))
+                sec.findings.append(
+                    f"CPU point blocks side by side on {dev}, {threads} threads, size {size} (commit {commits}): the "
+                    "torch backend's time over torch+serial's (the same passes one block at a time, multi-threaded "
+                    "ops), same run: " + "; ".join(parts) + ".")
 
     def _registers(self, sec: Section) -> None:
         """The CUDA kernels' resources from an offline compile (benchmarks/cuda_registers.py), and
