@@ -19,6 +19,8 @@ the fused kernels recompute instead, since there it is free in registers.
 from __future__ import annotations
 
 import contextlib
+import functools
+import queue
 import threading
 from typing import Iterator, NamedTuple, Sequence
 
@@ -595,15 +597,24 @@ def _accumulate(acc: list, i: int, t: torch.Tensor) -> None:
     acc[i] = t if acc[i] is None else acc[i].add_(t)
 
 
-def _block_shares(n_blocks: int, x: torch.Tensor) -> list[range]:
+# Fewest layers of a pass whose point blocks run side by side (:func:`_block_shares`). A one-layer
+# pass (one product and one sine per block) ran slower side by side than one block at a time on
+# the benchmarks' 2-core AMD EPYC (benchmarks/results/layer.csv, 2 threads, commit cc4022eeb6:
+# forward 22.0 ms against torch+serial's 15.8, forward+backward 66.6 against 50.2), while the
+# five-layer training steps and render ran faster (fit, poisson-grad, poisson-laplacian, render
+# .csv, the rows of the torch and torch+serial providers); 4 lies between the two.
+CPU_BLOCK_THREADS_MIN_LAYERS = 4
+
+
+def _block_shares(n_blocks: int, x: torch.Tensor, n_layers: int) -> list[range]:
     """The point blocks (indices) each thread runs (:func:`_run_shares`): on the CPU with
-    ``T = torch.get_num_threads() > 1`` and :func:`fastsiren.backends.cpu_block_threads` on,
-    ``min(T, n_blocks)`` contiguous shares of as equal a size as they can be, in plain eager
-    mode only (:func:`_eager`, and not under autocast, whose state a new thread would not
-    have); otherwise one share of every block."""
+    ``T = torch.get_num_threads() > 1``, :func:`fastsiren.backends.cpu_block_threads` on and
+    at least :data:`CPU_BLOCK_THREADS_MIN_LAYERS` layers, ``min(T, n_blocks)`` contiguous
+    shares of as equal a size as they can be, in plain eager mode only (:func:`_eager`, and not
+    under autocast, whose state a new thread would not have); otherwise one share of every block."""
     workers = 1
-    if (x.is_cpu and n_blocks > 1 and torch.get_num_threads() > 1 and cpu_block_threads() and _eager(x)
-            and not torch.is_autocast_enabled("cpu")):
+    if (x.is_cpu and n_blocks > 1 and n_layers >= CPU_BLOCK_THREADS_MIN_LAYERS and torch.get_num_threads() > 1
+            and cpu_block_threads() and _eager(x) and not torch.is_autocast_enabled("cpu")):
         workers = min(torch.get_num_threads(), n_blocks)
     return [range(k * n_blocks // workers, (k + 1) * n_blocks // workers) for k in range(workers)]
 
@@ -614,39 +625,67 @@ def _run_shares(shares: list[range], work) -> list:
     and gets its thread count back at the end). Point blocks are independent until their
     weight gradients are summed, so T threads running whole blocks side by side keep each
     core busy through the elementwise passes, the small products and the Python between them,
-    where one block at a time with T-thread ops waits on every op's slowest thread. The
-    workers run with the caller's grad and inference modes; the first error of any share is
-    raised here after every worker has finished."""
+    where one block at a time with T-thread ops waits on every op's slowest thread. The other
+    shares go to persistent worker threads (:func:`_block_workers`): a thread started per call
+    would set up its thread-local state (oneDNN's and MKL's) every time. The workers run with
+    the caller's grad and inference modes; the first error of any share is raised here after
+    every share has finished."""
     if len(shares) == 1:
         return [work(shares[0])]
     grad, inference = torch.is_grad_enabled(), torch.is_inference_mode_enabled()
     out: list = [None] * len(shares)
     errors: list[BaseException | None] = [None] * len(shares)
+    done = [threading.Event() for _ in shares[1:]]
 
-    def run(k: int) -> None:
+    def job(k: int) -> None:
         torch.set_num_threads(1)
         try:
             with torch.inference_mode(inference), torch.set_grad_enabled(grad):
                 out[k] = work(shares[k])
         except BaseException as exc:  # handed to the calling thread
             errors[k] = exc
+        finally:
+            done[k - 1].set()
 
     threads = torch.get_num_threads()
-    workers = [threading.Thread(target=run, args=(k,), name=f"fastsiren-blocks-{k}", daemon=True)
-               for k in range(1, len(shares))]
     try:
-        for t in workers:
-            t.start()
+        for k, worker in enumerate(_block_workers(len(shares) - 1), 1):
+            worker.put(functools.partial(job, k))
         torch.set_num_threads(1)
-        out[0] = work(shares[0])
-        for t in workers:
-            t.join()
+        try:
+            out[0] = work(shares[0])
+        except BaseException as exc:
+            errors[0] = exc
+        for event in done:
+            event.wait()
     finally:
         torch.set_num_threads(threads)
     for exc in errors:
         if exc is not None:
             raise exc
     return out
+
+
+_BLOCK_WORKERS: list[queue.SimpleQueue] = []
+_BLOCK_WORKERS_LOCK = threading.Lock()
+
+
+def _block_workers(n: int) -> list[queue.SimpleQueue]:
+    """The job queues of ``n`` persistent daemon threads that run point-block shares
+    (:func:`_run_shares`), started on first use; two callers at once share them (their jobs
+    queue up)."""
+    with _BLOCK_WORKERS_LOCK:
+        while len(_BLOCK_WORKERS) < n:
+            jobs: queue.SimpleQueue = queue.SimpleQueue()
+            threading.Thread(target=_serve, args=(jobs,), name=f"fastsiren-blocks-{len(_BLOCK_WORKERS) + 1}",
+                             daemon=True).start()
+            _BLOCK_WORKERS.append(jobs)
+        return _BLOCK_WORKERS[:n]
+
+
+def _serve(jobs: queue.SimpleQueue) -> None:
+    while True:
+        jobs.get()()
 
 
 def _sum_shares(parts: list[list[torch.Tensor | None]]) -> list[torch.Tensor | None]:
@@ -694,7 +733,7 @@ class _MLPJetFunction(torch.autograd.Function):
                 runs.append(layers if save else [layer])
             return runs
 
-        runs = [r for part in _run_shares(_block_shares(len(blocks), x), forward_share) for r in part]
+        runs = [r for part in _run_shares(_block_shares(len(blocks), x, n_layers), forward_share) for r in part]
         ctx.order, ctx.omegas, ctx.n_layers, ctx.dim, ctx.blocks = order, omegas, n_layers, dim, blocks
         ctx.lap_w = lap_w
         ctx.set_materialize_grads(False)  # an unused output's adjoint is None (network_grads)
@@ -744,7 +783,7 @@ class _MLPJetFunction(torch.autograd.Function):
                                     None if x_grad is None else x_grad[rows], ctx.lap_w)
             return w_part + b_part  # the weights' terms, then the biases'
 
-        grads = _sum_shares(_run_shares(_block_shares(len(ctx.blocks), x), backward_share))
+        grads = _sum_shares(_run_shares(_block_shares(len(ctx.blocks), x, n), backward_share))
         w_grads, b_grads = grads[:n], grads[n:]
         for i, om in enumerate(omegas):  # back from the scaled weights W' = omega W
             scale = 1.0 if om is None else om
@@ -860,7 +899,7 @@ def _grad_forward(ctx, ops, x, order, omegas, n_layers, save, params):
             runs.append((cache if save else None, value, grad))
         return runs
 
-    runs = [r for part in _run_shares(_block_shares(len(blocks), x), forward_share) for r in part]
+    runs = [r for part in _run_shares(_block_shares(len(blocks), x, n_layers), forward_share) for r in part]
     ctx.omegas, ctx.n_layers, ctx.order, ctx.blocks = omegas, n_layers, order, blocks
     ctx.set_materialize_grads(False)  # an unused output's adjoint is None (network_grads)
     ctx.has_bias = tuple(b is not None for b in biases)
@@ -932,7 +971,7 @@ def _grad_backward(ctx, ops, g_value, g_grad, g_lap):
                                        ctx.has_bias, need_x) for j in share]
         return w_part + b_part, x_part
 
-    parts = _run_shares(_block_shares(len(ctx.blocks), x), backward_share)
+    parts = _run_shares(_block_shares(len(ctx.blocks), x, n), backward_share)
     grads = _sum_shares([g for g, _ in parts])
     w_grads, b_grads = grads[:n], grads[n:]
     x_grads = [t for _, x_part in parts for t in x_part]

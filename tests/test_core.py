@@ -63,6 +63,7 @@ def test_torch_jet_matches_reference(case, order, rows, monkeypatch, threads):
         monkeypatch.setattr(jet_module, "CPU_BLOCK_ROWS", 20)
         monkeypatch.setattr(jet_module, "CPU_BLOCK_ELEMS", 0)
         monkeypatch.setattr(backends, "_CPU_BLOCK_THREADS", backends._Switch(backends.CPU_BLOCK_THREADS_ENV))
+        monkeypatch.setattr(jet_module, "CPU_BLOCK_THREADS_MIN_LAYERS", 1)  # every case's network
         backends.set_cpu_block_threads(rows == "side-by-side")
         threads(2)
     d, width, layers, out, w0, w1, lin = case
@@ -100,6 +101,7 @@ def test_gradcheck_torch_jet_function(order, out, blocks, monkeypatch, threads):
         monkeypatch.setattr(jet_module, "CPU_BLOCK_ROWS", 4)
         monkeypatch.setattr(jet_module, "CPU_BLOCK_ELEMS", 0)
         monkeypatch.setattr(jet_module, "CPU_GEMM_ROWS", 3)
+        monkeypatch.setattr(jet_module, "CPU_BLOCK_THREADS_MIN_LAYERS", 1)
         threads(2)
     w = [torch.randn(5, 2, dtype=torch.float64) * 0.5, torch.randn(4, 5, dtype=torch.float64) * 0.3,
          torch.randn(out, 4, dtype=torch.float64) * 0.3]
@@ -140,10 +142,11 @@ def test_point_blocks_take_more_points_for_narrow_layers():
 
 
 def test_cpu_blocks_side_by_side(monkeypatch, threads):
-    """With T = 3 threads and 7 point blocks, the blocks run on 3 threads in contiguous shares
-    (3 workers: the caller and two more), each op there on one thread; the caller gets its
-    thread count back; a worker's error reaches the caller; inference mode carries over; off
-    (set_cpu_block_threads(False)), or with one thread, or under a dispatch mode, one share."""
+    """With T = 3 threads and 7 point blocks, the blocks of a 4-layer network run on 3 threads in
+    contiguous shares (the caller and two workers), each op there on one thread; the caller
+    gets its thread count back; a worker's error reaches the caller; inference mode carries
+    over; off (set_cpu_block_threads(False)), with one thread, under a dispatch mode or with
+    fewer than CPU_BLOCK_THREADS_MIN_LAYERS layers, one share."""
     from torch.utils.flop_counter import FlopCounterMode
 
     monkeypatch.setattr(jet_module, "CPU_BLOCK_ROWS", 3)
@@ -151,7 +154,8 @@ def test_cpu_blocks_side_by_side(monkeypatch, threads):
     monkeypatch.setattr(backends, "_CPU_BLOCK_THREADS", backends._Switch(backends.CPU_BLOCK_THREADS_ENV))
     threads(3)
     x = torch.rand(20, 2, dtype=torch.float64)
-    assert jet_module._block_shares(7, x) == [range(0, 2), range(2, 4), range(4, 7)]
+    assert jet_module._block_shares(7, x, 4) == [range(0, 2), range(2, 4), range(4, 7)]
+    assert jet_module._block_shares(7, x, 3) == [range(0, 7)]
     seen = []
     real = jet_module._layer_forward
 
@@ -160,11 +164,11 @@ def test_cpu_blocks_side_by_side(monkeypatch, threads):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(jet_module, "_layer_forward", spy)
-    model = fs.Siren(2, 8, 0, 1, backend="torch").double()
+    model = fs.Siren(2, 8, 2, 1, backend="torch").double()
     with torch.inference_mode():
-        y = model(x)  # 7 blocks of 3 points, 2 layers each
+        y = model(x)  # 7 blocks of 3 points, 4 layers each
     assert y.is_inference() and torch.get_num_threads() == 3
-    assert len(seen) == 14 and {n for n, _ in seen} >= {threading.current_thread().name} and \
+    assert len(seen) == 28 and {n for n, _ in seen} >= {threading.current_thread().name} and \
         len({n for n, _ in seen}) == 3 and {t for _, t in seen} == {1}
     _set_backend(model, "reference")
     torch.testing.assert_close(y, model(x))
@@ -180,12 +184,12 @@ def test_cpu_blocks_side_by_side(monkeypatch, threads):
         model(x)
     assert torch.get_num_threads() == 3
     backends.set_cpu_block_threads(False)
-    assert jet_module._block_shares(7, x) == [range(0, 7)]
+    assert jet_module._block_shares(7, x, 4) == [range(0, 7)]
     backends.set_cpu_block_threads(None)
     with FlopCounterMode(display=False):
-        assert jet_module._block_shares(7, x) == [range(0, 7)]
+        assert jet_module._block_shares(7, x, 4) == [range(0, 7)]
     threads(1)
-    assert jet_module._block_shares(7, x) == [range(0, 7)]
+    assert jet_module._block_shares(7, x, 4) == [range(0, 7)]
 
 
 @pytest.mark.parametrize("order,out", [(1, 1), (2, 1), (1, 3)], ids=["reverse-grad", "laplacian", "forward-grad"])
