@@ -326,8 +326,10 @@ _CPU_BLOCK_THREADS = _Switch(CPU_BLOCK_THREADS_ENV)
 
 def set_cpu_block_threads(enabled: bool | None) -> None:
     """Whether the torch backend on the CPU, with ``torch.get_num_threads()`` = T > 1, runs its
-    point blocks on T threads side by side, each op of a block on one thread (True, the
-    default), or one block at a time with T-thread ops (False); None goes back to
+    point blocks side by side on ``min(T, blocks // 2)`` threads, each with ``T // threads``
+    threads for its ops (True, the default), or one block at a time with T-thread ops (False),
+    in passes of at least ``jet.CPU_BLOCK_THREADS_MIN_LAYERS`` layers and in plain eager mode
+    (``fastsiren.jet._block_shares`` says where else not); None goes back to
     :data:`CPU_BLOCK_THREADS_ENV` ("0" turns it off), else the default. The weight gradients
     are the same sums in another order (float32 rounding differs, a fixed T gives fixed
     results). The benchmarks' ``torch+serial`` provider times the False side beside it.

@@ -607,39 +607,50 @@ CPU_BLOCK_THREADS_MIN_LAYERS = 4
 
 
 def _block_shares(n_blocks: int, x: torch.Tensor, n_layers: int) -> list[range]:
-    """The point blocks (indices) each thread runs (:func:`_run_shares`): on the CPU with
-    ``T = torch.get_num_threads() > 1``, :func:`fastsiren.backends.cpu_block_threads` on and
-    at least :data:`CPU_BLOCK_THREADS_MIN_LAYERS` layers, ``min(T, n_blocks)`` contiguous
-    shares of as equal a size as they can be, in plain eager mode only (:func:`_eager`, and not
-    under autocast, whose state a new thread would not have); otherwise one share of every block."""
-    workers = 1
-    if (x.is_cpu and n_blocks > 1 and n_layers >= CPU_BLOCK_THREADS_MIN_LAYERS and torch.get_num_threads() > 1
-            and cpu_block_threads() and _eager(x) and not torch.is_autocast_enabled("cpu")):
-        workers = min(torch.get_num_threads(), n_blocks)
+    """The point blocks (indices) each thread runs (:func:`_run_shares`). On the CPU with
+    ``T = torch.get_num_threads() > 1``, :func:`fastsiren.backends.cpu_block_threads` on, at
+    least :data:`CPU_BLOCK_THREADS_MIN_LAYERS` layers and at least 2 blocks per share:
+    ``min(T, n_blocks // 2)`` contiguous shares of as equal a size as they can be. Only in plain
+    eager mode (:func:`_eager`, tested first: under ``torch.compile`` nothing else here is
+    traced), and not under autocast, a ``TorchFunctionMode`` (``torch.device`` as a context
+    included) or the profiler, whose per-thread state the workers would not have; otherwise one
+    share of every block."""
+    one = [range(n_blocks)]
+    if not (x.is_cpu and n_blocks >= 4 and n_layers >= CPU_BLOCK_THREADS_MIN_LAYERS and _eager(x)):
+        return one
+    if (not cpu_block_threads() or torch.is_autocast_enabled("cpu") or torch._C._is_torch_function_mode_enabled()
+            or torch._C._autograd._profiler_enabled()):
+        return one
+    workers = min(torch.get_num_threads(), n_blocks // 2)
+    if workers < 2:
+        return one
     return [range(k * n_blocks // workers, (k + 1) * n_blocks // workers) for k in range(workers)]
 
 
 def _run_shares(shares: list[range], work) -> list:
-    """``[work(share) for share in shares]``, each share on its own thread with every op on
-    one thread (``torch.set_num_threads(1)`` there; the calling thread runs the first share
-    and gets its thread count back at the end). Point blocks are independent until their
-    weight gradients are summed, so T threads running whole blocks side by side keep each
-    core busy through the elementwise passes, the small products and the Python between them,
-    where one block at a time with T-thread ops waits on every op's slowest thread. The other
-    shares go to persistent worker threads (:func:`_block_workers`): a thread started per call
-    would set up its thread-local state (oneDNN's and MKL's) every time. The workers run with
-    the caller's grad and inference modes; the first error of any share is raised here after
-    every share has finished."""
+    """``[work(share) for share in shares]``, each share on its own thread with
+    ``T // len(shares)`` threads for its ops (``torch.set_num_threads`` there; the calling
+    thread runs the first share and gets its thread count T back at the end). Point blocks are
+    independent until their weight gradients are summed, so threads running whole blocks side
+    by side keep each core busy through the elementwise passes, the small products and the
+    Python between them, where one block at a time with T-thread ops waits on every op's
+    slowest thread. The other shares go to persistent worker threads (:func:`_block_workers`):
+    a thread started per call would set up its thread-local state (oneDNN's and MKL's) every
+    time. The workers run with the caller's grad and inference modes; the first error of any
+    share is raised here after every share has finished (a Ctrl-C while waiting leaves the
+    workers to finish their jobs into tensors nobody reads)."""
     if len(shares) == 1:
         return [work(shares[0])]
     grad, inference = torch.is_grad_enabled(), torch.is_inference_mode_enabled()
+    threads = torch.get_num_threads()
+    each = max(1, threads // len(shares))
     out: list = [None] * len(shares)
     errors: list[BaseException | None] = [None] * len(shares)
     done = [threading.Event() for _ in shares[1:]]
 
     def job(k: int) -> None:
-        torch.set_num_threads(1)
         try:
+            torch.set_num_threads(each)
             with torch.inference_mode(inference), torch.set_grad_enabled(grad):
                 out[k] = work(shares[k])
         except BaseException as exc:  # handed to the calling thread
@@ -647,11 +658,10 @@ def _run_shares(shares: list[range], work) -> list:
         finally:
             done[k - 1].set()
 
-    threads = torch.get_num_threads()
     try:
         for k, worker in enumerate(_block_workers(len(shares) - 1), 1):
             worker.put(functools.partial(job, k))
-        torch.set_num_threads(1)
+        torch.set_num_threads(each)
         try:
             out[0] = work(shares[0])
         except BaseException as exc:
@@ -685,7 +695,10 @@ def _block_workers(n: int) -> list[queue.SimpleQueue]:
 
 def _serve(jobs: queue.SimpleQueue) -> None:
     while True:
-        jobs.get()()
+        try:
+            jobs.get()()
+        except BaseException:  # noqa: BLE001 - a job reports its own errors; the worker must live on
+            pass
 
 
 def _sum_shares(parts: list[list[torch.Tensor | None]]) -> list[torch.Tensor | None]:

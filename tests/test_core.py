@@ -56,11 +56,11 @@ def threads():
 @pytest.mark.parametrize("order", [0, 1, 2])
 @pytest.mark.parametrize("case", CASES, ids=[f"D{c[0]}-w{c[1]}-L{c[2]}-o{c[3]}" for c in CASES])
 def test_torch_jet_matches_reference(case, order, rows, monkeypatch, threads):
-    if rows is not None:  # 53 points in blocks of 20 points (order 0 and the reverse-mode
-        # gradient) or 10 (S > 1 streams), every N-row product in blocks of 16; on 2 threads,
+    if rows is not None:  # 53 points in blocks of 10 points (order 0 and the reverse-mode
+        # gradient) or 5 (S > 1 streams), every N-row product in blocks of 4; on 2 threads,
         # blocks side by side (backends.set_cpu_block_threads) or one at a time
-        monkeypatch.setattr(jet_module, "CPU_GEMM_ROWS", 16)
-        monkeypatch.setattr(jet_module, "CPU_BLOCK_ROWS", 20)
+        monkeypatch.setattr(jet_module, "CPU_GEMM_ROWS", 4)
+        monkeypatch.setattr(jet_module, "CPU_BLOCK_ROWS", 10)
         monkeypatch.setattr(jet_module, "CPU_BLOCK_ELEMS", 0)
         monkeypatch.setattr(backends, "_CPU_BLOCK_THREADS", backends._Switch(backends.CPU_BLOCK_THREADS_ENV))
         monkeypatch.setattr(jet_module, "CPU_BLOCK_THREADS_MIN_LAYERS", 1)  # every case's network
@@ -95,10 +95,10 @@ def test_jet_shapes_and_leading_dims():
 @pytest.mark.parametrize("order,out", [(1, 1), (1, 3), (2, 1), (0, 2)])
 def test_gradcheck_torch_jet_function(order, out, blocks, monkeypatch, threads):
     """gradcheck of the hand-written backward (order 1 with out < D takes the reverse path);
-    with ``blocks``, 6 points in blocks of 4 points (one stream) or 2 (more), products in blocks
-    of 3 rows, on 2 threads side by side."""
+    with ``blocks``, 6 points in blocks of 1 point, products in blocks of 3 rows, on 2 threads
+    side by side."""
     if blocks:
-        monkeypatch.setattr(jet_module, "CPU_BLOCK_ROWS", 4)
+        monkeypatch.setattr(jet_module, "CPU_BLOCK_ROWS", 1)
         monkeypatch.setattr(jet_module, "CPU_BLOCK_ELEMS", 0)
         monkeypatch.setattr(jet_module, "CPU_GEMM_ROWS", 3)
         monkeypatch.setattr(jet_module, "CPU_BLOCK_THREADS_MIN_LAYERS", 1)
@@ -155,7 +155,13 @@ def test_cpu_blocks_side_by_side(monkeypatch, threads):
     threads(3)
     x = torch.rand(20, 2, dtype=torch.float64)
     assert jet_module._block_shares(7, x, 4) == [range(0, 2), range(2, 4), range(4, 7)]
-    assert jet_module._block_shares(7, x, 3) == [range(0, 7)]
+    assert jet_module._block_shares(7, x, 3) == [range(0, 7)]  # too few layers
+    assert jet_module._block_shares(5, x, 4) == [range(0, 2), range(2, 5)]  # 2 blocks a share at least
+    assert jet_module._block_shares(3, x, 4) == [range(0, 3)]
+    with torch.device("cpu"):  # a TorchFunctionMode: its state is the caller thread's
+        assert jet_module._block_shares(7, x, 4) == [range(0, 7)]
+    with torch.profiler.profile():  # the profiler records the caller's thread only
+        assert jet_module._block_shares(7, x, 4) == [range(0, 7)]
     seen = []
     real = jet_module._layer_forward
 
@@ -190,6 +196,12 @@ def test_cpu_blocks_side_by_side(monkeypatch, threads):
         assert jet_module._block_shares(7, x, 4) == [range(0, 7)]
     threads(1)
     assert jet_module._block_shares(7, x, 4) == [range(0, 7)]
+    threads(4)  # 5 blocks: 2 shares of 2 threads each
+    seen.clear()
+    monkeypatch.setattr(jet_module, "_layer_forward", spy)
+    monkeypatch.setattr(jet_module, "CPU_BLOCK_ROWS", 4)
+    model(x)
+    assert {t for _, t in seen} == {2} and len({n for n, _ in seen}) == 2 and torch.get_num_threads() == 4
 
 
 @pytest.mark.parametrize("order,out", [(1, 1), (2, 1), (1, 3)], ids=["reverse-grad", "laplacian", "forward-grad"])
@@ -1451,16 +1463,21 @@ def test_batched_adjoints_vmap_the_backward(backend):
 
 
 @pytest.mark.parametrize("order", [0, 2])
-def test_torch_compile_fullgraph_loss(order):
+def test_torch_compile_fullgraph_loss(order, monkeypatch, threads):
     """``torch.compile(fullgraph=True)`` traces a loss through the torch backend's module forward
     or jet (the backend lookup must not import: importlib is a graph break); the loss and the
-    parameter gradients of its backward (the hand-written one, traced) equal the reference's."""
+    parameter gradients of its backward (the hand-written one, traced) equal the reference's.
+    With 2 threads, 4 layers and 10 point blocks, where eager mode runs the blocks side by side
+    (nothing of that may be traced)."""
     torch._dynamo.reset()
+    monkeypatch.setattr(jet_module, "CPU_BLOCK_ROWS", 4)
+    monkeypatch.setattr(jet_module, "CPU_BLOCK_ELEMS", 0)
+    threads(2)
     x = torch.rand(40, 2, dtype=torch.float64) * 2 - 1
     results = []
     for be in ("torch", "reference"):
         torch.manual_seed(0)
-        model = fs.Siren(2, 12, 1, 1, backend=be).double()
+        model = fs.Siren(2, 12, 2, 1, backend=be).double()
 
         def loss(x, model=model):
             if order == 0:

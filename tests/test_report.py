@@ -627,8 +627,8 @@ def test_cpu_targets_finding_gives_verdicts_and_the_product_count(tmp_path):
     assert "fit 1.10x (target 1x, met, ceiling 2.00x)" in text
     assert "poisson-grad 1.30x (target 1.5x, missed, ceiling 1.36x; reference makes 1.00x" in text
     assert "on poisson-grad divided by 0.67 (the reverse-mode gradient's share of the counted products)" in text
-    assert ("The target of poisson-grad lies above its ceiling on this host: only a product library faster than "
-            "torch.matmul here could meet it.") in text
+    assert ("The target of poisson-grad lies above its ceiling on this host: it can be met only with products "
+            "faster than these torch.matmul calls") in text
 
 
 def test_block_threads_finding_compares_torch_with_torch_serial(tmp_path):

@@ -1514,8 +1514,9 @@ class Builder:
                          "share of the counted products).")
                 above = [r["suite"] for r, _, target, c in verdicts if target > c]
                 if above:
-                    text += (f" The target of {', '.join(above)} lies above its ceiling on this host: only a product "
-                             "library faster than torch.matmul here could meet it.")
+                    text += (f" The target of {', '.join(above)} lies above its ceiling on this host: it can be met "
+                             "only with products faster than these torch.matmul calls (as oneDNN's or cache-sized "
+                             "row blocks can be).")
             equal = [s_ for s_, f in missed if f is not None and f < 1.01]  # counted 1.00: the same products
             if equal:
                 drift = any(lim.startswith(f"The CPU ({dev}, {threads} threads") for lim in self.limits)
@@ -1533,9 +1534,9 @@ class Builder:
         for r in rows:
             if (r.get("device_type") == "cpu" and not r.get("sweep") and r.get("status", "ok") == "ok"
                     and r.get("provider") in ("torch", "torch+serial")):
-                key = (str(r.get("device")), str(r.get("threads")), str(r.get("size")))
+                key = (str(r.get("device")), str(r.get("threads")), str(r.get("size")), str(r.get("dtype")))
                 groups[key][f"{r['suite']}/{r.get('phase', '')}/{r['provider']}"] = r
-        for (dev, threads, size), got in sorted(groups.items()):
+        for (dev, threads, size, _), got in sorted(groups.items()):
             parts = []
             for key, r in got.items():
                 if r["provider"] == "torch" and (serial := got.get(key[:-len("torch")] + "torch+serial")):
