@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import queue
 import threading
 from typing import Iterator, NamedTuple, Sequence
@@ -691,6 +692,16 @@ def _block_workers(n: int) -> list[queue.SimpleQueue]:
                              daemon=True).start()
             _BLOCK_WORKERS.append(jobs)
         return _BLOCK_WORKERS[:n]
+
+
+def _forget_block_workers() -> None:
+    """In a forked child: the workers' threads did not come along, so start new ones on demand."""
+    global _BLOCK_WORKERS_LOCK
+    _BLOCK_WORKERS.clear()
+    _BLOCK_WORKERS_LOCK = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_block_workers)
 
 
 def _serve(jobs: queue.SimpleQueue) -> None:

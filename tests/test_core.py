@@ -204,6 +204,34 @@ def test_cpu_blocks_side_by_side(monkeypatch, threads):
     assert {t for _, t in seen} == {2} and len({n for n, _ in seen}) == 2 and torch.get_num_threads() == 4
 
 
+def _blocks_in_child(queue) -> None:
+    torch.set_num_threads(2)
+    x = torch.rand(40, 2, dtype=torch.float64)
+    model = fs.Siren(2, 8, 2, 1, backend="torch").double()
+    queue.put(model.jet(x, 2).laplacian.shape == (40, 1))
+
+
+def test_cpu_blocks_side_by_side_in_a_forked_child(monkeypatch, threads):
+    """A process forked after the block workers started (a DataLoader worker, say) starts its
+    own: the parent's threads do not exist there, and jobs queued for them would wait forever."""
+    import multiprocessing
+
+    monkeypatch.setattr(jet_module, "CPU_BLOCK_ROWS", 4)
+    monkeypatch.setattr(jet_module, "CPU_BLOCK_ELEMS", 0)
+    threads(2)
+    fs.Siren(2, 8, 2, 1, backend="torch").double().jet(torch.rand(40, 2, dtype=torch.float64), 2)
+    assert jet_module._BLOCK_WORKERS  # started here
+    ctx = multiprocessing.get_context("fork")
+    results = ctx.Queue()
+    child = ctx.Process(target=_blocks_in_child, args=(results,))
+    child.start()
+    child.join(timeout=120)
+    if child.is_alive():
+        child.kill()
+        pytest.fail("the forked child hung on the parent's block workers")
+    assert child.exitcode == 0 and results.get(timeout=5)
+
+
 @pytest.mark.parametrize("order,out", [(1, 1), (2, 1), (1, 3)], ids=["reverse-grad", "laplacian", "forward-grad"])
 def test_torch_jet_cache_freed_after_backward_kept_with_retain_graph(order, out, monkeypatch):
     """What a jet's forward keeps for its backward is freed by that backward (not held by the
