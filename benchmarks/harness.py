@@ -120,18 +120,26 @@ def _compiled_backend(name: str) -> Callable[[torch.device], object]:
     return compiled_load
 
 
+def _guarded(name: str, reason: Callable[[torch.device], str | None]) -> Callable[[torch.device], object]:
+    """Loader of backend ``name`` that is unavailable (:class:`ProviderUnavailable`) wherever
+    ``reason(device)`` gives a reason: a variant provider where it would time the plain one."""
+    load = _backend_loader(name)
+
+    def guarded_load(device: torch.device):
+        why = reason(device)
+        if why is not None:
+            raise ProviderUnavailable(why)
+        return load(device)
+
+    return guarded_load
+
+
 def _gpu_products(name: str) -> Callable[[torch.device], object]:
     """Loader of a ``+3xtf32`` provider: backend ``name`` where its cuBLAS products can run
     as 3xTF32, i.e. on a GPU (CPU products stay float32, so there it would time the plain
     provider again)."""
-    load = _backend_loader(name)
-
-    def gpu_load(device: torch.device):
-        if device.type != "cuda":
-            raise ProviderUnavailable("3xTF32 products run on a CUDA device only (CPU products stay float32)")
-        return load(device)
-
-    return gpu_load
+    return _guarded(name, lambda device: None if device.type == "cuda" else
+                    "3xTF32 products run on a CUDA device only (CPU products stay float32)")
 
 
 def _cpu_products(name: str, library: str) -> Callable[[torch.device], object]:
@@ -140,32 +148,24 @@ def _cpu_products(name: str, library: str) -> Callable[[torch.device], object]:
     every product through BLAS; ``"onednn"``: oneDNN by that mode's fixed rules, which leave
     small products and narrow weight gradients to BLAS); elsewhere it would time the plain
     provider again."""
-    load = _backend_loader(name)
-
-    def cpu_load(device: torch.device):
+    def reason(device: torch.device) -> str | None:
         if device.type != "cpu":
-            raise ProviderUnavailable("BLAS or oneDNN is a choice of CPU products (GPU products are cuBLAS)")
-        reason = backends.onednn_unavailable_reason()
-        if reason is not None:
-            raise ProviderUnavailable(f"the plain provider already uses BLAS here: {reason}" if library == "blas"
-                                      else f"oneDNN cannot run here: {reason}")
-        return load(device)
+            return "BLAS or oneDNN is a choice of CPU products (GPU products are cuBLAS)"
+        why = backends.onednn_unavailable_reason()
+        if why is None:
+            return None
+        return f"the plain provider already uses BLAS here: {why}" if library == "blas" else \
+            f"oneDNN cannot run here: {why}"
 
-    return cpu_load
+    return _guarded(name, reason)
 
 
 def _serial_blocks(name: str) -> Callable[[torch.device], object]:
     """Loader of a ``+serial`` provider: backend ``name`` on the CPU running one point block at
     a time with multi-threaded ops (:func:`fastsiren.backends.set_cpu_block_threads` off); with
     one thread, or off the CPU, it would time the plain provider again."""
-    load = _backend_loader(name)
-
-    def cpu_load(device: torch.device):
-        if device.type != "cpu" or torch.get_num_threads() < 2:
-            raise ProviderUnavailable("blocks side by side are a choice of a CPU run with more than one thread")
-        return load(device)
-
-    return cpu_load
+    return _guarded(name, lambda device: None if device.type == "cpu" and torch.get_num_threads() > 1 else
+                    "blocks side by side are a choice of a CPU run with more than one thread")
 
 
 def _paths(fused: bool | None = None, reverse: bool | None = None, gemm: str | None = None,

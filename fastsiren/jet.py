@@ -916,6 +916,7 @@ def _grad_forward(ctx, ops, x, order, omegas, n_layers, save, params):
     n_out = weights[-1].shape[0]
     wss, bss = zip(*(_scaled(w, b, om) for w, b, om in zip(weights, biases, omegas)))
     blocks = _point_blocks(x.shape[0], x.device, 1, max(w.shape[0] for w in weights))
+
     def forward_share(share: range) -> list[tuple]:
         runs = []
         for j in share:  # without a backward a block's cache is dropped at once, not kept to the end

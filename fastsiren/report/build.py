@@ -1530,16 +1530,16 @@ class Builder:
         """The torch backend's CPU point blocks side by side (backends.set_cpu_block_threads)
         against one block at a time (torch+serial), per device and thread count, from the
         latest fixed-size rows that time both."""
-        groups: dict[tuple, dict[str, dict]] = defaultdict(dict)
+        groups: dict[tuple, dict[tuple, dict]] = defaultdict(dict)
         for r in rows:
             if (r.get("device_type") == "cpu" and not r.get("sweep") and r.get("status", "ok") == "ok"
                     and r.get("provider") in ("torch", "torch+serial")):
                 key = (str(r.get("device")), str(r.get("threads")), str(r.get("size")), str(r.get("dtype")))
-                groups[key][f"{r['suite']}/{r.get('phase', '')}/{r['provider']}"] = r
+                groups[key][(r["suite"], r.get("phase", ""), r["provider"])] = r
         for (dev, threads, size, _), got in sorted(groups.items()):
             parts = []
-            for key, r in got.items():
-                if r["provider"] == "torch" and (serial := got.get(key[:-len("torch")] + "torch+serial")):
+            for (suite, phase, provider), r in got.items():
+                if provider == "torch" and (serial := got.get((suite, phase, "torch+serial"))):
                     parts.append(f"{r['suite']} {r.get('phase', '')} {r['median_ms'] / serial['median_ms']:.2f} "
                                  f"({r['median_ms']:.0f} against {serial['median_ms']:.0f} ms)")
             if parts:
