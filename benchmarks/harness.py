@@ -168,15 +168,36 @@ def _serial_blocks(name: str) -> Callable[[torch.device], object]:
                     "blocks side by side are a choice of a CPU run with more than one thread")
 
 
+def _torch_trig(name: str) -> Callable[[torch.device], object]:
+    """Loader of a ``+torchtrig`` provider: backend ``name`` on the CPU with torch's float32
+    sines and cosines instead of NumPy's (:func:`fastsiren.backends.set_cpu_numpy_trig` off);
+    off the CPU, or with more torch threads than NumPy's are taken at, it would time the plain
+    provider again."""
+    from fastsiren import jet
+
+    def reason(device: torch.device) -> str | None:
+        if device.type != "cpu":
+            return "NumPy's sines and cosines are a choice of CPU runs"
+        if torch.get_num_threads() > jet.CPU_NUMPY_TRIG_MAX_THREADS:
+            return (f"above {jet.CPU_NUMPY_TRIG_MAX_THREADS} torch threads the plain provider already takes torch's "
+                    "sines and cosines")
+        return None
+
+    return _guarded(name, reason)
+
+
 def _paths(fused: bool | None = None, reverse: bool | None = None, gemm: str | None = None,
-           cpu_gemm: str | None = None, block_threads: bool | None = None) -> Callable[[], None]:
+           cpu_gemm: str | None = None, block_threads: bool | None = None,
+           numpy_trig: bool | None = None) -> Callable[[], None]:
     """Setup of a provider: the inference path ``fused``
     (:func:`fastsiren.backends.set_fused_inference`), the gradient mode ``reverse``
     (:func:`fastsiren.backends.set_reverse_grad`), the precision ``gemm`` of the cuBLAS
     products (:func:`fastsiren.backends.set_gemm_precision`), the library ``cpu_gemm`` of
     the CPU products (:func:`fastsiren.backends.set_cpu_gemm`) and whether CPU point blocks
-    run side by side (``block_threads``, :func:`fastsiren.backends.set_cpu_block_threads`);
-    None: the defaults, so a plain provider is not left at a variant's setting."""
+    run side by side (``block_threads``, :func:`fastsiren.backends.set_cpu_block_threads`) and
+    take float32 sines and cosines from NumPy (``numpy_trig``,
+    :func:`fastsiren.backends.set_cpu_numpy_trig`); None: the defaults, so a plain provider is
+    not left at a variant's setting."""
 
     def setup() -> None:
         backends.set_fused_inference(fused)
@@ -184,6 +205,7 @@ def _paths(fused: bool | None = None, reverse: bool | None = None, gemm: str | N
         backends.set_gemm_precision(gemm)
         backends.set_cpu_gemm(cpu_gemm)
         backends.set_cpu_block_threads(block_threads)
+        backends.set_cpu_numpy_trig(numpy_trig)
 
     return setup
 
@@ -224,6 +246,8 @@ PROVIDERS: dict[str, Provider] = {
         Provider("torch+onednn", _cpu_products("torch", "onednn"), optional=True, setup=_paths(cpu_gemm="onednn")),
         # one CPU point block at a time with multi-threaded ops instead of blocks side by side
         Provider("torch+serial", _serial_blocks("torch"), optional=True, setup=_paths(block_threads=False)),
+        # torch's float32 sines and cosines instead of NumPy's SIMD ufuncs
+        Provider("torch+torchtrig", _torch_trig("torch"), optional=True, setup=_paths(numpy_trig=False)),
         # the torch backend under torch.compile (inductor), its hand-written backward traced too
         Provider("torch+compile", _compiled_backend("torch"), optional=True, setup=_paths(), in_all_on=("cpu",)),
         Provider("triton", _backend_loader("triton"), setup=_triton_precision(None)),

@@ -342,6 +342,27 @@ def cpu_block_threads() -> bool:
     return _CPU_BLOCK_THREADS.get()
 
 
+CPU_NUMPY_TRIG_ENV = "FASTSIREN_CPU_NUMPY_TRIG"
+_CPU_NUMPY_TRIG = _Switch(CPU_NUMPY_TRIG_ENV)
+
+
+def set_cpu_numpy_trig(enabled: bool | None) -> None:
+    """Whether the torch backend takes the sines and cosines of float32 CPU tensors from
+    NumPy's SIMD ufuncs (True, the default) or from ``torch.sin``/``torch.cos`` (False), where
+    ``fastsiren.jet.numpy_trig`` says NumPy's applies (plain eager contiguous tensors, at most
+    ``jet.CPU_NUMPY_TRIG_MAX_THREADS`` torch threads: NumPy's ufuncs run on one); None goes back
+    to :data:`CPU_NUMPY_TRIG_ENV` ("0" turns it off), else the default. Both are accurate to
+    about one float32 ulp (``python -m benchmarks.cpu_trig`` measures speed and error); the
+    benchmarks' ``torch+torchtrig`` provider times the False side beside it.
+    """
+    _CPU_NUMPY_TRIG.set(enabled)
+
+
+def cpu_numpy_trig() -> bool:
+    """The current choice of :func:`set_cpu_numpy_trig`."""
+    return _CPU_NUMPY_TRIG.get()
+
+
 GEMM_PRECISION_ENV = "FASTSIREN_GEMM_PRECISION"
 GEMM_PRECISIONS = ("ieee", "tf32x3")
 _GEMM_PRECISION = EnvChoice(GEMM_PRECISION_ENV, GEMM_PRECISIONS, "ieee")

@@ -25,12 +25,14 @@ import queue
 import threading
 from typing import Iterator, NamedTuple, Sequence
 
+import numpy as np
 import torch
 from torch.utils._python_dispatch import _get_current_dispatch_mode
 
 from fastsiren.backends import (
     cpu_block_threads,
     cpu_gemm,
+    cpu_numpy_trig,
     exporting,
     gemm_precision,
     in_function_transform,
@@ -246,6 +248,39 @@ def _eager(*tensors: torch.Tensor) -> bool:
 
 
 _PLAIN = (torch.Tensor, torch.nn.Parameter)
+
+# Most torch threads at which the torch backend takes float32 sines and cosines from NumPy
+# (:func:`trig`): NumPy's ufuncs run on one thread, torch's on all of them.
+# ``python -m benchmarks.cpu_trig`` (benchmarks/results/cpu-trig.json) times both per element.
+CPU_NUMPY_TRIG_MAX_THREADS = 2
+
+
+def numpy_trig(z: torch.Tensor, out: torch.Tensor | None = None) -> bool:
+    """Whether :func:`trig` takes NumPy's ufunc for ``z`` (into ``out``): float32 contiguous
+    plain CPU tensors that need no gradient, in eager mode (not traced or exported), with
+    :func:`fastsiren.backends.cpu_numpy_trig` on and at most
+    :data:`CPU_NUMPY_TRIG_MAX_THREADS` torch threads."""
+    tensors = (z,) if out is None else (z, out)
+    if not (_eager(*tensors) and not exporting() and cpu_numpy_trig()):  # first: compile traces none of the rest
+        return False
+    return (all(t.dtype == torch.float32 and t.is_cpu and t.is_contiguous() and not t.requires_grad
+                and not t.is_neg() for t in tensors)
+            and (out is None or out.shape == z.shape) and torch.get_num_threads() <= CPU_NUMPY_TRIG_MAX_THREADS)
+
+
+def trig(fn: str, z: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """``sin`` or ``cos`` (``fn``) of ``z``, into ``out`` if given (``out`` may be z itself):
+    NumPy's SIMD ufunc where :func:`numpy_trig` allows it (its speed and accuracy beside
+    torch's: benchmarks/results/cpu-trig.json), else torch's."""
+    if not numpy_trig(z, out):
+        return getattr(torch, fn)(z) if out is None else getattr(torch, fn)(z, out=out)
+    dst = torch.empty_like(z) if out is None else out
+    with np.errstate(invalid="ignore"):  # sin(inf) is NaN as in torch, without NumPy's warning
+        getattr(np, fn)(z.numpy(), out=dst.numpy())
+    if out is not None:  # written behind torch's back: an autograd saved-tensor check must see it
+        torch.autograd.graph.increment_version(out)
+    return dst
+
 
 # Longest points dimension "auto" times (:func:`_calibrated`): a kind's points (a block's rows,
 # or the points a weight gradient sums over) are timed at the largest power of two not above
@@ -488,7 +523,7 @@ def _layer_forward(h_in: torch.Tensor | None, x: torch.Tensor, ws: torch.Tensor,
         z = rows_mm(x if first else h_in[0], ws.t(), bs, out=None if omega is not None and need_z else out)
         if omega is None:
             return _Layer(None, z.unsqueeze(0), None, None)
-        h = torch.sin(z, out=out) if need_z else z.sin_()
+        h = trig("sin", z, out) if need_z else trig("sin", z, z)
         return _Layer(z.unsqueeze(0) if need_z else None, h.unsqueeze(0), None, None)
     n_pts, fo = x.shape[0], ws.shape[0]
     s_count = num_streams(order, dim)
@@ -513,8 +548,8 @@ def _layer_forward(h_in: torch.Tensor | None, x: torch.Tensor, ws: torch.Tensor,
             return _Layer(p, torch.cat(full, 0), None, None)
         return _Layer(p, p, None, None)
     h = torch.empty(s_count, n_pts, fo, dtype=x.dtype, device=x.device)
-    torch.sin(z, out=h[0])
-    c = torch.cos(z)
+    trig("sin", z, h[0])
+    c = trig("cos", z)
     q = None
     if order >= 1:
         torch.mul(a, c, out=h[1:1 + dim])
@@ -542,7 +577,7 @@ def _layer_adjoint(layer: _Layer, a_first: torch.Tensor | None, gbar: torch.Tens
         return gbar
     pbar = torch.empty_like(gbar)
     if order == 0:  # c = cos z' from the kept z' (:func:`_layer_forward`)
-        torch.cos(layer.p[0], out=pbar[0])
+        trig("cos", layer.p[0], pbar[0])
         return pbar.mul_(gbar)
     c = layer.c
     torch.mul(gbar[0], c, out=pbar[0])
@@ -866,8 +901,8 @@ class GradOps:
     @staticmethod
     def sin_cos(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(sin z, cos z)`` of the scaled pre-activations z (N, F); may reuse z's memory."""
-        c = torch.cos(z)
-        return z.sin_(), c
+        c = trig("cos", z)
+        return trig("sin", z, z), c
 
     @staticmethod
     def reverse_adjoint(r: torch.Tensor, dbar: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -733,6 +733,42 @@ def test_cpu_blocks_times_each_block_size_and_the_rule(tmp_path):
         cpu_blocks.main(["--block", "0"])
 
 
+def test_cpu_trig_times_and_checks_both_libraries(tmp_path, monkeypatch):
+    """cpu_trig times NumPy's and torch's sines and cosines per element (torch at each thread
+    count up to --max-threads), writes each library's error against float64 per argument range
+    and on the special values, and times the torch backend's steps with both (providers torch
+    and torch+torchtrig, which is unavailable where it would time the plain provider); bad
+    numbers are refused."""
+    import json
+
+    from fastsiren.benchmarks import cpu_trig
+
+    out = tmp_path / "cpu-trig.json"
+    before = torch.get_num_threads()
+    assert cpu_trig.main(["--suite", "poisson-grad", "--size", "quick", "--step-rounds", "1", "--points", "8",
+                          "--rounds", "1", "--calls", "1", "--max-threads", "2", "--error-points", "256",
+                          "--out", str(out)]) == 0
+    assert torch.get_num_threads() == before and backends.cpu_numpy_trig()
+    doc = json.loads(out.read_text())
+    assert {(r["function"], r["library"], r["threads"]) for r in doc["elementwise"]} == {
+        (f, lib, t) for f in ("sin", "cos") for lib, t in (("numpy", 1), ("torch", 1), ("torch", 2))}
+    assert all(r["ns_per_element"] > 0 for r in doc["elementwise"])
+    ranged = [r for r in doc["errors"] if "max_ulp" in r]
+    assert len(ranged) == 2 * 2 * len(cpu_trig.RANGES) and all(0 <= r["max_ulp"] < 4 for r in ranged)
+    specials = [r for r in doc["errors"] if r["range"] == "special values"]
+    assert len(specials) == 4 and all(r["nan_where_float64"] and r["all_close"] for r in specials)
+    (row,) = doc["steps"]
+    assert (row["suite"], row["phase"]) == ("poisson-grad", "step") and row["numpy_ms"] > 0 and row["torch_ms"] > 0
+    assert doc["commit"] and doc["numpy"] and doc["numpy_max_threads"] == jet.CPU_NUMPY_TRIG_MAX_THREADS
+    with pytest.raises(ProviderUnavailable, match="choice of CPU runs"):
+        PROVIDERS["torch+torchtrig"].load(torch.device("cuda"))
+    monkeypatch.setattr(jet, "CPU_NUMPY_TRIG_MAX_THREADS", 0)
+    with pytest.raises(ProviderUnavailable, match="above 0 torch threads the plain provider"):
+        PROVIDERS["torch+torchtrig"].load(torch.device("cpu"))
+    with pytest.raises(ValueError, match="--calls must be > 0"):
+        cpu_trig.main(["--calls", "0"])
+
+
 def test_cpu_malloc_times_both_settings_in_child_processes(tmp_path):
     """cpu_malloc runs each allocator setting in its own child process (the pinned one with
     glibc's thresholds in its environment), alternating, and writes both providers' medians

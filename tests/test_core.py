@@ -1673,3 +1673,97 @@ def test_gpu_export_compiled_transform_and_render_in_transform(backend):
     for w, g in zip(torch.autograd.grad(field, list(model.parameters())), got.values()):
         torch.testing.assert_close(g, w, **tol)
     torch._dynamo.reset()
+
+
+def test_numpy_trig_matches_float64_and_keeps_to_its_cases(monkeypatch, threads):
+    """jet.trig: float32 sines and cosines from NumPy within 2 ulp (of 1) of float64 over the
+    arguments a SIREN sees, NaN where float64 gives NaN and without NumPy's warning, in place
+    with the version counter bumped; torch's functions for float64, tensors needing a
+    gradient, non-contiguous ones, a wrong ``out``, more than CPU_NUMPY_TRIG_MAX_THREADS
+    threads, under a dispatch mode, and with the setting (or its variable) off."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    monkeypatch.setattr(backends, "_CPU_NUMPY_TRIG", backends._Switch(backends.CPU_NUMPY_TRIG_ENV))
+    monkeypatch.delenv(backends.CPU_NUMPY_TRIG_ENV, raising=False)
+    threads(1)
+    gen = torch.Generator().manual_seed(0)
+    z = torch.cat([torch.randn(5000, generator=gen) * 3, (torch.rand(5000, generator=gen) * 2 - 1) * 1e5,
+                   torch.tensor([0.0, float("inf"), float("-inf"), float("nan")])])
+    assert jet_module.numpy_trig(z)
+    for fn in ("sin", "cos"):
+        want = getattr(torch, fn)(z.double())
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            got = jet_module.trig(fn, z)
+        assert got.dtype == torch.float32 and torch.equal(got.isnan(), want.isnan())
+        fin = ~want.isnan()
+        assert (got.double()[fin] - want[fin]).abs().max().item() <= 2 * 2.0 ** -23
+        inplace = z.clone()
+        version = inplace._version
+        assert jet_module.trig(fn, inplace, inplace) is inplace and inplace._version > version
+        torch.testing.assert_close(inplace, got, rtol=0, atol=0, equal_nan=True)
+    m = torch.randn(8, 6)
+    assert not jet_module.numpy_trig(z.double())
+    assert not jet_module.numpy_trig(z.clone().requires_grad_())
+    assert not jet_module.numpy_trig(m.t())
+    assert not jet_module.numpy_trig(m, torch.empty(6, 8))
+    assert not jet_module.numpy_trig(m, torch.empty(8, 6, dtype=torch.float64))
+    with FlopCounterMode(display=False):
+        assert not jet_module.numpy_trig(m)
+    threads(jet_module.CPU_NUMPY_TRIG_MAX_THREADS + 1)
+    assert not jet_module.numpy_trig(m)
+    threads(1)
+    backends.set_cpu_numpy_trig(False)
+    assert not jet_module.numpy_trig(m)
+    torch.testing.assert_close(jet_module.trig("cos", m), torch.cos(m), rtol=0, atol=0)
+    backends.set_cpu_numpy_trig(None)
+    monkeypatch.setenv(backends.CPU_NUMPY_TRIG_ENV, "0")
+    assert not jet_module.numpy_trig(m)
+    monkeypatch.setenv(backends.CPU_NUMPY_TRIG_ENV, "1")
+    assert jet_module.numpy_trig(m)
+    with pytest.raises(TypeError, match="enabled must be True, False or None"):
+        backends.set_cpu_numpy_trig("yes")
+
+
+@pytest.mark.parametrize("kind", ["forward", "reverse-grad", "order-1", "order-2", "weighted"])
+def test_torch_backend_float32_with_numpy_trig(kind, monkeypatch, threads):
+    """The torch backend in float32 takes NumPy's sines and cosines (forward and backward of
+    the plain network, the reverse-mode gradient, forward-mode jets, weighted Laplacians) and
+    agrees with itself on torch's and with the float64 reference, values and every parameter
+    gradient."""
+    monkeypatch.setattr(backends, "_CPU_NUMPY_TRIG", backends._Switch(backends.CPU_NUMPY_TRIG_ENV))
+    monkeypatch.delenv(backends.CPU_NUMPY_TRIG_ENV, raising=False)
+    threads(1)
+    taken = []
+    real = jet_module.numpy_trig
+    monkeypatch.setattr(jet_module, "numpy_trig", lambda *a: taken.append(real(*a)) or taken[-1])
+    torch.manual_seed(0)
+    out = 3 if kind == "order-1" else 1
+    model = fs.Siren(2, 24, 2, out, backend="torch")
+    x = torch.rand(37, 2) * 2 - 1
+
+    def run():
+        if kind == "forward":
+            outs = (model(x),)
+        else:
+            order = 1 if kind in ("reverse-grad", "order-1") else 2
+            outs = tuple(t for t in model.jet(x, order, laplacian_weights=(1.0, -0.25) if kind == "weighted" else None)
+                         if t is not None)
+        gen = torch.Generator().manual_seed(1)
+        loss = sum((t * torch.randn(t.shape, generator=gen)).sum() for t in outs)
+        return [t.detach() for t in outs] + list(torch.autograd.grad(loss, list(model.parameters())))
+
+    got = run()
+    assert taken and all(taken)
+    backends.set_cpu_numpy_trig(False)
+    taken.clear()
+    plain = run()
+    assert taken and not any(taken)
+    model.double()
+    x = x.double()
+    _set_backend(model, "reference")
+    want = run()
+    for g, p, w in zip(got, plain, want):
+        scale = w.abs().max().item() + 1e-3
+        torch.testing.assert_close(g, p, rtol=1e-4, atol=1e-5 * scale)
+        torch.testing.assert_close(g.double(), w, rtol=1e-3, atol=1e-4 * scale)
