@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .cpu_malloc import CPU_MALLOC_FILE
+from .cpu_trig import CPU_TRIG_FILE
 from .gemm_count import GEMM_FILE, pairs
 from .records import REFERENCE_INFER_NOTE, REPO_ROOT, RESULTS_DIR, latest, read_rows, reference_infer_graph
 from .scaling import SCALING_FILE, SWEEPS, device_tag, figure_name, summarize
@@ -320,7 +321,8 @@ def render_section(results_dir: Path = RESULTS_DIR) -> str:
     scal = scaling_tables(scaling_rows) if scaling_rows else ""
     gemm = gemm_table(Path(results_dir) / GEMM_FILE)
     malloc = malloc_table(Path(results_dir) / CPU_MALLOC_FILE)
-    return "\n".join(p for p in (head, body, gemm, malloc, scal) if p).rstrip() + "\n"
+    trig = trig_table(Path(results_dir) / CPU_TRIG_FILE)
+    return "\n".join(p for p in (head, body, gemm, malloc, trig, scal) if p).rstrip() + "\n"
 
 
 def malloc_table(path: Path) -> str:
@@ -346,6 +348,52 @@ def malloc_table(path: Path) -> str:
         lines.append(f"| {r['suite']} | {r['phase']} | {_ms(ms['glibc']['reference'])} / "
                      f"{_ms(ms['pinned']['reference'])} | {_ms(ms['glibc']['torch'])} / {_ms(ms['pinned']['torch'])} "
                      f"| {sp['glibc']:.2f}x / {sp['pinned']:.2f}x |")
+    return "\n".join(lines) + "\n"
+
+
+def trig_table(path: Path) -> str:
+    """From benchmarks/cpu_trig.py's file: NumPy's and torch's float32 sines and cosines per
+    element, their largest errors, and the torch backend's steps with each (empty without the
+    file)."""
+    import json
+
+    if not path.is_file():
+        return ""
+    doc = json.loads(path.read_text())
+    threads = f"{doc['threads']} thread{'s' if doc['threads'] != '1' else ''}"
+    ns = {(r["function"], r["library"], r["threads"]): r["ns_per_element"] for r in doc["elementwise"]}
+    torch_threads = sorted({t for (_, lib, t) in ns if lib == "torch"})
+    lines = [f"#### Sines and cosines on {doc['device']}, {threads} (`python -m benchmarks.cpu_trig`, "
+             f"commit {doc['commit']})\n",
+             f"NumPy {doc['numpy']} (one thread) against torch (at 1..{torch_threads[-1]} threads) on float32; the "
+             f"torch backend takes NumPy's at most {doc['numpy_max_threads']} torch threads. {doc['method']}.\n",
+             "| function | NumPy ns/element | " + " | ".join(f"torch ns/element, {t} thread{'s' if t > 1 else ''}"
+                                                      for t in torch_threads) + " |",
+             "|---|---:|" + "---:|" * len(torch_threads)]
+    for fn in ("sin", "cos"):
+        lines.append(f"| {fn} | {ns[(fn, 'numpy', 1)]:.3g} | "
+                     + " | ".join(f"{ns[(fn, 'torch', t)]:.3g}" for t in torch_threads) + " |")
+    if doc.get("per_call"):
+        lines += ["", f"Whole `jet.trig` sine calls, checks and conversions included (NumPy's is taken from "
+                      f"{doc['numpy_min_elements']:,} elements on):", "",
+                  "| elements | NumPy µs per call | torch µs per call |", "|---:|---:|---:|"]
+        lines += [f"| {r['elements']:,} | {r['numpy_us']:.3g} | {r['torch_us']:.3g} |" for r in doc["per_call"]]
+    lines += ["", "| arguments | function | NumPy max error (ulp) | torch max error (ulp) |", "|---|---|---:|---:|"]
+    err = {(r["range"], r["function"], r["library"]): r for r in doc["errors"]}
+    for (rng, fn, lib), r in err.items():
+        if lib == "numpy" and "max_ulp" in r:
+            lines.append(f"| {rng} | {fn} | {r['max_ulp']:.2f} | {err[(rng, fn, 'torch')]['max_ulp']:.2f} |")
+    special = [r for r in doc["errors"] if r["range"] == "special values"]
+    if special:
+        ok = all(r["nan_where_float64"] and r["all_close"] for r in special)
+        lines.append("\nSpecial values (" + ", ".join(str(v) for v in special[0]["values"]) + "): "
+                     + ("both libraries agree with float64, NaN where it gives NaN." if ok else
+                        "**a library disagrees with float64** (see the file)."))
+    if doc["steps"]:
+        lines += ["", "| suite | phase | torch backend ms, NumPy's | ms, torch's (torch+torchtrig) | ratio |",
+                  "|---|---|---:|---:|---:|"]
+        lines += [f"| {r['suite']} | {r['phase']} | {_ms(r['numpy_ms'])} | {_ms(r['torch_ms'])} "
+                  f"| {r['numpy_over_torch']:.2f} |" for r in doc["steps"]]
     return "\n".join(lines) + "\n"
 
 

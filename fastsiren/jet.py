@@ -249,19 +249,24 @@ def _eager(*tensors: torch.Tensor) -> bool:
 
 _PLAIN = (torch.Tensor, torch.nn.Parameter)
 
-# Most torch threads at which the torch backend takes float32 sines and cosines from NumPy
-# (:func:`trig`): NumPy's ufuncs run on one thread, torch's on all of them.
-# ``python -m benchmarks.cpu_trig`` (benchmarks/results/cpu-trig.json) times both per element.
+# When the torch backend takes float32 sines and cosines from NumPy (:func:`trig`): at most this
+# many torch threads (NumPy's ufuncs run on one thread, torch's on all of them) and from this many
+# elements on (below, the checks and conversions cost more than NumPy saves).
+# ``python -m benchmarks.cpu_trig`` (benchmarks/results/cpu-trig.json) times both.
 CPU_NUMPY_TRIG_MAX_THREADS = 2
+CPU_NUMPY_TRIG_MIN_ELEMS = 16384
 
 
 def numpy_trig(z: torch.Tensor, out: torch.Tensor | None = None) -> bool:
     """Whether :func:`trig` takes NumPy's ufunc for ``z`` (into ``out``): float32 contiguous
-    plain CPU tensors that need no gradient, in eager mode (not traced or exported), with
+    plain CPU tensors of at least :data:`CPU_NUMPY_TRIG_MIN_ELEMS` elements that need no
+    gradient, in eager mode (not compiled, traced or exported), with
     :func:`fastsiren.backends.cpu_numpy_trig` on and at most
     :data:`CPU_NUMPY_TRIG_MAX_THREADS` torch threads."""
+    if torch.compiler.is_compiling() or z.numel() < CPU_NUMPY_TRIG_MIN_ELEMS:  # the cheap tests first
+        return False
     tensors = (z,) if out is None else (z, out)
-    if not (_eager(*tensors) and not exporting() and cpu_numpy_trig()):  # first: compile traces none of the rest
+    if not (cpu_numpy_trig() and _eager(*tensors) and not exporting()):
         return False
     return (all(t.dtype == torch.float32 and t.is_cpu and t.is_contiguous() and not t.requires_grad
                 and not t.is_neg() for t in tensors)

@@ -749,10 +749,16 @@ def test_cpu_trig_times_and_checks_both_libraries(tmp_path, monkeypatch):
                           "--rounds", "1", "--calls", "1", "--max-threads", "2", "--error-points", "256",
                           "--out", str(out)]) == 0
     assert torch.get_num_threads() == before and backends.cpu_numpy_trig()
+    table = readme_tables.trig_table(out)  # the README's tables of the file
+    assert "| sin |" in table and "| poisson-grad | step |" in table and "per call" in table
+    assert readme_tables.trig_table(tmp_path / "missing.json") == ""
     doc = json.loads(out.read_text())
     assert {(r["function"], r["library"], r["threads"]) for r in doc["elementwise"]} == {
         (f, lib, t) for f in ("sin", "cos") for lib, t in (("numpy", 1), ("torch", 1), ("torch", 2))}
     assert all(r["ns_per_element"] > 0 for r in doc["elementwise"])
+    assert [r["elements"] for r in doc["per_call"]] == list(cpu_trig.CALL_SIZES)
+    assert all(r["numpy_us"] > 0 and r["torch_us"] > 0 for r in doc["per_call"])
+    assert jet.CPU_NUMPY_TRIG_MIN_ELEMS == doc["numpy_min_elements"] > 0  # set aside only while it timed
     ranged = [r for r in doc["errors"] if "max_ulp" in r]
     assert len(ranged) == 2 * 2 * len(cpu_trig.RANGES) and all(0 <= r["max_ulp"] < 4 for r in ranged)
     specials = [r for r in doc["errors"] if r["range"] == "special values"]

@@ -1678,8 +1678,8 @@ def test_gpu_export_compiled_transform_and_render_in_transform(backend):
 def test_numpy_trig_matches_float64_and_keeps_to_its_cases(monkeypatch, threads):
     """jet.trig: float32 sines and cosines from NumPy within 2 ulp (of 1) of float64 over the
     arguments a SIREN sees, NaN where float64 gives NaN and without NumPy's warning, in place
-    with the version counter bumped; torch's functions for float64, tensors needing a
-    gradient, non-contiguous ones, a wrong ``out``, more than CPU_NUMPY_TRIG_MAX_THREADS
+    with the version counter bumped; torch's functions below CPU_NUMPY_TRIG_MIN_ELEMS, for
+    float64, tensors needing a gradient, non-contiguous ones, a wrong ``out``, more than CPU_NUMPY_TRIG_MAX_THREADS
     threads, under a dispatch mode, and with the setting (or its variable) off."""
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -1687,7 +1687,7 @@ def test_numpy_trig_matches_float64_and_keeps_to_its_cases(monkeypatch, threads)
     monkeypatch.delenv(backends.CPU_NUMPY_TRIG_ENV, raising=False)
     threads(1)
     gen = torch.Generator().manual_seed(0)
-    z = torch.cat([torch.randn(5000, generator=gen) * 3, (torch.rand(5000, generator=gen) * 2 - 1) * 1e5,
+    z = torch.cat([torch.randn(10000, generator=gen) * 3, (torch.rand(10000, generator=gen) * 2 - 1) * 1e5,
                    torch.tensor([0.0, float("inf"), float("-inf"), float("nan")])])
     assert jet_module.numpy_trig(z)
     for fn in ("sin", "cos"):
@@ -1702,12 +1702,14 @@ def test_numpy_trig_matches_float64_and_keeps_to_its_cases(monkeypatch, threads)
         version = inplace._version
         assert jet_module.trig(fn, inplace, inplace) is inplace and inplace._version > version
         torch.testing.assert_close(inplace, got, rtol=0, atol=0, equal_nan=True)
-    m = torch.randn(8, 6)
+    m = torch.randn(256, 128)
+    assert jet_module.numpy_trig(m) and jet_module.numpy_trig(m, torch.empty(256, 128))
+    assert not jet_module.numpy_trig(m[:, :63])  # too few elements
     assert not jet_module.numpy_trig(z.double())
     assert not jet_module.numpy_trig(z.clone().requires_grad_())
     assert not jet_module.numpy_trig(m.t())
-    assert not jet_module.numpy_trig(m, torch.empty(6, 8))
-    assert not jet_module.numpy_trig(m, torch.empty(8, 6, dtype=torch.float64))
+    assert not jet_module.numpy_trig(m, torch.empty(128, 256))
+    assert not jet_module.numpy_trig(m, torch.empty(256, 128, dtype=torch.float64))
     with FlopCounterMode(display=False):
         assert not jet_module.numpy_trig(m)
     threads(jet_module.CPU_NUMPY_TRIG_MAX_THREADS + 1)
@@ -1733,6 +1735,7 @@ def test_torch_backend_float32_with_numpy_trig(kind, monkeypatch, threads):
     gradient."""
     monkeypatch.setattr(backends, "_CPU_NUMPY_TRIG", backends._Switch(backends.CPU_NUMPY_TRIG_ENV))
     monkeypatch.delenv(backends.CPU_NUMPY_TRIG_ENV, raising=False)
+    monkeypatch.setattr(jet_module, "CPU_NUMPY_TRIG_MIN_ELEMS", 0)  # tensors of the test's small network
     threads(1)
     taken = []
     real = jet_module.numpy_trig

@@ -646,6 +646,38 @@ def test_block_threads_finding_compares_torch_with_torch_serial(tmp_path):
         "CPU point blocks side by side on CPU, 2 threads, size default (commit abcdef1234): the torch backend's "
         "time over torch+serial's (the same passes one block at a time, multi-threaded ops), same run: "
         "fit step 0.90 (90 against 100 ms)."]
+    trig = report.Section("bench", [])
+    b._block_threads(trig, [row("fit", "torch", 90.0), row("fit", "torch+torchtrig", 120.0)])
+    assert trig.findings == [
+        "float32 sines and cosines from NumPy on CPU, 2 threads, size default (commit abcdef1234): the torch "
+        "backend's time over torch+torchtrig's (the same steps with torch.sin and torch.cos), same run: "
+        "fit step 0.75 (90 against 120 ms)."]
     none = report.Section("bench", [])
     b._block_threads(none, [row("fit", "torch", 90.0)])
     assert none.findings == []
+
+
+def test_trig_study_table_and_finding(tmp_path):
+    """benchmarks/cpu_trig.py's file becomes a table (ns per element per library and thread
+    count, largest ulp errors) and a finding with the steps' ratios; nothing without the file."""
+    doc = {"device": "CPU", "commit": "abcdef1234", "numpy": "2.4", "threads": "2", "numpy_max_threads": 2,
+           "numpy_min_elements": 16384,
+           "elementwise": [{"function": f, "library": lib, "threads": t, "ns_per_element": v}
+                           for f in ("sin", "cos") for lib, t, v in (("numpy", 1, 0.5), ("torch", 1, 1.4),
+                                                                   ("torch", 2, 1.0))],
+           "errors": [{"range": "r", "function": f, "library": lib, "max_ulp": u, "max_abs": 1e-8}
+                      for f in ("sin", "cos") for lib, u in (("numpy", 1.25), ("torch", 0.59))]
+           + [{"range": "special values", "function": f, "library": lib, "values": [0.0], "nan_where_float64": True,
+               "all_close": True} for f in ("sin", "cos") for lib in ("numpy", "torch")],
+           "steps": [{"suite": "fit", "phase": "step", "numpy_ms": 90.0, "torch_ms": 100.0, "numpy_over_torch": 0.9}]}
+    sec = report.Section("bench", [])
+    report.Builder({}, [], tmp_path, trig=doc)._trig(sec)
+    (tab,) = sec.tables
+    assert [c["t"] for c in tab["rows"][0]] == ["sin", "0.5", "1.4", "1", "1.25", "0.59"]
+    assert "cpu-trig.json" in tab["source"]
+    (finding,) = sec.findings
+    assert "NumPy's sine took 0.5 ns against torch's 1.4 ns on one thread and 1 ns on 2" in finding
+    assert "special values agree with float64 in both" in finding and "fit step 0.90 (90 against 100 ms)" in finding
+    empty = report.Section("bench", [])
+    report.Builder({}, [], tmp_path)._trig(empty)
+    assert empty.tables == [] and empty.findings == []

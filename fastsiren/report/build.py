@@ -35,6 +35,7 @@ from typing import Any, Iterable
 
 from fastsiren.benchmarks.cli import CPU_GEMM_AUTO_FILE
 from fastsiren.benchmarks.cpu_malloc import CPU_MALLOC_FILE
+from fastsiren.benchmarks.cpu_trig import CPU_TRIG_FILE
 from fastsiren.benchmarks.cuda_mutations import MUTATIONS_FILE
 from fastsiren.benchmarks.cuda_registers import REGISTERS_FILE
 from fastsiren.benchmarks.gemm_count import GEMM_FILE
@@ -762,13 +763,15 @@ class Builder:
     def __init__(self, results: dict[str, list[Result]], bench: list[dict], figures_dir: Path,
                  gemm: dict | None = None, mutations: dict | None = None, profile: dict | None = None,
                  precision: dict | None = None, malloc: dict | None = None, weighted: list[dict] | None = None,
-                 cpu_gemm: list[dict] | None = None, registers: dict | None = None, auto_gemm: dict | None = None):
+                 cpu_gemm: list[dict] | None = None, registers: dict | None = None, auto_gemm: dict | None = None,
+                 trig: dict | None = None):
         self.results, self.bench, self.figures_dir, self.gemm = results, bench, figures_dir, gemm
         self.mutations, self.profile, self.precision, self.malloc = mutations, profile, precision, malloc
         self.weighted = weighted or []  # benchmarks/weighted_cost.py's documents, one per device
         self.cpu_gemm = cpu_gemm or []  # benchmarks/cpu_gemm.py's documents (cpu-gemm*.json), by date
         self.registers = registers  # benchmarks/cuda_registers.py's sm_90 document
         self.auto_gemm = auto_gemm  # what set_cpu_gemm("auto") timed in benchmark runs (fastsiren bench)
+        self.trig = trig  # benchmarks/cpu_trig.py's document: NumPy's and torch's float32 sin and cos
         self.used_figures: list[Path] = []
         self.limits: list[str] = []  # Discussion limits that the sections compute (e.g. a frame that carries a mean)
 
@@ -1264,6 +1267,7 @@ class Builder:
         sec = Section("bench", [])
         self._gemm(sec)
         self._malloc(sec)
+        self._trig(sec)
         self._weighted(sec)
         self._registers(sec)
         self._auto_gemm(sec)
@@ -1526,28 +1530,71 @@ class Builder:
                          + ("; see the limit on this CPU's speed from day to day." if drift else "."))
             sec.findings.append(text)
 
+    # torch-backend CPU variants timed beside the default: (provider, what the default does instead, what the
+    # variant does)
+    CPU_VARIANTS = (
+        ("torch+serial", "CPU point blocks side by side",
+         "the same passes one block at a time, multi-threaded ops"),
+        ("torch+torchtrig", "float32 sines and cosines from NumPy",
+         "the same steps with torch.sin and torch.cos"),
+    )
+
     def _block_threads(self, sec: Section, rows: list[dict]) -> None:
-        """The torch backend's CPU point blocks side by side (backends.set_cpu_block_threads)
-        against one block at a time (torch+serial), per device and thread count, from the
-        latest fixed-size rows that time both."""
-        groups: dict[tuple, dict[tuple, dict]] = defaultdict(dict)
-        for r in rows:
-            if (r.get("device_type") == "cpu" and not r.get("sweep") and r.get("status", "ok") == "ok"
-                    and r.get("provider") in ("torch", "torch+serial")):
-                key = (str(r.get("device")), str(r.get("threads")), str(r.get("size")), str(r.get("dtype")))
-                groups[key][(r["suite"], r.get("phase", ""), r["provider"])] = r
-        for (dev, threads, size, _), got in sorted(groups.items()):
-            parts = []
-            for (suite, phase, provider), r in got.items():
-                if provider == "torch" and (serial := got.get((suite, phase, "torch+serial"))):
-                    parts.append(f"{r['suite']} {r.get('phase', '')} {r['median_ms'] / serial['median_ms']:.2f} "
-                                 f"({r['median_ms']:.0f} against {serial['median_ms']:.0f} ms)")
-            if parts:
-                commits = ", ".join(sorted({str(r.get("commit"))[:10] for r in got.values()}))
-                sec.findings.append(
-                    f"CPU point blocks side by side on {dev}, {threads} threads, size {size} (commit {commits}): the "
-                    "torch backend's time over torch+serial's (the same passes one block at a time, multi-threaded "
-                    "ops), same run: " + "; ".join(parts) + ".")
+        """The torch backend's CPU choices against the variants that turn one off (point blocks
+        side by side against torch+serial, NumPy's sines against torch+torchtrig), per device
+        and thread count, from the latest fixed-size rows that time both."""
+        for variant, choice, instead in self.CPU_VARIANTS:
+            groups: dict[tuple, dict[tuple, dict]] = defaultdict(dict)
+            for r in rows:
+                if (r.get("device_type") == "cpu" and not r.get("sweep") and r.get("status", "ok") == "ok"
+                        and r.get("provider") in ("torch", variant)):
+                    key = (str(r.get("device")), str(r.get("threads")), str(r.get("size")), str(r.get("dtype")))
+                    groups[key][(r["suite"], r.get("phase", ""), r["provider"])] = r
+            for (dev, threads, size, _), got in sorted(groups.items()):
+                parts = []
+                for (suite, phase, provider), r in got.items():
+                    if provider == "torch" and (other := got.get((suite, phase, variant))):
+                        parts.append(f"{r['suite']} {r.get('phase', '')} {r['median_ms'] / other['median_ms']:.2f} "
+                                     f"({r['median_ms']:.0f} against {other['median_ms']:.0f} ms)")
+                if parts:
+                    commits = ", ".join(sorted({str(r.get("commit"))[:10] for r in got.values()}))
+                    sec.findings.append(
+                        f"{choice} on {dev}, {threads} threads, size {size} (commit {commits}): the torch backend's "
+                        f"time over {variant}'s ({instead}), same run: " + "; ".join(parts) + ".")
+
+    def _trig(self, sec: Section) -> None:
+        """NumPy's and torch's float32 sines and cosines per element, their errors against
+        float64, and the torch backend's steps with each (benchmarks/cpu_trig.py)."""
+        doc = self.trig
+        if not doc or not doc.get("elementwise"):
+            return
+        ns = {(r["function"], r["library"], r["threads"]): r["ns_per_element"] for r in doc["elementwise"]}
+        ts = sorted({t for (_, lib, t) in ns if lib == "torch"})
+        err = {(r["range"], r["function"], r["library"]): r for r in doc["errors"] if "max_ulp" in r}
+        body = [[cell(fn), cell(f"{ns[(fn, 'numpy', 1)]:.3g}")] + [cell(f"{ns[(fn, 'torch', t)]:.3g}") for t in ts]
+                + [cell(f"{max(r['max_ulp'] for k, r in err.items() if k[1:] == (fn, lib)):.2f}")
+                   for lib in ("numpy", "torch")] for fn in ("sin", "cos")]
+        sec.tables.append(table(
+            f"Float32 sine and cosine on {doc['device']}: ns per element of NumPy {doc.get('numpy', '?')} (one "
+            f"thread) and torch, and the largest error against float64 in ulps over {len(doc.get('errors', []))} "
+            "rows of argument ranges",
+            ["function", "NumPy ns", *[f"torch ns, {_count(t, 'thread')}" for t in ts], "NumPy max ulp",
+             "torch max ulp"], body, lead=1,
+            source=f"benchmarks/cpu_trig.py; commit {_commit(doc)}; file {CPU_TRIG_FILE}"))
+        parts = [f"{r['suite']} {r['phase']} {r['numpy_over_torch']:.2f} ({fmt('ms', r['numpy_ms'])} against "
+                 f"{fmt('ms', r['torch_ms'])} ms)" for r in doc.get("steps", [])]
+        special = [r for r in doc["errors"] if r.get("range") == "special values"]
+        agree = bool(special) and all(r["nan_where_float64"] and r["all_close"] for r in special)
+        sec.findings.append(
+            f"The torch backend takes float32 sines and cosines from NumPy's SIMD ufuncs on the CPU, at most "
+            f"{_count(doc.get('numpy_max_threads', 0), 'torch thread')} and from "
+            f"{doc.get('numpy_min_elements', 0):,} elements on (file {CPU_TRIG_FILE}, {doc.get('threads', '?')} "
+            f"threads): per element NumPy's sine took {ns[('sin', 'numpy', 1)]:.3g} ns against torch's "
+            f"{ns[('sin', 'torch', 1)]:.3g} ns on one thread"
+            + (f" and {ns[('sin', 'torch', ts[-1])]:.3g} ns on {ts[-1]}" if ts[-1] > 1 else "")
+            + ("; special values agree with float64 in both" if agree else "")
+            + (". The backend's steps with NumPy's functions over the same steps with torch's (interleaved): "
+               + "; ".join(parts) if parts else "") + ".")
 
     def _registers(self, sec: Section) -> None:
         """The CUDA kernels' resources from an offline compile (benchmarks/cuda_registers.py), and
@@ -2010,7 +2057,7 @@ def build(results_dir: Path, bench_dir: Path, figures_dir: Path, out: Path,
     cpu_gemm = [json.loads(path.read_text()) for path in sorted(bench_dir.glob("cpu-gemm*.json"))]
     data = Builder(results, bench, figures_dir, doc(GEMM_FILE), doc(MUTATIONS_FILE), doc(PROFILE_FILE),
                    doc(PRECISION_FILE), doc(CPU_MALLOC_FILE), weighted, cpu_gemm, doc(REGISTERS_FILE),
-                   doc(CPU_GEMM_AUTO_FILE)).build(skipped, profile)
+                   doc(CPU_GEMM_AUTO_FILE), doc(CPU_TRIG_FILE)).build(skipped, profile)
     compile_pdf(data, figures_dir, out)
     data["out"] = str(out)
     return data
