@@ -7,15 +7,16 @@ against float64 on the argument ranges a SIREN sees) and in whole steps.
 The torch backend takes a float32 sine or cosine from NumPy (:func:`fastsiren.jet.trig`) at
 most ``jet.CPU_NUMPY_TRIG_MAX_THREADS`` torch threads: NumPy's ufuncs run on one thread, torch's
 on all of its threads, so the ``elementwise`` rows time torch at 1 .. ``--max-threads`` threads
-beside NumPy; the ``per_call`` rows time whole :func:`fastsiren.jet.trig` calls, checks and
-conversions included, on small to large tensors (NumPy's is taken from
-``jet.CPU_NUMPY_TRIG_MIN_ELEMS`` elements on). The ``errors`` rows give each library's largest
-error in units in the last place (ulp, of the float32 result's binade, against the float64 function of the same float32
-argument) and the largest absolute error, on: pre-activations of the hidden layers (normal,
-scale 3), of a first layer with omega_0 = 30 (uniform in +-100), large arguments (uniform in
-+-1e5, beyond a short range reduction) and special values. The ``steps`` rows time the torch
-backend's benchmark steps (``python -m benchmarks`` suites) with NumPy's functions and with
-torch's (:func:`fastsiren.backends.set_cpu_numpy_trig`), interleaved in one process.
+beside NumPy. The ``per_call`` rows time whole :func:`fastsiren.jet.trig` calls, checks and
+conversions included, on small to large tensors at each of those thread counts (NumPy's is
+taken from ``jet.CPU_NUMPY_TRIG_MIN_ELEMS`` elements on). The ``errors`` rows give each
+library's largest error in units in the last place (ulp, of the float32 result's binade,
+against the float64 function of the same float32 argument) and the largest absolute error, on:
+pre-activations of the hidden layers (normal, scale 3), of a first layer with omega_0 = 30
+(uniform in +-100), large arguments (uniform in +-1e5, beyond a short range reduction) and
+special values. The ``steps`` rows time the torch backend's benchmark steps (``python -m
+benchmarks`` suites) with NumPy's functions and with torch's (providers ``torch`` and
+``torch+torchtrig``, :func:`fastsiren.backends.set_cpu_numpy_trig`), interleaved in one process.
 """
 
 from __future__ import annotations
@@ -83,31 +84,35 @@ def elementwise(shape: tuple[int, int], max_threads: int, rounds: int, calls: in
 CALL_SIZES = (256, 4096, 16384, 65536, 262144)
 
 
-def per_call(sizes: tuple[int, ...], rounds: int, calls: int) -> list[dict]:
+def per_call(sizes: tuple[int, ...], max_threads: int, rounds: int, calls: int) -> list[dict]:
     """Microseconds per :func:`fastsiren.jet.trig` call (sine, its checks and conversions
-    included) on ``n`` elements with NumPy's function (below jet.CPU_NUMPY_TRIG_MIN_ELEMS too,
-    for this timing) and with torch's, interleaved: where NumPy's saving outweighs its fixed
-    cost."""
-    saved = jet.CPU_NUMPY_TRIG_MIN_ELEMS
+    included) on ``n`` elements at 1 .. ``max_threads`` torch threads, with NumPy's function
+    (below jet.CPU_NUMPY_TRIG_MIN_ELEMS too, for this timing) and with torch's, interleaved:
+    where NumPy's saving outweighs its fixed cost."""
+    saved, before = jet.CPU_NUMPY_TRIG_MIN_ELEMS, torch.get_num_threads()
     rows = []
     try:
-        for n in sizes:
-            z = torch.randn(n, generator=torch.Generator().manual_seed(n)) * 3
-            out = torch.empty_like(z)
-            times: dict[str, list[float]] = {"numpy": [], "torch": []}
-            for r in range(rounds + 1):
-                for lib, on in (("numpy", True), ("torch", False)):
-                    backends.set_cpu_numpy_trig(on)
-                    jet.CPU_NUMPY_TRIG_MIN_ELEMS = 0
-                    start = time.perf_counter()
-                    for _ in range(calls):
-                        jet.trig("sin", z, out)
-                    if r:
-                        times[lib].append((time.perf_counter() - start) / calls * 1e6)
-            rows.append({"elements": n, **{f"{lib}_us": statistics.median(ts) for lib, ts in times.items()}})
+        jet.CPU_NUMPY_TRIG_MIN_ELEMS = 0
+        for threads in range(1, max_threads + 1):
+            torch.set_num_threads(threads)
+            for n in sizes:
+                z = torch.randn(n, generator=torch.Generator().manual_seed(n)) * 3
+                out = torch.empty_like(z)
+                times: dict[str, list[float]] = {"numpy": [], "torch": []}
+                for r in range(rounds + 1):
+                    for lib, on in (("numpy", True), ("torch", False)):
+                        backends.set_cpu_numpy_trig(on)
+                        start = time.perf_counter()
+                        for _ in range(calls):
+                            jet.trig("sin", z, out)
+                        if r:
+                            times[lib].append((time.perf_counter() - start) / calls * 1e6)
+                rows.append({"threads": threads, "elements": n,
+                             **{f"{lib}_us": statistics.median(ts) for lib, ts in times.items()}})
     finally:
         jet.CPU_NUMPY_TRIG_MIN_ELEMS = saved
         backends.set_cpu_numpy_trig(None)
+        torch.set_num_threads(before)
     return rows
 
 
@@ -189,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     max_threads = torch.get_num_threads() if a.max_threads is None else a.max_threads
     common.positive("--max-threads", max_threads, int)
     rows_e = elementwise((a.points, 256), max_threads, a.rounds, a.calls)
-    rows_c = per_call(CALL_SIZES, a.rounds, a.calls)
+    rows_c = per_call(CALL_SIZES, max_threads, a.rounds, a.calls)
     rows_err = errors(a.error_points)
     rows_s = [] if a.no_steps else steps(tuple(a.suite or SUITES), a.size, a.step_rounds)
     env = environment(torch.device("cpu"))
@@ -198,9 +203,9 @@ def main(argv: list[str] | None = None) -> int:
            "numpy": np.__version__, "numpy_max_threads": jet.CPU_NUMPY_TRIG_MAX_THREADS,
            "numpy_min_elements": jet.CPU_NUMPY_TRIG_MIN_ELEMS,
            "method": f"elementwise: a ({a.points}, 256) float32 block of normal arguments (scale 3), {a.calls} calls "
-                     f"per round, median of {a.rounds} interleaved rounds; per call: jet.trig's sine on 1-D blocks, "
-                     f"{a.calls} calls per round, median of {a.rounds} interleaved rounds; errors: "
-                     f"{a.error_points} arguments per range against the float64 function of the same float32 "
+                     f"per round, median of {a.rounds} interleaved rounds; per call: jet.trig's sine on 1-D blocks "
+                     f"at each thread count, {a.calls} calls per round, median of {a.rounds} interleaved rounds; "
+                     f"errors: {a.error_points} arguments per range against the float64 function of the same float32 "
                      "arguments; steps: the torch backend in the benchmark suites"
                      f" (size {a.size}, {a.step_rounds} interleaved rounds) with NumPy's and "
                      "with torch's functions",

@@ -376,8 +376,9 @@ def trig_table(path: Path) -> str:
     if doc.get("per_call"):
         lines += ["", f"Whole `jet.trig` sine calls, checks and conversions included (NumPy's is taken from "
                       f"{doc['numpy_min_elements']:,} elements on):", "",
-                  "| elements | NumPy µs per call | torch µs per call |", "|---:|---:|---:|"]
-        lines += [f"| {r['elements']:,} | {r['numpy_us']:.3g} | {r['torch_us']:.3g} |" for r in doc["per_call"]]
+                  "| torch threads | elements | NumPy µs per call | torch µs per call |", "|---:|---:|---:|---:|"]
+        lines += [f"| {r['threads']} | {r['elements']:,} | {r['numpy_us']:.3g} | {r['torch_us']:.3g} |"
+                  for r in doc["per_call"]]
     lines += ["", "| arguments | function | NumPy max error (ulp) | torch max error (ulp) |", "|---|---|---:|---:|"]
     err = {(r["range"], r["function"], r["library"]): r for r in doc["errors"]}
     for (rng, fn, lib), r in err.items():

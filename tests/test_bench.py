@@ -756,7 +756,8 @@ def test_cpu_trig_times_and_checks_both_libraries(tmp_path, monkeypatch):
     assert {(r["function"], r["library"], r["threads"]) for r in doc["elementwise"]} == {
         (f, lib, t) for f in ("sin", "cos") for lib, t in (("numpy", 1), ("torch", 1), ("torch", 2))}
     assert all(r["ns_per_element"] > 0 for r in doc["elementwise"])
-    assert [r["elements"] for r in doc["per_call"]] == list(cpu_trig.CALL_SIZES)
+    assert [(r["threads"], r["elements"]) for r in doc["per_call"]] == [
+        (t, n) for t in (1, 2) for n in cpu_trig.CALL_SIZES]
     assert all(r["numpy_us"] > 0 and r["torch_us"] > 0 for r in doc["per_call"])
     assert jet.CPU_NUMPY_TRIG_MIN_ELEMS == doc["numpy_min_elements"] > 0  # set aside only while it timed
     ranged = [r for r in doc["errors"] if "max_ulp" in r]
