@@ -159,13 +159,22 @@ def torch_targets(rows: Sequence[dict]) -> list[tuple[dict, float, float, float]
     return out
 
 
+def speedup_text(got: float, target: float) -> str:
+    """``got`` as "1.40x"; with three decimals where two would round a missed target onto it
+    ("1.499x", not "1.50x" beside "target >= 1.5x: missed")."""
+    text = f"{got:.2f}"
+    if got < target <= float(text):
+        text = f"{got:.3f}"
+    return text + "x"
+
+
 def target_lines(rows: Sequence[dict[str, str]]) -> str:
     """Issue 2's torch-vs-reference targets, met or missed, from the rows of one table, each
     with its ceiling (:func:`speed_ceiling`)."""
     lines = []
     for r, got, target, ceiling in torch_targets(rows):
         verdict = "met" if got >= target else "**missed**"
-        lines.append(f"- {r['suite']}: torch {got:.2f}x reference (target >= {target:g}x): {verdict}"
+        lines.append(f"- {r['suite']}: torch {speedup_text(got, target)} reference (target >= {target:g}x): {verdict}"
                      + ("" if math.isnan(ceiling) else f"; ceiling {ceiling:.2f}x"))
     if not lines:
         return ""

@@ -338,6 +338,9 @@ def test_cpu_target_lines_give_the_ceiling():
     assert "- poisson-grad: torch 1.40x reference (target >= 1.5x): **missed**; ceiling 1.50x\n" in text
     assert "- fit: torch 1.20x reference (target >= 1x): met\n" in text
     assert readme_tables.target_lines([row("fit", "reference", 1.0, 0.5)]) == ""
+    near = readme_tables.target_lines([row("poisson-grad", "torch", 1.4989, 1.3)])  # not "1.50x ... missed"
+    assert "- poisson-grad: torch 1.499x reference (target >= 1.5x): **missed**" in near
+    assert readme_tables.speedup_text(1.5, 1.5) == "1.50x" and readme_tables.speedup_text(1.504, 1.5) == "1.50x"
 
 
 def test_render_reference_timed_with_a_recorded_graph_is_flagged():

@@ -649,7 +649,7 @@ def test_block_threads_finding_compares_torch_with_torch_serial(tmp_path):
     trig = report.Section("bench", [])
     b._block_threads(trig, [row("fit", "torch", 90.0), row("fit", "torch+torchtrig", 120.0)])
     assert trig.findings == [
-        "float32 sines and cosines from NumPy on CPU, 2 threads, size default (commit abcdef1234): the torch "
+        "Float32 sines and cosines from NumPy on CPU, 2 threads, size default (commit abcdef1234): the torch "
         "backend's time over torch+torchtrig's (the same steps with torch.sin and torch.cos), same run: "
         "fit step 0.75 (90 against 120 ms)."]
     none = report.Section("bench", [])

@@ -41,7 +41,7 @@ from fastsiren.benchmarks.cuda_registers import REGISTERS_FILE
 from fastsiren.benchmarks.gemm_count import GEMM_FILE
 from fastsiren.benchmarks.precision import GPU_FILE as PRECISION_FILE
 from fastsiren.benchmarks.profile_step import PROFILE_FILE
-from fastsiren.benchmarks.readme_tables import gpu_targets, scaling_target_text, torch_targets
+from fastsiren.benchmarks.readme_tables import gpu_targets, scaling_target_text, speedup_text, torch_targets
 from fastsiren.benchmarks.records import REFERENCE_INFER_NOTE, reference_infer_graph
 from fastsiren.benchmarks.suites import REVERSE_GRAD_PRODUCT_SHARE, default_shape
 from fastsiren.tasks import common
@@ -1500,7 +1500,8 @@ class Builder:
             parts, missed = [], []
             for r, got, target, ceiling in verdicts:
                 flops = ratio.get((r["suite"], int(r.get("in_features", 0))))
-                parts.append(f"{r['suite']} {got:.2f}x (target {target:g}x, {'met' if got >= target else 'missed'}"
+                parts.append(f"{r['suite']} {speedup_text(got, target)} (target {target:g}x, "
+                             f"{'met' if got >= target else 'missed'}"
                              + ("" if math.isnan(ceiling) else f", ceiling {ceiling:.2f}x")
                              + (f"; reference makes {flops:.2f}x its matrix-product FLOPs" if flops else "") + ")")
                 if got < target:
@@ -1535,7 +1536,7 @@ class Builder:
     CPU_VARIANTS = (
         ("torch+serial", "CPU point blocks side by side",
          "the same passes one block at a time, multi-threaded ops"),
-        ("torch+torchtrig", "float32 sines and cosines from NumPy",
+        ("torch+torchtrig", "Float32 sines and cosines from NumPy",
          "the same steps with torch.sin and torch.cos"),
     )
 
@@ -1558,8 +1559,9 @@ class Builder:
                                      f"({r['median_ms']:.0f} against {other['median_ms']:.0f} ms)")
                 if parts:
                     commits = ", ".join(sorted({str(r.get("commit"))[:10] for r in got.values()}))
+                    n_threads = _count(int(threads), "thread") if threads.isdigit() else f"{threads} threads"
                     sec.findings.append(
-                        f"{choice} on {dev}, {threads} threads, size {size} (commit {commits}): the torch backend's "
+                        f"{choice} on {dev}, {n_threads}, size {size} (commit {commits}): the torch backend's "
                         f"time over {variant}'s ({instead}), same run: " + "; ".join(parts) + ".")
 
     def _trig(self, sec: Section) -> None:
