@@ -4,12 +4,13 @@ against float64 on the argument ranges a SIREN sees) and in whole steps.
 
     python -m benchmarks.cpu_trig            # writes benchmarks/results/cpu-trig.json
 
-The torch backend takes a float32 sine or cosine from NumPy (:func:`fastsiren.jet.trig`) at
-most ``jet.CPU_NUMPY_TRIG_MAX_THREADS`` torch threads: NumPy's ufuncs run on one thread, torch's
-on all of its threads, so the ``elementwise`` rows time torch at 1 .. ``--max-threads`` threads
-beside NumPy. The ``per_call`` rows time whole :func:`fastsiren.jet.trig` calls, checks and
-conversions included, on small to large tensors at each of those thread counts (NumPy's is
-taken from ``jet.CPU_NUMPY_TRIG_MIN_ELEMS`` elements on). The ``errors`` rows give each
+The torch backend takes a float32 sine or cosine from NumPy (:func:`fastsiren.jet.trig`) from
+``jet.CPU_NUMPY_TRIG_MIN_ELEMS[T]`` elements on at T torch threads (at no other T): NumPy's
+ufuncs run on one thread, torch's on all of its threads, so the ``elementwise`` rows time torch
+at 1 .. ``--max-threads`` threads beside NumPy. The ``per_call`` rows time whole
+:func:`fastsiren.jet.trig` calls, checks and conversions included, on small to large tensors at
+each thread count up to ``--max-threads`` where NumPy's may be taken: where its saving outweighs
+its fixed cost. The ``errors`` rows give each
 library's largest error in units in the last place (ulp, of the float32 result's binade,
 against the float64 function of the same float32 argument) and the largest absolute error, on:
 pre-activations of the hidden layers (normal, scale 3), of a first layer with omega_0 = 30
@@ -86,14 +87,15 @@ CALL_SIZES = (256, 4096, 16384, 65536, 262144)
 
 def per_call(sizes: tuple[int, ...], max_threads: int, rounds: int, calls: int) -> list[dict]:
     """Microseconds per :func:`fastsiren.jet.trig` call (sine, its checks and conversions
-    included) on ``n`` elements at 1 .. ``max_threads`` torch threads, with NumPy's function
-    (below jet.CPU_NUMPY_TRIG_MIN_ELEMS too, for this timing) and with torch's, interleaved:
-    where NumPy's saving outweighs its fixed cost."""
+    included) on ``n`` elements at each torch thread count up to ``max_threads`` where NumPy's
+    may be taken (``jet.CPU_NUMPY_TRIG_MIN_ELEMS``; its floors set aside for this timing), with
+    NumPy's function and with torch's, interleaved."""
     saved, before = jet.CPU_NUMPY_TRIG_MIN_ELEMS, torch.get_num_threads()
+    counts = [t for t in sorted(saved) if t <= max_threads]
     rows = []
     try:
-        jet.CPU_NUMPY_TRIG_MIN_ELEMS = 0
-        for threads in range(1, max_threads + 1):
+        jet.CPU_NUMPY_TRIG_MIN_ELEMS = {t: 0 for t in counts}
+        for threads in counts:
             torch.set_num_threads(threads)
             for n in sizes:
                 z = torch.randn(n, generator=torch.Generator().manual_seed(n)) * 3
@@ -155,22 +157,28 @@ def errors(points: int) -> list[dict]:
 STEP_PROVIDERS = {"numpy": "torch", "torch": "torch+torchtrig"}
 
 
-def steps(suites: tuple[str, ...], size: str, rounds: int) -> list[dict]:
-    """The torch backend's steps with NumPy's functions (provider ``torch``) and with torch's
-    (``torch+torchtrig``), interleaved as ``python -m benchmarks`` runs them."""
+def steps(suites: tuple[str, ...], size: str, rounds: int, threads: int) -> list[dict]:
+    """The torch backend's steps at ``threads`` torch threads with NumPy's functions (provider
+    ``torch``) and with torch's (``torch+torchtrig``), interleaved as ``python -m benchmarks``
+    runs them."""
     rows = []
-    for name in suites:
-        res = run_suite(name, list(STEP_PROVIDERS.values()), size=size, device="cpu", rounds=rounds,
-                        log=lambda _: None)
-        got: dict[tuple[str, str], dict[str, float]] = {}
-        for r in res.rows:
-            if r.status != "ok":
-                raise RuntimeError(f"{name}/{r.phase} {r.provider}: {r.status}: {r.reason}")
-            got.setdefault((r.suite, r.phase), {})[r.provider] = r.median_ms
-        for (suite, phase), ms in got.items():
-            t_np, t_torch = ms[STEP_PROVIDERS["numpy"]], ms[STEP_PROVIDERS["torch"]]
-            rows.append({"suite": suite, "phase": phase, "numpy_ms": t_np, "torch_ms": t_torch,
-                         "numpy_over_torch": t_np / t_torch})
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(threads)
+        for name in suites:
+            res = run_suite(name, list(STEP_PROVIDERS.values()), size=size, device="cpu", rounds=rounds,
+                            log=lambda _: None)
+            got: dict[tuple[str, str], dict[str, float]] = {}
+            for r in res.rows:
+                if r.status != "ok":
+                    raise RuntimeError(f"{name}/{r.phase} {r.provider}: {r.status}: {r.reason}")
+                got.setdefault((r.suite, r.phase), {})[r.provider] = r.median_ms
+            for (suite, phase), ms in got.items():
+                t_np, t_torch = ms[STEP_PROVIDERS["numpy"]], ms[STEP_PROVIDERS["torch"]]
+                rows.append({"suite": suite, "phase": phase, "threads": threads, "numpy_ms": t_np,
+                             "torch_ms": t_torch, "numpy_over_torch": t_np / t_torch})
+    finally:
+        torch.set_num_threads(before)
     return rows
 
 
@@ -196,19 +204,22 @@ def main(argv: list[str] | None = None) -> int:
     rows_e = elementwise((a.points, 256), max_threads, a.rounds, a.calls)
     rows_c = per_call(CALL_SIZES, max_threads, a.rounds, a.calls)
     rows_err = errors(a.error_points)
-    rows_s = [] if a.no_steps else steps(tuple(a.suite or SUITES), a.size, a.step_rounds)
+    # the steps at as many threads as NumPy's functions may run at (above, both providers are one)
+    step_threads = min(torch.get_num_threads(), jet.numpy_trig_max_threads())
+    rows_s = [] if a.no_steps or step_threads < 1 else steps(tuple(a.suite or SUITES), a.size, a.step_rounds,
+                                                             step_threads)
     env = environment(torch.device("cpu"))
     doc = {"script": "benchmarks/cpu_trig.py", "device": common.device_name("cpu"),
            **{k: env[k] for k in ("date", "commit", "torch", "python", "threads", "cpu_id") if k in env},
-           "numpy": np.__version__, "numpy_max_threads": jet.CPU_NUMPY_TRIG_MAX_THREADS,
-           "numpy_min_elements": jet.CPU_NUMPY_TRIG_MIN_ELEMS,
+           "numpy": np.__version__, "numpy_max_threads": jet.numpy_trig_max_threads(),
+           "numpy_min_elements": {str(t): n for t, n in sorted(jet.CPU_NUMPY_TRIG_MIN_ELEMS.items())},
            "method": f"elementwise: a ({a.points}, 256) float32 block of normal arguments (scale 3), {a.calls} calls "
                      f"per round, median of {a.rounds} interleaved rounds; per call: jet.trig's sine on 1-D blocks "
                      f"at each thread count, {a.calls} calls per round, median of {a.rounds} interleaved rounds; "
                      f"errors: {a.error_points} arguments per range against the float64 function of the same float32 "
                      "arguments; steps: the torch backend in the benchmark suites"
-                     f" (size {a.size}, {a.step_rounds} interleaved rounds) with NumPy's and "
-                     "with torch's functions",
+                     f" (size {a.size}, {a.step_rounds} interleaved rounds, {step_threads} torch threads) with "
+                     "NumPy's and with torch's functions",
            "elementwise": rows_e, "per_call": rows_c, "errors": rows_err, "steps": rows_s}
     common.write_json(a.out, doc)
     print(f"-> {a.out}")

@@ -178,8 +178,8 @@ def _torch_trig(name: str) -> Callable[[torch.device], object]:
     def reason(device: torch.device) -> str | None:
         if device.type != "cpu":
             return "NumPy's sines and cosines are a choice of CPU runs"
-        if torch.get_num_threads() > jet.CPU_NUMPY_TRIG_MAX_THREADS:
-            return (f"above {jet.CPU_NUMPY_TRIG_MAX_THREADS} torch threads the plain provider already takes torch's "
+        if torch.get_num_threads() > jet.numpy_trig_max_threads():
+            return (f"above {jet.numpy_trig_max_threads()} torch threads the plain provider already takes torch's "
                     "sines and cosines")
         return None
 

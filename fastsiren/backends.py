@@ -349,8 +349,9 @@ _CPU_NUMPY_TRIG = _Switch(CPU_NUMPY_TRIG_ENV)
 def set_cpu_numpy_trig(enabled: bool | None) -> None:
     """Whether the torch backend takes the sines and cosines of float32 CPU tensors from
     NumPy's SIMD ufuncs (True, the default) or from ``torch.sin``/``torch.cos`` (False), where
-    ``fastsiren.jet.numpy_trig`` says NumPy's applies (plain eager contiguous tensors, at most
-    ``jet.CPU_NUMPY_TRIG_MAX_THREADS`` torch threads: NumPy's ufuncs run on one); None goes back
+    ``fastsiren.jet.numpy_trig`` says NumPy's applies (plain eager contiguous tensors, large
+    enough for the torch thread count, ``jet.CPU_NUMPY_TRIG_MIN_ELEMS``: NumPy's ufuncs run on one
+    thread); None goes back
     to :data:`CPU_NUMPY_TRIG_ENV` ("0" turns it off), else the default. Both are accurate to
     about one float32 ulp (``python -m benchmarks.cpu_trig`` measures speed and error); the
     benchmarks' ``torch+torchtrig`` provider times the False side beside it.

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import os
 import queue
 import threading
@@ -249,38 +250,52 @@ def _eager(*tensors: torch.Tensor) -> bool:
 
 _PLAIN = (torch.Tensor, torch.nn.Parameter)
 
-# When the torch backend takes float32 sines and cosines from NumPy (:func:`trig`): at most this
-# many torch threads (NumPy's ufuncs run on one thread, torch's on all of them) and from this many
-# elements on (below, the checks and conversions cost more than NumPy saves).
-# ``python -m benchmarks.cpu_trig`` (benchmarks/results/cpu-trig.json) times both.
-CPU_NUMPY_TRIG_MAX_THREADS = 2
-CPU_NUMPY_TRIG_MIN_ELEMS = 16384
+# When the torch backend takes float32 sines and cosines from NumPy (:func:`trig`): from how many
+# elements on, per torch thread count (NumPy's ufuncs run on one thread, torch's on all of them;
+# below, the checks and conversions cost more than NumPy saves); with another thread count, never.
+# ``python -m benchmarks.cpu_trig`` (benchmarks/results/cpu-trig.json, its ``per_call`` rows) times
+# both: NumPy's the faster from 16384 elements on one thread and level at 65536 on two.
+CPU_NUMPY_TRIG_MIN_ELEMS = {1: 16384, 2: 65536}
+
+
+def numpy_trig_max_threads() -> int:
+    """The most torch threads at which :func:`trig` may take NumPy's functions (0: never)."""
+    return max(CPU_NUMPY_TRIG_MIN_ELEMS, default=0)
 
 
 def numpy_trig(z: torch.Tensor, out: torch.Tensor | None = None) -> bool:
     """Whether :func:`trig` takes NumPy's ufunc for ``z`` (into ``out``): float32 contiguous
-    plain CPU tensors of at least :data:`CPU_NUMPY_TRIG_MIN_ELEMS` elements that need no
-    gradient, in eager mode (not compiled, traced or exported), with
-    :func:`fastsiren.backends.cpu_numpy_trig` on and at most
-    :data:`CPU_NUMPY_TRIG_MAX_THREADS` torch threads."""
-    if torch.compiler.is_compiling() or z.numel() < CPU_NUMPY_TRIG_MIN_ELEMS:  # the cheap tests first
+    plain CPU tensors that need no gradient, of at least :data:`CPU_NUMPY_TRIG_MIN_ELEMS`
+    elements at the current torch thread count (an ``out`` that is an inference tensor only in
+    inference mode, where torch would write it too), in eager mode only (not compiled, traced or
+    exported, not under torch.func transforms, dispatch or function modes), with
+    :func:`fastsiren.backends.cpu_numpy_trig` on."""
+    if torch.compiler.is_compiling():  # first: compile traces none of the rest
+        return False
+    if z.numel() < CPU_NUMPY_TRIG_MIN_ELEMS.get(torch.get_num_threads(), math.inf):  # the cheap test next
         return False
     tensors = (z,) if out is None else (z, out)
-    if not (cpu_numpy_trig() and _eager(*tensors) and not exporting()):
+    if not (cpu_numpy_trig() and _eager(*tensors) and not exporting()
+            and not torch._C._is_torch_function_mode_enabled()):  # a function mode must see the op
         return False
     return (all(t.dtype == torch.float32 and t.is_cpu and t.is_contiguous() and not t.requires_grad
                 and not t.is_neg() for t in tensors)
-            and (out is None or out.shape == z.shape) and torch.get_num_threads() <= CPU_NUMPY_TRIG_MAX_THREADS)
+            and (out is None or (out.shape == z.shape
+                                 and (not out.is_inference() or torch.is_inference_mode_enabled()))))
 
 
 def trig(fn: str, z: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
     """``sin`` or ``cos`` (``fn``) of ``z``, into ``out`` if given (``out`` may be z itself):
     NumPy's SIMD ufunc where :func:`numpy_trig` allows it (its speed and accuracy beside
-    torch's: benchmarks/results/cpu-trig.json), else torch's."""
+    torch's: benchmarks/results/cpu-trig.json), else torch's. Under the profiler NumPy's call
+    shows as ``numpy.sin`` / ``numpy.cos``."""
     if not numpy_trig(z, out):
         return getattr(torch, fn)(z) if out is None else getattr(torch, fn)(z, out=out)
     dst = torch.empty_like(z) if out is None else out
-    with np.errstate(invalid="ignore"):  # sin(inf) is NaN as in torch, without NumPy's warning
+    record = (torch.profiler.record_function(f"numpy.{fn}") if torch._C._autograd._profiler_enabled()
+              else contextlib.nullcontext())
+    # all="ignore": sin(inf) is NaN and sin(1e-40) underflows as in torch, without NumPy's warnings or errors
+    with record, np.errstate(all="ignore"):
         getattr(np, fn)(z.numpy(), out=dst.numpy())
     if out is not None:  # written behind torch's back: an autograd saved-tensor check must see it
         torch.autograd.graph.increment_version(out)

@@ -341,6 +341,7 @@ def test_cpu_target_lines_give_the_ceiling():
     near = readme_tables.target_lines([row("poisson-grad", "torch", 1.4989, 1.3)])  # not "1.50x ... missed"
     assert "- poisson-grad: torch 1.499x reference (target >= 1.5x): **missed**" in near
     assert readme_tables.speedup_text(1.5, 1.5) == "1.50x" and readme_tables.speedup_text(1.504, 1.5) == "1.50x"
+    assert readme_tables.speedup_text(1.4996, 1.5) == "1.499x"  # rounded down where three decimals reach it too
 
 
 def test_render_reference_timed_with_a_recorded_graph_is_flagged():
@@ -762,19 +763,35 @@ def test_cpu_trig_times_and_checks_both_libraries(tmp_path, monkeypatch):
     assert [(r["threads"], r["elements"]) for r in doc["per_call"]] == [
         (t, n) for t in (1, 2) for n in cpu_trig.CALL_SIZES]
     assert all(r["numpy_us"] > 0 and r["torch_us"] > 0 for r in doc["per_call"])
-    assert jet.CPU_NUMPY_TRIG_MIN_ELEMS == doc["numpy_min_elements"] > 0  # set aside only while it timed
+    assert doc["numpy_min_elements"] == {str(t): n for t, n in jet.CPU_NUMPY_TRIG_MIN_ELEMS.items()}
+    assert min(jet.CPU_NUMPY_TRIG_MIN_ELEMS.values()) > 0  # set aside only while it timed
     ranged = [r for r in doc["errors"] if "max_ulp" in r]
     assert len(ranged) == 2 * 2 * len(cpu_trig.RANGES) and all(0 <= r["max_ulp"] < 4 for r in ranged)
     specials = [r for r in doc["errors"] if r["range"] == "special values"]
     assert len(specials) == 4 and all(r["nan_where_float64"] and r["all_close"] for r in specials)
     (row,) = doc["steps"]
     assert (row["suite"], row["phase"]) == ("poisson-grad", "step") and row["numpy_ms"] > 0 and row["torch_ms"] > 0
-    assert doc["commit"] and doc["numpy"] and doc["numpy_max_threads"] == jet.CPU_NUMPY_TRIG_MAX_THREADS
+    assert doc["commit"] and doc["numpy"] and doc["numpy_max_threads"] == jet.numpy_trig_max_threads() == 2
+    assert row["threads"] == min(before, 2)
     with pytest.raises(ProviderUnavailable, match="choice of CPU runs"):
         PROVIDERS["torch+torchtrig"].load(torch.device("cuda"))
-    monkeypatch.setattr(jet, "CPU_NUMPY_TRIG_MAX_THREADS", 0)
+    monkeypatch.setattr(jet, "CPU_NUMPY_TRIG_MIN_ELEMS", {})
     with pytest.raises(ProviderUnavailable, match="above 0 torch threads the plain provider"):
         PROVIDERS["torch+torchtrig"].load(torch.device("cpu"))
+    # more threads than NumPy's functions run at: per-call rows only where they may, steps at 2
+    monkeypatch.setattr(jet, "CPU_NUMPY_TRIG_MIN_ELEMS", {1: 16384})
+    assert {r["threads"] for r in cpu_trig.per_call((256,), 2, 1, 1)} == {1}
+    monkeypatch.undo()
+    threads_before = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        assert cpu_trig.main(["--suite", "fit", "--size", "quick", "--step-rounds", "1", "--points", "8", "--rounds",
+                              "1", "--calls", "1", "--max-threads", "3", "--error-points", "64", "--out",
+                              str(out)]) == 0
+    finally:
+        torch.set_num_threads(threads_before)
+    doc3 = json.loads(out.read_text())
+    assert {r["threads"] for r in doc3["steps"]} == {2} and {r["threads"] for r in doc3["per_call"]} == {1, 2}
     with pytest.raises(ValueError, match="--calls must be > 0"):
         cpu_trig.main(["--calls", "0"])
 

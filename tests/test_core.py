@@ -1676,11 +1676,14 @@ def test_gpu_export_compiled_transform_and_render_in_transform(backend):
 
 
 def test_numpy_trig_matches_float64_and_keeps_to_its_cases(monkeypatch, threads):
-    """jet.trig: float32 sines and cosines from NumPy within 2 ulp (of 1) of float64 over the
-    arguments a SIREN sees, NaN where float64 gives NaN and without NumPy's warning, in place
-    with the version counter bumped; torch's functions below CPU_NUMPY_TRIG_MIN_ELEMS, for
-    float64, tensors needing a gradient, non-contiguous ones, a wrong ``out``, more than CPU_NUMPY_TRIG_MAX_THREADS
-    threads, under a dispatch mode, and with the setting (or its variable) off."""
+    """jet.trig: float32 sines and cosines from NumPy within 2 ulp of float64 over the
+    arguments a SIREN sees, NaN where float64 gives NaN, without NumPy's warnings or errors
+    (even under np.seterr(all="raise") on underflowing arguments), in place with the version
+    counter bumped, visible to the profiler; torch's functions below the element floor of the
+    thread count, above its thread counts, for float64, tensors needing a gradient,
+    non-contiguous ones, a wrong ``out`` or an inference ``out`` outside inference mode, under
+    a dispatch or function mode, inside torch.func.vmap, and with the setting (or its variable) off."""
+    import numpy as np
     from torch.utils.flop_counter import FlopCounterMode
 
     monkeypatch.setattr(backends, "_CPU_NUMPY_TRIG", backends._Switch(backends.CPU_NUMPY_TRIG_ENV))
@@ -1688,32 +1691,51 @@ def test_numpy_trig_matches_float64_and_keeps_to_its_cases(monkeypatch, threads)
     threads(1)
     gen = torch.Generator().manual_seed(0)
     z = torch.cat([torch.randn(10000, generator=gen) * 3, (torch.rand(10000, generator=gen) * 2 - 1) * 1e5,
-                   torch.tensor([0.0, float("inf"), float("-inf"), float("nan")])])
+                   torch.tensor([0.0, 1e-40, 1e-39, float("inf"), float("-inf"), float("nan")])])
     assert jet_module.numpy_trig(z)
-    for fn in ("sin", "cos"):
-        want = getattr(torch, fn)(z.double())
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
-            got = jet_module.trig(fn, z)
-        assert got.dtype == torch.float32 and torch.equal(got.isnan(), want.isnan())
-        fin = ~want.isnan()
-        assert (got.double()[fin] - want[fin]).abs().max().item() <= 2 * 2.0 ** -23
-        inplace = z.clone()
-        version = inplace._version
-        assert jet_module.trig(fn, inplace, inplace) is inplace and inplace._version > version
-        torch.testing.assert_close(inplace, got, rtol=0, atol=0, equal_nan=True)
+    old = np.seterr(all="raise")
+    try:
+        for fn in ("sin", "cos"):
+            want = getattr(torch, fn)(z.double())
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                got = jet_module.trig(fn, z)
+            assert got.dtype == torch.float32 and torch.equal(got.isnan(), want.isnan())
+            fin = ~want.isnan()
+            ulp = torch.exp2(torch.floor(torch.log2(want[fin].abs().clamp_min(torch.finfo(torch.float32).tiny))) - 23)
+            assert ((got.double()[fin] - want[fin]).abs() / ulp).max().item() <= 2
+            inplace = z.clone()
+            version = inplace._version
+            assert jet_module.trig(fn, inplace, inplace) is inplace and inplace._version > version
+            torch.testing.assert_close(inplace, got, rtol=0, atol=0, equal_nan=True)
+    finally:
+        np.seterr(**old)
+    with torch.profiler.profile() as prof:
+        jet_module.trig("sin", z)
+    assert "numpy.sin" in {e.name for e in prof.events()}
     m = torch.randn(256, 128)
     assert jet_module.numpy_trig(m) and jet_module.numpy_trig(m, torch.empty(256, 128))
-    assert not jet_module.numpy_trig(m[:, :63])  # too few elements
+    assert not jet_module.numpy_trig(m[:, :63])  # below the 1-thread floor
     assert not jet_module.numpy_trig(z.double())
     assert not jet_module.numpy_trig(z.clone().requires_grad_())
-    assert not jet_module.numpy_trig(m.t())
+    assert not jet_module.numpy_trig(m.t().contiguous().t())
     assert not jet_module.numpy_trig(m, torch.empty(128, 256))
     assert not jet_module.numpy_trig(m, torch.empty(256, 128, dtype=torch.float64))
+    with torch.inference_mode():
+        frozen = torch.empty(256, 128)
+        assert jet_module.numpy_trig(m, frozen)
+    assert not jet_module.numpy_trig(m, frozen)  # torch refuses to write it outside inference mode
     with FlopCounterMode(display=False):
         assert not jet_module.numpy_trig(m)
-    threads(jet_module.CPU_NUMPY_TRIG_MAX_THREADS + 1)
-    assert not jet_module.numpy_trig(m)
+    with torch.device("cpu"):  # a TorchFunctionMode
+        assert not jet_module.numpy_trig(m)
+    inside = []
+    torch.func.vmap(lambda t: (inside.append(jet_module.numpy_trig(t)), t.sin())[1])(m.unsqueeze(0))
+    assert inside == [False]
+    threads(2)
+    assert not jet_module.numpy_trig(m) and jet_module.numpy_trig(torch.randn(512, 128))  # 2 threads: 65536 on
+    threads(jet_module.numpy_trig_max_threads() + 1)
+    assert not jet_module.numpy_trig(torch.randn(1024, 1024))
     threads(1)
     backends.set_cpu_numpy_trig(False)
     assert not jet_module.numpy_trig(m)
@@ -1727,6 +1749,41 @@ def test_numpy_trig_matches_float64_and_keeps_to_its_cases(monkeypatch, threads)
         backends.set_cpu_numpy_trig("yes")
 
 
+def test_numpy_trig_on_block_workers(monkeypatch, threads):
+    """On 2 threads with point blocks side by side, the worker threads take NumPy's sines too,
+    and the reverse-mode gradient's step agrees with the same step on torch's functions."""
+    monkeypatch.setattr(backends, "_CPU_NUMPY_TRIG", backends._Switch(backends.CPU_NUMPY_TRIG_ENV))
+    monkeypatch.setattr(backends, "_CPU_BLOCK_THREADS", backends._Switch(backends.CPU_BLOCK_THREADS_ENV))
+    monkeypatch.delenv(backends.CPU_NUMPY_TRIG_ENV, raising=False)
+    monkeypatch.delenv(backends.CPU_BLOCK_THREADS_ENV, raising=False)
+    monkeypatch.setattr(jet_module, "CPU_NUMPY_TRIG_MIN_ELEMS", {1: 0, 2: 0})
+    monkeypatch.setattr(jet_module, "CPU_BLOCK_ROWS", 8)
+    monkeypatch.setattr(jet_module, "CPU_BLOCK_ELEMS", 0)
+    threads(2)
+    seen = []
+    real = jet_module.numpy_trig
+
+    def spy(*args):
+        seen.append((threading.current_thread().name, real(*args)))
+        return seen[-1][1]
+
+    monkeypatch.setattr(jet_module, "numpy_trig", spy)
+    torch.manual_seed(0)
+    model = fs.Siren(2, 24, 3, 1, backend="torch")  # 5 layers, 8 blocks of 8 points: 2 shares
+    x = torch.rand(64, 2) * 2 - 1
+
+    def step():
+        grad = model.jet(x, 1).grad
+        grads = torch.autograd.grad(grad.square().sum(), list(model.parameters()), allow_unused=True)
+        return [grad.detach(), *(g for g in grads if g is not None)]  # the output bias is unused
+
+    got = step()
+    assert {name.startswith("fastsiren-blocks") for name, taken in seen if taken} == {True, False}
+    backends.set_cpu_numpy_trig(False)
+    for g, w in zip(got, step()):
+        torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-5 * (w.abs().max().item() + 1e-3))
+
+
 @pytest.mark.parametrize("kind", ["forward", "reverse-grad", "order-1", "order-2", "weighted"])
 def test_torch_backend_float32_with_numpy_trig(kind, monkeypatch, threads):
     """The torch backend in float32 takes NumPy's sines and cosines (forward and backward of
@@ -1735,7 +1792,7 @@ def test_torch_backend_float32_with_numpy_trig(kind, monkeypatch, threads):
     gradient."""
     monkeypatch.setattr(backends, "_CPU_NUMPY_TRIG", backends._Switch(backends.CPU_NUMPY_TRIG_ENV))
     monkeypatch.delenv(backends.CPU_NUMPY_TRIG_ENV, raising=False)
-    monkeypatch.setattr(jet_module, "CPU_NUMPY_TRIG_MIN_ELEMS", 0)  # tensors of the test's small network
+    monkeypatch.setattr(jet_module, "CPU_NUMPY_TRIG_MIN_ELEMS", {1: 0})  # tensors of the test's small network
     threads(1)
     taken = []
     real = jet_module.numpy_trig

@@ -661,7 +661,7 @@ def test_trig_study_table_and_finding(tmp_path):
     """benchmarks/cpu_trig.py's file becomes a table (ns per element per library and thread
     count, largest ulp errors) and a finding with the steps' ratios; nothing without the file."""
     doc = {"device": "CPU", "commit": "abcdef1234", "numpy": "2.4", "threads": "2", "numpy_max_threads": 2,
-           "numpy_min_elements": 16384,
+           "numpy_min_elements": {"1": 16384, "2": 65536},
            "elementwise": [{"function": f, "library": lib, "threads": t, "ns_per_element": v}
                            for f in ("sin", "cos") for lib, t, v in (("numpy", 1, 0.5), ("torch", 1, 1.4),
                                                                    ("torch", 2, 1.0))],
@@ -669,15 +669,18 @@ def test_trig_study_table_and_finding(tmp_path):
                       for f in ("sin", "cos") for lib, u in (("numpy", 1.25), ("torch", 0.59))]
            + [{"range": "special values", "function": f, "library": lib, "values": [0.0], "nan_where_float64": True,
                "all_close": True} for f in ("sin", "cos") for lib in ("numpy", "torch")],
-           "steps": [{"suite": "fit", "phase": "step", "numpy_ms": 90.0, "torch_ms": 100.0, "numpy_over_torch": 0.9}]}
+           "steps": [{"suite": "fit", "phase": "step", "threads": 2, "numpy_ms": 90.0, "torch_ms": 100.0,
+                      "numpy_over_torch": 0.9}]}
     sec = report.Section("bench", [])
     report.Builder({}, [], tmp_path, trig=doc)._trig(sec)
     (tab,) = sec.tables
     assert [c["t"] for c in tab["rows"][0]] == ["sin", "0.5", "1.4", "1", "1.25", "0.59"]
-    assert "cpu-trig.json" in tab["source"]
+    assert "cpu-trig.json" in tab["source"] and tab["caption"].endswith("over 1 argument range")
     (finding,) = sec.findings
     assert "NumPy's sine took 0.5 ns against torch's 1.4 ns on one thread and 1 ns on 2" in finding
     assert "special values agree with float64 in both" in finding and "fit step 0.90 (90 against 100 ms)" in finding
+    assert "from 16,384 elements at 1 torch thread and 65,536 elements at 2 torch threads on" in finding
+    assert "(interleaved, 2 torch threads)" in finding
     empty = report.Section("bench", [])
     report.Builder({}, [], tmp_path)._trig(empty)
     assert empty.tables == [] and empty.findings == []

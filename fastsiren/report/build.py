@@ -41,7 +41,13 @@ from fastsiren.benchmarks.cuda_registers import REGISTERS_FILE
 from fastsiren.benchmarks.gemm_count import GEMM_FILE
 from fastsiren.benchmarks.precision import GPU_FILE as PRECISION_FILE
 from fastsiren.benchmarks.profile_step import PROFILE_FILE
-from fastsiren.benchmarks.readme_tables import gpu_targets, scaling_target_text, speedup_text, torch_targets
+from fastsiren.benchmarks.readme_tables import (
+    gpu_targets,
+    numpy_trig_floor_text,
+    scaling_target_text,
+    speedup_text,
+    torch_targets,
+)
 from fastsiren.benchmarks.records import REFERENCE_INFER_NOTE, reference_infer_graph
 from fastsiren.benchmarks.suites import REVERSE_GRAD_PRODUCT_SHARE, default_shape
 from fastsiren.tasks import common
@@ -1572,30 +1578,39 @@ class Builder:
             return
         ns = {(r["function"], r["library"], r["threads"]): r["ns_per_element"] for r in doc["elementwise"]}
         ts = sorted({t for (_, lib, t) in ns if lib == "torch"})
-        err = {(r["range"], r["function"], r["library"]): r for r in doc["errors"] if "max_ulp" in r}
-        body = [[cell(fn), cell(f"{ns[(fn, 'numpy', 1)]:.3g}")] + [cell(f"{ns[(fn, 'torch', t)]:.3g}") for t in ts]
-                + [cell(f"{max(r['max_ulp'] for k, r in err.items() if k[1:] == (fn, lib)):.2f}")
-                   for lib in ("numpy", "torch")] for fn in ("sin", "cos")]
+        err = {(r["range"], r["function"], r["library"]): r for r in doc.get("errors", []) if "max_ulp" in r}
+        ranges = sorted({k[0] for k in err})
+
+        def worst(fn: str, lib: str) -> str:
+            ulps = [r["max_ulp"] for k, r in err.items() if k[1:] == (fn, lib)]
+            return f"{max(ulps):.2f}" if ulps else "–"
+
+        body = [[cell(fn), cell(f"{ns.get((fn, 'numpy', 1), math.nan):.3g}")]
+                + [cell(f"{ns.get((fn, 'torch', t), math.nan):.3g}") for t in ts]
+                + [cell(worst(fn, lib)) for lib in ("numpy", "torch")] for fn in ("sin", "cos")]
         sec.tables.append(table(
             f"Float32 sine and cosine on {doc['device']}: ns per element of NumPy {doc.get('numpy', '?')} (one "
-            f"thread) and torch, and the largest error against float64 in ulps over {len(doc.get('errors', []))} "
-            "rows of argument ranges",
+            f"thread) and torch, and the largest error against float64 in ulps over "
+            f"{_count(len(ranges), 'argument range')}",
             ["function", "NumPy ns", *[f"torch ns, {_count(t, 'thread')}" for t in ts], "NumPy max ulp",
              "torch max ulp"], body, lead=1,
             source=f"benchmarks/cpu_trig.py; commit {_commit(doc)}; file {CPU_TRIG_FILE}"))
+        steps = doc.get("steps") or []
         parts = [f"{r['suite']} {r['phase']} {r['numpy_over_torch']:.2f} ({fmt('ms', r['numpy_ms'])} against "
-                 f"{fmt('ms', r['torch_ms'])} ms)" for r in doc.get("steps", [])]
-        special = [r for r in doc["errors"] if r.get("range") == "special values"]
+                 f"{fmt('ms', r['torch_ms'])} ms)" for r in steps]
+        step_threads = steps[0].get("threads", doc.get("threads", "?")) if steps else None
+        special = [r for r in doc.get("errors", []) if r.get("range") == "special values"]
         agree = bool(special) and all(r["nan_where_float64"] and r["all_close"] for r in special)
+        one = ns.get(("sin", "torch", 1))
         sec.findings.append(
-            f"The torch backend takes float32 sines and cosines from NumPy's SIMD ufuncs on the CPU, at most "
-            f"{_count(doc.get('numpy_max_threads', 0), 'torch thread')} and from "
-            f"{doc.get('numpy_min_elements', 0):,} elements on (file {CPU_TRIG_FILE}, {doc.get('threads', '?')} "
-            f"threads): per element NumPy's sine took {ns[('sin', 'numpy', 1)]:.3g} ns against torch's "
-            f"{ns[('sin', 'torch', 1)]:.3g} ns on one thread"
-            + (f" and {ns[('sin', 'torch', ts[-1])]:.3g} ns on {ts[-1]}" if ts[-1] > 1 else "")
+            f"The torch backend takes float32 sines and cosines from NumPy's SIMD ufuncs on the CPU from "
+            f"{numpy_trig_floor_text(doc)} on (file {CPU_TRIG_FILE}): per element NumPy's sine took "
+            f"{ns.get(('sin', 'numpy', 1), math.nan):.3g} ns"
+            + (f" against torch's {one:.3g} ns on one thread" if one is not None else "")
+            + (f" and {ns[('sin', 'torch', ts[-1])]:.3g} ns on {ts[-1]}" if ts and ts[-1] > 1 else "")
             + ("; special values agree with float64 in both" if agree else "")
-            + (". The backend's steps with NumPy's functions over the same steps with torch's (interleaved): "
+            + (f". The backend's steps with NumPy's functions over the same steps with torch's (interleaved, "
+               f"{_count(int(step_threads), 'torch thread') if str(step_threads).isdigit() else step_threads}): "
                + "; ".join(parts) if parts else "") + ".")
 
     def _registers(self, sec: Section) -> None:
