@@ -125,32 +125,29 @@ def _ulps(got: torch.Tensor, want: torch.Tensor) -> torch.Tensor:
     return (got - want).abs() / torch.exp2(exp - 23)
 
 
+def _each_result(z: torch.Tensor):
+    """(function, library, float64 of the library's float32 result, the float64 function of z)."""
+    for fn in ("sin", "cos"):
+        want = getattr(torch, fn)(z.double())
+        for lib, call in (("numpy", _numpy), ("torch", _torch)):
+            out = torch.empty_like(z)
+            call(fn, z, out)
+            yield fn, lib, out.double(), want
+
+
 def errors(points: int) -> list[dict]:
     """Largest ulp and absolute error of each library and function per argument range, and
     whether the special values agree with float64's (NaN where it gives NaN)."""
     g = torch.Generator().manual_seed(1)
     rows = []
     for name, sample in RANGES:
-        z = sample(g, points).float()
-        for fn in ("sin", "cos"):
-            want = getattr(torch, fn)(z.double())
-            for lib, call in (("numpy", _numpy), ("torch", _torch)):
-                out = torch.empty_like(z)
-                call(fn, z, out)
-                got = out.double()
-                rows.append({"range": name, "function": fn, "library": lib, "max_ulp": _ulps(got, want).max().item(),
-                             "max_abs": (got - want).abs().max().item()})
-    z = torch.tensor(SPECIALS, dtype=torch.float32)
-    for fn in ("sin", "cos"):
-        want = getattr(torch, fn)(z.double())
-        for lib, call in (("numpy", _numpy), ("torch", _torch)):
-            out = torch.empty_like(z)
-            call(fn, z, out)
-            got = out.double()
-            same_nan = bool(torch.equal(got.isnan(), want.isnan()))
-            ok = got.isnan() | ((got - want).abs() <= 1e-6)
-            rows.append({"range": "special values", "function": fn, "library": lib, "values": list(SPECIALS),
-                         "nan_where_float64": same_nan, "all_close": bool(ok.all())})
+        for fn, lib, got, want in _each_result(sample(g, points).float()):
+            rows.append({"range": name, "function": fn, "library": lib, "max_ulp": _ulps(got, want).max().item(),
+                         "max_abs": (got - want).abs().max().item()})
+    for fn, lib, got, want in _each_result(torch.tensor(SPECIALS, dtype=torch.float32)):
+        ok = got.isnan() | ((got - want).abs() <= 1e-6)
+        rows.append({"range": "special values", "function": fn, "library": lib, "values": list(SPECIALS),
+                     "nan_where_float64": bool(torch.equal(got.isnan(), want.isnan())), "all_close": bool(ok.all())})
     return rows
 
 
