@@ -647,7 +647,8 @@ def test_block_threads_finding_compares_torch_with_torch_serial(tmp_path):
         "time over torch+serial's (the same passes one block at a time, multi-threaded ops), same run: "
         "fit step 0.90 (90 against 100 ms)."]
     trig = report.Section("bench", [])
-    b._block_threads(trig, [row("fit", "torch", 90.0), row("fit", "torch+torchtrig", 120.0)])
+    later = dict(row("fit", "torch", 80.0), run_id="later")  # a later run without torch+torchtrig: not paired
+    b._block_threads(trig, [row("fit", "torch", 90.0), row("fit", "torch+torchtrig", 120.0), later])
     assert trig.findings == [
         "Float32 sines and cosines from NumPy on CPU, 2 threads, size default (commit abcdef1234): the torch "
         "backend's time over torch+torchtrig's (the same steps with torch.sin and torch.cos), same run: "

@@ -1549,22 +1549,25 @@ class Builder:
     def _block_threads(self, sec: Section, rows: list[dict]) -> None:
         """The torch backend's CPU choices against the variants that turn one off (point blocks
         side by side against torch+serial, NumPy's sines against torch+torchtrig), per device
-        and thread count, from the latest fixed-size rows that time both."""
+        and thread count, per suite and phase from the latest run (``run_id``) that timed both."""
         for variant, choice, instead in self.CPU_VARIANTS:
-            groups: dict[tuple, dict[tuple, dict]] = defaultdict(dict)
+            runs: dict[tuple, dict[str, dict[str, dict]]] = defaultdict(dict)  # -> run -> provider -> row
             for r in rows:
                 if (r.get("device_type") == "cpu" and not r.get("sweep") and r.get("status", "ok") == "ok"
                         and r.get("provider") in ("torch", variant)):
-                    key = (str(r.get("device")), str(r.get("threads")), str(r.get("size")), str(r.get("dtype")))
-                    groups[key][(r["suite"], r.get("phase", ""), r["provider"])] = r
-            for (dev, threads, size, _), got in sorted(groups.items()):
-                parts = []
-                for (suite, phase, provider), r in got.items():
-                    if provider == "torch" and (other := got.get((suite, phase, variant))):
-                        parts.append(f"{r['suite']} {r.get('phase', '')} {r['median_ms'] / other['median_ms']:.2f} "
-                                     f"({r['median_ms']:.0f} against {other['median_ms']:.0f} ms)")
+                    key = (str(r.get("device")), str(r.get("threads")), str(r.get("size")), str(r.get("dtype")),
+                           r["suite"], r.get("phase", ""))
+                    runs[key].setdefault(str(r.get("run_id", "")), {})[r["provider"]] = r
+            groups: dict[tuple, list[tuple[dict, dict]]] = defaultdict(list)
+            for (*where, _suite, _phase), by_run in runs.items():
+                both = [got for got in by_run.values() if "torch" in got and variant in got]
+                if both:  # runs in row order: the last is the latest
+                    groups[tuple(where)].append((both[-1]["torch"], both[-1][variant]))
+            for (dev, threads, size, _), pairs in sorted(groups.items()):
+                parts = [f"{r['suite']} {r.get('phase', '')} {r['median_ms'] / other['median_ms']:.2f} "
+                         f"({r['median_ms']:.0f} against {other['median_ms']:.0f} ms)" for r, other in pairs]
                 if parts:
-                    commits = ", ".join(sorted({str(r.get("commit"))[:10] for r in got.values()}))
+                    commits = ", ".join(sorted({str(r.get("commit"))[:10] for pair in pairs for r in pair}))
                     n_threads = _count(int(threads), "thread") if threads.isdigit() else f"{threads} threads"
                     sec.findings.append(
                         f"{choice} on {dev}, {n_threads}, size {size} (commit {commits}): the torch backend's "
