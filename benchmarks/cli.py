@@ -36,10 +36,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "gradient), +fusedw (Triton weight gradients in the fused kernel, not cuBLAS), +cublas "
                              "(every Triton training GEMM through cuBLAS), +blas and +onednn (the torch backend's CPU "
                              "products all through torch.mm's BLAS, or through oneDNN by mode 'onednn''s fixed "
-                             "rules, instead of the library measured faster for each kind of product), +3xtf32 (the "
-                             "cuBLAS "
-                             "products as three TF32 "
-                             "tensor-core products, GPU only); a variant runs under 'all' only on "
+                             "rules, instead of the library measured faster for each kind of product), +serial (the "
+                             "torch backend's CPU point blocks one at a time with multi-threaded ops, not side by "
+                             "side), +torchtrig (its float32 CPU sines and cosines by torch, not NumPy), +3xtf32 "
+                             "(the cuBLAS products as three TF32 tensor-core products, GPU only); a variant runs "
+                             "under 'all' only on "
                              "the suites it is about, and torch+compile only on the CPU (on a GPU its compile "
                              "takes minutes: name it)")
     parser.add_argument("--size", default="default", help=f"problem sizes: {', '.join(SIZES)}")
