@@ -263,20 +263,32 @@ def numpy_trig_max_threads() -> int:
     return max(CPU_NUMPY_TRIG_MIN_ELEMS, default=0)
 
 
+@functools.cache
+def _numpy_bridge() -> bool:
+    """Whether this torch build can view its CPU tensors as NumPy arrays (``Tensor.numpy()``;
+    a torch built without NumPy support, or against an incompatible NumPy, raises there)."""
+    try:
+        probe = torch.zeros(2)
+        probe.numpy()[0] = 1.0
+        return probe[0].item() == 1.0
+    except Exception:  # any failure means: take torch's functions
+        return False
+
+
 def numpy_trig(z: torch.Tensor, out: torch.Tensor | None = None) -> bool:
     """Whether :func:`trig` takes NumPy's ufunc for ``z`` (into ``out``): float32 contiguous
     plain CPU tensors that need no gradient, of at least :data:`CPU_NUMPY_TRIG_MIN_ELEMS`
     elements at the current torch thread count (an ``out`` that is an inference tensor only in
     inference mode, where torch would write it too), in eager mode only (not compiled, traced or
     exported, not under torch.func transforms, dispatch or function modes), with
-    :func:`fastsiren.backends.cpu_numpy_trig` on."""
+    :func:`fastsiren.backends.cpu_numpy_trig` on and a torch build that shares memory with NumPy."""
     if torch.compiler.is_compiling():  # first: compile traces none of the rest
         return False
     if z.numel() < CPU_NUMPY_TRIG_MIN_ELEMS.get(torch.get_num_threads(), math.inf):  # the cheap test next
         return False
     tensors = (z,) if out is None else (z, out)
     if not (cpu_numpy_trig() and _eager(*tensors) and not exporting()
-            and not torch._C._is_torch_function_mode_enabled()):  # a function mode must see the op
+            and not torch._C._is_torch_function_mode_enabled() and _numpy_bridge()):  # a function mode must see the op
         return False
     return (all(t.dtype == torch.float32 and t.is_cpu and t.is_contiguous() and not t.requires_grad
                 and not t.is_neg() for t in tensors)

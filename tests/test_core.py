@@ -1682,7 +1682,8 @@ def test_numpy_trig_matches_float64_and_keeps_to_its_cases(monkeypatch, threads)
     counter bumped, visible to the profiler; torch's functions below the element floor of the
     thread count, above its thread counts, for float64, tensors needing a gradient,
     non-contiguous ones, a wrong ``out`` or an inference ``out`` outside inference mode, under
-    a dispatch or function mode, inside torch.func.vmap, and with the setting (or its variable) off."""
+    a dispatch or function mode, inside torch.func.vmap, with the setting (or its variable) off, and
+    on a torch build whose tensors cannot be viewed as NumPy arrays."""
     import numpy as np
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -1747,6 +1748,9 @@ def test_numpy_trig_matches_float64_and_keeps_to_its_cases(monkeypatch, threads)
     assert jet_module.numpy_trig(m)
     with pytest.raises(TypeError, match="enabled must be True, False or None"):
         backends.set_cpu_numpy_trig("yes")
+    monkeypatch.setattr(jet_module, "_numpy_bridge", lambda: False)  # a torch without NumPy support
+    assert not jet_module.numpy_trig(m)
+    torch.testing.assert_close(jet_module.trig("sin", m), torch.sin(m), rtol=0, atol=0)
 
 
 def test_numpy_trig_on_block_workers(monkeypatch, threads):
