@@ -174,8 +174,6 @@ def numpy_trig_floor_text(doc: dict) -> str:
     """The element floors of benchmarks/cpu_trig.py's file, "16,384 elements at 1 torch thread
     and 65,536 elements at 2 torch threads"."""
     floors = doc.get("numpy_min_elements") or {}
-    if not isinstance(floors, dict):  # one floor for every thread count
-        return f"{floors:,} elements"
     return " and ".join(f"{n:,} elements at {t} torch thread{'' if t == '1' else 's'}" for t, n in floors.items())
 
 

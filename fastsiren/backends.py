@@ -351,10 +351,10 @@ def set_cpu_numpy_trig(enabled: bool | None) -> None:
     NumPy's SIMD ufuncs (True, the default) or from ``torch.sin``/``torch.cos`` (False), where
     ``fastsiren.jet.numpy_trig`` says NumPy's applies (plain eager contiguous tensors, large
     enough for the torch thread count, ``jet.CPU_NUMPY_TRIG_MIN_ELEMS``: NumPy's ufuncs run on one
-    thread); None goes back
-    to :data:`CPU_NUMPY_TRIG_ENV` ("0" turns it off), else the default. Both are accurate to
-    about one float32 ulp (``python -m benchmarks.cpu_trig`` measures speed and error); the
-    benchmarks' ``torch+torchtrig`` provider times the False side beside it.
+    thread); None goes back to :data:`CPU_NUMPY_TRIG_ENV` ("0" turns it off), else the default.
+    Both are within about one and a half float32 ulps of float64 (``python -m benchmarks.cpu_trig``
+    measures speed and error); the benchmarks' ``torch+torchtrig`` provider times the False side
+    beside it.
     """
     _CPU_NUMPY_TRIG.set(enabled)
 

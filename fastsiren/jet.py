@@ -284,7 +284,9 @@ def numpy_trig(z: torch.Tensor, out: torch.Tensor | None = None) -> bool:
     :func:`fastsiren.backends.cpu_numpy_trig` on and a torch build that shares memory with NumPy."""
     if torch.compiler.is_compiling():  # first: compile traces none of the rest
         return False
-    if z.numel() < CPU_NUMPY_TRIG_MIN_ELEMS.get(torch.get_num_threads(), math.inf):  # the cheap test next
+    # the cheap tests next (a GPU tensor on the torch backend stops here)
+    if not z.is_cpu or z.dtype != torch.float32 or z.numel() < CPU_NUMPY_TRIG_MIN_ELEMS.get(torch.get_num_threads(),
+                                                                                          math.inf):
         return False
     tensors = (z,) if out is None else (z, out)
     if not (cpu_numpy_trig() and _eager(*tensors) and not exporting()
