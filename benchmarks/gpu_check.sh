@@ -85,10 +85,11 @@ unset TRITON_INTERPRET
 
 say() { echo "[gpu_check $(($(date +%s) - START))s] $*" | tee -a "$LOG"; }
 left() { echo $((DEADLINE - $(date +%s) - RESERVE)); }
-# bundle.tgz from what work/ holds now; no checkpoints (paper-profile runs would push it past
-# the 16 MiB a returned file may have, and the whole bundle would be lost)
+# bundle.tgz from what work/ holds now; no checkpoints or finished pieces (*.pt, parts/*.npz:
+# paper-profile runs would push it past the 16 MiB a returned file may have, and the whole
+# bundle would be lost)
 pack() {
-    tar czf "$OUT/bundle.tgz.part" --exclude='*.pt' -C "$WORKROOT" work 2>>"$LOG" &&
+    tar czf "$OUT/bundle.tgz.part" --exclude='*.pt' --exclude='*.npz' -C "$WORKROOT" work 2>>"$LOG" &&
         mv -f "$OUT/bundle.tgz.part" "$OUT/bundle.tgz"
 }
 

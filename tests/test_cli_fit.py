@@ -216,10 +216,10 @@ def test_interrupt_hint_names_resume_only_where_the_task_has_it(monkeypatch, cap
     assert "--resume" in capsys.readouterr().err
     from fastsiren.tasks import sr
 
-    monkeypatch.setattr(sr, "main", interrupted)  # no checkpoint to keep: it says what --resume does
+    monkeypatch.setattr(sr, "main", interrupted)  # finished methods, not a step checkpoint: it says so
     assert cli.main(["sr"]) == 130
     err = capsys.readouterr().err
-    assert "sr keeps no checkpoint" in err and "checkpoint of the run folder is kept" not in err
+    assert "methods that finished are kept" in err and "checkpoint of the run folder is kept" not in err
 
 
 def test_ctrl_c_mid_step_checkpoints_the_whole_step(tmp_path, request):
@@ -364,6 +364,16 @@ def test_experiments_lists_validates_and_runs_by_name(tmp_path, capsys):
     assert cli.main(["experiments", "--profile", "quick", "--only", "fit", "--runs", str(tmp_path / "runs"),
                      "--results-dir", str(res), "--figures-dir", str(figs), "--no-progress", "--resume"]) == 0
     assert (res / "fit-quick.json").is_file()
+    # ... and the tables keep the rows of their results files: --resume reaches every experiment
+    for name in experiments.EXPERIMENTS:
+        argv = experiments._argv(name, "quick", tmp_path, res, figs, progress=False, resume=True)
+        assert argv.count("--resume") == 1, name
+        assert "--resume" not in experiments._argv(name, "quick", tmp_path, res, figs, progress=False)
+    from fastsiren.tasks import sr_table
+
+    with pytest.raises(SystemExit):  # sr_table parses --resume (an unknown option exits)
+        sr_table.main(["--resume", "--nosuch"])
+    assert "unrecognized arguments: --nosuch" in capsys.readouterr().err
 
 
 def test_cpu_id_reads_the_first_processor():

@@ -250,3 +250,77 @@ def test_missing_and_unreadable_files(tmp_path, capsys):
     bad.write_bytes(b"not a png")
     assert cli.main(["sr", "--image", str(bad), "--out", str(tmp_path / "y")]) == 2
     assert "cannot read image" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- resume
+
+def _interrupt_on_call(monkeypatch, module, name, call):
+    """Make ``module.name`` raise KeyboardInterrupt on its ``call``-th call (1-based); returns
+    the list of calls made, to count them."""
+    real, calls = getattr(module, name), []
+
+    def wrapped(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == call:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, wrapped)
+    return calls
+
+
+def test_resume_takes_the_finished_methods_from_the_run_folder(tmp_path, color_png, capsys, monkeypatch):
+    """Ctrl-C during the consistent fit keeps every finished method in RUN/parts/; --resume runs
+    only the interrupted one and gives the rows of an uninterrupted run."""
+    args = ["sr", "--image", color_png, "--scale", "2", "--profile", "quick", "--steps", "20", "--no-progress"]
+    assert cli.main([*args, "--out", str(tmp_path / "fresh")]) == 0
+    calls = _interrupt_on_call(monkeypatch, sr, "siren_consistent", 1)
+    assert cli.main([*args, "--out", str(tmp_path / "cut")]) == 130
+    assert "kept in the run folder (parts/)" in capsys.readouterr().err
+    parts = tmp_path / "cut" / "parts"
+    assert sorted(p.stem for p in parts.glob("*.npz")) == sorted(set(sr.METHODS) - {"siren-consistent"})
+    assert not (tmp_path / "cut" / "metrics.json").exists()
+    naive = _interrupt_on_call(monkeypatch, sr, "siren_naive", 0)  # counts, never raises
+    assert cli.main([*args, "--out", str(tmp_path / "cut"), "--resume"]) == 0
+    assert len(calls) == 2 and naive == []  # the consistent fit ran again, the naive one did not
+    fresh, cut = ({r["method"]: r for r in json.loads((tmp_path / d / "metrics.json").read_text())["rows"]}
+                  for d in ("fresh", "cut"))
+    assert fresh.keys() == cut.keys()
+    for m in fresh:
+        assert {k: v for k, v in fresh[m].items() if k != "seconds"} == \
+               {k: v for k, v in cut[m].items() if k != "seconds"}, m
+    # a start without --resume into the unfinished folder drops its parts: they belong to that start
+    (tmp_path / "cut" / "metrics.json").unlink()
+    assert cli.main([*args, "--out", str(tmp_path / "cut"), "--methods", "nearest"]) == 0
+    assert [p.stem for p in parts.glob("*.npz")] == ["nearest"]
+    # a damaged part is an error naming the file, not a crash or a silent rerun
+    (parts / "nearest.npz").write_bytes(b"not a zip")
+    rc = cli.main([*args, "--out", str(tmp_path / "cut"), "--methods", "nearest", "--resume"])
+    assert rc == 2 and "nearest.npz is unreadable" in capsys.readouterr().err
+
+
+def test_sr_table_resume_keeps_its_rows(tmp_path, color_png, monkeypatch):
+    from fastsiren.tasks import sr_table
+
+    args = dict(profile="quick", images=(color_png,), scales=(2.0, 3.0), figures=tmp_path / "fig",
+                figure_images=(color_png,))
+    calls = _interrupt_on_call(monkeypatch, sr, "evaluate_image", 2)
+    with pytest.raises(KeyboardInterrupt):
+        sr_table.run_table(results=tmp_path / "t.json", **args)
+    doc = json.loads((tmp_path / "t.json").read_text())
+    assert doc["complete"] is False and {r["scale"] for r in doc["rows"]} == {2.0}
+    doc = sr_table.run_table(results=tmp_path / "t.json", resume=True, **args)
+    assert len(calls) == 3  # x2 kept, x3 run
+    assert doc["complete"] is True and sorted({r["scale"] for r in doc["rows"]}) == [2.0, 3.0]
+    assert len(doc["rows"]) == 2 * len(sr.METHODS) and doc["resumed"][0]["rows"] == len(sr.METHODS)
+    assert sorted(p.name for p in (tmp_path / "fig").rglob("*.png")) == ["sr-quick-tiny-x2.png", "sr-quick-tiny-x3.png"]
+    # rows of other settings are never mixed in
+    monkeypatch.setitem(sr.PROFILE_DEFAULTS["quick"], "steps", 7)
+    with pytest.raises(ValueError, match="other settings"):
+        sr_table.run_table(results=tmp_path / "t.json", resume=True, **args)
+    # bad scales and images are refused before the first fit
+    with pytest.raises(ValueError, match="scale must be a number >= 1"):
+        sr_table.run_table(results=tmp_path / "u.json", **{**args, "scales": (2.0, 0.0)})
+    with pytest.raises(ValueError, match="expected comma-separated numbers"):
+        sr_table.main(["--profile", "quick", "--scales", "2,x", "--results", str(tmp_path / "u.json")])
+    assert len(calls) == 3 and not (tmp_path / "u.json").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -278,24 +279,95 @@ def test_cli_table_and_dev_modes_reach_their_runs(tmp_path, capsys, monkeypatch)
     """The --table and --dev wiring (the runs themselves take the bundled clips for minutes)."""
     seen = {}
 
-    def fake_table(cfg, out, figures, triplets):
-        seen["table"] = (cfg.fits, out, figures, triplets)
+    def fake_table(cfg, out, figures, triplets, resume):
+        seen["table"] = (cfg.fits, out, figures, triplets, resume)
         return {"summary": [{"gap": 0, "video": "bikes", "method": "blend", "ie": 1.0, "n": 2}]}
 
-    def fake_dev(cfg, out):
-        seen["dev"] = (cfg.fits, out)
+    def fake_dev(cfg, out, resume):
+        seen["dev"] = (cfg.fits, out, resume)
         return {"summary": []}
 
     monkeypatch.setattr(vfi, "run_table", fake_table)
     monkeypatch.setattr(vfi, "run_dev", fake_dev)
     rc, text = _cli(["--table", "--triplets", 3, "--fits", 3, "--figures", tmp_path / "f"], capsys)
     assert rc == 0 and "bikes" in text, text
-    assert seen["table"] == (3, Path("docs/results/vfi-quick.json"), tmp_path / "f", 3)
-    rc, text = _cli(["--dev", "--out", tmp_path / "dev.json"], capsys)
-    assert rc == 0 and seen["dev"] == (None, tmp_path / "dev.json")
+    assert seen["table"] == (3, Path("docs/results/vfi-quick.json"), tmp_path / "f", 3, False)
+    rc, text = _cli(["--dev", "--out", tmp_path / "dev.json", "--resume"], capsys)
+    assert rc == 0 and seen["dev"] == (None, tmp_path / "dev.json", True)
     # --out names the results file in these modes: a folder is refused before the first fit
     seen.clear()
     for mode in ("--table", "--dev"):
         rc, text = _cli([mode, "--out", tmp_path], capsys)
         assert rc == 2 and f"--out {tmp_path} is a folder" in text and "results JSON" in text, text
     assert not seen
+
+
+# ---------------------------------------------------------------- resume
+
+def _interrupt_on_call(monkeypatch, name, call):
+    """Make ``vfi.name`` raise KeyboardInterrupt on its ``call``-th call (1-based; 0: never);
+    returns the list of calls made."""
+    real, calls = getattr(vfi, name), []
+
+    def wrapped(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == call:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(vfi, name, wrapped)
+    return calls
+
+
+def test_resume_takes_the_finished_methods_from_the_run_folder(tmp_path, capsys, monkeypatch):
+    _write_folder(tmp_path / "frames", _moving_square())
+    args = ["--video", tmp_path / "frames", "--frame", 2, "--steps", 10, "--flow-steps", 10, "--fits", 2]
+    assert _cli([*args, "--out", tmp_path / "fresh"], capsys)[0] == 0
+    flow = _interrupt_on_call(monkeypatch, "flow_siren", 1)
+    rc, text = _cli([*args, "--out", tmp_path / "cut"], capsys)
+    assert rc == 130 and "rerun with --resume" in text
+    assert sorted(p.stem for p in (tmp_path / "cut" / "parts").glob("*.npz")) == ["blend", "siren", "tvl1"]
+    fits = _interrupt_on_call(monkeypatch, "spacetime_siren", 0)
+    rc, text = _cli([*args, "--out", tmp_path / "cut", "--resume"], capsys)
+    assert rc == 0, text
+    assert len(flow) == 2 and fits == []  # only the interrupted method ran again
+    fresh, cut = ({r["method"]: r for r in json.loads((tmp_path / d / "metrics.json").read_text())["rows"]}
+                  for d in ("fresh", "cut"))
+    assert fresh.keys() == cut.keys() == set(vfi.METHODS)
+    for m in fresh:
+        assert {k: v for k, v in fresh[m].items() if k != "seconds"} == \
+               {k: v for k, v in cut[m].items() if k != "seconds"}, m
+    assert (tmp_path / "cut" / "flow.png").exists()  # both flows (tvl1 from its part) drawn
+
+
+def test_table_and_dev_resume_keep_their_triplets(tmp_path, monkeypatch):
+    """The table and the dev run rewrite their results file after every triplet; --resume keeps
+    those triplets (and the table's figure) and runs the rest; other settings are refused."""
+    _write_folder(tmp_path / "frames", _moving_square())
+    clip = str(tmp_path / "frames")
+    cfg = vfi.VfiConfig(profile="quick", steps=5, flow_steps=5, fits=2, device="cpu", progress=False)
+    table = dict(clips=(clip,), triplets=2, gaps=(1,), methods=("blend", "tvl1", "siren"))
+    calls = _interrupt_on_call(monkeypatch, "interpolate", 2)
+    with pytest.raises(KeyboardInterrupt):
+        vfi.run_table(cfg, tmp_path / "t.json", tmp_path / "fig", **table)
+    doc = json.loads((tmp_path / "t.json").read_text())
+    assert doc["complete"] is False and {r["frame"] for r in doc["rows"]} == {1}
+    figure = tmp_path / "fig" / "vfi-quick-frames.png"
+    assert figure.exists()  # the best triplet so far is drawn before its rows are written
+    doc = vfi.run_table(cfg, tmp_path / "t.json", tmp_path / "fig", resume=True, **table)
+    assert len(calls) == 3 and doc["complete"] is True
+    assert sorted({r["frame"] for r in doc["rows"]}) == [1, 3] and len(doc["rows"]) == 6
+    assert doc["resumed"][0]["rows"] == 3 and doc["summary"][0]["n"] == 2
+    with pytest.raises(ValueError, match="other settings"):
+        vfi.run_table(dataclasses.replace(cfg, steps=6), tmp_path / "t.json", tmp_path / "fig", resume=True, **table)
+    (tmp_path / "bad.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match="bad.json is not a results document"):
+        vfi.run_table(cfg, tmp_path / "bad.json", tmp_path / "fig", resume=True, **table)
+
+    samples = _interrupt_on_call(monkeypatch, "spacetime_samples", 2)
+    dev = dict(frames={clip: (1, 3)}, gaps=(1,))
+    with pytest.raises(KeyboardInterrupt):
+        vfi.run_dev(cfg, tmp_path / "d.json", **dev)
+    doc = vfi.run_dev(cfg, tmp_path / "d.json", resume=True, **dev)
+    assert len(samples) == 3 and doc["complete"] is True
+    assert sorted({r["frame"] for r in doc["rows"]}) == [1, 3]

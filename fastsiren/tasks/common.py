@@ -2,8 +2,12 @@
 loop with a progress bar, environment records, results documents and PNG figures.
 
 A run folder holds ``config.json`` (written first), ``checkpoint.pt`` (atomically replaced
-every ``checkpoint_every`` steps and on Ctrl-C), figures, and ``metrics.json`` written
-*last*: a folder without ``metrics.json`` is an unfinished run, never a finished one.
+every ``checkpoint_every`` steps and on Ctrl-C), or for the tasks whose methods are fits of
+seconds to minutes (sr, vfi) ``parts/`` (each finished method's output, :class:`Parts`),
+figures, and ``metrics.json`` written *last*: a folder without ``metrics.json`` is an
+unfinished run, never a finished one. The results tables that run for many minutes (the SR and
+VFI tables, the VFI dev run) rewrite their results file after every image or triplet, and
+``--resume`` keeps its rows (:func:`resumed_rows`).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import datetime as _dt
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -269,6 +274,85 @@ def _read_config(path: Path) -> dict:
     return old
 
 
+class Parts:
+    """The finished pieces of a run whose methods are whole fits (``sr``, ``vfi``): each one's
+    arrays and info, written atomically to ``RUN/parts/NAME.npz`` as soon as it is done, so
+    that ``--resume`` after Ctrl-C or a crash takes the finished ones from there and runs the
+    rest (the piece that was running starts again). Without ``resume`` the folder's old pieces
+    are removed first: they belong to another start of the run."""
+
+    def __init__(self, folder: RunFolder, resume: bool) -> None:
+        self.path = folder.path / "parts"
+        if not resume and self.path.exists():
+            shutil.rmtree(self.path)
+
+    def file(self, name: str) -> Path:
+        return self.path / f"{name}.npz"
+
+    def get(self, name: str) -> tuple[dict[str, np.ndarray], dict] | None:
+        """(arrays, info) of the piece ``name``, or None if it has not finished."""
+        path = self.file(name)
+        if not path.exists():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files if k != "info"}
+                info = json.loads(str(z["info"]))
+        except Exception as exc:  # zip, key, JSON, pickle-refused errors: all one answer
+            raise ValueError(f"--resume: {path} is unreadable ({type(exc).__name__}: {exc}); delete it to run "
+                             "that piece again, or run without --resume") from exc
+        return arrays, info
+
+    def put(self, name: str, arrays: dict[str, np.ndarray], info: dict) -> None:
+        import io
+
+        buf = io.BytesIO()
+        np.savez(buf, info=np.array(json.dumps(info, default=_json_default)), **arrays)
+        atomic_write_bytes(self.file(name), buf.getvalue())
+
+
+# a table's settings that may change between a run and its --resume
+_RESUME_FREE = ("out", "progress", "resume")
+
+
+def resumed_rows(path: str | os.PathLike, resume: bool, **match) -> tuple[list[dict], dict]:
+    """The rows a results table started again with ``--resume`` keeps from its earlier file.
+
+    ``path``: the results document the table rewrites as it goes (``complete`` False until the
+    end); ``match``: the fields it must share with this run (task, profile, device, backend,
+    settings; in a dict-valued field, ``out``/``progress``/``resume`` may differ). Returns
+    ``(rows, extra)``: ``extra`` carries the earlier run's ``seconds`` and a ``resumed`` record
+    (the earlier commits and dates) for the new document. Without ``resume``: nothing kept;
+    with it and no file: nothing kept, said on stderr. A file that is not a results document,
+    or one of other settings, is an error naming the file and the fields."""
+    path = Path(path)
+    if not resume:
+        return [], {}
+    if not path.exists():
+        print(f"--resume: no results file {path} yet: starting from the first row", file=sys.stderr)
+        return [], {}
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"--resume: {path} is not a readable results file ({exc}); repair or delete it, "
+                         "or run without --resume") from exc
+    if not isinstance(old, dict) or not isinstance(old.get("rows"), list):
+        raise ValueError(f"--resume: {path} is not a results document (a JSON object with rows); repair or "
+                         "delete it, or run without --resume")
+
+    def comparable(v):
+        v = json.loads(json.dumps(v, default=_json_default))  # as saved: tuples come back lists
+        return {k: x for k, x in v.items() if k not in _RESUME_FREE} if isinstance(v, dict) else v
+
+    diff = {k: (old.get(k), v) for k, v in match.items() if comparable(old.get(k)) != comparable(v)}
+    if diff:
+        raise ValueError(f"--resume: {path} was written by a run of other settings {diff}; run without "
+                         "--resume to start the table again, or write it elsewhere")
+    rec = {"commit": old.get("commit"), "date": old.get("date"), "rows": len(old["rows"])}
+    return list(old["rows"]), {"seconds": float(old.get("seconds") or 0.0),
+                               "resumed": [*old.get("resumed", []), rec]}
+
+
 # ---------------------------------------------------------------- training
 
 @dataclasses.dataclass
@@ -482,15 +566,10 @@ def plt_figure(*args, **kwargs):
 
 # ---------------------------------------------------------------- CLI
 
-# ``--resume`` of the tasks whose fits keep no checkpoint (sr, vfi)
-NO_CHECKPOINT_RESUME = ("the fits keep no checkpoint: rerun into this run folder (finished or not) if its "
-                        "config is the same")
-
-
 def add_common_arguments(parser, *, image: str | None = "camera", default_out: str,
                          resume: str = "continue from the run folder's checkpoint") -> None:
     """The options every task shares (DESIGN.md's CLI conventions); ``resume``: the help of
-    ``--resume`` (a task without checkpoints says what it does instead)."""
+    ``--resume`` (a task whose resume is not a step checkpoint says what it does instead)."""
     if image is not None:
         parser.add_argument("--image", default=image,
                             help="scikit-image image name (camera, astronaut, ...) or an image file path")

@@ -37,17 +37,18 @@ EXPERIMENTS: dict[str, tuple[str, list[str]]] = {
 def _argv(name: str, profile: str, runs: Path, results: Path, figures: Path, progress: bool,
           resume: bool = False) -> list[str]:
     base = EXPERIMENTS[name][1]
+    again = ["--resume"] if resume else []
     if name == "sr-table":
-        return ["--profile", profile, "--results", str(results / f"sr-{profile}.json"), "--figures", str(figures)] \
-            + (["--progress"] if progress else [])
+        return ["--profile", profile, "--results", str(results / f"sr-{profile}.json"), "--figures", str(figures),
+                *(["--progress"] if progress else []), *again]
     quiet = [] if progress else ["--no-progress"]
     if name == "vfi-table":
         return [*base, "--profile", profile, "--out", str(results / f"vfi-{profile}.json"),
-                "--figures", str(figures), *quiet]
+                "--figures", str(figures), *quiet, *again]
     if name == "vfi-dev":
-        return [*base, "--profile", profile, "--out", str(results / f"vfi-dev-{profile}.json"), *quiet]
+        return [*base, "--profile", profile, "--out", str(results / f"vfi-dev-{profile}.json"), *quiet, *again]
     return [*base, "--profile", profile, "--out", str(runs / name), "--publish", "--results-dir", str(results),
-            "--figures-dir", str(figures), *quiet, *(["--resume"] if resume else [])]
+            "--figures-dir", str(figures), *quiet, *again]
 
 
 def parse_names(text: str | None) -> list[str]:
@@ -92,8 +93,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--list", action="store_true", help="print the experiment names and what each is, then exit")
     parser.add_argument("--no-progress", action="store_true", help="hide the tasks' progress bars")
     parser.add_argument("--resume", action="store_true",
-                        help="training tasks continue from their run folders' checkpoints (after Ctrl-C or a "
-                             "timeout); the tables start again")
+                        help="go on after Ctrl-C or a timeout: training tasks continue from their run folders' "
+                             "checkpoints, the SR and VFI tables and the VFI dev run keep the rows their results "
+                             "files hold and run the rest")
 
 
 def main(args) -> int:

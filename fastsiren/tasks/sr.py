@@ -22,8 +22,10 @@ Rules that set the SIREN per scale (not per image): ``omega_0 = omega_per_px * n
 the same at every scale and size; the step budget grows with the scale
 (``steps * (1 + (scale - 2) / 4)``) because larger scales leave more of the HR grid to fill.
 
-The fits take seconds to minutes and keep no checkpoint: ``--resume`` reruns into a finished
-run folder of the same configuration.
+Each method's output and results row go to the run folder's ``parts/`` as soon as the method
+finishes (:class:`fastsiren.tasks.common.Parts`); ``--resume`` takes the finished ones from
+there and runs the rest, so Ctrl-C loses at most the fit that was running (its seconds to
+minutes: the fits keep no step checkpoint).
 """
 
 from __future__ import annotations
@@ -51,9 +53,11 @@ RULES = ("omega_0 = omega_per_px x (LR longer side in px); hidden omega_0 = 30; 
 QUANT_RMS = 1.0 / (255.0 * math.sqrt(12.0))  # RMS of 8-bit rounding noise, data range 1
 
 
-# Ctrl-C message of `fastsiren sr`: its fits keep no checkpoint
-INTERRUPT_HINT = ("interrupted: sr keeps no checkpoint (its fits take seconds to minutes); "
-                  "rerun with --resume to run it again into the same run folder")
+# Ctrl-C message of `fastsiren sr` and the help of its --resume: finished methods are kept, not steps
+INTERRUPT_HINT = ("interrupted: the methods that finished are kept in the run folder (parts/); rerun with "
+                  "--resume to run only the others (the fit that was running starts again)")
+RESUME_HELP = ("take the methods that finished from this run folder's parts/ and run the others (a fit keeps "
+               "no step checkpoint: one cut short starts again); the config must be the same")
 
 
 @dataclasses.dataclass
@@ -348,18 +352,24 @@ def super_resolve(method: str, lr_img: np.ndarray, hr_shape: tuple[int, int], cf
     return fn(lr_img, hr_shape, cfg, omega, steps, device)
 
 
-def evaluate_image(hr: np.ndarray, cfg: SRConfig, device: torch.device, srcnn: SRCNN | None = None):
+def evaluate_image(hr: np.ndarray, cfg: SRConfig, device: torch.device, srcnn: SRCNN | None = None,
+                   parts: common.Parts | None = None):
     """The evaluate protocol on one HR image: crop, degrade, run every method, score on Y
     (border = ceil(scale)) and RGB after 8-bit rounding.
 
     Returns ``(hr, lr, {method: (sr, row)})``: the cropped HR (H, W, C), the LR (h, w, C) and
-    each method's 8-bit-rounded output (H, W, C), all in [0, 1], with its results row."""
+    each method's 8-bit-rounded output (H, W, C), all in [0, 1], with its results row. With
+    ``parts``, a method found there is taken from it and each one run is put there."""
     hr_shape, lr_shape = sizes_for(hr.shape[:2], cfg.scale, cfg.crop)
     hr = center_crop(hr, hr_shape)
     lr_img = degrade(hr, lr_shape)
     border = int(math.ceil(cfg.scale))
     results = {}
     for method in cfg.methods:
+        got = parts.get(method) if parts is not None else None
+        if got is not None:
+            results[method] = (got[0]["sr"], got[1])
+            continue
         t0 = time.perf_counter()
         sr, info = super_resolve(method, lr_img, hr_shape, cfg, cfg.scale, device, srcnn)
         seconds = time.perf_counter() - t0
@@ -370,6 +380,8 @@ def evaluate_image(hr: np.ndarray, cfg: SRConfig, device: torch.device, srcnn: S
                "psnr": round(metrics.psnr(sr, hr, 1.0), 4), "ssim": round(metrics.ssim(sr, hr, 1.0), 5),
                "seconds": round(seconds, 3), **info}
         results[method] = (sr, row)
+        if parts is not None:
+            parts.put(method, {"sr": sr}, row)
     return hr, lr_img, results
 
 
@@ -403,7 +415,7 @@ def run(config: SRConfig) -> dict:
         return folder.finish(doc)
     sizes_for(img.shape[:2], cfg.scale, cfg.crop)  # an image too small for the scale: refused before the folder
     folder = common.RunFolder(cfg.out, cfg, resume=cfg.resume)
-    hr, lr_img, results = evaluate_image(img, cfg, device)
+    hr, lr_img, results = evaluate_image(img, cfg, device, parts=common.Parts(folder, cfg.resume))
     common.save_png(folder.file("lr.png"), _to_pm1(lr_img))
     common.save_png(folder.file("hr.png"), _to_pm1(hr))
     for method, (sr, _) in results.items():
@@ -425,8 +437,7 @@ PROTOCOL = ("HR centre-cropped to the profile's crop and to a multiple of the sc
 
 
 def add_arguments(parser) -> None:
-    common.add_common_arguments(parser, default_out="runs/sr",
-                                resume=common.NO_CHECKPOINT_RESUME)
+    common.add_common_arguments(parser, default_out="runs/sr", resume=RESUME_HELP)
     parser.add_argument("--scale", type=float, default=2.0, help="upscaling factor, any real number >= 1")
     parser.add_argument("--upscale", action="store_true",
                         help="the image is the LR input: write the upscaled DIR/sr.png (with config.json and "

@@ -3,8 +3,9 @@
     python -m fastsiren.tasks.sr_table --profile cpu [--images camera,astronaut] [--scales 2,2.5,3,4]
 
 Writes ``docs/results/sr-<profile>.json`` (the results shape of DESIGN.md, rewritten atomically
-after every image so an interrupted table keeps what it measured, ``complete`` False until the end) and, under
-``docs/figures/``, the crops of one region for every method and the error maps.
+after every image and scale so an interrupted table keeps what it measured, ``complete`` False
+until the end; ``--resume`` keeps those rows and runs the rest) and, under ``docs/figures/``,
+the crops of one region for every method and the error maps.
 """
 
 from __future__ import annotations
@@ -106,54 +107,84 @@ def crop_figure(path: Path, hr: np.ndarray, lr: np.ndarray, outputs: dict[str, n
 
 
 def run_table(profile: str, images: tuple[str, ...], scales: tuple[float, ...], results: Path, figures: Path,
-              figure_images: tuple[str, ...] = ("astronaut", "camera"), progress: bool = False) -> dict:
-    """Evaluate every method on every image and scale; returns the results document."""
+              figure_images: tuple[str, ...] = ("astronaut", "camera"), progress: bool = False,
+              resume: bool = False) -> dict:
+    """Evaluate every method on every image and scale; returns the results document.
+    ``resume``: the images and scales already in ``results`` (a run of the same settings) are
+    kept, not run again."""
+    base = sr.resolve(sr.SRConfig(profile=profile, progress=progress))
+    loaded = {name: data.read_image(name) for name in images}
+    for scale in scales:  # a bad scale, or an image too small for one, is refused before the first fit
+        sr.resolve(dataclasses.replace(base, scale=scale))
+        for img in loaded.values():
+            sr.sizes_for(img.shape[:2], scale, base.crop)
     device = common.pick_device("auto")
     srcnn = sr.load_srcnn()
-    rows: list[dict] = []
-    t0 = time.perf_counter()
     commit = common.git_commit()  # the code that ran, not what HEAD is at the last rewrite
-    base = sr.resolve(sr.SRConfig(profile=profile, progress=progress))
+    backend = backends.resolve(base.backend, device)
+    settings = {k: v for k, v in dataclasses.asdict(base).items()
+                if k in ("crop", "steps", "lr", "hidden", "layers", "omega_per_px", "tv", "tv_points", "tile")}
+    kept, extra = common.resumed_rows(results, resume, task="sr", profile=profile, device=common.device_name(device),
+                                      backend=backend, threads=torch.get_num_threads(), siren_settings=settings)
+    done: dict[tuple, list[dict]] = {}
+    for r in kept:
+        done.setdefault((r["image"], float(r["scale"])), []).append(r)
+    rows: list[dict] = []
+    t0 = time.perf_counter() - extra.pop("seconds", 0.0)
     doc: dict = {}
-    for i, name in enumerate(images):
-        hr_full = data.read_image(name)
-        for scale in scales:
-            cfg = dataclasses.replace(base, scale=float(scale), image=name)
-            hr, lr, res = sr.evaluate_image(hr_full, cfg, device, srcnn)
-            rows += [{**row, "image": name} for _, row in res.values()]
+    units = [(name, float(scale)) for name in images for scale in scales]
+    for i, (name, scale) in enumerate(units):
+        have = done.get((name, scale), [])
+        if {r["method"] for r in have} >= set(sr.METHODS):  # --resume: measured by the earlier run
+            rows += have
+        else:
+            cfg = dataclasses.replace(base, scale=scale, image=name)
+            hr, lr, res = sr.evaluate_image(loaded[name], cfg, device, srcnn)
             line = "  ".join(f"{m} {row['psnr_y']:.2f}" for m, (_, row) in res.items())
             print(f"{name} x{scale:g} [{time.perf_counter() - t0:.0f} s]: {line}", flush=True)
-            if name in figure_images:
-                crop_figure(figures / f"sr-{profile}-{name}-x{scale:g}.png", hr, lr,
+            if name in figure_images:  # drawn before the rows are written: a resumed table has its figure
+                # an image given as a file path is named by its stem (no folders inside the figure's name)
+                crop_figure(figures / f"sr-{profile}-{Path(name).stem}-x{scale:g}.png", hr, lr,
                             {m: s for m, (s, _) in res.items()}, scale, f"{name}, x{scale:g} ({profile} profile)")
-        settings = {k: v for k, v in dataclasses.asdict(base).items()
-                    if k in ("crop", "steps", "lr", "hidden", "layers", "omega_per_px", "tv", "tv_points", "tile")}
+            rows += [{**row, "image": name} for _, row in res.values()]
         doc = common.results_doc(
-            "sr", profile, rows, backend=backends.resolve(base.backend, device), device=device,
-            seconds=time.perf_counter() - t0, commit=commit, complete=i == len(images) - 1,
+            "sr", profile, rows, backend=backend, device=device,
+            seconds=time.perf_counter() - t0, commit=commit, complete=i == len(units) - 1,
             threads=torch.get_num_threads(), protocol=sr.PROTOCOL,
             siren_settings=settings, siren_rules=sr.RULES, summary=summarize(rows),
             published_other_data=PUBLISHED,
-            srcnn_training=common.read_json(sr.WEIGHTS.with_suffix(".json")))
+            srcnn_training=common.read_json(sr.WEIGHTS.with_suffix(".json")), **extra)
         common.write_json(results, doc)
     return doc
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--profile", choices=common.PROFILES, default="cpu")
+    from fastsiren.cli import _HelpFormatter  # the defaults in the help, as `fastsiren TASK --help` has them
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=_HelpFormatter)
+    p.add_argument("--profile", choices=common.PROFILES, default="cpu",
+                   help="quick = seconds (tests); cpu = minutes on 2 cores; paper = the paper's settings (GPU)")
     p.add_argument("--images", default=",".join(EVAL_IMAGES), help="comma-separated image names")
     p.add_argument("--scales", default="2,2.5,3,4", help="comma-separated scales (any real >= 1)")
     p.add_argument("--results", help="results file (default: docs/results/sr-<profile>.json)")
     p.add_argument("--figures", default="docs/figures", help="figure folder")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.add_argument("--progress", action="store_true", help="show progress bars")
+    p.add_argument("--resume", action="store_true",
+                   help="keep the images and scales already in the results file (a run of the same settings, "
+                        "interrupted or finished) and run the rest")
     a = p.parse_args(argv)
-    torch.set_num_threads(a.threads)
+    common.positive("--threads", a.threads, int)
     images = tuple(s.strip() for s in a.images.split(",") if s.strip())
-    scales = tuple(float(s) for s in a.scales.split(",") if s.strip())
+    try:
+        scales = tuple(float(s) for s in a.scales.split(",") if s.strip())
+    except ValueError:
+        raise ValueError(f"--scales {a.scales!r}: expected comma-separated numbers >= 1") from None
+    if not images or not scales:
+        raise ValueError(f"--images {a.images!r} / --scales {a.scales!r}: each needs at least one entry")
+    torch.set_num_threads(a.threads)
     results = Path(a.results or f"docs/results/sr-{a.profile}.json")
-    doc = run_table(a.profile, images, scales, results, Path(a.figures), progress=a.progress)
+    doc = run_table(a.profile, images, scales, results, Path(a.figures), progress=a.progress, resume=a.resume)
     for rec in doc["summary"]:
         extra = "  ".join(f"{k} {v}" for k, v in rec.items() if k.startswith(("gain", "wins")))
         print(f"x{rec['scale']:g} {rec['method']:>17}: PSNR-Y {rec['psnr_y']:.2f}  SSIM-Y {rec['ssim_y']:.4f}  {extra}")
@@ -162,4 +193,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    import sys
+
+    try:
+        raise SystemExit(main())
+    except KeyboardInterrupt:
+        print("interrupted: the rows measured so far are in the results file; rerun with --resume to run the rest",
+              file=sys.stderr)
+        raise SystemExit(130) from None
+    except (ValueError, OSError) as exc:
+        print(f"sr_table: error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -110,9 +110,14 @@ METHODS = ("blend", "tvl1", "siren", "siren-raw", "siren-flow")
 SHRINK_SIGMA = 2.0
 
 
-# Ctrl-C message of `fastsiren vfi`: its fits keep no checkpoint
-INTERRUPT_HINT = ("interrupted: vfi keeps no checkpoint (its fits take seconds to minutes); "
-                  "rerun with --resume to run it again into the same run folder")
+# Ctrl-C message of `fastsiren vfi` and the help of its --resume: finished methods (one run) or
+# triplets (--table, --dev) are kept, not steps
+INTERRUPT_HINT = ("interrupted: what finished is kept (the methods in the run folder's parts/; with --table or "
+                  "--dev, the triplets in the results file); rerun with --resume to run only the rest (the fit "
+                  "that was running starts again)")
+RESUME_HELP = ("take the methods that finished from this run folder's parts/ (with --table or --dev: the triplets "
+               "already in the results file) and run the rest (a fit keeps no step checkpoint: one cut short "
+               "starts again); the settings must be the same")
 
 
 @dataclasses.dataclass
@@ -530,32 +535,44 @@ def split_frames(frames: np.ndarray, offsets: list[int]):
 
 
 def interpolate(frames: np.ndarray, offsets: list[int], cfg: VfiConfig, device,
-                methods=METHODS) -> dict[str, dict]:
+                methods=METHODS, parts: common.Parts | None = None) -> dict[str, dict]:
     """Every method on one triplet: ``frames`` (T', H, W, 3) in [0, 1] at ``offsets``
-    (0 = the ground truth) -> {method: {"pred": (H, W, 3), "seconds": s, "history": [...]}}."""
+    (0 = the ground truth) -> {method: {"pred": (H, W, 3), "seconds": s, "history": [...],
+    "flow": (H, W, 2) pixels or None}}. With ``parts``, a method found there is taken from it
+    and each one run is put there (``siren`` and ``siren-raw`` are one piece: one set of fits
+    gives both)."""
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise ValueError(f"methods {unknown} not known; expected a subset of {list(METHODS)}")
     _, given, given_offsets, f0, f1 = split_frames(frames, offsets)
+    pieces: dict[str, tuple[dict, dict]] = {}
     out: dict[str, dict] = {}
-    fits: dict = {}
     for method in methods:
-        common.seed_all(cfg.seed)
-        hist: list = []
-        t0 = time.perf_counter()
-        extra = None
-        if method == "blend":
-            pred = blend(f0, f1)
-        elif method == "tvl1":
-            pred, extra = tvl1_interpolate(f0, f1)
-        elif method in ("siren", "siren-raw"):
-            if not fits:  # one fit gives both samples; both report its time and history
-                fits["siren"], fits["siren-raw"] = spacetime_siren(given, given_offsets, cfg, device, hist)
-                fits.update(seconds=time.perf_counter() - t0, history=hist)
-            pred, hist, t0 = fits[method], fits["history"], time.perf_counter() - fits["seconds"]
-        elif method == "siren-flow":
-            pred, extra = flow_siren(f0, f1, cfg, device, hist)
-        else:
-            raise ValueError(f"method {method!r} is not known; expected one of {list(METHODS)}")
-        out[method] = {"pred": pred, "seconds": round(time.perf_counter() - t0, 3), "history": hist,
-                       "flow": extra}
+        piece = "siren" if method == "siren-raw" else method
+        if piece not in pieces:
+            got = parts.get(piece) if parts is not None else None
+            if got is None:
+                common.seed_all(cfg.seed)
+                hist: list = []
+                t0 = time.perf_counter()
+                if piece == "blend":
+                    arrays = {"pred": blend(f0, f1)}
+                elif piece == "tvl1":
+                    pred, flow = tvl1_interpolate(f0, f1)
+                    arrays = {"pred": pred, "flow": flow}
+                elif piece == "siren":
+                    pred, raw = spacetime_siren(given, given_offsets, cfg, device, hist)
+                    arrays = {"pred": pred, "raw": raw}
+                else:  # siren-flow
+                    pred, flow = flow_siren(f0, f1, cfg, device, hist)
+                    arrays = {"pred": pred, "flow": flow}
+                got = arrays, {"seconds": round(time.perf_counter() - t0, 3), "history": hist}
+                if parts is not None:
+                    parts.put(piece, *got)
+            pieces[piece] = got
+        arrays, info = pieces[piece]
+        out[method] = {"pred": arrays["raw" if method == "siren-raw" else "pred"], "seconds": info["seconds"],
+                       "history": info["history"], "flow": arrays.get("flow")}
     return out
 
 
@@ -650,8 +667,9 @@ def _row(method: str, video: str, frame: int, gap: int, s: dict, seconds: float)
 def run(config: VfiConfig, resume: bool = False) -> dict:
     """Interpolate one frame with every method, write the run folder, return its metrics.
 
-    The fits keep no checkpoint: ``resume`` reruns into a run folder (finished or not) of the
-    same configuration, as ``fastsiren sr --resume`` does."""
+    Each method's output goes to the run folder's ``parts/`` when it finishes; ``resume``
+    takes the finished ones from there (a run folder of the same configuration) and runs the
+    rest, as ``fastsiren sr --resume`` does."""
     cfg = resolve(config)
     from fastsiren import backends
 
@@ -661,7 +679,7 @@ def run(config: VfiConfig, resume: bool = False) -> dict:
     frames, offsets = load_frames(cfg.video, cfg.frame, cfg.gap, cfg.context, cfg.size)
     folder = common.RunFolder(cfg.out, cfg, resume=resume)
     t0 = time.perf_counter()
-    out = interpolate(frames, offsets, cfg, device)
+    out = interpolate(frames, offsets, cfg, device, parts=common.Parts(folder, resume))
     gt = frames[offsets.index(0)]
     scores = {m: score(r["pred"], gt) for m, r in out.items()}
     for m, r in out.items():
@@ -750,12 +768,26 @@ def dev_overlap(clip: str, targets, gaps) -> list[int]:
     return sorted(triplet_frames(targets, gaps) & triplet_frames(DEV_FRAMES.get(clip, ()), (1, 2)))
 
 
+def _resume_table(out: Path, resume: bool, cfg: VfiConfig, device, backend: str, methods) -> tuple[dict, dict]:
+    """The rows of the VFI table or dev run at ``out`` that ``resume`` keeps, by triplet:
+    ({(video, frame, gap): [rows]} of the triplets with a row for every one of ``methods``
+    (every row of a triplet is written at once), the extra fields of the new document)."""
+    rows, extra = common.resumed_rows(out, resume, task="vfi", profile=cfg.profile,
+                                      device=common.device_name(device), backend=backend,
+                                      settings=dataclasses.asdict(cfg))
+    done: dict[tuple, list[dict]] = {}
+    for r in rows:
+        done.setdefault((r["video"], r["frame"], r["gap"]), []).append(r)
+    return {k: rs for k, rs in done.items() if set(methods) <= {r["method"] for r in rs}}, extra
+
+
 def run_table(cfg: VfiConfig, out: Path, figures: Path, clips=data.VIDEO_CLIPS, triplets: int = TABLE_TRIPLETS,
-              gaps=(1, 2), methods=METHODS) -> dict:
+              gaps=(1, 2), methods=METHODS, resume: bool = False) -> dict:
     """Every method on ``triplets`` frames x ``gaps`` of every clip: the results document
     (rewritten after every triplet, ``complete`` False until the end) and figures. A count of
     triplets whose frames would touch the dev subset (the frames the method was tuned on) is
-    refused before anything runs: the table is a held-out evaluation."""
+    refused before anything runs: the table is a held-out evaluation. ``resume``: the
+    triplets already in ``out`` (a run of the same settings) are kept, not run again."""
     cfg = resolve(cfg)
     loaded: dict[str, tuple[list[int], dict[int, np.ndarray]]] = {}
     for clip in clips:  # every clip decoded (once) and checked before the first fit
@@ -777,8 +809,9 @@ def run_table(cfg: VfiConfig, out: Path, figures: Path, clips=data.VIDEO_CLIPS, 
     from fastsiren import backends
 
     backend = backends.resolve(cfg.backend, device)
+    done, extra = _resume_table(out, resume, cfg, device, backend, methods)
     rows: list[dict] = []
-    t0 = time.perf_counter()
+    t0 = time.perf_counter() - extra.pop("seconds", 0.0)
     figures.mkdir(parents=True, exist_ok=True)
     commit = common.git_commit()  # the code that ran, not what HEAD is at the last rewrite
 
@@ -787,31 +820,42 @@ def run_table(cfg: VfiConfig, out: Path, figures: Path, clips=data.VIDEO_CLIPS, 
         doc = common.results_doc("vfi", cfg.profile, rows, backend=backend, device=device,
                                  seconds=time.perf_counter() - t0, commit=commit, complete=complete,
                                  summary=summary,
-                                 settings=dataclasses.asdict(cfg), published=PUBLISHED)
+                                 settings=dataclasses.asdict(cfg), published=PUBLISHED, **extra)
         common.write_json(out, doc)
         return doc
 
+    def gain(scores: dict) -> float:
+        # the figure shows the triplet where motion compensation gains most over the blend
+        # (the largest blend IE alone picks scene cuts, where every method fails)
+        return scores["blend"]["ie"] - min(v["ie"] for v in scores.values()) if "blend" in scores else 0.0
+
     for clip in clips:
         ks, frames = loaded.pop(clip)
-        shown: tuple[float, dict] | None = None
+        shown: float | None = None  # the gain of the triplet the clip's figure shows
         for k in ks:
             for g in gaps:
+                kept = done.get((clip, k, g))
+                if kept is not None:  # --resume: measured by the earlier run (its figure, if shown, too)
+                    rows.extend(r for r in kept if r["method"] in methods)
+                    key = gain({r["method"]: r for r in kept if r["method"] in methods})
+                    if g == max(gaps) and (shown is None or key > shown):
+                        shown = key
+                    continue
                 trip = np.stack([frames[k - g], frames[k], frames[k + g]])
                 res = interpolate(trip, [-1, 0, 1], dataclasses.replace(cfg, frame=k, gap=g), device, methods)
                 scores = {m: score(r["pred"], trip[1]) for m, r in res.items()}
                 rows.extend(_row(m, clip, k, g, scores[m], res[m]["seconds"]) for m in res)
                 print(f"{clip} frame {k} gap {g}: " + ", ".join(f"{m} IE {s['ie']:.2f}" for m, s in scores.items()),
                       flush=True)
+                key = gain(scores)
+                if g == max(gaps) and (shown is None or key > shown):
+                    # drawn now, before the row is written: a resumed table finds the figure of
+                    # every triplet its results file holds
+                    shown = key
+                    # a clip given as a path is named by its stem (no folders inside the figure's name)
+                    triplet_figures(figures / f"vfi-{cfg.profile}-{Path(clip).stem}", clip, k, g, res, scores,
+                                    trip[1], cfg.profile)
                 write(False)
-                # the figure shows the triplet where motion compensation gains most over the blend
-                # (the largest blend IE alone picks scene cuts, where every method fails)
-                key = scores["blend"]["ie"] - min(v["ie"] for v in scores.values()) if "blend" in scores else 0.0
-                if g == max(gaps) and (shown is None or key > shown[0]):
-                    shown = (key, {"res": res, "scores": scores, "gt": trip[1], "k": k, "g": g})
-        if shown is not None:
-            w = shown[1]
-            triplet_figures(figures / f"vfi-{cfg.profile}-{clip}", clip, w["k"], w["g"], w["res"], w["scores"], w["gt"],
-                            cfg.profile)
     doc = write(True)
     plot_summary(figures / f"vfi-{cfg.profile}-ie.png", doc["summary"])
     return doc
@@ -841,11 +885,11 @@ def dev_variants(samples: list[np.ndarray], prev: np.ndarray, nxt: np.ndarray) -
     return out
 
 
-def run_dev(cfg: VfiConfig, out: Path, frames=None, gaps=(1, 2)) -> dict:
+def run_dev(cfg: VfiConfig, out: Path, frames=None, gaps=(1, 2), resume: bool = False) -> dict:
     """The dev run: on the dev subset (``frames``: {clip: targets}, default :data:`DEV_FRAMES`)
     x ``gaps``, ``cfg.fits`` space-time SIREN fits per triplet and every variant of
     :func:`dev_variants` from them, with the blend; a results document rewritten after every
-    triplet."""
+    triplet. ``resume``: the triplets already in ``out`` (same settings) are kept."""
     cfg = resolve(cfg)
     if cfg.fits < 2:
         raise ValueError(f"--fits must be >= 2 for --dev (the weighted variants need two fits), got {cfg.fits}")
@@ -854,8 +898,9 @@ def run_dev(cfg: VfiConfig, out: Path, frames=None, gaps=(1, 2)) -> dict:
 
     backend = backends.resolve(cfg.backend, device)
     frames = frames or DEV_FRAMES
+    done, extra = _resume_table(out, resume, cfg, device, backend, ("blend",))
     rows: list[dict] = []
-    t0 = time.perf_counter()
+    t0 = time.perf_counter() - extra.pop("seconds", 0.0)
     commit = common.git_commit()  # the code that ran, not what HEAD is at the last rewrite
 
     def write(complete: bool) -> dict:
@@ -863,13 +908,16 @@ def run_dev(cfg: VfiConfig, out: Path, frames=None, gaps=(1, 2)) -> dict:
                                  seconds=time.perf_counter() - t0, commit=commit, complete=complete,
                                  summary=summarize(rows),
                                  settings=dataclasses.asdict(cfg), dev_frames=frames, gaps=list(gaps),
-                                 shrink_sigma=SHRINK_SIGMA)
+                                 shrink_sigma=SHRINK_SIGMA, **extra)
         common.write_json(out, doc)
         return doc
 
     for clip, ks in frames.items():
         for k in ks:
             for g in gaps:
+                if (clip, k, g) in done:  # --resume: measured by the earlier run
+                    rows.extend(done[(clip, k, g)])
+                    continue
                 gt, given, given_offsets, prev, nxt = split_frames(*load_frames(clip, k, g, cfg.context, cfg.size))
                 t1 = time.perf_counter()
                 samples = spacetime_samples(given, given_offsets, cfg, device)
@@ -894,8 +942,7 @@ PUBLISHED = [{"method": "AdaConv", "dataset": "Middlebury evaluation", "ie": 6.2
 # ---------------------------------------------------------------- CLI
 
 def add_arguments(parser) -> None:
-    common.add_common_arguments(parser, image=None, default_out="runs/vfi",
-                                resume=common.NO_CHECKPOINT_RESUME)
+    common.add_common_arguments(parser, image=None, default_out="runs/vfi", resume=RESUME_HELP)
     parser.add_argument("--video", default="carphone",
                         help=f"bundled clip ({', '.join(data.VIDEO_CLIPS)}), a video file or a folder of frames")
     parser.add_argument("--frame", type=int, default=10, help="index K of the frame to predict")
@@ -942,12 +989,12 @@ def main(args) -> int:
                          "results JSON file to write")
     if args.dev:
         out = Path(args.out if args.out != "runs/vfi" else f"docs/results/vfi-dev-{args.profile}.json")
-        _print_summary(run_dev(cfg, out), out, 40)
+        _print_summary(run_dev(cfg, out, resume=args.resume), out, 40)
         return 0
     if args.table:
         common.positive("--triplets", args.triplets, int)
         out = Path(args.out if args.out != "runs/vfi" else f"docs/results/vfi-{args.profile}.json")
-        _print_summary(run_table(cfg, out, Path(args.figures), triplets=args.triplets), out, 10)
+        _print_summary(run_table(cfg, out, Path(args.figures), triplets=args.triplets, resume=args.resume), out, 10)
         return 0
     res = run(cfg, resume=args.resume)
     for row in res["rows"]:
