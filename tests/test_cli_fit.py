@@ -219,7 +219,8 @@ def test_interrupt_hint_names_resume_only_where_the_task_has_it(monkeypatch, cap
     monkeypatch.setattr(sr, "main", interrupted)  # finished methods, not a step checkpoint: it says so
     assert cli.main(["sr"]) == 130
     err = capsys.readouterr().err
-    assert "methods that finished are kept" in err and "checkpoint of the run folder is kept" not in err
+    assert "the running fit's checkpoint are kept in the run folder (parts/)" in err
+    assert "the last checkpoint of the run folder is kept" not in err
 
 
 def test_ctrl_c_mid_step_checkpoints_the_whole_step(tmp_path, request):
@@ -256,6 +257,58 @@ def test_ctrl_c_mid_step_checkpoints_the_whole_step(tmp_path, request):
     state = common.train(model, lambda: ((model(x) - y) ** 2).mean(), resume=True, **kw)
     assert [h["step"] for h in state.history] == [10, 20, 30, 40]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
+
+
+def test_train_resumes_schedule_stop_rule_and_extra_state_exactly(tmp_path, request):
+    """What sr's and vfi's fits carry besides the model (a cosine schedule, a sampler's random
+    generator, a stopping rule's running record) goes into the checkpoint: a fit stopped by
+    Ctrl-C and resumed ends exactly where an uninterrupted one does, by the same rule."""
+    import signal
+
+    def run(checkpoint=None, interrupt_at=None, resume=False):
+        torch.manual_seed(0)
+        model, x, y = torch.nn.Linear(3, 1), torch.randn(256, 3), torch.randn(256, 1)
+        gen = torch.Generator().manual_seed(1)
+        seen: list[float] = []
+
+        def loss_fn():
+            idx = torch.randint(256, (32,), generator=gen)
+            loss = ((model(x[idx]) - y[idx]) ** 2).mean()
+            if len(seen) + 1 == interrupt_at:
+                signal.raise_signal(signal.SIGINT)  # mid-step: the step is let finish
+            return loss, {"data": float(loss.detach())}
+
+        def stop(step, terms):
+            seen.append(terms["data"])
+            return "enough" if len(seen) == 33 else None
+
+        def set_state(saved):
+            gen.set_state(saved["generator"])
+            seen[:] = saved["seen"]
+
+        state = common.train(model, loss_fn, steps=50, lr=1e-2, checkpoint=checkpoint, checkpoint_every=100,
+                             resume=resume, log_every=10, progress=False,
+                             schedule=lambda opt: torch.optim.lr_scheduler.CosineAnnealingLR(opt, 50),
+                             stop=stop, extra_state=(lambda: {"generator": gen.get_state(), "seen": list(seen)},
+                                                     set_state))
+        return state, model
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    request.addfinalizer(lambda: signal.signal(signal.SIGINT, previous))
+    whole, model = run()
+    assert (whole.step, whole.stopped) == (33, "enough") and [h["step"] for h in whole.history] == [10, 20, 30, 33]
+    ck = tmp_path / "fit.pt"
+    with pytest.raises(KeyboardInterrupt):
+        run(ck, interrupt_at=12)
+    saved = torch.load(ck, weights_only=False)
+    assert saved["step"] == 12 and saved["scheduler"]["last_epoch"] == 12 and len(saved["extra"]["seen"]) == 12
+    resumed, model2 = run(ck, resume=True)
+    assert (resumed.step, resumed.stopped) == (33, "enough")
+    assert [h["loss"] for h in resumed.history] == [h["loss"] for h in whole.history]
+    for a, b in zip(model.parameters(), model2.parameters()):
+        assert torch.equal(a, b)
+    again, _ = run(ck, resume=True)  # a finished (stopped) fit resumed runs no step
+    assert (again.step, again.stopped, len(again.history)) == (33, "enough", 4)
 
 
 def test_sigterm_keeps_the_checkpoint(tmp_path):

@@ -319,18 +319,49 @@ def _interrupt_on_call(monkeypatch, name, call):
     return calls
 
 
-def test_resume_takes_the_finished_methods_from_the_run_folder(tmp_path, capsys, monkeypatch):
+def test_resume_takes_the_finished_methods_from_the_run_folder(tmp_path, capsys, monkeypatch, request):
+    """Ctrl-C in the middle of the motion SIREN's fit: the finished methods are in RUN/parts/,
+    the fit's checkpoint holds its last whole step; --resume continues that fit alone and gives
+    the rows of an uninterrupted run."""
+    import signal
+
     _write_folder(tmp_path / "frames", _moving_square())
-    args = ["--video", tmp_path / "frames", "--frame", 2, "--steps", 10, "--flow-steps", 10, "--fits", 2]
+    args = ["--video", tmp_path / "frames", "--frame", 2, "--steps", 10, "--flow-steps", 12, "--fits", 2]
     assert _cli([*args, "--out", tmp_path / "fresh"], capsys)[0] == 0
-    flow = _interrupt_on_call(monkeypatch, "flow_siren", 1)
+    real_flow, real_sample, calls = vfi.flow_siren, vfi.sample, []
+
+    def flow(*a, **k):  # arm the Ctrl-C below for the first motion fit only
+        calls.append("flow")
+        return real_flow(*a, **k)
+
+    def sample(*a, **k):  # two calls a step: Ctrl-C during step 5, which is let finish
+        if calls == ["flow"]:
+            calls.append(0)
+        if len(calls) > 1 and isinstance(calls[-1], int):
+            calls[-1] += 1
+            if calls[-1] == 9:
+                signal.raise_signal(signal.SIGINT)
+        return real_sample(*a, **k)
+
+    monkeypatch.setattr(vfi, "flow_siren", flow)
+    monkeypatch.setattr(vfi, "sample", sample)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # Python's, whatever pytest left
+    request.addfinalizer(lambda: signal.signal(signal.SIGINT, previous))
     rc, text = _cli([*args, "--out", tmp_path / "cut"], capsys)
     assert rc == 130 and "rerun with --resume" in text
-    assert sorted(p.stem for p in (tmp_path / "cut" / "parts").glob("*.npz")) == ["blend", "siren", "tvl1"]
+    parts = tmp_path / "cut" / "parts"
+    assert sorted(p.stem for p in parts.glob("*.npz")) == ["blend", "siren", "tvl1"]
+    assert sorted(p.name for p in parts.glob("*.pt")) == ["siren-flow.pt"]  # the space-time fits' are gone
+    assert torch.load(parts / "siren-flow.pt", weights_only=False)["step"] == 5
     fits = _interrupt_on_call(monkeypatch, "spacetime_siren", 0)
     rc, text = _cli([*args, "--out", tmp_path / "cut", "--resume"], capsys)
     assert rc == 0, text
-    assert len(flow) == 2 and fits == []  # only the interrupted method ran again
+    assert calls.count("flow") == 2 and fits == []  # only the interrupted method ran again, from step 5
+    assert not list(parts.glob("*.pt"))
+    hist = [[{k: v for k, v in h.items() if k != "seconds"}
+             for h in json.loads((tmp_path / d / "metrics.json").read_text())["history"]["siren-flow"]]
+            for d in ("fresh", "cut")]
+    assert hist[0] == hist[1] and len(hist[0]) == 12  # the same losses, no hole where it stopped
     fresh, cut = ({r["method"]: r for r in json.loads((tmp_path / d / "metrics.json").read_text())["rows"]}
                   for d in ("fresh", "cut"))
     assert fresh.keys() == cut.keys() == set(vfi.METHODS)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import glob
 import json
 import os
 import platform
@@ -275,11 +276,12 @@ def _read_config(path: Path) -> dict:
 
 
 class Parts:
-    """The finished pieces of a run whose methods are whole fits (``sr``, ``vfi``): each one's
-    arrays and info, written atomically to ``RUN/parts/NAME.npz`` as soon as it is done, so
-    that ``--resume`` after Ctrl-C or a crash takes the finished ones from there and runs the
-    rest (the piece that was running starts again). Without ``resume`` the folder's old pieces
-    are removed first: they belong to another start of the run."""
+    """The pieces of a run whose methods are whole fits (``sr``, ``vfi``): each finished one's
+    arrays and info, written atomically to ``RUN/parts/NAME.npz`` as soon as it is done, and
+    the checkpoints of the fits still running (``NAME.pt``, ``NAME.<fit>.pt``: :meth:`checkpoint`,
+    removed when the piece is put), so that ``--resume`` after Ctrl-C or a crash takes the
+    finished pieces from there and continues the fit that was cut short. Without ``resume``
+    the folder's old pieces are removed first: they belong to another start of the run."""
 
     def __init__(self, folder: RunFolder, resume: bool) -> None:
         self.path = folder.path / "parts"
@@ -288,6 +290,10 @@ class Parts:
 
     def file(self, name: str) -> Path:
         return self.path / f"{name}.npz"
+
+    def checkpoint(self, name: str, fit: str | None = None) -> Path:
+        """The checkpoint file of the piece ``name`` (of its fit ``fit``, when it has several)."""
+        return self.path / (f"{name}.{fit}.pt" if fit is not None else f"{name}.pt")
 
     def get(self, name: str) -> tuple[dict[str, np.ndarray], dict] | None:
         """(arrays, info) of the piece ``name``, or None if it has not finished."""
@@ -309,6 +315,8 @@ class Parts:
         buf = io.BytesIO()
         np.savez(buf, info=np.array(json.dumps(info, default=_json_default)), **arrays)
         atomic_write_bytes(self.file(name), buf.getvalue())
+        for ck in [self.checkpoint(name), *self.path.glob(f"{glob.escape(name)}.*.pt")]:
+            ck.unlink(missing_ok=True)  # the piece supersedes its fits' checkpoints
 
 
 # a table's settings that may change between a run and its --resume
@@ -360,18 +368,27 @@ class TrainState:
     step: int = 0
     seconds: float = 0.0
     history: list[dict] = dataclasses.field(default_factory=list)
+    stopped: str | None = None  # the reason ``stop`` gave for ending before the budget
 
 
-def train(model: torch.nn.Module, loss_fn: Callable[[], torch.Tensor], *, steps: int, lr: float,
+def train(model: torch.nn.Module, loss_fn: Callable[[], Any], *, steps: int, lr: float,
           checkpoint: Path | None = None, checkpoint_every: int = 500, resume: bool = False,
           log_every: int = 50, evaluate: Callable[[int], dict] | None = None,
-          desc: str = "train", progress: bool = True) -> TrainState:
-    """Adam on ``loss_fn()`` for ``steps`` full-batch steps.
+          desc: str = "train", progress: bool = True,
+          schedule: Callable[[torch.optim.Optimizer], Any] | None = None,
+          stop: Callable[[int, Any], str | None] | None = None,
+          extra_state: tuple[Callable[[], Any], Callable[[Any], None]] | None = None) -> TrainState:
+    """Adam on ``loss_fn()`` for ``steps`` full-batch steps (every training loop of the tasks).
 
+    ``loss_fn()`` returns the loss, or ``(loss, terms)`` with ``terms`` handed to ``stop``.
     Every ``log_every`` steps (and at the end) ``evaluate(step)`` returns a dict that is
     appended to the history with the step, loss and training seconds (evaluation excluded).
-    The checkpoint (model, optimizer, RNG, history) is written atomically every
-    ``checkpoint_every`` steps and on Ctrl-C; ``resume`` continues from it.
+    ``schedule(optimizer)`` makes a learning-rate scheduler, stepped after every step;
+    ``stop(step, terms)`` returns a reason to end before ``steps`` (kept in ``state.stopped``)
+    or None; ``extra_state`` = (get, set) of what else the loss or stop functions carry from
+    step to step (random generators, running means).
+    The checkpoint (model, optimizer, scheduler, RNG, extra state, history) is written
+    atomically every ``checkpoint_every`` steps and on Ctrl-C; ``resume`` continues from it.
     """
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
@@ -380,13 +397,18 @@ def train(model: torch.nn.Module, loss_fn: Callable[[], torch.Tensor], *, steps:
     from tqdm.auto import tqdm
 
     opt = torch.optim.Adam(model.parameters(), lr=lr)
+    sched = schedule(opt) if schedule is not None else None
     state = TrainState()
     if resume and checkpoint is not None and checkpoint.exists():
         try:
             ck = torch.load(checkpoint, map_location=next(model.parameters()).device, weights_only=False)
             model.load_state_dict(ck["model"])
             opt.load_state_dict(ck["optimizer"])
-            state = TrainState(int(ck["step"]), float(ck["seconds"]), list(ck["history"]))
+            if sched is not None:
+                sched.load_state_dict(ck["scheduler"])
+            if extra_state is not None:
+                extra_state[1](ck["extra"])
+            state = TrainState(int(ck["step"]), float(ck["seconds"]), list(ck["history"]), ck.get("stopped"))
             torch.set_rng_state(ck["rng"])
         except Exception as exc:  # unpickling, zip, EOF, key, size-mismatch errors: all one answer
             reason = " ".join(str(exc).split())
@@ -397,32 +419,43 @@ def train(model: torch.nn.Module, loss_fn: Callable[[], torch.Tensor], *, steps:
 
     def save() -> None:
         if checkpoint is not None:
-            atomic_torch_save({"model": model.state_dict(), "optimizer": opt.state_dict(),
-                               "step": state.step, "seconds": state.seconds,
-                               "history": state.history, "rng": torch.get_rng_state()}, checkpoint)
+            ck = {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": state.step,
+                  "seconds": state.seconds, "history": state.history, "stopped": state.stopped,
+                  "rng": torch.get_rng_state()}
+            if sched is not None:
+                ck["scheduler"] = sched.state_dict()
+            if extra_state is not None:
+                ck["extra"] = extra_state[0]()
+            atomic_torch_save(ck, checkpoint)
 
     dev = next(model.parameters()).device
     bar = tqdm(total=steps, initial=state.step, desc=desc, disable=not progress, dynamic_ncols=True,
                leave=False)
     pending, restore = _defer_interrupts()
     try:
-        while state.step < steps:
+        while state.step < steps and state.stopped is None:
             t0 = time.perf_counter()
             opt.zero_grad(set_to_none=True)
-            loss = loss_fn()
+            out = loss_fn()
+            loss, terms = out if isinstance(out, tuple) else (out, None)
             loss.backward()
             opt.step()
+            if sched is not None:
+                sched.step()
             if dev.type == "cuda":
                 torch.cuda.synchronize(dev)
             state.seconds += time.perf_counter() - t0
             state.step += 1
             bar.update(1)
-            if state.step % log_every == 0 or state.step == steps:
+            if stop is not None:
+                state.stopped = stop(state.step, terms) or None
+            if state.step % log_every == 0 or state.step == steps or state.stopped is not None:
                 rec = {"step": state.step, "seconds": round(state.seconds, 4), "loss": float(loss.detach())}
                 if evaluate is not None:
                     rec.update(evaluate(state.step))
                 state.history.append(rec)
-                bar.set_postfix({k: f"{v:.3g}" for k, v in rec.items() if k not in ("step", "seconds")})
+                bar.set_postfix({k: f"{v:.3g}" for k, v in rec.items() if isinstance(v, (int, float))
+                                 and k not in ("step", "seconds")})
             if checkpoint is not None and state.step % checkpoint_every == 0:
                 save()
             if pending:  # Ctrl-C / SIGTERM during the step: it was let finish, stop now

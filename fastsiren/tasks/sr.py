@@ -23,9 +23,9 @@ the same at every scale and size; the step budget grows with the scale
 (``steps * (1 + (scale - 2) / 4)``) because larger scales leave more of the HR grid to fill.
 
 Each method's output and results row go to the run folder's ``parts/`` as soon as the method
-finishes (:class:`fastsiren.tasks.common.Parts`); ``--resume`` takes the finished ones from
-there and runs the rest, so Ctrl-C loses at most the fit that was running (its seconds to
-minutes: the fits keep no step checkpoint).
+finishes, and a SIREN fit keeps its checkpoint there while it runs (every 100 steps and on
+Ctrl-C; :class:`fastsiren.tasks.common.Parts`): ``--resume`` takes the finished methods from
+there and continues the fit that was cut short.
 """
 
 from __future__ import annotations
@@ -53,11 +53,11 @@ RULES = ("omega_0 = omega_per_px x (LR longer side in px); hidden omega_0 = 30; 
 QUANT_RMS = 1.0 / (255.0 * math.sqrt(12.0))  # RMS of 8-bit rounding noise, data range 1
 
 
-# Ctrl-C message of `fastsiren sr` and the help of its --resume: finished methods are kept, not steps
-INTERRUPT_HINT = ("interrupted: the methods that finished are kept in the run folder (parts/); rerun with "
-                  "--resume to run only the others (the fit that was running starts again)")
-RESUME_HELP = ("take the methods that finished from this run folder's parts/ and run the others (a fit keeps "
-               "no step checkpoint: one cut short starts again); the config must be the same")
+# Ctrl-C message of `fastsiren sr` and the help of its --resume: finished methods and a fit's checkpoint
+INTERRUPT_HINT = ("interrupted: the methods that finished and the running fit's checkpoint are kept in the run "
+                  "folder (parts/); rerun with --resume to go on from there")
+RESUME_HELP = ("take the methods that finished from this run folder's parts/, continue the fit that was cut short "
+               "from its checkpoint there and run the rest; the config must be the same")
 
 
 @dataclasses.dataclass
@@ -225,36 +225,24 @@ def make_siren(cfg: SRConfig, channels: int, omega: float, device: torch.device)
                  backend=cfg.backend).to(device)
 
 
-def _optimize(model, loss_fn, steps: int, lr: float, stop=None, desc: str = "", progress: bool = True):
-    """Adam with cosine decay of the learning rate; ``stop(loss_terms) -> reason | None`` ends early.
-
-    :func:`fastsiren.tasks.common.train` runs a fixed number of steps; the consistent SIREN
-    needs a stopping rule on its own residual, hence this loop. Returns (steps run, reason).
-    """
-    from tqdm.auto import tqdm
-
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps, eta_min=lr * 0.05)
-    reason, step = "budget", 0
-    with tqdm(total=steps, desc=desc, disable=not progress, leave=False, dynamic_ncols=True) as bar:
-        for step in range(1, steps + 1):
-            opt.zero_grad(set_to_none=True)
-            loss, terms = loss_fn()
-            loss.backward()
-            opt.step()
-            sched.step()
-            bar.update(1)
-            if stop is not None:
-                why = stop(step, terms)
-                if why:
-                    reason = why
-                    break
-    return step, reason
+def _optimize(model, loss_fn, steps: int, lr: float, stop=None, desc: str = "", progress: bool = True,
+              checkpoint: Path | None = None, extra_state=None) -> tuple[int, str]:
+    """Adam with cosine decay of the learning rate (:func:`fastsiren.tasks.common.train`);
+    ``stop(step, loss_terms) -> reason | None`` ends early. ``checkpoint``: the fit's checkpoint
+    file (every 100 steps and on Ctrl-C; continued from where it exists). Returns (steps run,
+    reason)."""
+    state = common.train(model, loss_fn, steps=steps, lr=lr, checkpoint=checkpoint, checkpoint_every=100,
+                         resume=checkpoint is not None, log_every=steps, desc=desc, progress=progress,
+                         schedule=lambda opt: torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps,
+                                                                                        eta_min=lr * 0.05),
+                         stop=stop, extra_state=extra_state)
+    return state.step, state.stopped or "budget"
 
 
 def siren_naive(lr_img: np.ndarray, hr_shape: tuple[int, int], cfg: SRConfig, omega: float, steps: int,
-                device: torch.device) -> tuple[np.ndarray, dict]:
-    """Fit the LR pixels at their pixel-centre coordinates, render the HR grid (model.render)."""
+                device: torch.device, checkpoint: Path | None = None) -> tuple[np.ndarray, dict]:
+    """Fit the LR pixels at their pixel-centre coordinates, render the HR grid (model.render).
+    ``checkpoint``: the fit's checkpoint file (:func:`_optimize`)."""
     h, w, c = lr_img.shape
     model = make_siren(cfg, c, omega, device)
     coords = data.grid((h, w), device=device)
@@ -264,7 +252,8 @@ def siren_naive(lr_img: np.ndarray, hr_shape: tuple[int, int], cfg: SRConfig, om
         loss = ((model(coords) - target) ** 2).mean()
         return loss, {"data": loss.detach()}
 
-    run, reason = _optimize(model, loss_fn, steps, cfg.lr, desc="siren-naive", progress=cfg.progress)
+    run, reason = _optimize(model, loss_fn, steps, cfg.lr, desc="siren-naive", progress=cfg.progress,
+                            checkpoint=checkpoint)
     out = model.render(hr_shape, chunk=cfg.render_chunk)
     sr = ((out.double().cpu().numpy() + 1) / 2).clip(0, 1)
     return sr, {"steps": run, "stop": reason, "params": count_params(model), "omega": omega}
@@ -278,7 +267,7 @@ def hr_support(mat: torch.Tensor, lo: int, hi: int) -> tuple[int, int]:
 
 
 def siren_consistent(lr_img: np.ndarray, hr_shape: tuple[int, int], cfg: SRConfig, omega: float,
-                     steps: int, device: torch.device) -> tuple[np.ndarray, dict]:
+                     steps: int, device: torch.device, checkpoint: Path | None = None) -> tuple[np.ndarray, dict]:
     """Render the HR grid, downsample with the LR operator, match the LR image; TV prior on the
     analytic gradient (``model.jet(order=1)``) at ``tv_points`` random HR points per step.
 
@@ -286,6 +275,8 @@ def siren_consistent(lr_img: np.ndarray, hr_shape: tuple[int, int], cfg: SRConfi
     only the HR rows/columns its downsampling rows touch: the same loss restricted to that
     tile (exact, not approximate), so the memory of a step is bounded for any image size.
     Shapes: ``lr_img`` (h, w, C) in [0, 1]; returns the HR image (H, W, C) in [0, 1].
+    ``checkpoint``: the fit's checkpoint file (:func:`_optimize`), with the tile sampler's state
+    and the stopping rule's running data term.
     """
     h, w, c = lr_img.shape
     H, W = hr_shape
@@ -329,7 +320,15 @@ def siren_consistent(lr_img: np.ndarray, hr_shape: tuple[int, int], cfg: SRConfi
             return "plateau"
         return None
 
-    run, reason = _optimize(model, loss_fn, steps, cfg.lr, stop, desc="siren-consistent", progress=cfg.progress)
+    def get_state() -> dict:
+        return {"generator": gen.get_state(), "history": list(history)}
+
+    def set_state(saved: dict) -> None:
+        gen.set_state(saved["generator"])
+        history[:] = saved["history"]
+
+    run, reason = _optimize(model, loss_fn, steps, cfg.lr, stop, desc="siren-consistent", progress=cfg.progress,
+                            checkpoint=checkpoint, extra_state=(get_state, set_state))
     out = model.render(hr_shape, chunk=cfg.render_chunk)
     sr = ((out.double().cpu().numpy() + 1) / 2).clip(0, 1)
     lr_rms = float(np.sqrt(np.mean((imresize(sr, (h, w)) - lr_img) ** 2)))
@@ -340,8 +339,10 @@ def siren_consistent(lr_img: np.ndarray, hr_shape: tuple[int, int], cfg: SRConfi
 # ---------------------------------------------------------------- runs
 
 def super_resolve(method: str, lr_img: np.ndarray, hr_shape: tuple[int, int], cfg: SRConfig, scale: float,
-                  device: torch.device, srcnn: SRCNN | None = None) -> tuple[np.ndarray, dict]:
-    """One method on one LR image (h, w, C) in [0, 1] -> (HR image (H, W, C) in [0, 1], info)."""
+                  device: torch.device, srcnn: SRCNN | None = None,
+                  checkpoint: Path | None = None) -> tuple[np.ndarray, dict]:
+    """One method on one LR image (h, w, C) in [0, 1] -> (HR image (H, W, C) in [0, 1], info).
+    ``checkpoint``: a SIREN method's checkpoint file (:func:`_optimize`)."""
     if method in ("nearest", "bicubic", "lanczos3"):
         return upsample(lr_img, hr_shape, method), {}
     if method == "srcnn":
@@ -349,7 +350,7 @@ def super_resolve(method: str, lr_img: np.ndarray, hr_shape: tuple[int, int], cf
     omega, steps = siren_rules(cfg, lr_img.shape[:2], scale)
     common.seed_all(cfg.seed)
     fn = siren_naive if method == "siren-naive" else siren_consistent
-    return fn(lr_img, hr_shape, cfg, omega, steps, device)
+    return fn(lr_img, hr_shape, cfg, omega, steps, device, checkpoint)
 
 
 def evaluate_image(hr: np.ndarray, cfg: SRConfig, device: torch.device, srcnn: SRCNN | None = None,
@@ -371,7 +372,8 @@ def evaluate_image(hr: np.ndarray, cfg: SRConfig, device: torch.device, srcnn: S
             results[method] = (got[0]["sr"], got[1])
             continue
         t0 = time.perf_counter()
-        sr, info = super_resolve(method, lr_img, hr_shape, cfg, cfg.scale, device, srcnn)
+        sr, info = super_resolve(method, lr_img, hr_shape, cfg, cfg.scale, device, srcnn,
+                                 parts.checkpoint(method) if parts is not None else None)
         seconds = time.perf_counter() - t0
         sr = quantize(sr)
         row = {"method": method, "scale": cfg.scale, "hr_h": hr_shape[0], "hr_w": hr_shape[1],
@@ -405,7 +407,9 @@ def run(config: SRConfig) -> dict:
             raise ValueError(f"image {cfg.image} is {img.shape[0]}x{img.shape[1]}; upscaling needs at least 2x2")
         hr_shape = (int(round(img.shape[0] * cfg.scale)), int(round(img.shape[1] * cfg.scale)))
         folder = common.RunFolder(cfg.out, cfg, resume=cfg.resume)
-        sr, info = super_resolve("siren-consistent", lr_img, hr_shape, cfg, cfg.scale, device)
+        parts = common.Parts(folder, cfg.resume)
+        sr, info = super_resolve("siren-consistent", lr_img, hr_shape, cfg, cfg.scale, device,
+                                 checkpoint=parts.checkpoint("siren-consistent"))
         common.save_png(folder.file("sr.png"), _to_pm1(sr))
         row = {"method": "siren-consistent", "image": str(cfg.image), "scale": cfg.scale,
                "lr_h": img.shape[0], "lr_w": img.shape[1], "hr_h": hr_shape[0], "hr_w": hr_shape[1],

@@ -110,14 +110,14 @@ METHODS = ("blend", "tvl1", "siren", "siren-raw", "siren-flow")
 SHRINK_SIGMA = 2.0
 
 
-# Ctrl-C message of `fastsiren vfi` and the help of its --resume: finished methods (one run) or
-# triplets (--table, --dev) are kept, not steps
-INTERRUPT_HINT = ("interrupted: what finished is kept (the methods in the run folder's parts/; with --table or "
-                  "--dev, the triplets in the results file); rerun with --resume to run only the rest (the fit "
-                  "that was running starts again)")
-RESUME_HELP = ("take the methods that finished from this run folder's parts/ (with --table or --dev: the triplets "
-               "already in the results file) and run the rest (a fit keeps no step checkpoint: one cut short "
-               "starts again); the settings must be the same")
+# Ctrl-C message of `fastsiren vfi` and the help of its --resume: finished methods and a fit's
+# checkpoint (one run), or finished triplets (--table, --dev)
+INTERRUPT_HINT = ("interrupted: what finished is kept (one run: the methods and the running fit's checkpoint in "
+                  "the run folder's parts/; --table or --dev: the triplets in the results file); rerun with "
+                  "--resume to go on from there")
+RESUME_HELP = ("one run: take the methods that finished from this run folder's parts/ and continue the fit that "
+               "was cut short from its checkpoint there; --table or --dev: keep the triplets already in the "
+               "results file (a triplet cut short runs again); the settings must be the same")
 
 
 @dataclasses.dataclass
@@ -340,10 +340,11 @@ def _predict_chunks(model, coords: torch.Tensor, chunk: int = 1 << 16) -> torch.
 
 
 def spacetime_fit(given: np.ndarray, offsets: list[int], cfg: VfiConfig, device, seed: int,
-                  history: list | None = None) -> np.ndarray:
+                  history: list | None = None, checkpoint: Path | None = None) -> np.ndarray:
     """Fit one SIREN (t, y, x) -> RGB to the ``given`` frames (T, H, W, 3) in [0, 1] at time
     ``offsets`` (units of the gap) from the init of ``seed``; returns its samples at offsets
-    -1, 0, +1 as (3, H, W, 3) in [0, 1] units (not clipped)."""
+    -1, 0, +1 as (3, H, W, 3) in [0, 1] units (not clipped). ``checkpoint``: the fit's
+    checkpoint file (every 500 steps and on Ctrl-C; continued from where it exists)."""
     t_given, h, w, _ = given.shape
     span = max(abs(o) for o in offsets)
     rows = 2 * span + 1  # offsets -span..span on the grid's time axis; the middle row is frame K
@@ -360,29 +361,22 @@ def spacetime_fit(given: np.ndarray, offsets: list[int], cfg: VfiConfig, device,
         model.layers[0].weight[:, 0] = 0.0
     gen = torch.Generator(device="cpu").manual_seed(seed)
     n = x.shape[0]
-    # own loop for the cosine schedule: the fit must be near-exact and a constant lr high
-    # enough to get there in the budget diverges
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.steps)
-    log_every = max(1, cfg.steps // 10)
-    seconds = 0.0
-    from tqdm.auto import tqdm
 
-    for step in tqdm(range(1, cfg.steps + 1), desc="space-time siren", disable=not cfg.progress, leave=False):
-        t0 = time.perf_counter()
+    def loss_fn() -> torch.Tensor:
         if cfg.batch >= n:
-            loss = ((model(x) - y) ** 2).mean()
-        else:
-            idx = torch.randint(n, (cfg.batch,), generator=gen).to(device)
-            loss = ((model(x[idx]) - y[idx]) ** 2).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        seconds += time.perf_counter() - t0
-        if history is not None and (step % log_every == 0 or step == cfg.steps):
-            history.append({"step": step, "seconds": round(seconds, 4), "loss": float(loss.detach()),
-                            "seed": seed})
+            return ((model(x) - y) ** 2).mean()
+        idx = torch.randint(n, (cfg.batch,), generator=gen).to(device)
+        return ((model(x[idx]) - y[idx]) ** 2).mean()
+
+    # a cosine schedule: the fit must be near-exact and a constant lr high enough to get there
+    # in the budget diverges
+    state = common.train(model, loss_fn, steps=cfg.steps, lr=cfg.lr, checkpoint=checkpoint,
+                         resume=checkpoint is not None, log_every=max(1, cfg.steps // 10),
+                         evaluate=lambda step: {"seed": seed}, desc="space-time siren", progress=cfg.progress,
+                         schedule=lambda opt: torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.steps),
+                         extra_state=(gen.get_state, gen.set_state))
+    if history is not None:
+        history.extend(state.history)
     out = [_predict_chunks(model, coords[span + o]).reshape(h, w, 3) for o in (-1, 0, 1)]
     return (torch.stack(out).cpu().double().numpy() + 1) / 2
 
@@ -424,9 +418,12 @@ def spacetime_predict(samples: list[np.ndarray], prev: np.ndarray, nxt: np.ndarr
 
 
 def spacetime_samples(given: np.ndarray, offsets: list[int], cfg: VfiConfig, device,
-                      history: list | None = None) -> list[np.ndarray]:
-    """``cfg.fits`` fits (:func:`spacetime_fit`) from seeds ``cfg.seed``, ``cfg.seed + 1``, ..."""
-    return [spacetime_fit(given, offsets, cfg, device, cfg.seed + i, history) for i in range(cfg.fits)]
+                      history: list | None = None, parts: common.Parts | None = None) -> list[np.ndarray]:
+    """``cfg.fits`` fits (:func:`spacetime_fit`) from seeds ``cfg.seed``, ``cfg.seed + 1``, ...;
+    with ``parts``, each one checkpointed there (piece ``siren``, fit ``fitI``)."""
+    return [spacetime_fit(given, offsets, cfg, device, cfg.seed + i, history,
+                          parts.checkpoint("siren", f"fit{i}") if parts is not None else None)
+            for i in range(cfg.fits)]
 
 
 def raw_sample(samples: list[np.ndarray]) -> np.ndarray:
@@ -435,10 +432,11 @@ def raw_sample(samples: list[np.ndarray]) -> np.ndarray:
 
 
 def spacetime_siren(given: np.ndarray, offsets: list[int], cfg: VfiConfig, device,
-                    history: list | None = None) -> tuple[np.ndarray, np.ndarray]:
+                    history: list | None = None, parts: common.Parts | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The space-time SIREN method on the ``given`` frames (T, H, W, 3) at ``offsets`` ->
-    (prediction, :func:`raw_sample`), both (H, W, 3) in [0, 1]; see the module docstring."""
-    samples = spacetime_samples(given, offsets, cfg, device, history)
+    (prediction, :func:`raw_sample`), both (H, W, 3) in [0, 1]; see the module docstring.
+    ``parts``: where its fits keep their checkpoints (:func:`spacetime_samples`)."""
+    samples = spacetime_samples(given, offsets, cfg, device, history, parts)
     prev, nxt = given[offsets.index(-1)], given[offsets.index(1)]
     return spacetime_predict(samples, prev, nxt), raw_sample(samples)
 
@@ -452,9 +450,11 @@ def _image_gradients(img: torch.Tensor) -> torch.Tensor:
 
 
 def flow_siren(f0: np.ndarray, f1: np.ndarray, cfg: VfiConfig, device,
-               history: list | None = None) -> tuple[np.ndarray, np.ndarray]:
+               history: list | None = None, checkpoint: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Motion-aware SIREN: fit the symmetric middle-time motion field m (see the module
-    docstring) to frames (H, W, 3) in [0, 1] -> (middle frame (H, W, 3), m (H, W, 2) pixels)."""
+    docstring) to frames (H, W, 3) in [0, 1] -> (middle frame (H, W, 3), m (H, W, 2) pixels).
+    ``checkpoint``: the fit's checkpoint file (every 500 steps and on Ctrl-C; continued from
+    where it exists)."""
     h, w, _ = f0.shape
     img0, img1 = to_image_tensor(f0, device), to_image_tensor(f1, device)
     model = Siren(2, cfg.flow_hidden, cfg.flow_layers, 2, cfg.flow_omega, cfg.flow_omega,
@@ -496,8 +496,16 @@ def flow_siren(f0: np.ndarray, f1: np.ndarray, cfg: VfiConfig, device,
         smooth = charbonnier(jet.grad).sum((-1, -2)).mean()
         return photo + cfg.smooth * smooth
 
-    state = common.train(model, loss_fn, steps=cfg.flow_steps, lr=cfg.flow_lr,
-                         log_every=max(1, cfg.flow_steps // 10), desc="flow siren", progress=cfg.progress)
+    def get_state() -> dict:
+        return {"generator": gen.get_state(), "step": step[0]}
+
+    def set_state(saved: dict) -> None:
+        gen.set_state(saved["generator"])
+        step[0] = saved["step"]
+
+    state = common.train(model, loss_fn, steps=cfg.flow_steps, lr=cfg.flow_lr, checkpoint=checkpoint,
+                         resume=checkpoint is not None, log_every=max(1, cfg.flow_steps // 10), desc="flow siren",
+                         progress=cfg.progress, extra_state=(get_state, set_state))
     if history is not None:
         history.extend(state.history)
     with torch.no_grad():
@@ -561,10 +569,11 @@ def interpolate(frames: np.ndarray, offsets: list[int], cfg: VfiConfig, device,
                     pred, flow = tvl1_interpolate(f0, f1)
                     arrays = {"pred": pred, "flow": flow}
                 elif piece == "siren":
-                    pred, raw = spacetime_siren(given, given_offsets, cfg, device, hist)
+                    pred, raw = spacetime_siren(given, given_offsets, cfg, device, hist, parts)
                     arrays = {"pred": pred, "raw": raw}
                 else:  # siren-flow
-                    pred, flow = flow_siren(f0, f1, cfg, device, hist)
+                    pred, flow = flow_siren(f0, f1, cfg, device, hist,
+                                            parts.checkpoint(piece) if parts is not None else None)
                     arrays = {"pred": pred, "flow": flow}
                 got = arrays, {"seconds": round(time.perf_counter() - t0, 3), "history": hist}
                 if parts is not None:
@@ -667,9 +676,10 @@ def _row(method: str, video: str, frame: int, gap: int, s: dict, seconds: float)
 def run(config: VfiConfig, resume: bool = False) -> dict:
     """Interpolate one frame with every method, write the run folder, return its metrics.
 
-    Each method's output goes to the run folder's ``parts/`` when it finishes; ``resume``
-    takes the finished ones from there (a run folder of the same configuration) and runs the
-    rest, as ``fastsiren sr --resume`` does."""
+    Each method's output goes to the run folder's ``parts/`` when it finishes, and the fit
+    that runs keeps its checkpoint there; ``resume`` (a run folder of the same configuration)
+    takes the finished methods from there and continues the fit that was cut short, as
+    ``fastsiren sr --resume`` does."""
     cfg = resolve(config)
     from fastsiren import backends
 
