@@ -35,6 +35,27 @@ def _seed():
     yield
 
 
+@pytest.fixture
+def interrupt_on_call(monkeypatch):
+    """``interrupt_on_call(module, name, call)``: make ``module.name`` raise KeyboardInterrupt
+    on its ``call``-th call (1-based; 0: never) and return the list of calls made, to count
+    them (what a task keeps when Ctrl-C stops it there)."""
+
+    def patch(module, name: str, call: int) -> list:
+        real, calls = getattr(module, name), []
+
+        def wrapped(*args, **kwargs):
+            calls.append(1)
+            if len(calls) == call:
+                raise KeyboardInterrupt
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, wrapped)
+        return calls
+
+    return patch
+
+
 class EmulatedTF32:
     """Within the block, ``torch.mm``, ``torch.addmm`` and ``Tensor.addmm_`` on float32 act as
     TF32 tensor cores do: both factors rounded to the nearest TF32 value, the products exact

@@ -254,33 +254,18 @@ def test_missing_and_unreadable_files(tmp_path, capsys):
 
 # ---------------------------------------------------------------- resume
 
-def _interrupt_on_call(monkeypatch, module, name, call):
-    """Make ``module.name`` raise KeyboardInterrupt on its ``call``-th call (1-based); returns
-    the list of calls made, to count them."""
-    real, calls = getattr(module, name), []
-
-    def wrapped(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == call:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(module, name, wrapped)
-    return calls
-
-
-def test_resume_takes_the_finished_methods_from_the_run_folder(tmp_path, color_png, capsys, monkeypatch):
+def test_resume_takes_the_finished_methods_from_the_run_folder(tmp_path, color_png, capsys, interrupt_on_call):
     """Ctrl-C during the consistent fit keeps every finished method in RUN/parts/; --resume runs
     only the interrupted one and gives the rows of an uninterrupted run."""
     args = ["sr", "--image", color_png, "--scale", "2", "--profile", "quick", "--steps", "20", "--no-progress"]
     assert cli.main([*args, "--out", str(tmp_path / "fresh")]) == 0
-    calls = _interrupt_on_call(monkeypatch, sr, "siren_consistent", 1)
+    calls = interrupt_on_call(sr, "siren_consistent", 1)
     assert cli.main([*args, "--out", str(tmp_path / "cut")]) == 130
     assert "kept in the run folder (parts/)" in capsys.readouterr().err
     parts = tmp_path / "cut" / "parts"
     assert sorted(p.stem for p in parts.glob("*.npz")) == sorted(set(sr.METHODS) - {"siren-consistent"})
     assert not (tmp_path / "cut" / "metrics.json").exists()
-    naive = _interrupt_on_call(monkeypatch, sr, "siren_naive", 0)  # counts, never raises
+    naive = interrupt_on_call(sr, "siren_naive", 0)  # counts, never raises
     assert cli.main([*args, "--out", str(tmp_path / "cut"), "--resume"]) == 0
     assert len(calls) == 2 and naive == []  # the consistent fit ran again, the naive one did not
     fresh, cut = ({r["method"]: r for r in json.loads((tmp_path / d / "metrics.json").read_text())["rows"]}
@@ -299,12 +284,12 @@ def test_resume_takes_the_finished_methods_from_the_run_folder(tmp_path, color_p
     assert rc == 2 and "nearest.npz is unreadable" in capsys.readouterr().err
 
 
-def test_sr_table_resume_keeps_its_rows(tmp_path, color_png, monkeypatch):
+def test_sr_table_resume_keeps_its_rows(tmp_path, color_png, monkeypatch, interrupt_on_call):
     from fastsiren.tasks import sr_table
 
     args = dict(profile="quick", images=(color_png,), scales=(2.0, 3.0), figures=tmp_path / "fig",
                 figure_images=(color_png,))
-    calls = _interrupt_on_call(monkeypatch, sr, "evaluate_image", 2)
+    calls = interrupt_on_call(sr, "evaluate_image", 2)
     with pytest.raises(KeyboardInterrupt):
         sr_table.run_table(results=tmp_path / "t.json", **args)
     doc = json.loads((tmp_path / "t.json").read_text())

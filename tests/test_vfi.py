@@ -304,22 +304,8 @@ def test_cli_table_and_dev_modes_reach_their_runs(tmp_path, capsys, monkeypatch)
 
 # ---------------------------------------------------------------- resume
 
-def _interrupt_on_call(monkeypatch, name, call):
-    """Make ``vfi.name`` raise KeyboardInterrupt on its ``call``-th call (1-based; 0: never);
-    returns the list of calls made."""
-    real, calls = getattr(vfi, name), []
-
-    def wrapped(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == call:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(vfi, name, wrapped)
-    return calls
-
-
-def test_resume_takes_the_finished_methods_from_the_run_folder(tmp_path, capsys, monkeypatch, request):
+def test_resume_takes_the_finished_methods_from_the_run_folder(tmp_path, capsys, monkeypatch, request,
+                                                                 interrupt_on_call):
     """Ctrl-C in the middle of the motion SIREN's fit: the finished methods are in RUN/parts/,
     the fit's checkpoint holds its last whole step; --resume continues that fit alone and gives
     the rows of an uninterrupted run."""
@@ -353,7 +339,7 @@ def test_resume_takes_the_finished_methods_from_the_run_folder(tmp_path, capsys,
     assert sorted(p.stem for p in parts.glob("*.npz")) == ["blend", "siren", "tvl1"]
     assert sorted(p.name for p in parts.glob("*.pt")) == ["siren-flow.pt"]  # the space-time fits' are gone
     assert torch.load(parts / "siren-flow.pt", weights_only=False)["step"] == 5
-    fits = _interrupt_on_call(monkeypatch, "spacetime_siren", 0)
+    fits = interrupt_on_call(vfi, "spacetime_siren", 0)
     rc, text = _cli([*args, "--out", tmp_path / "cut", "--resume"], capsys)
     assert rc == 0, text
     assert calls.count("flow") == 2 and fits == []  # only the interrupted method ran again, from step 5
@@ -371,14 +357,14 @@ def test_resume_takes_the_finished_methods_from_the_run_folder(tmp_path, capsys,
     assert (tmp_path / "cut" / "flow.png").exists()  # both flows (tvl1 from its part) drawn
 
 
-def test_table_and_dev_resume_keep_their_triplets(tmp_path, monkeypatch):
+def test_table_and_dev_resume_keep_their_triplets(tmp_path, interrupt_on_call):
     """The table and the dev run rewrite their results file after every triplet; --resume keeps
     those triplets (and the table's figure) and runs the rest; other settings are refused."""
     _write_folder(tmp_path / "frames", _moving_square())
     clip = str(tmp_path / "frames")
     cfg = vfi.VfiConfig(profile="quick", steps=5, flow_steps=5, fits=2, device="cpu", progress=False)
     table = dict(clips=(clip,), triplets=2, gaps=(1,), methods=("blend", "tvl1", "siren"))
-    calls = _interrupt_on_call(monkeypatch, "interpolate", 2)
+    calls = interrupt_on_call(vfi, "interpolate", 2)
     with pytest.raises(KeyboardInterrupt):
         vfi.run_table(cfg, tmp_path / "t.json", tmp_path / "fig", **table)
     doc = json.loads((tmp_path / "t.json").read_text())
@@ -395,7 +381,7 @@ def test_table_and_dev_resume_keep_their_triplets(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="bad.json is not a results document"):
         vfi.run_table(cfg, tmp_path / "bad.json", tmp_path / "fig", resume=True, **table)
 
-    samples = _interrupt_on_call(monkeypatch, "spacetime_samples", 2)
+    samples = interrupt_on_call(vfi, "spacetime_samples", 2)
     dev = dict(frames={clip: (1, 3)}, gaps=(1,))
     with pytest.raises(KeyboardInterrupt):
         vfi.run_dev(cfg, tmp_path / "d.json", **dev)
