@@ -106,7 +106,8 @@ def resize(img: torch.Tensor, size: tuple[int, int], kernel: str = "cubic",
 def imresize(img: np.ndarray, size: tuple[int, int], kernel: str = "cubic",
              antialias: bool = True) -> np.ndarray:
     """NumPy convenience: float (H, W, C) in [0, 1] -> float64 (h, w, C), not clipped."""
-    return resize(torch.from_numpy(np.asarray(img, dtype=np.float64)), size, kernel, antialias).numpy()
+    # contiguous: a flipped or strided view (img[::-1]) is a valid image too
+    return resize(torch.from_numpy(np.ascontiguousarray(img, dtype=np.float64)), size, kernel, antialias).numpy()
 
 
 def quantize(img: np.ndarray) -> np.ndarray:

@@ -91,6 +91,12 @@ def test_tile_support_is_exact():
         torch.testing.assert_close(m[lo:hi, a:b] @ x[a:b], m[lo:hi] @ x, atol=1e-14, rtol=0)
 
 
+def test_imresize_takes_flipped_and_strided_views():
+    img = np.random.default_rng(0).random((12, 10, 3))
+    for view in (img[::-1], img[:, ::-2], img.transpose(1, 0, 2)):
+        assert np.allclose(imresize(view, (6, 5)), imresize(view.copy(), (6, 5)))
+
+
 def test_resize_rejects_bad_arguments():
     with pytest.raises(ValueError, match="out_size"):
         resize_matrix(8, 0)
@@ -309,3 +315,35 @@ def test_sr_table_resume_keeps_its_rows(tmp_path, color_png, monkeypatch, interr
     with pytest.raises(ValueError, match="expected comma-separated numbers"):
         sr_table.main(["--profile", "quick", "--scales", "2,x", "--results", str(tmp_path / "u.json")])
     assert len(calls) == 3 and not (tmp_path / "u.json").exists()
+
+
+def test_srcnn_training_resumes_exactly(tmp_path, monkeypatch, request):
+    """The SRCNN training (minutes) keeps a checkpoint: Ctrl-C mid-step and --resume give the
+    weights of an uninterrupted run (patch sampler and schedule included)."""
+    import signal
+
+    from fastsiren.tasks import sr_train
+
+    img = sr.data.read_image("astronaut")[:72, :72]
+    monkeypatch.setattr(sr_train, "training_images", lambda: [("a", img), ("b", img[::-1])])
+    real, calls = sr_train.sample_batch, []
+
+    def sample_batch(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 7:
+            signal.raise_signal(signal.SIGINT)  # during step 7, which is let finish
+        return real(*args, **kwargs)
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    request.addfinalizer(lambda: signal.signal(signal.SIGINT, previous))
+    kw = dict(steps=20, batch=4, patch=17, progress=False)
+    whole, rec = sr_train.train_srcnn(**kw)
+    monkeypatch.setattr(sr_train, "sample_batch", sample_batch)
+    ck = tmp_path / "ck.pt"
+    with pytest.raises(KeyboardInterrupt):
+        sr_train.train_srcnn(checkpoint=ck, **kw)
+    assert torch.load(ck, weights_only=False)["step"] == 7
+    resumed, rec2 = sr_train.train_srcnn(checkpoint=ck, resume=True, **kw)
+    assert len(calls) == 7 + 13 and rec2["train_psnr_last100"] == rec["train_psnr_last100"]
+    for k, v in whole.state_dict().items():
+        assert torch.equal(v, resumed.state_dict()[k]), k

