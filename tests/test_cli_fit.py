@@ -265,7 +265,7 @@ def test_train_resumes_schedule_stop_rule_and_extra_state_exactly(tmp_path, requ
     Ctrl-C and resumed ends exactly where an uninterrupted one does, by the same rule."""
     import signal
 
-    def run(checkpoint=None, interrupt_at=None, resume=False):
+    def run(checkpoint=None, interrupt_at=None, resume=False, twice=False):
         torch.manual_seed(0)
         model, x, y = torch.nn.Linear(3, 1), torch.randn(256, 3), torch.randn(256, 1)
         gen = torch.Generator().manual_seed(1)
@@ -276,6 +276,8 @@ def test_train_resumes_schedule_stop_rule_and_extra_state_exactly(tmp_path, requ
             loss = ((model(x[idx]) - y[idx]) ** 2).mean()
             if len(seen) + 1 == interrupt_at:
                 signal.raise_signal(signal.SIGINT)  # mid-step: the step is let finish
+                if twice:
+                    signal.raise_signal(signal.SIGINT)  # ... unless a second one comes: it stops at once
             return loss, {"data": float(loss.detach())}
 
         def stop(step, terms):
@@ -309,6 +311,18 @@ def test_train_resumes_schedule_stop_rule_and_extra_state_exactly(tmp_path, requ
         assert torch.equal(a, b)
     again, _ = run(ck, resume=True)  # a finished (stopped) fit resumed runs no step
     assert (again.step, again.stopped, len(again.history)) == (33, "enough", 4)
+    # a second Ctrl-C cuts the step short: the checkpoint of the last whole step stays (here the
+    # one of step 12, written by a first interruption), and resuming from it is still exact
+    ck.unlink()
+    with pytest.raises(KeyboardInterrupt):
+        run(ck, interrupt_at=12)
+    with pytest.raises(KeyboardInterrupt):
+        run(ck, interrupt_at=20, resume=True, twice=True)
+    assert torch.load(ck, weights_only=False)["step"] == 12
+    resumed, model3 = run(ck, resume=True)
+    assert (resumed.step, resumed.stopped) == (33, "enough")
+    for a, b in zip(model.parameters(), model3.parameters()):
+        assert torch.equal(a, b)
 
 
 def test_sigterm_keeps_the_checkpoint(tmp_path):
@@ -427,6 +441,14 @@ def test_experiments_lists_validates_and_runs_by_name(tmp_path, capsys):
     with pytest.raises(SystemExit):  # sr_table parses --resume (an unknown option exits)
         sr_table.main(["--resume", "--nosuch"])
     assert "unrecognized arguments: --nosuch" in capsys.readouterr().err
+    # a table that fails (here: --resume over a file that is not a results document) is reported
+    # and the next experiment runs
+    (res / "sr-quick.json").write_text("[1]")
+    assert cli.main(["experiments", "--profile", "quick", "--only", "sr-table,fit", "--runs", str(tmp_path / "runs"),
+                     "--results-dir", str(res), "--figures-dir", str(figs), "--no-progress", "--resume"]) == 1
+    out = capsys.readouterr()
+    assert "sr-quick.json is not a results document" in out.err
+    assert "sr-table" in out.out and "failed (exit 2)" in out.out and "fit                  ok" in out.out
 
 
 def test_cpu_id_reads_the_first_processor():

@@ -205,7 +205,7 @@ def test_cli_evaluate_quick(tmp_path, color_png):
     assert rows["siren-consistent"]["stop"] in ("budget", "plateau", "discrepancy")
 
 
-def test_cli_upscale_gray_real_scale(tmp_path):
+def test_cli_upscale_gray_real_scale(tmp_path, monkeypatch):
     img = np.round(np.outer(np.linspace(0, 1, 10), np.linspace(0.2, 1, 12)) * 255).astype(np.uint8)
     path = _write(tmp_path / "g.png", img)
     out = tmp_path / "up"
@@ -214,7 +214,16 @@ def test_cli_upscale_gray_real_scale(tmp_path):
     assert Image.open(out / "sr.png").size == (30, 25)
     assert Image.open(out / "sr.png").mode == "L"
     assert not (out / "lr.png").exists() and not (out / "bicubic.png").exists()
-    assert json.loads((out / "metrics.json").read_text())["mode"] == "upscale"
+    doc = json.loads((out / "metrics.json").read_text())
+    assert doc["mode"] == "upscale"
+    # the fit's output is a part (its checkpoint gone): a --resume of the finished run rebuilds it
+    assert sorted(p.name for p in (out / "parts").iterdir()) == ["siren-consistent.npz"]
+    png = (out / "sr.png").read_bytes()
+    monkeypatch.setattr(sr, "siren_consistent", None)  # not called again
+    assert cli.main(["sr", "--image", path, "--scale", "2.5", "--upscale", "--profile", "quick",
+                     "--steps", "20", "--out", str(out), "--no-progress", "--resume"]) == 0
+    assert (out / "sr.png").read_bytes() == png
+    assert json.loads((out / "metrics.json").read_text())["rows"] == doc["rows"]
 
 
 def test_alpha_and_16bit_inputs_are_read(tmp_path, color_png):
@@ -305,9 +314,11 @@ def test_sr_table_resume_keeps_its_rows(tmp_path, color_png, monkeypatch, interr
     assert doc["complete"] is True and sorted({r["scale"] for r in doc["rows"]}) == [2.0, 3.0]
     assert len(doc["rows"]) == 2 * len(sr.METHODS) and doc["resumed"][0]["rows"] == len(sr.METHODS)
     assert sorted(p.name for p in (tmp_path / "fig").rglob("*.png")) == ["sr-quick-tiny-x2.png", "sr-quick-tiny-x3.png"]
-    # rows of other settings are never mixed in
+    # rows of other images or scales, or of other settings, are never mixed in
+    with pytest.raises(ValueError, match=r"holds rows of \[\('.*tiny.png', 3.0\)\], which this run does not"):
+        sr_table.run_table(results=tmp_path / "t.json", resume=True, **{**args, "scales": (2.0,)})
     monkeypatch.setitem(sr.PROFILE_DEFAULTS["quick"], "steps", 7)
-    with pytest.raises(ValueError, match="other settings"):
+    with pytest.raises(ValueError, match=r"other settings \(then, now\): \{'siren_settings.steps': \(60, 7\)\}"):
         sr_table.run_table(results=tmp_path / "t.json", resume=True, **args)
     # bad scales and images are refused before the first fit
     with pytest.raises(ValueError, match="scale must be a number >= 1"):
@@ -343,6 +354,8 @@ def test_srcnn_training_resumes_exactly(tmp_path, monkeypatch, request):
     with pytest.raises(KeyboardInterrupt):
         sr_train.train_srcnn(checkpoint=ck, **kw)
     assert torch.load(ck, weights_only=False)["step"] == 7
+    with pytest.raises(ValueError, match=r"other settings \(then, now\): \{'steps': \(20, 30\)\}"):
+        sr_train.train_srcnn(checkpoint=ck, resume=True, **{**kw, "steps": 30})
     resumed, rec2 = sr_train.train_srcnn(checkpoint=ck, resume=True, **kw)
     assert len(calls) == 7 + 13 and rec2["train_psnr_last100"] == rec["train_psnr_last100"]
     for k, v in whole.state_dict().items():

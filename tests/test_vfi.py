@@ -338,7 +338,8 @@ def test_resume_takes_the_finished_methods_from_the_run_folder(tmp_path, capsys,
     parts = tmp_path / "cut" / "parts"
     assert sorted(p.stem for p in parts.glob("*.npz")) == ["blend", "siren", "tvl1"]
     assert sorted(p.name for p in parts.glob("*.pt")) == ["siren-flow.pt"]  # the space-time fits' are gone
-    assert torch.load(parts / "siren-flow.pt", weights_only=False)["step"] == 5
+    before = torch.load(parts / "siren-flow.pt", weights_only=False)
+    assert before["step"] == 5
     fits = interrupt_on_call(vfi, "spacetime_siren", 0)
     rc, text = _cli([*args, "--out", tmp_path / "cut", "--resume"], capsys)
     assert rc == 0, text
@@ -354,6 +355,7 @@ def test_resume_takes_the_finished_methods_from_the_run_folder(tmp_path, capsys,
     for m in fresh:
         assert {k: v for k, v in fresh[m].items() if k != "seconds"} == \
                {k: v for k, v in cut[m].items() if k != "seconds"}, m
+    assert cut["siren-flow"]["seconds"] >= before["seconds"]  # the time before Ctrl-C is counted
     assert (tmp_path / "cut" / "flow.png").exists()  # both flows (tvl1 from its part) drawn
 
 
@@ -375,8 +377,10 @@ def test_table_and_dev_resume_keep_their_triplets(tmp_path, interrupt_on_call):
     assert len(calls) == 3 and doc["complete"] is True
     assert sorted({r["frame"] for r in doc["rows"]}) == [1, 3] and len(doc["rows"]) == 6
     assert doc["resumed"][0]["rows"] == 3 and doc["summary"][0]["n"] == 2
-    with pytest.raises(ValueError, match="other settings"):
+    with pytest.raises(ValueError, match=r"\{'settings.steps': \(5, 6\)\}"):
         vfi.run_table(dataclasses.replace(cfg, steps=6), tmp_path / "t.json", tmp_path / "fig", resume=True, **table)
+    with pytest.raises(ValueError, match=r"holds rows of \[\('.*frames', 3, 1\)\], which this run does not"):
+        vfi.run_table(cfg, tmp_path / "t.json", tmp_path / "fig", resume=True, **{**table, "triplets": 1})
     (tmp_path / "bad.json").write_text("[1, 2]")
     with pytest.raises(ValueError, match="bad.json is not a results document"):
         vfi.run_table(cfg, tmp_path / "bad.json", tmp_path / "fig", resume=True, **table)

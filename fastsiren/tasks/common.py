@@ -281,12 +281,20 @@ class Parts:
     the checkpoints of the fits still running (``NAME.pt``, ``NAME.<fit>.pt``: :meth:`checkpoint`,
     removed when the piece is put), so that ``--resume`` after Ctrl-C or a crash takes the
     finished pieces from there and continues the fit that was cut short. Without ``resume``
-    the folder's old pieces are removed first: they belong to another start of the run."""
+    the folder's old pieces are removed first: they belong to another start of the run. The
+    pieces stay after the run finishes (a ``--resume`` of a finished run rebuilds its outputs
+    from them); delete ``parts/`` to save the space.
+
+    ``earlier``: the seconds spent before this start on what it takes from here (the finished
+    pieces' ``seconds``, the training seconds of the checkpoints it continues)."""
 
     def __init__(self, folder: RunFolder, resume: bool) -> None:
         self.path = folder.path / "parts"
+        self.earlier = 0.0
         if not resume and self.path.exists():
             shutil.rmtree(self.path)
+        if resume and not any(self.path.glob("*.npz")) and not any(self.path.glob("*.pt")):
+            print(f"--resume: nothing finished in {self.path}: starting from the first method", file=sys.stderr)
 
     def file(self, name: str) -> Path:
         return self.path / f"{name}.npz"
@@ -294,6 +302,21 @@ class Parts:
     def checkpoint(self, name: str, fit: str | None = None) -> Path:
         """The checkpoint file of the piece ``name`` (of its fit ``fit``, when it has several)."""
         return self.path / (f"{name}.{fit}.pt" if fit is not None else f"{name}.pt")
+
+    def _checkpoints(self, name: str) -> list[Path]:
+        return [ck for ck in [self.checkpoint(name), *self.path.glob(f"{glob.escape(name)}.*.pt")] if ck.exists()]
+
+    def started(self, name: str) -> float:
+        """The training seconds the checkpoints of the unfinished piece ``name`` hold (the
+        caller is about to continue its fits), also added to :attr:`earlier`."""
+        seconds = 0.0
+        for ck in self._checkpoints(name):
+            try:
+                seconds += float(torch.load(ck, map_location="cpu", weights_only=False)["seconds"])
+            except Exception:  # the fit's own resume names an unreadable checkpoint
+                pass
+        self.earlier += seconds
+        return seconds
 
     def get(self, name: str) -> tuple[dict[str, np.ndarray], dict] | None:
         """(arrays, info) of the piece ``name``, or None if it has not finished."""
@@ -307,6 +330,7 @@ class Parts:
         except Exception as exc:  # zip, key, JSON, pickle-refused errors: all one answer
             raise ValueError(f"--resume: {path} is unreadable ({type(exc).__name__}: {exc}); delete it to run "
                              "that piece again, or run without --resume") from exc
+        self.earlier += float(info.get("seconds", 0.0)) if isinstance(info, dict) else 0.0
         return arrays, info
 
     def put(self, name: str, arrays: dict[str, np.ndarray], info: dict) -> None:
@@ -315,30 +339,35 @@ class Parts:
         buf = io.BytesIO()
         np.savez(buf, info=np.array(json.dumps(info, default=_json_default)), **arrays)
         atomic_write_bytes(self.file(name), buf.getvalue())
-        for ck in [self.checkpoint(name), *self.path.glob(f"{glob.escape(name)}.*.pt")]:
+        for ck in self._checkpoints(name):
             ck.unlink(missing_ok=True)  # the piece supersedes its fits' checkpoints
 
 
-# a table's settings that may change between a run and its --resume
-_RESUME_FREE = ("out", "progress", "resume")
+# a table's settings that may differ between a run and its --resume: where its files go, the
+# progress bars, and the device/backend as asked (the resolved ones are compared)
+_RESUME_FREE = ("out", "progress", "resume", "device", "backend")
 
 
-def resumed_rows(path: str | os.PathLike, resume: bool, **match) -> tuple[list[dict], dict]:
+def resumed_rows(path: str | os.PathLike, resume: bool, *, key: Callable[[dict], tuple], units,
+                 **match) -> tuple[dict[tuple, list[dict]], dict]:
     """The rows a results table started again with ``--resume`` keeps from its earlier file.
 
     ``path``: the results document the table rewrites as it goes (``complete`` False until the
-    end); ``match``: the fields it must share with this run (task, profile, device, backend,
-    settings; in a dict-valued field, ``out``/``progress``/``resume`` may differ). Returns
-    ``(rows, extra)``: ``extra`` carries the earlier run's ``seconds`` and a ``resumed`` record
-    (the earlier commits and dates) for the new document. Without ``resume``: nothing kept;
-    with it and no file: nothing kept, said on stderr. A file that is not a results document,
-    or one of other settings, is an error naming the file and the fields."""
+    end); ``key(row)``: the unit (image and scale, triplet) a row belongs to; ``units``: this
+    run's units; ``match``: the fields the earlier document must share with this run (task,
+    profile, device, backend, settings; in a dict-valued field, :data:`_RESUME_FREE` may differ).
+    Returns ``({unit: rows}, extra)``: ``extra`` carries the earlier run's ``seconds`` and a
+    ``resumed`` record (the earlier commits and dates, the rows kept) for the new document.
+    Without ``resume``: nothing kept; with it and no file: nothing kept, said on stderr. A file
+    that is not such a document, of other settings, or with rows of units this run does not
+    have (other images, scales, triplets) is an error naming the file and what differs; rows of
+    other code (another commit) are kept, and said on stderr."""
     path = Path(path)
     if not resume:
-        return [], {}
+        return {}, {}
     if not path.exists():
         print(f"--resume: no results file {path} yet: starting from the first row", file=sys.stderr)
-        return [], {}
+        return {}, {}
     try:
         old = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
@@ -348,17 +377,38 @@ def resumed_rows(path: str | os.PathLike, resume: bool, **match) -> tuple[list[d
         raise ValueError(f"--resume: {path} is not a results document (a JSON object with rows); repair or "
                          "delete it, or run without --resume")
 
-    def comparable(v):
-        v = json.loads(json.dumps(v, default=_json_default))  # as saved: tuples come back lists
-        return {k: x for k, x in v.items() if k not in _RESUME_FREE} if isinstance(v, dict) else v
+    def saved(v):
+        return json.loads(json.dumps(v, default=_json_default))  # as saved: tuples come back lists
 
-    diff = {k: (old.get(k), v) for k, v in match.items() if comparable(old.get(k)) != comparable(v)}
+    diff = {}
+    for k, v in match.items():
+        a, b = old.get(k), saved(v)
+        if isinstance(a, dict) and isinstance(b, dict):
+            d = {f"{k}.{n}": (a.get(n), b.get(n)) for n in sorted(set(a) | set(b))
+                 if n not in _RESUME_FREE and a.get(n) != b.get(n)}
+            diff.update(d)
+        elif a != b:
+            diff[k] = (a, b)
     if diff:
-        raise ValueError(f"--resume: {path} was written by a run of other settings {diff}; run without "
+        raise ValueError(f"--resume: {path} was written with other settings (then, now): {diff}; run without "
                          "--resume to start the table again, or write it elsewhere")
+    done: dict[tuple, list[dict]] = {}
+    try:
+        for r in old["rows"]:
+            done.setdefault(key(r), []).append(r)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"--resume: {path} holds a row without {exc} (not a row of this table); repair or delete "
+                         "it, or run without --resume") from exc
+    other = sorted(set(done) - set(units), key=str)
+    if other:
+        raise ValueError(f"--resume: {path} holds rows of {other}, which this run does not have; run with the "
+                         "images, scales or triplets it was written with, or without --resume")
+    here = git_commit()
+    if old.get("commit") != here:
+        print(f"--resume: {path}: keeping rows measured by commit {old.get('commit')} (this is {here})",
+              file=sys.stderr)
     rec = {"commit": old.get("commit"), "date": old.get("date"), "rows": len(old["rows"])}
-    return list(old["rows"]), {"seconds": float(old.get("seconds") or 0.0),
-                               "resumed": [*old.get("resumed", []), rec]}
+    return done, {"seconds": float(old.get("seconds") or 0.0), "resumed": [*old.get("resumed", []), rec]}
 
 
 # ---------------------------------------------------------------- training
@@ -391,6 +441,8 @@ def train(model: torch.nn.Module, loss_fn: Callable[[], Any], *, steps: int, lr:
     step to step (random generators, running means).
     The checkpoint (model, optimizer, scheduler, RNG, extra state, history) is written
     atomically every ``checkpoint_every`` steps and on Ctrl-C; ``resume`` continues from it.
+    A Ctrl-C during a step lets the step finish first; a second one stops at once and keeps
+    the last checkpoint of a whole step (the one in progress is half applied).
     """
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
@@ -434,8 +486,10 @@ def train(model: torch.nn.Module, loss_fn: Callable[[], Any], *, steps: int, lr:
     bar = tqdm(total=steps, initial=state.step, desc=desc, disable=not progress, dynamic_ncols=True,
                leave=False)
     pending, restore = _defer_interrupts()
+    mid_step = False
     try:
         while state.step < steps and state.stopped is None:
+            mid_step = True
             t0 = time.perf_counter()
             opt.zero_grad(set_to_none=True)
             out = loss_fn()
@@ -458,12 +512,14 @@ def train(model: torch.nn.Module, loss_fn: Callable[[], Any], *, steps: int, lr:
                 state.history.append(rec)
                 bar.set_postfix({k: f"{v:.3g}" for k, v in rec.items() if isinstance(v, (int, float))
                                  and k not in ("step", "seconds")})
+            mid_step = False
             if checkpoint is not None and state.step % checkpoint_every == 0:
                 save()
             if pending:  # Ctrl-C / SIGTERM during the step: it was let finish, stop now
                 pending.pop()()
     except KeyboardInterrupt:
-        save()
+        if not mid_step:  # else a second signal cut a step short: keep the last whole step's checkpoint
+            save()
         raise
     finally:
         restore()

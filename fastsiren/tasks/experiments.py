@@ -14,6 +14,7 @@ whether all of them finished.
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -74,6 +75,9 @@ def run_one(name: str, profile: str, runs: Path, results: Path, figures: Path, p
         threads = torch.get_num_threads()
         try:
             return sr_table.main(argv)  # it sets its own thread count (--threads)
+        except (ValueError, OSError, TypeError, RuntimeError) as exc:  # reported as `fastsiren` reports a task's
+            print(f"fastsiren experiments: sr-table: error: {exc}", file=sys.stderr)
+            return 2
         finally:
             torch.set_num_threads(threads)  # ... which must not carry over to the next experiment
     from fastsiren import cli

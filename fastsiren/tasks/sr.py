@@ -369,12 +369,13 @@ def evaluate_image(hr: np.ndarray, cfg: SRConfig, device: torch.device, srcnn: S
     for method in cfg.methods:
         got = parts.get(method) if parts is not None else None
         if got is not None:
-            results[method] = (got[0]["sr"], got[1])
+            results[method] = (got[0]["sr"].astype(np.float64) / 255.0, got[1])
             continue
+        carried = parts.started(method) if parts is not None else 0.0  # a fit continued from its checkpoint
         t0 = time.perf_counter()
         sr, info = super_resolve(method, lr_img, hr_shape, cfg, cfg.scale, device, srcnn,
                                  parts.checkpoint(method) if parts is not None else None)
-        seconds = time.perf_counter() - t0
+        seconds = time.perf_counter() - t0 + carried
         sr = quantize(sr)
         row = {"method": method, "scale": cfg.scale, "hr_h": hr_shape[0], "hr_w": hr_shape[1],
                "psnr_y": round(metrics.psnr_y(sr, hr, border), 4),
@@ -382,8 +383,8 @@ def evaluate_image(hr: np.ndarray, cfg: SRConfig, device: torch.device, srcnn: S
                "psnr": round(metrics.psnr(sr, hr, 1.0), 4), "ssim": round(metrics.ssim(sr, hr, 1.0), 5),
                "seconds": round(seconds, 3), **info}
         results[method] = (sr, row)
-        if parts is not None:
-            parts.put(method, {"sr": sr}, row)
+        if parts is not None:  # 8-bit values: kept exactly as uint8
+            parts.put(method, {"sr": np.round(sr * 255.0).astype(np.uint8)}, row)
     return hr, lr_img, results
 
 
@@ -408,18 +409,25 @@ def run(config: SRConfig) -> dict:
         hr_shape = (int(round(img.shape[0] * cfg.scale)), int(round(img.shape[1] * cfg.scale)))
         folder = common.RunFolder(cfg.out, cfg, resume=cfg.resume)
         parts = common.Parts(folder, cfg.resume)
-        sr, info = super_resolve("siren-consistent", lr_img, hr_shape, cfg, cfg.scale, device,
-                                 checkpoint=parts.checkpoint("siren-consistent"))
+        got = parts.get("siren-consistent")
+        if got is not None:  # --resume of a finished upscale: its output is in parts/
+            sr, row = got[0]["sr"], got[1]
+        else:
+            carried = parts.started("siren-consistent")
+            sr, info = super_resolve("siren-consistent", lr_img, hr_shape, cfg, cfg.scale, device,
+                                     checkpoint=parts.checkpoint("siren-consistent"))
+            row = {"method": "siren-consistent", "image": str(cfg.image), "scale": cfg.scale,
+                   "lr_h": img.shape[0], "lr_w": img.shape[1], "hr_h": hr_shape[0], "hr_w": hr_shape[1],
+                   "seconds": round(time.perf_counter() - t0 + carried, 3), **info}
+            parts.put("siren-consistent", {"sr": sr}, row)
         common.save_png(folder.file("sr.png"), _to_pm1(sr))
-        row = {"method": "siren-consistent", "image": str(cfg.image), "scale": cfg.scale,
-               "lr_h": img.shape[0], "lr_w": img.shape[1], "hr_h": hr_shape[0], "hr_w": hr_shape[1],
-               "seconds": round(time.perf_counter() - t0, 3), **info}
         doc = common.results_doc("sr", cfg.profile, [row], backend=backends.resolve(cfg.backend, device),
-                                 device=device, seconds=time.perf_counter() - t0, mode="upscale")
+                                 device=device, seconds=time.perf_counter() - t0 + parts.earlier, mode="upscale")
         return folder.finish(doc)
     sizes_for(img.shape[:2], cfg.scale, cfg.crop)  # an image too small for the scale: refused before the folder
     folder = common.RunFolder(cfg.out, cfg, resume=cfg.resume)
-    hr, lr_img, results = evaluate_image(img, cfg, device, parts=common.Parts(folder, cfg.resume))
+    parts = common.Parts(folder, cfg.resume)
+    hr, lr_img, results = evaluate_image(img, cfg, device, parts=parts)
     common.save_png(folder.file("lr.png"), _to_pm1(lr_img))
     common.save_png(folder.file("hr.png"), _to_pm1(hr))
     for method, (sr, _) in results.items():
@@ -430,7 +438,7 @@ def run(config: SRConfig) -> dict:
         common.save_png(folder.file("bicubic.png"), _to_pm1(upsample(lr_img, hr.shape[:2], "bicubic")))
     rows = [{**row, "image": str(cfg.image)} for _, row in results.values()]
     doc = common.results_doc("sr", cfg.profile, rows, backend=backends.resolve(cfg.backend, device),
-                             device=device, seconds=time.perf_counter() - t0, mode="evaluate",
+                             device=device, seconds=time.perf_counter() - t0 + parts.earlier, mode="evaluate",
                              sr_method=main_method, protocol=PROTOCOL)
     return folder.finish(doc)
 

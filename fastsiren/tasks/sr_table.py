@@ -124,15 +124,14 @@ def run_table(profile: str, images: tuple[str, ...], scales: tuple[float, ...], 
     backend = backends.resolve(base.backend, device)
     settings = {k: v for k, v in dataclasses.asdict(base).items()
                 if k in ("crop", "steps", "lr", "hidden", "layers", "omega_per_px", "tv", "tv_points", "tile")}
-    kept, extra = common.resumed_rows(results, resume, task="sr", profile=profile, device=common.device_name(device),
-                                      backend=backend, threads=torch.get_num_threads(), siren_settings=settings)
-    done: dict[tuple, list[dict]] = {}
-    for r in kept:
-        done.setdefault((r["image"], float(r["scale"])), []).append(r)
+    units = [(name, float(scale)) for name in images for scale in scales]
+    done, extra = common.resumed_rows(results, resume, key=lambda r: (r["image"], float(r["scale"])),
+                                      units=set(units), task="sr", profile=profile,
+                                      device=common.device_name(device), backend=backend,
+                                      threads=torch.get_num_threads(), siren_settings=settings)
     rows: list[dict] = []
     t0 = time.perf_counter() - extra.pop("seconds", 0.0)
     doc: dict = {}
-    units = [(name, float(scale)) for name in images for scale in scales]
     for i, (name, scale) in enumerate(units):
         have = done.get((name, scale), [])
         if {r["method"] for r in have} >= set(sr.METHODS):  # --resume: measured by the earlier run

@@ -97,7 +97,12 @@ def train_srcnn(steps: int = 3000, batch: int = 16, patch: int = 33, lr: float =
         losses.append(float(loss.detach()))
         return loss
 
+    settings = {"steps": steps, "batch": batch, "patch": patch, "lr": lr, "seed": seed}
+
     def set_state(saved: dict) -> None:
+        differ = {k: (saved["settings"].get(k), v) for k, v in settings.items() if saved["settings"].get(k) != v}
+        if differ:
+            raise ValueError(f"it was written with other settings (then, now): {differ}")
         rng.bit_generator.state = saved["rng"]
         losses[:] = saved["losses"]
 
@@ -108,7 +113,8 @@ def train_srcnn(steps: int = 3000, batch: int = 16, patch: int = 33, lr: float =
         optimizer=lambda m: torch.optim.Adam([{"params": [*m.conv1.parameters(), *m.conv2.parameters()]},
                                               {"params": m.conv3.parameters(), "lr": lr * 0.1}], lr=lr),
         schedule=lambda opt: torch.optim.lr_scheduler.MultiStepLR(opt, [int(steps * 0.6), int(steps * 0.85)], 0.3),
-        extra_state=(lambda: {"rng": rng.bit_generator.state, "losses": list(losses)}, set_state))
+        extra_state=(lambda: {"rng": rng.bit_generator.state, "losses": list(losses), "settings": settings},
+                     set_state))
     seconds = state.seconds
     final_mse = float(np.mean(losses[-100:]))
     record = {"steps": steps, "batch": batch, "patch": patch, "lr": lr, "seed": seed,

@@ -560,6 +560,7 @@ def interpolate(frames: np.ndarray, offsets: list[int], cfg: VfiConfig, device,
         if piece not in pieces:
             got = parts.get(piece) if parts is not None else None
             if got is None:
+                carried = parts.started(piece) if parts is not None else 0.0  # fits continued from checkpoints
                 common.seed_all(cfg.seed)
                 hist: list = []
                 t0 = time.perf_counter()
@@ -575,7 +576,7 @@ def interpolate(frames: np.ndarray, offsets: list[int], cfg: VfiConfig, device,
                     pred, flow = flow_siren(f0, f1, cfg, device, hist,
                                             parts.checkpoint(piece) if parts is not None else None)
                     arrays = {"pred": pred, "flow": flow}
-                got = arrays, {"seconds": round(time.perf_counter() - t0, 3), "history": hist}
+                got = arrays, {"seconds": round(time.perf_counter() - t0 + carried, 3), "history": hist}
                 if parts is not None:
                     parts.put(piece, *got)
             pieces[piece] = got
@@ -689,7 +690,8 @@ def run(config: VfiConfig, resume: bool = False) -> dict:
     frames, offsets = load_frames(cfg.video, cfg.frame, cfg.gap, cfg.context, cfg.size)
     folder = common.RunFolder(cfg.out, cfg, resume=resume)
     t0 = time.perf_counter()
-    out = interpolate(frames, offsets, cfg, device, parts=common.Parts(folder, resume))
+    parts = common.Parts(folder, resume)
+    out = interpolate(frames, offsets, cfg, device, parts=parts)
     gt = frames[offsets.index(0)]
     scores = {m: score(r["pred"], gt) for m, r in out.items()}
     for m, r in out.items():
@@ -703,7 +705,7 @@ def run(config: VfiConfig, resume: bool = False) -> dict:
     rows = [_row(m, cfg.video, cfg.frame, cfg.gap, scores[m], out[m]["seconds"]) for m in out]
     backend = backends.resolve(cfg.backend, device)
     doc = common.results_doc("vfi", cfg.profile, rows, backend=backend, device=device,
-                             seconds=time.perf_counter() - t0, size=list(gt.shape[:2]),
+                             seconds=time.perf_counter() - t0 + parts.earlier, size=list(gt.shape[:2]),
                              given_frames=[cfg.frame + o * cfg.gap for o in offsets if o != 0],
                              pred="siren-flow", settings=dataclasses.asdict(cfg),
                              history={m: r["history"] for m, r in out.items() if r["history"]})
@@ -778,16 +780,15 @@ def dev_overlap(clip: str, targets, gaps) -> list[int]:
     return sorted(triplet_frames(targets, gaps) & triplet_frames(DEV_FRAMES.get(clip, ()), (1, 2)))
 
 
-def _resume_table(out: Path, resume: bool, cfg: VfiConfig, device, backend: str, methods) -> tuple[dict, dict]:
+def _resume_table(out: Path, resume: bool, cfg: VfiConfig, device, backend: str, methods,
+                  units: set[tuple]) -> tuple[dict, dict]:
     """The rows of the VFI table or dev run at ``out`` that ``resume`` keeps, by triplet:
     ({(video, frame, gap): [rows]} of the triplets with a row for every one of ``methods``
-    (every row of a triplet is written at once), the extra fields of the new document)."""
-    rows, extra = common.resumed_rows(out, resume, task="vfi", profile=cfg.profile,
-                                      device=common.device_name(device), backend=backend,
-                                      settings=dataclasses.asdict(cfg))
-    done: dict[tuple, list[dict]] = {}
-    for r in rows:
-        done.setdefault((r["video"], r["frame"], r["gap"]), []).append(r)
+    (every row of a triplet is written at once), the extra fields of the new document).
+    ``units``: this run's triplets (a file with others is refused)."""
+    done, extra = common.resumed_rows(out, resume, key=lambda r: (r["video"], r["frame"], r["gap"]), units=units,
+                                      task="vfi", profile=cfg.profile, device=common.device_name(device),
+                                      backend=backend, settings=dataclasses.asdict(cfg))
     return {k: rs for k, rs in done.items() if set(methods) <= {r["method"] for r in rs}}, extra
 
 
@@ -819,7 +820,8 @@ def run_table(cfg: VfiConfig, out: Path, figures: Path, clips=data.VIDEO_CLIPS, 
     from fastsiren import backends
 
     backend = backends.resolve(cfg.backend, device)
-    done, extra = _resume_table(out, resume, cfg, device, backend, methods)
+    units = {(clip, k, g) for clip, (ks, _) in loaded.items() for k in ks for g in gaps}
+    done, extra = _resume_table(out, resume, cfg, device, backend, methods, units)
     rows: list[dict] = []
     t0 = time.perf_counter() - extra.pop("seconds", 0.0)
     figures.mkdir(parents=True, exist_ok=True)
@@ -908,7 +910,8 @@ def run_dev(cfg: VfiConfig, out: Path, frames=None, gaps=(1, 2), resume: bool = 
 
     backend = backends.resolve(cfg.backend, device)
     frames = frames or DEV_FRAMES
-    done, extra = _resume_table(out, resume, cfg, device, backend, ("blend",))
+    units = {(clip, k, g) for clip, ks in frames.items() for k in ks for g in gaps}
+    done, extra = _resume_table(out, resume, cfg, device, backend, ("blend",), units)
     rows: list[dict] = []
     t0 = time.perf_counter() - extra.pop("seconds", 0.0)
     commit = common.git_commit()  # the code that ran, not what HEAD is at the last rewrite
