@@ -216,8 +216,10 @@ def test_cli_upscale_gray_real_scale(tmp_path, monkeypatch):
     assert not (out / "lr.png").exists() and not (out / "bicubic.png").exists()
     doc = json.loads((out / "metrics.json").read_text())
     assert doc["mode"] == "upscale"
-    # the fit's output is a part (its checkpoint gone): a --resume of the finished run rebuilds it
-    assert sorted(p.name for p in (out / "parts").iterdir()) == ["siren-consistent.npz"]
+    # the fit's output is a part, the fitted model its checkpoint: a --resume of the finished run
+    # rebuilds the output from the part
+    assert sorted(p.name for p in (out / "parts").iterdir()) == ["siren-consistent.npz", "siren-consistent.pt"]
+    assert torch.load(out / "parts" / "siren-consistent.pt", weights_only=False)["step"] == doc["rows"][0]["steps"]
     png = (out / "sr.png").read_bytes()
     monkeypatch.setattr(sr, "siren_consistent", None)  # not called again
     assert cli.main(["sr", "--image", path, "--scale", "2.5", "--upscale", "--profile", "quick",

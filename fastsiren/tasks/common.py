@@ -278,12 +278,13 @@ def _read_config(path: Path) -> dict:
 class Parts:
     """The pieces of a run whose methods are whole fits (``sr``, ``vfi``): each finished one's
     arrays and info, written atomically to ``RUN/parts/NAME.npz`` as soon as it is done, and
-    the checkpoints of the fits still running (``NAME.pt``, ``NAME.<fit>.pt``: :meth:`checkpoint`,
-    removed when the piece is put), so that ``--resume`` after Ctrl-C or a crash takes the
-    finished pieces from there and continues the fit that was cut short. Without ``resume``
-    the folder's old pieces are removed first: they belong to another start of the run. The
-    pieces stay after the run finishes (a ``--resume`` of a finished run rebuilds its outputs
-    from them); delete ``parts/`` to save the space.
+    the checkpoint of each of its fits (``NAME.pt``, ``NAME.<fit>.pt``: :meth:`checkpoint`; the
+    model, its optimizer and step, written while it runs and kept after it as the fitted model),
+    so that ``--resume`` after Ctrl-C or a crash takes the finished pieces from there and
+    continues the fit that was cut short. Without ``resume`` the folder's old pieces are
+    removed first: they belong to another start of the run. Everything stays after the run
+    finishes (a ``--resume`` of a finished run rebuilds its outputs from the pieces); delete
+    ``parts/`` to save the space.
 
     ``earlier``: the seconds spent before this start on what it takes from here (the finished
     pieces' ``seconds``, the training seconds of the checkpoints it continues)."""
@@ -339,8 +340,6 @@ class Parts:
         buf = io.BytesIO()
         np.savez(buf, info=np.array(json.dumps(info, default=_json_default)), **arrays)
         atomic_write_bytes(self.file(name), buf.getvalue())
-        for ck in self._checkpoints(name):
-            ck.unlink(missing_ok=True)  # the piece supersedes its fits' checkpoints
 
 
 # a table's settings that may differ between a run and its --resume: where its files go, the
