@@ -456,3 +456,20 @@ def test_cpu_id_reads_the_first_processor():
             "stepping\t: 1\n\nprocessor\t: 1\ncpu family\t: 26\nmodel\t\t: 2\nstepping\t: 0\n")
     assert common.cpu_id(info) == "family 25 model 17 stepping 1"
     assert common.cpu_id("processor\t: 0\n") is None
+
+
+def test_script_main_exit_codes_and_messages(capsys):
+    """The `python -m` scripts outside the fastsiren command (sr_table, sr_train) end with a
+    one-line error or what Ctrl-C kept, never a traceback."""
+    def fails(exc):
+        def main():
+            raise exc
+        return main
+
+    for main, code, text in [(lambda: 0, 0, ""), (lambda: 3, 3, ""),
+                             (fails(ValueError("--scales bad")), 2, "prog: error: --scales bad"),
+                             (fails(FileNotFoundError("no such image")), 2, "prog: error: no such image"),
+                             (fails(KeyboardInterrupt()), 130, "interrupted: rows kept")]:
+        with pytest.raises(SystemExit) as exit_:
+            common.script_main(main, "prog", "rows kept")
+        assert exit_.value.code == code and text in capsys.readouterr().err

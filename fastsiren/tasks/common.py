@@ -732,6 +732,21 @@ def check_size(name: str, value, why: str = "(SSIM needs a 7x7 window)"):
     return value
 
 
+def script_main(main: Callable[[], int], prog: str, interrupted: str) -> None:
+    """The ``python -m`` entry of a script outside the ``fastsiren`` command (the SR table, the
+    SRCNN training): exits with ``main()``'s status, a one-line error naming what was wrong
+    (status 2) instead of a traceback, or on Ctrl-C what was kept (``interrupted``, status 130)."""
+    try:
+        code = main()
+    except KeyboardInterrupt:
+        print(f"interrupted: {interrupted}", file=sys.stderr)
+        raise SystemExit(130) from None
+    except (ValueError, OSError) as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    raise SystemExit(code)
+
+
 def positive(name: str, value, kind=float):
     """Check a CLI/config number is > 0 and finite (not inf, not nan) before any training starts."""
     if value is None:

@@ -192,14 +192,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    import sys
-
-    try:
-        raise SystemExit(main())
-    except KeyboardInterrupt:
-        print("interrupted: the rows measured so far are in the results file; rerun with --resume to run the rest",
-              file=sys.stderr)
-        raise SystemExit(130) from None
-    except (ValueError, OSError) as exc:
-        print(f"sr_table: error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
+    common.script_main(main, "sr_table", "the rows measured so far are in the results file; rerun with --resume "
+                                         "to run the rest")

@@ -160,12 +160,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        raise SystemExit(main())
-    except KeyboardInterrupt:
-        print("interrupted: the training's checkpoint is kept (--checkpoint); rerun with --resume to go on",
-              file=sys.stderr)
-        raise SystemExit(130) from None
-    except (ValueError, OSError) as exc:
-        print(f"sr_train: error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
+    common.script_main(main, "sr_train", "the training's checkpoint is kept (--checkpoint); rerun with --resume "
+                                         "to go on")
