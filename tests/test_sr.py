@@ -325,6 +325,10 @@ def test_sr_table_resume_keeps_its_rows(tmp_path, color_png, monkeypatch, interr
     # bad scales and images are refused before the first fit
     with pytest.raises(ValueError, match="scale must be a number >= 1"):
         sr_table.run_table(results=tmp_path / "u.json", **{**args, "scales": (2.0, 0.0)})
+    (tmp_path / "other").mkdir()
+    twin = _write(tmp_path / "other" / "tiny.png", np.zeros((30, 26), np.uint8))
+    with pytest.raises(ValueError, match="would share the figure name 'tiny'"):
+        sr_table.run_table(results=tmp_path / "u.json", **{**args, "images": (color_png, twin)})
     with pytest.raises(ValueError, match="expected comma-separated numbers"):
         sr_table.main(["--profile", "quick", "--scales", "2,x", "--results", str(tmp_path / "u.json")])
     assert len(calls) == 3 and not (tmp_path / "u.json").exists()

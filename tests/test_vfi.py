@@ -381,6 +381,11 @@ def test_table_and_dev_resume_keep_their_triplets(tmp_path, interrupt_on_call):
         vfi.run_table(dataclasses.replace(cfg, steps=6), tmp_path / "t.json", tmp_path / "fig", resume=True, **table)
     with pytest.raises(ValueError, match=r"holds rows of \[\('.*frames', 3, 1\)\], which this run does not"):
         vfi.run_table(cfg, tmp_path / "t.json", tmp_path / "fig", resume=True, **{**table, "triplets": 1})
+    (tmp_path / "other").mkdir()
+    _write_folder(tmp_path / "other" / "frames", _moving_square())
+    with pytest.raises(ValueError, match="would share the figure name 'frames'"):
+        twins = (clip, str(tmp_path / "other" / "frames"))
+        vfi.run_table(cfg, tmp_path / "u.json", tmp_path / "fig", **{**table, "clips": twins})
     (tmp_path / "bad.json").write_text("[1, 2]")
     with pytest.raises(ValueError, match="bad.json is not a results document"):
         vfi.run_table(cfg, tmp_path / "bad.json", tmp_path / "fig", resume=True, **table)

@@ -732,6 +732,18 @@ def check_size(name: str, value, why: str = "(SSIM needs a 7x7 window)"):
     return value
 
 
+def figure_stems(names, what: str) -> None:
+    """Refuse ``names`` (bundled names or file paths) whose figures would share a file name:
+    a table names an input's figures by its stem (``a/x.png`` and ``b/x.jpg`` are both ``x``)."""
+    seen: dict[str, str] = {}
+    for name in names:
+        stem = Path(str(name)).stem
+        if stem in seen and seen[stem] != str(name):
+            raise ValueError(f"{what} {seen[stem]!r} and {str(name)!r} would share the figure name {stem!r}; "
+                             "rename one, or run them apart")
+        seen[stem] = str(name)
+
+
 def script_main(main: Callable[[], int], prog: str, interrupted: str) -> None:
     """The ``python -m`` entry of a script outside the ``fastsiren`` command (the SR table, the
     SRCNN training): exits with ``main()``'s status, a one-line error naming what was wrong

@@ -801,6 +801,7 @@ def run_table(cfg: VfiConfig, out: Path, figures: Path, clips=data.VIDEO_CLIPS, 
     triplets already in ``out`` (a run of the same settings) are kept, not run again."""
     cfg = resolve(cfg)
     loaded: dict[str, tuple[list[int], dict[int, np.ndarray]]] = {}
+    common.figure_stems(clips, "clips")
     for clip in clips:  # every clip decoded (once) and checked before the first fit
         ks: list[int] = []
 
