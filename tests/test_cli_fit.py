@@ -6,7 +6,7 @@ import shutil
 import pytest
 import torch
 
-from fastsiren import cli
+from fastsiren import Siren, cli, metrics
 from fastsiren.tasks import common, fit
 
 
@@ -473,3 +473,33 @@ def test_script_main_exit_codes_and_messages(capsys):
         with pytest.raises(SystemExit) as exit_:
             common.script_main(main, "prog", "rows kept")
         assert exit_.value.code == code and text in capsys.readouterr().err
+
+
+def test_load_model_rebuilds_a_fitted_network(tmp_path):
+    """A fit run folder gives back its network (from model.pt, or from checkpoint.pt when the
+    run did not finish): rendered on the run's grid it scores the run's PSNR; a folder that is
+    not a fit run is an error naming it."""
+    from fastsiren.tasks.fit import load_model, load_target
+
+    run = tmp_path / "run"
+    assert cli.main(["fit", "--profile", "quick", "--out", str(run), "--no-progress", "--color",
+                     "--image", "astronaut"]) == 0
+    doc = json.loads((run / "metrics.json").read_text())
+    target = load_target("astronaut", 32, None)
+    for _ in range(2):
+        model = load_model(run, device="cpu")
+        assert isinstance(model, Siren) and not model.training
+        with torch.no_grad():
+            pred = model.render((32, 32))
+        assert round(metrics.psnr(pred, target, 2.0), 4) == doc["rows"][0]["psnr"]
+        assert model.render((80, 48)).shape == (80, 48, 3)  # any grid
+        (run / "model.pt").unlink(missing_ok=True)  # second round: the checkpoint's weights
+    (run / "checkpoint.pt").unlink()
+    with pytest.raises(FileNotFoundError, match="neither model.pt nor checkpoint.pt"):
+        load_model(run)
+    with pytest.raises(FileNotFoundError, match="holds no config.json"):
+        load_model(tmp_path)
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "config.json").write_text('{"video": "carphone"}')
+    with pytest.raises(ValueError, match="not that of a `fastsiren fit` run"):
+        load_model(tmp_path / "other")

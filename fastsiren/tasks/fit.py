@@ -91,6 +91,38 @@ def make_model(cfg: FitConfig, out_features: int, device: torch.device):
                        hidden_init=cfg.hidden_init, init_scale=cfg.init_scale).to(device)
 
 
+def load_model(run: str | Path, device: str | torch.device = "auto", backend: str = "auto") -> torch.nn.Module:
+    """The network a ``fastsiren fit`` run folder holds, rebuilt from its ``config.json`` with
+    the weights of ``model.pt`` (a finished run) or of ``checkpoint.pt`` (one still running or
+    cut short), in eval mode on ``device``, e.g. to render it on a denser grid::
+
+        model = load_model("runs/fit-camera")
+        image = model.render((2048, 2048))          # (2048, 2048, C) in [-1, 1]
+        jet = model.render((2048, 2048), order=2)   # with its gradient and Laplacian
+
+    ``backend``: the SIREN's backend here (the weights do not depend on the one that trained
+    them). A folder that is not a fit run, or holds neither file, is an error naming it."""
+    run = Path(run)
+    if not (run / "config.json").is_file():
+        raise FileNotFoundError(f"run={run} holds no config.json: not a fastsiren run folder")
+    saved = common._read_config(run / "config.json")
+    fields = {f.name for f in dataclasses.fields(FitConfig)}
+    if not {"image", "model", "hidden", "omega"} <= set(saved):
+        raise ValueError(f"run={run}: its config.json is not that of a `fastsiren fit` run")
+    cfg = resolve(FitConfig(**{k: v for k, v in saved.items() if k in fields} | {"backend": backend}))
+    dev = common.pick_device(str(device)) if not isinstance(device, torch.device) else device
+    if (run / "model.pt").is_file():
+        state = torch.load(run / "model.pt", map_location=dev, weights_only=True)
+    elif (run / "checkpoint.pt").is_file():
+        state = torch.load(run / "checkpoint.pt", map_location=dev, weights_only=False)["model"]
+    else:
+        raise FileNotFoundError(f"run={run} holds neither model.pt nor checkpoint.pt: no weights to load")
+    last = [v for k, v in state.items() if k.endswith("weight") and v.dim() == 2][-1]
+    model = make_model(cfg, last.shape[0], dev)
+    model.load_state_dict(state)
+    return model.eval()
+
+
 def network_description(name: str, model) -> str:
     """The network in words, from the model itself: the feature counts layer by layer, the
     activation, and the official layer counting, e.g. ``siren: 2 -> 256 -> 256 -> 256 -> 256 ->
