@@ -10,7 +10,7 @@ from PIL import Image
 
 from fastsiren import cli, metrics
 from fastsiren.sr_ops import imresize, quantize, resize, resize_matrix
-from fastsiren.tasks import sr
+from fastsiren.tasks import common, sr
 
 # ---------------------------------------------------------------- resize operator
 
@@ -187,8 +187,9 @@ def test_cli_evaluate_quick(tmp_path, color_png):
     rc = cli.main(["sr", "--image", color_png, "--scale", "2", "--profile", "quick", "--out", str(out),
                    "--steps", "30", "--no-progress"])
     assert rc == 0
-    for name in ("lr.png", "sr.png", "bicubic.png", "metrics.json"):
+    for name in ("lr.png", "sr.png", "bicubic.png", "metrics.json", "comparison.png"):
         assert (out / name).exists(), name
+    assert "every method" in common.figure_caption(out / "comparison.png")
     assert Image.open(out / "lr.png").size == (12, 12)      # HR crop 24x24 (quick profile) / 2
     assert Image.open(out / "sr.png").size == (24, 24)
     assert Image.open(out / "bicubic.png").mode == "RGB"
@@ -214,6 +215,7 @@ def test_cli_upscale_gray_real_scale(tmp_path, monkeypatch):
     assert Image.open(out / "sr.png").size == (30, 25)
     assert Image.open(out / "sr.png").mode == "L"
     assert not (out / "lr.png").exists() and not (out / "bicubic.png").exists()
+    assert "no ground truth" in common.figure_caption(out / "comparison.png")
     doc = json.loads((out / "metrics.json").read_text())
     assert doc["mode"] == "upscale"
     # the fit's output is a part, the fitted model its checkpoint: a --resume of the finished run

@@ -388,6 +388,67 @@ def evaluate_image(hr: np.ndarray, cfg: SRConfig, device: torch.device, srcnn: S
     return hr, lr_img, results
 
 
+def crop_figure(path: Path, hr: np.ndarray, lr: np.ndarray, outputs: dict[str, np.ndarray], scale: float,
+                title: str) -> None:
+    """The same centre region of HR, the (nearest-enlarged) LR and every method (titled with its
+    PSNR-Y), then the absolute Y error maps of bicubic and siren-consistent on the whole image
+    with the region outlined. Images (H, W, C) in [0, 1]."""
+    from matplotlib.patches import Rectangle
+
+    h, w = hr.shape[:2]
+    side = max(16, min(h, w) // 2)
+    top, left = (h - side) // 2, (w - side) // 2
+    panels = {"HR": hr, "LR (nearest)": upsample(lr, (h, w), "nearest"), **outputs}
+    errs = [m for m in ("bicubic", "siren-consistent") if m in outputs]
+    cols = -(-(len(panels) + len(errs)) // 2)
+    fig, axes = common.plt_figure(2, cols, figsize=(2.6 * cols, 5.2))
+    axes = axes.ravel()
+    gray = hr.shape[-1] == 1
+    border = int(np.ceil(scale))
+    for ax, (name, img) in zip(axes, panels.items()):
+        c = img[top:top + side, left:left + side]
+        ax.imshow(c[..., 0] if gray else c, cmap="gray" if gray else None, vmin=0, vmax=1,
+                  interpolation="nearest")
+        label = f"{name}\n{metrics.psnr_y(img, hr, border):.2f} dB" if name in outputs else name
+        ax.set_title(label, fontsize=8)
+    y_hr = hr[..., 0] if gray else metrics.rgb_to_y(hr)
+    for ax, name in zip(axes[len(panels):], errs):
+        img = outputs[name]
+        err = np.abs((img[..., 0] if gray else metrics.rgb_to_y(img)) - y_hr)
+        im = ax.imshow(err, cmap="inferno", vmin=0, vmax=0.15)
+        ax.add_patch(Rectangle((left - 0.5, top - 0.5), side, side, fill=False, ec="cyan", lw=0.8))
+        ax.set_title(f"|Y error| {name}", fontsize=8)
+        fig.colorbar(im, ax=ax, fraction=0.046)
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for ax in axes[len(panels) + len(errs):]:
+        ax.axis("off")
+    fig.suptitle(title, fontsize=9)
+    common.save_figure(fig, path, caption=(
+        f"Super-resolution, {title}: the same central region of the ground truth, the low-resolution input "
+        "and every method (with its PSNR-Y on the whole image), then the absolute Y error of bicubic and of "
+        "the degradation-consistent SIREN on the whole image, the region outlined."))
+
+
+def upscale_figure(path: Path, lr: np.ndarray, out: np.ndarray, title: str) -> None:
+    """``--upscale``'s figure: the LR input enlarged by nearest neighbour (its pixels as they
+    are), bicubic, and the SIREN's output, side by side. Images (h, w, C), (H, W, C) in [0, 1]."""
+    hr_shape = out.shape[:2]
+    panels = {"LR input (nearest)": upsample(lr, hr_shape, "nearest"), "bicubic": upsample(lr, hr_shape, "bicubic"),
+              "SIREN (consistent)": out}
+    fig, axes = common.plt_figure(1, 3, figsize=(3.2 * 3, 3.4))
+    gray = out.shape[-1] == 1
+    for ax, (name, img) in zip(axes, panels.items()):
+        ax.imshow(img[..., 0] if gray else img, cmap="gray" if gray else None, vmin=0, vmax=1, interpolation="nearest")
+        ax.set_title(name, fontsize=9)
+        ax.axis("off")
+    fig.suptitle(title, fontsize=9)
+    common.save_figure(fig, path, caption=(
+        f"Upscaling, {title}: the low-resolution input enlarged by nearest neighbour, bicubic upsampling, and "
+        "the degradation-consistent SIREN rendered on the high-resolution grid (no ground truth in this mode)."))
+
+
 def _to_pm1(img: np.ndarray) -> np.ndarray:
     return img * 2 - 1
 
@@ -421,6 +482,9 @@ def run(config: SRConfig) -> dict:
                    "seconds": round(time.perf_counter() - t0 + carried, 3), **info}
             parts.put("siren-consistent", {"sr": sr}, row)
         common.save_png(folder.file("sr.png"), _to_pm1(sr))
+        upscale_figure(folder.file("comparison.png"), lr_img, sr,
+                       f"{Path(str(cfg.image)).name}: {img.shape[1]}x{img.shape[0]} -> {hr_shape[1]}x{hr_shape[0]} "
+                       f"(x{cfg.scale:g})")
         doc = common.results_doc("sr", cfg.profile, [row], backend=backends.resolve(cfg.backend, device),
                                  device=device, seconds=time.perf_counter() - t0 + parts.earlier, mode="upscale")
         return folder.finish(doc)
@@ -436,6 +500,8 @@ def run(config: SRConfig) -> dict:
     common.save_png(folder.file("sr.png"), _to_pm1(results[main_method][0]))
     if "bicubic" not in results:
         common.save_png(folder.file("bicubic.png"), _to_pm1(upsample(lr_img, hr.shape[:2], "bicubic")))
+    crop_figure(folder.file("comparison.png"), hr, lr_img, {m: out for m, (out, _) in results.items()}, cfg.scale,
+                f"{Path(str(cfg.image)).name}, x{cfg.scale:g} ({cfg.profile} profile)")
     rows = [{**row, "image": str(cfg.image)} for _, row in results.values()]
     doc = common.results_doc("sr", cfg.profile, rows, backend=backends.resolve(cfg.backend, device),
                              device=device, seconds=time.perf_counter() - t0 + parts.earlier, mode="evaluate",

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fastsiren import backends, data, metrics
+from fastsiren import backends, data
 from fastsiren.tasks import common, sr
 from fastsiren.tasks.sr_train import EVAL_IMAGES
 
@@ -63,49 +63,6 @@ def summarize(rows: list[dict]) -> list[dict]:
     return out
 
 
-def crop_figure(path: Path, hr: np.ndarray, lr: np.ndarray, outputs: dict[str, np.ndarray], scale: float,
-                title: str) -> None:
-    """The same centre region of HR, the (nearest-enlarged) LR and every method (titled with its
-    PSNR-Y), then the absolute Y error maps of bicubic and siren-consistent on the whole image
-    with the region outlined. Images (H, W, C) in [0, 1]."""
-    from matplotlib.patches import Rectangle
-
-    h, w = hr.shape[:2]
-    side = max(16, min(h, w) // 2)
-    top, left = (h - side) // 2, (w - side) // 2
-    panels = {"HR": hr, "LR (nearest)": sr.upsample(lr, (h, w), "nearest"), **outputs}
-    errs = [m for m in ("bicubic", "siren-consistent") if m in outputs]
-    cols = -(-(len(panels) + len(errs)) // 2)
-    fig, axes = common.plt_figure(2, cols, figsize=(2.6 * cols, 5.2))
-    axes = axes.ravel()
-    gray = hr.shape[-1] == 1
-    border = int(np.ceil(scale))
-    for ax, (name, img) in zip(axes, panels.items()):
-        c = img[top:top + side, left:left + side]
-        ax.imshow(c[..., 0] if gray else c, cmap="gray" if gray else None, vmin=0, vmax=1,
-                  interpolation="nearest")
-        label = f"{name}\n{metrics.psnr_y(img, hr, border):.2f} dB" if name in outputs else name
-        ax.set_title(label, fontsize=8)
-    y_hr = hr[..., 0] if gray else metrics.rgb_to_y(hr)
-    for ax, name in zip(axes[len(panels):], errs):
-        img = outputs[name]
-        err = np.abs((img[..., 0] if gray else metrics.rgb_to_y(img)) - y_hr)
-        im = ax.imshow(err, cmap="inferno", vmin=0, vmax=0.15)
-        ax.add_patch(Rectangle((left - 0.5, top - 0.5), side, side, fill=False, ec="cyan", lw=0.8))
-        ax.set_title(f"|Y error| {name}", fontsize=8)
-        fig.colorbar(im, ax=ax, fraction=0.046)
-    for ax in axes:
-        ax.set_xticks([])
-        ax.set_yticks([])
-    for ax in axes[len(panels) + len(errs):]:
-        ax.axis("off")
-    fig.suptitle(title, fontsize=9)
-    common.save_figure(fig, path, caption=(
-        f"Super-resolution, {title}: the same central region of the ground truth, the low-resolution input "
-        "and every method (with its PSNR-Y on the whole image), then the absolute Y error of bicubic and of "
-        "the degradation-consistent SIREN on the whole image, the region outlined."))
-
-
 def run_table(profile: str, images: tuple[str, ...], scales: tuple[float, ...], results: Path, figures: Path,
               figure_images: tuple[str, ...] = ("astronaut", "camera"), progress: bool = False,
               resume: bool = False) -> dict:
@@ -144,7 +101,7 @@ def run_table(profile: str, images: tuple[str, ...], scales: tuple[float, ...], 
             print(f"{name} x{scale:g} [{time.perf_counter() - t0:.0f} s]: {line}", flush=True)
             if name in figure_images:  # drawn before the rows are written: a resumed table has its figure
                 # an image given as a file path is named by its stem (no folders inside the figure's name)
-                crop_figure(figures / f"sr-{profile}-{Path(name).stem}-x{scale:g}.png", hr, lr,
+                sr.crop_figure(figures / f"sr-{profile}-{Path(name).stem}-x{scale:g}.png", hr, lr,
                             {m: s for m, (s, _) in res.items()}, scale, f"{name}, x{scale:g} ({profile} profile)")
             rows += [{**row, "image": name} for _, row in res.values()]
         doc = common.results_doc(
