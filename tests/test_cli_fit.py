@@ -503,3 +503,30 @@ def test_load_model_rebuilds_a_fitted_network(tmp_path):
     (tmp_path / "other" / "config.json").write_text('{"video": "carphone"}')
     with pytest.raises(ValueError, match="not that of a `fastsiren fit` run"):
         load_model(tmp_path / "other")
+
+
+def test_fresh_start_drops_the_weights_of_an_unfinished_run(tmp_path, capsys):
+    """A start without --resume in an unfinished run's folder removes that run's checkpoints and
+    fitted networks: neither --resume nor load_model may pair them with the new config."""
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in ("checkpoint-a.pt", "model.pt", "model-siren.pt", "notes.txt"):
+        (run / name).write_bytes(b"x")
+    common.RunFolder(run, {"a": 1}, resume=True, checkpoints="checkpoint-*.pt")
+    assert len(list(run.iterdir())) == 5  # --resume keeps them (and writes config.json)
+    common.RunFolder(run, {"a": 1}, resume=False, checkpoints="checkpoint-*.pt")
+    assert sorted(p.name for p in run.iterdir()) == ["config.json", "notes.txt"]
+    # a network that cannot be built is refused before the folder is made
+    assert cli.main(["fit", "--profile", "quick", "--model", "relu-pe", "--size", "16", "--out", str(tmp_path / "pe"),
+                     "--no-progress"]) == 2
+    assert "cannot match" in capsys.readouterr().err and not (tmp_path / "pe").exists()
+
+
+def test_script_main_takes_sigterm_as_ctrl_c(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import os, signal; from fastsiren.tasks import common; "
+            "common.script_main(lambda: os.kill(os.getpid(), signal.SIGTERM) or 0, 'prog', 'rows kept')")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 130 and "interrupted: rows kept" in proc.stderr

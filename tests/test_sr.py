@@ -329,8 +329,11 @@ def test_sr_table_resume_keeps_its_rows(tmp_path, color_png, monkeypatch, interr
         sr_table.run_table(results=tmp_path / "u.json", **{**args, "scales": (2.0, 0.0)})
     (tmp_path / "other").mkdir()
     twin = _write(tmp_path / "other" / "tiny.png", np.zeros((30, 26), np.uint8))
-    with pytest.raises(ValueError, match="would share the figure name 'tiny'"):
-        sr_table.run_table(results=tmp_path / "u.json", **{**args, "images": (color_png, twin)})
+    with pytest.raises(ValueError, match="would share the figure name 'tiny'"):  # both drawn
+        sr_table.run_table(results=tmp_path / "u.json", **{**args, "images": (color_png, twin),
+                                                             "figure_images": (color_png, twin)})
+    with pytest.raises(ValueError, match=r"--scales lists \['2.0'\] more than once"):
+        sr_table.run_table(results=tmp_path / "u.json", **{**args, "scales": (2.0, 3.0, 2.0)})
     with pytest.raises(ValueError, match="expected comma-separated numbers"):
         sr_table.main(["--profile", "quick", "--scales", "2,x", "--results", str(tmp_path / "u.json")])
     assert len(calls) == 3 and not (tmp_path / "u.json").exists()
@@ -368,3 +371,30 @@ def test_srcnn_training_resumes_exactly(tmp_path, monkeypatch, request):
     assert len(calls) == 7 + 13 and rec2["train_psnr_last100"] == rec["train_psnr_last100"]
     for k, v in whole.state_dict().items():
         assert torch.equal(v, resumed.state_dict()[k]), k
+
+
+def test_comparison_figures_of_small_and_large_outputs(tmp_path, monkeypatch):
+    """The evaluate figure shows the whole of an image under 16 px a side (its centre crop was
+    a wrapped-around corner); the upscale figure of a large output is drawn subsampled."""
+    shown = []
+    real = sr.common.plt_figure
+
+    def spy(*args, **kwargs):
+        fig, axes = real(*args, **kwargs)
+        for ax in np.ravel(axes):
+            orig = ax.imshow
+            ax.imshow = lambda img, *a, _orig=orig, **k: shown.append(np.shape(img)) or _orig(img, *a, **k)
+        return fig, axes
+
+    monkeypatch.setattr(sr.common, "plt_figure", spy)
+    rng = np.random.default_rng(0)
+    hr, lr = rng.random((12, 20, 3)), rng.random((6, 10, 3))
+    sr.crop_figure(tmp_path / "c.png", hr, lr, {"bicubic": sr.upsample(lr, (12, 20), "bicubic")}, 2.0, "t")
+    assert shown[:3] == [(12, 16, 3)] * 3 and shown[3] == (12, 20)
+    assert common.figure_caption(tmp_path / "c.png").endswith("the absolute Y error of bicubic on the whole "
+                                                              "image, the region outlined.")
+    shown.clear()
+    monkeypatch.setattr(sr, "FIGURE_MAX_SIDE", 16)
+    sr.upscale_figure(tmp_path / "u.png", lr, rng.random((60, 100, 3)), "t")
+    assert shown == [(9, 15, 3)] * 3  # every 7th pixel of 60 x 100
+    assert "shown at 1/7 of the output's size" in common.figure_caption(tmp_path / "u.png")

@@ -220,13 +220,19 @@ def results_doc(task: str, profile: str, rows: list[dict], *, backend: str, seco
 
 # ---------------------------------------------------------------- run folders
 
+# the fitted networks a task writes when it finishes (``model.pt``, ``model-<method>.pt``)
+WEIGHT_FILES = ("model.pt", "model-*.pt")
+
+
 class RunFolder:
     """A task's output folder. ``config.json`` first, ``metrics.json`` last.
 
     ``checkpoints``: the glob of the task's checkpoint files; ``resume`` with none of them in
     the folder says so on stderr (the run starts from step 0). On ``resume`` a finished run's
     ``metrics.json`` stays until :meth:`finish` replaces it (atomically): a resume that fails
-    loses no result."""
+    loses no result. Without ``resume`` (an unfinished run's folder: a finished one is
+    refused) that run's checkpoints and :data:`WEIGHT_FILES` are removed first, so neither
+    ``--resume`` nor :func:`fastsiren.tasks.fit.load_model` can pair them with this config."""
 
     def __init__(self, path: str | os.PathLike, config: Any, resume: bool = False,
                  checkpoints: str | None = None) -> None:
@@ -252,6 +258,10 @@ class RunFolder:
             raise OSError(f"out={self.path}: cannot create the run folder: {exc}") from exc
         if resume and checkpoints is not None and not any(self.path.glob(checkpoints)):
             print(f"--resume: no checkpoint in {self.path}: starting from step 0", file=sys.stderr)
+        if not resume:  # a fresh start in an unfinished run's folder: that run's weights are not this one's
+            for pattern in (*((checkpoints,) if checkpoints is not None else ()), *WEIGHT_FILES):
+                for stale in self.path.glob(pattern):
+                    stale.unlink(missing_ok=True)
         write_json(self.path / "config.json", cfg)
 
     def file(self, name: str) -> Path:
@@ -329,8 +339,9 @@ class Parts:
                 arrays = {k: z[k] for k in z.files if k != "info"}
                 info = json.loads(str(z["info"]))
         except Exception as exc:  # zip, key, JSON, pickle-refused errors: all one answer
-            raise ValueError(f"--resume: {path} is unreadable ({type(exc).__name__}: {exc}); delete it to run "
-                             "that piece again, or run without --resume") from exc
+            raise ValueError(f"--resume: {path} is unreadable ({type(exc).__name__}: {exc}); delete it and the "
+                             "piece's checkpoints (NAME.pt, NAME.*.pt) to run that piece again, or run without "
+                             "--resume") from exc
         self.earlier += float(info.get("seconds", 0.0)) if isinstance(info, dict) else 0.0
         return arrays, info
 
@@ -747,13 +758,20 @@ def figure_stems(names, what: str) -> None:
 def script_main(main: Callable[[], int], prog: str, interrupted: str) -> None:
     """The ``python -m`` entry of a script outside the ``fastsiren`` command (the SR table, the
     SRCNN training): exits with ``main()``'s status, a one-line error naming what was wrong
-    (status 2) instead of a traceback, or on Ctrl-C what was kept (``interrupted``, status 130)."""
+    (status 2) instead of a traceback, or on Ctrl-C or SIGTERM what was kept (``interrupted``,
+    status 130)."""
+    import signal
+
+    from fastsiren.cli import _terminate_as_interrupt
+
+    if hasattr(signal, "SIGTERM"):  # `timeout`, a scheduler: the Ctrl-C path, as in `fastsiren`
+        signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     try:
         code = main()
     except KeyboardInterrupt:
         print(f"interrupted: {interrupted}", file=sys.stderr)
         raise SystemExit(130) from None
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, TypeError, RuntimeError) as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     raise SystemExit(code)

@@ -110,16 +110,24 @@ def load_model(run: str | Path, device: str | torch.device = "auto", backend: st
     if not {"image", "model", "hidden", "omega"} <= set(saved):
         raise ValueError(f"run={run}: its config.json is not that of a `fastsiren fit` run")
     cfg = resolve(FitConfig(**{k: v for k, v in saved.items() if k in fields} | {"backend": backend}))
-    dev = common.pick_device(str(device)) if not isinstance(device, torch.device) else device
-    if (run / "model.pt").is_file():
-        state = torch.load(run / "model.pt", map_location=dev, weights_only=True)
-    elif (run / "checkpoint.pt").is_file():
-        state = torch.load(run / "checkpoint.pt", map_location=dev, weights_only=False)["model"]
-    else:
+    dev = common.pick_device(str(device))
+    if cfg.model == "siren":  # a backend that cannot run here is refused now, not at the first forward
+        from fastsiren import backends
+
+        backends.resolve(cfg.backend, dev)
+    source = run / "model.pt" if (run / "model.pt").is_file() else run / "checkpoint.pt"
+    if not source.is_file():
         raise FileNotFoundError(f"run={run} holds neither model.pt nor checkpoint.pt: no weights to load")
-    last = [v for k, v in state.items() if k.endswith("weight") and v.dim() == 2][-1]
-    model = make_model(cfg, last.shape[0], dev)
-    model.load_state_dict(state)
+    try:
+        state = torch.load(source, map_location=dev, weights_only=True)
+        state = state["model"] if source.name == "checkpoint.pt" else state
+        last = [v for k, v in state.items() if k.endswith("weight") and v.dim() == 2][-1]
+        model = make_model(cfg, last.shape[0], dev)
+        model.load_state_dict(state)
+    except Exception as exc:  # unpickling, zip, key, size-mismatch errors: all one answer
+        reason = " ".join(str(exc).split())
+        raise ValueError(f"run={run}: {source.name} does not hold the weights of the network its config.json "
+                         f"describes ({type(exc).__name__}: {reason[:200]})") from exc
     return model.eval()
 
 
@@ -148,10 +156,10 @@ def run(config: FitConfig) -> dict:
     if cfg.model == "siren":  # an unrunnable backend is refused before anything is written
         backends.resolve(cfg.backend, device)
     target = load_target(cfg.image, cfg.size, cfg.gray).to(device)
-    folder = common.RunFolder(cfg.out, cfg, resume=cfg.resume, checkpoints="checkpoint.pt")
     common.seed_all(cfg.seed)
     h, w, c = target.shape
-    model = make_model(cfg, c, device)
+    model = make_model(cfg, c, device)  # a network that cannot be built is refused before the folder
+    folder = common.RunFolder(cfg.out, cfg, resume=cfg.resume, checkpoints="checkpoint.pt")
     backend = backends.resolve(cfg.backend, device) if cfg.model == "siren" else "reference"
     coords = data.grid((h, w), device=device)
     pixels = target.reshape(-1, c)
@@ -178,7 +186,7 @@ def run(config: FitConfig) -> dict:
                 caption=f"PSNR of the {cfg.model} fit of {cfg.image} ({h}x{w}) against Adam steps (left) and "
                         f"training seconds (right), profile {cfg.profile}.")
     plot_fit(folder.file("fit.png"), model, target, cfg)
-    torch.save(model.state_dict(), folder.file("model.pt"))
+    common.atomic_torch_save(model.state_dict(), folder.file("model.pt"))
     row = {"method": cfg.model, "image": cfg.image, "size": h, "params": count_params(model),
            "steps": cfg.steps, "lr": cfg.lr, "psnr": round(psnr, 4), "ssim": round(ssim, 5),
            "seconds": round(state.seconds, 3)}

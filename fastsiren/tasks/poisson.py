@@ -244,7 +244,7 @@ def run(config: PoissonConfig) -> dict:
         state, final = train_problem(model, problem, steps=cfg.steps, lr=cfg.lr, log_every=cfg.log_every,
                                      checkpoint=folder.file(f"checkpoint-{method}.pt"), resume=cfg.resume,
                                      progress=cfg.progress, desc=f"poisson {cfg.supervision} {method}")
-        torch.save(model.state_dict(), folder.file(f"model-{method}.pt"))
+        common.atomic_torch_save(model.state_dict(), folder.file(f"model-{method}.pt"))
         plot_jets(folder.file(f"poisson-{cfg.supervision}-{method}.png"), model, problem,
                   title=f"{method}, {cfg.supervision} supervision, {final['psnr']:.2f} dB",
                   caption=f"{method} trained on the {cfg.supervision} of {cfg.image} ({cfg.size}x{cfg.size}, "

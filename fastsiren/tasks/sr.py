@@ -23,9 +23,10 @@ the same at every scale and size; the step budget grows with the scale
 (``steps * (1 + (scale - 2) / 4)``) because larger scales leave more of the HR grid to fill.
 
 Each method's output and results row go to the run folder's ``parts/`` as soon as the method
-finishes, and a SIREN fit keeps its checkpoint there while it runs (every 100 steps and on
-Ctrl-C; :class:`fastsiren.tasks.common.Parts`): ``--resume`` takes the finished methods from
-there and continues the fit that was cut short.
+finishes, and a SIREN fit keeps its checkpoint there (every 100 steps and on Ctrl-C; after the
+fit, the fitted model; :class:`fastsiren.tasks.common.Parts`): ``--resume`` takes the finished
+methods from there and continues the fit that was cut short. Both modes draw
+``comparison.png``.
 """
 
 from __future__ import annotations
@@ -397,7 +398,8 @@ def crop_figure(path: Path, hr: np.ndarray, lr: np.ndarray, outputs: dict[str, n
 
     h, w = hr.shape[:2]
     side = max(16, min(h, w) // 2)
-    top, left = (h - side) // 2, (w - side) // 2
+    sh, sw = min(h, side), min(w, side)  # an image under 16 px a side is shown whole along it
+    top, left = (h - sh) // 2, (w - sw) // 2
     panels = {"HR": hr, "LR (nearest)": upsample(lr, (h, w), "nearest"), **outputs}
     errs = [m for m in ("bicubic", "siren-consistent") if m in outputs]
     cols = -(-(len(panels) + len(errs)) // 2)
@@ -406,7 +408,7 @@ def crop_figure(path: Path, hr: np.ndarray, lr: np.ndarray, outputs: dict[str, n
     gray = hr.shape[-1] == 1
     border = int(np.ceil(scale))
     for ax, (name, img) in zip(axes, panels.items()):
-        c = img[top:top + side, left:left + side]
+        c = img[top:top + sh, left:left + sw]
         ax.imshow(c[..., 0] if gray else c, cmap="gray" if gray else None, vmin=0, vmax=1,
                   interpolation="nearest")
         label = f"{name}\n{metrics.psnr_y(img, hr, border):.2f} dB" if name in outputs else name
@@ -416,7 +418,7 @@ def crop_figure(path: Path, hr: np.ndarray, lr: np.ndarray, outputs: dict[str, n
         img = outputs[name]
         err = np.abs((img[..., 0] if gray else metrics.rgb_to_y(img)) - y_hr)
         im = ax.imshow(err, cmap="inferno", vmin=0, vmax=0.15)
-        ax.add_patch(Rectangle((left - 0.5, top - 0.5), side, side, fill=False, ec="cyan", lw=0.8))
+        ax.add_patch(Rectangle((left - 0.5, top - 0.5), sw, sh, fill=False, ec="cyan", lw=0.8))
         ax.set_title(f"|Y error| {name}", fontsize=8)
         fig.colorbar(im, ax=ax, fraction=0.046)
     for ax in axes:
@@ -425,17 +427,28 @@ def crop_figure(path: Path, hr: np.ndarray, lr: np.ndarray, outputs: dict[str, n
     for ax in axes[len(panels) + len(errs):]:
         ax.axis("off")
     fig.suptitle(title, fontsize=9)
+    shown = {"bicubic": "bicubic", "siren-consistent": "the degradation-consistent SIREN"}
+    errors = (", then the absolute Y error of " + " and of ".join(shown[m] for m in errs)
+              + " on the whole image, the region outlined") if errs else ""
     common.save_figure(fig, path, caption=(
         f"Super-resolution, {title}: the same central region of the ground truth, the low-resolution input "
-        "and every method (with its PSNR-Y on the whole image), then the absolute Y error of bicubic and of "
-        "the degradation-consistent SIREN on the whole image, the region outlined."))
+        f"and every method (with its PSNR-Y on the whole image){errors}."))
+
+
+# the longest side an --upscale figure's panels are drawn at (a larger output is shown subsampled)
+FIGURE_MAX_SIDE = 1024
 
 
 def upscale_figure(path: Path, lr: np.ndarray, out: np.ndarray, title: str) -> None:
     """``--upscale``'s figure: the LR input enlarged by nearest neighbour (its pixels as they
-    are), bicubic, and the SIREN's output, side by side. Images (h, w, C), (H, W, C) in [0, 1]."""
-    hr_shape = out.shape[:2]
-    panels = {"LR input (nearest)": upsample(lr, hr_shape, "nearest"), "bicubic": upsample(lr, hr_shape, "bicubic"),
+    are), bicubic, and the SIREN's output, side by side, each at most :data:`FIGURE_MAX_SIDE`
+    pixels a side (a larger output is shown every k-th pixel, and the other two made at that
+    size: the figure costs no more memory than a 1024^2 image). Images (h, w, C), (H, W, C) in
+    [0, 1]."""
+    k = -(-max(out.shape[:2]) // FIGURE_MAX_SIDE)
+    out = out[::k, ::k]
+    shape = out.shape[:2]
+    panels = {"LR input (nearest)": upsample(lr, shape, "nearest"), "bicubic": upsample(lr, shape, "bicubic"),
               "SIREN (consistent)": out}
     fig, axes = common.plt_figure(1, 3, figsize=(3.2 * 3, 3.4))
     gray = out.shape[-1] == 1
@@ -446,7 +459,8 @@ def upscale_figure(path: Path, lr: np.ndarray, out: np.ndarray, title: str) -> N
     fig.suptitle(title, fontsize=9)
     common.save_figure(fig, path, caption=(
         f"Upscaling, {title}: the low-resolution input enlarged by nearest neighbour, bicubic upsampling, and "
-        "the degradation-consistent SIREN rendered on the high-resolution grid (no ground truth in this mode)."))
+        "the degradation-consistent SIREN rendered on the high-resolution grid (no ground truth in this mode)"
+        + (f"; shown at 1/{k} of the output's size, every {k}th pixel." if k > 1 else ".")))
 
 
 def _to_pm1(img: np.ndarray) -> np.ndarray:
@@ -518,9 +532,9 @@ def add_arguments(parser) -> None:
     common.add_common_arguments(parser, default_out="runs/sr", resume=RESUME_HELP)
     parser.add_argument("--scale", type=float, default=2.0, help="upscaling factor, any real number >= 1")
     parser.add_argument("--upscale", action="store_true",
-                        help="the image is the LR input: write the upscaled DIR/sr.png (with config.json and "
-                             "metrics.json, no ground-truth metrics) (default: evaluate, the image is the HR ground "
-                             "truth)")
+                        help="the image is the LR input: write the upscaled DIR/sr.png and DIR/comparison.png (with "
+                             "config.json, metrics.json and parts/, no ground-truth metrics) (default: evaluate, the "
+                             "image is the HR ground truth)")
     parser.add_argument("--crop", type=int, help="evaluate: HR centre crop side, 0 = whole image (default: profile)")
     parser.add_argument("--steps", type=int, help="SIREN Adam steps at x2 (default: profile; grows with the scale)")
     parser.add_argument("--lr", type=float, help="Adam learning rate (default: profile)")
