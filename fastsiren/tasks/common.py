@@ -323,7 +323,7 @@ class Parts:
         seconds = 0.0
         for ck in self._checkpoints(name):
             try:
-                seconds += float(torch.load(ck, map_location="cpu", weights_only=False)["seconds"])
+                seconds += float(torch.load(ck, map_location="cpu", weights_only=True)["seconds"])
             except Exception:  # the fit's own resume names an unreadable checkpoint
                 pass
         self.earlier += seconds
@@ -407,8 +407,8 @@ def resumed_rows(path: str | os.PathLike, resume: bool, *, key: Callable[[dict],
         for r in old["rows"]:
             done.setdefault(key(r), []).append(r)
     except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"--resume: {path} holds a row without {exc} (not a row of this table); repair or delete "
-                         "it, or run without --resume") from exc
+        raise ValueError(f"--resume: {path} holds a row that is not one of this table ({type(exc).__name__}: "
+                         f"{exc}); repair or delete it, or run without --resume") from exc
     other = sorted(set(done) - set(units), key=str)
     if other:
         raise ValueError(f"--resume: {path} holds rows of {other}, which this run does not have; run with the "
