@@ -292,10 +292,10 @@ def numpy_trig(z: torch.Tensor, out: torch.Tensor | None = None) -> bool:
     if not (cpu_numpy_trig() and _eager(*tensors) and not exporting()
             and not torch._C._is_torch_function_mode_enabled() and _numpy_bridge()):  # a function mode must see the op
         return False
-    return (all(t.dtype == torch.float32 and t.is_cpu and t.is_contiguous() and not t.requires_grad
-                and not t.is_neg() for t in tensors)
-            and (out is None or (out.shape == z.shape
-                                 and (not out.is_inference() or torch.is_inference_mode_enabled()))))
+    if out is not None and not (out.dtype == torch.float32 and out.is_cpu and out.shape == z.shape
+                                and (not out.is_inference() or torch.is_inference_mode_enabled())):
+        return False  # (z's dtype and device were tested above)
+    return all(t.is_contiguous() and not t.requires_grad and not t.is_neg() for t in tensors)
 
 
 def trig(fn: str, z: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:

@@ -259,7 +259,7 @@ class RunFolder:
         if resume and checkpoints is not None and not any(self.path.glob(checkpoints)):
             print(f"--resume: no checkpoint in {self.path}: starting from step 0", file=sys.stderr)
         if not resume:  # a fresh start in an unfinished run's folder: that run's weights are not this one's
-            for pattern in (*((checkpoints,) if checkpoints is not None else ()), *WEIGHT_FILES):
+            for pattern in [*WEIGHT_FILES, *([checkpoints] if checkpoints is not None else [])]:
                 for stale in self.path.glob(pattern):
                     stale.unlink(missing_ok=True)
         write_json(self.path / "config.json", cfg)
