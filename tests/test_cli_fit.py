@@ -6,7 +6,7 @@ import shutil
 import pytest
 import torch
 
-from fastsiren import Siren, cli, metrics
+from fastsiren import ReluMLP, Siren, cli, metrics
 from fastsiren.tasks import common, fit
 
 
@@ -501,8 +501,41 @@ def test_load_model_rebuilds_a_fitted_network(tmp_path):
         load_model(tmp_path)
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "config.json").write_text('{"video": "carphone"}')
-    with pytest.raises(ValueError, match="not that of a `fastsiren fit` run"):
+    with pytest.raises(ValueError, match="not that of a `fastsiren fit` or `fastsiren poisson` run"):
         load_model(tmp_path / "other")
+
+
+def test_load_model_rebuilds_a_poisson_run_network(tmp_path):
+    """A poisson run folder gives back each of its networks by method (the finished weights, or the
+    checkpoint of a run cut short): they score the run's PSNRs again; a method the run did not
+    train, or a method asked of a fit run, is an error naming the run's."""
+    from fastsiren.tasks import poisson
+    from fastsiren.tasks.fit import load_model, load_target
+
+    run = tmp_path / "p"
+    assert cli.main(["poisson", "--profile", "quick", "--supervision", "laplacian", "--out", str(run),
+                     "--no-progress"]) == 0
+    rows = {r["method"]: r for r in json.loads((run / "metrics.json").read_text())["rows"]}
+    assert set(rows) == {"siren", "relu"}
+    problem = poisson.Problem(load_target("camera", 24, True), "laplacian", 3)
+    for method, kind in [(None, Siren), ("siren", Siren), ("relu", ReluMLP)]:
+        model = load_model(run, method, device="cpu")
+        assert isinstance(model, kind)
+        assert round(problem.final(model)["psnr"], 5) == rows[method or "siren"]["psnr"]
+    state = torch.load(run / "model-relu.pt", weights_only=True)
+    torch.save({"model": state}, run / "checkpoint-relu.pt")  # as a run cut short leaves it
+    (run / "model-relu.pt").unlink()
+    assert round(problem.final(load_model(run, "relu"))["psnr"], 5) == rows["relu"]["psnr"]
+    with pytest.raises(ValueError, match=r"method='tanh'.*trained \['siren', 'relu'\]"):
+        load_model(run, "tanh")
+    (run / "checkpoint-relu.pt").unlink()
+    with pytest.raises(FileNotFoundError, match="neither model-relu.pt nor checkpoint-relu.pt"):
+        load_model(run, "relu")
+    fit_run = tmp_path / "f"
+    assert cli.main(["fit", "--profile", "quick", "--out", str(fit_run), "--no-progress"]) == 0
+    assert isinstance(load_model(fit_run, "siren"), Siren)
+    with pytest.raises(ValueError, match="a fit run of 'siren', which holds one network"):
+        load_model(fit_run, "relu")
 
 
 def test_fresh_start_drops_the_weights_of_an_unfinished_run(tmp_path, capsys):

@@ -91,36 +91,57 @@ def make_model(cfg: FitConfig, out_features: int, device: torch.device):
                        hidden_init=cfg.hidden_init, init_scale=cfg.init_scale).to(device)
 
 
-def load_model(run: str | Path, device: str | torch.device = "auto", backend: str = "auto") -> torch.nn.Module:
-    """The network a ``fastsiren fit`` run folder holds, rebuilt from its ``config.json`` with
-    the weights of ``model.pt`` (a finished run) or of ``checkpoint.pt`` (one still running or
-    cut short), in eval mode on ``device``, e.g. to render it on a denser grid::
+def load_model(run: str | Path, method: str | None = None, device: str | torch.device = "auto",
+               backend: str = "auto") -> torch.nn.Module:
+    """The network a ``fastsiren fit`` or ``fastsiren poisson`` run folder holds, rebuilt from its
+    ``config.json`` with the weights of the finished run (``model.pt``; poisson:
+    ``model-METHOD.pt``) or of its checkpoint (a run still going or cut short), in eval mode on
+    ``device``, e.g. to render it on a denser grid::
 
         model = load_model("runs/fit-camera")
         image = model.render((2048, 2048))          # (2048, 2048, C) in [-1, 1]
         jet = model.render((2048, 2048), order=2)   # with its gradient and Laplacian
 
+    ``method``: which of a poisson run's networks (``"siren"``, the default, or one of its
+    baselines); a fit run holds one. A poisson network is the raw fit: its image is the
+    reconstruction before the part the supervision cannot see (a constant, a plane) is removed.
     ``backend``: the SIREN's backend here (the weights do not depend on the one that trained
-    them). A folder that is not a fit run, or holds neither file, is an error naming it."""
+    them). A folder that is not such a run, or holds no weights, is an error naming it."""
     run = Path(run)
     if not (run / "config.json").is_file():
         raise FileNotFoundError(f"run={run} holds no config.json: not a fastsiren run folder")
     saved = common._read_config(run / "config.json")
-    fields = {f.name for f in dataclasses.fields(FitConfig)}
-    if not {"image", "model", "hidden", "omega"} <= set(saved):
-        raise ValueError(f"run={run}: its config.json is not that of a `fastsiren fit` run")
-    cfg = resolve(FitConfig(**{k: v for k, v in saved.items() if k in fields} | {"backend": backend}))
+    if {"supervision", "baselines", "harmonic_degree"} <= set(saved):  # a poisson run
+        from fastsiren.tasks import poisson
+
+        fields = {f.name for f in dataclasses.fields(poisson.PoissonConfig)}
+        pcfg = poisson.resolve(poisson.PoissonConfig(**{k: v for k, v in saved.items() if k in fields}))
+        method = "siren" if method is None else method
+        if method not in ("siren", *pcfg.baselines):
+            raise ValueError(f"method={method!r}: run={run} trained {['siren', *pcfg.baselines]}")
+        cfg = dataclasses.replace(poisson.fit_config(pcfg, method), backend=backend)
+        sources = [run / f"model-{method}.pt", run / f"checkpoint-{method}.pt"]
+    elif {"image", "model", "hidden", "omega"} <= set(saved):
+        if method not in (None, saved["model"]):
+            raise ValueError(f"method={method!r}: run={run} is a fit run of {saved['model']!r}, which holds one "
+                             "network (leave method out)")
+        fields = {f.name for f in dataclasses.fields(FitConfig)}
+        cfg = FitConfig(**{k: v for k, v in saved.items() if k in fields} | {"backend": backend})
+        sources = [run / "model.pt", run / "checkpoint.pt"]
+    else:
+        raise ValueError(f"run={run}: its config.json is not that of a `fastsiren fit` or `fastsiren poisson` run")
+    cfg = resolve(cfg)
     dev = common.pick_device(str(device))
     if cfg.model == "siren":  # a backend that cannot run here is refused now, not at the first forward
         from fastsiren import backends
 
         backends.resolve(cfg.backend, dev)
-    source = run / "model.pt" if (run / "model.pt").is_file() else run / "checkpoint.pt"
-    if not source.is_file():
-        raise FileNotFoundError(f"run={run} holds neither model.pt nor checkpoint.pt: no weights to load")
+    source = next((f for f in sources if f.is_file()), None)
+    if source is None:
+        raise FileNotFoundError(f"run={run} holds neither {sources[0].name} nor {sources[1].name}: no weights to load")
     try:
         state = torch.load(source, map_location=dev, weights_only=True)
-        state = state["model"] if source.name == "checkpoint.pt" else state
+        state = state["model"] if source.name.startswith("checkpoint") else state
         last = [v for k, v in state.items() if k.endswith("weight") and v.dim() == 2][-1]
         model = make_model(cfg, last.shape[0], dev)
         model.load_state_dict(state)
