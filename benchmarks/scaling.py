@@ -307,46 +307,78 @@ def replot(results_dir: Path, figures: Path) -> list[Path]:
     return out
 
 
+def _fixed_setting(row: dict[str, str], sweep: str) -> str:
+    """What a sweep holds fixed, from one of its rows, e.g. ``width 256, D = 2, 5 linear layers``."""
+    parts = {"points": f"N = {int(float(row['points'])):,}" if row.get("points") else "",
+             "width": f"width {row['hidden']}" if row.get("hidden") else "",
+             "dim": f"D = {row['in_features']}" if row.get("in_features") else ""}
+    layers = f"{row['layers']} linear layer{'s' if row['layers'] != '1' else ''}" if row.get("layers") else ""
+    return ", ".join(v for v in [*(parts[k] for k in ("width", "dim", "points") if k != sweep), layers] if v)
+
+
 def plot_sweep(rows: Sequence[dict[str, str]], path: Path) -> Path:
-    """Log-log plot of median time (with the q10-q90 band) against the swept variable."""
+    """Log-log plot of median time (with the q10-q90 band) against the swept variable: one
+    colour per provider, one line style per phase (the ``layer`` suite times the forward and
+    the forward+backward apart); an ``x`` past a line's end marks the size it was not run at
+    because the memory it would take was projected above what is free (or it ran out)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, NullFormatter
 
     path.parent.mkdir(parents=True, exist_ok=True)
     suite, sweep, device = rows[0]["suite"], rows[0]["sweep"], rows[0]["device"]
-    fig, ax = plt.subplots(figsize=(5.5, 4))
-    by_provider: dict[str, list[dict[str, str]]] = {}
+    fig, ax = plt.subplots(figsize=(6.2, 4.2))
+    groups: dict[tuple[str, str], list[dict[str, str]]] = {}
     for r in rows:
-        by_provider.setdefault(r["provider"], []).append(r)
-    for provider, rs in by_provider.items():
+        groups.setdefault((r["provider"], r.get("phase", "")), []).append(r)
+    phases = list(dict.fromkeys(ph for _, ph in groups))
+    styles = dict(zip(phases, ["-", "--", ":", "-."]))
+    colours = {prov: f"C{i % 10}" for i, prov in enumerate(dict.fromkeys(pr for pr, _ in groups))}
+    stopped: set[str] = set()  # "projected" and/or "ran out"
+    for (provider, phase), rs in groups.items():
         ok = sorted((r for r in rs if r["status"] == "ok" and r["median_ms"]), key=lambda r: float(r["sweep_value"]))
         if not ok:
             continue
         xs = [float(r["sweep_value"]) for r in ok]
         med = [float(r["median_ms"]) for r in ok]
-        (line,) = ax.plot(xs, med, marker="o", label=provider)
+        label = provider if len(phases) == 1 else f"{provider}, {phase}"
+        ax.plot(xs, med, marker="o", ms=3.5, ls=styles.get(phase, "-"), color=colours[provider], label=label)
         ax.fill_between(xs, [float(r["q10_ms"]) for r in ok], [float(r["q90_ms"]) for r in ok],
-                        color=line.get_color(), alpha=0.2)
-        stop = next((r for r in rs if r["status"] == "oom"), None)
-        if stop is not None:
-            ax.annotate("OOM", (xs[-1], med[-1]), textcoords="offset points", xytext=(4, 4), fontsize=8,
-                        color=line.get_color())
+                        color=colours[provider], alpha=0.15)
+        stops = sorted((float(r["sweep_value"]), r["reason"]) for r in rs
+                       if r["status"] == "oom" and float(r["sweep_value"]) > xs[-1])
+        if stops:
+            stopped.add("projected" if stops[0][1].startswith("projected") else "ran out")
+            ax.plot([xs[-1], stops[0][0]], [med[-1], med[-1]], ls=":", lw=0.8, color=colours[provider])
+            ax.plot([stops[0][0]], [med[-1]], marker="x", ms=7, mew=1.5, ls="none", color=colours[provider])
     ax.set_xscale("log", base=2 if sweep != "points" else 10)
     ax.set_yscale("log")
     ax.set_xlabel({"points": "points N", "width": "width (hidden features)", "dim": "input dimension D"}[sweep])
     ax.set_ylabel("median time per call (ms)")
-    if sweep == "dim":
-        ax.set_xticks([1, 2, 3], ["1", "2", "3"])
+    plain = FuncFormatter(lambda v, _: f"{v:g}")
+    ax.yaxis.set_major_formatter(plain)
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    if sweep != "points":
+        values = sorted({float(r["sweep_value"]) for r in rows})
+        ax.set_xticks(values, [f"{v:g}" for v in values])
+        ax.xaxis.set_minor_formatter(NullFormatter())
     threads = rows[0].get("threads") if rows[0].get("device_type") != "cuda" else ""
     where = f"{device}, {threads} thread{'s' if threads != '1' else ''}" if threads else device
-    ax.set_title(f"{suite}: time vs {sweep}\n{where}", fontsize=9)
+    call = {"fit": "one image-fit training step", "poisson-grad": "one Poisson-gradient training step",
+            "poisson-laplacian": "one Poisson-Laplacian training step", "render": "one dense-grid inference",
+            "layer": "one sine layer", "wave": "one wave-equation training step"}.get(suite, suite)
+    ax.set_title(f"{suite} ({call}): time vs {sweep}\n{_fixed_setting(rows[0], sweep)}; {where}", fontsize=8.5)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     fig.tight_layout()
     what = {"points": "the number of points", "width": "the hidden width", "dim": "the input dimension"}[sweep]
     common.save_figure(fig, path, dpi=110, caption=(
-        f"Scaling of the {suite} benchmark on {device}: median time per call against {what}, one line per "
-        "provider, with the 10-90 % band of the rounds; log axes (OOM marks where a provider ran out of memory)."))
+        f"Scaling of the {suite} benchmark ({call}; {_fixed_setting(rows[0], sweep)}) on {where}: median time per "
+        f"call against {what}, one colour per provider" + (", one line style per phase" if len(phases) > 1 else "")
+        + ", with the 10-90 % band of the rounds; log axes."
+        + (" An x past a line's end marks the next size, not run: "
+           + " or ".join(sorted({"projected": "the memory it would take was projected above what was free",
+                                 "ran out": "it ran out of memory"}[k] for k in stopped)) + "." if stopped else "")))
     return path

@@ -399,6 +399,35 @@ def test_scaling_target_verdict_names_every_missed_size():
     assert readme_tables.scaling_target_text([row("fit", "torch", "points", 1000, 2.0)]) == ""
 
 
+def test_scaling_plot_draws_each_phase_and_marks_a_projected_stop(tmp_path, monkeypatch):
+    """The layer suite's two phases are two lines per provider (one line mixing them zig-zagged),
+    and a size not run because its memory was projected too large is marked past the line's end
+    as projected, not as a point that ran out of memory."""
+    import matplotlib.pyplot as plt
+
+    def row(phase, value, status="ok", ms=1.0, reason=""):
+        return {"suite": "layer", "sweep": "points", "device": "cpu-x", "device_type": "cpu", "threads": "2",
+                "provider": "torch", "phase": phase, "points": str(value), "hidden": "256", "in_features": "256",
+                "layers": "1", "sweep_value": str(value), "status": status, "reason": reason,
+                "median_ms": str(ms) if status == "ok" else "", "q10_ms": str(ms), "q90_ms": str(ms)}
+
+    rows = [row("forward", 100, ms=1), row("forward", 1000, ms=10), row("forward+backward", 100, ms=3),
+            row("forward+backward", 1000, ms=30), row("forward", 10000, "oom", reason="projected 9 GiB > 8 GiB"),
+            row("forward+backward", 10000, "oom", reason="projected 20 GiB > 8 GiB")]
+    drawn = []
+    monkeypatch.setattr(common, "save_figure", lambda fig, path, **kw: drawn.append((fig, kw["caption"])))
+    scaling.plot_sweep(rows, tmp_path / "x.png")
+    (fig, caption), = drawn
+    lines = [ln for ln in fig.axes[0].get_lines() if ln.get_label().startswith("torch")]
+    assert sorted(ln.get_label() for ln in lines) == ["torch, forward", "torch, forward+backward"]
+    assert [list(ln.get_ydata()) for ln in lines] in ([[1, 10], [3, 30]], [[3, 30], [1, 10]])
+    crosses = [ln for ln in fig.axes[0].get_lines() if ln.get_marker() == "x"]
+    assert sorted(float(ln.get_xdata()[0]) for ln in crosses) == [10000, 10000]
+    assert "one line style per phase" in caption and "projected above what was free" in caption
+    assert "ran out of memory" not in caption and "1 linear layer;" in fig.axes[0].get_title()
+    plt.close(fig)
+
+
 def test_scaling_sweep_rows_plot_and_exponent(tmp_path, monkeypatch):
     monkeypatch.setattr(scaling, "POINTS", (100, 300, 1000))
     rows = scaling.run_sweeps(["fit"], ["torch"], torch.device("cpu"), torch.float32, sweeps=["points"],
