@@ -685,3 +685,32 @@ def test_trig_study_table_and_finding(tmp_path):
     empty = report.Section("bench", [])
     report.Builder({}, [], tmp_path)._trig(empty)
     assert empty.tables == [] and empty.findings == []
+
+
+def test_bar_figures_read_true(tmp_path, monkeypatch):
+    """Speedups: geometric means on a log axis, bars from 1x (a loss points down); PSNRs on a
+    truncated axis are dots, not bars whose length would lie; more than 10 series never share a
+    colour; a missing value is marked; the caption is the figure's own."""
+    import matplotlib.pyplot as plt
+
+    drawn = []
+    monkeypatch.setattr(common, "save_figure", lambda fig, path, **kw: drawn.append((fig, kw.get("caption"))))
+    rows = [{"method": "torch", "suite": "fit", "speedup": 2.0}, {"method": "torch", "suite": "fit", "speedup": 8.0},
+            {"method": "torch", "suite": "render", "speedup": 0.5},
+            {"method": "triton", "suite": "fit", "speedup": 1.5}]
+    report.summary_bars(tmp_path / "b.png", rows, "speedup", ["suite"], "t", agg="geomean", base=1.0, caption="cap")
+    (fig, caption), = drawn
+    ax = fig.axes[0]
+    assert caption == "cap" and ax.get_yscale() == "log"
+    bars = {(round(b.get_y(), 6), round(b.get_y() + b.get_height(), 6)) for b in ax.patches}
+    assert bars == {(1.0, 4.0), (1.0, 0.5), (1.0, 1.5)}  # geomean(2, 8) = 4; 0.5 drawn down from 1
+    assert "n/a" in [t.get_text() for t in ax.texts]  # triton ran no render
+    plt.close(fig)
+    drawn.clear()
+    series = {f"m{i}": [30.0 + i, None] for i in range(12)}
+    report.grouped_bars(tmp_path / "p.png", ["a", "b"], series, "PSNR (dB)", "t")
+    (fig, _), = drawn
+    ax = fig.axes[0]
+    assert not ax.patches and len(ax.get_lines()) == 12  # dots
+    assert len({tuple(ln.get_color()) for ln in ax.get_lines()}) == 12
+    plt.close(fig)

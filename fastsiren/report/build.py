@@ -523,27 +523,57 @@ def first_metric(rows: list[dict], prefs: Iterable[str]) -> str | None:
 # ---------------------------------------------------------------- figures
 
 def grouped_bars(path: Path, groups: list[str], series: dict[str, list[float | None]], ylabel: str,
-                 title: str) -> Path:
-    """Bars of ``series[name][i]`` for each group ``i`` (a missing value leaves a gap)."""
-    fig, ax = common.plt_figure(1, 1, figsize=(min(9.0, 0.9 * len(groups) * max(len(series), 1) ** 0.5 + 3), 2.8))
+                 title: str, *, base: float | None = None, caption: str | None = None) -> Path:
+    """``series[name][i]`` for each group ``i``, one colour per series (tab20 past 10 series), a
+    missing value marked "n/a". Bars start at zero, or with ``base`` on a log axis at ``base``
+    (ratios: a bar up is a gain, down a loss, with a line at ``base``); PSNRs, whose axis cannot
+    start at zero and stay readable, are dots, whose position (not a bar's length) is the value."""
+    fig, ax = common.plt_figure(1, 1, figsize=(min(11.0, 0.9 * len(groups) * max(len(series), 1) ** 0.5 + 3), 2.8))
+    import matplotlib
+    import matplotlib.ticker
+
     n = max(len(series), 1)
     width = 0.8 / n
+    dots = base is None and ylabel.startswith("PSNR")
+    cmap = matplotlib.colormaps["tab20"] if n > 10 else None
+    values = [v for vals in series.values() for v in vals if v is not None]
     for j, (name, vals) in enumerate(series.items()):
-        xs = [i + (j - (n - 1) / 2) * width for i, v in enumerate(vals) if v is not None]
+        colour = cmap(j % 20) if cmap is not None else f"C{j}"
+        offset = (j - (n - 1) / 2) * width
+        xs = [i + offset for i, v in enumerate(vals) if v is not None]
         ys = [v for v in vals if v is not None]
-        ax.bar(xs, ys, width=width, label=name)
+        if dots:
+            ax.plot(xs, ys, marker="o", ms=5, ls="none", color=colour, label=name)
+        elif base is not None:
+            ax.bar(xs, [y - base for y in ys], bottom=base, width=width, color=colour, label=name)
+        else:
+            ax.bar(xs, ys, width=width, color=colour, label=name)
+        for i, v in enumerate(vals):
+            if v is None and values and n <= 6:  # beyond that the legend and the gaps say it
+                ax.annotate("n/a", (i + offset, 0), xycoords=("data", "axes fraction"), xytext=(0, 2),
+                            textcoords="offset points", ha="center", va="bottom", fontsize=5, rotation=90,
+                            color=colour)
     long = sum(map(len, groups)) > 60
-    ax.set_xticks(range(len(groups)), groups, rotation=20 if long else 0, fontsize=8)
+    ax.set_xticks(range(len(groups)), groups, rotation=25 if long else 0, ha="right" if long else "center",
+                  fontsize=7 if long else 8)
     ax.set(ylabel=ylabel, title=title)
     ax.grid(axis="y", alpha=0.3)
+    if base is not None:
+        ax.set_yscale("log")
+        ax.axhline(base, color="black", lw=0.8)
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}x"))
+        ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        if values:
+            lo, hi = min(min(values), base) / 1.3, max(max(values), base) * 1.3
+            ax.set_ylim(lo, hi)
+            ax.set_yticks([t * base for t in (0.05, 0.1, 0.2, 0.5, 1, 2, 3, 5, 10, 20) if lo <= t * base <= hi])
     if n > 5:  # many series: the legend goes below the axes, clear of the bars
-        ax.legend(fontsize=7, ncol=min(n, 3), loc="upper center", bbox_to_anchor=(0.5, -0.3 if long else -0.15))
+        ax.legend(fontsize=7, ncol=min(n, 3), loc="upper center", bbox_to_anchor=(0.5, -0.55 if long else -0.15))
     else:
         ax.legend(fontsize=7, ncol=min(n, 4))
-    values = [v for vals in series.values() for v in vals if v is not None]
-    if values and min(values) > 0 and ylabel.startswith("PSNR"):
-        ax.set_ylim(max(0.0, min(values) - 5), max(values) + 2)
-    common.save_figure(fig, path)
+    if dots and values and min(values) > 0:
+        ax.set_ylim(max(0.0, min(values) - 2), max(values) + 2)
+    common.save_figure(fig, path, caption=caption)
     return path
 
 
@@ -557,10 +587,21 @@ def _minus_blend(rows: list[dict]) -> list[dict]:
             if r.get("method") != "blend" and key(r) in blend]
 
 
+# how a bar group's setting reads under its bars: "gap 1", not a bare "1"
+_GROUP_LABELS = {"gap": "gap {}", "scale": "x{}", "frame": "frame {}"}
+
+
+def _group_label(key: str, value: Any) -> str:
+    if key == "threads" and isinstance(value, int):
+        return _count(value, "thread")
+    text = fmt(key, value)
+    return _GROUP_LABELS[key].format(text) if key in _GROUP_LABELS and value is not None else text
+
+
 def summary_bars(path: Path, rows: list[dict], metric: str, group_keys: list[str], title: str,
-                 *, agg: str = "mean") -> Path | None:
-    """The mean (or, with ``agg="best"``, the best) ``metric`` per method (bars) for each group
-    of ``group_keys`` values."""
+                 *, agg: str = "mean", base: float | None = None, caption: str | None = None) -> Path | None:
+    """The mean (``agg="best"``: the best; ``"geomean"``: the geometric mean, for ratios)
+    ``metric`` per method for each group of ``group_keys`` values (:func:`grouped_bars`)."""
     rows = [r for r in rows if isinstance(r.get(metric), (int, float)) and math.isfinite(r[metric])]
     if not rows or not any("method" in r for r in rows):
         return None
@@ -572,15 +613,17 @@ def summary_bars(path: Path, rows: list[dict], metric: str, group_keys: list[str
     def score(vals: list[float]) -> float | None:
         if not vals:
             return None
+        if agg == "geomean":
+            return math.exp(_mean(math.log(v) for v in vals)) if min(vals) > 0 else None
         return pick(vals) if agg == "best" else _mean(vals)
 
     series = {m: [score([r[metric] for r, k in zip(rows, keys) if k == g and str(r.get("method")) == m])
                   for g in groups] for m in methods}
-    labels = [", ".join(fmt(k, v) for k, v in zip(group_keys, g)) or "all" for g in groups]
-    return grouped_bars(path, labels, series, _label(metric), title)
+    labels = [", ".join(_group_label(k, v) for k, v in zip(group_keys, g)) or "all" for g in groups]
+    return grouped_bars(path, labels, series, _label(metric), title, base=base, caption=caption)
 
 
-def history_figure(path: Path, results: list[Result]) -> Path | None:
+def history_figure(path: Path, results: list[Result], caption: str | None = None) -> Path | None:
     """PSNR against step and against training seconds from the ``history`` of fit runs."""
     curves = []
     for res in results:
@@ -600,11 +643,18 @@ def history_figure(path: Path, results: list[Result]) -> Path | None:
     for ax in (ax1, ax2):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    common.save_figure(fig, path)
+    common.save_figure(fig, path, caption=caption)
     return path
 
 
-def value_curves(path: Path, rows: list[dict], metric: str, title: str) -> Path | None:
+# an ablation study's name in words and what its value is, for figure titles and axes
+ABLATION_LABELS = {"omega0": ("omega_0 of the first or of the hidden layers", "omega_0 (log scale)"),
+                   "first-init": ("first-layer initialisation", "init scheme of the first layer"),
+                   "hidden-init": ("hidden-layer initialisation", "init scheme of the hidden layers")}
+
+
+def value_curves(path: Path, rows: list[dict], metric: str, title: str, xlabel: str = "value",
+                 caption: str | None = None) -> Path | None:
     """``metric`` against the ablation ``value``, one line per (study, method, other setting)."""
     rows = [r for r in rows if "value" in r and isinstance(r.get(metric), (int, float))]
     if not rows:
@@ -616,7 +666,8 @@ def value_curves(path: Path, rows: list[dict], metric: str, title: str) -> Path 
     other = _grouping_keys(rows, metric)
     lines: dict[str, list[tuple]] = defaultdict(list)
     for r in rows:
-        name = ", ".join(f"{k} {fmt(k, r.get(k))}" for k in other) or str(r.get("method", metric))
+        name = ", ".join(f"{fmt(k, r.get(k))} layer{'s' if r.get(k) == 'hidden' else ''}" if k == "layer"
+                         else f"{k} {fmt(k, r.get(k))}" for k in other) or str(r.get("method", metric))
         lines[name].append((r["value"], r[metric], r.get("psnr_heldout")))
     fig, ax = common.plt_figure(1, 1, figsize=(6, 3.2))
     order = _value_order(r["value"] for r in rows)
@@ -635,11 +686,11 @@ def value_curves(path: Path, rows: list[dict], metric: str, title: str) -> Path 
         ax.set_xscale("log")
     else:
         ax.set_xticks(range(len(order)), [str(v) for v in order], rotation=25, fontsize=7)
-    ax.set(xlabel="value", ylabel=_label(metric), title=title)
+    ax.set(xlabel=xlabel, ylabel=_label(metric), title=title)
     ax.grid(alpha=0.3)
     if len(lines) > 1 or heldout:
         ax.legend(fontsize=7)
-    common.save_figure(fig, path)
+    common.save_figure(fig, path, caption=caption)
     return path
 
 
@@ -846,8 +897,9 @@ class Builder:
         task_figs = self._task_figures("fit")
         fig = None
         if not any(f["file"].endswith("-psnr.png") for f in task_figs):  # the task drew the same curves
-            fig = self._fig(history_figure(self.figures_dir / "report-fit.png", sec.results),
-                            "PSNR during training against step and against training seconds (fit results).")
+            caption = ("PSNR during training against step and against training seconds (fit results; "
+                       + "; ".join(dict.fromkeys(r.source() for r in sec.results)) + ").")
+            fig = self._fig(history_figure(self.figures_dir / "report-fit.png", sec.results, caption), caption)
         sec.figures += [f for f in [fig] if f] + task_figs
         sec.findings += [c.sentence() for c in sec.comparisons]
         return sec
@@ -871,10 +923,13 @@ class Builder:
                                         f"(profile {res.profile}).")
         rows = [dict(r, variant=res.variant) for res in sec.results for r in res.rows]
         if len({str(r.get("method")) for r in rows}) > 1:
+            profiles = _or_list(list(dict.fromkeys(r.profile for r in sec.results)))
+            caption = (f"PSNR of the Poisson reconstructions per method and supervision ({profiles} profile; each "
+                       "method at the same learning rate, that of the run; a method not run there: n/a).")
             fig = summary_bars(self.figures_dir / "report-poisson.png", rows, "psnr",
                                _varying(rows, ["variant", "supervision"]) or ["variant"],
-                               "Poisson reconstruction")
-            sec.figures += [f for f in [self._fig(fig, "PSNR of the Poisson reconstructions per method.")] if f]
+                               f"Poisson reconstruction ({profiles} profile)", caption=caption)
+            sec.figures += [f for f in [self._fig(fig, caption)] if f]
         sec.figures += self._task_figures("poisson")
         sec.findings += [c.sentence() for c in sec.comparisons]
         return sec
@@ -887,10 +942,13 @@ class Builder:
         if metric:
             by = _varying(rows, ["variant", "task", "supervision", "image"])
             sec.comparisons = compare_methods(rows, metric, by, agg="best")
+            profiles = _or_list(list(dict.fromkeys(r.profile for r in sec.results)))
+            caption = (f"{_label(metric)} per method, each method at its best setting (e.g. learning rate) in the "
+                       f"results ({profiles} profile); groups: the problem and its supervision.")
             fig = summary_bars(self.figures_dir / "report-compare.png", rows, metric, by or ["variant"],
-                               "SIREN vs baselines (best setting of each method)", agg="best")
-            sec.figures += [f for f in [self._fig(fig, f"{_label(metric)} per method, each method at its best "
-                                                       "setting (e.g. learning rate) in the results.")] if f]
+                               f"SIREN vs baselines, each at its best setting ({profiles} profile)", agg="best",
+                               caption=caption)
+            sec.figures += [f for f in [self._fig(fig, caption)] if f]
             for res in sec.results:
                 if any("params" in r for r in res.rows):
                     counts = {str(r.get("method")): r["params"] for r in res.rows if "params" in r}
@@ -950,12 +1008,15 @@ class Builder:
                 sec.tables.append(rows_table(res, rows, f"Ablation {study}", exclude=("study",)))
                 if metric is None:
                     continue
-                slug = re.sub(r"[^A-Za-z0-9]+", "-", f"{res.variant}-{study}").strip("-")
-                fig = value_curves(self.figures_dir / f"report-ablate-{slug}.png", rows, metric, str(study))
+                slug = re.sub(r"[^A-Za-z0-9]+", "-", str(study)).strip("-")
+                title, xlabel = ABLATION_LABELS.get(str(study), (str(study), "value"))
                 both = metric == "psnr" and any("psnr_heldout" in r for r in rows)
-                f = self._fig(fig, f"Ablation {study}: {_label(metric)} against the varied value"
-                                   + (" on the training pixels (circles) and on the held-out grid between them "
-                                      "(squares)" if both else "") + ".", 0.75)
+                caption = (f"Ablation of the {title}: {_label(metric)} against {xlabel}"
+                           + (" on the training pixels (circles, solid) and on the held-out grid between them "
+                              "(squares, dashed)" if both else "") + f" ({res.source()}).")
+                fig = value_curves(self.figures_dir / f"report-ablate-{slug}.png", rows, metric,
+                                   f"{title[0].upper()}{title[1:]} ({res.profile} profile)", xlabel, caption)
+                f = self._fig(fig, caption, 0.75)
                 if f:
                     sec.figures.append(f)
                 if any("psnr_heldout" in r for r in rows):  # between the training pixels: the lead, since
@@ -1022,9 +1083,10 @@ class Builder:
                 joined = " ".join(lost + [srcnn] if srcnn else lost)
                 sec.lost += [joined[0].lower() + joined[1:]] if lost else []  # after "sr – "
                 sec.findings += lost + ([srcnn] if srcnn else [])
+                caption = f"Mean {_label(metric)} per method and upscaling factor ({res.source()})."
                 fig = summary_bars(self.figures_dir / "report-sr.png", res.rows, metric, ["scale"],
-                                   "Super-resolution (mean over images)")
-                f = self._fig(fig, f"Mean {_label(metric)} per method and scale ({res.source()}).")
+                                   f"Super-resolution, mean over images ({res.profile} profile)", caption=caption)
+                f = self._fig(fig, caption)
                 if f:
                     sec.figures.append(f)
             else:
@@ -1180,12 +1242,17 @@ class Builder:
                 ie_notes += after_ie
                 self.limits += limits
             metric = first_metric(rows, ("ie", "psnr"))
-            if dev and metric == "ie":  # the variants differ by little: plot each against the blend
+            if metric == "ie" and any(r.get("method") == "blend" for r in rows):
+                # clips differ in IE by far more than methods do: plot each method against the blend
                 rows, metric = _minus_blend(rows), "ie_vs_blend"
             if metric:
+                caption = (f"Mean {_label(metric)} per method over the triplets of each clip and gap"
+                           + (" (below zero: better than the linear blend)" if metric == "ie_vs_blend" else "")
+                           + f" ({res.source()}).")
                 fig = summary_bars(self.figures_dir / f"report-{res.variant}.png", rows, metric,
-                                   groups or ["method"], f"{name} (mean over frames)")
-                f = self._fig(fig, f"Mean {_label(metric)} per method ({res.source()}).")
+                                   groups or ["method"], f"{name}: mean over frames ({res.profile} profile)",
+                                   caption=caption)
+                f = self._fig(fig, caption)
                 if f:
                     sec.figures.append(f)
         sec.figures += self._task_figures("vfi")
@@ -1323,16 +1390,25 @@ class Builder:
                                     + verdict)
         if speed_col:
             for dev in sorted({d for d, _ in by_dev_suite}):
-                dev_rows = [dict(r, suite=str(r.get("suite", "?"))) for r in rows if str(r.get("device", "?")) == dev]
-                dev_rows = [dict(r, method=str(r.get("provider", "?"))) for r in dev_rows]
-                slug = re.sub(r"[^A-Za-z0-9]+", "-", dev).strip("-").lower()
-                fig = summary_bars(self.figures_dir / f"report-bench-{slug}.png",
-                                   [r for r in dev_rows if isinstance(r.get(speed_col), (int, float))],
-                                   speed_col, ["suite"], f"speedup over reference on {dev}")
+                # the tables' fixed-size rows (not the sweeps), reference (1x by definition) left out
+                dev_rows = [dict(r, method=str(r.get("provider", "?")),
+                                 case=str(r.get("suite", "?")) + (f" {r['phase']}" if r.get("suite") == "layer"
+                                                                  and r.get("phase") else ""))
+                            for r in rows if str(r.get("device", "?")) == dev and not r.get("sweep")
+                            and isinstance(r.get(speed_col), (int, float))
+                            and str(r.get("provider", "")).lower() != "reference"]
+                dev_rows.sort(key=lambda r: (r["case"], str(r.get("threads"))))
                 n_threads = len({r.get("threads") for r in dev_rows if r.get("threads") is not None})
-                over = "sizes, sweep points and thread counts" if n_threads > 1 else "sizes and sweep points"
-                f = self._fig(fig, f"Mean {speed_col} per provider and suite on {dev} (mean over {over}; the "
-                                   "tables and scaling figures give each case).")
+                keys = ["case", "threads"] if n_threads > 1 else ["case"]
+                slug = re.sub(r"[^A-Za-z0-9]+", "-", dev).strip("-").lower()
+                sizes = ", ".join(dict.fromkeys(str(r.get("size")) for r in dev_rows))
+                caption = (f"Speedup over the reference per provider and benchmark (suite, and phase of the layer "
+                           f"suite{'; torch threads' if n_threads > 1 else ''}) on {dev}: the geometric mean over "
+                           f"the benchmark sizes of the tables ({sizes}), on a log axis from 1x (a bar up is "
+                           "faster than the reference, down slower; n/a: not run there). The tables give each case.")
+                fig = summary_bars(self.figures_dir / f"report-bench-{slug}.png", dev_rows, speed_col, keys,
+                                   f"speedup over reference on {dev}", agg="geomean", base=1.0, caption=caption)
+                f = self._fig(fig, caption)
                 if f:
                     sec.figures.append(f)
         self._profile(sec)
@@ -1720,25 +1796,35 @@ class Builder:
                                 f"glibc's defaults; torch vs reference goes from {r['torch_speedup']['glibc']:.2f}x "
                                 f"to {r['torch_speedup']['pinned']:.2f}x.")
         for r in doc["rows"]:  # the suite tables' own processes against the study's, same glibc defaults
-            table_ms = {p: next((b["median_ms"] for b in self.bench
-                                 if b.get("device_type") == "cpu" and not b.get("sweep")
-                                 and (b.get("suite"), b.get("phase"), b.get("provider")) == (r["suite"], r["phase"], p)
-                                 and str(b.get("size")) == str(doc.get("size"))
-                                 and str(b.get("device")) == str(doc.get("device"))
-                                 and b.get("threads") == _number(str(doc.get("threads")))
-                                 and isinstance(b.get("median_ms"), (int, float))), None)
-                        for p in ("reference", "torch")}
+            table_rows = {p: next((b for b in self.bench
+                                   if b.get("device_type") == "cpu" and not b.get("sweep")
+                                   and (b.get("suite"), b.get("phase"), b.get("provider"))
+                                   == (r["suite"], r["phase"], p)
+                                   and str(b.get("size")) == str(doc.get("size"))
+                                   and str(b.get("device")) == str(doc.get("device"))
+                                   and b.get("threads") == _number(str(doc.get("threads")))
+                                   and isinstance(b.get("median_ms"), (int, float))), None)
+                          for p in ("reference", "torch")}
             study = r["ms"]["glibc"]
-            if None in table_ms.values() or table_ms["reference"] < 1.25 * study["reference"]:
+            if None in table_rows.values():
                 continue
+            table_ms = {p: b["median_ms"] for p, b in table_rows.items()}
+            if table_ms["reference"] < 1.25 * study["reference"]:
+                continue
+            margin, here = table_ms["reference"] / table_ms["torch"], r["torch_speedup"]["glibc"]
+            when = ", ".join(dict.fromkeys(f"commit {str(b.get('commit', '?'))[:10]} of {str(b.get('date', '?'))[:10]}"
+                                           for b in table_rows.values()))
+            same_run = when == f"commit {_commit(doc)} of {str(doc.get('date', '?'))[:10]}"
             sec.findings.append(
                 f"Suite {r['suite']} ({r['phase']}): the suite table's reference took "
                 f"{table_ms['reference'] / study['reference']:.2f}x its time in this study under the same glibc "
-                f"defaults ({fmt('ms', table_ms['reference'])} against {fmt('ms', study['reference'])} ms). The "
-                "table's process ran this suite alone, where the study's ran it after the others: the reference's time "
-                "depends on the process's allocation history, and torch's margin in the table "
-                f"({table_ms['reference'] / table_ms['torch']:.2f}x) is larger than in the study's processes "
-                f"({r['torch_speedup']['glibc']:.2f}x).")
+                f"defaults ({fmt('ms', table_ms['reference'])} against {fmt('ms', study['reference'])} ms) and torch "
+                f"{table_ms['torch'] / study['torch']:.2f}x; torch's margin over the reference is "
+                f"{margin:.2f}x in the table, {'larger' if margin > here else 'smaller'} than the {here:.2f}x here. "
+                + ("The table's process ran this suite alone, this study's after the others."
+                   if same_run else f"The table's rows come from another run ({when}; this study: commit "
+                                    f"{_commit(doc)} of {str(doc.get('date', '?'))[:10]}), and this host's speed "
+                                    "varied from day to day, so the difference is not the allocator's alone."))
 
     def verify(self) -> Section:
         """The mutation check of the CUDA kernels' emulated test tier (benchmarks/cuda_mutations.py)."""
