@@ -714,3 +714,24 @@ def test_bar_figures_read_true(tmp_path, monkeypatch):
     assert not ax.patches and len(ax.get_lines()) == 12  # dots
     assert len({tuple(ln.get_color()) for ln in ax.get_lines()}) == 12
     plt.close(fig)
+
+
+def test_abstract_states_speed_per_device_with_its_run(tmp_path):
+    """The abstract's speed line per device: the fastest default backend (never a variant) per
+    suite at the default size, GPUs first, the CPU at its largest thread count, a missed target
+    never rounded onto it, and the run's commit and date."""
+    def row(dev, kind, provider, suite, speedup, threads=None, commit="abc"):
+        return {"device": dev, "device_type": kind, "provider": provider, "suite": suite, "size": "default",
+                "speedup": speedup, "threads": threads, "status": "ok", "commit": commit, "date": "2026-12-01T00:00",
+                "run_id": "r-" + kind}
+
+    bench = [row("CPU X", "cpu", "torch", "poisson-grad", 1.4996, 2),
+             row("CPU X", "cpu", "torch", "poisson-grad", 9.0, 1),
+             row("CPU X", "cpu", "torch+blas", "fit", 5.0, 2), row("CPU X", "cpu", "torch", "fit", 1.2, 2),
+             row("GPU Y", "cuda", "triton", "fit", 1.1, commit="def"),
+             row("GPU Y", "cuda", "cuda", "fit", 1.3, commit="def")]
+    lines = report.Builder({}, bench, tmp_path / "fig")._speed_summary()
+    assert lines[0].startswith("Speed on GPU Y (commit def of 2026-12-01)")
+    assert "fit 1.30x (cuda; target 2x)" in lines[0]
+    assert lines[1].startswith("Speed on CPU X, 2 torch threads (commit abc of 2026-12-01)")
+    assert "fit 1.20x (torch; target 1x)" in lines[1] and "poisson-grad 1.499x (torch; target 1.5x)" in lines[1]
