@@ -307,6 +307,12 @@ def replot(results_dir: Path, figures: Path) -> list[Path]:
     return out
 
 
+# every scaling figure's caption ends so (the report says it once for all of them)
+SCALING_TAIL = (", one colour per provider and one line style per phase, with the 10-90 % band of the rounds, on log "
+                "axes; an x past a line's end marks the next size, not run because the memory it would take was "
+                "projected above what was free (or, where its row says so, it ran out of memory)")
+
+
 def _fixed_setting(row: dict[str, str], sweep: str) -> str:
     """What a sweep holds fixed, from one of its rows, e.g. ``width 256, D = 2, 5 linear layers``."""
     parts = {"points": f"N = {int(float(row['points'])):,}" if row.get("points") else "",
@@ -336,7 +342,6 @@ def plot_sweep(rows: Sequence[dict[str, str]], path: Path) -> Path:
     phases = list(dict.fromkeys(ph for _, ph in groups))
     styles = dict(zip(phases, ["-", "--", ":", "-."]))
     colours = {prov: f"C{i % 10}" for i, prov in enumerate(dict.fromkeys(pr for pr, _ in groups))}
-    stopped: set[str] = set()  # "projected" and/or "ran out"
     for (provider, phase), rs in groups.items():
         ok = sorted((r for r in rs if r["status"] == "ok" and r["median_ms"]), key=lambda r: float(r["sweep_value"]))
         if not ok:
@@ -347,12 +352,10 @@ def plot_sweep(rows: Sequence[dict[str, str]], path: Path) -> Path:
         ax.plot(xs, med, marker="o", ms=3.5, ls=styles.get(phase, "-"), color=colours[provider], label=label)
         ax.fill_between(xs, [float(r["q10_ms"]) for r in ok], [float(r["q90_ms"]) for r in ok],
                         color=colours[provider], alpha=0.15)
-        stops = sorted((float(r["sweep_value"]), r["reason"]) for r in rs
-                       if r["status"] == "oom" and float(r["sweep_value"]) > xs[-1])
+        stops = sorted(float(r["sweep_value"]) for r in rs if r["status"] == "oom" and float(r["sweep_value"]) > xs[-1])
         if stops:
-            stopped.add("projected" if stops[0][1].startswith("projected") else "ran out")
-            ax.plot([xs[-1], stops[0][0]], [med[-1], med[-1]], ls=":", lw=0.8, color=colours[provider])
-            ax.plot([stops[0][0]], [med[-1]], marker="x", ms=7, mew=1.5, ls="none", color=colours[provider])
+            ax.plot([xs[-1], stops[0]], [med[-1], med[-1]], ls=":", lw=0.8, color=colours[provider])
+            ax.plot([stops[0]], [med[-1]], marker="x", ms=7, mew=1.5, ls="none", color=colours[provider])
     ax.set_xscale("log", base=2 if sweep != "points" else 10)
     ax.set_yscale("log")
     ax.set_xlabel({"points": "points N", "width": "width (hidden features)", "dim": "input dimension D"}[sweep])
@@ -375,10 +378,6 @@ def plot_sweep(rows: Sequence[dict[str, str]], path: Path) -> Path:
     fig.tight_layout()
     what = {"points": "the number of points", "width": "the hidden width", "dim": "the input dimension"}[sweep]
     common.save_figure(fig, path, dpi=110, caption=(
-        f"Scaling of the {suite} benchmark ({call}; {_fixed_setting(rows[0], sweep)}) on {where}: median time per "
-        f"call against {what}, one colour per provider" + (", one line style per phase" if len(phases) > 1 else "")
-        + ", with the 10-90 % band of the rounds; log axes."
-        + (" An x past a line's end marks the next size, not run: "
-           + " or ".join(sorted({"projected": "the memory it would take was projected above what was free",
-                                 "ran out": "it ran out of memory"}[k] for k in stopped)) + "." if stopped else "")))
+        f"Scaling of the {suite} benchmark ({_fixed_setting(rows[0], sweep)}) on {where}: median time per call "
+        f"against {what}" + SCALING_TAIL + "."))
     return path

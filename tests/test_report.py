@@ -219,7 +219,7 @@ def test_numbers_come_from_the_results_files(quick_results):
     assert ("the suite table's reference took 2.00x its time in this study under the same glibc defaults"
             in " ".join(text.split()))  # fit.csv's reference against cpu-malloc.json's
     squashed = " ".join(text.split())  # cuda-mutations.json: counted, not typed
-    assert ("failed on 3 of 5 mutants, among them 1 of the 2 with one barrier removed; 1 of the 3 only with "
+    assert ("detected 3 of 5 mutants, among them 1 of the 2 with one barrier removed; 1 of the 3 only with "
             "AddressSanitizer (oob-read)") in squashed
     assert "Missed: lost-atomic, lost atomic (serial blocks)" in squashed
     assert "profile quick" in text and "device cpu" in text

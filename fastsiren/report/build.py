@@ -52,6 +52,7 @@ from fastsiren.benchmarks.readme_tables import (
     torch_targets,
 )
 from fastsiren.benchmarks.records import REFERENCE_INFER_NOTE, reference_infer_graph
+from fastsiren.benchmarks.scaling import SCALING_TAIL  # said once in the speed section
 from fastsiren.benchmarks.suites import REVERSE_GRAD_PRODUCT_SHARE, default_shape
 from fastsiren.tasks import common
 
@@ -747,11 +748,6 @@ def figure(path: Path, caption: str, width: float = 0.7, half: bool = False) -> 
     return {"file": path.name, "caption": caption, "width": width, "half": half}
 
 
-# The scaling plots' common caption tail (benchmarks/scaling.py), said once in the speed section.
-SCALING_TAIL = (", one line per provider, with the 10-90 % band of the rounds; log axes (OOM marks where a "
-                "provider ran out of memory)")
-
-
 # Document keys that hold per-step or per-case data, not settings (the tables and figures show them).
 BULK_KEYS = ("histories", "history", "summary", "init_distributions", "published", "published_other_data")
 # Keys of a nested settings dict that say nothing about how the numbers were made.
@@ -775,6 +771,11 @@ def _setting_text(value: Any) -> str | None:
             return ", ".join(_setting_text(v) or "" for v in value[:6]) + f", ... ({len(value)} in all)"
         return ", ".join(_setting_text(v) or "" for v in value)
     return None
+
+
+# fit.network_description's reminder of the official layer counting, said once in the report's Method
+_LAYER_COUNTING = re.compile(r"; layers=\d+ counts the hidden-to-hidden layers after the first, as the official "
+                             r"code does")
 
 
 def _settings_dict(value: dict, row_keys: set[str]) -> str | None:
@@ -820,7 +821,21 @@ def describe(result: Result) -> str:
     time_ = f", {fmt('seconds', float(secs))} s in all" if isinstance(secs, (int, float)) else ""
     base = (f"{result.variant}: profile {result.profile} on {result.device()} with backend "
             f"{d.get('backend', '?')}{time_}; {_count(len(result.rows), 'row')}.")
-    return base + (" " + "; ".join(extra) + "." if extra else "")
+    return _LAYER_COUNTING.sub("", base + (" " + "; ".join(extra) + "." if extra else ""))
+
+
+def cost_finding(res: Result, per: str) -> list[str]:
+    """``What each input costs``: the mean ``seconds`` per row of each method (a SIREN method
+    fits a network per input; a classical one does not), on the results file's device."""
+    secs: dict[str, list[float]] = defaultdict(list)
+    for r in res.rows:
+        if isinstance(r.get("seconds"), (int, float)) and "method" in r:
+            secs[str(r["method"])].append(r["seconds"])
+    if not secs:
+        return []
+    return [f"Cost per {per}, the mean seconds of each method on {res.device()}: "
+            + ", ".join(f"{m} {statistics.fmean(v):.3g}" for m, v in secs.items())
+            + " (each SIREN method fits its networks anew for every input)."]
 
 
 class Builder:
@@ -1092,6 +1107,11 @@ class Builder:
                 joined = " ".join(lost + [srcnn] if srcnn else lost)
                 sec.lost += [joined[0].lower() + joined[1:]] if lost else []  # after "sr – "
                 sec.findings += lost + ([srcnn] if srcnn else [])
+                sizes = list(dict.fromkeys(f"{r['hr_h']}x{r['hr_w']}" for r in res.rows if "hr_h" in r and "hr_w" in r))
+                if sizes:
+                    sec.findings.insert(0, f"The high-resolution images are {_or_list(sizes)} px (profile "
+                                           f"{res.profile}); at scale s the network fits an input 1/s of that side.")
+                sec.findings += cost_finding(res, "image and scale")
                 caption = f"Mean {_label(metric)} per method and upscaling factor ({res.source()})."
                 fig = summary_bars(self.figures_dir / "report-sr.png", res.rows, metric, ["scale"],
                                    f"Super-resolution, mean over images ({res.profile} profile)", caption=caption)
@@ -1248,7 +1268,7 @@ class Builder:
                     sec.comparisons += compare_methods(rows, metric, groups)
                 frames, after_ie, limits = self._vfi_frames(res, groups)
                 frame_notes += frames
-                ie_notes += after_ie
+                ie_notes += after_ie + cost_finding(res, "triplet")
                 self.limits += limits
             metric = first_metric(rows, ("ie", "psnr"))
             if metric == "ie" and any(r.get("method") == "blend" for r in rows):
@@ -1862,7 +1882,7 @@ class Builder:
         caught = [r for r in rows if r["caught"]]
         by_asan = [r for r in caught if not plain(r)]
         names = ", ".join(r["name"] for r in by_asan)
-        sec.findings.append(f"The emulated tier failed on {len(caught)} of {len(rows)} mutants, among them "
+        sec.findings.append(f"The emulated tier detected {len(caught)} of {len(rows)} mutants, among them "
                             f"{sum(r['caught'] for r in barriers)} of the {len(barriers)} with one barrier removed"
                             + (f"; {len(by_asan)} of the {len(caught)} only with AddressSanitizer ({names})"
                                if by_asan else "")
