@@ -665,6 +665,27 @@ def test_precision_script_measures_training_and_inference_on_the_cpu(tmp_path):
             dict(ok, precision="bf16", render_ms=0.5, render_psnr_drop=0.3)]  # loses 0.3 dB: not eligible
     assert precision.recommend_infer(made, 0.1, 1e-2) == "tf32"
     assert precision.recommend_infer(made[2:], 0.1, 1e-2) == "ieee"  # none passes: the exact one
+    assert doc["step_timing"] == precision.STEP_TIMING and rows["ieee"]["step_ms"] > 0
+
+
+def test_precision_step_time_leaves_out_the_first_steps(monkeypatch):
+    """A fit's time per step is taken after the first tenth of its steps, where Triton compiles
+    its kernels: a first step of 5 s (compilation) and then 0.1 s a step reads 0.1 s."""
+    from types import SimpleNamespace
+
+    from fastsiren.benchmarks import precision
+
+    seen = {}
+
+    def fake_train(model, loss_fn, *, steps, log_every, **kw):
+        seen["log_every"] = log_every
+        hist = [{"step": s, "seconds": 5.0 + 0.1 * (s - 1)} for s in range(log_every, steps + 1, log_every)]
+        return SimpleNamespace(history=hist, seconds=hist[-1]["seconds"])
+
+    monkeypatch.setattr(precision, "train", fake_train)
+    image = torch.zeros(4, 4, 1)
+    _, _, per_step = precision.fit(image, 8, 1, 30, "reference", torch.float32, None, 0)
+    assert seen["log_every"] == 3 and per_step == pytest.approx(0.1)
 
 
 def test_profile_and_tile_sweep_scripts_on_the_cpu(tmp_path, monkeypatch):

@@ -1483,7 +1483,8 @@ class Builder:
                 "psnr", "step_ms"]
         cols += [k for k in ("render_psnr", "render_ms") if any(k in r for r in doc["rows"])]  # newer runs
         body = [[cell(fmt(k, r.get(k)) if r.get(k) is not None else "") for k in cols] for r in doc["rows"]]
-        heads = {"training": "for training", "init_value_err": "value err, init", "fitted_value_err": "value err",
+        heads = {"training": "a training precision", "init_value_err": "value err, init",
+                 "fitted_value_err": "value err",
                  "fitted_grad_err": "grad err", "fitted_lap_err": "Laplacian err", "psnr": "fit PSNR (dB)",
                  "step_ms": "step (ms)", "render_psnr": "render PSNR (dB)", "render_ms": "render (ms)"}
         sec.tables.append(table(
@@ -1492,7 +1493,12 @@ class Builder:
             "gradient and Laplacian of a fitted network; the PSNR of a fit trained at that precision and its time "
             "per step; the PSNR and time of a render at that precision (fp16 and bf16 are for inference only, "
             "so their training cells are empty). " + self._precision_settings(doc), [heads.get(k, k) for k in cols],
-            body, lead=1, source=f"commit {_commit(doc)}; {str(doc.get('date', '?'))[:10]}; file {PRECISION_FILE}"))
+            body, lead=1, source=f"commit {_commit(doc)}; {str(doc.get('date', '?'))[:10]}; file {PRECISION_FILE}",
+            notes=[f"step (ms): {doc['step_timing']}." if doc.get("step_timing") else
+                   "step (ms) in this file is the mean over every step of a fit, the first ones' kernel compilation "
+                   "included (the script now times steps after them): Triton's fits of a few hundred steps carry "
+                   "their compilation, so these times are not the speed tables' and the training default picked "
+                   "from them (the fastest passing precision) rests on them."]))
         sec.findings.append(f"The rule '{doc.get('rule', '?')}' picks {doc.get('recommended_default', '?')} as the "
                             f"default training precision on {doc['device']}.")
         if "recommended_infer_default" in doc:
