@@ -398,3 +398,21 @@ def test_comparison_figures_of_small_and_large_outputs(tmp_path, monkeypatch):
     sr.upscale_figure(tmp_path / "u.png", lr, rng.random((60, 100, 3)), "t")
     assert shown == [(9, 15, 3)] * 3  # every 7th pixel of 60 x 100
     assert "shown at 1/7 of the output's size" in common.figure_caption(tmp_path / "u.png")
+
+
+def test_crop_window_is_where_bicubic_errs_most(tmp_path):
+    """The crop figure enlarges the window of largest bicubic |delta Y| (a window on a grid of a
+    quarter of its side), not the centre; the nearest method is the LR input enlarged, so the
+    figure shows that image once."""
+    rng = np.random.default_rng(0)
+    hr = np.full((64, 64, 3), 0.5)
+    hr[40:60, 4:24] = rng.random((20, 20, 3))  # all the detail (and bicubic's error) bottom left
+    hr_shape, lr_shape = sr.sizes_for(hr.shape[:2], 2.0, 0)
+    lr = sr.degrade(hr, lr_shape)
+    assert sr.crop_window(hr, lr, 2.0) == (32, 0, 32, 32)
+    near = sr.upsample(lr, hr_shape, "nearest")
+    assert np.array_equal(sr.quantize(near), near)  # the nearest method's output (8-bit) is this image
+    sr.crop_figure(tmp_path / "c.png", hr, lr, {"nearest": near, "bicubic": sr.upsample(lr, hr_shape, "bicubic")},
+                   2.0, "t")
+    caption = common.figure_caption(tmp_path / "c.png")
+    assert "where bicubic upsampling errs most" in caption and "low-resolution input enlarged" in caption

@@ -158,6 +158,10 @@ def test_paper_init_gives_arcsine_activations_through_depth():
         assert abs(act.std() - 2 ** -0.5) < 0.03
         assert 0.8 < pre.std() < 2.0  # unit variance from W h, plus the official omega_0-scaled bias
         assert act.std(0).mean() > 0.3  # each unit still depends on the input at depth 4
+    # the figure's reference: N(0, 1 + omega_0^2 / (3 fan_in)), the bias U(+-1/sqrt(fan_in)) scaled by omega_0
+    model = ablate.build_siren(cfg, {}, hidden_layers=3)
+    for k, (pre, _) in enumerate(acts[1:], start=1):
+        assert abs(pre.std() - ablate.predicted_pre_std(model.layers[k])) < 0.1
     common.seed_all(0)
     small = ablate.init_activations(ablate.build_siren(cfg, {"init_scale": 0.1}, hidden_layers=3),
                                     data.grid((32, 32)))

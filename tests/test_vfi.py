@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from fastsiren import cli, data, metrics
-from fastsiren.tasks import vfi
+from fastsiren.tasks import common, vfi
 
 
 def _moving_square(n: int = 5, h: int = 24, w: int = 32) -> np.ndarray:
@@ -397,3 +397,12 @@ def test_table_and_dev_resume_keep_their_triplets(tmp_path, interrupt_on_call):
     doc = vfi.run_dev(cfg, tmp_path / "d.json", resume=True, **dev)
     assert len(samples) == 3 and doc["complete"] is True
     assert sorted({r["frame"] for r in doc["rows"]}) == [1, 3]
+
+
+def test_summary_figure_plots_each_method_against_the_blend(tmp_path):
+    """The table's summary figure: per clip and gap, IE minus the blend's on the same triplet
+    (mean and spread over the triplets, their count in the tick labels)."""
+    rows = [{"video": "clip", "gap": g, "frame": k, "method": m, "ie": 10.0 + k - (m == "siren")}
+            for g in (1, 2) for k in range(3) for m in ("blend", "tvl1", "siren")]
+    vfi.plot_summary(tmp_path / "ie.png", rows)
+    assert "minus that of the linear blend" in common.figure_caption(tmp_path / "ie.png")

@@ -15,8 +15,8 @@ Each study trains the basic SIREN (``layers=1`` in the official counting: in -> 
 256 -> out) with everything else fixed, and writes a PSNR table (rows) and figure. The init
 studies also plot each sine layer's pre-activations ``omega_0 (W h + b)`` and activations at
 initialization on a deeper probe network of the same init (``probe_layers`` hidden->hidden
-layers), against the paper's prediction: standard-normal pre-activations and arcsine-
-distributed activations through depth.
+layers), against the paper's prediction: normal pre-activations (unit variance from W h, plus
+omega_0^2 / (3 fan_in) from PyTorch's bias) and arcsine-distributed activations through depth.
 """
 
 from __future__ import annotations
@@ -195,17 +195,34 @@ def _slug(label: str) -> str:
 
 
 def plot_study(path, cfg: AblateConfig, rows: list[dict], histories: dict[str, list[dict]]) -> None:
-    """Left: final PSNR per case (omega0: against omega_0, log axis, first vs hidden layers);
-    right: PSNR against steps for every case."""
-    fig, (ax1, ax2) = common.plt_figure(1, 2, figsize=(11, 3.8))
+    """Left: final PSNR per case (omega0: against omega_0, log axis, colour = layer, line style =
+    training / held-out pixels); right: PSNR against steps for every case (omega0: first-layer
+    sweeps in blues, hidden-layer sweeps in oranges, darker = larger omega_0). Legends sit
+    outside the axes."""
+    import matplotlib
+    import matplotlib.ticker
+
+    fig, (ax1, ax2) = common.plt_figure(1, 2, figsize=(12, 3.8), layout="constrained")
+    colors = {}
     if cfg.study == "omega0":
+        layer_color = {"first": "tab:blue", "hidden": "tab:orange"}
         for layer in ("first", "hidden"):
             sel = [r for r in rows if r["layer"] == layer]
-            ax1.plot([r["value"] for r in sel], [r["psnr"] for r in sel], "o-", label=f"{layer} layer(s)")
-            ax1.plot([r["value"] for r in sel], [r["psnr_heldout"] for r in sel], "s--",
-                     label=f"{layer} layer(s), held-out {2 * cfg.size}x{2 * cfg.size}")
+            ax1.plot([r["value"] for r in sel], [r["psnr"] for r in sel], "o-", color=layer_color[layer],
+                     label=f"{layer} layer(s): training pixels")
+            ax1.plot([r["value"] for r in sel], [r["psnr_heldout"] for r in sel], "s--", color=layer_color[layer],
+                     mfc="none", label=f"{layer} layer(s): held-out {2 * cfg.size}x{2 * cfg.size}")
         ax1.set(xscale="log", xlabel="omega_0 (the other layers at 30)", ylabel="PSNR (dB)")
-        ax1.legend()
+        ax1.set_xticks(list(cfg.omegas), [f"{w:g}" for w in cfg.omegas])
+        ax1.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        common.legend_outside(ax1)
+        # the cases' colours: a sequential map per layer, by log omega_0
+        logs = np.log([r["value"] for r in rows])
+        span = (logs.max() - logs.min()) or 1.0
+        for r, lg in zip(rows, logs):
+            cmap = matplotlib.colormaps["Blues" if r["layer"] == "first" else "Oranges"]
+            colors[f"{r['layer']} omega_0={r['value']:g}"] = (cmap(0.35 + 0.6 * (lg - logs.min()) / span),
+                                                              "-" if r["layer"] == "first" else "--")
     else:
         labels = [str(r["value"]) for r in rows]
         pos = np.arange(len(rows))
@@ -216,67 +233,106 @@ def plot_study(path, cfg: AblateConfig, rows: list[dict], histories: dict[str, l
             ax1.text(r["psnr"], i - 0.2, f" {r['psnr']:.1f}", va="center", fontsize=7)
             ax1.text(r["psnr_heldout"], i + 0.2, f" {r['psnr_heldout']:.1f}", va="center", fontsize=7)
         ax1.set_yticks(pos, labels)
-        ax1.legend(fontsize=7)
+        ax1.set_xlim(0, 1.15 * max(max(r["psnr"], r["psnr_heldout"]) for r in rows))
+        ax1.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2, frameon=False)
         ax1.invert_yaxis()
         ax1.set(xlabel="PSNR (dB)")
     ax1.set_title(f"{cfg.study}: {cfg.image} {cfg.size}x{cfg.size}, {cfg.steps} steps, lr {cfg.lr:g}", fontsize=9)
     for label, hist in histories.items():
-        ax2.plot([h["step"] for h in hist], [h["psnr"] for h in hist], label=label)
+        color, style = colors.get(label, (None, "-"))
+        ax2.plot([h["step"] for h in hist], [h["psnr"] for h in hist], style, color=color, label=label)
     ax2.set(xlabel="step", ylabel="PSNR (dB)")
-    ax2.legend(fontsize=7, ncol=2)
+    common.legend_outside(ax2, ncol=2 if len(histories) > 8 else 1)
     for ax in (ax1, ax2):
         ax.grid(alpha=0.3)
     common.save_figure(fig, path, caption=(
         f"Ablation of {STUDY_TOPICS[cfg.study]} ({cfg.image} {cfg.size}x{cfg.size}, {cfg.steps} steps, "
         f"profile {cfg.profile}): "
         f"final PSNR on the training pixels and on a held-out {2 * cfg.size}x{2 * cfg.size} grid (left), "
-        "PSNR against steps for every case (right)."))
+        "PSNR against steps for every case (right)"
+        + ("; the run with both at 30 is shown once, as 'first omega_0=30'." if cfg.study == "omega0" else ".")))
+
+
+def predicted_pre_std(layer: SineLayer) -> float:
+    """The standard deviation the paper's argument predicts for a hidden sine layer's
+    pre-activation ``omega_0 (W h + b)`` at init, with arcsine-distributed inputs h (variance
+    1/2) and the paper's W ~ U(+-sqrt(6/n)/omega_0): omega_0 W h has unit variance (the
+    paper's lemma), and PyTorch's bias U(+-1/sqrt(n)), scaled by omega_0, adds
+    omega_0^2 / (3 n)."""
+    n = layer.weight.shape[1]
+    return float(np.sqrt(1.0 + layer.omega_0 ** 2 / (3.0 * n)))
+
+
+def shown_layers(n_layers: int) -> list[int]:
+    """The sine layers (1-based) the init figure shows: the first, the second, a middle one
+    and the last."""
+    return sorted({1, min(2, n_layers), n_layers // 2 + 1, n_layers})
 
 
 def plot_init_distributions(path, cfg: AblateConfig) -> list[dict]:
-    """Histograms of every sine layer's pre-activations (blue, with the standard normal) and
-    activations (orange, with the arcsine density 1/(pi sqrt(1-y^2))) at init, one row per
-    case, on the probe network. Returns per-layer statistics (scalars) for the results."""
+    """Histograms of the sine layers' pre-activations ``omega_0 (W h + b)`` (blue) and
+    activations (orange) at init, one row per case, on the probe network, for the layers of
+    :func:`shown_layers`; over the hidden layers' pre-activations the normal the paper's
+    hidden init predicts (:func:`predicted_pre_std`), over the activations the arcsine
+    density 1/(pi sqrt(1-y^2)). Returns per-layer statistics (scalars, every layer) for the
+    results."""
     x = data.grid((cfg.size, cfg.size))
     all_cases = cases(cfg)
     n_layers = cfg.probe_layers + 1
-    fig, axes = common.plt_figure(len(all_cases), 2 * n_layers,
-                                  figsize=(1.7 * 2 * n_layers, 1.35 * len(all_cases)), squeeze=False)
-    z = np.linspace(-4, 4, 200)
+    show = shown_layers(n_layers)
+    fig, axes = common.plt_figure(len(all_cases), 2 * len(show),
+                                  figsize=(2.0 * 2 * len(show), 1.45 * len(all_cases) + 0.6), squeeze=False,
+                                  layout="constrained")
     y = np.linspace(-0.995, 0.995, 200)
-    stats = []
+    stats, pres = [], {}
     for i, case in enumerate(all_cases):
         common.seed_all(cfg.seed)
-        acts = init_activations(build_siren(cfg, case["siren"], cfg.probe_layers), x)
+        model = build_siren(cfg, case["siren"], cfg.probe_layers)
+        acts = init_activations(model, x)
         for k, (pre2d, act2d) in enumerate(acts):
             pre, act = pre2d.ravel(), act2d.ravel()
-            a_pre, a_act = axes[i, 2 * k], axes[i, 2 * k + 1]
-            lim = max(4.0, float(np.percentile(np.abs(pre), 99)))
-            a_pre.hist(pre, bins=80, range=(-lim, lim), density=True, color="tab:blue", alpha=0.8)
-            a_pre.plot(z, np.exp(-z ** 2 / 2) / np.sqrt(2 * np.pi), "k", lw=0.8)
-            a_act.hist(act, bins=60, range=(-1, 1), density=True, color="tab:orange", alpha=0.8)
-            a_act.plot(y, 1 / (np.pi * np.sqrt(1 - y ** 2)), "k", lw=0.8)
-            a_act.set_ylim(0, 3)
-            for ax in (a_pre, a_act):
-                ax.set_yticks([])
-                ax.tick_params(labelsize=6)
-            if i == 0:
-                a_pre.set_title(f"layer {k + 1} pre-act", fontsize=7)
-                a_act.set_title(f"layer {k + 1} act", fontsize=7)
-            if k == 0:
-                a_pre.set_ylabel(case["label"], fontsize=7)
             # act_signal: how much a unit's output still varies with the input (mean over units of
             # the std across points); the paper's init keeps it, a too-small bound lets it die
             stats.append({"case": case["label"], "layer": k + 1, "pre_mean": round(float(pre.mean()), 4),
                           "pre_std": round(float(pre.std()), 4), "act_std": round(float(act.std()), 4),
                           "act_signal": round(float(act2d.std(0).mean()), 4)})
-    fig.suptitle("at initialization: pre-activations (blue; black: N(0,1)) and activations "
-                 "(orange; black: arcsine)", fontsize=9)
+            if k + 1 in show:
+                pres[i, k + 1] = pre
+                c = 2 * show.index(k + 1)
+                a_act = axes[i, c + 1]
+                a_act.hist(act, bins=60, range=(-1, 1), density=True, color="tab:orange", alpha=0.8)
+                a_act.plot(y, 1 / (np.pi * np.sqrt(1 - y ** 2)), "k", lw=0.8)
+                a_act.set_ylim(0, 3)
+        ref = {k: predicted_pre_std(model.layers[k - 1]) for k in show if k > 1}
+    for c, k in enumerate(show):  # one x range per column: the cases compare at a glance
+        lim = max(4.0, max(float(np.percentile(np.abs(pres[i, k]), 99)) for i in range(len(all_cases))))
+        z = np.linspace(-lim, lim, 300)
+        for i, case in enumerate(all_cases):
+            a_pre = axes[i, 2 * c]
+            a_pre.hist(pres[i, k], bins=80, range=(-lim, lim), density=True, color="tab:blue", alpha=0.8)
+            if k in ref:
+                sd = ref[k]
+                a_pre.plot(z, np.exp(-z ** 2 / (2 * sd ** 2)) / (sd * np.sqrt(2 * np.pi)), "k", lw=0.8)
+            if c == 0:
+                a_pre.set_ylabel(case["label"], fontsize=8)
+        axes[0, 2 * c].set_title(f"layer {k}: pre-activation" + (f"\n(black: N(0, {ref[k]:.2f}\u00b2))"
+                                                                   if k in ref else "\n(no reference)"), fontsize=8)
+        axes[0, 2 * c + 1].set_title(f"layer {k}: activation\n(black: arcsine)", fontsize=8)
+    for ax in axes.ravel():
+        ax.set_yticks([])
+        ax.tick_params(labelsize=7)
+    fig.suptitle(f"{cfg.study}, at initialization: pre-activations \u03c9\u2080(Wh + b) (blue) against the "
+                 "normal the paper's hidden init predicts with the bias term,\n"
+                 "activations (orange) against "
+                 f"the arcsine density; layers {', '.join(map(str, show))} of {n_layers}", fontsize=9)
     common.save_figure(fig, path, caption=(
-        f"Distributions at initialization for each case of the {cfg.study} ablation (one row each), per sine "
-        f"layer of a {cfg.probe_layers + 1}-layer probe network on the pixel grid: pre-activations against "
-        "the standard normal and activations against the arcsine density that the paper's initialization "
-        "keeps through depth."))
+        f"Distributions at initialization for each case of the {cfg.study} ablation (one row each), for sine "
+        f"layers {', '.join(map(str, show))} of a {n_layers}-layer probe network on the pixel grid. Blue: the "
+        "pre-activation omega_0 (W h + b). Black over it, in the hidden layers: the normal that the paper's "
+        "hidden initialization predicts for it, N(0, 1 + omega_0^2 / (3 fan_in)), the unit variance of the "
+        "paper's lemma for omega_0 W h plus the variance of PyTorch's default bias U(+-1/sqrt(fan_in)) scaled "
+        "by omega_0; the first layer, whose inputs are coordinates, has no such reference. Orange: the "
+        "activation, against the arcsine density that the paper's initialization keeps through depth."))
     return stats
 
 

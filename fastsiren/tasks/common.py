@@ -665,6 +665,52 @@ def plt_figure(*args, **kwargs):
     return plt.subplots(*args, **kwargs)
 
 
+def colorbar(fig, mappable, ax, label: str, *, extend: str = "neither", orientation: str = "vertical",
+             fontsize: float = 7):
+    """A slim labelled colour bar in an inset beside ``ax`` (right of it, or below it when
+    ``orientation="horizontal"``): it takes no width from ``ax``, so a grid of panels stays
+    aligned. ``extend``: "max"/"both" where the scale clips the data."""
+    box = [1.03, 0.0, 0.05, 1.0] if orientation == "vertical" else [0.0, -0.1, 1.0, 0.05]
+    cb = fig.colorbar(mappable, cax=ax.inset_axes(box), orientation=orientation, extend=extend)
+    cb.set_label(label, fontsize=fontsize)
+    cb.ax.tick_params(labelsize=fontsize)
+    if orientation == "horizontal":  # a bar as wide as a panel: few ticks, or their labels run together
+        from matplotlib.ticker import MaxNLocator
+
+        cb.locator = MaxNLocator(nbins=4)
+        cb.update_ticks()
+    return cb
+
+
+def note_if_zero(ax, img, text: str = "\u2261 0\n(piecewise linear\nnetwork)") -> None:
+    """Write ``text`` across ``ax`` when the map ``img`` is identically zero (a ReLU network's
+    Laplacian), so a blank panel does not read as a failed render."""
+    if not np.any(np.asarray(img)):
+        ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", fontsize=7,
+                bbox={"facecolor": "white", "edgecolor": "0.6", "alpha": 0.9})
+
+
+def legend_outside(ax, **kwargs):
+    """The legend of ``ax`` to the right of it, outside the axes: it covers no data."""
+    kwargs = {"fontsize": 7, "frameon": False, **kwargs}
+    return ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, **kwargs)
+
+
+def worst_window(err: np.ndarray, shape: tuple[int, int], step: int = 1) -> tuple[int, int]:
+    """(top, left) of the ``shape`` window of ``err`` (H, W) with the largest mean, among the
+    positions on a grid of ``step`` pixels (the last row and column of positions always in):
+    a deterministic "where the error is" crop. Ties go to the first such position."""
+    h, w = err.shape
+    ch, cw = min(shape[0], h), min(shape[1], w)
+    sums = np.pad(np.asarray(err, np.float64), ((1, 0), (1, 0))).cumsum(0).cumsum(1)
+    tops = sorted({*range(0, h - ch + 1, step), h - ch})
+    lefts = sorted({*range(0, w - cw + 1, step), w - cw})
+    t, lf = np.ix_(tops, lefts)
+    win = sums[t + ch, lf + cw] - sums[t, lf + cw] - sums[t + ch, lf] + sums[t, lf]
+    i, j = np.unravel_index(np.argmax(win), win.shape)
+    return int(tops[i]), int(lefts[j])
+
+
 # ---------------------------------------------------------------- CLI
 
 def add_common_arguments(parser, *, image: str | None = "camera", default_out: str,

@@ -21,7 +21,7 @@ import time
 import numpy as np
 import torch
 
-from fastsiren import backends
+from fastsiren import backends, data
 from fastsiren.layers import MODEL_NAMES, count_params
 from fastsiren.tasks import common, fit
 from fastsiren.tasks.poisson import REMOVED, Problem, fit_config, train_problem
@@ -135,7 +135,11 @@ def run(config: CompareConfig) -> dict:
                              caption=f"Every method at its best learning rate, {what}: the reconstruction "
                                      "(top), and the gradient magnitude (middle) and Laplacian (bottom) of the "
                                      "fitted network from its jets, as in the SIREN paper's first figure; the "
-                                     "left column shows the target's, by finite differences.")
+                                     "left column shows the target's, from the Sobel and Laplace stencils the "
+                                     "Poisson task supervises with. Derivatives are per unit of the [-1, 1] "
+                                     "coordinate grid; each row has one colour scale, the Laplacian's "
+                                     "symmetric-logarithmic; a panel marked \u2261 0 is identically zero (a piecewise "
+                                     "linear network).")
     check_params(rows)
     backend = backends.resolve(cfg.backend, device)
     doc = common.results_doc(
@@ -162,22 +166,34 @@ def plot_reconstructions(path, target: torch.Tensor,
                          recs: dict[str, tuple[np.ndarray, float, tuple[np.ndarray, np.ndarray]]],
                          title: str = "", caption: str | None = None) -> None:
     """One column per method (first: the target), rows: image with its PSNR, gradient
-    magnitude, Laplacian; the derivative rows share the target's colour scale."""
+    magnitude, Laplacian, each derivative row on one colour scale (colour bar at its right):
+    |grad| linear up to the largest 99.5th percentile of the columns, the Laplacian on a
+    symmetric log scale (a fit's Laplacian between the pixels can be far larger than the
+    target's). The target's derivatives are the Poisson task's (:func:`data.poisson_targets`)."""
+    from matplotlib.colors import SymLogNorm
+
     tgt = target[..., 0].cpu().numpy()
-    gy, gx = np.gradient(tgt, 2.0 / tgt.shape[0], 2.0 / tgt.shape[1])  # per unit of the [-1, 1] grid
-    lap = (np.gradient(gy, 2.0 / tgt.shape[0], axis=0) + np.gradient(gx, 2.0 / tgt.shape[1], axis=1))
-    cols = [("target", tgt, (np.hypot(gx, gy), lap))]
+    t = data.poisson_targets(tgt)  # per unit of the [-1, 1] grid, as the Poisson task supervises
+    cols = [("target", tgt, (np.linalg.norm(t.grad, axis=-1), t.lap))]
     cols += [(f"{m}: {p:.2f} dB", rec[..., 0], jets) for m, (rec, p, jets) in recs.items()]
-    gmax = float(np.percentile(cols[0][2][0], 99.5)) or 1.0
-    lmax = float(np.percentile(np.abs(cols[0][2][1]), 99.5)) or 1.0
-    fig, axes = common.plt_figure(3, len(cols), figsize=(2.4 * len(cols), 7.4), squeeze=False)
+    gmax = max(float(np.percentile(g, 99.5)) for _, _, (g, _) in cols) or 1.0
+    lmax = max(float(np.percentile(np.abs(lp), 99.5)) for _, _, (_, lp) in cols) or 1.0
+    lin = float(np.percentile(np.abs(t.lap), 90)) or lmax / 100  # linear below the target's typical value
+    lap_norm = SymLogNorm(linthresh=min(lin, lmax / 10), vmin=-lmax, vmax=lmax, base=10)
+    fig, axes = common.plt_figure(3, len(cols), figsize=(2.4 * len(cols) + 1.0, 7.4), squeeze=False)
     for j, (name, img, (grad, lp)) in enumerate(cols):
-        for i, (a, cmap, lo, hi) in enumerate([(img, "gray", -1, 1), (grad, "viridis", 0, gmax),
-                                               (lp, "RdBu_r", -lmax, lmax)]):
-            axes[i, j].imshow(a, cmap=cmap, vmin=lo, vmax=hi)
-            axes[i, j].set_xticks([])
-            axes[i, j].set_yticks([])
+        ims = [axes[0, j].imshow(img, cmap="gray", vmin=-1, vmax=1),
+               axes[1, j].imshow(grad, cmap="viridis", vmin=0, vmax=gmax),
+               axes[2, j].imshow(lp, cmap="RdBu_r", norm=lap_norm)]
+        for ax in axes[:, j]:
+            ax.set_xticks([])
+            ax.set_yticks([])
         axes[0, j].set_title(name, fontsize=9)
+        if j:
+            common.note_if_zero(axes[2, j], lp)
+    common.colorbar(fig, ims[0], axes[0, -1], "image ([-1, 1])")
+    common.colorbar(fig, ims[1], axes[1, -1], fit.GRAD_LABEL, extend="max")
+    common.colorbar(fig, ims[2], axes[2, -1], fit.LAP_LABEL + ", sym. log", extend="both")
     for i, row in enumerate(("image", "|grad|", "Laplacian")):
         axes[i, 0].set_ylabel(row, fontsize=9)
     fig.suptitle(title)

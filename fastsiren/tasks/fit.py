@@ -104,7 +104,8 @@ def load_model(run: str | Path, method: str | None = None, device: str | torch.d
 
     ``method``: which of a poisson run's networks (``"siren"``, the default, or one of its
     baselines); a fit run holds one. A poisson network is the raw fit: its image is the
-    reconstruction before the part the supervision cannot see (a constant, a plane) is removed.
+    reconstruction before the best-fit constant or plane from the ground truth (the part the
+    supervision cannot see) is added.
     ``backend``: the SIREN's backend here (the weights do not depend on the one that trained
     them). A folder that is not such a run, or holds no weights, is an error naming it."""
     run = Path(run)
@@ -225,10 +226,18 @@ def jet_images(model, shape) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
     return jet.value, grad.cpu().numpy(), jet.laplacian.mean(-1).cpu().numpy()
 
 
+# colour-bar labels of the maps: the image and its error in the image's [-1, 1] range,
+# derivatives per unit of the [-1, 1] coordinate grid (which spans 2 units over the image)
+ERROR_LABEL = "|error| (image range [-1, 1])"
+GRAD_LABEL = "|\u2207f| (per unit coord.)"
+LAP_LABEL = "\u0394f (per unit coord.\u00b2)"
+
+
 def plot_fit(path: Path, model, target: torch.Tensor, cfg: FitConfig) -> None:
     """The paper's first figure for one network: ground truth, the fit, its error, and the
     gradient magnitude and Laplacian of the fitted network (from its jets on the grid:
-    what the image supervision never saw, and where a ReLU network's Laplacian is zero)."""
+    what the image supervision never saw, and where a ReLU network's Laplacian is zero),
+    each map with its colour bar."""
     h, w, c = target.shape
     pred, grad, lap = jet_images(model, (h, w))
     err = (pred - target).abs().mean(-1).cpu().numpy()
@@ -238,22 +247,31 @@ def plot_fit(path: Path, model, target: torch.Tensor, cfg: FitConfig) -> None:
     lmax = float(np.percentile(np.abs(lap), 99.5)) or 1.0
     emax = float(np.percentile(err, 99.5)) or 1.0
     psnr = metrics.psnr(pred, target, 2.0)
-    panels = [(show(target), "ground truth", "gray", -1, 1), (show(pred), f"{cfg.model}: {psnr:.2f} dB", "gray", -1, 1),
-              (err, "|error|", "magma", 0, emax), (grad, "network |grad|", "viridis", 0, gmax),
-              (lap, "network Laplacian", "RdBu_r", -lmax, lmax)]
-    fig, axes = common.plt_figure(1, len(panels), figsize=(2.6 * len(panels), 3.0))
-    for ax, (img, name, cmap, lo, hi) in zip(axes, panels):
-        ax.imshow(img, cmap=cmap, vmin=lo, vmax=hi)
+    panels = [(show(target), "ground truth", "gray", -1, 1, None),
+              (show(pred), f"{cfg.model}: {psnr:.2f} dB", "gray", -1, 1, None),
+              (err, "|error|", "magma", 0, emax, (ERROR_LABEL, "max")),
+              (grad, "network |grad|", "viridis", 0, gmax, (GRAD_LABEL, "max")),
+              (lap, "network Laplacian", "RdBu_r", -lmax, lmax, (LAP_LABEL, "both"))]
+    fig, axes = common.plt_figure(1, len(panels), figsize=(2.8 * len(panels), 3.6))
+    for ax, (img, name, cmap, lo, hi, bar) in zip(axes, panels):
+        im = ax.imshow(img, cmap=cmap, vmin=lo, vmax=hi)
         ax.set_title(name, fontsize=9)
         ax.axis("off")
+        if bar is not None:
+            common.colorbar(fig, im, ax, bar[0], extend=bar[1], orientation="horizontal")
+        if name == "network Laplacian":
+            common.note_if_zero(ax, lap)
     common.save_figure(fig, path, caption=(
         f"The {cfg.model} fit of {cfg.image} ({h}x{w}, {cfg.steps} steps, profile {cfg.profile}): ground truth, "
-        "the network, its absolute error, and the gradient magnitude and Laplacian of the fitted network, "
-        "computed from its jets on the pixel grid; only the values were supervised."))
+        "the network, its absolute error (in the image's [-1, 1] range), and the gradient magnitude and "
+        "Laplacian of the fitted network (per unit of the [-1, 1] coordinate grid), computed from its jets on "
+        "the pixel grid; only the values were supervised. Each map's colour scale ends at its 99.5th "
+        "percentile."))
 
 
 def plot_curves(path: Path, histories: dict[str, list[dict]], title: str = "", caption: str | None = None) -> None:
-    """PSNR against steps and against training seconds, one line per method."""
+    """PSNR against steps and against training seconds, one line per method; the legend
+    (several methods) sits outside the axes, one method is named in the title instead."""
     fig, (ax1, ax2) = common.plt_figure(1, 2, figsize=(10, 3.6))
     for name, hist in histories.items():
         steps = [r["step"] for r in hist]
@@ -261,11 +279,14 @@ def plot_curves(path: Path, histories: dict[str, list[dict]], title: str = "", c
         ps = [r["psnr"] for r in hist]
         ax1.plot(steps, ps, label=name)
         ax2.plot(secs, ps, label=name)
+    if len(histories) == 1:
+        title = f"{next(iter(histories))}: {title}" if title else next(iter(histories))
     ax1.set(xlabel="step", ylabel="PSNR (dB)", title=title)
     ax2.set(xlabel="training seconds", ylabel="PSNR (dB)")
     for ax in (ax1, ax2):
         ax.grid(alpha=0.3)
-        ax.legend()
+    if len(histories) > 1:
+        common.legend_outside(ax2, fontsize=8)
     common.save_figure(fig, path, caption=caption)
 
 

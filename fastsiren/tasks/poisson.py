@@ -63,8 +63,9 @@ def harmonic_basis(shape: tuple[int, int], degree: int) -> np.ndarray:
 
 def remove_unseen(pred, target, degree: int | None) -> np.ndarray:
     """``pred`` (H, W[, 1]) plus the least-squares fit of ``target - pred`` over the harmonic
-    basis of ``degree`` (None: nothing removed; 0: a constant; 1: a plane). Returns float64
-    with ``pred``'s shape."""
+    basis of ``degree`` (None: nothing added; 0: a constant; 1: a plane), so that the error
+    against ``target`` has no part the supervision cannot see. Returns float64 with ``pred``'s
+    shape."""
     p = metrics._np(pred)
     t = metrics._np(target)
     if p.shape != t.shape:
@@ -120,8 +121,8 @@ class Problem:
         return ((pred - self.field) ** 2).mean()
 
     def reconstruction(self, model, degree: int | None = -1) -> np.ndarray:
-        """The network's image (H, W, 1), float64, after removing what ``degree`` names
-        (default: this supervision's own :attr:`degree`)."""
+        """The network's image (H, W, 1), float64, plus the best fit from the ground truth of
+        what ``degree`` names (default: this supervision's own :attr:`degree`; :func:`remove_unseen`)."""
         pred = model.render(self.shape)
         return remove_unseen(pred, self.target, self.degree if degree == -1 else degree)
 
@@ -249,8 +250,10 @@ def run(config: PoissonConfig) -> dict:
                   title=f"{method}, {cfg.supervision} supervision, {final['psnr']:.2f} dB",
                   caption=f"{method} trained on the {cfg.supervision} of {cfg.image} ({cfg.size}x{cfg.size}, "
                           f"{cfg.steps} steps, profile {cfg.profile}) only. Top: the image and the targets; "
-                          "bottom: the reconstruction (with what the supervision cannot see removed) and the "
-                          "network's gradient magnitude and Laplacian from its jets.")
+                          f"bottom: the network's image plus the {ADDED[cfg.supervision]} taken from the ground truth "
+                          "(the part the supervision cannot see; the PSNR is scored on it), and the network's "
+                          "gradient magnitude and Laplacian from its jets (per unit of the [-1, 1] coordinate "
+                          "grid, on the target's colour scale).")
         common.save_png(folder.file(f"reconstruction-{method}.png"),
                         np.clip(problem.reconstruction(model), -1, 1))
         histories[method], networks[method] = state.history, fit.network_description(method, model)
@@ -259,10 +262,12 @@ def run(config: PoissonConfig) -> dict:
                      "harmonic_degree": cfg.harmonic_degree if cfg.supervision == "laplacian" else None,
                      "seconds": round(state.seconds, 3)})
     common.save_png(folder.file("ground_truth.png"), target)
+    ran = (f"one line per method ({', '.join(histories)})" if len(histories) > 1 else
+           f"{next(iter(histories))} only (no baseline was run)")
     fit.plot_curves(folder.file("psnr.png"), histories,
                     title=f"{cfg.image} {cfg.size}x{cfg.size}, {cfg.supervision} supervision",
                     caption=f"PSNR of the reconstruction from the {cfg.supervision} against Adam steps and "
-                            f"training seconds, per method ({cfg.image} {cfg.size}x{cfg.size}, "
+                            f"training seconds, {ran} ({cfg.image} {cfg.size}x{cfg.size}, "
                             f"profile {cfg.profile}).")
     backend = backends.resolve(cfg.backend, device)
     doc = common.results_doc("poisson", cfg.profile, rows, backend=backend, device=device,
@@ -272,28 +277,39 @@ def run(config: PoissonConfig) -> dict:
     return folder.finish(doc)
 
 
+# what :meth:`Problem.reconstruction` adds to the network's image: the least-squares fit of
+# (ground truth - network) over what the supervision cannot see
+ADDED = {"value": "", "grad": "best-fit constant", "laplacian": "best-fit plane"}
+
+
 def plot_jets(path: Path, model, problem: Problem, title: str = "", caption: str | None = None) -> None:
     """Targets (top) beside the network's (bottom): image, gradient magnitude, Laplacian,
-    all rendered from the network's jets (:func:`fastsiren.tasks.fit.jet_images`)."""
+    all rendered from the network's jets (:func:`fastsiren.tasks.fit.jet_images`); the
+    derivative columns share the target's scale, shown by the colour bars under them."""
     _, net_grad, net_lap = fit.jet_images(model, problem.shape)
     rec = problem.reconstruction(model)[..., 0]
     tgt_grad = np.linalg.norm(problem.targets.grad, axis=-1)
     tgt_lap = problem.targets.lap
     gmax = float(np.percentile(tgt_grad, 99.5)) or 1.0
     lmax = float(np.percentile(np.abs(tgt_lap), 99.5)) or 1.0
-    fig, axes = common.plt_figure(2, 3, figsize=(10, 6.8))
+    fig, axes = common.plt_figure(2, 3, figsize=(10, 7.4))
+    added = ADDED[problem.supervision]
     panels = [
         (problem.target[..., 0].cpu().numpy(), "ground truth", "gray", -1, 1),
         (tgt_grad, "target |grad|", "viridis", 0, gmax),
         (tgt_lap, "target Laplacian", "RdBu_r", -lmax, lmax),
-        (rec, "reconstruction (unseen part removed)", "gray", -1, 1),
+        (rec, f"reconstruction + {added}\nfrom the ground truth" if added else "reconstruction", "gray", -1, 1),
         (net_grad, "network |grad|", "viridis", 0, gmax),
         (net_lap, "network Laplacian", "RdBu_r", -lmax, lmax),
     ]
+    ims = []
     for ax, (img, name, cmap, lo, hi) in zip(axes.flat, panels):
-        ax.imshow(img, cmap=cmap, vmin=lo, vmax=hi)
+        ims.append(ax.imshow(img, cmap=cmap, vmin=lo, vmax=hi))
         ax.set_title(name, fontsize=9)
         ax.axis("off")
+    common.colorbar(fig, ims[4], axes[1, 1], fit.GRAD_LABEL, extend="max", orientation="horizontal")
+    common.colorbar(fig, ims[5], axes[1, 2], fit.LAP_LABEL, extend="both", orientation="horizontal")
+    common.note_if_zero(axes[1, 2], net_lap)
     fig.suptitle(title)
     common.save_figure(fig, path, caption=caption)
 

@@ -389,18 +389,40 @@ def evaluate_image(hr: np.ndarray, cfg: SRConfig, device: torch.device, srcnn: S
     return hr, lr_img, results
 
 
+ERR_MAX = 0.15  # the error maps' colour scale: |delta Y| on the [0, 1] scale, clipped above
+
+
+def crop_window(hr: np.ndarray, lr: np.ndarray, scale: float) -> tuple[int, int, int, int]:
+    """The (top, left, height, width) region :func:`crop_figure` enlarges: a window of half the
+    shorter side (at least 16 px; an image under 16 px a side is shown whole along it) where
+    bicubic upsampling of ``lr`` errs most, the largest mean |delta Y| against ``hr`` among
+    the positions on a grid of a quarter of the window's side, the ``ceil(scale)`` px border
+    that the scores leave out not counted. Images (H, W, C), (h, w, C) in [0, 1]."""
+    h, w = hr.shape[:2]
+    side = max(16, min(h, w) // 2)
+    sh, sw = min(h, side), min(w, side)
+    err = np.abs(luma(upsample(lr, (h, w), "bicubic")) - luma(hr))
+    b = int(np.ceil(scale))
+    inner = np.zeros_like(err)
+    inner[b:h - b, b:w - b] = err[b:h - b, b:w - b]
+    top, left = common.worst_window(inner, (sh, sw), step=max(1, max(sh, sw) // 4))
+    return top, left, sh, sw
+
+
 def crop_figure(path: Path, hr: np.ndarray, lr: np.ndarray, outputs: dict[str, np.ndarray], scale: float,
                 title: str) -> None:
-    """The same centre region of HR, the (nearest-enlarged) LR and every method (titled with its
-    PSNR-Y), then the absolute Y error maps of bicubic and siren-consistent on the whole image
-    with the region outlined. Images (H, W, C) in [0, 1]."""
+    """The same region (:func:`crop_window`: where bicubic errs most) of HR, the LR input
+    (nearest-enlarged; left out when the ``nearest`` method, the same image, is shown) and every
+    method (titled with its PSNR-Y), then the absolute Y error maps of bicubic and
+    siren-consistent on the whole image with the region outlined and one colour bar. Images
+    (H, W, C) in [0, 1]."""
     from matplotlib.patches import Rectangle
 
     h, w = hr.shape[:2]
-    side = max(16, min(h, w) // 2)
-    sh, sw = min(h, side), min(w, side)  # an image under 16 px a side is shown whole along it
-    top, left = (h - sh) // 2, (w - sw) // 2
-    panels = {"HR": hr, "LR (nearest)": upsample(lr, (h, w), "nearest"), **outputs}
+    top, left, sh, sw = crop_window(hr, lr, scale)
+    # the nearest method's output is the LR image enlarged by nearest neighbour: shown once
+    lr_panel = {} if "nearest" in outputs else {"LR (nearest)": upsample(lr, (h, w), "nearest")}
+    panels = {"HR": hr, **lr_panel, **outputs}
     errs = [m for m in ("bicubic", "siren-consistent") if m in outputs]
     cols = -(-(len(panels) + len(errs)) // 2)
     fig, axes = common.plt_figure(2, cols, figsize=(2.6 * cols, 5.2))
@@ -411,16 +433,18 @@ def crop_figure(path: Path, hr: np.ndarray, lr: np.ndarray, outputs: dict[str, n
         c = img[top:top + sh, left:left + sw]
         ax.imshow(c[..., 0] if gray else c, cmap="gray" if gray else None, vmin=0, vmax=1,
                   interpolation="nearest")
-        label = f"{name}\n{metrics.psnr_y(img, hr, border):.2f} dB" if name in outputs else name
+        label = name + (" (= LR input)" if name == "nearest" else "")
+        if name in outputs:
+            label += f"\n{metrics.psnr_y(img, hr, border):.2f} dB"
         ax.set_title(label, fontsize=8)
-    y_hr = hr[..., 0] if gray else metrics.rgb_to_y(hr)
+    y_hr = luma(hr)
     for ax, name in zip(axes[len(panels):], errs):
-        img = outputs[name]
-        err = np.abs((img[..., 0] if gray else metrics.rgb_to_y(img)) - y_hr)
-        im = ax.imshow(err, cmap="inferno", vmin=0, vmax=0.15)
+        im = ax.imshow(np.abs(luma(outputs[name]) - y_hr), cmap="inferno", vmin=0, vmax=ERR_MAX)
         ax.add_patch(Rectangle((left - 0.5, top - 0.5), sw, sh, fill=False, ec="cyan", lw=0.8))
         ax.set_title(f"|Y error| {name}", fontsize=8)
-        fig.colorbar(im, ax=ax, fraction=0.046)
+    if errs:  # one colour bar for both maps, beside the last (the slot after it is empty or outside)
+        common.colorbar(fig, im, axes[len(panels) + len(errs) - 1],
+                        f"|\u0394Y| (Y on a 0\u20131 scale), clipped at {ERR_MAX:g}", extend="max")
     for ax in axes:
         ax.set_xticks([])
         ax.set_yticks([])
@@ -430,9 +454,14 @@ def crop_figure(path: Path, hr: np.ndarray, lr: np.ndarray, outputs: dict[str, n
     shown = {"bicubic": "bicubic", "siren-consistent": "the degradation-consistent SIREN"}
     errors = (", then the absolute Y error of " + " and of ".join(shown[m] for m in errs)
               + " on the whole image, the region outlined") if errs else ""
+    region = ("the whole image" if (sh, sw) == (h, w) else
+              f"the same {sw}x{sh} region (where bicubic upsampling errs most: the largest mean |\u0394Y| "
+              f"among windows on a {max(1, max(sh, sw) // 4)}-px grid, the border excluded)")
+    inputs = "the low-resolution input (enlarged by nearest neighbour), " if lr_panel else ""
+    same = "; the nearest method's output is the low-resolution input enlarged" if not lr_panel else ""
     common.save_figure(fig, path, caption=(
-        f"Super-resolution, {title}: the same central region of the ground truth, the low-resolution input "
-        f"and every method (with its PSNR-Y on the whole image){errors}."))
+        f"Super-resolution, {title}: {region} of the ground truth, {inputs}"
+        f"and every method (with its PSNR-Y on the whole image{same}){errors}."))
 
 
 # the longest side an --upscale figure's panels are drawn at (a larger output is shown subsampled)

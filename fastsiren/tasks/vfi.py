@@ -601,25 +601,24 @@ def error_map(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
 def crop_box(err: np.ndarray, frac: float = 0.4) -> tuple[int, int, int, int]:
     """The (top, left, height, width) window of ``frac`` of each side with the largest summed
     error of ``err`` (H, W): where the methods differ most, the blend's error is large."""
-    from scipy.ndimage import uniform_filter
-
     h, w = err.shape
-    ch, cw = max(4, int(h * frac)), max(4, int(w * frac))
-    s = uniform_filter(err, size=(ch, cw), mode="constant")
-    cy, cx = np.unravel_index(np.argmax(s[ch // 2:h - ch // 2 + 1, cw // 2:w - cw // 2 + 1]), (
-        max(1, h - 2 * (ch // 2) + 1), max(1, w - 2 * (cw // 2) + 1)))
-    return int(cy), int(cx), ch, cw
+    ch, cw = min(h, max(4, int(h * frac))), min(w, max(4, int(w * frac)))
+    top, left = common.worst_window(err, (ch, cw))
+    return top, left, ch, cw
 
 
 def plot_triplet(path: Path, preds: dict[str, np.ndarray], gt: np.ndarray, scores: dict[str, dict],
                  title: str) -> None:
     """One figure: every method's prediction and the ground truth, their crops (the box of
-    largest blend error) and error maps in 8-bit units, with each method's IE in the title."""
+    largest blend error) and error maps (the RGB Euclidean norm of the 8-bit error), with each
+    method's IE in the title. The error maps share one scale, the 99th percentile of all of
+    them; its colour bar sits in the ground-truth column, which has no error map."""
     from matplotlib.patches import Rectangle
 
     names = list(preds) + ["gt"]
-    top, left, ch, cw = crop_box(error_map(preds["blend"], gt) if "blend" in preds else np.zeros(gt.shape[:2]))
-    emax = max(float(error_map(p, gt).max()) for p in preds.values()) or 1.0
+    errs = {m: error_map(p, gt) for m, p in preds.items()}
+    top, left, ch, cw = crop_box(errs["blend"] if "blend" in errs else np.zeros(gt.shape[:2]))
+    emax = float(np.percentile(np.concatenate([e.ravel() for e in errs.values()]), 99)) or 1.0
     h, w = gt.shape[:2]
     fig, axes = common.plt_figure(3, len(names), figsize=(2.6 * len(names), 2.2 * (3 * h / w) + 0.8),
                                   squeeze=False)
@@ -631,41 +630,69 @@ def plot_triplet(path: Path, preds: dict[str, np.ndarray], gt: np.ndarray, score
         sub = "" if name == "gt" else f"\nIE {scores[name]['ie']:.2f}  PSNR {scores[name]['psnr']:.1f}"
         axes[0, j].set_title(LABELS.get(name, name) + sub, fontsize=8)
         axes[1, j].imshow(np.clip(img[top:top + ch, left:left + cw], 0, 1), interpolation="nearest")
-        if name == "gt":
-            axes[2, j].axis("off")
-        else:
-            im = axes[2, j].imshow(error_map(img, gt), cmap="inferno", vmin=0, vmax=emax)
+        if name != "gt":
+            im = axes[2, j].imshow(errs[name], cmap="inferno", vmin=0, vmax=emax)
     for ax in axes.ravel():
         ax.set_xticks([])
         ax.set_yticks([])
     axes[1, 0].set_ylabel("crop", fontsize=8)
-    axes[2, 0].set_ylabel("|error| (8-bit)", fontsize=8)
-    fig.colorbar(im, ax=list(axes[2, :-1]), shrink=0.8)
+    axes[2, 0].set_ylabel("\u2016\u0394RGB\u2016 (8-bit)", fontsize=8)
+    slot = axes[2, -1]
+    slot.axis("off")
+    cb = fig.colorbar(im, cax=slot.inset_axes([0.05, 0.05, 0.08, 0.9]), extend="max")
+    cb.set_label(f"\u2016\u0394RGB\u2016, 8-bit units\n(scale: 99th percentile, {emax:.0f})", fontsize=7)
+    cb.ax.tick_params(labelsize=7)
     fig.suptitle(title, fontsize=9, y=1.02)
     common.save_figure(fig, path, caption=(
         f"Frame interpolation, {title}: every method's prediction of the middle frame beside the true one "
         "(top, with IE and PSNR), a crop of the region where the linear blend errs most (middle) and the "
-        "absolute error in 8-bit units (bottom)."))
+        "per-pixel error, the Euclidean norm of the RGB difference in 8-bit units (bottom; one colour scale "
+        "for all methods, up to the 99th percentile of their errors, brighter pixels clipped)."))
+
+
+NEXT_FRAME = "middle \u2192 next frame (K+G)"
+
+
+def flow_rgb(flow: np.ndarray, vmax: float) -> np.ndarray:
+    """Colour code of a motion field (H, W, 2) = (dy, dx) pixels: hue = direction (as drawn on
+    the image, y down), brightness = magnitude / ``vmax`` (clipped)."""
+    from matplotlib.colors import hsv_to_rgb
+
+    mag = np.hypot(flow[..., 0], flow[..., 1])
+    hsv = np.stack([(np.arctan2(flow[..., 0], flow[..., 1]) / (2 * np.pi)) % 1, np.ones_like(mag),
+                    np.clip(mag / vmax, 0, 1)], -1)
+    return hsv_to_rgb(hsv)
 
 
 def plot_flow(path: Path, flows: dict[str, np.ndarray], title: str) -> None:
-    """Colour-coded motion fields (H, W, 2) in pixels (hue = direction, value = magnitude)."""
-    from matplotlib.colors import hsv_to_rgb
-
-    fig, axes = common.plt_figure(1, len(flows), figsize=(3.2 * len(flows), 2.6), squeeze=False)
+    """Colour-coded motion fields (H, W, 2) in pixels (hue = direction, value = magnitude),
+    from the middle frame K to the next one, K+G (the displacement whose backward warp of
+    frame K+G gives the middle frame), with a colour-wheel key of the common scale."""
+    n = len(flows)
+    fig, axes = common.plt_figure(1, n + 1, figsize=(3.2 * n + 1.6, 2.9), squeeze=False, layout="constrained",
+                                  width_ratios=[1] * n + [0.45])
     vmax = max(float(np.hypot(f[..., 0], f[..., 1]).max()) for f in flows.values()) or 1.0
     for ax, (name, f) in zip(axes[0], flows.items()):
-        mag = np.hypot(f[..., 0], f[..., 1])
-        hsv = np.stack([(np.arctan2(f[..., 0], f[..., 1]) / (2 * np.pi)) % 1, np.ones_like(mag),
-                        np.clip(mag / vmax, 0, 1)], -1)
-        ax.imshow(hsv_to_rgb(hsv))
-        ax.set_title(f"{LABELS.get(name, name)}: middle->frame 1\nmax {mag.max():.1f} px", fontsize=8)
+        ax.imshow(flow_rgb(f, vmax))
+        ax.set_title(f"{LABELS.get(name, name)}: {NEXT_FRAME}\nmax {np.hypot(f[..., 0], f[..., 1]).max():.1f} px",
+                     fontsize=8)
         ax.set_xticks([])
         ax.set_yticks([])
+    key = axes[0, -1]
+    yy, xx = np.mgrid[-1:1:101j, -1:1:101j]
+    wheel = flow_rgb(np.stack([yy, xx], -1) * vmax, vmax)
+    wheel[np.hypot(yy, xx) > 1] = 1.0
+    key.imshow(wheel, extent=(-vmax, vmax, vmax, -vmax))
+    key.set_title(f"key: direction (hue),\nlength 0\u2013{vmax:.1f} px\n(brightness)", fontsize=7)
+    key.set_xlabel("dx (px)", fontsize=7)
+    key.set_ylabel("dy (px, down)", fontsize=7)
+    key.tick_params(labelsize=6)
     fig.suptitle(title, fontsize=9)
     common.save_figure(fig, path, caption=(
-        f"Motion fields from the middle frame to the first one, {title}: hue is the direction, "
-        "brightness the magnitude (common scale), for each motion-compensated method."))
+        f"Motion fields from the middle frame K to the next frame K+G, {title}: hue is the direction and "
+        "brightness the length (one scale for all panels), as the colour wheel on the right shows (its x "
+        "and y axes are the displacement in pixels, y pointing down as in the image), for each "
+        "motion-compensated method."))
 
 
 # ---------------------------------------------------------------- one run
@@ -740,23 +767,35 @@ def summarize(rows: list[dict]) -> list[dict]:
     return out
 
 
-def plot_summary(path: Path, summary: list[dict]) -> None:
-    """Bar chart of the mean IE per clip and gap, one bar per method."""
-    keys = sorted({(s["video"], s["gap"]) for s in summary if s["gap"] > 0})
-    methods = [m for m in METHODS if any(s["method"] == m for s in summary)]
-    fig, ax = common.plt_figure(figsize=(1.6 * len(keys) + 2, 3.2))
-    ax = ax if not isinstance(ax, np.ndarray) else ax.ravel()[0]
-    width = 0.8 / len(methods)
+def plot_summary(path: Path, rows: list[dict]) -> None:
+    """Per clip and gap, each method's IE minus the linear blend's on the same triplet: the
+    mean over the triplets (bars) and their standard deviation (error bars), with the number
+    of triplets under each group. ``rows``: the table's rows (one per triplet and method)."""
+    blend_ie = {(r["video"], r["gap"], r["frame"]): r["ie"] for r in rows if r["method"] == "blend"}
+    keys = sorted({k[:2] for k in blend_ie})
+    methods = [m for m in METHODS if m != "blend" and any(r["method"] == m for r in rows)]
+    fig, ax = common.plt_figure(figsize=(1.6 * len(keys) + 2, 3.4))
+    width = 0.8 / max(1, len(methods))
     for i, m in enumerate(methods):
-        vals = [next((s["ie"] for s in summary if (s["video"], s["gap"], s["method"]) == (*k, m)), np.nan)
-                for k in keys]
-        ax.bar(np.arange(len(keys)) + i * width, vals, width, label=LABELS.get(m, m))
-    ax.set_xticks(np.arange(len(keys)) + 0.4 - width / 2, [f"{v}\ngap {g}" for v, g in keys], fontsize=8)
-    ax.set_ylabel("mean IE (8-bit, lower is better)")
-    ax.legend(fontsize=8)
+        means, spreads = [], []
+        for k in keys:
+            d = [r["ie"] - blend_ie[(*k, r["frame"])] for r in rows
+                 if r["method"] == m and (r["video"], r["gap"]) == k and (*k, r["frame"]) in blend_ie]
+            means.append(np.mean(d) if d else np.nan)
+            spreads.append(np.std(d) if d else np.nan)
+        ax.bar(np.arange(len(keys)) + i * width, means, width, yerr=spreads, capsize=2,
+               error_kw={"lw": 0.8}, label=LABELS.get(m, m))
+    counts = {k: sum(1 for b in blend_ie if b[:2] == k) for k in keys}
+    ax.set_xticks(np.arange(len(keys)) + 0.4 - width / 2,
+                  [f"{v}\ngap {g}\nn = {counts[(v, g)]}" for v, g in keys], fontsize=8)
+    ax.axhline(0, color="k", lw=0.8)
+    ax.set_ylabel("IE \u2212 linear blend's IE\n(8-bit; below 0: better)", fontsize=9)
+    common.legend_outside(ax, fontsize=8)
     ax.grid(axis="y", alpha=0.3)
-    common.save_figure(fig, path, caption="Mean interpolation error per clip and gap, one bar per method "
-                                          "(8-bit units, lower is better).")
+    common.save_figure(fig, path, caption=(
+        "Interpolation error of each method minus that of the linear blend on the same triplet (8-bit "
+        "units; below zero the method beats the blend), per clip and gap: the mean over the n triplets "
+        "(bars) and their standard deviation (error bars)."))
 
 
 def triplet_figures(stem: Path, video: str, frame: int, gap: int, res: dict, scores: dict, gt: np.ndarray,
@@ -870,7 +909,7 @@ def run_table(cfg: VfiConfig, out: Path, figures: Path, clips=data.VIDEO_CLIPS, 
                                     trip[1], cfg.profile)
                 write(False)
     doc = write(True)
-    plot_summary(figures / f"vfi-{cfg.profile}-ie.png", doc["summary"])
+    plot_summary(figures / f"vfi-{cfg.profile}-ie.png", doc["rows"])
     return doc
 
 
