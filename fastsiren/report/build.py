@@ -400,9 +400,11 @@ def pivot_table(result: Result, rows: list[dict], index: str, column: str, value
     counts.discard(0)
     notes = []
     if counts and max(counts) > 1:
-        notes.append(f"Each cell is the {agg} of {_or_list(sorted(counts))} rows "
-                     f"(over the settings not shown)" + ("; the last column is the median of all of a row's values."
-                                                        if agg == "median" and add_mean else "."))
+        pooled = _varying(rows, [k for k in _ordered_keys(rows) if k not in (index, column, "setting")
+                                 and not _is_metric(k) and k != "seconds"])
+        over = f", one per {' and '.join(pooled)}" if pooled else " (over the settings not shown)"
+        tail = "; the last column is the median of all of a row's values." if agg == "median" and add_mean else "."
+        notes.append(f"Each cell is the {agg} of {_or_list(sorted(counts))} rows{over}{tail}")
     label = column if column_label is None else column_label
     head = [index] + [f"{label} {fmt(column, c)}".strip() for c in cols] + ([agg] if add_mean else [])
     return table(f"{caption} ({_label(value)})", head, body, source=result.source(), notes=notes)
