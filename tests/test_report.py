@@ -735,3 +735,18 @@ def test_abstract_states_speed_per_device_with_its_run(tmp_path):
     assert "fit 1.30x (cuda; target 2x)" in lines[0]
     assert lines[1].startswith("Speed on CPU X, 2 torch threads (commit abc of 2026-12-01)")
     assert "fit 1.20x (torch; target 1x)" in lines[1] and "poisson-grad 1.499x (torch; target 1.5x)" in lines[1]
+
+
+def test_design_studies_go_after_the_speed_findings(tmp_path):
+    """A study of one design choice (here the allocator's) adds its findings to the speed
+    section's details, not to its main findings."""
+    malloc = {"device": "CPU X", "threads": 2, "size": "default", "commit": "abc", "date": "2026-12-01",
+              "passes": 2, "repeats": 3,
+              "rows": [{"suite": "fit", "phase": "step", "ms": {"glibc": {"reference": 2.0, "torch": 1.0},
+                                                                 "pinned": {"reference": 1.0, "torch": 1.0}},
+                        "torch_speedup": {"glibc": 2.0, "pinned": 1.0},
+                        "pinned_over_glibc": {"reference": 0.5, "torch": 1.0}}]}
+    sec = report.Builder({}, [], tmp_path / "fig", malloc=malloc).speed()
+    assert not sec.findings and len(sec.details) == 1
+    assert "torch vs reference goes from 2.00x to 1.00x" in sec.details[0]
+    assert sec.tables and sec.to_json("")["details"] == sec.details

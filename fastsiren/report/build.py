@@ -31,7 +31,7 @@ import tempfile
 from collections import defaultdict
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from fastsiren.benchmarks.cli import CPU_GEMM_AUTO_FILE
 from fastsiren.benchmarks.cpu_malloc import CPU_MALLOC_FILE
@@ -739,10 +739,12 @@ class Section:
     # computed sentences for the Discussion's "What did not" beyond the comparisons (e.g. a
     # baseline above SIREN on a second metric)
     lost: list[str] = dataclasses.field(default_factory=list)
+    # findings of studies of one design choice each (the speed section's), after the main ones
+    details: list[str] = dataclasses.field(default_factory=list)
 
     def to_json(self, missing: str) -> dict:
         return {"available": bool(self.results), "missing": missing, "tables": self.tables,
-                "figures": self.figures, "setup": self.setup, "findings": self.findings}
+                "figures": self.figures, "setup": self.setup, "findings": self.findings, "details": self.details}
 
 
 def figure(path: Path, caption: str, width: float = 0.7, half: bool = False) -> dict:
@@ -1370,11 +1372,8 @@ class Builder:
         """Benchmark tables per (device, suite) and speedup figures, from the CSV rows."""
         sec = Section("bench", [])
         self._gemm(sec)
-        self._malloc(sec)
-        self._trig(sec)
-        self._weighted(sec)
-        self._registers(sec)
-        self._auto_gemm(sec)
+        for study in (self._malloc, self._trig, self._weighted, self._registers, self._auto_gemm):
+            self._detail(sec, study)
         self._cpu_drift()
         rows = self.bench
         if not rows:
@@ -1410,7 +1409,7 @@ class Builder:
                        "overstated" + fair if t["reference_overstated"] else "")
                     + ".")
         self._cpu_targets(sec, rows)
-        self._block_threads(sec, rows)
+        self._detail(sec, lambda s: self._block_threads(s, rows))
         scaling: dict[tuple, list[dict]] = defaultdict(list)
         for r in rows:
             if r.get("sweep") and r.get("device_type") == "cpu":
@@ -1446,10 +1445,19 @@ class Builder:
                 f = self._fig(fig, caption)
                 if f:
                     sec.figures.append(f)
-        self._profile(sec)
+        self._detail(sec, self._profile)
         self._precision(sec)
         sec.figures += self._task_figures("bench")
         return sec
+
+    @staticmethod
+    def _detail(sec: Section, study: Callable[[Section], None]) -> None:
+        """Run ``study`` and move the findings it adds to ``sec.details``: one design choice
+        against its alternative, said after the section's main findings."""
+        start = len(sec.findings)
+        study(sec)
+        sec.details += sec.findings[start:]
+        del sec.findings[start:]
 
     def _profile(self, sec: Section) -> None:
         """Device time per step and its largest kernel, per suite and provider (benchmarks/profile_step.py)."""
