@@ -371,6 +371,9 @@ def test_summary_counts_each_case_once(tmp_path):
         in discussion["summary"], discussion["summary"]
     assert [w.split(" – ")[0] for w in discussion["lost"]] == ["vfi, by IE"], discussion["lost"]
     assert "lower is better" in discussion["lost"][0]
+    verdicts = [[c["t"] for c in row] for row in discussion["table"]["rows"]]  # the Discussion's one table
+    assert len(verdicts) == len(discussion["worked"]) + len(discussion["lost"]) - len(discussion["other_losses"])
+    assert sum(v[-1] == "worse" for v in verdicts) == 1 and all(v[-1] in ("better", "level", "worse") for v in verdicts)
     assert sorted({w.split(" – ")[0] for w in discussion["worked"]}) == ["compare", "vfi, by IE",
                                                                         "vfi, by PSNR (higher is better)"]
 

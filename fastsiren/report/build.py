@@ -2022,6 +2022,28 @@ class Builder:
                 f"{top[speed_col]:.2f}x the reference; the slowest non-reference case runs at "
                 f"{low[speed_col]:.2f}x ({low.get('provider', '?')} at {Builder._case(low)})."]
 
+    @staticmethod
+    def _verdict_table(sections: dict[str, Section]) -> dict | None:
+        """Every comparison of the experiments in one table: the best SIREN variant against the
+        best baseline per study and setting, the margin in the metric's direction, the verdict."""
+        rows = []
+        for s in sections.values():
+            for c in s.comparisons:
+                unit = " dB" if c.metric.startswith("psnr") else ""
+                verdict = "level" if c.level else ("better" if c.won else "worse")
+                rows.append([cell(s.key), cell(c.group or "–"), cell(_short_label(c.metric)), cell(c.siren),
+                             cell(fmt(c.metric, c.siren_value), c.won), cell(c.baseline),
+                             cell(fmt(c.metric, c.baseline_value), not c.won and not c.level),
+                             cell(f"{c.gain:+.2f}{unit}" if unit else f"{c.gain:+.3g}"), cell(verdict)])
+        if not rows:
+            return None
+        return table("Where SIREN wins and loses: per study and setting, the best SIREN variant against the best "
+                     "baseline (the better value in bold); the margin is in the metric's direction, positive when "
+                     f"SIREN is better; level: within {TIE_DB} dB of PSNR or {TIE_REL:.1%} of another metric. "
+                     "Each row's values, setting and profile are those of its study's tables above",
+                     ["study", "setting", "metric", "best SIREN", "value", "best baseline", "value", "margin",
+                      "verdict"], rows, lead=4)
+
     def _speed_summary(self) -> list[str]:
         """One abstract line per device: each suite's speedup over the eager reference of the
         fastest default backend (torch, triton or cuda; no variant), at the tables' default size
@@ -2138,7 +2160,8 @@ class Builder:
 
         worked = [line(s, c) for s in sections.values() for c in s.comparisons if c.won]
         lost = [line(s, c) for s in sections.values() for c in s.comparisons if not c.won]
-        lost += [f"{s.key} – {n}" for s in sections.values() for n in s.lost]
+        other_losses = [f"{s.key} – {n}" for s in sections.values() for n in s.lost]
+        lost += other_losses
         profiles = sorted({r.profile for rs in self.results.values() for r in rs},
                           key=lambda p: PROFILE_ORDER.index(p) if p in PROFILE_ORDER else 9)
         devices = sorted({str(r.doc.get("device", "?")) for rs in self.results.values() for r in rs}
@@ -2199,7 +2222,8 @@ class Builder:
                           "forced": forced or "", "files": sum(len(v) for v in self.results.values()),
                           "bench_rows": len(self.bench)},
             "sections": {k: s.to_json(missing[k]) for k, s in sections.items()},
-            "discussion": {"worked": worked, "lost": lost, "limits": limits, "summary": summary},
+            "discussion": {"worked": worked, "lost": lost, "limits": limits, "summary": summary,
+                           "table": self._verdict_table(sections), "other_losses": other_losses},
             "inventory": self.inventory(skipped),
             "other_data": self.other_data(),
             "other_figures": self._task_figures(None),
