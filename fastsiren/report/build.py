@@ -1036,6 +1036,8 @@ class Builder:
                 sec.tables.append(rows_table(res, rows, f"Ablation {study}", exclude=("study",)))
                 if metric is None:
                     continue
+                if (self.figures_dir / f"{res.variant}-{res.profile}.png").exists():
+                    continue  # the task's own figure of the study (its left panel is this curve) is shown
                 slug = re.sub(r"[^A-Za-z0-9]+", "-", str(study)).strip("-")
                 title, xlabel = ABLATION_LABELS.get(str(study), (str(study), "value"))
                 both = metric == "psnr" and any("psnr_heldout" in r for r in rows)
@@ -1275,6 +1277,8 @@ class Builder:
                 ie_notes += after_ie + cost_finding(res, "triplet")
                 self.limits += limits
             metric = first_metric(rows, ("ie", "psnr"))
+            if not dev and (self.figures_dir / f"vfi-{res.profile}-ie.png").exists():
+                metric = None  # the task's own summary (against the blend, with spread and n) is shown
             if metric == "ie" and any(r.get("method") == "blend" for r in rows):
                 # clips differ in IE by far more than methods do: plot each method against the blend
                 rows, metric = _minus_blend(rows), "ie_vs_blend"
