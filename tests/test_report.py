@@ -753,3 +753,19 @@ def test_design_studies_go_after_the_speed_findings(tmp_path):
     assert not sec.findings and len(sec.details) == 1
     assert "torch vs reference goes from 2.00x to 1.00x" in sec.details[0]
     assert sec.tables and sec.to_json("")["details"] == sec.details
+
+
+def test_memory_findings_pair_each_backend_with_the_reference_of_its_run_and_phase():
+    """The memory half of the speed tables: per phase, each default backend's peak against the
+    reference's of the same run at the default size; variants and other runs left out."""
+    def row(provider, phase, mb, run="r1", size="default"):
+        return {"provider": provider, "phase": phase, "peak_mb": mb, "run_id": run, "size": size,
+                "device_type": "cuda"}
+
+    rows = [row("reference", "forward", 100.0), row("triton", "forward", 50.0), row("triton+fused", "forward", 1.0),
+            row("cuda", "forward", 80.0, run="r2"), row("reference", "forward+backward", 200.0),
+            row("torch", "forward+backward", 300.0), row("torch", "forward", 9.0, size="large")]
+    (text,) = report.Builder._memory_findings("GPU Y", "layer", rows)
+    assert text == ("On GPU Y, suite layer, peak memory per call above the allocation before the step at the "
+                    "default size: forward: reference 100 MiB, triton 50 MiB (0.50x); forward+backward: reference "
+                    "200 MiB, torch 300 MiB (1.50x).")

@@ -1397,6 +1397,7 @@ class Builder:
                                                                             and r.get("threads") == th]))
             if speed_col:  # the tables' fixed sizes (a sweep's extremes say more of the reference's growth)
                 sec.findings += self._speed_findings(dev, suite, [r for r in rs if not r.get("sweep")], speed_col)
+            sec.findings += self._memory_findings(dev, suite, [r for r in rs if not r.get("sweep")])
             suite_rows = [r for r in rs if not r.get("sweep") and r.get("device_type") == "cuda"]  # no scaling rows
             for t in gpu_targets(suite_rows):
                 fair = self._against_compiled_reference(suite_rows, t) if t["reference_overstated"] else ""
@@ -2015,6 +2016,32 @@ class Builder:
         return ("; against reference+compile, whose forward records no graph: " + ", ".join(got)) if got else ""
 
     @staticmethod
+    def _memory_findings(dev: str, suite: str, rows: list[dict]) -> list[str]:
+        """Peak memory of each default backend against the reference's in the same run, per
+        phase, at the default size (on the CPU at the largest thread count): the memory half of
+        the tables."""
+        rows = [r for r in rows if str(r.get("size")) == "default" and isinstance(r.get("peak_mb"), (int, float))]
+        threads = max((r["threads"] for r in rows if isinstance(r.get("threads"), int)), default=None)
+        rows = [r for r in rows if threads is None or r.get("threads") == threads]
+        parts = []
+        for phase in dict.fromkeys(r.get("phase") for r in rows):
+            rs = [r for r in rows if r.get("phase") == phase]
+            ref = next((r for r in rs if r.get("provider") == "reference" and r["peak_mb"] > 0), None)
+            if ref is None:
+                continue
+            got = [f"{r['provider']} {fmt('peak_mb', r['peak_mb'])} MiB ({r['peak_mb'] / ref['peak_mb']:.2f}x)"
+                   for r in rs if r.get("provider") in ("torch", "triton", "cuda")
+                   and r.get("run_id") == ref.get("run_id")]
+            if got:
+                parts.append((f"{phase}: " if suite == "layer" else "")
+                             + f"reference {fmt('peak_mb', ref['peak_mb'])} MiB, " + ", ".join(got))
+        if not parts:
+            return []
+        how = "above the allocation before the step" if rows[0].get("device_type") == "cuda" else \
+            "of the tensors the step creates"
+        return [f"On {dev}, suite {suite}, peak memory per call {how} at the default size: " + "; ".join(parts) + "."]
+
+    @staticmethod
     def _speed_findings(dev: str, suite: str, rows: list[dict], speed_col: str) -> list[str]:
         best = [r for r in rows if isinstance(r.get(speed_col), (int, float))
                 and str(r.get("provider", "")).lower() != "reference"]
@@ -2216,6 +2243,10 @@ class Builder:
                         summary.append(f"Counted by {_short_label(m)} ({direction(m)}) instead, {s.key} is better in "
                                        f"{sum(c.won for c in cs)} of {len(cs)}, level in {sum(c.level for c in cs)} "
                                        f"and worse in {sum(not c.won and not c.level for c in cs)}.")
+        seconds = [s.key for s in sections.values() if s.lost]
+        if seconds:
+            summary.append("On a second measure a baseline beats every SIREN variant in "
+                           + " and ".join(seconds) + " (the Discussion says where).")
         summary += self._speed_summary()
         return {
             "generated": {"date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
