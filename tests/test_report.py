@@ -769,3 +769,34 @@ def test_memory_findings_pair_each_backend_with_the_reference_of_its_run_and_pha
     assert text == ("On GPU Y, suite layer, peak memory per call above the allocation before the step at the "
                     "default size: forward: reference 100 MiB, triton 50 MiB (0.50x); forward+backward: reference "
                     "200 MiB, torch 300 MiB (1.50x).")
+
+
+def test_ablation_keeps_its_findings_when_the_task_figure_stands_in(tmp_path):
+    """Where the ablation task published its own figure, the report draws no second curve of
+    the study, but keeps every finding; without it, the report draws its own."""
+    rows = [{"study": "omega0", "value": v, "layer": "first", "psnr": 30.0 + v / 10, "psnr_heldout": 25.0 - v / 100,
+             "method": "siren"} for v in (10, 30, 100)]
+    _write(tmp_path, "ablate-omega0-quick.json", "ablate", rows)
+    results, _ = report.load_results(tmp_path)
+    figs = tmp_path / "fig"
+    figs.mkdir()
+    (figs / "ablate-omega0-quick.png").write_bytes(b"")
+    sec = report.Builder(results, [], figs).ablate()
+    assert any("held-out PSNR" in f for f in sec.findings) and not list(figs.glob("report-ablate*.png"))
+    (figs / "ablate-omega0-quick.png").unlink()
+    again = report.Builder(results, [], figs).ablate()
+    assert again.findings == sec.findings and [p.name for p in figs.glob("report-ablate*.png")] == [
+        "report-ablate-omega0.png"]
+
+
+def test_settings_become_a_table_with_their_meaning(tmp_path):
+    """A results file's settings dict is a table of setting, value and meaning (the task's own
+    option help, or the report's words for a setting without an option), not a key dump."""
+    _write(tmp_path, "vfi-quick.json", "vfi", [{"method": "blend", "video": "bikes", "gap": 1, "ie": 5.0}],
+           settings={"size": 32, "blur": 2.0, "video": "bikes", "out": "x.json"})
+    (res,) = report.load_results(tmp_path)[0]["vfi"]
+    (tab,) = report.settings_table(res)
+    cells = [[c["t"] for c in row] for row in tab["rows"]]
+    assert cells == [["size", "32", "long side of the processed frames in pixels"],
+                     ["blur", "2", report.SETTING_WORDS["vfi", "blur"]]]
+    assert "settings:" not in report.describe(res, report.SETTINGS_TABLE_KEYS) and "settings:" in report.describe(res)

@@ -806,14 +806,68 @@ def _settings_dict(value: dict, row_keys: set[str]) -> str | None:
     return ("; " if any("," in p for p in parts) else ", ").join(parts)
 
 
-def describe(result: Result) -> str:
+# a results document's settings dicts shown as a table with each setting's meaning (settings_table)
+SETTINGS_TABLE_KEYS = ("settings", "siren_settings")
+# meanings of settings that have no command-line option of their own (the rest: the option's help)
+SETTING_WORDS = {
+    ("vfi", "lr"): "Adam learning rate of the space-time SIREN",
+    ("vfi", "layers"): "hidden-to-hidden layers of the space-time SIREN (official counting)",
+    ("vfi", "batch"): "points per Adam step of the space-time SIREN",
+    ("vfi", "omega"): "omega_0 of the space-time SIREN",
+    ("vfi", "flow_lr"): "Adam learning rate of the motion SIREN",
+    ("vfi", "flow_hidden"): "hidden width of the motion SIREN",
+    ("vfi", "flow_layers"): "hidden-to-hidden layers of the motion SIREN (official counting)",
+    ("vfi", "flow_batch"): "points per Adam step of the motion SIREN",
+    ("vfi", "flow_omega"): "omega_0 of the motion SIREN",
+    ("vfi", "blur"): "Gaussian blur (px) of the frames at the start of the motion fit, annealed to 0 in 4 levels",
+    ("sr", "tv_points"): "random high-resolution points per step of the total-variation prior",
+}
+
+
+def _option_help(task: str) -> dict[str, str]:
+    """Each command-line option's help of ``fastsiren TASK``, by its setting name, without the
+    default (the table gives the value used)."""
+    import argparse
+    import importlib
+
+    try:
+        module = importlib.import_module(f"fastsiren.tasks.{task}")
+        parser = argparse.ArgumentParser()
+        module.add_arguments(parser)
+    except (ImportError, AttributeError):
+        return {}
+    return {a.dest: re.sub(r"\s*\(default:[^)]*\)\s*$", "", " ".join(a.help.split()))
+            for a in parser._actions if a.help and a.help != argparse.SUPPRESS}
+
+
+def settings_table(result: Result) -> list[dict]:
+    """A results document's settings dicts (:data:`SETTINGS_TABLE_KEYS`) as tables of setting,
+    value and meaning (the task's option help, or :data:`SETTING_WORDS`)."""
+    helps = _option_help(result.task)
+    out = []
+    for key in SETTINGS_TABLE_KEYS:
+        value = result.doc.get(key)
+        if not isinstance(value, dict):
+            continue
+        body = [[cell(k), cell(_setting_text(v) or "–"),
+                 cell(helps.get(k) or SETTING_WORDS.get((result.task, k), ""))]
+                for k, v in value.items() if k not in DOC_META and k not in NOISE_KEYS and k not in CASE_KEYS
+                and v is not None and _setting_text(v) is not None]
+        if body:
+            out.append(table(f"Settings of {result.variant} ({key})", ["setting", "value", "meaning"], body,
+                             source=result.source()))
+    return out
+
+
+def describe(result: Result, tabled: Iterable[str] = ()) -> str:
     """One sentence of setup from the results document: profile, device, time, and every
-    setting it records (scalars, short lists, flat dicts such as a task's config)."""
+    setting it records (scalars, short lists, flat dicts such as a task's config) but those
+    ``tabled`` (shown by :func:`settings_table`)."""
     d = result.doc
     row_keys = {k for r in result.rows for k in r}
     extra = []
     for k, v in d.items():
-        if k in DOC_META or k in BULK_KEYS or k == "complete":
+        if k in DOC_META or k in BULK_KEYS or k in ("complete", "threads") or k in tabled:
             continue
         if isinstance(v, dict):
             text = _settings_dict(v, row_keys)
@@ -1036,19 +1090,9 @@ class Builder:
                 sec.tables.append(rows_table(res, rows, f"Ablation {study}", exclude=("study",)))
                 if metric is None:
                     continue
-                if (self.figures_dir / f"{res.variant}-{res.profile}.png").exists():
-                    continue  # the task's own figure of the study (its left panel is this curve) is shown
-                slug = re.sub(r"[^A-Za-z0-9]+", "-", str(study)).strip("-")
-                title, xlabel = ABLATION_LABELS.get(str(study), (str(study), "value"))
-                both = metric == "psnr" and any("psnr_heldout" in r for r in rows)
-                caption = (f"Ablation of the {title}: {_label(metric)} against {xlabel}"
-                           + (" on the training pixels (circles, solid) and on the held-out grid between them "
-                              "(squares, dashed)" if both else "") + f" ({res.source()}).")
-                fig = value_curves(self.figures_dir / f"report-ablate-{slug}.png", rows, metric,
-                                   f"{title[0].upper()}{title[1:]} ({res.profile} profile)", xlabel, caption)
-                f = self._fig(fig, caption, 0.75)
-                if f:
-                    sec.figures.append(f)
+                # the task's own figure of the study, whose left panel is this curve, stands in for it
+                if not (self.figures_dir / f"{res.variant}-{res.profile}.png").exists():
+                    self._ablation_curve(sec, res, str(study), rows, metric)
                 if any("psnr_heldout" in r for r in rows):  # between the training pixels: the lead, since
                     # a setting that memorises the pixels is best on them and worst between them
                     sec.findings += self._ablation_findings(str(study), rows, "psnr_heldout")
@@ -1057,6 +1101,20 @@ class Builder:
                     sec.findings += self._ablation_findings(str(study), rows, metric)
         sec.figures += self._task_figures("ablate")
         return sec
+
+    def _ablation_curve(self, sec: Section, res: Result, study: str, rows: list[dict], metric: str) -> None:
+        """The report's own figure of an ablation: ``metric`` against the ablated value."""
+        slug = re.sub(r"[^A-Za-z0-9]+", "-", study).strip("-")
+        title, xlabel = ABLATION_LABELS.get(study, (study, "value"))
+        both = metric == "psnr" and any("psnr_heldout" in r for r in rows)
+        caption = (f"Ablation of the {title}: {_label(metric)} against {xlabel}"
+                   + (" on the training pixels (circles, solid) and on the held-out grid between them "
+                      "(squares, dashed)" if both else "") + f" ({res.source()}).")
+        fig = value_curves(self.figures_dir / f"report-ablate-{slug}.png", rows, metric,
+                           f"{title[0].upper()}{title[1:]} ({res.profile} profile)", xlabel, caption)
+        f = self._fig(fig, caption, 0.75)
+        if f:
+            sec.figures.append(f)
 
     @staticmethod
     def _ablation_findings(study: str, rows: list[dict], metric: str, also: str | None = None) -> list[str]:
@@ -1090,7 +1148,8 @@ class Builder:
     def sr(self) -> Section:
         sec = Section("sr", self.results.get("sr", []))
         for res in sec.results:
-            sec.setup.append(describe(res))
+            sec.setup.append(describe(res, SETTINGS_TABLE_KEYS))
+            sec.tables += settings_table(res)
             metric = first_metric(res.rows, ("psnr_y", "psnr"))
             if metric and "scale" in _present(res.rows, ["scale"]) and "method" in _ordered_keys(res.rows):
                 sec.tables.append(pivot_table(res, res.rows, "method", "scale", metric,
@@ -1246,7 +1305,9 @@ class Builder:
         frame_notes: list[str] = []  # which frames were evaluated
         ie_notes: list[str] = []  # the IE medians, and a frame that carries the mean
         for res in sec.results:
-            sec.setup.append(describe(res))
+            first = res is next((r for r in sec.results if "dev_frames" not in r.doc), None)
+            sec.setup.append(describe(res, SETTINGS_TABLE_KEYS if first else ()))
+            sec.tables += settings_table(res) if first else []  # the dev runs' settings: inline, as tuning runs
             rows = res.rows
             keys = _ordered_keys(rows)
             groups = _varying(rows, ["video", "clip", "gap"])
