@@ -859,6 +859,11 @@ def settings_table(result: Result) -> list[dict]:
     return out
 
 
+# why a GPU-only provider was not timed on a CPU: said once in the speed section, not per table
+GPU_ONLY_REASONS = ("triton kernels need a CUDA device", "the cuda backend needs CUDA tensors",
+                    "3xTF32 products run on a CUDA device only")
+
+
 def describe(result: Result, tabled: Iterable[str] = ()) -> str:
     """One sentence of setup from the results document: profile, device, time, and every
     setting it records (scalars, short lists, flat dicts such as a task's config) but those
@@ -2004,7 +2009,7 @@ class Builder:
         all_sizes = set(dict.fromkeys(str(r.get("size")) for r in all_rs))
         skipped: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
         for r in all_rs:
-            if r.get("status", "ok") != "ok":
+            if r.get("status", "ok") != "ok" and not str(r.get("reason", "")).startswith(GPU_ONLY_REASONS):
                 sizes = skipped[str(r.get("reason"))][str(r.get("provider"))]
                 if str(r.get("size")) not in sizes:
                     sizes.append(str(r.get("size")))
