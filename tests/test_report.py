@@ -800,3 +800,21 @@ def test_settings_become_a_table_with_their_meaning(tmp_path):
     assert cells == [["size", "32", "long side of the processed frames in pixels"],
                      ["blur", "2", report.SETTING_WORDS["vfi", "blur"]]]
     assert "settings:" not in report.describe(res, report.SETTINGS_TABLE_KEYS) and "settings:" in report.describe(res)
+
+
+def test_the_dev_table_names_the_row_the_evaluation_uses(tmp_path):
+    """The VFI dev table says which of its variants is the evaluation table's siren (from the
+    evaluation's fits and the dev run's weight), and its note names what a cell pools."""
+    from fastsiren.tasks.vfi import weighted_label
+
+    rows = [{"method": m, "video": v, "frame": f, "gap": 1, "ie": 5.0} for m in ("blend", "siren")
+            for v in ("bikes", "carphone") for f in (3, 9)]
+    _write(tmp_path, "vfi-quick.json", "vfi", rows, settings={"fits": 3})
+    chosen = weighted_label(3, 2.0)
+    dev_rows = [dict(r, method=m) for r in rows[:4] for m in ("blend", chosen, weighted_label(2, 2.0))]
+    _write(tmp_path, "vfi-dev-quick.json", "vfi", dev_rows, dev_frames={"bikes": [3, 9]}, shrink_sigma=2.0)
+    results, _ = report.load_results(tmp_path)
+    sec = report.Builder(results, [], tmp_path / "fig").vfi()
+    (dev,) = [t for t in sec.tables if "dev subset" in t["caption"]]
+    assert f"The evaluation table's siren is the row '{chosen}' (3 fits, as its settings say)." in dev["notes"]
+    assert any("one per frame" in n for n in dev["notes"])

@@ -400,8 +400,10 @@ def pivot_table(result: Result, rows: list[dict], index: str, column: str, value
     counts.discard(0)
     notes = []
     if counts and max(counts) > 1:
-        pooled = _varying(rows, [k for k in _ordered_keys(rows) if k not in (index, column, "setting")
-                                 and not _is_metric(k) and k != "seconds"])
+        candidates = [k for k in _ordered_keys(rows) if k in CASE_KEYS and k not in (index, column)]
+        pooled = [k for k in candidates  # the settings that differ within a cell
+                  if any(len({str(r.get(k)) for r in rows if r.get(index) == i and r.get(column) == c}) > 1
+                         for i in idx for c in cols)]
         over = f", one per {' and '.join(pooled)}" if pooled else " (over the settings not shown)"
         tail = "; the last column is the median of all of a row's values." if agg == "median" and add_mean else "."
         notes.append(f"Each cell is the {agg} of {_or_list(sorted(counts))} rows{over}{tail}")
@@ -1122,6 +1124,21 @@ class Builder:
             sec.figures.append(f)
 
     @staticmethod
+    def _vfi_chosen(results: list[Result], dev: Result) -> list[str]:
+        """The dev table's row that the evaluation table's ``siren`` is (its fits and weight)."""
+        from fastsiren.tasks.vfi import weighted_label
+
+        main = next((r for r in results if "dev_frames" not in r.doc), None)
+        fits = (main.doc.get("settings") or {}).get("fits") if main else None
+        sigma = dev.doc.get("shrink_sigma")
+        if not isinstance(fits, int) or not isinstance(sigma, (int, float)):
+            return []
+        label = weighted_label(fits, sigma)
+        if not any(r.get("method") == label for r in dev.rows):
+            return []
+        return [f"The evaluation table's siren is the row '{label}' ({fits} fits, as its settings say)."]
+
+    @staticmethod
     def _ablation_findings(study: str, rows: list[dict], metric: str, also: str | None = None) -> list[str]:
         """Best and worst value of the ablation, per group of the other varying settings
         (e.g. omega_0 of the first layer and of the hidden layers separately); with ``also``, the
@@ -1313,6 +1330,7 @@ class Builder:
             first = res is next((r for r in sec.results if "dev_frames" not in r.doc), None)
             sec.setup.append(describe(res, SETTINGS_TABLE_KEYS if first else ()))
             sec.tables += settings_table(res) if first else []  # the dev runs' settings: inline, as tuning runs
+            first_table = len(sec.tables)
             rows = res.rows
             keys = _ordered_keys(rows)
             groups = _varying(rows, ["video", "clip", "gap"])
@@ -1335,6 +1353,9 @@ class Builder:
                     sec.tables.append(rows_table(res, rows, rows_caption))
             if not _present(rows, ["ie", "psnr"]):
                 sec.tables.append(rows_table(res, rows, rows_caption))
+            if dev:
+                for t in sec.tables[first_table:]:
+                    t["notes"] += self._vfi_chosen(sec.results, res)
             if not dev:
                 for metric in _present(rows, ["ie", "psnr"]):
                     sec.comparisons += compare_methods(rows, metric, groups)

@@ -930,11 +930,16 @@ def dev_variants(samples: list[np.ndarray], prev: np.ndarray, nxt: np.ndarray) -
            f"{k} fits: corrected": spacetime_predict(samples, prev, nxt, None, False),
            f"{k} fits: corrected, limited": spacetime_predict(samples, prev, nxt, None, True)}
     for j in range(2, k):
-        out[f"{j} fits: weighted (sigma {SHRINK_SIGMA:g}), limited"] = spacetime_predict(samples[:j], prev, nxt,
-                                                                                        SHRINK_SIGMA, True)
+        out[weighted_label(j, SHRINK_SIGMA)] = spacetime_predict(samples[:j], prev, nxt, SHRINK_SIGMA, True)
     for sigma in DEV_SIGMAS:
-        out[f"{k} fits: weighted (sigma {sigma:g}), limited"] = spacetime_predict(samples, prev, nxt, sigma, True)
+        out[weighted_label(k, sigma)] = spacetime_predict(samples, prev, nxt, sigma, True)
     return out
+
+
+def weighted_label(fits: int, sigma: float) -> str:
+    """A dev variant's name: ``fits`` fits, weighted at ``sigma``, limited; the table's
+    ``siren`` is ``weighted_label(cfg.fits, SHRINK_SIGMA)``."""
+    return f"{fits} fits: weighted (sigma {sigma:g}), limited"
 
 
 def run_dev(cfg: VfiConfig, out: Path, frames=None, gaps=(1, 2), resume: bool = False) -> dict:
