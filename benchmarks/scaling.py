@@ -313,13 +313,27 @@ SCALING_TAIL = (", one colour per provider and one line style per phase, with th
                 "projected above what was free (or, where its row says so, it ran out of memory)")
 
 
-def _fixed_setting(row: dict[str, str], sweep: str) -> str:
-    """What a sweep holds fixed, from one of its rows, e.g. ``width 256, D = 2, 5 linear layers``."""
-    parts = {"points": f"N = {int(float(row['points'])):,}" if row.get("points") else "",
-             "width": f"width {row['hidden']}" if row.get("hidden") else "",
-             "dim": f"D = {row['in_features']}" if row.get("in_features") else ""}
-    layers = f"{row['layers']} linear layer{'s' if row['layers'] != '1' else ''}" if row.get("layers") else ""
-    return ", ".join(v for v in [*(parts[k] for k in ("width", "dim", "points") if k != sweep), layers] if v)
+def _fixed_setting(rows: Sequence[dict[str, str]], sweep: str) -> str:
+    """What a sweep holds fixed, from its rows, e.g. ``width 256, D = 2, 5 linear layers``: a
+    setting that changes along the sweep is left out, or said as following the width (the
+    layer suite's input dimension is its width)."""
+    def one(key: str) -> str | None:
+        values = {r.get(key) for r in rows}
+        return values.pop() if len(values) == 1 and None not in values and "" not in values else None
+
+    parts = []
+    if sweep != "width" and one("hidden"):
+        parts.append(f"width {one('hidden')}")
+    if sweep != "dim":
+        if one("in_features"):
+            parts.append(f"D = {one('in_features')}")
+        elif all(r.get("in_features") == r.get("hidden") for r in rows):
+            parts.append("D = width")
+    if sweep != "points" and one("points"):
+        parts.append(f"N = {int(float(one('points'))):,}")
+    if one("layers"):
+        parts.append(f"{one('layers')} linear layer{'s' if one('layers') != '1' else ''}")
+    return ", ".join(parts)
 
 
 def plot_sweep(rows: Sequence[dict[str, str]], path: Path) -> Path:
@@ -372,12 +386,12 @@ def plot_sweep(rows: Sequence[dict[str, str]], path: Path) -> Path:
     call = {"fit": "one image-fit training step", "poisson-grad": "one Poisson-gradient training step",
             "poisson-laplacian": "one Poisson-Laplacian training step", "render": "one dense-grid inference",
             "layer": "one sine layer", "wave": "one wave-equation training step"}.get(suite, suite)
-    ax.set_title(f"{suite} ({call}): time vs {sweep}\n{_fixed_setting(rows[0], sweep)}; {where}", fontsize=8.5)
+    ax.set_title(f"{suite} ({call}): time vs {sweep}\n{_fixed_setting(rows, sweep)}; {where}", fontsize=8.5)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     fig.tight_layout()
     what = {"points": "the number of points", "width": "the hidden width", "dim": "the input dimension"}[sweep]
     common.save_figure(fig, path, dpi=110, caption=(
-        f"Scaling of the {suite} benchmark ({_fixed_setting(rows[0], sweep)}) on {where}: median time per call "
+        f"Scaling of the {suite} benchmark ({_fixed_setting(rows, sweep)}) on {where}: median time per call "
         f"against {what}" + SCALING_TAIL + "."))
     return path

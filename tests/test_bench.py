@@ -916,3 +916,12 @@ def test_a_provider_left_out_of_all_on_other_devices_runs_by_name(monkeypatch):
     for names in (["torch+blas"], ["all", "torch+blas"]):  # named beside "all" too
         named = run_suite("layer", names, log=lambda s: None, **FAST)
         assert {r.status for r in named.rows if r.provider == "torch+blas"} == {"ok"}, names
+
+
+def test_scaling_caption_says_only_what_the_sweep_holds_fixed():
+    """A setting that moves along a sweep is not called fixed: the layer suite's input
+    dimension follows the width."""
+    rows = [{"hidden": str(w), "in_features": str(w), "points": "2048", "layers": "1"} for w in (64, 128)]
+    assert scaling._fixed_setting(rows, "width") == "D = width, N = 2,048, 1 linear layer"
+    rows = [{"hidden": "256", "in_features": "2", "points": str(n), "layers": "5"} for n in (100, 1000)]
+    assert scaling._fixed_setting(rows, "points") == "width 256, D = 2, 5 linear layers"

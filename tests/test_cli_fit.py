@@ -519,23 +519,23 @@ def test_load_model_rebuilds_a_poisson_run_network(tmp_path):
     assert set(rows) == {"siren", "relu"}
     problem = poisson.Problem(load_target("camera", 24, True), "laplacian", 3)
     for method, kind in [(None, Siren), ("siren", Siren), ("relu", ReluMLP)]:
-        model = load_model(run, method, device="cpu")
+        model = load_model(run, "cpu", method=method)
         assert isinstance(model, kind)
         assert round(problem.final(model)["psnr"], 5) == rows[method or "siren"]["psnr"]
     state = torch.load(run / "model-relu.pt", weights_only=True)
     torch.save({"model": state}, run / "checkpoint-relu.pt")  # as a run cut short leaves it
     (run / "model-relu.pt").unlink()
-    assert round(problem.final(load_model(run, "relu"))["psnr"], 5) == rows["relu"]["psnr"]
+    assert round(problem.final(load_model(run, method="relu"))["psnr"], 5) == rows["relu"]["psnr"]
     with pytest.raises(ValueError, match=r"method='tanh'.*trained \['siren', 'relu'\]"):
-        load_model(run, "tanh")
+        load_model(run, method="tanh")
     (run / "checkpoint-relu.pt").unlink()
     with pytest.raises(FileNotFoundError, match="neither model-relu.pt nor checkpoint-relu.pt"):
-        load_model(run, "relu")
+        load_model(run, method="relu")
     fit_run = tmp_path / "f"
     assert cli.main(["fit", "--profile", "quick", "--out", str(fit_run), "--no-progress"]) == 0
-    assert isinstance(load_model(fit_run, "siren"), Siren)
+    assert isinstance(load_model(fit_run, method="siren"), Siren)
     with pytest.raises(ValueError, match="a fit run of 'siren', which holds one network"):
-        load_model(fit_run, "relu")
+        load_model(fit_run, method="relu")
 
 
 def test_fresh_start_drops_the_weights_of_an_unfinished_run(tmp_path, capsys):

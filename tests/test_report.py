@@ -818,3 +818,23 @@ def test_the_dev_table_names_the_row_the_evaluation_uses(tmp_path):
     (dev,) = [t for t in sec.tables if "dev subset" in t["caption"]]
     assert f"The evaluation table's siren is the row '{chosen}' (3 fits, as its settings say)." in dev["notes"]
     assert any("one per frame" in n for n in dev["notes"])
+
+
+def test_gpu_target_findings_pair_one_size_and_never_round_onto_a_target(tmp_path):
+    """The GPU target findings use the default size only (a large-size row would pair a
+    reference+compile time with another size's), and a missed target is never printed as
+    reached ("1.996x", not "2.00x (missed)")."""
+    def row(provider, ms, size="default", speedup=None, floor=0.9):
+        return {"device": "GPU Y", "device_type": "cuda", "suite": "render", "phase": "infer", "size": size,
+                "provider": provider, "median_ms": ms, "speedup": speedup if speedup is not None else 100.0 / ms,
+                "floor_frac": floor, "status": "ok", "run_id": "r" + size, "commit": "abc",
+                "date": "2026-12-01", "reference_infer_graph": True, "_file": "render.csv"}
+
+    bench = [row("reference", 100.0, speedup=1.0, floor=0.5), row("reference+compile", 60.0),
+             row("triton", 100.0 / 2.996, floor=0.4998), row("cuda", 80.0),
+             row("reference", 1000.0, "large", 1.0), row("reference+compile", 900.0, "large"),
+             row("triton", 10.0, "large")]
+    sec = report.Builder({}, bench, tmp_path / "fig").speed()
+    (text,) = [f for f in sec.findings if "against the targets of" in f]
+    assert "triton 2.996x (missed) at floor fraction 0.499 (missed)" in text
+    assert "against reference+compile, whose forward records no graph: triton 1.80x, cuda 0.75x" in text

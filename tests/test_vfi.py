@@ -402,7 +402,29 @@ def test_table_and_dev_resume_keep_their_triplets(tmp_path, interrupt_on_call):
 def test_summary_figure_plots_each_method_against_the_blend(tmp_path):
     """The table's summary figure: per clip and gap, IE minus the blend's on the same triplet
     (mean and spread over the triplets, their count in the tick labels)."""
-    rows = [{"video": "clip", "gap": g, "frame": k, "method": m, "ie": 10.0 + k - (m == "siren")}
+    import matplotlib.pyplot as plt
+
+    # siren is the blend - 1 - k/2 on frame k (mean -1.5, spread over frames 0, 1, 2), tvl1 the blend
+    rows = [{"video": "clip", "gap": g, "frame": k, "method": m,
+             "ie": 10.0 + k - (1 + k / 2) * (m == "siren")}
             for g in (1, 2) for k in range(3) for m in ("blend", "tvl1", "siren")]
     vfi.plot_summary(tmp_path / "ie.png", rows)
     assert "minus that of the linear blend" in common.figure_caption(tmp_path / "ie.png")
+    drawn = []
+    real = common.save_figure
+    try:
+        common.save_figure = lambda fig, path, **kw: drawn.append(fig)
+        vfi.plot_summary(tmp_path / "ie2.png", rows)
+    finally:
+        common.save_figure = real
+    (fig,) = drawn
+    ax = fig.axes[0]
+    heights = sorted(round(b.get_height(), 6) for b in ax.patches)
+    assert heights == [-1.5, -1.5, 0.0, 0.0]  # siren at both gaps, tvl1 at both: against the blend
+    spreads = [ln for coll in ax.collections for ln in coll.get_segments()]  # the error bars
+    assert sorted(round(abs(seg[1][1] - seg[0][1]), 6) for seg in spreads) == [0.0, 0.0,
+                                                                                 round(2 * np.std([0, .5, 1]), 6),
+                                                                                 round(2 * np.std([0, .5, 1]), 6)]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["clip\ngap 1\nn = 3", "clip\ngap 2\nn = 3"]
+    assert len(ax.patches) == 4  # no bar for the blend itself
+    plt.close(fig)

@@ -1485,13 +1485,16 @@ class Builder:
             if speed_col:  # the tables' fixed sizes (a sweep's extremes say more of the reference's growth)
                 sec.findings += self._speed_findings(dev, suite, [r for r in rs if not r.get("sweep")], speed_col)
             sec.findings += self._memory_findings(dev, suite, [r for r in rs if not r.get("sweep")])
-            suite_rows = [r for r in rs if not r.get("sweep") and r.get("device_type") == "cuda"]  # no scaling rows
+            # the targets are set at the default size (and the ratios below pair rows of one size)
+            suite_rows = [r for r in rs if not r.get("sweep") and r.get("device_type") == "cuda"
+                          and str(r.get("size")) == "default"]
             for t in gpu_targets(suite_rows):
                 fair = self._against_compiled_reference(suite_rows, t) if t["reference_overstated"] else ""
                 sec.findings.append(
                     f"On {dev}, suite {suite} (rows of {_dates(suite_rows)}), against the targets of {t['target']:g}x "
                     f"the reference and a floor fraction of at least {GPU_FLOOR_TARGET:g}: "
-                    + "; ".join(f"{p} {x:.2f}x ({'met' if x >= t['target'] else 'missed'}) at floor fraction {f:.2f} "
+                    + "; ".join(f"{p} {speedup_text(x, t['target'])} ({'met' if x >= t['target'] else 'missed'}) at "
+                                f"floor fraction {speedup_text(f, GPU_FLOOR_TARGET)[:-1]} "
                                 f"({'met' if f >= GPU_FLOOR_TARGET else 'missed'})" for p, x, f in t["providers"])
                     + f". A provider whose GEMMs run at cuBLAS fp32 speed cannot beat the reference by more "
                       f"than {t['ceiling']:.2f}x (the ceiling"
@@ -1510,10 +1513,12 @@ class Builder:
             verdict = scaling_target_text([{k: str(v) for k, v in r.items()} for r in rs])
             if verdict:
                 n_threads = _count(int(threads), "torch thread") if threads.isdigit() else f"{threads} torch threads"
-                sec.findings.append(f"Scaling sweeps on {dev} with {n_threads} (rows of {_dates(rs)}: another run "
-                                    "than the tables', and this host's speed varied from day to day), against the "
-                                    "target of the torch backend beating reference on the Poisson steps at every "
-                                    "size: " + verdict)
+                tables = {r.get("run_id") for r in self.bench if not r.get("sweep") and str(r.get("device")) == dev
+                          and str(r.get("threads")) == threads}
+                other = "" if {r.get("run_id") for r in rs} <= tables else ", other runs than the tables'"
+                sec.findings.append(f"Scaling sweeps on {dev} with {n_threads} (rows of {_dates(rs)}{other}), "
+                                    "against the target of the torch backend beating reference on the Poisson "
+                                    "steps at every size: " + verdict)
         if speed_col:
             for dev in sorted({d for d, _ in by_dev_suite}):
                 # the tables' fixed-size rows (not the sweeps), reference (1x by definition) left out
@@ -1953,8 +1958,7 @@ class Builder:
             if table_ms["reference"] < 1.25 * study["reference"]:
                 continue
             margin, here = table_ms["reference"] / table_ms["torch"], r["torch_speedup"]["glibc"]
-            when = ", ".join(dict.fromkeys(f"commit {str(b.get('commit', '?'))[:10]} of {str(b.get('date', '?'))[:10]}"
-                                           for b in table_rows.values()))
+            when = _dates(list(table_rows.values()))
             same_run = when == f"commit {_commit(doc)} of {str(doc.get('date', '?'))[:10]}"
             sec.findings.append(
                 f"Suite {r['suite']} ({r['phase']}): the suite table's reference took "
@@ -1964,8 +1968,8 @@ class Builder:
                 f"{margin:.2f}x in the table, {'larger' if margin > here else 'smaller'} than the {here:.2f}x here. "
                 + ("The table's process ran this suite alone, this study's after the others."
                    if same_run else f"The table's rows come from another run ({when}; this study: commit "
-                                    f"{_commit(doc)} of {str(doc.get('date', '?'))[:10]}), and this host's speed "
-                                    "varied from day to day, so the difference is not the allocator's alone."))
+                                    f"{_commit(doc)} of {str(doc.get('date', '?'))[:10]}), so the two differ in "
+                                    "more than the order of the suites."))
 
     def verify(self) -> Section:
         """The mutation check of the CUDA kernels' emulated test tier (benchmarks/cuda_mutations.py)."""
@@ -2093,7 +2097,8 @@ class Builder:
     @staticmethod
     def _against_compiled_reference(rows: list[dict], target: dict) -> str:
         """``; against reference+compile, which records no graph: triton 1.25x, ...`` (a GPU
-        suite whose eager reference is overstated), or "" without that row."""
+        suite whose eager reference is overstated; ``rows``: one size of one device), or ""
+        without that row."""
         comp = next((r for r in rows if r.get("provider") == "reference+compile"
                      and isinstance(r.get("median_ms"), (int, float))), None)
         if comp is None:
@@ -2126,7 +2131,9 @@ class Builder:
             return []
         how = "above the allocation before the step" if rows[0].get("device_type") == "cuda" else \
             "of the tensors the step creates"
-        return [f"On {dev}, suite {suite}, peak memory per call {how} at the default size: " + "; ".join(parts) + "."]
+        where = dev + (f", {_count(threads, 'torch thread')}" if threads is not None else "")
+        return [f"On {where}, suite {suite}, peak memory per call {how} at the default size: " + "; ".join(parts)
+                + "."]
 
     @staticmethod
     def _speed_findings(dev: str, suite: str, rows: list[dict], speed_col: str) -> list[str]:
@@ -2199,7 +2206,8 @@ class Builder:
         """One Discussion line per GPU: the speed targets against the ceiling the reference's
         own floor fraction sets (same GEMMs at the same precision)."""
         out = []
-        gpu_rows = [r for r in self.bench if r.get("device_type") == "cuda" and not r.get("sweep")]
+        gpu_rows = [r for r in self.bench if r.get("device_type") == "cuda" and not r.get("sweep")
+                    and str(r.get("size")) == "default"]  # the targets' size
         for dev in sorted({str(r.get("device")) for r in gpu_rows}):
             ts = gpu_targets([r for r in gpu_rows if str(r.get("device")) == dev])
             if not ts:
@@ -2332,8 +2340,8 @@ class Builder:
                                        f"and worse in {sum(not c.won and not c.level for c in cs)}.")
         seconds = [s.key for s in sections.values() if s.lost]
         if seconds:
-            summary.append("On a second measure a baseline beats every SIREN variant in "
-                           + " and ".join(seconds) + " (the Discussion says where).")
+            summary.append("On a second measure a baseline is above the best SIREN variant in some cases of "
+                           + " and ".join(seconds) + " (the Discussion says where and how often).")
         summary += self._speed_summary()
         return {
             "generated": {"date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
