@@ -204,8 +204,8 @@ def gpu_targets(rows: Sequence[dict]) -> list[dict]:
     out = []
     for suite, target in GPU_TARGETS.items():
         ref = _ok_row(rows, suite, "reference")
-        got = [(p, _num(r["speedup"]), _num(r["floor_frac"])) for p in ("triton", "cuda")
-               if (r := _ok_row(rows, suite, p))]
+        got = [(p, _num(r.get("speedup")), _num(r.get("floor_frac"))) for p in ("triton", "cuda")
+               if (r := _ok_row(rows, suite, p)) and math.isfinite(_num(r.get("speedup")))]  # a cell may be empty
         if ref is not None and got:
             out.append({"suite": suite, "target": target, "ceiling": speed_ceiling(ref, suite),
                         "ceiling_x3": speed_ceiling(ref, suite, "floor_x3_frac"),
@@ -219,8 +219,10 @@ def gpu_target_lines(rows: Sequence[dict[str, str]]) -> str:
         return "met" if ok else "**missed**"
 
     lines = [f"- {t['suite']} (target >= {t['target']:g}x, floor fraction >= {GPU_FLOOR_TARGET:g}): "
-             + "; ".join(f"{p} {x:.2f}x ({verdict(x >= t['target'])}), floor fraction {f:.2f} "
-                         f"({verdict(f >= GPU_FLOOR_TARGET)})" for p, x, f in t["providers"])
+             + "; ".join(f"{p} {speedup_text(x, t['target'])} ({verdict(x >= t['target'])}), "
+                         + (f"floor fraction {speedup_text(f, GPU_FLOOR_TARGET)[:-1]} "
+                            f"({verdict(f >= GPU_FLOOR_TARGET)})" if math.isfinite(f) else "floor not measured")
+                         for p, x, f in t["providers"])
              + f"; ceiling at reference's GEMMs: {t['ceiling']:.2f}x"
              + ("" if math.isnan(t["ceiling_x3"]) else f", at the same GEMMs as 3xTF32: {t['ceiling_x3']:.2f}x")
              + (" (overstated: that reference recorded an autograd graph, see the note above)"

@@ -827,14 +827,15 @@ def test_gpu_target_findings_pair_one_size_and_never_round_onto_a_target(tmp_pat
     def row(provider, ms, size="default", speedup=None, floor=0.9):
         return {"device": "GPU Y", "device_type": "cuda", "suite": "render", "phase": "infer", "size": size,
                 "provider": provider, "median_ms": ms, "speedup": speedup if speedup is not None else 100.0 / ms,
-                "floor_frac": floor, "status": "ok", "run_id": "r" + size, "commit": "abc",
+                **({"floor_frac": floor} if floor is not None else {}), "status": "ok", "run_id": "r" + size,
+                "commit": "abc",
                 "date": "2026-12-01", "reference_infer_graph": True, "_file": "render.csv"}
 
     bench = [row("reference", 100.0, speedup=1.0, floor=0.5), row("reference+compile", 60.0),
-             row("triton", 100.0 / 2.996, floor=0.4998), row("cuda", 80.0),
+             row("triton", 100.0 / 2.996, floor=0.4998), row("cuda", 80.0, floor=None),  # an empty floor cell
              row("reference", 1000.0, "large", 1.0), row("reference+compile", 900.0, "large"),
              row("triton", 10.0, "large")]
     sec = report.Builder({}, bench, tmp_path / "fig").speed()
     (text,) = [f for f in sec.findings if "against the targets of" in f]
-    assert "triton 2.996x (missed) at floor fraction 0.499 (missed)" in text
+    assert "triton 2.996x (missed) at floor fraction 0.499 (missed); cuda 1.25x (missed) (floor not measured)" in text
     assert "against reference+compile, whose forward records no graph: triton 1.80x, cuda 0.75x" in text

@@ -1493,9 +1493,10 @@ class Builder:
                 sec.findings.append(
                     f"On {dev}, suite {suite} (rows of {_dates(suite_rows)}), against the targets of {t['target']:g}x "
                     f"the reference and a floor fraction of at least {GPU_FLOOR_TARGET:g}: "
-                    + "; ".join(f"{p} {speedup_text(x, t['target'])} ({'met' if x >= t['target'] else 'missed'}) at "
-                                f"floor fraction {speedup_text(f, GPU_FLOOR_TARGET)[:-1]} "
-                                f"({'met' if f >= GPU_FLOOR_TARGET else 'missed'})" for p, x, f in t["providers"])
+                    + "; ".join(f"{p} {speedup_text(x, t['target'])} ({'met' if x >= t['target'] else 'missed'}) "
+                                + (f"at floor fraction {speedup_text(f, GPU_FLOOR_TARGET)[:-1]} "
+                                   f"({'met' if f >= GPU_FLOOR_TARGET else 'missed'})" if math.isfinite(f)
+                                   else "(floor not measured)") for p, x, f in t["providers"])
                     + f". A provider whose GEMMs run at cuBLAS fp32 speed cannot beat the reference by more "
                       f"than {t['ceiling']:.2f}x (the ceiling"
                     + (", over the reverse-mode gradient's share of those GEMMs" if suite == "poisson-grad" else "")
