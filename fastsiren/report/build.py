@@ -55,6 +55,7 @@ from fastsiren.benchmarks.records import REFERENCE_INFER_NOTE, reference_infer_g
 from fastsiren.benchmarks.scaling import SCALING_TAIL  # said once in the speed section
 from fastsiren.benchmarks.suites import REVERSE_GRAD_PRODUCT_SHARE, default_shape
 from fastsiren.tasks import common
+from fastsiren.tasks.fit import LAYER_COUNTING
 
 PROFILE_ORDER = ("paper", "cpu", "quick")
 TASKS = ("fit", "poisson", "compare", "ablate", "sr", "vfi")
@@ -242,6 +243,13 @@ def _dates(rows: list[dict]) -> str:
     """``commit a455e96cef of 2026-11-28`` (each distinct run of ``rows``)."""
     return ", ".join(dict.fromkeys(f"commit {str(r.get('commit', '?'))[:10]} of {str(r.get('date', '?'))[:10]}"
                                    for r in rows)) or "no rows"
+
+
+def _most_threads(rows: list[dict]) -> tuple[int | None, list[dict]]:
+    """The largest torch thread count among ``rows`` (None where they record none: a GPU) and
+    the rows measured at it."""
+    threads = max((r["threads"] for r in rows if isinstance(r.get("threads"), int)), default=None)
+    return threads, [r for r in rows if threads is None or r.get("threads") == threads]
 
 
 def _count(n: int, noun: str) -> str:
@@ -780,8 +788,7 @@ def _setting_text(value: Any) -> str | None:
 
 
 # fit.network_description's reminder of the official layer counting, said once in the report's Method
-_LAYER_COUNTING = re.compile(r"; layers=\d+ counts the hidden-to-hidden layers after the first, as the official "
-                             r"code does")
+_LAYER_COUNTING = re.compile("; " + re.escape(LAYER_COUNTING).replace(re.escape("{}"), r"\d+"))
 
 
 def _settings_dict(value: dict, row_keys: set[str]) -> str | None:
@@ -1354,9 +1361,10 @@ class Builder:
             if not _present(rows, ["ie", "psnr"]):
                 sec.tables.append(rows_table(res, rows, rows_caption))
             if dev:
+                chosen = self._vfi_chosen(sec.results, res)
                 for t in sec.tables[first_table:]:
-                    t["notes"] += self._vfi_chosen(sec.results, res)
-            if not dev:
+                    t["notes"] += chosen
+            else:
                 for metric in _present(rows, ["ie", "psnr"]):
                     sec.comparisons += compare_methods(rows, metric, groups)
                 frames, after_ie, limits = self._vfi_frames(res, groups)
@@ -1960,7 +1968,8 @@ class Builder:
                 continue
             margin, here = table_ms["reference"] / table_ms["torch"], r["torch_speedup"]["glibc"]
             when = _dates(list(table_rows.values()))
-            same_run = when == f"commit {_commit(doc)} of {str(doc.get('date', '?'))[:10]}"
+            here_run = _dates([doc])
+            same_run = when == here_run
             sec.findings.append(
                 f"Suite {r['suite']} ({r['phase']}): the suite table's reference took "
                 f"{table_ms['reference'] / study['reference']:.2f}x its time in this study under the same glibc "
@@ -1968,9 +1977,8 @@ class Builder:
                 f"{table_ms['torch'] / study['torch']:.2f}x; torch's margin over the reference is "
                 f"{margin:.2f}x in the table, {'larger' if margin > here else 'smaller'} than the {here:.2f}x here. "
                 + ("The table's process ran this suite alone, this study's after the others."
-                   if same_run else f"The table's rows come from another run ({when}; this study: commit "
-                                    f"{_commit(doc)} of {str(doc.get('date', '?'))[:10]}), so the two differ in "
-                                    "more than the order of the suites."))
+                   if same_run else f"The table's rows come from another run ({when}; this study: {here_run}), "
+                                    "so the two differ in more than the order of the suites."))
 
     def verify(self) -> Section:
         """The mutation check of the CUDA kernels' emulated test tier (benchmarks/cuda_mutations.py)."""
@@ -2113,9 +2121,8 @@ class Builder:
         """Peak memory of each default backend against the reference's in the same run, per
         phase, at the default size (on the CPU at the largest thread count): the memory half of
         the tables."""
-        rows = [r for r in rows if str(r.get("size")) == "default" and isinstance(r.get("peak_mb"), (int, float))]
-        threads = max((r["threads"] for r in rows if isinstance(r.get("threads"), int)), default=None)
-        rows = [r for r in rows if threads is None or r.get("threads") == threads]
+        threads, rows = _most_threads([r for r in rows if str(r.get("size")) == "default"
+                                       and isinstance(r.get("peak_mb"), (int, float))])
         parts = []
         for phase in dict.fromkeys(r.get("phase") for r in rows):
             rs = [r for r in rows if r.get("phase") == phase]
@@ -2181,9 +2188,7 @@ class Builder:
                 and r.get("provider") in ("torch", "triton", "cuda") and r.get("suite") in suites]
         gpus_first = sorted({(r.get("device_type") != "cuda", str(r.get("device"))) for r in rows})
         for _, dev in gpus_first:
-            rs = [r for r in rows if str(r.get("device")) == dev]
-            threads = max((r["threads"] for r in rs if isinstance(r.get("threads"), int)), default=None)
-            rs = [r for r in rs if threads is None or r.get("threads") == threads]
+            threads, rs = _most_threads([r for r in rows if str(r.get("device")) == dev])
             parts = []
             for suite in suites:
                 best = max((r for r in rs if r.get("suite") == suite), key=lambda r: r["speedup"], default=None)

@@ -153,6 +153,10 @@ def load_model(run: str | Path, device: str | torch.device = "auto", backend: st
     return model.eval()
 
 
+# the official layer counting, as network_description says it (the report says it once and drops it)
+LAYER_COUNTING = "layers={} counts the hidden-to-hidden layers after the first, as the official code does"
+
+
 def network_description(name: str, model) -> str:
     """The network in words, from the model itself: the feature counts layer by layer, the
     activation, and the official layer counting, e.g. ``siren: 2 -> 256 -> 256 -> 256 -> 256 ->
@@ -164,8 +168,7 @@ def network_description(name: str, model) -> str:
     front = f"{model.in_features}" + (f" (positional encoding: {enc})" if enc != model.in_features else "")
     widths = " -> ".join([str(model.hidden_features)] * acts)
     return (f"{name}: {front} -> {widths} -> {model.out_features}, {act} after every layer but the last "
-            f"({acts + 1} linear layers; layers={model.hidden_layers} counts the hidden-to-hidden layers "
-            "after the first, as the official code does)")
+            f"({acts + 1} linear layers; {LAYER_COUNTING.format(model.hidden_layers)})")
 
 
 def run(config: FitConfig) -> dict:
