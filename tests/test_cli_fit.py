@@ -185,6 +185,19 @@ def test_written_files_get_the_mode_of_a_plain_write(tmp_path):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o644, name
 
 
+def test_results_files_are_standard_json(tmp_path):
+    """A non-finite metric (the PSNR of identical images) is written as null, not as Python's
+    ``Infinity``, which other JSON readers refuse."""
+    import numpy as np
+
+    common.write_json(tmp_path / "m.json", {"rows": [{"psnr": float("inf"), "ssim": np.float64(1.0)},
+                                                     {"psnr": (float("nan"), np.float32(2.5))}]})
+    text = (tmp_path / "m.json").read_text()
+    assert "Infinity" not in text and "NaN" not in text
+    assert json.loads(text, parse_constant=lambda c: pytest.fail(f"non-standard {c}")) == {
+        "rows": [{"psnr": None, "ssim": 1.0}, {"psnr": [None, 2.5]}]}
+
+
 def test_cli_help_lists_every_task(capsys):
     assert cli.main(["--help"]) == 0
     text = capsys.readouterr().out

@@ -247,6 +247,7 @@ def test_alpha_and_16bit_inputs_are_read(tmp_path, color_png):
 @pytest.mark.parametrize("args, message", [
     (["--scale", "0.5"], "scale must be a number >= 1"),
     (["--scale", "0"], "scale must be a number >= 1"),
+    (["--scale", "1"], "scale 1 leaves nothing to evaluate"),
     (["--scale", "12"], "too small for scale 12"),
     (["--methods", "bicubic,magic"], "magic"),
     (["--render-chunk", "0"], "render_chunk must be > 0"),

@@ -16,6 +16,7 @@ import dataclasses
 import datetime as _dt
 import glob
 import json
+import math
 import os
 import platform
 import shutil
@@ -65,9 +66,22 @@ def _json_default(o):
     raise TypeError(f"cannot serialize {type(o).__name__}")
 
 
+def _finite(obj: Any) -> Any:
+    """``obj`` with every non-finite float (a PSNR of identical images is infinite) as None:
+    JSON has no Infinity or NaN, and Python's ``Infinity`` breaks other readers."""
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
 def write_json(path: str | os.PathLike, obj: Any) -> None:
-    """Atomically write ``obj`` as indented JSON."""
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, default=_json_default) + "\n").encode())
+    """Atomically write ``obj`` as indented, standard JSON (non-finite floats as null)."""
+    text = json.dumps(_finite(obj), indent=2, default=_json_default, allow_nan=False)
+    atomic_write_bytes(path, (text + "\n").encode())
 
 
 def read_json(path: str | os.PathLike) -> Any:

@@ -105,6 +105,9 @@ def resolve(config: SRConfig) -> SRConfig:
     cfg = common.fill_profile(config, PROFILE_DEFAULTS)
     if not (isinstance(cfg.scale, (int, float)) and math.isfinite(cfg.scale) and cfg.scale >= 1):
         raise ValueError(f"scale must be a number >= 1, got {cfg.scale!r}")
+    if cfg.scale == 1 and not cfg.upscale:
+        raise ValueError("scale 1 leaves nothing to evaluate: the LR image would be the HR image itself "
+                         "(bicubic's PSNR infinite); evaluate at a scale > 1, or fit one image with --upscale")
     for name in ("steps", "hidden", "tv_points"):
         common.positive(name, getattr(cfg, name), int)
     for name in ("lr", "omega_per_px"):
@@ -559,7 +562,8 @@ PROTOCOL = ("HR centre-cropped to the profile's crop and to a multiple of the sc
 
 def add_arguments(parser) -> None:
     common.add_common_arguments(parser, default_out="runs/sr", resume=RESUME_HELP)
-    parser.add_argument("--scale", type=float, default=2.0, help="upscaling factor, any real number >= 1")
+    parser.add_argument("--scale", type=float, default=2.0, help="upscaling factor, any real number > 1 "
+                        "(1 only with --upscale: a fit at the image's own size)")
     parser.add_argument("--upscale", action="store_true",
                         help="the image is the LR input: write the upscaled DIR/sr.png and DIR/comparison.png (with "
                              "config.json, metrics.json and parts/, no ground-truth metrics) (default: evaluate, the "

@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", choices=common.PROFILES, default="cpu",
                    help="quick = seconds (tests); cpu = minutes on 2 cores; paper = the paper's settings (GPU)")
     p.add_argument("--images", default=",".join(EVAL_IMAGES), help="comma-separated image names")
-    p.add_argument("--scales", default="2,2.5,3,4", help="comma-separated scales (any real >= 1)")
+    p.add_argument("--scales", default="2,2.5,3,4", help="comma-separated scales (any real > 1)")
     p.add_argument("--results", help="results file (default: docs/results/sr-<profile>.json)")
     p.add_argument("--figures", default="docs/figures", help="figure folder")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         scales = tuple(float(s) for s in a.scales.split(",") if s.strip())
     except ValueError:
-        raise ValueError(f"--scales {a.scales!r}: expected comma-separated numbers >= 1") from None
+        raise ValueError(f"--scales {a.scales!r}: expected comma-separated numbers > 1") from None
     if not images or not scales:
         raise ValueError(f"--images {a.images!r} / --scales {a.scales!r}: each needs at least one entry")
     torch.set_num_threads(a.threads)
