@@ -771,6 +771,25 @@ def test_memory_findings_pair_each_backend_with_the_reference_of_its_run_and_pha
                     "200 MiB, torch 300 MiB (1.50x).")
 
 
+def test_ablation_findings_over_a_learning_rate_sweep(tmp_path):
+    """A study that sweeps rates: each setting counts at its best rate (named), and one sentence
+    gives the best setting at each rate and whether the winner changes with it."""
+    psnr = {("paper", 1e-4): 25.9, ("paper", 1e-3): 28.1, ("pytorch", 1e-4): 27.0, ("pytorch", 1e-3): 27.6,
+            ("xavier", 1e-4): 22.9, ("xavier", 1e-3): 26.1}
+    rows = [{"study": "first-init", "value": v, "method": "siren", "lr": lr, "psnr": p + 10, "psnr_heldout": p}
+            for (v, lr), p in psnr.items()]
+    _write(tmp_path, "ablate-first-init-quick.json", "ablate", rows)
+    results, _ = report.load_results(tmp_path)
+    (tmp_path / "fig").mkdir()
+    found = report.Builder(results, [], tmp_path / "fig").ablate().findings
+    assert ("Ablation first-init, held-out PSNR (dB), each at its best learning rate: the best setting (value "
+            "paper, at lr 0.001) reaches 28.10 dB and the worst (value xavier, at lr 0.001) 26.10 dB, a spread of "
+            "2.00 dB over 3 settings.") in found
+    assert ("Ablation first-init, held-out PSNR (dB): the best setting at each learning rate: lr 0.0001: pytorch "
+            "(27.00 dB); lr 0.001: paper (28.10 dB); which setting wins depends on the rate.") in found
+    assert not any("(lr " in f for f in found)  # never split into one group per rate
+
+
 def test_ablation_keeps_its_findings_when_the_task_figure_stands_in(tmp_path):
     """Where the ablation task published its own figure, the report draws no second curve of
     the study, but keeps every finding; without it, the report draws its own."""

@@ -146,6 +146,30 @@ def test_ablate_quick_studies(tmp_path):
     assert len(res["init_distributions"]) == len(ablate.FIRST_SCHEMES) * 3
 
 
+def test_ablate_sweeps_learning_rates(tmp_path, capsys):
+    """Every case at every rate of --lrs: a row each, a checkpoint each, the curves at each case's
+    best held-out rate; --lr is one rate."""
+    out = tmp_path / "s"
+    assert cli.main(["ablate", "--study", "first-init", "--profile", "quick", "--steps", "6", "--size", "16",
+                     "--hidden", "16", "--lrs", "1e-3,1e-2", "--out", str(out), "--no-progress"]) == 0
+    doc = common.read_json(out / "metrics.json")
+    rows = doc["rows"]
+    assert [(r["value"], r["lr"]) for r in rows] == [(s, lr) for s in ablate.FIRST_SCHEMES for lr in (1e-3, 1e-2)]
+    assert len({r["psnr"] for r in rows}) == len(rows)  # each rate really trained
+    assert set(doc["histories"]) == {f"{s}, lr {lr:g}" for s in ablate.FIRST_SCHEMES for lr in (1e-3, 1e-2)}
+    assert sorted(p.name for p in out.glob("checkpoint-paper-*.pt")) == ["checkpoint-paper-lr0.001.pt",
+                                                                         "checkpoint-paper-lr0.01.pt"]
+    cfg = ablate.resolve(ablate.AblateConfig(study="first-init", profile="quick", lrs=(1e-3, 1e-2)))
+    best = ablate.best_rates(cfg, rows)
+    for s in ablate.FIRST_SCHEMES:
+        mine = [r for r in rows if r["value"] == s]
+        assert best[s] == max(mine, key=lambda r: r["psnr_heldout"])["lr"]
+    assert "lr 0.01" in capsys.readouterr().out
+    one = ablate.resolve(ablate.AblateConfig(study="omega0", profile="cpu", lr=3e-4))
+    assert one.lrs == (3e-4,) and one.lr is None
+    assert ablate.resolve(ablate.AblateConfig(study="omega0", profile="cpu")).lrs == (1e-4, 1e-3, 1e-2)
+
+
 def test_paper_init_gives_arcsine_activations_through_depth():
     # the paper's argument: with its init every sine layer's output is arcsine-distributed on
     # [-1, 1], whose standard deviation is 1/sqrt(2)
@@ -184,6 +208,10 @@ def test_paper_init_gives_arcsine_activations_through_depth():
     (lambda o: ablate.AblateConfig(study="omega0", profile="quick", omegas=(), out=o), "at least one omega_0"),
     (lambda o: ablate.AblateConfig(study="first-init", profile="quick", steps=0, out=o), "steps must be > 0"),
     (lambda o: ablate.AblateConfig(study="omega0", profile="quick", size=4, out=o), "size must be >= 8"),
+    (lambda o: ablate.AblateConfig(study="omega0", profile="quick", lr=1e-3, lrs=(1e-2,), out=o), "not both"),
+    (lambda o: ablate.AblateConfig(study="omega0", profile="quick", lrs=(), out=o), "at least one learning rate"),
+    (lambda o: ablate.AblateConfig(study="omega0", profile="quick", lrs=(1e-3, 0.0), out=o), "lrs entry"),
+    (lambda o: ablate.AblateConfig(study="omega0", profile="quick", lrs=(1e-3, 1e-3), out=o), "more than once"),
     (lambda o: compare.CompareConfig(profile="quick", size=4, out=o), "size must be >= 8"),
     (lambda o: poisson.PoissonConfig(supervision="grad", profile="quick", size=4, out=o), "size must be >= 8"),
 ])

@@ -114,6 +114,37 @@ def test_sample_and_synthesize_undo_a_known_shift():
     assert np.allclose(mid.numpy()[:, 1:-1], img[:, 1:-1], atol=1e-5)
 
 
+def test_flow_fields_are_pixels_middle_to_next_in_dy_dx_order():
+    """Both flow methods report the displacement from the middle frame to the next one in
+    pixels of the processed frames, (dy, dx): on a non-square textured frame whose right half
+    moves by a known (dy, dx) = (0.75, -1.5) px from the middle to the next frame while the
+    left half stays, each recovers that motion and about zero on the static half (the figures
+    draw these fields; a grid-unit factor, an h/w swap, a sign or an axis swap would fail)."""
+    from scipy.ndimage import gaussian_filter, shift
+
+    h, w, pad, move = 32, 48, 8, np.array([0.75, -1.5])
+    rng = np.random.default_rng(0)
+    tex = gaussian_filter(rng.random((h + 2 * pad, w + 2 * pad)), 2.0)
+    tex = (tex - tex.min()) / np.ptp(tex)
+
+    def frame(s: int) -> np.ndarray:  # s = -1: frame K-G, +1: frame K+G
+        img = tex.copy()
+        half = (w + 2 * pad) // 2
+        img[:, half:] = shift(tex, s * move, order=3, mode="reflect")[:, half:]
+        return np.repeat(img[pad:-pad, pad:-pad, None], 3, -1).clip(0, 1)
+
+    f0, f1 = frame(-1), frame(1)
+    cfg = vfi.resolve(vfi.VfiConfig(profile="cpu", flow_steps=100, flow_hidden=32, flow_batch=1024, blur=2.0,
+                                    device="cpu", progress=False))
+    _, siren_flow = vfi.flow_siren(f0, f1, cfg, torch.device("cpu"))
+    _, tvl1_flow = vfi.tvl1_interpolate(f0, f1)
+    for flow in (siren_flow, tvl1_flow):
+        assert flow.shape == (h, w, 2)
+        static, moving = flow[3:-3, 3:w // 2 - 5], flow[3:-3, w // 2 + 5:-3]
+        assert np.allclose(np.median(moving, (0, 1)), move, atol=0.15)
+        assert np.abs(np.median(static, (0, 1))).max() < 0.1
+
+
 # ---------------------------------------------------------------- space-time SIREN
 
 def test_spacetime_siren_static_clip_predicts_the_frame():

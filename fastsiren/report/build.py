@@ -1149,13 +1149,30 @@ class Builder:
     def _ablation_findings(study: str, rows: list[dict], metric: str, also: str | None = None) -> list[str]:
         """Best and worst value of the ablation, per group of the other varying settings
         (e.g. omega_0 of the first layer and of the hidden layers separately); with ``also``, the
-        best and worst settings' value of that metric too."""
+        best and worst settings' value of that metric too. Where the run sweeps learning rates,
+        each setting counts at its best rate for ``metric`` (named), and without ``also`` one more
+        sentence gives the best setting at each rate."""
         scored = [r for r in rows if isinstance(r.get(metric), (int, float)) and math.isfinite(r[metric])]
-        others = _grouping_keys(scored, metric)
+        rates = _value_order(r.get("lr") for r in scored if isinstance(r.get("lr"), (int, float)))
+        swept = len(rates) > 1
+        if swept:  # one row per setting: its best rate
+            best_of: dict[tuple, dict] = {}
+            for r in scored:
+                key = tuple((k, repr(v)) for k, v in r.items() if k != "lr" and not _is_metric(k))
+                if key not in best_of or r[metric] > best_of[key][metric]:
+                    best_of[key] = r
+            settings = list(best_of.values())
+        else:
+            settings = scored
+        others = _grouping_keys(settings, metric)
         groups: dict[tuple, list[dict]] = defaultdict(list)
-        for r in scored:
+        for r in settings:
             groups[tuple(r.get(k) for k in others)].append(r)
         out = []
+        label = _label(metric)
+
+        def at(r: dict) -> str:
+            return f", at lr {fmt('lr', r.get('lr'))}" if swept else ""
         for key, rs in groups.items():
             best = max(rs, key=lambda r: r[metric])
             worst = min(rs, key=lambda r: r[metric])
@@ -1167,11 +1184,24 @@ class Builder:
                 if not isinstance(v, (int, float)):
                     return ""
                 return f" ({_label(also).removesuffix(' (dB)')} {fmt(also, v)} dB)"
-            out.append(f"Ablation {study}{' (' + where + ')' if where else ''}, {_label(metric)}: the best "
-                       f"setting ({what}) reaches "
+            each = ", each at its best learning rate" if swept else ""
+            out.append(f"Ablation {study}{' (' + where + ')' if where else ''}, {label}{each}: the best "
+                       f"setting ({what}{at(best)}) reaches "
                        f"{fmt(metric, best[metric])} dB{other(best)} and the worst (value "
-                       f"{fmt('value', worst.get('value'))}) {fmt(metric, worst[metric])} dB{other(worst)}, a spread "
-                       f"of {best[metric] - worst[metric]:.2f} dB over {len(rs)} settings.")
+                       f"{fmt('value', worst.get('value'))}{at(worst)}) {fmt(metric, worst[metric])} dB"
+                       f"{other(worst)}, a spread of {best[metric] - worst[metric]:.2f} dB over {len(rs)} settings.")
+            if swept and also is None:
+                tops = []
+                for lr in rates:
+                    mine = [r for r in scored if r.get("lr") == lr and tuple(r.get(k) for k in others) == key]
+                    if mine:
+                        tops.append(max(mine, key=lambda r: r[metric]))
+                listed = "; ".join(f"lr {fmt('lr', t['lr'])}: {fmt('value', t.get('value'))} "
+                                   f"({fmt(metric, t[metric])} dB)" for t in tops)
+                same = len({repr(t.get("value")) for t in tops}) == 1
+                out.append(f"Ablation {study}{' (' + where + ')' if where else ''}, {label}: the best setting at "
+                           f"each learning rate: {listed}; "
+                           + ("the same setting at every rate." if same else "which setting wins depends on the rate."))
         return out
 
     def sr(self) -> Section:

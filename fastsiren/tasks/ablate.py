@@ -11,6 +11,10 @@ Rows report ``psnr`` on the training pixels and ``psnr_heldout`` on the image at
 side (every pixel centre lies between training pixels): on a small grid a large init can
 memorise the training pixels and still interpolate badly between them.
 
+Every case trains at every learning rate of ``lrs`` (the paper's 1e-4 first; the cpu profile
+adds 1e-3 and 1e-2): a setting that is worse at one rate may only want another, and the
+ranking of the settings can change with the rate. Rows hold every (case, rate).
+
 Each study trains the basic SIREN (``layers=1`` in the official counting: in -> 256 ->
 256 -> out) with everything else fixed, and writes a PSNR table (rows) and figure. The init
 studies also plot each sine layer's pre-activations ``omega_0 (W h + b)`` and activations at
@@ -47,7 +51,8 @@ class AblateConfig:
     image: str = "camera"
     size: int | None = None
     steps: int | None = None
-    lr: float | None = None
+    lr: float | None = None  # one rate: the same as lrs=(lr,)
+    lrs: tuple[float, ...] | None = None
     hidden: int | None = None
     layers: int | None = None
     omegas: tuple[float, ...] | None = None
@@ -65,13 +70,14 @@ class AblateConfig:
 
 _OMEGAS = (1.0, 3.0, 10.0, 30.0, 60.0, 100.0, 300.0)
 _SCALES = (0.1, 0.5, 2.0, 10.0)
-# per profile: size, steps, lr, hidden, layers, omegas, scales, probe_layers, log_every
+# per profile: size, steps, lrs (the paper's rate first), hidden, layers, omegas, scales,
+# probe_layers, log_every
 PROFILE_DEFAULTS = {
-    "quick": dict(size=24, steps=30, lr=1e-3, hidden=32, layers=1, omegas=(3.0, 30.0), scales=(0.1,),
+    "quick": dict(size=24, steps=30, lrs=(1e-3,), hidden=32, layers=1, omegas=(3.0, 30.0), scales=(0.1,),
                   probe_layers=2, log_every=10),
-    "cpu": dict(size=64, steps=200, lr=1e-4, hidden=256, layers=1, omegas=_OMEGAS, scales=_SCALES,
+    "cpu": dict(size=64, steps=200, lrs=(1e-4, 1e-3, 1e-2), hidden=256, layers=1, omegas=_OMEGAS, scales=_SCALES,
                 probe_layers=5, log_every=25),
-    "paper": dict(size=256, steps=2000, lr=1e-4, hidden=256, layers=1, omegas=_OMEGAS, scales=_SCALES,
+    "paper": dict(size=256, steps=2000, lrs=(1e-4, 1e-3), hidden=256, layers=1, omegas=_OMEGAS, scales=_SCALES,
                   probe_layers=5, log_every=100),
 }
 
@@ -80,12 +86,22 @@ def resolve(config: AblateConfig) -> AblateConfig:
     """Fill profile defaults and validate every setting before any work starts."""
     if config.study not in STUDIES:
         raise ValueError(f"study={config.study!r} is not known; expected one of {list(STUDIES)}")
+    if config.lr is not None:
+        if config.lrs is not None:
+            raise ValueError(f"give lr ({config.lr!r}) or lrs ({config.lrs!r}), not both: lr is one rate, "
+                             "lrs a sweep")
+        config = dataclasses.replace(config, lrs=(config.lr,), lr=None)
     cfg = common.fill_profile(config, PROFILE_DEFAULTS)
     cfg = dataclasses.replace(cfg, omegas=tuple(float(x) for x in cfg.omegas),
-                              scales=tuple(float(x) for x in cfg.scales))
+                              scales=tuple(float(x) for x in cfg.scales), lrs=tuple(float(x) for x in cfg.lrs))
     for name in ("size", "steps", "hidden", "log_every", "probe_layers"):
         common.positive(name, getattr(cfg, name), int)
-    common.positive("lr", cfg.lr)
+    if not cfg.lrs:
+        raise ValueError("lrs must name at least one learning rate, got none")
+    for lr in cfg.lrs:
+        common.positive("learning rate (lrs entry)", lr)
+    if len(set(cfg.lrs)) < len(cfg.lrs):
+        raise ValueError(f"lrs lists a learning rate more than once: {list(cfg.lrs)}")
     if cfg.study == "omega0" and not cfg.omegas:
         raise ValueError("the omega0 study needs at least one omega_0 in --omegas, got none")
     for w in cfg.omegas:
@@ -160,23 +176,24 @@ def run(config: AblateConfig) -> dict:
     t0 = time.perf_counter()
     rows, histories, done = [], {}, {}
     for case in cases(cfg):
-        sig = tuple(sorted(case["siren"].items()))
-        if sig in done:  # omega0: (30, 30) is in both sweeps; the same seed gives the same run
-            final, seconds, params = done[sig]
-        else:
-            common.seed_all(cfg.seed)
-            model = build_siren(cfg, case["siren"]).to(device)
-            state, final = train_problem(model, problem, steps=cfg.steps, lr=cfg.lr, log_every=cfg.log_every,
-                                         checkpoint=folder.file(f"checkpoint-{_slug(case['label'])}.pt"),
-                                         resume=cfg.resume, progress=cfg.progress,
-                                         desc=f"{cfg.study} {case['label']}")
-            seconds, params = round(state.seconds, 3), count_params(model)
-            final["psnr_heldout"] = round(metrics.psnr(model.render(heldout.shape[:2]), heldout, 2.0), 5)
-            done[sig] = (final, seconds, params)
-            histories[case["label"]] = state.history
-        rows.append({"method": "siren", "study": cfg.study, **case["row"], "image": cfg.image,
-                     "size": cfg.size, "params": params, "steps": cfg.steps, "lr": cfg.lr, **final,
-                     "seconds": seconds})
+        for lr in cfg.lrs:
+            sig = (tuple(sorted(case["siren"].items())), lr)
+            if sig in done:  # omega0: (30, 30) is in both sweeps; the same seed gives the same run
+                final, seconds, params = done[sig]
+            else:
+                common.seed_all(cfg.seed)
+                model = build_siren(cfg, case["siren"]).to(device)
+                key = history_key(cfg, case["label"], lr)
+                state, final = train_problem(model, problem, steps=cfg.steps, lr=lr, log_every=cfg.log_every,
+                                             checkpoint=folder.file(f"checkpoint-{_slug(case['label'])}-lr{lr:g}.pt"),
+                                             resume=cfg.resume, progress=cfg.progress, desc=f"{cfg.study} {key}")
+                seconds, params = round(state.seconds, 3), count_params(model)
+                final["psnr_heldout"] = round(metrics.psnr(model.render(heldout.shape[:2]), heldout, 2.0), 5)
+                done[sig] = (final, seconds, params)
+                histories[key] = state.history
+            rows.append({"method": "siren", "study": cfg.study, **case["row"], "image": cfg.image,
+                         "size": cfg.size, "params": params, "steps": cfg.steps, "lr": lr, **final,
+                         "seconds": seconds})
     plot_study(folder.file(f"ablate-{cfg.study}.png"), cfg, rows, histories)
     extra = {}
     if cfg.study != "omega0":
@@ -194,62 +211,110 @@ def _slug(label: str) -> str:
     return "".join(c if c.isalnum() or c in ".-" else "_" for c in label)
 
 
+def history_key(cfg: AblateConfig, label: str, lr: float) -> str:
+    """A run's name in ``histories``: the case's label, with its rate where the study sweeps
+    more than one."""
+    return f"{label}, lr {lr:g}" if len(cfg.lrs) > 1 else label
+
+
+def _lr_colors(lrs: tuple[float, ...]) -> dict[float, tuple]:
+    """One colour per learning rate, darker for larger rates (one rate: plain blue)."""
+    import matplotlib
+
+    if len(lrs) == 1:
+        return {lrs[0]: matplotlib.colors.to_rgba("tab:blue")}
+    cmap = matplotlib.colormaps["viridis"]
+    order = sorted(lrs)
+    return {lr: cmap(0.85 - 0.75 * order.index(lr) / (len(order) - 1)) for lr in lrs}
+
+
+def best_rates(cfg: AblateConfig, rows: list[dict], metric: str = "psnr_heldout") -> dict[str, float]:
+    """Each case's learning rate with the highest ``metric`` (first of equals), by case label."""
+    return {case["label"]: max(case_rows, key=lambda r: r[metric])["lr"]
+            for case, case_rows in zip(cases(cfg), _by_case(cfg, rows))}
+
+
+def _by_case(cfg: AblateConfig, rows: list[dict]) -> list[list[dict]]:
+    """``rows`` (case-major, every rate of a case together) grouped per case."""
+    n = len(cfg.lrs)
+    return [rows[i:i + n] for i in range(0, len(rows), n)]
+
+
 def plot_study(path, cfg: AblateConfig, rows: list[dict], histories: dict[str, list[dict]]) -> None:
-    """Left: final PSNR per case (omega0: against omega_0, log axis, colour = layer, line style =
-    training / held-out pixels); right: PSNR against steps for every case (omega0: first-layer
-    sweeps in blues, hidden-layer sweeps in oranges, darker = larger omega_0). Legends sit
-    outside the axes."""
+    """Left and middle: final PSNR per case on the training pixels and on the held-out grid, one
+    colour per learning rate (omega0: against omega_0, log axis, line style = layer; the init
+    studies: one line of dots per case); right: PSNR against steps for every case at its best
+    rate on the held-out grid (omega0: first-layer sweeps in blues, hidden-layer sweeps in
+    oranges, darker = larger omega_0). Legends sit outside the axes."""
     import matplotlib
     import matplotlib.ticker
 
-    fig, (ax1, ax2) = common.plt_figure(1, 2, figsize=(12, 3.8), layout="constrained")
-    colors = {}
-    if cfg.study == "omega0":
-        layer_color = {"first": "tab:blue", "hidden": "tab:orange"}
-        for layer in ("first", "hidden"):
-            sel = [r for r in rows if r["layer"] == layer]
-            ax1.plot([r["value"] for r in sel], [r["psnr"] for r in sel], "o-", color=layer_color[layer],
-                     label=f"{layer} layer(s): training pixels")
-            ax1.plot([r["value"] for r in sel], [r["psnr_heldout"] for r in sel], "s--", color=layer_color[layer],
-                     mfc="none", label=f"{layer} layer(s): held-out {2 * cfg.size}x{2 * cfg.size}")
-        ax1.set(xscale="log", xlabel="omega_0 (the other layers at 30)", ylabel="PSNR (dB)")
-        ax1.set_xticks(list(cfg.omegas), [f"{w:g}" for w in cfg.omegas])
-        ax1.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-        common.legend_outside(ax1)
-        # the cases' colours: a sequential map per layer, by log omega_0
+    fig, (ax_t, ax_h, ax_c) = common.plt_figure(1, 3, figsize=(16, 4.2), layout="constrained")
+    lr_color = _lr_colors(cfg.lrs)
+    multi = len(cfg.lrs) > 1
+    heldout = f"held-out {2 * cfg.size}x{2 * cfg.size} grid"
+    colors: dict[str, tuple] = {}
+    for ax, metric, what in ((ax_t, "psnr", "training pixels"), (ax_h, "psnr_heldout", heldout)):
+        if cfg.study == "omega0":
+            for layer, (style, marker) in (("first", ("-", "o")), ("hidden", ("--", "s"))):
+                for lr in cfg.lrs:
+                    sel = [r for r in rows if r["layer"] == layer and r["lr"] == lr]
+                    ax.plot([r["value"] for r in sel], [r[metric] for r in sel], style, marker=marker,
+                            color=lr_color[lr], mfc="none" if layer == "hidden" else None,
+                            label=f"{layer} layer(s)" + (f", lr {lr:g}" if multi else ""))
+            ax.set(xscale="log", xlabel="omega_0 (the other layers at 30)")
+            ax.set_xticks(list(cfg.omegas), [f"{w:g}" for w in cfg.omegas])
+            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+            ax.set_ylabel(f"PSNR (dB), {what}")
+        else:
+            groups = _by_case(cfg, rows)
+            for i, case_rows in enumerate(groups):
+                vals = [r[metric] for r in case_rows]
+                ax.plot([min(vals), max(vals)], [i, i], color="0.8", lw=1, zorder=1)
+                for r in case_rows:
+                    ax.plot(r[metric], i, "o", color=lr_color[r["lr"]], zorder=2,
+                            label=f"lr {r['lr']:g}" if i == 0 and multi else None)
+                ax.text(max(vals), i, f"  {max(vals):.1f}", va="center", fontsize=7)
+            ax.set_yticks(np.arange(len(groups)), [str(g[0]["value"]) for g in groups])
+            ax.set_ylim(len(groups) - 0.5, -0.5)
+            lo = min(r[metric] for r in rows)
+            hi = max(r[metric] for r in rows)
+            ax.set_xlim(lo - 0.05 * (hi - lo + 1), hi + 0.18 * (hi - lo + 1))
+            ax.set_xlabel(f"PSNR (dB), {what}")
+        ax.set_title(what, fontsize=9)
+        ax.grid(alpha=0.3)
+    if multi or cfg.study == "omega0":
+        common.legend_outside(ax_h)
+    if cfg.study == "omega0":  # the curves' colours: a sequential map per layer, by log omega_0
         logs = np.log([r["value"] for r in rows])
         span = (logs.max() - logs.min()) or 1.0
         for r, lg in zip(rows, logs):
             cmap = matplotlib.colormaps["Blues" if r["layer"] == "first" else "Oranges"]
             colors[f"{r['layer']} omega_0={r['value']:g}"] = (cmap(0.35 + 0.6 * (lg - logs.min()) / span),
                                                               "-" if r["layer"] == "first" else "--")
-    else:
-        labels = [str(r["value"]) for r in rows]
-        pos = np.arange(len(rows))
-        ax1.barh(pos - 0.2, [r["psnr"] for r in rows], 0.4, color="tab:blue", label="training pixels")
-        ax1.barh(pos + 0.2, [r["psnr_heldout"] for r in rows], 0.4, color="tab:green",
-                 label=f"held-out ({2 * cfg.size}x{2 * cfg.size} grid)")
-        for i, r in enumerate(rows):
-            ax1.text(r["psnr"], i - 0.2, f" {r['psnr']:.1f}", va="center", fontsize=7)
-            ax1.text(r["psnr_heldout"], i + 0.2, f" {r['psnr_heldout']:.1f}", va="center", fontsize=7)
-        ax1.set_yticks(pos, labels)
-        ax1.set_xlim(0, 1.15 * max(max(r["psnr"], r["psnr_heldout"]) for r in rows))
-        ax1.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2, frameon=False)
-        ax1.invert_yaxis()
-        ax1.set(xlabel="PSNR (dB)")
-    ax1.set_title(f"{cfg.study}: {cfg.image} {cfg.size}x{cfg.size}, {cfg.steps} steps, lr {cfg.lr:g}", fontsize=9)
-    for label, hist in histories.items():
+    best = best_rates(cfg, rows)
+    for label, lr in best.items():
+        hist = histories.get(history_key(cfg, label, lr))
+        if hist is None:  # omega0: (30, 30) trained once, drawn as 'first omega_0=30'
+            continue
         color, style = colors.get(label, (None, "-"))
-        ax2.plot([h["step"] for h in hist], [h["psnr"] for h in hist], style, color=color, label=label)
-    ax2.set(xlabel="step", ylabel="PSNR (dB)")
-    common.legend_outside(ax2, ncol=2 if len(histories) > 8 else 1)
-    for ax in (ax1, ax2):
-        ax.grid(alpha=0.3)
+        ax_c.plot([h["step"] for h in hist], [h["psnr"] for h in hist], style, color=color,
+                  label=label + (f" (lr {lr:g})" if multi else ""))
+    ax_c.set(xlabel="step", ylabel="PSNR (dB), training pixels")
+    ax_c.set_title("during training" + (", each case at its best rate on the held-out grid" if multi else ""),
+                   fontsize=9)
+    ax_c.grid(alpha=0.3)
+    common.legend_outside(ax_c, ncol=2 if len(best) > 8 else 1)
+    rates = ", ".join(f"{lr:g}" for lr in cfg.lrs)
+    fig.suptitle(f"{cfg.study}: {cfg.image} {cfg.size}x{cfg.size}, {cfg.steps} steps, "
+                 f"learning rate{'s' if multi else ''} {rates}", fontsize=10)
     common.save_figure(fig, path, caption=(
         f"Ablation of {STUDY_TOPICS[cfg.study]} ({cfg.image} {cfg.size}x{cfg.size}, {cfg.steps} steps, "
-        f"profile {cfg.profile}): "
-        f"final PSNR on the training pixels and on a held-out {2 * cfg.size}x{2 * cfg.size} grid (left), "
-        "PSNR against steps for every case (right)"
+        f"profile {cfg.profile}, Adam at learning rate{'s' if multi else ''} {rates}): "
+        f"final PSNR on the training pixels (left) and on a held-out {2 * cfg.size}x{2 * cfg.size} grid "
+        "between them (middle)" + (", one colour per learning rate" if multi else "")
+        + "; PSNR against steps for every case" + (" at its best rate on the held-out grid" if multi else "")
+        + " (right)"
         + ("; the run with both at 30 is shown once, as 'first omega_0=30'." if cfg.study == "omega0" else ".")))
 
 
@@ -342,6 +407,8 @@ def add_arguments(parser) -> None:
     common.add_network_arguments(parser, layers=False)
     parser.add_argument("--layers", type=int, help="hidden->hidden layers after the first (official counting; "
                         "default 1: in -> 256 -> 256 -> out)")
+    parser.add_argument("--lrs", help="comma-separated Adam learning rates, every case trained at each "
+                        "(default: profile; cpu: 1e-4,1e-3,1e-2); --lr X is the same as --lrs X")
     parser.add_argument("--omegas", help="omega0 study: comma-separated omega_0 values (default: profile)")
     parser.add_argument("--scales",
                         help="hidden-init study: comma-separated factors on the paper's bound (default: profile)")
@@ -354,7 +421,8 @@ def main(args) -> int:
     from fastsiren.tasks.compare import parse_floats
 
     cfg = AblateConfig(study=args.study, image=args.image, size=args.size, steps=args.steps, lr=args.lr,
-                       hidden=args.hidden, layers=args.layers, omegas=parse_floats(args.omegas, "--omegas"),
+                       lrs=parse_floats(args.lrs, "--lrs"), hidden=args.hidden, layers=args.layers,
+                       omegas=parse_floats(args.omegas, "--omegas"),
                        scales=parse_floats(args.scales, "--scales"), probe_layers=args.probe_layers,
                        backend=args.backend, device=args.device, seed=args.seed, out=args.out,
                        profile=args.profile, resume=args.resume, progress=not args.no_progress)
@@ -362,7 +430,7 @@ def main(args) -> int:
     common.publish_if_asked(args, f"ablate-{cfg.study}")
     for row in res["rows"]:
         what = f"{row['layer']} omega_0={row['value']:g}" if cfg.study == "omega0" else row["value"]
-        print(f"{cfg.study:12s} {what:22s} PSNR {row['psnr']:.2f} dB (held-out {row['psnr_heldout']:.2f}), "
-              f"SSIM {row['ssim']:.4f}")
+        print(f"{cfg.study:12s} {what:22s} lr {row['lr']:<8g} PSNR {row['psnr']:.2f} dB "
+              f"(held-out {row['psnr_heldout']:.2f}), SSIM {row['ssim']:.4f}")
     print(f"({res['device']}, backend {res['backend']}) -> {cfg.out}")
     return 0
