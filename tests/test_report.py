@@ -199,6 +199,11 @@ def test_every_section_is_in_the_pdf_text(quick_results):
     assert quick_results["out"].read_bytes().startswith(b"%PDF")
     for heading in SECTIONS + SUBSECTIONS:
         assert heading in text, f"section {heading!r} missing from the PDF text"
+    # each experiment names its numbered tables and figures (typst's references resolve)
+    flat = " ".join(text.split())
+    assert re.search(r"This section\W+s tables: Table \d+( to Table \d+)? ?; figures: Figure \d+", flat), \
+        re.findall(r".{40}tables:.{60}", flat)
+    assert "??" not in flat
 
 
 def test_numbers_come_from_the_results_files(quick_results):

@@ -753,7 +753,7 @@ class Section:
     details: list[str] = dataclasses.field(default_factory=list)
 
     def to_json(self, missing: str) -> dict:
-        return {"available": bool(self.results), "missing": missing, "tables": self.tables,
+        return {"key": self.key, "available": bool(self.results), "missing": missing, "tables": self.tables,
                 "figures": self.figures, "setup": self.setup, "findings": self.findings, "details": self.details}
 
 
