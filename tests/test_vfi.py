@@ -114,6 +114,24 @@ def test_sample_and_synthesize_undo_a_known_shift():
     assert np.allclose(mid.numpy()[:, 1:-1], img[:, 1:-1], atol=1e-5)
 
 
+def test_the_smoothness_prior_is_in_pixels_per_pixel(monkeypatch):
+    """The motion SIREN's prior penalises the field's Jacobian in pixels per pixel, whatever the
+    frame's aspect ratio: a linear field m_px = J x_px on a 32x48 frame, written in grid units,
+    comes back as J (the grid-unit Jacobian weighted its cross terms by (w/h)^2 against each other)."""
+    h, w = 32, 48
+    px = torch.tensor([h / 2.0, w / 2.0], dtype=torch.float64)
+    jac = torch.tensor([[0.3, -0.7], [0.2, 0.1]], dtype=torch.float64)
+    grid_jac = jac * px.view(1, 2) / px.view(2, 1)  # d(m_i / px_i) / d(x_j / px_j)
+    assert torch.allclose(vfi.pixel_jacobian(grid_jac.expand(5, 2, 2), px), jac.expand(5, 2, 2))
+    seen = []
+    real = vfi.pixel_jacobian
+    monkeypatch.setattr(vfi, "pixel_jacobian", lambda g, p: seen.append(p.tolist()) or real(g, p))
+    frame = np.zeros((h, w, 3))
+    cfg = vfi.resolve(vfi.VfiConfig(profile="quick", flow_steps=2, device="cpu", progress=False))
+    vfi.flow_siren(frame, frame, cfg, torch.device("cpu"))
+    assert seen and seen[0] == [h / 2.0, w / 2.0]
+
+
 def test_flow_fields_are_pixels_middle_to_next_in_dy_dx_order():
     """Both flow methods report the displacement from the middle frame to the next one in
     pixels of the processed frames, (dy, dx): on a non-square textured frame whose right half

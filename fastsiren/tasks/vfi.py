@@ -69,7 +69,8 @@ Methods (every one sees the same downscaled frames; none sees frame K):
     ``grid_sample``) on colour and on image gradients, coarse to fine (the frames are
     Gaussian-blurred with a sigma annealed from ``blur`` pixels to 0, which widens the basin
     of the warp), plus a smoothness prior on the field's analytic Jacobian from
-    ``model.jet(order=1)``. Fitting the field at the middle time avoids the Super SloMo
+    ``model.jet(order=1)``, in pixels per pixel (the same weight for every term on a frame
+    that is not square). Fitting the field at the middle time avoids the Super SloMo
     approximation the classical baseline needs (flow at t=0 re-used at t=1/2, which smears
     motion boundaries), and the SIREN's smooth sinusoidal basis is itself a regulariser.
     The last layer starts at zero, so the fit starts from "no motion" (= blending).
@@ -449,6 +450,14 @@ def _image_gradients(img: torch.Tensor) -> torch.Tensor:
     return torch.cat([gy, gx], 1)
 
 
+def pixel_jacobian(grad: torch.Tensor, px: torch.Tensor) -> torch.Tensor:
+    """The Jacobian (N, 2, 2) of a motion field in pixels per pixel, from its grid-unit one
+    (``grad[:, i, j] = dm_i / dx_j``, m and x in grid units; ``px`` the pixels per grid unit
+    along y and x): ``d(px_i m_i) / d(px_j x_j) = (px_i / px_j) dm_i/dx_j``. The grid-unit
+    Jacobian is that only on a square frame; on a wide one its cross terms differ by (w/h)^2."""
+    return grad * (px.view(2, 1) / px.view(1, 2))
+
+
 def flow_siren(f0: np.ndarray, f1: np.ndarray, cfg: VfiConfig, device,
                history: list | None = None, checkpoint: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Motion-aware SIREN: fit the symmetric middle-time motion field m (see the module
@@ -492,8 +501,7 @@ def flow_siren(f0: np.ndarray, f1: np.ndarray, cfg: VfiConfig, device,
         jet = model.jet(p, order=1)
         m = jet.value
         photo = charbonnier(sample(a, p - m) - sample(b, p + m)).sum(-1).mean()
-        # smoothness of the field in pixels per pixel: grid-unit Jacobian is already unitless
-        smooth = charbonnier(jet.grad).sum((-1, -2)).mean()
+        smooth = charbonnier(pixel_jacobian(jet.grad, px)).sum((-1, -2)).mean()
         return photo + cfg.smooth * smooth
 
     def get_state() -> dict:
