@@ -793,6 +793,19 @@ def test_ablation_findings_over_a_learning_rate_sweep(tmp_path):
     assert ("Ablation first-init, held-out PSNR (dB): the best setting at each learning rate: lr 0.0001: pytorch "
             "(27.00 dB); lr 0.001: paper (28.10 dB); which setting wins depends on the rate.") in found
     assert not any("(lr " in f for f in found)  # never split into one group per rate
+    # the Discussion's readings: a memorising case, and a winner that changes with the rate
+    rows.append({"study": "first-init", "value": "xavier", "method": "siren", "lr": 1e-2, "psnr": 80.0,
+                 "psnr_heldout": 10.5})
+    readings = report.Builder._ablation_readings("first-init", rows, "psnr")
+    assert readings == [
+        "Ablation first-init: the case that fits the training pixels best (xavier at lr 0.01, 80.00 dB) scores "
+        "10.50 dB between them, 17.60 dB below the best case there (paper at lr 0.001, 28.10 dB): a fit of the "
+        "given pixels and a representation of the image between them rank the settings differently, so a setting "
+        "chosen on its training PSNR can be one that memorises.",
+        "Ablation first-init: the best case between the pixels changes with the learning rate (lr 0.0001: pytorch; "
+        "lr 0.001: paper; lr 0.01: xavier): an ablation at one rate ranks the settings partly by how well each "
+        "suits that rate."]
+    assert report.Builder._ablation_readings("first-init", [r for r in rows if r["lr"] == 1e-3], "psnr") == []
 
 
 def test_ablation_keeps_its_findings_when_the_task_figure_stands_in(tmp_path):

@@ -927,6 +927,7 @@ class Builder:
         self.trig = trig  # benchmarks/cpu_trig.py's document: NumPy's and torch's float32 sin and cos
         self.used_figures: list[Path] = []
         self.limits: list[str] = []  # Discussion limits that the sections compute (e.g. a frame that carries a mean)
+        self.readings: list[str] = []  # Discussion readings across a study's cases (the ablations')
 
     # -- helpers
     def _fig(self, path: Path | None, caption: str, width: float = 0.7) -> dict | None:
@@ -1109,6 +1110,7 @@ class Builder:
                     self._ablation_curve(sec, res, str(study), rows, metric)
                 if any("psnr_heldout" in r for r in rows):  # between the training pixels: the lead, since
                     # a setting that memorises the pixels is best on them and worst between them
+                    self.readings += self._ablation_readings(str(study), rows, metric)
                     sec.findings += self._ablation_findings(str(study), rows, "psnr_heldout")
                     sec.findings += self._ablation_findings(str(study), rows, metric, also="psnr_heldout")
                 else:
@@ -1144,6 +1146,43 @@ class Builder:
         if not any(r.get("method") == label for r in dev.rows):
             return []
         return [f"The evaluation table's siren is the row '{label}' ({fits} fits, as its settings say)."]
+
+    @staticmethod
+    def _ablation_readings(study: str, rows: list[dict], metric: str) -> list[str]:
+        """What a study's cases say together (the Discussion's readings): whether the case that fits
+        the training pixels best is also best between them, and whether the best setting between the
+        pixels changes with the learning rate."""
+        held = "psnr_heldout"
+        scored = [r for r in rows if all(isinstance(r.get(m), (int, float)) and math.isfinite(r[m])
+                                          for m in (metric, held))]
+        if len(scored) < 2:
+            return []
+        rates = _value_order(r.get("lr") for r in scored if isinstance(r.get("lr"), (int, float)))
+
+        def name(r: dict, rate: bool = True) -> str:
+            layer = f" ({r['layer']} layer{'s' if r['layer'] == 'hidden' else ''})" if r.get("layer") else ""
+            return (f"{fmt('value', r.get('value'))}{layer}"
+                    + (f" at lr {fmt('lr', r['lr'])}" if rate and len(rates) > 1 else ""))
+        fit, between = max(scored, key=lambda r: r[metric]), max(scored, key=lambda r: r[held])
+        out = []
+        if fit is not between and between[held] - fit[held] > TIE_DB:
+            out.append(f"Ablation {study}: the case that fits the training pixels best ({name(fit)}, "
+                       f"{fmt(metric, fit[metric])} dB) scores {fmt(held, fit[held])} dB between them, "
+                       f"{between[held] - fit[held]:.2f} dB below the best case there ({name(between)}, "
+                       f"{fmt(held, between[held])} dB): a fit of the given pixels and a representation of the "
+                       "image between them rank the settings differently, so a setting chosen on its training "
+                       "PSNR can be one that memorises.")
+        if len(rates) > 1:
+            winners = {}
+            for lr in rates:
+                at = [r for r in scored if r.get("lr") == lr]
+                winners[lr] = max(at, key=lambda r: r[held])
+            if len({name(w, False) for w in winners.values()}) > 1:
+                out.append(f"Ablation {study}: the best case between the pixels changes with the learning rate ("
+                           + "; ".join(f"lr {fmt('lr', lr)}: {name(w, False)}" for lr, w in winners.items())
+                           + "): an ablation at one rate ranks the settings partly by how well each suits "
+                           "that rate.")
+        return out
 
     @staticmethod
     def _ablation_findings(study: str, rows: list[dict], metric: str, also: str | None = None) -> list[str]:
@@ -2389,6 +2428,7 @@ class Builder:
                           "bench_rows": len(self.bench)},
             "sections": {k: s.to_json(missing[k]) for k, s in sections.items()},
             "discussion": {"worked": worked, "lost": lost, "limits": limits, "summary": summary,
+                           "readings": self.readings,
                            "table": self._verdict_table(sections), "other_losses": other_losses},
             "inventory": self.inventory(skipped),
             "other_data": self.other_data(),
