@@ -114,6 +114,31 @@ def test_sample_and_synthesize_undo_a_known_shift():
     assert np.allclose(mid.numpy()[:, 1:-1], img[:, 1:-1], atol=1e-5)
 
 
+def test_occlusion_sharpness_zero_is_the_plain_average_and_the_dev_run_scores_each(tmp_path, capsys):
+    """--occlusion 0 blends the two warps equally whatever their Jacobians; the occlusion dev run
+    scores both flow methods at each sharpness on the dev triplets, from one field per triplet."""
+    rng = np.random.default_rng(0)
+    f0, f1 = (torch.from_numpy(rng.random((1, 3, 6, 8))).float() for _ in range(2))
+    points = data.grid((6, 8))
+    shift = torch.full((48, 2), 0.1)
+    squeeze = torch.eye(2).expand(48, 2, 2) * 0.5
+    plain = vfi.synthesize(f0, f1, points, -shift, shift)
+    assert torch.equal(vfi.synthesize(f0, f1, points, -shift, shift, squeeze, torch.eye(2).expand(48, 2, 2), 0.0),
+                       plain)
+    assert not torch.allclose(vfi.synthesize(f0, f1, points, -shift, shift, squeeze,
+                                             torch.eye(2).expand(48, 2, 2), 4.0), plain)
+    cfg = vfi.VfiConfig(profile="quick", flow_steps=4, device="cpu", progress=False)
+    doc = vfi.run_dev_occlusion(cfg, tmp_path / "occ.json", frames={"bikes": (33,)}, values=(0.0, 4.0))
+    assert doc["complete"] and doc["occlusion_values"] == [0.0, 4.0] and doc["dev_frames"] == {"bikes": (33,)}
+    methods = [r["method"] for r in doc["rows"] if r["gap"] == 1]
+    assert methods == ["blend", "tvl1, occlusion 0", "siren-flow, occlusion 0", "tvl1, occlusion 4",
+                       "siren-flow, occlusion 4"]
+    assert len(doc["rows"]) == 2 * len(methods)  # gaps 1 and 2
+    assert common.read_json(tmp_path / "occ.json")["rows"] == doc["rows"]
+    rc, text = _cli(["--video", "bikes", "--dev", "--dev-occlusion", "--out", tmp_path / "x.json"], capsys)
+    assert rc == 2 and "choose one mode" in text
+
+
 def test_the_smoothness_prior_is_in_pixels_per_pixel(monkeypatch):
     """The motion SIREN's prior penalises the field's Jacobian in pixels per pixel, whatever the
     frame's aspect ratio: a linear field m_px = J x_px on a 32x48 frame, written in grid units,

@@ -32,6 +32,7 @@ EXPERIMENTS: dict[str, tuple[str, list[str]]] = {
     "sr-table": ("super-resolution table over the bundled images", []),
     "vfi-table": ("frame-interpolation table over the bundled clips", ["vfi", "--table"]),
     "vfi-dev": ("the space-time SIREN's sampling variants on the VFI dev subset", ["vfi", "--dev"]),
+    "vfi-dev-occlusion": ("the flow methods' occlusion weights on the VFI dev subset", ["vfi", "--dev-occlusion"]),
 }
 
 
@@ -46,8 +47,8 @@ def _argv(name: str, profile: str, runs: Path, results: Path, figures: Path, pro
     if name == "vfi-table":
         return [*base, "--profile", profile, "--out", str(results / f"vfi-{profile}.json"),
                 "--figures", str(figures), *quiet, *again]
-    if name == "vfi-dev":
-        return [*base, "--profile", profile, "--out", str(results / f"vfi-dev-{profile}.json"), *quiet, *again]
+    if name in ("vfi-dev", "vfi-dev-occlusion"):
+        return [*base, "--profile", profile, "--out", str(results / f"{name}-{profile}.json"), *quiet, *again]
     return [*base, "--profile", profile, "--out", str(runs / name), "--publish", "--results-dir", str(results),
             "--figures-dir", str(figures), *quiet, *again]
 

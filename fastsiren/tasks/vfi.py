@@ -146,6 +146,7 @@ class VfiConfig:
     flow_omega: float | None = None
     smooth: float | None = None
     blur: float | None = None
+    occlusion: float | None = None
     backend: str = "auto"
     device: str = "auto"
     seed: int = 0
@@ -154,17 +155,23 @@ class VfiConfig:
     progress: bool = True
 
 
+# The flow methods' occlusion sharpness (:func:`occlusion_weights`; 0: the plain average of the
+# two warps), chosen on the dev subset by ``fastsiren vfi --dev-occlusion``
+# (docs/results/vfi-dev-occlusion-cpu.json) among DEV_OCCLUSION, for both flow methods alike.
+OCCLUSION = 4.0
+DEV_OCCLUSION = (0.0, 1.0, 2.0, 4.0)
+
 # size = long side of the processed frames in pixels; batch = points per Adam step
 PROFILE_DEFAULTS = {
     "quick": dict(size=32, steps=30, lr=1e-3, hidden=32, layers=1, batch=1024, time_scale=1.0, fits=2,
                   flow_steps=30, flow_lr=1e-3, flow_hidden=32, flow_layers=1, flow_batch=512,
-                  flow_omega=10.0, smooth=0.01, blur=2.0),
+                  flow_omega=10.0, smooth=0.01, blur=2.0, occlusion=OCCLUSION),
     "cpu": dict(size=128, steps=900, lr=3e-3, hidden=128, layers=2, batch=4096, time_scale=1.0, fits=3,
                 flow_steps=300, flow_lr=1e-3, flow_hidden=64, flow_layers=2, flow_batch=2048,
-                flow_omega=10.0, smooth=0.01, blur=4.0),
+                flow_omega=10.0, smooth=0.01, blur=4.0, occlusion=OCCLUSION),
     "paper": dict(size=512, steps=3000, lr=1e-4, hidden=256, layers=3, batch=65536, time_scale=1.0, fits=3,
                   flow_steps=2000, flow_lr=1e-4, flow_hidden=128, flow_layers=3, flow_batch=65536,
-                  flow_omega=10.0, smooth=0.01, blur=8.0),
+                  flow_omega=10.0, smooth=0.01, blur=8.0, occlusion=OCCLUSION),
 }
 
 
@@ -181,7 +188,7 @@ def resolve(config: VfiConfig) -> VfiConfig:
         common.positive(name, getattr(cfg, name), int)
     for name in ("lr", "omega", "time_scale", "flow_lr", "flow_omega"):
         common.positive(name, getattr(cfg, name))
-    for name in ("layers", "flow_layers", "smooth", "blur"):
+    for name in ("layers", "flow_layers", "smooth", "blur", "occlusion"):
         common.non_negative(name, getattr(cfg, name))
     common.check_size("size", cfg.size)
     return cfg
@@ -290,14 +297,14 @@ def occlusion_weights(jac0: torch.Tensor, jac1: torch.Tensor, sharpness: float =
 
 def synthesize(f0: torch.Tensor, f1: torch.Tensor, points: torch.Tensor, to0: torch.Tensor,
                to1: torch.Tensor, jac0: torch.Tensor | None = None,
-               jac1: torch.Tensor | None = None) -> torch.Tensor:
+               jac1: torch.Tensor | None = None, sharpness: float = OCCLUSION) -> torch.Tensor:
     """The middle frame at ``points`` (N, 2) from frames (1, C, H, W) backward-warped by the
-    displacements ``to0``/``to1`` (N, 2, grid units), blended by :func:`occlusion_weights`
-    (equal weights without Jacobians) -> (N, C)."""
+    displacements ``to0``/``to1`` (N, 2, grid units), blended by :func:`occlusion_weights` of
+    ``sharpness`` (equal weights without Jacobians or at sharpness 0) -> (N, C)."""
     a, b = sample(f0, points + to0), sample(f1, points + to1)
-    if jac0 is None:
+    if jac0 is None or sharpness == 0:
         return 0.5 * (a + b)
-    w = occlusion_weights(jac0, jac1)
+    w = occlusion_weights(jac0, jac1, sharpness)
     return w * a + (1 - w) * b
 
 
@@ -311,9 +318,10 @@ def _identity_plus(grad: torch.Tensor, sign: float) -> torch.Tensor:
     return eye + sign * grad
 
 
-def tvl1_interpolate(f0: np.ndarray, f1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def tvl1_interpolate(f0: np.ndarray, f1: np.ndarray, occlusion: float = OCCLUSION) -> tuple[np.ndarray, np.ndarray]:
     """Classical baseline: TV-L1 flows both ways, Super SloMo's intermediate flows at t=1/2,
-    both frames warped to the middle and blended -> (frame (H, W, C), flow F_t1 (H, W, 2) px)."""
+    both frames warped to the middle and blended with the occlusion weights of sharpness
+    ``occlusion`` -> (frame (H, W, C), flow F_t1 (H, W, 2) px)."""
     from skimage.color import rgb2gray
     from skimage.registration import optical_flow_tvl1
 
@@ -329,7 +337,7 @@ def tvl1_interpolate(f0: np.ndarray, f1: np.ndarray) -> tuple[np.ndarray, np.nda
     grad0 = torch.from_numpy(np.stack([dy, dx], -1).reshape(-1, 2, 2)).float()
     points = data.grid((h, w))
     pred = synthesize(to_image_tensor(f0), to_image_tensor(f1), points, to0, -to0,
-                      _identity_plus(grad0, 1.0), _identity_plus(grad0, -1.0))
+                      _identity_plus(grad0, 1.0), _identity_plus(grad0, -1.0), occlusion)
     return pred.reshape(h, w, -1).numpy().astype(np.float64), -ft0
 
 
@@ -520,7 +528,8 @@ def flow_siren(f0: np.ndarray, f1: np.ndarray, cfg: VfiConfig, device,
         jet = model.render((h, w), order=1)
         m = jet.value.reshape(-1, 2)
         grad = jet.grad.reshape(-1, 2, 2)
-        pred = synthesize(img0, img1, points, -m, m, _identity_plus(grad, -1.0), _identity_plus(grad, 1.0))
+        pred = synthesize(img0, img1, points, -m, m, _identity_plus(grad, -1.0), _identity_plus(grad, 1.0),
+                          cfg.occlusion)
     flow_px = (m * px).reshape(h, w, 2).cpu().double().numpy()
     return pred.reshape(h, w, 3).cpu().double().numpy().clip(0, 1), flow_px
 
@@ -575,7 +584,7 @@ def interpolate(frames: np.ndarray, offsets: list[int], cfg: VfiConfig, device,
                 if piece == "blend":
                     arrays = {"pred": blend(f0, f1)}
                 elif piece == "tvl1":
-                    pred, flow = tvl1_interpolate(f0, f1)
+                    pred, flow = tvl1_interpolate(f0, f1, cfg.occlusion)
                     arrays = {"pred": pred, "flow": flow}
                 elif piece == "siren":
                     pred, raw = spacetime_siren(given, given_offsets, cfg, device, hist, parts)
@@ -997,6 +1006,62 @@ def run_dev(cfg: VfiConfig, out: Path, frames=None, gaps=(1, 2), resume: bool = 
     return write(True)
 
 
+def run_dev_occlusion(cfg: VfiConfig, out: Path, frames=None, gaps=(1, 2), values=DEV_OCCLUSION,
+                      resume: bool = False) -> dict:
+    """The occlusion dev run: on the dev subset (``frames``: {clip: targets}, default
+    :data:`DEV_FRAMES`) x ``gaps``, both flow methods (TV-L1 and the motion SIREN) with the
+    occlusion weights at each sharpness of ``values`` (0: the plain average of the two warps), the
+    motion SIREN refitted from the same seed for each (the same field), with the blend; a results
+    document rewritten after every triplet. The profiles' :data:`OCCLUSION` is the value with the
+    lowest mean IE over both methods and every dev triplet. ``resume``: the triplets already in
+    ``out`` (same settings) are kept."""
+    cfg = resolve(cfg)
+    values = tuple(float(v) for v in values)
+    for v in values:
+        common.non_negative("occlusion sharpness (values entry)", v)
+    device = common.pick_device(cfg.device)
+    from fastsiren import backends
+
+    backend = backends.resolve(cfg.backend, device)
+    frames = frames or DEV_FRAMES
+    units = {(clip, k, g) for clip, ks in frames.items() for k in ks for g in gaps}
+    names = {(m, v): f"{m}, occlusion {v:g}" for m in ("tvl1", "siren-flow") for v in values}
+    done, extra = _resume_table(out, resume, cfg, device, backend, ("blend", *names.values()), units)
+    rows: list[dict] = []
+    t0 = time.perf_counter() - extra.pop("seconds", 0.0)
+    commit = common.git_commit()
+
+    def write(complete: bool) -> dict:
+        doc = common.results_doc("vfi", cfg.profile, rows, backend=backend, device=device,
+                                 seconds=time.perf_counter() - t0, commit=commit, complete=complete,
+                                 summary=summarize(rows), settings=dataclasses.asdict(cfg), dev_frames=frames,
+                                 gaps=list(gaps), occlusion_values=list(values), **extra)
+        common.write_json(out, doc)
+        return doc
+
+    for clip, ks in frames.items():
+        for k in ks:
+            for g in gaps:
+                if (clip, k, g) in done:  # --resume: measured by the earlier run
+                    rows.extend(done[(clip, k, g)])
+                    continue
+                gt, _, _, prev, nxt = split_frames(*load_frames(clip, k, g, cfg.context, cfg.size))
+                found = {"blend": (score(blend(prev, nxt), gt), 0.0)}
+                for v in values:
+                    t1 = time.perf_counter()
+                    found[names["tvl1", v]] = (score(tvl1_interpolate(prev, nxt, v)[0], gt),
+                                               round(time.perf_counter() - t1, 3))
+                    common.seed_all(cfg.seed)
+                    t1 = time.perf_counter()
+                    pred, _ = flow_siren(prev, nxt, dataclasses.replace(cfg, occlusion=v), device)
+                    found[names["siren-flow", v]] = (score(pred, gt), round(time.perf_counter() - t1, 3))
+                rows.extend(_row(m, clip, k, g, sc, sec) for m, (sc, sec) in found.items())
+                print(f"dev {clip} frame {k} gap {g}: " + ", ".join(f"{m} {sc['ie']:.2f}"
+                                                                   for m, (sc, _) in found.items()), flush=True)
+                write(False)
+    return write(True)
+
+
 # Other data, for context only (not measured here): Middlebury "Evaluation" set, mean IE over
 # all pixels of its 8 sequences, as tabulated in Table 3 of Cheng and Chen, AAAI 2020 (DSepConv).
 _MIDDLEBURY = "Middlebury benchmark via Cheng & Chen, AAAI 2020, Table 3"
@@ -1036,6 +1101,13 @@ def add_arguments(parser) -> None:
                              f"({'; '.join(f'{c} {list(k)}' for c, k in DEV_FRAMES.items())}, gaps 1 and 2: frames "
                              "the table never uses); --out is then the results JSON (default "
                              "docs/results/vfi-dev-PROFILE.json)")
+    parser.add_argument("--occlusion", type=float,
+                        help="sharpness of both flow methods' occlusion weights between the two warps "
+                             "(0: their plain average; default: profile, chosen by --dev-occlusion)")
+    parser.add_argument("--dev-occlusion", action="store_true",
+                        help="tuning run: both flow methods at each occlusion sharpness of "
+                             f"{list(DEV_OCCLUSION)} on the dev subset; --out is then the results JSON (default "
+                             "docs/results/vfi-dev-occlusion-PROFILE.json)")
 
 
 def _print_summary(doc: dict, out: Path, width: int) -> None:
@@ -1048,11 +1120,19 @@ def _print_summary(doc: dict, out: Path, width: int) -> None:
 def main(args) -> int:
     cfg = VfiConfig(video=args.video, frame=args.frame, gap=args.gap, context=args.context, size=args.size,
                     steps=args.steps, flow_steps=args.flow_steps, hidden=args.hidden, time_scale=args.time_scale,
-                    fits=args.fits, smooth=args.smooth, backend=args.backend, device=args.device, seed=args.seed,
-                    out=args.out, profile=args.profile, progress=not args.no_progress)
-    if (args.dev or args.table) and args.out != "runs/vfi" and Path(args.out).is_dir():
-        raise ValueError(f"--out {args.out} is a folder; with --{'dev' if args.dev else 'table'} --out is the "
+                    fits=args.fits, smooth=args.smooth, occlusion=args.occlusion, backend=args.backend,
+                    device=args.device, seed=args.seed, out=args.out, profile=args.profile,
+                    progress=not args.no_progress)
+    modes = [m for m in ("dev", "dev_occlusion", "table") if getattr(args, m)]
+    if len(modes) > 1:
+        raise ValueError(f"--{modes[0].replace('_', '-')} and --{modes[1].replace('_', '-')}: choose one mode")
+    if modes and args.out != "runs/vfi" and Path(args.out).is_dir():
+        raise ValueError(f"--out {args.out} is a folder; with --{modes[0].replace('_', '-')} --out is the "
                          "results JSON file to write")
+    if args.dev_occlusion:
+        out = Path(args.out if args.out != "runs/vfi" else f"docs/results/vfi-dev-occlusion-{args.profile}.json")
+        _print_summary(run_dev_occlusion(cfg, out, resume=args.resume), out, 28)
+        return 0
     if args.dev:
         out = Path(args.out if args.out != "runs/vfi" else f"docs/results/vfi-dev-{args.profile}.json")
         _print_summary(run_dev(cfg, out, resume=args.resume), out, 40)
