@@ -855,6 +855,16 @@ def test_the_dev_table_names_the_row_the_evaluation_uses(tmp_path):
     (dev,) = [t for t in sec.tables if "dev subset" in t["caption"]]
     assert f"The evaluation table's siren is the row '{chosen}' (3 fits, as its settings say)." in dev["notes"]
     assert any("one per frame" in n for n in dev["notes"])
+    # the occlusion dev run's table says which sharpness the evaluation used
+    _write(tmp_path, "vfi-quick.json", "vfi", rows, settings={"fits": 3, "occlusion": 0.0})
+    occ_rows = [dict(r, method=m) for r in rows[:4] for m in ("blend", "tvl1, occlusion 0", "tvl1, occlusion 4")]
+    _write(tmp_path, "vfi-dev-occlusion-quick.json", "vfi", occ_rows, dev_frames={"bikes": [3, 9]},
+           occlusion_values=[0.0, 4.0])
+    results, _ = report.load_results(tmp_path)
+    sec = report.Builder(results, [], tmp_path / "fig").vfi()
+    notes = [n for t in sec.tables if "dev subset" in t["caption"] for n in t["notes"]]
+    assert ("The evaluation table's flow methods use occlusion sharpness 0 (as its settings say; 0 is the plain "
+            "average of the two warps).") in notes
 
 
 def test_gpu_target_findings_pair_one_size_and_never_round_onto_a_target(tmp_path):

@@ -1138,7 +1138,14 @@ class Builder:
         from fastsiren.tasks.vfi import weighted_label
 
         main = next((r for r in results if "dev_frames" not in r.doc), None)
-        fits = (main.doc.get("settings") or {}).get("fits") if main else None
+        settings = (main.doc.get("settings") or {}) if main else {}
+        if isinstance(dev.doc.get("occlusion_values"), list):  # the occlusion dev run
+            used = settings.get("occlusion")
+            if not isinstance(used, (int, float)):
+                return []
+            return [f"The evaluation table's flow methods use occlusion sharpness {used:g} (as its settings say; "
+                    "0 is the plain average of the two warps)."]
+        fits = settings.get("fits")
         sigma = dev.doc.get("shrink_sigma")
         if not isinstance(fits, int) or not isinstance(sigma, (int, float)):
             return []
