@@ -1210,7 +1210,9 @@ class Builder:
             settings = list(best_of.values())
         else:
             settings = scored
-        others = _grouping_keys(settings, metric)
+        # the rate is each setting's own pick, never a group of its own
+        others = _grouping_keys([{k: v for k, v in r.items() if k != "lr"} for r in settings] if swept else settings,
+                                metric)
         groups: dict[tuple, list[dict]] = defaultdict(list)
         for r in settings:
             groups[tuple(r.get(k) for k in others)].append(r)
