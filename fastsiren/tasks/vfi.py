@@ -962,21 +962,20 @@ def weighted_label(fits: int, sigma: float) -> str:
     return f"{fits} fits: weighted (sigma {sigma:g}), limited"
 
 
-def run_dev(cfg: VfiConfig, out: Path, frames=None, gaps=(1, 2), resume: bool = False) -> dict:
-    """The dev run: on the dev subset (``frames``: {clip: targets}, default :data:`DEV_FRAMES`)
-    x ``gaps``, ``cfg.fits`` space-time SIREN fits per triplet and every variant of
-    :func:`dev_variants` from them, with the blend; a results document rewritten after every
-    triplet. ``resume``: the triplets already in ``out`` (same settings) are kept."""
-    cfg = resolve(cfg)
-    if cfg.fits < 2:
-        raise ValueError(f"--fits must be >= 2 for --dev (the weighted variants need two fits), got {cfg.fits}")
+def _dev_run(cfg: VfiConfig, out: Path, frames, gaps, resume: bool, methods: tuple[str, ...], measure,
+             **doc_fields) -> dict:
+    """A tuning run on the dev subset (``frames``: {clip: targets}, default :data:`DEV_FRAMES`) x
+    ``gaps``: ``measure(frames, offsets, device)`` gives each triplet's {method: (scores,
+    seconds)}; a results document (with ``doc_fields``) rewritten after every triplet.
+    ``resume``: the triplets already in ``out`` with a row of every one of ``methods`` (same
+    settings) are kept."""
     device = common.pick_device(cfg.device)
     from fastsiren import backends
 
     backend = backends.resolve(cfg.backend, device)
     frames = frames or DEV_FRAMES
     units = {(clip, k, g) for clip, ks in frames.items() for k in ks for g in gaps}
-    done, extra = _resume_table(out, resume, cfg, device, backend, ("blend",), units)
+    done, extra = _resume_table(out, resume, cfg, device, backend, methods, units)
     rows: list[dict] = []
     t0 = time.perf_counter() - extra.pop("seconds", 0.0)
     commit = common.git_commit()  # the code that ran, not what HEAD is at the last rewrite
@@ -984,9 +983,8 @@ def run_dev(cfg: VfiConfig, out: Path, frames=None, gaps=(1, 2), resume: bool = 
     def write(complete: bool) -> dict:
         doc = common.results_doc("vfi", cfg.profile, rows, backend=backend, device=device,
                                  seconds=time.perf_counter() - t0, commit=commit, complete=complete,
-                                 summary=summarize(rows),
-                                 settings=dataclasses.asdict(cfg), dev_frames=frames, gaps=list(gaps),
-                                 shrink_sigma=SHRINK_SIGMA, **extra)
+                                 summary=summarize(rows), settings=dataclasses.asdict(cfg), dev_frames=frames,
+                                 gaps=list(gaps), **doc_fields, **extra)
         common.write_json(out, doc)
         return doc
 
@@ -996,73 +994,60 @@ def run_dev(cfg: VfiConfig, out: Path, frames=None, gaps=(1, 2), resume: bool = 
                 if (clip, k, g) in done:  # --resume: measured by the earlier run
                     rows.extend(done[(clip, k, g)])
                     continue
-                gt, given, given_offsets, prev, nxt = split_frames(*load_frames(clip, k, g, cfg.context, cfg.size))
-                t1 = time.perf_counter()
-                samples = spacetime_samples(given, given_offsets, cfg, device)
-                seconds = round(time.perf_counter() - t1, 3)
-                preds = {"blend": blend(prev, nxt), **dev_variants(samples, prev, nxt)}
-                scores = {m: score(p, gt) for m, p in preds.items()}
-                rows.extend(_row(m, clip, k, g, sc, 0.0 if m == "blend" else seconds) for m, sc in scores.items())
-                print(f"dev {clip} frame {k} gap {g}: blend IE {scores['blend']['ie']:.2f}, "
-                      + ", ".join(f"{m} {sc['ie']:.2f}" for m, sc in scores.items() if m != "blend"), flush=True)
+                found = measure(*load_frames(clip, k, g, cfg.context, cfg.size), device)
+                rows.extend(_row(m, clip, k, g, sc, sec) for m, (sc, sec) in found.items())
+                print(f"dev {clip} frame {k} gap {g}: "
+                      + ", ".join(f"{m} {sc['ie']:.2f}" for m, (sc, _) in found.items()), flush=True)
                 write(False)
     return write(True)
+
+
+def run_dev(cfg: VfiConfig, out: Path, frames=None, gaps=(1, 2), resume: bool = False) -> dict:
+    """The dev run (:func:`_dev_run`): per triplet, ``cfg.fits`` space-time SIREN fits and every
+    variant of :func:`dev_variants` from them, with the blend."""
+    cfg = resolve(cfg)
+    if cfg.fits < 2:
+        raise ValueError(f"--fits must be >= 2 for --dev (the weighted variants need two fits), got {cfg.fits}")
+
+    def measure(frames: np.ndarray, offsets: list[int], device) -> dict[str, tuple[dict, float]]:
+        gt, given, given_offsets, prev, nxt = split_frames(frames, offsets)
+        t1 = time.perf_counter()
+        samples = spacetime_samples(given, given_offsets, cfg, device)
+        seconds = round(time.perf_counter() - t1, 3)
+        preds = {"blend": blend(prev, nxt), **dev_variants(samples, prev, nxt)}
+        return {m: (score(p, gt), 0.0 if m == "blend" else seconds) for m, p in preds.items()}
+
+    return _dev_run(cfg, out, frames, gaps, resume, ("blend",), measure, shrink_sigma=SHRINK_SIGMA)
 
 
 def run_dev_occlusion(cfg: VfiConfig, out: Path, frames=None, gaps=(1, 2), values=DEV_OCCLUSION,
                       resume: bool = False) -> dict:
-    """The occlusion dev run: on the dev subset (``frames``: {clip: targets}, default
-    :data:`DEV_FRAMES`) x ``gaps``, both flow methods (TV-L1 and the motion SIREN) with the
-    occlusion weights at each sharpness of ``values`` (0: the plain average of the two warps), the
-    motion SIREN refitted from the same seed for each (the same field), with the blend; a results
-    document rewritten after every triplet. The profiles' :data:`OCCLUSION` is the value with the
-    lowest mean IE over both methods and every dev triplet. ``resume``: the triplets already in
-    ``out`` (same settings) are kept."""
+    """The occlusion dev run (:func:`_dev_run`): per triplet, both flow methods (TV-L1 and the
+    motion SIREN) with the occlusion weights at each sharpness of ``values`` (0: the plain
+    average of the two warps), the motion SIREN refitted from the same seed for each (the same
+    field), with the blend. The profiles' :data:`OCCLUSION` is the value with the lowest mean IE
+    over both methods and every dev triplet."""
     cfg = resolve(cfg)
     values = tuple(float(v) for v in values)
     for v in values:
         common.non_negative("occlusion sharpness (values entry)", v)
-    device = common.pick_device(cfg.device)
-    from fastsiren import backends
-
-    backend = backends.resolve(cfg.backend, device)
-    frames = frames or DEV_FRAMES
-    units = {(clip, k, g) for clip, ks in frames.items() for k in ks for g in gaps}
     names = {(m, v): f"{m}, occlusion {v:g}" for m in ("tvl1", "siren-flow") for v in values}
-    done, extra = _resume_table(out, resume, cfg, device, backend, ("blend", *names.values()), units)
-    rows: list[dict] = []
-    t0 = time.perf_counter() - extra.pop("seconds", 0.0)
-    commit = common.git_commit()
 
-    def write(complete: bool) -> dict:
-        doc = common.results_doc("vfi", cfg.profile, rows, backend=backend, device=device,
-                                 seconds=time.perf_counter() - t0, commit=commit, complete=complete,
-                                 summary=summarize(rows), settings=dataclasses.asdict(cfg), dev_frames=frames,
-                                 gaps=list(gaps), occlusion_values=list(values), **extra)
-        common.write_json(out, doc)
-        return doc
+    def measure(frames: np.ndarray, offsets: list[int], device) -> dict[str, tuple[dict, float]]:
+        gt, _, _, prev, nxt = split_frames(frames, offsets)
+        found = {"blend": (score(blend(prev, nxt), gt), 0.0)}
+        for v in values:
+            t1 = time.perf_counter()
+            found[names["tvl1", v]] = (score(tvl1_interpolate(prev, nxt, v)[0], gt),
+                                       round(time.perf_counter() - t1, 3))
+            common.seed_all(cfg.seed)
+            t1 = time.perf_counter()
+            pred, _ = flow_siren(prev, nxt, dataclasses.replace(cfg, occlusion=v), device)
+            found[names["siren-flow", v]] = (score(pred, gt), round(time.perf_counter() - t1, 3))
+        return found
 
-    for clip, ks in frames.items():
-        for k in ks:
-            for g in gaps:
-                if (clip, k, g) in done:  # --resume: measured by the earlier run
-                    rows.extend(done[(clip, k, g)])
-                    continue
-                gt, _, _, prev, nxt = split_frames(*load_frames(clip, k, g, cfg.context, cfg.size))
-                found = {"blend": (score(blend(prev, nxt), gt), 0.0)}
-                for v in values:
-                    t1 = time.perf_counter()
-                    found[names["tvl1", v]] = (score(tvl1_interpolate(prev, nxt, v)[0], gt),
-                                               round(time.perf_counter() - t1, 3))
-                    common.seed_all(cfg.seed)
-                    t1 = time.perf_counter()
-                    pred, _ = flow_siren(prev, nxt, dataclasses.replace(cfg, occlusion=v), device)
-                    found[names["siren-flow", v]] = (score(pred, gt), round(time.perf_counter() - t1, 3))
-                rows.extend(_row(m, clip, k, g, sc, sec) for m, (sc, sec) in found.items())
-                print(f"dev {clip} frame {k} gap {g}: " + ", ".join(f"{m} {sc['ie']:.2f}"
-                                                                   for m, (sc, _) in found.items()), flush=True)
-                write(False)
-    return write(True)
+    return _dev_run(cfg, out, frames, gaps, resume, ("blend", *names.values()), measure,
+                    occlusion_values=list(values))
 
 
 # Other data, for context only (not measured here): Middlebury "Evaluation" set, mean IE over
