@@ -812,6 +812,16 @@ def test_ablation_findings_over_a_learning_rate_sweep(tmp_path):
     assert report.Builder._ablation_readings("first-init", [r for r in rows if r["lr"] == 1e-3], "psnr") == []
 
 
+def test_lr_edges_skip_a_method_no_rate_moves():
+    """A ReLU network on Laplacian supervision scores the same at every rate: its best rate is no
+    edge of the sweep (the first of equals would have said 'the smallest')."""
+    rows = [{"method": "relu", "lr": lr, "psnr": 13.3} for lr in (1e-4, 1e-3, 1e-2)]
+    assert report.Builder._lr_edges(rows, "psnr", []) == []
+    rows[0]["psnr"] = 14.0
+    (edge,) = report.Builder._lr_edges(rows, "psnr", [])
+    assert "is the smallest swept" in edge and "relu on all" in edge
+
+
 def test_ablation_keeps_its_findings_when_the_task_figure_stands_in(tmp_path):
     """Where the ablation task published its own figure, the report draws no second curve of
     the study, but keeps every finding; without it, the report draws its own."""

@@ -112,6 +112,32 @@ def test_poisson_quick_laplacian_siren_learns_relu_cannot(tmp_path):
     assert relu[-1]["loss"] == pytest.approx(relu[0]["loss"], rel=1e-6)
 
 
+def test_poisson_baselines_sweep_learning_rates(tmp_path, capsys):
+    """Each baseline trains at every rate of --baseline-lrs, SIREN at --lr; best_lr marks each
+    method's best final PSNR, whose network is model-METHOD.pt (load_model scores it again)."""
+    out = tmp_path / "p"
+    assert cli.main(["poisson", "--supervision", "grad", "--profile", "quick", "--size", "16", "--steps", "8",
+                     "--hidden", "16", "--baselines", "tanh", "--baseline-lrs", "1e-4,1e-2", "--out", str(out),
+                     "--no-progress"]) == 0
+    rows = common.read_json(out / "metrics.json")["rows"]
+    assert [(r["method"], r["lr"]) for r in rows] == [("siren", 1e-3), ("tanh", 1e-4), ("tanh", 1e-2)]
+    tanh = [r for r in rows if r["method"] == "tanh"]
+    assert tanh[0]["psnr"] != tanh[1]["psnr"] and rows[0]["best_lr"]
+    best = max(tanh, key=lambda r: r["psnr"])
+    assert [r["best_lr"] for r in tanh] == [r is best for r in tanh]
+    assert sorted(p.name for p in out.glob("checkpoint-tanh-*.pt")) == ["checkpoint-tanh-lr0.0001.pt",
+                                                                        "checkpoint-tanh-lr0.01.pt"]
+    from fastsiren.tasks.fit import load_model
+
+    problem = poisson.Problem(poisson.fit.load_target("camera", 16, True), "grad")
+    assert problem.final(load_model(out, "cpu", method="tanh"))["psnr"] == pytest.approx(best["psnr"], abs=1e-3)
+    assert "tanh (lr 0.01)" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="more than once"):
+        poisson.resolve(poisson.PoissonConfig(supervision="grad", profile="quick", baseline_lrs=(1e-3, 1e-3)))
+    with pytest.raises(ValueError, match="baseline_lrs entry"):
+        poisson.resolve(poisson.PoissonConfig(supervision="grad", profile="quick", baseline_lrs=(0.0,)))
+
+
 def test_compare_quick_siren_beats_baselines(tmp_path):
     res = compare.run(compare.CompareConfig(profile="quick", out=str(tmp_path / "c"), progress=False))
     for name in ("compare-fit.png", "compare-poisson-grad.png", "compare-fit-images.png", "metrics.json"):

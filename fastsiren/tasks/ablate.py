@@ -418,12 +418,10 @@ def add_arguments(parser) -> None:
 
 
 def main(args) -> int:
-    from fastsiren.tasks.compare import parse_floats
-
     cfg = AblateConfig(study=args.study, image=args.image, size=args.size, steps=args.steps, lr=args.lr,
-                       lrs=parse_floats(args.lrs, "--lrs"), hidden=args.hidden, layers=args.layers,
-                       omegas=parse_floats(args.omegas, "--omegas"),
-                       scales=parse_floats(args.scales, "--scales"), probe_layers=args.probe_layers,
+                       lrs=common.parse_floats(args.lrs, "--lrs"), hidden=args.hidden, layers=args.layers,
+                       omegas=common.parse_floats(args.omegas, "--omegas"),
+                       scales=common.parse_floats(args.scales, "--scales"), probe_layers=args.probe_layers,
                        backend=args.backend, device=args.device, seed=args.seed, out=args.out,
                        profile=args.profile, resume=args.resume, progress=not args.no_progress)
     res = run(cfg)

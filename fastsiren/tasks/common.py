@@ -774,6 +774,16 @@ def add_network_arguments(parser, *, layers: bool = True) -> None:
                                  "default: from the profile)")
 
 
+def parse_floats(text: str | None, name: str) -> tuple[float, ...] | None:
+    """``"1e-4,1e-3"`` -> (1e-4, 1e-3); None stays None (the profile decides)."""
+    if text is None:
+        return None
+    try:
+        return tuple(float(x) for x in text.split(",") if x)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be comma-separated numbers, got {text!r}") from exc
+
+
 def fill_profile(config, defaults: dict[str, dict[str, Any]]):
     """``config`` (a dataclass with a ``profile`` field) with every None field that
     ``defaults[profile]`` names filled from it; an unknown profile is a clear error."""

@@ -216,19 +216,9 @@ def add_arguments(parser) -> None:
     common.add_publish_arguments(parser)
 
 
-def parse_floats(text: str | None, name: str) -> tuple[float, ...] | None:
-    """``"1e-4,1e-3"`` -> (1e-4, 1e-3); None stays None (the profile decides)."""
-    if text is None:
-        return None
-    try:
-        return tuple(float(x) for x in text.split(",") if x)
-    except ValueError as exc:
-        raise ValueError(f"{name} must be comma-separated numbers, got {text!r}") from exc
-
-
 def main(args) -> int:
     cfg = CompareConfig(image=args.image, size=args.size, steps=args.steps, poisson_steps=args.poisson_steps,
-                        lrs=parse_floats(args.lrs, "--lrs"), hidden=args.hidden, layers=args.layers,
+                        lrs=common.parse_floats(args.lrs, "--lrs"), hidden=args.hidden, layers=args.layers,
                         omega=args.omega, problems=tuple(p for p in args.problems.split(",") if p),
                         methods=tuple(m for m in args.methods.split(",") if m), backend=args.backend,
                         device=args.device, seed=args.seed, out=args.out, profile=args.profile,

@@ -169,6 +169,7 @@ class PoissonConfig:
     layers: int | None = None
     omega: float = 30.0
     baselines: tuple[str, ...] | None = None
+    baseline_lrs: tuple[float, ...] | None = None
     harmonic_degree: int = 3
     backend: str = "auto"
     device: str = "auto"
@@ -180,11 +181,13 @@ class PoissonConfig:
     progress: bool = True
 
 
-# per profile: size, steps, lr, hidden, layers (the paper's network: 3), log_every
+# per profile: size, steps, lr (SIREN's: the paper's), baseline_lrs (each baseline trains at every
+# one and counts at its best, as in `fastsiren compare`), hidden, layers (the paper's network: 3),
+# log_every
 PROFILE_DEFAULTS = {
-    "quick": dict(size=24, steps=40, lr=1e-3, hidden=32, layers=1, log_every=20),
-    "cpu": dict(size=64, steps=300, lr=1e-4, hidden=256, layers=3, log_every=25),
-    "paper": dict(size=256, steps=10000, lr=1e-4, hidden=256, layers=3, log_every=250),
+    "quick": dict(size=24, steps=40, lr=1e-3, baseline_lrs=(1e-3,), hidden=32, layers=1, log_every=20),
+    "cpu": dict(size=64, steps=300, lr=1e-4, baseline_lrs=(1e-4, 1e-3, 1e-2), hidden=256, layers=3, log_every=25),
+    "paper": dict(size=256, steps=10000, lr=1e-4, baseline_lrs=(1e-4, 1e-3), hidden=256, layers=3, log_every=250),
 }
 # baselines trained beside SIREN unless --baselines says otherwise: a ReLU network's Laplacian
 # is 0 everywhere (the point of the Laplacian experiment); the paper's gradient table has tanh
@@ -202,7 +205,14 @@ def resolve(config: PoissonConfig) -> PoissonConfig:
     cfg = common.fill_profile(config, PROFILE_DEFAULTS)
     if cfg.baselines is None:
         cfg = dataclasses.replace(cfg, baselines=DEFAULT_BASELINES[cfg.supervision, cfg.profile])
-    cfg = dataclasses.replace(cfg, baselines=tuple(cfg.baselines))
+    cfg = dataclasses.replace(cfg, baselines=tuple(cfg.baselines),
+                              baseline_lrs=tuple(float(x) for x in cfg.baseline_lrs))
+    if not cfg.baseline_lrs:
+        raise ValueError("baseline_lrs must name at least one learning rate, got none")
+    for lr in cfg.baseline_lrs:
+        common.positive("learning rate (baseline_lrs entry)", lr)
+    if len(set(cfg.baseline_lrs)) < len(cfg.baseline_lrs):
+        raise ValueError(f"baseline_lrs lists a learning rate more than once: {list(cfg.baseline_lrs)}")
     for b in cfg.baselines:
         if b not in MODEL_NAMES or b == "siren":
             raise ValueError(f"baselines holds {b!r}; expected names from {list(MODEL_NAMES[1:])}")
@@ -237,34 +247,48 @@ def run(config: PoissonConfig) -> dict:
     folder = common.RunFolder(cfg.out, cfg, resume=cfg.resume, checkpoints="checkpoint-*.pt")
     problem = Problem(target, cfg.supervision, cfg.harmonic_degree)
     t0 = time.perf_counter()
-    rows, histories, networks = [], {}, {}
+    rows, histories, networks, best_histories = [], {}, {}, {}
     for method in ("siren", *cfg.baselines):
-        common.seed_all(cfg.seed)
-        fcfg = fit_config(cfg, method)
-        model = fit.make_model(fcfg, 1, device)
-        state, final = train_problem(model, problem, steps=cfg.steps, lr=cfg.lr, log_every=cfg.log_every,
-                                     checkpoint=folder.file(f"checkpoint-{method}.pt"), resume=cfg.resume,
-                                     progress=cfg.progress, desc=f"poisson {cfg.supervision} {method}")
+        lrs = (cfg.lr,) if method == "siren" else cfg.baseline_lrs
+        best = None  # (psnr, lr, weights) of the best rate so far
+        for lr in lrs:
+            common.seed_all(cfg.seed)
+            fcfg = fit_config(cfg, method)
+            model = fit.make_model(fcfg, 1, device)
+            tag = method if len(lrs) == 1 else f"{method}, lr {lr:g}"
+            ckpt = f"checkpoint-{method}.pt" if len(lrs) == 1 else f"checkpoint-{method}-lr{lr:g}.pt"
+            state, final = train_problem(model, problem, steps=cfg.steps, lr=lr, log_every=cfg.log_every,
+                                         checkpoint=folder.file(ckpt), resume=cfg.resume, progress=cfg.progress,
+                                         desc=f"poisson {cfg.supervision} {tag}")
+            histories[tag], networks[method] = state.history, fit.network_description(method, model)
+            rows.append({"method": method, "image": cfg.image, "size": cfg.size, "supervision": cfg.supervision,
+                         "params": count_params(model), "steps": cfg.steps, "lr": lr, **final,
+                         "harmonic_degree": cfg.harmonic_degree if cfg.supervision == "laplacian" else None,
+                         "seconds": round(state.seconds, 3)})
+            if best is None or final["psnr"] > best[0]:  # the first of equals
+                best = (final["psnr"], lr, {k: v.detach().clone() for k, v in model.state_dict().items()})
+                best_histories[method] = state.history
+        psnr, lr, weights = best
+        for row in rows[-len(lrs):]:
+            row["best_lr"] = row["lr"] == lr
+        model.load_state_dict(weights)  # the best rate's network: its weights, figures and images
         common.atomic_torch_save(model.state_dict(), folder.file(f"model-{method}.pt"))
+        at_rate = f" (best of lr {', '.join(f'{x:g}' for x in lrs)}: {lr:g})" if len(lrs) > 1 else ""
         plot_jets(folder.file(f"poisson-{cfg.supervision}-{method}.png"), model, problem,
-                  title=f"{method}, {cfg.supervision} supervision, {final['psnr']:.2f} dB",
+                  title=f"{method}, {cfg.supervision} supervision, {psnr:.2f} dB{at_rate}",
                   caption=f"{method} trained on the {cfg.supervision} of {cfg.image} ({cfg.size}x{cfg.size}, "
-                          f"{cfg.steps} steps, profile {cfg.profile}) only. Top: the image and the targets; "
+                          f"{cfg.steps} steps, lr {lr:g}{' of those swept' if at_rate else ''}, profile "
+                          f"{cfg.profile}) only. Top: the image and the targets; "
                           f"bottom: the network's image plus the {ADDED[cfg.supervision]} taken from the ground truth "
                           "(the part the supervision cannot see; the PSNR is scored on it), and the network's "
                           "gradient magnitude and Laplacian from its jets (per unit of the [-1, 1] coordinate "
                           "grid, on the target's colour scale).")
         common.save_png(folder.file(f"reconstruction-{method}.png"),
                         np.clip(problem.reconstruction(model), -1, 1))
-        histories[method], networks[method] = state.history, fit.network_description(method, model)
-        rows.append({"method": method, "image": cfg.image, "size": cfg.size, "supervision": cfg.supervision,
-                     "params": count_params(model), "steps": cfg.steps, "lr": cfg.lr, **final,
-                     "harmonic_degree": cfg.harmonic_degree if cfg.supervision == "laplacian" else None,
-                     "seconds": round(state.seconds, 3)})
     common.save_png(folder.file("ground_truth.png"), target)
-    ran = (f"one line per method ({', '.join(histories)})" if len(histories) > 1 else
-           f"{next(iter(histories))} only (no baseline was run)")
-    fit.plot_curves(folder.file("psnr.png"), histories,
+    ran = (f"one line per method ({', '.join(best_histories)}; a baseline at its best learning rate)"
+           if len(best_histories) > 1 else f"{next(iter(best_histories))} only (no baseline was run)")
+    fit.plot_curves(folder.file("psnr.png"), best_histories,
                     title=f"{cfg.image} {cfg.size}x{cfg.size}, {cfg.supervision} supervision",
                     caption=f"PSNR of the reconstruction from the {cfg.supervision} against Adam steps and "
                             f"training seconds, {ran} ({cfg.image} {cfg.size}x{cfg.size}, "
@@ -322,6 +346,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--omega", type=float, default=30.0, help="omega_0 of every sine layer")
     parser.add_argument("--baselines", help="comma-separated baselines trained beside SIREN "
                         "(relu, tanh, relu-pe; '' for none; default: from the supervision and profile)")
+    parser.add_argument("--baseline-lrs", help="comma-separated Adam learning rates: each baseline trains at "
+                        "every one and counts at its best final PSNR (default: profile; cpu: 1e-4,1e-3,1e-2); "
+                        "SIREN trains at --lr")
     parser.add_argument("--harmonic-degree", type=int, default=3,
                         help="Laplacian runs: highest harmonic degree removed for psnr_harmonic")
 
@@ -330,13 +357,14 @@ def main(args) -> int:
     baselines = None if args.baselines is None else tuple(b for b in args.baselines.split(",") if b)
     cfg = PoissonConfig(supervision=args.supervision, image=args.image, size=args.size, steps=args.steps,
                         lr=args.lr, hidden=args.hidden, layers=args.layers, omega=args.omega,
-                        baselines=baselines, harmonic_degree=args.harmonic_degree, backend=args.backend,
+                        baselines=baselines, baseline_lrs=common.parse_floats(args.baseline_lrs, "--baseline-lrs"),
+                        harmonic_degree=args.harmonic_degree, backend=args.backend,
                         device=args.device, seed=args.seed, out=args.out, profile=args.profile,
                         resume=args.resume, progress=not args.no_progress)
     res = run(cfg)
     common.publish_if_asked(args, f"poisson-{cfg.supervision}")
     for row in res["rows"]:
-        print(f"{row['method']} from its {row['supervision']}: PSNR {row['psnr']:.2f} dB "
+        print(f"{row['method']} (lr {row['lr']:g}) from its {row['supervision']}: PSNR {row['psnr']:.2f} dB "
               f"(raw {row['psnr_raw']:.2f}), SSIM {row['ssim']:.4f}, {row['steps']} steps in "
               f"{row['seconds']:.1f} s")
     print(f"({res['device']}, backend {res['backend']}; removed: {res['removed']}) -> {cfg.out}")
