@@ -135,6 +135,18 @@ def test_occlusion_sharpness_zero_is_the_plain_average_and_the_dev_run_scores_ea
                        "siren-flow, occlusion 4"]
     assert len(doc["rows"]) == 2 * len(methods)  # gaps 1 and 2
     assert common.read_json(tmp_path / "occ.json")["rows"] == doc["rows"]
+    # one field per method and triplet, blended at each sharpness: one time for all of them
+    secs = {(r["method"].split(",")[0], r["gap"]): r["seconds"] for r in doc["rows"] if r["method"] != "blend"}
+    assert all(r["seconds"] == secs[r["method"].split(",")[0], r["gap"]] for r in doc["rows"] if r["method"] != "blend")
+    # the sharpness it sweeps and the space-time SIREN it does not run are not its settings: another
+    # default of either resumes the file
+    assert "occlusion" not in doc["settings"] and "fits" not in doc["settings"]
+    again = vfi.run_dev_occlusion(dataclasses.replace(cfg, occlusion=2.0, fits=5), tmp_path / "occ.json",
+                                  frames={"bikes": (33,)}, values=(0.0, 4.0), resume=True)
+    assert again["rows"] == doc["rows"]
+    with pytest.raises(ValueError, match="flow_steps"):
+        vfi.run_dev_occlusion(dataclasses.replace(cfg, flow_steps=5), tmp_path / "occ.json",
+                              frames={"bikes": (33,)}, values=(0.0, 4.0), resume=True)
     rc, text = _cli(["--video", "bikes", "--dev", "--dev-occlusion", "--out", tmp_path / "x.json"], capsys)
     assert rc == 2 and "choose one mode" in text
 

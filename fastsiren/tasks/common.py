@@ -379,7 +379,8 @@ def resumed_rows(path: str | os.PathLike, resume: bool, *, key: Callable[[dict],
     ``path``: the results document the table rewrites as it goes (``complete`` False until the
     end); ``key(row)``: the unit (image and scale, triplet) a row belongs to; ``units``: this
     run's units; ``match``: the fields the earlier document must share with this run (task,
-    profile, device, backend, settings; in a dict-valued field, :data:`_RESUME_FREE` may differ).
+    profile, device, backend, settings; in a dict-valued field, :data:`_RESUME_FREE` may differ, and
+    a key only the earlier document has is not compared).
     Returns ``({unit: rows}, extra)``: ``extra`` carries the earlier run's ``seconds`` and a
     ``resumed`` record (the earlier commits and dates, the rows kept) for the new document.
     Without ``resume``: nothing kept; with it and no file: nothing kept, said on stderr. A file
@@ -408,7 +409,9 @@ def resumed_rows(path: str | os.PathLike, resume: bool, *, key: Callable[[dict],
     for k, v in match.items():
         a, b = old.get(k), saved(v)
         if isinstance(a, dict) and isinstance(b, dict):
-            d = {f"{k}.{n}": (a.get(n), b.get(n)) for n in sorted(set(a) | set(b))
+            # a setting only the earlier file has is not one of this run (left out as unused, or no
+            # longer a setting): not compared
+            d = {f"{k}.{n}": (a.get(n), b.get(n)) for n in sorted(b)
                  if n not in _RESUME_FREE and a.get(n) != b.get(n)}
             diff.update(d)
         elif a != b:

@@ -321,18 +321,25 @@ def _identity_plus(grad: torch.Tensor, sign: float) -> torch.Tensor:
     return eye + sign * grad
 
 
-def tvl1_interpolate(f0: np.ndarray, f1: np.ndarray, occlusion: float = OCCLUSION) -> tuple[np.ndarray, np.ndarray]:
-    """Classical baseline: TV-L1 flows both ways, Super SloMo's intermediate flows at t=1/2,
-    both frames warped to the middle and blended with the occlusion weights of sharpness
-    ``occlusion`` -> (frame (H, W, C), flow F_t1 (H, W, 2) px)."""
+def tvl1_flow(f0: np.ndarray, f1: np.ndarray) -> np.ndarray:
+    """TV-L1 flows both ways between the gray frames and Super SloMo's intermediate flow at
+    t=1/2 towards frame 0, F_t0 (H, W, 2) pixels, (dy, dx)."""
     from skimage.color import rgb2gray
     from skimage.registration import optical_flow_tvl1
 
     g0, g1 = rgb2gray(f0), rgb2gray(f1)
     f01 = np.stack(optical_flow_tvl1(g0, g1), -1)  # g0(p) ~ g1(p + f01(p)), (dy, dx) pixels
     f10 = np.stack(optical_flow_tvl1(g1, g0), -1)
-    ft0 = 0.25 * (f10 - f01)
-    h, w = g0.shape
+    return 0.25 * (f10 - f01)
+
+
+def tvl1_interpolate(f0: np.ndarray, f1: np.ndarray, occlusion: float = OCCLUSION,
+                     ft0: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Classical baseline: the TV-L1 intermediate flow (:func:`tvl1_flow`, or ``ft0`` as it
+    gives it), both frames warped to the middle and blended with the occlusion weights of
+    sharpness ``occlusion`` -> (frame (H, W, C), flow F_t1 (H, W, 2) px)."""
+    ft0 = tvl1_flow(f0, f1) if ft0 is None else ft0
+    h, w = f0.shape[:2]
     units = np.array([2.0 / h, 2.0 / w])  # pixels -> grid units
     to0 = torch.from_numpy((ft0 * units).reshape(-1, 2)).float()
     # Jacobian of p -> p + F_t0(p) in grid units: d(F * units)/d(p px * units) = d F / d p (px)
@@ -470,11 +477,13 @@ def pixel_jacobian(grad: torch.Tensor, px: torch.Tensor) -> torch.Tensor:
 
 
 def flow_siren(f0: np.ndarray, f1: np.ndarray, cfg: VfiConfig, device,
-               history: list | None = None, checkpoint: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
+               history: list | None = None, checkpoint: Path | None = None,
+               fitted: list | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Motion-aware SIREN: fit the symmetric middle-time motion field m (see the module
-    docstring) to frames (H, W, 3) in [0, 1] -> (middle frame (H, W, 3), m (H, W, 2) pixels).
-    ``checkpoint``: the fit's checkpoint file (every 500 steps and on Ctrl-C; continued from
-    where it exists)."""
+    docstring) to frames (H, W, 3) in [0, 1] -> (middle frame (H, W, 3), m (H, W, 2) pixels),
+    by :func:`flow_predict` at ``cfg.occlusion``. ``checkpoint``: the fit's checkpoint file
+    (every 500 steps and on Ctrl-C; continued from where it exists); ``fitted``: a list the
+    fitted network is appended to (to predict again at another sharpness)."""
     h, w, _ = f0.shape
     img0, img1 = to_image_tensor(f0, device), to_image_tensor(f1, device)
     model = Siren(2, cfg.flow_hidden, cfg.flow_layers, 2, cfg.flow_omega, cfg.flow_omega,
@@ -522,18 +531,30 @@ def flow_siren(f0: np.ndarray, f1: np.ndarray, cfg: VfiConfig, device,
         gen.set_state(saved["generator"])
         step[0] = saved["step"]
 
+    if fitted is not None:
+        fitted.append(model)
     state = common.train(model, loss_fn, steps=cfg.flow_steps, lr=cfg.flow_lr, checkpoint=checkpoint,
                          resume=checkpoint is not None, log_every=max(1, cfg.flow_steps // 10), desc="flow siren",
                          progress=cfg.progress, extra_state=(get_state, set_state))
     if history is not None:
         history.extend(state.history)
-    with torch.no_grad():
-        jet = model.render((h, w), order=1)
-        m = jet.value.reshape(-1, 2)
-        grad = jet.grad.reshape(-1, 2, 2)
-        pred = synthesize(img0, img1, points, -m, m, _identity_plus(grad, -1.0), _identity_plus(grad, 1.0),
-                          cfg.occlusion)
-    flow_px = (m * px).reshape(h, w, 2).cpu().double().numpy()
+    return flow_predict(model, f0, f1, cfg.occlusion)
+
+
+@torch.no_grad()
+def flow_predict(model, f0: np.ndarray, f1: np.ndarray, occlusion: float) -> tuple[np.ndarray, np.ndarray]:
+    """The middle frame from a fitted motion SIREN (:func:`flow_siren`) and frames (H, W, 3):
+    both warps blended with the occlusion weights of sharpness ``occlusion`` -> (frame (H, W, 3),
+    motion (H, W, 2) pixels)."""
+    h, w, _ = f0.shape
+    device = next(model.parameters()).device
+    img0, img1 = to_image_tensor(f0, device), to_image_tensor(f1, device)
+    jet = model.render((h, w), order=1)
+    m = jet.value.reshape(-1, 2)
+    grad = jet.grad.reshape(-1, 2, 2)
+    pred = synthesize(img0, img1, data.grid((h, w), device=device), -m, m, _identity_plus(grad, -1.0),
+                      _identity_plus(grad, 1.0), occlusion)
+    flow_px = (m * torch.tensor([h / 2.0, w / 2.0], device=device)).reshape(h, w, 2).cpu().double().numpy()
     return pred.reshape(h, w, 3).cpu().double().numpy().clip(0, 1), flow_px
 
 
@@ -840,14 +861,16 @@ def dev_overlap(clip: str, targets, gaps) -> list[int]:
 
 
 def _resume_table(out: Path, resume: bool, cfg: VfiConfig, device, backend: str, methods,
-                  units: set[tuple]) -> tuple[dict, dict]:
+                  units: set[tuple], settings: dict | None = None) -> tuple[dict, dict]:
     """The rows of the VFI table or dev run at ``out`` that ``resume`` keeps, by triplet:
     ({(video, frame, gap): [rows]} of the triplets with a row for every one of ``methods``
     (every row of a triplet is written at once), the extra fields of the new document).
-    ``units``: this run's triplets (a file with others is refused)."""
+    ``units``: this run's triplets (a file with others is refused); ``settings``: what the file's
+    settings must be (default: all of ``cfg``)."""
     done, extra = common.resumed_rows(out, resume, key=lambda r: (r["video"], r["frame"], r["gap"]), units=units,
                                       task="vfi", profile=cfg.profile, device=common.device_name(device),
-                                      backend=backend, settings=dataclasses.asdict(cfg))
+                                      backend=backend,
+                                      settings=dataclasses.asdict(cfg) if settings is None else settings)
     return {k: rs for k, rs in done.items() if set(methods) <= {r["method"] for r in rs}}, extra
 
 
@@ -963,10 +986,11 @@ def weighted_label(fits: int, sigma: float) -> str:
 
 
 def _dev_run(cfg: VfiConfig, out: Path, frames, gaps, resume: bool, methods: tuple[str, ...], measure,
-             **doc_fields) -> dict:
+             unused: tuple[str, ...] = (), **doc_fields) -> dict:
     """A tuning run on the dev subset (``frames``: {clip: targets}, default :data:`DEV_FRAMES`) x
     ``gaps``: ``measure(frames, offsets, device)`` gives each triplet's {method: (scores,
-    seconds)}; a results document (with ``doc_fields``) rewritten after every triplet.
+    seconds)}; a results document (with ``doc_fields``) rewritten after every triplet. Its
+    ``settings`` leave out those ``unused`` by the run (neither saved nor compared on resume).
     ``resume``: the triplets already in ``out`` with a row of every one of ``methods`` (same
     settings) are kept."""
     device = common.pick_device(cfg.device)
@@ -975,7 +999,8 @@ def _dev_run(cfg: VfiConfig, out: Path, frames, gaps, resume: bool, methods: tup
     backend = backends.resolve(cfg.backend, device)
     frames = frames or DEV_FRAMES
     units = {(clip, k, g) for clip, ks in frames.items() for k in ks for g in gaps}
-    done, extra = _resume_table(out, resume, cfg, device, backend, methods, units)
+    settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in unused}
+    done, extra = _resume_table(out, resume, cfg, device, backend, methods, units, settings)
     rows: list[dict] = []
     t0 = time.perf_counter() - extra.pop("seconds", 0.0)
     commit = common.git_commit()  # the code that ran, not what HEAD is at the last rewrite
@@ -983,7 +1008,7 @@ def _dev_run(cfg: VfiConfig, out: Path, frames, gaps, resume: bool, methods: tup
     def write(complete: bool) -> dict:
         doc = common.results_doc("vfi", cfg.profile, rows, backend=backend, device=device,
                                  seconds=time.perf_counter() - t0, commit=commit, complete=complete,
-                                 summary=summarize(rows), settings=dataclasses.asdict(cfg), dev_frames=frames,
+                                 summary=summarize(rows), settings=settings, dev_frames=frames,
                                  gaps=list(gaps), **doc_fields, **extra)
         common.write_json(out, doc)
         return doc
@@ -1017,7 +1042,10 @@ def run_dev(cfg: VfiConfig, out: Path, frames=None, gaps=(1, 2), resume: bool = 
         preds = {"blend": blend(prev, nxt), **dev_variants(samples, prev, nxt)}
         return {m: (score(p, gt), 0.0 if m == "blend" else seconds) for m, p in preds.items()}
 
-    return _dev_run(cfg, out, frames, gaps, resume, ("blend",), measure, shrink_sigma=SHRINK_SIGMA)
+    # the flow methods do not run: their settings are not this run's
+    unused = ("flow_steps", "flow_lr", "flow_hidden", "flow_layers", "flow_batch", "flow_omega", "smooth", "blur",
+              "occlusion")
+    return _dev_run(cfg, out, frames, gaps, resume, ("blend",), measure, unused, shrink_sigma=SHRINK_SIGMA)
 
 
 def run_dev_occlusion(cfg: VfiConfig, out: Path, frames=None, gaps=(1, 2), values=DEV_OCCLUSION,
@@ -1035,18 +1063,23 @@ def run_dev_occlusion(cfg: VfiConfig, out: Path, frames=None, gaps=(1, 2), value
 
     def measure(frames: np.ndarray, offsets: list[int], device) -> dict[str, tuple[dict, float]]:
         gt, _, _, prev, nxt = split_frames(frames, offsets)
+        t1 = time.perf_counter()
+        ft0 = tvl1_flow(prev, nxt)
+        tvl1_seconds = round(time.perf_counter() - t1, 3)
+        common.seed_all(cfg.seed)
+        t1 = time.perf_counter()
+        fitted: list = []
+        flow_siren(prev, nxt, cfg, device, fitted=fitted)
+        siren_seconds = round(time.perf_counter() - t1, 3)
         found = {"blend": (score(blend(prev, nxt), gt), 0.0)}
-        for v in values:
-            t1 = time.perf_counter()
-            found[names["tvl1", v]] = (score(tvl1_interpolate(prev, nxt, v)[0], gt),
-                                       round(time.perf_counter() - t1, 3))
-            common.seed_all(cfg.seed)
-            t1 = time.perf_counter()
-            pred, _ = flow_siren(prev, nxt, dataclasses.replace(cfg, occlusion=v), device)
-            found[names["siren-flow", v]] = (score(pred, gt), round(time.perf_counter() - t1, 3))
+        for v in values:  # the same two fields, blended at each sharpness
+            found[names["tvl1", v]] = (score(tvl1_interpolate(prev, nxt, v, ft0)[0], gt), tvl1_seconds)
+            found[names["siren-flow", v]] = (score(flow_predict(fitted[0], prev, nxt, v)[0], gt), siren_seconds)
         return found
 
-    return _dev_run(cfg, out, frames, gaps, resume, ("blend", *names.values()), measure,
+    # the sharpness is swept, and the space-time SIREN does not run: its settings are not this run's
+    unused = ("occlusion", "steps", "lr", "hidden", "layers", "batch", "omega", "time_scale", "fits")
+    return _dev_run(cfg, out, frames, gaps, resume, ("blend", *names.values()), measure, unused,
                     occlusion_values=list(values))
 
 
