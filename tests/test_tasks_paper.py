@@ -236,6 +236,7 @@ def test_paper_init_gives_arcsine_activations_through_depth():
     (lambda o: ablate.AblateConfig(study="omega0", profile="quick", size=4, out=o), "size must be >= 8"),
     (lambda o: ablate.AblateConfig(study="omega0", profile="quick", lr=1e-3, lrs=(1e-2,), out=o), "not both"),
     (lambda o: ablate.AblateConfig(study="omega0", profile="quick", lrs=(), out=o), "at least one learning rate"),
+    (lambda o: ablate.AblateConfig(study="omega0", profile="quick", lr=-1.0, out=o), "lr must be > 0"),
     (lambda o: ablate.AblateConfig(study="omega0", profile="quick", lrs=(1e-3, 0.0), out=o), "lrs entry"),
     (lambda o: ablate.AblateConfig(study="omega0", profile="quick", lrs=(1e-3, 1e-3), out=o), "more than once"),
     (lambda o: compare.CompareConfig(profile="quick", size=4, out=o), "size must be >= 8"),

@@ -716,6 +716,17 @@ def value_curves(path: Path, rows: list[dict], metric: str, title: str, xlabel: 
     return path
 
 
+def _tops_per_rate(rows: list[dict], metric: str, rates: list) -> dict:
+    """Per learning rate, the rows within :data:`TIE_DB` of that rate's highest ``metric``, best
+    first (a rate without rows is left out)."""
+    out = {}
+    for lr in rates:
+        at = sorted((r for r in rows if r.get("lr") == lr), key=lambda r: -r[metric])
+        if at:
+            out[lr] = [r for r in at if at[0][metric] - r[metric] <= TIE_DB]
+    return out
+
+
 def _grouping_keys(rows: list[dict], metric: str) -> list[str]:
     """The varying settings (other than the ablated ``value``) that split ``rows`` into groups of
     two or more: e.g. ``layer`` of the omega_0 ablation, not ``first_omega_0``, which moves with
@@ -1116,6 +1127,8 @@ class Builder:
                     sec.findings += self._ablation_findings(str(study), rows, metric, also="psnr_heldout")
                 else:
                     sec.findings += self._ablation_findings(str(study), rows, metric)
+                lead = "psnr_heldout" if any("psnr_heldout" in r for r in rows) else metric
+                sec.findings += self._lr_edges(rows, lead, [k for k in ("layer", "value") if any(k in r for r in rows)])
         sec.figures += self._task_figures("ablate")
         return sec
 
@@ -1180,16 +1193,13 @@ class Builder:
                        f"{fmt(held, between[held])} dB): a fit of the given pixels and a representation of the "
                        "image between them rank the settings differently, so a setting chosen on its training "
                        "PSNR can be one that memorises.")
-        if len(rates) > 1:
-            winners = {}
-            for lr in rates:
-                at = [r for r in scored if r.get("lr") == lr]
-                winners[lr] = max(at, key=lambda r: r[held])
-            if len({name(w, False) for w in winners.values()}) > 1:
-                out.append(f"Ablation {study}: the best case between the pixels changes with the learning rate ("
-                           + "; ".join(f"lr {fmt('lr', lr)}: {name(w, False)}" for lr, w in winners.items())
-                           + "): an ablation at one rate ranks the settings partly by how well each suits "
-                           "that rate.")
+        tops = _tops_per_rate(scored, held, rates)
+        if len(rates) > 1 and not set.intersection(*({name(r, False) for r in t} for t in tops.values())):
+            out.append(f"Ablation {study}: the best case between the pixels changes with the learning rate ("
+                       + "; ".join(f"lr {fmt('lr', lr)}: {_or_list([name(r, False) for r in t])}, "
+                                   f"{fmt(held, t[0][held])} dB" for lr, t in tops.items())
+                       + f"; cases within {TIE_DB:g} dB of a rate's best count as best): an ablation at one rate "
+                       "ranks the settings partly by how well each suits that rate.")
         return out
 
     @staticmethod
@@ -1240,17 +1250,15 @@ class Builder:
                        f"{fmt('value', worst.get('value'))}{at(worst)}) {fmt(metric, worst[metric])} dB"
                        f"{other(worst)}, a spread of {best[metric] - worst[metric]:.2f} dB over {len(rs)} settings.")
             if swept and also is None:
-                tops = []
-                for lr in rates:
-                    mine = [r for r in scored if r.get("lr") == lr and tuple(r.get(k) for k in others) == key]
-                    if mine:
-                        tops.append(max(mine, key=lambda r: r[metric]))
-                listed = "; ".join(f"lr {fmt('lr', t['lr'])}: {fmt('value', t.get('value'))} "
-                                   f"({fmt(metric, t[metric])} dB)" for t in tops)
-                same = len({repr(t.get("value")) for t in tops}) == 1
+                mine = [r for r in scored if tuple(r.get(k) for k in others) == key]
+                tops = _tops_per_rate(mine, metric, rates)
+                listed = "; ".join(f"lr {fmt('lr', lr)}: {_or_list([fmt('value', r.get('value')) for r in t])} "
+                                   f"({fmt(metric, t[0][metric])} dB)" for lr, t in tops.items())
+                same = bool(set.intersection(*({repr(r.get("value")) for r in t} for t in tops.values())))
                 out.append(f"Ablation {study}{' (' + where + ')' if where else ''}, {label}: the best setting at "
-                           f"each learning rate: {listed}; "
-                           + ("the same setting at every rate." if same else "which setting wins depends on the rate."))
+                           f"each learning rate (with those within {TIE_DB:g} dB of it): {listed}; "
+                           + ("one setting is among the best at every rate." if same else
+                              "which setting wins depends on the rate."))
         return out
 
     def sr(self) -> Section:

@@ -11,9 +11,10 @@ Rows report ``psnr`` on the training pixels and ``psnr_heldout`` on the image at
 side (every pixel centre lies between training pixels): on a small grid a large init can
 memorise the training pixels and still interpolate badly between them.
 
-Every case trains at every learning rate of ``lrs`` (the paper's 1e-4 first; the cpu profile
-adds 1e-3 and 1e-2): a setting that is worse at one rate may only want another, and the
-ranking of the settings can change with the rate. Rows hold every (case, rate).
+Every case trains at every learning rate of ``lrs`` (cpu profile: the paper's 1e-4, then 1e-3
+and 1e-2; paper profile: 1e-4 and 1e-3; quick: one rate): a setting that is worse at one rate
+may only want another, and the ranking of the settings can change with the rate. Rows hold
+every (case, rate).
 
 Each study trains the basic SIREN (``layers=1`` in the official counting: in -> 256 ->
 256 -> out) with everything else fixed, and writes a PSNR table (rows) and figure. The init
@@ -88,8 +89,9 @@ def resolve(config: AblateConfig) -> AblateConfig:
         raise ValueError(f"study={config.study!r} is not known; expected one of {list(STUDIES)}")
     if config.lr is not None:
         if config.lrs is not None:
-            raise ValueError(f"give lr ({config.lr!r}) or lrs ({config.lrs!r}), not both: lr is one rate, "
-                             "lrs a sweep")
+            raise ValueError(f"give --lr ({config.lr!r}) or --lrs ({config.lrs!r}), not both: --lr is one rate, "
+                             "--lrs a sweep")
+        common.positive("lr", config.lr)
         config = dataclasses.replace(config, lrs=(config.lr,), lr=None)
     cfg = common.fill_profile(config, PROFILE_DEFAULTS)
     cfg = dataclasses.replace(cfg, omegas=tuple(float(x) for x in cfg.omegas),

@@ -107,7 +107,8 @@ def resolve(config: SRConfig) -> SRConfig:
         raise ValueError(f"scale must be a number >= 1, got {cfg.scale!r}")
     if cfg.scale == 1 and not cfg.upscale:
         raise ValueError("scale 1 leaves nothing to evaluate: the LR image would be the HR image itself "
-                         "(bicubic's PSNR infinite); evaluate at a scale > 1, or fit one image with --upscale")
+                         "(bicubic's PSNR infinite); evaluate at a scale > 1, or fit one image with "
+                         "`fastsiren sr --upscale`")
     for name in ("steps", "hidden", "tv_points"):
         common.positive(name, getattr(cfg, name), int)
     for name in ("lr", "omega_per_px"):
