@@ -95,15 +95,9 @@ def resolve(config: AblateConfig) -> AblateConfig:
         config = dataclasses.replace(config, lrs=(config.lr,), lr=None)
     cfg = common.fill_profile(config, PROFILE_DEFAULTS)
     cfg = dataclasses.replace(cfg, omegas=tuple(float(x) for x in cfg.omegas),
-                              scales=tuple(float(x) for x in cfg.scales), lrs=tuple(float(x) for x in cfg.lrs))
+                              scales=tuple(float(x) for x in cfg.scales), lrs=common.check_rates("lrs", cfg.lrs))
     for name in ("size", "steps", "hidden", "log_every", "probe_layers"):
         common.positive(name, getattr(cfg, name), int)
-    if not cfg.lrs:
-        raise ValueError("lrs must name at least one learning rate, got none")
-    for lr in cfg.lrs:
-        common.positive("learning rate (lrs entry)", lr)
-    if len(set(cfg.lrs)) < len(cfg.lrs):
-        raise ValueError(f"lrs lists a learning rate more than once: {list(cfg.lrs)}")
     if cfg.study == "omega0" and not cfg.omegas:
         raise ValueError("the omega0 study needs at least one omega_0 in --omegas, got none")
     for w in cfg.omegas:

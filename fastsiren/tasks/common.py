@@ -787,6 +787,18 @@ def parse_floats(text: str | None, name: str) -> tuple[float, ...] | None:
         raise ValueError(f"{name} must be comma-separated numbers, got {text!r}") from exc
 
 
+def check_rates(name: str, rates) -> tuple[float, ...]:
+    """A sweep of learning rates as floats: at least one, each > 0 and finite, none twice."""
+    rates = tuple(float(x) for x in rates)
+    if not rates:
+        raise ValueError(f"{name} must name at least one learning rate, got none")
+    for lr in rates:
+        positive(f"learning rate ({name} entry)", lr)
+    if len(set(rates)) < len(rates):
+        raise ValueError(f"{name} lists a learning rate more than once: {list(rates)}")
+    return rates
+
+
 def fill_profile(config, defaults: dict[str, dict[str, Any]]):
     """``config`` (a dataclass with a ``profile`` field) with every None field that
     ``defaults[profile]`` names filled from it; an unknown profile is a clear error."""

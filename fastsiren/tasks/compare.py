@@ -68,7 +68,7 @@ PROFILE_DEFAULTS = {
 def resolve(config: CompareConfig) -> CompareConfig:
     """Fill profile defaults and validate every setting before any work starts."""
     cfg = common.fill_profile(config, PROFILE_DEFAULTS)
-    cfg = dataclasses.replace(cfg, lrs=tuple(float(x) for x in cfg.lrs), problems=tuple(cfg.problems),
+    cfg = dataclasses.replace(cfg, lrs=common.check_rates("lrs", cfg.lrs), problems=tuple(cfg.problems),
                               methods=tuple(cfg.methods))
     for p in cfg.problems:
         if p not in PROBLEMS:
@@ -76,13 +76,11 @@ def resolve(config: CompareConfig) -> CompareConfig:
     for m in cfg.methods:
         if m not in MODEL_NAMES:
             raise ValueError(f"methods holds {m!r}; expected names from {list(MODEL_NAMES)}")
-    if not cfg.problems or not cfg.methods or not cfg.lrs:
-        raise ValueError("problems, methods and lrs must each name at least one entry")
+    if not cfg.problems or not cfg.methods:
+        raise ValueError("problems and methods must each name at least one entry")
     for name in ("size", "steps", "poisson_steps", "hidden", "log_every"):
         common.positive(name, getattr(cfg, name), int)
     common.positive("omega", cfg.omega)
-    for lr in cfg.lrs:
-        common.positive("lrs entry", lr)
     if cfg.layers < 0:
         raise ValueError(f"layers must be >= 0, got {cfg.layers}")
     common.check_size("size", cfg.size)

@@ -206,13 +206,7 @@ def resolve(config: PoissonConfig) -> PoissonConfig:
     if cfg.baselines is None:
         cfg = dataclasses.replace(cfg, baselines=DEFAULT_BASELINES[cfg.supervision, cfg.profile])
     cfg = dataclasses.replace(cfg, baselines=tuple(cfg.baselines),
-                              baseline_lrs=tuple(float(x) for x in cfg.baseline_lrs))
-    if not cfg.baseline_lrs:
-        raise ValueError("baseline_lrs must name at least one learning rate, got none")
-    for lr in cfg.baseline_lrs:
-        common.positive("learning rate (baseline_lrs entry)", lr)
-    if len(set(cfg.baseline_lrs)) < len(cfg.baseline_lrs):
-        raise ValueError(f"baseline_lrs lists a learning rate more than once: {list(cfg.baseline_lrs)}")
+                              baseline_lrs=common.check_rates("baseline_lrs", cfg.baseline_lrs))
     for b in cfg.baselines:
         if b not in MODEL_NAMES or b == "siren":
             raise ValueError(f"baselines holds {b!r}; expected names from {list(MODEL_NAMES[1:])}")
