@@ -259,7 +259,7 @@ def plot_study(path, cfg: AblateConfig, rows: list[dict], histories: dict[str, l
                             color=lr_color[lr], mfc="none" if layer == "hidden" else None,
                             label=f"{layer} layer(s)" + (f", lr {lr:g}" if multi else ""))
             ax.set(xscale="log", xlabel="omega_0 (the other layers at 30)")
-            ax.set_xticks(list(cfg.omegas), [f"{w:g}" for w in cfg.omegas])
+            ax.set_xticks(list(cfg.omegas), [f"{w:g}" for w in cfg.omegas], rotation=45, fontsize=8)
             ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
             ax.set_ylabel(f"PSNR (dB), {what}")
         else:
