@@ -151,6 +151,26 @@ def test_occlusion_sharpness_zero_is_the_plain_average_and_the_dev_run_scores_ea
     assert rc == 2 and "choose one mode" in text
 
 
+def test_the_flow_dev_run_scores_each_setting_of_each_flow_method(tmp_path, capsys):
+    """--dev-flow: the motion SIREN at each (blur, smooth) and TV-L1 at each attachment, on the dev
+    triplets; the swept settings are not the run's settings (another default resumes it)."""
+    cfg = vfi.VfiConfig(profile="quick", flow_steps=4, device="cpu", progress=False)
+    args = dict(frames={"bikes": (33,)}, gaps=(1,), blurs=(2.0,), smooths=(0.01, 0.1), attachments=(5.0, 15.0))
+    doc = vfi.run_dev_flow(cfg, tmp_path / "flow.json", **args)
+    assert [r["method"] for r in doc["rows"]] == [
+        "blend", "tvl1, attachment 5", "tvl1, attachment 15", "siren-flow, blur 2, smooth 0.01",
+        "siren-flow, blur 2, smooth 0.1"]
+    ies = [r["ie"] for r in doc["rows"]]
+    assert len(set(ies[1:3])) == 2 and len(set(ies[3:])) == 2  # each setting really ran
+    assert doc["flow_grid"] == {"blur": [2.0], "smooth": [0.01, 0.1], "tvl1_attachment": [5.0, 15.0]}
+    assert not {"blur", "smooth", "tvl1_attachment", "fits"} & set(doc["settings"])
+    again = vfi.run_dev_flow(dataclasses.replace(cfg, blur=8.0, tvl1_attachment=30.0), tmp_path / "flow.json",
+                             resume=True, **args)
+    assert again["rows"] == doc["rows"]
+    rc, text = _cli(["--video", "bikes", "--tvl1-attachment", "0", "--out", tmp_path / "x"], capsys)
+    assert rc == 2 and "tvl1_attachment must be > 0" in text
+
+
 def test_the_smoothness_prior_is_in_pixels_per_pixel(monkeypatch):
     """The motion SIREN's prior penalises the field's Jacobian in pixels per pixel, whatever the
     frame's aspect ratio: a linear field m_px = J x_px on a 32x48 frame, written in grid units,

@@ -33,6 +33,7 @@ EXPERIMENTS: dict[str, tuple[str, list[str]]] = {
     "vfi-table": ("frame-interpolation table over the bundled clips", ["vfi", "--table"]),
     "vfi-dev": ("the space-time SIREN's sampling variants on the VFI dev subset", ["vfi", "--dev"]),
     "vfi-dev-occlusion": ("the flow methods' occlusion weights on the VFI dev subset", ["vfi", "--dev-occlusion"]),
+    "vfi-dev-flow": ("the flow methods' own settings on the VFI dev subset", ["vfi", "--dev-flow"]),
 }
 
 
@@ -47,7 +48,7 @@ def _argv(name: str, profile: str, runs: Path, results: Path, figures: Path, pro
     if name == "vfi-table":
         return [*base, "--profile", profile, "--out", str(results / f"vfi-{profile}.json"),
                 "--figures", str(figures), *quiet, *again]
-    if name in ("vfi-dev", "vfi-dev-occlusion"):
+    if name in ("vfi-dev", "vfi-dev-occlusion", "vfi-dev-flow"):
         return [*base, "--profile", profile, "--out", str(results / f"{name}-{profile}.json"), *quiet, *again]
     return [*base, "--profile", profile, "--out", str(runs / name), "--publish", "--results-dir", str(results),
             "--figures-dir", str(figures), *quiet, *again]

@@ -150,6 +150,7 @@ class VfiConfig:
     smooth: float | None = None
     blur: float | None = None
     occlusion: float | None = None
+    tvl1_attachment: float | None = None
     backend: str = "auto"
     device: str = "auto"
     seed: int = 0
@@ -163,18 +164,29 @@ class VfiConfig:
 # (docs/results/vfi-dev-occlusion-cpu.json) among DEV_OCCLUSION, for both flow methods alike.
 OCCLUSION = 0.0
 DEV_OCCLUSION = (0.0, 1.0, 2.0, 4.0)
+# The flow methods' own settings tried by ``fastsiren vfi --dev-flow`` on the dev subset
+# (docs/results/vfi-dev-flow-cpu.json), each method's defaults being its best there: the motion
+# SIREN's starting blur (pixels) x the weight of its smoothness prior, and TV-L1's data-term weight
+# (scikit-image's ``attachment``, 15 by default there).
+DEV_BLURS = (2.0, 4.0, 8.0)
+DEV_SMOOTHS = (0.003, 0.01, 0.03)
+DEV_ATTACHMENTS = (5.0, 15.0, 45.0)
+TVL1_ATTACHMENT = 15.0
 
 # size = long side of the processed frames in pixels; batch = points per Adam step
 PROFILE_DEFAULTS = {
     "quick": dict(size=32, steps=30, lr=1e-3, hidden=32, layers=1, batch=1024, time_scale=1.0, fits=2,
                   flow_steps=30, flow_lr=1e-3, flow_hidden=32, flow_layers=1, flow_batch=512,
-                  flow_omega=10.0, smooth=0.01, blur=2.0, occlusion=OCCLUSION),
+                  flow_omega=10.0, smooth=0.01, blur=2.0, occlusion=OCCLUSION,
+                  tvl1_attachment=TVL1_ATTACHMENT),
     "cpu": dict(size=128, steps=900, lr=3e-3, hidden=128, layers=2, batch=4096, time_scale=1.0, fits=3,
                 flow_steps=300, flow_lr=1e-3, flow_hidden=64, flow_layers=2, flow_batch=2048,
-                flow_omega=10.0, smooth=0.01, blur=4.0, occlusion=OCCLUSION),
+                flow_omega=10.0, smooth=0.01, blur=4.0, occlusion=OCCLUSION,
+                tvl1_attachment=TVL1_ATTACHMENT),
     "paper": dict(size=512, steps=3000, lr=1e-4, hidden=256, layers=3, batch=65536, time_scale=1.0, fits=3,
                   flow_steps=2000, flow_lr=1e-4, flow_hidden=128, flow_layers=3, flow_batch=65536,
-                  flow_omega=10.0, smooth=0.01, blur=8.0, occlusion=OCCLUSION),
+                  flow_omega=10.0, smooth=0.01, blur=8.0, occlusion=OCCLUSION,
+                  tvl1_attachment=TVL1_ATTACHMENT),
 }
 
 
@@ -191,6 +203,7 @@ def resolve(config: VfiConfig) -> VfiConfig:
         common.positive(name, getattr(cfg, name), int)
     for name in ("lr", "omega", "time_scale", "flow_lr", "flow_omega"):
         common.positive(name, getattr(cfg, name))
+    common.positive("tvl1_attachment", cfg.tvl1_attachment)
     for name in ("layers", "flow_layers", "smooth", "blur", "occlusion"):
         common.non_negative(name, getattr(cfg, name))
     common.check_size("size", cfg.size)
@@ -321,24 +334,25 @@ def _identity_plus(grad: torch.Tensor, sign: float) -> torch.Tensor:
     return eye + sign * grad
 
 
-def tvl1_flow(f0: np.ndarray, f1: np.ndarray) -> np.ndarray:
-    """TV-L1 flows both ways between the gray frames and Super SloMo's intermediate flow at
-    t=1/2 towards frame 0, F_t0 (H, W, 2) pixels, (dy, dx)."""
+def tvl1_flow(f0: np.ndarray, f1: np.ndarray, attachment: float = TVL1_ATTACHMENT) -> np.ndarray:
+    """TV-L1 flows both ways between the gray frames (data-term weight ``attachment``) and Super
+    SloMo's intermediate flow at t=1/2 towards frame 0, F_t0 (H, W, 2) pixels, (dy, dx)."""
     from skimage.color import rgb2gray
     from skimage.registration import optical_flow_tvl1
 
     g0, g1 = rgb2gray(f0), rgb2gray(f1)
-    f01 = np.stack(optical_flow_tvl1(g0, g1), -1)  # g0(p) ~ g1(p + f01(p)), (dy, dx) pixels
-    f10 = np.stack(optical_flow_tvl1(g1, g0), -1)
+    f01 = np.stack(optical_flow_tvl1(g0, g1, attachment=attachment), -1)  # g0(p) ~ g1(p + f01(p)), (dy, dx) px
+    f10 = np.stack(optical_flow_tvl1(g1, g0, attachment=attachment), -1)
     return 0.25 * (f10 - f01)
 
 
 def tvl1_interpolate(f0: np.ndarray, f1: np.ndarray, occlusion: float = OCCLUSION,
-                     ft0: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                     ft0: np.ndarray | None = None,
+                     attachment: float = TVL1_ATTACHMENT) -> tuple[np.ndarray, np.ndarray]:
     """Classical baseline: the TV-L1 intermediate flow (:func:`tvl1_flow`, or ``ft0`` as it
     gives it), both frames warped to the middle and blended with the occlusion weights of
     sharpness ``occlusion`` -> (frame (H, W, C), flow F_t1 (H, W, 2) px)."""
-    ft0 = tvl1_flow(f0, f1) if ft0 is None else ft0
+    ft0 = tvl1_flow(f0, f1, attachment) if ft0 is None else ft0
     h, w = f0.shape[:2]
     units = np.array([2.0 / h, 2.0 / w])  # pixels -> grid units
     to0 = torch.from_numpy((ft0 * units).reshape(-1, 2)).float()
@@ -608,7 +622,7 @@ def interpolate(frames: np.ndarray, offsets: list[int], cfg: VfiConfig, device,
                 if piece == "blend":
                     arrays = {"pred": blend(f0, f1)}
                 elif piece == "tvl1":
-                    pred, flow = tvl1_interpolate(f0, f1, cfg.occlusion)
+                    pred, flow = tvl1_interpolate(f0, f1, cfg.occlusion, attachment=cfg.tvl1_attachment)
                     arrays = {"pred": pred, "flow": flow}
                 elif piece == "siren":
                     pred, raw = spacetime_siren(given, given_offsets, cfg, device, hist, parts)
@@ -1064,7 +1078,7 @@ def run_dev_occlusion(cfg: VfiConfig, out: Path, frames=None, gaps=(1, 2), value
     def measure(frames: np.ndarray, offsets: list[int], device) -> dict[str, tuple[dict, float]]:
         gt, _, _, prev, nxt = split_frames(frames, offsets)
         t1 = time.perf_counter()
-        ft0 = tvl1_flow(prev, nxt)
+        ft0 = tvl1_flow(prev, nxt, cfg.tvl1_attachment)
         tvl1_seconds = round(time.perf_counter() - t1, 3)
         common.seed_all(cfg.seed)
         t1 = time.perf_counter()
@@ -1077,10 +1091,50 @@ def run_dev_occlusion(cfg: VfiConfig, out: Path, frames=None, gaps=(1, 2), value
             found[names["siren-flow", v]] = (score(flow_predict(fitted[0], prev, nxt, v)[0], gt), siren_seconds)
         return found
 
-    # the sharpness is swept, and the space-time SIREN does not run: its settings are not this run's
-    unused = ("occlusion", "steps", "lr", "hidden", "layers", "batch", "omega", "time_scale", "fits")
+    unused = ("occlusion",) + SPACETIME_SETTINGS  # swept, and not run: not this run's settings
     return _dev_run(cfg, out, frames, gaps, resume, ("blend", *names.values()), measure, unused,
                     occlusion_values=list(values))
+
+
+# the space-time SIREN's settings: not those of a dev run of the flow methods only
+SPACETIME_SETTINGS = ("steps", "lr", "hidden", "layers", "batch", "omega", "time_scale", "fits")
+
+
+def run_dev_flow(cfg: VfiConfig, out: Path, frames=None, gaps=(1, 2), blurs=DEV_BLURS, smooths=DEV_SMOOTHS,
+                 attachments=DEV_ATTACHMENTS, resume: bool = False) -> dict:
+    """The flow methods' dev run (:func:`_dev_run`): per triplet, the motion SIREN at each
+    (starting blur, smoothness weight) of ``blurs`` x ``smooths`` and TV-L1 at each data-term
+    weight of ``attachments``, both at ``cfg.occlusion``, with the blend. Each method's defaults
+    (the profiles' ``blur`` and ``smooth``; :data:`TVL1_ATTACHMENT`) are its setting with the
+    lowest mean IE over every dev triplet."""
+    cfg = resolve(cfg)
+    grid = [(float(b), float(m)) for b in blurs for m in smooths]
+    for b, m in grid:
+        common.non_negative("blur (blurs entry)", b)
+        common.non_negative("smooth (smooths entry)", m)
+    attachments = tuple(float(a) for a in attachments)
+    for a in attachments:
+        common.positive("tvl1 attachment (attachments entry)", a)
+    names = {**{("siren-flow", g): f"siren-flow, blur {g[0]:g}, smooth {g[1]:g}" for g in grid},
+             **{("tvl1", a): f"tvl1, attachment {a:g}" for a in attachments}}
+
+    def measure(frames: np.ndarray, offsets: list[int], device) -> dict[str, tuple[dict, float]]:
+        gt, _, _, prev, nxt = split_frames(frames, offsets)
+        found = {"blend": (score(blend(prev, nxt), gt), 0.0)}
+        for a in attachments:
+            t1 = time.perf_counter()
+            pred, _ = tvl1_interpolate(prev, nxt, cfg.occlusion, attachment=a)
+            found[names["tvl1", a]] = (score(pred, gt), round(time.perf_counter() - t1, 3))
+        for b, m in grid:
+            common.seed_all(cfg.seed)
+            t1 = time.perf_counter()
+            pred, _ = flow_siren(prev, nxt, dataclasses.replace(cfg, blur=b, smooth=m), device)
+            found[names["siren-flow", (b, m)]] = (score(pred, gt), round(time.perf_counter() - t1, 3))
+        return found
+
+    unused = ("blur", "smooth", "tvl1_attachment") + SPACETIME_SETTINGS  # swept, and not run
+    return _dev_run(cfg, out, frames, gaps, resume, ("blend", *names.values()), measure, unused,
+                    flow_grid={"blur": list(blurs), "smooth": list(smooths), "tvl1_attachment": list(attachments)})
 
 
 # Other data, for context only (not measured here): Middlebury "Evaluation" set, mean IE over
@@ -1125,6 +1179,14 @@ def add_arguments(parser) -> None:
     parser.add_argument("--occlusion", type=float,
                         help="sharpness of both flow methods' occlusion weights between the two warps "
                              "(0: their plain average; default: profile, chosen by --dev-occlusion)")
+    parser.add_argument("--tvl1-attachment", type=float,
+                        help="TV-L1's data-term weight (scikit-image's attachment; default: profile, chosen by "
+                             "--dev-flow)")
+    parser.add_argument("--dev-flow", action="store_true",
+                        help=f"tuning run: the motion SIREN at each starting blur of {list(DEV_BLURS)} x smoothness "
+                             f"weight of {list(DEV_SMOOTHS)}, and TV-L1 at each attachment of "
+                             f"{list(DEV_ATTACHMENTS)}, on the dev subset; --out is then the results JSON (default "
+                             "docs/results/vfi-dev-flow-PROFILE.json)")
     parser.add_argument("--dev-occlusion", action="store_true",
                         help="tuning run: both flow methods at each occlusion sharpness of "
                              f"{list(DEV_OCCLUSION)} on the dev subset; --out is then the results JSON (default "
@@ -1141,15 +1203,20 @@ def _print_summary(doc: dict, out: Path, width: int) -> None:
 def main(args) -> int:
     cfg = VfiConfig(video=args.video, frame=args.frame, gap=args.gap, context=args.context, size=args.size,
                     steps=args.steps, flow_steps=args.flow_steps, hidden=args.hidden, time_scale=args.time_scale,
-                    fits=args.fits, smooth=args.smooth, occlusion=args.occlusion, backend=args.backend,
+                    fits=args.fits, smooth=args.smooth, occlusion=args.occlusion,
+                    tvl1_attachment=args.tvl1_attachment, backend=args.backend,
                     device=args.device, seed=args.seed, out=args.out, profile=args.profile,
                     progress=not args.no_progress)
-    modes = [m for m in ("dev", "dev_occlusion", "table") if getattr(args, m)]
+    modes = [m for m in ("dev", "dev_occlusion", "dev_flow", "table") if getattr(args, m)]
     if len(modes) > 1:
         raise ValueError(f"--{modes[0].replace('_', '-')} and --{modes[1].replace('_', '-')}: choose one mode")
     if modes and args.out != "runs/vfi" and Path(args.out).is_dir():
         raise ValueError(f"--out {args.out} is a folder; with --{modes[0].replace('_', '-')} --out is the "
                          "results JSON file to write")
+    if args.dev_flow:
+        out = Path(args.out if args.out != "runs/vfi" else f"docs/results/vfi-dev-flow-{args.profile}.json")
+        _print_summary(run_dev_flow(cfg, out, resume=args.resume), out, 34)
+        return 0
     if args.dev_occlusion:
         out = Path(args.out if args.out != "runs/vfi" else f"docs/results/vfi-dev-occlusion-{args.profile}.json")
         _print_summary(run_dev_occlusion(cfg, out, resume=args.resume), out, 28)
