@@ -886,6 +886,17 @@ def test_the_dev_table_names_the_row_the_evaluation_uses(tmp_path):
     notes = [n for t in sec.tables if "dev subset" in t["caption"] for n in t["notes"]]
     assert ("The evaluation table's flow methods use occlusion sharpness 0 (as its settings say; 0 is the plain "
             "average of the two warps).") in notes
+    # and the flow dev run's, which settings of each flow method
+    _write(tmp_path, "vfi-quick.json", "vfi", rows, settings={"fits": 3, "occlusion": 0.0, "blur": 4.0,
+                                                                "smooth": 0.01, "tvl1_attachment": 15.0})
+    flow_rows = [dict(r, method=m) for r in rows[:4] for m in ("blend", "tvl1, attachment 15")]
+    _write(tmp_path, "vfi-dev-flow-quick.json", "vfi", flow_rows, dev_frames={"bikes": [3, 9]},
+           flow_grid={"blur": [4.0], "smooth": [0.01], "tvl1_attachment": [15.0]})
+    results, _ = report.load_results(tmp_path)
+    sec = report.Builder(results, [], tmp_path / "fig").vfi()
+    notes = [n for t in sec.tables if "dev subset" in t["caption"] for n in t["notes"]]
+    assert ("The evaluation table's motion SIREN uses blur 4 and smooth 0.01, its TV-L1 attachment 15 (as its "
+            "settings say).") in notes
 
 
 def test_gpu_target_findings_pair_one_size_and_never_round_onto_a_target(tmp_path):

@@ -1153,6 +1153,12 @@ class Builder:
 
         main = next((r for r in results if "dev_frames" not in r.doc), None)
         settings = (main.doc.get("settings") or {}) if main else {}
+        if isinstance(dev.doc.get("flow_grid"), dict):  # the flow methods' dev run
+            used = {k: settings.get(k) for k in ("blur", "smooth", "tvl1_attachment")}
+            if not all(isinstance(v, (int, float)) for v in used.values()):
+                return []
+            return [f"The evaluation table's motion SIREN uses blur {used['blur']:g} and smooth {used['smooth']:g}, "
+                    f"its TV-L1 attachment {used['tvl1_attachment']:g} (as its settings say)."]
         if isinstance(dev.doc.get("occlusion_values"), list):  # the occlusion dev run
             used = settings.get("occlusion")
             if not isinstance(used, (int, float)):
