@@ -165,9 +165,11 @@ class VfiConfig:
 OCCLUSION = 0.0
 DEV_OCCLUSION = (0.0, 1.0, 2.0, 4.0)
 # The flow methods' own settings tried by ``fastsiren vfi --dev-flow`` on the dev subset
-# (docs/results/vfi-dev-flow-cpu.json), each method's defaults being its best there: the motion
-# SIREN's starting blur (pixels) x the weight of its smoothness prior, and TV-L1's data-term weight
-# (scikit-image's ``attachment``, 15 by default there).
+# (docs/results/vfi-dev-flow-cpu.json), each method's cpu-profile defaults being its best there
+# (lowest mean IE): the motion SIREN's starting blur (pixels) x the weight of its smoothness prior
+# (best: 2 and 0.003, both the smallest tried, so smaller ones may be better still; the quick and
+# paper profiles keep theirs, untuned), and TV-L1's data-term weight (scikit-image's
+# ``attachment``: its default, 15, was best).
 DEV_BLURS = (2.0, 4.0, 8.0)
 DEV_SMOOTHS = (0.003, 0.01, 0.03)
 DEV_ATTACHMENTS = (5.0, 15.0, 45.0)
@@ -181,7 +183,7 @@ PROFILE_DEFAULTS = {
                   tvl1_attachment=TVL1_ATTACHMENT),
     "cpu": dict(size=128, steps=900, lr=3e-3, hidden=128, layers=2, batch=4096, time_scale=1.0, fits=3,
                 flow_steps=300, flow_lr=1e-3, flow_hidden=64, flow_layers=2, flow_batch=2048,
-                flow_omega=10.0, smooth=0.01, blur=4.0, occlusion=OCCLUSION,
+                flow_omega=10.0, smooth=0.003, blur=2.0, occlusion=OCCLUSION,
                 tvl1_attachment=TVL1_ATTACHMENT),
     "paper": dict(size=512, steps=3000, lr=1e-4, hidden=256, layers=3, batch=65536, time_scale=1.0, fits=3,
                   flow_steps=2000, flow_lr=1e-4, flow_hidden=128, flow_layers=3, flow_batch=65536,
