@@ -493,13 +493,17 @@ def pixel_jacobian(grad: torch.Tensor, px: torch.Tensor) -> torch.Tensor:
 
 
 def flow_siren(f0: np.ndarray, f1: np.ndarray, cfg: VfiConfig, device,
-               history: list | None = None, checkpoint: Path | None = None,
-               fitted: list | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Motion-aware SIREN: fit the symmetric middle-time motion field m (see the module
-    docstring) to frames (H, W, 3) in [0, 1] -> (middle frame (H, W, 3), m (H, W, 2) pixels),
-    by :func:`flow_predict` at ``cfg.occlusion``. ``checkpoint``: the fit's checkpoint file
-    (every 500 steps and on Ctrl-C; continued from where it exists); ``fitted``: a list the
-    fitted network is appended to (to predict again at another sharpness)."""
+               history: list | None = None, checkpoint: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Motion-aware SIREN: the middle frame (H, W, 3) and motion m (H, W, 2) pixels of frames
+    (H, W, 3) in [0, 1]: :func:`fit_flow`, then :func:`flow_predict` at ``cfg.occlusion``."""
+    return flow_predict(fit_flow(f0, f1, cfg, device, history, checkpoint), f0, f1, cfg.occlusion)
+
+
+def fit_flow(f0: np.ndarray, f1: np.ndarray, cfg: VfiConfig, device, history: list | None = None,
+             checkpoint: Path | None = None):
+    """The motion SIREN fitted to the symmetric middle-time motion field m of frames (H, W, 3)
+    (see the module docstring). ``checkpoint``: the fit's checkpoint file (every 500 steps and
+    on Ctrl-C; continued from where it exists)."""
     h, w, _ = f0.shape
     img0, img1 = to_image_tensor(f0, device), to_image_tensor(f1, device)
     model = Siren(2, cfg.flow_hidden, cfg.flow_layers, 2, cfg.flow_omega, cfg.flow_omega,
@@ -547,19 +551,17 @@ def flow_siren(f0: np.ndarray, f1: np.ndarray, cfg: VfiConfig, device,
         gen.set_state(saved["generator"])
         step[0] = saved["step"]
 
-    if fitted is not None:
-        fitted.append(model)
     state = common.train(model, loss_fn, steps=cfg.flow_steps, lr=cfg.flow_lr, checkpoint=checkpoint,
                          resume=checkpoint is not None, log_every=max(1, cfg.flow_steps // 10), desc="flow siren",
                          progress=cfg.progress, extra_state=(get_state, set_state))
     if history is not None:
         history.extend(state.history)
-    return flow_predict(model, f0, f1, cfg.occlusion)
+    return model
 
 
 @torch.no_grad()
 def flow_predict(model, f0: np.ndarray, f1: np.ndarray, occlusion: float) -> tuple[np.ndarray, np.ndarray]:
-    """The middle frame from a fitted motion SIREN (:func:`flow_siren`) and frames (H, W, 3):
+    """The middle frame from a fitted motion SIREN (:func:`fit_flow`) and frames (H, W, 3):
     both warps blended with the occlusion weights of sharpness ``occlusion`` -> (frame (H, W, 3),
     motion (H, W, 2) pixels)."""
     h, w, _ = f0.shape
@@ -1001,6 +1003,13 @@ def weighted_label(fits: int, sigma: float) -> str:
     return f"{fits} fits: weighted (sigma {sigma:g}), limited"
 
 
+# the settings of the space-time SIREN and of the flow methods: a dev run of the one leaves the
+# other's out of its settings (neither saved nor compared on --resume)
+SPACETIME_SETTINGS = ("steps", "lr", "hidden", "layers", "batch", "omega", "time_scale", "fits")
+FLOW_SETTINGS = ("flow_steps", "flow_lr", "flow_hidden", "flow_layers", "flow_batch", "flow_omega", "smooth", "blur",
+                 "occlusion", "tvl1_attachment")
+
+
 def _dev_run(cfg: VfiConfig, out: Path, frames, gaps, resume: bool, methods: tuple[str, ...], measure,
              unused: tuple[str, ...] = (), **doc_fields) -> dict:
     """A tuning run on the dev subset (``frames``: {clip: targets}, default :data:`DEV_FRAMES`) x
@@ -1058,18 +1067,15 @@ def run_dev(cfg: VfiConfig, out: Path, frames=None, gaps=(1, 2), resume: bool = 
         preds = {"blend": blend(prev, nxt), **dev_variants(samples, prev, nxt)}
         return {m: (score(p, gt), 0.0 if m == "blend" else seconds) for m, p in preds.items()}
 
-    # the flow methods do not run: their settings are not this run's
-    unused = ("flow_steps", "flow_lr", "flow_hidden", "flow_layers", "flow_batch", "flow_omega", "smooth", "blur",
-              "occlusion")
-    return _dev_run(cfg, out, frames, gaps, resume, ("blend",), measure, unused, shrink_sigma=SHRINK_SIGMA)
+    return _dev_run(cfg, out, frames, gaps, resume, ("blend",), measure, FLOW_SETTINGS, shrink_sigma=SHRINK_SIGMA)
 
 
 def run_dev_occlusion(cfg: VfiConfig, out: Path, frames=None, gaps=(1, 2), values=DEV_OCCLUSION,
                       resume: bool = False) -> dict:
     """The occlusion dev run (:func:`_dev_run`): per triplet, both flow methods (TV-L1 and the
     motion SIREN) with the occlusion weights at each sharpness of ``values`` (0: the plain
-    average of the two warps), the motion SIREN refitted from the same seed for each (the same
-    field), with the blend. The profiles' :data:`OCCLUSION` is the value with the lowest mean IE
+    average of the two warps), each method's field computed once per triplet and blended at
+    every sharpness, with the blend. The profiles' :data:`OCCLUSION` is the value with the lowest mean IE
     over both methods and every dev triplet."""
     cfg = resolve(cfg)
     values = tuple(float(v) for v in values)
@@ -1084,22 +1090,18 @@ def run_dev_occlusion(cfg: VfiConfig, out: Path, frames=None, gaps=(1, 2), value
         tvl1_seconds = round(time.perf_counter() - t1, 3)
         common.seed_all(cfg.seed)
         t1 = time.perf_counter()
-        fitted: list = []
-        flow_siren(prev, nxt, cfg, device, fitted=fitted)
+        field = fit_flow(prev, nxt, cfg, device)
         siren_seconds = round(time.perf_counter() - t1, 3)
         found = {"blend": (score(blend(prev, nxt), gt), 0.0)}
         for v in values:  # the same two fields, blended at each sharpness
             found[names["tvl1", v]] = (score(tvl1_interpolate(prev, nxt, v, ft0)[0], gt), tvl1_seconds)
-            found[names["siren-flow", v]] = (score(flow_predict(fitted[0], prev, nxt, v)[0], gt), siren_seconds)
+            found[names["siren-flow", v]] = (score(flow_predict(field, prev, nxt, v)[0], gt), siren_seconds)
         return found
 
     unused = ("occlusion",) + SPACETIME_SETTINGS  # swept, and not run: not this run's settings
     return _dev_run(cfg, out, frames, gaps, resume, ("blend", *names.values()), measure, unused,
                     occlusion_values=list(values))
 
-
-# the space-time SIREN's settings: not those of a dev run of the flow methods only
-SPACETIME_SETTINGS = ("steps", "lr", "hidden", "layers", "batch", "omega", "time_scale", "fits")
 
 
 def run_dev_flow(cfg: VfiConfig, out: Path, frames=None, gaps=(1, 2), blurs=DEV_BLURS, smooths=DEV_SMOOTHS,
