@@ -239,6 +239,8 @@ def test_paper_init_gives_arcsine_activations_through_depth():
     (lambda o: ablate.AblateConfig(study="omega0", profile="quick", lr=-1.0, out=o), "lr must be > 0"),
     (lambda o: ablate.AblateConfig(study="omega0", profile="quick", lrs=(1e-3, 0.0), out=o), "lrs entry"),
     (lambda o: ablate.AblateConfig(study="omega0", profile="quick", lrs=(1e-3, 1e-3), out=o), "more than once"),
+    (lambda o: ablate.AblateConfig(study="omega0", profile="quick", lrs=(1e-3, 1.0000001e-3), out=o),
+     "equal to six significant digits"),
     (lambda o: compare.CompareConfig(profile="quick", size=4, out=o), "size must be >= 8"),
     (lambda o: poisson.PoissonConfig(supervision="grad", profile="quick", size=4, out=o), "size must be >= 8"),
 ])

@@ -788,7 +788,9 @@ def parse_floats(text: str | None, name: str) -> tuple[float, ...] | None:
 
 
 def check_rates(name: str, rates) -> tuple[float, ...]:
-    """A sweep of learning rates as floats: at least one, each > 0 and finite, none twice."""
+    """A sweep of learning rates as floats: at least one, each > 0 and finite, none twice, and no
+    two that print the same at six significant digits (``f"{lr:g}"`` names their rows and checkpoint
+    files)."""
     rates = tuple(float(x) for x in rates)
     if not rates:
         raise ValueError(f"{name} must name at least one learning rate, got none")
@@ -796,6 +798,9 @@ def check_rates(name: str, rates) -> tuple[float, ...]:
         positive(f"learning rate ({name} entry)", lr)
     if len(set(rates)) < len(rates):
         raise ValueError(f"{name} lists a learning rate more than once: {list(rates)}")
+    if len({f"{lr:g}" for lr in rates}) < len(rates):
+        raise ValueError(f"{name} has learning rates equal to six significant digits, which would share their "
+                         f"rows' names and checkpoint files: {list(rates)}")
     return rates
 
 
