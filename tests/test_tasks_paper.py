@@ -190,6 +190,9 @@ def test_ablate_sweeps_learning_rates(tmp_path, capsys):
     for s in ablate.FIRST_SCHEMES:
         mine = [r for r in rows if r["value"] == s]
         assert best[s] == max(mine, key=lambda r: r["psnr_heldout"])["lr"]
+    assert ablate.best_rates(cfg, rows[::-1]) == best  # rows are matched to cases by their fields
+    with pytest.raises(ValueError, match="no row of case 'paper'"):
+        ablate.best_rates(cfg, [r for r in rows if r["value"] != "paper"])
     assert "lr 0.01" in capsys.readouterr().out
     one = ablate.resolve(ablate.AblateConfig(study="omega0", profile="cpu", lr=3e-4))
     assert one.lrs == (3e-4,) and one.lr is None

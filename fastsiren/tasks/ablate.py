@@ -231,9 +231,15 @@ def best_rates(cfg: AblateConfig, rows: list[dict], metric: str = "psnr_heldout"
 
 
 def _by_case(cfg: AblateConfig, rows: list[dict]) -> list[list[dict]]:
-    """``rows`` (case-major, every rate of a case together) grouped per case."""
-    n = len(cfg.lrs)
-    return [rows[i:i + n] for i in range(0, len(rows), n)]
+    """``rows`` grouped per case of :func:`cases` (in its order), a row belonging to the case whose
+    row fields (``value``, and ``layer`` in omega0) it carries; a case with no row is an error."""
+    groups = []
+    for case in cases(cfg):
+        mine = [r for r in rows if all(r.get(k) == v for k, v in case["row"].items())]
+        if not mine:
+            raise ValueError(f"no row of case {case['label']!r} among the {len(rows)} rows given")
+        groups.append(mine)
+    return groups
 
 
 def plot_study(path, cfg: AblateConfig, rows: list[dict], histories: dict[str, list[dict]]) -> None:
