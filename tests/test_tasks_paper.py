@@ -150,6 +150,9 @@ def test_compare_quick_siren_beats_baselines(tmp_path):
     assert fit["siren"] > 25
     for m in ("relu", "relu-pe", "tanh"):
         assert fit["siren"] > fit[m] + 5, (m, fit)
+    # image fitting is scored between the pixels too; the Poisson problem is not
+    assert all(5 < r["psnr_heldout"] < r["psnr"] + 5 for r in rows if r["task"] == "fit")
+    assert not any("psnr_heldout" in r for r in rows if r["task"] != "fit")
 
 
 def test_ablate_quick_studies(tmp_path):
@@ -170,6 +173,9 @@ def test_ablate_quick_studies(tmp_path):
     assert all(np.isfinite(r["psnr"]) and r["psnr"] > 10 and 5 < r["psnr_heldout"] < 60 for r in res["rows"])
     assert (tmp_path / "f" / "ablate-first-init-init.png").exists()
     assert len(res["init_distributions"]) == len(ablate.FIRST_SCHEMES) * 3
+    # the flat image at the target's mean: every case learned more than it
+    assert 0 < res["constant_psnr"] < min(r["psnr"] for r in res["rows"])
+    assert 0 < res["constant_psnr_heldout"] < 30
 
 
 def test_ablate_sweeps_learning_rates(tmp_path, capsys):

@@ -184,7 +184,7 @@ def run(config: AblateConfig) -> dict:
                                              checkpoint=folder.file(f"checkpoint-{_slug(case['label'])}-lr{lr:g}.pt"),
                                              resume=cfg.resume, progress=cfg.progress, desc=f"{cfg.study} {key}")
                 seconds, params = round(state.seconds, 3), count_params(model)
-                final["psnr_heldout"] = round(metrics.psnr(model.render(heldout.shape[:2]), heldout, 2.0), 5)
+                final["psnr_heldout"] = fit.heldout_psnr(model, heldout)
                 done[sig] = (final, seconds, params)
                 histories[key] = state.history
             rows.append({"method": "siren", "study": cfg.study, **case["row"], "image": cfg.image,
@@ -199,8 +199,15 @@ def run(config: AblateConfig) -> dict:
     net = fit.network_description("siren", model)  # every case has the same shape
     doc = common.results_doc("ablate", cfg.profile, rows, backend=backends.resolve(cfg.backend, device),
                              device=device, seconds=time.perf_counter() - t0, study=cfg.study, network=net,
+                             constant_psnr=constant_psnr(target), constant_psnr_heldout=constant_psnr(heldout),
                              **extra, histories=histories)
     return folder.finish(doc)
+
+
+def constant_psnr(target: torch.Tensor) -> float:
+    """PSNR of the best constant image (the target's mean) against ``target`` in [-1, 1]: a fit that
+    scores at or near it has learned nothing of the image (e.g. a run that diverged)."""
+    return round(metrics.psnr(torch.full_like(target, float(target.mean())), target, 2.0), 5)
 
 
 def _slug(label: str) -> str:

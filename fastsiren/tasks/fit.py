@@ -83,6 +83,12 @@ def load_target(image: str, size: int, gray: bool | None) -> torch.Tensor:
     return torch.from_numpy(data.load_image(image, size=size, gray=gray))
 
 
+def heldout_psnr(model, heldout: torch.Tensor) -> float:
+    """PSNR of ``model`` rendered on the grid of ``heldout`` (the image at twice the training side,
+    from :func:`load_target`: every pixel centre falls between the training grid's), in [-1, 1]."""
+    return round(metrics.psnr(model.render(tuple(heldout.shape[:2])), heldout, 2.0), 5)
+
+
 def make_model(cfg: FitConfig, out_features: int, device: torch.device):
     """The network of ``cfg`` (baselines matched to the SIREN's parameter count)."""
     return build_model(cfg.model, in_features=2, out_features=out_features, hidden_features=cfg.hidden,
