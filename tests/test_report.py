@@ -313,6 +313,27 @@ def test_comparison_direction_follows_the_metric():
     assert q.level and not q.won
 
 
+def test_every_siren_method_meets_the_best_baseline_with_a_paired_interval():
+    """Each SIREN method is compared on its own (never the best one picked per setting), against the
+    setting's best baseline; over paired frames a difference whose 95% interval holds zero is level."""
+    ie = {"blend": (5.0, 5.0, 5.0, 5.0), "siren": (4.0, 4.1, 3.9, 4.0), "siren-flow": (2.0, 8.0, 3.0, 6.5)}
+    rows = [{"method": m, "video": "bikes", "frame": f, "ie": v[f]} for m, v in ie.items() for f in range(4)]
+    comps = report.compare_methods(rows, "ie", ["video"], pair=["frame"])
+    assert [(c.siren, c.baseline, c.n) for c in comps] == [("siren", "blend", 4), ("siren-flow", "blend", 4)]
+    siren, flow = comps
+    d = [1.0, 0.9, 1.1, 1.0]  # blend - siren per frame: mean 1, sd 0.0816, t(0.975, 3) = 3.182
+    assert siren.interval == pytest.approx(3.1824 * 0.08165 / 2, rel=1e-3) and siren.won and not siren.level
+    assert sum(d) / 4 == pytest.approx(siren.gain)
+    # siren-flow's mean (4.875) is below the blend's, but its frames scatter: level, and it says why
+    assert flow.gain > 0 and flow.interval > flow.gain and flow.level and not flow.won
+    assert "holds zero" in flow.sentence() and "over 4 cases" in flow.sentence()
+    text = report.tally(comps, "ie", "video")
+    assert "siren is better in 1, level in 0 and worse in 0; siren-flow is better in 0, level in 1" in text, text
+    # no pairs (one row a method), or a median: no interval
+    assert report.compare_methods(rows, "ie", ["video"], agg="median", pair=["frame"])[0].interval is None
+    assert report.compare_methods(rows[:1] + rows[4:5], "ie", [], pair=["frame"])[0].interval is None
+
+
 def test_bench_keeps_the_latest_run_of_each_device_suite_and_size(tmp_path):
     """Tables and findings come from one run per (device, suite, size, ...): an older run's
     rows (old code) never mix with a newer run's, even for cases the newer run did not time."""
@@ -372,7 +393,7 @@ def test_summary_counts_each_case_once(tmp_path):
     assert "vfi 1 of 2 by IE" in summary and "compare 1 of 1" in summary, summary
     discussion = report.Builder(results, [], tmp_path / "fig").build([], None)["discussion"]
     # PSNR is counted apart, never added to the IE count, and each says which way is better
-    assert "Counted by PSNR (higher is better) instead, vfi is better in 2 of 2, level in 0 and worse in 0." \
+    assert "Counted by PSNR (higher is better) instead, in vfi: siren is better in 2 of 2, level in 0 and worse in 0." \
         in discussion["summary"], discussion["summary"]
     assert [w.split(" – ")[0] for w in discussion["lost"]] == ["vfi, by IE"], discussion["lost"]
     assert "lower is better" in discussion["lost"][0]
@@ -390,10 +411,10 @@ def test_vfi_tallies_count_each_metric_apart(tmp_path):
     _write(tmp_path, "vfi-quick.json", "vfi", rows)
     results, _ = report.load_results(tmp_path)
     findings = report.Builder(results, [], tmp_path / "fig").vfi().findings
-    assert ("By mean IE over each setting's frames (lower is better), the best SIREN variant is better than the best "
-            "baseline in 1 of 2 settings (video), level in 0 and worse in 1.") in findings, findings
-    assert ("By mean PSNR over each setting's frames (higher is better), the best SIREN variant is better than the "
-            "best baseline in 2 of 2 settings (video), level in 0 and worse in 0.") in findings, findings
+    assert ("By mean IE over each setting's frames (lower is better), against the best baseline of each of 2 settings "
+            f"(video): siren is better in 1, level in 0 and worse in 1 ({report.LEVEL_RULE}).") in findings, findings
+    assert ("By mean PSNR over each setting's frames (higher is better), against the best baseline of each of 2 "
+            f"settings (video): siren is better in 2, level in 0 and worse in 0 ({report.LEVEL_RULE}).") in findings
     ie_at, psnr_at = (findings.index(next(f for f in findings if f.startswith(f"By mean {m}"))) for m in ("IE", "PSNR"))
     assert all(f.startswith("IE: ") for f in findings[ie_at + 1:psnr_at]), findings
 
@@ -421,9 +442,9 @@ def test_vfi_lists_its_frames_gives_medians_and_flags_a_frame_that_carries_the_m
     assert len(medians) == 1 and medians[0]["columns"][-1] == "median"
     tvl1 = next(r for r in medians[0]["rows"] if r[0]["t"] == "tvl1")
     assert [c["t"] for c in tvl1[1:]] == ["6.000", "7.000", "5.000", "6.000", "6.000"]  # medians of 3 frames, of all 12
-    assert ("By median IE over each setting's frames (lower is better; the table of medians), the best SIREN variant "
-            "is better than the best baseline in 2 of 4 settings (video and gap), level in 0 and worse in 2."
-            in sec.findings), sec.findings
+    assert ("By median IE over each setting's frames (lower is better; the table of medians), against the best "
+            "baseline of each of 4 settings (video and gap): siren is better in 2, level in 0 and worse in 2 "
+            f"({report.LEVEL_RULE})." in sec.findings), sec.findings
     carried = next(f for f in sec.findings if f.startswith("One frame carries the mean IE"))
     shares = {m: 180 / sum(r["ie"] for r in _vfi_frame_rows(90.0) if r["method"] == m)
               for m in ("blend", "tvl1", "siren")}

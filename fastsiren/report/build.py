@@ -422,15 +422,20 @@ def pivot_table(result: Result, rows: list[dict], index: str, column: str, value
 
 # ---------------------------------------------------------------- comparisons
 
-# Margins below which the best SIREN and the best baseline are called level: PSNR in dB, any other
-# metric relative to the baseline's value (e.g. an IE of 27.459 against 27.462 is level).
+# Margins below which a SIREN method and the best baseline are called level: PSNR in dB, any other
+# metric relative to the baseline's value (e.g. an IE of 27.459 against 27.462 is level). Where a
+# group holds several paired cases (frames, images), a difference whose 95% interval holds zero is
+# level too (:func:`compare_methods`).
 TIE_DB = 0.05
 TIE_REL = 1e-3
+CONFIDENCE = 0.95
 
 
 @dataclasses.dataclass
 class Comparison:
-    """Best SIREN method against the best baseline on one group of settings."""
+    """One SIREN method against the best baseline on one group of settings. ``interval``: the
+    half-width of the :data:`CONFIDENCE` interval of the mean paired difference (Student t over
+    ``n`` paired cases), or None where the group has no pairs to draw it from."""
 
     group: str
     metric: str
@@ -439,6 +444,7 @@ class Comparison:
     baseline: str
     baseline_value: float
     n: int
+    interval: float | None = None
 
     @property
     def gain(self) -> float:
@@ -447,15 +453,27 @@ class Comparison:
         return d if HIGHER_IS_BETTER.get(self.metric, True) else -d
 
     @property
-    def level(self) -> bool:
-        """Within :data:`TIE_DB` (PSNR) or :data:`TIE_REL` of the baseline: neither wins."""
+    def tied(self) -> bool:
+        """Within :data:`TIE_DB` (PSNR) or :data:`TIE_REL` of the baseline."""
         if self.metric.startswith("psnr"):
             return abs(self.gain) < TIE_DB
         return abs(self.gain) <= TIE_REL * abs(self.baseline_value)
 
     @property
+    def level(self) -> bool:
+        """Tied, or a difference whose interval holds zero: neither wins."""
+        return self.tied or (self.interval is not None and abs(self.gain) <= self.interval)
+
+    @property
     def won(self) -> bool:
         return self.gain > 0 and not self.level
+
+    def _spread(self) -> str:
+        if self.interval is None:
+            return ""
+        unit = " dB" if self.metric.startswith("psnr") else ""
+        return (f"; the {CONFIDENCE:.0%} interval of the mean paired difference over the {self.n} cases is "
+                f"±{self.interval:.2f}{unit}")
 
     def sentence(self) -> str:
         unit = " dB" if self.metric.startswith("psnr") else ""
@@ -463,18 +481,23 @@ class Comparison:
         word = "better" if self.gain > 0 else "worse"
         avg = f" (mean over {self.n} cases)" if self.n > 1 else ""
         if self.level:
-            margin = f"{TIE_DB} dB" if self.metric.startswith("psnr") else f"{TIE_REL:.1%}"
+            if self.tied:
+                why = f"within {TIE_DB} dB" if self.metric.startswith("psnr") else f"within {TIE_REL:.1%}"
+            else:
+                why = (f"the {CONFIDENCE:.0%} interval of the mean paired difference, ±{self.interval:.2f}{unit} "
+                       f"over {self.n} cases, holds zero")
             return (f"{where}{self.siren} has {_label(self.metric)} {fmt(self.metric, self.siren_value)}{avg}, "
                     f"level with the best baseline ({self.baseline}, {fmt(self.metric, self.baseline_value)}; "
-                    f"within {margin}).")
+                    f"{why}).")
         if self.metric.startswith("psnr"):
             word = "above" if self.gain > 0 else "below"
             return (f"{where}{self.siren} reaches {fmt(self.metric, self.siren_value)} dB{avg}, "
                     f"{abs(self.siren_value - self.baseline_value):.2f}{unit} {word} the best baseline "
-                    f"({self.baseline}, {fmt(self.metric, self.baseline_value)} dB).")
+                    f"({self.baseline}, {fmt(self.metric, self.baseline_value)} dB{self._spread()}).")
         way = f"; {direction(self.metric)}" if direction(self.metric) else ""
         return (f"{where}{self.siren} has {_label(self.metric)} {fmt(self.metric, self.siren_value)}{avg}, "
-                f"{word} than the best baseline ({self.baseline}, {fmt(self.metric, self.baseline_value)}{way}).")
+                f"{word} than the best baseline ({self.baseline}, {fmt(self.metric, self.baseline_value)}{way}"
+                f"{self._spread()}).")
 
 
 def direction(metric: str) -> str:
@@ -488,30 +511,55 @@ def _short_label(metric: str) -> str:
     return _label(metric).removesuffix(" (dB)")
 
 
+LEVEL_RULE = (f"level: within {TIE_DB} dB of PSNR or {TIE_REL:.1%} of another metric, or, over several paired "
+              f"cases, a {CONFIDENCE:.0%} interval of the mean difference that holds zero")
+
+
 def tally(comps: list[Comparison], metric: str, what: str, how: str = "", over: str = "",
           note: str = "") -> str | None:
-    """One count of the comparisons of one metric, naming the metric and its direction:
-    ``By IE (lower is better), the best SIREN variant is better than the best baseline in 4
-    of 6 settings (video and gap), level in 0 and worse in 2.``"""
+    """One count per SIREN method of its comparisons in one metric, naming the metric and its
+    direction: ``By IE (lower is better), against the best baseline of each of 6 settings (video
+    and gap): siren is better in 3, level in 1 and worse in 2; siren-flow ...``"""
     cs = [c for c in comps if c.metric == metric]
     if not cs:
         return None
-    won, level = sum(c.won for c in cs), sum(c.level for c in cs)
-    return (f"By {how}{_short_label(metric)}{over} ({direction(metric)}{note}), the best SIREN variant is better "
-            f"than the best "
-            f"baseline in {won} of {_count(len(cs), 'setting')}{f' ({what})' if what else ''}, level in {level} "
-            f"and worse in {len(cs) - won - level}.")
+    groups = len(dict.fromkeys(c.group for c in cs))
+    counts = []
+    for m in dict.fromkeys(c.siren for c in cs):
+        mine = [c for c in cs if c.siren == m]
+        won, level = sum(c.won for c in mine), sum(c.level for c in mine)
+        of = f" of {len(mine)}" if len(mine) != groups else ""
+        counts.append(f"{m} is better in {won}{of}, level in {level} and worse in {len(mine) - won - level}")
+    return (f"By {how}{_short_label(metric)}{over} ({direction(metric)}{note}), against the best baseline of each of "
+            f"{_count(groups, 'setting')}{f' ({what})' if what else ''}: " + "; ".join(counts)
+            + f" ({LEVEL_RULE}).")
 
 
-def compare_methods(rows: list[dict], metric: str, by: list[str], *, agg: str = "mean") -> list[Comparison]:
+def _t_quantile(p: float, dof: int) -> float:
+    from scipy import stats
+
+    return float(stats.t.ppf(p, dof))
+
+
+def compare_methods(rows: list[dict], metric: str, by: list[str], *, agg: str = "mean",
+                    pair: Iterable[str] = ()) -> list[Comparison]:
     """For each group of ``by`` values: each method's ``agg`` ("mean", "median" or "best") of
-    ``metric`` over the group's rows, then the best SIREN method against the best baseline."""
+    ``metric`` over the group's rows, then every SIREN method against the group's best baseline
+    (one comparison each: the SIREN variant is never picked per group, the baseline is, which
+    favours the baselines). ``pair``: the keys that name a case within a group (a frame, an
+    image); with agg "mean" and two or more cases that both methods scored, the comparison
+    carries the :data:`CONFIDENCE` interval of the mean of their paired differences."""
     higher = HIGHER_IS_BETTER.get(metric, True)
+    pair = list(pair)
     groups: dict[tuple, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    cases: dict[tuple, dict[str, dict[tuple, float]]] = defaultdict(lambda: defaultdict(dict))
     for r in rows:
         v = r.get(metric)
         if "method" in r and isinstance(v, (int, float)) and math.isfinite(v):
-            groups[tuple(r.get(k) for k in by)][str(r["method"])].append(float(v))
+            key = tuple(r.get(k) for k in by)
+            groups[key][str(r["method"])].append(float(v))
+            if pair:
+                cases[key][str(r["method"])][tuple(r.get(k) for k in pair)] = float(v)
     out = []
     for key, per_method in groups.items():
         def score(vals: list[float]) -> float:
@@ -526,12 +574,18 @@ def compare_methods(rows: list[dict], metric: str, by: list[str], *, agg: str = 
         bases = {m: s for m, s in scored.items() if not is_siren(m)}
         if not sirens or not bases:
             continue
-        pick = max if higher else min
-        s_name = pick(sirens, key=sirens.get)
-        b_name = pick(bases, key=bases.get)
-        n = len(per_method[s_name]) if agg == "mean" else 1
+        b_name = (max if higher else min)(bases, key=bases.get)
         group = ", ".join(f"{k} {fmt(k, v)}" for k, v in zip(by, key))
-        out.append(Comparison(group, metric, s_name, sirens[s_name], b_name, bases[b_name], n))
+        for s_name in sirens:
+            n = len(per_method[s_name]) if agg == "mean" else 1
+            interval = None
+            if pair and agg == "mean":
+                mine, theirs = cases[key][s_name], cases[key][b_name]
+                diffs = [mine[c] - theirs[c] for c in mine if c in theirs]
+                if len(diffs) >= 2 and len(diffs) == len(mine) == len(theirs):
+                    sd = statistics.stdev(diffs)
+                    interval = _t_quantile(0.5 + CONFIDENCE / 2, len(diffs) - 1) * sd / math.sqrt(len(diffs))
+            out.append(Comparison(group, metric, s_name, sirens[s_name], b_name, bases[b_name], n, interval))
     return out
 
 
@@ -1020,7 +1074,7 @@ class Builder:
             metric = first_metric(res.rows, ("psnr",))
             if metric is None:
                 continue
-            by = _varying(res.rows, ["supervision", "image"])
+            by = _present(res.rows, ["supervision"]) + _varying(res.rows, ["image"])
             comps = compare_methods(res.rows, metric, by, agg="best")
             sec.comparisons += comps
             for r in res.rows:
@@ -1050,14 +1104,27 @@ class Builder:
         metric = first_metric(rows, ("psnr", "psnr_y"))
         if metric:
             by = _varying(rows, ["variant", "task", "supervision", "image"])
-            sec.comparisons = compare_methods(rows, metric, by, agg="best")
+            # each problem by its lead metric: image fitting between the pixels where it was measured
+            # (the training pixels reward memorising them), a Poisson problem on its pixels
+            for key in dict.fromkeys(tuple(r.get(k) for k in by) for r in rows):
+                mine = [r for r in rows if tuple(r.get(k) for k in by) == key]
+                lead = first_metric(mine, ("psnr_heldout", metric))
+                sec.comparisons += compare_methods(mine, lead, by, agg="best")
             profiles = _or_list(list(dict.fromkeys(r.profile for r in sec.results)))
-            caption = (f"{_label(metric)} per method, each method at its best setting (e.g. learning rate) in the "
-                       f"results ({profiles} profile); groups: the problem and its supervision.")
+            caption = (f"{_label(metric)} on the training pixels per method, each method at its best setting (e.g. "
+                       f"learning rate) in the results ({profiles} profile); groups: the problem and its supervision.")
             fig = summary_bars(self.figures_dir / "report-compare.png", rows, metric, by or ["variant"],
                                f"SIREN vs baselines, each at its best setting ({profiles} profile)", agg="best",
                                caption=caption)
             sec.figures += [f for f in [self._fig(fig, caption)] if f]
+            if any("psnr_heldout" in r for r in rows):
+                caption = (f"{_label('psnr_heldout')} of image fitting: on the image at twice the side, whose pixel "
+                           "centres all fall between the training pixels; each method at its best learning rate by "
+                           f"it ({profiles} profile).")
+                fig = summary_bars(self.figures_dir / "report-compare-heldout.png", rows, "psnr_heldout",
+                                   by or ["variant"], f"SIREN vs baselines between the pixels ({profiles} profile)",
+                                   agg="best", caption=caption)
+                sec.figures += [f for f in [self._fig(fig, caption)] if f]
             for res in sec.results:
                 if any("params" in r for r in res.rows):
                     counts = {str(r.get("method")): r["params"] for r in res.rows if "params" in r}
@@ -1286,7 +1353,7 @@ class Builder:
                         sec.tables.append(pivot_table(res, rows, "method", "image", metric,
                                                       f"Super-resolution x{fmt('scale', scale)} per image",
                                                       mean_column=True, column_label=""))
-                comps = compare_methods(res.rows, metric, ["scale"])
+                comps = compare_methods(res.rows, metric, ["scale"], pair=["image"])
                 sec.comparisons += comps
                 sec.findings += self._sr_findings(res.rows, metric)
                 lost = self._sr_second_metric(res.rows, metric)
@@ -1459,7 +1526,8 @@ class Builder:
                     t["notes"] += chosen
             else:
                 for metric in _present(rows, ["ie", "psnr"]):
-                    sec.comparisons += compare_methods(rows, metric, groups)
+                    sec.comparisons += compare_methods(rows, metric, groups, pair=[
+                        k for k in ("video", "clip", "gap", "frame") if k in keys and k not in groups])
                 frames, after_ie, limits = self._vfi_frames(res, groups)
                 frame_notes += frames
                 ie_notes += after_ie + cost_finding(res, "triplet")
@@ -2250,24 +2318,27 @@ class Builder:
 
     @staticmethod
     def _verdict_table(sections: dict[str, Section]) -> dict | None:
-        """Every comparison of the experiments in one table: the best SIREN variant against the
-        best baseline per study and setting, the margin in the metric's direction, the verdict."""
+        """Every comparison of the experiments in one table: each SIREN method against the best
+        baseline per study and setting, the margin in the metric's direction with its interval
+        where the setting has paired cases, the verdict."""
         rows = []
         for s in sections.values():
             for c in s.comparisons:
                 unit = " dB" if c.metric.startswith("psnr") else ""
                 verdict = "level" if c.level else ("better" if c.won else "worse")
+                margin = f"{c.gain:+.2f}" + (f" ± {c.interval:.2f}" if c.interval is not None else "") + unit
                 rows.append([cell(s.key), cell(c.group or "–"), cell(_short_label(c.metric)), cell(c.siren),
                              cell(fmt(c.metric, c.siren_value), c.won), cell(c.baseline),
                              cell(fmt(c.metric, c.baseline_value), not c.won and not c.level),
-                             cell(f"{c.gain:+.2f}{unit}" if unit else f"{c.gain:+.3g}"), cell(verdict)])
+                             cell(margin), cell(verdict)])
         if not rows:
             return None
-        return table("Where SIREN wins and loses: per study and setting, the best SIREN variant against the best "
-                     "baseline (the better value in bold); the margin is in the metric's direction, positive when "
-                     f"SIREN is better; level: within {TIE_DB} dB of PSNR or {TIE_REL:.1%} of another metric. "
+        return table("Where SIREN wins and loses: per study and setting, each SIREN method against the best "
+                     "baseline of that setting (the better value in bold); the margin is in the metric's direction, "
+                     f"positive when SIREN is better, ± the half-width of the {CONFIDENCE:.0%} interval of the mean "
+                     f"paired difference where the setting has several cases (frames, images); {LEVEL_RULE}. "
                      "Each row's values, setting and profile are those of its study's tables above",
-                     ["study", "setting", "metric", "best SIREN", "value", "best baseline", "value", "margin",
+                     ["study", "setting", "metric", "SIREN", "value", "best baseline", "value", "margin",
                       "verdict"], rows, lead=4)
 
     def _speed_summary(self) -> list[str]:
@@ -2402,41 +2473,55 @@ class Builder:
         limits += self.limits
         limits += self._speed_limits()
         summary = []
-        # one comparison per study and setting: a study that reports two metrics of one case (VFI's
-        # IE and PSNR) counts the first it lists, so no case is counted twice
-        cases: dict[tuple[str, str], Comparison] = {}
+        # one comparison per study, setting and SIREN method: a study that reports two metrics of one
+        # case (VFI's IE and PSNR) counts the first it lists, so no case is counted twice
+        cases: dict[tuple[str, str, str], Comparison] = {}
         for s in sections.values():
             for c in s.comparisons:
-                cases.setdefault((s.key, c.group), c)
+                cases.setdefault((s.key, c.group, c.siren), c)
         if cases:
             wins, level = sum(c.won for c in cases.values()), sum(c.level for c in cases.values())
             per = defaultdict(lambda: [0, 0])
-            for (key, _), c in cases.items():
-                per[key][0] += c.won
-                per[key][1] += 1
-            first: dict[str, str] = {}  # each study's counted metric: that of its first case
-            for (key, _), c in cases.items():
-                first.setdefault(key, c.metric)
+            for (key, _, siren), c in cases.items():
+                per[key, siren][0] += c.won
+                per[key, siren][1] += 1
+            counted: dict[str, list[str]] = defaultdict(list)  # each study's counted metrics, in order
+            for (key, _, _), c in cases.items():
+                if c.metric not in counted[key]:
+                    counted[key].append(c.metric)
             by_metric: dict[str, list[str]] = defaultdict(list)
-            for key, m in first.items():
-                by_metric[m].append(key)
+            for key, ms in counted.items():
+                for m in ms:
+                    by_metric[m].append(key)
             metrics = "; ".join(f"{_short_label(m)}" + (f" ({direction(m)})" if not m.startswith("psnr") else "")
                                 + f" for {' and '.join(keys)}" for m, keys in by_metric.items())
-            summary.append(f"Across {len(cases)} cases, one per study and setting, each counted by one metric "
-                           f"({metrics}), the best SIREN "
-                           f"variant against the best baseline is better in {wins}, level in {level} "
-                           f"(within {TIE_DB} dB of PSNR or {TIE_REL:.1%} of another metric) and worse in "
-                           f"{len(cases) - wins - level}. Better per study: "
-                           + ", ".join(f"{k} {w} of {n}" + (f" by {_short_label(first[k])}" if len(
-                               {d.metric for d in sections[k].comparisons}) > 1 else "") for k, (w, n) in per.items())
-                           + ".")
-            for s in sections.values():  # a study's other metrics, counted apart (never added to the above)
-                for m in dict.fromkeys(c.metric for c in s.comparisons):
-                    if m != first.get(s.key):
-                        cs = [c for c in s.comparisons if c.metric == m]
-                        summary.append(f"Counted by {_short_label(m)} ({direction(m)}) instead, {s.key} is better in "
-                                       f"{sum(c.won for c in cs)} of {len(cs)}, level in {sum(c.level for c in cs)} "
-                                       f"and worse in {sum(not c.won and not c.level for c in cs)}.")
+            several = {k for k, _ in per if sum(1 for kk, _ in per if kk == k) > 1}
+
+            def name(key: str, siren: str) -> str:
+                return f"{key} {siren}" if key in several else key
+
+            def by(key: str) -> str:
+                two = len({d.metric for d in sections[key].comparisons}) > 1
+                return f" by {' and '.join(_short_label(m) for m in counted[key])}" if two else ""
+            summary.append(f"Across {len(cases)} cases, one per study, setting and SIREN method, each counted by one "
+                           f"metric ({metrics}), the SIREN method against the best baseline of its setting is "
+                           f"better in {wins}, level in {level} ({LEVEL_RULE}) and worse in "
+                           f"{len(cases) - wins - level}. Better per study"
+                           + (" and SIREN method" if several else "") + ": "
+                           + ", ".join(f"{name(k, m)} {w} of {n}{by(k)}" for (k, m), (w, n) in per.items()) + ".")
+            counted_ids = {id(c) for c in cases.values()}
+            for s in sections.values():  # a case's other metrics, counted apart (never added to the above)
+                rest = [c for c in s.comparisons if id(c) not in counted_ids]
+                for m in dict.fromkeys(c.metric for c in rest):
+                    cs = [c for c in rest if c.metric == m]
+                    counts = []
+                    for siren in dict.fromkeys(c.siren for c in cs):
+                        mine = [c for c in cs if c.siren == siren]
+                        w, lv = sum(c.won for c in mine), sum(c.level for c in mine)
+                        counts.append(f"{siren} is better in {w} of {len(mine)}, level in {lv} and worse in "
+                                      f"{len(mine) - w - lv}")
+                    summary.append(f"Counted by {_short_label(m)} ({direction(m)}) instead, in {s.key}: "
+                                   + "; ".join(counts) + ".")
         seconds = [s.key for s in sections.values() if s.lost]
         if seconds:
             summary.append("On a second measure a baseline is above the best SIREN variant in some cases of "
