@@ -836,8 +836,35 @@ def test_ablation_findings_over_a_learning_rate_sweep(tmp_path):
     tied = [dict(r, psnr_heldout=28.08) if (r["value"], r["lr"]) == ("pytorch", 1e-3) else r for r in rows
             if r["lr"] != 1e-2]
     assert not any("changes with" in x for x in report.Builder._ablation_readings("first-init", tied, "psnr"))
-    assert any("lr 0.001: paper or pytorch (28.10 dB); one setting is among the best at every rate." in f
+    assert any("lr 0.001: paper or pytorch (28.10 dB); one setting is among the best at every rate where a case "
+               "learned." in f
                for f in report.Builder._ablation_findings("first-init", tied, "psnr_heldout"))
+
+
+def test_ablation_names_no_winner_among_cases_that_learned_nothing(tmp_path):
+    """At a rate where every case diverged (within LEARNED_DB of the constant image the results file
+    records), no best setting is named, the winner is not said to change there, and a method whose
+    best rate is such a run is no learning-rate edge."""
+    psnr = {("paper", 1e-4): 25.9, ("paper", 1e-3): 28.1, ("paper", 1e-2): 10.9,
+            ("xavier", 1e-4): 5.0, ("xavier", 1e-3): 5.8, ("xavier", 1e-2): 11.0}
+    rows = [{"study": "first-init", "value": v, "method": "siren", "lr": lr, "psnr": p + 10, "psnr_heldout": p}
+            for (v, lr), p in psnr.items()]
+    _write(tmp_path, "ablate-first-init-quick.json", "ablate", rows, constant_psnr=20.0,
+           constant_psnr_heldout=10.5)
+    results, _ = report.load_results(tmp_path)
+    (tmp_path / "fig").mkdir()
+    found = report.Builder(results, [], tmp_path / "fig").ablate().findings
+    assert any(f.startswith("Ablation first-init: the constant image at the target's mean scores 20.00 dB on the "
+                            "training pixels and 10.50 dB between them; a case less than 3 dB above it") for f in found)
+    assert ("Ablation first-init, held-out PSNR (dB): the best setting at each learning rate (with those within 0.05 "
+            "dB of it): lr 0.0001: paper (25.90 dB); lr 0.001: paper (28.10 dB); at lr 0.01 no case learned (all "
+            "below 13.50 dB); one setting is among the best at every rate where a case learned.") in found, found
+    assert any("the worst (value xavier, at lr 0.01; it learned nothing at any rate) 11.00 dB" in f for f in found)
+    assert not any("edge of the sweep" in f and "xavier" in f for f in found), found
+    changes = [r for r in report.Builder._ablation_readings("first-init", rows, "psnr") if "changes with" in r]
+    assert changes and "lr 0.01: xavier" in changes[0]  # without the floor, the diverged rate's "winner" counts
+    assert not any("changes with" in r for r in report.Builder._ablation_readings("first-init", rows, "psnr",
+                                                                                  {"psnr_heldout": 13.5}))
 
 
 def test_lr_edges_skip_a_method_no_rate_moves():

@@ -770,15 +770,29 @@ def value_curves(path: Path, rows: list[dict], metric: str, title: str, xlabel: 
     return path
 
 
-def _tops_per_rate(rows: list[dict], metric: str, rates: list) -> dict:
+# A fit "learned" the image when its PSNR is at least this far above that of the best constant
+# image (the target's mean; the ablations record it): below, a run diverged or never started.
+LEARNED_DB = 3.0
+
+
+def _tops_per_rate(rows: list[dict], metric: str, rates: list, floor: float | None = None) -> dict:
     """Per learning rate, the rows within :data:`TIE_DB` of that rate's highest ``metric``, best
-    first (a rate without rows is left out)."""
+    first (a rate without rows is left out, and so is a rate whose best is below ``floor``: no
+    case learned there, and ties among failed runs rank nothing)."""
     out = {}
     for lr in rates:
         at = sorted((r for r in rows if r.get("lr") == lr), key=lambda r: -r[metric])
-        if at:
+        if at and (floor is None or at[0][metric] >= floor):
             out[lr] = [r for r in at if at[0][metric] - r[metric] <= TIE_DB]
     return out
+
+
+def _failed_rates(rows: list[dict], metric: str, rates: list, floor: float | None) -> list:
+    """The rates at which no row reaches ``floor`` (every case failed to learn)."""
+    if floor is None:
+        return []
+    return [lr for lr in rates if any(r.get("lr") == lr for r in rows)
+            and max(r[metric] for r in rows if r.get("lr") == lr) < floor]
 
 
 def _grouping_keys(rows: list[dict], metric: str) -> list[str]:
@@ -1140,9 +1154,10 @@ class Builder:
         return sec
 
     @staticmethod
-    def _lr_edges(rows: list[dict], metric: str, by: list[str]) -> list[str]:
+    def _lr_edges(rows: list[dict], metric: str, by: list[str], floor: float | None = None) -> list[str]:
         """Methods whose best learning rate (highest ``metric``) is the largest or the smallest
-        of the rates swept for them: the sweep may have stopped short of their best."""
+        of the rates swept for them: the sweep may have stopped short of their best (not said of a
+        method whose best is below ``floor``: it learned at no rate, and another will not help)."""
         swept: dict[tuple, list[dict]] = defaultdict(list)
         for r in rows:
             if isinstance(r.get("lr"), (int, float)) and isinstance(r.get(metric), (int, float)) \
@@ -1154,8 +1169,11 @@ class Builder:
             lrs = sorted({float(r["lr"]) for r in rs})
             if len(lrs) < 2 or len({round(r[metric], 6) for r in rs}) == 1:  # one rate, or none moves it
                 continue
+            top = max(rs, key=lambda r: r[metric])
+            if floor is not None and top[metric] < floor:
+                continue
             rates.update(lrs)
-            best = max(rs, key=lambda r: r[metric])["lr"]
+            best = top["lr"]
             group = ", ".join(f"{k} {fmt(k, v)}" for k, v in zip(by, key)) or "all"
             for word, edge in (("largest", lrs[-1]), ("smallest", lrs[0])):
                 if best == edge:
@@ -1187,15 +1205,29 @@ class Builder:
                 # the task's own figure of the study, whose left panel is this curve, stands in for it
                 if not (self.figures_dir / f"{res.variant}-{res.profile}.png").exists():
                     self._ablation_curve(sec, res, str(study), rows, metric)
+                # a case scoring less than LEARNED_DB above the constant image learned nothing
+                floors = {m: res.doc[key] + LEARNED_DB for m, key in (("psnr", "constant_psnr"),
+                                                                      ("psnr_heldout", "constant_psnr_heldout"))
+                          if isinstance(res.doc.get(key), (int, float))}
+                if floors:
+                    sec.findings.append(
+                        f"Ablation {study}: the constant image at the target's mean scores "
+                        + " and ".join(f"{fmt(m, floors[m] - LEARNED_DB)} dB {what}" for m, what in
+                                       (("psnr", "on the training pixels"), ("psnr_heldout", "between them"))
+                                       if m in floors)
+                        + f"; a case less than {LEARNED_DB:g} dB above it learned nothing (a diverged run), and no "
+                        "best setting is named among such cases.")
                 if any("psnr_heldout" in r for r in rows):  # between the training pixels: the lead, since
                     # a setting that memorises the pixels is best on them and worst between them
-                    self.readings += self._ablation_readings(str(study), rows, metric)
-                    sec.findings += self._ablation_findings(str(study), rows, "psnr_heldout")
-                    sec.findings += self._ablation_findings(str(study), rows, metric, also="psnr_heldout")
+                    self.readings += self._ablation_readings(str(study), rows, metric, floors)
+                    sec.findings += self._ablation_findings(str(study), rows, "psnr_heldout", floors=floors)
+                    sec.findings += self._ablation_findings(str(study), rows, metric, also="psnr_heldout",
+                                                            floors=floors)
                 else:
-                    sec.findings += self._ablation_findings(str(study), rows, metric)
+                    sec.findings += self._ablation_findings(str(study), rows, metric, floors=floors)
                 lead = "psnr_heldout" if any("psnr_heldout" in r for r in rows) else metric
-                sec.findings += self._lr_edges(rows, lead, [k for k in ("layer", "value") if any(k in r for r in rows)])
+                sec.findings += self._lr_edges(rows, lead, [k for k in ("layer", "value") if any(k in r for r in rows)],
+                                               floors.get(lead))
         sec.figures += self._task_figures("ablate")
         return sec
 
@@ -1242,7 +1274,7 @@ class Builder:
         return [f"The evaluation table's siren is the row '{label}' ({fits} fits, as its settings say)."]
 
     @staticmethod
-    def _ablation_readings(study: str, rows: list[dict], metric: str) -> list[str]:
+    def _ablation_readings(study: str, rows: list[dict], metric: str, floors: dict | None = None) -> list[str]:
         """What a study's cases say together (the Discussion's readings): whether the case that fits
         the training pixels best is also best between them, and whether the best setting between the
         pixels changes with the learning rate."""
@@ -1266,17 +1298,19 @@ class Builder:
                        f"{fmt(held, between[held])} dB): a fit of the given pixels and a representation of the "
                        "image between them rank the settings differently, so a setting chosen on its training "
                        "PSNR can be one that memorises.")
-        tops = _tops_per_rate(scored, held, rates)
-        if len(rates) > 1 and not set.intersection(*({name(r, False) for r in t} for t in tops.values())):
+        tops = _tops_per_rate(scored, held, rates, (floors or {}).get(held))
+        if len(tops) > 1 and not set.intersection(*({name(r, False) for r in t} for t in tops.values())):
             out.append(f"Ablation {study}: the best case between the pixels changes with the learning rate ("
                        + "; ".join(f"lr {fmt('lr', lr)}: {_or_list([name(r, False) for r in t])}, "
                                    f"{fmt(held, t[0][held])} dB" for lr, t in tops.items())
-                       + f"; cases within {TIE_DB:g} dB of a rate's best count as best): an ablation at one rate "
-                       "ranks the settings partly by how well each suits that rate.")
+                       + f"; cases within {TIE_DB:g} dB of a rate's best count as best"
+                       + ("; rates at which no case learned are left out" if len(tops) < len(rates) else "")
+                       + "): an ablation at one rate ranks the settings partly by how well each suits that rate.")
         return out
 
     @staticmethod
-    def _ablation_findings(study: str, rows: list[dict], metric: str, also: str | None = None) -> list[str]:
+    def _ablation_findings(study: str, rows: list[dict], metric: str, also: str | None = None,
+                           floors: dict | None = None) -> list[str]:
         """Best and worst value of the ablation, per group of the other varying settings
         (e.g. omega_0 of the first layer and of the hidden layers separately); with ``also``, the
         best and worst settings' value of that metric too. Where the run sweeps learning rates,
@@ -1316,22 +1350,33 @@ class Builder:
                 if not isinstance(v, (int, float)):
                     return ""
                 return f" ({_label(also).removesuffix(' (dB)')} {fmt(also, v)} dB)"
+            def nothing(r: dict) -> str:
+                floor = (floors or {}).get(metric)
+                return ("; it learned nothing" + (" at any rate" if swept else "")
+                        if floor is not None and r[metric] < floor else "")
             each = ", each at its best learning rate" if swept else ""
             out.append(f"Ablation {study}{' (' + where + ')' if where else ''}, {label}{each}: the best "
                        f"setting ({what}{at(best)}) reaches "
                        f"{fmt(metric, best[metric])} dB{other(best)} and the worst (value "
-                       f"{fmt('value', worst.get('value'))}{at(worst)}) {fmt(metric, worst[metric])} dB"
+                       f"{fmt('value', worst.get('value'))}{at(worst)}{nothing(worst)}) {fmt(metric, worst[metric])} dB"
                        f"{other(worst)}, a spread of {best[metric] - worst[metric]:.2f} dB over {len(rs)} settings.")
             if swept and also is None:
                 mine = [r for r in scored if tuple(r.get(k) for k in others) == key]
-                tops = _tops_per_rate(mine, metric, rates)
+                floor = (floors or {}).get(metric)
+                tops = _tops_per_rate(mine, metric, rates, floor)
+                failed = _failed_rates(mine, metric, rates, floor)
                 listed = "; ".join(f"lr {fmt('lr', lr)}: {_or_list([fmt('value', r.get('value')) for r in t])} "
                                    f"({fmt(metric, t[0][metric])} dB)" for lr, t in tops.items())
+                none = (f"; at lr {_or_list([fmt('lr', lr) for lr in failed])} no case learned (all below "
+                        f"{fmt(metric, floor)} dB)" if failed else "")
+                if not tops:
+                    continue
                 same = bool(set.intersection(*({repr(r.get("value")) for r in t} for t in tops.values())))
+                verdict = ("only one rate has a case that learned." if len(tops) == 1 else
+                           "one setting is among the best at every rate where a case learned." if same else
+                           "which setting wins depends on the rate.")
                 out.append(f"Ablation {study}{' (' + where + ')' if where else ''}, {label}: the best setting at "
-                           f"each learning rate (with those within {TIE_DB:g} dB of it): {listed}; "
-                           + ("one setting is among the best at every rate." if same else
-                              "which setting wins depends on the rate."))
+                           f"each learning rate (with those within {TIE_DB:g} dB of it): {listed}{none}; {verdict}")
         return out
 
     def sr(self) -> Section:
