@@ -189,6 +189,15 @@ def in_function_transform() -> bool:
     return isinstance(torch._C._functorch.peek_interpreter_stack(), torch._C._functorch.CInterpreter)
 
 
+def forward_ad_active() -> bool:
+    """Whether a ``torch.autograd.forward_ad`` dual level is open (dual tensors may reach the
+    network: ``fwAD.make_dual``, ``torch.autograd.functional.jacobian(strategy="forward-mode")``).
+    The fused backends' autograd Functions have no ``jvp``, so such calls run the reference."""
+    from torch.autograd import forward_ad
+
+    return forward_ad._current_level >= 0
+
+
 def exporting() -> bool:
     """Whether ``torch.export`` (non-strict, its default) or ``torch.jit.trace`` is tracing the
     caller. Strict export runs dynamo, where torch 2.11 reports ``is_exporting()`` under plain
@@ -205,7 +214,8 @@ _TRANSFORM_WARNED_LOCK = threading.Lock()  # once per backend across threads (te
 def get(name: str | None, device: torch.device | str) -> ModuleType:
     """The implementation module of the backend ``resolve(name, device)`` picks.
 
-    Inside a ``torch.func`` transform every backend serves the call with the reference
+    Inside a ``torch.func`` transform or a forward-mode AD dual level (:func:`forward_ad_active`)
+    every backend serves the call with the reference
     backend's operations, with a warning once per backend: the fused backends' autograd
     Functions have no functorch rules (a vmap rule per kernel), while the reference is plain
     torch operations, whose jets take their derivatives by ``torch.func`` there
@@ -221,15 +231,16 @@ def get(name: str | None, device: torch.device | str) -> ModuleType:
     resolved = resolve(name, device)
     if resolved == "reference" or exporting():
         return _spec("reference").load()
-    if in_function_transform():
+    if in_function_transform() or forward_ad_active():
         # silent under torch.compile: dynamo traces neither the lock nor warnings.warn
         if not torch.compiler.is_compiling():
             with _TRANSFORM_WARNED_LOCK:
                 first = resolved not in _TRANSFORM_WARNED
                 _TRANSFORM_WARNED.add(resolved)
             if first:
-                warnings.warn(f"fastsiren: backend {resolved!r} has no torch.func rules; inside torch.func "
-                              "transforms (grad, vmap, jacrev, ...) its calls run the reference backend's "
+                warnings.warn(f"fastsiren: backend {resolved!r} has no torch.func rules and no forward-mode "
+                              "(jvp) rules; inside torch.func transforms (grad, vmap, jacrev, ...) and "
+                              "torch.autograd.forward_ad dual levels its calls run the reference backend's "
                               "operations (same values, reference speed)", stacklevel=3)
         resolved = "reference"
     return _spec(resolved).load()

@@ -6,6 +6,7 @@ import math
 import numbers
 from typing import Sequence
 
+import numpy as np
 import torch
 
 from fastsiren import backends
@@ -26,6 +27,8 @@ def check_laplacian_weights(weights, order: int, dim: int) -> tuple[float, ...] 
         return None
     if order != 2:
         raise ValueError(f"laplacian_weights weight the Laplacian, which needs order=2, got order={order}")
+    if isinstance(weights, np.ndarray):
+        weights = torch.from_numpy(weights)
     if isinstance(weights, torch.Tensor):
         if weights.requires_grad:
             raise TypeError("laplacian_weights is a tensor that requires grad, but the weights are constants "
@@ -109,8 +112,10 @@ def sine_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
     _check_floating(x, "x")
     _check_floating(weight, "weight")
     omega_0 = check_positive(omega_0, "omega_0")
-    if x.dim() < 1 or weight.dim() != 2 or x.shape[-1] != weight.shape[1]:
-        raise ValueError(f"x must have shape (..., {weight.shape[-1]}) to match weight "
+    if weight.dim() != 2 or min(weight.shape) < 1:
+        raise ValueError(f"weight must have shape (out_features, in_features), both >= 1, got {tuple(weight.shape)}")
+    if x.dim() < 1 or x.shape[-1] != weight.shape[1]:
+        raise ValueError(f"x must have shape (..., {weight.shape[1]}) to match weight "
                          f"{tuple(weight.shape)}, got {tuple(x.shape)}")
     flat = x.reshape(-1, x.shape[-1])
     check_params(flat, [weight], [bias], [omega_0])

@@ -35,13 +35,14 @@ def paper_hidden_bound(fan_in: int, omega_0: float) -> float:
 
 @torch.no_grad()
 def init_weight_(weight: torch.Tensor, scheme: str, *, first: bool, omega_0: float,
-                 scale: float = 1.0) -> torch.Tensor:
+                 scale: float = 1.0, name: str | None = None) -> torch.Tensor:
     """Initialize ``weight`` (out, in) in place with a named scheme and return it.
 
     ``first`` selects the first-layer family (:data:`FIRST_SCHEMES`), otherwise the hidden
-    family (:data:`HIDDEN_SCHEMES`). ``scale`` multiplies the paper's hidden bound/std.
+    family (:data:`HIDDEN_SCHEMES`). ``scale`` multiplies the paper's hidden bound/std. ``name``:
+    the caller's argument an unknown scheme is reported as (default first_init / hidden_init).
     """
-    _check(scheme, FIRST_SCHEMES if first else HIDDEN_SCHEMES, "first_init" if first else "hidden_init")
+    _check(scheme, FIRST_SCHEMES if first else HIDDEN_SCHEMES, name or ("first_init" if first else "hidden_init"))
     fan_in = weight.shape[1]
     if scheme == "pytorch":
         nn.init.kaiming_uniform_(weight, a=math.sqrt(5))

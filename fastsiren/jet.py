@@ -1005,7 +1005,7 @@ def _grad_forward(ctx, ops, x, order, omegas, n_layers, save, params):
     # Fresh outputs (copies of N x O values), not the saved hs[-1].
     value = torch.cat([run[1] for run in runs]) if len(runs) > 1 else runs[0][1].clone()
     grad = torch.cat([run[2] for run in runs], 1) if len(runs) > 1 else runs[0][2]
-    return value, grad.permute(1, 0, 2).clone(), None
+    return value, grad.permute(1, 0, 2).clone(memory_format=torch.contiguous_format), None
 
 
 def _grad_backward_block(ops, cache, wss, g_value, g_grad, w_grads, b_grads, has_bias, need_x):

@@ -47,7 +47,7 @@ class SineLayer(nn.Module):
 
     def reset_parameters(self) -> None:
         init_weight_(self.weight, self.init, first=self.is_first, omega_0=self.omega_0,
-                     scale=self.init_scale)
+                     scale=self.init_scale, name="init")
         init_bias_(self.bias, self.in_features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -92,9 +92,13 @@ class CoordinateMLP(nn.Module):
         if p is not None and x.device != p.device:
             raise ValueError(f"x is on {x.device} but the model's parameters are on {p.device}; move one "
                              f"(x.to({str(p.device)!r}) or model.to({str(x.device)!r}))")
-        if p is not None and x.dtype != p.dtype and not torch.is_autocast_enabled(x.device.type):
-            raise TypeError(f"x has dtype {x.dtype} but the model's parameters are {p.dtype}; convert one "
-                            f"(x.to({p.dtype}) or model.to({x.dtype}))")
+        if p is not None and x.dtype != p.dtype:
+            if not torch.is_autocast_enabled(x.device.type):
+                raise TypeError(f"x has dtype {x.dtype} but the model's parameters are {p.dtype}; convert one "
+                                f"(x.to({p.dtype}) or model.to({x.dtype}))")
+            # under autocast the fused backends compute in the parameters' dtype (the reference's
+            # operations are cast by autocast itself, whatever x's dtype)
+            x = x.to(p.dtype)
         lead = tuple(x.shape[:-1])
         return x.reshape(-1, self.in_features), lead
 
@@ -218,7 +222,7 @@ class Siren(CoordinateMLP):
         # inside a torch.func transform always the differentiable forward: jvp/jacfwd's dual
         # tensors do not require grad, and the inference path detaches (drops the tangent);
         # under export / jit.trace too: one graph whatever the grad mode (jit.trace checks it)
-        if backends.in_function_transform() or backends.exporting() or (
+        if backends.in_function_transform() or backends.exporting() or backends.forward_ad_active() or (
                 torch.is_grad_enabled() and (flat.requires_grad or any(p.requires_grad for p in w))):
             y = be.mlp_forward(flat, w, b, self.omegas())
         else:

@@ -6,6 +6,7 @@ import math
 import threading
 import warnings
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -712,6 +713,60 @@ def test_posenc_zero_frequencies_and_int_render_shape():
     assert torch.equal(m.render(7), m.render((7,)))
     with torch.autocast("cpu", dtype=torch.bfloat16):  # autocast mixes dtypes on purpose
         fs.Siren(2, 8, 1, 1, backend="reference")(torch.rand(4, 2, dtype=torch.bfloat16))
+
+
+def test_autocast_half_input_runs_in_the_parameters_dtype():
+    """Under autocast a bf16 input to a float32 model runs on the fused backend in float32 (the
+    parameters' dtype), for forward and jets, where it used to fail deep inside the backend."""
+    torch.manual_seed(0)
+    m = fs.Siren(2, 8, 1, 2, backend="torch")
+    x = torch.rand(4, 2).bfloat16()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y, j = m(x), m.jet(x, 2)
+    assert y.dtype == torch.float32 and j.laplacian.dtype == torch.float32
+    assert torch.allclose(y, m(x.float()), atol=1e-6) and torch.allclose(j.grad, m.jet(x.float(), 2).grad, atol=1e-5)
+
+
+@pytest.mark.parametrize("backend", ["torch", "reference"])
+def test_forward_mode_ad_runs_through_the_reference_ops(backend, monkeypatch):
+    """Dual tensors of torch.autograd.forward_ad (and forward-mode jacobians) work on every
+    backend: the fused Functions have no jvp, so the calls run the reference's operations."""
+    import torch.autograd.forward_ad as fwAD
+
+    monkeypatch.setattr(backends, "_TRANSFORM_WARNED", set())
+    torch.manual_seed(0)
+    m = fs.Siren(2, 16, 1, 1, backend=backend).double()
+    x = torch.rand(5, 2, dtype=torch.float64)
+    expect = m.jet(x, 1).grad[:, 0] @ torch.tensor([1.0, -2.0], dtype=torch.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with fwAD.dual_level():
+            y = m(fwAD.make_dual(x, torch.tensor([1.0, -2.0], dtype=torch.float64).expand(5, 2)))
+            tangent = fwAD.unpack_dual(y).tangent
+        jac = torch.autograd.functional.jacobian(m, x, strategy="forward-mode", vectorize=True)
+    assert torch.allclose(tangent[:, 0], expect, atol=1e-12)
+    assert torch.allclose(jac[torch.arange(5), 0, torch.arange(5)], m.jet(x, 1).grad[:, 0], atol=1e-12)
+    assert not backends.forward_ad_active()
+
+
+def test_order_one_grad_is_contiguous_on_the_reverse_path():
+    """out < in takes the reverse-mode gradient: its grad field is a contiguous (N, out, in) tensor."""
+    j = fs.Siren(3, 16, 1, 2, backend="torch").jet(torch.rand(5, 3), 1)
+    assert j.grad.shape == (5, 2, 3) and j.grad.is_contiguous()
+    j.grad.view(5, -1)
+
+
+def test_small_api_messages():
+    from fastsiren.functional import sine_linear
+
+    with pytest.raises(ValueError, match=r"weight must have shape \(out_features, in_features\)"):
+        sine_linear(torch.randn(2, 3), torch.randn(3), None)
+    with pytest.raises(ValueError, match="init='xavierr'"):
+        fs.SineLayer(3, 5, init="xavierr")
+    m = fs.Siren(3, 8, 1, 1, backend="torch")
+    x = torch.rand(4, 3)
+    assert torch.equal(m.jet(x, 2, laplacian_weights=np.array([0.0, 1.0, 1.0])).laplacian,
+                       m.jet(x, 2, laplacian_weights=[0.0, 1.0, 1.0]).laplacian)
 
 
 def test_grid_chunk_equals_rows_of_the_grid():

@@ -1091,6 +1091,19 @@ class Builder:
             by = _present(res.rows, ["supervision"]) + _varying(res.rows, ["image"])
             comps = compare_methods(res.rows, metric, by, agg="best")
             sec.comparisons += comps
+            for method in _value_order(str(r.get("method")) for r in res.rows):
+                rates = {r["lr"]: r[metric] for r in res.rows if str(r.get("method")) == method
+                         and isinstance(r.get("lr"), (int, float)) and isinstance(r.get(metric), (int, float))}
+                if len(rates) > 1 and len({round(v, 6) for v in rates.values()}) == 1:
+                    sec.findings.append(
+                        f"{method} scores {fmt(metric, next(iter(rates.values())))} dB on {res.variant} at every "
+                        f"learning rate swept ({', '.join(fmt('lr', x) for x in sorted(rates))}): no rate moves it, "
+                        "so it does not learn from this supervision (a ReLU network's Laplacian is zero whatever "
+                        "its weights): what it scores is its initial network plus the unseen part fitted from the "
+                        "image."
+                        if method == "relu" and "laplacian" in str(res.variant) else
+                        f"{method} scores {fmt(metric, next(iter(rates.values())))} dB on {res.variant} at every "
+                        f"learning rate swept: no rate moves it.")
             for r in res.rows:
                 if is_siren(r.get("method", "siren")) and isinstance(r.get(metric), (int, float)):
                     sup = r.get("supervision", res.variant)
