@@ -263,7 +263,7 @@ def scaling_target_text(rows: Sequence[dict[str, str]]) -> str:
     parts = []
     for suite, (n, miss) in scaling_target_misses(rows).items():
         head = f"{suite}: torch >= {TARGETS[suite]:g}x reference at {n - len(miss)} of {n} sizes"
-        parts.append(head + (f"; missed at {', '.join(miss)}" if miss else " (met at every size)") + ".")
+        parts.append(head + (f"; missed at {', '.join(miss)}" if miss else " (met at every size of the sweep)") + ".")
     return " ".join(parts)
 
 

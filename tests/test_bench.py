@@ -395,7 +395,7 @@ def test_scaling_target_verdict_names_every_missed_size():
                       "poisson-laplacian": (1, [])}
     text = readme_tables.scaling_target_text(rows)
     assert "poisson-grad: torch >= 1.5x reference at 1 of 3 sizes; missed at points=3000" in text
-    assert "poisson-laplacian: torch >= 1.8x reference at 1 of 1 sizes (met at every size)." in text
+    assert "poisson-laplacian: torch >= 1.8x reference at 1 of 1 sizes (met at every size of the sweep)." in text
     assert readme_tables.scaling_target_text([row("fit", "torch", "points", 1000, 2.0)]) == ""
 
 

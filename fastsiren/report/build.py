@@ -219,8 +219,8 @@ def fmt(key: str, value: Any) -> str:
     if isinstance(value, int):
         return f"{value:,}" if key in ("params", "points", "n") or abs(value) >= 10_000 else str(value)
     if isinstance(value, float):
-        if math.isnan(value):
-            return "n/a"
+        if math.isnan(value):  # a computation that failed (e.g. fp16's Laplacian), not a missing value
+            return "NaN"
         if math.isinf(value):
             return "∞" if value > 0 else "-∞"
         if key.startswith("psnr"):
@@ -413,7 +413,8 @@ def pivot_table(result: Result, rows: list[dict], index: str, column: str, value
                   if any(len({str(r.get(k)) for r in rows if r.get(index) == i and r.get(column) == c}) > 1
                          for i in idx for c in cols)]
         over = f", one per {' and '.join(pooled)}" if pooled else " (over the settings not shown)"
-        tail = "; the last column is the median of all of a row's values." if agg == "median" and add_mean else "."
+        tail = ("; the last column is the median over all of a row's rows (not of its cells)."
+                if agg == "median" and add_mean else ".")
         notes.append(f"Each cell is the {agg} of {_or_list(sorted(counts))} rows{over}{tail}")
     label = column if column_label is None else column_label
     head = [index] + [f"{label} {fmt(column, c)}".strip() for c in cols] + ([agg] if add_mean else [])
@@ -836,9 +837,15 @@ class Section:
                 "figures": self.figures, "setup": self.setup, "findings": self.findings, "details": self.details}
 
 
+def typeset(text: str) -> str:
+    """Plain-text notation of the tasks' captions and help as the report prints it: omega_0 as
+    ω₀, K -+ G as K ∓ G."""
+    return text.replace("omega_0", "ω₀").replace(" -+ ", " ∓ ")
+
+
 def figure(path: Path, caption: str, width: float = 0.7, half: bool = False) -> dict:
     """A figure of the report; ``half``: one of a two-column grid with its neighbours."""
-    return {"file": path.name, "caption": caption, "width": width, "half": half}
+    return {"file": path.name, "caption": typeset(caption), "width": width, "half": half}
 
 
 # Document keys that hold per-step or per-case data, not settings (the tables and figures show them).
@@ -924,7 +931,7 @@ def _option_help(task: str) -> dict[str, str]:
         module.add_arguments(parser)
     except (ImportError, AttributeError):
         return {}
-    return {a.dest: re.sub(r"\s*\(default:[^)]*\)\s*$", "", " ".join(a.help.split()))
+    return {a.dest: typeset(re.sub(r"\s*\(default:[^)]*\)\s*$", "", " ".join(a.help.split())))
             for a in parser._actions if a.help and a.help != argparse.SUPPRESS}
 
 
@@ -1471,7 +1478,7 @@ class Builder:
         return [f"By {s} ({direction(sm)}), {best}, the SIREN variant with the best mean {m_}, is below {top} on "
                 f"{len(below[top])} of {len(cases[top])} images and scales ({per_scale}) and below it in the mean "
                 f"over images at {len(mean_below)} of {_count(len(scales), 'scale')}"
-                + (f"; it is also below {others} of those cases" if others else "")
+                + (f"; it is also below {others} of its {len(own)} images and scales" if others else "")
                 + f". By {m_}, {top} is above it on {psnr_above} of the {len(cases[top])}."]
 
     @staticmethod
@@ -1705,10 +1712,13 @@ class Builder:
             rs = [r for r in all_rs if r.get("status", "ok") == "ok"] or all_rs
             # one table per thread count, of the fixed sizes; the scaling sweeps are the figures
             threads = _value_order(r.get("threads") for r in all_rs if not r.get("sweep"))
+            # the providers this suite has on any device: one absent here is named in the table's notes
+            known = list(dict.fromkeys(str(r.get("provider")) for r in rows if r.get("suite") == suite
+                                       and not r.get("sweep")))
             for th in threads:
                 t_all = [r for r in all_rs if not r.get("sweep") and r.get("threads") == th]
                 sec.tables.append(self._bench_table(dev, suite, th, t_all, [r for r in all_rs if r.get("sweep")
-                                                                            and r.get("threads") == th]))
+                                                                            and r.get("threads") == th], known))
             if speed_col:  # the tables' fixed sizes (a sweep's extremes say more of the reference's growth)
                 sec.findings += self._speed_findings(dev, suite, [r for r in rs if not r.get("sweep")], speed_col)
             sec.findings += self._memory_findings(dev, suite, [r for r in rs if not r.get("sweep")])
@@ -1743,10 +1753,13 @@ class Builder:
                 n_threads = _count(int(threads), "torch thread") if threads.isdigit() else f"{threads} torch threads"
                 tables = {r.get("run_id") for r in self.bench if not r.get("sweep") and str(r.get("device")) == dev
                           and str(r.get("threads")) == threads}
-                other = "" if {r.get("run_id") for r in rs} <= tables else ", other runs than the tables'"
-                sec.findings.append(f"Scaling sweeps on {dev} with {n_threads} (rows of {_dates(rs)}{other}), "
-                                    "against the target of the torch backend beating reference on the Poisson "
-                                    "steps at every size: " + verdict)
+                commits = ", ".join(sorted({str(r.get("commit", "?"))[:10] for r in rs}))
+                other = ("" if {r.get("run_id") for r in rs} <= tables else
+                         "; other runs than the tables', and CPU timings move between runs by tens of percent "
+                         "(the Discussion's limits), so a sweep and a table of another run need not agree")
+                sec.findings.append(f"Scaling sweeps on {dev} with {n_threads} (rows of {_dates(rs)}, commit "
+                                    f"{commits}{other}), against the foundation's margins for the torch backend "
+                                    "over reference on the Poisson steps, measured in those runs: " + verdict)
         if speed_col:
             for dev in sorted({d for d, _ in by_dev_suite}):
                 # the tables' fixed-size rows (not the sweeps), reference (1x by definition) left out
@@ -1803,7 +1816,8 @@ class Builder:
             f"Where a step's device time goes on {doc['device']}: the kernels' total per step and the largest kernel",
             ["suite", "provider", "device ms per step", "largest kernel", "its share"], body, lead=2,
             source=f"torch.profiler, size {doc.get('profile', '?')}; commit {_commit(doc)}; "
-                   f"file {PROFILE_FILE}"))
+                   f"file {PROFILE_FILE}",
+            notes=[f"Relabelled: {doc['relabelled']}."] if isinstance(doc.get("relabelled"), str) else []))
         for (s, p), r in first.items():
             if p.startswith("triton") and r["share"] >= 0.4:
                 sec.findings.append(f"Suite {s} on {doc['device']}: the Triton step ({p}) spends "
@@ -2134,9 +2148,10 @@ class Builder:
                          if ids[0] != ids[1] else f", both {ids[0]}")
             else:
                 which = ("; whether it was one processor is not recorded: "
-                         + ("neither file records" if not any(ids) else
-                            f"the {'older' if not ids[0] else 'newer'} file does not record")
-                         + " the CPU's family and model")
+                         + ("neither of benchmarks/cpu_gemm.py's files records" if not any(ids) else
+                            f"the {'older' if not ids[0] else 'newer'} of benchmarks/cpu_gemm.py's files does not "
+                            "record")
+                         + " the CPU's family and model, which the later results files and benchmark rows do")
             self.limits.append(
                 f"The CPU ({device}, {threads} threads{which}) did not run at the same speed from day to day: from "
                 f"{str(old.get('date'))[:10]} to {str(new.get('date'))[:10]} its oneDNN products ran at "
@@ -2234,9 +2249,11 @@ class Builder:
         return sec
 
     @staticmethod
-    def _bench_table(dev: str, suite: str, threads: Any, all_rs: list[dict], sweep_rs: list[dict]) -> dict:
+    def _bench_table(dev: str, suite: str, threads: Any, all_rs: list[dict], sweep_rs: list[dict],
+                     known: Iterable[str] = ()) -> dict:
         """The fixed-size cases of one suite on one device and thread count, with every run
-        (commit, date, file) its rows come from; what was not timed, per size, in a note."""
+        (commit, date, file) its rows come from; what was not timed, per size, in a note, and the
+        providers of ``known`` (this suite's on any device) with no row here at all."""
         rs = [r for r in all_rs if r.get("status", "ok") == "ok"] or all_rs
         keys = [k for k in BENCH_COLUMNS if any(k in r for r in rs)]
         shown = _varying(rs, keys)
@@ -2271,6 +2288,16 @@ class Builder:
                 ", ".join(p + ("" if set(sz) == all_sizes else f" at size {', '.join(sz)}")
                           for p, sz in sorted(provs.items())) + f" ({why})"
                 for why, provs in sorted(skipped.items())) + ".")
+        here = {str(r.get("provider")) for r in all_rs}
+        absent = [p for p in known if p not in here]
+        if absent:
+            notes.append("No row here for " + ", ".join(absent) + ": providers that other devices' runs of this "
+                         "suite timed, absent from this device's run (added to the harness after it, or not "
+                         "available on this device): not timed here, not slower.")
+        if any(r.get("device_type") == "cuda" for r in rs):
+            notes.append("Provider names are the current code's: rows of GPU runs before commit d23161df38 were "
+                         "relabelled where a name changed its meaning (benchmarks/results/gpu-check/README.md "
+                         "says which), so a row's commit may have printed it under another name.")
         if sweep_rs:
             sweeps = ", ".join(dict.fromkeys(str(r.get("sweep")) for r in sweep_rs))
             notes.append(f"The scaling sweeps of this suite ({sweeps}; {_count(len(sweep_rs), 'row')}, commit "
@@ -2412,11 +2439,22 @@ class Builder:
         for _, dev in gpus_first:
             threads, rs = _most_threads([r for r in rows if str(r.get("device")) == dev])
             parts = []
+            cpu = False
             for suite in suites:
                 best = max((r for r in rs if r.get("suite") == suite), key=lambda r: r["speedup"], default=None)
                 if best is not None:
                     target = (GPU_TARGETS if best.get("device_type") == "cuda" else TARGETS).get(suite, 0.0)
-                    parts.append(f"{suite} {speedup_text(best['speedup'], target)} ({best['provider']}"
+                    ref = next((r for r in self.bench if not r.get("sweep") and r.get("run_id") == best.get("run_id")
+                                and r.get("suite") == suite and r.get("provider") == "reference"
+                                and r.get("size") == best.get("size")), {})
+                    spread = ""
+                    if best.get("device_type") != "cuda" and all(
+                            isinstance(x.get(k), (int, float)) and x[k] > 0 for x in (ref, best)
+                            for k in ("q10_ms", "q90_ms")):
+                        cpu = True  # the run's own spread: slowest reference over fastest step and back
+                        spread = (f", {ref['q10_ms'] / best['q90_ms']:.2f}x to {ref['q90_ms'] / best['q10_ms']:.2f}x "
+                                  "between the runs' 10th and 90th percentiles")
+                    parts.append(f"{suite} {speedup_text(best['speedup'], target)} ({best['provider']}{spread}"
                                  + (f"; target {target:g}x" if target else "")
                                  + ("; against a reference that recorded an autograd graph"
                                     if reference_infer_graph(next((r for r in self.bench if not r.get("sweep")
@@ -2426,8 +2464,11 @@ class Builder:
                                     else "") + ")")
             if parts:
                 where = dev + (f", {_count(threads, 'torch thread')}" if threads is not None else "")
-                out.append(f"Speed on {where} ({_dates(rs)}), the fastest backend's step over the official-style "
-                           "eager reference at the default benchmark size: " + ", ".join(parts) + ".")
+                out.append(f"Speed on {where} ({_dates(rs)}), the fastest backend's step (render: its inference "
+                           "call) over the official-style eager reference at the default benchmark size: "
+                           + ", ".join(parts) + "."
+                           + (" These are one run's: on this shared CPU the same suites have measured tens of "
+                              "percent apart from day to day (the Discussion's limits)." if cpu else ""))
         return out
 
     def _speed_limits(self) -> list[str]:
@@ -2525,7 +2566,7 @@ class Builder:
         if absent:
             limits.append("Studies without results in this build: " + ", ".join(absent) + ".")
         if profiles and "paper" not in profiles:
-            limits.append("No study ran at the paper profile: every number here comes from the reduced "
+            limits.append("No task study ran at the paper profile: every task's number here comes from the reduced "
                           f"{' and '.join(profiles)} profile{'s' if len(profiles) > 1 else ''}, "
                           "with smaller images and fewer steps than the paper.")
         limits += self.limits

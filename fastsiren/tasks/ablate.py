@@ -322,8 +322,8 @@ def plot_study(path, cfg: AblateConfig, rows: list[dict], histories: dict[str, l
         f"profile {cfg.profile}, Adam at learning rate{'s' if multi else ''} {rates}): "
         f"final PSNR on the training pixels (left) and on a held-out {2 * cfg.size}x{2 * cfg.size} grid "
         "between them (middle)" + (", one colour per learning rate" if multi else "")
-        + "; PSNR against steps for every case" + (" at its best rate on the held-out grid" if multi else "")
-        + " (right)"
+        + "; PSNR on the training pixels against steps for every case"
+        + (" at the rate best for it on the held-out grid" if multi else "") + " (right)"
         + ("; the run with both at 30 is shown once, as 'first omega_0=30'." if cfg.study == "omega0" else ".")))
 
 

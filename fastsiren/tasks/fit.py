@@ -171,7 +171,10 @@ def network_description(name: str, model) -> str:
     act = {"siren": "sine", "tanh": "tanh"}.get(name, "ReLU")
     encode = getattr(model, "encoded_features", None)
     enc = encode() if encode is not None else model.in_features
-    front = f"{model.in_features}" + (f" (positional encoding: {enc})" if enc != model.in_features else "")
+    freqs = getattr(model, "num_frequencies", None)
+    front = f"{model.in_features}" + ((f" (positional encoding: {enc} features, x and sin/cos(2^k pi x) for k < "
+                                       f"{freqs})" if freqs is not None else f" (positional encoding: {enc})")
+                                      if enc != model.in_features else "")
     widths = " -> ".join([str(model.hidden_features)] * acts)
     return (f"{name}: {front} -> {widths} -> {model.out_features}, {act} after every layer but the last "
             f"({acts + 1} linear layers; {LAYER_COUNTING.format(model.hidden_layers)})")

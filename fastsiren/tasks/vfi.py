@@ -828,10 +828,11 @@ def summarize(rows: list[dict]) -> list[dict]:
     return out
 
 
-def plot_summary(path: Path, rows: list[dict]) -> None:
+def plot_summary(path: Path, rows: list[dict], source: str = "") -> None:
     """Per clip and gap, each method's IE minus the linear blend's on the same triplet: the
     mean over the triplets (bars) and their standard deviation (error bars), with the number
-    of triplets under each group. ``rows``: the table's rows (one per triplet and method)."""
+    of triplets under each group. ``rows``: the table's rows (one per triplet and method);
+    ``source``: the run it shows (profile, device, commit, file), for the caption."""
     blend_ie = {(r["video"], r["gap"], r["frame"]): r["ie"] for r in rows if r["method"] == "blend"}
     keys = sorted({k[:2] for k in blend_ie})
     methods = [m for m in METHODS if m != "blend" and any(r["method"] == m for r in rows)]
@@ -856,7 +857,9 @@ def plot_summary(path: Path, rows: list[dict]) -> None:
     common.save_figure(fig, path, caption=(
         "Interpolation error of each method minus that of the linear blend on the same triplet (8-bit "
         "units; below zero the method beats the blend), per clip and gap: the mean over the n triplets "
-        "(bars) and their standard deviation (error bars)."))
+        "(bars) and their standard deviation (error bars); legend names: "
+        + ", ".join(f"{LABELS.get(m, m)} = {m}" for m in methods if LABELS.get(m, m) != m)
+        + (f" ({source})" if source else "") + "."))
 
 
 def triplet_figures(stem: Path, video: str, frame: int, gap: int, res: dict, scores: dict, gt: np.ndarray,
@@ -972,7 +975,9 @@ def run_table(cfg: VfiConfig, out: Path, figures: Path, clips=data.VIDEO_CLIPS, 
                                     trip[1], cfg.profile)
                 write(False)
     doc = write(True)
-    plot_summary(figures / f"vfi-{cfg.profile}-ie.png", doc["rows"])
+    plot_summary(figures / f"vfi-{cfg.profile}-ie.png", doc["rows"],
+                 f"profile {cfg.profile}, {doc.get('device', '?')}, commit {str(doc.get('commit', '?'))[:10]}, "
+                 f"{Path(out).name}")
     return doc
 
 
