@@ -124,6 +124,8 @@ def main(args: argparse.Namespace) -> int:
     resolve_providers(args.provider)  # unknown names fail before anything runs
     device = _device(args.device)
     if args.threads is not None:
+        if args.threads < 1:
+            raise ValueError(f"--threads must be >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)
     check_alone(args.provider, device)
     rounds = args.repeats or (20 if device.type == "cuda" else 5)

@@ -208,6 +208,33 @@ def test_cli_help_lists_every_task(capsys):
     assert "--profile" in capsys.readouterr().out
 
 
+def test_top_level_parser_edges(capsys, monkeypatch):
+    """--version; an option before the command; an unknown option in the command's own usage;
+    bench's --size default shown (its help names a size "default"); an error that a Ctrl-C caused
+    (an import it cut short) is the interrupt, not a traceback."""
+    with pytest.raises(SystemExit) as ex:
+        cli.main(["--version"])
+    assert ex.value.code == 0 and capsys.readouterr().out.startswith("fastsiren ")
+    with pytest.raises(SystemExit):
+        cli.main(["--profile", "quick", "fit"])
+    assert "options go after the command: fastsiren fit --profile quick" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["fit", "--bogus"])
+    assert "fastsiren fit: error: unrecognized arguments: --bogus" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["bench", "--help"])
+    assert "(default: default)" in " ".join(capsys.readouterr().out.split())
+
+    def cut_short(args):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as exc:
+            raise ImportError("initialization failed") from exc
+
+    monkeypatch.setattr(fit, "main", cut_short)
+    assert cli.main(["fit"]) == 130 and "--resume" in capsys.readouterr().err
+
+
 def test_help_shows_a_default_of_zero(capsys):
     with pytest.raises(SystemExit):
         cli.main(["fit", "--help"])
@@ -551,17 +578,29 @@ def test_load_model_rebuilds_a_poisson_run_network(tmp_path):
         load_model(fit_run, method="relu")
 
 
-def test_fresh_start_drops_the_weights_of_an_unfinished_run(tmp_path, capsys):
-    """A start without --resume in an unfinished run's folder removes that run's checkpoints and
-    fitted networks: neither --resume nor load_model may pair them with the new config."""
+def test_a_fresh_start_never_deletes_what_a_folder_holds(tmp_path, capsys):
+    """Without --resume a folder holding an unfinished run (checkpoints, networks, parts) is refused,
+    not emptied: only --resume continues what a Ctrl-C kept; a folder of other files with no run's
+    config.json is refused too (nothing of the user's is deleted or overwritten)."""
     run = tmp_path / "run"
     run.mkdir()
     for name in ("checkpoint-a.pt", "model.pt", "model-siren.pt", "notes.txt"):
         (run / name).write_bytes(b"x")
+    with pytest.raises(FileExistsError, match="no fastsiren run"):
+        common.RunFolder(run, {"a": 1}, resume=False, checkpoints="checkpoint-*.pt")
     common.RunFolder(run, {"a": 1}, resume=True, checkpoints="checkpoint-*.pt")
     assert len(list(run.iterdir())) == 5  # --resume keeps them (and writes config.json)
-    common.RunFolder(run, {"a": 1}, resume=False, checkpoints="checkpoint-*.pt")
-    assert sorted(p.name for p in run.iterdir()) == ["config.json", "notes.txt"]
+    with pytest.raises(FileExistsError, match=r"holds an unfinished run \(model.pt, model-siren.pt, checkpoint-a.pt\)"):
+        common.RunFolder(run, {"a": 1}, resume=False, checkpoints="checkpoint-*.pt")
+    assert len(list(run.iterdir())) == 5
+    user = tmp_path / "mine"
+    (user / "parts").mkdir(parents=True)
+    (user / "parts" / "chapter1.tex").write_text("x")
+    assert cli.main(["fit", "--profile", "quick", "--out", str(user), "--no-progress"]) == 2
+    assert "no fastsiren run" in capsys.readouterr().err and (user / "parts" / "chapter1.tex").exists()
+    (tmp_path / "empty").mkdir()
+    common.RunFolder(tmp_path / "empty", {"a": 1}, checkpoints="checkpoint-*.pt")  # an empty folder is fine
+    common.RunFolder(tmp_path / "empty", {"a": 2}, checkpoints="checkpoint-*.pt")  # and a run that kept nothing
     # a network that cannot be built is refused before the folder is made
     assert cli.main(["fit", "--profile", "quick", "--model", "relu-pe", "--size", "16", "--out", str(tmp_path / "pe"),
                      "--no-progress"]) == 2

@@ -553,8 +553,8 @@ def test_cpu_speed_drift_between_days_is_a_limit(tmp_path):
     b._cpu_drift()
     assert b.limits == ["The CPU (CPU, 2 threads; whether it was one processor is not recorded: neither of "
                         "benchmarks/cpu_gemm.py's files records the CPU's family and model, which the later results "
-                        "files and benchmark rows do) did not run at the same speed from day to day: from 2026-12-04 to "
-                        "2026-12-05 its oneDNN products ran at 0.50x and its BLAS products at 1.00x their earlier "
+                        "files and benchmark rows do) did not run at the same speed from day to day: from 2026-12-04 "
+                        "to 2026-12-05 its oneDNN products ran at 0.50x and its BLAS products at 1.00x their earlier "
                         "throughput (median over 3 product shapes, benchmarks/cpu_gemm.py), so CPU speedups compare "
                         "only within one run (one commit and date in the tables), not across dates."]
     for ids, says in ((("family 25 model 17", "family 26 model 2"), "; family and model differ, family 25 model 17 "

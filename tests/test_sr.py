@@ -294,13 +294,14 @@ def test_resume_takes_the_finished_methods_from_the_run_folder(tmp_path, color_p
     for m in fresh:
         assert {k: v for k, v in fresh[m].items() if k != "seconds"} == \
                {k: v for k, v in cut[m].items() if k != "seconds"}, m
-    # a start without --resume into the unfinished folder drops its parts: they belong to that start
+    # a start without --resume into the unfinished folder is refused: its parts are only --resume's
     (tmp_path / "cut" / "metrics.json").unlink()
-    assert cli.main([*args, "--out", str(tmp_path / "cut"), "--methods", "nearest"]) == 0
-    assert [p.stem for p in parts.glob("*.npz")] == ["nearest"]
+    assert cli.main([*args, "--out", str(tmp_path / "cut"), "--methods", "nearest"]) == 2
+    assert "holds an unfinished run (parts/)" in capsys.readouterr().err
+    assert sorted(p.stem for p in parts.glob("*.npz")) == sorted(sr.METHODS)
     # a damaged part is an error naming the file, not a crash or a silent rerun
     (parts / "nearest.npz").write_bytes(b"not a zip")
-    rc = cli.main([*args, "--out", str(tmp_path / "cut"), "--methods", "nearest", "--resume"])
+    rc = cli.main([*args, "--out", str(tmp_path / "cut"), "--resume"])
     assert rc == 2 and "nearest.npz is unreadable" in capsys.readouterr().err
 
 

@@ -147,8 +147,16 @@ def test_occlusion_sharpness_zero_is_the_plain_average_and_the_dev_run_scores_ea
     with pytest.raises(ValueError, match="flow_steps"):
         vfi.run_dev_occlusion(dataclasses.replace(cfg, flow_steps=5), tmp_path / "occ.json",
                               frames={"bikes": (33,)}, values=(0.0, 4.0), resume=True)
-    rc, text = _cli(["--video", "bikes", "--dev", "--dev-occlusion", "--out", tmp_path / "x.json"], capsys)
+    rc, text = _cli(["--dev", "--dev-occlusion", "--out", tmp_path / "x.json"], capsys)
     assert rc == 2 and "choose one mode" in text
+    # a single run's triplet options mean nothing to the table and dev runs, and the table's to a single run
+    rc, text = _cli(["--table", "--video", "bikes", "--out", tmp_path / "t.json"], capsys)
+    assert rc == 2 and "--video applies to a single run; --table runs its own triplets" in text
+    rc, text = _cli(["--dev-flow", "--frame", "3", "--out", tmp_path / "t.json"], capsys)
+    assert rc == 2 and "--frame applies to a single run" in text
+    rc, text = _cli(["--triplets", "3", "--out", tmp_path / "r"], capsys)
+    assert rc == 2 and "--triplets applies to --table only" in text
+    assert "video" not in doc["settings"] and "frame" not in doc["settings"]  # the dev run's own triplets
 
 
 def test_the_flow_dev_run_scores_each_setting_of_each_flow_method(tmp_path, capsys):

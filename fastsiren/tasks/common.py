@@ -19,7 +19,6 @@ import json
 import math
 import os
 import platform
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -244,9 +243,10 @@ class RunFolder:
     ``checkpoints``: the glob of the task's checkpoint files; ``resume`` with none of them in
     the folder says so on stderr (the run starts from step 0). On ``resume`` a finished run's
     ``metrics.json`` stays until :meth:`finish` replaces it (atomically): a resume that fails
-    loses no result. Without ``resume`` (an unfinished run's folder: a finished one is
-    refused) that run's checkpoints and :data:`WEIGHT_FILES` are removed first, so neither
-    ``--resume`` nor :func:`fastsiren.tasks.fit.load_model` can pair them with this config."""
+    loses no result. Without ``resume`` a folder that holds a run's work is refused: a finished
+    run (``metrics.json``), an unfinished one (its checkpoints, :data:`WEIGHT_FILES` or
+    ``parts/``: what a Ctrl-C kept, which only ``--resume`` continues), and a folder of other
+    files with no run's ``config.json`` (never a task's to delete or overwrite)."""
 
     def __init__(self, path: str | os.PathLike, config: Any, resume: bool = False,
                  checkpoints: str | None = None) -> None:
@@ -257,7 +257,21 @@ class RunFolder:
         if self.path.exists() and (self.path / "metrics.json").exists() and not resume:
             raise FileExistsError(
                 f"out={self.path} already holds a finished run (metrics.json); "
-                "choose another --out or delete it")
+                "choose another --out or delete it (or pass --resume to rebuild its outputs)")
+        if self.path.is_dir() and not resume:
+            if not (self.path / "config.json").exists() and any(self.path.iterdir()):
+                raise FileExistsError(
+                    f"out={self.path} holds files but no fastsiren run (no config.json): a task may delete "
+                    "or overwrite what it finds there, so choose a new or empty folder for --out")
+            kept = [p.name for pattern in [*WEIGHT_FILES, *([checkpoints] if checkpoints is not None else [])]
+                    for p in sorted(self.path.glob(pattern))]
+            if (self.path / "parts").is_dir() and any((self.path / "parts").iterdir()):
+                kept.append("parts/")
+            if kept:
+                raise FileExistsError(
+                    f"out={self.path} holds an unfinished run ({', '.join(kept[:4])}"
+                    f"{', ...' if len(kept) > 4 else ''}): pass --resume to continue it, or delete it or choose "
+                    "another --out to start afresh")
         if resume and (self.path / "config.json").exists():
             old = _read_config(self.path / "config.json")
             # compare as saved: a tuple setting (methods, lrs, omegas, ...) comes back a list
@@ -272,10 +286,6 @@ class RunFolder:
             raise OSError(f"out={self.path}: cannot create the run folder: {exc}") from exc
         if resume and checkpoints is not None and not any(self.path.glob(checkpoints)):
             print(f"--resume: no checkpoint in {self.path}: starting from step 0", file=sys.stderr)
-        if not resume:  # a fresh start in an unfinished run's folder: that run's weights are not this one's
-            for pattern in [*WEIGHT_FILES, *([checkpoints] if checkpoints is not None else [])]:
-                for stale in self.path.glob(pattern):
-                    stale.unlink(missing_ok=True)
         write_json(self.path / "config.json", cfg)
 
     def file(self, name: str) -> Path:
@@ -305,8 +315,8 @@ class Parts:
     the checkpoint of each of its fits (``NAME.pt``, ``NAME.<fit>.pt``: :meth:`checkpoint`; the
     model, its optimizer and step, written while it runs and kept after it as the fitted model),
     so that ``--resume`` after Ctrl-C or a crash takes the finished pieces from there and
-    continues the fit that was cut short. Without ``resume`` the folder's old pieces are
-    removed first: they belong to another start of the run. Everything stays after the run
+    continues the fit that was cut short. Without ``resume`` there are none (:class:`RunFolder`
+    refuses a folder with pieces unless resumed). Everything stays after the run
     finishes (a ``--resume`` of a finished run rebuilds its outputs from the pieces); delete
     ``parts/`` to save the space.
 
@@ -316,8 +326,6 @@ class Parts:
     def __init__(self, folder: RunFolder, resume: bool) -> None:
         self.path = folder.path / "parts"
         self.earlier = 0.0
-        if not resume and self.path.exists():
-            shutil.rmtree(self.path)
         if resume and not any(self.path.glob("*.npz")) and not any(self.path.glob("*.pt")):
             print(f"--resume: nothing finished in {self.path}: starting from the first method", file=sys.stderr)
 

@@ -121,5 +121,15 @@ def main(args) -> int:
         if rc == 130:  # Ctrl-C: the task kept its checkpoint; stop here
             break
     for name, rc, secs in done:
-        print(f"{name:20s} {'ok' if rc == 0 else f'failed (exit {rc})':18s} {secs:8.1f} s")
+        state = "ok" if rc == 0 else "interrupted" if rc == 130 else f"failed (exit {rc})"
+        print(f"{name:20s} {state:18s} {secs:8.1f} s")
+    for name in names[len(done):]:
+        print(f"{name:20s} {'not run':18s}")
+    if any(rc == 130 for _, rc, _ in done):
+        print("interrupted: rerun the same command with --resume to go on", file=sys.stderr)
+        return 130
+    if any(rc == 2 for _, rc, _ in done):
+        print(f"a task refused its run folder or settings (its error above); a folder under --runs {runs} that "
+              "holds an earlier run goes on with --resume (a finished one is republished), or choose another "
+              "--runs", file=sys.stderr)
     return 0 if all(rc == 0 for _, rc, _ in done) and len(done) == len(names) else 1

@@ -124,14 +124,19 @@ RESUME_HELP = ("one run: take the methods that finished from this run folder's p
                "results file (a triplet cut short runs again); the settings must be the same")
 
 
+# a single run's triplet (VfiConfig's defaults); the table and dev runs choose their own, so these
+# are neither taken from the command line nor saved in their settings
+SINGLE_RUN = {"video": "carphone", "frame": 10, "gap": 1, "context": 1}
+
+
 @dataclasses.dataclass
 class VfiConfig:
     """Settings of one interpolation; ``profile`` fills what is left as None."""
 
-    video: str = "carphone"
-    frame: int = 10
-    gap: int = 1
-    context: int = 1
+    video: str = SINGLE_RUN["video"]
+    frame: int = SINGLE_RUN["frame"]
+    gap: int = SINGLE_RUN["gap"]
+    context: int = SINGLE_RUN["context"]
     size: int | None = None
     steps: int | None = None
     lr: float | None = None
@@ -927,7 +932,8 @@ def run_table(cfg: VfiConfig, out: Path, figures: Path, clips=data.VIDEO_CLIPS, 
 
     backend = backends.resolve(cfg.backend, device)
     units = {(clip, k, g) for clip, (ks, _) in loaded.items() for k in ks for g in gaps}
-    done, extra = _resume_table(out, resume, cfg, device, backend, methods, units)
+    settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in SINGLE_RUN}  # the table runs its own
+    done, extra = _resume_table(out, resume, cfg, device, backend, methods, units, settings)
     rows: list[dict] = []
     t0 = time.perf_counter() - extra.pop("seconds", 0.0)
     figures.mkdir(parents=True, exist_ok=True)
@@ -937,8 +943,7 @@ def run_table(cfg: VfiConfig, out: Path, figures: Path, clips=data.VIDEO_CLIPS, 
         summary = summarize(rows)
         doc = common.results_doc("vfi", cfg.profile, rows, backend=backend, device=device,
                                  seconds=time.perf_counter() - t0, commit=commit, complete=complete,
-                                 summary=summary,
-                                 settings=dataclasses.asdict(cfg), published=PUBLISHED, **extra)
+                                 summary=summary, settings=settings, published=PUBLISHED, **extra)
         common.write_json(out, doc)
         return doc
 
@@ -1031,7 +1036,7 @@ def _dev_run(cfg: VfiConfig, out: Path, frames, gaps, resume: bool, methods: tup
     backend = backends.resolve(cfg.backend, device)
     frames = frames or DEV_FRAMES
     units = {(clip, k, g) for clip, ks in frames.items() for k in ks for g in gaps}
-    settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in unused}
+    settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in (*unused, *SINGLE_RUN)}
     done, extra = _resume_table(out, resume, cfg, device, backend, methods, units, settings)
     rows: list[dict] = []
     t0 = time.perf_counter() - extra.pop("seconds", 0.0)
@@ -1160,12 +1165,17 @@ PUBLISHED = [{"method": "AdaConv", "dataset": "Middlebury evaluation", "ie": 6.2
 
 def add_arguments(parser) -> None:
     common.add_common_arguments(parser, image=None, default_out="runs/vfi", resume=RESUME_HELP)
-    parser.add_argument("--video", default="carphone",
-                        help=f"bundled clip ({', '.join(data.VIDEO_CLIPS)}), a video file or a folder of frames")
-    parser.add_argument("--frame", type=int, default=10, help="index K of the frame to predict")
-    parser.add_argument("--gap", type=int, default=1, help="G: predict frame K from frames K-G and K+G")
-    parser.add_argument("--context", type=int, default=1,
-                        help="C: frames given a side (K -+ G, K -+ 3G, ...; the space-time SIREN uses them)")
+    # a single run's triplet: None unless given, so that the table and dev modes (which run their
+    # own triplets) can refuse them
+    parser.add_argument("--video", help=f"bundled clip ({', '.join(data.VIDEO_CLIPS)}), a video file or a folder of "
+                                        f"frames (single run only; default: {SINGLE_RUN['video']})")
+    parser.add_argument("--frame", type=int, help="index K of the frame to predict (single run only; default: "
+                                                  f"{SINGLE_RUN['frame']})")
+    parser.add_argument("--gap", type=int, help="G: predict frame K from frames K-G and K+G (single run only; "
+                                                f"default: {SINGLE_RUN['gap']})")
+    parser.add_argument("--context", type=int,
+                        help="C: frames given a side (K -+ G, K -+ 3G, ...; the space-time SIREN uses them; single "
+                             f"run only; default: {SINGLE_RUN['context']})")
     parser.add_argument("--size", type=int, help="long side of the processed frames in pixels (default: profile)")
     parser.add_argument("--steps", type=int, help="Adam steps of the space-time SIREN (default: profile)")
     parser.add_argument("--flow-steps", type=int, help="Adam steps of the motion SIREN (default: profile)")
@@ -1178,10 +1188,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--table", action="store_true",
                         help="evaluate every method on --triplets frames x gaps 1, 2 of every bundled clip; "
                              "--out is then the results JSON (default docs/results/vfi-PROFILE.json)")
-    parser.add_argument("--triplets", type=int, default=TABLE_TRIPLETS,
+    parser.add_argument("--triplets", type=int,
                         help="frames per clip in --table mode (x 2 gaps = triplets per clip); a count whose "
-                             "frames touch the dev subset is refused")
-    parser.add_argument("--figures", default="docs/figures", help="figure folder in --table mode")
+                             f"frames touch the dev subset is refused (default: {TABLE_TRIPLETS})")
+    parser.add_argument("--figures", help="figure folder in --table mode (default: docs/figures)")
     parser.add_argument("--dev", action="store_true",
                         help="tuning run: the space-time SIREN's sampling variants on the dev subset "
                              f"({'; '.join(f'{c} {list(k)}' for c, k in DEV_FRAMES.items())}, gaps 1 and 2: frames "
@@ -1212,13 +1222,21 @@ def _print_summary(doc: dict, out: Path, width: int) -> None:
 
 
 def main(args) -> int:
-    cfg = VfiConfig(video=args.video, frame=args.frame, gap=args.gap, context=args.context, size=args.size,
+    modes = [m for m in ("dev", "dev_occlusion", "dev_flow", "table") if getattr(args, m)]
+    given = [k for k in SINGLE_RUN if getattr(args, k) is not None]
+    if modes and given:
+        raise ValueError(f"--{given[0]} applies to a single run; --{modes[0].replace('_', '-')} runs its own "
+                         "triplets (every bundled clip at its frames)")
+    table_only = [k for k in ("triplets", "figures") if getattr(args, k) is not None]
+    if table_only and "table" not in modes:
+        raise ValueError(f"--{table_only[0]} applies to --table only")
+    single = {k: getattr(args, k) if getattr(args, k) is not None else v for k, v in SINGLE_RUN.items()}
+    cfg = VfiConfig(**single, size=args.size,
                     steps=args.steps, flow_steps=args.flow_steps, hidden=args.hidden, time_scale=args.time_scale,
                     fits=args.fits, smooth=args.smooth, occlusion=args.occlusion,
                     tvl1_attachment=args.tvl1_attachment, backend=args.backend,
                     device=args.device, seed=args.seed, out=args.out, profile=args.profile,
                     progress=not args.no_progress)
-    modes = [m for m in ("dev", "dev_occlusion", "dev_flow", "table") if getattr(args, m)]
     if len(modes) > 1:
         raise ValueError(f"--{modes[0].replace('_', '-')} and --{modes[1].replace('_', '-')}: choose one mode")
     if modes and args.out != "runs/vfi" and Path(args.out).is_dir():
@@ -1237,9 +1255,11 @@ def main(args) -> int:
         _print_summary(run_dev(cfg, out, resume=args.resume), out, 40)
         return 0
     if args.table:
-        common.positive("--triplets", args.triplets, int)
+        triplets = TABLE_TRIPLETS if args.triplets is None else args.triplets
+        common.positive("--triplets", triplets, int)
         out = Path(args.out if args.out != "runs/vfi" else f"docs/results/vfi-{args.profile}.json")
-        _print_summary(run_table(cfg, out, Path(args.figures), triplets=args.triplets, resume=args.resume), out, 10)
+        _print_summary(run_table(cfg, out, Path(args.figures or "docs/figures"), triplets=triplets,
+                                 resume=args.resume), out, 10)
         return 0
     res = run(cfg, resume=args.resume)
     for row in res["rows"]:
