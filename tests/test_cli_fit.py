@@ -235,6 +235,23 @@ def test_top_level_parser_edges(capsys, monkeypatch):
     assert cli.main(["fit"]) == 130 and "--resume" in capsys.readouterr().err
 
 
+def test_output_files_are_checked_before_the_work(tmp_path, capsys):
+    """A results file or PDF that cannot be written is refused by its option's name before any
+    work, not after it under a temporary file's name."""
+    (tmp_path / "file").write_text("x")
+    for argv, name in ((["report", "--out", str(tmp_path / "file" / "r.pdf")], "--out"),
+                       (["vfi", "--table", "--profile", "quick", "--out", str(tmp_path / "file" / "t.json")], "--out"),
+                       (["report", "--out", str(tmp_path)], "--out")):
+        assert cli.main(argv) == 2
+        err = capsys.readouterr().err
+        assert f"error: {name} " in err and ".tmp" not in err, err
+    from fastsiren.tasks import sr_table
+
+    with pytest.raises(OSError, match="--results .*s.json: cannot write there"):
+        sr_table.main(["--profile", "quick", "--images", "camera", "--results", str(tmp_path / "file" / "s.json"),
+                       "--figures", str(tmp_path / "f")])
+
+
 def test_help_shows_a_default_of_zero(capsys):
     with pytest.raises(SystemExit):
         cli.main(["fit", "--help"])

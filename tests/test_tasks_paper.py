@@ -304,5 +304,6 @@ def test_network_description_reads_the_model():
     pe = build_model("relu-pe", in_features=2, out_features=1, hidden_features=128, hidden_layers=1, sidelength=32)
     text = network_description("relu-pe", pe)
     width = pe.hidden_features
-    assert text.startswith(f"relu-pe: 2 (positional encoding: {pe.encoded_features()}) -> {width} -> {width} -> 1, "
+    assert text.startswith(f"relu-pe: 2 (positional encoding: {pe.encoded_features()} features, x and "
+                           f"sin/cos(2^k pi x) for k < {pe.num_frequencies}) -> {width} -> {width} -> 1, "
                            "ReLU after every layer but the last (3 linear layers; layers=1"), text

@@ -2716,6 +2716,7 @@ def main(args) -> int:
         if not Path(folder).is_dir():  # a typo would build an empty report over docs/report.pdf
             raise FileNotFoundError(f"{flag} {folder}: no such folder (run from the repository root, or name "
                                     "the folder; an empty folder builds a report that says what is missing)")
+    common.check_output_file(args.out, "--out")  # before the build, not after it
     data = build(Path(args.results), Path(args.bench), Path(args.figures), Path(args.out), args.profile)
     have = [k for k, s in data["sections"].items() if s["available"]]
     print(f"report -> {args.out}: {data['generated']['files']} results files, "

@@ -77,6 +77,22 @@ def _finite(obj: Any) -> Any:
     return obj
 
 
+def check_output_file(path: str | os.PathLike, name: str) -> Path:
+    """Before any work: ``path`` (the file an option names) can be written, i.e. it is no folder
+    and its folder can be made and written in; else an error naming the option."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{name} {path} is a folder; expected the file to write")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".probe")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise OSError(f"{name} {path}: cannot write there ({exc.strerror or exc})") from exc
+    return path
+
+
 def write_json(path: str | os.PathLike, obj: Any) -> None:
     """Atomically write ``obj`` as indented, standard JSON (non-finite floats as null)."""
     text = json.dumps(_finite(obj), indent=2, default=_json_default, allow_nan=False)

@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     if not images or not scales:
         raise ValueError(f"--images {a.images!r} / --scales {a.scales!r}: each needs at least one entry")
     torch.set_num_threads(a.threads)
-    results = Path(a.results or f"docs/results/sr-{a.profile}.json")
+    results = common.check_output_file(a.results or f"docs/results/sr-{a.profile}.json", "--results")
     doc = run_table(a.profile, images, scales, results, Path(a.figures), progress=a.progress, resume=a.resume)
     for rec in doc["summary"]:
         extra = "  ".join(f"{k} {v}" for k, v in rec.items() if k.startswith(("gain", "wins")))

@@ -1242,6 +1242,10 @@ def main(args) -> int:
     if modes and args.out != "runs/vfi" and Path(args.out).is_dir():
         raise ValueError(f"--out {args.out} is a folder; with --{modes[0].replace('_', '-')} --out is the "
                          "results JSON file to write")
+    if modes:  # the results file is written after the first triplet: a path that cannot be is refused now
+        stem = {"dev": "vfi-dev", "dev_occlusion": "vfi-dev-occlusion", "dev_flow": "vfi-dev-flow", "table": "vfi"}
+        common.check_output_file(args.out if args.out != "runs/vfi" else
+                                 f"docs/results/{stem[modes[0]]}-{args.profile}.json", "--out")
     if args.dev_flow:
         out = Path(args.out if args.out != "runs/vfi" else f"docs/results/vfi-dev-flow-{args.profile}.json")
         _print_summary(run_dev_flow(cfg, out, resume=args.resume), out, 34)
