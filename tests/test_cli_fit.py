@@ -55,6 +55,8 @@ def test_resume_continues_from_the_checkpoint(tmp_path):
                                 progress=False, resume=True))
     steps = [h["step"] for h in res["history"]]
     assert steps == [20, 40]
+    # the run's seconds count the training before the Ctrl-C too (its history's last seconds are all of it)
+    assert res["seconds"] >= res["history"][-1]["seconds"] > ck["seconds"] > 0
     with pytest.raises(ValueError, match="different config"):
         fit.run(fit.FitConfig(profile="quick", out=str(out), steps=50, progress=False, resume=True))
 

@@ -169,7 +169,7 @@ def run(config: AblateConfig) -> dict:
     heldout = fit.load_target(cfg.image, 2 * cfg.size, True).to(device)
     folder = common.RunFolder(cfg.out, cfg, resume=cfg.resume, checkpoints="checkpoint-*.pt")
     problem = Problem(target, "value")
-    t0 = time.perf_counter()
+    t0, earlier = time.perf_counter(), 0.0  # earlier: training seconds before a Ctrl-C that --resume continued
     rows, histories, done = [], {}, {}
     for case in cases(cfg):
         for lr in cfg.lrs:
@@ -183,6 +183,7 @@ def run(config: AblateConfig) -> dict:
                 state, final = train_problem(model, problem, steps=cfg.steps, lr=lr, log_every=cfg.log_every,
                                              checkpoint=folder.file(f"checkpoint-{_slug(case['label'])}-lr{lr:g}.pt"),
                                              resume=cfg.resume, progress=cfg.progress, desc=f"{cfg.study} {key}")
+                earlier += state.earlier
                 seconds, params = round(state.seconds, 3), count_params(model)
                 final["psnr_heldout"] = fit.heldout_psnr(model, heldout)
                 done[sig] = (final, seconds, params)
@@ -198,7 +199,7 @@ def run(config: AblateConfig) -> dict:
                                   f"inputs: the {cfg.size}x{cfg.size} pixel grid, at initialization")
     net = fit.network_description("siren", model)  # every case has the same shape
     doc = common.results_doc("ablate", cfg.profile, rows, backend=backends.resolve(cfg.backend, device),
-                             device=device, seconds=time.perf_counter() - t0, study=cfg.study, network=net,
+                             device=device, seconds=time.perf_counter() - t0 + earlier, study=cfg.study, network=net,
                              constant_psnr=constant_psnr(target), constant_psnr_heldout=constant_psnr(heldout),
                              **extra, histories=histories)
     return folder.finish(doc)

@@ -470,6 +470,7 @@ class TrainState:
     seconds: float = 0.0
     history: list[dict] = dataclasses.field(default_factory=list)
     stopped: str | None = None  # the reason ``stop`` gave for ending before the budget
+    earlier: float = 0.0  # the training seconds of the checkpoint this start continued (before Ctrl-C)
 
 
 def train(model: torch.nn.Module, loss_fn: Callable[[], Any], *, steps: int, lr: float,
@@ -513,7 +514,8 @@ def train(model: torch.nn.Module, loss_fn: Callable[[], Any], *, steps: int, lr:
                 sched.load_state_dict(ck["scheduler"])
             if extra_state is not None:
                 extra_state[1](ck["extra"])
-            state = TrainState(int(ck["step"]), float(ck["seconds"]), list(ck["history"]), ck.get("stopped"))
+            state = TrainState(int(ck["step"]), float(ck["seconds"]), list(ck["history"]), ck.get("stopped"),
+                               earlier=float(ck["seconds"]))
             torch.set_rng_state(ck["rng"])
         except Exception as exc:  # unpickling, zip, EOF, key, size-mismatch errors: all one answer
             reason = " ".join(str(exc).split())

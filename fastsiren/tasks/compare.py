@@ -98,7 +98,7 @@ def run(config: CompareConfig) -> dict:
     # ablations do): the training pixels reward memorising them
     heldout = fit.load_target(cfg.image, 2 * cfg.size, True).to(device)
     folder = common.RunFolder(cfg.out, cfg, resume=cfg.resume, checkpoints="checkpoint-*.pt")
-    t0 = time.perf_counter()
+    t0, earlier = time.perf_counter(), 0.0  # earlier: training seconds before a Ctrl-C that --resume continued
     rows, histories, networks = [], {}, {}
     for pname in cfg.problems:
         problem = Problem(target, PROBLEMS[pname])
@@ -114,6 +114,7 @@ def run(config: CompareConfig) -> dict:
                     model, problem, steps=steps, lr=lr, log_every=cfg.log_every,
                     checkpoint=folder.file(f"checkpoint-{pname}-{method}-lr{lr:g}.pt"), resume=cfg.resume,
                     progress=cfg.progress, desc=key)
+                earlier += state.earlier
                 if pname == "fit":
                     final["psnr_heldout"] = fit.heldout_psnr(model, heldout)
                 histories[key], networks[method] = state.history, fit.network_description(method, model)
@@ -149,7 +150,7 @@ def run(config: CompareConfig) -> dict:
     check_params(rows)
     backend = backends.resolve(cfg.backend, device)
     doc = common.results_doc(
-        "compare", cfg.profile, rows, backend=backend, device=device, seconds=time.perf_counter() - t0,
+        "compare", cfg.profile, rows, backend=backend, device=device, seconds=time.perf_counter() - t0 + earlier,
         networks=networks, lr_sweep=list(cfg.lrs),
         lr_policy="constant-LR full-batch Adam, same steps for every method; best = highest final psnr_heldout "
                   "where measured (fit), else psnr",

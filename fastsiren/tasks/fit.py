@@ -225,7 +225,8 @@ def run(config: FitConfig) -> dict:
            "steps": cfg.steps, "lr": cfg.lr, "psnr": round(psnr, 4), "ssim": round(ssim, 5),
            "seconds": round(state.seconds, 3)}
     doc = common.results_doc("fit", cfg.profile, [row], backend=backend, device=device,
-                             seconds=time.perf_counter() - t0, network=network_description(cfg.model, model),
+                             seconds=time.perf_counter() - t0 + state.earlier,
+                             network=network_description(cfg.model, model),
                              history=state.history)
     return folder.finish(doc)
 

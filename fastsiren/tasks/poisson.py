@@ -242,7 +242,7 @@ def run(config: PoissonConfig) -> dict:
     target = fit.load_target(cfg.image, cfg.size, True).to(device)
     folder = common.RunFolder(cfg.out, cfg, resume=cfg.resume, checkpoints="checkpoint-*.pt")
     problem = Problem(target, cfg.supervision, cfg.harmonic_degree)
-    t0 = time.perf_counter()
+    t0, earlier = time.perf_counter(), 0.0  # earlier: training seconds before a Ctrl-C that --resume continued
     rows, histories, networks, best_histories = [], {}, {}, {}
     for method in ("siren", *cfg.baselines):
         lrs = (cfg.lr,) if method == "siren" else cfg.baseline_lrs
@@ -256,6 +256,7 @@ def run(config: PoissonConfig) -> dict:
             state, final = train_problem(model, problem, steps=cfg.steps, lr=lr, log_every=cfg.log_every,
                                          checkpoint=folder.file(ckpt), resume=cfg.resume, progress=cfg.progress,
                                          desc=f"poisson {cfg.supervision} {tag}")
+            earlier += state.earlier
             histories[tag], networks[method] = state.history, fit.network_description(method, model)
             rows.append({"method": method, "image": cfg.image, "size": cfg.size, "supervision": cfg.supervision,
                          "params": count_params(model), "steps": cfg.steps, "lr": lr, **final,
@@ -291,7 +292,7 @@ def run(config: PoissonConfig) -> dict:
                             f"profile {cfg.profile}).")
     backend = backends.resolve(cfg.backend, device)
     doc = common.results_doc("poisson", cfg.profile, rows, backend=backend, device=device,
-                             seconds=time.perf_counter() - t0, supervision=cfg.supervision,
+                             seconds=time.perf_counter() - t0 + earlier, supervision=cfg.supervision,
                              removed=REMOVED[cfg.supervision], networks=networks,
                              baselines_backend="reference (autograd jets)", histories=histories)
     return folder.finish(doc)
