@@ -391,7 +391,9 @@ def plot_sweep(rows: Sequence[dict[str, str]], path: Path) -> Path:
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     fig.tight_layout()
     what = {"points": "the number of points", "width": "the hidden width", "dim": "the input dimension"}[sweep]
+    commits = ", ".join(sorted({str(r.get("commit", "?"))[:10] for r in rows}))
+    dates = ", ".join(sorted({str(r.get("date", "?"))[:10] for r in rows}))
     common.save_figure(fig, path, dpi=110, caption=(
         f"Scaling of the {suite} benchmark ({_fixed_setting(rows, sweep)}) on {where}: median time per call "
-        f"against {what}" + SCALING_TAIL + "."))
+        f"against {what}" + SCALING_TAIL + f" (rows of {dates}, commit {commits})."))
     return path

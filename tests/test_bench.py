@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import csv
 import math
+import re
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -423,7 +424,8 @@ def test_scaling_plot_draws_each_phase_and_marks_a_projected_stop(tmp_path, monk
     assert [list(ln.get_ydata()) for ln in lines] in ([[1, 10], [3, 30]], [[3, 30], [1, 10]])
     crosses = [ln for ln in fig.axes[0].get_lines() if ln.get_marker() == "x"]
     assert sorted(float(ln.get_xdata()[0]) for ln in crosses) == [10000, 10000]
-    assert caption.endswith(scaling.SCALING_TAIL + ".") and "projected above what was free" in caption
+    assert scaling.SCALING_TAIL + " (rows of " in caption and "projected above what was free" in caption
+    assert re.search(r"\(rows of [^)]*, commit [^)]*\)\.$", caption), caption  # which runs the plot shows
     assert "1 linear layer;" in fig.axes[0].get_title()
     plt.close(fig)
 
