@@ -1753,12 +1753,11 @@ class Builder:
                 n_threads = _count(int(threads), "torch thread") if threads.isdigit() else f"{threads} torch threads"
                 tables = {r.get("run_id") for r in self.bench if not r.get("sweep") and str(r.get("device")) == dev
                           and str(r.get("threads")) == threads}
-                commits = ", ".join(sorted({str(r.get("commit", "?"))[:10] for r in rs}))
                 other = ("" if {r.get("run_id") for r in rs} <= tables else
                          "; other runs than the tables', and CPU timings move between runs by tens of percent "
                          "(the Discussion's limits), so a sweep and a table of another run need not agree")
-                sec.findings.append(f"Scaling sweeps on {dev} with {n_threads} (rows of {_dates(rs)}, commit "
-                                    f"{commits}{other}), against the foundation's margins for the torch backend "
+                sec.findings.append(f"Scaling sweeps on {dev} with {n_threads} (rows of {_dates(rs)}{other}), "
+                                    "against the foundation's margins for the torch backend "
                                     "over reference on the Poisson steps, measured in those runs: " + verdict)
         if speed_col:
             for dev in sorted({d for d, _ in by_dev_suite}):
