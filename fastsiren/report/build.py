@@ -602,7 +602,7 @@ def first_metric(rows: list[dict], prefs: Iterable[str]) -> str | None:
 def grouped_bars(path: Path, groups: list[str], series: dict[str, list[float | None]], ylabel: str,
                  title: str, *, base: float | None = None, caption: str | None = None) -> Path:
     """``series[name][i]`` for each group ``i``, one colour per series (tab20 past 10 series), a
-    missing value marked "n/a". Bars start at zero, or with ``base`` on a log axis at ``base``
+    missing value marked "n/a" (up to 6 series; beyond, the gap says it). Bars start at zero, or with ``base`` on a log axis at ``base``
     (ratios: a bar up is a gain, down a loss, with a line at ``base``); PSNRs, whose axis cannot
     start at zero and stay readable, are dots, whose position (not a bar's length) is the value."""
     fig, ax = common.plt_figure(1, 1, figsize=(min(11.0, 0.9 * len(groups) * max(len(series), 1) ** 0.5 + 3), 2.8))
@@ -628,7 +628,7 @@ def grouped_bars(path: Path, groups: list[str], series: dict[str, list[float | N
         for i, v in enumerate(vals):
             if v is None and values and n <= 6:  # beyond that the legend and the gaps say it
                 ax.annotate("n/a", (i + offset, 0), xycoords=("data", "axes fraction"), xytext=(0, 2),
-                            textcoords="offset points", ha="center", va="bottom", fontsize=5, rotation=90,
+                            textcoords="offset points", ha="center", va="bottom", fontsize=7, rotation=90,
                             color=colour)
     long = sum(map(len, groups)) > 60
     ax.set_xticks(range(len(groups)), groups, rotation=25 if long else 0, ha="right" if long else "center",
@@ -1776,7 +1776,7 @@ class Builder:
                 caption = (f"Speedup over the reference per provider and benchmark (suite, and phase of the layer "
                            f"suite{'; torch threads' if n_threads > 1 else ''}) on {dev}: the geometric mean over "
                            f"the benchmark sizes of the tables ({sizes}), on a log axis from 1x (a bar up is "
-                           "faster than the reference, down slower; n/a: not run there). The tables give each case.")
+                           "faster than the reference, down slower; no bar: not run there). The tables give each case.")
                 fig = summary_bars(self.figures_dir / f"report-bench-{slug}.png", dev_rows, speed_col, keys,
                                    f"speedup over reference on {dev}", agg="geomean", base=1.0, caption=caption)
                 f = self._fig(fig, caption)
