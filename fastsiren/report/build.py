@@ -603,8 +603,9 @@ def grouped_bars(path: Path, groups: list[str], series: dict[str, list[float | N
                  title: str, *, base: float | None = None, caption: str | None = None) -> Path:
     """``series[name][i]`` for each group ``i``, one colour per series (tab20 past 10 series), a
     missing value marked "n/a" (up to 6 series; beyond, the gap says it). Bars start at zero, or
-    with ``base`` on a log axis at ``base`` (ratios: a bar up is a gain, down a loss, with a line at ``base``); PSNRs, whose axis cannot
-    start at zero and stay readable, are dots, whose position (not a bar's length) is the value."""
+    with ``base`` on a log axis at ``base`` (ratios: a bar up is a gain, down a loss, with a line
+    at ``base``); PSNRs, whose axis cannot start at zero and stay readable, are dots, whose
+    position (not a bar's length) is the value."""
     fig, ax = common.plt_figure(1, 1, figsize=(min(11.0, 0.9 * len(groups) * max(len(series), 1) ** 0.5 + 3), 2.8))
     import matplotlib
     import matplotlib.ticker
