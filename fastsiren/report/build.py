@@ -1373,7 +1373,8 @@ class Builder:
                 return f" ({_label(also).removesuffix(' (dB)')} {fmt(also, v)} dB)"
             def nothing(r: dict) -> str:
                 floor = (floors or {}).get(metric)
-                return ("; it learned nothing" + (" at any rate" if swept else "")
+                between = " between the pixels" if metric == "psnr_heldout" else ""
+                return (f"; it learned nothing{between}" + (" at any rate" if swept else "")
                         if floor is not None and r[metric] < floor else "")
             each = ", each at its best learning rate" if swept else ""
             out.append(f"Ablation {study}{' (' + where + ')' if where else ''}, {label}{each}: the best "
@@ -1388,8 +1389,9 @@ class Builder:
                 failed = _failed_rates(mine, metric, rates, floor)
                 listed = "; ".join(f"lr {fmt('lr', lr)}: {_or_list([fmt('value', r.get('value')) for r in t])} "
                                    f"({fmt(metric, t[0][metric])} dB)" for lr, t in tops.items())
-                none = (f"; at lr {_or_list([fmt('lr', lr) for lr in failed])} no case learned (all below "
-                        f"{fmt(metric, floor)} dB)" if failed else "")
+                between = " between the pixels" if metric == "psnr_heldout" else ""
+                none = (f"; at lr {_or_list([fmt('lr', lr) for lr in failed])} no case learned{between} (all "
+                        f"below {fmt(metric, floor)} dB)" if failed else "")
                 if not tops:
                     continue
                 same = bool(set.intersection(*({repr(r.get("value")) for r in t} for t in tops.values())))
