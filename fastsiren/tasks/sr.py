@@ -530,7 +530,7 @@ def run(config: SRConfig) -> dict:
             parts.put("siren-consistent", {"sr": sr}, row)
         common.save_png(folder.file("sr.png"), _to_pm1(sr))
         upscale_figure(folder.file("comparison.png"), lr_img, sr,
-                       f"{Path(str(cfg.image)).name}: {img.shape[1]}x{img.shape[0]} -> {hr_shape[1]}x{hr_shape[0]} "
+                       f"{Path(str(cfg.image)).name}: {img.shape[0]}x{img.shape[1]} -> {hr_shape[0]}x{hr_shape[1]} "
                        f"(x{cfg.scale:g})")
         doc = common.results_doc("sr", cfg.profile, [row], backend=backends.resolve(cfg.backend, device),
                                  device=device, seconds=time.perf_counter() - t0 + parts.earlier, mode="upscale")
