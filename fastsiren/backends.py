@@ -31,6 +31,7 @@ from types import ModuleType
 from typing import Callable
 
 import torch
+from torch.autograd import forward_ad as _forward_ad
 
 BACKEND_ENV = "FASTSIREN_BACKEND"
 
@@ -191,11 +192,15 @@ def in_function_transform() -> bool:
 
 def forward_ad_active() -> bool:
     """Whether a ``torch.autograd.forward_ad`` dual level is open (dual tensors may reach the
-    network: ``fwAD.make_dual``, ``torch.autograd.functional.jacobian(strategy="forward-mode")``).
-    The fused backends' autograd Functions have no ``jvp``, so such calls run the reference."""
-    from torch.autograd import forward_ad
+    network: ``fwAD.make_dual``, ``torch.autograd.functional.jacobian(strategy="forward-mode")``)."""
+    return _forward_ad._current_level >= 0
 
-    return forward_ad._current_level >= 0
+
+def reference_ops_only() -> bool:
+    """Whether calls must run the reference's plain torch operations: inside a ``torch.func``
+    transform (the fused Functions have no functorch rules) or a forward-mode AD dual level (they
+    have no ``jvp``)."""
+    return in_function_transform() or forward_ad_active()
 
 
 def exporting() -> bool:
@@ -231,7 +236,7 @@ def get(name: str | None, device: torch.device | str) -> ModuleType:
     resolved = resolve(name, device)
     if resolved == "reference" or exporting():
         return _spec("reference").load()
-    if in_function_transform() or forward_ad_active():
+    if reference_ops_only():
         # silent under torch.compile: dynamo traces neither the lock nor warnings.warn
         if not torch.compiler.is_compiling():
             with _TRANSFORM_WARNED_LOCK:

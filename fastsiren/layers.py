@@ -222,7 +222,7 @@ class Siren(CoordinateMLP):
         # inside a torch.func transform always the differentiable forward: jvp/jacfwd's dual
         # tensors do not require grad, and the inference path detaches (drops the tangent);
         # under export / jit.trace too: one graph whatever the grad mode (jit.trace checks it)
-        if backends.in_function_transform() or backends.exporting() or backends.forward_ad_active() or (
+        if backends.reference_ops_only() or backends.exporting() or (
                 torch.is_grad_enabled() and (flat.requires_grad or any(p.requires_grad for p in w))):
             y = be.mlp_forward(flat, w, b, self.omegas())
         else:

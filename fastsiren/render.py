@@ -90,7 +90,7 @@ def render(model, shape: Sequence[int], chunk: int | None = None, order: int = 0
         chunk = default_chunk(model, order)
     if not is_size(chunk):
         raise ValueError(f"chunk must be a positive int, got {chunk!r}")
-    if backends.in_function_transform() or backends.forward_ad_active():
+    if backends.reference_ops_only():
         return _render_differentiable(model, shape, chunk, order, p, lap_w)
     with torch.no_grad():
         return _render_no_grad(model, shape, chunk, order, p, lap_w)

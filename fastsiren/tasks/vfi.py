@@ -1242,28 +1242,20 @@ def main(args) -> int:
     if modes and args.out != "runs/vfi" and Path(args.out).is_dir():
         raise ValueError(f"--out {args.out} is a folder; with --{modes[0].replace('_', '-')} --out is the "
                          "results JSON file to write")
-    if modes:  # the results file is written after the first triplet: a path that cannot be is refused now
+    if modes:
+        # --out is the results file (default per mode), written after the first triplet: a path that
+        # cannot be written is refused now
         stem = {"dev": "vfi-dev", "dev_occlusion": "vfi-dev-occlusion", "dev_flow": "vfi-dev-flow", "table": "vfi"}
-        common.check_output_file(args.out if args.out != "runs/vfi" else
-                                 f"docs/results/{stem[modes[0]]}-{args.profile}.json", "--out")
-    if args.dev_flow:
-        out = Path(args.out if args.out != "runs/vfi" else f"docs/results/vfi-dev-flow-{args.profile}.json")
-        _print_summary(run_dev_flow(cfg, out, resume=args.resume), out, 34)
-        return 0
-    if args.dev_occlusion:
-        out = Path(args.out if args.out != "runs/vfi" else f"docs/results/vfi-dev-occlusion-{args.profile}.json")
-        _print_summary(run_dev_occlusion(cfg, out, resume=args.resume), out, 28)
-        return 0
-    if args.dev:
-        out = Path(args.out if args.out != "runs/vfi" else f"docs/results/vfi-dev-{args.profile}.json")
-        _print_summary(run_dev(cfg, out, resume=args.resume), out, 40)
-        return 0
-    if args.table:
-        triplets = TABLE_TRIPLETS if args.triplets is None else args.triplets
-        common.positive("--triplets", triplets, int)
-        out = Path(args.out if args.out != "runs/vfi" else f"docs/results/vfi-{args.profile}.json")
-        _print_summary(run_table(cfg, out, Path(args.figures or "docs/figures"), triplets=triplets,
-                                 resume=args.resume), out, 10)
+        out = common.check_output_file(args.out if args.out != "runs/vfi" else
+                                       f"docs/results/{stem[modes[0]]}-{args.profile}.json", "--out")
+        if args.table:
+            triplets = TABLE_TRIPLETS if args.triplets is None else args.triplets
+            common.positive("--triplets", triplets, int)
+            doc = run_table(cfg, out, Path(args.figures or "docs/figures"), triplets=triplets, resume=args.resume)
+        else:
+            dev = {"dev": run_dev, "dev_occlusion": run_dev_occlusion, "dev_flow": run_dev_flow}[modes[0]]
+            doc = dev(cfg, out, resume=args.resume)
+        _print_summary(doc, out, {"dev": 40, "dev_occlusion": 28, "dev_flow": 34, "table": 10}[modes[0]])
         return 0
     res = run(cfg, resume=args.resume)
     for row in res["rows"]:
