@@ -23,7 +23,9 @@ HIDDEN_SCHEMES = ("paper", "pytorch", "xavier", "normal")
 ``xavier``; ``normal`` N(0, (scale * sqrt(2/n)/omega_0)^2), the paper's variance as a Gaussian."""
 
 
-def _check(name: str, choices: tuple[str, ...], arg: str) -> None:
+def check_scheme(name: str, first: bool, arg: str) -> None:
+    """An init scheme of the first-layer (``first``) or hidden family, reported as ``arg``."""
+    choices = FIRST_SCHEMES if first else HIDDEN_SCHEMES
     if name not in choices:
         raise ValueError(f"{arg}={name!r} is not a known init scheme; expected one of {list(choices)}")
 
@@ -42,7 +44,7 @@ def init_weight_(weight: torch.Tensor, scheme: str, *, first: bool, omega_0: flo
     family (:data:`HIDDEN_SCHEMES`). ``scale`` multiplies the paper's hidden bound/std. ``name``:
     the caller's argument an unknown scheme is reported as (default first_init / hidden_init).
     """
-    _check(scheme, FIRST_SCHEMES if first else HIDDEN_SCHEMES, name or ("first_init" if first else "hidden_init"))
+    check_scheme(scheme, first, name or ("first_init" if first else "hidden_init"))
     fan_in = weight.shape[1]
     if scheme == "pytorch":
         nn.init.kaiming_uniform_(weight, a=math.sqrt(5))

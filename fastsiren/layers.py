@@ -18,7 +18,7 @@ from torch import nn
 from torch.nn.modules import module as _torch_module  # its global hook dicts
 
 from fastsiren import backends, functional
-from fastsiren.init import init_bias_, init_weight_
+from fastsiren.init import check_scheme, init_bias_, init_weight_
 from fastsiren.jet import Jet
 
 
@@ -162,6 +162,8 @@ class Siren(CoordinateMLP):
         first_omega_0 = functional.check_positive(first_omega_0, "first_omega_0")
         hidden_omega_0 = functional.check_positive(hidden_omega_0, "hidden_omega_0")
         init_scale = functional.check_positive(init_scale, "init_scale")
+        check_scheme(first_init, True, "first_init")  # by this class's argument names, not SineLayer's init=
+        check_scheme(hidden_init, False, "hidden_init")
         self.in_features, self.out_features = in_features, out_features
         self.hidden_features, self.hidden_layers = hidden_features, hidden_layers
         self.first_omega_0, self.hidden_omega_0 = first_omega_0, hidden_omega_0
