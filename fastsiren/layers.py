@@ -8,6 +8,7 @@ layers *after* the first layer, so a network has ``hidden_layers + 2`` linear la
 from __future__ import annotations
 
 import math
+import numbers
 import re
 import warnings
 from typing import Sequence
@@ -33,8 +34,8 @@ class SineLayer(nn.Module):
                  omega_0: float = 30.0, is_first: bool = False, *, init: str = "paper",
                  init_scale: float = 1.0, backend: str = "auto") -> None:
         super().__init__()
-        _check_positive_int(in_features, "in_features")
-        _check_positive_int(out_features, "out_features")
+        in_features = _int_at_least(in_features, "in_features")
+        out_features = _int_at_least(out_features, "out_features")
         omega_0 = functional.check_positive(omega_0, "omega_0")
         init_scale = functional.check_positive(init_scale, "init_scale")
         backends.check_name(backend)
@@ -58,18 +59,18 @@ class SineLayer(nn.Module):
                 f"bias={self.bias is not None}, omega_0={self.omega_0}, is_first={self.is_first}")
 
 
-def _check_positive_int(v, name: str) -> None:
-    if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+def _int_at_least(v, name: str, minimum: int = 1) -> int:
+    """``v`` as a Python int: an integer of any integer type (a NumPy int too; not a bool or a
+    float) of at least ``minimum``."""
+    if not isinstance(v, numbers.Integral) or isinstance(v, bool) or v < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {v!r}")
+    return int(v)
 
 
-def _check_network_sizes(in_features, hidden_features, hidden_layers, out_features) -> None:
-    """The size arguments every coordinate network takes (Siren and the baselines)."""
-    for v, name in ((in_features, "in_features"), (hidden_features, "hidden_features"),
-                    (out_features, "out_features")):
-        _check_positive_int(v, name)
-    if not isinstance(hidden_layers, int) or isinstance(hidden_layers, bool) or hidden_layers < 0:
-        raise ValueError(f"hidden_layers must be an integer >= 0, got {hidden_layers!r}")
+def _check_network_sizes(in_features, hidden_features, hidden_layers, out_features) -> tuple[int, int, int, int]:
+    """The size arguments every coordinate network takes (Siren and the baselines), as ints."""
+    return (_int_at_least(in_features, "in_features"), _int_at_least(hidden_features, "hidden_features"),
+            _int_at_least(hidden_layers, "hidden_layers", 0), _int_at_least(out_features, "out_features"))
 
 
 class CoordinateMLP(nn.Module):
@@ -155,7 +156,8 @@ class Siren(CoordinateMLP):
                  outermost_linear: bool = True, backend: str = "auto", *, first_init: str = "paper",
                  hidden_init: str = "paper", init_scale: float = 1.0) -> None:
         super().__init__()
-        _check_network_sizes(in_features, hidden_features, hidden_layers, out_features)
+        in_features, hidden_features, hidden_layers, out_features = _check_network_sizes(
+            in_features, hidden_features, hidden_layers, out_features)
         backends.check_name(backend)
         # checked here, not only by the layers: the final linear layer's init reads hidden_omega_0
         # and init_scale even without hidden layers
@@ -278,7 +280,8 @@ class _AutogradMLP(CoordinateMLP):
     def __init__(self, in_features: int, hidden_features: int, hidden_layers: int,
                  out_features: int, activation) -> None:
         super().__init__()
-        _check_network_sizes(in_features, hidden_features, hidden_layers, out_features)
+        in_features, hidden_features, hidden_layers, out_features = _check_network_sizes(
+            in_features, hidden_features, hidden_layers, out_features)
         self.in_features, self.out_features = in_features, out_features
         self.hidden_features, self.hidden_layers = hidden_features, hidden_layers
         self.activation = activation
@@ -326,7 +329,7 @@ class TanhMLP(_AutogradMLP):
 def nyquist_frequencies(samples: int) -> int:
     """Number of positional-encoding octaves for ``samples`` per side (official rule:
     floor(log2(Nyquist rate)) with the grid spanning 2 units)."""
-    _check_positive_int(samples, "sidelength")
+    samples = _int_at_least(samples, "sidelength")
     nyquist_rate = samples / 4.0
     return max(1, int(math.floor(math.log2(nyquist_rate))))
 
@@ -339,9 +342,8 @@ class PosEncMLP(_AutogradMLP):
 
     def __init__(self, in_features: int = 2, hidden_features: int = 256, hidden_layers: int = 3,
                  out_features: int = 1, sidelength: int = 256, num_frequencies: int | None = None) -> None:
-        if num_frequencies is not None and (not isinstance(num_frequencies, int) or isinstance(num_frequencies, bool)
-                                            or num_frequencies < 0):
-            raise ValueError(f"num_frequencies must be an integer >= 0 or None, got {num_frequencies!r}")
+        if num_frequencies is not None:
+            num_frequencies = _int_at_least(num_frequencies, "num_frequencies", 0)
         self.num_frequencies = nyquist_frequencies(sidelength) if num_frequencies is None else num_frequencies
         super().__init__(in_features, hidden_features, hidden_layers, out_features, F.relu)
 

@@ -59,6 +59,10 @@ def test_resume_continues_from_the_checkpoint(tmp_path):
     assert res["seconds"] >= res["history"][-1]["seconds"] > ck["seconds"] > 0
     with pytest.raises(ValueError, match="different config"):
         fit.run(fit.FitConfig(profile="quick", out=str(out), steps=50, progress=False, resume=True))
+    # how often it checkpoints changes nothing it computes: a resume may change it
+    again = fit.run(fit.FitConfig(profile="quick", out=str(out), steps=40, checkpoint_every=7,
+                                  progress=False, resume=True))
+    assert [h["step"] for h in again["history"]] == [20, 40]
 
 
 @pytest.fixture(scope="module")
@@ -607,8 +611,12 @@ def test_a_fresh_start_never_deletes_what_a_folder_holds(tmp_path, capsys):
         (run / name).write_bytes(b"x")
     with pytest.raises(FileExistsError, match="no fastsiren run"):
         common.RunFolder(run, {"a": 1}, resume=False, checkpoints="checkpoint-*.pt")
+    # nor continued from: a checkpoint there may be another model's (with the same shapes)
+    with pytest.raises(FileExistsError, match="may overwrite or continue from what it finds there"):
+        common.RunFolder(run, {"a": 1}, resume=True, checkpoints="checkpoint-*.pt")
+    (run / "config.json").write_text('{"a": 1}')  # a run's folder: its config says whose they are
     common.RunFolder(run, {"a": 1}, resume=True, checkpoints="checkpoint-*.pt")
-    assert len(list(run.iterdir())) == 5  # --resume keeps them (and writes config.json)
+    assert len(list(run.iterdir())) == 5  # --resume keeps them
     with pytest.raises(FileExistsError, match=r"holds an unfinished run \(model.pt, model-siren.pt, checkpoint-a.pt\)"):
         common.RunFolder(run, {"a": 1}, resume=False, checkpoints="checkpoint-*.pt")
     assert len(list(run.iterdir())) == 5

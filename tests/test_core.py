@@ -657,6 +657,24 @@ def test_bad_inputs():
         fs.PosEncMLP(2, 8, 1, 1, num_frequencies=-1)
     with pytest.raises(ValueError, match="sidelength must be an integer >= 1, got 0"):
         fs.PosEncMLP(2, 8, 1, 1, sidelength=0)
+    with pytest.raises(ValueError, match="hidden_features must be an integer >= 1, got 8.0"):
+        fs.Siren(2, 8.0, 1, 1)
+    with pytest.raises(ValueError, match="hidden_layers must be an integer >= 0, got True"):
+        fs.Siren(2, 8, True, 1)
+
+
+def test_sizes_from_numpy_are_plain_ints():
+    """Sizes read from a NumPy array or a config (np.int64) are accepted and kept as Python ints,
+    as nn.Linear does (they were refused)."""
+    n = np.arange(10)
+    for model, layers in ((fs.Siren(n[2], n[8], n[1], n[1], backend="reference"), 1),
+                          (fs.ReluMLP(n[2], n[8], n[0], n[1]), 0),
+                          (fs.PosEncMLP(n[2], n[8], n[1], n[1], sidelength=n[8], num_frequencies=n[3]), 1)):
+        sizes = (model.in_features, model.hidden_features, model.hidden_layers, model.out_features)
+        assert sizes == (2, 8, layers, 1) and all(type(v) is int for v in sizes)
+        assert model(torch.rand(5, 2)).shape == (5, 1)
+    assert fs.PosEncMLP(2, 8, 1, 1, num_frequencies=n[3]).num_frequencies == 3
+    assert type(fs.SineLayer(n[3], n[4]).in_features) is int
 
 
 @pytest.mark.parametrize("kwargs,error,message", [

@@ -253,6 +253,10 @@ def results_doc(task: str, profile: str, rows: list[dict], *, backend: str, seco
 WEIGHT_FILES = ("model.pt", "model-*.pt")
 
 
+# settings a --resume may change: they do not change what the run computes
+RESUMABLE_CHANGES = ("resume", "out", "progress", "checkpoint_every")
+
+
 class RunFolder:
     """A task's output folder. ``config.json`` first, ``metrics.json`` last.
 
@@ -262,7 +266,8 @@ class RunFolder:
     loses no result. Without ``resume`` a folder that holds a run's work is refused: a finished
     run (``metrics.json``), an unfinished one (its checkpoints, :data:`WEIGHT_FILES` or
     ``parts/``: what a Ctrl-C kept, which only ``--resume`` continues), and a folder of other
-    files with no run's ``config.json`` (never a task's to delete or overwrite)."""
+    files with no run's ``config.json`` (never a task's to delete or overwrite; nor, with
+    ``resume``, to continue from). A ``resume`` may change only :data:`RESUMABLE_CHANGES`."""
 
     def __init__(self, path: str | os.PathLike, config: Any, resume: bool = False,
                  checkpoints: str | None = None) -> None:
@@ -274,11 +279,14 @@ class RunFolder:
             raise FileExistsError(
                 f"out={self.path} already holds a finished run (metrics.json); "
                 "choose another --out or delete it (or pass --resume to rebuild its outputs)")
+        if self.path.is_dir() and not (self.path / "config.json").exists() and any(self.path.iterdir()):
+            # with --resume too: what is there (a checkpoint of another model with the same shapes, ...)
+            # cannot be told to belong to this run, as a saved config.json says it does
+            raise FileExistsError(
+                f"out={self.path} holds files but no fastsiren run (no config.json): a task may overwrite "
+                f"or {'continue from' if resume else 'delete'} what it finds there, so choose a new or empty "
+                "folder for --out")
         if self.path.is_dir() and not resume:
-            if not (self.path / "config.json").exists() and any(self.path.iterdir()):
-                raise FileExistsError(
-                    f"out={self.path} holds files but no fastsiren run (no config.json): a task may delete "
-                    "or overwrite what it finds there, so choose a new or empty folder for --out")
             kept = [p.name for pattern in [*WEIGHT_FILES, *([checkpoints] if checkpoints is not None else [])]
                     for p in sorted(self.path.glob(pattern))]
             if (self.path / "parts").is_dir() and any((self.path / "parts").iterdir()):
@@ -293,7 +301,7 @@ class RunFolder:
             # compare as saved: a tuple setting (methods, lrs, omegas, ...) comes back a list
             saved = json.loads(json.dumps(cfg, default=_json_default))
             diff = {k: (old.get(k), v) for k, v in saved.items()
-                    if k not in ("resume", "out", "progress") and old.get(k) != v}
+                    if k not in RESUMABLE_CHANGES and old.get(k) != v}
             if diff:
                 raise ValueError(f"--resume with a different config than the saved run: {diff}")
         try:
