@@ -747,6 +747,24 @@ def test_bar_figures_read_true(tmp_path, monkeypatch):
     plt.close(fig)
 
 
+def test_series_of_one_family_share_a_colour_scale_and_sit_together():
+    """Settings of one method (a dev grid: "tvl1, occlusion 0", "siren-flow, occlusion 0", ...)
+    are drawn side by side in one colour scale, shade by the first setting and hatch by the
+    second; unrelated methods keep one colour each."""
+    names = ["tvl1, occlusion 0", "siren-flow, occlusion 0", "tvl1, occlusion 1", "siren-flow, occlusion 1"]
+    order, styles = report.series_styles(names)
+    assert order == [names[0], names[2], names[1], names[3]]
+    (c0, h0), (c1, h1) = styles[names[0]], styles[names[2]]
+    assert h0 == h1 == "" and c0 != c1 and max(c0[:3]) == c0[2] and max(c1[:3]) == c1[2]  # two blues
+    assert all(max(styles[n][0][:3]) == styles[n][0][0] for n in names[1::2])  # oranges
+    grid = [f"siren-flow, blur {b}, smooth {s}" for b in (0, 1) for s in (0.001, 0.003)] + ["tvl1, attachment 5"]
+    _, styles = report.series_styles(grid)
+    assert styles[grid[0]][0] == styles[grid[1]][0] != styles[grid[2]][0]  # shade: blur
+    assert styles[grid[0]][1] == styles[grid[2]][1] != styles[grid[1]][1]  # hatch: smooth
+    assert report.series_styles(["siren", "relu", "tanh"]) == (
+        ["siren", "relu", "tanh"], {"siren": ("C0", ""), "relu": ("C1", ""), "tanh": ("C2", "")})
+
+
 def test_abstract_states_speed_per_device_with_its_run(tmp_path):
     """The abstract's speed line per device: the fastest default backend (never a variant) per
     suite at the default size, GPUs first, the CPU at its largest thread count, a missed target

@@ -599,9 +599,54 @@ def first_metric(rows: list[dict], prefs: Iterable[str]) -> str | None:
 
 # ---------------------------------------------------------------- figures
 
+# the colour scales of the families of series (:func:`series_styles`)
+FAMILY_CMAPS = ("Blues", "Oranges", "Greens", "Purples", "Reds", "Greys")
+HATCHES = ("", "//", "..", "xx")
+
+
+def _family(name: str) -> tuple[str, list[str]]:
+    """A series name's family and its settings: ``"tvl1, attachment 5"`` -> ("tvl1",
+    ["attachment 5"]); ``"3 fits: weighted (sigma 1), limited"`` -> ("3 fits", [...])."""
+    head, sep, rest = name.partition(": ")
+    if not sep:
+        head, sep, rest = name.partition(", ")
+    return head, rest.split(", ") if rest else []
+
+
+def series_styles(names: list[str]) -> tuple[list[str], dict[str, tuple[Any, str]]]:
+    """The order and (colour, hatch) of each series of a bar chart. Where series share a
+    family (the name before its first ": " or ", ", e.g. the settings a method was tried at),
+    a family keeps one colour scale (:data:`FAMILY_CMAPS`) and its series sit side by side:
+    the shade follows the first setting, and where the family's series differ in a second
+    setting too, the hatch follows that one. Otherwise one colour per series (tab20 past 10)."""
+    import matplotlib
+
+    fams = {n: _family(n) for n in names}
+    families = list(dict.fromkeys(f for f, _ in fams.values()))
+    if len(families) == len(names) or len(families) > len(FAMILY_CMAPS):
+        cmap = matplotlib.colormaps["tab20"] if len(names) > 10 else None
+        return names, {n: (cmap(j % 20) if cmap is not None else f"C{j}", "") for j, n in enumerate(names)}
+    order = [n for f in families for n in names if fams[n][0] == f]
+    styles = {}
+    for i, fam in enumerate(families):
+        members = [n for n in order if fams[n][0] == fam]
+        cmap = matplotlib.colormaps[FAMILY_CMAPS[i]]
+        firsts = list(dict.fromkeys(fams[n][1][0] if fams[n][1] else "" for n in members))
+        seconds = list(dict.fromkeys(", ".join(fams[n][1][1:]) for n in members))
+        hatch = 1 < len(seconds) <= len(HATCHES) and len(firsts) > 1
+        for n in members:
+            first = fams[n][1][0] if fams[n][1] else ""
+            k = firsts.index(first) if hatch else members.index(n)
+            m = len(firsts) if hatch else len(members)
+            shade = 0.75 if m == 1 else 0.4 + 0.5 * k / (m - 1)
+            styles[n] = (cmap(shade), HATCHES[seconds.index(", ".join(fams[n][1][1:]))] if hatch else "")
+    return order, styles
+
+
 def grouped_bars(path: Path, groups: list[str], series: dict[str, list[float | None]], ylabel: str,
                  title: str, *, base: float | None = None, caption: str | None = None) -> Path:
-    """``series[name][i]`` for each group ``i``, one colour per series (tab20 past 10 series), a
+    """``series[name][i]`` for each group ``i``, styled by :func:`series_styles` (a family of
+    series in one colour scale), a
     missing value marked "n/a" (up to 6 series; beyond, the gap says it). Bars start at zero, or
     with ``base`` on a log axis at ``base`` (ratios: a bar up is a gain, down a loss, with a line
     at ``base``); PSNRs, whose axis cannot start at zero and stay readable, are dots, whose
@@ -613,19 +658,22 @@ def grouped_bars(path: Path, groups: list[str], series: dict[str, list[float | N
     n = max(len(series), 1)
     width = 0.8 / n
     dots = base is None and ylabel.startswith("PSNR")
-    cmap = matplotlib.colormaps["tab20"] if n > 10 else None
+    order, styles = series_styles(list(series))
     values = [v for vals in series.values() for v in vals if v is not None]
-    for j, (name, vals) in enumerate(series.items()):
-        colour = cmap(j % 20) if cmap is not None else f"C{j}"
+    for j, name in enumerate(order):
+        vals = series[name]
+        colour, hatch = styles[name]
         offset = (j - (n - 1) / 2) * width
         xs = [i + offset for i, v in enumerate(vals) if v is not None]
         ys = [v for v in vals if v is not None]
+        bar = dict(width=width, color=colour, label=name, hatch=hatch or None, edgecolor="white" if hatch else None,
+                   linewidth=0)
         if dots:
-            ax.plot(xs, ys, marker="o", ms=5, ls="none", color=colour, label=name)
+            ax.plot(xs, ys, marker="o" if not hatch else "s", ms=5, ls="none", color=colour, label=name)
         elif base is not None:
-            ax.bar(xs, [y - base for y in ys], bottom=base, width=width, color=colour, label=name)
+            ax.bar(xs, [y - base for y in ys], bottom=base, **bar)
         else:
-            ax.bar(xs, ys, width=width, color=colour, label=name)
+            ax.bar(xs, ys, **bar)
         for i, v in enumerate(vals):
             if v is None and values and n <= 6:  # beyond that the legend and the gaps say it
                 ax.annotate("n/a", (i + offset, 0), xycoords=("data", "axes fraction"), xytext=(0, 2),
@@ -646,7 +694,7 @@ def grouped_bars(path: Path, groups: list[str], series: dict[str, list[float | N
             ax.set_ylim(lo, hi)
             ax.set_yticks([t * base for t in (0.05, 0.1, 0.2, 0.5, 1, 2, 3, 5, 10, 20) if lo <= t * base <= hi])
     if n > 5:  # many series: the legend goes below the axes, clear of the bars
-        ax.legend(fontsize=7, ncol=min(n, 3), loc="upper center", bbox_to_anchor=(0.5, -0.55 if long else -0.15))
+        ax.legend(fontsize=7, ncol=min(n, 3), loc="upper center", bbox_to_anchor=(0.5, -0.4 if long else -0.15))
     else:
         ax.legend(fontsize=7, ncol=min(n, 4))
     if dots and values and min(values) > 0:
