@@ -197,8 +197,10 @@ fi
 step weighted 60 "$PY -m benchmarks.weighted_cost --out $WORK/results/weighted-cost-gpu.json"
 
 # Where each provider's step time goes (kernel by kernel), then the Triton GEMM tiles swept.
+# The layer suite last: its triton forward+backward ran at 0.37x of reference on the H200
+# (d23161d, slower than triton+ieee), which no profile has explained yet.
 step profile 60 "$PY -m benchmarks.profile_step --out $WORK/results/profile-gpu.json \
-${PROFILE_ARGS:---suite poisson-laplacian --suite poisson-grad --suite fit --suite render}"
+${PROFILE_ARGS:---suite poisson-laplacian --suite poisson-grad --suite fit --suite render --suite layer}"
 TUNE_LIMIT=${GPU_CHECK_TUNE_LIMIT:-150}
 TUNE_BUDGET=$(($(left) < TUNE_LIMIT ? $(left) : TUNE_LIMIT))
 # the sweep stops starting configurations 20 s before its step's limit (results kept per suite);
