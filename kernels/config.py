@@ -205,6 +205,12 @@ def gemm_tiles_override(wgrad: bool = False) -> tuple[int, int, int, int, int] |
     return rows, block_f, block_k, warps, stages
 
 
+# (rows, block_f, block_k) of the interpreter's GEMM tiles; None: one tile across every width up
+# to 64 (the fastest under the interpreter, but the K loop, the column tiles and the weight
+# gradient's K tiles then run once). The CPU tests run the float64 checks at small tiles too.
+INTERPRET_TILES: tuple[int, int, int] | None = None
+
+
 def gemm_config(n: int, k: int, f: int, s_pad: int, dtype: torch.dtype, split_n: bool = False) -> GemmConfig:
     """Tiles for a GEMM over ``s_pad`` stacked streams of ``n`` points, reduction ``k``,
     output width ``f``. ``split_n`` (weight gradients, which reduce over the points) also
@@ -213,6 +219,9 @@ def gemm_config(n: int, k: int, f: int, s_pad: int, dtype: torch.dtype, split_n:
         # The interpreter runs programs one after another: few, large tiles are fastest.
         rows = 128
         block_f, block_k, warps, stages = _pow2_at_least(min(f, 64), 16), _pow2_at_least(min(k, 64), 16), 4, 1
+        if INTERPRET_TILES is not None:
+            rows, tile_f, tile_k = INTERPRET_TILES
+            block_f, block_k = min(block_f, tile_f), min(block_k, tile_k)
     elif dtype == torch.float64:
         rows, block_f, block_k, warps, stages = 64, 32, 16, 4, 2
     else:

@@ -53,6 +53,19 @@ def assert_close(a, b, tol: float, what: str = "") -> None:
     assert err <= tol, f"{what}: scaled error {err:.3g} > {tol:.1g}"
 
 
+@pytest.fixture(params=["whole", "tiled"])
+def tiles(request, monkeypatch):
+    """The interpreter's default tiles (one across each width up to 64) or small ones (rows 32,
+    16 x 16), with which the K loop runs several blocks, the column and K tiles of the weight
+    gradient several programs, partial tiles are masked (widths 24 and 40) and an order-0 launch
+    has two point blocks (N = 37)."""
+    if request.param == "tiled":
+        if not config.interpreting():
+            pytest.skip("small tiles are an interpreter setting (a GPU compiles its own tiles)")
+        monkeypatch.setattr(config, "INTERPRET_TILES", (32, 16, 16))
+    return request.param
+
+
 def make_net(dim: int, widths: list[int], out: int, last_sine: bool, dtype=torch.float64,
              device=DEV, first_omega: float = 30.0, hidden_omega: float = 3.5):
     """Random weights of a sine MLP dim -> widths... -> out (hidden omega kept small so the
@@ -86,7 +99,7 @@ def jet_and_grads(fn, x, ws, bs, order):
 
 
 @pytest.mark.parametrize("mode", ["cublas", "fused"])
-def test_sine_linear_matches_reference_float64(mode, monkeypatch):
+def test_sine_linear_matches_reference_float64(mode, monkeypatch, tiles):
     """One sine layer, both weight-gradient modes: "cublas" (the default) takes its adjoint in one
     elementwise pass and its weight gradient as one product, "fused" in the Triton kernel."""
     launched = spy_launches(monkeypatch)
@@ -128,7 +141,7 @@ JET_CASES = [(1, 2, True), (2, 2, False), (3, 2, False), (2, 1, True), (3, 1, Fa
 
 
 @pytest.mark.parametrize("dim,order,last_sine", JET_CASES)
-def test_mlp_jet_and_every_gradient_match_reference_float64(dim, order, last_sine):
+def test_mlp_jet_and_every_gradient_match_reference_float64(dim, order, last_sine, tiles):
     # Widths 24 and 40 (not powers of two), N = 37 (not a multiple of any block).
     ws, bs, oms = make_net(dim, [24, 40], 2, last_sine)
     x = coords(37, dim)
@@ -184,7 +197,7 @@ def wgrad_jet_and_grads(mode, x, ws, bs, oms, order, lap_weights=None):
 
 
 @pytest.mark.parametrize("dim,out,last_sine", [(2, 1, False), (3, 2, True)])
-def test_reverse_gradient_path_matches_reference_float64(dim, out, last_sine, monkeypatch):
+def test_reverse_gradient_path_matches_reference_float64(dim, out, last_sine, monkeypatch, tiles):
     """Order-1 jets with fewer outputs than input dimensions (the Poisson gradient loss) take the
     reverse-mode gradient: GEMMs by torch.matmul, elementwise steps by the kernels of grad_ops.
     Value, gradient and every parameter gradient against the reference, for a loss on both
@@ -227,7 +240,7 @@ def test_reverse_gradient_path_matches_reference_float64(dim, out, last_sine, mo
 @pytest.mark.parametrize("mode", ["cublas", "fused"])
 @pytest.mark.parametrize("dim,order,last_sine", [(2, 2, False), (3, 1, True), (1, 0, False), (2, 1, False),
                                                   (2, 0, True)])
-def test_weight_gradient_modes_match_reference_float64(mode, dim, order, last_sine, monkeypatch):
+def test_weight_gradient_modes_match_reference_float64(mode, dim, order, last_sine, monkeypatch, tiles):
     """config.set_wgrad("cublas") (the default): the layer inputs' post streams written once by
     the epilogue-only kernel and each weight gradient one torch.matmul; the fused
     weight-gradient kernel runs only where the adjoint is still to be applied (a sine top layer)
@@ -250,7 +263,7 @@ def test_weight_gradient_modes_match_reference_float64(mode, dim, order, last_si
 
 
 @pytest.mark.parametrize("dim,order,last_sine", [(2, 2, False), (3, 1, True), (1, 0, False), (2, 0, True)])
-def test_cublas_gemm_mode_matches_reference_float64(dim, order, last_sine, monkeypatch):
+def test_cublas_gemm_mode_matches_reference_float64(dim, order, last_sine, monkeypatch, tiles):
     """config.set_gemm("cublas"): every GEMM a torch.matmul, the jet epilogue (_jet_post_kernel)
     and its adjoint (_jet_adjoint_kernel) their own passes; only the first layer of a jet keeps
     its Triton kernels. Linear hidden layer included."""
@@ -285,7 +298,7 @@ WEIGHTED_CASES = [(2, (1.0, -4.0), False, "fused", "triton"), (3, (0.0, 1.0, 1.0
 
 
 @pytest.mark.parametrize("dim,lap_weights,last_sine,wgrad,gemm", WEIGHTED_CASES)
-def test_weighted_laplacian_kernels_match_reference_float64(dim, lap_weights, last_sine, wgrad, gemm, monkeypatch):
+def test_weighted_laplacian_kernels_match_reference_float64(dim, lap_weights, last_sine, wgrad, gemm, monkeypatch, tiles):
     """``laplacian_weights`` in the kernels themselves (jet_math.lap_weights: q = sum_k c_k a_k^2
     and its adjoint): value, gradient, the weighted Laplacian and every parameter gradient
     against the reference in float64, in every weight-gradient and GEMM mode, with a linear
