@@ -26,13 +26,16 @@ def _set_backend(model, name):
 
 
 def _jet_and_grads(model, x, order, backend, seed=1):
+    """The jet at ``x`` and the gradients of a random projection of it w.r.t. every parameter
+    (in ``named_parameters`` order) and, last, the input ``x``."""
     _set_backend(model, backend)
+    x = x.detach().clone().requires_grad_(True)
     jet = model.jet(x, order)
     gen = torch.Generator().manual_seed(seed)
     loss = sum((t * torch.randn(t.shape, generator=gen, dtype=t.dtype)).sum() for t in jet if t is not None)
-    params = [p for p in model.parameters()]
-    grads = torch.autograd.grad(loss, params, allow_unused=True)
-    return jet, [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
+    wrt = [*model.parameters(), x]
+    grads = torch.autograd.grad(loss, wrt, allow_unused=True)
+    return jet, [torch.zeros_like(p) if g is None else g for p, g in zip(wrt, grads)]
 
 
 CASES = [  # (D, hidden width, hidden_layers, out, first omega, hidden omega, outermost_linear)
@@ -77,7 +80,9 @@ def test_torch_jet_matches_reference(case, order, rows, monkeypatch, threads):
         if a is not None:
             assert a.shape == b.shape, name
             torch.testing.assert_close(b, a, atol=ATOL, rtol=RTOL, msg=f"{name} differs")
-    for (pname, _), a, b in zip(model.named_parameters(), ref_grads, grads):
+    names = [pname for pname, _ in model.named_parameters()] + ["x"]
+    assert len(names) == len(grads) == len(ref_grads)
+    for pname, a, b in zip(names, ref_grads, grads):
         torch.testing.assert_close(b, a, atol=1e-8, rtol=1e-7, msg=f"d loss / d {pname} differs")
 
 
