@@ -76,8 +76,11 @@ def _check_floating(t: torch.Tensor, name: str) -> None:
 
 
 def check_params(x: torch.Tensor, weights: Sequence[torch.Tensor],
-                 biases: Sequence[torch.Tensor | None], omegas: Sequence[float | None]) -> None:
-    """Shapes, dtypes and devices of an MLP's inputs, checked once with clear messages."""
+                 biases: Sequence[torch.Tensor | None], omegas: Sequence[float | None], *,
+                 layer: bool = False) -> None:
+    """Shapes, dtypes and devices of an MLP's inputs, checked once with clear messages
+    (``layer``: one layer's, named ``weight``, ``bias`` and ``omega_0`` as :func:`sine_linear`
+    takes them)."""
     _check_floating(x, "x")
     if x.dim() != 2:
         raise ValueError(f"x must have shape (N, in_features), got {tuple(x.shape)}")
@@ -86,14 +89,16 @@ def check_params(x: torch.Tensor, weights: Sequence[torch.Tensor],
                          f"{len(weights)}, {len(biases)}, {len(omegas)}")
     fan = x.shape[1]
     for i, (w, b, om) in enumerate(zip(weights, biases, omegas)):
-        _check_floating(w, f"weights[{i}]")
+        wname, bname, oname = ("weight", "bias", "omega_0") if layer else (f"weights[{i}]", f"biases[{i}]",
+                                                                          f"omegas[{i}]")
+        _check_floating(w, wname)
         if w.dim() != 2 or w.shape[1] != fan:
-            raise ValueError(f"weights[{i}] must have shape (out, {fan}), got {tuple(w.shape)}")
+            raise ValueError(f"{wname} must have shape (out, {fan}), got {tuple(w.shape)}")
         if b is not None:
-            _check_floating(b, f"biases[{i}]")
+            _check_floating(b, bname)
         if b is not None and tuple(b.shape) != (w.shape[0],):
-            raise ValueError(f"biases[{i}] must have shape ({w.shape[0]},), got {tuple(b.shape)}")
-        for t, name in ((w, f"weights[{i}]"), (b, f"biases[{i}]")):
+            raise ValueError(f"{bname} must have shape ({w.shape[0]},), got {tuple(b.shape)}")
+        for t, name in ((w, wname), (b, bname)):
             if t is None:
                 continue
             if t.dtype != x.dtype:
@@ -101,7 +106,7 @@ def check_params(x: torch.Tensor, weights: Sequence[torch.Tensor],
             if t.device != x.device:
                 raise ValueError(f"{name} is on {t.device} but x is on {x.device}; use one device")
         if om is not None:
-            check_positive(om, f"omegas[{i}]", "a finite number > 0 (or None for a linear layer)")
+            check_positive(om, oname, "a finite number > 0 (or None for a linear layer)")
         fan = w.shape[0]
 
 
@@ -118,7 +123,7 @@ def sine_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
         raise ValueError(f"x must have shape (..., {weight.shape[1]}) to match weight "
                          f"{tuple(weight.shape)}, got {tuple(x.shape)}")
     flat = x.reshape(-1, x.shape[-1])
-    check_params(flat, [weight], [bias], [omega_0])
+    check_params(flat, [weight], [bias], [omega_0], layer=True)
     y = backends.get(backend, x.device).sine_linear(flat.contiguous(), weight, bias, omega_0)
     return y.reshape(*x.shape[:-1], weight.shape[0])
 

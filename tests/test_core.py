@@ -637,7 +637,7 @@ def test_bad_inputs():
         fs.build_model("mlp", in_features=2, out_features=1, hidden_features=8, hidden_layers=1)
     with pytest.raises(ValueError, match="omega_0 must be a finite number > 0, got 0"):
         fs.SineLayer(2, 3, omega_0=0)
-    with pytest.raises(TypeError, match="dtype"):
+    with pytest.raises(TypeError, match="weight has dtype torch.float32 but x has torch.float64"):
         functional.sine_linear(torch.rand(3, 2, dtype=torch.float64), torch.rand(4, 2), None, 30.0)
     with pytest.raises(ValueError, match="shape"):
         m.render((4,))
@@ -707,8 +707,12 @@ def test_functional_arguments_and_devices_are_named():
     x, w = torch.rand(3, 2), torch.rand(4, 2)
     with pytest.raises(TypeError, match="weight must be a torch.Tensor, got list"):
         functional.sine_linear(x, [[1.0, 2.0]], None)
-    with pytest.raises(TypeError, match=r"biases\[0\] must be a torch.Tensor, got list"):
+    with pytest.raises(TypeError, match=r"^bias must be a torch.Tensor, got list"):
         functional.sine_linear(x, w, [1.0, 2.0, 3.0, 4.0])
+    with pytest.raises(ValueError, match=r"^bias must have shape \(4,\), got \(3,\)"):
+        functional.sine_linear(x, w, torch.rand(3))
+    with pytest.raises(TypeError, match=r"^weight has dtype torch.float32 but x has torch.float64"):
+        functional.sine_linear(x.double(), w, None)
     with pytest.raises(TypeError, match="omega_0 must be a finite number > 0, got NoneType"):
         functional.sine_linear(x, w, None, None)
     with pytest.raises(ValueError, match=r"omegas\[0\] must be a finite number > 0 \(or None for a linear layer\)"):

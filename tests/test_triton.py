@@ -298,7 +298,8 @@ WEIGHTED_CASES = [(2, (1.0, -4.0), False, "fused", "triton"), (3, (0.0, 1.0, 1.0
 
 
 @pytest.mark.parametrize("dim,lap_weights,last_sine,wgrad,gemm", WEIGHTED_CASES)
-def test_weighted_laplacian_kernels_match_reference_float64(dim, lap_weights, last_sine, wgrad, gemm, monkeypatch, tiles):
+def test_weighted_laplacian_kernels_match_reference_float64(dim, lap_weights, last_sine, wgrad, gemm, monkeypatch,
+                                                            tiles):
     """``laplacian_weights`` in the kernels themselves (jet_math.lap_weights: q = sum_k c_k a_k^2
     and its adjoint): value, gradient, the weighted Laplacian and every parameter gradient
     against the reference in float64, in every weight-gradient and GEMM mode, with a linear
