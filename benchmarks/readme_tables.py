@@ -267,6 +267,12 @@ def scaling_target_text(rows: Sequence[dict[str, str]]) -> str:
     return " ".join(parts)
 
 
+def sweep_runs(rows: Sequence[dict[str, str]]) -> str:
+    """The commits and dates of a device's sweep rows, oldest first: "commit abc (2026-12-04), ..."."""
+    runs = sorted({(str(r.get("date", ""))[:10], str(r.get("commit", ""))[:10]) for r in rows})
+    return ("commit " if len(runs) == 1 else "commits ") + ", ".join(f"{c or '?'} ({d or 'no date'})" for d, c in runs)
+
+
 def scaling_tables(rows: Sequence[dict[str, str]], figures_rel: str = "docs/figures") -> str:
     """Per device and suite: growth exponents, where memory ran out, and the plots."""
     rows = latest(rows, ("device", "threads", "suite", "sweep", "dtype"))
@@ -278,7 +284,9 @@ def scaling_tables(rows: Sequence[dict[str, str]], figures_rel: str = "docs/figu
         rs = by_device[key]
         first = rs[0]
         parts.append(f"#### Scaling on {_device_title(first)}\n")
-        parts.append("Exponent = slope of log(time) vs log(variable) (points: over the largest three sizes). "
+        runs = sweep_runs(rs)
+        parts.append(f"Rows of {runs}. "
+                     "Exponent = slope of log(time) vs log(variable) (points: over the largest three sizes). "
                      "Bytes/point = peak memory / N at the largest size run.\n")
         parts.append("| suite | sweep | provider | range run | time at ends (ms) | vs reference (min–max) "
                      "| exponent | bytes/point | stopped at |")
@@ -318,7 +326,8 @@ def scaling_tables(rows: Sequence[dict[str, str]], figures_rel: str = "docs/figu
                    "torch's margin is only reference's elementwise and memory overhead, which shrinks where its "
                    "tensors fit in cache (these runs predate the oneDNN products)")
             parts.append("Target of the benchmark issue (torch beats reference on the Poisson steps by issue 2's "
-                         f"margins at every size): {verdict} Where the two execute the same matrix products (the "
+                         f"margins at every size), in these sweeps ({runs}; where they are older than the default-size "
+                         f"tables' run, those tables' target lines are the latest word): {verdict} Where the two execute the same matrix products (the "
                          f"ratio column of the matrix-product table), {why}.\n")
         if not_run:
             parts.append("Not run here: " + "; ".join(f"{p} ({r})" if r else p for p, r in sorted(not_run.items()))
