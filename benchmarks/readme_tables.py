@@ -327,7 +327,8 @@ def scaling_tables(rows: Sequence[dict[str, str]], figures_rel: str = "docs/figu
                    "tensors fit in cache (these runs predate the oneDNN products)")
             parts.append("Target of the benchmark issue (torch beats reference on the Poisson steps by issue 2's "
                          f"margins at every size), in these sweeps ({runs}; where they are older than the default-size "
-                         f"tables' run, those tables' target lines are the latest word): {verdict} Where the two execute the same matrix products (the "
+                         f"tables' run, those tables' target lines are the latest word): {verdict} Where the two "
+                         "execute the same matrix products (the "
                          f"ratio column of the matrix-product table), {why}.\n")
         if not_run:
             parts.append("Not run here: " + "; ".join(f"{p} ({r})" if r else p for p, r in sorted(not_run.items()))
