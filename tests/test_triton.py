@@ -98,6 +98,7 @@ def jet_and_grads(fn, x, ws, bs, order):
 # ------------------------------------------------------------------------- CPU tier
 
 
+@pytest.mark.kernels
 @pytest.mark.parametrize("mode", ["cublas", "fused"])
 def test_sine_linear_matches_reference_float64(mode, monkeypatch, tiles):
     """One sine layer, both weight-gradient modes: "cublas" (the default) takes its adjoint in one
@@ -140,6 +141,7 @@ JET_CASES = [(1, 2, True), (2, 2, False), (3, 2, False), (2, 1, True), (3, 1, Fa
              (3, 0, True)]
 
 
+@pytest.mark.kernels
 @pytest.mark.parametrize("dim,order,last_sine", JET_CASES)
 def test_mlp_jet_and_every_gradient_match_reference_float64(dim, order, last_sine, tiles):
     # Widths 24 and 40 (not powers of two), N = 37 (not a multiple of any block).
@@ -196,6 +198,7 @@ def wgrad_jet_and_grads(mode, x, ws, bs, oms, order, lap_weights=None):
         config.set_wgrad(None)
 
 
+@pytest.mark.kernels
 @pytest.mark.parametrize("dim,out,last_sine", [(2, 1, False), (3, 2, True)])
 def test_reverse_gradient_path_matches_reference_float64(dim, out, last_sine, monkeypatch, tiles):
     """Order-1 jets with fewer outputs than input dimensions (the Poisson gradient loss) take the
@@ -240,6 +243,7 @@ def test_reverse_gradient_path_matches_reference_float64(dim, out, last_sine, mo
 @pytest.mark.parametrize("mode", ["cublas", "fused"])
 @pytest.mark.parametrize("dim,order,last_sine", [(2, 2, False), (3, 1, True), (1, 0, False), (2, 1, False),
                                                   (2, 0, True)])
+@pytest.mark.kernels
 def test_weight_gradient_modes_match_reference_float64(mode, dim, order, last_sine, monkeypatch, tiles):
     """config.set_wgrad("cublas") (the default): the layer inputs' post streams written once by
     the epilogue-only kernel and each weight gradient one torch.matmul; the fused
@@ -262,6 +266,7 @@ def test_weight_gradient_modes_match_reference_float64(mode, dim, order, last_si
         config.set_wgrad("gemm")
 
 
+@pytest.mark.kernels
 @pytest.mark.parametrize("dim,order,last_sine", [(2, 2, False), (3, 1, True), (1, 0, False), (2, 0, True)])
 def test_cublas_gemm_mode_matches_reference_float64(dim, order, last_sine, monkeypatch, tiles):
     """config.set_gemm("cublas"): every GEMM a torch.matmul, the jet epilogue (_jet_post_kernel)
@@ -297,6 +302,7 @@ WEIGHTED_CASES = [(2, (1.0, -4.0), False, "fused", "triton"), (3, (0.0, 1.0, 1.0
                   (3, (1.0, -0.25, 2.5), False, "cublas", "cublas"), (1, (-2.5,), True, "fused", "cublas")]
 
 
+@pytest.mark.kernels
 @pytest.mark.parametrize("dim,lap_weights,last_sine,wgrad,gemm", WEIGHTED_CASES)
 def test_weighted_laplacian_kernels_match_reference_float64(dim, lap_weights, last_sine, wgrad, gemm, monkeypatch,
                                                             tiles):
@@ -472,6 +478,7 @@ def test_siren_triton_trains_like_reference():
         assert_close(a, b, TOL["float64"], "d |laplacian|^2 / d params")
 
 
+@pytest.mark.kernels
 def test_double_backward_through_plain_forward():
     """The official repo's gradient(model(x), x) with create_graph=True, then a loss on it."""
     model = fs.Siren(2, 6, 0, 1, backend="triton").double().to(DEV)
