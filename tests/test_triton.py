@@ -510,6 +510,30 @@ def test_no_points_backward_gives_zero_gradients():
         assert p.grad is not None and not p.grad.abs().any()
 
 
+@pytest.mark.kernels
+@pytest.mark.parametrize("fused", [False, True], ids=["per-layer", "fused"])
+@pytest.mark.parametrize("order,net", [(0, (2, 40, 2, 1, True)), (1, (3, 24, 1, 2, False)),
+                                       (2, (1, 24, 2, 1, True)), (2, (2, 40, 1, 3, False))])
+def test_inference_matches_reference_float64(order, net, fused, tiles):
+    """mlp_infer (Siren.render and the no-grad forward) in float64 against reference, by the
+    per-layer kernels (the default) and the fully fused kernel: every order, D 1-3, widths 24 and
+    40, both last layers, N = 37."""
+    d, width, layers, out, linear = net
+    backends.set_fused_inference(fused)
+    try:
+        model = fs.Siren(d, width, layers, out, outermost_linear=linear, backend="reference").double().to(DEV)
+        x = coords(37, d, requires_grad=False)
+        ws, bs = [m.weight.detach() for m in model.layers], [m.bias.detach() for m in model.layers]
+        got = tb.mlp_infer(x, ws, bs, model.omegas(), order)
+    finally:
+        backends.set_fused_inference(None)
+    want = reference.mlp_infer(x, ws, bs, model.omegas(), order)
+    for name, a, b in zip(Jet._fields, got, want):
+        assert (a is None) == (b is None), name
+        if b is not None:
+            assert_close(a, b, TOL["float64"], name)
+
+
 def test_render_fused_matches_reference_float32(monkeypatch):
     """One launch for all layers: values (width 40: four column chunks) and jets (width 24:
     two chunks, order 2), against float64; the no-grad forward and render use it when fusion
