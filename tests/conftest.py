@@ -29,6 +29,15 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+def backend_params(names) -> list:
+    """Backends as pytest parameters; one that cannot run on the CPU here is a skip with its
+    reason, not a case left out of the collection."""
+    from fastsiren import backends
+
+    return [pytest.param(b, marks=pytest.mark.skip(reason=why))
+            if (why := backends.unavailable_reason(b, "cpu")) is not None else b for b in names]
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)

@@ -1275,11 +1275,10 @@ def test_torch_inference_keeps_no_activations_across_blocks(monkeypatch, order):
 
 
 def _fused_on_cpu():
-    """Every backend but the reference; one that cannot run on the CPU here is a skip with its
-    reason, not a case left out of the collection."""
-    return [pytest.param(b, marks=pytest.mark.skip(reason=why))
-            if (why := backends.unavailable_reason(b, "cpu")) is not None else b
-            for b in backends.backend_names() if b != "reference"]
+    """Every backend but the reference (conftest.backend_params: skips with their reason)."""
+    from conftest import backend_params
+
+    return backend_params(b for b in backends.backend_names() if b != "reference")
 
 
 @pytest.mark.parametrize("backend", _fused_on_cpu())

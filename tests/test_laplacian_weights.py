@@ -5,9 +5,10 @@ import warnings
 
 import pytest
 import torch
+from conftest import backend_params
 
 import fastsiren as fs
-from fastsiren import backends, functional
+from fastsiren import functional
 from fastsiren import jet as jet_module
 from fastsiren.data import grid as make_grid
 
@@ -69,12 +70,7 @@ def test_torch_weighted_laplacian_matches_reference(d, weights, blocks, monkeypa
         torch.testing.assert_close(b, a, atol=1e-8, rtol=1e-7, msg=f"d loss / d {name} differs")
 
 
-FUSED_CPU = ["triton"]  # a skip with its reason where it cannot run here (skip_unavailable)
-
-
-def skip_unavailable(backend: str) -> None:
-    if (why := backends.unavailable_reason(backend, "cpu")) is not None:
-        pytest.skip(why)
+FUSED_CPU = backend_params(["triton"])  # a skip with its reason where it cannot run here
 
 
 @pytest.mark.parametrize("backend", ["torch", *FUSED_CPU])
@@ -82,7 +78,6 @@ def test_gradcheck_and_double_backward_of_the_weighted_jet(backend):
     """gradcheck of the hand-written backward with weights (torch; the triton kernels under the
     interpreter); gradgradcheck through the double backward fallback (create_graph=True
     recomputes by the reference with the same weights)."""
-    skip_unavailable(backend)
     w = [torch.randn(5, 3, dtype=torch.float64) * 0.5, torch.randn(4, 5, dtype=torch.float64) * 0.3,
          torch.randn(2, 4, dtype=torch.float64) * 0.3]
     b = [torch.randn(t.shape[0], dtype=torch.float64) * 0.1 for t in w]
@@ -143,7 +138,6 @@ def test_baselines_take_laplacian_weights(make):
 def test_weighted_laplacian_inside_torch_func_and_render(backend):
     """Inside torch.func (the reference's jets by torch.func) and in render, with and without a
     transform, the weights act the same as in an eager jet."""
-    skip_unavailable(backend)
     tf = torch.func
     model = fs.Siren(3, 12, 1, 1, first_omega_0=5.0, backend=backend).double()
     weights = (0.0, 1.0, -2.0)

@@ -514,19 +514,17 @@ def test_no_points_backward_gives_zero_gradients():
 @pytest.mark.parametrize("fused", [False, True], ids=["per-layer", "fused"])
 @pytest.mark.parametrize("order,net", [(0, (2, 40, 2, 1, True)), (1, (3, 24, 1, 2, False)),
                                        (2, (1, 24, 2, 1, True)), (2, (2, 40, 1, 3, False))])
-def test_inference_matches_reference_float64(order, net, fused, tiles):
-    """mlp_infer (Siren.render and the no-grad forward) in float64 against reference, by the
-    per-layer kernels (the default) and the fully fused kernel: every order, D 1-3, widths 24 and
-    40, both last layers, N = 37."""
+def test_inference_matches_reference_float64(order, net, fused, tiles, monkeypatch):
+    """mlp_infer (Siren.render and the no-grad forward) in float64 against reference: every
+    order, D 1-3, widths 24 and 40, both last layers, N = 37. The fused kernel is fp32 only, so
+    float64 runs the per-layer kernels even where fusion is asked for (``fused``)."""
     d, width, layers, out, linear = net
-    backends.set_fused_inference(fused)
-    try:
-        model = fs.Siren(d, width, layers, out, outermost_linear=linear, backend="reference").double().to(DEV)
-        x = coords(37, d, requires_grad=False)
-        ws, bs = [m.weight.detach() for m in model.layers], [m.bias.detach() for m in model.layers]
-        got = tb.mlp_infer(x, ws, bs, model.omegas(), order)
-    finally:
-        backends.set_fused_inference(None)
+    monkeypatch.setenv(backends.FUSED_INFER_ENV, "1" if fused else "0")
+    monkeypatch.setattr(render, "render_fused", lambda *a, **k: pytest.fail("float64 ran the fp32 fused kernel"))
+    model = fs.Siren(d, width, layers, out, outermost_linear=linear, backend="reference").double().to(DEV)
+    x = coords(37, d, requires_grad=False)
+    ws, bs = [m.weight.detach() for m in model.layers], [m.bias.detach() for m in model.layers]
+    got = tb.mlp_infer(x, ws, bs, model.omegas(), order)
     want = reference.mlp_infer(x, ws, bs, model.omegas(), order)
     for name, a, b in zip(Jet._fields, got, want):
         assert (a is None) == (b is None), name
