@@ -18,10 +18,13 @@ from pathlib import Path
 import torch
 
 from .harness import DTYPES, PROVIDERS, ProviderUnavailable, resolve_providers, run_suite
-from .records import RESULTS_DIR, append_rows, environment, merge_results, new_run_id, result_rows, results_file
+from .records import append_rows, environment, merge_results, new_run_id, result_rows, results_file
 from .suites import SIZES, SUITES
 
-DEFAULT_FIGURES = Path(__file__).resolve().parent.parent / "docs" / "figures"
+# relative to the current folder, like the report's --bench/--figures and the experiments'
+# --results-dir: run from the repository root (an installed package never writes into itself)
+DEFAULT_OUT = Path("benchmarks") / "results"
+DEFAULT_FIGURES = Path("docs") / "figures"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,7 +56,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--tol", type=float, default=None,
                         help="fixed relative tolerance of the check instead of 2x reference's own error")
-    parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="folder of the results CSV files")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
+                        help="folder of the results CSV files (default: %(default)s under the current folder, "
+                             "where `fastsiren report --bench` reads them)")
     parser.add_argument("--no-save", action="store_true", help="print only, append nothing")
     parser.add_argument("--scaling", action="store_true",
                         help="run the scaling sweeps (time vs points, width, input dimension) instead")
@@ -61,7 +66,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="scaling sweep, repeatable: points, width, dim (default: all three)")
     parser.add_argument("--max-points", type=float, default=None,
                         help="scaling: largest number of points (default 1e7 on a GPU, 3e4 on the CPU)")
-    parser.add_argument("--figures", type=Path, default=DEFAULT_FIGURES, help="scaling: folder of the plots")
+    parser.add_argument("--figures", type=Path, default=None,
+                        help=f"scaling: folder of the plots (default: {DEFAULT_FIGURES} under the current folder; "
+                             "with --no-save none are drawn unless this is given)")
     parser.add_argument("--replot", action="store_true",
                         help="scaling (implies --scaling): redraw the plots from the results CSV (latest run per "
                              "device, thread count and sweep), time nothing")
@@ -113,7 +120,7 @@ def main(args: argparse.Namespace) -> int:
     if args.replot:  # implies --scaling: only scaling plots are redrawn
         from .scaling import replot
 
-        for path in replot(args.out, args.figures):
+        for path in replot(args.out, args.figures or DEFAULT_FIGURES):
             print(f"  -> {path}")
         return 0
     if args.size not in SIZES:
@@ -134,7 +141,7 @@ def main(args: argparse.Namespace) -> int:
 
         run_sweeps(suites, args.provider, device, DTYPES[args.dtype], sweeps=args.sweep,
                    max_points=args.max_points, rounds=args.repeats, out_dir=None if args.no_save else args.out,
-                   figures=args.figures, block_s=args.block)
+                   figures=args.figures or (None if args.no_save else DEFAULT_FIGURES), block_s=args.block)
         if not args.no_save:
             _save_cpu_gemm_choices(args.out, "", environment(device), suites, scaling=True)
         return 0

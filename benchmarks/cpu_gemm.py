@@ -85,8 +85,9 @@ def measure(points=(1024, 2048, 16384), widths=(64, 128, 256, 512), repeats: int
                 row["width"] = k
             for lib in LIBRARIES:
                 row[f"{lib}_us"] = round(statistics.median(times[lib]) * 1e6, 2)
-                row[f"{lib}_gflops"] = round(2 * macs / statistics.median(times[lib]) / 1e9, 1)
-            row["onednn_over_blas"] = round(row["onednn_gflops"] / row["blas_gflops"], 3)
+                # three significant digits: a tiny product's rate rounded to 0.1 GFLOP/s was 0.0
+                row[f"{lib}_gflops"] = float(f"{2 * macs / statistics.median(times[lib]) / 1e9:.3g}")
+            row["onednn_over_blas"] = round(statistics.median(times["blas"]) / statistics.median(times["onednn"]), 3)
             rows.append(row)
             print(f"{shape:16s} ({n}, {k}) x ({k}, {m}), {macs:.2g} MACs: BLAS {row['blas_gflops']:7.1f} GFLOP/s, "
                   f"oneDNN {row['onednn_gflops']:7.1f} GFLOP/s ({row['onednn_over_blas']:.2f}x)", flush=True)

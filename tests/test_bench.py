@@ -276,6 +276,24 @@ def test_cli_records_what_auto_timed(tmp_path, monkeypatch):
     assert last["scaling"] is True and last["suites"] == ["layer"] and last["kinds"]
 
 
+def test_cli_defaults_write_under_the_current_folder(tmp_path, monkeypatch):
+    """The default --out and --figures are the current folder's benchmarks/results and docs/figures
+    (where `fastsiren report` reads), never the installed package's tree; --no-save writes nothing,
+    not even a scaling plot."""
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    monkeypatch.chdir(tmp_path)
+    args = parser.parse_args(["--suite", "layer", "--provider", "torch", "--sweep", "points", "--scaling",
+                              "--max-points", "1000", "--repeats", "1", "--block", "0.001", "--no-save"])
+    assert not args.out.is_absolute() and args.figures is None
+    assert cli.main(args) == 0
+    assert list(tmp_path.iterdir()) == []
+    args.no_save = False
+    assert cli.main(args) == 0
+    assert (tmp_path / "benchmarks" / "results" / "scaling.csv").is_file()
+    assert list((tmp_path / "docs" / "figures").glob("scaling-*.png"))
+
+
 def test_merge_skips_known_rows_and_widens_old_files(tmp_path):
     src, dst = tmp_path / "gpu", tmp_path / "repo"
     row = {c: "" for c in records.COLUMNS} | {"run_id": "r1", "suite": "fit", "phase": "step",
