@@ -32,7 +32,8 @@ def _jet_and_grads(model, x, order, backend, seed=1):
     x = x.detach().clone().requires_grad_(True)
     jet = model.jet(x, order)
     gen = torch.Generator().manual_seed(seed)
-    loss = sum((t * torch.randn(t.shape, generator=gen, dtype=t.dtype)).sum() for t in jet if t is not None)
+    loss = sum((t * torch.randn(t.shape, generator=gen, dtype=t.dtype).to(t.device)).sum()
+               for t in jet if t is not None)
     wrt = [*model.parameters(), x]
     grads = torch.autograd.grad(loss, wrt, allow_unused=True)
     return jet, [torch.zeros_like(p) if g is None else g for p, g in zip(wrt, grads)]
@@ -70,9 +71,22 @@ def test_torch_jet_matches_reference(case, order, rows, monkeypatch, threads):
         monkeypatch.setattr(jet_module, "CPU_BLOCK_THREADS_MIN_LAYERS", 1)  # every case's network
         backends.set_cpu_block_threads(rows == "side-by-side")
         threads(2)
+    _assert_torch_jet_matches_reference(case, order, 53, "cpu")
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("order", [0, 1, 2])
+@pytest.mark.parametrize("case", CASES, ids=[f"D{c[0]}-w{c[1]}-L{c[2]}-o{c[3]}" for c in CASES])
+def test_gpu_torch_jet_matches_reference_float64(case, order):
+    """On a GPU the torch backend runs other code than on the CPU (cuBLAS products, no point
+    blocks, torch's sines): values, jets and every gradient against reference in float64."""
+    _assert_torch_jet_matches_reference(case, order, 4099, "cuda")
+
+
+def _assert_torch_jet_matches_reference(case, order, n, device):
     d, width, layers, out, w0, w1, lin = case
-    model = fs.Siren(d, width, layers, out, w0, w1, outermost_linear=lin).double()
-    x = torch.rand(53, d, dtype=torch.float64) * 2 - 1
+    model = fs.Siren(d, width, layers, out, w0, w1, outermost_linear=lin).double().to(device)
+    x = torch.rand(n, d, dtype=torch.float64, device=device) * 2 - 1
     ref_jet, ref_grads = _jet_and_grads(model, x, order, "reference")
     jet, grads = _jet_and_grads(model, x, order, "torch")
     for name, a, b in zip(Jet._fields, ref_jet, jet):
