@@ -44,7 +44,9 @@ def dev(request):
             mp.setenv(cuda_ext.EMULATE_ENV, cuda_ext.emulation_mode() or "1")
         else:
             mp.delenv(cuda_ext.EMULATE_ENV, raising=False)
-            torch.backends.cuda.matmul.allow_tf32 = False
+            # IEEE float32 cuBLAS products, through the API fastsiren.jet.tf32_products uses
+            # (a legacy allow_tf32 write mixed with it makes later legacy reads raise)
+            mp.setattr(torch.backends.cuda.matmul, "fp32_precision", "ieee")
         reason = cuda_ext.unavailable_reason()
         assert reason is None, reason
         yield request.param

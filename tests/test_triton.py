@@ -745,8 +745,11 @@ def paper_net_case(order: int):
 def torch_jet(setting: str, x, ws, bs, oms, order, grads: bool, lap_weights=None):
     """The reference backend's jet (and parameter gradients) at a PyTorch precision setting."""
     dt = {"fp32": torch.float32, "tf32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[setting]
-    saved = torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = setting == "tf32"
+    # the fp32_precision API, as fastsiren.jet.tf32_products sets it: after a write through it,
+    # reading the legacy allow_tf32 flag raises a mixed-API error in torch >= 2.9
+    m = torch.backends.cuda.matmul
+    saved = m.fp32_precision
+    m.fp32_precision = "tf32" if setting == "tf32" else "ieee"
     try:
         xs = x.detach().to(dt).requires_grad_()
         wl = [w.detach().to(dt).requires_grad_() for w in ws]
@@ -756,7 +759,7 @@ def torch_jet(setting: str, x, ws, bs, oms, order, grads: bool, lap_weights=None
             return jet_and_grads(fn, xs, wl, bl, order)
         return fn(xs, wl, bl, order), ()
     finally:
-        torch.backends.cuda.matmul.allow_tf32 = saved
+        m.fp32_precision = saved
 
 
 def assert_like_torch(precision: str, got, torch_got, exact, what: str) -> None:
