@@ -13,7 +13,7 @@
 #              that the first use of the "cuda" backend triggers; a failure is recorded, not fatal
 #   pytest-focus  the GPU tests matching GPU_CHECK_FOCUS (a -k expression) alone, without xdist,
 #              with faulthandler; if they crash, once more under cuda-gdb for a native backtrace
-#   pytest     python -m pytest -q -m 'gpu or kernels' tests -n 8  (the GPU tier and the float64 kernel
+#   pytest     python -m pytest -v -m 'gpu or kernels' tests -n 8  (the GPU tier and the float64 kernel
 #              checks; xdist if present)
 #   bench      the BENCH_SUITES at --size default for every provider (results/*.csv, bench.txt)
 #   bench2     optional: BENCH2_SUITES for BENCH2_PROVIDERS only (appended to bench.txt)
@@ -177,7 +177,8 @@ command -v cuda-gdb >/dev/null; then echo '--- native backtrace (cuda-gdb)'; cud
 fi
 # The GPU tier, and the float64 kernel checks at odd shapes (marker kernels: widths 24 and 40, D 1-3,
 # both last layers), which the CPU tier runs under the interpreter, here on compiled kernels.
-step pytest "${GPU_CHECK_PYTEST_LIMIT:-180}" "$PY -m pytest -q -m 'gpu or kernels' tests -p no:cacheprovider -rs $XDIST"
+# -v: a step killed at its limit still shows which tests passed or failed (-q leaves only dots)
+step pytest "${GPU_CHECK_PYTEST_LIMIT:-180}" "$PY -m pytest -v -m 'gpu or kernels' tests -p no:cacheprovider -rs $XDIST"
 cp "$WORK/logs/pytest.log" "$OUT/pytest_gpu.txt" 2>/dev/null
 
 PROVIDER_ARGS=""
