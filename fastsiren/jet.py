@@ -116,20 +116,36 @@ def tf32_split(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 @contextlib.contextmanager
 def tf32_products(enabled: bool = True) -> Iterator[None]:
     """PyTorch's cuBLAS float32 products at TF32 inside the block (unless ``enabled`` is False:
-    then the block runs as it is), the previous setting after (through the ``fp32_precision``
-    API where this torch has it: mixing it with the legacy ``allow_tf32`` flag is an error in
-    recent torch)."""
+    then the block runs as it is), the previous settings after.
+
+    PyTorch keeps two settings: the legacy float32 matmul precision (``allow_tf32``,
+    ``torch.set_float32_matmul_precision``) and the new per-backend ``fp32_precision``.
+    Since torch 2.9 a reader of the legacy one (``allow_tf32``, ``allowTF32CuBLAS()``: TunableOp's
+    GEMMs, inductor's cache keys) raises when the two disagree, so both are set together
+    (``set_float32_matmul_precision("high")``, the CPU's oneDNN products kept as they were)
+    and all three restored after. A state the caller made through the new API alone (legacy
+    "highest" with TF32 on), which the legacy getter refuses to read, is left as it is
+    but for the CUDA matmul precision."""
     if not enabled:
         yield
         return
-    m = torch.backends.cuda.matmul
-    name, value = ("fp32_precision", "tf32") if hasattr(m, "fp32_precision") else ("allow_tf32", True)
-    saved = getattr(m, name)
-    setattr(m, name, value)
+    m, mk = torch.backends.cuda.matmul, torch.backends.mkldnn.matmul
+    saved = (m.fp32_precision, mk.fp32_precision)
+    try:
+        legacy = torch.get_float32_matmul_precision()
+    except RuntimeError:  # already mixed by the caller: its legacy setting is unreadable
+        legacy = None
+    if legacy is None:
+        m.fp32_precision = "tf32"
+    else:
+        torch.set_float32_matmul_precision("high")  # legacy HIGH and CUDA matmul "tf32" together
+        mk.fp32_precision = saved[1]
     try:
         yield
     finally:
-        setattr(m, name, saved)
+        if legacy is not None:
+            torch.set_float32_matmul_precision(legacy)
+        m.fp32_precision, mk.fp32_precision = saved
 
 
 def _tf32x3(a: torch.Tensor) -> bool:

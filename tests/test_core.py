@@ -1145,12 +1145,42 @@ def test_gemm_precision_setting(monkeypatch):
     assert not jet_module._tf32x3(torch.ones(2, 2))
 
 
-def test_tf32_products_restores_the_torch_setting():
-    m = torch.backends.cuda.matmul
-    before = m.fp32_precision
-    with jet_module.tf32_products():
-        assert m.fp32_precision == "tf32"
-    assert m.fp32_precision == before
+def _matmul_precisions() -> tuple:
+    try:
+        legacy = torch.get_float32_matmul_precision()
+    except RuntimeError:  # the legacy getter refuses a state made through the new API alone
+        legacy = "mixed"
+    return legacy, torch.backends.cuda.matmul.fp32_precision, torch.backends.mkldnn.matmul.fp32_precision
+
+
+@pytest.mark.parametrize("start", ["fresh", "allow_tf32=False", "allow_tf32=True", "medium", "new-api-ieee",
+                                   "new-api-tf32"])
+def test_tf32_products_sets_both_apis_and_restores_them(start):
+    """Inside the block the legacy reader (allowTF32CuBLAS: TunableOp, inductor) agrees with the new
+    fp32_precision, instead of raising torch's mixed-API error; every setting comes back after."""
+    m, mk = torch.backends.cuda.matmul, torch.backends.mkldnn.matmul
+    fresh = (torch.get_float32_matmul_precision(), m.fp32_precision, mk.fp32_precision)
+    try:
+        if start == "allow_tf32=False":
+            m.allow_tf32 = False
+        elif start == "allow_tf32=True":
+            m.allow_tf32 = True
+        elif start == "medium":
+            torch.set_float32_matmul_precision("medium")
+        elif start.startswith("new-api"):
+            m.fp32_precision = start.rsplit("-", 1)[1]
+        before = _matmul_precisions()
+        with jet_module.tf32_products():
+            assert m.fp32_precision == "tf32"
+            assert mk.fp32_precision == before[2]  # the CPU's oneDNN products as they were
+            if start != "new-api-tf32":  # a state the caller mixed stays mixed
+                assert torch._C._get_cublas_allow_tf32() is True
+        assert _matmul_precisions() == before
+        with jet_module.tf32_products(enabled=False):
+            assert _matmul_precisions() == before
+    finally:
+        torch.set_float32_matmul_precision(fresh[0])
+        m.fp32_precision, mk.fp32_precision = fresh[1], fresh[2]
     assert m.allow_tf32 is False  # the legacy flag still reads (no mixed-API error)
 
 
