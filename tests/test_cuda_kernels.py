@@ -147,6 +147,21 @@ def test_jet_and_every_gradient_float64(dev, order, dim, width, size):
 
 
 @pytest.mark.parametrize("order", [0, 1, 2])
+@pytest.mark.parametrize("dim", [4, 5, 16])
+def test_jet_wide_inputs_float64(dev, order, dim):
+    """Input dimensions 4 (the first-layer kernels' MAXD=4 with every slot live) and 5-16 (their
+    MAXD=16 instantiation), which no other test launches; order 1 through the forward-mode
+    kernels (the reverse-mode gradient, which O < D would pick, is set aside)."""
+    backends.set_reverse_grad(False)
+    try:
+        ws, bs, oms = make_net(dev, dim, 24, 1, 2, last_sine=dim == 5)
+        check_against_reference(coords(dev, N_CASES[dev]["small"], dim), ws, bs, oms, order,
+                                TOL[torch.float64], f"D={dim} order={order}")
+    finally:
+        backends.set_reverse_grad(None)
+
+
+@pytest.mark.parametrize("order", [0, 1, 2])
 def test_jet_and_every_gradient_float32(dev, order):
     ws, bs, oms = make_net(dev, 2, 256, 3, 1, False, dtype=torch.float32)
     x = coords(dev, N_CASES[dev]["large"], 2, torch.float32)
@@ -301,11 +316,18 @@ def test_siren_module_and_double_backward(dev):
 
 
 @pytest.mark.parametrize("order", [0, 1, 2])
-@pytest.mark.parametrize("width,dtype", [(24, torch.float64), (256, torch.float64), (256, torch.float32),
-                                         (40, torch.float32)])
-def test_render_fused_matches_reference(dev, order, width, dtype, monkeypatch):
+@pytest.mark.parametrize("width,dtype,hidden", [(24, torch.float64, 3), (256, torch.float64, 3),
+                                                (256, torch.float32, 3), (40, torch.float32, 3),
+                                                (24, torch.float64, -1), (40, torch.float32, -1)])
+def test_render_fused_matches_reference(dev, order, width, dtype, hidden, monkeypatch):
+    """The fused render; hidden=-1 is a one-layer network (layer 0 is the last and writes the
+    output itself)."""
     monkeypatch.setenv(backends.FUSED_INFER_ENV, "1")
-    ws, bs, oms = make_net(dev, 2, width, 3, 3, False, dtype=dtype)
+    if hidden < 0:
+        ws, bs, oms = make_net(dev, 2, width, 0, 3, False, dtype=dtype)
+        ws, bs, oms = ws[:1], bs[:1], oms[:1]
+    else:
+        ws, bs, oms = make_net(dev, 2, width, hidden, 3, False, dtype=dtype)
     x = coords(dev, N_CASES[dev]["large"], 2, dtype, requires_grad=False)
     jet = cuda_ext.mlp_infer(x, ws, bs, oms, order)
     ref = reference.mlp_infer(x.double(), [w.double() for w in ws], [b.double() for b in bs], oms, order)
@@ -313,6 +335,24 @@ def test_render_fused_matches_reference(dev, order, width, dtype, monkeypatch):
         if b is not None:
             assert a.dtype == dtype and not a.requires_grad
             assert_close(a, b, TOL[dtype], f"render width={width} {dtype} {name}")
+
+
+def test_weighted_laplacian_float32(dev, monkeypatch):
+    """The float32 LapWeights kernels (first layer, sine epilogue and adjoint, fused render),
+    which the float64 test above does not launch: on a GPU they keep the weights in local memory
+    for their dynamic index. The jet, every gradient and both renders against float64."""
+    lw = (1.0, -4.0)
+    ws, bs, oms = make_net(dev, 2, 40, 1, 2, last_sine=False, dtype=torch.float32)
+    x = coords(dev, N_CASES[dev]["large"], 2, torch.float32)
+    check_against_reference(x, ws, bs, oms, 2, TOL[torch.float32], "weighted float32", lw)
+    want = reference.mlp_jet(x.detach().double(), [w.detach().double() for w in ws],
+                             [b.detach().double() for b in bs], oms, 2, lw)
+    for fused in ("1", "0"):
+        monkeypatch.setenv(backends.FUSED_INFER_ENV, fused)
+        got = cuda_ext.mlp_infer(x.detach(), ws, bs, oms, 2, lw)
+        for name, a, b in zip(("value", "grad", "laplacian"), got, want):
+            assert a.dtype == torch.float32
+            assert_close(a, b, TOL[torch.float32], f"render fused={fused} weighted float32 {name}")
 
 
 @pytest.mark.parametrize("dim,lap_weights", [(1, (-2.5,)), (2, (1.0, -4.0)), (3, (0.0, 1.0, 1.0))])
