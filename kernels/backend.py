@@ -16,6 +16,7 @@ precision is set in :mod:`config` (``set_precision``/``precision``).
 
 from __future__ import annotations
 
+import contextlib
 from typing import Sequence
 
 import torch
@@ -31,6 +32,16 @@ from .render import mlp_infer as _fused_infer
 TritonGradFunction = reverse_grad_function(TritonGradOps, "TritonGradFunction")
 
 
+def _on_device(x: torch.Tensor):
+    """The CUDA device of ``x`` made current for the launches: Triton launches on the current
+    device (a model on cuda:1 while cuda:0 is current would read cuda:1's memory from cuda:0).
+    Nothing to do when it already is current, on the CPU, or inside a compiled region. The
+    backward needs nothing: autograd runs a CUDA backward with its device current."""
+    if not x.is_cuda or torch.compiler.is_compiling() or x.device.index == torch.cuda.current_device():
+        return contextlib.nullcontext()
+    return torch.cuda.device(x.device)
+
+
 def mlp_jet(x: torch.Tensor, weights: Sequence[torch.Tensor], biases: Sequence[torch.Tensor | None],
             omegas: Sequence[float | None], order: int, laplacian_weights: Sequence[float] | None = None) -> Jet:
     """Jet (value (N, out), grad (N, out, D), Laplacian (N, out)) of a sine MLP at x (N, D);
@@ -41,7 +52,8 @@ def mlp_jet(x: torch.Tensor, weights: Sequence[torch.Tensor], biases: Sequence[t
     # weights come with order 2 only, so never with the reverse-mode gradient (order 1)
     fn = TritonGradFunction if use_reverse_grad(order, weights[-1].shape[0], x.shape[1]) else MLPJetFunction
     lap_arg = () if laplacian_weights is None else (tuple(laplacian_weights),)
-    value, grad, lap = fn.apply(x, order, tuple(omegas), len(weights), save, *weights, *biases, *lap_arg)
+    with _on_device(x):
+        value, grad, lap = fn.apply(x, order, tuple(omegas), len(weights), save, *weights, *biases, *lap_arg)
     return Jet(value, grad, lap)
 
 
@@ -62,4 +74,5 @@ def mlp_infer(x: torch.Tensor, weights: Sequence[torch.Tensor], biases: Sequence
               omegas: Sequence[float | None], order: int, laplacian_weights: Sequence[float] | None = None) -> Jet:
     """No-grad jet for rendering: one fused launch where possible (see :mod:`render`), with the
     Laplacian weighted by ``laplacian_weights`` where given."""
-    return _fused_infer(x, weights, biases, omegas, order, laplacian_weights)
+    with _on_device(x):
+        return _fused_infer(x, weights, biases, omegas, order, laplacian_weights)

@@ -83,12 +83,15 @@ def _chunked_gemm(h0, h1, h2, h3, w_ptr, f0, K: tl.constexpr, F: tl.constexpr, C
     fp16 (largest finite value 65504): each row is divided by its stream's power-of-two scale
     ``unscale`` (ROWS, 1) before it is rounded and the product multiplied back, so the
     gradient and Laplacian streams of a fitted network stay in range (exact: powers of two).
+    The division is a multiplication by the reciprocal, taken once per row with IEEE rounding
+    (``div_rn``; a plain ``/`` compiles to the approximate ``div.full.f32`` on a GPU).
     """
     if HALF == "fp16":
-        h0 = h0 / unscale
-        h1 = h1 / unscale
-        h2 = h2 / unscale
-        h3 = h3 / unscale
+        rscale = tl.div_rn(tl.full(unscale.shape, 1.0, tl.float32), unscale)
+        h0 = h0 * rscale
+        h1 = h1 * rscale
+        h2 = h2 * rscale
+        h3 = h3 * rscale
     acc = tl.dot(_round_operand(h0, HALF, EMULATE),
                  _weight_tile(w_ptr, 0, f0, K, F, CW, COLS, HALF, EMULATE), input_precision=PRECISION)
     if CHUNKS > 1:
