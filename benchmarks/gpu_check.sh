@@ -41,13 +41,24 @@
 #   cp -r $d/work/docs/. docs/   (and cp $d/work/results/*.json benchmarks/results/ for the
 #   profile, tune and precision documents, which --merge does not take)
 #
+# A session's 15 minutes of device time count the machine's start (minutes), every call, idle
+# waits and the close, so plan one long call, not two short ones (each needs the other's start
+# or a warm machine, and a fresh start is refused under 4 minutes left). For example, with run's
+# timeout_s = 570 and no `carry` (the wheels are for the video tasks only):
+#   FASTSIREN_COMMIT=<sha> GPU_CHECK_BUDGET=540 GPU_CHECK_TASKS="" GPU_CHECK_SKIP="weighted tune scaling" \
+#   BENCH_SUITES="poisson-laplacian poisson-grad fit layer wave render" bash benchmarks/gpu_check.sh
+# (render last: a suite's rows are written when it finishes, and render with every provider is
+# the slowest; profile and precision run in what is left). A second call only if status leaves
+# time for it: the scaling sweeps (GPU_CHECK_SKIP="cuda pytest bench weighted profile tune
+# precision") or paper-profile tasks (GPU_CHECK_TASKS=..., carry [".whl"] for the video ones).
+#
 # The copy of the tree on the GPU machine may carry a stale .git (on 2026-11-28 it kept the
 # session's first commit): pass the commit in, as FASTSIREN_COMMIT=<sha> (computed here, typed
 # into the device command), and every results file and the manifest record it.
 #
 # Environment: OUT (default ./gpu_out), PYTHON (default python3), GPU_CHECK_BUDGET, FASTSIREN_COMMIT,
 # FASTSIREN_BUILD_CUDA=1, GPU_CHECK_FOCUS (see pytest-focus), GPU_CHECK_PYTEST_LIMIT and
-# GPU_CHECK_BENCH_LIMIT (seconds of the pytest and bench steps, default 180 and 200), BENCH_SUITES (default
+# GPU_CHECK_BENCH_LIMIT (seconds of the pytest and bench steps, default 210 and 200), BENCH_SUITES (default
 # "poisson-laplacian poisson-grad fit render layer wave"), BENCH_PROVIDERS (default all), BENCH2_SUITES and
 # BENCH2_PROVIDERS (an optional second bench pass), SCALING_PROVIDERS (default BENCH_PROVIDERS),
 # SCALING_REPEATS (default 5), SCALING_SUITES (default "poisson-laplacian fit"), SCALING_SWEEPS (default all:
@@ -178,7 +189,7 @@ fi
 # The GPU tier, and the float64 kernel checks at odd shapes (marker kernels: widths 24 and 40, D 1-3,
 # both last layers), which the CPU tier runs under the interpreter, here on compiled kernels.
 # -v: a step killed at its limit still shows which tests passed or failed (-q leaves only dots)
-step pytest "${GPU_CHECK_PYTEST_LIMIT:-180}" "$PY -m pytest -v -m 'gpu or kernels' tests -p no:cacheprovider -rs $XDIST"
+step pytest "${GPU_CHECK_PYTEST_LIMIT:-210}" "$PY -m pytest -v -m 'gpu or kernels' tests -p no:cacheprovider -rs $XDIST"
 cp "$WORK/logs/pytest.log" "$OUT/pytest_gpu.txt" 2>/dev/null
 
 PROVIDER_ARGS=""
