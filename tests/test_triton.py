@@ -968,3 +968,38 @@ def test_gemm_tiles_override_from_the_environment(monkeypatch):
         monkeypatch.setenv(config.GEMM_TILES_ENV, bad)
         with pytest.raises(ValueError, match=config.GEMM_TILES_ENV):
             config.gemm_tiles_override()
+
+
+def test_launches_run_on_the_inputs_cuda_device(monkeypatch):
+    """Triton launches on the current CUDA device: the entry points make the input's device
+    current when it is another one, and do nothing on the CPU, on the current device or while
+    compiling (stand-ins for the tensors and torch.cuda: this machine may have no GPU)."""
+    import types
+
+    entered = []
+
+    class Device:
+        def __init__(self, dev):
+            self.dev = dev
+
+        def __enter__(self):
+            entered.append(self.dev)
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(torch.cuda, "device", Device)
+
+    def on(device: str):
+        x = types.SimpleNamespace(is_cuda=device.startswith("cuda"), device=torch.device(device))
+        with tb._on_device(x):
+            pass
+
+    on("cuda:1")
+    assert entered == [torch.device("cuda:1")]
+    on("cuda:0")
+    on("cpu")
+    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
+    on("cuda:1")
+    assert entered == [torch.device("cuda:1")]
