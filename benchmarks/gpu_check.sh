@@ -156,6 +156,7 @@ if [ -n "$WHEELS" ]; then
     step wheels 90 "$PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
 --target $SITE $(for d in $WHEELS; do ls "$d"/*.whl; done | tr '\n' ' ')"
 else
+    say "SKIP wheels: no ./wheels or ./.whl folder"
     printf '%s\tskipped\t0\t%s\n' wheels "no ./wheels or ./.whl folder" >>"$STEPS"
 fi
 # An editable install maps kernels/ and benchmarks/ to fastsiren.kernels / .benchmarks; where
@@ -189,7 +190,7 @@ fi
 # The GPU tier, and the float64 kernel checks at odd shapes (marker kernels: widths 24 and 40, D 1-3,
 # both last layers), which the CPU tier runs under the interpreter, here on compiled kernels.
 # -v: a step killed at its limit still shows which tests passed or failed (-q leaves only dots)
-step pytest "${GPU_CHECK_PYTEST_LIMIT:-210}" "$PY -m pytest -v -m 'gpu or kernels' tests -p no:cacheprovider -rs $XDIST"
+step pytest "${GPU_CHECK_PYTEST_LIMIT:-210}" "$PY -m pytest -v -m 'gpu or kernels' tests -p no:cacheprovider -rsfE $XDIST"
 cp "$WORK/logs/pytest.log" "$OUT/pytest_gpu.txt" 2>/dev/null
 
 PROVIDER_ARGS=""
@@ -230,6 +231,7 @@ step tune "$TUNE_LIMIT" "$PY -m benchmarks.triton_tune --out $WORK/results/trito
 # inference defaults; see kernels/config.py).
 # It writes its document only at the end (66 to 99 s on an H200): not started without that time.
 if [ "$(left)" -lt "${GPU_CHECK_PRECISION_MIN:-100}" ]; then
+    say "SKIP precision: only $(left)s left (needs ${GPU_CHECK_PRECISION_MIN:-100}s)"
     printf '%s\tskipped\t0\t%s\n' precision "only $(left)s left (needs ${GPU_CHECK_PRECISION_MIN:-100}s)" >>"$STEPS"
 else
     step precision 150 "$PY -m benchmarks.precision --out $WORK/results/precision-gpu.json"
