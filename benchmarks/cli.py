@@ -22,7 +22,8 @@ from .records import append_rows, environment, merge_results, new_run_id, result
 from .suites import SIZES, SUITES
 
 # relative to the current folder, like the report's --bench/--figures and the experiments'
-# --results-dir: run from the repository root (an installed package never writes into itself)
+# --results-dir: run from the repository root (`fastsiren bench` never writes into an installed
+# package; the developer scripts python -m benchmarks.* write into their own tree's results/)
 DEFAULT_OUT = Path("benchmarks") / "results"
 DEFAULT_FIGURES = Path("docs") / "figures"
 

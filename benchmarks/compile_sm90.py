@@ -354,6 +354,7 @@ def compile_key(item):
     try:
         sig, cexp, attrs, options = bind(fn, args, kwargs)
         triton.knobs.nvidia.dump_ptxas_log = True  # triton's own `ptxas -v` log: registers, spills
+        retried = False
         while True:
             log = io.StringIO()
             with contextlib.redirect_stdout(log):
@@ -364,7 +365,8 @@ def compile_key(item):
                     or options.num_stages <= 1 or "num_stages" in OVERRIDE):
                 break
             sig, cexp, attrs, options = bind(fn, args, {**kwargs, "num_stages": options.num_stages - 1})
-        if options.num_stages != entry["num_stages"]:
+            retried = True
+        if retried:
             res["launched_stages"] = options.num_stages
         res["ok"] = True
         res["shared"] = ck.metadata.shared

@@ -118,33 +118,35 @@ def tf32_products(enabled: bool = True) -> Iterator[None]:
     """PyTorch's cuBLAS float32 products at TF32 inside the block (unless ``enabled`` is False:
     then the block runs as it is), the previous settings after.
 
-    PyTorch keeps two settings: the legacy float32 matmul precision (``allow_tf32``,
-    ``torch.set_float32_matmul_precision``) and the new per-backend ``fp32_precision``.
-    Since torch 2.9 a reader of the legacy one (``allow_tf32``, ``allowTF32CuBLAS()``: TunableOp's
+    PyTorch keeps two settings for cuBLAS: the legacy float32 matmul precision (``allow_tf32``,
+    ``torch.set_float32_matmul_precision``) and the new per-backend ``fp32_precision``. Since
+    torch 2.9 a reader of the legacy one (``allow_tf32``, ``allowTF32CuBLAS()``: TunableOp's
     GEMMs, inductor's cache keys) raises when the two disagree, so both are set together
-    (``set_float32_matmul_precision("high")``, the CPU's oneDNN products kept as they were)
-    and all three restored after. A state the caller made through the new API alone (legacy
-    "highest" with TF32 on), which the legacy getter refuses to read, is left as it is
-    but for the CUDA matmul precision."""
+    (``set_float32_matmul_precision("high")``, the CPU's oneDNN setting kept) and restored after.
+    Where TF32 is already on through both, nothing changes; where the caller mixed the two, the
+    legacy one is left as it is and only the new one is set."""
     if not enabled:
         yield
         return
     m, mk = torch.backends.cuda.matmul, torch.backends.mkldnn.matmul
-    saved = (m.fp32_precision, mk.fp32_precision)
     try:
-        legacy = torch.get_float32_matmul_precision()
-    except RuntimeError:  # already mixed by the caller: its legacy setting is unreadable
-        legacy = None
-    if legacy is None:
+        on = torch._C._get_cublas_allow_tf32()  # reads (and checks) cuBLAS's two settings only
+    except RuntimeError:  # the caller mixed them
+        on = None
+    if on:
+        yield
+        return
+    saved = (m.fp32_precision, mk.fp32_precision)
+    if on is None:
         m.fp32_precision = "tf32"
-    else:
-        torch.set_float32_matmul_precision("high")  # legacy HIGH and CUDA matmul "tf32" together
+    else:  # readable and off: the legacy setting is "highest"
+        torch.set_float32_matmul_precision("high")
         mk.fp32_precision = saved[1]
     try:
         yield
     finally:
-        if legacy is not None:
-            torch.set_float32_matmul_precision(legacy)
+        if on is not None:
+            torch.set_float32_matmul_precision("highest")
         m.fp32_precision, mk.fp32_precision = saved
 
 

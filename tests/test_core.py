@@ -1153,11 +1153,19 @@ def _matmul_precisions() -> tuple:
     return legacy, torch.backends.cuda.matmul.fp32_precision, torch.backends.mkldnn.matmul.fp32_precision
 
 
-@pytest.mark.parametrize("start", ["fresh", "allow_tf32=False", "allow_tf32=True", "medium", "new-api-ieee",
-                                   "new-api-tf32"])
+def _cublas_tf32():
+    try:
+        return torch._C._get_cublas_allow_tf32()  # what allowTF32CuBLAS() readers see
+    except RuntimeError:
+        return "mixed"
+
+
+@pytest.mark.parametrize("start", ["fresh", "allow_tf32=False", "allow_tf32=True", "high", "medium",
+                                   "new-api-ieee", "new-api-tf32", "mkldnn-bf16"])
 def test_tf32_products_sets_both_apis_and_restores_them(start):
-    """Inside the block the legacy reader (allowTF32CuBLAS: TunableOp, inductor) agrees with the new
-    fp32_precision, instead of raising torch's mixed-API error; every setting comes back after."""
+    """Inside the block cuBLAS's legacy reader (allowTF32CuBLAS: TunableOp, inductor) agrees with
+    the new fp32_precision instead of raising torch's mixed-API error, and a reader that worked
+    before still works; every setting comes back after."""
     m, mk = torch.backends.cuda.matmul, torch.backends.mkldnn.matmul
     fresh = (torch.get_float32_matmul_precision(), m.fp32_precision, mk.fp32_precision)
     try:
@@ -1165,23 +1173,27 @@ def test_tf32_products_sets_both_apis_and_restores_them(start):
             m.allow_tf32 = False
         elif start == "allow_tf32=True":
             m.allow_tf32 = True
-        elif start == "medium":
-            torch.set_float32_matmul_precision("medium")
+        elif start in ("high", "medium"):
+            torch.set_float32_matmul_precision(start)
         elif start.startswith("new-api"):
             m.fp32_precision = start.rsplit("-", 1)[1]
-        before = _matmul_precisions()
+        elif start == "mkldnn-bf16":
+            mk.fp32_precision = "bf16"
+        before, cublas_before = _matmul_precisions(), _cublas_tf32()
         with jet_module.tf32_products():
             assert m.fp32_precision == "tf32"
             assert mk.fp32_precision == before[2]  # the CPU's oneDNN products as they were
-            if start != "new-api-tf32":  # a state the caller mixed stays mixed
-                assert torch._C._get_cublas_allow_tf32() is True
-        assert _matmul_precisions() == before
+            # a state the caller mixed stays mixed; otherwise the legacy reader sees TF32 on
+            assert _cublas_tf32() == ("mixed" if cublas_before == "mixed" else True)
+            if before[0] != "mixed":  # the general legacy getter still reads
+                torch.get_float32_matmul_precision()
+        assert _matmul_precisions() == before and _cublas_tf32() == cublas_before
         with jet_module.tf32_products(enabled=False):
             assert _matmul_precisions() == before
     finally:
         torch.set_float32_matmul_precision(fresh[0])
         m.fp32_precision, mk.fp32_precision = fresh[1], fresh[2]
-    assert m.allow_tf32 is False  # the legacy flag still reads (no mixed-API error)
+    assert _matmul_precisions() == fresh  # nothing left behind
 
 
 def test_tf32x3_product_recovers_float32_accuracy(tf32x3_on_cpu):

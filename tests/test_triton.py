@@ -26,7 +26,7 @@ import torch
 
 import fastsiren as fs
 from fastsiren import backends, reference
-from fastsiren.jet import Jet
+from fastsiren.jet import Jet, tf32_products
 
 pytest.importorskip("triton")
 
@@ -745,19 +745,21 @@ def paper_net_case(order: int):
 def torch_jet(setting: str, x, ws, bs, oms, order, grads: bool, lap_weights=None):
     """The reference backend's jet (and parameter gradients) at a PyTorch precision setting."""
     dt = {"fp32": torch.float32, "tf32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[setting]
-    # the fp32_precision API, as fastsiren.jet.tf32_products sets it: after a write through it,
-    # reading the legacy allow_tf32 flag raises a mixed-API error in torch >= 2.9
+    # TF32 through fastsiren.jet.tf32_products (both of torch's APIs, which must agree in torch
+    # >= 2.9), else IEEE products; the previous settings after
     m = torch.backends.cuda.matmul
     saved = m.fp32_precision
-    m.fp32_precision = "tf32" if setting == "tf32" else "ieee"
+    if setting != "tf32":
+        m.fp32_precision = "ieee"
     try:
-        xs = x.detach().to(dt).requires_grad_()
-        wl = [w.detach().to(dt).requires_grad_() for w in ws]
-        bl = [b.detach().to(dt).requires_grad_() for b in bs]
-        fn = lambda *a: reference.mlp_jet(*a[:3], oms, a[3], lap_weights)
-        if grads:
-            return jet_and_grads(fn, xs, wl, bl, order)
-        return fn(xs, wl, bl, order), ()
+        with tf32_products(setting == "tf32"):
+            xs = x.detach().to(dt).requires_grad_()
+            wl = [w.detach().to(dt).requires_grad_() for w in ws]
+            bl = [b.detach().to(dt).requires_grad_() for b in bs]
+            fn = lambda *a: reference.mlp_jet(*a[:3], oms, a[3], lap_weights)
+            if grads:
+                return jet_and_grads(fn, xs, wl, bl, order)
+            return fn(xs, wl, bl, order), ()
     finally:
         m.fp32_precision = saved
 
@@ -1003,3 +1005,15 @@ def test_launches_run_on_the_inputs_cuda_device(monkeypatch):
     monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
     on("cuda:1")
     assert entered == [torch.device("cuda:1")]
+    monkeypatch.undo()
+    # the entry points go through it with their input
+    guarded = []
+    real = tb._on_device
+    monkeypatch.setattr(tb, "_on_device", lambda x: guarded.append(x) or real(x))
+    gen = torch.Generator().manual_seed(0)
+    ws = [torch.randn(8, 2, generator=gen), torch.randn(1, 8, generator=gen)]
+    bs = [torch.randn(8, generator=gen), torch.randn(1, generator=gen)]
+    x = torch.rand(5, 2, generator=gen)
+    tb.mlp_jet(x, ws, bs, (30.0, None), 1)
+    tb.mlp_infer(x, ws, bs, (30.0, None), 0)
+    assert len(guarded) == 2 and all(g is x for g in guarded)
