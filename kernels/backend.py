@@ -35,8 +35,11 @@ TritonGradFunction = reverse_grad_function(TritonGradOps, "TritonGradFunction")
 def _on_device(x: torch.Tensor):
     """The CUDA device of ``x`` made current for the launches: Triton launches on the current
     device (a model on cuda:1 while cuda:0 is current would read cuda:1's memory from cuda:0).
-    Nothing to do when it already is current, on the CPU, or inside a compiled region. The
-    backward needs nothing: autograd runs a CUDA backward with its device current."""
+    Nothing to do when it already is current or on the CPU. While dynamo traces, nothing either:
+    the choice would be made at trace time, and ``torch.cuda.device`` in a traced region has not
+    run on a GPU here, so a compiled model on another device than the current one should make
+    its device current itself (``torch.cuda.set_device``). The backward needs nothing: autograd
+    runs a CUDA backward with its device current."""
     if not x.is_cuda or torch.compiler.is_compiling() or x.device.index == torch.cuda.current_device():
         return contextlib.nullcontext()
     return torch.cuda.device(x.device)
