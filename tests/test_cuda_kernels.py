@@ -337,6 +337,41 @@ def test_render_fused_matches_reference(dev, order, width, dtype, hidden, monkey
             assert_close(a, b, TOL[dtype], f"render width={width} {dtype} {name}")
 
 
+def _render_tile(limit: int, streams: int, fmax: int, itemsize: int) -> int:
+    """The fused render's rows per tile (TM) on a device of ``limit`` bytes of opt-in shared memory
+    per block and 1 KiB more per SM: csrc/render.cu's rule (render_fused), mirrored."""
+    ldw = (fmax + 31) // 32 * 32 + 1
+    size = {tm: (2 * 8 * tm * fmax + 32 * ldw) * itemsize for tm in (8, 4, 2)}
+    budget2 = (limit + 1024) // 2 - 1024
+    for tm, most, cap in ((8, 64, budget2), (4, 32, budget2), (8, 64, limit), (4, 32, limit), (2, 16, limit)):
+        if streams <= most and size[tm] <= cap:
+            return tm
+    return 0
+
+
+@pytest.mark.parametrize("dim,order,width,dtype", [(2, 0, 256, torch.float32), (2, 2, 256, torch.float32),
+                                                   (3, 2, 256, torch.float32), (2, 1, 136, torch.float64)])
+def test_render_fused_two_row_tile(dev, dim, order, width, dtype, monkeypatch):
+    """The fused render's smallest tile (TM=2), which a card with less shared memory than an H100
+    takes (an A100 at float64 widths above about 217, sm_86/89 cards): the emulated device's limit
+    lowered to 80000 bytes (FASTSIREN_CUDA_EMULATE_SMEM), against reference."""
+    if dev != "cpu":
+        pytest.skip("the emulated device's shared memory only")
+    limit = 80000
+    streams = {0: 1, 1: 1 + dim, 2: 2 + dim}[order]
+    assert _render_tile(limit, streams, width, dtype.itemsize) == 2  # the case takes the tile
+    assert _render_tile(232448, streams, width, dtype.itemsize) > 2  # an H100 would not
+    monkeypatch.setenv("FASTSIREN_CUDA_EMULATE_SMEM", str(limit))
+    monkeypatch.setenv(backends.FUSED_INFER_ENV, "1")
+    ws, bs, oms = make_net(dev, dim, width, 2, 3, False, dtype=dtype)
+    x = coords(dev, N_CASES[dev]["large"], dim, dtype, requires_grad=False)
+    jet = cuda_ext.mlp_infer(x, ws, bs, oms, order)
+    ref = reference.mlp_infer(x.double(), [w.double() for w in ws], [b.double() for b in bs], oms, order)
+    for name, a, b in zip(("value", "grad", "laplacian"), jet, ref):
+        if b is not None:
+            assert_close(a, b, TOL[dtype], f"render TM=2 D={dim} width={width} {dtype} {name}")
+
+
 def test_weighted_laplacian_float32(dev, monkeypatch):
     """The float32 LapWeights kernels (first layer, sine epilogue and adjoint, fused render),
     which the float64 test above does not launch: on a GPU they keep the weights in local memory

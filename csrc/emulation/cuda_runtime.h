@@ -75,10 +75,19 @@ using std::min;
 
 namespace fastsiren_emu {
 
-// An H100's shared memory: opt-in per block and per SM, and the default per-launch limit.
+// An H100's shared memory: opt-in per block (per SM: 1 KiB more), and the default per-launch limit.
 constexpr int kSmemOptin = 232448;
-constexpr int kSmemPerSM = 233472;
 constexpr size_t kSmemDefault = 48 * 1024;
+
+// The emulated device's opt-in limit per block: an H100's, or FASTSIREN_CUDA_EMULATE_SMEM bytes
+// (at least the 48 KiB default) to emulate a card with less (an A100: 166912; sm_86/89: 101376),
+// whose kernels take other tiles; the per-SM limit is 1 KiB above it, as on those cards.
+inline int smem_optin() {
+  const char* env = std::getenv("FASTSIREN_CUDA_EMULATE_SMEM");
+  if (env == nullptr || *env == '\0') return kSmemOptin;
+  const long v = std::strtol(env, nullptr, 10);
+  return v >= static_cast<long>(kSmemDefault) && v <= kSmemOptin ? static_cast<int>(v) : kSmemOptin;
+}
 constexpr size_t kStackBytes = 256 * 1024;
 
 struct Fiber {
@@ -281,15 +290,15 @@ inline cudaError_t cudaGetDevice(int* device) {
 inline cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device) {
   if (device != 0) return cudaErrorInvalidValue;
   switch (attr) {
-    case cudaDevAttrMaxSharedMemoryPerBlockOptin: *value = ::fastsiren_emu::kSmemOptin; return cudaSuccess;
-    case cudaDevAttrMaxSharedMemoryPerMultiprocessor: *value = ::fastsiren_emu::kSmemPerSM; return cudaSuccess;
+    case cudaDevAttrMaxSharedMemoryPerBlockOptin: *value = ::fastsiren_emu::smem_optin(); return cudaSuccess;
+    case cudaDevAttrMaxSharedMemoryPerMultiprocessor: *value = ::fastsiren_emu::smem_optin() + 1024; return cudaSuccess;
   }
   return cudaErrorInvalidValue;
 }
 
 template <typename... P>
 inline cudaError_t cudaFuncSetAttribute(void (*kernel)(P...), cudaFuncAttribute attr, int value) {
-  if (attr != cudaFuncAttributeMaxDynamicSharedMemorySize || value < 0 || value > ::fastsiren_emu::kSmemOptin)
+  if (attr != cudaFuncAttributeMaxDynamicSharedMemorySize || value < 0 || value > ::fastsiren_emu::smem_optin())
     return cudaErrorInvalidValue;
   const std::lock_guard<std::mutex> lock(::fastsiren_emu::g_launch_mutex);
   ::fastsiren_emu::g_smem_limit[reinterpret_cast<const void*>(kernel)] = static_cast<size_t>(value);
