@@ -349,14 +349,13 @@ def _render_tile(limit: int, streams: int, fmax: int, itemsize: int) -> int:
     return 0
 
 
+@pytest.mark.parametrize("dev", [pytest.param("cpu", id="emulated")], indirect=True)  # its shared memory is set
 @pytest.mark.parametrize("dim,order,width,dtype", [(2, 0, 256, torch.float32), (2, 2, 256, torch.float32),
                                                    (3, 2, 256, torch.float32), (2, 1, 136, torch.float64)])
 def test_render_fused_two_row_tile(dev, dim, order, width, dtype, monkeypatch):
     """The fused render's smallest tile (TM=2), which a card with less shared memory than an H100
     takes (an A100 at float64 widths above about 217, sm_86/89 cards): the emulated device's limit
     lowered to 80000 bytes (FASTSIREN_CUDA_EMULATE_SMEM), against reference."""
-    if dev != "cpu":
-        pytest.skip("the emulated device's shared memory only")
     limit = 80000
     streams = {0: 1, 1: 1 + dim, 2: 2 + dim}[order]
     assert _render_tile(limit, streams, width, dtype.itemsize) == 2  # the case takes the tile
