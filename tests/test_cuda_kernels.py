@@ -328,13 +328,18 @@ def test_render_fused_matches_reference(dev, order, width, dtype, hidden, monkey
         ws, bs, oms = ws[:1], bs[:1], oms[:1]
     else:
         ws, bs, oms = make_net(dev, 2, width, hidden, 3, False, dtype=dtype)
-    x = coords(dev, N_CASES[dev]["large"], 2, dtype, requires_grad=False)
+    _check_render(coords(dev, N_CASES[dev]["large"], 2, dtype, requires_grad=False), ws, bs, oms, order,
+                  f"render width={width} {dtype}")
+
+
+def _check_render(x, ws, bs, oms, order, what: str) -> None:
+    """``cuda_ext.mlp_infer`` against the reference's float64 render, in x's dtype, no grad."""
     jet = cuda_ext.mlp_infer(x, ws, bs, oms, order)
     ref = reference.mlp_infer(x.double(), [w.double() for w in ws], [b.double() for b in bs], oms, order)
     for name, a, b in zip(("value", "grad", "laplacian"), jet, ref):
         if b is not None:
-            assert a.dtype == dtype and not a.requires_grad
-            assert_close(a, b, TOL[dtype], f"render width={width} {dtype} {name}")
+            assert a.dtype == x.dtype and not a.requires_grad
+            assert_close(a, b, TOL[x.dtype], f"{what} {name}")
 
 
 def _render_tile(limit: int, streams: int, fmax: int, itemsize: int) -> int:
@@ -363,12 +368,8 @@ def test_render_fused_two_row_tile(dev, dim, order, width, dtype, monkeypatch):
     monkeypatch.setenv("FASTSIREN_CUDA_EMULATE_SMEM", str(limit))
     monkeypatch.setenv(backends.FUSED_INFER_ENV, "1")
     ws, bs, oms = make_net(dev, dim, width, 2, 3, False, dtype=dtype)
-    x = coords(dev, N_CASES[dev]["large"], dim, dtype, requires_grad=False)
-    jet = cuda_ext.mlp_infer(x, ws, bs, oms, order)
-    ref = reference.mlp_infer(x.double(), [w.double() for w in ws], [b.double() for b in bs], oms, order)
-    for name, a, b in zip(("value", "grad", "laplacian"), jet, ref):
-        if b is not None:
-            assert_close(a, b, TOL[dtype], f"render TM=2 D={dim} width={width} {dtype} {name}")
+    _check_render(coords(dev, N_CASES[dev]["large"], dim, dtype, requires_grad=False), ws, bs, oms, order,
+                  f"render TM=2 D={dim} width={width} {dtype}")
 
 
 def test_weighted_laplacian_float32(dev, monkeypatch):
