@@ -988,3 +988,73 @@ def test_gpu_target_findings_pair_one_size_and_never_round_onto_a_target(tmp_pat
     (text,) = [f for f in sec.findings if "against the targets of" in f]
     assert "triton 2.996x (missed) at floor fraction 0.499 (missed); cuda 1.25x (missed) (floor not measured)" in text
     assert "against reference+compile, whose forward records no graph: triton 1.80x, cuda 0.75x" in text
+
+
+def test_a_dirty_commit_keeps_its_mark():
+    assert report._commit({"commit": "651d97905e7a50b9c1d2e3f4a5b6c7d8e9f0a1b2-dirty"}) == "651d97905e-dirty"
+    assert report._commit({"commit": "651d97905e7a50b9c1d2e3f4a5b6c7d8e9f0a1b2"}) == "651d97905e"
+
+
+def test_runs_that_shared_the_machine_are_named_in_sources_and_limits(tmp_path):
+    """Two results files of one device whose runs overlapped (end date less seconds) name each
+    other in their tables' sources and in one limit; another device's run or a run before does not."""
+    def write(name, task, date, seconds, device="cpu"):
+        doc = {"task": task, "profile": "cpu", "device": device, "backend": "torch", "commit": "abc",
+               "date": date, "seconds": seconds, "rows": [{"method": "siren", "psnr": 30.0}]}
+        (tmp_path / f"{name}.json").write_text(json.dumps(doc))
+
+    write("fit-cpu", "fit", "2026-12-06T11:30:00+00:00", 1800)           # 11:00-11:30
+    write("sr-cpu", "sr", "2026-12-06T12:00:00+00:00", 3600)             # 11:00-12:00, 30 min with fit
+    write("compare-cpu", "compare", "2026-12-06T10:59:00+00:00", 600)   # before both
+    write("poisson-cpu", "poisson", "2026-12-06T11:30:00+00:00", 1800, device="gpu")
+    results, _ = report.load_results(tmp_path)
+    by_name = {r.path.name: r for rs in results.values() for r in rs}
+    assert by_name["fit-cpu.json"].alongside == (("sr-cpu.json", 30.0),)
+    assert by_name["sr-cpu.json"].alongside == (("fit-cpu.json", 30.0),)
+    assert by_name["compare-cpu.json"].alongside == by_name["poisson-cpu.json"].alongside == ()
+    assert by_name["fit-cpu.json"].source().endswith(
+        "file fit-cpu.json; it shared the machine with sr-cpu.json for 30 of its 30 minutes (overlapping runs by "
+        "their end times and durations), so its seconds are slower than a run alone")
+    assert "shared" not in by_name["compare-cpu.json"].source()
+    b = report.Builder(results, [], tmp_path)
+    assert [lim for lim in b.limits if lim.startswith("Task timings: 2 of the 4 results files")]
+
+
+def test_a_bench_table_of_two_days_says_so_and_gives_rounds_and_dtype():
+    def row(size, commit, date, provider="torch", peak=1.0):
+        return {"suite": "render", "size": size, "provider": provider, "median_ms": 1.0, "_file": "render.csv",
+                "commit": commit, "date": date, "run_id": commit + size, "device_type": "cpu", "rounds": 10,
+                "dtype": "float32", "peak_mb": peak}
+
+    t = report.Builder._bench_table("cpu", "render", 1, [row("default", "bbb", "2026-12-06T02:00"),
+                                                         row("large", "aaa", "2026-12-04T02:00"),
+                                                         row("large", "aaa", "2026-12-04T02:00", "torch+compile",
+                                                             None)], [])
+    assert "; float32; median of 10 interleaved timed rounds; commit" in t["source"], t["source"]
+    notes = " ".join(t["notes"])
+    assert ("Rows of 2 commits or days (size default from commit bbb of 2026-12-06; size large from commit aaa of "
+            "2026-12-04): each ratio pairs rows of one run, and CPU speed moved between dates") in notes, notes
+    assert "Peak MiB \u2013: not measured" in notes
+    same_day = report.Builder._bench_table("cpu", "render", 1, [row("default", "bbb", "2026-12-06T02:00"),
+                                                                row("large", "bbb", "2026-12-06T05:00")], [])
+    assert "Rows of" not in " ".join(same_day["notes"])  # one commit, one day: runs of one machine state
+    found = report.Builder._speed_findings("cpu", "poisson-grad", [
+        dict(row("default", "bbb", "2026-12-06T02:00"), speedup=1.4996),
+        dict(row("large", "aaa", "2026-12-04T02:00"), speedup=1.2)], "speedup")[0]
+    assert "1.499x the reference" in found and "at size default, commit bbb of 2026-12-06" in found, found
+    assert "These cases come from 2 commits or days" in found
+
+
+def test_small_text_helpers_of_the_report():
+    assert report._mean_seconds([0.0, 0.0, 0.001, 0.0]) == "< 0.001"
+    assert report._mean_seconds([1.2, 1.3]) == "1.25"
+    assert report._bytes_text("1073741824") == "1 GiB" and report._bytes_text(3 * 2**20) == "3 MiB"
+    assert report._bytes_text(1000) == "1,000 bytes" and report._bytes_text("x") == "x"
+    rule = report.cpu_block_rule()  # the Method section's block sizes follow the code's rule
+    import torch
+
+    from fastsiren import jet
+    for width, points in ((rule["narrow"], rule["narrow_points"]), (rule["from"], rule["rows"]),
+                          (2 * rule["from"], rule["rows"])):
+        assert jet._point_blocks(1 << 20, torch.device("cpu"), 1, width)[0].stop == points
+    assert rule["rows"] * rule["from"] == 2 ** rule["log2"]

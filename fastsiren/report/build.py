@@ -66,9 +66,9 @@ HIGHER_IS_BETTER = {"psnr": True, "psnr_y": True, "ssim": True, "ssim_y": True,
                     "ie": False, "nie": False, "seconds": False, "ie_vs_blend": False}
 METRIC_LABELS = {"psnr": "PSNR (dB)", "psnr_heldout": "held-out PSNR (dB)",
                  "psnr_harmonic": "PSNR, harmonic part removed (dB)", "psnr_raw": "raw PSNR (dB)",
-                 "psnr_y": "PSNR-Y (dB)", "ssim": "SSIM", "ssim_y": "SSIM-Y", "ie": "IE", "nie": "NIE",
+                 "psnr_y": "PSNR-Y (dB)", "ssim": "SSIM", "ssim_y": "SSIM-Y", "ie": "IE (8-bit levels)", "nie": "NIE",
                  "lr_residual_rms": "LR residual RMS", "seconds": "train s", "params": "params",
-                 "ie_vs_blend": "IE - blend IE (lower is better)"}
+                 "ie_vs_blend": "IE - blend IE (8-bit levels; lower is better)"}
 # The benchmark columns a reader needs, in order (the CSVs hold more: versions, run ids, errors).
 BENCH_COLUMNS = ("phase", "size", "threads", "points", "in_features", "hidden", "provider", "median_ms",
                  "q10_ms", "q90_ms", "speedup", "tflops", "floor_frac", "peak_mb")
@@ -95,6 +95,8 @@ class Result:
     path: Path
     doc: dict
     variant: str
+    # other results files whose runs overlapped this one's on the same device: (file, minutes)
+    alongside: tuple[tuple[str, float], ...] = ()
 
     @property
     def task(self) -> str:
@@ -118,8 +120,18 @@ class Result:
         """Where a table's numbers come from: profile, device, backend, commit, date, file."""
         d = self.doc
         return (f"profile {self.profile}, device {self.device()}, backend {d.get('backend', '?')}, "
-                f"commit {str(d.get('commit', '?'))[:10]}, {str(d.get('date', '?'))[:10]}, "
-                f"file {self.path.name}")
+                f"commit {_commit(d)}, {str(d.get('date', '?'))[:10]}, "
+                f"file {self.path.name}" + self.shared())
+
+    def shared(self) -> str:
+        """``; it shared the machine with ...`` where another run overlapped this one, else ""."""
+        if not self.alongside:
+            return ""
+        span = _span(self.doc)
+        total = f" of its {(span[1] - span[0]).total_seconds() / 60:.0f}" if span else ""
+        return ("; it shared the machine with " + ", ".join(f"{name} for {minutes:.0f}{total} minutes"
+                                                            for name, minutes in self.alongside)
+                + " (overlapping runs by their end times and durations), so its seconds are slower than a run alone")
 
 
 def _variant(path: Path, profile: str) -> str:
@@ -160,12 +172,48 @@ def load_results(results_dir: Path, profile: str | None = None) -> tuple[dict[st
         groups[(str(doc["task"]), _variant(path, prof))].append(Result(path, doc, _variant(path, prof)))
     rank = {p: i for i, p in enumerate(PROFILE_ORDER)}
     chosen: dict[str, list[Result]] = defaultdict(list)
+    loaded = [r for rs in groups.values() for r in rs]
     for (task, _), results in sorted(groups.items()):
         results.sort(key=lambda r: (r.doc.get("complete") is False, rank.get(r.profile, len(rank)), r.path.name))
-        chosen[task].append(results[0])
+        chosen[task].append(dataclasses.replace(results[0], alongside=_overlaps(results[0], loaded)))
         skipped.extend(f"{r.path.name}: superseded by {results[0].path.name} (profile {results[0].profile})"
                        for r in results[1:])
     return dict(chosen), skipped
+
+
+def _span(doc: dict) -> tuple[_dt.datetime, _dt.datetime] | None:
+    """When a results document's run went on: its ``date`` (written at the end) less its
+    ``seconds``; None without both. A resumed run's seconds include its earlier parts, so its
+    start is then an estimate on the early side."""
+    try:
+        end = _dt.datetime.fromisoformat(str(doc["date"]))
+        seconds = float(doc["seconds"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if end.tzinfo is None or not math.isfinite(seconds) or seconds <= 0:
+        return None
+    return end - _dt.timedelta(seconds=seconds), end
+
+
+# Overlaps shorter than this are not reported (a run's end is written after its last timing).
+OVERLAP_MIN_SECONDS = 60.0
+
+
+def _overlaps(res: Result, others: list[Result]) -> tuple[tuple[str, float], ...]:
+    """The other results files whose runs overlapped ``res``'s on the same device, with the
+    minutes of overlap: runs that shared the machine, so their timings are not a run alone's."""
+    span = _span(res.doc)
+    if span is None:
+        return ()
+    out = []
+    for other in others:
+        o = _span(other.doc)
+        if other.path == res.path or o is None or other.doc.get("device") != res.doc.get("device"):
+            continue
+        seconds = (min(span[1], o[1]) - max(span[0], o[0])).total_seconds()
+        if seconds >= OVERLAP_MIN_SECONDS:
+            out.append((other.path.name, seconds / 60))
+    return tuple(out)
 
 
 def _number(text: str):
@@ -206,8 +254,10 @@ _ROUNDS = re.compile(r",? median of (\d+) rounds")
 
 
 def _commit(doc: dict) -> str:
-    """The commit of a results document, as the tables' sources print it."""
-    return str(doc.get("commit", "?"))[:10]
+    """The commit of a results document, as the tables' sources print it: ten hex digits, and
+    "-dirty" kept where the run's working tree had uncommitted changes."""
+    commit = str(doc.get("commit", "?"))
+    return commit[:10] + ("-dirty" if commit.endswith("-dirty") else "")
 
 
 def fmt(key: str, value: Any) -> str:
@@ -239,9 +289,15 @@ def fmt(key: str, value: Any) -> str:
     return str(value)
 
 
+def _run_day(row: dict) -> tuple[str, str]:
+    """A benchmark row's commit and day: rows that share them ran the same code on the same
+    machine state (a day's runs at several thread counts), rows that do not may not compare."""
+    return str(row.get("commit", "?"))[:10], str(row.get("date", "?"))[:10]
+
+
 def _dates(rows: list[dict]) -> str:
     """``commit a455e96cef of 2026-11-28`` (each distinct run of ``rows``)."""
-    return ", ".join(dict.fromkeys(f"commit {str(r.get('commit', '?'))[:10]} of {str(r.get('date', '?'))[:10]}"
+    return ", ".join(dict.fromkeys(f"commit {_commit(r)} of {str(r.get('date', '?'))[:10]}"
                                    for r in rows)) or "no rows"
 
 
@@ -509,7 +565,7 @@ def direction(metric: str) -> str:
 
 def _short_label(metric: str) -> str:
     """A metric's name without its unit: ``PSNR``, ``PSNR-Y``, ``IE``."""
-    return _label(metric).removesuffix(" (dB)")
+    return _label(metric).removesuffix(" (dB)").removesuffix(" (8-bit levels)")
 
 
 LEVEL_RULE = (f"level: within {TIE_DB} dB of PSNR or {TIE_REL:.1%} of another metric, or, over several paired "
@@ -1041,8 +1097,27 @@ def cost_finding(res: Result, per: str) -> list[str]:
     if not secs:
         return []
     return [f"Cost per {per}, the mean seconds of each method on {res.device()}: "
-            + ", ".join(f"{m} {statistics.fmean(v):.3g}" for m, v in secs.items())
+            + ", ".join(f"{m} {_mean_seconds(v)}" for m, v in secs.items())
             + " (each SIREN method fits its networks anew for every input)."]
+
+
+def _bytes_text(value: Any) -> str:
+    """``1073741824`` -> "1 GiB" (a byte count as a results file records it)."""
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        return str(value)
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size and n % size == 0:
+            return f"{n // size} {unit}"
+    return f"{n:,} bytes"
+
+
+def _mean_seconds(values: list[float]) -> str:
+    """A mean of task rows' ``seconds``, which the tasks round to milliseconds: "< 0.001" below
+    that resolution, not a mean of rounded zeros and ones printed to three digits."""
+    mean = statistics.fmean(values)
+    return "< 0.001" if mean < 0.001 else f"{mean:.3g}"
 
 
 class Builder:
@@ -1063,6 +1138,16 @@ class Builder:
         self.used_figures: list[Path] = []
         self.limits: list[str] = []  # Discussion limits that the sections compute (e.g. a frame that carries a mean)
         self.readings: list[str] = []  # Discussion readings across a study's cases (the ablations')
+        loaded = [r for rs in results.values() for r in rs]
+        shared = [r for r in loaded if r.alongside]
+        if shared:
+            self.limits.append(
+                f"Task timings: {len(shared)} of the {len(loaded)} results files come from runs that overlapped "
+                "another run on the same device (by their end times and durations): "
+                + "; ".join(f"{r.path.name} with {', '.join(name for name, _ in r.alongside)}" for r in shared)
+                + ". Their seconds (the train s columns, the plots against training seconds, the cost lines) "
+                  "measure a shared machine, not a run alone, and do not compare with other runs' seconds; their "
+                  "metrics do not depend on it.")
 
     # -- helpers
     def _fig(self, path: Path | None, caption: str, width: float = 0.7) -> dict | None:
@@ -1578,6 +1663,8 @@ class Builder:
                 + (f", {fmt('seconds', float(secs))} s on {_count(int(tr.get('threads', 1)), 'CPU thread')}"
                    if isinstance(secs, (int, float)) else "")
                 + ")" + (f", one network for scales {both}" if scales else "")
+                + (f", at commit {_commit(tr)} on {str(tr['date'])[:10]}" if tr.get("commit") and tr.get("date")
+                   else "")
                 + (f" (x{', x'.join(fmt('scale', x) for x in unseen)} not among them)" if unseen else "")
                 + ". It is weaker than the published SRCNN, trained longer on more data, whose numbers the other-data "
                   "table gives.")
@@ -1819,14 +1906,20 @@ class Builder:
                             for r in rows if str(r.get("device", "?")) == dev and not r.get("sweep")
                             and isinstance(r.get(speed_col), (int, float))
                             and str(r.get("provider", "")).lower() != "reference"]
+                # one size, so that a bar's mean does not pair runs of different dates (the sizes of a
+                # table may come from different runs): the default size where there is one
+                if any(r.get("size") == "default" for r in dev_rows):
+                    dev_rows = [r for r in dev_rows if r.get("size") == "default"]
                 dev_rows.sort(key=lambda r: (r["case"], str(r.get("threads"))))
                 n_threads = len({r.get("threads") for r in dev_rows if r.get("threads") is not None})
                 keys = ["case", "threads"] if n_threads > 1 else ["case"]
                 slug = re.sub(r"[^A-Za-z0-9]+", "-", dev).strip("-").lower()
                 sizes = ", ".join(dict.fromkeys(str(r.get("size")) for r in dev_rows))
                 caption = (f"Speedup over the reference per provider and benchmark (suite, and phase of the layer "
-                           f"suite{'; torch threads' if n_threads > 1 else ''}) on {dev}: the geometric mean over "
-                           f"the benchmark sizes of the tables ({sizes}), on a log axis from 1x (a bar up is "
+                           f"suite{'; torch threads' if n_threads > 1 else ''}) on {dev}"
+                           + (f" at size {sizes} ({_dates(dev_rows)})" if "," not in sizes else
+                              f": the geometric mean over the benchmark sizes of the tables ({sizes})")
+                           + ", on a log axis from 1x (a bar up is "
                            "faster than the reference, down slower; no bar: not run there). The tables give each case.")
                 fig = summary_bars(self.figures_dir / f"report-bench-{slug}.png", dev_rows, speed_col, keys,
                                    f"speedup over reference on {dev}", agg="geomean", base=1.0, caption=caption)
@@ -1899,7 +1992,10 @@ class Builder:
                    "their compilation, so these times are not the speed tables' and the training default picked "
                    "from them (the fastest passing precision) rests on them."]))
         sec.findings.append(f"The rule '{doc.get('rule', '?')}' picks {doc.get('recommended_default', '?')} as the "
-                            f"default training precision on {doc['device']}.")
+                            f"default training precision on {doc['device']}"
+                            + ("." if doc.get("step_timing") else
+                               ", from step times that include the kernels' compilation (the table's note): a pick "
+                               "that waits for a rerun of the study, timed after compilation."))
         if "recommended_infer_default" in doc:
             sec.findings.append(f"The inference rule '{doc.get('infer_rule', '?')}' picks "
                                 f"{doc['recommended_infer_default']} for rendering on {doc['device']}.")
@@ -1915,7 +2011,9 @@ class Builder:
         render = (f"; a render evaluates {get('render_points')} points" + (f" (a {side} x {side} grid)" if side
                                                                           and side * side == doc["render_points"]
                                                                           else "")
-                  + ", its time the median of repeated calls after a compiling one") if side else ""
+                  + " of the network trained at ieee, at each precision (the float64 row's render PSNR is that "
+                    "network's render in float64, not the float64 fit's), its time the median of repeated calls "
+                    "after a compiling one") if side else ""
         versions = doc.get("versions") if isinstance(doc.get("versions"), dict) else {}
         soft = ", ".join(f"{k} {v}" for k, v in versions.items() if v and k != "python")
         return (f"Settings: one SIREN of width {get('width')} with hidden_layers {get('hidden_layers')} (counted as in "
@@ -2221,9 +2319,10 @@ class Builder:
             body.append([cell(r["suite"]), cell(r["phase"])]
                         + [cell(fmt("ms", ms[s][p])) for p in ("reference", "torch") for s in ("glibc", "pinned")]
                         + [cell(f"{sp[s]:.2f}x") for s in ("glibc", "pinned")])
+        pinned = ", ".join(dict.fromkeys(_bytes_text(v) for v in doc.get("settings", {}).get("pinned", {}).values()))
         sec.tables.append(table(
             f"CPU steps (ms) under glibc's default malloc settings and with its mmap and trim thresholds pinned at "
-            f"1 GiB (freed memory stays in the process), on {doc['device']}, {doc['threads']} threads, size "
+            f"{pinned or '?'} (freed memory stays in the process), on {doc['device']}, {doc['threads']} threads, size "
             f"{doc['size']}", ["suite", "phase", "reference glibc", "reference pinned", "torch glibc", "torch pinned",
                                "torch vs ref. glibc", "torch vs ref. pinned"], body, lead=2,
             source=f"{doc.get('passes', '?')} processes per setting, alternating, each the median of "
@@ -2317,12 +2416,27 @@ class Builder:
 
         versions = ", ".join(f"{k} {distinct(k)}" for k in ("torch", "triton", "cuda", "python")
                              if any(r.get(k) is not None for r in rs))
+        rounds = distinct("rounds")
         source = (f"device {dev}" + (f", {_count(int(threads), 'torch thread')}" if threads is not None else "")
+                  + (f"; {distinct('dtype')}" if any(r.get("dtype") for r in rs) else "")
+                  + (f"; median of {rounds} interleaved timed rounds" if rounds else "")
                   + f"; commit {distinct('commit', 10)}, date {distinct('date', 19)}, {versions}; "
                     f"file {distinct('_file')}")
         notes = ["Same in every row: " + ", ".join(f"{BENCH_LABELS.get(k, k)} = {fmt(k, rs[0].get(k))}"
                                                    for k in constant) + "."] \
             if constant else []
+        runs = list(dict.fromkeys(_run_day(r) for r in rs))
+        if len(runs) > 1:
+            per_run = "; ".join(
+                "size " + ", ".join(dict.fromkeys(str(r.get("size")) for r in rs if _run_day(r) == run))
+                + " from " + _dates([r for r in rs if _run_day(r) == run]) for run in runs)
+            notes.append(f"Rows of {len(runs)} commits or days ({per_run}): each ratio pairs rows of one run, and "
+                         + ("CPU speed moved between dates (the Discussion's limits), so" if rs[0].get("device_type")
+                            == "cpu" else "so") + " rows of different runs do not compare with each other.")
+        if any(r.get("peak_mb") is None for r in rs) and rs[0].get("device_type") == "cpu":
+            notes.append("Peak MiB \u2013: not measured. The CPU's memory tracking counts the tensors ATen's "
+                         "dispatcher creates, and torch.compile's inductor kernels allocate their buffers outside "
+                         "it.")
         if any(reference_infer_graph(r) for r in rs):
             notes.append(REFERENCE_INFER_NOTE)
         # what was not timed, one entry per reason; the sizes only where not every size of the table
@@ -2447,9 +2561,18 @@ class Builder:
             return []
         top = max(best, key=lambda r: r[speed_col])
         low = min(best, key=lambda r: r[speed_col])
-        return [f"On {dev}, suite {suite}: the fastest case is {top.get('provider', '?')} at {Builder._case(top)}, "
-                f"{top[speed_col]:.2f}x the reference; the slowest non-reference case runs at "
-                f"{low[speed_col]:.2f}x ({low.get('provider', '?')} at {Builder._case(low)})."]
+        runs = list(dict.fromkeys(_run_day(r) for r in best))
+        # each ratio pairs rows of one run; cases of different commits or days are named with theirs
+        at = (lambda r: f"{Builder._case(r)}, {_dates([r])}") if len(runs) > 1 else Builder._case
+        mixed = (f" These cases come from {len(runs)} commits or days ({_dates(best)}): a ratio pairs rows of one "
+                 "run, and CPU speed moved between dates (the Discussion's limits), so cases of different days, "
+                 "such as two sizes, do not compare with each other."
+                 if len(runs) > 1 and best[0].get("device_type") == "cpu" else "")
+        # a target's own rounding: 1.499x, not 1.50x, beside "target 1.5x: missed"
+        target = (GPU_TARGETS if best[0].get("device_type") == "cuda" else TARGETS).get(suite, 0.0)
+        return [f"On {dev}, suite {suite}: the fastest case is {top.get('provider', '?')} at {at(top)}, "
+                f"{speedup_text(top[speed_col], target)} the reference; the slowest non-reference case runs at "
+                f"{speedup_text(low[speed_col], target)} ({low.get('provider', '?')} at {at(low)})." + mixed]
 
     @staticmethod
     def _verdict_table(sections: dict[str, Section]) -> dict | None:
@@ -2581,7 +2704,7 @@ class Builder:
                 d = res.doc
                 secs = d.get("seconds")
                 body.append([cell(res.path.name), cell(task), cell(res.profile), cell(str(d.get("device", "?"))),
-                             cell(str(d.get("backend", "?"))), cell(str(d.get("commit", "?"))[:10]),
+                             cell(str(d.get("backend", "?"))), cell(_commit(d)),
                              cell(str(d.get("date", "?"))[:10]),
                              cell(fmt("seconds", float(secs)) if isinstance(secs, (int, float)) else "–")])
         return table("Results files the report is built from", ["file", "task", "profile", "device", "backend",
@@ -2683,7 +2806,7 @@ class Builder:
                                                   for r in rs}),
                           "bench_devices": sorted({str(r.get("device")) for r in self.bench if "device" in r}),
                           "forced": forced or "", "files": sum(len(v) for v in self.results.values()),
-                          "bench_rows": len(self.bench)},
+                          "bench_rows": len(self.bench), "cpu_blocks": cpu_block_rule()},
             "sections": {k: s.to_json(missing[k]) for k, s in sections.items()},
             "discussion": {"worked": worked, "lost": lost, "limits": limits, "summary": summary,
                            "readings": self.readings,
@@ -2692,6 +2815,21 @@ class Builder:
             "other_data": self.other_data(),
             "other_figures": self._task_figures(None),
         }
+
+
+def cpu_block_rule() -> dict:
+    """The torch backend's CPU point blocks (:func:`fastsiren.jet._point_blocks`) for the
+    template's Method section: the floor of points, the elements per block as a power of two,
+    and the points of a block at two widths."""
+    import torch
+
+    from fastsiren import jet
+
+    def points(width: int) -> int:
+        return jet._point_blocks(1 << 30, torch.device("cpu"), 1, width)[0].stop
+
+    return {"rows": jet.CPU_BLOCK_ROWS, "log2": jet.CPU_BLOCK_ELEMS.bit_length() - 1, "narrow": 64,
+            "narrow_points": points(64), "from": jet.CPU_BLOCK_ELEMS // jet.CPU_BLOCK_ROWS}
 
 
 # ---------------------------------------------------------------- compile
