@@ -1058,3 +1058,23 @@ def test_small_text_helpers_of_the_report():
                           (2 * rule["from"], rule["rows"])):
         assert jet._point_blocks(1 << 20, torch.device("cpu"), 1, width)[0].stop == points
     assert rule["rows"] * rule["from"] == 2 ** rule["log2"]
+
+
+def test_figures_are_placed_at_the_width_they_were_drawn_for(tmp_path):
+    """A PNG drawn W inches wide is placed W inches wide (its fonts print at their own size), at
+    most the text width; a file that is not a PNG keeps the asked width."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    b = report.Builder({}, [], tmp_path)
+    for inches in (3.0, 12.0):
+        fig = plt.figure(figsize=(inches, 2))
+        path = tmp_path / f"w{inches:g}.png"
+        fig.savefig(path, dpi=report.FIGURE_DPI)
+        plt.close(fig)
+        assert report.png_width_in(path) == pytest.approx(inches)
+        assert b._fig(path, "c")["width"] == pytest.approx(min(1.0, inches / report.TEXT_WIDTH_IN))
+    (tmp_path / "x.png").write_text("not a png")
+    assert report.png_width_in(tmp_path / "x.png") is None and b._fig(tmp_path / "x.png", "c", 0.7)["width"] == 0.7

@@ -707,7 +707,11 @@ def grouped_bars(path: Path, groups: list[str], series: dict[str, list[float | N
     with ``base`` on a log axis at ``base`` (ratios: a bar up is a gain, down a loss, with a line
     at ``base``); PSNRs, whose axis cannot start at zero and stay readable, are dots, whose
     position (not a bar's length) is the value."""
-    fig, ax = common.plt_figure(1, 1, figsize=(min(11.0, 0.9 * len(groups) * max(len(series), 1) ** 0.5 + 3), 2.8))
+    # drawn at most the text width wide, so that its 8-9 pt labels print at their size (Builder._fig)
+    fig, ax = common.plt_figure(1, 1, figsize=(min(TEXT_WIDTH_IN, 0.6 * len(groups) * max(len(series), 1) ** 0.5
+                                                   + 2.5), 3.0))
+    import textwrap
+
     import matplotlib
     import matplotlib.ticker
 
@@ -733,12 +737,14 @@ def grouped_bars(path: Path, groups: list[str], series: dict[str, list[float | N
         for i, v in enumerate(vals):
             if v is None and values and n <= 6:  # beyond that the legend and the gaps say it
                 ax.annotate("n/a", (i + offset, 0), xycoords=("data", "axes fraction"), xytext=(0, 2),
-                            textcoords="offset points", ha="center", va="bottom", fontsize=7, rotation=90,
+                            textcoords="offset points", ha="center", va="bottom", fontsize=7.5, rotation=90,
                             color=colour)
-    long = sum(map(len, groups)) > 60
+    long = sum(map(len, groups)) > 40
     ax.set_xticks(range(len(groups)), groups, rotation=25 if long else 0, ha="right" if long else "center",
-                  fontsize=7 if long else 8)
-    ax.set(ylabel=ylabel, title=title)
+                  fontsize=8)
+    ax.tick_params(axis="y", labelsize=8)
+    ax.set_ylabel(textwrap.fill(ylabel, 40), fontsize=8.5)
+    ax.set_title(textwrap.fill(title, 90), fontsize=9)
     ax.grid(axis="y", alpha=0.3)
     if base is not None:
         ax.set_yscale("log")
@@ -748,11 +754,12 @@ def grouped_bars(path: Path, groups: list[str], series: dict[str, list[float | N
         if values:
             lo, hi = min(min(values), base) / 1.3, max(max(values), base) * 1.3
             ax.set_ylim(lo, hi)
-            ax.set_yticks([t * base for t in (0.05, 0.1, 0.2, 0.5, 1, 2, 3, 5, 10, 20) if lo <= t * base <= hi])
-    if n > 5:  # many series: the legend goes below the axes, clear of the bars
-        ax.legend(fontsize=7, ncol=min(n, 3), loc="upper center", bbox_to_anchor=(0.5, -0.4 if long else -0.15))
+            ax.set_yticks([t * base for t in (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1, 1.5, 2, 3, 5, 10, 20) if lo <= t * base <= hi])
+    if n > 4:  # many series: the legend goes below the axes, clear of the bars
+        ax.legend(fontsize=7.5, ncol=min(n, 2 if max(map(len, series)) > 24 else 3), loc="upper center",
+                  bbox_to_anchor=(0.5, -0.45 if long else -0.15))
     else:
-        ax.legend(fontsize=7, ncol=min(n, 4))
+        ax.legend(fontsize=7.5, ncol=min(n, 4))
     if dots and values and min(values) > 0:
         ax.set_ylim(max(0.0, min(values) - 2), max(values) + 2)
     common.save_figure(fig, path, caption=caption)
@@ -946,6 +953,25 @@ def typeset(text: str) -> str:
     """Plain-text notation of the tasks' captions and help as the report prints it: omega_0 as
     ω₀, K -+ G as K ∓ G."""
     return text.replace("omega_0", "ω₀").replace(" -+ ", " ∓ ")
+
+
+# The template's text width (A4, 2.1 cm margins left and right), in inches, and the resolution the
+# figures are saved at (common.save_figure): a PNG of W pixels was drawn W / FIGURE_DPI inches wide.
+TEXT_WIDTH_IN = (21.0 - 2 * 2.1) / 2.54
+FIGURE_DPI = 120
+
+
+def png_width_in(path: Path) -> float | None:
+    """The width in inches a PNG was drawn at (its pixel width over :data:`FIGURE_DPI`), from
+    its IHDR header; None if it is not a readable PNG."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(24)
+    except OSError:
+        return None
+    if len(head) < 24 or head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
+        return None
+    return int.from_bytes(head[16:20], "big") / FIGURE_DPI
 
 
 def figure(path: Path, caption: str, width: float = 0.7, half: bool = False) -> dict:
@@ -1151,10 +1177,14 @@ class Builder:
 
     # -- helpers
     def _fig(self, path: Path | None, caption: str, width: float = 0.7) -> dict | None:
+        """A figure at the width its PNG was drawn for (its fonts print at their own size), at
+        most the text width; ``width`` (a fraction of the text width) where the PNG's size is
+        unreadable."""
         if path is None:
             return None
         self.used_figures.append(path)
-        return figure(path, caption, width)
+        natural = png_width_in(path)
+        return figure(path, caption, min(1.0, natural / TEXT_WIDTH_IN) if natural else width)
 
     def _task_figures(self, key: str | None) -> list[dict]:
         """The PNGs the tasks wrote under the figures folder for section ``key`` (matched by
