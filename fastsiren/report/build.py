@@ -754,7 +754,8 @@ def grouped_bars(path: Path, groups: list[str], series: dict[str, list[float | N
         if values:
             lo, hi = min(min(values), base) / 1.3, max(max(values), base) * 1.3
             ax.set_ylim(lo, hi)
-            ax.set_yticks([t * base for t in (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1, 1.5, 2, 3, 5, 10, 20) if lo <= t * base <= hi])
+            ticks = (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1, 1.5, 2, 3, 5, 10, 20)
+            ax.set_yticks([t * base for t in ticks if lo <= t * base <= hi])
     if n > 4:  # many series: the legend goes below the axes, clear of the bars
         ax.legend(fontsize=7.5, ncol=min(n, 2 if max(map(len, series)) > 24 else 3), loc="upper center",
                   bbox_to_anchor=(0.5, -0.45 if long else -0.15))
