@@ -1078,3 +1078,26 @@ def test_figures_are_placed_at_the_width_they_were_drawn_for(tmp_path):
         assert b._fig(path, "c")["width"] == pytest.approx(min(1.0, inches / report.TEXT_WIDTH_IN))
     (tmp_path / "x.png").write_text("not a png")
     assert report.png_width_in(tmp_path / "x.png") is None and b._fig(tmp_path / "x.png", "c", 0.7)["width"] == 0.7
+
+
+def test_a_dev_choice_is_weighed_against_the_lowest_row_and_the_grid_edges(tmp_path):
+    def rows(method, ies):
+        return [{"method": method, "ie": v, "frame": i} for i, v in enumerate(ies)]
+
+    doc = {"task": "vfi", "flow_grid": {"blur": [0.0, 1.0, 2.0], "smooth": [0.001, 0.003],
+                                        "tvl1_attachment": [5.0, 15.0, 45.0]},
+           "rows": rows("siren-flow, blur 2, smooth 0.003", [10.0, 10.01]) + rows("siren-flow, blur 1, smooth 0.003",
+                                                                                   [10.0, 10.0])
+           + rows("tvl1, attachment 15", [11.0, 11.0]) + rows("tvl1, attachment 5", [12.0, 12.0])}
+    dev = report.Result(tmp_path / "vfi-dev-flow-cpu.json", doc, "vfi-dev-flow")
+    level = report.Builder._dev_choice(dev, "siren-flow", "siren-flow, blur 2, smooth 0.003", "blur and smooth")
+    assert level == (" Over its 2 triplets, siren-flow, blur 2, smooth 0.003 has mean IE 10.005; the lowest, "
+                     "siren-flow, blur 1, smooth 0.003, has 10.000: level (within 0.1%), so the profile keeps its "
+                     "value (blur 2 is at the upper edge of this run's grid (0, 1, 2))."), level
+    doc["rows"][1]["ie"] = 11.0
+    assert "lower by more than the level margin" in report.Builder._dev_choice(
+        dev, "siren-flow", "siren-flow, blur 2, smooth 0.003", "blur and smooth")
+    best = report.Builder._dev_choice(dev, "tvl1", "tvl1, attachment 15", "attachment")
+    assert best == " Over its 2 triplets, tvl1, attachment 15 has mean IE 11.000, the lowest of the 2 tvl1 settings.", \
+        best  # 15 is inside the grid (5, 15, 45): no edge
+    assert report.Builder._dev_choice(dev, "tvl1", "tvl1, attachment 99", "attachment") == ""

@@ -1431,6 +1431,43 @@ class Builder:
             sec.figures.append(f)
 
     @staticmethod
+    def _dev_choice(dev: Result, method: str, label: str, axes: str) -> str:
+        """`` Over its N triplets ...``: the mean IE of ``label`` (a dev row the evaluation uses)
+        over every triplet of the dev run, against the lowest of ``method``'s rows, and whether
+        they are level (:data:`LEVEL_RULE`'s relative margin); an edge of the grid said where
+        the used value sits on one."""
+        means: dict[str, float] = {}
+        for name in dict.fromkeys(str(r.get("method")) for r in dev.rows):
+            if name == method or name.startswith(method + ","):
+                ies = [r["ie"] for r in dev.rows if r.get("method") == name and isinstance(r.get("ie"), (int, float))]
+                if ies:
+                    means[name] = _mean(ies)
+        if label not in means or len(means) < 2:
+            return ""
+        best = min(means, key=means.get)
+        n = sum(1 for r in dev.rows if r.get("method") == label)
+        text = f" Over its {n} triplets, {label} has mean IE {means[label]:.3f}"
+        if best == label:
+            text += f", the lowest of the {len(means)} {method} settings"
+        else:
+            level = abs(means[label] - means[best]) <= TIE_REL * means[best]
+            text += (f"; the lowest, {best}, has {means[best]:.3f}: "
+                     + (f"level (within {TIE_REL:.1%}), so the profile keeps its value" if level else
+                        "lower by more than the level margin: the profile's value is not this run's best"))
+        grid = dev.doc.get("flow_grid") if isinstance(dev.doc.get("flow_grid"), dict) else {}
+        keys = {"blur": "blur", "smooth": "smooth", "attachment": "tvl1_attachment"}
+        edges = []
+        for word, key in keys.items():
+            values = grid.get(key)
+            m = re.search(rf"{word} ([-+0-9.e]+)", label)
+            if word in axes and isinstance(values, list) and len(values) > 2 and m:
+                v = float(m.group(1))
+                if v in (min(values), max(values)):
+                    edges.append(f"{word} {v:g} is at the {'lower' if v == min(values) else 'upper'} edge of "
+                                 f"this run's grid ({', '.join(f'{x:g}' for x in values)})")
+        return text + (" (" + "; ".join(edges) + ")" if edges else "") + "."
+
+    @staticmethod
     def _vfi_chosen(results: list[Result], dev: Result) -> list[str]:
         """The dev table's row that the evaluation table's ``siren`` is (its fits and weight)."""
         from fastsiren.tasks.vfi import weighted_label
@@ -1442,7 +1479,11 @@ class Builder:
             if not all(isinstance(v, (int, float)) for v in used.values()):
                 return []
             return [f"The evaluation table's motion SIREN uses blur {used['blur']:g} and smooth {used['smooth']:g}, "
-                    f"its TV-L1 attachment {used['tvl1_attachment']:g} (as its settings say)."]
+                    f"its TV-L1 attachment {used['tvl1_attachment']:g} (as its settings say)."
+                    + Builder._dev_choice(dev, "siren-flow", f"siren-flow, blur {used['blur']:g}, smooth "
+                                                             f"{used['smooth']:g}", "blur and smooth")
+                    + Builder._dev_choice(dev, "tvl1", f"tvl1, attachment {used['tvl1_attachment']:g}",
+                                          "attachment")]
         if isinstance(dev.doc.get("occlusion_values"), list):  # the occlusion dev run
             used = settings.get("occlusion")
             if not isinstance(used, (int, float)):
