@@ -57,6 +57,7 @@ def _terminate_as_interrupt(signum, _frame) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    script = argv is None  # the console script: this process ends with the command
     argv = sys.argv[1:] if argv is None else argv
     command = next((a for a in argv if not a.startswith("-")), None)
     if command not in SUBCOMMANDS:
@@ -64,8 +65,12 @@ def main(argv: list[str] | None = None) -> int:
         if command is None:
             if "--version" in argv:
                 parser.parse_args(["--version"])  # prints it and exits
+            unknown = [a for a in argv if a not in ("-h", "--help")]
+            if unknown:
+                parser.error(f"unrecognized arguments: {' '.join(unknown)} (no command given; expected one of "
+                             f"{list(SUBCOMMANDS)})")
             parser.print_help()
-            return 0 if argv and argv[0] in ("-h", "--help") else 2
+            return 0 if argv else 2
         real = next((a for a in argv if a in SUBCOMMANDS), None)
         if real is not None:  # an option before the command: its value was taken for the command
             rest = [a for a in argv if a is not real]
@@ -87,6 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     except BaseException as exc:
         # Ctrl-C, or an error it caused (e.g. an import it cut short raises ImportError from it)
         if isinstance(exc, KeyboardInterrupt) or isinstance(exc.__cause__ or exc.__context__, KeyboardInterrupt):
+            if script:  # the task has kept its work: a second Ctrl-C must not cut the exit short
+                for sig in (signal.SIGINT, getattr(signal, "SIGTERM", None)):
+                    if sig is not None:
+                        signal.signal(sig, signal.SIG_IGN)
             if getattr(args, "resume", None) is None:  # only the tasks that have --resume
                 print("interrupted", file=sys.stderr)
             else:  # a task without checkpoints says what --resume does for it (INTERRUPT_HINT)

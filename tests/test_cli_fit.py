@@ -91,9 +91,15 @@ def test_siren_beats_baselines_on_quick_fit(tmp_path, model, siren_quick):
     (["--size", "6"], "size must be >= 8"),  # SSIM's 7x7 window: was a skimage error after training
     (["--model", "relu", "--backend", "cuda"], "applies to the SIREN only"),
     (["--image", "eagle"], "needs a download"),  # was a ModuleNotFoundError traceback (pooch)
+    (["--device", "meta"], "device='meta' is not one the tasks run on"),  # was a meta-tensor error mid-run
+    (["--device", "cpu:1"], "device='cpu:1' is not one the tasks run on"),  # was accepted
+    (["--publish", "--results-dir", "__FILE__"], "--results-dir"),  # was refused after the training
+    (["--publish", "--figures-dir", "__FILE__/sub"], "is a file, so no folder can be made under it"),
 ])
 def test_bad_inputs_fail_before_training(tmp_path, capsys, args, msg):
     out = tmp_path / "bad"
+    (tmp_path / "file").write_text("x")
+    args = [a.replace("__FILE__", str(tmp_path / "file")) for a in args]
     assert cli.main(["fit", "--profile", "quick", "--out", str(out), "--no-progress", *args]) == 2
     assert msg in capsys.readouterr().err
     assert not (out / "metrics.json").exists()
@@ -227,6 +233,12 @@ def test_top_level_parser_edges(capsys, monkeypatch):
     with pytest.raises(SystemExit):
         cli.main(["fit", "--bogus"])
     assert "fastsiren fit: error: unrecognized arguments: --bogus" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # was the whole help, with no word of what was wrong
+        cli.main(["-x"])
+    assert "error: unrecognized arguments: -x (no command given" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # was NumPy's "Seed must be between 0 and 2**32 - 1", after the folder
+        cli.main(["fit", "--seed", "-1"])
+    assert "argument --seed: expected an integer from 0 to 4294967295, got '-1'" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli.main(["bench", "--help"])
     assert "(default: default)" in " ".join(capsys.readouterr().out.split())
@@ -253,7 +265,7 @@ def test_output_files_are_checked_before_the_work(tmp_path, capsys):
         assert f"error: {name} " in err and ".tmp" not in err, err
     from fastsiren.tasks import sr_table
 
-    with pytest.raises(OSError, match="--results .*s.json: cannot write there"):
+    with pytest.raises(OSError, match="--results .*s.json: .*file is a file, so no folder can be made under it"):
         sr_table.main(["--profile", "quick", "--images", "camera", "--results", str(tmp_path / "file" / "s.json"),
                        "--figures", str(tmp_path / "f")])
 
@@ -261,7 +273,7 @@ def test_output_files_are_checked_before_the_work(tmp_path, capsys):
 def test_help_shows_a_default_of_zero(capsys):
     with pytest.raises(SystemExit):
         cli.main(["fit", "--help"])
-    assert "random seed (default: 0)" in " ".join(capsys.readouterr().out.split())
+    assert "random seed, an integer from 0 to 4294967295 (default: 0)" in " ".join(capsys.readouterr().out.split())
 
 
 def test_interrupt_hint_names_resume_only_where_the_task_has_it(monkeypatch, capsys):

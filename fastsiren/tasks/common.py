@@ -77,15 +77,41 @@ def _finite(obj: Any) -> Any:
     return obj
 
 
+def _file_above(path: Path) -> Path | None:
+    """The first existing ancestor of ``path`` that is a file, not a folder (nothing can be
+    made under it), or None."""
+    for parent in path.parents:
+        if parent.exists():
+            return None if parent.is_dir() else parent
+    return None
+
+
 def check_output_file(path: str | os.PathLike, name: str) -> Path:
     """Before any work: ``path`` (the file an option names) can be written, i.e. it is no folder
     and its folder can be made and written in; else an error naming the option."""
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(f"{name} {path} is a folder; expected the file to write")
+    return _probe_folder(path.parent, path, name, f".{path.name}.")
+
+
+def check_output_dir(path: str | os.PathLike, name: str) -> Path:
+    """Before any work: ``path`` (the folder an option names) is a folder that can be made and
+    written in; else an error naming the option."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise NotADirectoryError(f"{name} {path} is a file; expected a folder")
+    return _probe_folder(path, path, name, ".probe.")
+
+
+def _probe_folder(folder: Path, path: Path, name: str, prefix: str) -> Path:
+    """Make ``folder`` and write a probe file in it (removed), or an error naming the option."""
+    above = _file_above(folder / "x")
+    if above is not None:
+        raise NotADirectoryError(f"{name} {path}: {above} is a file, so no folder can be made under it")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".probe")
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=".probe")
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
@@ -209,20 +235,37 @@ def environment(device: torch.device | str = "cpu", commit: str | None = None) -
 
 
 def pick_device(name: str | None = None) -> torch.device:
-    """``cuda`` when available (or asked for), else ``cpu``."""
+    """``cuda`` when available (or asked for), else ``cpu``; ``cuda:N`` a GPU that exists."""
     if name in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         dev = torch.device(name)
-    except RuntimeError as exc:
+    except (RuntimeError, TypeError) as exc:
         raise ValueError(f"device={name!r} is not known; expected auto, cpu or cuda") from exc
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device='cuda' was asked for but no CUDA GPU is available")
+    if dev.type not in ("cpu", "cuda") or (dev.type == "cpu" and dev.index not in (None, 0)):
+        raise ValueError(f"device={name!r} is not one the tasks run on; expected auto, cpu, cuda or cuda:N")
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise RuntimeError(f"device={name!r} was asked for but no CUDA GPU is available")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"device={name!r}: this machine has {torch.cuda.device_count()} CUDA GPU(s)")
     return dev
+
+
+SEED_MAX = 2**32 - 1  # NumPy's seed range
+
+
+def check_seed(seed: int, name: str = "seed") -> int:
+    """A seed NumPy, torch and ``random`` all take (0 .. 2**32 - 1), or an error naming it."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= SEED_MAX:
+        raise ValueError(f"{name} must be an integer from 0 to {SEED_MAX}, got {seed!r}")
+    return seed
 
 
 def seed_all(seed: int) -> None:
     import random
+
+    check_seed(seed)
 
     random.seed(seed)
     np.random.seed(seed)
@@ -716,6 +759,26 @@ def plt_figure(*args, **kwargs):
     return plt.subplots(*args, **kwargs)
 
 
+def plt_canvas(**kwargs):
+    """An empty matplotlib figure with the non-interactive Agg backend, for layouts that
+    :func:`plt_figure`'s grid does not give (subfigures, mosaics)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.figure(**kwargs)
+
+
+PLACED_WIDTH_IN = 5.9  # the width the PDF report gives every figure (A4 text width)
+
+
+def placed_font(size_pt: float, width_in: float) -> float:
+    """The size that a ``size_pt`` font prints at when a figure ``width_in`` wide is placed
+    at :data:`PLACED_WIDTH_IN`: keep it at 6.5 pt or more, or the text is unreadable."""
+    return size_pt * PLACED_WIDTH_IN / width_in
+
+
 def colorbar(fig, mappable, ax, label: str, *, extend: str = "neither", orientation: str = "vertical",
              fontsize: float = 7):
     """A slim labelled colour bar in an inset beside ``ax`` (right of it, or below it when
@@ -777,9 +840,19 @@ def add_common_arguments(parser, *, image: str | None = "camera", default_out: s
     parser.add_argument("--backend", default="auto",
                         help="auto | reference | torch | triton | cuda (auto: cuda/triton on a GPU, torch on the CPU)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
-    parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument("--seed", type=_seed_arg, default=0, help=f"random seed, an integer from 0 to {SEED_MAX}")
     parser.add_argument("--resume", action="store_true", help=resume)
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def _seed_arg(text: str) -> int:
+    """argparse type of ``--seed``: its error names the range (argparse names the option)."""
+    import argparse
+
+    try:
+        return check_seed(int(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected an integer from 0 to {SEED_MAX}, got {text!r}") from exc
 
 
 def add_publish_arguments(parser) -> None:
@@ -791,8 +864,17 @@ def add_publish_arguments(parser) -> None:
     parser.add_argument("--figures-dir", default="docs/figures", help="figure folder of --publish")
 
 
+def check_publish_args(args) -> None:
+    """What a task's ``main`` calls before its run: with ``--publish``, ``--results-dir`` and
+    ``--figures-dir`` must be folders that can be written, so a long run is not lost to a typo."""
+    if getattr(args, "publish", False):
+        check_output_dir(args.results_dir, "--results-dir")
+        check_output_dir(args.figures_dir, "--figures-dir")
+
+
 def publish_if_asked(args, variant: str) -> None:
-    """What a task's ``main`` calls after a finished run: :func:`publish` when ``--publish``."""
+    """What a task's ``main`` calls after a finished run: :func:`publish` when ``--publish``
+    (whose folders :func:`check_publish_args` checked before the run)."""
     if getattr(args, "publish", False):
         for path in publish(args.out, variant, results_dir=args.results_dir, figures_dir=args.figures_dir):
             print(f"published {path}")

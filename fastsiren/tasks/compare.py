@@ -231,6 +231,7 @@ def main(args) -> int:
                         methods=tuple(m for m in args.methods.split(",") if m), backend=args.backend,
                         device=args.device, seed=args.seed, out=args.out, profile=args.profile,
                         resume=args.resume, progress=not args.no_progress)
+    common.check_publish_args(args)
     res = run(cfg)
     common.publish_if_asked(args, "compare")
     for row in res["rows"]:

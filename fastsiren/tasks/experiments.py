@@ -18,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+from fastsiren.tasks import common
+
 # name -> (what it is, the `fastsiren` argv before the shared options; the SR table is its own
 # module, fastsiren.tasks.sr_table). The tables take their own output options; the training
 # tasks take --out/--publish (see _argv).
@@ -111,6 +113,10 @@ def main(args) -> int:
         return 0
     names = parse_names(args.only)
     runs = Path(args.runs or f"runs/{args.profile}")
+    # before any task: a typo in a folder must not cost the runs before the first publish
+    common.check_output_dir(args.results_dir, "--results-dir")
+    common.check_output_dir(args.figures_dir, "--figures-dir")
+    common.check_output_dir(runs, "--runs")
     done = []
     for name in names:
         print(f"== {name}: {EXPERIMENTS[name][0]} (profile {args.profile})", flush=True)

@@ -323,6 +323,7 @@ def main(args) -> int:
                     seed=args.seed, out=args.out, profile=args.profile,
                     checkpoint_every=args.checkpoint_every, resume=args.resume,
                     progress=not args.no_progress)
+    common.check_publish_args(args)
     res = run(cfg)
     common.publish_if_asked(args, "fit")
     row = res["rows"][0]

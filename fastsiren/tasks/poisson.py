@@ -358,6 +358,7 @@ def main(args) -> int:
                         harmonic_degree=args.harmonic_degree, backend=args.backend,
                         device=args.device, seed=args.seed, out=args.out, profile=args.profile,
                         resume=args.resume, progress=not args.no_progress)
+    common.check_publish_args(args)
     res = run(cfg)
     common.publish_if_asked(args, f"poisson-{cfg.supervision}")
     for row in res["rows"]:
