@@ -484,7 +484,7 @@ def test_publish_names_figures_by_study_and_profile(tmp_path):
     assert common.figure_caption(tmp_path / "missing.png") is None
 
 
-def test_experiments_lists_validates_and_runs_by_name(tmp_path, capsys):
+def test_experiments_lists_validates_and_runs_by_name(tmp_path, capsys, monkeypatch):
     from fastsiren.tasks import experiments
 
     assert cli.main(["experiments", "--list"]) == 0
@@ -524,6 +524,16 @@ def test_experiments_lists_validates_and_runs_by_name(tmp_path, capsys):
     out = capsys.readouterr()
     assert "sr-quick.json is not a results document" in out.err
     assert "sr-table" in out.out and "failed (exit 2)" in out.out and "fit                  ok" in out.out
+    # Ctrl-C in the SR table: its own message, the summary and the --resume hint, as for a task
+    def cut(argv):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sr_table, "main", cut)
+    assert cli.main(["experiments", "--profile", "quick", "--only", "sr-table,fit", "--runs", str(tmp_path / "runs"),
+                     "--results-dir", str(res), "--figures-dir", str(figs), "--no-progress"]) == 130
+    out = capsys.readouterr()
+    assert f"interrupted: {sr_table.INTERRUPT_HINT}" in out.err and "rerun the same command with --resume" in out.err
+    assert "sr-table             interrupted" in out.out and "fit                  not run" in out.out
 
 
 def test_cpu_id_reads_the_first_processor():
@@ -654,3 +664,33 @@ def test_script_main_takes_sigterm_as_ctrl_c(tmp_path):
             "common.script_main(lambda: os.kill(os.getpid(), signal.SIGTERM) or 0, 'prog', 'rows kept')")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 130 and "interrupted: rows kept" in proc.stderr
+
+
+def test_poisson_fits_checkpoint_every_so_many_steps(tmp_path, monkeypatch):
+    """The fits of the Poisson, comparison and ablation tasks keep a checkpoint every
+    common.CHECKPOINT_EVERY steps, not only at their end: a kill loses at most that many steps."""
+    from fastsiren.tasks import poisson
+
+    saved = []
+    real = common.atomic_torch_save
+    monkeypatch.setattr(common, "atomic_torch_save", lambda obj, path: (saved.append(obj["step"]), real(obj, path)))
+    monkeypatch.setattr(common, "CHECKPOINT_EVERY", 2)
+    target = torch.linspace(-1, 1, 64).reshape(8, 8, 1)
+    problem = poisson.Problem(target, "grad", 3)
+    model = Siren(2, 8, 1, 1, backend="reference")
+    poisson.train_problem(model, problem, steps=5, lr=1e-3, log_every=5, checkpoint=tmp_path / "ck.pt",
+                          progress=False)
+    assert saved == [2, 4, 5]
+
+
+def test_stale_temporary_files_of_a_killed_write_are_removed_on_resume(tmp_path):
+    run = tmp_path / "run"
+    (run / "parts").mkdir(parents=True)
+    old, fresh = run / ".checkpoint.pt.abc123.tmp", run / "parts" / ".x.npz.def456.tmp"
+    for p in (old, fresh):
+        p.write_bytes(b"half")
+    import os
+
+    os.utime(old, (1.0, 1.0))  # written long ago by a process that was killed
+    assert common.remove_stale_temps(run) == [old]
+    assert not old.exists() and fresh.exists()  # a live writer's file is left alone

@@ -315,6 +315,10 @@ def test_sr_table_resume_keeps_its_rows(tmp_path, color_png, monkeypatch, interr
         sr_table.run_table(results=tmp_path / "t.json", **args)
     doc = json.loads((tmp_path / "t.json").read_text())
     assert doc["complete"] is False and {r["scale"] for r in doc["rows"]} == {2.0}
+    # a new run without --resume never overwrites the rows of the run cut short
+    with pytest.raises(ValueError, match="t.json holds an unfinished table"):
+        sr_table.run_table(results=tmp_path / "t.json", **{**args, "scales": (3.0,)})
+    assert json.loads((tmp_path / "t.json").read_text()) == doc
     doc = sr_table.run_table(results=tmp_path / "t.json", resume=True, **args)
     assert len(calls) == 3  # x2 kept, x3 run
     assert doc["complete"] is True and sorted({r["scale"] for r in doc["rows"]}) == [2.0, 3.0]

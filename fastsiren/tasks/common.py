@@ -30,6 +30,9 @@ import numpy as np
 import torch
 
 PROFILES = ("quick", "cpu", "paper")
+# Steps between the checkpoints of a training run (fit's --checkpoint-every; the fits of the
+# Poisson, comparison and ablation tasks): a crash or a kill loses at most this many steps.
+CHECKPOINT_EVERY = 500
 
 
 # ---------------------------------------------------------------- files
@@ -53,6 +56,27 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+# A temporary file of atomic_write_bytes older than this was left by a process killed mid-write
+# (SIGKILL, power): a live writer renames its file within seconds.
+STALE_TEMP_SECONDS = 600.0
+
+
+def remove_stale_temps(folder: str | os.PathLike, now: float | None = None) -> list[Path]:
+    """Delete the temporary files (``.NAME.*.tmp``) that :func:`atomic_write_bytes` left in
+    ``folder`` and its subfolders when killed mid-write, older than :data:`STALE_TEMP_SECONDS`;
+    the finished files they were to replace are intact. Returns those deleted."""
+    now = time.time() if now is None else now
+    gone = []
+    for tmp in Path(folder).rglob(".*.tmp"):
+        try:
+            if tmp.is_file() and now - tmp.stat().st_mtime > STALE_TEMP_SECONDS:
+                tmp.unlink()
+                gone.append(tmp)
+        except OSError:  # gone meanwhile, or not ours to delete: leave it
+            pass
+    return gone
 
 
 def _json_default(o):
@@ -339,6 +363,8 @@ class RunFolder:
                     f"out={self.path} holds an unfinished run ({', '.join(kept[:4])}"
                     f"{', ...' if len(kept) > 4 else ''}): pass --resume to continue it, or delete it or choose "
                     "another --out to start afresh")
+        if resume and self.path.is_dir():
+            remove_stale_temps(self.path)
         if resume and (self.path / "config.json").exists():
             old = _read_config(self.path / "config.json")
             # compare as saved: a tuple setting (methods, lrs, omegas, ...) comes back a list
@@ -429,8 +455,8 @@ class Parts:
                 info = json.loads(str(z["info"]))
         except Exception as exc:  # zip, key, JSON, pickle-refused errors: all one answer
             raise ValueError(f"--resume: {path} is unreadable ({type(exc).__name__}: {exc}); delete it and the "
-                             "piece's checkpoints (NAME.pt, NAME.*.pt) to run that piece again, or run without "
-                             "--resume") from exc
+                             "piece's checkpoints (NAME.pt, NAME.*.pt) to run that piece again (a start without "
+                             "--resume refuses the unfinished folder)") from exc
         self.earlier += float(info.get("seconds", 0.0)) if isinstance(info, dict) else 0.0
         return arrays, info
 
@@ -458,12 +484,21 @@ def resumed_rows(path: str | os.PathLike, resume: bool, *, key: Callable[[dict],
     a key only the earlier document has is not compared).
     Returns ``({unit: rows}, extra)``: ``extra`` carries the earlier run's ``seconds`` and a
     ``resumed`` record (the earlier commits and dates, the rows kept) for the new document.
-    Without ``resume``: nothing kept; with it and no file: nothing kept, said on stderr. A file
+    Without ``resume``: nothing kept, and an unfinished table at ``path`` (``complete`` false:
+    a run cut short) is an error, never overwritten; a finished one is replaced by the new run.
+    With ``resume`` and no file: nothing kept, said on stderr. A file
     that is not such a document, of other settings, or with rows of units this run does not
     have (other images, scales, triplets) is an error naming the file and what differs; rows of
     other code (another commit) are kept, and said on stderr."""
     path = Path(path)
     if not resume:
+        try:
+            old = json.loads(path.read_text()) if path.is_file() else None
+        except (OSError, ValueError):
+            old = None  # not a results document: nothing of a table to keep
+        if isinstance(old, dict) and old.get("complete") is False and isinstance(old.get("rows"), list):
+            raise ValueError(f"{path} holds an unfinished table ({len(old['rows'])} rows of a run cut short): pass "
+                             "--resume to go on from them, or delete the file to start over")
         return {}, {}
     if not path.exists():
         print(f"--resume: no results file {path} yet: starting from the first row", file=sys.stderr)
@@ -500,7 +535,7 @@ def resumed_rows(path: str | os.PathLike, resume: bool, *, key: Callable[[dict],
             done.setdefault(key(r), []).append(r)
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"--resume: {path} holds a row that is not one of this table ({type(exc).__name__}: "
-                         f"{exc}); repair or delete it, or run without --resume") from exc
+                         f"{exc}); repair or delete it") from exc
     other = sorted(set(done) - set(units), key=str)
     if other:
         raise ValueError(f"--resume: {path} holds rows of {other}, which this run does not have; run with the "
@@ -525,7 +560,7 @@ class TrainState:
 
 
 def train(model: torch.nn.Module, loss_fn: Callable[[], Any], *, steps: int, lr: float,
-          checkpoint: Path | None = None, checkpoint_every: int = 500, resume: bool = False,
+          checkpoint: Path | None = None, checkpoint_every: int = CHECKPOINT_EVERY, resume: bool = False,
           log_every: int = 50, evaluate: Callable[[int], dict] | None = None,
           desc: str = "train", progress: bool = True,
           schedule: Callable[[torch.optim.Optimizer], Any] | None = None,
@@ -573,7 +608,8 @@ def train(model: torch.nn.Module, loss_fn: Callable[[], Any], *, steps: int, lr:
             reason = reason if len(reason) <= 200 else reason[:197] + "..."
             raise ValueError(f"--resume: checkpoint {checkpoint} is unreadable or does not match this run's "
                              f"model ({type(exc).__name__}: {reason}); delete it to start that training "
-                             "from step 0, or run without --resume") from exc
+                             "from step 0 with --resume (a start without --resume refuses the unfinished "
+                             "folder)") from exc
 
     def save() -> None:
         if checkpoint is not None:

@@ -79,6 +79,9 @@ def run_one(name: str, profile: str, runs: Path, results: Path, figures: Path, p
         threads = torch.get_num_threads()
         try:
             return sr_table.main(argv)  # it sets its own thread count (--threads)
+        except KeyboardInterrupt:  # as `fastsiren` reports a task's Ctrl-C: the summary and --resume follow
+            print(f"interrupted: {sr_table.INTERRUPT_HINT}", file=sys.stderr)
+            return 130
         except (ValueError, OSError, TypeError, RuntimeError) as exc:  # reported as `fastsiren` reports a task's
             print(f"fastsiren experiments: sr-table: error: {exc}", file=sys.stderr)
             return 2

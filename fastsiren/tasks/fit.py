@@ -41,7 +41,7 @@ class FitConfig:
     out: str = "runs/fit"
     profile: str = "cpu"
     log_every: int | None = None
-    checkpoint_every: int = 500
+    checkpoint_every: int = common.CHECKPOINT_EVERY
     resume: bool = False
     progress: bool = True
 
@@ -313,7 +313,8 @@ def add_arguments(parser) -> None:
                         help="siren, or a baseline sized to the SIREN's parameter count (a baseline runs in "
                              "plain PyTorch: --backend auto or reference only)")
     parser.add_argument("--color", action="store_true", help="fit RGB instead of grayscale")
-    parser.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints")
+    parser.add_argument("--checkpoint-every", type=int, default=common.CHECKPOINT_EVERY,
+                        help="steps between checkpoints")
 
 
 def main(args) -> int:

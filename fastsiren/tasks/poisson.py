@@ -146,10 +146,11 @@ class Problem:
 def train_problem(model, problem: Problem, *, steps: int, lr: float, log_every: int,
                   checkpoint: Path | None = None, resume: bool = False, progress: bool = True,
                   desc: str = "train") -> tuple[common.TrainState, dict[str, float]]:
-    """Adam on ``problem.loss`` (common.train: progress bar, checkpoint, resume); returns the
-    training state (history with PSNR every ``log_every`` steps) and the final metrics."""
+    """Adam on ``problem.loss`` (common.train: progress bar, checkpoint every
+    :data:`common.CHECKPOINT_EVERY` steps and at the end, resume); returns the training state
+    (history with PSNR every ``log_every`` steps) and the final metrics."""
     state = common.train(model, lambda: problem.loss(model), steps=steps, lr=lr, checkpoint=checkpoint,
-                         checkpoint_every=max(steps, 1), resume=resume, log_every=log_every,
+                         checkpoint_every=common.CHECKPOINT_EVERY, resume=resume, log_every=log_every,
                          evaluate=lambda step: problem.evaluate(model), desc=desc, progress=progress)
     return state, problem.final(model)
 

@@ -153,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+# what a Ctrl-C of the table leaves (the script's and `fastsiren experiments`' message)
+INTERRUPT_HINT = "the rows measured so far are in the results file; rerun with --resume to run the rest"
+
 if __name__ == "__main__":
-    common.script_main(main, "sr_table", "the rows measured so far are in the results file; rerun with --resume "
-                                         "to run the rest")
+    common.script_main(main, "sr_table", INTERRUPT_HINT)
