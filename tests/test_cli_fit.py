@@ -492,6 +492,8 @@ def test_experiments_lists_validates_and_runs_by_name(tmp_path, capsys, monkeypa
     assert listed == list(experiments.EXPERIMENTS) and "sr-table" in listed and "vfi-table" in listed
     assert cli.main(["experiments", "--only", "fit,nosuch"]) == 2
     assert "unknown experiment(s) ['nosuch']" in capsys.readouterr().err
+    assert cli.main(["experiments", "--only", "fit,fit"]) == 2  # the second ran into the first's folder
+    assert "--only lists fit more than once" in capsys.readouterr().err
     res, figs = tmp_path / "results", tmp_path / "figures"
     assert cli.main(["experiments", "--profile", "quick", "--only", "fit", "--runs", str(tmp_path / "runs"),
                      "--results-dir", str(res), "--figures-dir", str(figs), "--no-progress"]) == 0

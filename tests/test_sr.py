@@ -228,6 +228,12 @@ def test_cli_upscale_gray_real_scale(tmp_path, monkeypatch):
                      "--steps", "20", "--out", str(out), "--no-progress", "--resume"]) == 0
     assert (out / "sr.png").read_bytes() == png
     assert json.loads((out / "metrics.json").read_text())["rows"] == doc["rows"]
+    # an output too large to render is refused by its scale before the run folder (was a failed
+    # allocation of tens of terabytes, or "Maximum allowed size exceeded", after it)
+    for scale in ("100000", "1e300"):
+        assert cli.main(["sr", "--image", path, "--scale", scale, "--upscale", "--profile", "quick",
+                         "--out", str(tmp_path / "huge"), "--no-progress"]) == 2
+        assert not (tmp_path / "huge").exists()
 
 
 def test_alpha_and_16bit_inputs_are_read(tmp_path, color_png):

@@ -252,6 +252,13 @@ def test_paper_init_gives_arcsine_activations_through_depth():
      "equal to six significant digits"),
     (lambda o: compare.CompareConfig(profile="quick", size=4, out=o), "size must be >= 8"),
     (lambda o: poisson.PoissonConfig(supervision="grad", profile="quick", size=4, out=o), "size must be >= 8"),
+    (lambda o: poisson.PoissonConfig(supervision="grad", profile="quick", baselines=("relu", "relu"), out=o),
+     "baselines lists relu more than once"),  # was trained twice into one checkpoint file
+    (lambda o: compare.CompareConfig(profile="quick", methods=("siren", "siren"), out=o),
+     "methods lists siren more than once"),
+    (lambda o: compare.CompareConfig(profile="quick", problems=("fit", "fit"), out=o), "problems lists fit more"),
+    (lambda o: poisson.PoissonConfig(supervision="laplacian", profile="quick", size=8, harmonic_degree=4, out=o),
+     "harmonic_degree=4 fits 9 harmonic polynomials, more than the 8-pixel side"),  # was a meaningless PSNR
 ])
 def test_bad_inputs_fail_before_training(tmp_path, monkeypatch, make, match):
     _forbid_training(monkeypatch)

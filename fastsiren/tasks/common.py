@@ -939,6 +939,16 @@ def parse_floats(text: str | None, name: str) -> tuple[float, ...] | None:
         raise ValueError(f"{name} must be comma-separated numbers, got {text!r}") from exc
 
 
+def check_unique(name: str, values) -> tuple:
+    """``values`` as a tuple, or an error naming ``name`` when one is listed twice (a method,
+    problem or case twice would be trained twice and share its rows' names and checkpoint files)."""
+    values = tuple(values)
+    twice = sorted({str(v) for v in values if values.count(v) > 1})
+    if twice:
+        raise ValueError(f"{name} lists {', '.join(twice)} more than once: {list(values)}")
+    return values
+
+
 def check_rates(name: str, rates) -> tuple[float, ...]:
     """A sweep of learning rates as floats: at least one, each > 0 and finite, none twice, and no
     two that print the same at six significant digits (``f"{lr:g}"`` names their rows and checkpoint

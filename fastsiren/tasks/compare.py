@@ -68,8 +68,9 @@ PROFILE_DEFAULTS = {
 def resolve(config: CompareConfig) -> CompareConfig:
     """Fill profile defaults and validate every setting before any work starts."""
     cfg = common.fill_profile(config, PROFILE_DEFAULTS)
-    cfg = dataclasses.replace(cfg, lrs=common.check_rates("lrs", cfg.lrs), problems=tuple(cfg.problems),
-                              methods=tuple(cfg.methods))
+    cfg = dataclasses.replace(cfg, lrs=common.check_rates("lrs", cfg.lrs),
+                              problems=common.check_unique("problems", cfg.problems),
+                              methods=common.check_unique("methods", cfg.methods))
     for p in cfg.problems:
         if p not in PROBLEMS:
             raise ValueError(f"problems holds {p!r}; expected names from {list(PROBLEMS)}")

@@ -64,7 +64,7 @@ def parse_names(text: str | None) -> list[str]:
     unknown = [n for n in names if n not in EXPERIMENTS]
     if unknown or not names:
         raise ValueError(f"--only {text!r}: unknown experiment(s) {unknown}; expected names from {list(EXPERIMENTS)}")
-    return names
+    return list(common.check_unique("--only", names))
 
 
 def run_one(name: str, profile: str, runs: Path, results: Path, figures: Path, progress: bool = False,

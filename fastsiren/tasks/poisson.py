@@ -208,7 +208,7 @@ def resolve(config: PoissonConfig) -> PoissonConfig:
     cfg = common.fill_profile(config, PROFILE_DEFAULTS)
     if cfg.baselines is None:
         cfg = dataclasses.replace(cfg, baselines=DEFAULT_BASELINES[cfg.supervision, cfg.profile])
-    cfg = dataclasses.replace(cfg, baselines=tuple(cfg.baselines),
+    cfg = dataclasses.replace(cfg, baselines=common.check_unique("baselines", cfg.baselines),
                               baseline_lrs=common.check_rates("baseline_lrs", cfg.baseline_lrs))
     for b in cfg.baselines:
         if b not in MODEL_NAMES or b == "siren":
@@ -222,6 +222,11 @@ def resolve(config: PoissonConfig) -> PoissonConfig:
     if cfg.harmonic_degree < 1:
         raise ValueError(f"harmonic_degree must be >= 1, got {cfg.harmonic_degree}")
     common.check_size("size", cfg.size, "for a 3x3 Sobel/Laplace stencil to mean anything")
+    if cfg.supervision == "laplacian" and 2 * cfg.harmonic_degree + 1 > cfg.size:
+        # 2 k + 1 harmonic columns fitted to the image: beyond the grid's side they fit the image itself
+        raise ValueError(f"harmonic_degree={cfg.harmonic_degree} fits {2 * cfg.harmonic_degree + 1} harmonic "
+                         f"polynomials, more than the {cfg.size}-pixel side of the grid; expected at most "
+                         f"{(cfg.size - 1) // 2} at size {cfg.size}")
     return cfg
 
 

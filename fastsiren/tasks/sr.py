@@ -100,6 +100,11 @@ PROFILE_DEFAULTS = {
 }
 
 
+# The most pixels `fastsiren sr --upscale` renders (16384 x 16384): its output, the HR grid's
+# coordinates and the image files are that many values each.
+MAX_UPSCALE_PIXELS = 1 << 28
+
+
 def resolve(config: SRConfig) -> SRConfig:
     """Fill profile defaults and validate every setting before any work starts."""
     cfg = common.fill_profile(config, PROFILE_DEFAULTS)
@@ -514,7 +519,13 @@ def run(config: SRConfig) -> dict:
         lr_img = img
         if min(img.shape[:2]) < 2:
             raise ValueError(f"image {cfg.image} is {img.shape[0]}x{img.shape[1]}; upscaling needs at least 2x2")
-        hr_shape = (int(round(img.shape[0] * cfg.scale)), int(round(img.shape[1] * cfg.scale)))
+        hr = (img.shape[0] * cfg.scale, img.shape[1] * cfg.scale)
+        if hr[0] * hr[1] > MAX_UPSCALE_PIXELS:
+            raise ValueError(f"scale={cfg.scale:g} upscales the {img.shape[0]}x{img.shape[1]} image to "
+                             f"{hr[0]:.4g}x{hr[1]:.4g} pixels, more than the {MAX_UPSCALE_PIXELS:,} an upscale "
+                             f"writes; expected a scale of at most "
+                             f"{math.sqrt(MAX_UPSCALE_PIXELS / (img.shape[0] * img.shape[1])):.4g} for this image")
+        hr_shape = (int(round(hr[0])), int(round(hr[1])))
         folder = common.RunFolder(cfg.out, cfg, resume=cfg.resume)
         parts = common.Parts(folder, cfg.resume)
         got = parts.get("siren-consistent")
