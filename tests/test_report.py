@@ -1101,3 +1101,32 @@ def test_a_dev_choice_is_weighed_against_the_lowest_row_and_the_grid_edges(tmp_p
     assert best == " Over its 2 triplets, tvl1, attachment 15 has mean IE 11.000, the lowest of the 2 tvl1 settings.", \
         best  # 15 is inside the grid (5, 15, 45): no edge
     assert report.Builder._dev_choice(dev, "tvl1", "tvl1, attachment 99", "attachment") == ""
+
+
+def test_unreadable_inputs_are_left_out_and_said(tmp_path, capsys):
+    """A CSV that is not readable or not the harness's, and a figure that is not a PNG, are left
+    out (listed as not used, and on stderr) instead of stopping the build with an unnamed
+    error; --figures that is a file is refused by name."""
+    from fastsiren import cli
+
+    res, bench, figs = tmp_path / "res", tmp_path / "bench", tmp_path / "figs"
+    for d in (res, bench, figs):
+        d.mkdir()
+    (bench / "layer.csv").write_text("a,b\n1,2\n")
+    (bench / "x.csv").write_bytes(bytes(range(128, 256)))
+    (figs / "fit-quick-bad.png").write_text("not a png")
+    skipped: list[str] = []
+    assert report.load_bench(bench, skipped) == []
+    assert skipped == ["layer.csv: not a benchmark results file (no column run_id, date, device, suite, provider, "
+                       "median_ms)", skipped[1]] and skipped[1].startswith("x.csv: not a readable CSV")
+    out = tmp_path / "r.pdf"
+    assert cli.main(["report", "--results", str(res), "--bench", str(bench), "--figures", str(figs),
+                     "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "report: not used: layer.csv" in err and "report: not used: x.csv" in err, err
+    (tmp_path / "file").write_text("x")
+    assert cli.main(["report", "--results", str(res), "--bench", str(bench), "--figures", str(tmp_path / "file"),
+                     "--out", str(out)]) == 2
+    assert "--figures" in capsys.readouterr().err
+    b = report.Builder({}, [], figs)
+    assert b._task_figures("fit") == [] and b.skipped == ["fit-quick-bad.png: not a readable PNG"]

@@ -228,22 +228,40 @@ def _number(text: str):
         return text
 
 
-def load_bench(bench_dir: Path) -> list[dict]:
+# The columns every row of fastsiren bench's CSVs has (benchmarks/records.py): a CSV without them
+# is not one of its results files.
+BENCH_REQUIRED = ("run_id", "date", "device", "suite", "provider", "median_ms")
+
+
+def load_bench(bench_dir: Path, skipped: list[str] | None = None) -> list[dict]:
     """The rows of the latest run (the README's rule: by date) of each device, thread count,
     suite, size, sweep and dtype in every ``*.csv`` under ``bench_dir``, cells parsed to
     numbers, with the file name under ``_file``: a table and its findings come from one run,
-    never a mix of old and new code."""
+    never a mix of old and new code. A file that is not readable, or not such a CSV, is left
+    out, with why appended to ``skipped``."""
     from fastsiren.benchmarks.records import latest
 
     if not bench_dir.is_dir():
         return []
     rows = []
     for path in sorted(bench_dir.glob("*.csv")):
-        with path.open(newline="") as f:
-            for row in csv.DictReader(f):
-                row = {k: _number(v) for k, v in row.items() if k is not None and v not in (None, "")}
-                row["_file"] = path.name
-                rows.append(row)
+        try:
+            with path.open(newline="") as f:
+                reader = csv.DictReader(f)
+                got = list(reader)
+                lacking = [c for c in BENCH_REQUIRED if c not in (reader.fieldnames or [])]
+        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            if skipped is not None:
+                skipped.append(f"{path.name}: not a readable CSV ({type(exc).__name__}: {exc})")
+            continue
+        if lacking:
+            if skipped is not None:
+                skipped.append(f"{path.name}: not a benchmark results file (no column {', '.join(lacking)})")
+            continue
+        for row in got:
+            row = {k: _number(v) for k, v in row.items() if k is not None and v not in (None, "")}
+            row["_file"] = path.name
+            rows.append(row)
     return latest(rows, ("device", "threads", "suite", "size", "sweep", "dtype"))
 
 
@@ -1163,6 +1181,7 @@ class Builder:
         self.auto_gemm = auto_gemm  # what set_cpu_gemm("auto") timed in benchmark runs (fastsiren bench)
         self.trig = trig  # benchmarks/cpu_trig.py's document: NumPy's and torch's float32 sin and cos
         self.used_figures: list[Path] = []
+        self.skipped: list[str] = []  # inputs left out while building (an unreadable figure), as load_* list them
         self.limits: list[str] = []  # Discussion limits that the sections compute (e.g. a frame that carries a mean)
         self.readings: list[str] = []  # Discussion readings across a study's cases (the ablations')
         loaded = [r for rs in results.values() for r in rs]
@@ -1198,6 +1217,9 @@ class Builder:
                 continue
             prefix = re.split(r"[-_.]", p.name, maxsplit=1)[0]
             if FIGURE_PREFIXES.get(prefix) == key and not self._superseded(p.stem, key):
+                if png_width_in(p) is None:  # typst would stop the whole build on it
+                    self.skipped.append(f"{p.name}: not a readable PNG")
+                    continue
                 who = f"the {key} task" if key else "a task"
                 caption = common.figure_caption(p) or f"{p.stem} (written by {who})."
                 threads = re.search(r"-(\d+)t-", p.name)
@@ -2883,7 +2905,7 @@ class Builder:
             "discussion": {"worked": worked, "lost": lost, "limits": limits, "summary": summary,
                            "readings": self.readings,
                            "table": self._verdict_table(sections), "other_losses": other_losses},
-            "inventory": self.inventory(skipped),
+            "inventory": self.inventory(skipped + self.skipped),
             "other_data": self.other_data(),
             "other_figures": self._task_figures(None),
         }
@@ -2945,7 +2967,7 @@ def build(results_dir: Path, bench_dir: Path, figures_dir: Path, out: Path,
           profile: str | None = None) -> dict:
     """Build the report; returns the data it was compiled from (with ``out``)."""
     results, skipped = load_results(results_dir, profile)
-    bench = load_bench(bench_dir)
+    bench = load_bench(bench_dir, skipped)
     def doc(name: str) -> dict | None:
         path = bench_dir / name
         return json.loads(path.read_text()) if path.is_file() else None
@@ -2977,7 +2999,11 @@ def main(args) -> int:
             raise FileNotFoundError(f"{flag} {folder}: no such folder (run from the repository root, or name "
                                     "the folder; an empty folder builds a report that says what is missing)")
     common.check_output_file(args.out, "--out")  # before the build, not after it
+    common.check_output_dir(args.figures, "--figures")
     data = build(Path(args.results), Path(args.bench), Path(args.figures), Path(args.out), args.profile)
+    for note in (data.get("inventory") or {}).get("notes", []):
+        if note.startswith("Not used: ") and "superseded by" not in note:
+            print(f"report: {note[0].lower()}{note[1:]}", file=sys.stderr)
     have = [k for k, s in data["sections"].items() if s["available"]]
     print(f"report -> {args.out}: {data['generated']['files']} results files, "
           f"{data['generated']['bench_rows']} benchmark rows, {len(referenced_figures(data))} figures; "
