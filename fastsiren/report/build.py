@@ -230,7 +230,7 @@ def _number(text: str):
 
 # The columns every row of fastsiren bench's CSVs has (benchmarks/records.py): a CSV without them
 # is not one of its results files.
-BENCH_REQUIRED = ("run_id", "date", "device", "suite", "provider", "median_ms")
+BENCH_REQUIRED = ("suite", "provider", "median_ms")
 
 
 def load_bench(bench_dir: Path, skipped: list[str] | None = None) -> list[dict]:
