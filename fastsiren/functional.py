@@ -84,6 +84,9 @@ def check_params(x: torch.Tensor, weights: Sequence[torch.Tensor],
     _check_floating(x, "x")
     if x.dim() != 2:
         raise ValueError(f"x must have shape (N, in_features), got {tuple(x.shape)}")
+    for seq, what in ((weights, "weights"), (biases, "biases"), (omegas, "omegas")):
+        if not hasattr(seq, "__len__") or not hasattr(seq, "__getitem__"):  # a generator: used up once read
+            raise TypeError(f"{what} must be a sequence (a list, tuple, ParameterList), got {type(seq).__name__}")
     if not (len(weights) == len(biases) == len(omegas)) or not weights:
         raise ValueError("weights, biases and omegas must be non-empty and of equal length, got "
                          f"{len(weights)}, {len(biases)}, {len(omegas)}")
@@ -92,8 +95,8 @@ def check_params(x: torch.Tensor, weights: Sequence[torch.Tensor],
         wname, bname, oname = ("weight", "bias", "omega_0") if layer else (f"weights[{i}]", f"biases[{i}]",
                                                                           f"omegas[{i}]")
         _check_floating(w, wname)
-        if w.dim() != 2 or w.shape[1] != fan:
-            raise ValueError(f"{wname} must have shape (out, {fan}), got {tuple(w.shape)}")
+        if w.dim() != 2 or w.shape[1] != fan or w.shape[0] == 0:
+            raise ValueError(f"{wname} must have shape (out, {fan}) with out >= 1, got {tuple(w.shape)}")
         if b is not None:
             _check_floating(b, bname)
         if b is not None and tuple(b.shape) != (w.shape[0],):

@@ -11,7 +11,7 @@ import math
 import numbers
 import re
 import warnings
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -166,6 +166,10 @@ class Siren(CoordinateMLP):
         init_scale = functional.check_positive(init_scale, "init_scale")
         check_scheme(first_init, True, "first_init")  # by this class's argument names, not SineLayer's init=
         check_scheme(hidden_init, False, "hidden_init")
+        if not isinstance(outermost_linear, (bool, int)) or outermost_linear not in (0, 1):
+            # "no" would be taken as true silently
+            raise TypeError(f"outermost_linear must be True or False, got {outermost_linear!r}")
+        outermost_linear = bool(outermost_linear)
         self.in_features, self.out_features = in_features, out_features
         self.hidden_features, self.hidden_layers = hidden_features, hidden_layers
         self.first_omega_0, self.hidden_omega_0 = first_omega_0, hidden_omega_0
@@ -256,6 +260,9 @@ def convert_official_state_dict(state_dict: dict[str, torch.Tensor], model: Sire
     to ours (``layers.0.weight``) by the order of the linear layers: the layer indices in the
     key names, compared as numbers (a dict with sorted keys, as safetensors returns, lists
     ``net.10`` before ``net.2``), else the order of the state dict."""
+    _check_module(model, "model", Siren)
+    if not isinstance(state_dict, dict):
+        raise TypeError(f"state_dict must be a dict of tensors, got {type(state_dict).__name__}")
     weights = sorted((k for k, v in state_dict.items() if k.endswith("weight") and v.dim() == 2),
                      key=lambda k: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", k)])
     n = len(model.layers)
@@ -363,12 +370,19 @@ MODEL_NAMES = ("siren", *BASELINES)
 
 def count_params(model: nn.Module) -> int:
     """Number of trainable parameters."""
+    _check_module(model, "model")
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def _check_module(obj: Any, name: str, cls: type = nn.Module) -> None:
+    if not isinstance(obj, cls):
+        raise TypeError(f"{name} must be a {cls.__name__}, got {type(obj).__name__}")
 
 
 def matched_baseline(siren: Siren, kind: str, **kwargs) -> CoordinateMLP:
     """A baseline ``kind`` ("relu", "tanh", "relu-pe") with the same number of layers as
     ``siren`` and the width whose parameter count is closest to it (within 1% or an error)."""
+    _check_module(siren, "siren", Siren)
     if kind not in BASELINES:
         raise ValueError(f"kind={kind!r} is not a known baseline; expected one of {list(BASELINES)}")
     cls = BASELINES[kind]
@@ -396,6 +410,10 @@ def build_model(name: str, *, in_features: int, out_features: int, hidden_featur
     """Build ``name`` in :data:`MODEL_NAMES`; baselines match the SIREN's parameter count."""
     if name not in MODEL_NAMES:
         raise ValueError(f"model={name!r} is not a known model; expected one of {list(MODEL_NAMES)}")
+    backends.check_name(backend)
+    if name != "siren" and backend not in ("auto", "reference"):  # as the tasks' --backend refuses it
+        raise ValueError(f"backend={backend!r} applies to the SIREN only: the {name} baseline is plain PyTorch "
+                         "(backend 'auto' or 'reference')")
     siren = Siren(in_features, hidden_features, hidden_layers, out_features, first_omega_0,
                   hidden_omega_0, backend=backend, **siren_kwargs)
     if name == "siren":

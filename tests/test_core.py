@@ -680,6 +680,24 @@ def test_bad_inputs():
         fs.Siren(2, 8.0, 1, 1)
     with pytest.raises(ValueError, match="hidden_layers must be an integer >= 0, got True"):
         fs.Siren(2, 8, True, 1)
+    # found by an audit: taken as truthy, a raw AttributeError, an empty output, a TypeError of len()
+    with pytest.raises(TypeError, match="outermost_linear must be True or False, got 'no'"):
+        fs.Siren(2, 8, 1, 1, outermost_linear="no")
+    assert fs.Siren(2, 8, 1, 1, outermost_linear=0).outermost_linear is False
+    with pytest.raises(TypeError, match="model must be a Module, got str"):
+        fs.count_params("x")
+    with pytest.raises(TypeError, match="siren must be a Siren, got str"):
+        fs.matched_baseline("x", "relu")
+    with pytest.raises(TypeError, match="model must be a Siren, got str"):
+        fs.convert_official_state_dict({}, "x")
+    with pytest.raises(ValueError, match="backend='torch' applies to the SIREN only"):
+        fs.build_model("relu", in_features=2, out_features=1, hidden_features=8, hidden_layers=1, backend="torch")
+    with pytest.raises(ValueError, match=r"weights\[0\] must have shape \(out, 2\) with out >= 1, got \(0, 2\)"):
+        functional.siren_forward(torch.rand(4, 2), [torch.rand(0, 2)], [None], [30.0])
+    with pytest.raises(TypeError, match="weights must be a sequence"):
+        functional.siren_forward(torch.rand(4, 2), (w for w in [torch.rand(3, 2)]), [None], [30.0])
+    layers = torch.nn.ParameterList([torch.nn.Parameter(torch.rand(3, 2))])  # a sequence that is no list
+    assert functional.siren_forward(torch.rand(4, 2), layers, [None], [30.0]).shape == (4, 3)
 
 
 def test_sizes_from_numpy_are_plain_ints():

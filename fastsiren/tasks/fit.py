@@ -90,9 +90,11 @@ def heldout_psnr(model, heldout: torch.Tensor) -> float:
 
 
 def make_model(cfg: FitConfig, out_features: int, device: torch.device):
-    """The network of ``cfg`` (baselines matched to the SIREN's parameter count)."""
+    """The network of ``cfg`` (baselines matched to the SIREN's parameter count; the backend is
+    the SIREN's: a baseline, plain PyTorch, is built with ``auto``)."""
+    backend = cfg.backend if cfg.model == "siren" else "auto"
     return build_model(cfg.model, in_features=2, out_features=out_features, hidden_features=cfg.hidden,
-                       hidden_layers=cfg.layers, backend=cfg.backend, first_omega_0=cfg.omega,
+                       hidden_layers=cfg.layers, backend=backend, first_omega_0=cfg.omega,
                        hidden_omega_0=cfg.hidden_omega, sidelength=cfg.size, first_init=cfg.first_init,
                        hidden_init=cfg.hidden_init, init_scale=cfg.init_scale).to(device)
 
