@@ -11,6 +11,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
@@ -18,7 +19,7 @@ from pathlib import Path
 import torch
 
 from .harness import DTYPES, PROVIDERS, ProviderUnavailable, resolve_providers, run_suite
-from .records import append_rows, environment, merge_results, new_run_id, result_rows, results_file
+from .records import append_rows, check_results_file, environment, merge_results, new_run_id, result_rows, results_file
 from .suites import SIZES, SUITES
 
 # relative to the current folder, like the report's --bench/--figures and the experiments'
@@ -51,12 +52,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dtype", default="float32", help=f"one of {', '.join(DTYPES)}")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
     parser.add_argument("--repeats", type=int, default=None,
-                        help="timed rounds per provider (default 5 on the CPU, 20 on a GPU)")
+                        help="timed rounds per provider, >= 1 (default 5 on the CPU, 20 on a GPU; scaling: 3 and 10)")
     parser.add_argument("--block", type=float, default=None,
-                        help="seconds per timed block (default 0.2 CPU, 0.05 GPU)")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+                        help="seconds per timed block, > 0 (default 0.2 CPU, 0.05 GPU)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads, >= 1 (default: torch's)")
     parser.add_argument("--tol", type=float, default=None,
-                        help="fixed relative tolerance of the check instead of 2x reference's own error")
+                        help="fixed relative tolerance of the check, > 0, instead of 2x reference's own error")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
                         help="folder of the results CSV files (default: %(default)s under the current folder, "
                              "where `fastsiren report --bench` reads them)")
@@ -66,7 +67,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sweep", action="append", metavar="VAR",
                         help="scaling sweep, repeatable: points, width, dim (default: all three)")
     parser.add_argument("--max-points", type=float, default=None,
-                        help="scaling: largest number of points (default 1e7 on a GPU, 3e4 on the CPU)")
+                        help="scaling: largest number of points, at least the sweep's smallest size 1000 (default 1e7 "
+                             "on a GPU, 3e4 on the CPU)")
     parser.add_argument("--figures", type=Path, default=None,
                         help=f"scaling: folder of the plots (default: {DEFAULT_FIGURES} under the current folder; "
                              "with --no-save none are drawn unless this is given)")
@@ -74,7 +76,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="scaling (implies --scaling): redraw the plots from the results CSV (latest run per "
                              "device, thread count and sweep), time nothing")
     parser.add_argument("--merge", type=Path, default=None, metavar="DIR",
-                        help="append the result CSVs of DIR (e.g. a GPU run) to --out, skipping known rows")
+                        help="append the result CSVs of the folder DIR (e.g. a GPU run's results/, searched "
+                             "recursively), or the one results CSV file DIR, to the files of the same names in --out, "
+                             "skipping known rows; every file is checked first (UTF-8 CSV with the harness's columns) "
+                             "and any bad one fails the merge with nothing added")
 
 
 def _suites(names: list[str] | None) -> list[str]:
@@ -108,9 +113,34 @@ def check_alone(providers: list[str] | None, device: torch.device) -> None:
         raise RuntimeError(f"provider {p.name!r} cannot run on {device}: {exc}") from exc
 
 
-def main(args: argparse.Namespace) -> int:
+def _positive(value: float | None, option: str, what: str) -> None:
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{option} must be {what}, got {value}")
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """The numeric options, before any work: an error naming the option and what it takes
+    (none of them falls back to its default, or fails only once the run has started)."""
     if args.repeats is not None and args.repeats < 1:  # 0 must not fall back to the default silently
         raise ValueError(f"--repeats must be >= 1 (timed rounds), got {args.repeats}")
+    if args.threads is not None and args.threads < 1:
+        raise ValueError(f"--threads must be >= 1 (torch CPU threads), got {args.threads}")
+    _positive(args.block, "--block", "a positive number of seconds (per timed block)")
+    _positive(args.tol, "--tol", "a positive relative tolerance")
+    if args.max_points is not None:
+        from .scaling import POINTS
+
+        if not (math.isfinite(args.max_points) and args.max_points >= min(POINTS)):
+            raise ValueError(f"--max-points must be a number of points >= {min(POINTS):g} (the smallest size of "
+                             f"the points sweep), got {args.max_points:g}")
+    scaling = args.scaling or args.replot
+    for option, given in (("--sweep", args.sweep), ("--max-points", args.max_points is not None)):
+        if given and not scaling:
+            raise ValueError(f"{option} applies only to the scaling sweeps: add --scaling")
+
+
+def main(args: argparse.Namespace) -> int:
+    check_args(args)
     if not args.no_save and (args.out.is_file() or any(p.is_file() for p in args.out.parents)):
         raise ValueError(f"--out {args.out} is (or is under) a file; expected a folder of results CSV files")
     if args.merge is not None:
@@ -131,35 +161,68 @@ def main(args: argparse.Namespace) -> int:
     suites = _suites(args.suite)
     resolve_providers(args.provider)  # unknown names fail before anything runs
     device = _device(args.device)
+    if not args.no_save:  # a results file that is not one fails now, not after a suite has run
+        from .scaling import SCALING_FILE
+
+        for name in [SCALING_FILE] if args.scaling else [f"{n}.csv" for n in suites]:
+            check_results_file(args.out / name)
     if args.threads is not None:
-        if args.threads < 1:
-            raise ValueError(f"--threads must be >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)
     check_alone(args.provider, device)
     rounds = args.repeats or (20 if device.type == "cuda" else 5)
     if args.scaling:
-        from .scaling import run_sweeps
+        from .scaling import SCALING_FILE, run_sweeps
 
-        run_sweeps(suites, args.provider, device, DTYPES[args.dtype], sweeps=args.sweep,
-                   max_points=args.max_points, rounds=args.repeats, out_dir=None if args.no_save else args.out,
-                   figures=args.figures or (None if args.no_save else DEFAULT_FIGURES), block_s=args.block)
+        env = environment(device)
+        try:
+            run_sweeps(suites, args.provider, device, DTYPES[args.dtype], sweeps=args.sweep,
+                       max_points=args.max_points, rounds=args.repeats, out_dir=None if args.no_save else args.out,
+                       figures=args.figures or (None if args.no_save else DEFAULT_FIGURES), block_s=args.block)
+        except KeyboardInterrupt:
+            # run_sweeps appends each size's rows as soon as it is measured: they are on disk
+            print("interrupted: " + ("nothing saved (--no-save)" if args.no_save else
+                                     f"the rows of every size measured are kept in {args.out / SCALING_FILE} "
+                                     "(the plots of the sweep cut short are not drawn)"), file=sys.stderr)
+            if not args.no_save:
+                _save_cpu_gemm_choices(args.out, "", env, suites, scaling=True)
+            return 130
         if not args.no_save:
-            _save_cpu_gemm_choices(args.out, "", environment(device), suites, scaling=True)
+            _save_cpu_gemm_choices(args.out, "", env, suites, scaling=True)
         return 0
     run_id, env = new_run_id(), environment(device)
     print(f"run {run_id} on {env['device']} (torch {env['torch']}, triton {env['triton'] or '-'}, "
           f"CUDA {env['cuda'] or '-'}, commit {env['commit'] or '-'})")
     failed = False
-    for name in suites:
-        t0 = time.perf_counter()
-        res = run_suite(name, args.provider, size=args.size, device=device, dtype=DTYPES[args.dtype],
-                        rounds=rounds, block_s=args.block, tol=args.tol)
-        failed |= any(r.status in ("mismatch", "error") for r in res.rows)
-        # wall time of the whole suite (set-up, compilation, checks and timing): plans GPU calls
-        print(f"  [{name}] {time.perf_counter() - t0:.0f} s")
+    done: list[str] = []  # suites whose rows are written
+    try:
+        for name in suites:
+            t0 = time.perf_counter()
+            res = run_suite(name, args.provider, size=args.size, device=device, dtype=DTYPES[args.dtype],
+                            rounds=rounds, block_s=args.block, tol=args.tol)
+            failed |= any(r.status in ("mismatch", "error") for r in res.rows)
+            # wall time of the whole suite (set-up, compilation, checks and timing): plans GPU calls
+            print(f"  [{name}] {time.perf_counter() - t0:.0f} s")
+            if not args.no_save:
+                path = append_rows(results_file(args.out, name), result_rows(res, run_id, env, args.size))
+                print(f"  -> {path}")
+            done.append(name)
+    except KeyboardInterrupt:
+        # Each finished suite's rows were written (atomically) as it finished, so they are kept.
+        # The suite cut short loses its rows: run_suite hands its rows (checked and timed per
+        # phase, every provider interleaved) back only when the whole suite is done, and this
+        # loop does not restructure the harness to get at a finished phase's.
+        cut = suites[len(done)]
+        if args.no_save:
+            kept = "nothing saved (--no-save)"
+        elif done:
+            kept = f"kept the rows of the finished suites {', '.join(done)} in {args.out} (run {run_id})"
+        else:
+            kept = "no suite had finished: nothing saved"
+        print(f"interrupted during suite {cut} (its rows are lost: a suite's rows are written when it finishes); "
+              f"{kept}", file=sys.stderr)
         if not args.no_save:
-            path = append_rows(results_file(args.out, name), result_rows(res, run_id, env, args.size))
-            print(f"  -> {path}")
+            _save_cpu_gemm_choices(args.out, run_id, env, done + [cut])
+        return 130
     if not args.no_save:
         _save_cpu_gemm_choices(args.out, run_id, env, suites)
     if failed:

@@ -552,6 +552,11 @@ def _run_suite(suite, providers, size, device, dtype, rounds, block_s, shape, to
     device = torch.device(device)
     if rounds < 1:
         raise ValueError(f"rounds must be >= 1, got {rounds}")
+    # NaN fails every comparison: 'not x > 0', not 'x <= 0'
+    if block_s is not None and not (math.isfinite(block_s) and block_s > 0):
+        raise ValueError(f"block_s must be a positive number of seconds, got {block_s}")
+    if tol is not None and not (math.isfinite(tol) and tol > 0):
+        raise ValueError(f"tol must be a positive relative tolerance, got {tol}")
     shape = shape or default_shape(suite.name, size, device.type)
     if block_s is None:
         block_s = 0.05 if device.type == "cuda" else 0.2

@@ -58,7 +58,7 @@ def sweep_shapes(suite: str, sweep: str, device_type: str, max_points: float | N
     fixed = FIXED_POINTS[dev]
     layer = suite == "layer"
     if sweep == "points":
-        cap = max_points or DEFAULT_MAX_POINTS[dev]
+        cap = DEFAULT_MAX_POINTS[dev] if max_points is None else check_max_points(max_points)
         vals = [int(n) for n in POINTS if n <= cap]
         return [(n, _shape(layer, n, 256, 2)) for n in vals]
     if sweep == "width":
@@ -66,6 +66,15 @@ def sweep_shapes(suite: str, sweep: str, device_type: str, max_points: float | N
     if layer:
         return []  # a hidden layer has no input dimension of its own
     return [(d, _shape(layer, fixed, 256, d)) for d in DIMS]
+
+
+def check_max_points(max_points: float) -> float:
+    """``max_points`` if it lets the points sweep run at least its smallest size (a cap of 0
+    used to fall back to the default, a NaN or one below the smallest size to run nothing)."""
+    if not (isinstance(max_points, (int, float)) and math.isfinite(max_points) and max_points >= min(POINTS)):
+        raise ValueError(f"max_points must be a number of points >= {min(POINTS):g} (the smallest size of the "
+                         f"points sweep), got {max_points!r}")
+    return max_points
 
 
 def _shape(layer: bool, n: int, width: int, dim: int) -> Shape:
@@ -127,7 +136,12 @@ def run_sweeps(suites: Sequence[str], providers: Sequence[str] | None, device: t
     for s in sweeps:
         if s not in SWEEPS:
             raise ValueError(f"--sweep {s!r} is not a scaling sweep; expected one of {list(SWEEPS)}")
-    rounds = rounds or (10 if device.type == "cuda" else 3)
+    if max_points is not None and "points" in sweeps:
+        check_max_points(max_points)  # before any sweep runs
+    if rounds is None:  # 0 is refused below, not taken for the default
+        rounds = 10 if device.type == "cuda" else 3
+    if rounds < 1:
+        raise ValueError(f"rounds must be >= 1 (timed rounds), got {rounds}")
     run_id, env = new_run_id(), environment(device)
     all_rows: list[dict[str, str]] = []
     for suite in suites:

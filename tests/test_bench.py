@@ -302,10 +302,12 @@ def test_merge_skips_known_rows_and_widens_old_files(tmp_path):
     assert records.merge_results(src, dst) == {"fit.csv": 1}
     assert records.merge_results(src, dst) == {"fit.csv": 0}
     old = dst / "layer.csv"
-    old.write_text("run_id,suite,provider\nr0,layer,torch\n")
+    old.write_text("run_id,date,suite,phase,provider,status\nr0,2026-01-01,layer,step,torch,ok\n")
     records.append_rows(old, [row | {"suite": "layer"}])
     rows = records.read_rows(old)
-    assert len(rows) == 2 and rows[0]["run_id"] == "r0" and rows[0]["status"] == ""
+    assert len(rows) == 2 and rows[0]["run_id"] == "r0" and rows[0]["status"] == "ok" and rows[0]["median_ms"] == ""
+    with old.open(newline="") as f:
+        assert tuple(csv.DictReader(f).fieldnames) == records.COLUMNS
 
 
 def test_readme_block_is_generated_from_results(tmp_path):
@@ -945,3 +947,208 @@ def test_scaling_caption_says_only_what_the_sweep_holds_fixed():
     assert scaling._fixed_setting(rows, "width") == "D = width, N = 2,048, 1 linear layer"
     rows = [{"hidden": "256", "in_features": "2", "points": str(n), "layers": "5"} for n in (100, 1000)]
     assert scaling._fixed_setting(rows, "points") == "width 256, D = 2, 5 linear layers"
+
+
+
+# ---------------------------------------------------------------- bad input and crash safety
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--block", "0"], "--block must be a positive number of seconds"),
+    (["--block", "-1"], "--block must be a positive number of seconds"),
+    (["--block", "nan"], "--block must be a positive number of seconds"),
+    (["--block", "inf"], "--block must be a positive number of seconds"),
+    (["--tol", "-1"], "--tol must be a positive relative tolerance"),
+    (["--tol", "nan"], "--tol must be a positive relative tolerance"),
+    (["--tol", "0"], "--tol must be a positive relative tolerance"),
+    (["--threads", "0"], "--threads must be >= 1"),
+    (["--repeats", "-3"], "--repeats must be >= 1"),
+    (["--scaling", "--max-points", "0"], "--max-points must be a number of points >= 1000"),
+    (["--scaling", "--max-points", "nan"], "--max-points must be a number of points >= 1000"),
+    (["--scaling", "--max-points", "-5"], "--max-points must be a number of points >= 1000"),
+    (["--scaling", "--max-points", "999"], "--max-points must be a number of points >= 1000"),
+    (["--max-points", "1e4"], "--max-points applies only to the scaling sweeps: add --scaling"),
+    (["--sweep", "points"], "--sweep applies only to the scaling sweeps: add --scaling"),
+])
+def test_cli_refuses_bad_numbers_before_any_work(tmp_path, monkeypatch, argv, message):
+    """Each used to be taken silently (--block 0 ran one call per block, --tol -1 made every row a
+    mismatch, --max-points 0 ran the default sweep) or to fail after the run had started
+    (--block nan): now an error naming the option, before anything runs or is written."""
+    from fastsiren.benchmarks import harness
+
+    def no_run(*a, **k):
+        raise AssertionError("a suite ran despite the bad option")
+
+    monkeypatch.setattr(cli, "run_suite", no_run)
+    monkeypatch.setattr(harness, "run_suite", no_run)
+    monkeypatch.setattr(scaling, "run_suite", no_run)
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    args = parser.parse_args(["--out", str(tmp_path / "out"), "--suite", "layer", "--provider", "torch", *argv])
+    with pytest.raises(ValueError, match=re.escape(message)):
+        cli.main(args)
+    assert not (tmp_path / "out").exists()
+
+
+def test_fastsiren_bench_reports_a_bad_option_and_exits_2(tmp_path, capsys):
+    from fastsiren import cli as top
+
+    rc = top.main(["bench", "--size", "quick", "--out", str(tmp_path / "out"), "--block", "nan"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "fastsiren bench: error: --block must be a positive number of seconds, got nan" in err.replace(
+        " (per timed block)", "")
+    assert not (tmp_path / "out").exists()
+
+
+def test_harness_and_sweeps_refuse_bad_numbers():
+    """The library calls check what the CLI checks: no silent fallback to a default."""
+    for kw, message in ((dict(block_s=0.0), "block_s must be a positive"), (dict(block_s=math.nan), "block_s"),
+                        (dict(tol=-1.0), "tol must be a positive"), (dict(tol=math.nan), "tol must be"),
+                        (dict(rounds=0), "rounds must be >= 1")):
+        with pytest.raises(ValueError, match=message):
+            run_suite("layer", ["torch"], **{**FAST, **kw})
+    for cap in (0, -5, math.nan, 999):
+        with pytest.raises(ValueError, match="max_points must be a number of points >= 1000"):
+            scaling.sweep_shapes("fit", "points", "cpu", cap)
+    assert [v for v, _ in scaling.sweep_shapes("fit", "points", "cpu", 1000)] == [1000]
+    assert max(v for v, _ in scaling.sweep_shapes("fit", "points", "cpu")) == scaling.DEFAULT_MAX_POINTS["cpu"]
+    with pytest.raises(ValueError, match="max_points"):
+        scaling.run_sweeps(["fit"], ["torch"], torch.device("cpu"), torch.float32, sweeps=["points"], max_points=0,
+                           log=lambda s: None)
+    with pytest.raises(ValueError, match="rounds must be >= 1"):
+        scaling.run_sweeps(["fit"], ["torch"], torch.device("cpu"), torch.float32, rounds=0, log=lambda s: None)
+
+
+def _row(**kw) -> dict[str, str]:
+    return {c: "" for c in records.COLUMNS} | {"run_id": "r1", "date": "2026-12-01T00:00:00+00:00", "suite": "fit",
+                                              "phase": "step", "provider": "torch", "status": "ok"} | kw
+
+
+def test_merge_refuses_what_is_not_a_results_csv_and_adds_nothing(tmp_path, capsys):
+    """A junk CSV used to add an empty row, a plain file to 'merge' 0 rows, a binary CSV to fail
+    with a bare codec error: now each fails the merge, naming the file, and nothing is added."""
+    dst = tmp_path / "repo"
+    records.append_rows(dst / "fit.csv", [_row(run_id="r0")])
+    before = (dst / "fit.csv").read_bytes()
+    good = tmp_path / "good"
+    records.append_rows(good / "fit.csv", [_row()])
+    cases = {
+        "junk": ({"layer.csv": b"hello world\nfoo,bar\n"}, "lacks the columns run_id, date, suite, phase, provider"),
+        "binary": ({"layer.csv": bytes(range(128, 256))}, "not UTF-8 text"),
+        "short": ({"layer.csv": b"run_id,suite,provider\nr0,layer,torch\n"}, "lacks the columns date, phase, status"),
+    }
+    for name, (files, message) in cases.items():
+        src = tmp_path / name
+        src.mkdir()
+        for f, data in files.items():
+            (src / f).write_bytes(data)
+        (src / "fit.csv").write_bytes((good / "fit.csv").read_bytes())  # a good file beside the bad one
+        with pytest.raises(ValueError, match=re.escape(str(src / "layer.csv")) + ".*" + re.escape(message)):
+            records.merge_results(src, dst)
+        assert (dst / "fit.csv").read_bytes() == before and not (dst / "layer.csv").exists()
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(ValueError, match="is a file, not a folder, and not a .csv file"):
+        records.merge_results(tmp_path / "notes.txt", dst)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        records.merge_results(tmp_path / "nowhere", dst)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no \\*.csv files under it"):
+        records.merge_results(tmp_path / "empty", dst)
+    # a target that is not a results file is refused too, not rewritten in the harness's columns
+    (tmp_path / "bad-dst").mkdir()
+    (tmp_path / "bad-dst" / "fit.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(ValueError, match="bad-dst.fit.csv is not a results CSV file"):
+        records.merge_results(good, tmp_path / "bad-dst")
+    assert (tmp_path / "bad-dst" / "fit.csv").read_text() == "a,b\n1,2\n"
+    # one results CSV file is taken on its own (documented in --merge's help)
+    assert records.merge_results(good / "fit.csv", dst) == {"fit.csv": 1}
+    assert [r["run_id"] for r in records.read_rows(dst / "fit.csv")] == ["r0", "r1"]
+    # through the CLI: exit 2 and the file's name
+    from fastsiren import cli as top
+
+    capsys.readouterr()
+    assert top.main(["bench", "--merge", str(tmp_path / "junk"), "--out", str(dst)]) == 2
+    err = capsys.readouterr().err
+    assert "fastsiren bench: error:" in err and str(tmp_path / "junk" / "layer.csv") in err
+
+
+def test_results_files_are_replaced_atomically(tmp_path, monkeypatch):
+    """A write killed before its rename leaves the old file whole (and no temporary file):
+    both the plain append and the rewrite of an older schema."""
+    import os
+
+    path = tmp_path / "fit.csv"
+    records.append_rows(path, [_row(run_id="r0")])
+    old_schema = tmp_path / "layer.csv"
+    old_schema.write_text("run_id,date,suite,phase,provider,status\nr0,2026-01-01,layer,step,torch,ok\n")
+    before = {p: p.read_bytes() for p in (path, old_schema)}
+
+    def killed(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", killed)
+    for p in before:
+        with pytest.raises(KeyboardInterrupt):
+            records.append_rows(p, [_row(run_id="r1")])
+    monkeypatch.undo()
+    assert {p: p.read_bytes() for p in before} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fit.csv", "layer.csv"]
+    records.append_rows(path, [_row(run_id="r1")])
+    assert [r["run_id"] for r in records.read_rows(path)] == ["r0", "r1"]
+
+
+def test_a_record_cut_short_by_an_old_writer_is_skipped_with_a_warning(tmp_path, capsys):
+    """An older, non-atomic append killed mid-line left a last record without a line end: it is
+    skipped with a warning, and the next write drops it instead of appending onto it."""
+    path = tmp_path / "fit.csv"
+    records.append_rows(path, [_row(run_id="r0"), _row(run_id="r1", median_ms="1.5")])
+    whole = path.read_bytes()
+    path.write_bytes(whole[:-10])  # cut inside the last record
+    rows = records.read_rows(path)
+    assert [r["run_id"] for r in rows] == ["r0"]
+    assert "line 3 is cut short" in capsys.readouterr().err
+    records.append_rows(path, [_row(run_id="r2")])
+    assert "line 3 is cut short" in capsys.readouterr().err  # said once more, then gone from the file
+    assert [r["run_id"] for r in records.read_rows(path)] == ["r0", "r2"]
+    assert path.read_bytes().endswith(b"\r\n") and not capsys.readouterr().err
+    # a record with fewer fields than the header (cut at a comma, line end added by hand) too
+    path.write_bytes(whole.rsplit(b"\r\n", 2)[0] + b"\r\nr9,2026\r\n")
+    assert [r["run_id"] for r in records.read_rows(path)] == ["r0"]
+    assert "line 3 has 2 fields" in capsys.readouterr().err
+    # an empty file (an old writer killed after truncating it) has no rows and takes new ones
+    path.write_bytes(b"")
+    assert records.read_rows(path) == []
+    records.append_rows(path, [_row()])
+    assert len(records.read_rows(path)) == 1
+
+
+def test_cli_refuses_a_results_file_that_is_not_one_before_running(tmp_path, monkeypatch):
+    def no_run(*a, **k):
+        raise AssertionError("a suite ran before the results file was checked")
+
+    monkeypatch.setattr(cli, "run_suite", no_run)
+    out = tmp_path / "results"
+    out.mkdir()
+    (out / "layer.csv").write_text("hello world\nfoo,bar\n")
+    with pytest.raises(ValueError, match="layer.csv is not a results CSV file"):
+        cli.main(_args(tmp_path, suite="layer", provider="torch"))
+    assert (out / "layer.csv").read_text() == "hello world\nfoo,bar\n"
+
+
+def test_ctrl_c_keeps_the_finished_suites_and_exits_130(tmp_path, capsys, interrupt_on_call):
+    """Ctrl-C in the second suite: the first suite's rows are on disk, the message says what
+    was kept and what was lost, and the exit status is 130."""
+    calls = interrupt_on_call(cli, "run_suite", 2)
+    args = _args(tmp_path, suite=["layer", "fit"], provider="torch", repeats=1)
+    assert cli.main(args) == 130
+    assert len(calls) == 2
+    out = tmp_path / "results"
+    rows = records.read_rows(out / "layer.csv")
+    assert rows and {r["suite"] for r in rows} == {"layer"} and not (out / "fit.csv").exists()
+    err = capsys.readouterr().err
+    assert "interrupted during suite fit" in err and "kept the rows of the finished suites layer" in err
+    # a scaling run stopped keeps the sizes it measured (run_sweeps writes each) and says so
+    args.suite, args.scaling, args.sweep, args.max_points = ["layer"], True, ["points"], 1000
+    interrupt_on_call(scaling, "run_sweeps", 1)
+    assert cli.main(args) == 130
+    assert "interrupted: the rows of every size measured are kept" in capsys.readouterr().err
