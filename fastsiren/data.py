@@ -100,6 +100,8 @@ def read_image(source: str | os.PathLike) -> np.ndarray:
             raise FileNotFoundError(f"image file not found: {src}")
         from skimage import io
 
+        if path.stat().st_size == 0:  # imageio's message for it suggests installing a plugin
+            raise ValueError(f"cannot read image {src}: the file is empty")
         try:
             raw = io.imread(str(path))
         except Exception as exc:
@@ -262,6 +264,8 @@ def read_video(source: str | os.PathLike,
     are converted to float: all of bigbuckbunny is 2.9 GB as float64). None keeps all.
     """
     src = str(source)
+    if not src.strip():  # Path("") is the current folder, whose images would be taken as frames
+        raise ValueError("video must name a bundled clip, a video file or a folder of frames, got an empty string")
     path = Path(src)
     if src in VIDEO_CLIPS:
         p = video_path(src)

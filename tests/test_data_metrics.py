@@ -79,6 +79,11 @@ def test_bad_image_inputs(tmp_path):
         data.read_image("")
     with pytest.raises(ValueError, match="got the folder"):
         data.read_image(tmp_path)
+    (tmp_path / "empty.png").write_bytes(b"")
+    with pytest.raises(ValueError, match="empty.png: the file is empty"):  # was imageio's plugin advice
+        data.read_image(tmp_path / "empty.png")
+    with pytest.raises(ValueError, match="video must name .* got an empty string"):  # was the current folder
+        data.read_video("")
 
 
 def test_files_that_are_no_image_or_hold_bad_values_say_so(tmp_path):

@@ -260,6 +260,11 @@ def test_alpha_and_16bit_inputs_are_read(tmp_path, color_png):
     (["--tv", "nan"], "tv must be >= 0 and finite"),
     (["--tv", "inf"], "tv must be >= 0 and finite"),
     (["--methods", "nearest,bicubic", "--backend", "cuda"], "backend 'cuda' cannot run"),
+    # options the run would ignore (they were ignored silently)
+    (["--upscale", "--crop", "16"], "--crop applies to the evaluate mode only"),
+    (["--methods", "bicubic", "--tv", "5", "--tile", "3"], "--tv, --tile set the SIREN methods fit, which "
+                                                           "--methods bicubic does not run"),
+    (["--methods", "bicubic,siren-naive", "--tile", "3"], "--tile sets the siren-consistent fit"),
 ])
 def test_bad_inputs(tmp_path, color_png, capsys, args, message):
     rc = cli.main(["sr", "--image", color_png, "--profile", "quick", "--out", str(tmp_path / "x"),

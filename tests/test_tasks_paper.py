@@ -295,6 +295,9 @@ def test_cli_reports_bad_names(tmp_path, capsys, monkeypatch):
     assert "study='width'" in capsys.readouterr().err
     assert cli.main(["compare", "--lrs", "1e-3,fast", "--profile", "quick", "--out", str(tmp_path)]) == 2
     assert "--lrs" in capsys.readouterr().err
+    assert cli.main(["poisson", "--supervision", "grad", "--profile", "quick", "--baselines", "", "--baseline-lrs",
+                     "1e-2", "--out", str(tmp_path)]) == 2  # was ignored
+    assert "--baseline-lrs sets the baselines' learning rates, but --baselines names none" in capsys.readouterr().err
 
 
 def test_network_description_reads_the_model():

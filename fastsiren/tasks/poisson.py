@@ -358,6 +358,8 @@ def add_arguments(parser) -> None:
 
 def main(args) -> int:
     baselines = None if args.baselines is None else tuple(b for b in args.baselines.split(",") if b)
+    if baselines == () and args.baseline_lrs is not None:  # it was ignored silently
+        raise ValueError("--baseline-lrs sets the baselines' learning rates, but --baselines names none")
     cfg = PoissonConfig(supervision=args.supervision, image=args.image, size=args.size, steps=args.steps,
                         lr=args.lr, hidden=args.hidden, layers=args.layers, omega=args.omega,
                         baselines=baselines, baseline_lrs=common.parse_floats(args.baseline_lrs, "--baseline-lrs"),

@@ -594,8 +594,32 @@ def add_arguments(parser) -> None:
     parser.add_argument("--render-chunk", type=int, help="points per render pass (default: 2^18 on the CPU)")
 
 
+# the options that set the SIREN methods' fits, and those only the consistent fit reads
+SIREN_OPTIONS = ("steps", "lr", "hidden", "layers", "omega_per_px", "render_chunk")
+CONSISTENT_OPTIONS = ("tv", "tile")
+
+
+def check_relevant(args, methods: tuple[str, ...]) -> None:
+    """An option the run would ignore is an error naming it (it was ignored silently): --crop
+    in --upscale mode, the SIREN fits' options without a SIREN method, the consistent fit's
+    without siren-consistent."""
+    def given(names):
+        return [f"--{n.replace('_', '-')}" for n in names if getattr(args, n, None) is not None]
+
+    if args.upscale and args.crop is not None:
+        raise ValueError("--crop applies to the evaluate mode only: --upscale renders the whole image")
+    sirens = [m for m in methods if m.startswith("siren")]
+    unused = given(SIREN_OPTIONS + CONSISTENT_OPTIONS) if not sirens else \
+        given(CONSISTENT_OPTIONS) if "siren-consistent" not in methods else []
+    if unused:
+        raise ValueError(f"{', '.join(unused)} set{'s' if len(unused) == 1 else ''} the "
+                         f"{'SIREN methods' if not sirens else 'siren-consistent'} fit, which --methods "
+                         f"{','.join(methods)} does not run")
+
+
 def main(args) -> int:
     methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
+    check_relevant(args, methods)
     cfg = SRConfig(image=args.image, scale=args.scale, upscale=args.upscale, crop=args.crop, steps=args.steps,
                    lr=args.lr, hidden=args.hidden, layers=args.layers, omega_per_px=args.omega_per_px,
                    tv=args.tv, tile=args.tile, methods=methods, backend=args.backend, device=args.device,
