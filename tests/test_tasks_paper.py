@@ -298,6 +298,12 @@ def test_cli_reports_bad_names(tmp_path, capsys, monkeypatch):
     assert cli.main(["poisson", "--supervision", "grad", "--profile", "quick", "--baselines", "", "--baseline-lrs",
                      "1e-2", "--out", str(tmp_path)]) == 2  # was ignored
     assert "--baseline-lrs sets the baselines' learning rates, but --baselines names none" in capsys.readouterr().err
+    for argv, msg in ((["--study", "hidden-init", "--omegas", "5,10"], "--omegas applies to the omega0 study only"),
+                      (["--study", "omega0", "--scales", "2"], "--scales applies to the hidden-init study only"),
+                      (["--study", "omega0", "--probe-layers", "3"],
+                       "--probe-layers applies to the first-init and hidden-init studies only")):
+        assert cli.main(["ablate", *argv, "--profile", "quick", "--out", str(tmp_path / "a")]) == 2  # was ignored
+        assert msg in capsys.readouterr().err
 
 
 def test_network_description_reads_the_model():

@@ -473,7 +473,7 @@ def test_resume_takes_the_finished_methods_from_the_run_folder(tmp_path, capsys,
     assert after["step"] == 12 and before["seconds"] < after["seconds"] <= cut["siren-flow"]["seconds"]
 
 
-def test_table_and_dev_resume_keep_their_triplets(tmp_path, interrupt_on_call):
+def test_table_and_dev_resume_keep_their_triplets(tmp_path, interrupt_on_call, monkeypatch):
     """The table and the dev run rewrite their results file after every triplet; --resume keeps
     those triplets (and the table's figure) and runs the rest; other settings are refused."""
     _write_folder(tmp_path / "frames", _moving_square())
@@ -485,6 +485,19 @@ def test_table_and_dev_resume_keep_their_triplets(tmp_path, interrupt_on_call):
         vfi.run_table(cfg, tmp_path / "t.json", tmp_path / "fig", **table)
     doc = json.loads((tmp_path / "t.json").read_text())
     assert doc["complete"] is False and {r["frame"] for r in doc["rows"]} == {1}
+    # without --resume the cut run's rows are never overwritten, and a --figures that is a file or
+    # a backend that cannot run is refused before the clips are decoded (they were after it)
+    read_video = data.read_video
+    decoded = interrupt_on_call(data, "read_video", 1)
+    with pytest.raises(ValueError, match="t.json holds an unfinished table"):
+        vfi.run_table(cfg, tmp_path / "t.json", tmp_path / "fig", **table)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(NotADirectoryError, match="--figures .*file is a file"):
+        vfi.run_table(cfg, tmp_path / "u.json", tmp_path / "file", **table)
+    with pytest.raises(RuntimeError, match="backend 'cuda' cannot run on cpu"):
+        vfi.run_table(dataclasses.replace(cfg, backend="cuda"), tmp_path / "u.json", tmp_path / "fig", **table)
+    assert decoded == [] and json.loads((tmp_path / "t.json").read_text()) == doc
+    monkeypatch.setattr(data, "read_video", read_video)
     figure = tmp_path / "fig" / "vfi-quick-frames.png"
     assert figure.exists()  # the best triplet so far is drawn before its rows are written
     doc = vfi.run_table(cfg, tmp_path / "t.json", tmp_path / "fig", resume=True, **table)

@@ -250,16 +250,29 @@ def _by_case(cfg: AblateConfig, rows: list[dict]) -> list[list[dict]]:
     return groups
 
 
+# Figure fonts (pt): the report places every figure FIGURE_WIDTH_IN wide at 5.9 in, where the
+# smallest of them (FONT) prints at about 6.7 pt.
+FIGURE_WIDTH_IN = 7.9
+FONT, FONT_LABEL, FONT_TITLE = 9, 10, 11
+
+
 def plot_study(path, cfg: AblateConfig, rows: list[dict], histories: dict[str, list[dict]]) -> None:
-    """Left and middle: final PSNR per case on the training pixels and on the held-out grid, one
-    colour per learning rate (omega0: against omega_0, log axis, line style = layer; the init
-    studies: one line of dots per case); right: PSNR against steps for every case at its best
-    rate on the held-out grid (omega0: first-layer sweeps in blues, hidden-layer sweeps in
-    oranges, darker = larger omega_0). Legends sit outside the axes."""
+    """Top row: final PSNR per case on the training pixels (left) and on the held-out grid
+    (right), one colour per learning rate, their legend beneath the row (omega0: against
+    omega_0, log axis, line style = layer; the init studies: one line of dots per case). Bottom
+    row: PSNR against steps for every case at its best rate on the held-out grid, legend on the
+    right (omega0: first-layer sweeps in blues, hidden-layer sweeps in oranges, darker = larger
+    omega_0, one legend column per layer). Sized to be read at the report's width."""
     import matplotlib
     import matplotlib.ticker
+    from matplotlib.lines import Line2D
 
-    fig, (ax_t, ax_h, ax_c) = common.plt_figure(1, 3, figsize=(16, 4.2), layout="constrained")
+    n_cases = len(cases(cfg)) if cfg.study != "omega0" else 0
+    top_h = max(3.2, 0.3 * n_cases + 1.2)
+    fig = common.plt_canvas(figsize=(FIGURE_WIDTH_IN, top_h + 3.5), layout="constrained")
+    top, bottom = fig.subfigures(2, 1, height_ratios=[top_h, 3.5], hspace=0.02)
+    ax_t, ax_h = top.subplots(1, 2)
+    ax_c = bottom.subplots()
     lr_color = _lr_colors(cfg.lrs)
     multi = len(cfg.lrs) > 1
     heldout = f"held-out {2 * cfg.size}x{2 * cfg.size} grid"
@@ -269,32 +282,41 @@ def plot_study(path, cfg: AblateConfig, rows: list[dict], histories: dict[str, l
             for layer, (style, marker) in (("first", ("-", "o")), ("hidden", ("--", "s"))):
                 for lr in cfg.lrs:
                     sel = [r for r in rows if r["layer"] == layer and r["lr"] == lr]
-                    ax.plot([r["value"] for r in sel], [r[metric] for r in sel], style, marker=marker,
+                    ax.plot([r["value"] for r in sel], [r[metric] for r in sel], style, marker=marker, ms=5,
                             color=lr_color[lr], mfc="none" if layer == "hidden" else None,
-                            label=f"{layer} layer(s)" + (f", lr {lr:g}" if multi else ""))
-            ax.set(xscale="log", xlabel="omega_0 (the other layers at 30)")
-            ax.set_xticks(list(cfg.omegas), [f"{w:g}" for w in cfg.omegas], rotation=45, fontsize=8)
+                            label=("first layer" if layer == "first" else "hidden layers")
+                            + (f", lr {lr:g}" if multi else ""))
+            ax.set_xscale("log")
+            ax.set_xlabel("omega_0 (the other layers at 30)", fontsize=FONT_LABEL)
+            ax.set_xticks(list(cfg.omegas), [f"{w:g}" for w in cfg.omegas], rotation=45)
             ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-            ax.set_ylabel(f"PSNR (dB), {what}")
+            ax.set_ylabel("PSNR (dB)", fontsize=FONT_LABEL)
         else:
             groups = _by_case(cfg, rows)
             for i, case_rows in enumerate(groups):
                 vals = [r[metric] for r in case_rows]
                 ax.plot([min(vals), max(vals)], [i, i], color="0.8", lw=1, zorder=1)
                 for r in case_rows:
-                    ax.plot(r[metric], i, "o", color=lr_color[r["lr"]], zorder=2,
+                    ax.plot(r[metric], i, "o", ms=5, color=lr_color[r["lr"]], zorder=2,
                             label=f"lr {r['lr']:g}" if i == 0 and multi else None)
-                ax.text(max(vals), i, f"  {max(vals):.1f}", va="center", fontsize=7)
+                ax.text(max(vals), i, f" {max(vals):.1f}", va="center", fontsize=FONT)
             ax.set_yticks(np.arange(len(groups)), [str(g[0]["value"]) for g in groups])
             ax.set_ylim(len(groups) - 0.5, -0.5)
             lo = min(r[metric] for r in rows)
             hi = max(r[metric] for r in rows)
-            ax.set_xlim(lo - 0.05 * (hi - lo + 1), hi + 0.18 * (hi - lo + 1))
-            ax.set_xlabel(f"PSNR (dB), {what}")
-        ax.set_title(what, fontsize=9)
+            ax.set_xlim(lo - 0.05 * (hi - lo + 1), hi + 0.25 * (hi - lo + 1))  # room for the values
+            ax.set_xlabel("PSNR (dB)", fontsize=FONT_LABEL)
+        ax.set_title(what, fontsize=FONT_LABEL)
+        ax.tick_params(labelsize=FONT)
         ax.grid(alpha=0.3)
-    if multi or cfg.study == "omega0":
-        common.legend_outside(ax_h)
+    if multi or cfg.study == "omega0":  # one legend for both panels, beneath them
+        handles, labels = ax_h.get_legend_handles_labels()
+        ncol = len(cfg.lrs)
+        if cfg.study == "omega0":  # a row per layer (the legend fills column by column)
+            order = [i + j * ncol for i in range(ncol) for j in range(2)]
+            handles, labels = [handles[i] for i in order], [labels[i] for i in order]
+        top.legend(handles, labels, loc="outside lower center", ncol=ncol, fontsize=FONT, frameon=False,
+                   columnspacing=1.5, handlelength=2.5 if cfg.study == "omega0" else 1.0)
     if cfg.study == "omega0":  # the curves' colours: a sequential map per layer, by log omega_0
         logs = np.log([r["value"] for r in rows])
         span = (logs.max() - logs.min()) or 1.0
@@ -303,29 +325,53 @@ def plot_study(path, cfg: AblateConfig, rows: list[dict], histories: dict[str, l
             colors[f"{r['layer']} omega_0={r['value']:g}"] = (cmap(0.35 + 0.6 * (lg - logs.min()) / span),
                                                               "-" if r["layer"] == "first" else "--")
     best = best_rates(cfg, rows)
-    for label, lr in best.items():
+    drawn: dict[str, list] = {"first": [], "hidden": [], "": []}
+    for case, (label, lr) in zip(cases(cfg), best.items()):
         hist = histories.get(history_key(cfg, label, lr))
         if hist is None:  # omega0: (30, 30) trained once, drawn as 'first omega_0=30'
             continue
         color, style = colors.get(label, (None, "-"))
-        ax_c.plot([h["step"] for h in hist], [h["psnr"] for h in hist], style, color=color,
-                  label=label + (f" (lr {lr:g})" if multi else ""))
-    ax_c.set(xlabel="step", ylabel="PSNR (dB), training pixels")
+        rate = f" (lr {lr:g})" if multi else ""
+        if cfg.study == "omega0":  # the legend's columns name the layer: an entry is omega_0 and rate
+            short = f"{case['row']['value']:g}{rate}"
+        else:
+            short = label + rate
+        (line,) = ax_c.plot([h["step"] for h in hist], [h["psnr"] for h in hist], style, color=color, label=short)
+        drawn[case["row"].get("layer", "")].append(line)
+    ax_c.set_xlabel("step", fontsize=FONT_LABEL)
+    ax_c.set_ylabel("PSNR (dB), training pixels", fontsize=FONT_LABEL)
     ax_c.set_title("during training" + (", each case at its best rate on the held-out grid" if multi else ""),
-                   fontsize=9)
+                   fontsize=FONT_LABEL)
+    ax_c.tick_params(labelsize=FONT)
     ax_c.grid(alpha=0.3)
-    common.legend_outside(ax_c, ncol=2 if len(best) > 8 else 1)
+    if cfg.study == "omega0":  # two columns, each headed by its layer
+        blank = Line2D([], [], color="none")
+        rows_n = max(len(drawn["first"]), len(drawn["hidden"]))
+        handles, labels = [], []
+        for layer, head in (("first", "first layer,"), ("hidden", "hidden layers,")):
+            lines = drawn[layer]
+            handles += [blank, blank] + lines + [blank] * (rows_n - len(lines))
+            labels += [head, "omega_0" + (" (lr)" if multi else "")] + [ln.get_label() for ln in lines] \
+                + [""] * (rows_n - len(lines))
+        leg = common.legend_outside(ax_c, handles=handles, labels=labels, ncol=2, fontsize=FONT,
+                                    handlelength=2.0, columnspacing=1.0)
+        for i, t in enumerate(leg.get_texts()):
+            if i % (rows_n + 2) < 2:  # the column heads
+                t.set_fontweight("bold")
+    else:
+        common.legend_outside(ax_c, fontsize=FONT, handlelength=1.5)
     rates = ", ".join(f"{lr:g}" for lr in cfg.lrs)
     fig.suptitle(f"{cfg.study}: {cfg.image} {cfg.size}x{cfg.size}, {cfg.steps} steps, "
-                 f"learning rate{'s' if multi else ''} {rates}", fontsize=10)
+                 f"learning rate{'s' if multi else ''} {rates}", fontsize=FONT_TITLE)
     common.save_figure(fig, path, caption=(
         f"Ablation of {STUDY_TOPICS[cfg.study]} ({cfg.image} {cfg.size}x{cfg.size}, {cfg.steps} steps, "
         f"profile {cfg.profile}, Adam at learning rate{'s' if multi else ''} {rates}): "
-        f"final PSNR on the training pixels (left) and on a held-out {2 * cfg.size}x{2 * cfg.size} grid "
-        "between them (middle)" + (", one colour per learning rate" if multi else "")
+        f"final PSNR on the training pixels (top left) and on a held-out {2 * cfg.size}x{2 * cfg.size} grid "
+        "between them (top right)" + (", one colour per learning rate" if multi else "")
         + "; PSNR on the training pixels against steps for every case"
-        + (" at the rate best for it on the held-out grid" if multi else "") + " (right)"
-        + ("; the run with both at 30 is shown once, as 'first omega_0=30'." if cfg.study == "omega0" else ".")))
+        + (" at the rate best for it on the held-out grid" if multi else "") + " (bottom)"
+        + ("; the run with both at 30 is shown once, as first layer omega_0=30." if cfg.study == "omega0"
+           else ".")))
 
 
 def predicted_pre_std(layer: SineLayer) -> float:
@@ -351,13 +397,16 @@ def plot_init_distributions(path, cfg: AblateConfig) -> list[dict]:
     hidden init predicts (:func:`predicted_pre_std`), over the activations the arcsine
     density 1/(pi sqrt(1-y^2)). Returns per-layer statistics (scalars, every layer) for the
     results."""
+    from matplotlib.ticker import FixedLocator
+
     x = data.grid((cfg.size, cfg.size))
     all_cases = cases(cfg)
     n_layers = cfg.probe_layers + 1
     show = shown_layers(n_layers)
-    fig, axes = common.plt_figure(len(all_cases), 2 * len(show),
-                                  figsize=(2.0 * 2 * len(show), 1.45 * len(all_cases) + 0.6), squeeze=False,
-                                  layout="constrained")
+    fig = common.plt_canvas(figsize=(FIGURE_WIDTH_IN, 0.78 * len(all_cases) + 1.5), layout="constrained")
+    # one subfigure per layer shown, headed by it: two columns each, pre-activation and activation
+    subs = fig.subfigures(1, len(show), wspace=0.0, width_ratios=[1.12] + [1] * (len(show) - 1))
+    axes = np.concatenate([sub.subplots(len(all_cases), 2, squeeze=False) for sub in subs], axis=1)
     y = np.linspace(-0.995, 0.995, 200)
     stats, pres = [], {}
     for i, case in enumerate(all_cases):
@@ -378,37 +427,49 @@ def plot_init_distributions(path, cfg: AblateConfig) -> list[dict]:
                 a_act.hist(act, bins=60, range=(-1, 1), density=True, color="tab:orange", alpha=0.8)
                 a_act.plot(y, 1 / (np.pi * np.sqrt(1 - y ** 2)), "k", lw=0.8)
                 a_act.set_ylim(0, 3)
+                a_act.xaxis.set_major_locator(FixedLocator([-1, 0, 1]))
         ref = {k: predicted_pre_std(model.layers[k - 1]) for k in show if k > 1}
     for c, k in enumerate(show):  # one x range per column: the cases compare at a glance
         lim = max(4.0, max(float(np.percentile(np.abs(pres[i, k]), 99)) for i in range(len(all_cases))))
         z = np.linspace(-lim, lim, 300)
+        tick = _nice_tick(0.85 * lim)  # three ticks, far enough apart for their labels
         for i, case in enumerate(all_cases):
             a_pre = axes[i, 2 * c]
             a_pre.hist(pres[i, k], bins=80, range=(-lim, lim), density=True, color="tab:blue", alpha=0.8)
+            a_pre.xaxis.set_major_locator(FixedLocator([-tick, 0, tick]))
             if k in ref:
                 sd = ref[k]
                 a_pre.plot(z, np.exp(-z ** 2 / (2 * sd ** 2)) / (sd * np.sqrt(2 * np.pi)), "k", lw=0.8)
             if c == 0:
-                a_pre.set_ylabel(case["label"], fontsize=8)
-        axes[0, 2 * c].set_title(f"layer {k}: pre-activation" + (f"\n(black: N(0, {ref[k]:.2f}\u00b2))"
-                                                                   if k in ref else "\n(no reference)"), fontsize=8)
-        axes[0, 2 * c + 1].set_title(f"layer {k}: activation\n(black: arcsine)", fontsize=8)
+                a_pre.set_ylabel(case["label"], fontsize=FONT)
+        subs[c].suptitle(f"layer {k}", fontsize=FONT_LABEL, fontweight="bold")
+        axes[0, 2 * c].set_title("pre-activ.\n" + (f"N(0, {ref[k]:.2f}\u00b2)" if k in ref else "(no ref.)"),
+                                 fontsize=FONT)
+        axes[0, 2 * c + 1].set_title("activation\narcsine", fontsize=FONT)
     for ax in axes.ravel():
         ax.set_yticks([])
-        ax.tick_params(labelsize=7)
-    fig.suptitle(f"{cfg.study}, at initialization: pre-activations \u03c9\u2080(Wh + b) (blue) against the "
-                 "normal the paper's hidden init predicts with the bias term,\n"
-                 "activations (orange) against "
-                 f"the arcsine density; layers {', '.join(map(str, show))} of {n_layers}", fontsize=9)
+        ax.tick_params(labelsize=FONT, pad=2)
+    fig.suptitle(f"{cfg.study}, at initialization, layers {', '.join(map(str, show))} of {n_layers}: "
+                 "pre-activations \u03c9\u2080(Wh + b) (blue)\nagainst the normal the paper's hidden init predicts "
+                 "with the bias term\n(black; its N(0, \u03c3\u00b2) heads the column), "
+                 "activations (orange) against the arcsine density (black)",
+                 fontsize=FONT_LABEL)
     common.save_figure(fig, path, caption=(
         f"Distributions at initialization for each case of the {cfg.study} ablation (one row each), for sine "
-        f"layers {', '.join(map(str, show))} of a {n_layers}-layer probe network on the pixel grid. Blue: the "
+        f"layers {', '.join(map(str, show))} of a {n_layers}-layer probe network on the pixel grid (two columns "
+        "per layer). Blue: the "
         "pre-activation omega_0 (W h + b). Black over it, in the hidden layers: the normal that the paper's "
         "hidden initialization predicts for it, N(0, 1 + omega_0^2 / (3 fan_in)), the unit variance of the "
         "paper's lemma for omega_0 W h plus the variance of PyTorch's default bias U(+-1/sqrt(fan_in)) scaled "
         "by omega_0; the first layer, whose inputs are coordinates, has no such reference. Orange: the "
         "activation, against the arcsine density that the paper's initialization keeps through depth."))
     return stats
+
+
+def _nice_tick(x: float) -> float:
+    """The largest of 1, 2, 2.5, 3, 4, 5, 6, 8 times a power of ten that is at most ``x`` (> 0)."""
+    p = 10.0 ** np.floor(np.log10(x))
+    return float(max(m * p for m in (1.0, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0) if m * p <= x))
 
 
 def add_arguments(parser) -> None:
@@ -427,13 +488,22 @@ def add_arguments(parser) -> None:
     common.add_publish_arguments(parser)
 
 
+# the options that only one kind of study reads: given to another, they were ignored silently
+STUDY_OPTIONS = {"omegas": ("omega0",), "scales": ("hidden-init",), "probe_layers": ("first-init", "hidden-init")}
+
+
 def main(args) -> int:
+    for name, studies in STUDY_OPTIONS.items():
+        if getattr(args, name) is not None and args.study not in studies:
+            raise ValueError(f"--{name.replace('_', '-')} applies to the {' and '.join(studies)} "
+                             f"stud{'ies' if len(studies) > 1 else 'y'} only, not to --study {args.study}")
     cfg = AblateConfig(study=args.study, image=args.image, size=args.size, steps=args.steps, lr=args.lr,
                        lrs=common.parse_floats(args.lrs, "--lrs"), hidden=args.hidden, layers=args.layers,
                        omegas=common.parse_floats(args.omegas, "--omegas"),
                        scales=common.parse_floats(args.scales, "--scales"), probe_layers=args.probe_layers,
                        backend=args.backend, device=args.device, seed=args.seed, out=args.out,
                        profile=args.profile, resume=args.resume, progress=not args.no_progress)
+    common.check_publish_args(args)
     res = run(cfg)
     common.publish_if_asked(args, f"ablate-{cfg.study}")
     for row in res["rows"]:

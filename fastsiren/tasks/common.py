@@ -473,6 +473,19 @@ class Parts:
 _RESUME_FREE = ("out", "progress", "resume", "device", "backend")
 
 
+def check_not_unfinished(path: str | os.PathLike) -> None:
+    """A table started without ``--resume`` may replace a finished results file at ``path``,
+    never the rows of a run cut short (``complete`` false): an error saying so, before any work."""
+    path = Path(path)
+    try:
+        old = json.loads(path.read_text()) if path.is_file() else None
+    except (OSError, ValueError):
+        old = None  # not a results document: nothing of a table to keep
+    if isinstance(old, dict) and old.get("complete") is False and isinstance(old.get("rows"), list):
+        raise ValueError(f"{path} holds an unfinished table ({len(old['rows'])} rows of a run cut short): pass "
+                         "--resume to go on from them, or delete the file to start over")
+
+
 def resumed_rows(path: str | os.PathLike, resume: bool, *, key: Callable[[dict], tuple], units,
                  **match) -> tuple[dict[tuple, list[dict]], dict]:
     """The rows a results table started again with ``--resume`` keeps from its earlier file.
@@ -492,13 +505,7 @@ def resumed_rows(path: str | os.PathLike, resume: bool, *, key: Callable[[dict],
     other code (another commit) are kept, and said on stderr."""
     path = Path(path)
     if not resume:
-        try:
-            old = json.loads(path.read_text()) if path.is_file() else None
-        except (OSError, ValueError):
-            old = None  # not a results document: nothing of a table to keep
-        if isinstance(old, dict) and old.get("complete") is False and isinstance(old.get("rows"), list):
-            raise ValueError(f"{path} holds an unfinished table ({len(old['rows'])} rows of a run cut short): pass "
-                             "--resume to go on from them, or delete the file to start over")
+        check_not_unfinished(path)
         return {}, {}
     if not path.exists():
         print(f"--resume: no results file {path} yet: starting from the first row", file=sys.stderr)

@@ -658,8 +658,25 @@ def interpolate(frames: np.ndarray, offsets: list[int], cfg: VfiConfig, device,
 # ---------------------------------------------------------------- figures
 
 LABELS = {"blend": "linear blend", "tvl1": "TV-L1 flow", "siren": "space-time SIREN",
-          "siren-raw": "space-time SIREN (raw)",
+          "siren-raw": "space-time SIREN, raw",
           "siren-flow": "motion SIREN", "gt": "ground truth"}
+# Figure fonts (pt): the report places every figure at 5.9 in; the figures here are at most
+# about 8 in wide, where FONT prints at 6.6 pt or more.
+FONT, FONT_TITLE = 9, 10
+
+
+def method_label(name: str, wrap: int | None = None) -> str:
+    """A method as figures name it: its key in the tables and results, then what it is,
+    "tvl1 (TV-L1 flow)"; the ground truth as "ground truth". ``wrap``: the key on a line of
+    its own and the description wrapped at that many characters (narrow panel titles)."""
+    import textwrap
+
+    desc = LABELS.get(name)
+    if name == "gt" or desc is None:
+        return desc or name
+    if wrap is None:
+        return f"{name} ({desc})"
+    return name + "\n" + "\n".join(textwrap.wrap(f"({desc})", wrap))
 
 
 def error_map(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
@@ -678,10 +695,11 @@ def crop_box(err: np.ndarray, frac: float = 0.4) -> tuple[int, int, int, int]:
 
 def plot_triplet(path: Path, preds: dict[str, np.ndarray], gt: np.ndarray, scores: dict[str, dict],
                  title: str) -> None:
-    """One figure: every method's prediction and the ground truth, their crops (the box of
-    largest blend error) and error maps (the RGB Euclidean norm of the 8-bit error), with each
-    method's IE in the title. The error maps share one scale, the 99th percentile of all of
-    them; its colour bar sits in the ground-truth column, which has no error map."""
+    """One figure, a column per method and one for the ground truth (each headed by the
+    method's key and name, and its IE and PSNR): the prediction (top), a crop of it (the box of
+    largest blend error, middle) and the error map (the RGB Euclidean norm of the 8-bit error,
+    bottom). The error maps share one scale, the 99th percentile of all of them, in the colour
+    bar beneath them."""
     from matplotlib.patches import Rectangle
 
     names = list(preds) + ["gt"]
@@ -689,34 +707,39 @@ def plot_triplet(path: Path, preds: dict[str, np.ndarray], gt: np.ndarray, score
     top, left, ch, cw = crop_box(errs["blend"] if "blend" in errs else np.zeros(gt.shape[:2]))
     emax = float(np.percentile(np.concatenate([e.ravel() for e in errs.values()]), 99)) or 1.0
     h, w = gt.shape[:2]
-    fig, axes = common.plt_figure(3, len(names), figsize=(2.6 * len(names), 2.2 * (3 * h / w) + 0.8),
-                                  squeeze=False)
+    col = min(1.22, 7.2 / len(names))  # inches per column: at most about 7.9 in in all
+    fig, axes = common.plt_figure(3, len(names), figsize=(0.7 + col * len(names), 3.1 * col * h / w + 2.2),
+                                  squeeze=False, layout="constrained")
     for j, name in enumerate(names):
         img = gt if name == "gt" else preds[name]
         axes[0, j].imshow(np.clip(img, 0, 1))
         axes[0, j].add_patch(Rectangle((left - 0.5, top - 0.5), cw, ch, fill=False, edgecolor="yellow",
                                        linewidth=1))
-        sub = "" if name == "gt" else f"\nIE {scores[name]['ie']:.2f}  PSNR {scores[name]['psnr']:.1f}"
-        axes[0, j].set_title(LABELS.get(name, name) + sub, fontsize=8)
+        sub = "" if name == "gt" else f"\nIE {scores[name]['ie']:.2f}\nPSNR {scores[name]['psnr']:.1f}"
+        axes[0, j].set_title(method_label(name, wrap=15) + sub, fontsize=FONT)
         axes[1, j].imshow(np.clip(img[top:top + ch, left:left + cw], 0, 1), interpolation="nearest")
         if name != "gt":
             im = axes[2, j].imshow(errs[name], cmap="inferno", vmin=0, vmax=emax)
     for ax in axes.ravel():
         ax.set_xticks([])
         ax.set_yticks([])
-    axes[1, 0].set_ylabel("crop", fontsize=8)
-    axes[2, 0].set_ylabel("\u2016\u0394RGB\u2016 (8-bit)", fontsize=8)
-    slot = axes[2, -1]
-    slot.axis("off")
-    cb = fig.colorbar(im, cax=slot.inset_axes([0.05, 0.05, 0.08, 0.9]), extend="max")
-    cb.set_label(f"\u2016\u0394RGB\u2016, 8-bit units\n(scale: 99th percentile, {emax:.0f})", fontsize=7)
-    cb.ax.tick_params(labelsize=7)
-    fig.suptitle(title, fontsize=9, y=1.02)
+    axes[0, 0].set_ylabel("frame", fontsize=FONT)
+    axes[1, 0].set_ylabel("crop", fontsize=FONT)
+    axes[2, 0].set_ylabel("\u2016\u0394RGB\u2016", fontsize=FONT)
+    axes[2, -1].axis("off")  # the ground truth has no error map
+    cb = fig.colorbar(im, ax=axes[2, :-1] if len(names) > 1 else axes[2, :], location="bottom", extend="max",
+                      shrink=0.7, aspect=40, pad=0.05)
+    cb.set_label(f"\u2016\u0394RGB\u2016: error, 8-bit units (scale up to the 99th percentile, {emax:.0f})",
+                 fontsize=FONT)
+    cb.ax.tick_params(labelsize=FONT)
+    fig.suptitle(title, fontsize=FONT_TITLE)
     common.save_figure(fig, path, caption=(
         f"Frame interpolation, {title}: every method's prediction of the middle frame beside the true one "
-        "(top, with IE and PSNR), a crop of the region where the linear blend errs most (middle) and the "
-        "per-pixel error, the Euclidean norm of the RGB difference in 8-bit units (bottom; one colour scale "
-        "for all methods, up to the 99th percentile of their errors, brighter pixels clipped)."))
+        "(top row; each column headed by the method's key in the tables, its name, IE and PSNR), a crop of "
+        "the region where the linear blend errs most (middle row, the yellow box above) and the per-pixel "
+        "error, the Euclidean norm of the RGB difference in 8-bit units (bottom row; one colour scale for "
+        "all methods, in the bar beneath, up to the 99th percentile of their errors, brighter pixels "
+        "clipped)."))
 
 
 NEXT_FRAME = "middle \u2192 next frame (K+G)"
@@ -738,13 +761,15 @@ def plot_flow(path: Path, flows: dict[str, np.ndarray], title: str) -> None:
     from the middle frame K to the next one, K+G (the displacement whose backward warp of
     frame K+G gives the middle frame), with a colour-wheel key of the common scale."""
     n = len(flows)
-    fig, axes = common.plt_figure(1, n + 1, figsize=(3.2 * n + 1.6, 2.9), squeeze=False, layout="constrained",
-                                  width_ratios=[1] * n + [0.45])
+    h, w = next(iter(flows.values())).shape[:2]
+    panel = min(2.7, 6.0 / n)  # inches per motion field: at most about 7.9 in in all
+    fig, axes = common.plt_figure(1, n + 1, figsize=(panel * n + 1.9, max(1.4, panel * h / w) + 1.4), squeeze=False,
+                                  layout="constrained", width_ratios=[1] * n + [1.45 / panel])
     vmax = max(float(np.hypot(f[..., 0], f[..., 1]).max()) for f in flows.values()) or 1.0
     for ax, (name, f) in zip(axes[0], flows.items()):
         ax.imshow(flow_rgb(f, vmax))
-        ax.set_title(f"{LABELS.get(name, name)}: {NEXT_FRAME}\nmax {np.hypot(f[..., 0], f[..., 1]).max():.1f} px",
-                     fontsize=8)
+        ax.set_title(f"{method_label(name)}\n{NEXT_FRAME}\nmax {np.hypot(f[..., 0], f[..., 1]).max():.1f} px",
+                     fontsize=FONT)
         ax.set_xticks([])
         ax.set_yticks([])
     key = axes[0, -1]
@@ -752,16 +777,20 @@ def plot_flow(path: Path, flows: dict[str, np.ndarray], title: str) -> None:
     wheel = flow_rgb(np.stack([yy, xx], -1) * vmax, vmax)
     wheel[np.hypot(yy, xx) > 1] = 1.0
     key.imshow(wheel, extent=(-vmax, vmax, vmax, -vmax))
-    key.set_title(f"key: direction (hue),\nlength 0\u2013{vmax:.1f} px\n(brightness)", fontsize=7)
-    key.set_xlabel("dx (px)", fontsize=7)
-    key.set_ylabel("dy (px, down)", fontsize=7)
-    key.tick_params(labelsize=6)
-    fig.suptitle(title, fontsize=9)
+    key.set_title(f"key: direction (hue),\nlength 0\u2013{vmax:.1f} px\n(brightness)", fontsize=FONT)
+    key.set_xlabel("dx (px)", fontsize=FONT)
+    key.set_ylabel("dy (px, down)", fontsize=FONT)
+    from matplotlib.ticker import MaxNLocator
+
+    for axis in (key.xaxis, key.yaxis):
+        axis.set_major_locator(MaxNLocator(3, symmetric=True))
+    key.tick_params(labelsize=FONT)
+    fig.suptitle(title, fontsize=FONT_TITLE)
     common.save_figure(fig, path, caption=(
         f"Motion fields from the middle frame K to the next frame K+G, {title}: hue is the direction and "
         "brightness the length (one scale for all panels), as the colour wheel on the right shows (its x "
         "and y axes are the displacement in pixels, y pointing down as in the image), for each "
-        "motion-compensated method."))
+        "motion-compensated method, headed by its key in the tables and its name."))
 
 
 # ---------------------------------------------------------------- one run
@@ -844,7 +873,7 @@ def plot_summary(path: Path, rows: list[dict], source: str = "") -> None:
     blend_ie = {(r["video"], r["gap"], r["frame"]): r["ie"] for r in rows if r["method"] == "blend"}
     keys = sorted({k[:2] for k in blend_ie})
     methods = [m for m in METHODS if m != "blend" and any(r["method"] == m for r in rows)]
-    fig, ax = common.plt_figure(figsize=(1.6 * len(keys) + 2, 3.4))
+    fig, ax = common.plt_figure(figsize=(min(7.9, max(5.0, 1.15 * len(keys) + 1.2)), 3.9), layout="constrained")
     width = 0.8 / max(1, len(methods))
     for i, m in enumerate(methods):
         means, spreads = [], []
@@ -854,20 +883,20 @@ def plot_summary(path: Path, rows: list[dict], source: str = "") -> None:
             means.append(np.mean(d) if d else np.nan)
             spreads.append(np.std(d) if d else np.nan)
         ax.bar(np.arange(len(keys)) + i * width, means, width, yerr=spreads, capsize=2,
-               error_kw={"lw": 0.8}, label=LABELS.get(m, m))
+               error_kw={"lw": 0.8}, label=method_label(m))
     counts = {k: sum(1 for b in blend_ie if b[:2] == k) for k in keys}
     ax.set_xticks(np.arange(len(keys)) + 0.4 - width / 2,
-                  [f"{v}\ngap {g}\nn = {counts[(v, g)]}" for v, g in keys], fontsize=8)
+                  [f"{v}\ngap {g}\nn = {counts[(v, g)]}" for v, g in keys], fontsize=FONT)
+    ax.tick_params(labelsize=FONT)
     ax.axhline(0, color="k", lw=0.8)
-    ax.set_ylabel("IE \u2212 linear blend's IE\n(8-bit; below 0: better)", fontsize=9)
-    common.legend_outside(ax, fontsize=8)
+    ax.set_ylabel("IE \u2212 linear blend's IE\n(8-bit; below 0: better)", fontsize=FONT)
+    fig.legend(loc="outside upper center", ncol=2, fontsize=FONT, frameon=False)  # above the bars
     ax.grid(axis="y", alpha=0.3)
     common.save_figure(fig, path, caption=(
         "Interpolation error of each method minus that of the linear blend on the same triplet (8-bit "
         "units; below zero the method beats the blend), per clip and gap: the mean over the n triplets "
-        "(bars) and their standard deviation (error bars); legend names: "
-        + ", ".join(f"{LABELS.get(m, m)} = {m}" for m in methods if LABELS.get(m, m) != m)
-        + (f" ({source})" if source else "") + "."))
+        "(bars) and their standard deviation (error bars); the legend names each method by its key in the "
+        "tables, then what it is" + (f" ({source})" if source else "") + "."))
 
 
 def triplet_figures(stem: Path, video: str, frame: int, gap: int, res: dict, scores: dict, gt: np.ndarray,
@@ -913,6 +942,14 @@ def run_table(cfg: VfiConfig, out: Path, figures: Path, clips=data.VIDEO_CLIPS, 
     refused before anything runs: the table is a held-out evaluation. ``resume``: the
     triplets already in ``out`` (a run of the same settings) are kept, not run again."""
     cfg = resolve(cfg)
+    # what can be refused without decoding is refused before it (the clips take seconds to minutes)
+    device = common.pick_device(cfg.device)
+    from fastsiren import backends
+
+    backend = backends.resolve(cfg.backend, device)
+    common.check_output_dir(figures, "--figures")
+    if not resume:
+        common.check_not_unfinished(out)
     loaded: dict[str, tuple[list[int], dict[int, np.ndarray]]] = {}
     common.figure_stems(clips, "clips")
     for clip in clips:  # every clip decoded (once) and checked before the first fit
@@ -930,10 +967,6 @@ def run_table(cfg: VfiConfig, out: Path, figures: Path, clips=data.VIDEO_CLIPS, 
         raw = data.read_video(clip, frames=select)
         loaded[clip] = (ks, dict(zip(sorted(triplet_frames(ks, gaps)), resize_frames(raw, cfg.size))))
         del raw
-    device = common.pick_device(cfg.device)
-    from fastsiren import backends
-
-    backend = backends.resolve(cfg.backend, device)
     units = {(clip, k, g) for clip, (ks, _) in loaded.items() for k in ks for g in gaps}
     settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in SINGLE_RUN}  # the table runs its own
     done, extra = _resume_table(out, resume, cfg, device, backend, methods, units, settings)
