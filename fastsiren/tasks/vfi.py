@@ -694,7 +694,7 @@ def crop_box(err: np.ndarray, frac: float = 0.4) -> tuple[int, int, int, int]:
 
 
 def plot_triplet(path: Path, preds: dict[str, np.ndarray], gt: np.ndarray, scores: dict[str, dict],
-                 title: str) -> None:
+                 title: str, why: str = "") -> None:
     """One figure, a column per method and one for the ground truth (each headed by the
     method's key and name, and its IE and PSNR): the prediction (top), a crop of it (the box of
     largest blend error, middle) and the error map (the RGB Euclidean norm of the 8-bit error,
@@ -734,7 +734,7 @@ def plot_triplet(path: Path, preds: dict[str, np.ndarray], gt: np.ndarray, score
     cb.ax.tick_params(labelsize=FONT)
     fig.suptitle(title, fontsize=FONT_TITLE)
     common.save_figure(fig, path, caption=(
-        f"Frame interpolation, {title}: every method's prediction of the middle frame beside the true one "
+        f"Frame interpolation, {title}{why}: every method's prediction of the middle frame beside the true one "
         "(top row; each column headed by the method's key in the tables, its name, IE and PSNR), a crop of "
         "the region where the linear blend errs most (middle row, the yellow box above) and the per-pixel "
         "error, the Euclidean norm of the RGB difference in 8-bit units (bottom row; one colour scale for "
@@ -756,7 +756,7 @@ def flow_rgb(flow: np.ndarray, vmax: float) -> np.ndarray:
     return hsv_to_rgb(hsv)
 
 
-def plot_flow(path: Path, flows: dict[str, np.ndarray], title: str) -> None:
+def plot_flow(path: Path, flows: dict[str, np.ndarray], title: str, why: str = "") -> None:
     """Colour-coded motion fields (H, W, 2) in pixels (hue = direction, value = magnitude),
     from the middle frame K to the next one, K+G (the displacement whose backward warp of
     frame K+G gives the middle frame), with a colour-wheel key of the common scale."""
@@ -787,7 +787,7 @@ def plot_flow(path: Path, flows: dict[str, np.ndarray], title: str) -> None:
     key.tick_params(labelsize=FONT)
     fig.suptitle(title, fontsize=FONT_TITLE)
     common.save_figure(fig, path, caption=(
-        f"Motion fields from the middle frame K to the next frame K+G, {title}: hue is the direction and "
+        f"Motion fields from the middle frame K to the next frame K+G, {title}{why}: hue is the direction and "
         "brightness the length (one scale for all panels), as the colour wheel on the right shows (its x "
         "and y axes are the displacement in pixels, y pointing down as in the image), for each "
         "motion-compensated method, headed by its key in the tables and its name."))
@@ -899,15 +899,23 @@ def plot_summary(path: Path, rows: list[dict], source: str = "") -> None:
         "tables, then what it is" + (f" ({source})" if source else "") + "."))
 
 
+# how the table picks the one triplet per clip it draws (its gain: see run_table)
+TABLE_FIGURE_CHOICE = (", the triplet of this clip, at its largest gap, where the best method gains most over the "
+                       "linear blend (a best case for motion compensation, not a typical one; the tables give "
+                       "every triplet)")
+
+
 def triplet_figures(stem: Path, video: str, frame: int, gap: int, res: dict, scores: dict, gt: np.ndarray,
-                    profile: str) -> None:
-    """``STEM.png`` (predictions, crops, error maps) and ``STEM-flow.png`` (motion fields)."""
+                    profile: str, why: str = "") -> None:
+    """``STEM.png`` (predictions, crops, error maps) and ``STEM-flow.png`` (motion fields);
+    ``why``: how the triplet was chosen, for the captions (", ...")."""
     h, w = gt.shape[:2]
     title = f"{video} frame {frame}, gap {gap} ({w}x{h}, {profile} profile)"
-    plot_triplet(stem.with_name(stem.name + ".png"), {m: r["pred"] for m, r in res.items()}, gt, scores, title)
+    plot_triplet(stem.with_name(stem.name + ".png"), {m: r["pred"] for m, r in res.items()}, gt, scores, title,
+                 why)
     flows = {m: r["flow"] for m, r in res.items() if r["flow"] is not None}
     if flows:
-        plot_flow(stem.with_name(stem.name + "-flow.png"), flows, title)
+        plot_flow(stem.with_name(stem.name + "-flow.png"), flows, title, why)
 
 
 def triplet_frames(targets, gaps) -> set[int]:
@@ -1013,7 +1021,7 @@ def run_table(cfg: VfiConfig, out: Path, figures: Path, clips=data.VIDEO_CLIPS, 
                     shown = key
                     # a clip given as a path is named by its stem (no folders inside the figure's name)
                     triplet_figures(figures / f"vfi-{cfg.profile}-{Path(clip).stem}", clip, k, g, res, scores,
-                                    trip[1], cfg.profile)
+                                    trip[1], cfg.profile, TABLE_FIGURE_CHOICE)
                 write(False)
     doc = write(True)
     plot_summary(figures / f"vfi-{cfg.profile}-ie.png", doc["rows"],
