@@ -17,6 +17,7 @@ import datetime as _dt
 import glob
 import json
 import math
+import numbers
 import os
 import platform
 import subprocess
@@ -281,7 +282,7 @@ SEED_MAX = 2**32 - 1  # NumPy's seed range
 
 def check_seed(seed: int, name: str = "seed") -> int:
     """A seed NumPy, torch and ``random`` all take (0 .. 2**32 - 1), or an error naming it."""
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= SEED_MAX:
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed <= SEED_MAX:
         raise ValueError(f"{name} must be an integer from 0 to {SEED_MAX}, got {seed!r}")
     return seed
 
@@ -290,7 +291,6 @@ def seed_all(seed: int) -> None:
     import random
 
     check_seed(seed)
-
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
