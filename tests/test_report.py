@@ -1076,6 +1076,10 @@ def test_figures_are_placed_at_the_width_they_were_drawn_for(tmp_path):
         plt.close(fig)
         assert report.png_width_in(path) == pytest.approx(inches)
         assert b._fig(path, "c")["width"] == pytest.approx(min(1.0, inches / report.TEXT_WIDTH_IN))
+    fig = plt.figure(figsize=(4.0, 2))  # another dpi: its pHYs chunk says which
+    fig.savefig(tmp_path / "d.png", dpi=110)
+    plt.close(fig)
+    assert report.png_width_in(tmp_path / "d.png") == pytest.approx(4.0, rel=1e-3)
     (tmp_path / "x.png").write_text("not a png")
     assert report.png_width_in(tmp_path / "x.png") is None and b._fig(tmp_path / "x.png", "c", 0.7)["width"] == 0.7
 

@@ -981,16 +981,27 @@ FIGURE_DPI = 120
 
 
 def png_width_in(path: Path) -> float | None:
-    """The width in inches a PNG was drawn at (its pixel width over :data:`FIGURE_DPI`), from
-    its IHDR header; None if it is not a readable PNG."""
+    """The width in inches a PNG was drawn at: its pixel width (IHDR) over the resolution its
+    pHYs chunk records (matplotlib writes the dpi it saved at), :data:`FIGURE_DPI` without one;
+    None if it is not a readable PNG."""
     try:
         with open(path, "rb") as f:
-            head = f.read(24)
+            head = f.read(1 << 16)
     except OSError:
         return None
     if len(head) < 24 or head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
         return None
-    return int.from_bytes(head[16:20], "big") / FIGURE_DPI
+    dpi, pos = float(FIGURE_DPI), 8
+    while pos + 8 <= len(head):  # the chunks before the image data
+        size, kind = int.from_bytes(head[pos:pos + 4], "big"), head[pos + 4:pos + 8]
+        if kind == b"IDAT":
+            break
+        if kind == b"pHYs" and size == 9 and pos + 17 <= len(head) and head[pos + 16] == 1:  # per metre
+            # pixels per metre, an integer: 120 dpi is stored as 4724 (119.99 dpi)
+            dpi = round(int.from_bytes(head[pos + 8:pos + 12], "big") * 0.0254, 1) or dpi
+            break
+        pos += 12 + size
+    return int.from_bytes(head[16:20], "big") / dpi
 
 
 def figure(path: Path, caption: str, width: float = 0.7, half: bool = False) -> dict:
