@@ -1196,6 +1196,15 @@ class Builder:
         self.limits: list[str] = []  # Discussion limits that the sections compute (e.g. a frame that carries a mean)
         self.readings: list[str] = []  # Discussion readings across a study's cases (the ablations')
         loaded = [r for rs in results.values() for r in rs]
+        if any(r.doc.get("backend") == "torch" and isinstance(r.doc.get("threads"), int) for r in loaded):
+            self.limits.append(
+                "Repeatability on the CPU: the torch backend picks the library of each kind of matrix product "
+                "(oneDNN or BLAS) by timing both the first time a process issues it (set_cpu_gemm('auto')), so "
+                "two runs of one seed may round differently. Where training is chaotic, as when a SIREN memorises "
+                "the training pixels at the larger learning rates, the final PSNR on the training pixels of a "
+                "rerun can differ by several dB; the held-out PSNRs, and the runs at the paper's learning rate, "
+                "moved far less. FASTSIREN_CPU_GEMM=onednn (or blas) fixes the library, which removes this source "
+                "of difference.")
         shared = [r for r in loaded if r.alongside]
         if shared:
             self.limits.append(
