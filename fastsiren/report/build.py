@@ -974,6 +974,15 @@ def typeset(text: str) -> str:
     return text.replace("omega_0", "ω₀").replace(" -+ ", " ∓ ")
 
 
+# A Discussion limit where task results come from the torch backend on a CPU (threads recorded)
+CPU_REPEATABILITY = (
+    "Repeatability on the CPU: the torch backend picks the library of each kind of matrix product (oneDNN or "
+    "BLAS) by timing both the first time a process issues it (set_cpu_gemm('auto')), so two runs of one seed may "
+    "round differently. Where training is chaotic, as when a SIREN memorises the training pixels at the larger "
+    "learning rates, the final PSNR on the training pixels of a rerun can differ by several dB; the held-out "
+    "PSNRs, and the runs at the paper's learning rate, moved far less. FASTSIREN_CPU_GEMM=onednn (or blas) fixes "
+    "the library, which removes this source of difference.")
+
 # The template's text width (A4, 2.1 cm margins left and right), in inches, and the resolution the
 # figures are saved at (common.save_figure): a PNG of W pixels was drawn W / FIGURE_DPI inches wide.
 TEXT_WIDTH_IN = (21.0 - 2 * 2.1) / 2.54
@@ -1196,15 +1205,6 @@ class Builder:
         self.limits: list[str] = []  # Discussion limits that the sections compute (e.g. a frame that carries a mean)
         self.readings: list[str] = []  # Discussion readings across a study's cases (the ablations')
         loaded = [r for rs in results.values() for r in rs]
-        if any(r.doc.get("backend") == "torch" and isinstance(r.doc.get("threads"), int) for r in loaded):
-            self.limits.append(
-                "Repeatability on the CPU: the torch backend picks the library of each kind of matrix product "
-                "(oneDNN or BLAS) by timing both the first time a process issues it (set_cpu_gemm('auto')), so "
-                "two runs of one seed may round differently. Where training is chaotic, as when a SIREN memorises "
-                "the training pixels at the larger learning rates, the final PSNR on the training pixels of a "
-                "rerun can differ by several dB; the held-out PSNRs, and the runs at the paper's learning rate, "
-                "moved far less. FASTSIREN_CPU_GEMM=onednn (or blas) fixes the library, which removes this source "
-                "of difference.")
         shared = [r for r in loaded if r.alongside]
         if shared:
             self.limits.append(
@@ -2856,6 +2856,9 @@ class Builder:
             limits.append("No task study ran at the paper profile: every task's number here comes from the reduced "
                           f"{' and '.join(profiles)} profile{'s' if len(profiles) > 1 else ''}, "
                           "with smaller images and fewer steps than the paper.")
+        if any(r.doc.get("backend") == "torch" and isinstance(r.doc.get("threads"), int)
+               for rs in self.results.values() for r in rs):
+            limits.append(CPU_REPEATABILITY)
         limits += self.limits
         limits += self._speed_limits()
         summary = []
