@@ -92,6 +92,7 @@ def test_siren_beats_baselines_on_quick_fit(tmp_path, model, siren_quick):
     (["--model", "relu", "--backend", "cuda"], "applies to the SIREN only"),
     (["--image", "eagle"], "needs a download"),  # was a ModuleNotFoundError traceback (pooch)
     (["--device", "meta"], "device='meta' is not one the tasks run on"),  # was a meta-tensor error mid-run
+    (["--model", "relu", "--omega", "5"], "--omega applies to the SIREN only, not to --model relu"),  # was ignored
     (["--device", "cpu:1"], "device='cpu:1' is not one the tasks run on"),  # was accepted
     (["--publish", "--results-dir", "__FILE__"], "--results-dir"),  # was refused after the training
     (["--publish", "--figures-dir", "__FILE__/sub"], "is a file, so no folder can be made under it"),

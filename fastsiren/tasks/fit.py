@@ -309,8 +309,9 @@ def add_arguments(parser) -> None:
     common.add_common_arguments(parser, default_out="runs/fit")
     common.add_network_arguments(parser)
     common.add_publish_arguments(parser)
-    parser.add_argument("--omega", type=float, default=30.0, help="omega_0 of the first layer")
-    parser.add_argument("--hidden-omega", type=float, help="omega_0 of the hidden layers (default: --omega)")
+    parser.add_argument("--omega", type=float, help="omega_0 of the SIREN's first layer (default: 30)")
+    parser.add_argument("--hidden-omega", type=float,
+                        help="omega_0 of the SIREN's hidden layers (default: --omega)")
     parser.add_argument("--model", choices=MODEL_NAMES, default="siren",
                         help="siren, or a baseline sized to the SIREN's parameter count (a baseline runs in "
                              "plain PyTorch: --backend auto or reference only)")
@@ -320,8 +321,12 @@ def add_arguments(parser) -> None:
 
 
 def main(args) -> int:
+    given = [f"--{n.replace('_', '-')}" for n in ("omega", "hidden_omega") if getattr(args, n) is not None]
+    if args.model != "siren" and given:  # a baseline has no omega_0: it was ignored silently
+        raise ValueError(f"{', '.join(given)} applies to the SIREN only, not to --model {args.model}")
     cfg = FitConfig(image=args.image, size=args.size, steps=args.steps, lr=args.lr, hidden=args.hidden,
-                    layers=args.layers, omega=args.omega, hidden_omega=args.hidden_omega, model=args.model,
+                    layers=args.layers, omega=30.0 if args.omega is None else args.omega,
+                    hidden_omega=args.hidden_omega, model=args.model,
                     gray=None if args.color else True, backend=args.backend, device=args.device,
                     seed=args.seed, out=args.out, profile=args.profile,
                     checkpoint_every=args.checkpoint_every, resume=args.resume,
