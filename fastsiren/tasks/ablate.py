@@ -250,8 +250,8 @@ def _by_case(cfg: AblateConfig, rows: list[dict]) -> list[list[dict]]:
     return groups
 
 
-# Figure fonts (pt): the report places every figure FIGURE_WIDTH_IN wide at 5.9 in, where the
-# smallest of them (FONT) prints at about 6.7 pt.
+# Figure size and fonts (pt): the report places a figure at most its text width wide
+# (fastsiren.report.build.TEXT_WIDTH_IN), so a FIGURE_WIDTH_IN-wide one is scaled down a little.
 FIGURE_WIDTH_IN = 7.9
 FONT, FONT_LABEL, FONT_TITLE = 9, 10, 11
 

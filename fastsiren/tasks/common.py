@@ -813,14 +813,6 @@ def plt_canvas(**kwargs):
     return plt.figure(**kwargs)
 
 
-PLACED_WIDTH_IN = 5.9  # the width the PDF report gives every figure (A4 text width)
-
-
-def placed_font(size_pt: float, width_in: float) -> float:
-    """The size that a ``size_pt`` font prints at when a figure ``width_in`` wide is placed
-    at :data:`PLACED_WIDTH_IN`: keep it at 6.5 pt or more, or the text is unreadable."""
-    return size_pt * PLACED_WIDTH_IN / width_in
-
 
 def colorbar(fig, mappable, ax, label: str, *, extend: str = "neither", orientation: str = "vertical",
              fontsize: float = 7):
@@ -965,8 +957,7 @@ def check_rates(name: str, rates) -> tuple[float, ...]:
         raise ValueError(f"{name} must name at least one learning rate, got none")
     for lr in rates:
         positive(f"learning rate ({name} entry)", lr)
-    if len(set(rates)) < len(rates):
-        raise ValueError(f"{name} lists a learning rate more than once: {list(rates)}")
+    check_unique(name, rates)
     if len({f"{lr:g}" for lr in rates}) < len(rates):
         raise ValueError(f"{name} has learning rates equal to six significant digits, which would share their "
                          f"rows' names and checkpoint files: {list(rates)}")

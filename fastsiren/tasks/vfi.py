@@ -660,8 +660,8 @@ def interpolate(frames: np.ndarray, offsets: list[int], cfg: VfiConfig, device,
 LABELS = {"blend": "linear blend", "tvl1": "TV-L1 flow", "siren": "space-time SIREN",
           "siren-raw": "space-time SIREN, raw",
           "siren-flow": "motion SIREN", "gt": "ground truth"}
-# Figure fonts (pt): the report places every figure at 5.9 in; the figures here are at most
-# about 8 in wide, where FONT prints at 6.6 pt or more.
+# Figure fonts (pt): the figures here are at most about 8 in wide, and the report places a figure
+# at most its text width wide (fastsiren.report.build.TEXT_WIDTH_IN), scaling these down a little.
 FONT, FONT_TITLE = 9, 10
 
 
