@@ -68,6 +68,24 @@ def check_positive(value, name: str, what: str = "a finite number > 0") -> float
     return float(value)
 
 
+# The largest omega_0 accepted. omega_0 multiplies every pre-activation: above it float32's
+# rounding of an order-1 first-layer pre-activation (spacing 2^-24 of it, times omega_0) alone
+# moves the sine's argument by more than 0.06 rad, so the network's outputs are rounding noise;
+# near 3.4e38 omega_0 itself overflows float32 (outputs nan) and its init underflows to zero.
+# The paper uses 30; the ablation sweeps 1 to 300.
+MAX_OMEGA = 1e6
+
+
+def check_omega(value, name: str, what: str = f"a finite number > 0 and <= {MAX_OMEGA:g}") -> float:
+    """An omega_0 as a float: :func:`check_positive`, and at most :data:`MAX_OMEGA`."""
+    omega = check_positive(value, name, what)
+    if omega > MAX_OMEGA:
+        raise ValueError(f"{name} must be {what}, got {value!r}: omega_0 multiplies every pre-activation, and "
+                         f"above {MAX_OMEGA:g} float32 rounding of an order-1 pre-activation alone moves the "
+                         "sine's argument by more than 0.06 rad (the outputs are noise; near 3.4e38 they are nan)")
+    return omega
+
+
 def _check_floating(t: torch.Tensor, name: str) -> None:
     if not isinstance(t, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
@@ -109,7 +127,7 @@ def check_params(x: torch.Tensor, weights: Sequence[torch.Tensor],
             if t.device != x.device:
                 raise ValueError(f"{name} is on {t.device} but x is on {x.device}; use one device")
         if om is not None:
-            check_positive(om, oname, "a finite number > 0 (or None for a linear layer)")
+            check_omega(om, oname, f"a finite number > 0 and <= {MAX_OMEGA:g} (or None for a linear layer)")
         fan = w.shape[0]
 
 
@@ -119,7 +137,7 @@ def sine_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
     (..., out). Differentiable twice (double backward) on every backend."""
     _check_floating(x, "x")
     _check_floating(weight, "weight")
-    omega_0 = check_positive(omega_0, "omega_0")
+    omega_0 = check_omega(omega_0, "omega_0")
     if weight.dim() != 2 or min(weight.shape) < 1:
         raise ValueError(f"weight must have shape (out_features, in_features), both >= 1, got {tuple(weight.shape)}")
     if x.dim() < 1 or x.shape[-1] != weight.shape[1]:

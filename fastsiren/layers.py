@@ -36,7 +36,7 @@ class SineLayer(nn.Module):
         super().__init__()
         in_features = _int_at_least(in_features, "in_features")
         out_features = _int_at_least(out_features, "out_features")
-        omega_0 = functional.check_positive(omega_0, "omega_0")
+        omega_0 = functional.check_omega(omega_0, "omega_0")
         init_scale = functional.check_positive(init_scale, "init_scale")
         backends.check_name(backend)
         self.in_features, self.out_features = in_features, out_features
@@ -161,8 +161,8 @@ class Siren(CoordinateMLP):
         backends.check_name(backend)
         # checked here, not only by the layers: the final linear layer's init reads hidden_omega_0
         # and init_scale even without hidden layers
-        first_omega_0 = functional.check_positive(first_omega_0, "first_omega_0")
-        hidden_omega_0 = functional.check_positive(hidden_omega_0, "hidden_omega_0")
+        first_omega_0 = functional.check_omega(first_omega_0, "first_omega_0")
+        hidden_omega_0 = functional.check_omega(hidden_omega_0, "hidden_omega_0")
         init_scale = functional.check_positive(init_scale, "init_scale")
         check_scheme(first_init, True, "first_init")  # by this class's argument names, not SineLayer's init=
         check_scheme(hidden_init, False, "hidden_init")

@@ -82,12 +82,13 @@ def test_siren_beats_baselines_on_quick_fit(tmp_path, model, siren_quick):
     (["--image", "/nonexistent/x.png"], "not found"),
     (["--image", "no_such_name"], "bundled"),
     (["--steps", "0"], "steps must be > 0"),
-    (["--omega", "-1"], "omega must be > 0"),
+    (["--omega", "-1"], "omega must be a finite number > 0"),
     (["--backend", "bogus"], "backend='bogus'"),
     (["--size", "1024"], "smaller than"),
     (["--device", "bogus"], "device='bogus'"),
     (["--lr", "inf"], "lr must be > 0 and finite"),
-    (["--omega", "nan"], "omega must be > 0"),
+    (["--omega", "nan"], "omega must be a finite number > 0"),
+    (["--hidden-omega", "2e6"], "hidden_omega must be a finite number > 0 and <= 1e+06"),  # outputs were noise
     (["--size", "6"], "size must be >= 8"),  # SSIM's 7x7 window: was a skimage error after training
     (["--model", "relu", "--backend", "cuda"], "applies to the SIREN only"),
     (["--image", "eagle"], "needs a download"),  # was a ModuleNotFoundError traceback (pooch)

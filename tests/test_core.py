@@ -649,7 +649,7 @@ def test_bad_inputs():
         fs.Siren(2, 8, 1, 1, hidden_init="bad")
     with pytest.raises(ValueError, match="model='mlp'"):
         fs.build_model("mlp", in_features=2, out_features=1, hidden_features=8, hidden_layers=1)
-    with pytest.raises(ValueError, match="omega_0 must be a finite number > 0, got 0"):
+    with pytest.raises(ValueError, match=r"omega_0 must be a finite number > 0 and <= 1e\+06, got 0"):
         fs.SineLayer(2, 3, omega_0=0)
     with pytest.raises(TypeError, match="weight has dtype torch.float32 but x has torch.float64"):
         functional.sine_linear(torch.rand(3, 2, dtype=torch.float64), torch.rand(4, 2), None, 30.0)
@@ -715,11 +715,15 @@ def test_sizes_from_numpy_are_plain_ints():
 
 
 @pytest.mark.parametrize("kwargs,error,message", [
-    (dict(hidden_omega_0=0), ValueError, "hidden_omega_0 must be a finite number > 0, got 0"),  # no hidden layer
-    (dict(first_omega_0=math.inf), ValueError, "first_omega_0 must be a finite number > 0, got inf"),
-    (dict(hidden_omega_0=-1.0), ValueError, "hidden_omega_0 must be a finite number > 0, got -1.0"),
-    (dict(first_omega_0="30"), TypeError, "first_omega_0 must be a finite number > 0, got str '30'"),
+    # no hidden layer
+    (dict(hidden_omega_0=0), ValueError, r"hidden_omega_0 must be a finite number > 0 and <= 1e\+06, got 0"),
+    (dict(first_omega_0=math.inf), ValueError, r"first_omega_0 must be a finite number > 0 and <= 1e\+06, got inf"),
+    (dict(hidden_omega_0=-1.0), ValueError, r"hidden_omega_0 must be a finite number > 0 and <= 1e\+06, got -1.0"),
+    (dict(first_omega_0="30"), TypeError, r"first_omega_0 must be a finite number > 0 and <= 1e\+06, got str '30'"),
     (dict(hidden_omega_0=torch.tensor([1.0, 2.0])), ValueError, r"hidden_omega_0 must be one number, got a tensor"),
+    # finite but so large the outputs are rounding noise (1e308 gave nan outputs)
+    (dict(first_omega_0=1e308), ValueError, r"first_omega_0 must be .* <= 1e\+06, got 1e\+308: omega_0 multiplies"),
+    (dict(hidden_omega_0=1e6 * (1 + 1e-9)), ValueError, r"hidden_omega_0 must be .* <= 1e\+06, got 1000000.001"),
     (dict(init_scale=0), ValueError, "init_scale must be a finite number > 0, got 0"),
     (dict(init_scale=math.nan), ValueError, "init_scale must be a finite number > 0, got nan"),
     (dict(init_scale="a"), TypeError, "init_scale must be a finite number > 0, got str 'a'"),
@@ -731,6 +735,9 @@ def test_siren_frequencies_and_init_scale_are_checked(kwargs, error, message):
     with pytest.raises(error, match=message):
         fs.Siren(2, 8, 0, 1, **kwargs)
     assert fs.Siren(2, 8, 0, 1, first_omega_0=torch.tensor(20.0)).first_omega_0 == 20.0
+    assert fs.Siren(2, 8, 0, 1, first_omega_0=functional.MAX_OMEGA).first_omega_0 == 1e6  # the bound is allowed
+    with pytest.raises(ValueError, match=r"omegas\[1\] must be a finite number > 0 and <= 1e\+06 \(or None"):
+        functional.siren_forward(torch.rand(3, 2), [torch.rand(4, 2), torch.rand(1, 4)], [None, None], [30.0, 1e7])
 
 
 def test_functional_arguments_and_devices_are_named():
@@ -745,9 +752,10 @@ def test_functional_arguments_and_devices_are_named():
         functional.sine_linear(x, w, torch.rand(3))
     with pytest.raises(TypeError, match=r"^weight has dtype torch.float32 but x has torch.float64"):
         functional.sine_linear(x.double(), w, None)
-    with pytest.raises(TypeError, match="omega_0 must be a finite number > 0, got NoneType"):
+    with pytest.raises(TypeError, match=r"omega_0 must be a finite number > 0 and <= 1e\+06, got NoneType"):
         functional.sine_linear(x, w, None, None)
-    with pytest.raises(ValueError, match=r"omegas\[0\] must be a finite number > 0 \(or None for a linear layer\)"):
+    with pytest.raises(ValueError,
+                       match=r"omegas\[0\] must be a finite number > 0 and <= 1e\+06 \(or None for a linear layer\)"):
         functional.siren_jet(x, [w], [None], [math.inf], order=1)
     with pytest.raises(ValueError, match=r"x is on meta but the model's parameters are on cpu; move one"):
         fs.Siren(2, 8, 1, 1).jet(torch.rand(3, 2, device="meta"))

@@ -265,6 +265,9 @@ def test_alpha_and_16bit_inputs_are_read(tmp_path, color_png):
     (["--methods", "bicubic", "--tv", "5", "--tile", "3"], "--tv, --tile set the SIREN methods fit, which "
                                                            "--methods bicubic does not run"),
     (["--methods", "bicubic,siren-naive", "--tile", "3"], "--tile sets the siren-consistent fit"),
+    # omega_0 = omega_per_px x the LR side beyond fastsiren's bound (was refused mid-run, after the folder)
+    (["--omega-per-px", "1e5"], "omega_0 = omega_per_px (100000) x"),
+    (["--omega-per-px", "1e5", "--upscale", "--scale", "2"], "must be a finite number > 0 and <= 1e+06"),
 ])
 def test_bad_inputs(tmp_path, color_png, capsys, args, message):
     rc = cli.main(["sr", "--image", color_png, "--profile", "quick", "--out", str(tmp_path / "x"),

@@ -177,6 +177,8 @@ def test_the_flow_dev_run_scores_each_setting_of_each_flow_method(tmp_path, caps
     assert again["rows"] == doc["rows"]
     rc, text = _cli(["--video", "bikes", "--tvl1-attachment", "0", "--out", tmp_path / "x"], capsys)
     assert rc == 2 and "tvl1_attachment must be > 0" in text
+    with pytest.raises(ValueError, match=r"flow_omega must be a finite number > 0 and <= 1e\+06"):
+        vfi.resolve(dataclasses.replace(cfg, flow_omega=5e6))  # the motion SIREN's outputs were noise
 
 
 def test_the_smoothness_prior_is_in_pixels_per_pixel(monkeypatch):

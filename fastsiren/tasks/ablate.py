@@ -33,7 +33,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from fastsiren import backends, data, metrics
+from fastsiren import backends, data, functional, metrics
 from fastsiren.init import FIRST_SCHEMES, HIDDEN_SCHEMES
 from fastsiren.layers import SineLayer, Siren, count_params
 from fastsiren.tasks import common, fit
@@ -101,7 +101,7 @@ def resolve(config: AblateConfig) -> AblateConfig:
     if cfg.study == "omega0" and not cfg.omegas:
         raise ValueError("the omega0 study needs at least one omega_0 in --omegas, got none")
     for w in cfg.omegas:
-        common.positive("omega_0 (omegas entry)", w)
+        functional.check_omega(w, "omega_0 (omegas entry)")
     for s in cfg.scales:
         common.positive("init scale (scales entry)", s)
     if cfg.layers < 0:

@@ -21,7 +21,7 @@ import time
 import numpy as np
 import torch
 
-from fastsiren import backends, data
+from fastsiren import backends, data, functional
 from fastsiren.layers import MODEL_NAMES, count_params
 from fastsiren.tasks import common, fit
 from fastsiren.tasks.poisson import REMOVED, Problem, fit_config, train_problem
@@ -81,7 +81,7 @@ def resolve(config: CompareConfig) -> CompareConfig:
         raise ValueError("problems and methods must each name at least one entry")
     for name in ("size", "steps", "poisson_steps", "hidden", "log_every"):
         common.positive(name, getattr(cfg, name), int)
-    common.positive("omega", cfg.omega)
+    functional.check_omega(cfg.omega, "omega")
     if cfg.layers < 0:
         raise ValueError(f"layers must be >= 0, got {cfg.layers}")
     common.check_size("size", cfg.size)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fastsiren import data, metrics
+from fastsiren import data, functional, metrics
 from fastsiren.layers import MODEL_NAMES, build_model, count_params
 from fastsiren.tasks import common
 
@@ -63,8 +63,10 @@ def resolve(config: FitConfig) -> FitConfig:
         raise ValueError(f"model={cfg.model!r} is not known; expected one of {list(MODEL_NAMES)}")
     for name in ("size", "steps", "hidden", "log_every", "checkpoint_every"):
         common.positive(name, getattr(cfg, name), int)
-    for name in ("lr", "omega", "hidden_omega", "init_scale"):
+    for name in ("lr", "init_scale"):
         common.positive(name, getattr(cfg, name))
+    for name in ("omega", "hidden_omega"):
+        functional.check_omega(getattr(cfg, name), name)
     if cfg.layers < 0:
         raise ValueError(f"layers must be >= 0, got {cfg.layers}")
     common.check_size("size", cfg.size)

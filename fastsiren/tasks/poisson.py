@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fastsiren import data, metrics
+from fastsiren import data, functional, metrics
 from fastsiren.layers import MODEL_NAMES, count_params
 from fastsiren.tasks import common, fit
 
@@ -215,8 +215,8 @@ def resolve(config: PoissonConfig) -> PoissonConfig:
             raise ValueError(f"baselines holds {b!r}; expected names from {list(MODEL_NAMES[1:])}")
     for name in ("size", "steps", "hidden", "log_every"):
         common.positive(name, getattr(cfg, name), int)
-    for name in ("lr", "omega"):
-        common.positive(name, getattr(cfg, name))
+    common.positive("lr", cfg.lr)
+    functional.check_omega(cfg.omega, "omega")
     if cfg.layers < 0:
         raise ValueError(f"layers must be >= 0, got {cfg.layers}")
     if cfg.harmonic_degree < 1:

@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fastsiren import data, metrics
+from fastsiren import data, functional, metrics
 from fastsiren.layers import Siren, count_params
 from fastsiren.sr_ops import SRCNN, imresize, quantize, resize_matrix
 from fastsiren.tasks import common
@@ -225,7 +225,8 @@ def ycbcr_to_rgb(y: np.ndarray, cb: np.ndarray, cr: np.ndarray) -> np.ndarray:
 
 def siren_rules(cfg: SRConfig, lr_shape: tuple[int, int], scale: float) -> tuple[float, int]:
     """``omega_0`` and the step budget for one image and scale, by the rules of the module doc."""
-    omega = cfg.omega_per_px * max(lr_shape)
+    omega = functional.check_omega(cfg.omega_per_px * max(lr_shape),
+                                   f"omega_0 = omega_per_px ({cfg.omega_per_px:g}) x {max(lr_shape)} px")
     steps = int(round(cfg.steps * (1 + (scale - 2) / 4)))
     return omega, max(1, steps)
 
@@ -526,6 +527,7 @@ def run(config: SRConfig) -> dict:
                              f"writes; expected a scale of at most "
                              f"{math.sqrt(MAX_UPSCALE_PIXELS / (img.shape[0] * img.shape[1])):.4g} for this image")
         hr_shape = (int(round(hr[0])), int(round(hr[1])))
+        siren_rules(cfg, img.shape[:2], cfg.scale)  # an omega_0 out of range: refused before the folder
         folder = common.RunFolder(cfg.out, cfg, resume=cfg.resume)
         parts = common.Parts(folder, cfg.resume)
         got = parts.get("siren-consistent")
@@ -546,7 +548,9 @@ def run(config: SRConfig) -> dict:
         doc = common.results_doc("sr", cfg.profile, [row], backend=backends.resolve(cfg.backend, device),
                                  device=device, seconds=time.perf_counter() - t0 + parts.earlier, mode="upscale")
         return folder.finish(doc)
-    sizes_for(img.shape[:2], cfg.scale, cfg.crop)  # an image too small for the scale: refused before the folder
+    _, lr_shape = sizes_for(img.shape[:2], cfg.scale, cfg.crop)  # too small for the scale: refused before the folder
+    if any(m in SIREN_METHODS for m in cfg.methods):
+        siren_rules(cfg, lr_shape, cfg.scale)  # an omega_0 out of range: likewise
     folder = common.RunFolder(cfg.out, cfg, resume=cfg.resume)
     parts = common.Parts(folder, cfg.resume)
     hr, lr_img, results = evaluate_image(img, cfg, device, parts=parts)

@@ -104,7 +104,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from fastsiren import data, metrics
+from fastsiren import data, functional, metrics
 from fastsiren.layers import Siren
 from fastsiren.tasks import common
 
@@ -213,8 +213,10 @@ def resolve(config: VfiConfig) -> VfiConfig:
         raise ValueError(f"--frame must be a frame index >= 0, got {cfg.frame!r}")
     for name in ("size", "steps", "hidden", "batch", "fits", "flow_steps", "flow_hidden", "flow_batch"):
         common.positive(name, getattr(cfg, name), int)
-    for name in ("lr", "omega", "time_scale", "flow_lr", "flow_omega"):
+    for name in ("lr", "time_scale", "flow_lr"):
         common.positive(name, getattr(cfg, name))
+    for name in ("omega", "flow_omega"):
+        functional.check_omega(getattr(cfg, name), name)
     common.positive("tvl1_attachment", cfg.tvl1_attachment)
     for name in ("layers", "flow_layers", "smooth", "blur", "occlusion"):
         common.non_negative(name, getattr(cfg, name))
