@@ -3,6 +3,8 @@
     python -m benchmarks.cuda_mutations            # writes benchmarks/results/cuda-mutations.json
     python -m benchmarks.cuda_mutations --list     # the mutants, without running them
 
+(one target of the engine in benchmarks/mutations.py, which also has the Triton and torch targets).
+
 Each mutant is a copy of ``csrc/`` with one deliberate defect: every ``__syncthreads()`` of the
 kernels removed in turn, and a hand-picked set of indexing, bounds, reduction and jet-math
 slips. For each, the emulated extension is built from the copy (``FASTSIREN_CSRC_DIR``, into a
@@ -17,36 +19,18 @@ are listed with that reason, not left out. The results file records each mutant'
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
-import subprocess
-import sys
-import tempfile
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 from fastsiren import cuda_ext
-from fastsiren.tasks import common
 
-from .records import REPO_ROOT, RESULTS_DIR, environment
+from . import mutations
+from .mutations import Mutant, _line_of
+from .records import REPO_ROOT
 
-MUTATIONS_FILE = "cuda-mutations.json"
-TESTS = REPO_ROOT / "tests" / "test_cuda_kernels.py"
-
-
-@dataclass(frozen=True)
-class Mutant:
-    name: str
-    file: str  # relative to csrc/
-    old: str
-    new: str
-    occurrence: int  # which occurrence of `old` to replace (0-based)
-    what: str
-    blind_spot: str = ""  # why the emulation cannot see it, when that is expected
+MUTATIONS_FILE = mutations.results_file("cuda")
+TESTS = "tests/test_cuda_kernels.py"
 
 
 BARRIER = "__syncthreads();"
@@ -105,113 +89,25 @@ def mutants(csrc: Path) -> list[Mutant]:
     return out + list(HAND_PICKED)
 
 
-def _position(text: str, old: str, occurrence: int) -> int:
-    """Index of occurrence number ``occurrence`` (0-based) of ``old`` in ``text``."""
-    pos = -1
-    for _ in range(occurrence + 1):
-        pos = text.index(old, pos + 1)
-    return pos
-
-
-def _line_of(text: str, old: str, occurrence: int) -> int:
-    return text.count("\n", 0, _position(text, old, occurrence)) + 1
-
-
-def apply(src: Path, dst: Path, m: Mutant | None) -> None:
-    """Copy the sources ``src`` to ``dst`` with mutant ``m`` applied (None: unchanged)."""
-    shutil.copytree(src, dst)
-    if m is None:
-        return
-    path = dst / m.file
-    text = path.read_text()
-    if text.count(m.old) <= m.occurrence:
-        raise ValueError(f"mutant {m.name}: {m.old!r} does not occur {m.occurrence + 1} time(s) in {m.file}")
-    pos = _position(text, m.old, m.occurrence)
-    path.write_text(text[:pos] + m.new + text[pos + len(m.old):])
-
-
-def run_tier(csrc: Path, cache: Path, timeout: float, asan: bool = False) -> tuple[bool, str, float]:
-    """Run the emulated tier against the sources in ``csrc`` (``asan``: built with
-    AddressSanitizer): (passed, summary, seconds)."""
-    env = dict(os.environ, **{cuda_ext.CSRC_ENV: str(csrc), cuda_ext.CACHE_ENV: str(cache)})
+def run_tier(csrc: Path, scratch: Path, timeout: float, mode: str = "plain") -> mutations.Outcome:
+    """Run the emulated tier against the sources in ``csrc``, built into ``scratch``/cache
+    (``mode`` "asan": with AddressSanitizer): (passed, summary, seconds)."""
+    env = dict(os.environ, **{cuda_ext.CSRC_ENV: str(csrc), cuda_ext.CACHE_ENV: str(scratch / "cache")})
     env.pop(cuda_ext.EMULATE_ENV, None)  # the tier's fixture sets it
-    if asan:
+    if mode == "asan":
         env.update(cuda_ext.asan_environment())
     # -s: a sanitizer report or a crash inside a test must reach stderr, not pytest's capture
-    cmd = [sys.executable, "-m", "pytest", "-q", "-s", "-x", "-p", "no:cacheprovider", str(TESTS), "-k", "emulated"]
-    t0 = time.perf_counter()
-    try:
-        res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO_ROOT, env=env)
-    except subprocess.TimeoutExpired:
-        return False, f"timed out after {timeout:.0f} s (a hang counts as caught)", time.perf_counter() - t0
-    lines = res.stdout.strip().splitlines()
-    failed = [ln for ln in lines if ln.startswith(("FAILED", "ERROR"))]
-    sanitizer = [ln.strip() for ln in res.stderr.splitlines() if "ERROR: AddressSanitizer" in ln]
-    crashed = [f"the test process died of signal {-res.returncode}"] if res.returncode < 0 else []
-    summary = (sanitizer or failed or crashed or lines[-1:] or [res.stderr.strip()[-300:]])[0]
-    return res.returncode == 0, summary, time.perf_counter() - t0
+    return mutations.run_pytest(["-s", TESTS, "-k", "emulated"], REPO_ROOT, env, timeout,
+                                stderr_marker="ERROR: AddressSanitizer")
+
+
+TARGET = mutations.Target(
+    name="cuda", tier="tests/test_cuda_kernels.py -k emulated (FASTSIREN_CUDA_EMULATE=1, then =asan for a miss)",
+    source=cuda_ext.csrc_dir, mutants=mutants, copy=shutil.copytree, run=run_tier, modes=("plain", "asan"))
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--only", default="", help="comma-separated mutant names (default: all)")
-    p.add_argument("--list", action="store_true", help="print the mutants and exit")
-    p.add_argument("--timeout", type=float, default=600.0, help="seconds per mutant before it counts as a hang")
-    p.add_argument("--out", type=Path, default=RESULTS_DIR / MUTATIONS_FILE, help="results file (default: %(default)s)")
-    a = p.parse_args(argv)
-    src = cuda_ext.csrc_dir()
-    todo = mutants(src)
-    if a.list:
-        for m in todo:
-            print(f"{m.name:40s} {m.what}")
-        return 0
-    if a.only:
-        names = {m.name for m in todo}
-        wanted = [n.strip() for n in a.only.split(",") if n.strip()]
-        unknown = sorted(set(wanted) - names)
-        if unknown:
-            p.error(f"--only: unknown mutant(s) {unknown}; see --list")
-        todo = [m for m in todo if m.name in wanted]
-    if not TESTS.is_file():
-        p.error(f"the emulated tier {TESTS} is not here: run this from a checkout of the repository")
-
-    rows = []
-    with tempfile.TemporaryDirectory(prefix="fastsiren-mutants-") as tmp:
-        tmp = Path(tmp)
-        cache = tmp / "cache"
-        base = tmp / "base"
-        apply(src, base, None)
-        for asan in (False, True):
-            ok, summary, secs = run_tier(base, cache, a.timeout, asan)
-            mode = "with ASan" if asan else "plain"
-            print(f"{'unmutated, ' + mode:40s} {'passes' if ok else 'FAILS'} ({secs:.0f} s) {summary}", flush=True)
-            if not ok:
-                print(f"the unmutated sources fail the emulated tier ({mode}): fix that first", file=sys.stderr)
-                return 1
-        for i, m in enumerate(todo):
-            work = tmp / f"m{i}"
-            apply(src, work, m)
-            passed, summary, secs = run_tier(work, cache, a.timeout)
-            plain = not passed
-            with_asan = plain
-            if not plain:  # a wrong result fails both modes alike: ASan only matters for a miss
-                passed, asan_summary, asan_secs = run_tier(work, cache, a.timeout, asan=True)
-                with_asan, secs = not passed, secs + asan_secs
-                summary = asan_summary if with_asan else summary
-            rows.append({"name": m.name, "file": m.file, "what": m.what, "caught_plain": plain,
-                         "caught": with_asan, "blind_spot": m.blind_spot, "evidence": summary,
-                         "seconds": round(secs, 1)})
-            verdict = "caught" if plain else ("caught by ASan" if with_asan else "MISSED")
-            print(f"{m.name:40s} {verdict} ({secs:.0f} s) {summary}", flush=True)
-            shutil.rmtree(work, ignore_errors=True)
-    env = environment(torch.device("cpu"))
-    doc = {"script": "benchmarks/cuda_mutations.py", **{k: env[k] for k in ("date", "commit", "torch", "python")},
-           "tier": "tests/test_cuda_kernels.py -k emulated (FASTSIREN_CUDA_EMULATE=1, then =asan for a miss)",
-           "complete": not a.only, "caught_plain": sum(r["caught_plain"] for r in rows),
-           "caught": sum(r["caught"] for r in rows), "mutants": len(rows), "rows": rows}
-    common.write_json(a.out, doc)
-    print(f"caught {doc['caught_plain']} of {doc['mutants']} plain, {doc['caught']} with ASan -> {a.out}")
-    return 0
+    return mutations.main(TARGET, argv, __doc__.split("\n\n")[0])
 
 
 if __name__ == "__main__":

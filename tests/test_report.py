@@ -177,6 +177,11 @@ def quick_results(tmp_path_factory) -> dict[str, Path]:
         {"name": n, "what": n.replace("-", " "), "caught_plain": c and n != "oob-read", "caught": c, "blind_spot": b}
         for n, c, b in [("no-barrier-render-7", True, ""), ("no-barrier-render-9", False, ""),
                         ("sign-slip", True, ""), ("oob-read", True, ""), ("lost-atomic", False, "serial blocks")]]})
+    common.write_json(bench / "triton-mutations.json", {"commit": "abd", "tier": "interpreted", "complete": False,
+                                                        "rows": [{"name": n, "what": n.replace("-", " "),
+                                                                  "caught_plain": c, "caught": c, "blind_spot": ""}
+                                                                 for n, c in [("mask-slip", True), ("sum-slip", True),
+                                                                              ("split-rest", False)]]})
     out = tmp / "report.pdf"
     rc = report.main(_args(results, bench, figures, out))
     assert rc == 0
@@ -223,10 +228,15 @@ def test_numbers_come_from_the_results_files(quick_results):
             in " ".join(text.split()))  # each file's own rounds, not the first file's
     assert ("the suite table's reference took 2.00x its time in this study under the same glibc defaults"
             in " ".join(text.split()))  # fit.csv's reference against cpu-malloc.json's
-    squashed = " ".join(text.split())  # cuda-mutations.json: counted, not typed
-    assert ("detected 3 of 5 mutants, among them 1 of the 2 with one barrier removed; 1 of the 3 only with "
-            "AddressSanitizer (oob-read)") in squashed
-    assert "Missed: lost-atomic, lost atomic (serial blocks)" in squashed
+    squashed = " ".join(text.split())  # *-mutations.json: counted, not typed
+    assert ("The emulated test tier detected 3 of 5 mutants of the CUDA sources, among them 1 of the 2 with one "
+            "barrier removed; 1 of the 3 only with AddressSanitizer (oob-read)") in squashed
+    assert "Missed (cuda): lost-atomic, lost atomic (serial blocks)" in squashed
+    assert "The interpreted Triton tier detected 2 of 3 mutants of the Triton kernels." in squashed
+    assert "Missed (triton): split-rest, split rest." in squashed
+    assert "A partial run (--only)" in squashed  # triton-mutations.json says "complete": false
+    # no torch-mutations.json: named, not left out
+    assert "(no torch-mutations.json; python -m benchmarks.torch_mutations writes it)" in squashed
     assert "profile quick" in text and "device cpu" in text
     assert "PSNR of the siren fit of camera" in text  # the caption the fit task stored in its figure
 
@@ -1134,3 +1144,23 @@ def test_unreadable_inputs_are_left_out_and_said(tmp_path, capsys):
     assert "--figures" in capsys.readouterr().err
     b = report.Builder({}, [], figs)
     assert b._task_figures("fit") == [] and b.skipped == ["fit-quick-bad.png: not a readable PNG"]
+
+
+def test_mutation_checks_one_table_per_measured_target(tmp_path):
+    """verify(): a table per target with a results file (in the engine's target order), a
+    finding naming each target without one, and nothing at all without any file."""
+    def doc(rows):
+        return {"commit": "abc", "tier": "t", "rows": [{"name": n, "what": n, "caught": c} for n, c in rows]}
+
+    assert report.Builder({}, [], tmp_path).verify().tables == []
+    assert report.Builder({}, [], tmp_path, mutations={"cuda": None, "torch": {"rows": []}}).verify().findings == []
+    sec = report.Builder({}, [], tmp_path, mutations={"torch": doc([("a", True), ("b", False)]),
+                                                       "triton": doc([("c", True)])}).verify()
+    assert [t["caption"].split(" and ")[0] for t in sec.tables] == [
+        "Mutants of the Triton kernels", "Mutants of the torch backend's CPU jets"]
+    assert [t["source"] for t in sec.tables] == ["t; commit abc; file triton-mutations.json",
+                                                 "t; commit abc; file torch-mutations.json"]
+    assert sec.findings[0].startswith("Not measured: no mutation check of the CUDA sources (no cuda-mutations.json")
+    assert "The torch backend's float64 tests detected 1 of 2 mutants of the torch backend's CPU jets." in sec.findings
+    assert sec.findings[-1] == "Missed (torch): b, b."
+    assert [[c["t"] for c in r] for r in sec.tables[1]["rows"]] == [["a", "a", "caught", ""], ["b", "b", "missed", ""]]

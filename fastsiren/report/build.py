@@ -36,9 +36,11 @@ from typing import Any, Callable, Iterable
 from fastsiren.benchmarks.cli import CPU_GEMM_AUTO_FILE
 from fastsiren.benchmarks.cpu_malloc import CPU_MALLOC_FILE
 from fastsiren.benchmarks.cpu_trig import CPU_TRIG_FILE
-from fastsiren.benchmarks.cuda_mutations import MUTATIONS_FILE
 from fastsiren.benchmarks.cuda_registers import REGISTERS_FILE
 from fastsiren.benchmarks.gemm_count import GEMM_FILE
+from fastsiren.benchmarks.mutations import TARGET_NAMES
+from fastsiren.benchmarks.mutations import command as mutation_command
+from fastsiren.benchmarks.mutations import results_file as mutation_results
 from fastsiren.benchmarks.precision import GPU_FILE as PRECISION_FILE
 from fastsiren.benchmarks.profile_step import PROFILE_FILE
 from fastsiren.benchmarks.readme_tables import (
@@ -1189,7 +1191,7 @@ class Builder:
     """Turns the loaded results into the report's JSON and the summary figures."""
 
     def __init__(self, results: dict[str, list[Result]], bench: list[dict], figures_dir: Path,
-                 gemm: dict | None = None, mutations: dict | None = None, profile: dict | None = None,
+                 gemm: dict | None = None, mutations: dict[str, dict | None] | None = None, profile: dict | None = None,
                  precision: dict | None = None, malloc: dict | None = None, weighted: list[dict] | None = None,
                  cpu_gemm: list[dict] | None = None, registers: dict | None = None, auto_gemm: dict | None = None,
                  trig: dict | None = None):
@@ -2477,12 +2479,32 @@ class Builder:
                    if same_run else f"The table's rows come from another run ({when}; this study: {here_run}), "
                                     "so the two differ in more than the order of the suites."))
 
+    # per mutation-check target: what was mutated and which tier ran, for captions and findings
+    MUTATION_TARGETS = {
+        "cuda": ("the CUDA sources", "the emulated test tier"),
+        "triton": ("the Triton kernels", "the interpreted Triton tier"),
+        "torch": ("the torch backend's CPU jets", "the torch backend's float64 tests"),
+    }
+
     def verify(self) -> Section:
-        """The mutation check of the CUDA kernels' emulated test tier (benchmarks/cuda_mutations.py)."""
+        """The mutation checks (benchmarks/mutations.py): for each target with a results file,
+        its mutants and whether its test tier fails on them; a target without one is named."""
         sec = Section("verify", [])
-        doc = self.mutations
-        if not doc or not doc.get("rows"):
+        docs = self.mutations or {}
+        if not any(doc and doc.get("rows") for doc in docs.values()):
             return sec
+        for target in TARGET_NAMES:
+            what, tier = self.MUTATION_TARGETS[target]
+            doc = docs.get(target)
+            if not doc or not doc.get("rows"):
+                sec.findings.append(f"Not measured: no mutation check of {what} (no {mutation_results(target)}; "
+                                    f"{mutation_command(target)} writes it).")
+                continue
+            self._mutations(sec, target, doc)
+        return sec
+
+    def _mutations(self, sec: Section, target: str, doc: dict) -> None:
+        what, tier = self.MUTATION_TARGETS[target]
         rows = doc["rows"]
 
         def plain(r: dict) -> bool:
@@ -2492,24 +2514,25 @@ class Builder:
             return "caught" if plain(r) else ("caught by ASan" if r["caught"] else "missed")
 
         body = [[cell(r["name"]), cell(r["what"]), cell(verdict(r)), cell(r.get("blind_spot") or "")] for r in rows]
+        partial = [] if doc.get("complete", True) else ["A partial run (--only): not every mutant ran."]
         sec.tables.append(table(
-            "Mutants of the CUDA sources and whether the emulated test tier fails on them",
-            ["mutant", "defect", "tier", "blind spot"], body, lead=1,
-            source=f"{doc.get('tier', '?')}; commit {_commit(doc)}; file {MUTATIONS_FILE}"))
+            f"Mutants of {what} and whether {tier} fails on them", ["mutant", "defect", "tier", "blind spot"],
+            body, lead=1, notes=partial,
+            source=f"{doc.get('tier', '?')}; commit {_commit(doc)}; file {mutation_results(target)}"))
         barriers = [r for r in rows if r["name"].startswith("no-barrier-")]
         caught = [r for r in rows if r["caught"]]
         by_asan = [r for r in caught if not plain(r)]
         names = ", ".join(r["name"] for r in by_asan)
-        sec.findings.append(f"The emulated tier detected {len(caught)} of {len(rows)} mutants, among them "
-                            f"{sum(r['caught'] for r in barriers)} of the {len(barriers)} with one barrier removed"
+        sec.findings.append(f"{tier[0].upper() + tier[1:]} detected {len(caught)} of {len(rows)} mutants of {what}"
+                            + (f", among them {sum(r['caught'] for r in barriers)} of the {len(barriers)} with one "
+                               "barrier removed" if barriers else "")
                             + (f"; {len(by_asan)} of the {len(caught)} only with AddressSanitizer ({names})"
                                if by_asan else "")
                             + ".")
         for r in rows:
             if not r["caught"]:
                 why = f" ({r['blind_spot']})" if r.get("blind_spot") else ""
-                sec.findings.append(f"Missed: {r['name']}, {r['what']}{why}.")
-        return sec
+                sec.findings.append(f"Missed ({target}): {r['name']}, {r['what']}{why}.")
 
     @staticmethod
     def _bench_table(dev: str, suite: str, threads: Any, all_rs: list[dict], sweep_rs: list[dict],
@@ -2833,8 +2856,10 @@ class Builder:
                       + (f" at profile {forced}" if forced else "") + " was found, so this study is not reported."
                    for k in TASKS}
         missing["bench"] = "No benchmark results yet: no CSV file was found under the benchmark results folder."
-        missing["verify"] = (f"No mutation check yet: no {MUTATIONS_FILE} was found under the benchmark results "
-                             "folder (python -m benchmarks.cuda_mutations writes it).")
+        missing["verify"] = ("No mutation check yet: none of "
+                             + ", ".join(mutation_results(t) for t in TARGET_NAMES)
+                             + " was found under the benchmark results folder ("
+                             + "; ".join(mutation_command(t) for t in TARGET_NAMES) + " write them).")
         def line(s: Section, c: Comparison) -> str:
             two = len({d.metric for d in s.comparisons}) > 1  # say which metric (and its direction) counts
             way = f" ({direction(c.metric)})" if c.metric.startswith("psnr") else ""  # IE's sentence says it
@@ -2998,7 +3023,8 @@ def build(results_dir: Path, bench_dir: Path, figures_dir: Path, out: Path,
     figures_dir.mkdir(parents=True, exist_ok=True)
     weighted = [json.loads(path.read_text()) for path in sorted(bench_dir.glob("weighted-cost-*.json"))]
     cpu_gemm = [json.loads(path.read_text()) for path in sorted(bench_dir.glob("cpu-gemm*.json"))]
-    data = Builder(results, bench, figures_dir, doc(GEMM_FILE), doc(MUTATIONS_FILE), doc(PROFILE_FILE),
+    data = Builder(results, bench, figures_dir, doc(GEMM_FILE),
+                   {t: doc(mutation_results(t)) for t in TARGET_NAMES}, doc(PROFILE_FILE),
                    doc(PRECISION_FILE), doc(CPU_MALLOC_FILE), weighted, cpu_gemm, doc(REGISTERS_FILE),
                    doc(CPU_GEMM_AUTO_FILE), doc(CPU_TRIG_FILE)).build(skipped, profile)
     compile_pdf(data, figures_dir, out)
