@@ -54,6 +54,7 @@ import torch
 from fastsiren.backends import fused_inference, gemm_precision
 from fastsiren.jet import (
     Jet,
+    autocast_off,
     backward_by_autograd,
     double_backward_fallback,
     lap_slot,
@@ -465,6 +466,7 @@ class _MLPJetFunction(torch.autograd.Function):
     """
 
     @staticmethod
+    @autocast_off
     def forward(ctx, x, order, omegas, n_layers, save, *params):
         weights, biases = list(params[:n_layers]), list(params[n_layers:2 * n_layers])
         ctx.lap_weights = params[2 * n_layers] if len(params) > 2 * n_layers else None
@@ -476,6 +478,7 @@ class _MLPJetFunction(torch.autograd.Function):
         return split_streams(out, order, x.shape[1])
 
     @staticmethod
+    @autocast_off
     def backward(ctx, g_value, g_grad, g_lap):
         order = ctx.order
         x, weights, biases, rest = unpack_saved(ctx)

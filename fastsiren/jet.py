@@ -810,12 +810,31 @@ def _sum_shares(parts: list[list[torch.Tensor | None]]) -> list[torch.Tensor | N
     return total
 
 
+def autocast_off(fn):
+    """``fn`` run with autocast off on each device type where it is on: the fused backends
+    compute in the parameters' dtype whatever the autocast (their products already do), and
+    some of torch's ops fail under an autocast of the other half dtype (``torch.cat`` of float16
+    tensors under a CPU bfloat16 autocast: "Unexpected floating ScalarType"). For the
+    ``forward`` and ``backward`` of every backend's autograd Function."""
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        on = [d for d in ("cpu", "cuda") if torch.is_autocast_enabled(d)]
+        if not on:
+            return fn(*args, **kwargs)
+        with contextlib.ExitStack() as stack:
+            for d in on:
+                stack.enter_context(torch.autocast(d, enabled=False))
+            return fn(*args, **kwargs)
+    return run
+
+
 class _MLPJetFunction(torch.autograd.Function):
     """Whole-network jet with the hand-written backward of DESIGN.md, in point blocks on the
     CPU (:func:`_point_blocks`). ``params``: the weights, the biases and, for a weighted
     Laplacian, its D weights as a tuple of floats at the end."""
 
     @staticmethod
+    @autocast_off
     def forward(ctx, x, order, omegas, n_layers, save, *params):
         weights = params[:n_layers]
         biases = params[n_layers:2 * n_layers]
@@ -861,6 +880,7 @@ class _MLPJetFunction(torch.autograd.Function):
         return _gather_streams([layers[-1].h for layers in runs], order, dim)
 
     @staticmethod
+    @autocast_off
     def backward(ctx, g_value, g_grad, g_lap):
         order, omegas, n, dim = ctx.order, ctx.omegas, ctx.n_layers, ctx.dim
         x, weights, biases, rest = unpack_saved(ctx)
@@ -1120,7 +1140,7 @@ def reverse_grad_function(ops, name: str) -> type[torch.autograd.Function]:
         return _grad_backward(ctx, ops, g_value, g_grad, g_lap)
 
     return type(name, (torch.autograd.Function,), {
-        "forward": staticmethod(forward), "backward": staticmethod(backward),
+        "forward": staticmethod(autocast_off(forward)), "backward": staticmethod(autocast_off(backward)),
         "__doc__": f"Reverse-mode value and gradient with the elementwise steps of {ops.__name__}."})
 
 

@@ -36,6 +36,7 @@ from triton.runtime.errors import OutOfResources
 
 from fastsiren.jet import (
     Split,
+    autocast_off,
     backward_by_autograd,
     double_backward_fallback,
     lap_slot,
@@ -722,6 +723,7 @@ class MLPJetFunction(torch.autograd.Function):
     """
 
     @staticmethod
+    @autocast_off
     def forward(ctx, x, order, omegas, n_layers, save, *params):
         weights, biases = params[:n_layers], params[n_layers:2 * n_layers]
         ctx.lap_weights = params[2 * n_layers] if len(params) > 2 * n_layers else None
@@ -738,6 +740,7 @@ class MLPJetFunction(torch.autograd.Function):
         return split_streams(h, order, x.shape[1])
 
     @staticmethod
+    @autocast_off
     def backward(ctx, g_value, g_grad, g_lap):
         order, omegas, n = ctx.order, ctx.omegas, ctx.n_layers
         x, weights, biases, pres = unpack_saved(ctx)

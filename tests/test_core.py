@@ -794,6 +794,29 @@ def test_autocast_half_input_runs_in_the_parameters_dtype():
     assert torch.allclose(y, m(x.float()), atol=1e-6) and torch.allclose(j.grad, m.jet(x.float(), 2).grad, atol=1e-5)
 
 
+@pytest.mark.parametrize("dtype,autocast", [(torch.float16, torch.bfloat16), (torch.bfloat16, torch.float16)])
+def test_a_half_model_under_the_other_half_autocast_runs_in_its_dtype(dtype, autocast):
+    """A float16 model under a CPU bfloat16 autocast (and the other way round): jets of order 2
+    and 1 (the reverse-mode gradient), their backward inside the autocast and a render run in the
+    parameters' dtype and give what they give without autocast. They failed in torch.cat ("Unexpected
+    floating ScalarType in at::autocast::prioritize")."""
+    torch.manual_seed(0)
+    m = fs.Siren(2, 16, 1, 1, backend="torch").to(dtype)
+    x = torch.rand(9, 2).to(dtype)
+
+    def run():
+        m.zero_grad()
+        j2, j1 = m.jet(x, 2), m.jet(x, 1)
+        ((j2.laplacian.float() ** 2).mean() + (j1.grad.float() ** 2).mean()).backward()
+        return j2.value, j2.laplacian, j1.grad, m.render((5, 4), order=2).laplacian, m.layers[0].weight.grad
+
+    plain = run()
+    with torch.autocast("cpu", dtype=autocast):
+        under = run()
+    for a, b in zip(under, plain):
+        assert a.dtype == dtype and torch.equal(a, b)
+
+
 @pytest.mark.parametrize("backend", ["torch", "reference"])
 def test_forward_mode_ad_runs_through_the_reference_ops(backend, monkeypatch):
     """Dual tensors of torch.autograd.forward_ad (and forward-mode jacobians) work on every
