@@ -29,17 +29,24 @@
 #              work/docs/{results,figures}
 #
 # The whole script stays under GPU_CHECK_BUDGET seconds (default 470, i.e. under 8 minutes):
-# each step runs under `timeout` with min(its own limit, time left - reserve for packing).
+# each step runs under `timeout -k 10` with min(its own limit, time left - RESERVE (25 s)), so
+# the last step ends by BUDGET - 15 s even when its kill needs the 10 s grace; the closing
+# README tables get the time left to the deadline (at least 10 s), the manifest and the bundle
+# a second or two: the end comes at about BUDGET, BUDGET + 20 s at the worst. The experiments
+# are listed (a torch import) only when GPU_CHECK_TASKS asks for some.
 # What comes back (at most 8 files, per the device machine's rules): manifest.json (steps,
-# rc, seconds, versions), gpu_check.log, env.txt, pytest_gpu.txt, bench.txt, bench.md (the
-# README tables of this run) and bundle.tgz (results CSVs and JSONs, figures, run folders without
-# their *.pt checkpoints, step logs), rewritten after every step so that a call killed at its
-# limit still brings back what the finished steps wrote. Give the call a timeout_s of at least
-# GPU_CHECK_BUDGET + 30. Import the numbers here (outside the tree: an unpacked work/ would
+# rc, seconds, versions; "finished": false until the end), gpu_check.log, env.txt,
+# pytest_gpu.txt, bench.txt, bench.md (the README tables of this run) and bundle.tgz (results
+# CSVs and JSONs, figures, run folders without their *.pt checkpoints, step logs, and
+# work/docs even when empty), the manifest and the bundle rewritten after every step so that a
+# call killed at its limit (rc 124/137) still brings back what the finished steps wrote (a
+# step cut off by that kill loses its log and the rows it wrote since the last step ended).
+# Give the call a timeout_s of at least GPU_CHECK_BUDGET + 30. Import the numbers here (outside the tree: an unpacked work/ would
 # travel with the next call) with:
 #   d=$(mktemp -d) && tar xzf bundle.tgz -C $d && fastsiren bench --merge $d/work/results &&
 #   cp -r $d/work/docs/. docs/   (and cp $d/work/results/*.json benchmarks/results/ for the
-#   profile, tune and precision documents, which --merge does not take)
+#   profile, tune and precision documents, which --merge does not take; where no bench suite
+#   finished, --merge finds no *.csv and fails the chain: run the cp alone)
 #
 # A session's 15 minutes of device time count the machine's start (minutes), every call, idle
 # waits and the close, so plan one long call, not two short ones (each needs the other's start
@@ -88,7 +95,9 @@ OUT=$(cd "$OUT" && pwd)
 # into OUT/bundle.tgz after every step
 WORKROOT=${GPU_CHECK_WORK:-$(mktemp -d /tmp/gpu_check.XXXXXX)}
 WORK="$WORKROOT/work"
-mkdir -p "$WORK/logs" "$WORK/results" "$WORK/figures" "$WORK/runs"
+# work/docs from the start: the import's `cp -r work/docs/. docs/` needs it in every bundle,
+# also one packed before a call killed at its limit reached the experiments
+mkdir -p "$WORK/logs" "$WORK/results" "$WORK/figures" "$WORK/runs" "$WORK/docs/results" "$WORK/docs/figures"
 LOG="$OUT/gpu_check.log"
 STEPS="$WORK/steps.tsv"
 : >"$LOG"
@@ -98,13 +107,82 @@ unset TRITON_INTERPRET
 
 say() { echo "[gpu_check $(($(date +%s) - START))s] $*" | tee -a "$LOG"; }
 left() { echo $((DEADLINE - $(date +%s) - RESERVE)); }
+# seconds for a closing command: what is left until the deadline, at least 10 and at most 60
+# (the last step ends by DEADLINE - RESERVE + its 10 s kill grace, so the closing steps end
+# about at the deadline, 20 s after it at the worst; the call's timeout_s is BUDGET + 30)
+closing() {
+    local t=$((DEADLINE - $(date +%s)))
+    [ "$t" -lt 10 ] && t=10
+    [ "$t" -gt 60 ] && t=60
+    echo "$t"
+}
 # bundle.tgz from what work/ holds now; no checkpoints or finished pieces (*.pt, parts/*.npz:
 # paper-profile runs would push it past the 16 MiB a returned file may have, and the whole
 # bundle would be lost)
 pack() {
-    tar czf "$OUT/bundle.tgz.part" --exclude='*.pt' --exclude='*.npz' -C "$WORKROOT" work 2>>"$LOG" &&
-        mv -f "$OUT/bundle.tgz.part" "$OUT/bundle.tgz"
+    # (a failed tar removes its .part: OUT must stay within the 8 files that come back)
+    { tar czf "$OUT/bundle.tgz.part" --exclude='*.pt' --exclude='*.npz' -C "$WORKROOT" work 2>>"$LOG" &&
+        mv -f "$OUT/bundle.tgz.part" "$OUT/bundle.tgz"; } || { rm -f "$OUT/bundle.tgz.part"; return 1; }
 }
+# manifest.json (steps so far, versions, files) after every step and at the end, so that a call
+# killed at its limit still brings it back; MANIFEST_PY is written below, before the first step
+MANIFEST_PY="$WORKROOT/manifest.py"
+manifest() {
+    timeout -k 5 "${1:-20}" $PY "$MANIFEST_PY" "$OUT" "$STEPS" "$START" "$(date +%s)" "$WORKROOT" \
+        "${2:-step}" 2>>"$LOG" || cp "$STEPS" "$OUT/manifest.tsv"
+}
+cat >"$MANIFEST_PY" <<'EOF'
+import json, os, re, subprocess, sys
+from pathlib import Path
+
+out, steps, start, end = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+root = Path(sys.argv[5])
+rows = []
+for line in steps.read_text().splitlines():
+    name, rc, secs, note = (line.split("\t") + [""] * 4)[:4]
+    rows.append({"step": name, "rc": None if rc == "skipped" else int(rc), "status":
+                 "skipped" if rc == "skipped" else ("ok" if rc == "0" else "failed"),
+                 "seconds": int(secs), "note": note, "log": f"work/logs/{name}.log"})
+# versions from the env step's log, not by importing torch here: this runs after every step
+# (a second each), and a wedged GPU must not stop the manifest of the steps that finished
+info = {}
+env_log = root / "work" / "logs" / "env.log"
+text = env_log.read_text(errors="replace") if env_log.exists() else ""
+m = re.search(r"^torch (\S+) cuda (\S+) gpu (.*)$", text, re.M)
+if m:
+    info = {"torch": m[1], "cuda": "" if m[2] == "None" else m[2],
+            "device": "no CUDA device" if m[3].strip() == "False" else m[3].strip()}
+m = re.search(r"^triton (\S+)$", text, re.M)
+if m:
+    info["triton"] = m[1]
+m = re.search(r"^python (\S+)$", text, re.M)
+if m:
+    info["python"] = m[1]
+if not info and sys.argv[6] == "final":  # no env step (skipped): ask torch, once, at the end
+    try:
+        import torch
+        info = {"torch": torch.__version__, "cuda": torch.version.cuda or "",
+                "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "no CUDA device"}
+        import triton
+        info["triton"] = triton.__version__
+    except Exception as exc:
+        info["error"] = str(exc)
+commit = os.environ.get("FASTSIREN_COMMIT")
+if not commit:  # git may be missing there (FileNotFoundError would lose manifest.json)
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    except OSError:
+        commit = ""
+files = sorted([str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and p.suffix != ".part"]
+               + [str(p.relative_to(root)) for p in (root / "work").rglob("*") if p.is_file() and p.suffix != ".pt"])
+manifest = {"script": "benchmarks/gpu_check.sh", "commit": commit, "started": start, "seconds": end - start,
+            "finished": sys.argv[6] == "final", **info, "steps": rows, "files": files}
+part = out / "manifest.json.part"
+part.write_text(json.dumps(manifest, indent=1))
+part.replace(out / "manifest.json")
+if sys.argv[6] == "final":
+    print(json.dumps({k: v for k, v in manifest.items() if k != "files"}, indent=1))
+EOF
 
 # step NAME LIMIT_SECONDS COMMAND...  (the command runs in bash -c; output to logs/NAME.log)
 step() {
@@ -134,6 +212,7 @@ step() {
     [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ] && note="timed out after ${limit}s"
     say "END $name rc=$rc ${dt}s $note"
     printf '%s\t%s\t%s\t%s\n' "$name" "$rc" "$dt" "$note" >>"$STEPS"
+    manifest
     pack
     return 0
 }
@@ -253,57 +332,27 @@ DOCS="$WORK/docs"
 mkdir -p "$DOCS/results" "$DOCS/figures"
 PROFILE=${GPU_CHECK_PROFILE:-paper}
 EXP_ARGS="--profile $PROFILE --runs $WORK/runs --results-dir $DOCS/results --figures-dir $DOCS/figures --no-progress"
-KNOWN=" $(timeout 60 $PY -m fastsiren.cli experiments --list 2>/dev/null | cut -d' ' -f1 | tr '\n' ' ') "
+# the names are listed only when experiments may run (GPU_CHECK_TASKS unset, or naming some)
+KNOWN=" "
+if [ -n "${GPU_CHECK_TASKS-all}" ] && [ "$(left)" -ge 60 ]; then
+    KNOWN=" $(timeout -k 5 30 $PY -m fastsiren.cli experiments --list 2>/dev/null | cut -d' ' -f1 | tr '\n' ' ') "
+fi
 for task in ${GPU_CHECK_TASKS-$KNOWN}; do
+    if [ "$(left)" -lt 60 ]; then  # first: KNOWN is not listed with less than that left
+        printf '%s\tskipped\t0\t%s\n' "task-$task" "less than 60s left" >>"$STEPS"
+        continue
+    fi
     case $KNOWN in *" $task "*) ;; *)
         printf '%s\tskipped\t0\t%s\n' "task-$task" "not a name of fastsiren experiments --list" >>"$STEPS"
         continue ;;
     esac
-    if [ "$(left)" -lt 60 ]; then
-        printf '%s\tskipped\t0\t%s\n' "task-$task" "less than 60s left" >>"$STEPS"
-        continue
-    fi
     step "task-$task" "${GPU_CHECK_TASK_LIMIT:-240}" "$PY -m fastsiren.cli experiments --only $task $EXP_ARGS"
 done
 
 # ---------------------------------------------------------------- manifest and bundle
-timeout 60 $PY -m benchmarks.readme_tables --results "$WORK/results" --print >"$OUT/bench.md" 2>>"$LOG" ||
+timeout -k 5 "$(closing)" $PY -m benchmarks.readme_tables --results "$WORK/results" --print >"$OUT/bench.md" 2>>"$LOG" ||
     echo "readme_tables failed" >>"$LOG"
-END=$(date +%s)
-timeout 60 $PY - "$OUT" "$STEPS" "$START" "$END" "$WORKROOT" <<'EOF' 2>>"$LOG" || cp "$STEPS" "$OUT/manifest.tsv"
-import json, os, subprocess, sys
-from pathlib import Path
-
-out, steps, start, end = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-root = Path(sys.argv[5])
-rows = []
-for line in steps.read_text().splitlines():
-    name, rc, secs, note = (line.split("\t") + [""] * 4)[:4]
-    rows.append({"step": name, "rc": None if rc == "skipped" else int(rc), "status":
-                 "skipped" if rc == "skipped" else ("ok" if rc == "0" else "failed"),
-                 "seconds": int(secs), "note": note, "log": f"work/logs/{name}.log"})
-info = {}
-try:
-    import torch
-    info = {"torch": torch.__version__, "cuda": torch.version.cuda,
-            "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "no CUDA device"}
-    import triton
-    info["triton"] = triton.__version__
-except Exception as exc:
-    info["error"] = str(exc)
-commit = os.environ.get("FASTSIREN_COMMIT")
-if not commit:  # git may be missing there (FileNotFoundError would lose manifest.json)
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
-    except OSError:
-        commit = ""
-files = sorted([str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and p.suffix != ".part"]
-               + [str(p.relative_to(root)) for p in (root / "work").rglob("*") if p.is_file() and p.suffix != ".pt"])
-manifest = {"script": "benchmarks/gpu_check.sh", "commit": commit, "started": start, "seconds": end - start,
-            **info, "steps": rows, "files": files}
-(out / "manifest.json").write_text(json.dumps(manifest, indent=1))
-print(json.dumps({k: v for k, v in manifest.items() if k != "files"}, indent=1))
-EOF
+manifest "$(closing)" final
 pack && [ -z "${GPU_CHECK_WORK:-}" ] && rm -rf "$WORKROOT"
 say "done in $(($(date +%s) - START))s; files in $OUT: $(ls "$OUT" | tr '\n' ' ')"
 exit 0

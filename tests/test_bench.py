@@ -1152,3 +1152,91 @@ def test_ctrl_c_keeps_the_finished_suites_and_exits_130(tmp_path, capsys, interr
     interrupt_on_call(scaling, "run_sweeps", 1)
     assert cli.main(args) == 130
     assert "interrupted: the rows of every size measured are kept" in capsys.readouterr().err
+
+
+def _gpu_check_env(tmp_path, budget: int) -> tuple[dict, "Path", "Path"]:
+    """gpu_check.sh's environment with a PYTHON whose pytest and README tables just sleep
+    (steps that outlast their limits) and that runs everything else with this interpreter."""
+    import os
+    import stat
+    from pathlib import Path
+
+    fake = tmp_path / "python"
+    fake.write_text("#!/usr/bin/env bash\n"
+                    'case " $* " in *" -m pytest "*|*" -m benchmarks.readme_tables "*) exec sleep 120;; esac\n'
+                    f'exec {sys.executable} "$@"\n')
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    out = tmp_path / "out"
+    env = dict(os.environ, OUT=str(out), PYTHON=str(fake), GPU_CHECK_BUDGET=str(budget), GPU_CHECK_TASKS="",
+               GPU_CHECK_SITE=str(tmp_path / "site"), FASTSIREN_COMMIT="0123456789abcdef",
+               GPU_CHECK_SKIP="env wheels install cuda bench weighted profile tune precision scaling")
+    return env, out, Path(__file__).resolve().parents[1]
+
+
+def test_gpu_check_killed_mid_step_still_returns_its_manifest_and_bundle(tmp_path):
+    """A device call killed at its timeout (rc 124/137) in the middle of a step: OUT already
+    holds manifest.json of the steps that finished and a bundle the import takes (work/docs
+    included, which `cp -r work/docs/. docs/` needs), within the 8 files that come back."""
+    import json
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import tarfile
+    import time
+
+    if shutil.which("bash") is None or shutil.which("timeout") is None:
+        pytest.skip("bash or timeout is not on PATH")
+    env, out, root = _gpu_check_env(tmp_path, 300)
+    env["GPU_CHECK_SKIP"] = env["GPU_CHECK_SKIP"].replace("env ", "")  # the env step runs, then pytest hangs
+    proc = subprocess.Popen(["bash", str(root / "benchmarks" / "gpu_check.sh")], cwd=root, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        t0 = time.monotonic()
+        while "START pytest" not in ((out / "gpu_check.log").read_text() if (out / "gpu_check.log").exists() else ""):
+            assert proc.poll() is None and time.monotonic() - t0 < 120, "the script never reached its pytest step"
+            time.sleep(0.2)
+        time.sleep(0.5)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # what the device's timeout does to the whole call
+        proc.wait()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["finished"] is False and manifest["commit"] == "0123456789abcdef"
+    steps = {s["step"]: s["status"] for s in manifest["steps"]}
+    assert steps["env"] == "ok" and "pytest" not in steps
+    assert "torch" in manifest  # read off the env step's log, with no torch import per step
+    with tarfile.open(out / "bundle.tgz") as tar:
+        names = set(tar.getnames())
+    assert {"work/steps.tsv", "work/logs/env.log", "work/results", "work/docs/results", "work/docs/figures"} <= names
+    assert len([p for p in out.rglob("*") if p.is_file()]) <= 8
+
+
+def test_gpu_check_ends_near_its_budget_when_steps_overrun(tmp_path):
+    """A step is cut at the time left before the reserve, and the closing README tables at the
+    deadline: with both hanging, the script still ends within a few seconds of GPU_CHECK_BUDGET
+    (the device call's timeout_s is BUDGET + 30), with its manifest and bundle."""
+    import json
+    import shutil
+    import subprocess
+    import tarfile
+    import time
+
+    if shutil.which("bash") is None or shutil.which("timeout") is None:
+        pytest.skip("bash or timeout is not on PATH")
+    budget = 42  # pytest gets 42 - 25 s of reserve - what the start took: at least the 15 s a step needs
+    env, out, root = _gpu_check_env(tmp_path, budget)
+    t0 = time.monotonic()
+    proc = subprocess.run(["bash", str(root / "benchmarks" / "gpu_check.sh")], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=budget + 60)
+    wall = time.monotonic() - t0
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert wall <= budget + 8, f"{wall:.0f} s for a budget of {budget} s"
+    manifest = json.loads((out / "manifest.json").read_text())
+    steps = {s["step"]: s for s in manifest["steps"]}
+    assert manifest["finished"] is True and steps["pytest"]["note"].startswith("timed out after")
+    assert steps["pytest"]["rc"] in (124, 137) and steps["pytest"]["seconds"] <= budget - 25 + 10
+    # GPU_CHECK_TASKS="": the experiments were not listed (a torch import's seconds saved)
+    assert not any(s.startswith("task-") for s in steps)
+    assert "readme_tables failed" in (out / "gpu_check.log").read_text()
+    with tarfile.open(out / "bundle.tgz") as tar:
+        assert "work/logs/pytest.log" in tar.getnames()
