@@ -63,6 +63,8 @@ HAND_PICKED = (
            "the jet's bias gradients stay those of the omega-scaled bias"),
     Mutant("blocks-overwrite-sums", JET, "acc[i] = t if acc[i] is None else acc[i].add_(t)", "acc[i] = t", 0,
            "gradients summed over point blocks keep the last block's term only"),
+    Mutant("shares-drop-a-thread", JET, "for part in parts[1:]:", "for part in parts[2:]:", 0,
+           "the sum of gradient terms over threads' shares of the point blocks leaves out the second share"),
     Mutant("point-blocks-drop-tail-point", JET, "slice(i, min(i + step, n_pts))", "slice(i, min(i + step, n_pts - 1))",
            0, "the last point block leaves out the last point"),
     Mutant("grad-forward-drops-cos", JET, "r = rows_mm(operand(r if cs[i] is None else r * cs[i], ops.split), wss[i])",

@@ -158,6 +158,19 @@ def test_mlp_jet_and_every_gradient_match_reference_float64(dim, order, last_sin
         assert_close(a, b, TOL["float64"], f"d loss / d {name}")
 
 
+@pytest.mark.kernels
+def test_omegas_float32_cannot_hold_reach_the_float64_kernels_whole():
+    """The kernels take omega as two float32 halves (jet_math.join_omega), so a float64 network
+    with omegas that float32 cannot hold (30.1, 3.3, 2.2; the other tests' are exact in float32)
+    still matches the reference to float64's tolerance, not to float32's rounding of omega
+    (a relative 3e-8: the mutation check's omega-drops-low-half was missed without this test)."""
+    ws, bs, oms = make_net(2, [24, 40], 1, True, first_omega=30.1, hidden_omega=3.3)
+    oms = [*oms[:-1], 2.2]
+    x = coords(37, 2)
+    jet, grads = jet_and_grads(lambda *a: tb.mlp_jet(*a[:3], oms, a[3]), x, ws, bs, 2)
+    assert_matches_reference(jet, grads, x, ws, bs, oms, 2)
+
+
 def spy_launches(monkeypatch) -> list[str]:
     """The names of the kernels jet_layer.launch starts from now on (the GEMM kernels)."""
     launched: list[str] = []
