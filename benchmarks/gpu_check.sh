@@ -53,9 +53,13 @@
 # or a warm machine, and a fresh start is refused under 4 minutes left). For example, with run's
 # timeout_s = 570 and no `carry` (the wheels are for the video tasks only):
 #   FASTSIREN_COMMIT=<sha> GPU_CHECK_BUDGET=540 GPU_CHECK_TASKS="" GPU_CHECK_SKIP="weighted tune scaling" \
-#   BENCH_SUITES="poisson-laplacian poisson-grad fit layer wave render" bash benchmarks/gpu_check.sh
-# (render last: a suite's rows are written when it finishes, and render with every provider is
-# the slowest; profile and precision run in what is left). A second call only if status leaves
+#   BENCH_SUITES="poisson-laplacian poisson-grad fit layer wave" BENCH2_SUITES=render \
+#   BENCH2_PROVIDERS="reference reference+compile torch triton cuda" bash benchmarks/gpu_check.sh
+# (a suite's rows are written when it finishes; earlier H200 calls finished about three suites
+# in the bench step's 200 s, so the training suites of the targets come first, and render, the
+# slowest with every provider and the one whose reference row needs a rerun (the README's note
+# on commit 251b650), gets the second pass's own 120 s with the providers of its target, the
+# per-point fused kernels left out; profile and precision run in what is left). A second call only if status leaves
 # time for it: the scaling sweeps (GPU_CHECK_SKIP="cuda pytest bench weighted profile tune
 # precision") or paper-profile tasks (GPU_CHECK_TASKS=..., carry [".whl"] for the video ones).
 #
