@@ -353,7 +353,7 @@ def test_sr_table_resume_keeps_its_rows(tmp_path, color_png, monkeypatch, interr
     with pytest.raises(ValueError, match="would share the figure name 'tiny'"):  # both drawn
         sr_table.run_table(results=tmp_path / "u.json", **{**args, "images": (color_png, twin),
                                                              "figure_images": (color_png, twin)})
-    with pytest.raises(ValueError, match=r"--scales lists \['2.0'\] more than once"):
+    with pytest.raises(ValueError, match=r"--scales lists 2.0 more than once"):
         sr_table.run_table(results=tmp_path / "u.json", **{**args, "scales": (2.0, 3.0, 2.0)})
     with pytest.raises(ValueError, match="expected comma-separated numbers"):
         sr_table.main(["--profile", "quick", "--scales", "2,x", "--results", str(tmp_path / "u.json")])

@@ -70,10 +70,7 @@ def run_table(profile: str, images: tuple[str, ...], scales: tuple[float, ...], 
     ``resume``: the images and scales already in ``results`` (a run of the same settings) are
     kept, not run again."""
     base = sr.resolve(sr.SRConfig(profile=profile, progress=progress))
-    for what, values in (("--images", images), ("--scales", scales)):
-        twice = sorted({str(v) for v in values if list(values).count(v) > 1})
-        if twice:
-            raise ValueError(f"{what} lists {twice} more than once")
+    images, scales = common.check_unique("--images", images), common.check_unique("--scales", scales)
     common.figure_stems([name for name in images if name in figure_images], "images")  # the ones drawn
     loaded = {name: data.read_image(name) for name in images}
     for scale in scales:  # a bad scale, or an image too small for one, is refused before the first fit
