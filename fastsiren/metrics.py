@@ -1,10 +1,14 @@
 """Image and video metrics: PSNR, SSIM, Y-channel PSNR (SISR protocol), Middlebury IE/NIE.
 
-Every function takes NumPy arrays or tensors (H, W) or (H, W, C) and states its data range;
+Every function takes NumPy arrays or tensors (H, W) or (H, W, C) (:func:`mse` and :func:`psnr`
+any shape, pred and target alike) and returns a Python float; each states its data range:
 nothing guesses the range of the data.
 """
 
 from __future__ import annotations
+
+import math
+import numbers
 
 import numpy as np
 
@@ -16,6 +20,18 @@ def _np(a, name: str = "image") -> np.ndarray:
     if np.iscomplexobj(a):
         raise ValueError(f"{name} is complex ({a.dtype}); expected real values")
     return np.asarray(a, dtype=np.float64)
+
+
+def _check_positive(value, name: str) -> float:
+    """``value`` (a real number) as a float if it is finite and > 0, else a TypeError /
+    ValueError naming ``name``."""
+    if hasattr(value, "detach") and getattr(value, "numel", lambda: 0)() == 1:  # a one-element tensor
+        value = value.item()
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number > 0 and finite, got {type(value).__name__} {value!r}")
+    if not (value > 0 and math.isfinite(value)):  # nan fails the first test
+        raise ValueError(f"{name} must be > 0 and finite, got {value!r}")
+    return float(value)
 
 
 def _same_shape(pred, target) -> tuple[np.ndarray, np.ndarray]:
@@ -35,14 +51,16 @@ def _image(p: np.ndarray, what: str, min_side: int = 1) -> None:
 
 
 def mse(pred, target) -> float:
+    """Mean squared error over every element of ``pred`` and ``target`` (any equal shape)."""
     p, t = _same_shape(pred, target)
     return float(np.mean((p - t) ** 2))
 
 
 def psnr(pred, target, data_range: float) -> float:
-    """Peak signal-to-noise ratio in dB, ``10 log10(data_range^2 / MSE)`` (inf if equal)."""
-    if not data_range > 0:
-        raise ValueError(f"data_range must be > 0, got {data_range}")
+    """Peak signal-to-noise ratio in dB, ``10 log10(data_range^2 / MSE)`` (inf if equal), of
+    arrays of any equal shape; ``data_range`` (finite, > 0) is the span of the values (2 for
+    [-1, 1])."""
+    data_range = _check_positive(data_range, "data_range")
     m = mse(pred, target)
     return float("inf") if m == 0 else float(10 * np.log10(data_range ** 2 / m))
 
@@ -51,11 +69,12 @@ SSIM_WINDOW = 7  # scikit-image's default window side: the smallest image side S
 
 
 def ssim(pred, target, data_range: float) -> float:
-    """SSIM (scikit-image, Gaussian-free 7x7 default), channels averaged for (H, W, C)."""
+    """SSIM (scikit-image's default: a uniform 7x7 window, no Gaussian weighting) of images
+    (H, W) or (H, W, C) of at least 7x7, channels averaged for (H, W, C); ``data_range``
+    (finite, > 0) is the span of the values."""
     from skimage.metrics import structural_similarity
 
-    if not data_range > 0:
-        raise ValueError(f"data_range must be > 0, got {data_range}")
+    data_range = _check_positive(data_range, "data_range")
     p, t = _same_shape(pred, target)
     _image(p, "ssim", SSIM_WINDOW)
     if p.ndim == 3 and p.shape[-1] == 1:
@@ -73,6 +92,9 @@ def rgb_to_y(img) -> np.ndarray:
 
 
 def _crop(a: np.ndarray, border: int) -> np.ndarray:
+    if not isinstance(border, numbers.Integral) or isinstance(border, (bool, np.bool_)):
+        raise TypeError(f"border must be an int >= 0 (pixels cropped per side), got {type(border).__name__} "
+                        f"{border!r}")
     if border < 0:
         raise ValueError(f"border must be >= 0, got {border}")
     if border == 0:
@@ -122,8 +144,7 @@ def interpolation_error(pred, target) -> float:
 def normalized_interpolation_error(pred, target, eps: float = 1.0) -> float:
     """Middlebury normalized IE: RMS of ||pred - gt|| / sqrt(||grad gt||^2 + eps), the gradient
     by central differences and its squared norm summed over channels (8-bit units, eps = 1)."""
-    if not (eps > 0 and eps != float("inf")):  # nan fails the first test
-        raise ValueError(f"eps must be > 0 and finite, got {eps}")
+    eps = _check_positive(eps, "eps")
     p, t = _same_shape(pred, target)
     _image(p, "normalized_interpolation_error", 2)  # central differences need 2 pixels a side
     p, t = _as_hwc(p), _as_hwc(t)

@@ -206,3 +206,38 @@ def test_read_bundled_video_and_frame_folder(tmp_path):
     (tmp_path / "bad.mp4").write_bytes(b"garbage")
     with pytest.raises(ValueError, match="cannot decode"):
         data.read_video(tmp_path / "bad.mp4")
+
+
+def test_signed_integer_images_with_negative_values_are_refused():
+    # divided by the dtype's maximum they gave values below 0 (to_float promises [0, 1])
+    with pytest.raises(ValueError, match=r"signed integer image \(int16\) must have values >= 0"):
+        data.to_float(np.array([[-5, 100]], np.int16), "image x")
+    assert data.to_float(np.array([[0, 127]], np.int8)).max() == 1.0
+
+
+def test_load_image_gray_must_be_a_bool_or_none():
+    # gray=1 or "yes" was taken as None (the image's own channels), silently
+    with pytest.raises(TypeError, match="gray must be True, False or None"):
+        data.load_image("astronaut", size=8, gray=1)
+    assert data.load_image("astronaut", size=8, gray=np.True_).shape == (8, 8, 1)
+
+
+def test_video_path_names_the_bundled_clips():
+    with pytest.raises(ValueError, match=r"video='nope' is not a bundled clip; expected one of \['bikes'"):
+        data.video_path("nope")
+
+
+def test_metric_arguments_are_checked_by_name():
+    img = np.random.default_rng(0).random((8, 8, 3))
+    for call, err, match in [
+            (lambda: metrics.psnr(img, img * 0.5, float("inf")), ValueError, "data_range must be > 0 and finite"),
+            (lambda: metrics.ssim(img, img, float("inf")), ValueError, "data_range must be > 0 and finite"),
+            (lambda: metrics.psnr(img, img, "1"), TypeError, "data_range must be a number"),
+            (lambda: metrics.psnr(img, img, None), TypeError, "data_range must be a number"),
+            (lambda: metrics.normalized_interpolation_error(img, img, eps="1"), TypeError, "eps must be a number"),
+            (lambda: metrics.psnr_y(img, img, border=1.5), TypeError, "border must be an int"),
+            (lambda: metrics.psnr_y(img, img, border=True), TypeError, "border must be an int")]:
+        with pytest.raises(err, match=match):
+            call()
+    assert metrics.psnr(img, img * 0.5, np.float32(1.0)) == metrics.psnr(img, img * 0.5, torch.tensor(1.0))
+    assert metrics.psnr_y(img, img * 0.5, border=np.int64(1)) == metrics.psnr_y(img, img * 0.5, border=1)
