@@ -9,8 +9,9 @@ timed unit).
 FLOP count (used for TFLOP/s and for the GEMM floor). Only matrix products are counted,
 2*m*k*n per product, as flash-attention's and Liger's ``flops()`` do; sines, cosines,
 the jet epilogue and Adam are elementwise and left out. The count is the work of the
-jet algorithm of DESIGN.md, the same nominal number for every provider: with S streams
-per point (1, 1+D, 2+D for value, +gradient, +Laplacian) and layer widths d_0..d_L,
+forward-mode jet algorithm (the report's Method section; :mod:`fastsiren.jet`), the same
+nominal number for every provider: with S streams per point (1, 1+D, 2+D for value,
++gradient, +Laplacian) and layer widths d_0..d_L,
 
 * forward: layer 0 is one (N, D) x (D, d_1) product (its derivative streams are free:
   ``a_k`` is a column of W, ``l = 0``), layer i >= 1 one (S N, d_i) x (d_i, d_{i+1}) product;

@@ -2,8 +2,10 @@
 
 Paper (Sitzmann et al. 2020, Sec. 3.2 and the official code):
 first layer ``W ~ U(-1/fan_in, 1/fan_in)``; every later layer (the final linear layer too)
-``W ~ U(-sqrt(6/fan_in)/omega_0, +sqrt(6/fan_in)/omega_0)``, so that ``omega_0 W x`` has
-unit-variance pre-activations; biases keep PyTorch's default ``U(-1/sqrt(fan_in), ..)``.
+``W ~ U(-sqrt(6/fan_in)/omega_0, +sqrt(6/fan_in)/omega_0)``, so that ``omega_0 W x`` has unit
+variance for arcsine-distributed inputs x (variance 1/2); biases keep PyTorch's default
+``U(-1/sqrt(fan_in), ..)``, which adds ``omega_0^2 / (3 fan_in)`` to the variance of the
+pre-activation ``omega_0 (W x + b)``.
 """
 
 from __future__ import annotations

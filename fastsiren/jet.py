@@ -4,16 +4,21 @@ A jet carries, per point, the value ``h``, its input derivatives ``J_k = dh/dx_k
 Laplacian ``L`` forward through the layers, stacked as *streams* in one tensor of shape
 ``(S, N, F)``: stream 0 is the value, streams 1..D the derivatives, stream D+1 the
 Laplacian (S = 1, 1+D, 2+D for orders 0, 1, 2). One GEMM per layer serves every stream.
-Per sine layer with frequency w (DESIGN.md):
+Per sine layer with frequency w (the report's Method section, fastsiren/report/report.typ):
 
     z = W h + b      a_k = W J_k      l = W L
     y = sin(w z)     G_k = w c a_k    M = w c l - w^2 s q,   s, c = sin, cos(w z), q = sum a_k^2
 
+(``q = sum_k gamma_k a_k^2`` with ``laplacian_weights`` gamma). The first layer starts from h = x,
+J_k = e_k, L = 0: a_k is column k of W and l = 0. The code folds w into the weights
+(``W' = w W``, ``b' = w b``, :func:`_scaled`) and works on the scaled streams z' = w z etc.
+
 The backward below is written by hand (not autograd through these ops). Per layer it keeps
-the pre-activation streams ``(a, l)``, the post-activation streams and ``cos(w z)``: about
-2S + 1 (N, F) tensors per layer, fewer than autograd's graph. On the CPU, recomputing the
-post-activations would cost two more transcendental passes per layer (measured slower);
-the fused kernels recompute instead, since there it is free in registers.
+the pre-activation streams ``(z, a, l)`` (the first layer: z alone), the post-activation
+streams, ``cos(w z)`` and, at order 2, ``q``: about 2S + 1 (N, F) tensors per layer (2S + 2
+at order 2), fewer than autograd's graph. On the CPU, recomputing the post-activations would
+cost two more transcendental passes per layer (measured slower); the fused kernels recompute
+instead, since there it is free in registers.
 """
 
 from __future__ import annotations
@@ -621,7 +626,7 @@ def _layer_adjoint(layer: _Layer, a_first: torch.Tensor | None, gbar: torch.Tens
                    order: int, dim: int, lap_w: torch.Tensor | None = None) -> torch.Tensor:
     """Adjoints of the scaled pre-activation streams (z', a', l') from those of the outputs.
 
-    With z' = omega z etc. (so DESIGN.md's omega factors fold into the weights):
+    With z' = omega z etc. (so the omega factors of the report's formulas fold into the weights):
     zbar' = c ybar - s sum_k a'_k Gbar_k - (s l' + c q') Mbar
     abar'_k = c Gbar_k - 2 s c_k a'_k Mbar;   lbar' = c Mbar
     (``c_k`` the Laplacian's weights ``lap_w``, all 1 when None; q' is already weighted).
@@ -830,9 +835,9 @@ def autocast_off(fn):
 
 
 class _MLPJetFunction(torch.autograd.Function):
-    """Whole-network jet with the hand-written backward of DESIGN.md, in point blocks on the
-    CPU (:func:`_point_blocks`). ``params``: the weights, the biases and, for a weighted
-    Laplacian, its D weights as a tuple of floats at the end."""
+    """Whole-network jet with the hand-written backward of the report's Method section, in
+    point blocks on the CPU (:func:`_point_blocks`). ``params``: the weights, the biases and,
+    for a weighted Laplacian, its D weights as a tuple of floats at the end."""
 
     @staticmethod
     @autocast_off
@@ -1121,15 +1126,18 @@ def reverse_grad_function(ops, name: str) -> type[torch.autograd.Function]:
     """Value and input gradient (order 1) by a hand-written reverse pass, differentiated by hand,
     with the elementwise steps of ``ops`` (:class:`GradOps` or a backend's fused kernels).
 
-    Forward mode carries 1 + D streams (3 (1 + D) GEMMs per layer with the backward);
-    a reverse pass carries one stream per output channel O (3 + 3 O GEMMs). With fewer
+    Forward mode carries 1 + D streams (3 (1 + D) products of N rows per hidden layer with the
+    backward); a reverse pass carries one stream per output channel O (3 + 3 O). With fewer
     outputs than input dimensions (a gray image in 2-D: O = 1 < D = 2) reverse is cheaper,
     and every backend's ``mlp_jet`` picks it (:func:`use_reverse_grad`). With scaled
     pre-activations ``z' = omega (W h + b)`` and ``W' = omega W``: ``h = sin z'``; reverse pass
     ``d_i = r_i cos z'_i``, ``r_{i-1} = d_i W'_i``, ``r_L = e_o``; the gradient is ``r_0``. Per
-    hidden layer the backward makes 4 GEMMs and 3 elementwise steps (``ops``) besides the
-    product ``d_i``; autograd's double backward makes the same 4 GEMMs and about twice the
-    elementwise passes, which is the whole difference on a CPU.
+    hidden layer the forward makes 2 GEMMs (z'; r_{i-1}, of O N rows), ``ops.sin_cos`` and the
+    product ``d_i``; the backward 4 GEMMs (from the adjoint of r_{i-1}: that of d_i and a weight
+    gradient; from the adjoint of z': a weight gradient and the adjoint of h_{i-1}) and 2
+    elementwise steps (``ops.reverse_adjoint``, ``ops.forward_adjoint``) besides recomputing
+    ``d_i``. Autograd's double backward makes the same 6 GEMMs (``benchmarks/gemm_count.py``)
+    and about twice the elementwise passes, which is the whole difference on a CPU.
 
     ``apply(x, order, omegas, n_layers, save, *weights, *biases)`` -> (value, grad, None), the
     layout of :func:`double_backward_fallback`, which serves ``create_graph=True``.
