@@ -1,6 +1,6 @@
 """One harness for every suite: providers, correctness check, interleaved timing, memory.
 
-Protocol per suite and phase (DESIGN.md, Benchmarks):
+Protocol per suite and phase:
 
 1. one :class:`~.suites.Case` (inputs, initial parameters) shared by every provider;
 2. each provider's outputs (loss and every parameter gradient, or the layer/render output)

@@ -19,7 +19,7 @@ within ``--psnr-slack`` dB of the float64 fit and whose gradient and Laplacian e
 the fitted network are at most ``--jet-tol``. Rule for the default inference precision: the
 fastest render whose image is within ``--psnr-slack`` dB of the float64 render and whose
 fitted jet errors (value, gradient, Laplacian: a render may draw any of them) are finite and
-at most ``--infer-jet-tol``. The result (rows in the DESIGN.md shape plus
+at most ``--infer-jet-tol``. The result (rows in the tasks' results shape plus
 ``recommended_default`` and ``recommended_infer_default``) goes to
 ``benchmarks/results/precision-<profile>.json``.
 

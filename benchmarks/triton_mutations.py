@@ -5,11 +5,12 @@
 
 (one target of the engine in benchmarks/mutations.py: how a mutated copy reaches the tests is
 said there). Each mutant is a copy of the checkout with one hand-picked defect in ``kernels/``:
-a dropped or sign-slipped term of the jet epilogue and its adjoint (DESIGN.md), the Laplacian's
-weights, tail masks of loads and stores, strides, the weight-gradient kernel's accumulation and
-its split over point blocks, the reverse-mode gradient's fused steps, the 3xTF32 split and the
-fused render kernel. The tier is ``tests/test_triton.py`` under the Triton interpreter
-(``TRITON_INTERPRET=1``, as tests/conftest.py sets it without a GPU), until its first failure.
+a dropped or sign-slipped term of the jet epilogue and its adjoint (fastsiren/jet.py's
+docstring), the Laplacian's weights, tail masks of loads and stores, strides, the
+weight-gradient kernel's accumulation and its split over point blocks, the reverse-mode
+gradient's fused steps, the 3xTF32 split and the fused render kernel. The tier is
+``tests/test_triton.py`` under the Triton interpreter (``TRITON_INTERPRET=1``, as
+tests/conftest.py sets it without a GPU), until its first failure.
 """
 
 from __future__ import annotations

@@ -76,7 +76,7 @@ cudaError_t first_layer_bwd(const T* x, const T* w, const T* b, const T* gbar, T
                             int dim, int features, int order, LapWeights<T> lw, T* zbar, T* wbar, T* bbar,
                             cudaStream_t stream);
 
-// Sine epilogue of a layer whose GEMM gave pre (S, N, F): post = (y, G, M) of DESIGN.md.
+// Sine epilogue of a layer whose GEMM gave pre (S, N, F): post = (y, G, M) of fastsiren/jet.py's module docstring.
 // sin and cos are computed once per (point, feature); every stream is read and written once.
 // post may alias pre.
 template <typename T>

@@ -1,4 +1,4 @@
-// Per-element jet math of DESIGN.md, shared by every kernel (layer-wise and fused render).
+// Per-element jet math (fastsiren/jet.py's module docstring), shared by every kernel (layer-wise and fused render).
 //
 // One call handles one (point, feature) element and all of its streams, which sit at
 // `ptr[s * stride]` (stride = N*F in device memory, rows*ld in a render tile). sin and cos

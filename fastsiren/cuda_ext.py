@@ -458,7 +458,7 @@ def _fwd(x, weights, biases, omegas, order: int, save: bool, laplacian_weights: 
 
 
 class _MLPJetFunction(torch.autograd.Function):
-    """Whole-network jet through the fused ops; backward by ``mlp_bwd`` (DESIGN.md's adjoint).
+    """Whole-network jet through the fused ops; backward by ``mlp_bwd`` (fastsiren/jet.py's adjoint).
 
     The argument layout (x, order, omegas, n_layers, save, *weights, *biases[,
     laplacian_weights]) and the ctx fields match fastsiren.jet's Function, so its

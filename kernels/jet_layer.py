@@ -16,7 +16,7 @@ Kernels (all three are GEMMs over the stacked streams with a fused pro-/epilogue
                        ``h = epilogue(p_prev)`` is recomputed from the previous layer's
                        pre-activations while loading the B tiles.
 
-Memory (the choice DESIGN.md leaves to the kernels): the forward keeps only the
+Memory (a choice each backend makes): the forward keeps only the
 pre-activation streams ``p`` of every layer, (S, N, F) each, and for the first layer of a jet
 only z, (1, N, F), since its ``a_k`` are columns of W and ``l = 0``. The post-activations
 are never kept: the weight-gradient kernel recomputes them (one sin and cos per element of

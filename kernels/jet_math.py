@@ -4,7 +4,7 @@ probe of its sin/cos accuracy.
 Tiles are 3-D ``(S_PAD, BLOCK_N, BLOCK_F)``: the streams of a block of points (stream 0 the
 value, 1..D the derivatives, D+1 the Laplacian; rows ``>= S`` are padding and loaded as 0),
 so the epilogue can reduce over streams (``q = sum_k a_k^2``) inside one program. ``sid``
-is the stream index ``tl.arange(0, S_PAD)[:, None, None]``. Formulas: DESIGN.md.
+is the stream index ``tl.arange(0, S_PAD)[:, None, None]``. Formulas: fastsiren/jet.py's docstring.
 """
 
 from __future__ import annotations

@@ -92,7 +92,8 @@ MAX_TABLE_ROWS = 60
 
 @dataclasses.dataclass(frozen=True)
 class Result:
-    """One results file: ``doc`` has the DESIGN.md shape; ``variant`` names the study."""
+    """One results file: ``doc`` has the shape of :func:`fastsiren.tasks.common.results_doc`;
+    ``variant`` names the study."""
 
     path: Path
     doc: dict

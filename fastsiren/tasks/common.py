@@ -298,7 +298,7 @@ def seed_all(seed: int) -> None:
 
 def results_doc(task: str, profile: str, rows: list[dict], *, backend: str, seconds: float,
                 device: torch.device | str = "cpu", commit: str | None = None, **extra) -> dict[str, Any]:
-    """The one results shape of DESIGN.md: task, profile, device, backend, commit, date,
+    """The one results shape of every task: task, profile, device, backend, commit, date,
     seconds, versions, threads (torch's CPU threads; None on a GPU), any extra keys, then ``rows``
     (flat dicts of scalars). A long run that rewrites its document passes ``commit=`` as taken
     when it started."""
@@ -864,7 +864,7 @@ def worst_window(err: np.ndarray, shape: tuple[int, int], step: int = 1) -> tupl
 
 def add_common_arguments(parser, *, image: str | None = "camera", default_out: str,
                          resume: str = "continue from the run folder's checkpoint") -> None:
-    """The options every task shares (DESIGN.md's CLI conventions); ``resume``: the help of
+    """The options every task shares (the CLI conventions every task follows); ``resume``: the help of
     ``--resume`` (a task whose resume is not a step checkpoint says what it does instead)."""
     if image is not None:
         parser.add_argument("--image", default=image,

@@ -2,7 +2,7 @@
 
     python -m fastsiren.tasks.sr_table --profile cpu [--images camera,astronaut] [--scales 2,2.5,3,4]
 
-Writes ``docs/results/sr-<profile>.json`` (the results shape of DESIGN.md, rewritten atomically
+Writes ``docs/results/sr-<profile>.json`` (the tasks' results shape, :func:`common.results_doc`, rewritten atomically
 after every image and scale so an interrupted table keeps what it measured, ``complete`` False
 until the end; ``--resume`` keeps those rows and runs the rest) and, under ``docs/figures/``,
 the crops of one region for every method and the error maps.
