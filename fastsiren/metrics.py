@@ -7,10 +7,11 @@ nothing guesses the range of the data.
 
 from __future__ import annotations
 
-import math
 import numbers
 
 import numpy as np
+
+from fastsiren.functional import check_positive
 
 
 def _np(a, name: str = "image") -> np.ndarray:
@@ -20,18 +21,6 @@ def _np(a, name: str = "image") -> np.ndarray:
     if np.iscomplexobj(a):
         raise ValueError(f"{name} is complex ({a.dtype}); expected real values")
     return np.asarray(a, dtype=np.float64)
-
-
-def _check_positive(value, name: str) -> float:
-    """``value`` (a real number) as a float if it is finite and > 0, else a TypeError /
-    ValueError naming ``name``."""
-    if hasattr(value, "detach") and getattr(value, "numel", lambda: 0)() == 1:  # a one-element tensor
-        value = value.item()
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number > 0 and finite, got {type(value).__name__} {value!r}")
-    if not (value > 0 and math.isfinite(value)):  # nan fails the first test
-        raise ValueError(f"{name} must be > 0 and finite, got {value!r}")
-    return float(value)
 
 
 def _same_shape(pred, target) -> tuple[np.ndarray, np.ndarray]:
@@ -60,7 +49,7 @@ def psnr(pred, target, data_range: float) -> float:
     """Peak signal-to-noise ratio in dB, ``10 log10(data_range^2 / MSE)`` (inf if equal), of
     arrays of any equal shape; ``data_range`` (finite, > 0) is the span of the values (2 for
     [-1, 1])."""
-    data_range = _check_positive(data_range, "data_range")
+    data_range = check_positive(data_range, "data_range")
     m = mse(pred, target)
     return float("inf") if m == 0 else float(10 * np.log10(data_range ** 2 / m))
 
@@ -74,7 +63,7 @@ def ssim(pred, target, data_range: float) -> float:
     (finite, > 0) is the span of the values."""
     from skimage.metrics import structural_similarity
 
-    data_range = _check_positive(data_range, "data_range")
+    data_range = check_positive(data_range, "data_range")
     p, t = _same_shape(pred, target)
     _image(p, "ssim", SSIM_WINDOW)
     if p.ndim == 3 and p.shape[-1] == 1:
@@ -144,7 +133,7 @@ def interpolation_error(pred, target) -> float:
 def normalized_interpolation_error(pred, target, eps: float = 1.0) -> float:
     """Middlebury normalized IE: RMS of ||pred - gt|| / sqrt(||grad gt||^2 + eps), the gradient
     by central differences and its squared norm summed over channels (8-bit units, eps = 1)."""
-    eps = _check_positive(eps, "eps")
+    eps = check_positive(eps, "eps")
     p, t = _same_shape(pred, target)
     _image(p, "normalized_interpolation_error", 2)  # central differences need 2 pixels a side
     p, t = _as_hwc(p), _as_hwc(t)
