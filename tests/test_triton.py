@@ -228,7 +228,7 @@ def test_reverse_gradient_path_matches_reference_float64(dim, out, last_sine, mo
     x = coords(37, dim)
     names = ["x"] + [f"weight{i}" for i in range(3)] + [f"bias{i}" for i in range(3)]
     ref = reference.mlp_jet(x, ws, bs, oms, 1)
-    cot = torch.randn(ref.grad.shape, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    cot = torch.randn(ref.grad.shape, generator=torch.Generator().manual_seed(5), dtype=torch.float64).to(DEV)
     grad_only_ref = torch.autograd.grad((ref.grad * cot).sum(), [x, *ws, *bs], allow_unused=True,
                                         materialize_grads=True)  # the last bias does not move the gradient
     jet_ref, grads_ref = jet_and_grads(lambda *a: reference.mlp_jet(*a[:3], oms, a[3]), x, ws, bs, 1)
