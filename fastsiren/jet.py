@@ -824,12 +824,12 @@ def autocast_off(fn):
     ``forward`` and ``backward`` of every backend's autograd Function."""
     @functools.wraps(fn)
     def run(*args, **kwargs):
-        on = [d for d in ("cpu", "cuda") if torch.is_autocast_enabled(d)]
-        if not on:
+        cpu, cuda = torch.is_autocast_enabled("cpu"), torch.is_autocast_enabled("cuda")
+        if not (cpu or cuda):
             return fn(*args, **kwargs)
-        with contextlib.ExitStack() as stack:
-            for d in on:
-                stack.enter_context(torch.autocast(d, enabled=False))
+        # plain `with` statements, which torch.compile traces (fullgraph), not an ExitStack
+        with (torch.autocast("cpu", enabled=False) if cpu else contextlib.nullcontext()), \
+                (torch.autocast("cuda", enabled=False) if cuda else contextlib.nullcontext()):
             return fn(*args, **kwargs)
     return run
 

@@ -1680,13 +1680,15 @@ def test_batched_adjoints_vmap_the_backward(backend):
     torch.testing.assert_close(jac, torch.autograd.functional.jacobian(m, x), rtol=RTOL, atol=ATOL)
 
 
+@pytest.mark.parametrize("autocast", [False, True])
 @pytest.mark.parametrize("order", [0, 2])
-def test_torch_compile_fullgraph_loss(order, monkeypatch, threads):
+def test_torch_compile_fullgraph_loss(order, autocast, monkeypatch, threads):
     """``torch.compile(fullgraph=True)`` traces a loss through the torch backend's module forward
     or jet (the backend lookup must not import: importlib is a graph break); the loss and the
     parameter gradients of its backward (the hand-written one, traced) equal the reference's.
     With 2 threads, 4 layers and 10 point blocks, where eager mode runs the blocks side by side
-    (nothing of that may be traced)."""
+    (nothing of that may be traced). Under a CPU autocast too, which the backend's Functions
+    turn off in plain ``with`` statements that dynamo traces (an ExitStack was a graph break)."""
     torch._dynamo.reset()
     monkeypatch.setattr(jet_module, "CPU_BLOCK_ROWS", 4)
     monkeypatch.setattr(jet_module, "CPU_BLOCK_ELEMS", 0)
@@ -1704,7 +1706,8 @@ def test_torch_compile_fullgraph_loss(order, monkeypatch, threads):
             return jet.value.pow(2).mean() + jet.grad.pow(2).mean() + 1e-4 * jet.laplacian.pow(2).mean()
 
         fn = torch.compile(loss, backend="aot_eager", fullgraph=True) if be == "torch" else loss
-        val = fn(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast and be == "torch"):
+            val = fn(x)
         results.append((val, torch.autograd.grad(val, list(model.parameters()))))
     (got, got_g), (want, want_g) = results
     torch.testing.assert_close(got, want, rtol=RTOL, atol=ATOL)
