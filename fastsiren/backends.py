@@ -158,7 +158,7 @@ def resolve(name: str | None, device: torch.device | str) -> str:
     dev = _device(device)
     source = ""
     if name in (None, "auto"):
-        name = os.environ.get(BACKEND_ENV) or "auto"
+        name = os.environ.get(BACKEND_ENV, "").strip() or "auto"  # stripped, as the other FASTSIREN_* switches
         source = f" (from {BACKEND_ENV}={name!r})" if name != "auto" else ""
     if name == "auto":
         if dev.type != "cuda":

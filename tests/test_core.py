@@ -623,6 +623,10 @@ def test_registry_and_env_override(monkeypatch):
     monkeypatch.setenv("FASTSIREN_BACKEND", "cuda")
     with pytest.raises(RuntimeError, match="'cuda' \\(from FASTSIREN_BACKEND='cuda'\\) cannot run"):
         backends.resolve(None, "cpu")
+    monkeypatch.setenv("FASTSIREN_BACKEND", " reference\n")  # stripped, as the other FASTSIREN_* switches
+    assert backends.resolve("auto", "cpu") == "reference"
+    monkeypatch.setenv("FASTSIREN_BACKEND", "  ")
+    assert backends.resolve("auto", "cpu") == "torch"
 
 
 def test_triton_on_cpu_without_interpreter_is_a_clear_error(monkeypatch):
