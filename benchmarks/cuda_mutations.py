@@ -26,7 +26,7 @@ from pathlib import Path
 from fastsiren import cuda_ext
 
 from . import mutations
-from .mutations import Mutant, _line_of
+from .mutations import Mutant, line_of
 from .records import REPO_ROOT
 
 MUTATIONS_FILE = mutations.results_file("cuda")
@@ -83,7 +83,7 @@ def mutants(csrc: Path) -> list[Mutant]:
     for path in sorted(csrc.glob("*.cu")) + sorted(csrc.glob("*.cuh")):
         text = path.read_text()
         for i in range(text.count(BARRIER)):
-            line = _line_of(text, BARRIER, i)
+            line = line_of(text, BARRIER, i)
             out.append(Mutant(f"no-barrier-{path.stem}-{line}", path.name, BARRIER, "", i,
                               f"the __syncthreads() at {path.name}:{line} removed"))
     return out + list(HAND_PICKED)

@@ -332,8 +332,7 @@ step scaling "${GPU_CHECK_SCALING_LIMIT:-100}" "$PY -m benchmarks --scaling \
 # `fastsiren experiments` (one place for their command lines) runs each and publishes its
 # results file and captioned figures into work/docs/{results,figures}, the layout of this
 # repo's docs/: importing them is one copy (see the header).
-DOCS="$WORK/docs"
-mkdir -p "$DOCS/results" "$DOCS/figures"
+DOCS="$WORK/docs"  # made with work/ at the start
 PROFILE=${GPU_CHECK_PROFILE:-paper}
 EXP_ARGS="--profile $PROFILE --runs $WORK/runs --results-dir $DOCS/results --figures-dir $DOCS/figures --no-progress"
 # the names are listed only when experiments may run (GPU_CHECK_TASKS unset, or naming some)

@@ -97,7 +97,7 @@ def _position(text: str, old: str, occurrence: int) -> int:
     return pos
 
 
-def _line_of(text: str, old: str, occurrence: int) -> int:
+def line_of(text: str, old: str, occurrence: int) -> int:
     return text.count("\n", 0, _position(text, old, occurrence)) + 1
 
 

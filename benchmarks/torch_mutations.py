@@ -5,7 +5,7 @@
 
 (one target of the engine in benchmarks/mutations.py: how a mutated copy reaches the tests is
 said there). Each mutant is a copy of the checkout with one hand-picked defect in
-``fastsiren/jet.py``, the torch backend's CPU jets: the forward streams' epilogue (fastsiren/jet.py's module docstring),
+``fastsiren/jet.py``, the torch backend's CPU jets: the forward streams' epilogue (its module docstring),
 its adjoint, the bias and weight gradients and their sums over point blocks, the reverse-mode
 gradient's steps (``GradOps``), the weighted Laplacian and the 3xTF32 products. The tier is the
 tests that hold the torch backend to the reference in float64 (:data:`TESTS`), until the first

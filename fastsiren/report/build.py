@@ -2495,7 +2495,7 @@ class Builder:
         if not any(doc and doc.get("rows") for doc in docs.values()):
             return sec
         for target in TARGET_NAMES:
-            what, tier = self.MUTATION_TARGETS[target]
+            what = self.MUTATION_TARGETS[target][0]
             doc = docs.get(target)
             if not doc or not doc.get("rows"):
                 sec.findings.append(f"Not measured: no mutation check of {what} (no {mutation_results(target)}; "

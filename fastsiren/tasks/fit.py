@@ -327,7 +327,7 @@ def main(args) -> int:
     if args.model != "siren" and given:  # a baseline has no omega_0: it was ignored silently
         raise ValueError(f"{', '.join(given)} applies to the SIREN only, not to --model {args.model}")
     cfg = FitConfig(image=args.image, size=args.size, steps=args.steps, lr=args.lr, hidden=args.hidden,
-                    layers=args.layers, omega=30.0 if args.omega is None else args.omega,
+                    layers=args.layers, **({} if args.omega is None else {"omega": args.omega}),
                     hidden_omega=args.hidden_omega, model=args.model,
                     gray=None if args.color else True, backend=args.backend, device=args.device,
                     seed=args.seed, out=args.out, profile=args.profile,
