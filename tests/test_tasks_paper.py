@@ -326,3 +326,33 @@ def test_network_description_reads_the_model():
     assert text.startswith(f"relu-pe: 2 (positional encoding: {pe.encoded_features()} features, x and "
                            f"sin/cos(2^k pi x) for k < {pe.num_frequencies}) -> {width} -> {width} -> 1, "
                            "ReLU after every layer but the last (3 linear layers; layers=1"), text
+
+
+def test_task_backend_checks_name_then_device_then_backend(monkeypatch):
+    monkeypatch.delenv("FASTSIREN_BACKEND", raising=False)
+    with pytest.raises(ValueError, match="backend='nope'"):  # the name first, even with a bad device
+        common.task_backend("nope", "bogus")
+    with pytest.raises(ValueError, match="device='bogus'"):
+        common.task_backend("torch", "bogus")
+    with pytest.raises(RuntimeError, match="backend 'cuda' cannot run on cpu"):
+        common.task_backend("cuda", "cpu")
+    assert common.task_backend("auto", "cpu") == (torch.device("cpu"), "torch")
+    monkeypatch.setenv("FASTSIREN_BACKEND", "reference")  # resolved once, at the start
+    assert common.task_backend(None, "cpu") == (torch.device("cpu"), "reference")
+
+
+@pytest.mark.parametrize("task", ["fit", "poisson", "compare", "ablate", "sr", "vfi"])
+def test_tasks_refuse_an_unrunnable_backend_before_writing(task, tmp_path):
+    from fastsiren.tasks import fit, sr, vfi
+
+    out = tmp_path / "run"
+    kw = dict(profile="quick", out=str(out), backend="cuda", device="cpu", progress=False)
+    run = {"fit": lambda: fit.run(fit.FitConfig(**kw)),
+           "poisson": lambda: poisson.run(poisson.PoissonConfig(**kw)),
+           "compare": lambda: compare.run(compare.CompareConfig(**kw)),
+           "ablate": lambda: ablate.run(ablate.AblateConfig(study="omega0", **kw)),
+           "sr": lambda: sr.run(sr.SRConfig(**kw)),
+           "vfi": lambda: vfi.run(vfi.VfiConfig(**kw))}[task]
+    with pytest.raises(RuntimeError, match="backend 'cuda' cannot run on cpu"):
+        run()
+    assert not out.exists()

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from fastsiren import backends, data, functional, metrics
+from fastsiren import data, functional, metrics
 from fastsiren.init import FIRST_SCHEMES, HIDDEN_SCHEMES
 from fastsiren.layers import SineLayer, Siren, count_params
 from fastsiren.tasks import common, fit
@@ -160,9 +160,7 @@ def init_activations(model: Siren, x: torch.Tensor) -> list[tuple[np.ndarray, np
 def run(config: AblateConfig) -> dict:
     """Run every case of the study, write the run folder (table, figures), return its metrics."""
     cfg = resolve(config)
-    backends.check_name(cfg.backend)
-    device = common.pick_device(cfg.device)
-    backends.resolve(cfg.backend, device)  # an unrunnable backend is refused before anything is written
+    device, backend = common.task_backend(cfg.backend, cfg.device)
     target = fit.load_target(cfg.image, cfg.size, True).to(device)
     # held-out pixels: the image at twice the side, whose pixel centres all fall between the
     # training grid's; a fit that only memorises the training pixels scores low here
@@ -198,7 +196,7 @@ def run(config: AblateConfig) -> dict:
         extra["probe_network"] = (f"siren in 2 -> {cfg.hidden} x {cfg.probe_layers + 1} sine layers, "
                                   f"inputs: the {cfg.size}x{cfg.size} pixel grid, at initialization")
     net = fit.network_description("siren", model)  # every case has the same shape
-    doc = common.results_doc("ablate", cfg.profile, rows, backend=backends.resolve(cfg.backend, device),
+    doc = common.results_doc("ablate", cfg.profile, rows, backend=backend,
                              device=device, seconds=time.perf_counter() - t0 + earlier, study=cfg.study, network=net,
                              constant_psnr=constant_psnr(target), constant_psnr_heldout=constant_psnr(heldout),
                              **extra, histories=histories)

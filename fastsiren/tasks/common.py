@@ -277,6 +277,17 @@ def pick_device(name: str | None = None) -> torch.device:
     return dev
 
 
+def task_backend(backend: str | None, device: str | None) -> tuple[torch.device, str]:
+    """The device a task runs on and the backend that serves it there (``backends.resolve``),
+    checked before the task reads or writes anything: an unknown backend name first, then a
+    device that is not here, then a backend that cannot run on it, each refused by name."""
+    from fastsiren import backends
+
+    backends.check_name(backend)
+    dev = pick_device(device)
+    return dev, backends.resolve(backend, dev)
+
+
 SEED_MAX = 2**32 - 1  # NumPy's seed range
 
 

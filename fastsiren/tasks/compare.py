@@ -21,7 +21,7 @@ import time
 import numpy as np
 import torch
 
-from fastsiren import backends, data, functional
+from fastsiren import data, functional
 from fastsiren.layers import MODEL_NAMES, count_params
 from fastsiren.tasks import common, fit
 from fastsiren.tasks.poisson import REMOVED, Problem, fit_config, train_problem
@@ -91,9 +91,7 @@ def resolve(config: CompareConfig) -> CompareConfig:
 def run(config: CompareConfig) -> dict:
     """Train every (problem, method, learning rate), write the run folder, return its metrics."""
     cfg = resolve(config)
-    backends.check_name(cfg.backend)
-    device = common.pick_device(cfg.device)
-    backends.resolve(cfg.backend, device)  # an unrunnable backend is refused before anything is written
+    device, backend = common.task_backend(cfg.backend, cfg.device)
     target = fit.load_target(cfg.image, cfg.size, True).to(device)
     # image fitting is also scored between the pixels (the image at twice the side, as the
     # ablations do): the training pixels reward memorising them
@@ -149,7 +147,6 @@ def run(config: CompareConfig) -> dict:
                                      "symmetric-logarithmic; a panel marked \u2261 0 is identically zero (a piecewise "
                                      "linear network).")
     check_params(rows)
-    backend = backends.resolve(cfg.backend, device)
     doc = common.results_doc(
         "compare", cfg.profile, rows, backend=backend, device=device, seconds=time.perf_counter() - t0 + earlier,
         networks=networks, lr_sweep=list(cfg.lrs),

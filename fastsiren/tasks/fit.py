@@ -187,18 +187,15 @@ def network_description(name: str, model) -> str:
 def run(config: FitConfig) -> dict:
     """Fit, write the run folder and return its metrics (the results-file shape)."""
     cfg = resolve(config)
-    from fastsiren import backends
-
-    backends.check_name(cfg.backend)
-    device = common.pick_device(cfg.device)
     if cfg.model == "siren":  # an unrunnable backend is refused before anything is written
-        backends.resolve(cfg.backend, device)
+        device, backend = common.task_backend(cfg.backend, cfg.device)
+    else:  # a baseline's backend is auto or reference (resolve): the reference's operations
+        device, backend = common.pick_device(cfg.device), "reference"
     target = load_target(cfg.image, cfg.size, cfg.gray).to(device)
     common.seed_all(cfg.seed)
     h, w, c = target.shape
     model = make_model(cfg, c, device)  # a network that cannot be built is refused before the folder
     folder = common.RunFolder(cfg.out, cfg, resume=cfg.resume, checkpoints="checkpoint.pt")
-    backend = backends.resolve(cfg.backend, device) if cfg.model == "siren" else "reference"
     coords = data.grid((h, w), device=device)
     pixels = target.reshape(-1, c)
 

@@ -240,11 +240,8 @@ def fit_config(cfg, method: str, **overrides) -> fit.FitConfig:
 def run(config: PoissonConfig) -> dict:
     """Train SIREN (and the baselines) on the supervision, write the run folder, return its metrics."""
     cfg = resolve(config)
-    from fastsiren import backends
 
-    backends.check_name(cfg.backend)
-    device = common.pick_device(cfg.device)
-    backends.resolve(cfg.backend, device)  # an unrunnable backend is refused before anything is written
+    device, backend = common.task_backend(cfg.backend, cfg.device)
     target = fit.load_target(cfg.image, cfg.size, True).to(device)
     folder = common.RunFolder(cfg.out, cfg, resume=cfg.resume, checkpoints="checkpoint-*.pt")
     problem = Problem(target, cfg.supervision, cfg.harmonic_degree)
@@ -296,7 +293,6 @@ def run(config: PoissonConfig) -> dict:
                     caption=f"PSNR of the reconstruction from the {cfg.supervision} against Adam steps and "
                             f"training seconds, {ran} ({cfg.image} {cfg.size}x{cfg.size}, "
                             f"profile {cfg.profile}).")
-    backend = backends.resolve(cfg.backend, device)
     doc = common.results_doc("poisson", cfg.profile, rows, backend=backend, device=device,
                              seconds=time.perf_counter() - t0 + earlier, supervision=cfg.supervision,
                              removed=REMOVED[cfg.supervision], networks=networks,

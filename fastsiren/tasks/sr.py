@@ -509,11 +509,8 @@ def _to_pm1(img: np.ndarray) -> np.ndarray:
 def run(config: SRConfig) -> dict:
     """Evaluate (default) or upscale; writes the run folder and returns its metrics document."""
     cfg = resolve(config)
-    from fastsiren import backends
 
-    backends.check_name(cfg.backend)
-    device = common.pick_device(cfg.device)
-    backends.resolve(cfg.backend, device)  # an unrunnable backend is refused before anything is written
+    device, backend = common.task_backend(cfg.backend, cfg.device)
     img = data.read_image(cfg.image)
     t0 = time.perf_counter()
     if cfg.upscale:
@@ -545,7 +542,7 @@ def run(config: SRConfig) -> dict:
         upscale_figure(folder.file("comparison.png"), lr_img, sr,
                        f"{Path(str(cfg.image)).name}: {img.shape[0]}x{img.shape[1]} -> {hr_shape[0]}x{hr_shape[1]} "
                        f"(x{cfg.scale:g})")
-        doc = common.results_doc("sr", cfg.profile, [row], backend=backends.resolve(cfg.backend, device),
+        doc = common.results_doc("sr", cfg.profile, [row], backend=backend,
                                  device=device, seconds=time.perf_counter() - t0 + parts.earlier, mode="upscale")
         return folder.finish(doc)
     _, lr_shape = sizes_for(img.shape[:2], cfg.scale, cfg.crop)  # too small for the scale: refused before the folder
@@ -565,7 +562,7 @@ def run(config: SRConfig) -> dict:
     crop_figure(folder.file("comparison.png"), hr, lr_img, {m: out for m, (out, _) in results.items()}, cfg.scale,
                 f"{Path(str(cfg.image)).name}, x{cfg.scale:g} ({cfg.profile} profile)")
     rows = [{**row, "image": str(cfg.image)} for _, row in results.values()]
-    doc = common.results_doc("sr", cfg.profile, rows, backend=backends.resolve(cfg.backend, device),
+    doc = common.results_doc("sr", cfg.profile, rows, backend=backend,
                              device=device, seconds=time.perf_counter() - t0 + parts.earlier, mode="evaluate",
                              sr_method=main_method, protocol=PROTOCOL)
     return folder.finish(doc)

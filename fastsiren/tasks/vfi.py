@@ -809,11 +809,8 @@ def run(config: VfiConfig, resume: bool = False) -> dict:
     takes the finished methods from there and continues the fit that was cut short, as
     ``fastsiren sr --resume`` does."""
     cfg = resolve(config)
-    from fastsiren import backends
 
-    backends.check_name(cfg.backend)
-    device = common.pick_device(cfg.device)
-    backends.resolve(cfg.backend, device)  # an unrunnable backend is refused before anything is written
+    device, backend = common.task_backend(cfg.backend, cfg.device)
     frames, offsets = load_frames(cfg.video, cfg.frame, cfg.gap, cfg.context, cfg.size)
     folder = common.RunFolder(cfg.out, cfg, resume=resume)
     t0 = time.perf_counter()
@@ -830,7 +827,6 @@ def run(config: VfiConfig, resume: bool = False) -> dict:
     plot_triplet(folder.file("comparison.png"), {m: r["pred"] for m, r in out.items()}, gt, scores, title)
     plot_flow(folder.file("flow.png"), {m: r["flow"] for m, r in out.items() if r["flow"] is not None}, title)
     rows = [_row(m, cfg.video, cfg.frame, cfg.gap, scores[m], out[m]["seconds"]) for m in out]
-    backend = backends.resolve(cfg.backend, device)
     doc = common.results_doc("vfi", cfg.profile, rows, backend=backend, device=device,
                              seconds=time.perf_counter() - t0 + parts.earlier, size=list(gt.shape[:2]),
                              given_frames=[cfg.frame + o * cfg.gap for o in offsets if o != 0],
@@ -953,10 +949,7 @@ def run_table(cfg: VfiConfig, out: Path, figures: Path, clips=data.VIDEO_CLIPS, 
     triplets already in ``out`` (a run of the same settings) are kept, not run again."""
     cfg = resolve(cfg)
     # what can be refused without decoding is refused before it (the clips take seconds to minutes)
-    device = common.pick_device(cfg.device)
-    from fastsiren import backends
-
-    backend = backends.resolve(cfg.backend, device)
+    device, backend = common.task_backend(cfg.backend, cfg.device)
     common.check_output_dir(figures, "--figures")
     if not resume:
         common.check_not_unfinished(out)
@@ -1076,10 +1069,7 @@ def _dev_run(cfg: VfiConfig, out: Path, frames, gaps, resume: bool, methods: tup
     ``settings`` leave out those ``unused`` by the run (neither saved nor compared on resume).
     ``resume``: the triplets already in ``out`` with a row of every one of ``methods`` (same
     settings) are kept."""
-    device = common.pick_device(cfg.device)
-    from fastsiren import backends
-
-    backend = backends.resolve(cfg.backend, device)
+    device, backend = common.task_backend(cfg.backend, cfg.device)
     frames = frames or DEV_FRAMES
     units = {(clip, k, g) for clip, ks in frames.items() for k in ks for g in gaps}
     settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in (*unused, *SINGLE_RUN)}
