@@ -31,11 +31,31 @@ def pytest_collection_modifyitems(config, items):
 
 def backend_params(names) -> list:
     """Backends as pytest parameters; one that cannot run on the CPU here is a skip with its
-    reason, not a case left out of the collection."""
-    from fastsiren import backends
+    reason, not a case left out of the collection. The cuda backend runs on CPU tensors in its
+    emulation (marker ``cuda_emulated``: the test runs with FASTSIREN_CUDA_EMULATE=1, as the
+    emulated tier of tests/test_cuda_kernels.py does) wherever a host C++ compiler can build it."""
+    from fastsiren import backends, cuda_ext
 
-    return [pytest.param(b, marks=pytest.mark.skip(reason=why))
-            if (why := backends.unavailable_reason(b, "cpu")) is not None else b for b in names]
+    params = []
+    for b in names:
+        why = backends.unavailable_reason(b, "cpu")
+        if why is None:
+            params.append(b)
+        elif b == "cuda" and cuda_ext.host_compiler() is not None:
+            params.append(pytest.param(b, marks=pytest.mark.cuda_emulated))
+        else:
+            params.append(pytest.param(b, marks=pytest.mark.skip(reason=why)))
+    return params
+
+
+@pytest.fixture(autouse=True)
+def _cuda_emulated(request, monkeypatch):
+    """FASTSIREN_CUDA_EMULATE=1 for a test marked ``cuda_emulated`` (asan where the caller set it)."""
+    if request.node.get_closest_marker("cuda_emulated") is not None:
+        from fastsiren import cuda_ext
+
+        monkeypatch.setenv(cuda_ext.EMULATE_ENV, cuda_ext.emulation_mode() or "1")
+    yield
 
 
 @pytest.fixture(autouse=True)

@@ -1384,7 +1384,8 @@ def test_torch_inference_keeps_no_activations_across_blocks(monkeypatch, order):
 
 
 def _fused_on_cpu():
-    """Every backend but the reference (conftest.backend_params: skips with their reason)."""
+    """Every backend but the reference (conftest.backend_params: the cuda backend in its CPU
+    emulation, a backend that cannot run here a skip with its reason)."""
     from conftest import backend_params
 
     return backend_params(b for b in backends.backend_names() if b != "reference")
