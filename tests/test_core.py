@@ -382,7 +382,15 @@ def test_training_loop_peak_memory_does_not_double(order):
     assert one > 0 and three < 1.25 * one, (one, three)
 
 
-@pytest.mark.parametrize("backend", ["reference", "torch"])
+def _fused_on_cpu():
+    """Every backend but the reference (conftest.backend_params: the cuda backend in its CPU
+    emulation, a backend that cannot run here a skip with its reason)."""
+    from conftest import backend_params
+
+    return backend_params(b for b in backends.backend_names() if b != "reference")
+
+
+@pytest.mark.parametrize("backend", ["reference", *_fused_on_cpu()])
 def test_double_backward_plain_forward(backend):
     """The official repo's `gradient(model(x), x)` then `loss.backward()` works and agrees."""
     torch.manual_seed(3)
@@ -821,7 +829,7 @@ def test_a_half_model_under_the_other_half_autocast_runs_in_its_dtype(dtype, aut
         assert a.dtype == dtype and torch.equal(a, b)
 
 
-@pytest.mark.parametrize("backend", ["torch", "reference"])
+@pytest.mark.parametrize("backend", ["reference", *_fused_on_cpu()])
 def test_forward_mode_ad_runs_through_the_reference_ops(backend, monkeypatch):
     """Dual tensors of torch.autograd.forward_ad (and forward-mode jacobians) work on every
     backend: the fused Functions have no jvp, so the calls run the reference's operations."""
@@ -1381,14 +1389,6 @@ def test_torch_inference_keeps_no_activations_across_blocks(monkeypatch, order):
     for g, r in zip(got, want):
         if r is not None:
             torch.testing.assert_close(g, r, rtol=1e-9, atol=1e-9)
-
-
-def _fused_on_cpu():
-    """Every backend but the reference (conftest.backend_params: the cuda backend in its CPU
-    emulation, a backend that cannot run here a skip with its reason)."""
-    from conftest import backend_params
-
-    return backend_params(b for b in backends.backend_names() if b != "reference")
 
 
 @pytest.mark.parametrize("backend", _fused_on_cpu())
