@@ -794,16 +794,28 @@ def test_posenc_zero_frequencies_and_int_render_shape():
         fs.Siren(2, 8, 1, 1, backend="reference")(torch.rand(4, 2, dtype=torch.bfloat16))
 
 
-def test_autocast_half_input_runs_in_the_parameters_dtype():
-    """Under autocast a bf16 input to a float32 model runs on the fused backend in float32 (the
-    parameters' dtype), for forward and jets, where it used to fail deep inside the backend."""
+@pytest.mark.parametrize("backend", _fused_on_cpu())
+def test_autocast_half_input_runs_in_the_parameters_dtype(backend):
+    """Under autocast a bf16 input to a float32 model runs on a fused backend in float32 (the
+    parameters' dtype), for forward and jets, where it used to fail deep inside the backend;
+    the parameter gradients of a loss backpropagated inside the autocast are those without it."""
     torch.manual_seed(0)
-    m = fs.Siren(2, 8, 1, 2, backend="torch")
+    m = fs.Siren(2, 8, 1, 2, backend=backend)
     x = torch.rand(4, 2).bfloat16()
+
+    def grads(j):
+        m.zero_grad()
+        ((j.laplacian ** 2).mean() + (j.value ** 2).mean()).backward()
+        return [p.grad.clone() for p in m.parameters()]
+
     with torch.autocast("cpu", dtype=torch.bfloat16):
         y, j = m(x), m.jet(x, 2)
+        under = grads(j)
     assert y.dtype == torch.float32 and j.laplacian.dtype == torch.float32
-    assert torch.allclose(y, m(x.float()), atol=1e-6) and torch.allclose(j.grad, m.jet(x.float(), 2).grad, atol=1e-5)
+    plain = m.jet(x.float(), 2)
+    assert torch.allclose(y, m(x.float()), atol=1e-6) and torch.allclose(j.grad, plain.grad, atol=1e-5)
+    for a, b in zip(under, grads(plain)):
+        assert a.dtype == torch.float32 and torch.allclose(a, b, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("dtype,autocast", [(torch.float16, torch.bfloat16), (torch.bfloat16, torch.float16)])
