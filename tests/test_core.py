@@ -19,6 +19,14 @@ from fastsiren.jet import Jet
 ATOL, RTOL = 1e-9, 1e-7  # float64 vs float64: only summation order differs
 
 
+def _fused_on_cpu():
+    """Every backend but the reference (conftest.backend_params: the cuda backend in its CPU
+    emulation, a backend that cannot run here a skip with its reason)."""
+    from conftest import backend_params
+
+    return backend_params(b for b in backends.backend_names() if b != "reference")
+
+
 def _set_backend(model, name):
     for m in model.modules():
         if hasattr(m, "backend"):
@@ -361,13 +369,14 @@ def test_order0_forward_takes_no_cosine(monkeypatch):
 
 
 @pytest.mark.parametrize("order", [1, 2])
-def test_training_loop_peak_memory_does_not_double(order):
+@pytest.mark.parametrize("backend", _fused_on_cpu())
+def test_training_loop_peak_memory_does_not_double(order, backend):
     """A loop that keeps the last step's jet and loss alive into the next step (as training
     code does) peaks at about one step's memory: the forward's cache dies with the backward."""
     from fastsiren.benchmarks.harness import LiveTensorBytes
 
     torch.manual_seed(6)
-    model = fs.Siren(2, 32, 2, 1, backend="torch")
+    model = fs.Siren(2, 32, 2, 1, backend=backend)
     x = torch.rand(600, 2) * 2 - 1
 
     def steps(k):
@@ -380,14 +389,6 @@ def test_training_loop_peak_memory_does_not_double(order):
 
     one, three = steps(1), steps(3)
     assert one > 0 and three < 1.25 * one, (one, three)
-
-
-def _fused_on_cpu():
-    """Every backend but the reference (conftest.backend_params: the cuda backend in its CPU
-    emulation, a backend that cannot run here a skip with its reason)."""
-    from conftest import backend_params
-
-    return backend_params(b for b in backends.backend_names() if b != "reference")
 
 
 @pytest.mark.parametrize("backend", ["reference", *_fused_on_cpu()])
@@ -863,9 +864,10 @@ def test_forward_mode_ad_runs_through_the_reference_ops(backend, monkeypatch):
     assert not backends.forward_ad_active()
 
 
-def test_order_one_grad_is_contiguous_on_the_reverse_path():
+@pytest.mark.parametrize("backend", _fused_on_cpu())
+def test_order_one_grad_is_contiguous_on_the_reverse_path(backend):
     """out < in takes the reverse-mode gradient: its grad field is a contiguous (N, out, in) tensor."""
-    j = fs.Siren(3, 16, 1, 2, backend="torch").jet(torch.rand(5, 3), 1)
+    j = fs.Siren(3, 16, 1, 2, backend=backend).jet(torch.rand(5, 3), 1)
     assert j.grad.shape == (5, 2, 3) and j.grad.is_contiguous()
     j.grad.view(5, -1)
 
@@ -894,18 +896,20 @@ def test_grid_chunk_equals_rows_of_the_grid():
 
 
 @pytest.mark.parametrize("order,out", [(0, 1), (1, 1), (1, 3), (2, 1)])
-def test_no_reference_cycles(order, out):
-    """A training step's graph is freed by reference counting, not left to the gc."""
+@pytest.mark.parametrize("backend", _fused_on_cpu())
+def test_no_reference_cycles(order, out, backend):
+    """A training step's graph is freed by reference counting, not left to the gc (a cycle would
+    keep a GPU's memory until the next collection)."""
     import gc
     import weakref
 
-    model = fs.Siren(2, 16, 1, out, backend="torch")
+    model = fs.Siren(2, 16, 1, out, backend=backend)
     x = torch.rand(32, 2)
     gc.collect()
     gc.disable()
     try:
         w, b = model._params()
-        jet = functional.siren_jet(x, w, b, model.omegas(), order, backend="torch")  # no reshape views
+        jet = functional.siren_jet(x, w, b, model.omegas(), order, backend=backend)  # no reshape views
         field = jet.value if order == 0 else (jet.grad if order == 1 else jet.laplacian)
         refs = [weakref.ref(t) for t in jet if t is not None]
         field.square().mean().backward()
