@@ -70,14 +70,14 @@ def test_torch_weighted_laplacian_matches_reference(d, weights, blocks, monkeypa
         torch.testing.assert_close(b, a, atol=1e-8, rtol=1e-7, msg=f"d loss / d {name} differs")
 
 
-FUSED_CPU = backend_params(["triton"])  # a skip with its reason where it cannot run here
+FUSED_CPU = backend_params(["triton", "cuda"])  # cuda in its CPU emulation; a skip with its reason where one cannot run
 
 
 @pytest.mark.parametrize("backend", ["torch", *FUSED_CPU])
 def test_gradcheck_and_double_backward_of_the_weighted_jet(backend):
     """gradcheck of the hand-written backward with weights (torch; the triton kernels under the
-    interpreter); gradgradcheck through the double backward fallback (create_graph=True
-    recomputes by the reference with the same weights)."""
+    interpreter; the cuda kernels in their emulation); gradgradcheck through the double backward
+    fallback (create_graph=True recomputes by the reference with the same weights)."""
     w = [torch.randn(5, 3, dtype=torch.float64) * 0.5, torch.randn(4, 5, dtype=torch.float64) * 0.3,
          torch.randn(2, 4, dtype=torch.float64) * 0.3]
     b = [torch.randn(t.shape[0], dtype=torch.float64) * 0.1 for t in w]
