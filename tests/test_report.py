@@ -389,6 +389,19 @@ def test_other_data_tables_come_from_the_results_files(tmp_path):
     assert not any(n in report.template_text() for n in ("38.35", "4.86", "38.42"))
 
 
+def test_summary_names_the_settings_of_a_study_counted_in_two_metrics(tmp_path):
+    """The comparison counts fitting by held-out PSNR and Poisson by PSNR: the summary's metric
+    list says which of its settings each metric counts."""
+    rows = [{"method": m, "task": t, "supervision": sup, "image": "camera", "lr": 1e-3, "best_lr": True,
+             "psnr": v, "psnr_heldout": v - 5 if t == "fit" else None}
+            for t, sup in (("fit", "value"), ("poisson-grad", "grad")) for m, v in (("siren", 40.0), ("relu", 30.0))]
+    _write(tmp_path, "compare-quick.json", "compare", rows)
+    results, _ = report.load_results(tmp_path)
+    summary = report.Builder(results, [], tmp_path / "fig").build([], None)["discussion"]["summary"][0]
+    assert "PSNR for compare (task poisson-grad, supervision grad)" in summary, summary
+    assert "held-out PSNR for compare (task fit, supervision value)" in summary, summary
+
+
 def test_summary_counts_each_case_once(tmp_path):
     """A case with two metrics (VFI's IE and PSNR) is one case of the summary, counted by its first."""
     rows = [{"method": m, "video": v, "gap": 1, "ie": ie, "psnr": p} for v in ("carphone", "bikes")

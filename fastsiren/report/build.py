@@ -2906,8 +2906,9 @@ class Builder:
                     counted[key].append(c.metric)
             by_metric: dict[str, list[str]] = defaultdict(list)
             for key, ms in counted.items():
-                for m in ms:
-                    by_metric[m].append(key)
+                for m in ms:  # a study counted in two metrics names the settings of each
+                    groups = dict.fromkeys(g for (k, g, _), c in cases.items() if k == key and c.metric == m)
+                    by_metric[m].append(key if len(ms) == 1 else f"{key} ({'; '.join(groups)})")
             metrics = "; ".join(f"{_short_label(m)}" + (f" ({direction(m)})" if not m.startswith("psnr") else "")
                                 + f" for {' and '.join(keys)}" for m, keys in by_metric.items())
             several = {k for k, _ in per if sum(1 for kk, _ in per if kk == k) > 1}
