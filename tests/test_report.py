@@ -414,6 +414,7 @@ def test_summary_counts_each_case_once(tmp_path):
     assert summary.startswith("Across 3 cases") and "better in 2," in summary and "worse in 1." in summary, summary
     assert "IE (lower is better) for vfi" in summary and "PSNR for compare" in summary, summary
     assert "vfi 1 of 2 by IE" in summary and "compare 1 of 1" in summary, summary
+    assert summary.endswith(" Worse: vfi siren (video carphone)."), summary  # the loss, named
     discussion = report.Builder(results, [], tmp_path / "fig").build([], None)["discussion"]
     # PSNR is counted apart, never added to the IE count, and each says which way is better
     assert "Counted by PSNR (higher is better) instead, in vfi: siren is better in 2 of 2, level in 0 and worse in 0." \

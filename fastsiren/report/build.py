@@ -564,16 +564,17 @@ class Comparison:
             else:
                 why = (f"the {CONFIDENCE:.0%} interval of the mean paired difference, ±{self.interval:.2f}{unit} "
                        f"over {self.n} cases, holds zero")
-            return (f"{where}{self.siren} has {_label(self.metric)} {fmt(self.metric, self.siren_value)}{avg}, "
-                    f"level with the best baseline ({self.baseline}, {fmt(self.metric, self.baseline_value)}; "
-                    f"{why}).")
+            return (f"{where}{self.siren}'s {_short_label(self.metric)} is {fmt(self.metric, self.siren_value)}"
+                    f"{unit}{avg}, level with the best baseline ({self.baseline}, "
+                    f"{fmt(self.metric, self.baseline_value)}{unit}; {why}).")
         if self.metric.startswith("psnr"):
             word = "above" if self.gain > 0 else "below"
-            return (f"{where}{self.siren} reaches {fmt(self.metric, self.siren_value)} dB{avg}, "
+            return (f"{where}{self.siren} reaches {fmt(self.metric, self.siren_value)} dB "
+                    f"{_short_label(self.metric)}{avg}, "
                     f"{abs(self.siren_value - self.baseline_value):.2f}{unit} {word} the best baseline "
                     f"({self.baseline}, {fmt(self.metric, self.baseline_value)} dB{self._spread()}).")
         way = f"; {direction(self.metric)}" if direction(self.metric) else ""
-        return (f"{where}{self.siren} has {_label(self.metric)} {fmt(self.metric, self.siren_value)}{avg}, "
+        return (f"{where}{self.siren}'s {_short_label(self.metric)} is {fmt(self.metric, self.siren_value)}{avg}, "
                 f"{word} than the best baseline ({self.baseline}, {fmt(self.metric, self.baseline_value)}{way}"
                 f"{self._spread()}).")
 
@@ -587,6 +588,19 @@ def direction(metric: str) -> str:
 def _short_label(metric: str) -> str:
     """A metric's name without its unit: ``PSNR``, ``PSNR-Y``, ``IE``."""
     return _label(metric).removesuffix(" (dB)").removesuffix(" (8-bit levels)")
+
+
+def _worse_cases(cases: dict[tuple[str, str, str], Comparison]) -> str:
+    """`` Worse: sr siren-naive (scale 4); vfi siren and siren-raw (video carphone, gap 2).``: the
+    cases of the summary where a SIREN method is worse than the best baseline, by study and
+    setting (``""`` where there are none)."""
+    worse: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for (key, group, siren), c in cases.items():
+        if not c.won and not c.level:
+            worse[key, group].append(siren)
+    return ("" if not worse else " Worse: " + "; ".join(
+        f"{key} {' and '.join(sirens)}" + (f" ({group})" if group else "") for (key, group), sirens in worse.items())
+        + ".")
 
 
 LEVEL_RULE = (f"level: within {TIE_DB} dB of PSNR or {TIE_REL:.1%} of another metric, or, over several paired "
@@ -2009,11 +2023,12 @@ class Builder:
                 tables = {r.get("run_id") for r in self.bench if not r.get("sweep") and str(r.get("device")) == dev
                           and str(r.get("threads")) == threads}
                 other = ("" if {r.get("run_id") for r in rs} <= tables else
-                         "; other runs than the tables', and CPU timings move between runs by tens of percent "
+                         "; other runs than the tables', and CPU timings move far between runs "
                          "(the Discussion's limits), so a sweep and a table of another run need not agree")
                 sec.findings.append(f"Scaling sweeps on {dev} with {n_threads} (rows of {_dates(rs)}{other}), "
-                                    "against the foundation's margins for the torch backend "
-                                    "over reference on the Poisson steps, measured in those runs: " + verdict)
+                                    "against the CPU speed targets of the torch backend over reference on the "
+                                    "Poisson steps (the target lines under the CPU tables), measured in those runs: "
+                                    + verdict)
         if speed_col:
             for dev in sorted({d for d, _ in by_dev_suite}):
                 # the tables' fixed-size rows (not the sweeps), reference (1x by definition) left out
@@ -2447,9 +2462,9 @@ class Builder:
         for r in doc["rows"]:
             po = r["pinned_over_glibc"]
             sec.findings.append(f"Suite {r['suite']} ({r['phase']}): with the allocator's thresholds pinned the "
-                                f"reference takes {po['reference']:.2f}x and torch {po['torch']:.2f}x its time under "
-                                f"glibc's defaults; torch vs reference goes from {r['torch_speedup']['glibc']:.2f}x "
-                                f"to {r['torch_speedup']['pinned']:.2f}x.")
+                                f"reference takes {po['reference']:.2f}x the time it takes under glibc's defaults and "
+                                f"torch {po['torch']:.2f}x; torch vs reference goes from "
+                                f"{r['torch_speedup']['glibc']:.2f}x to {r['torch_speedup']['pinned']:.2f}x.")
         for r in doc["rows"]:  # the suite tables' own processes against the study's, same glibc defaults
             table_rows = {p: next((b for b in self.bench
                                    if b.get("device_type") == "cpu" and not b.get("sweep")
@@ -2477,8 +2492,10 @@ class Builder:
                 f"{table_ms['torch'] / study['torch']:.2f}x; torch's margin over the reference is "
                 f"{margin:.2f}x in the table, {'larger' if margin > here else 'smaller'} than the {here:.2f}x here. "
                 + ("The table's process ran this suite alone, this study's after the others."
-                   if same_run else f"The table's rows come from another run ({when}; this study: {here_run}), "
-                                    "so the two differ in more than the order of the suites."))
+                   if same_run else f"The table's rows come from another run ({when}; this study: {here_run}): "
+                                    "beside the order of the suites (alone there, after the others here), "
+                                    "whatever moved the CPU's speed between runs separates the two (the "
+                                    "Discussion's limits)."))
 
     # per mutation-check target: what was mutated and which tier ran, for captions and findings
     MUTATION_TARGETS = {
@@ -2764,7 +2781,8 @@ class Builder:
                             for k in ("q10_ms", "q90_ms")):
                         cpu = True  # the run's own spread: slowest reference over fastest step and back
                         spread = (f", {ref['q10_ms'] / best['q90_ms']:.2f}x to {ref['q90_ms'] / best['q10_ms']:.2f}x "
-                                  "between the runs' 10th and 90th percentiles")
+                                  "from the reference's 10th-percentile round over its 90th-percentile round to "
+                                  "the reverse")
                     parts.append(f"{suite} {speedup_text(best['speedup'], target)} ({best['provider']}{spread}"
                                  + (f"; target {target:g}x" if target else "")
                                  + ("; against a reference that recorded an autograd graph"
@@ -2775,11 +2793,12 @@ class Builder:
                                     else "") + ")")
             if parts:
                 where = dev + (f", {_count(threads, 'torch thread')}" if threads is not None else "")
-                out.append(f"Speed on {where} ({_dates(rs)}), the fastest backend's step (render: its inference "
-                           "call) over the official-style eager reference at the default benchmark size: "
-                           + ", ".join(parts) + "."
-                           + (" These are one run's: on this shared CPU the same suites have measured tens of "
-                              "percent apart from day to day (the Discussion's limits)." if cpu else ""))
+                out.append(f"Speed on {where} ({_dates(rs)}), the step (render: the inference call) of the fastest "
+                           "fused backend in its default settings (torch, triton or cuda; Section 4.7 has the variants "
+                           "and the speed targets) over the official-style eager reference at the default benchmark "
+                           "size: " + ", ".join(parts) + "."
+                           + (" These are from one run: on this shared CPU the same suites have measured far apart "
+                              "from run to run (the Discussion's limits)." if cpu else ""))
         return out
 
     def _speed_limits(self) -> list[str]:
@@ -2924,7 +2943,8 @@ class Builder:
                            f"better in {wins}, level in {level} ({LEVEL_RULE}) and worse in "
                            f"{len(cases) - wins - level}. Better per study"
                            + (" and SIREN method" if several else "") + ": "
-                           + ", ".join(f"{name(k, m)} {w} of {n}{by(k)}" for (k, m), (w, n) in per.items()) + ".")
+                           + ", ".join(f"{name(k, m)} {w} of {n}{by(k)}" for (k, m), (w, n) in per.items()) + "."
+                           + _worse_cases(cases))
             counted_ids = {id(c) for c in cases.values()}
             for s in sections.values():  # a case's other metrics, counted apart (never added to the above)
                 rest = [c for c in s.comparisons if id(c) not in counted_ids]
