@@ -490,8 +490,13 @@ def pivot_table(result: Result, rows: list[dict], index: str, column: str, value
                   if any(len({str(r.get(k)) for r in rows if r.get(index) == i and r.get(column) == c}) > 1
                          for i in idx for c in cols)]
         over = f", one per {' and '.join(pooled)}" if pooled else " (over the settings not shown)"
-        tail = ("; the last column is the median over all of a row's rows (not of its cells)."
-                if agg == "median" and add_mean else ".")
+        if add_mean and agg == "median":
+            tail = "; the last column is the median over all of the row's cases (not of its cells)."
+        elif add_mean and len(counts) > 1:
+            tail = ("; the last column is the mean of the row's cells, each weighted alike whatever its number of "
+                    "cases (not the mean over all of them).")
+        else:
+            tail = "."
         notes.append(f"Each cell is the {agg} of {_or_list(sorted(counts))} rows{over}{tail}")
     label = column if column_label is None else column_label
     head = [index] + [f"{label} {fmt(column, c)}".strip() for c in cols] + ([agg] if add_mean else [])
@@ -1547,8 +1552,14 @@ class Builder:
             used = settings.get("occlusion")
             if not isinstance(used, (int, float)):
                 return []
+            mine = dev.doc.get("settings") or {}
+            other = [f"{k} {mine[k]:g} (the evaluation's: {settings[k]:g})" for k in ("blur", "smooth")
+                     if all(isinstance(d.get(k), (int, float)) for d in (mine, settings)) and mine[k] != settings[k]]
             return [f"The evaluation table's flow methods use occlusion sharpness {used:g} (as its settings say; "
-                    "0 is the plain average of the two warps)."]
+                    "0 is the plain average of the two warps)."
+                    + (f" This dev run's motion SIREN ran with {' and '.join(other)}: its "
+                       "rows are those of its own settings, so the evaluation's siren-flow is not one of them."
+                       if other else "")]
         fits = settings.get("fits")
         sigma = dev.doc.get("shrink_sigma")
         if not isinstance(fits, int) or not isinstance(sigma, (int, float)):
