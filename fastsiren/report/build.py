@@ -1369,10 +1369,12 @@ class Builder:
             by = _varying(rows, ["variant", "task", "supervision", "image"])
             # each problem by its lead metric: image fitting between the pixels where it was measured
             # (the training pixels reward memorising them), a Poisson problem on its pixels
+            edge = []
             for key in dict.fromkeys(tuple(r.get(k) for k in by) for r in rows):
                 mine = [r for r in rows if tuple(r.get(k) for k in by) == key]
                 lead = first_metric(mine, ("psnr_heldout", metric))
                 sec.comparisons += compare_methods(mine, lead, by, agg="best")
+                edge += self._lr_edges(mine, lead, by)  # best rates by the metric that picks them
             profiles = _or_list(list(dict.fromkeys(r.profile for r in sec.results)))
             caption = (f"{_label(metric)} on the training pixels per method, each method at its best setting (e.g. "
                        f"learning rate) in the results ({profiles} profile); groups: the problem and its supervision.")
@@ -1394,7 +1396,6 @@ class Builder:
                     lo, hi = min(counts.values()), max(counts.values())
                     sec.findings.append(f"{res.variant}: parameter counts range from {fmt('params', lo)} to "
                                         f"{fmt('params', hi)} ({100 * (hi - lo) / max(lo, 1):.2f} % apart).")
-            edge = self._lr_edges(rows, metric, by)
             sec.findings += edge
             self.limits += [f"SIREN against same-size baselines: {e[0].lower()}{e[1:]}" for e in edge
                             if "largest" in e]
@@ -1436,8 +1437,8 @@ class Builder:
                           ("smallest", "a smaller rate might fit better")):
             if edges[word]:
                 where = "; ".join(f"{_or_list(ms).replace(' or ', ' and ')} on {g}" for g, ms in edges[word].items())
-                out.append(f"The best learning rate (highest {_short_label(metric)}) is the {word} swept ("
-                           f"{sweep}) for {where}: it lies at the edge of the sweep, and {why}.")
+                out.append(f"The best learning rate (highest {_short_label(metric)}) is the {word} of the rates "
+                           f"swept ({sweep}) for {where}: it lies at the edge of the sweep, and {why}.")
         return out
 
     def ablate(self) -> Section:
