@@ -1652,7 +1652,8 @@ class Builder:
                 between = " between the pixels" if metric == "psnr_heldout" else ""
                 return (f"; it learned nothing{between}" + (" at any rate" if swept else "")
                         if floor is not None and r[metric] < floor else "")
-            each = ", each at its best learning rate" if swept else ""
+            each = (f", each setting at the learning rate that maximises its {_short_label(metric)}" if swept
+                    else "")
             out.append(f"Ablation {study}{' (' + where + ')' if where else ''}, {label}{each}: the best "
                        f"setting ({what}{at(best)}) reaches "
                        f"{fmt(metric, best[metric])} dB{other(best)} and the worst (value "
