@@ -507,8 +507,8 @@ def test_sr_says_where_a_baseline_beats_siren_on_ssim_and_what_srcnn_is(tmp_path
     assert ("The srcnn baseline is a small SRCNN trained in this project, not the published model. It was trained "
             "once, on the luma of 2 bundled images and 1 frame of the bundled clips (the evaluation images excluded) "
             "with the evaluation's degradation, for 30 Adam steps of 4 patches of 9x9 px each (lr 0.001, 2.5 s on 1 "
-            "CPU thread), one network for scales 2 and 3 (x2.5 not among them). It is weaker than the published "
-            "SRCNN") in lost, lost
+            "CPU thread), one network for scales 2 and 3; at x2.5, a scale it was not trained for, the same network "
+            "corrects the bicubic upsampling. It is weaker than the published SRCNN") in lost, lost
     # the committed weights' own record: their architecture, read from the checkpoint
     committed = json.loads(Path(report.__file__).resolve().parents[1].joinpath("weights", "srcnn_y.json").read_text())
     _write(tmp_path, "sr-quick.json", "sr", _sr_rows(srcnn_ssim=0.845), srcnn_training=committed)

@@ -1809,7 +1809,8 @@ class Builder:
                 + ")" + (f", one network for scales {both}" if scales else "")
                 + (f", at commit {_commit(tr)} on {str(tr['date'])[:10]}" if tr.get("commit") and tr.get("date")
                    else "")
-                + (f" (x{', x'.join(fmt('scale', x) for x in unseen)} not among them)" if unseen else "")
+                + (f"; at x{', x'.join(fmt('scale', x) for x in unseen)}, a scale it was not trained for, the "
+                   "same network corrects the bicubic upsampling" if unseen else "")
                 + ". It is weaker than the published SRCNN, trained longer on more data, whose numbers the other-data "
                   "table gives.")
 
@@ -1886,7 +1887,8 @@ class Builder:
                 # clips differ in IE by far more than methods do: plot each method against the blend
                 rows, metric = _minus_blend(rows), "ie_vs_blend"
             if metric:
-                caption = (f"Mean {_label(metric)} per method over the triplets of each clip and gap"
+                caption = (("Dev subset (tuning; frames the evaluation never uses), " + res.variant + ": m" if dev
+                            else "M") + f"ean {_label(metric)} per method over the triplets of each clip and gap"
                            + (" (below zero: better than the linear blend)" if metric == "ie_vs_blend" else "")
                            + f" ({res.source()}).")
                 fig = summary_bars(self.figures_dir / f"report-{res.variant}.png", rows, metric,
