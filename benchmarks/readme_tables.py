@@ -396,7 +396,8 @@ def trig_table(path: Path) -> str:
     lines = [f"#### Sines and cosines on {doc['device']}, {threads} (`python -m benchmarks.cpu_trig`, "
              f"commit {doc['commit']})\n",
              f"NumPy {doc['numpy']} (one thread) against torch (at 1..{torch_threads[-1]} threads) on float32; the "
-             f"torch backend takes NumPy's from {numpy_trig_floor_text(doc)} on. {doc.get('method', '')}.\n",
+             f"torch backend takes NumPy's for tensors of at least {numpy_trig_floor_text(doc)}. "
+             f"{doc.get('method', '')}.\n",
              "| function | NumPy ns/element | " + " | ".join(f"torch ns/element, {t} thread{'s' if t > 1 else ''}"
                                                       for t in torch_threads) + " |",
              "|---|---:|" + "---:|" * len(torch_threads)]
@@ -404,8 +405,8 @@ def trig_table(path: Path) -> str:
         lines.append(f"| {fn} | {ns[(fn, 'numpy', 1)]:.3g} | "
                      + " | ".join(f"{ns[(fn, 'torch', t)]:.3g}" for t in torch_threads) + " |")
     if doc.get("per_call"):
-        lines += ["", f"Whole `jet.trig` sine calls, checks and conversions included (NumPy's is taken from "
-                      f"{numpy_trig_floor_text(doc)} on; its floors set aside here):", "",
+        lines += ["", "Whole `jet.trig` sine calls, checks and conversions included (NumPy's is taken for tensors "
+                      f"of at least {numpy_trig_floor_text(doc)}; its floors set aside here):", "",
                   "| torch threads | elements | NumPy µs per call | torch µs per call |", "|---:|---:|---:|---:|"]
         lines += [f"| {r['threads']} | {r['elements']:,} | {r['numpy_us']:.3g} | {r['torch_us']:.3g} |"
                   for r in doc["per_call"]]

@@ -743,7 +743,8 @@ def test_trig_study_table_and_finding(tmp_path):
     (finding,) = sec.findings
     assert "NumPy's sine took 0.5 ns against torch's 1.4 ns on one thread and 1 ns on 2" in finding
     assert "special values agree with float64 in both" in finding and "fit step 0.90 (90 against 100 ms)" in finding
-    assert "from 16,384 elements at 1 torch thread and 65,536 elements at 2 torch threads on" in finding
+    assert "for tensors of at least 16,384 elements at 1 torch thread and 65,536 elements at 2 torch threads (file" \
+        in finding
     assert "(interleaved, 2 torch threads)" in finding
     empty = report.Section("bench", [])
     report.Builder({}, [], tmp_path)._trig(empty)

@@ -2365,13 +2365,15 @@ class Builder:
         agree = bool(special) and all(r["nan_where_float64"] and r["all_close"] for r in special)
         one = ns.get(("sin", "torch", 1))
         sec.findings.append(
-            f"The torch backend takes float32 sines and cosines from NumPy's SIMD ufuncs on the CPU from "
-            f"{numpy_trig_floor_text(doc)} on (file {CPU_TRIG_FILE}): per element NumPy's sine took "
+            f"The torch backend takes float32 sines and cosines from NumPy's SIMD ufuncs on the CPU for tensors of "
+            f"at least {numpy_trig_floor_text(doc)} (file {CPU_TRIG_FILE}): per element NumPy's sine took "
             f"{ns.get(('sin', 'numpy', 1), math.nan):.3g} ns"
             + (f" against torch's {one:.3g} ns on one thread" if one is not None else "")
             + (f" and {ns[('sin', 'torch', ts[-1])]:.3g} ns on {ts[-1]}" if ts and ts[-1] > 1 else "")
             + ("; special values agree with float64 in both" if agree else "")
-            + (f". The backend's steps with NumPy's functions over the same steps with torch's (interleaved, "
+            + (f". In that file's own run (commit {_commit(doc)}; the suite tables' torch+torchtrig rows are "
+               "another run's), the backend's steps with NumPy's functions over the same steps with torch's "
+               "(interleaved, "
                f"{_count(int(step_threads), 'torch thread') if str(step_threads).isdigit() else step_threads}): "
                + "; ".join(parts) if parts else "") + ".")
 
