@@ -2441,20 +2441,20 @@ class Builder:
                 continue  # within what repeated runs of one day spread
             ids = [d.get("cpu_id") for d in (old, new)]
             if all(ids):
-                which = (f"; family and model differ, {ids[0]} then {ids[1]}: two processors under one name"
-                         if ids[0] != ids[1] else f", both {ids[0]}")
+                which = (f" Family and model differ, {ids[0]} then {ids[1]}: two processors under one name."
+                         if ids[0] != ids[1] else f" Both runs name the same family and model, {ids[0]}.")
             else:
-                which = ("; whether it was one processor is not recorded: "
+                which = (" Whether it was one processor is not recorded: "
                          + ("neither of benchmarks/cpu_gemm.py's files records" if not any(ids) else
                             f"the {'older' if not ids[0] else 'newer'} of benchmarks/cpu_gemm.py's files does not "
                             "record")
-                         + " the CPU's family and model, which the later results files and benchmark rows do")
+                         + " the CPU's family and model, which the later results files and benchmark rows do.")
             self.limits.append(
-                f"The CPU ({device}, {threads} threads{which}) did not run at the same speed from day to day: from "
+                f"The CPU ({device}, {threads} threads) did not run at the same speed from day to day: from "
                 f"{str(old.get('date'))[:10]} to {str(new.get('date'))[:10]} its oneDNN products ran at "
                 f"{ratio['onednn']:.2f}x and its BLAS products at {ratio['blas']:.2f}x their earlier throughput "
                 f"(median over {len(pairs)} product shapes, benchmarks/cpu_gemm.py), so CPU speedups compare only "
-                "within one run (one commit and date in the tables), not across dates.")
+                "within one run (one commit and date in the tables), not across dates." + which)
 
     def _malloc(self, sec: Section) -> None:
         """Reference's and torch's CPU steps under glibc's default malloc settings and with its
@@ -2550,8 +2550,9 @@ class Builder:
 
         body = [[cell(r["name"]), cell(r["what"]), cell(verdict(r)), cell(r.get("blind_spot") or "")] for r in rows]
         partial = [] if doc.get("complete", True) else ["A partial run (--only): not every mutant ran."]
+        fails = "fail" if tier.endswith("tests") else "fails"
         sec.tables.append(table(
-            f"Mutants of {what} and whether {tier} fails on them", ["mutant", "defect", "tier", "blind spot"],
+            f"Mutants of {what} and whether {tier} {fails} on them", ["mutant", "defect", "tier", "blind spot"],
             body, lead=1, notes=partial,
             source=f"{doc.get('tier', '?')}; commit {_commit(doc)}; file {mutation_results(target)}"))
         barriers = [r for r in rows if r["name"].startswith("no-barrier-")]
