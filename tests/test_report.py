@@ -1070,6 +1070,13 @@ def test_a_bench_table_of_two_days_says_so_and_gives_rounds_and_dtype():
     assert ("Rows of 2 commits or days (size default from commit bbb of 2026-12-06; size large from commit aaa of "
             "2026-12-04): each ratio pairs rows of one run, and CPU speed moved between dates") in notes, notes
     assert "Peak MiB \u2013: not measured" in notes
+    said: set[str] = set()  # the long notes in full in the first table, named in the next
+    rows = [row("default", "bbb", "2026-12-06T02:00"), row("default", "bbb", "2026-12-06T02:00", "torch+compile", None)]
+    first, second = (" ".join(report.Builder._bench_table("cpu", "render", 1, rows, [], ["torch", "reference"],
+                                                          said=said)["notes"]) for _ in range(2))
+    assert "inductor kernels allocate" in first and "No row here for reference: providers that other" in first
+    assert "inductor" not in second and "as in the first CPU table" in second
+    assert "No row here for reference: not in this device's run" in second
     same_day = report.Builder._bench_table("cpu", "render", 1, [row("default", "bbb", "2026-12-06T02:00"),
                                                                 row("large", "bbb", "2026-12-06T05:00")], [])
     assert "Rows of" not in " ".join(same_day["notes"])  # one commit, one day: runs of one machine state
@@ -1189,3 +1196,20 @@ def test_mutation_checks_one_table_per_measured_target(tmp_path):
     assert "The torch backend's float64 tests detected 1 of 2 mutants of the torch backend's CPU jets." in sec.findings
     assert sec.findings[-1] == "Missed (torch): b, b."
     assert [[c["t"] for c in r] for r in sec.tables[1]["rows"]] == [["a", "a", "caught", ""], ["b", "b", "missed", ""]]
+
+
+def test_a_cpu_bench_table_does_not_list_gpu_providers_as_absent(tmp_path):
+    """A provider only another device's run timed is named as absent in this device's table,
+    but not on a CPU one that needs a GPU (triton, cuda, +3xtf32): a CPU run never has their rows."""
+    def row(dev, kind, provider):
+        return {"device": dev, "device_type": kind, "suite": "render", "phase": "infer", "size": "default",
+                "provider": provider, "median_ms": 1.0, "speedup": 1.0, "status": "ok", "run_id": dev,
+                "commit": "abc", "date": "2026-12-01", "_file": "render.csv", "threads": 1 if kind == "cpu" else None}
+
+    bench = [row("CPU X", "cpu", "reference"), row("CPU X", "cpu", "torch"),
+             *(row("GPU Y", "cuda", p) for p in ("reference", "torch", "triton", "cuda+fused", "torch+3xtf32",
+                                                 "reference+compile"))]
+    tables = {t["caption"].split(" on ")[1].split(",")[0].split(":")[0]: " ".join(t["notes"])
+              for t in report.Builder({}, bench, tmp_path / "fig").speed().tables if "Benchmark suite" in t["caption"]}
+    assert "No row here for reference+compile:" in tables["CPU X"], tables
+    assert "No row here" not in tables["GPU Y"] and "triton" not in tables["CPU X"], tables

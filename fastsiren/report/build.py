@@ -1992,17 +1992,22 @@ class Builder:
         for r in rows:
             by_dev_suite[(str(r.get("device", "?")), str(r.get("suite", r["_file"])))].append(r)
         speed_col = next((k for k in _ordered_keys(rows) if "speedup" in k.lower()), None)
+        said: set[str] = set()  # the long table notes, in full once, then named
         for (dev, suite), all_rs in sorted(by_dev_suite.items()):
             rs = [r for r in all_rs if r.get("status", "ok") == "ok"] or all_rs
             # one table per thread count, of the fixed sizes; the scaling sweeps are the figures
             threads = _value_order(r.get("threads") for r in all_rs if not r.get("sweep"))
             # the providers this suite has on any device: one absent here is named in the table's notes
-            known = list(dict.fromkeys(str(r.get("provider")) for r in rows if r.get("suite") == suite
-                                       and not r.get("sweep")))
+            # (on a CPU not those that need a GPU: their CPU rows would only be skips)
+            on_cpu = all(r.get("device_type") == "cpu" for r in all_rs)
+            known = [p for p in dict.fromkeys(str(r.get("provider")) for r in rows if r.get("suite") == suite
+                                              and not r.get("sweep"))
+                     if not (on_cpu and (p.split("+")[0] in ("triton", "cuda") or p.endswith("+3xtf32")))]
             for th in threads:
                 t_all = [r for r in all_rs if not r.get("sweep") and r.get("threads") == th]
                 sec.tables.append(self._bench_table(dev, suite, th, t_all, [r for r in all_rs if r.get("sweep")
-                                                                            and r.get("threads") == th], known))
+                                                                            and r.get("threads") == th], known,
+                                                    said=said))
             if speed_col:  # the tables' fixed sizes (a sweep's extremes say more of the reference's growth)
                 sec.findings += self._speed_findings(dev, suite, [r for r in rs if not r.get("sweep")], speed_col)
             sec.findings += self._memory_findings(dev, suite, [r for r in rs if not r.get("sweep")])
@@ -2572,10 +2577,18 @@ class Builder:
 
     @staticmethod
     def _bench_table(dev: str, suite: str, threads: Any, all_rs: list[dict], sweep_rs: list[dict],
-                     known: Iterable[str] = ()) -> dict:
+                     known: Iterable[str] = (), said: set[str] | None = None) -> dict:
         """The fixed-size cases of one suite on one device and thread count, with every run
         (commit, date, file) its rows come from; what was not timed, per size, in a note, and the
-        providers of ``known`` (this suite's on any device) with no row here at all."""
+        providers of ``known`` (this suite's on any device) with no row here at all. ``said``: the
+        notes given in full by earlier tables (their keys), which this one then only names."""
+
+        def once(key: str, full: str, short: str) -> str:
+            if said is None or key not in said:
+                if said is not None:
+                    said.add(key)
+                return full
+            return short
         rs = [r for r in all_rs if r.get("status", "ok") == "ok"] or all_rs
         keys = [k for k in BENCH_COLUMNS if any(k in r for r in rs)]
         shown = _varying(rs, keys)
@@ -2607,9 +2620,9 @@ class Builder:
                          + ("CPU speed moved between dates (the Discussion's limits), so" if rs[0].get("device_type")
                             == "cpu" else "so") + " rows of different runs do not compare with each other.")
         if any(r.get("peak_mb") is None for r in rs) and rs[0].get("device_type") == "cpu":
-            notes.append("Peak MiB \u2013: not measured. The CPU's memory tracking counts the tensors ATen's "
-                         "dispatcher creates, and torch.compile's inductor kernels allocate their buffers outside "
-                         "it.")
+            notes.append(once("peak", "Peak MiB \u2013: not measured. The CPU's memory tracking counts the tensors "
+                              "ATen's dispatcher creates, and torch.compile's inductor kernels allocate their buffers "
+                              "outside it.", "Peak MiB \u2013: not measured (as in the first CPU table)."))
         if any(reference_infer_graph(r) for r in rs):
             notes.append(REFERENCE_INFER_NOTE)
         # what was not timed, one entry per reason; the sizes only where not every size of the table
@@ -2628,13 +2641,16 @@ class Builder:
         here = {str(r.get("provider")) for r in all_rs}
         absent = [p for p in known if p not in here]
         if absent:
-            notes.append("No row here for " + ", ".join(absent) + ": providers that other devices' runs of this "
-                         "suite timed, absent from this device's run (added to the harness after it, or not "
-                         "available on this device): not timed here, not slower.")
+            notes.append("No row here for " + ", ".join(absent) + once(
+                "absent", ": providers that other devices' runs of this suite timed, absent from this device's run "
+                "(added to the harness after it, or not available on this device): not timed here, not slower.",
+                ": not in this device's run (not timed, not slower)."))
         if any(r.get("device_type") == "cuda" for r in rs):
-            notes.append("Provider names are the current code's: rows of GPU runs before commit d23161df38 were "
-                         "relabelled where a name changed its meaning (benchmarks/results/gpu-check/README.md "
-                         "says which), so a row's commit may have printed it under another name.")
+            notes.append(once("names", "Provider names are the current code's: rows of GPU runs before commit "
+                              "d23161df38 were relabelled where a name changed its meaning "
+                              "(benchmarks/results/gpu-check/README.md says which), so a row's commit may have "
+                              "printed it under another name.", "Provider names are the current code's (relabelled "
+                              "rows: the first GPU table's note)."))
         if sweep_rs:
             sweeps = ", ".join(dict.fromkeys(str(r.get("sweep")) for r in sweep_rs))
             notes.append(f"The scaling sweeps of this suite ({sweeps}; {_count(len(sweep_rs), 'row')}, commit "
