@@ -187,7 +187,7 @@ def target_lines(rows: Sequence[dict[str, str]]) -> str:
                      + ("" if math.isnan(ceiling) else f"; ceiling {ceiling:.2f}x"))
     if not lines:
         return ""
-    return ("Targets of the torch backend (issue 2). The ceiling is 1 / (reference's floor fraction), on "
+    return ("The torch backend's CPU speed targets over reference. The ceiling is 1 / (reference's floor fraction), on "
             f"poisson-grad divided by {REVERSE_GRAD_PRODUCT_SHARE:.2g}: what torch would reach if its matrix "
             "products ran at the floor's speed (`torch.matmul` on this CPU) and nothing else took time "
             "(benchmarks/suites.py):\n\n" + "\n".join(lines) + "\n")
@@ -230,7 +230,7 @@ def gpu_target_lines(rows: Sequence[dict[str, str]]) -> str:
              for t in gpu_targets(rows)]
     if not lines:
         return ""
-    return ("Targets of the triton and cuda backends (issues 3 and 4). The ceiling is 1 / (reference's floor "
+    return ("The triton and cuda backends' GPU speed targets over reference. The ceiling is 1 / (reference's floor "
             "fraction): a provider whose GEMMs of the jet algorithm run at the speed of cuBLAS fp32 takes at least "
             "their time alone, so it cannot beat reference by more (Triton's tf32x3 GEMMs, on tensor cores, are "
             "not bound by it; the second ceiling, where a run measured it, is the same bound for GEMMs made as "
@@ -325,9 +325,10 @@ def scaling_tables(rows: Sequence[dict[str, str]], figures_rel: str = "docs/figu
                    if "torch+blas" in provs else
                    "torch's margin is only reference's elementwise and memory overhead, which shrinks where its "
                    "tensors fit in cache (these runs predate the oneDNN products)")
-            parts.append("Target of the benchmark issue (torch beats reference on the Poisson steps by issue 2's "
-                         f"margins at every size), in these sweeps ({runs}; where they are older than the default-size "
-                         f"tables' run, those tables' target lines are the latest word): {verdict} Where the two "
+            parts.append("The CPU target of the sweeps (torch beats reference on the Poisson steps by its CPU "
+                         f"targets' margins at every size), in these sweeps ({runs}; where they are older than the "
+                         f"default-size tables' run, those tables' target lines are the latest word): {verdict} Where "
+                         "the two "
                          "execute the same matrix products (the "
                          f"ratio column of the matrix-product table), {why}.\n")
         if not_run:

@@ -23,7 +23,7 @@ torch.set_num_threads(min(2, torch.get_num_threads()))
 def pytest_collection_modifyitems(config, items):
     if torch.cuda.is_available():
         return
-    skip = pytest.mark.skip(reason="needs a CUDA GPU (GPU tier: run `pytest -m gpu` on a GPU machine)")
+    skip = pytest.mark.skip(reason='needs a CUDA GPU (GPU tier: run `pytest -m "gpu or kernels"` on a GPU machine)')
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
