@@ -2815,8 +2815,8 @@ class Builder:
                             for k in ("q10_ms", "q90_ms")):
                         cpu = True  # the run's own spread: slowest reference over fastest step and back
                         spread = (f", {ref['q10_ms'] / best['q90_ms']:.2f}x to {ref['q90_ms'] / best['q10_ms']:.2f}x "
-                                  "from the reference's 10th-percentile round over its 90th-percentile round to "
-                                  "the reverse")
+                                  "between the timed rounds' extremes: the reference's 10th-percentile round over "
+                                  "the backend's 90th, and its 90th over the backend's 10th")
                     parts.append(f"{suite} {speedup_text(best['speedup'], target)} ({best['provider']}{spread}"
                                  + (f"; target {target:g}x" if target else "")
                                  + ("; against a reference that recorded an autograd graph"
