@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import backend_params
 
 from fastsiren import cli, data
 from fastsiren.tasks import ablate, common, compare, poisson
@@ -358,13 +359,7 @@ def test_tasks_refuse_an_unrunnable_backend_before_writing(task, tmp_path):
     assert not out.exists()
 
 
-def _fused_task_backends():
-    from conftest import backend_params
-
-    return backend_params(["triton", "cuda"])
-
-
-@pytest.mark.parametrize("backend", _fused_task_backends())
+@pytest.mark.parametrize("backend", backend_params(["triton", "cuda"]))
 @pytest.mark.parametrize("task", ["fit", "poisson-grad", "poisson-laplacian", "sr", "vfi"])
 def test_tasks_train_on_the_gpu_backends(task, backend, tmp_path):
     """The task layer on the backends a GPU serves (triton interpreted, cuda emulated: the same
